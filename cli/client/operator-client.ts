@@ -1,0 +1,211 @@
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+import { parseCloseReason } from '../../protocol/errors.js';
+import { decodeView, type ViewChunk } from '../../protocol/frames.js';
+import { GatewayToOperator, type OperatorToGateway } from '../../protocol/operator-messages.js';
+import { PROTOCOL_VERSION, type RunSummary } from '../../protocol/run.js';
+import { CliError, exitForCode, networkError } from '../exit-codes.js';
+import { readAll, type GatewayTarget } from './api.js';
+import { agentFor } from './pinned-agent.js';
+
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+export interface OperatorClientEvents {
+  chunk: [ViewChunk];
+  run: [RunSummary];
+  runs: [RunSummary[]];
+  caught_up: [{ runId: string; seq: number }];
+  state: [ConnectionState];
+  /** A non-fatal error message from the gateway (e.g. unknown run). */
+  notice: [{ code: string; message: string; runId?: string | undefined }];
+  /** Fatal: the client stops (auth failure, or reconnecting is off). */
+  fatal: [CliError];
+}
+
+interface Wanted {
+  next: number | undefined;
+  tail: number | undefined;
+}
+
+/**
+ * A client of the operator socket with resume: it remembers the next seq of every subscription
+ * and, with `reconnect`, reconnects with backoff and resubscribes from there, so followers see
+ * no duplicated and no missing chunk across a gateway restart.
+ */
+export class OperatorClient extends EventEmitter<OperatorClientEvents> {
+  private ws: WebSocket | null = null;
+  private readonly subs = new Map<string, Wanted>();
+  private watching: number | null = null;
+  private attempt = 0;
+  private stopped = false;
+  private timer: NodeJS.Timeout | null = null;
+  state: ConnectionState = 'connecting';
+
+  constructor(
+    private readonly target: GatewayTarget,
+    private readonly opts: { reconnect: boolean; client?: string } = { reconnect: true },
+  ) {
+    super();
+  }
+
+  start(): this {
+    this.connect();
+    return this;
+  }
+
+  subscribe(runId: string, opts: { from?: number; tail?: number } = {}): void {
+    this.subs.set(runId, { next: opts.from, tail: opts.tail });
+    if (this.state === 'open') this.sendSubscribe(runId);
+  }
+
+  unsubscribe(runId: string): void {
+    this.subs.delete(runId);
+    if (this.state === 'open') this.send({ type: 'unsubscribe', runId });
+  }
+
+  watchRuns(limit = 100): void {
+    this.watching = limit;
+    if (this.state === 'open') this.send({ type: 'watch_runs', limit });
+  }
+
+  /** The next seq wanted for a run (1 + the last chunk received). */
+  nextSeq(runId: string): number | undefined {
+    return this.subs.get(runId)?.next;
+  }
+
+  /** Drops the connection now and reconnects (the TUI's `r`). */
+  reconnectNow(): void {
+    this.ws?.terminate();
+  }
+
+  close(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.ws?.close(1000);
+    this.setState('closed');
+  }
+
+  private setState(s: ConnectionState): void {
+    if (this.state === s) return;
+    this.state = s;
+    this.emit('state', s);
+  }
+
+  private send(msg: OperatorToGateway): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+
+  private sendSubscribe(runId: string): void {
+    const w = this.subs.get(runId)!;
+    this.send({ type: 'subscribe', runId, ...(w.next ? { from: w.next } : w.tail ? { tail: w.tail } : {}) });
+  }
+
+  private fatal(err: CliError): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.ws?.terminate();
+    this.setState('closed');
+    this.emit('fatal', err);
+  }
+
+  private retry(err: CliError): void {
+    if (this.stopped) return;
+    if (!this.opts.reconnect) return this.fatal(err);
+    this.setState('reconnecting');
+    const delay = Math.random() * Math.min(5000, 200 * 2 ** this.attempt++);
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  private connect(): void {
+    const url = new URL('/v1/operator', this.target.gateway);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    const agent = agentFor(url, this.target.fingerprint);
+    const ws = new WebSocket(url, {
+      headers: { authorization: `Bearer ${this.target.token}` },
+      ...(agent ? { agent } : {}),
+      perMessageDeflate: false,
+      handshakeTimeout: 10_000,
+      maxPayload: 8 * 1024 * 1024,
+    });
+    this.ws = ws;
+    let lastError: CliError | null = null;
+
+    ws.on('unexpected-response', (_req, res) => {
+      void readAll(res).then((body) => {
+        let code = 'ERR_HTTP';
+        let message = `gateway refused the operator socket (${res.statusCode})`;
+        try {
+          const e = (JSON.parse(body.toString('utf8')) as { error?: { code?: string; message?: string } }).error;
+          code = e?.code ?? code;
+          message = e?.message ?? message;
+        } catch {
+          /* keep the status */
+        }
+        const err = new CliError(message, exitForCode(code), code);
+        ws.terminate();
+        if (res.statusCode === 401 || res.statusCode === 403 || res.statusCode === 426) this.fatal(err);
+        else this.retry(err);
+      });
+    });
+    ws.on('open', () => this.send({ type: 'hello', v: PROTOCOL_VERSION, ...(this.opts.client ? { client: this.opts.client } : {}) }));
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) {
+        const frame = decodeView(data as Buffer);
+        if (!frame.ok) return;
+        const w = this.subs.get(frame.value.runId);
+        if (!w) return;
+        // Never hand out a chunk twice, whatever the socket does.
+        if (w.next !== undefined && frame.value.seq < w.next) return;
+        w.next = frame.value.seq + 1;
+        this.emit('chunk', frame.value);
+        return;
+      }
+      let parsed;
+      try {
+        parsed = GatewayToOperator.safeParse(JSON.parse(String(data)));
+      } catch {
+        return;
+      }
+      if (!parsed.success) return; // a newer gateway may send more; ignore what we do not know
+      const msg = parsed.data;
+      switch (msg.type) {
+        case 'welcome':
+          this.attempt = 0;
+          this.setState('open');
+          for (const runId of this.subs.keys()) this.sendSubscribe(runId);
+          if (this.watching !== null) this.send({ type: 'watch_runs', limit: this.watching });
+          return;
+        case 'subscribed': {
+          const w = this.subs.get(msg.runId);
+          if (w && w.next === undefined) w.next = msg.from;
+          return;
+        }
+        case 'caught_up':
+          this.emit('caught_up', { runId: msg.runId, seq: msg.seq });
+          return;
+        case 'run':
+          this.emit('run', msg.run);
+          return;
+        case 'runs':
+          this.emit('runs', msg.runs);
+          return;
+        case 'error':
+          if (msg.code === 'ERR_UNAUTHORIZED' || msg.code === 'ERR_FORBIDDEN') lastError = new CliError(msg.message, exitForCode(msg.code), msg.code);
+          else this.emit('notice', { code: msg.code, message: msg.message, runId: msg.runId });
+          return;
+      }
+    });
+    ws.on('error', (err) => {
+      lastError = (err as { code?: string }).code === 'ERR_PIN_MISMATCH' ? networkError(err, this.target.gateway) : lastError ?? networkError(err, this.target.gateway);
+      if (lastError.code === 'ERR_PIN_MISMATCH' || lastError.code === 'ERR_TLS') this.fatal(lastError);
+    });
+    ws.on('close', (code, reasonBuf) => {
+      if (this.ws !== ws || this.stopped) return;
+      const { code: errCode, message } = parseCloseReason(reasonBuf.toString('utf8'));
+      if (errCode && (code === 4401 || code === 4403 || code === 4426)) {
+        return this.fatal(new CliError(message, exitForCode(errCode), errCode));
+      }
+      this.retry(lastError ?? new CliError(`connection to the gateway closed (${code})`, 69, 'ERR_UNREACHABLE'));
+    });
+  }
+}

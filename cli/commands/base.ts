@@ -1,0 +1,73 @@
+import { Command, Option } from 'clipanion';
+import { parseFingerprint } from '../../protocol/fingerprint.js';
+import { API_TOKEN_RE } from '../../protocol/ids.js';
+import { ApiClient, type GatewayTarget } from '../client/api.js';
+import { CliError, EXIT } from '../exit-codes.js';
+
+/** Every ccg command: `--json`, and one way of reporting errors (one line, or JSON on stderr). */
+export abstract class BaseCommand extends Command {
+  json = Option.Boolean('--json', false, { description: 'Machine-readable output: one JSON document, or JSON lines for streams' });
+
+  protected abstract run(): Promise<number>;
+
+  async execute(): Promise<number> {
+    try {
+      return await this.run();
+    } catch (err) {
+      return this.report(err);
+    }
+  }
+
+  protected report(err: unknown): number {
+    const e = err instanceof CliError ? err : new CliError(err instanceof Error ? err.message : String(err), EXIT.ERROR, 'ERR_CLI');
+    if (this.json) this.context.stderr.write(JSON.stringify({ error: { code: e.code, message: e.message, exit: e.exit } }) + '\n');
+    else this.context.stderr.write(`ccg: ${e.message}\n`);
+    return e.exit;
+  }
+
+  protected print(value: unknown, human: () => string): void {
+    this.context.stdout.write(this.json ? JSON.stringify(value) + '\n' : human());
+  }
+}
+
+/** Commands that talk to a gateway as an operator. */
+export abstract class GatewayCommand extends BaseCommand {
+  gateway = Option.String('--gateway', { env: 'CCG_GATEWAY', description: 'Gateway URL, e.g. https://127.0.0.1:3100 (env CCG_GATEWAY)' });
+  token = Option.String('--token', { env: 'CCG_TOKEN', description: 'Operator API token, ccgo_… (env CCG_TOKEN; `cat .data/operator.token` on the gateway host)' });
+  fingerprint = Option.String('--fingerprint', { env: 'CCG_FINGERPRINT', description: 'Pin the gateway certificate: sha256:<64 hex> (env CCG_FINGERPRINT)' });
+
+  protected target(): GatewayTarget {
+    if (!this.gateway) throw new CliError('no gateway given: pass --gateway URL or set CCG_GATEWAY');
+    let url: URL;
+    try {
+      url = new URL(this.gateway);
+    } catch {
+      throw new CliError(`--gateway "${this.gateway.slice(0, 100)}" is not a URL (expected https://host:port)`);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new CliError(`--gateway must be an https:// URL, not ${url.protocol}`);
+    if (!this.token) throw new CliError('no API token given: pass --token or set CCG_TOKEN', EXIT.AUTH, 'ERR_UNAUTHORIZED');
+    if (!API_TOKEN_RE.test(this.token.trim())) throw new CliError('the API token is malformed (expected ccgo_ followed by 43 characters)', EXIT.AUTH, 'ERR_UNAUTHORIZED');
+    let fingerprint: string | undefined;
+    if (this.fingerprint) {
+      try {
+        fingerprint = parseFingerprint(this.fingerprint);
+      } catch (err) {
+        throw new CliError((err as Error).message);
+      }
+    }
+    return { gateway: url.origin, token: this.token.trim(), fingerprint };
+  }
+
+  protected api(): ApiClient {
+    return new ApiClient(this.target());
+  }
+}
+
+/** Parses a duration like 90, 90s, 5m, 2h, 500ms into milliseconds. */
+export function parseDuration(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw new CliError(`${flag} "${text}" is not a duration (examples: 30s, 5m, 2h)`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit]!);
+}

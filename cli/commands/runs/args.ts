@@ -1,0 +1,9 @@
+import { RUN_ID_RE } from '../../../protocol/ids.js';
+import { CliError, EXIT } from '../../exit-codes.js';
+
+/** Validates a RUN_ID argument before it goes into a URL. */
+export function runIdArg(id: string): string {
+  const trimmed = id.trim().toLowerCase();
+  if (!RUN_ID_RE.test(trimmed)) throw new CliError(`"${id.slice(0, 40)}" is not a run id (12 characters, like 7k2m9x4q3w8z)`, EXIT.NOT_FOUND, 'ERR_RUN_NOT_FOUND');
+  return trimmed;
+}

@@ -1,0 +1,35 @@
+import { Command, Option } from 'clipanion';
+import type { ListRunsResponse } from '../../../protocol/api.js';
+import { RUN_STATUSES } from '../../../protocol/run.js';
+import { CliError } from '../../exit-codes.js';
+import { age, safe, statusText, table } from '../../format.js';
+import { GatewayCommand } from '../base.js';
+
+export class RunsListCommand extends GatewayCommand {
+  static override paths = [['runs', 'list'], ['runs']];
+  static override usage = Command.Usage({
+    category: 'Runs',
+    description: 'List runs, newest first',
+    examples: [
+      ['All recent runs', 'ccg runs list'],
+      ['Only running ones, as JSON', 'ccg runs list --status running --json'],
+    ],
+  });
+
+  status = Option.String('--status', { description: `Only runs in this state (${RUN_STATUSES.join(', ')})` });
+  limit = Option.String('--limit', '50', { description: 'At most this many (1-500)' });
+
+  protected async run(): Promise<number> {
+    if (this.status && !(RUN_STATUSES as readonly string[]).includes(this.status)) {
+      throw new CliError(`--status must be one of ${RUN_STATUSES.join(', ')}`);
+    }
+    const q = new URLSearchParams({ limit: this.limit, ...(this.status ? { status: this.status } : {}) });
+    const out = await this.api().json<ListRunsResponse>('GET', `/api/v1/runs?${q}`);
+    this.print(out, () =>
+      out.runs.length === 0
+        ? 'no runs yet: create one with `ccg runs create`\n'
+        : table([['ID', 'STATUS', 'AGE', 'NAME'], ...out.runs.map((r) => [r.id, statusText(r), age(r.createdAt), safe(r.name)])]),
+    );
+    return 0;
+  }
+}

@@ -1,0 +1,91 @@
+import { pipeline } from 'node:stream/promises';
+import { Command, Option } from 'clipanion';
+import { STREAMS } from '../../../protocol/frames.js';
+import { isFinal, type RunSummary } from '../../../protocol/run.js';
+import { OperatorClient } from '../../client/operator-client.js';
+import { CliError } from '../../exit-codes.js';
+import { GatewayCommand } from '../base.js';
+import { runIdArg } from './args.js';
+
+export class RunsLogsCommand extends GatewayCommand {
+  static override paths = [['runs', 'logs']];
+  static override usage = Command.Usage({
+    category: 'Runs',
+    description: "Print a run's output exactly as its command wrote it",
+    details: `
+      Without --follow, prints what the gateway has stored and exits. With --follow, keeps
+      streaming new output until the run ends, reconnecting (and resuming from the last chunk
+      received, with no duplicate and no gap) if the gateway goes away.
+
+      With --json, prints one JSON object per output chunk:
+      {"seq":N,"stream":"stdout"|"stderr","time":ms,"text":"…"}.
+    `,
+    examples: [
+      ['Everything so far', 'ccg runs logs 7k2m9x4q3w8z > run.log'],
+      ['Follow live', 'ccg runs logs 7k2m9x4q3w8z --follow'],
+      ['Resume from chunk 1200, as JSON lines', 'ccg runs logs 7k2m9x4q3w8z --follow --from 1200 --json | jq -r .text'],
+    ],
+  });
+
+  id = Option.String({ name: 'RUN_ID' });
+  follow = Option.Boolean('-f,--follow', false, { description: 'Keep streaming until the run ends' });
+  from = Option.String('--from', { description: 'Start at this chunk sequence number (default 1)' });
+
+  protected async run(): Promise<number> {
+    const id = runIdArg(this.id);
+    let from = 1;
+    if (this.from !== undefined) {
+      if (!/^[1-9]\d{0,15}$/.test(this.from)) throw new CliError('--from must be a positive integer');
+      from = Number(this.from);
+    }
+    if (!this.follow && !this.json) {
+      const res = await this.api().open('GET', `/api/v1/runs/${id}/log?from=${from}`);
+      await pipeline(res, this.context.stdout, { end: false });
+      return 0;
+    }
+    return this.stream(id, from);
+  }
+
+  private stream(id: string, from: number): Promise<number> {
+    const client = new OperatorClient(this.target(), { reconnect: this.follow, client: 'ccg-logs' });
+    const out = this.context.stdout;
+    return new Promise<number>((resolve) => {
+      let final: RunSummary | null = null;
+      let caughtUp = false;
+      const maybeDone = () => {
+        const next = client.nextSeq(id) ?? from;
+        const ended = final !== null && next > final.lastSeq;
+        if (ended || (!this.follow && caughtUp)) {
+          client.close();
+          resolve(0);
+        }
+      };
+      client.on('chunk', (c) => {
+        if (this.json) {
+          out.write(JSON.stringify({ seq: c.seq, stream: STREAMS[c.stream] ?? String(c.stream), time: c.time, text: Buffer.from(c.data).toString('utf8') }) + '\n');
+        } else {
+          out.write(c.data);
+        }
+        maybeDone();
+      });
+      client.on('run', (run) => {
+        if (run.id === id && isFinal(run.status)) final = run;
+        maybeDone();
+      });
+      client.on('caught_up', ({ runId }) => {
+        if (runId === id) caughtUp = true;
+        maybeDone();
+      });
+      client.on('notice', (n) => {
+        client.close();
+        resolve(this.report(new CliError(n.message, n.code === 'ERR_RUN_NOT_FOUND' ? 66 : 1, n.code)));
+      });
+      client.on('fatal', (err) => resolve(this.report(err)));
+      client.on('state', (s) => {
+        if (s === 'reconnecting') this.context.stderr.write('ccg: gateway connection lost; reconnecting…\n');
+      });
+      client.subscribe(id, { from });
+      client.start();
+    });
+  }
+}

@@ -1,0 +1,34 @@
+import { Command, Option } from 'clipanion';
+import type { RunSummary } from '../../../protocol/run.js';
+import { bytes, safe, statusText } from '../../format.js';
+import { GatewayCommand } from '../base.js';
+import { runIdArg } from './args.js';
+
+export class RunsShowCommand extends GatewayCommand {
+  static override paths = [['runs', 'show']];
+  static override usage = Command.Usage({
+    category: 'Runs',
+    description: 'Show one run: state, exit code, runner, output size',
+    examples: [['Show a run', 'ccg runs show 7k2m9x4q3w8z --json']],
+  });
+
+  id = Option.String({ name: 'RUN_ID' });
+
+  protected async run(): Promise<number> {
+    const { run } = await this.api().json<{ run: RunSummary }>('GET', `/api/v1/runs/${runIdArg(this.id)}`);
+    const t = (ms: number | null) => (ms ? new Date(ms).toISOString() : '-');
+    this.print({ run }, () =>
+      [
+        `run       ${run.id}  ${safe(run.name)}`,
+        `status    ${statusText(run)}${run.reason ? ` — ${safe(run.reason)}` : ''}`,
+        `created   ${t(run.createdAt)} by ${safe(run.createdBy)}`,
+        `started   ${t(run.startedAt)}`,
+        `ended     ${t(run.endedAt)}${run.exitCode !== null ? `  exit code ${run.exitCode}` : ''}${run.signal ? ` (${run.signal})` : ''}`,
+        `output    ${bytes(run.bytes)} in ${run.lastSeq} chunks`,
+        `runner    ${run.runner ? `${safe(run.runner.hostname)} pid ${run.runner.pid}: ${safe(run.runner.command.join(' ')).slice(0, 200)}` : '-'}`,
+        '',
+      ].join('\n'),
+    );
+    return 0;
+  }
+}

@@ -1,0 +1,59 @@
+import { Command, Option } from 'clipanion';
+import { isFinal, type RunSummary } from '../../../protocol/run.js';
+import { OperatorClient } from '../../client/operator-client.js';
+import { CliError, EXIT } from '../../exit-codes.js';
+import { statusText } from '../../format.js';
+import { GatewayCommand, parseDuration } from '../base.js';
+import { runIdArg } from './args.js';
+
+/** The exit status `ccg runs wait` reports for a finished run. */
+export function exitStatusOf(run: RunSummary): number {
+  if (run.status === 'cancelled') return EXIT.CANCELLED;
+  if (run.status === 'exited') return run.exitCode ?? EXIT.ERROR;
+  return run.exitCode && run.exitCode > 0 ? run.exitCode : EXIT.ERROR;
+}
+
+export class RunsWaitCommand extends GatewayCommand {
+  static override paths = [['runs', 'wait']];
+  static override usage = Command.Usage({
+    category: 'Runs',
+    description: "Wait for a run to end and exit with the run's exit code",
+    details: `
+      Exits with the run's own exit code (130 if it was cancelled, 1 if it failed without one),
+      or 124 when --timeout runs out first. Survives gateway restarts: it reconnects and keeps waiting.
+    `,
+    examples: [
+      ['Fail a CI job when the run fails', 'ccg runs wait 7k2m9x4q3w8z --timeout 30m'],
+    ],
+  });
+
+  id = Option.String({ name: 'RUN_ID' });
+  timeout = Option.String('--timeout', { description: 'Give up after this long (e.g. 90s, 30m, 2h); default: wait forever' });
+
+  protected async run(): Promise<number> {
+    const id = runIdArg(this.id);
+    const timeoutMs = this.timeout ? parseDuration(this.timeout, '--timeout') : undefined;
+    const client = new OperatorClient(this.target(), { reconnect: true, client: 'ccg-wait' });
+    return new Promise<number>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const end = (code: number) => {
+        if (timer) clearTimeout(timer);
+        client.close();
+        resolve(code);
+      };
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => end(this.report(new CliError(`run ${id} still not finished after ${this.timeout}`, EXIT.TIMEOUT, 'ERR_TIMEOUT'))), timeoutMs);
+      }
+      client.on('run', (run) => {
+        if (run.id !== id || !isFinal(run.status)) return;
+        this.print({ run }, () => `run ${id} ${statusText(run)}${run.reason ? ` — ${run.reason}` : ''}\n`);
+        end(exitStatusOf(run));
+      });
+      client.on('notice', (n) => end(this.report(new CliError(n.message, n.code === 'ERR_RUN_NOT_FOUND' ? EXIT.NOT_FOUND : EXIT.ERROR, n.code))));
+      client.on('fatal', (err) => end(this.report(err)));
+      // Only state changes are wanted: start past any output.
+      client.subscribe(id, { from: Number.MAX_SAFE_INTEGER });
+      client.start();
+    });
+  }
+}

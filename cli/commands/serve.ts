@@ -1,0 +1,85 @@
+import { Command, Option } from 'clipanion';
+import { createGateway } from '../../server/gateway.js';
+import { createLogger, type LogLevel } from '../../server/log.js';
+import { BaseCommand } from './base.js';
+import { CliError } from '../exit-codes.js';
+
+export class ServeCommand extends BaseCommand {
+  static override paths = [['serve']];
+  static override usage = Command.Usage({
+    category: 'Gateway',
+    description: 'Run the gateway (what `npm start` does)',
+    details: `
+      Serves HTTPS and the runner/operator WebSockets on one port. Everything it keeps lives in the
+      data directory: \`db/\` (LMDB), \`certs/\` (a self-signed certificate made on first start
+      unless CCG_TLS_CERT/CCG_TLS_KEY are given), \`operator.token\` (an admin API token for the
+      CLI on this host, mode 0600) and, until an admin account exists, \`setup.code\`.
+
+      Prints the URL, the certificate fingerprint runners pin with --fingerprint, and the one-time
+      setup code. Stops cleanly on SIGINT/SIGTERM.
+    `,
+    examples: [
+      ['Start with defaults (https://localhost:3100, data in .data)', 'ccg serve'],
+      ['Listen on all interfaces, port 8443', 'ccg serve --host 0.0.0.0 --port 8443'],
+      ['Plain HTTP on loopback, behind cloudflared', 'ccg serve --insecure-http --host 127.0.0.1'],
+    ],
+  });
+
+  data = Option.String('--data', { env: 'CCG_DATA_DIR', description: 'Data directory (env CCG_DATA_DIR; default .data)' });
+  host = Option.String('--host', { env: 'CCG_HOST', description: 'Address to listen on (env CCG_HOST; default 127.0.0.1)' });
+  port = Option.String('--port', { env: 'CCG_PORT', description: 'Port (env CCG_PORT; default 3100; 0 picks a free one)' });
+  insecureHttp = Option.Boolean('--insecure-http', false, { description: 'Serve plain HTTP; only allowed on a loopback address' });
+  publicUrl = Option.String('--public-url', { env: 'CCG_PUBLIC_URL', description: 'URL runners use to reach this gateway, when not the listen address' });
+  logLevel = Option.String('--log-level', { env: 'CCG_LOG_LEVEL', description: 'debug, info, warn or error (default info)' });
+
+  protected async run(): Promise<number> {
+    const started = performance.now();
+    const env = this.context.env;
+    const port = Number(this.port ?? 3100);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port "${this.port}" is not a port number`);
+    const level = (this.logLevel ?? 'info') as LogLevel;
+    if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new CliError(`--log-level must be debug, info, warn or error`);
+    const gw = await createGateway({
+      dataDir: this.data ?? '.data',
+      host: this.host ?? '127.0.0.1',
+      port,
+      insecureHttp: this.insecureHttp,
+      ...(env['CCG_TLS_CERT'] ? { tlsCertFile: env['CCG_TLS_CERT'] } : {}),
+      ...(env['CCG_TLS_KEY'] ? { tlsKeyFile: env['CCG_TLS_KEY'] } : {}),
+      ...(this.publicUrl ? { publicUrl: this.publicUrl } : {}),
+      log: createLogger({ level, write: (l) => this.context.stderr.write(l) }),
+    });
+    const readyMs = Math.round(performance.now() - started);
+    const info = {
+      url: gw.url,
+      fingerprint: gw.fingerprint,
+      dataDir: gw.dataDir,
+      operatorTokenFile: gw.operatorTokenFile,
+      setupCode: gw.setupCode ?? null,
+      native: gw.native,
+      readyMs,
+    };
+    this.print({ ready: true, ...info }, () =>
+      [
+        `ccg gateway ready in ${readyMs} ms`,
+        `  url          ${gw.url}`,
+        gw.fingerprint ? `  fingerprint  ${gw.fingerprint}` : `  tls          off (plain HTTP on loopback)`,
+        `  data         ${gw.dataDir}${gw.certGenerated ? ' (new self-signed certificate)' : ''}`,
+        `  CLI token    ${gw.operatorTokenFile}`,
+        ...(gw.setupCode ? [`  setup code   ${gw.setupCode}   (open ${gw.url}/setup to create the admin)`] : []),
+        ...(gw.native ? [] : ['  warning      uWebSockets.js native build unavailable: using the slower fallback']),
+        '',
+        `  export CCG_GATEWAY=${gw.url} CCG_TOKEN=$(cat ${gw.operatorTokenFile})${gw.fingerprint ? ` CCG_FINGERPRINT=${gw.fingerprint}` : ''}`,
+        '',
+      ].join('\n'),
+    );
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    this.context.stderr.write('ccg: shutting down\n');
+    await gw.close();
+    return 0;
+  }
+}

@@ -1,0 +1,74 @@
+import { isErrorCode, type ErrorCode } from '../protocol/errors.js';
+
+/**
+ * Stable exit codes of every `ccg` command (documented in `ccg --help` and docs/CI.md).
+ * `ccg runs wait` and `ccg runner start` exit with the run's own code instead when it has one.
+ */
+export const EXIT = {
+  OK: 0,
+  /** Any other error, bad usage included. */
+  ERROR: 1,
+  /** The run or other thing asked for does not exist. */
+  NOT_FOUND: 66,
+  /** The gateway could not be reached (DNS, refused, reset, TLS handshake). */
+  UNREACHABLE: 69,
+  /** The gateway's certificate did not match --fingerprint. */
+  PIN_MISMATCH: 76,
+  /** Authentication or authorisation failed (bad, revoked or under-privileged token). */
+  AUTH: 77,
+  /** --timeout ran out. */
+  TIMEOUT: 124,
+  /** The run was cancelled. */
+  CANCELLED: 130,
+} as const;
+
+export const EXIT_CODES_HELP = [
+  'Exit codes: 0 ok; 1 error or bad usage; 66 not found; 69 gateway unreachable;',
+  '76 certificate does not match --fingerprint; 77 authentication/permission refused; 124 timeout;',
+  '`runs wait` and `runner start` exit with the run\'s own exit code (130 when cancelled).',
+].join('\n');
+
+/** A failure a command reports: one line for people, a code for scripts, an exit status. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exit: number = EXIT.ERROR,
+    readonly code: string = 'ERR_CLI',
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+/** Exit status for a gateway error code. */
+export function exitForCode(code: ErrorCode | string): number {
+  if (!isErrorCode(code)) return EXIT.ERROR;
+  switch (code) {
+    case 'ERR_UNAUTHORIZED':
+    case 'ERR_FORBIDDEN':
+    case 'ERR_SIGNATURE_INVALID':
+    case 'ERR_SIGNATURE_MISSING':
+    case 'ERR_SIGNATURE_STALE':
+    case 'ERR_NONCE_REPLAY':
+      return EXIT.AUTH;
+    case 'ERR_NOT_FOUND':
+    case 'ERR_RUN_NOT_FOUND':
+      return EXIT.NOT_FOUND;
+    default:
+      return EXIT.ERROR;
+  }
+}
+
+/** Maps a network-level error (ECONNREFUSED, pin mismatch…) to a CliError. */
+export function networkError(err: unknown, gateway: string): CliError {
+  const e = err as { code?: string; message?: string };
+  if (e.code === 'ERR_PIN_MISMATCH') return new CliError(e.message ?? 'certificate mismatch', EXIT.PIN_MISMATCH, 'ERR_PIN_MISMATCH');
+  if (e.code && /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_HAS_EXPIRED|ERR_TLS_CERT_ALTNAME_INVALID)$/.test(e.code)) {
+    return new CliError(
+      `cannot verify ${gateway}'s certificate (${e.code}); pass --fingerprint sha256:… (printed by \`ccg serve\`) to pin it`,
+      EXIT.PIN_MISMATCH,
+      'ERR_TLS',
+    );
+  }
+  return new CliError(`cannot reach the gateway at ${gateway}: ${e.code ?? e.message ?? String(err)}`, EXIT.UNREACHABLE, 'ERR_UNREACHABLE');
+}

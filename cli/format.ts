@@ -1,0 +1,34 @@
+import type { RunSummary } from '../protocol/run.js';
+
+/** How a run's state reads to a person: "exited 0", "running (runner away)"… */
+export function statusText(run: RunSummary): string {
+  let s: string = run.status;
+  if (run.status === 'exited') s = `exited ${run.exitCode ?? '?'}`;
+  if (!run.runnerConnected && ['connected', 'running', 'waiting'].includes(run.status)) s += ' (runner away)';
+  return s;
+}
+
+export function age(ms: number, now = Date.now()): string {
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+export function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+}
+
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+/** Strips terminal control sequences from text a runner supplied, before it reaches our terminal. */
+export function safe(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '?');
+}

@@ -1,0 +1,349 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants as osConstants, hostname } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { parseCloseReason } from '../../protocol/errors.js';
+import { MAX_CHUNK_DATA, STREAM_STDERR, STREAM_STDOUT, encodeOutput } from '../../protocol/frames.js';
+import { PROTOCOL_VERSION } from '../../protocol/run.js';
+import { GatewayToRunner, type RunnerToGateway } from '../../protocol/runner-messages.js';
+import { HEADER_PROTOCOL, signRequest } from '../../protocol/signing.js';
+import { CliError, EXIT, exitForCode, networkError } from '../exit-codes.js';
+import { readAll } from '../client/api.js';
+import { agentFor } from '../client/pinned-agent.js';
+import { Spool } from './spool.js';
+
+export interface RunnerOptions {
+  gateway: string;
+  runId: string;
+  token: string;
+  fingerprint: string | undefined;
+  argv: string[];
+  mode: 'command' | 'claude';
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  spoolRoot: string;
+  /** Status lines for the person at the terminal (stderr). */
+  status: (line: string) => void;
+  /** Mirror the child's output to these (the local terminal), or not. */
+  echo: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream } | null;
+  version: string;
+  /** How long to keep trying to reach the gateway before the child starts. */
+  connectTimeoutMs: number;
+  /** How long to keep trying to deliver the rest of the output after the child exited. */
+  lingerMs: number;
+  /** Time between SIGINT → SIGTERM → SIGKILL when cancelling. */
+  graceMs: number;
+}
+
+/** Output is coalesced for up to this long, or until this many bytes, before it becomes a chunk. */
+const COALESCE_MS = 4;
+const COALESCE_BYTES = 64 * 1024;
+/** Stop sending while the socket has this much unsent data; the spool keeps the rest. */
+const SEND_WINDOW = 4 * 1024 * 1024;
+/** Close codes after which reconnecting cannot help. */
+const FATAL_CLOSE = new Set([4001, 4401, 4403, 4404, 4410, 4413, 4426]);
+
+/**
+ * The connect-back runner: starts the child, numbers and spools its output, streams it to the
+ * gateway over a signed WebSocket, resends whatever is not acknowledged after any reconnect, and
+ * reports the exit. Resolves with the child's exit status.
+ */
+export async function runRunner(o: RunnerOptions): Promise<number> {
+  const spool = Spool.open(join(o.spoolRoot, o.runId));
+  let ws: WebSocket | null = null;
+  let welcomed = false;
+  let sentSeq = 0;
+  let exitSent = false;
+  let attempt = 0;
+  let child: ChildProcess | null = null;
+  let childStarted = false;
+  let exitInfo: Extract<RunnerToGateway, { type: 'exit' }> | null = null;
+  let cancelling: NodeJS.Timeout | null = null;
+  let finished = false;
+  let reconnectTimer: NodeJS.Timeout | null = null;
+  let lingerTimer: NodeJS.Timeout | null = null;
+  let wasConnected = false;
+  const connectDeadline = Date.now() + o.connectTimeoutMs;
+
+  let settle!: (code: number) => void;
+  let reject!: (err: CliError) => void;
+  const done = new Promise<number>((res, rej) => {
+    settle = res;
+    reject = rej;
+  });
+
+  const finish = (fn: () => void) => {
+    if (finished) return;
+    finished = true;
+    if (reconnectTimer) clearTimeout(reconnectTimer);
+    if (lingerTimer) clearTimeout(lingerTimer);
+    ws?.removeAllListeners('close');
+    ws?.close(1000);
+    fn();
+  };
+
+  const send = (msg: RunnerToGateway) => ws?.send(JSON.stringify(msg));
+
+  const pump = () => {
+    if (!ws || !welcomed || ws.readyState !== WebSocket.OPEN) return;
+    while (sentSeq < spool.maxSeq && ws.bufferedAmount < SEND_WINDOW) {
+      const chunk = spool.read(sentSeq + 1);
+      if (!chunk) break;
+      ws.send(encodeOutput(chunk));
+      sentSeq = chunk.seq;
+    }
+    if (sentSeq < spool.maxSeq) {
+      // The socket is backed up: look again shortly (ws has no drain event).
+      setTimeout(pump, 10);
+      return;
+    }
+    if (exitInfo && !exitSent) {
+      exitSent = true;
+      send(exitInfo);
+    }
+  };
+
+  // ---- the child
+
+  let pending: { stream: number; parts: Buffer[]; size: number } | null = null;
+  let flushTimer: NodeJS.Timeout | null = null;
+  const flush = () => {
+    if (flushTimer) clearTimeout(flushTimer);
+    flushTimer = null;
+    if (!pending) return;
+    const data = Buffer.concat(pending.parts, pending.size);
+    const stream = pending.stream;
+    pending = null;
+    for (let off = 0; off < data.length; off += MAX_CHUNK_DATA) {
+      spool.append(spool.maxSeq + 1, stream, data.subarray(off, off + MAX_CHUNK_DATA));
+    }
+    pump();
+  };
+  const onOutput = (stream: number, data: Buffer) => {
+    // Keep the order between stdout and stderr: a switch of stream closes the current chunk.
+    if (pending && pending.stream !== stream) flush();
+    pending ??= { stream, parts: [], size: 0 };
+    pending.parts.push(data);
+    pending.size += data.length;
+    if (pending.size >= COALESCE_BYTES) flush();
+    else flushTimer ??= setTimeout(flush, COALESCE_MS);
+  };
+
+  const startChild = () => {
+    childStarted = true;
+    const [file, ...args] = o.argv;
+    o.status(`starting: ${o.argv.join(' ')}`);
+    const c = spawn(file!, args, { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    child = c;
+    c.stdout!.on('data', (d: Buffer) => {
+      o.echo?.stdout.write(d);
+      onOutput(STREAM_STDOUT, d);
+    });
+    c.stderr!.on('data', (d: Buffer) => {
+      o.echo?.stderr.write(d);
+      onOutput(STREAM_STDERR, d);
+    });
+    c.on('spawn', () => send({ type: 'started', pid: c.pid ?? 0 }));
+    c.on('error', (err) => {
+      if (exitInfo) return;
+      onExit(null, null, `could not start ${file}: ${(err as NodeJS.ErrnoException).code ?? err.message}`);
+    });
+    c.on('close', (code, signal) => onExit(code, signal, null));
+  };
+
+  const onExit = (code: number | null, signal: NodeJS.Signals | null, error: string | null) => {
+    if (exitInfo) return;
+    flush();
+    if (cancelling) clearTimeout(cancelling);
+    exitInfo = { type: 'exit', code, signal, lastSeq: spool.maxSeq, error };
+    o.status(error ?? `child exited with ${signal ? `signal ${signal}` : `code ${code}`}; delivering the rest of its output`);
+    lingerTimer = setTimeout(() => {
+      o.status(`could not deliver all output within ${Math.round(o.lingerMs / 1000)} s; the spool is kept in ${spool.dir}`);
+      finish(() => {
+        spool.close(false);
+        settle(exitStatus());
+      });
+    }, o.lingerMs);
+    pump();
+  };
+
+  const exitStatus = (): number => {
+    if (!exitInfo) return EXIT.ERROR;
+    if (exitInfo.error) return 127;
+    if (exitInfo.code !== null) return exitInfo.code;
+    const signum = exitInfo.signal ? ((osConstants.signals as Record<string, number>)[exitInfo.signal] ?? 0) : 0;
+    return 128 + signum;
+  };
+
+  /** SIGINT first (Claude stops cleanly), then SIGTERM, then SIGKILL, a grace period apart, to the whole group. */
+  const cancelChild = (by: string) => {
+    if (!child || exitInfo || cancelling) return;
+    o.status(`cancel requested by ${by}`);
+    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGKILL'];
+    const next = () => {
+      const sig = signals.shift();
+      if (!sig || !child?.pid || exitInfo) return;
+      try {
+        process.kill(-child.pid, sig);
+      } catch {
+        child.kill(sig);
+      }
+      cancelling = setTimeout(next, o.graceMs);
+    };
+    next();
+  };
+
+  // ---- the gateway
+
+  const fatal = (err: CliError) => {
+    o.status(err.message);
+    if (child && !exitInfo) {
+      cancelChild('the runner (fatal gateway error)');
+    }
+    finish(() => {
+      spool.close(false);
+      reject(err);
+    });
+  };
+
+  const scheduleReconnect = (why: string) => {
+    if (finished) return;
+    if (!childStarted && Date.now() > connectDeadline) {
+      return fatal(new CliError(`gave up reaching the gateway after ${Math.round(o.connectTimeoutMs / 1000)} s: ${why}`, EXIT.UNREACHABLE, 'ERR_UNREACHABLE'));
+    }
+    const delay = Math.random() * Math.min(5000, 100 * 2 ** attempt++); // full jitter
+    if (attempt === 1 || attempt % 5 === 0) o.status(`${why}; reconnecting${wasConnected ? ` (resuming after seq ${spool.minSeq - 1})` : ''}…`);
+    reconnectTimer = setTimeout(connect, delay);
+  };
+
+  const onMessage = (raw: string) => {
+    let parsed;
+    try {
+      parsed = GatewayToRunner.safeParse(JSON.parse(raw));
+    } catch {
+      return;
+    }
+    if (!parsed.success) return;
+    const msg = parsed.data;
+    switch (msg.type) {
+      case 'welcome': {
+        attempt = 0;
+        if (msg.finished) {
+          finish(() => {
+            spool.close(true);
+            if (childStarted) settle(exitStatus());
+            else reject(new CliError(`run ${o.runId} already finished (exit code ${msg.exitCode ?? 'none'}); create a new run`, EXIT.ERROR, 'ERR_RUN_FINISHED'));
+          });
+          return;
+        }
+        // Before the child starts, numbering continues after whatever the gateway already has
+        // (a restarted runner) or after this run's leftover spool, whichever is further.
+        if (!childStarted && msg.nextSeq - 1 >= spool.maxSeq) {
+          spool.ack(spool.maxSeq);
+          spool.resetBase(msg.nextSeq);
+        }
+        sentSeq = Math.min(msg.nextSeq - 1, spool.maxSeq);
+        welcomed = true;
+        exitSent = false;
+        if (wasConnected) o.status(`reconnected; resending from seq ${sentSeq + 1}`);
+        wasConnected = true;
+        if (!childStarted) startChild();
+        else if (!exitInfo) send({ type: 'started', pid: child?.pid ?? 0 });
+        pump();
+        return;
+      }
+      case 'ack':
+        spool.ack(msg.seq);
+        return;
+      case 'exit_ack':
+        finish(() => {
+          spool.close(true);
+          settle(exitStatus());
+        });
+        return;
+      case 'cancel':
+        cancelChild(msg.by);
+        return;
+      case 'error':
+        o.status(`gateway: ${msg.code}: ${msg.message}`);
+        return;
+    }
+  };
+
+  function connect() {
+    if (finished) return;
+    const url = new URL('/v1/runner', o.gateway);
+    const headers = {
+      ...signRequest(o.token, { method: 'GET', target: url.pathname, runId: o.runId }),
+      [HEADER_PROTOCOL]: String(PROTOCOL_VERSION),
+    };
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    const agent = agentFor(url, o.fingerprint);
+    const sock = new WebSocket(url, { headers, ...(agent ? { agent } : {}), perMessageDeflate: false, handshakeTimeout: 10_000, maxPayload: 1024 * 1024 });
+    ws = sock;
+    welcomed = false;
+    let lastError = '';
+    sock.on('unexpected-response', (_req, res) => {
+      void readAll(res).then((body) => {
+        let code = 'ERR_HTTP';
+        let message = `gateway answered ${res.statusCode}`;
+        try {
+          const e = (JSON.parse(body.toString('utf8')) as { error?: { code?: string; message?: string } }).error;
+          code = e?.code ?? code;
+          message = e?.message ?? message;
+        } catch {
+          /* keep the status line */
+        }
+        sock.removeAllListeners('close');
+        sock.terminate();
+        const status = res.statusCode ?? 0;
+        if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
+          fatal(new CliError(`gateway refused the runner: ${code}: ${message}`, exitForCode(code), code));
+        } else {
+          scheduleReconnect(`gateway answered ${status}`);
+        }
+      });
+    });
+    sock.on('open', () => {
+      send({
+        type: 'hello',
+        v: PROTOCOL_VERSION,
+        runner: { hostname: hostname(), pid: process.pid, version: o.version, mode: o.mode, command: o.argv.slice(0, 256), cwd: o.cwd },
+      });
+    });
+    sock.on('message', (data, isBinary) => {
+      if (!isBinary) onMessage(String(data));
+    });
+    sock.on('error', (err) => {
+      const e = networkError(err, o.gateway);
+      lastError = e.message;
+      if (e.code === 'ERR_PIN_MISMATCH' || e.code === 'ERR_TLS') {
+        sock.removeAllListeners('close');
+        fatal(e);
+      }
+    });
+    sock.on('close', (code, reasonBuf) => {
+      if (ws !== sock) return;
+      ws = null;
+      welcomed = false;
+      const { code: errCode, message } = parseCloseReason(reasonBuf.toString('utf8'));
+      if (FATAL_CLOSE.has(code)) {
+        return fatal(new CliError(`gateway closed the connection: ${errCode ?? code}: ${message}`, errCode ? exitForCode(errCode) : EXIT.ERROR, errCode ?? 'ERR_CLOSED'));
+      }
+      scheduleReconnect(lastError || `connection closed (${code}${message ? `: ${message}` : ''})`);
+    });
+  }
+
+  const forward = (sig: NodeJS.Signals) => () => cancelChild(`a local ${sig}`);
+  const onSigint = forward('SIGINT');
+  const onSigterm = forward('SIGTERM');
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
+  connect();
+  try {
+    return await done;
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Binary output frames. Output is bytes, not text (a child may write any bytes, and `ccg runs
+ * logs` must give them back exactly), so it travels in binary WebSocket frames with a small
+ * fixed header; everything else is JSON in text frames.
+ *
+ * Runner → gateway, kind 0x01 (OUTPUT):
+ *   u8 kind | u8 stream | u64be seq | data…                       (10-byte header)
+ * Gateway → operator, kind 0x02 (VIEW):
+ *   u8 kind | u8 stream | u64be seq | f64be time | u8 n | runId (n bytes ASCII) | data…
+ */
+export const FRAME_OUTPUT = 0x01;
+export const FRAME_VIEW = 0x02;
+
+export const STREAMS = ['stdout', 'stderr'] as const;
+export type StreamName = (typeof STREAMS)[number];
+export const STREAM_STDOUT = 0;
+export const STREAM_STDERR = 1;
+
+export const OUTPUT_HEADER_BYTES = 10;
+/** Largest data payload of one output chunk. The runner never sends more; the gateway refuses more. */
+export const MAX_CHUNK_DATA = 256 * 1024;
+
+export interface OutputChunk {
+  stream: number;
+  seq: number;
+  data: Uint8Array;
+}
+
+export interface ViewChunk extends OutputChunk {
+  runId: string;
+  time: number;
+}
+
+export type FrameResult<T> = { ok: true; value: T } | { ok: false; message: string };
+
+function readSeq(view: DataView, offset: number): number | undefined {
+  const seq = view.getBigUint64(offset);
+  if (seq < 1n || seq > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+  return Number(seq);
+}
+
+export function encodeOutput(chunk: OutputChunk): Buffer {
+  const buf = Buffer.allocUnsafe(OUTPUT_HEADER_BYTES + chunk.data.length);
+  buf[0] = FRAME_OUTPUT;
+  buf[1] = chunk.stream;
+  buf.writeBigUInt64BE(BigInt(chunk.seq), 2);
+  buf.set(chunk.data, OUTPUT_HEADER_BYTES);
+  return buf;
+}
+
+/**
+ * Decodes a runner output frame. The returned `data` is a copy: uWebSockets.js frees the
+ * message buffer as soon as the handler returns.
+ */
+export function decodeOutput(message: ArrayBuffer): FrameResult<OutputChunk> {
+  if (message.byteLength < OUTPUT_HEADER_BYTES) return { ok: false, message: 'output frame shorter than its header' };
+  const view = new DataView(message);
+  if (view.getUint8(0) !== FRAME_OUTPUT) return { ok: false, message: `unknown binary frame kind ${view.getUint8(0)}` };
+  const stream = view.getUint8(1);
+  if (stream >= STREAMS.length) return { ok: false, message: `unknown stream ${stream}` };
+  const seq = readSeq(view, 2);
+  if (seq === undefined) return { ok: false, message: 'sequence number out of range' };
+  const length = message.byteLength - OUTPUT_HEADER_BYTES;
+  if (length > MAX_CHUNK_DATA) return { ok: false, message: `chunk of ${length} bytes exceeds ${MAX_CHUNK_DATA}` };
+  const data = Buffer.from(message.slice(OUTPUT_HEADER_BYTES));
+  return { ok: true, value: { stream, seq, data } };
+}
+
+export function encodeView(chunk: ViewChunk): Buffer {
+  const id = Buffer.from(chunk.runId, 'ascii');
+  const head = 19 + id.length;
+  const buf = Buffer.allocUnsafe(head + chunk.data.length);
+  buf[0] = FRAME_VIEW;
+  buf[1] = chunk.stream;
+  buf.writeBigUInt64BE(BigInt(chunk.seq), 2);
+  buf.writeDoubleBE(chunk.time, 10);
+  buf[18] = id.length;
+  id.copy(buf, 19);
+  buf.set(chunk.data, head);
+  return buf;
+}
+
+export function decodeView(message: ArrayBuffer | Uint8Array): FrameResult<ViewChunk> {
+  const bytes = message instanceof Uint8Array ? message : new Uint8Array(message);
+  if (bytes.length < 19) return { ok: false, message: 'view frame shorter than its header' };
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint8(0) !== FRAME_VIEW) return { ok: false, message: `unknown binary frame kind ${view.getUint8(0)}` };
+  const seq = readSeq(view, 2);
+  if (seq === undefined) return { ok: false, message: 'sequence number out of range' };
+  const n = view.getUint8(18);
+  if (bytes.length < 19 + n) return { ok: false, message: 'view frame truncated' };
+  const runId = Buffer.from(bytes.subarray(19, 19 + n)).toString('ascii');
+  return {
+    ok: true,
+    value: {
+      stream: view.getUint8(1),
+      seq,
+      time: view.getFloat64(10),
+      runId,
+      data: bytes.subarray(19 + n),
+    },
+  };
+}

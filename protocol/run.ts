@@ -1,0 +1,61 @@
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * Run states. `created` until a runner first connects; `connected` until its child starts;
+ * `running`; `waiting` while Claude waits for an approval or input; then one final state.
+ * Whether the runner is currently connected is a separate flag (`runnerConnected`), so a
+ * running run whose runner dropped off is shown as "runner away" without losing its state.
+ */
+export const RUN_STATUSES = ['created', 'connected', 'running', 'waiting', 'exited', 'failed', 'cancelled'] as const;
+export const RunStatus = z.enum(RUN_STATUSES);
+export type RunStatus = z.infer<typeof RunStatus>;
+
+export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set(['exited', 'failed', 'cancelled']);
+
+export function isFinal(status: RunStatus): boolean {
+  return FINAL_STATUSES.has(status);
+}
+
+/** What a runner says about itself in its hello. */
+export const RunnerInfo = z.object({
+  hostname: z.string().max(255),
+  pid: z.number().int().nonnegative(),
+  version: z.string().max(64),
+  mode: z.enum(['command', 'claude']),
+  /** The command line, for display only: the gateway never executes anything from it. */
+  command: z.array(z.string().max(4096)).max(256),
+  cwd: z.string().max(4096),
+});
+export type RunnerInfo = z.infer<typeof RunnerInfo>;
+
+/** A run as the API, the operator socket and the pages see it. Never carries the token. */
+export const RunSummary = z.object({
+  id: z.string(),
+  name: z.string(),
+  status: RunStatus,
+  runnerConnected: z.boolean(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+  startedAt: z.number().nullable(),
+  endedAt: z.number().nullable(),
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  reason: z.string().nullable(),
+  /** Highest output sequence number committed to the store (0: no output yet). */
+  lastSeq: z.number().int().nonnegative(),
+  /** Output bytes committed to the store. */
+  bytes: z.number().int().nonnegative(),
+  createdBy: z.string(),
+  runner: RunnerInfo.nullable(),
+});
+export type RunSummary = z.infer<typeof RunSummary>;
+
+export const RUN_NAME_MAX = 120;
+export const RunName = z
+  .string()
+  .trim()
+  .min(1, 'name must not be empty')
+  .max(RUN_NAME_MAX, `name must be at most ${RUN_NAME_MAX} characters`)
+  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'name must not contain control characters');

@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import { PROTOCOL_VERSION, RunnerInfo } from './run.js';
+import { ERRORS, type ErrorCode } from './errors.js';
+
+/**
+ * The runner WebSocket protocol (`/v1/runner`), JSON text frames. Output travels in binary
+ * frames (see frames.ts). Each direction is one discriminated union on `type`.
+ */
+
+// runner → gateway
+export const RunnerHello = z.object({
+  type: z.literal('hello'),
+  v: z.number().int(),
+  runner: RunnerInfo,
+});
+export const RunnerStarted = z.object({
+  type: z.literal('started'),
+  pid: z.number().int().nonnegative(),
+});
+export const RunnerExit = z.object({
+  type: z.literal('exit'),
+  /** The child's exit code; null when it was ended by a signal or never started. */
+  code: z.number().int().min(0).max(255).nullable(),
+  signal: z.string().max(32).nullable(),
+  /** The last output sequence number the runner produced; the gateway records the exit once it has all of them. */
+  lastSeq: z.number().int().nonnegative(),
+  /** Set when the child could not be started at all. */
+  error: z.string().max(1024).nullable().optional(),
+});
+
+export const RunnerToGateway = z.discriminatedUnion('type', [RunnerHello, RunnerStarted, RunnerExit]);
+export type RunnerToGateway = z.infer<typeof RunnerToGateway>;
+
+// gateway → runner
+export const GatewayWelcome = z.object({
+  type: z.literal('welcome'),
+  v: z.number().int(),
+  runId: z.string(),
+  /** The sequence number the gateway expects next; the runner resends from here. */
+  nextSeq: z.number().int().positive(),
+  /** True when the run already has a final state: the runner must not start anything. */
+  finished: z.boolean(),
+  exitCode: z.number().int().nullable(),
+  serverTime: z.number(),
+  limits: z.object({ maxChunkBytes: z.number().int().positive(), maxRunBytes: z.number().int().positive() }),
+});
+export const GatewayAck = z.object({
+  type: z.literal('ack'),
+  /** Every chunk up to and including this seq is committed to the gateway's store. */
+  seq: z.number().int().nonnegative(),
+});
+export const GatewayExitAck = z.object({ type: z.literal('exit_ack') });
+export const GatewayCancel = z.object({
+  type: z.literal('cancel'),
+  by: z.string().max(120),
+});
+export const GatewayError = z.object({
+  type: z.literal('error'),
+  code: z.string(),
+  message: z.string(),
+});
+
+export const GatewayToRunner = z.discriminatedUnion('type', [
+  GatewayWelcome,
+  GatewayAck,
+  GatewayExitAck,
+  GatewayCancel,
+  GatewayError,
+]);
+export type GatewayToRunner = z.infer<typeof GatewayToRunner>;
+
+export function errorMessage(code: ErrorCode, message?: string): z.infer<typeof GatewayError> {
+  return { type: 'error', code, message: message ?? ERRORS[code].message };
+}
+
+export { PROTOCOL_VERSION };

@@ -1,0 +1,54 @@
+import { CcgError } from '../../protocol/errors.js';
+import {
+  HEADER_NONCE,
+  HEADER_RUN_ID,
+  HEADER_SIGNATURE,
+  HEADER_TIMESTAMP,
+  SIGNATURE_WINDOW_S,
+  checkSignedHeaders,
+  signatureMatches,
+  type SignedHeaders,
+} from '../../protocol/signing.js';
+import type { RunService } from '../runs.js';
+import type { AuthStore, RunRecord } from '../store/types.js';
+
+export interface RunnerAuthDeps {
+  runs: RunService;
+  store: AuthStore;
+  now: () => number;
+}
+
+/**
+ * Verifies a signed runner request (the WebSocket upgrade or an HTTP call): header shape, clock
+ * window, the HMAC keyed by that run's token (constant-time), then the nonce, which is recorded
+ * durably before this resolves so a replay is refused even after a gateway restart.
+ * Throws a CcgError naming what was wrong.
+ */
+export async function verifyRunnerRequest(
+  deps: RunnerAuthDeps,
+  req: { method: string; target: string; headers: Record<string, string>; body?: Uint8Array },
+): Promise<RunRecord> {
+  const h: Partial<SignedHeaders> = {
+    runId: req.headers[HEADER_RUN_ID],
+    timestamp: req.headers[HEADER_TIMESTAMP],
+    nonce: req.headers[HEADER_NONCE],
+    signature: req.headers[HEADER_SIGNATURE],
+  };
+  const now = deps.now();
+  const shape = checkSignedHeaders(h, now);
+  if (!shape.ok) throw new CcgError(shape.code, shape.message);
+  const signed = h as SignedHeaders;
+  const run = deps.runs.get(signed.runId);
+  if (!run) throw new CcgError('ERR_RUN_NOT_FOUND', `no run with id ${signed.runId}`);
+  const token = deps.runs.tokenOf(run);
+  if (!token || !signatureMatches(token, signed, req)) {
+    throw new CcgError('ERR_SIGNATURE_INVALID', 'signature does not match this run (wrong token, run, path or body)');
+  }
+  // Kept for twice the window past the signed time: long enough that the timestamp check
+  // alone refuses it afterwards.
+  const expiresAt = Number(signed.timestamp) * 1000 + 2 * SIGNATURE_WINDOW_S * 1000;
+  if (!(await deps.store.claimNonce(signed.nonce, expiresAt))) {
+    throw new CcgError('ERR_NONCE_REPLAY', 'this nonce was already used: every request needs a fresh one');
+  }
+  return run;
+}

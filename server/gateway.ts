@@ -1,0 +1,161 @@
+import { chmodSync, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import uWS, { type TemplatedApp, type WebSocket, type us_listen_socket } from 'uWebSockets.js';
+import { closeReason } from '../protocol/errors.js';
+import { ensureOperatorToken } from './auth/api-tokens.js';
+import { SecretBox } from './auth/secret-box.js';
+import { ADMIN_EXISTS_KEY, ensureSetupCode } from './auth/setup-code.js';
+import { LocalBus, type EventBus } from './bus.js';
+import { mountRunsApi } from './http/api-runs.js';
+import { createLogger, type Logger } from './log.js';
+import { RunService } from './runs.js';
+import { LmdbStore } from './store/lmdb-store.js';
+import type { Store } from './store/types.js';
+import { ensureCertificate } from './tls.js';
+import { mountPages } from './views.js';
+import { mountOperatorSocket } from './ws/operator-socket.js';
+import { mountRunnerSocket } from './ws/runner-socket.js';
+
+export interface GatewayLimits {
+  /** Output bytes one run may store. */
+  maxRunBytes: number;
+  /** Runs the gateway keeps. */
+  maxRuns: number;
+  /** Sustained WebSocket messages per second per runner. */
+  runnerMsgRate: number;
+  /** HTTP request bodies. */
+  maxBodyBytes: number;
+}
+
+export const DEFAULT_LIMITS: GatewayLimits = {
+  maxRunBytes: 4 * 1024 ** 3,
+  maxRuns: 100_000,
+  runnerMsgRate: 2000,
+  maxBodyBytes: 1024 * 1024,
+};
+
+export interface GatewayOptions {
+  dataDir: string;
+  host?: string;
+  /** 0 picks a free port (tests). */
+  port?: number;
+  /** Plain HTTP, refused unless the host is loopback (for a local tunnel such as cloudflared). */
+  insecureHttp?: boolean;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  /** The URL runners should use, when it differs from the listen address (proxy, tunnel). */
+  publicUrl?: string;
+  limits?: Partial<GatewayLimits>;
+  log?: Logger;
+  now?: () => number;
+  bus?: EventBus;
+  store?: Store;
+}
+
+export interface Gateway {
+  url: string;
+  host: string;
+  port: number;
+  fingerprint: string | null;
+  certGenerated: boolean;
+  dataDir: string;
+  operatorTokenFile: string;
+  setupCode: string | undefined;
+  native: boolean;
+  store: Store;
+  runs: RunService;
+  close(): Promise<void>;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** True when uWebSockets.js loaded its native build rather than the ws-based fallback. */
+export function uwsIsNative(): boolean {
+  return /\[native code\]/.test(Function.prototype.toString.call(uWS.App));
+}
+
+/**
+ * Builds and starts a gateway: store, certificate, tokens, routes and sockets, then listens.
+ *
+ * @example
+ * const gw = await createGateway({ dataDir: tmp, host: '127.0.0.1', port: 0 });
+ * // gw.url, gw.fingerprint, readFileSync(gw.operatorTokenFile)
+ * await gw.close();
+ */
+export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
+  const dataDir = resolve(opts.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
+  const host = opts.host ?? '127.0.0.1';
+  const log = opts.log ?? createLogger();
+  const now = opts.now ?? Date.now;
+  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  if (opts.insecureHttp && !isLoopback(host)) {
+    throw new Error(`plain HTTP is only served on loopback; refusing to listen on ${host} without TLS`);
+  }
+
+  const store = opts.store ?? LmdbStore.open(dataDir);
+  const bus = opts.bus ?? new LocalBus();
+  const box = SecretBox.fromDataDir(dataDir);
+  const tls = opts.insecureHttp ? null : ensureCertificate(dataDir, { certFile: opts.tlsCertFile, keyFile: opts.tlsKeyFile });
+  const operatorTokenFile = await ensureOperatorToken(store, dataDir, now());
+  const setupCode = await ensureSetupCode(store, dataDir);
+  const runs = new RunService({ store, bus, box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes });
+
+  const app: TemplatedApp = tls ? uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile }) : uWS.App();
+  const sockets = new Set<WebSocket<unknown>>();
+  const scheme = tls ? 'https' : 'http';
+  let port = opts.port ?? 3100;
+  const urlHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  const runnerUrl = (hostHeader: string | undefined) => {
+    if (opts.publicUrl) return opts.publicUrl;
+    if (hostHeader && /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$/.test(hostHeader)) return `${scheme}://${hostHeader}`;
+    return `${scheme}://${urlHost}:${port}`;
+  };
+
+  mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets });
+  mountOperatorSocket(app, { runs, store, bus, log, sockets });
+  mountRunsApi(app, { runs, store, log, runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes });
+  mountPages(app, { log, setupPending: () => !store.getMeta<boolean>(ADMIN_EXISTS_KEY) });
+
+  const listenSocket = await new Promise<us_listen_socket>((resolveListen, reject) => {
+    app.listen(host, port, (sock) => {
+      if (sock) resolveListen(sock);
+      else reject(new Error(`could not listen on ${host}:${port} (address in use, or not allowed)`));
+    });
+  });
+  port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
+
+  const pruneTimer = setInterval(() => {
+    store.pruneNonces(now()).catch((err: unknown) => log.warn('nonce.prune_failed', { err: String(err) }));
+  }, 60_000);
+  pruneTimer.unref();
+
+  let closed: Promise<void> | undefined;
+  const close = () =>
+    (closed ??= (async () => {
+      clearInterval(pruneTimer);
+      uWS.us_listen_socket_close(listenSocket);
+      for (const ws of [...sockets]) ws.end(1001, closeReason('ERR_SHUTDOWN'));
+      await runs.flush();
+      (app as TemplatedApp & { close?: () => void }).close?.();
+      await store.close();
+    })());
+
+  return {
+    url: `${scheme}://${urlHost}:${port}`,
+    host,
+    port,
+    fingerprint: tls?.fingerprint ?? null,
+    certGenerated: tls?.generated ?? false,
+    dataDir,
+    operatorTokenFile,
+    setupCode,
+    native: uwsIsNative(),
+    store,
+    runs,
+    close,
+  };
+}

@@ -1,0 +1,137 @@
+import type { TemplatedApp } from 'uWebSockets.js';
+import { CreateRunRequest, ListRunsQuery, type CreateRunResponse } from '../../protocol/api.js';
+import { CcgError } from '../../protocol/errors.js';
+import { RUN_ID_RE } from '../../protocol/ids.js';
+import { authenticateBearer, requireRole, type Principal } from '../auth/operator-auth.js';
+import type { Logger } from '../log.js';
+import type { RunService } from '../runs.js';
+import type { AuthStore, RunStore } from '../store/types.js';
+import { SECURITY_HEADERS, parseJson, route, statusLine, type Ctx } from './respond.js';
+
+export interface ApiOptions {
+  runs: RunService;
+  store: RunStore & AuthStore;
+  log: Logger;
+  /** How runners reach this gateway, for the command line shown after creating a run. */
+  runnerUrl: (hostHeader: string | undefined) => string;
+  fingerprint: string | null;
+  maxBodyBytes: number;
+  sessionPrincipal?: (headers: Record<string, string>) => Principal | undefined;
+}
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The command to paste on the Claude machine; the token goes through the environment, not argv. */
+export function runnerCommand(opts: { url: string; runId: string; token: string; fingerprint: string | null }): string {
+  const parts = [`CCG_RUN_TOKEN=${shellQuote(opts.token)}`, 'ccg', 'runner', 'start', '--gateway', shellQuote(opts.url)];
+  if (opts.fingerprint) parts.push('--fingerprint', opts.fingerprint);
+  parts.push('--run-id', opts.runId, '--cmd', shellQuote('your prompt'));
+  return parts.join(' ');
+}
+
+/** The operator HTTP API under /api/v1. */
+export function mountRunsApi(app: TemplatedApp, o: ApiOptions): void {
+  const who = (ctx: Ctx): Principal => o.sessionPrincipal?.(ctx.headers) ?? authenticateBearer(o.store, ctx.headers);
+  const runIdParam = (ctx: Ctx): string => {
+    const id = ctx.params[0] ?? '';
+    if (!RUN_ID_RE.test(id)) throw new CcgError('ERR_RUN_NOT_FOUND', `no run with id ${id.slice(0, 40)}`);
+    return id;
+  };
+  const audit = (p: Principal, ctx: Ctx, action: string, target: string | null, detail?: Record<string, string | number | boolean | null>) =>
+    o.store.appendAudit({ at: Date.now(), actor: p.name, action, target, from: ctx.remote, ...(detail ? { detail } : {}) });
+
+  route(app, 'get', '/healthz', o.log, () => ({ status: 200, json: { ok: true } }));
+
+  route(app, 'post', '/api/v1/runs', o.log, async (ctx) => {
+    const p = who(ctx);
+    requireRole(p, 'operator');
+    const body = parseJson(await ctx.body(o.maxBodyBytes), CreateRunRequest);
+    const { run, token } = await o.runs.create(body.name, p.name);
+    await audit(p, ctx, 'run.create', run.id, { name: run.name });
+    const out: CreateRunResponse = {
+      id: run.id,
+      token,
+      runnerCommand: runnerCommand({ url: o.runnerUrl(ctx.headers['host']), runId: run.id, token, fingerprint: o.fingerprint }),
+      run: o.runs.summary(run),
+    };
+    return { status: 201, json: out };
+  });
+
+  route(app, 'get', '/api/v1/runs', o.log, (ctx) => {
+    who(ctx);
+    const q = ListRunsQuery.safeParse(Object.fromEntries(new URLSearchParams(ctx.query)));
+    if (!q.success) throw new CcgError('ERR_BAD_REQUEST', q.error.issues[0]?.message ?? 'bad query');
+    return { status: 200, json: { runs: o.runs.list({ limit: q.data.limit, ...(q.data.status ? { status: q.data.status } : {}) }) } };
+  });
+
+  route(app, 'get', '/api/v1/runs/:id', o.log, (ctx) => {
+    who(ctx);
+    return { status: 200, json: { run: o.runs.summary(o.runs.mustGet(runIdParam(ctx))) } };
+  });
+
+  route(app, 'post', '/api/v1/runs/:id/cancel', o.log, async (ctx) => {
+    const p = who(ctx);
+    requireRole(p, 'operator');
+    const id = runIdParam(ctx);
+    const { run, delivered } = await o.runs.cancel(id, p.name);
+    await audit(p, ctx, 'run.cancel', id, { delivered });
+    return { status: 202, json: { run: o.runs.summary(run), delivered } };
+  });
+
+  route(app, 'get', '/api/v1/audit', o.log, (ctx) => {
+    requireRole(who(ctx), 'admin');
+    return { status: 200, json: { entries: o.store.listAudit({ limit: 200 }) } };
+  });
+
+  // The stored output, byte for byte, streamed with backpressure (runs can be gigabytes).
+  route(app, 'get', '/api/v1/runs/:id/log', o.log, (ctx) => {
+    who(ctx);
+    const id = runIdParam(ctx);
+    const run = o.runs.mustGet(id);
+    const fromRaw = new URLSearchParams(ctx.query).get('from') ?? '1';
+    if (!/^[1-9][0-9]{0,15}$/.test(fromRaw)) throw new CcgError('ERR_BAD_REQUEST', 'from must be a positive integer');
+    let next = Number(fromRaw);
+    const until = o.runs.committedSeq(id);
+    const res = ctx.res;
+    res.cork(() => {
+      res.writeStatus(statusLine(200));
+      for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.writeHeader(k, v);
+      res.writeHeader('content-type', 'application/octet-stream');
+      res.writeHeader('x-ccg-last-seq', String(until));
+      res.writeHeader('x-ccg-run-status', run.status);
+    });
+    const pump = (): void => {
+      while (!ctx.aborted()) {
+        if (next > until) {
+          res.cork(() => res.end());
+          return;
+        }
+        const chunks = o.store.readChunks(id, next, { limit: 512, maxBytes: 1024 * 1024 });
+        if (chunks.length === 0) {
+          next = until + 1;
+          continue;
+        }
+        let writable = true;
+        res.cork(() => {
+          for (const c of chunks) {
+            if (c.seq > until) break;
+            writable = res.write(c.data) && writable;
+            next = c.seq + 1;
+          }
+        });
+        if (!writable) {
+          // uWS buffered it all; wait for the socket to drain before reading more from the store.
+          res.onWritable(() => {
+            setImmediate(pump);
+            return true;
+          });
+          return;
+        }
+      }
+    };
+    pump();
+    return { streamed: true };
+  });
+}

@@ -1,0 +1,301 @@
+import { constants as osConstants } from 'node:os';
+import { CcgError } from '../protocol/errors.js';
+import { newRunId, newRunToken } from '../protocol/ids.js';
+import { isFinal, type RunnerInfo, type RunStatus, type RunSummary } from '../protocol/run.js';
+import type { EventBus } from './bus.js';
+import type { SecretBox } from './auth/secret-box.js';
+import type { Logger } from './log.js';
+import type { RunRecord, RunStore, StoredChunk } from './store/types.js';
+
+/** What the run service needs of a connected runner socket. */
+export interface RunnerLink {
+  sendCancel(by: string): void;
+  /** Ends the socket with an error code (used when another connection takes over). */
+  kick(code: CcgError): void;
+}
+
+/** Ingest state of a run whose output is flowing: kept in memory, rebuilt from the store. */
+interface Live {
+  /** Highest seq accepted and handed to the store (maybe not yet committed). */
+  receivedSeq: number;
+  /** Highest seq the store has committed: the only number ever acknowledged. */
+  committedSeq: number;
+  pendingBytes: number;
+  lastWrite: Promise<void>;
+  progressTimer: NodeJS.Timeout | null;
+}
+
+export interface RunServiceOptions {
+  store: RunStore;
+  bus: EventBus;
+  box: SecretBox;
+  log: Logger;
+  now: () => number;
+  maxRuns: number;
+  maxRunBytes: number;
+}
+
+/** Seconds between progress (lastSeq/bytes) updates to run watchers and the stored record. */
+const PROGRESS_INTERVAL_MS = 1000;
+
+/**
+ * The run lifecycle and the durable ingest path. Routes and sockets call this; it owns the
+ * in-memory truth of active runs (LMDB reads do not see writes before they commit, so updates
+ * go through a write-through cache rather than read-modify-write on the store).
+ */
+export class RunService {
+  private readonly cache = new Map<string, RunRecord>();
+  private readonly live = new Map<string, Live>();
+  private readonly runners = new Map<string, RunnerLink>();
+
+  constructor(private readonly o: RunServiceOptions) {}
+
+  tokenContext(id: string): string {
+    return `run-token:${id}`;
+  }
+
+  async create(name: string | undefined, createdBy: string): Promise<{ run: RunRecord; token: string }> {
+    if (this.o.store.countRuns() >= this.o.maxRuns) {
+      throw new CcgError('ERR_RUN_LIMIT', `the gateway holds its maximum of ${this.o.maxRuns} runs`);
+    }
+    const id = newRunId();
+    const token = newRunToken();
+    const now = this.o.now();
+    const run: RunRecord = {
+      id,
+      name: name ?? `run ${id.slice(0, 6)}`,
+      status: 'created',
+      runnerConnected: false,
+      createdAt: now,
+      updatedAt: now,
+      startedAt: null,
+      endedAt: null,
+      exitCode: null,
+      signal: null,
+      reason: null,
+      lastSeq: 0,
+      bytes: 0,
+      createdBy,
+      runner: null,
+      tokenBox: this.o.box.seal(token, this.tokenContext(id)),
+      cancelRequestedBy: null,
+    };
+    await this.o.store.createRun(run);
+    this.o.bus.publishRun(this.summary(run));
+    return { run, token };
+  }
+
+  get(id: string): RunRecord | undefined {
+    return this.cache.get(id) ?? this.o.store.getRun(id);
+  }
+
+  mustGet(id: string): RunRecord {
+    const run = this.get(id);
+    if (!run) throw new CcgError('ERR_RUN_NOT_FOUND', `no run with id ${id}`);
+    return run;
+  }
+
+  /** The run's token, for signature checks only. */
+  tokenOf(run: RunRecord): string | undefined {
+    return this.o.box.open(run.tokenBox, this.tokenContext(run.id));
+  }
+
+  list(opts: { limit: number; status?: RunStatus }): RunSummary[] {
+    return this.o.store.listRuns(opts).map((r) => this.summary(this.cache.get(r.id) ?? r));
+  }
+
+  summary(run: RunRecord): RunSummary {
+    const { tokenBox: _t, cancelRequestedBy: _c, ...pub } = run;
+    const live = this.live.get(run.id);
+    return {
+      ...pub,
+      runnerConnected: this.runners.has(run.id),
+      lastSeq: live ? live.committedSeq : run.lastSeq,
+    };
+  }
+
+  private async update(id: string, patch: (run: RunRecord) => void): Promise<RunRecord> {
+    const run = { ...this.mustGet(id) };
+    patch(run);
+    run.updatedAt = this.o.now();
+    this.cache.set(id, run);
+    this.o.bus.publishRun(this.summary(run));
+    await this.o.store.putRun(run);
+    return run;
+  }
+
+  // ---- runner connection lifecycle
+
+  /** Registers a connected runner; any earlier connection of the same run is kicked. */
+  async attachRunner(id: string, link: RunnerLink, info: RunnerInfo): Promise<{ nextSeq: number; run: RunRecord }> {
+    const previous = this.runners.get(id);
+    if (previous && previous !== link) previous.kick(new CcgError('ERR_REPLACED'));
+    this.runners.set(id, link);
+    const live = this.liveOf(id);
+    const run = await this.update(id, (r) => {
+      r.runner = info;
+      if (r.status === 'created') r.status = 'connected';
+    });
+    return { nextSeq: live.receivedSeq + 1, run };
+  }
+
+  detachRunner(id: string, link: RunnerLink): void {
+    if (this.runners.get(id) !== link) return;
+    this.runners.delete(id);
+    const run = this.get(id);
+    if (run) this.o.bus.publishRun(this.summary(run));
+  }
+
+  async started(id: string): Promise<void> {
+    await this.update(id, (r) => {
+      if (!isFinal(r.status)) r.status = 'running';
+      r.startedAt ??= this.o.now();
+    });
+  }
+
+  // ---- output
+
+  private liveOf(id: string): Live {
+    let live = this.live.get(id);
+    if (!live) {
+      const seq = this.o.store.lastSeq(id);
+      live = { receivedSeq: seq, committedSeq: seq, pendingBytes: 0, lastWrite: Promise.resolve(), progressTimer: null };
+      this.live.set(id, live);
+    }
+    return live;
+  }
+
+  committedSeq(id: string): number {
+    return this.live.get(id)?.committedSeq ?? this.o.store.lastSeq(id);
+  }
+
+  /**
+   * Accepts one output chunk from the runner. Returns 'duplicate' for a chunk the gateway already
+   * has (a resend after reconnect), or the promise of its commit.
+   */
+  ingest(id: string, chunk: StoredChunk, onCommitted: (seq: number) => void, onFailed: (err: unknown) => void): 'duplicate' | 'accepted' {
+    const live = this.liveOf(id);
+    if (chunk.seq <= live.receivedSeq) return 'duplicate';
+    if (chunk.seq !== live.receivedSeq + 1) {
+      throw new CcgError('ERR_SEQ_GAP', `expected seq ${live.receivedSeq + 1}, got ${chunk.seq}`);
+    }
+    const run = this.mustGet(id);
+    if (run.bytes + live.pendingBytes + chunk.data.length > this.o.maxRunBytes) {
+      throw new CcgError('ERR_OUTPUT_LIMIT', `run output exceeds ${this.o.maxRunBytes} bytes`);
+    }
+    live.receivedSeq = chunk.seq;
+    live.pendingBytes += chunk.data.length;
+    live.lastWrite = this.o.store.appendChunk(id, chunk).then(
+      () => {
+        live.committedSeq = chunk.seq;
+        live.pendingBytes -= chunk.data.length;
+        const cached = this.cache.get(id) ?? run;
+        cached.bytes += chunk.data.length;
+        cached.lastSeq = chunk.seq;
+        this.cache.set(id, cached);
+        this.o.bus.publishChunk(id, chunk);
+        this.scheduleProgress(id, live);
+        onCommitted(chunk.seq);
+      },
+      (err: unknown) => {
+        // Nothing past the committed seq is acknowledged; the runner resends it after reconnecting.
+        live.receivedSeq = live.committedSeq;
+        live.pendingBytes = 0;
+        onFailed(err);
+      },
+    );
+    return 'accepted';
+  }
+
+  private scheduleProgress(id: string, live: Live): void {
+    if (live.progressTimer) return;
+    live.progressTimer = setTimeout(() => {
+      live.progressTimer = null;
+      const run = this.cache.get(id);
+      if (!run) return;
+      this.o.bus.publishRun(this.summary(run));
+      this.o.store.putRun(run).catch((err: unknown) => this.o.log.error('run.progress.write_failed', { run: id, err: String(err) }));
+    }, PROGRESS_INTERVAL_MS);
+    live.progressTimer.unref();
+  }
+
+  /** Records the child's exit once every chunk up to `lastSeq` is committed. */
+  async recordExit(
+    id: string,
+    exit: { code: number | null; signal: string | null; lastSeq: number; error?: string | null | undefined },
+  ): Promise<RunRecord> {
+    const live = this.liveOf(id);
+    await live.lastWrite.catch(() => undefined);
+    if (live.committedSeq < exit.lastSeq) {
+      throw new CcgError('ERR_SEQ_GAP', `exit claims output up to ${exit.lastSeq}, gateway has ${live.committedSeq}`);
+    }
+    if (live.progressTimer) clearTimeout(live.progressTimer);
+    live.progressTimer = null;
+    const current = this.mustGet(id);
+    if (isFinal(current.status)) return current;
+    const signum = exit.signal ? (osConstants.signals as Record<string, number>)[exit.signal] : undefined;
+    return this.update(id, (r) => {
+      r.exitCode = exit.code ?? (signum !== undefined ? 128 + signum : null);
+      r.signal = exit.signal;
+      r.endedAt = this.o.now();
+      r.lastSeq = live.committedSeq;
+      if (r.cancelRequestedBy) {
+        r.status = 'cancelled';
+        r.reason = `cancelled by ${r.cancelRequestedBy}`;
+      } else if (exit.error) {
+        r.status = 'failed';
+        r.reason = exit.error;
+      } else {
+        r.status = 'exited';
+      }
+    });
+  }
+
+  /** Marks a run failed for a reason of the gateway's (output limit, protocol violation). */
+  async fail(id: string, reason: string): Promise<void> {
+    const run = this.get(id);
+    if (!run || isFinal(run.status)) return;
+    await this.update(id, (r) => {
+      r.status = 'failed';
+      r.reason = reason;
+      r.endedAt = this.o.now();
+    });
+  }
+
+  /**
+   * Asks the runner to cancel: delivered now when it is connected, on its next connect otherwise.
+   * A run no runner ever picked up is cancelled at once.
+   */
+  async cancel(id: string, by: string): Promise<{ run: RunRecord; delivered: boolean }> {
+    const run = this.mustGet(id);
+    if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${id} is already ${run.status}`);
+    const link = this.runners.get(id);
+    const updated = await this.update(id, (r) => {
+      r.cancelRequestedBy = by;
+      if (r.status === 'created' && !link) {
+        r.status = 'cancelled';
+        r.reason = `cancelled by ${by} before a runner connected`;
+        r.endedAt = this.o.now();
+      }
+    });
+    if (link) link.sendCancel(by);
+    return { run: updated, delivered: Boolean(link) };
+  }
+
+  pendingCancel(id: string): string | null {
+    return this.get(id)?.cancelRequestedBy ?? null;
+  }
+
+  /** Writes pending progress of every active run (shutdown). */
+  async flush(): Promise<void> {
+    const writes: Promise<void>[] = [];
+    for (const [id, live] of this.live) {
+      if (live.progressTimer) clearTimeout(live.progressTimer);
+      live.progressTimer = null;
+      await live.lastWrite.catch(() => undefined);
+      const run = this.cache.get(id);
+      if (run) writes.push(this.o.store.putRun(run));
+    }
+    await Promise.allSettled(writes);
+  }
+}

@@ -1,0 +1,218 @@
+import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
+import { CcgError, closeReason } from '../../protocol/errors.js';
+import { encodeView } from '../../protocol/frames.js';
+import { OperatorToGateway, type GatewayToOperator } from '../../protocol/operator-messages.js';
+import { PROTOCOL_VERSION } from '../../protocol/run.js';
+import { authenticateBearer, type Principal } from '../auth/operator-auth.js';
+import type { EventBus } from '../bus.js';
+import { copyRequest, errorReply, writeReply } from '../http/respond.js';
+import type { Logger } from '../log.js';
+import type { RunService } from '../runs.js';
+import type { AuthStore, RunStore } from '../store/types.js';
+
+interface Sub {
+  runId: string;
+  /** The next seq this viewer needs. */
+  next: number;
+  /** True while new chunks go straight from the bus; false while catching up from the store. */
+  live: boolean;
+  off: () => void;
+}
+
+interface OperatorData {
+  principal: Principal;
+  remote: string;
+  closed: boolean;
+  ready: boolean;
+  subs: Map<string, Sub>;
+  offRuns: (() => void) | null;
+}
+
+export interface OperatorSocketOptions {
+  runs: RunService;
+  store: RunStore & AuthStore;
+  bus: EventBus;
+  log: Logger;
+  sockets: Set<WebSocket<unknown>>;
+  /** Resolves a browser session from the upgrade's headers (phone pages); undefined: not a session. */
+  sessionPrincipal?: (headers: Record<string, string>) => Principal | undefined;
+}
+
+/** Past this many buffered bytes a viewer stops getting live chunks and catches up from the store on drain. */
+const HIGH_WATER = 1024 * 1024;
+const MAX_SUBS = 64;
+
+/**
+ * `/v1/operator`: live run list and output for the TUI, the CLI and the pages. A slow viewer
+ * never slows anyone: when its socket backs up it is switched from live fan-out to reading from
+ * the store, from exactly the seq it is missing, once the socket drains.
+ */
+export function mountOperatorSocket(app: TemplatedApp, o: OperatorSocketOptions): void {
+  const send = (ws: WebSocket<OperatorData>, msg: GatewayToOperator) => {
+    if (!ws.getUserData().closed) ws.send(JSON.stringify(msg), false);
+  };
+
+  const pump = (ws: WebSocket<OperatorData>, sub: Sub) => {
+    const d = ws.getUserData();
+    while (!d.closed && d.subs.get(sub.runId) === sub) {
+      const committed = o.runs.committedSeq(sub.runId);
+      if (sub.next > committed) {
+        if (!sub.live) {
+          sub.live = true;
+          send(ws, { type: 'caught_up', runId: sub.runId, seq: committed });
+        }
+        return;
+      }
+      if (ws.getBufferedAmount() > HIGH_WATER) return; // drain() resumes us
+      const chunks = o.store.readChunks(sub.runId, sub.next, { limit: 256, maxBytes: 512 * 1024 });
+      if (chunks.length === 0) return;
+      ws.cork(() => {
+        for (const c of chunks) {
+          ws.send(encodeView({ runId: sub.runId, seq: c.seq, stream: c.stream, time: c.time, data: c.data }), true);
+          sub.next = c.seq + 1;
+        }
+      });
+    }
+  };
+
+  const subscribe = (ws: WebSocket<OperatorData>, runId: string, from: number | undefined, tail: number | undefined) => {
+    const d = ws.getUserData();
+    o.runs.mustGet(runId);
+    d.subs.get(runId)?.off();
+    if (d.subs.size >= MAX_SUBS) throw new CcgError('ERR_BAD_REQUEST', `at most ${MAX_SUBS} subscriptions per socket`);
+    const committed = o.runs.committedSeq(runId);
+    const next = from ?? (tail ? Math.max(1, committed - tail + 1) : 1);
+    const sub: Sub = { runId, next, live: false, off: () => undefined };
+    sub.off = o.bus.onChunk(runId, (chunk) => {
+      if (!sub.live || d.closed || chunk.seq < sub.next) return;
+      if (chunk.seq > sub.next || ws.getBufferedAmount() > HIGH_WATER) {
+        sub.live = false; // fall back to the store; drain() or the next pump picks it up
+        if (chunk.seq > sub.next) pump(ws, sub);
+        return;
+      }
+      ws.send(encodeView({ runId, seq: chunk.seq, stream: chunk.stream, time: chunk.time, data: chunk.data }), true);
+      sub.next = chunk.seq + 1;
+    });
+    // Subscribers also hear about their run's state, so a follower knows when output has ended.
+    const offChunk = sub.off;
+    const offRun = o.bus.onRun((run) => {
+      if (run.id === runId) send(ws, { type: 'run', run });
+    });
+    sub.off = () => {
+      offChunk();
+      offRun();
+    };
+    d.subs.set(runId, sub);
+    send(ws, { type: 'subscribed', runId, from: next, lastSeq: committed });
+    send(ws, { type: 'run', run: o.runs.summary(o.runs.mustGet(runId)) });
+    pump(ws, sub);
+  };
+
+  const onMessage = (ws: WebSocket<OperatorData>, text: string) => {
+    const d = ws.getUserData();
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      throw new CcgError('ERR_BAD_FRAME', 'text frame is not valid JSON');
+    }
+    const parsed = OperatorToGateway.safeParse(raw);
+    if (!parsed.success) {
+      const type = (raw as { type?: unknown } | null)?.type;
+      if (typeof type === 'string' && !['hello', 'subscribe', 'unsubscribe', 'watch_runs'].includes(type)) {
+        throw new CcgError('ERR_UNKNOWN_TYPE', `unknown message type "${type.slice(0, 40)}"`);
+      }
+      throw new CcgError('ERR_BAD_FRAME', parsed.error.issues[0]?.message ?? 'invalid message');
+    }
+    const msg = parsed.data;
+    if (msg.type !== 'hello' && !d.ready) throw new CcgError('ERR_NOT_READY');
+    switch (msg.type) {
+      case 'hello':
+        if (msg.v !== PROTOCOL_VERSION) throw new CcgError('ERR_VERSION', `client speaks v${msg.v}, gateway v${PROTOCOL_VERSION}`);
+        d.ready = true;
+        send(ws, { type: 'welcome', v: PROTOCOL_VERSION, user: { name: d.principal.name, role: d.principal.role } });
+        return;
+      case 'subscribe':
+        subscribe(ws, msg.runId, msg.from, msg.tail);
+        return;
+      case 'unsubscribe':
+        d.subs.get(msg.runId)?.off();
+        d.subs.delete(msg.runId);
+        return;
+      case 'watch_runs':
+        d.offRuns?.();
+        d.offRuns = o.bus.onRun((run) => send(ws, { type: 'run', run }));
+        send(ws, { type: 'runs', runs: o.runs.list({ limit: msg.limit ?? 100 }) });
+        return;
+      default: {
+        const never: never = msg;
+        throw new CcgError('ERR_UNKNOWN_TYPE', String(never));
+      }
+    }
+  };
+
+  app.ws<OperatorData>('/v1/operator', {
+    maxPayloadLength: 16 * 1024,
+    maxBackpressure: 16 * 1024 * 1024,
+    closeOnBackpressureLimit: 1,
+    idleTimeout: 120,
+    sendPingsAutomatically: true,
+    compression: 0,
+
+    upgrade: (res, req, context) => {
+      const info = copyRequest(res, req, 0);
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      res.onAborted(() => undefined);
+      try {
+        if (/ccg[ro]_/.test(info.query)) throw new CcgError('ERR_TOKEN_IN_URL');
+        const principal = o.sessionPrincipal?.(info.headers) ?? authenticateBearer(o.store, info.headers);
+        const data: OperatorData = { principal, remote: info.remote, closed: false, ready: false, subs: new Map(), offRuns: null };
+        res.upgrade(data, key, protocol, extensions, context);
+      } catch (err) {
+        const e = err instanceof CcgError ? err : new CcgError('ERR_INTERNAL');
+        o.log.warn('operator.upgrade_refused', { remote: info.remote, code: e.code });
+        writeReply(res, errorReply(e));
+      }
+    },
+
+    open: (ws) => {
+      o.sockets.add(ws as WebSocket<unknown>);
+    },
+
+    message: (ws, message, isBinary) => {
+      const d = ws.getUserData();
+      try {
+        if (isBinary) throw new CcgError('ERR_BAD_FRAME', 'operators send text frames only');
+        onMessage(ws, Buffer.from(message).toString('utf8'));
+      } catch (err) {
+        const e = err instanceof CcgError ? err : new CcgError('ERR_INTERNAL');
+        if (!(err instanceof CcgError)) o.log.error('operator.internal', { err: String(err) });
+        // Requests about a missing run are answered, not fatal; protocol violations close the socket.
+        if (e.code === 'ERR_RUN_NOT_FOUND' || e.code === 'ERR_BAD_REQUEST' || e.code === 'ERR_FORBIDDEN') {
+          send(ws, { type: 'error', code: e.code, message: e.message });
+          return;
+        }
+        o.log.warn('operator.refused', { user: d.principal.name, code: e.code, reason: e.message });
+        ws.cork(() => {
+          send(ws, { type: 'error', code: e.code, message: e.message });
+          ws.end(e.ws, closeReason(e.code, e.message));
+        });
+      }
+    },
+
+    drain: (ws) => {
+      for (const sub of ws.getUserData().subs.values()) if (!sub.live) pump(ws, sub);
+    },
+
+    close: (ws) => {
+      const d = ws.getUserData();
+      d.closed = true;
+      o.sockets.delete(ws as WebSocket<unknown>);
+      for (const sub of d.subs.values()) sub.off();
+      d.subs.clear();
+      d.offRuns?.();
+    },
+  });
+}

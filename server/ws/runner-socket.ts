@@ -1,0 +1,230 @@
+import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
+import { CcgError, closeReason } from '../../protocol/errors.js';
+import { MAX_CHUNK_DATA, OUTPUT_HEADER_BYTES, decodeOutput } from '../../protocol/frames.js';
+import { PROTOCOL_VERSION, isFinal } from '../../protocol/run.js';
+import { GatewayToRunner, RunnerToGateway } from '../../protocol/runner-messages.js';
+import { HEADER_PROTOCOL } from '../../protocol/signing.js';
+import { verifyRunnerRequest, type RunnerAuthDeps } from '../auth/runner-auth.js';
+import { copyRequest, errorReply, writeReply } from '../http/respond.js';
+import type { Logger } from '../log.js';
+
+import type { RunService, RunnerLink } from '../runs.js';
+
+interface RunnerData {
+  runId: string;
+  remote: string;
+  closed: boolean;
+  ready: boolean;
+  link: RunnerLink | null;
+  ackSeq: number;
+  ackTimer: NodeJS.Immediate | null;
+  bucket: number;
+  bucketAt: number;
+}
+
+export interface RunnerSocketOptions extends RunnerAuthDeps {
+  runs: RunService;
+  log: Logger;
+  maxRunBytes: number;
+  /** Sustained messages per second per runner; bursts up to twice that. */
+  msgRate: number;
+  sockets: Set<WebSocket<unknown>>;
+}
+
+const SHUTDOWN_REASON = closeReason('ERR_SHUTDOWN');
+
+/**
+ * `/v1/runner`: the connect-back socket. A signed upgrade, then `hello` → `welcome` (which says
+ * where to resume), then output frames acknowledged only once committed, then `exit` →
+ * `exit_ack`.
+ */
+export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): void {
+  const send = (ws: WebSocket<RunnerData>, msg: GatewayToRunner) => {
+    if (!ws.getUserData().closed) ws.send(JSON.stringify(msg), false);
+  };
+
+  const fail = (ws: WebSocket<RunnerData>, err: CcgError) => {
+    const d = ws.getUserData();
+    if (d.closed) return;
+    o.log.warn('runner.refused', { run: d.runId, remote: d.remote, code: err.code, reason: err.message });
+    ws.cork(() => {
+      ws.send(JSON.stringify({ type: 'error', code: err.code, message: err.message }), false);
+      ws.end(err.ws, closeReason(err.code, err.message));
+    });
+  };
+
+  const scheduleAck = (ws: WebSocket<RunnerData>, seq: number) => {
+    const d = ws.getUserData();
+    d.ackSeq = Math.max(d.ackSeq, seq);
+    // One ack per event-loop turn, however many chunks the store committed in its batch.
+    d.ackTimer ??= setImmediate(() => {
+      d.ackTimer = null;
+      send(ws, { type: 'ack', seq: d.ackSeq });
+    });
+  };
+
+  const withinRate = (d: RunnerData): boolean => {
+    const now = Date.now();
+    d.bucket = Math.min(o.msgRate * 2, d.bucket + ((now - d.bucketAt) / 1000) * o.msgRate);
+    d.bucketAt = now;
+    if (d.bucket < 1) return false;
+    d.bucket -= 1;
+    return true;
+  };
+
+  const onHello = async (ws: WebSocket<RunnerData>, msg: Extract<RunnerToGateway, { type: 'hello' }>) => {
+    const d = ws.getUserData();
+    if (msg.v !== PROTOCOL_VERSION) throw new CcgError('ERR_VERSION', `runner speaks v${msg.v}, gateway v${PROTOCOL_VERSION}`);
+    const current = o.runs.mustGet(d.runId);
+    const limits = { maxChunkBytes: MAX_CHUNK_DATA, maxRunBytes: o.maxRunBytes };
+    if (isFinal(current.status)) {
+      send(ws, { type: 'welcome', v: PROTOCOL_VERSION, runId: d.runId, nextSeq: o.runs.committedSeq(d.runId) + 1, finished: true, exitCode: current.exitCode, serverTime: Date.now(), limits });
+      return;
+    }
+    const link: RunnerLink = {
+      sendCancel: (by) => send(ws, { type: 'cancel', by }),
+      kick: (err) => fail(ws, err),
+    };
+    const { nextSeq } = await o.runs.attachRunner(d.runId, link, msg.runner);
+    if (d.closed) {
+      o.runs.detachRunner(d.runId, link);
+      return;
+    }
+    d.link = link;
+    d.ready = true;
+    send(ws, { type: 'welcome', v: PROTOCOL_VERSION, runId: d.runId, nextSeq, finished: false, exitCode: null, serverTime: Date.now(), limits });
+    const cancelBy = o.runs.pendingCancel(d.runId);
+    if (cancelBy) send(ws, { type: 'cancel', by: cancelBy });
+    o.log.info('runner.connected', { run: d.runId, remote: d.remote, nextSeq, host: msg.runner.hostname });
+  };
+
+  const onText = async (ws: WebSocket<RunnerData>, text: string) => {
+    const d = ws.getUserData();
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      throw new CcgError('ERR_BAD_FRAME', 'text frame is not valid JSON');
+    }
+    const parsed = RunnerToGateway.safeParse(raw);
+    if (!parsed.success) {
+      const type = (raw as { type?: unknown } | null)?.type;
+      if (typeof type === 'string' && !['hello', 'started', 'exit'].includes(type)) {
+        throw new CcgError('ERR_UNKNOWN_TYPE', `unknown message type "${type.slice(0, 40)}"`);
+      }
+      throw new CcgError('ERR_BAD_FRAME', parsed.error.issues[0]?.message ?? 'invalid message');
+    }
+    const msg = parsed.data;
+    if (msg.type !== 'hello' && !d.ready) throw new CcgError('ERR_NOT_READY');
+    switch (msg.type) {
+      case 'hello':
+        if (d.ready) throw new CcgError('ERR_BAD_FRAME', 'hello sent twice');
+        return onHello(ws, msg);
+      case 'started':
+        return o.runs.started(d.runId);
+      case 'exit': {
+        const run = await o.runs.recordExit(d.runId, msg);
+        o.log.info('run.ended', { run: d.runId, status: run.status, code: run.exitCode });
+        send(ws, { type: 'exit_ack' });
+        return;
+      }
+      default: {
+        const never: never = msg;
+        throw new CcgError('ERR_UNKNOWN_TYPE', String(never));
+      }
+    }
+  };
+
+  const onBinary = (ws: WebSocket<RunnerData>, message: ArrayBuffer) => {
+    const d = ws.getUserData();
+    if (!d.ready) throw new CcgError('ERR_NOT_READY');
+    const frame = decodeOutput(message); // copies the data out of uWS's buffer
+    if (!frame.ok) throw new CcgError('ERR_BAD_FRAME', frame.message);
+    const { seq, stream, data } = frame.value;
+    const result = o.runs.ingest(
+      d.runId,
+      { seq, stream, time: Date.now(), data: data as Buffer },
+      (committed) => scheduleAck(ws, committed),
+      (err) => {
+        o.log.error('store.write_failed', { run: d.runId, err: String(err) });
+        fail(ws, new CcgError('ERR_STORAGE', 'could not store output; resend after reconnect'));
+      },
+    );
+    if (result === 'duplicate') scheduleAck(ws, o.runs.committedSeq(d.runId));
+  };
+
+  app.ws<RunnerData>('/v1/runner', {
+    maxPayloadLength: OUTPUT_HEADER_BYTES + MAX_CHUNK_DATA,
+    maxBackpressure: 1024 * 1024,
+    idleTimeout: 60,
+    sendPingsAutomatically: true,
+    compression: 0,
+
+    upgrade: (res, req, context) => {
+      const info = copyRequest(res, req, 0);
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+      const refuse = (err: CcgError) => {
+        o.log.warn('runner.upgrade_refused', { remote: info.remote, code: err.code, reason: err.message });
+        if (!aborted) writeReply(res, errorReply(err));
+      };
+      if (/ccg[ro]_/.test(info.query)) return refuse(new CcgError('ERR_TOKEN_IN_URL'));
+      const version = info.headers[HEADER_PROTOCOL];
+      if (version !== String(PROTOCOL_VERSION)) {
+        return refuse(new CcgError('ERR_VERSION', `gateway speaks protocol ${PROTOCOL_VERSION}; runner sent ${version ?? 'none'} in ${HEADER_PROTOCOL}`));
+      }
+      verifyRunnerRequest(o, { method: 'GET', target: info.target, headers: info.headers }).then(
+        (run) => {
+          if (aborted) return;
+          const data: RunnerData = {
+            runId: run.id, remote: info.remote, closed: false, ready: false, link: null,
+            ackSeq: 0, ackTimer: null, bucket: o.msgRate * 2, bucketAt: Date.now(),
+          };
+          res.cork(() => res.upgrade(data, key, protocol, extensions, context));
+        },
+        (err: unknown) => refuse(err instanceof CcgError ? err : new CcgError('ERR_INTERNAL')),
+      );
+    },
+
+    open: (ws) => {
+      o.sockets.add(ws as WebSocket<unknown>);
+    },
+
+    message: (ws, message, isBinary) => {
+      const d = ws.getUserData();
+      try {
+        if (!withinRate(d)) throw new CcgError('ERR_RATE_LIMIT', `more than ${o.msgRate} messages/s`);
+        if (isBinary) {
+          onBinary(ws, message);
+          return;
+        }
+        const text = Buffer.from(message).toString('utf8'); // decoded now: the buffer dies with this callback
+        onText(ws, text).catch((err: unknown) => {
+          if (!(err instanceof CcgError)) o.log.error('runner.internal', { run: d.runId, err: String(err) });
+          fail(ws, err instanceof CcgError ? err : new CcgError('ERR_INTERNAL'));
+        });
+      } catch (err) {
+        if (!(err instanceof CcgError)) o.log.error('runner.internal', { run: d.runId, err: String(err) });
+        const e = err instanceof CcgError ? err : new CcgError('ERR_INTERNAL');
+        if (e.code === 'ERR_OUTPUT_LIMIT') void o.runs.fail(d.runId, e.message);
+        fail(ws, e);
+      }
+    },
+
+    close: (ws, code) => {
+      const d = ws.getUserData();
+      d.closed = true;
+      o.sockets.delete(ws as WebSocket<unknown>);
+      if (d.ackTimer) clearImmediate(d.ackTimer);
+      if (d.link) o.runs.detachRunner(d.runId, d.link);
+      o.log.info('runner.disconnected', { run: d.runId, code });
+    },
+  });
+}
+
+export { SHUTDOWN_REASON };
