@@ -32,6 +32,8 @@ export interface RunnerSocketOptions extends RunnerAuthDeps {
 }
 
 const SHUTDOWN_REASON = closeReason('ERR_SHUTDOWN');
+/** Runner JSON messages are small; a hello with a long command line is the largest. */
+const MAX_TEXT_FRAME = 64 * 1024;
 
 /**
  * `/v1/runner`: the connect-back socket. A signed upgrade, then `hello` → `welcome` (which says
@@ -154,7 +156,9 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
   };
 
   app.ws<RunnerData>('/v1/runner', {
-    maxPayloadLength: OUTPUT_HEADER_BYTES + MAX_CHUNK_DATA,
+    // uWS drops frames past maxPayloadLength without a close frame (1006); up to 4× our limit we
+    // read them and refuse with a clear 1009 + reason instead.
+    maxPayloadLength: 4 * (OUTPUT_HEADER_BYTES + MAX_CHUNK_DATA),
     maxBackpressure: 1024 * 1024,
     idleTimeout: 60,
     sendPingsAutomatically: true,
@@ -199,6 +203,8 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
       const d = ws.getUserData();
       try {
         if (!withinRate(d)) throw new CcgError('ERR_RATE_LIMIT', `more than ${o.msgRate} messages/s`);
+        const max = isBinary ? OUTPUT_HEADER_BYTES + MAX_CHUNK_DATA : MAX_TEXT_FRAME;
+        if (message.byteLength > max) throw new CcgError('ERR_FRAME_TOO_LARGE', `${isBinary ? 'binary' : 'text'} frame of ${message.byteLength} bytes exceeds ${max}`);
         if (isBinary) {
           onBinary(ws, message);
           return;

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { decodeOutput, decodeView, encodeOutput, encodeView, MAX_CHUNK_DATA } from '../../protocol/frames.js';
+import { parseFingerprint } from '../../protocol/fingerprint.js';
+
+const ab = (b: Buffer) => b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
+
+test('output frames round-trip any bytes', () => {
+  const data = Buffer.from([0, 255, 10, 13, 0x1b, 0x80]);
+  const frame = encodeOutput({ stream: 1, seq: 42, data });
+  assert.equal(frame.toString('hex'), '0101000000000000002a' + data.toString('hex'));
+  const back = decodeOutput(ab(frame));
+  assert.ok(back.ok);
+  assert.deepEqual({ ...back.value, data: Buffer.from(back.value.data) }, { stream: 1, seq: 42, data });
+});
+
+test('malformed output frames are refused with a reason', () => {
+  const cases: [Buffer, RegExp][] = [
+    [Buffer.alloc(3), /shorter/],
+    [Buffer.from('02000000000000000001', 'hex'), /kind/],
+    [Buffer.from('01070000000000000001', 'hex'), /stream/],
+    [Buffer.from('01000000000000000000', 'hex'), /range/],
+    [Buffer.from('0100ffffffffffffffff', 'hex'), /range/],
+    [Buffer.concat([Buffer.from('01000000000000000001', 'hex'), Buffer.alloc(MAX_CHUNK_DATA + 1)]), /exceeds/],
+  ];
+  for (const [frame, why] of cases) {
+    const r = decodeOutput(ab(frame));
+    assert.ok(!r.ok && why.test(r.message), `${frame.subarray(0, 10).toString('hex')}: ${JSON.stringify(r)}`);
+  }
+});
+
+test('view frames carry run id and time', () => {
+  const f = encodeView({ runId: 'abcdefghjkmn', seq: 7, stream: 0, time: 1234.5, data: Buffer.from('hi') });
+  const r = decodeView(f);
+  assert.ok(r.ok);
+  assert.equal(r.value.runId, 'abcdefghjkmn');
+  assert.equal(r.value.time, 1234.5);
+  assert.equal(Buffer.from(r.value.data).toString(), 'hi');
+});
+
+test('fingerprints parse in any case, with colons, and refuse anything else', () => {
+  const hex = 'ab'.repeat(32);
+  const want = `sha256:${hex}`;
+  assert.equal(parseFingerprint(want), want);
+  assert.equal(parseFingerprint(`SHA256:${hex.toUpperCase()}`), want);
+  assert.equal(parseFingerprint(`sha256:${hex.match(/../g)!.join(':').toUpperCase()}`), want);
+  assert.equal(parseFingerprint(hex.match(/../g)!.join(':')), want);
+  for (const bad of ['', 'sha256:', `sha1:${hex}`, `sha256:${hex}00`, `sha256:${hex.slice(2)}`, `sha256:${'zz'.repeat(32)}`]) {
+    assert.throws(() => parseFingerprint(bad), /invalid certificate fingerprint/, bad);
+  }
+});
