@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HEADER_PROTOCOL } from '../../protocol/signing.js';
+import { createLogger } from '../../server/log.js';
 import type { CreateRunResponse } from '../../protocol/api.js';
 import { runCli } from '../helpers/cli.js';
 import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.js';
@@ -13,7 +14,8 @@ async function createRun(g: TestGateway, name = 'r'): Promise<CreateRunResponse>
 }
 
 test('runner upgrade: valid signature opens the socket, every hostile variant is refused', async (t) => {
-  const g = await startGateway();
+  const logLines: string[] = [];
+  const g = await startGateway({ log: createLogger({ level: 'debug', write: (l) => logLines.push(l) }) });
   t.after(() => g.close());
   const a = await createRun(g, 'a');
   const b = await createRun(g, 'b');
@@ -46,6 +48,12 @@ test('runner upgrade: valid signature opens the socket, every hostile variant is
   await expectRefused(signedHeaders(a.token, 'zzzzzzzzzzzz'), 404, 'ERR_RUN_NOT_FOUND', 'unknown run');
   await expectRefused({ ...signedHeaders(a.token, a.id), [HEADER_PROTOCOL]: '99' }, 426, 'ERR_VERSION', 'wrong protocol version');
   await expectRefused(signedHeaders(a.token, a.id, { target: `/v1/runner?token=${a.token}` }), 400, 'ERR_TOKEN_IN_URL', 'token in URL', `/v1/runner?token=${a.token}`);
+
+  // Every refusal is logged, and no log line carries a token or a signature.
+  const log = logLines.join('');
+  assert.ok(logLines.filter((l) => l.includes('runner.upgrade_refused')).length >= 12, 'refusals are logged');
+  assert.doesNotMatch(log, /ccg[ro]_/);
+  assert.doesNotMatch(log, /[0-9a-f]{64}/);
 });
 
 test('a nonce stays used across a gateway restart on the same data dir', async (t) => {
