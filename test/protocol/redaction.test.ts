@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { ChunkRedactor, Redaction, StreamRedactor, secretEnvValues } from '../../protocol/redaction.js';
+
+const runToken = 'ccgr_' + 'R'.repeat(20) + 'x'.repeat(23);
+const env = { MY_API_TOKEN: 'hunter2-secret-value', DB_PASSWORD: 'pa55word!', HOME: '/root', SHORT_KEY: 'abc', PATH: '/usr/bin' };
+
+const SAMPLES: [string, string][] = [
+  ['anthropic', 'sk-ant-api03-' + 'a1B2'.repeat(20) + '-AA'],
+  ['openai', 'sk-proj-' + 'Zq9'.repeat(16)],
+  ['github', 'ghp_' + 'A1b2C3d4E5'.repeat(4)],
+  ['github', 'github_pat_11ABCDEFG0' + 'x'.repeat(60)],
+  ['aws', 'AKIAIOSFODNN7EXAMPLE'],
+  ['slack', 'xoxb-1234567890-abcdefghij'],
+  ['jwt', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U'],
+  ['ccg-token', runToken],
+  ['env:MY_API_TOKEN', 'hunter2-secret-value'],
+  ['env:DB_PASSWORD', 'pa55word!'],
+  ['private-key', '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nQyNTUxOQAAACBZ\n-----END OPENSSH PRIVATE KEY-----'],
+];
+
+function redaction(): Redaction {
+  return new Redaction({ literals: [{ kind: 'ccg-token', value: runToken }, ...secretEnvValues(env).map((v) => ({ kind: `env:${v.name}`, value: v.value }))] });
+}
+
+function streamThrough(parts: Buffer[]): string {
+  const s = new StreamRedactor(redaction());
+  const out: Buffer[] = parts.map((p) => s.push(p));
+  out.push(s.flush());
+  return Buffer.concat(out).toString('latin1');
+}
+
+test('every secret kind is redacted, whatever offset the stream splits it at', () => {
+  for (const [kind, secret] of SAMPLES) {
+    const text = `before ${secret} after\nnext line`;
+    const whole = Buffer.from(text, 'latin1');
+    for (let cut = 0; cut <= whole.length; cut++) {
+      const out = streamThrough([whole.subarray(0, cut), whole.subarray(cut)]);
+      assert.ok(!out.includes(secret.slice(0, 12)) || kind === 'private-key', `${kind} leaked at split ${cut}: ${out}`);
+      assert.ok(!out.includes(secret.slice(-8)), `${kind} tail leaked at split ${cut}: ${out}`);
+      assert.match(out, new RegExp(`before \\[REDACTED:${kind.replace('-', '\\-')}\\] after\\nnext line$`), `${kind} at ${cut}`);
+    }
+  }
+});
+
+test('a secret written one byte at a time is still caught', () => {
+  for (const [kind, secret] of SAMPLES) {
+    const text = Buffer.from(`x=${secret}\n`, 'latin1');
+    const out = streamThrough([...text].map((b) => Buffer.from([b])));
+    assert.equal(out, `x=[REDACTED:${kind}]\n`);
+  }
+});
+
+test('Authorization headers and bearer credentials keep their name, lose their value', () => {
+  const out = streamThrough([Buffer.from('GET / HTTP/1.1\r\nAuthorization: Bearer abcdefghijklmnopqrstuvwxyz012345\r\nauthorization: Basic dXNlcjpwYXNz\r\n')]);
+  assert.equal(out, 'GET / HTTP/1.1\r\nAuthorization: Bearer [REDACTED:authorization]\r\nauthorization: Basic [REDACTED:authorization]\r\n');
+});
+
+test('a megabyte of ordinary output passes through byte-identical, binary included', () => {
+  const lines: string[] = [];
+  for (let i = 0; lines.join('').length < 1024 * 1024; i++) lines.push(`test ${i} passed in ${i % 97} ms: sk- is not a key, nor is eyJ alone, AKIA short\n`);
+  const text = Buffer.from(lines.join(''));
+  const bin = randomBytes(256 * 1024);
+  for (const input of [text, bin]) {
+    const parts: Buffer[] = [];
+    for (let off = 0; off < input.length; off += 4093) parts.push(input.subarray(off, off + 4093));
+    const out = Buffer.from(streamThrough(parts), 'latin1');
+    assert.ok(out.equals(input), 'identical');
+  }
+});
+
+test('short env values and non-secret names are not treated as secrets', () => {
+  const values = secretEnvValues(env).map((v) => v.name).sort();
+  assert.deepEqual(values, ['DB_PASSWORD', 'MY_API_TOKEN']);
+});
+
+test('an over-long unterminated private key block is redacted to its end, and output resumes after', () => {
+  const s = new StreamRedactor(redaction());
+  const out: Buffer[] = [s.push(Buffer.from('key:\n-----BEGIN RSA PRIVATE KEY-----\n'))];
+  for (let i = 0; i < 100; i++) out.push(s.push(Buffer.from('A'.repeat(1023) + '\n')));
+  out.push(s.push(Buffer.from('-----END RSA PRIVATE KEY-----\nafter\n')));
+  out.push(s.flush());
+  assert.equal(Buffer.concat(out).toString(), 'key:\n[REDACTED:private-key]\nafter\n');
+});
+
+test('gateway pass: a secret straddling two stored chunks has its second part redacted', () => {
+  const c = new ChunkRedactor(redaction());
+  const secret = 'ghp_' + 'A1b2C3d4E5'.repeat(4);
+  const first = c.apply(Buffer.from(`start ${secret.slice(0, 10)}`)).toString();
+  const second = c.apply(Buffer.from(`${secret.slice(10)} end`)).toString();
+  assert.equal(first, `start ${secret.slice(0, 10)}`, 'what was already stored stays as it was');
+  assert.equal(second, '[REDACTED:github] end');
+  assert.equal(c.apply(Buffer.from(`plain ${runToken}\n`)).toString(), 'plain [REDACTED:ccg-token]\n');
+});
