@@ -6,6 +6,7 @@ import type { EventBus } from './bus.js';
 import type { SecretBox } from './auth/secret-box.js';
 import type { Logger } from './log.js';
 import type { RunRecord, RunStore, StoredChunk } from './store/types.js';
+import { ChunkRedactor, Redaction } from '../protocol/redaction.js';
 
 /** What the run service needs of a connected runner socket. */
 export interface RunnerLink {
@@ -23,6 +24,9 @@ interface Live {
   pendingBytes: number;
   lastWrite: Promise<void>;
   progressTimer: NodeJS.Timeout | null;
+  /** The gateway's own redaction pass, one per stream (the runner already redacted; this is defence in depth). */
+  redactors: Map<number, ChunkRedactor>;
+  redaction: Redaction;
 }
 
 export interface RunServiceOptions {
@@ -159,7 +163,10 @@ export class RunService {
     let live = this.live.get(id);
     if (!live) {
       const seq = this.o.store.lastSeq(id);
-      live = { receivedSeq: seq, committedSeq: seq, pendingBytes: 0, lastWrite: Promise.resolve(), progressTimer: null };
+      const run = this.get(id);
+      const token = run ? this.tokenOf(run) : undefined;
+      const redaction = new Redaction({ literals: token ? [{ kind: 'ccg-token', value: token }] : [] });
+      live = { receivedSeq: seq, committedSeq: seq, pendingBytes: 0, lastWrite: Promise.resolve(), progressTimer: null, redactors: new Map(), redaction };
       this.live.set(id, live);
     }
     return live;
@@ -183,6 +190,9 @@ export class RunService {
     if (run.bytes + live.pendingBytes + chunk.data.length > this.o.maxRunBytes) {
       throw new CcgError('ERR_OUTPUT_LIMIT', `run output exceeds ${this.o.maxRunBytes} bytes`);
     }
+    let redactor = live.redactors.get(chunk.stream);
+    if (!redactor) live.redactors.set(chunk.stream, (redactor = new ChunkRedactor(live.redaction)));
+    chunk = { ...chunk, data: redactor.apply(chunk.data) };
     live.receivedSeq = chunk.seq;
     live.pendingBytes += chunk.data.length;
     live.lastWrite = this.o.store.appendChunk(id, chunk).then(

@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { parseCloseReason } from '../../protocol/errors.js';
 import { MAX_CHUNK_DATA, STREAM_STDERR, STREAM_STDOUT, encodeOutput } from '../../protocol/frames.js';
 import { PROTOCOL_VERSION } from '../../protocol/run.js';
+import { Redaction, StreamRedactor, secretEnvValues } from '../../protocol/redaction.js';
 import { GatewayToRunner, type RunnerToGateway } from '../../protocol/runner-messages.js';
 import { HEADER_PROTOCOL, signRequest } from '../../protocol/signing.js';
 import { CliError, EXIT, exitForCode, networkError } from '../exit-codes.js';
@@ -38,6 +39,8 @@ export interface RunnerOptions {
 /** Output is coalesced for up to this long, or until this many bytes, before it becomes a chunk. */
 const COALESCE_MS = 4;
 const COALESCE_BYTES = 64 * 1024;
+/** A tail held back by the redactor is sent after this much quiet. */
+const HOLD_RELEASE_MS = 300;
 /** Stop sending while the socket has this much unsent data; the spool keeps the rest. */
 const SEND_WINDOW = 4 * 1024 * 1024;
 /** Close codes after which reconnecting cannot help. */
@@ -119,7 +122,28 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
     }
     pump();
   };
+  // Secrets never leave this machine: each stream is redacted before it is spooled.
+  const redaction = new Redaction({
+    literals: [{ kind: 'ccg-token', value: o.token }, ...secretEnvValues(o.env).map((v) => ({ kind: `env:${v.name}`, value: v.value }))],
+  });
+  const redactors = new Map<number, StreamRedactor>();
+  let releaseTimer: NodeJS.Timeout | null = null;
+  const releaseHeld = () => {
+    releaseTimer = null;
+    for (const [stream, r] of redactors) if (r.pending > 0) enqueue(stream, r.flush());
+  };
   const onOutput = (stream: number, data: Buffer) => {
+    let r = redactors.get(stream);
+    if (!r) redactors.set(stream, (r = new StreamRedactor(redaction)));
+    enqueue(stream, r.push(data));
+    // A tail held back as a possible secret start is released once the stream has been quiet a moment.
+    if (r.pending > 0) {
+      if (releaseTimer) clearTimeout(releaseTimer);
+      releaseTimer = setTimeout(releaseHeld, HOLD_RELEASE_MS);
+    }
+  };
+  const enqueue = (stream: number, data: Buffer) => {
+    if (data.length === 0) return;
     // Keep the order between stdout and stderr: a switch of stream closes the current chunk.
     if (pending && pending.stream !== stream) flush();
     pending ??= { stream, parts: [], size: 0 };
@@ -153,6 +177,8 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
 
   const onExit = (code: number | null, signal: NodeJS.Signals | null, error: string | null) => {
     if (exitInfo) return;
+    if (releaseTimer) clearTimeout(releaseTimer);
+    releaseHeld();
     flush();
     if (cancelling) clearTimeout(cancelling);
     exitInfo = { type: 'exit', code, signal, lastSeq: spool.maxSeq, error };
