@@ -2,6 +2,8 @@ import { Builtins, Cli } from 'clipanion';
 import { DoctorCommand } from './commands/doctor.js';
 import { RunnerStartCommand } from './commands/runner/start.js';
 import { RunsCancelCommand } from './commands/runs/cancel.js';
+import { RunsCommandsCommand } from './commands/runs/commands.js';
+import { RunsExecCommand } from './commands/runs/exec.js';
 import { RunsCreateCommand } from './commands/runs/create.js';
 import { RunsListCommand } from './commands/runs/list.js';
 import { RunsLogsCommand } from './commands/runs/logs.js';
@@ -17,7 +19,7 @@ export function createCli(binaryName = 'ccg'): Cli {
   const cli = new Cli({ binaryLabel: 'ccg — Claude Code connect-back gateway', binaryName, binaryVersion: VERSION, enableColors });
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
-  for (const c of [ServeCommand, DoctorCommand, RunsCreateCommand, RunsListCommand, RunsShowCommand, RunsLogsCommand, RunsWaitCommand, RunsCancelCommand, RunnerStartCommand]) {
+  for (const c of [ServeCommand, DoctorCommand, RunsCreateCommand, RunsListCommand, RunsShowCommand, RunsLogsCommand, RunsWaitCommand, RunsCancelCommand, RunsCommandsCommand, RunsExecCommand, RunnerStartCommand]) {
     cli.register(c);
   }
   return cli;

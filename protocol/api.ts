@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RunName, RunStatus, RunSummary } from './run.js';
+import { AdvertisedCommand, RunName, RunStatus, RunSummary } from './run.js';
 
 /** The operator HTTP API (`/api/v1/…`, `Authorization: Bearer ccgo_…`). */
 
@@ -27,3 +27,17 @@ export type ListRunsResponse = z.infer<typeof ListRunsResponse>;
 export const RunResponse = z.object({ run: RunSummary });
 
 export const CancelResponse = z.object({ run: RunSummary, delivered: z.boolean() });
+
+export const ExecRequest = z
+  .object({
+    name: z.string().min(1).max(64),
+    params: z.record(z.string().max(64), z.string().max(1024)).default({}),
+  })
+  .strict();
+export type ExecRequest = z.infer<typeof ExecRequest>;
+
+export const ExecResponse = z.object({ requestId: z.string(), fromSeq: z.number().int().positive() });
+export type ExecResponse = z.infer<typeof ExecResponse>;
+
+export const CommandsResponse = z.object({ connected: z.boolean(), commands: z.array(AdvertisedCommand) });
+export type CommandsResponse = z.infer<typeof CommandsResponse>;

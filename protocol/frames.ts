@@ -11,10 +11,19 @@
 export const FRAME_OUTPUT = 0x01;
 export const FRAME_VIEW = 0x02;
 
-export const STREAMS = ['stdout', 'stderr'] as const;
+/**
+ * Streams of a run's output. 0 and 1 are the child's own; 2 is the output of allowlisted
+ * commands run on request; 3 carries runner events as JSON lines (see runner-events.ts), so that
+ * they are spooled, acknowledged and resent exactly like output.
+ */
+export const STREAMS = ['stdout', 'stderr', 'command', 'event'] as const;
 export type StreamName = (typeof STREAMS)[number];
 export const STREAM_STDOUT = 0;
 export const STREAM_STDERR = 1;
+export const STREAM_COMMAND = 2;
+export const STREAM_EVENT = 3;
+/** The child's own output: what `ccg runs logs` prints by default. */
+export const CHILD_STREAMS: ReadonlySet<number> = new Set([STREAM_STDOUT, STREAM_STDERR]);
 
 export const OUTPUT_HEADER_BYTES = 10;
 /** Largest data payload of one output chunk. The runner never sends more; the gateway refuses more. */

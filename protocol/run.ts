@@ -18,6 +18,18 @@ export function isFinal(status: RunStatus): boolean {
   return FINAL_STATUSES.has(status);
 }
 
+export const COMMAND_NAME_RE = /^[a-z][a-z0-9_-]{0,31}$/;
+export const PARAM_NAME_RE = /^[a-z][a-z0-9_]{0,31}$/;
+
+/** An allowlisted command as the runner advertises it: its name and parameter slots, never its argv. */
+export const AdvertisedCommand = z.object({
+  name: z.string().regex(COMMAND_NAME_RE),
+  params: z.array(z.object({ name: z.string().regex(PARAM_NAME_RE), pattern: z.string().max(200) })).max(8),
+  timeoutMs: z.number().int().positive(),
+  description: z.string().max(200).optional(),
+});
+export type AdvertisedCommand = z.infer<typeof AdvertisedCommand>;
+
 /** What a runner says about itself in its hello. */
 export const RunnerInfo = z.object({
   hostname: z.string().max(255),
@@ -27,6 +39,8 @@ export const RunnerInfo = z.object({
   /** The command line, for display only: the gateway never executes anything from it. */
   command: z.array(z.string().max(4096)).max(256),
   cwd: z.string().max(4096),
+  /** The runner's allowlist, by name. The runner alone decides what a name runs. */
+  commands: z.array(AdvertisedCommand).max(64).default([]),
 });
 export type RunnerInfo = z.infer<typeof RunnerInfo>;
 

@@ -54,6 +54,16 @@ export const GatewayCancel = z.object({
   type: z.literal('cancel'),
   by: z.string().max(120),
 });
+/** Run the allowlisted command `name` with these parameter values. Strict: no other field is accepted. */
+export const GatewayExec = z
+  .object({
+    type: z.literal('exec'),
+    requestId: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/),
+    name: z.string().max(64),
+    params: z.record(z.string().max(64), z.string().max(1024)).default({}),
+  })
+  .strict();
+export type GatewayExec = z.infer<typeof GatewayExec>;
 export const GatewayError = z.object({
   type: z.literal('error'),
   code: z.string(),
@@ -65,6 +75,7 @@ export const GatewayToRunner = z.discriminatedUnion('type', [
   GatewayAck,
   GatewayExitAck,
   GatewayCancel,
+  GatewayExec,
   GatewayError,
 ]);
 export type GatewayToRunner = z.infer<typeof GatewayToRunner>;

@@ -2,6 +2,8 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import uWS, { type TemplatedApp, type WebSocket, type us_listen_socket } from 'uWebSockets.js';
 import { closeReason } from '../protocol/errors.js';
+import type { RunnerEvent } from '../protocol/runner-events.js';
+import type { Role } from './auth/operator-auth.js';
 import { ensureOperatorToken } from './auth/api-tokens.js';
 import { SecretBox } from './auth/secret-box.js';
 import { ADMIN_EXISTS_KEY, ensureSetupCode } from './auth/setup-code.js';
@@ -27,6 +29,8 @@ export interface GatewayLimits {
   maxBodyBytes: number;
 }
 
+export const DEFAULT_EXEC_ROLES: readonly Role[] = ['admin', 'operator'];
+
 export const DEFAULT_LIMITS: GatewayLimits = {
   maxRunBytes: 4 * 1024 ** 3,
   maxRuns: 100_000,
@@ -46,6 +50,8 @@ export interface GatewayOptions {
   /** The URL runners should use, when it differs from the listen address (proxy, tunnel). */
   publicUrl?: string;
   limits?: Partial<GatewayLimits>;
+  /** Roles that may trigger a runner's allowlisted commands. */
+  execRoles?: readonly Role[];
   log?: Logger;
   now?: () => number;
   bus?: EventBus;
@@ -102,7 +108,17 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const tls = opts.insecureHttp ? null : ensureCertificate(dataDir, { certFile: opts.tlsCertFile, keyFile: opts.tlsKeyFile });
   const operatorTokenFile = await ensureOperatorToken(store, dataDir, now());
   const setupCode = await ensureSetupCode(store, dataDir);
-  const runs = new RunService({ store, bus, box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes });
+  const onEvents = (runId: string, events: RunnerEvent[]) => {
+    for (const ev of events) {
+      if (ev.type === 'exec_started') continue;
+      const detail: Record<string, string | number | boolean | null> = ev.type === 'exec_exit'
+        ? { name: ev.name, requestId: ev.requestId, code: ev.code, timedOut: ev.timedOut, truncated: ev.truncated }
+        : { name: ev.name, requestId: ev.requestId, reason: ev.reason.slice(0, 300) };
+      store.appendAudit({ at: now(), actor: 'runner', action: ev.type === 'exec_exit' ? 'command.exit' : 'command.refused', target: runId, from: null, detail })
+        .catch((err: unknown) => log.warn('audit.write_failed', { err: String(err) }));
+    }
+  };
+  const runs = new RunService({ store, bus, box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes, onEvents });
 
   const app: TemplatedApp = tls ? uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile }) : uWS.App();
   const sockets = new Set<WebSocket<unknown>>();
@@ -117,7 +133,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets });
   mountOperatorSocket(app, { runs, store, bus, log, sockets });
-  mountRunsApi(app, { runs, store, log, runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes });
+  mountRunsApi(app, { runs, store, log, runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes, execRoles: opts.execRoles ?? DEFAULT_EXEC_ROLES });
   mountPages(app, { log, setupPending: () => !store.getMeta<boolean>(ADMIN_EXISTS_KEY) });
 
   const listenSocket = await new Promise<us_listen_socket>((resolveListen, reject) => {

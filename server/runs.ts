@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
+import type { GatewayExec } from '../protocol/runner-messages.js';
 import { CcgError } from '../protocol/errors.js';
 import { newRunId, newRunToken } from '../protocol/ids.js';
 import { isFinal, type RunnerInfo, type RunStatus, type RunSummary } from '../protocol/run.js';
@@ -7,10 +9,13 @@ import type { SecretBox } from './auth/secret-box.js';
 import type { Logger } from './log.js';
 import type { RunRecord, RunStore, StoredChunk } from './store/types.js';
 import { ChunkRedactor, Redaction } from '../protocol/redaction.js';
+import { STREAM_EVENT } from '../protocol/frames.js';
+import { parseEvents, type RunnerEvent } from '../protocol/runner-events.js';
 
 /** What the run service needs of a connected runner socket. */
 export interface RunnerLink {
   sendCancel(by: string): void;
+  sendExec(msg: GatewayExec): void;
   /** Ends the socket with an error code (used when another connection takes over). */
   kick(code: CcgError): void;
 }
@@ -37,6 +42,8 @@ export interface RunServiceOptions {
   now: () => number;
   maxRuns: number;
   maxRunBytes: number;
+  /** Called with the runner events of each committed event chunk (for the audit log). */
+  onEvents?: (runId: string, events: RunnerEvent[]) => void;
 }
 
 /** Seconds between progress (lastSeq/bytes) updates to run watchers and the stored record. */
@@ -204,6 +211,7 @@ export class RunService {
         cached.lastSeq = chunk.seq;
         this.cache.set(id, cached);
         this.o.bus.publishChunk(id, chunk);
+        if (chunk.stream === STREAM_EVENT) this.o.onEvents?.(id, parseEvents(chunk.data));
         this.scheduleProgress(id, live);
         onCommitted(chunk.seq);
       },
@@ -290,6 +298,27 @@ export class RunService {
     });
     if (link) link.sendCancel(by);
     return { run: updated, delivered: Boolean(link) };
+  }
+
+  /**
+   * Asks the run's runner to run one of the commands it advertised. The runner decides (it
+   * checks its own allowlist and the parameters again); the answer arrives as events in the
+   * run's event stream, after `fromSeq`.
+   */
+  exec(id: string, name: string, params: Record<string, string>): { requestId: string; fromSeq: number } {
+    const run = this.mustGet(id);
+    if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${id} is already ${run.status}`);
+    const link = this.runners.get(id);
+    if (!link) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected');
+    const cmd = run.runner?.commands?.find((c) => c.name === name);
+    if (!cmd) throw new CcgError('ERR_NOT_FOUND', `the runner does not offer a command named "${name.slice(0, 64)}"`);
+    const want = new Set(cmd.params.map((p) => p.name));
+    for (const k of Object.keys(params)) if (!want.has(k)) throw new CcgError('ERR_BAD_REQUEST', `${name} has no parameter "${k.slice(0, 64)}"`);
+    for (const p of cmd.params) if (params[p.name] === undefined) throw new CcgError('ERR_BAD_REQUEST', `${name} needs the parameter "${p.name}"`);
+    const requestId = randomBytes(16).toString('base64url');
+    const fromSeq = this.liveOf(id).receivedSeq + 1;
+    link.sendExec({ type: 'exec', requestId, name, params });
+    return { requestId, fromSeq };
   }
 
   pendingCancel(id: string): string | null {

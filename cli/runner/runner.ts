@@ -3,7 +3,10 @@ import { constants as osConstants, hostname } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { parseCloseReason } from '../../protocol/errors.js';
-import { MAX_CHUNK_DATA, STREAM_STDERR, STREAM_STDOUT, encodeOutput } from '../../protocol/frames.js';
+import { MAX_CHUNK_DATA, STREAM_COMMAND, STREAM_EVENT, STREAM_STDERR, STREAM_STDOUT, encodeOutput } from '../../protocol/frames.js';
+import { encodeEvent, type RunnerEvent } from '../../protocol/runner-events.js';
+import { advertise, type AllowedCommand } from './allowlist.js';
+import { Executor } from './executor.js';
 import { PROTOCOL_VERSION } from '../../protocol/run.js';
 import { Redaction, StreamRedactor, secretEnvValues } from '../../protocol/redaction.js';
 import { GatewayToRunner, type RunnerToGateway } from '../../protocol/runner-messages.js';
@@ -34,6 +37,8 @@ export interface RunnerOptions {
   lingerMs: number;
   /** Time between SIGINT → SIGTERM → SIGKILL when cancelling. */
   graceMs: number;
+  /** The commands the gateway may ask for, by name. */
+  allowlist: AllowedCommand[];
 }
 
 /** Output is coalesced for up to this long, or until this many bytes, before it becomes a chunk. */
@@ -175,8 +180,26 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
     c.on('close', (code, signal) => onExit(code, signal, null));
   };
 
+  const emitEvent = (ev: RunnerEvent) => {
+    // Events follow the output they describe: release the command stream's held tail first.
+    const held = redactors.get(STREAM_COMMAND);
+    if (held && held.pending > 0) enqueue(STREAM_COMMAND, held.flush());
+    onOutput(STREAM_EVENT, encodeEvent(ev));
+    flush();
+  };
+  const executor = new Executor({
+    allowlist: o.allowlist,
+    cwd: o.cwd,
+    env: o.env,
+    usedIdsFile: join(spool.dir, 'exec-ids'),
+    event: emitEvent,
+    output: (d) => onOutput(STREAM_COMMAND, d),
+    status: o.status,
+  });
+
   const onExit = (code: number | null, signal: NodeJS.Signals | null, error: string | null) => {
     if (exitInfo) return;
+    executor.stop();
     if (releaseTimer) clearTimeout(releaseTimer);
     releaseHeld();
     flush();
@@ -244,12 +267,21 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
 
   const onMessage = (raw: string) => {
     let parsed;
+    let value: unknown;
     try {
-      parsed = GatewayToRunner.safeParse(JSON.parse(raw));
+      value = JSON.parse(raw);
+      parsed = GatewayToRunner.safeParse(value);
     } catch {
       return;
     }
-    if (!parsed.success) return;
+    if (!parsed.success) {
+      const v = value as { type?: unknown; requestId?: unknown; name?: unknown } | null;
+      if (v?.type === 'exec' && typeof v.requestId === 'string' && /^[A-Za-z0-9_-]{16,64}$/.test(v.requestId)) {
+        o.status('refused a malformed command request from the gateway');
+        emitEvent({ type: 'exec_refused', requestId: v.requestId, name: String(v.name ?? '').slice(0, 64), reason: 'malformed request (unknown fields or bad values)' });
+      }
+      return;
+    }
     const msg = parsed.data;
     switch (msg.type) {
       case 'welcome': {
@@ -289,6 +321,10 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
         return;
       case 'cancel':
         cancelChild(msg.by);
+        return;
+      case 'exec':
+        if (exitInfo) emitEvent({ type: 'exec_refused', requestId: msg.requestId, name: msg.name.slice(0, 64), reason: 'the run has ended' });
+        else executor.handle(msg);
         return;
       case 'error':
         o.status(`gateway: ${msg.code}: ${msg.message}`);
@@ -334,7 +370,7 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
       send({
         type: 'hello',
         v: PROTOCOL_VERSION,
-        runner: { hostname: hostname(), pid: process.pid, version: o.version, mode: o.mode, command: o.argv.slice(0, 256), cwd: o.cwd },
+        runner: { hostname: hostname(), pid: process.pid, version: o.version, mode: o.mode, command: o.argv.slice(0, 256), cwd: o.cwd, commands: advertise(o.allowlist) },
       });
     });
     sock.on('message', (data, isBinary) => {

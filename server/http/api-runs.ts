@@ -2,7 +2,9 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import { CreateRunRequest, ListRunsQuery, type CreateRunResponse } from '../../protocol/api.js';
 import { CcgError } from '../../protocol/errors.js';
 import { RUN_ID_RE } from '../../protocol/ids.js';
-import { authenticateBearer, requireRole, type Principal } from '../auth/operator-auth.js';
+import { authenticateBearer, requireRole, type Principal, type Role } from '../auth/operator-auth.js';
+import { CHILD_STREAMS } from '../../protocol/frames.js';
+import { mountCommandsApi } from './api-commands.js';
 import type { Logger } from '../log.js';
 import type { RunService } from '../runs.js';
 import type { AuthStore, RunStore } from '../store/types.js';
@@ -16,6 +18,7 @@ export interface ApiOptions {
   runnerUrl: (hostHeader: string | undefined) => string;
   fingerprint: string | null;
   maxBodyBytes: number;
+  execRoles: readonly Role[];
   sessionPrincipal?: (headers: Record<string, string>) => Principal | undefined;
 }
 
@@ -43,6 +46,7 @@ export function mountRunsApi(app: TemplatedApp, o: ApiOptions): void {
     o.store.appendAudit({ at: Date.now(), actor: p.name, action, target, from: ctx.remote, ...(detail ? { detail } : {}) });
 
   route(app, 'get', '/healthz', o.log, () => ({ status: 200, json: { ok: true } }));
+  mountCommandsApi(app, { runs: o.runs, store: o.store, log: o.log, who, execRoles: o.execRoles, maxBodyBytes: o.maxBodyBytes });
 
   route(app, 'post', '/api/v1/runs', o.log, async (ctx) => {
     const p = who(ctx);
@@ -90,7 +94,10 @@ export function mountRunsApi(app: TemplatedApp, o: ApiOptions): void {
     who(ctx);
     const id = runIdParam(ctx);
     const run = o.runs.mustGet(id);
-    const fromRaw = new URLSearchParams(ctx.query).get('from') ?? '1';
+    const query = new URLSearchParams(ctx.query);
+    const fromRaw = query.get('from') ?? '1';
+    // By default the child's own output only: exactly what it wrote, nothing of ccg's.
+    const allStreams = query.get('streams') === 'all';
     if (!/^[1-9][0-9]{0,15}$/.test(fromRaw)) throw new CcgError('ERR_BAD_REQUEST', 'from must be a positive integer');
     let next = Number(fromRaw);
     const until = o.runs.committedSeq(id);
@@ -117,7 +124,7 @@ export function mountRunsApi(app: TemplatedApp, o: ApiOptions): void {
         res.cork(() => {
           for (const c of chunks) {
             if (c.seq > until) break;
-            writable = res.write(c.data) && writable;
+            if (allStreams || CHILD_STREAMS.has(c.stream)) writable = res.write(c.data) && writable;
             next = c.seq + 1;
           }
         });

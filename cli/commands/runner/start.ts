@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'clipanion';
 import { parseFingerprint } from '../../../protocol/fingerprint.js';
 import { RUN_ID_RE, RUN_TOKEN_RE } from '../../../protocol/ids.js';
+import { DEFAULT_ALLOWLIST, loadAllowlistFile, parseAllowFlag } from '../../runner/allowlist.js';
 import { runRunner } from '../../runner/runner.js';
 import { CliError, EXIT, EXIT_CODES_HELP } from '../../exit-codes.js';
 import { BaseCommand, parseDuration } from '../base.js';
@@ -22,6 +23,12 @@ export class RunnerStartCommand extends BaseCommand {
       With --cmd "PROMPT" it runs \`claude -p PROMPT --output-format stream-json --verbose\`;
       after \`--\` it runs any command instead. Exits with the command's exit code.
 
+      The gateway can ask this runner to run commands from ITS OWN allowlist only, by name:
+      --allow NAME="COMMAND ARGS" (repeatable) or --allowlist FILE (JSON, outside the workspace;
+      see docs/COMMANDS.md). Without either, the allowlist is status (git status --porcelain),
+      diff (git diff) and log (git log -n 20 --oneline). Commands run without a shell, in the
+      workspace, with a scrubbed environment, a timeout and an output cap.
+
       The run token is best given as CCG_RUN_TOKEN or --token-file: a token on the command line
       is visible to every user of this machine in \`ps\`.
 
@@ -30,6 +37,7 @@ export class RunnerStartCommand extends BaseCommand {
     examples: [
       ['Claude Code with a prompt', 'CCG_RUN_TOKEN=ccgr_… ccg runner start --gateway https://gw:3100 --fingerprint sha256:… --run-id 7k2m9x4q3w8z --cmd "fix the failing test"'],
       ['Any command', 'CCG_RUN_TOKEN=ccgr_… ccg runner start --gateway https://gw:3100 --run-id 7k2m9x4q3w8z -- npm test'],
+      ['Let operators run the tests and see the diff', 'ccg runner start … --allow test="npm test" --allow diff="git diff" --cmd "fix the bug"'],
       ['The seed spelling', 'claude-runner start --run-id 7k2m9x4q3w8z --token-file ~/.ccg-token --cmd "your prompt"'],
     ],
   });
@@ -46,6 +54,8 @@ export class RunnerStartCommand extends BaseCommand {
   connectTimeout = Option.String('--connect-timeout', '60s', { description: 'How long to try reaching the gateway before starting the command' });
   linger = Option.String('--linger', '10m', { description: 'How long to keep delivering output after the command exited' });
   grace = Option.String('--grace', '5s', { description: 'Time between SIGINT, SIGTERM and SIGKILL when a run is cancelled' });
+  allow = Option.Array('--allow', { description: 'Allow a command by name: --allow test="npm test" (repeatable). Default: status, diff, log' });
+  allowlistFile = Option.String('--allowlist', { description: 'JSON allowlist file, outside the workspace (commands with parameter patterns, timeouts, output caps)' });
   quiet = Option.Boolean('-q,--quiet', false, { description: "Do not echo the command's output here" });
   command = Option.Rest({ name: 'COMMAND' });
 
@@ -80,6 +90,13 @@ export class RunnerStartCommand extends BaseCommand {
     // The child never needs ccg's own secrets.
     for (const k of ['CCG_RUN_TOKEN', 'CCG_TOKEN']) delete childEnv[k];
     const status = (line: string) => this.context.stderr.write(`ccg-runner: ${line}\n`);
+    const cwd = this.cwd ?? process.cwd();
+    const allowlist = [...(this.allowlistFile ? loadAllowlistFile(this.allowlistFile, cwd) : []), ...(this.allow ?? []).map(parseAllowFlag)];
+    const names = new Set<string>();
+    for (const c of allowlist) {
+      if (names.has(c.name)) throw new CliError(`the command "${c.name}" is defined twice`);
+      names.add(c.name);
+    }
     return runRunner({
       gateway: gatewayUrl.origin,
       runId: this.runId,
@@ -87,7 +104,8 @@ export class RunnerStartCommand extends BaseCommand {
       fingerprint,
       argv,
       mode,
-      cwd: this.cwd ?? process.cwd(),
+      cwd,
+      allowlist: allowlist.length > 0 ? allowlist : DEFAULT_ALLOWLIST,
       env: childEnv,
       spoolRoot: this.spoolDir ?? join(env['XDG_STATE_HOME'] ?? join(env['HOME'] ?? homedir(), '.local/state'), 'ccg/spool'),
       status,

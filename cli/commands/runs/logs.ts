@@ -1,6 +1,6 @@
 import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'clipanion';
-import { STREAMS } from '../../../protocol/frames.js';
+import { CHILD_STREAMS, STREAMS } from '../../../protocol/frames.js';
 import { isFinal, type RunSummary } from '../../../protocol/run.js';
 import { OperatorClient } from '../../client/operator-client.js';
 import { CliError } from '../../exit-codes.js';
@@ -13,6 +13,9 @@ export class RunsLogsCommand extends GatewayCommand {
     category: 'Runs',
     description: "Print a run's output exactly as its command wrote it",
     details: `
+      Prints the command's own output (stdout and stderr); with --json, also the output of
+      allowlisted commands ("command") and runner events ("event").
+
       Without --follow, prints what the gateway has stored and exits. With --follow, keeps
       streaming new output until the run ends, reconnecting (and resuming from the last chunk
       received, with no duplicate and no gap) if the gateway goes away.
@@ -63,7 +66,7 @@ export class RunsLogsCommand extends GatewayCommand {
       client.on('chunk', (c) => {
         if (this.json) {
           out.write(JSON.stringify({ seq: c.seq, stream: STREAMS[c.stream] ?? String(c.stream), time: c.time, text: Buffer.from(c.data).toString('utf8') }) + '\n');
-        } else {
+        } else if (CHILD_STREAMS.has(c.stream)) {
           out.write(c.data);
         }
         maybeDone();

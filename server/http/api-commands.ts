@@ -1,0 +1,51 @@
+import type { TemplatedApp } from 'uWebSockets.js';
+import { ExecRequest, type CommandsResponse, type ExecResponse } from '../../protocol/api.js';
+import { CcgError } from '../../protocol/errors.js';
+import { RUN_ID_RE } from '../../protocol/ids.js';
+import type { Principal, Role } from '../auth/operator-auth.js';
+import type { Logger } from '../log.js';
+import type { RunService } from '../runs.js';
+import type { AuthStore } from '../store/types.js';
+import { parseJson, route, type Ctx } from './respond.js';
+
+export interface CommandsApiOptions {
+  runs: RunService;
+  store: AuthStore;
+  log: Logger;
+  who: (ctx: Ctx) => Principal;
+  /** Roles allowed to trigger allowlisted commands (default admin and operator). */
+  execRoles: readonly Role[];
+  maxBodyBytes: number;
+}
+
+/** Allowlisted commands: list what a runner offers, and ask it to run one. */
+export function mountCommandsApi(app: TemplatedApp, o: CommandsApiOptions): void {
+  const runId = (ctx: Ctx) => {
+    const id = ctx.params[0] ?? '';
+    if (!RUN_ID_RE.test(id)) throw new CcgError('ERR_RUN_NOT_FOUND', `no run with id ${id.slice(0, 40)}`);
+    return id;
+  };
+
+  route(app, 'get', '/api/v1/runs/:id/commands', o.log, (ctx) => {
+    o.who(ctx);
+    const run = o.runs.mustGet(runId(ctx));
+    const out: CommandsResponse = { connected: o.runs.summary(run).runnerConnected, commands: run.runner?.commands ?? [] };
+    return { status: 200, json: out };
+  });
+
+  route(app, 'post', '/api/v1/runs/:id/exec', o.log, async (ctx) => {
+    const p = o.who(ctx);
+    const id = runId(ctx);
+    const body = parseJson(await ctx.body(o.maxBodyBytes), ExecRequest);
+    if (!o.execRoles.includes(p.role)) {
+      await o.store.appendAudit({ at: Date.now(), actor: p.name, action: 'command.denied', target: id, from: ctx.remote, detail: { name: body.name, role: p.role } });
+      throw new CcgError('ERR_FORBIDDEN', `the ${p.role} role may not run commands (allowed: ${o.execRoles.join(', ')})`);
+    }
+    const out: ExecResponse = o.runs.exec(id, body.name, body.params);
+    await o.store.appendAudit({
+      at: Date.now(), actor: p.name, action: 'command.request', target: id, from: ctx.remote,
+      detail: { name: body.name, requestId: out.requestId, params: JSON.stringify(body.params).slice(0, 500) },
+    });
+    return { status: 202, json: out };
+  });
+}
