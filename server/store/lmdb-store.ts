@@ -25,7 +25,7 @@ export class LmdbStore implements Store {
 
   constructor(dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    this.root = open({ path: dir, maxDbs: 16, compression: false });
+    this.root = open({ path: dir, maxDbs: 32, compression: false });
     this.runs = this.root.openDB({ name: 'runs' });
     this.runIndex = this.root.openDB({ name: 'run-index' });
     this.chunks = this.root.openDB({ name: 'chunks', encoding: 'binary' });
