@@ -1,5 +1,7 @@
 import { Builtins, Cli } from 'clipanion';
 import { DoctorCommand } from './commands/doctor.js';
+import { PolicySetCommand } from './commands/policy/set.js';
+import { PolicyShowCommand } from './commands/policy/show.js';
 import { RunnerStartCommand } from './commands/runner/start.js';
 import { RunsCancelCommand } from './commands/runs/cancel.js';
 import { RunsCommandsCommand } from './commands/runs/commands.js';
@@ -10,6 +12,7 @@ import { RunsLogsCommand } from './commands/runs/logs.js';
 import { RunsShowCommand } from './commands/runs/show.js';
 import { RunsWaitCommand } from './commands/runs/wait.js';
 import { ServeCommand } from './commands/serve.js';
+import { TuiCommand } from './commands/tui.js';
 import { EXIT_CODES_HELP } from './exit-codes.js';
 import { VERSION } from './version.js';
 
@@ -19,7 +22,7 @@ export function createCli(binaryName = 'ccg'): Cli {
   const cli = new Cli({ binaryLabel: 'ccg — Claude Code connect-back gateway', binaryName, binaryVersion: VERSION, enableColors });
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
-  for (const c of [ServeCommand, DoctorCommand, RunsCreateCommand, RunsListCommand, RunsShowCommand, RunsLogsCommand, RunsWaitCommand, RunsCancelCommand, RunsCommandsCommand, RunsExecCommand, RunnerStartCommand]) {
+  for (const c of [ServeCommand, DoctorCommand, RunsCreateCommand, RunsListCommand, RunsShowCommand, RunsLogsCommand, RunsWaitCommand, RunsCancelCommand, RunsCommandsCommand, RunsExecCommand, RunnerStartCommand, TuiCommand, PolicyShowCommand, PolicySetCommand]) {
     cli.register(c);
   }
   return cli;
