@@ -16,7 +16,7 @@ const CLEAR_SCREEN = '\x1b[2J\x1b[3J\x1b[H';
 export class TuiCommand extends GatewayCommand {
   static override paths = [['tui']];
   static override usage = Command.Usage({
-    category: 'Runs',
+    category: 'Console',
     description: 'The operator console: runs, live output, new runs, cancel, the command policy',
     details: `
       A terminal UI over the same operator WebSocket as \`ccg runs logs --follow\`. Works over SSH,

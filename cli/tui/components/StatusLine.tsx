@@ -16,7 +16,7 @@ const STATE_TEXT: Record<ConnectionState, string> = {
   closed: 'disconnected',
 };
 
-/** The connection, who we are, and the latest message. */
+/** The connection, and who we are, or the latest message (80 columns hold only one of them). */
 export function StatusLine({ state, user, message, theme }: StatusLineProps) {
   const color = !theme.color ? undefined : state === 'open' ? 'green' : state === 'closed' ? 'red' : 'yellow';
   return (
@@ -24,7 +24,7 @@ export function StatusLine({ state, user, message, theme }: StatusLineProps) {
       <Text color={color} bold={state !== 'open'}>
         {state === 'open' ? '●' : '○'} {STATE_TEXT[state]}
       </Text>
-      {user ? <Text dimColor> as {user.name} ({user.role})</Text> : null}
+      {user && !message ? <Text dimColor> as {user.name} ({user.role})</Text> : null}
       {message ? (
         <Text color={theme.color && message.level === 'error' ? 'red' : undefined} bold={message.level === 'error'}>
           {'  '}
