@@ -20,9 +20,26 @@ const RoleList = z
   .max(ROLES.length)
   .refine((roles) => new Set(roles).size === roles.length, 'a role is listed twice');
 
-const Overrides = z
-  .record(z.string().regex(COMMAND_NAME_RE, 'command names are 1-32 characters: a-z, 0-9, _ and -, starting with a letter'), RoleList)
+const NAME_RULE = 'command names are 1-32 characters: a-z, 0-9, _ and -, starting with a letter';
+
+const OverridesRecord = z
+  .record(z.string().regex(COMMAND_NAME_RE, NAME_RULE), RoleList)
   .refine((o) => Object.keys(o).length <= MAX_POLICY_COMMANDS, `at most ${MAX_POLICY_COMMANDS} per-command entries`);
+
+// zod drops a "__proto__" key silently; a policy that names one is refused instead, out loud.
+const Overrides = z
+  .unknown()
+  .superRefine((v, ctx) => {
+    if (!v || typeof v !== 'object' || Array.isArray(v)) return;
+    if (Object.hasOwn(v, '__proto__')) ctx.addIssue({ code: 'custom', message: '"__proto__" is not a command name' });
+    for (const key of Object.keys(v)) {
+      if (!COMMAND_NAME_RE.test(key)) {
+        ctx.addIssue({ code: 'custom', message: `"${key.slice(0, 40)}" is not a command name: ${NAME_RULE}` });
+        return;
+      }
+    }
+  })
+  .pipe(OverridesRecord);
 
 /** The body of `PUT /api/v1/policy`: the whole policy, replaced at once. */
 export const PolicyUpdate = z
