@@ -1,11 +1,8 @@
-import { createElement } from 'react';
 import { Command } from 'clipanion';
-import { render } from 'ink';
 import { ApiClient } from '../client/api.js';
 import { OperatorClient } from '../client/operator-client.js';
 import { CliError, EXIT, EXIT_CODES_HELP } from '../exit-codes.js';
 import { createTuiApi } from '../tui/api.js';
-import { App } from '../tui/app.js';
 import { GatewayCommand } from './base.js';
 
 // The alternate screen (as less, vim and htop use): the console leaves the shell's scrollback alone.
@@ -65,6 +62,11 @@ export class TuiCommand extends GatewayCommand {
       client.start();
     });
     const color = !this.context.env['NO_COLOR'];
+    // Ink switches to a non-interactive mode when CI or CONTINUOUS_INTEGRATION is set; this is a
+    // person at a terminal (checked above), so it must not. Ink reads this once, when loaded, and
+    // is loaded only here: the other commands start without React.
+    for (const k of ['CI', 'CONTINUOUS_INTEGRATION']) if (k in process.env) process.env[k] = 'false';
+    const [{ createElement }, { render }, { App }] = await Promise.all([import('react'), import('ink'), import('../tui/app.js')]);
     const api = createTuiApi(new ApiClient(target));
     let result: { code: number; error?: CliError } = { code: EXIT.OK };
     const onResize = () => stdout.write(CLEAR_SCREEN);

@@ -11,8 +11,9 @@ export interface TitleBarProps {
 
 /** A full-width title row: left text, right text, filled with a rule. */
 export function TitleBar({ left, right = '', width, active = false }: TitleBarProps) {
-  const fill = Math.max(1, width - left.length - right.length - 4);
-  const text = `─ ${left} ${'─'.repeat(fill)} ${right}`.trimEnd();
+  const head = `─ ${left} `;
+  const tail = right ? ` ${right}` : '';
+  const text = head + '─'.repeat(Math.max(1, width - head.length - tail.length)) + tail;
   return (
     <Text bold={active} dimColor={!active} wrap="truncate-end">
       {fit(text, width)}
