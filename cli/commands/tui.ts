@@ -44,6 +44,12 @@ export class TuiCommand extends GatewayCommand {
       throw new CliError('ccg tui needs a terminal; in scripts use `ccg runs … --json` (see docs/CI.md)');
     }
     const target = this.target();
+    // Ink switches to a non-interactive mode when CI or CONTINUOUS_INTEGRATION is set; this is a
+    // person at a terminal (checked above), so it must not. Ink reads this once, when loaded, and
+    // is loaded only here (the other commands start without React), while the socket connects.
+    for (const k of ['CI', 'CONTINUOUS_INTEGRATION']) if (k in process.env) process.env[k] = 'false';
+    const modules = Promise.all([import('react'), import('ink'), import('../tui/app.js')]);
+    modules.catch(() => undefined);
     const client = new OperatorClient(target, { reconnect: true, client: 'ccg-tui', failFast: true });
     // Connect before taking over the screen, so a wrong URL or token is one clear line in the shell.
     await new Promise<void>((resolve, reject) => {
@@ -62,11 +68,7 @@ export class TuiCommand extends GatewayCommand {
       client.start();
     });
     const color = !this.context.env['NO_COLOR'];
-    // Ink switches to a non-interactive mode when CI or CONTINUOUS_INTEGRATION is set; this is a
-    // person at a terminal (checked above), so it must not. Ink reads this once, when loaded, and
-    // is loaded only here: the other commands start without React.
-    for (const k of ['CI', 'CONTINUOUS_INTEGRATION']) if (k in process.env) process.env[k] = 'false';
-    const [{ createElement }, { render }, { App }] = await Promise.all([import('react'), import('ink'), import('../tui/app.js')]);
+    const [{ createElement }, { render }, { App }] = await modules;
     const api = createTuiApi(new ApiClient(target));
     let result: { code: number; error?: CliError } = { code: EXIT.OK };
     const onResize = () => stdout.write(CLEAR_SCREEN);
@@ -78,7 +80,16 @@ export class TuiCommand extends GatewayCommand {
         createElement(App, { client, api, gateway: target.gateway, theme: { color }, onExit: (r) => (result = r) }),
         { stdout, stdin, stderr: this.context.stderr as NodeJS.WriteStream, exitOnCtrlC: false, patchConsole: true },
       );
-      await app.waitUntilExit();
+      // A closed SSH session (SIGHUP) or a kill (SIGTERM): unmount, so the terminal is given back.
+      const stop = () => app.unmount();
+      process.once('SIGTERM', stop);
+      process.once('SIGHUP', stop);
+      try {
+        await app.waitUntilExit();
+      } finally {
+        process.off('SIGTERM', stop);
+        process.off('SIGHUP', stop);
+      }
     } finally {
       stdout.off('resize', onResize);
       client.close();

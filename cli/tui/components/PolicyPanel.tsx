@@ -1,6 +1,6 @@
 import { Box, Text } from 'ink';
 import { ROLES, type CommandPolicy, type PolicyUpdate } from '../../../protocol/policy.js';
-import type { Theme } from '../theme.js';
+import { clean, type Theme } from '../theme.js';
 
 export interface PolicyPanelProps {
   saved: CommandPolicy | null;
@@ -23,7 +23,7 @@ export function PolicyPanel({ saved, draft, dirty, busy, error, row, col, offere
   if (!draft) {
     return (
       <Box height={height} flexDirection="column">
-        <Text>{busy === 'loading' ? 'Loading the command policy…' : `Could not load the policy: ${error ?? 'unknown error'}`}</Text>
+        <Text>{busy === 'loading' ? 'Loading the command policy…' : `Could not load the policy: ${clean(error ?? 'unknown error', 300)}`}</Text>
         <Text dimColor>Esc closes.</Text>
       </Box>
     );
@@ -36,7 +36,7 @@ export function PolicyPanel({ saved, draft, dirty, busy, error, row, col, offere
   ];
   const listHeight = Math.max(1, height - 5);
   const top = Math.max(0, Math.min(row - listHeight + 1, rows.length - listHeight));
-  const status = busy === 'saving' ? 'saving…' : dirty ? 'unsaved changes (s saves)' : saved ? `version ${saved.version}${saved.updatedBy ? `, saved by ${saved.updatedBy}` : ' (defaults)'}` : '';
+  const status = busy === 'saving' ? 'saving…' : dirty ? 'unsaved changes (s saves)' : saved ? `version ${saved.version}${saved.updatedBy ? `, saved by ${clean(saved.updatedBy, 40)}` : ' (defaults)'}` : '';
   return (
     <Box height={height} flexDirection="column" overflow="hidden">
       <Text wrap="truncate-end">
@@ -71,7 +71,7 @@ export function PolicyPanel({ saved, draft, dirty, busy, error, row, col, offere
       </Text>
       {error ? (
         <Text color={theme.color ? 'red' : undefined} wrap="truncate-end">
-          {error}
+          {clean(error, 300)}
         </Text>
       ) : (
         <Text dimColor wrap="truncate-end">

@@ -1,6 +1,6 @@
 import { Text } from 'ink';
 import type { ConnectionState } from '../../client/operator-client.js';
-import type { Theme } from '../theme.js';
+import { clean, type Theme } from '../theme.js';
 
 export interface StatusLineProps {
   state: ConnectionState;
@@ -24,7 +24,7 @@ export function StatusLine({ state, user, message, theme }: StatusLineProps) {
       <Text color={color} bold={state !== 'open'}>
         {state === 'open' ? '●' : '○'} {STATE_TEXT[state]}
       </Text>
-      {user && !message ? <Text dimColor> as {user.name} ({user.role})</Text> : null}
+      {user && !message ? <Text dimColor> as {clean(user.name, 60)} ({clean(user.role, 20)})</Text> : null}
       {message ? (
         <Text color={theme.color && message.level === 'error' ? 'red' : undefined} bold={message.level === 'error'}>
           {'  '}
