@@ -222,7 +222,7 @@ export function App(props: AppProps) {
     openPanel: (id) => {
       const def = panels.find((p) => p.id === id);
       if (!def) return notify(`no panel "${id}"`, 'error');
-      if (def.roles && role && !def.roles.includes(role)) return notify(`the ${def.title} screen needs the ${def.roles.join(' or ')} role (you are ${role})`, 'error');
+      if (def.roles && !(role && def.roles.includes(role))) return notify(`the ${def.title} screen needs the ${def.roles.join(' or ')} role (you are ${role ?? 'not connected yet'})`, 'error');
       setPanel({ id, def });
     },
     prompt: (p) => setPrompt({ ...p, value: p.initial ?? '' }),
@@ -258,7 +258,12 @@ export function App(props: AppProps) {
 
   const customPanel = panel && 'def' in panel ? panel : null;
   const panelKeys = useRef<((name: string) => void) | null>(null);
+  // Ink re-attaches the input handler after each render; a key that arrives in between reaches
+  // the previous one. Everything a key acts on is therefore read from this ref, set every render.
+  const latest = useRef({ ctx, bindings, role, quit });
+  latest.current = { ctx, bindings, role, quit };
   const onKey = (name: string) => {
+    const { ctx, bindings, role, quit } = latest.current;
     const asked = confirmRef.current;
     if (asked) {
       if (name === 'y' || name === 'Y') {
@@ -294,8 +299,8 @@ export function App(props: AppProps) {
     }
     const b = findBinding(bindings, name, where);
     if (!b) return;
-    if (b.roles && role && !b.roles.includes(role)) {
-      return notify(`${b.help}: needs the ${b.roles.join(' or ')} role (you are ${role})`, 'error');
+    if (b.roles && !(role && b.roles.includes(role))) {
+      return notify(`${b.help}: needs the ${b.roles.join(' or ')} role (you are ${role ?? 'not connected yet'})`, 'error');
     }
     b.action(ctx);
   };

@@ -42,6 +42,9 @@ export const describeEvent: EventDescriber = (ev) => {
   }
 };
 
+/** Characters after which an unfinished line is cut into a line of its own. */
+export const MAX_LINE = 16 * 1024;
+
 export interface OutputModelOptions {
   /** Past this many bytes of loaded chunks, the oldest are dropped (they page back in on scroll). */
   maxBytes?: number;
@@ -231,6 +234,9 @@ export class OutputModel {
       } else if (piece.length > 0) {
         if (!this.partial) this.started();
         this.partial = { stream: c.stream, seq: this.partial?.seq ?? c.seq, raw: (this.partial?.raw ?? '') + piece };
+        // A line that never ends (a progress bar, a minified file) is cut, so it is not parsed
+        // again in full on every chunk.
+        if (this.partial.raw.length >= MAX_LINE) this.finishPartial();
       }
     }
     this.partialLine = this.partial ? this.line(this.partial.stream, this.partial.seq, this.partial.raw).line : null;

@@ -61,7 +61,8 @@ test('tui: the list and the output update live, and every key in the help line d
   // n: a new run, its id, its token once, the runner command.
   await tui.press('n');
   await tui.until((f) => f.includes('New run, name'), 'the name prompt');
-  await tui.press('b', 'e', 't', 'a', KEYS.enter);
+  await tui.type('New run, name (Enter for a default):', 'beta');
+  await tui.press(KEYS.enter);
   f = await tui.until((f) => f.includes('Token (shown once'), 'the new run screen');
   const created = /Run ([0-9a-z]{12}) created \(beta\)/.exec(f);
   assert.ok(created, f);
@@ -83,7 +84,8 @@ test('tui: the list and the output update live, and every key in the help line d
   await tui.until((f) => /› running\s+\S+ \S+\s+alpha/.test(f), 'alpha selected again');
 
   // /: filter, live as typed; Esc in the prompt clears it.
-  await tui.press('/', 'a', 'l', 'p');
+  await tui.press('/');
+  await tui.type('Filter:', 'alp');
   f = await tui.until((f) => f.includes('runs 1/2 matching "alp"'), 'the filter');
   assert.equal(f.includes(betaId), false);
   await tui.press(KEYS.enter);
@@ -199,7 +201,8 @@ test('tui: admins edit the command policy; operators and viewers are told they c
   await tui.until((f) => f.includes('default (any other)') && f.includes('version 0 (defaults)'), 'the policy screen');
   await tui.press('a');
   await tui.until((f) => f.includes('Command name:'), 'the name prompt');
-  await tui.press('deploy', KEYS.enter);
+  await tui.type('Command name:', 'deploy');
+  await tui.press(KEYS.enter);
   await tui.until((f) => f.includes('› deploy') && f.includes('unsaved changes'), 'deploy added');
   // deploy: admin only (operator off), then viewers on for "any other" command.
   await tui.press(KEYS.right, ' ', KEYS.up, KEYS.right, ' ', 's');
@@ -216,7 +219,8 @@ test('tui: admins edit the command policy; operators and viewers are told they c
     t.after(() => other.close());
     await other.until((f) => f.includes(`(${role})`), `connected as ${role}`);
     await other.press('p');
-    await other.until((f) => f.includes('needs the admin role'), `${role}: no policy screen`);
+    await other.until((f) => f.includes(`policy: needs the admin role (you are ${role})`), `${role}: no policy screen`);
+    assert.equal(other.frame().includes('command policy'), false, 'the policy screen did not open');
     if (role === 'viewer') {
       await other.press('n');
       await other.until((f) => f.includes('new: needs the admin or operator role (you are viewer)'), 'viewer: no new run');

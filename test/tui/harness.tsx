@@ -23,6 +23,12 @@ export interface Tui {
   frame(): string;
   /** Types keys one event at a time, letting the app render in between (as a person types). */
   press(...keys: string[]): Promise<void>;
+  /**
+   * Types into the prompt labelled `label` as a person does: a key, then a look at the screen.
+   * (Ink re-attaches ink-text-input's handler in an effect after each render; on a starved
+   * machine a key sent the moment the frame changes can still reach the previous handler.)
+   */
+  type(label: string, text: string): Promise<void>;
   /** Waits until the frame satisfies `check`; fails with the last frame in the message. */
   until(check: (frame: string) => boolean, what: string, ms?: number): Promise<string>;
   client: OperatorClient;
@@ -57,6 +63,18 @@ export function startTui(gateway: { url: string; token: string; fingerprint: str
         r.stdin.write(k);
         // A lone Escape is held by Ink until the next tick (it could start a sequence).
         await new Promise((res) => setTimeout(res, 40));
+      }
+    },
+    async type(label, text) {
+      for (let i = 1; i <= text.length; i++) {
+        r.stdin.write(text[i - 1]!);
+        const want = `${label} ${text.slice(0, i)}`;
+        await waitFor(() => (frame().includes(want) ? true : undefined), 10_000, `"${want}" in the input line`);
+        // The frame is drawn at commit; the handler is re-attached in a passive effect, which
+        // React's scheduler runs in a later setImmediate (later still when it yields on a busy
+        // machine). Let those run before the next key.
+        for (let k = 0; k < 5; k++) await new Promise((res) => setImmediate(res));
+        await new Promise((res) => setTimeout(res, 20));
       }
     },
     async until(check, what, ms = 10_000) {

@@ -25,6 +25,14 @@ test('output model: lines across chunks, streams, UTF-8 splits, events, duplicat
   assert.equal(m.lastSeq, 9);
 });
 
+test('output model: a line that never ends is cut, not parsed again in full on every chunk', () => {
+  const m = new OutputModel();
+  for (let i = 1; i <= 100; i++) m.append([chunk(i, 'x'.repeat(1000))]);
+  const widths = m.lines.map((l) => l.width);
+  assert.ok(widths.every((w) => w <= 17 * 1024), String(widths));
+  assert.equal(widths.reduce((a, b) => a + b, 0), 100_000, 'nothing lost');
+});
+
 test('output model: older pages prepend, the front is trimmed past the byte budget', () => {
   const m = new OutputModel({ maxBytes: 100 });
   m.append([chunk(5, 'e\n'), chunk(6, 'f\n')]);
