@@ -326,7 +326,8 @@ export function App(props: AppProps) {
         : output.live
           ? 'following'
           : 'loading…';
-    return `${clean(selected.name, 30)} · ${statusWord(selected)} · ${where}`;
+    const why = isFinal(selected.status) && selected.reason ? ` (${clean(selected.reason, 30)})` : '';
+    return `${clean(selected.name, 30)} · ${statusWord(selected)}${why} · ${where}`;
   })();
   const runsTitle = `ccg ${clean(gateway.replace(/^https?:\/\//, ''), 40)} · runs ${filtered.length}${filter ? `/${runs.length} matching "${clean(filter, 20)}"` : ''}`;
   const shownBindings = bindings.filter((b) => b.primary && (!b.focus || b.focus.includes(focus)) && (!b.roles || !role || b.roles.includes(role)));

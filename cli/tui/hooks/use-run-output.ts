@@ -4,7 +4,7 @@ import type { ViewChunk } from '../../../protocol/frames.js';
 import type { ConnectionState, OperatorClient } from '../../client/operator-client.js';
 import { EXIT } from '../../exit-codes.js';
 import type { TuiApi } from '../api.js';
-import { OutputModel, type ModelChunk } from '../output-model.js';
+import { OutputModel, type EventDescriber, type ModelChunk } from '../output-model.js';
 
 export interface RunOutput {
   model: OutputModel;
@@ -27,6 +27,8 @@ export interface RunOutputOptions {
   pageBytes?: number;
   /** Milliseconds live chunks are gathered before the screen updates. */
   batchMs?: number;
+  /** How runner events (stream 3) read as lines; later features describe their own events. A stable (module-level) function. */
+  describe?: EventDescriber;
 }
 
 function fromApi(c: ApiChunk): ModelChunk {
@@ -43,6 +45,7 @@ export function useRunOutput(client: OperatorClient, api: TuiApi, runId: string 
   const tailBytes = opts.tailBytes ?? 64 * 1024;
   const pageBytes = opts.pageBytes ?? 128 * 1024;
   const batchMs = opts.batchMs ?? 25;
+  const describe = opts.describe;
   const [model, setModel] = useState(() => new OutputModel());
   const [version, setVersion] = useState(0);
   const [live, setLive] = useState(false);
@@ -52,7 +55,7 @@ export function useRunOutput(client: OperatorClient, api: TuiApi, runId: string 
   const modelRef = useRef(model);
 
   useEffect(() => {
-    const m = new OutputModel();
+    const m = new OutputModel(describe ? { describe } : {});
     modelRef.current = m;
     setModel(m);
     setVersion((v) => v + 1);
@@ -114,7 +117,7 @@ export function useRunOutput(client: OperatorClient, api: TuiApi, runId: string 
       if (retry) clearTimeout(retry);
       if (subscribed) client.unsubscribe(runId);
     };
-  }, [client, api, runId, tailBytes, batchMs]);
+  }, [client, api, runId, tailBytes, batchMs, describe]);
 
   const loadOlder = useCallback(() => {
     const m = modelRef.current;
