@@ -26,6 +26,8 @@ export const EXIT_CODES_HELP = [
   'Exit codes: 0 ok; 1 error or bad usage; 66 not found; 69 gateway unreachable;',
   '76 certificate does not match --fingerprint; 77 authentication/permission refused; 124 timeout;',
   '`runs wait` and `runner start` exit with the run\'s own exit code (130 when cancelled).',
+  'With --json: one JSON document on stdout (JSON lines for streams); errors are one line on',
+  'stderr, {"error":{"code":…,"message":…,"exit":…}}. Recipes for pipelines: docs/CI.md.',
 ].join('\n');
 
 /** A failure a command reports: one line for people, a code for scripts, an exit status. */

@@ -39,5 +39,46 @@ export type ExecRequest = z.infer<typeof ExecRequest>;
 export const ExecResponse = z.object({ requestId: z.string(), fromSeq: z.number().int().positive() });
 export type ExecResponse = z.infer<typeof ExecResponse>;
 
-export const CommandsResponse = z.object({ connected: z.boolean(), commands: z.array(AdvertisedCommand) });
+export const CommandsResponse = z.object({
+  connected: z.boolean(),
+  commands: z.array(AdvertisedCommand),
+  /** The names the caller's role may run under the gateway's command policy. */
+  mayRun: z.array(z.string()).default([]),
+});
 export type CommandsResponse = z.infer<typeof CommandsResponse>;
+
+/**
+ * `GET /api/v1/runs/{id}/chunks`: a range of stored chunks as JSON, for paging (the TUI's scroll
+ * back) and scripts. `from=N`: chunks with seq ≥ N, oldest first. `before=N`: the newest chunks
+ * with seq < N (still returned oldest first). Stops at `limit` chunks or once `maxBytes` is passed.
+ */
+const Seq = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+export const ChunksQuery = z
+  .object({
+    from: Seq.optional(),
+    before: Seq.optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(200),
+    maxBytes: z.coerce.number().int().min(1).max(1024 * 1024).default(256 * 1024),
+  })
+  .strict()
+  .refine((q) => !(q.from !== undefined && q.before !== undefined), 'give from or before, not both');
+export type ChunksQuery = z.infer<typeof ChunksQuery>;
+
+export const ApiChunk = z.object({
+  seq: z.number().int().positive(),
+  /** 0 stdout, 1 stderr, 2 allowlisted-command output, 3 runner events (JSON lines). */
+  stream: z.number().int().nonnegative(),
+  time: z.number(),
+  /** The bytes, base64. */
+  data: z.string(),
+});
+export type ApiChunk = z.infer<typeof ApiChunk>;
+
+export const ChunksResponse = z.object({
+  chunks: z.array(ApiChunk),
+  /** The run's committed seq when the request was answered. */
+  lastSeq: z.number().int().nonnegative(),
+  /** True when there is more in the direction read (older for `before`, newer for `from`). */
+  more: z.boolean(),
+});
+export type ChunksResponse = z.infer<typeof ChunksResponse>;

@@ -3,13 +3,13 @@ import { resolve } from 'node:path';
 import uWS, { type TemplatedApp, type WebSocket, type us_listen_socket } from 'uWebSockets.js';
 import { closeReason } from '../protocol/errors.js';
 import type { RunnerEvent } from '../protocol/runner-events.js';
-import type { Role } from './auth/operator-auth.js';
 import { ensureOperatorToken } from './auth/api-tokens.js';
 import { SecretBox } from './auth/secret-box.js';
 import { ADMIN_EXISTS_KEY, ensureSetupCode } from './auth/setup-code.js';
 import { LocalBus, type EventBus } from './bus.js';
 import { mountRunsApi } from './http/api-runs.js';
 import { createLogger, type Logger } from './log.js';
+import { PolicyService } from './policy.js';
 import { RunService } from './runs.js';
 import { LmdbStore } from './store/lmdb-store.js';
 import type { Store } from './store/types.js';
@@ -28,8 +28,6 @@ export interface GatewayLimits {
   /** HTTP request bodies. */
   maxBodyBytes: number;
 }
-
-export const DEFAULT_EXEC_ROLES: readonly Role[] = ['admin', 'operator'];
 
 export const DEFAULT_LIMITS: GatewayLimits = {
   maxRunBytes: 4 * 1024 ** 3,
@@ -50,8 +48,6 @@ export interface GatewayOptions {
   /** The URL runners should use, when it differs from the listen address (proxy, tunnel). */
   publicUrl?: string;
   limits?: Partial<GatewayLimits>;
-  /** Roles that may trigger a runner's allowlisted commands. */
-  execRoles?: readonly Role[];
   log?: Logger;
   now?: () => number;
   bus?: EventBus;
@@ -70,6 +66,7 @@ export interface Gateway {
   native: boolean;
   store: Store;
   runs: RunService;
+  policy: PolicyService;
   close(): Promise<void>;
 }
 
@@ -133,7 +130,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets });
   mountOperatorSocket(app, { runs, store, bus, log, sockets });
-  mountRunsApi(app, { runs, store, log, runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes, execRoles: opts.execRoles ?? DEFAULT_EXEC_ROLES });
+  const policy = new PolicyService({ store, log, now });
+  mountRunsApi(app, { runs, store, log, runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes, policy });
   mountPages(app, { log, setupPending: () => !store.getMeta<boolean>(ADMIN_EXISTS_KEY) });
 
   const listenSocket = await new Promise<us_listen_socket>((resolveListen, reject) => {
@@ -172,6 +170,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     native: uwsIsNative(),
     store,
     runs,
+    policy,
     close,
   };
 }

@@ -15,6 +15,10 @@ export interface OperatorClientEvents {
   run: [RunSummary];
   runs: [RunSummary[]];
   caught_up: [{ runId: string; seq: number }];
+  /** The gateway accepted a (re)subscription: chunks from `from` follow. */
+  subscribed: [{ runId: string; from: number; lastSeq: number }];
+  /** Who the gateway says we are, after every (re)connect. */
+  welcome: [{ name: string; role: string }];
   state: [ConnectionState];
   /** A non-fatal error message from the gateway (e.g. unknown run). */
   notice: [{ code: string; message: string; runId?: string | undefined }];
@@ -25,6 +29,11 @@ export interface OperatorClientEvents {
 interface Wanted {
   next: number | undefined;
   tail: number | undefined;
+  /**
+   * True between sending `subscribe` and its `subscribed`: chunks still in flight from an earlier
+   * subscription to the same run are dropped, so they cannot move `next` past the new start.
+   */
+  pending: boolean;
 }
 
 /**
@@ -39,11 +48,19 @@ export class OperatorClient extends EventEmitter<OperatorClientEvents> {
   private attempt = 0;
   private stopped = false;
   private timer: NodeJS.Timeout | null = null;
+  private everOpen = false;
   state: ConnectionState = 'connecting';
+  /** Who the gateway said we are in its last welcome. */
+  user: { name: string; role: string } | null = null;
 
+  /**
+   * `reconnect`: ride out drops and gateway restarts (backoff, resume). `failFast`: even so, give
+   * up with the error if the very first connection cannot be made (a wrong URL or a gateway that
+   * is down should fail a script at once, not hang it).
+   */
   constructor(
     private readonly target: GatewayTarget,
-    private readonly opts: { reconnect: boolean; client?: string } = { reconnect: true },
+    private readonly opts: { reconnect: boolean; client?: string; failFast?: boolean } = { reconnect: true },
   ) {
     super();
   }
@@ -54,7 +71,7 @@ export class OperatorClient extends EventEmitter<OperatorClientEvents> {
   }
 
   subscribe(runId: string, opts: { from?: number; tail?: number } = {}): void {
-    this.subs.set(runId, { next: opts.from, tail: opts.tail });
+    this.subs.set(runId, { next: opts.from, tail: opts.tail, pending: true });
     if (this.state === 'open') this.sendSubscribe(runId);
   }
 
@@ -97,6 +114,7 @@ export class OperatorClient extends EventEmitter<OperatorClientEvents> {
 
   private sendSubscribe(runId: string): void {
     const w = this.subs.get(runId)!;
+    w.pending = true;
     this.send({ type: 'subscribe', runId, ...(w.next ? { from: w.next } : w.tail ? { tail: w.tail } : {}) });
   }
 
@@ -110,7 +128,7 @@ export class OperatorClient extends EventEmitter<OperatorClientEvents> {
 
   private retry(err: CliError): void {
     if (this.stopped) return;
-    if (!this.opts.reconnect) return this.fatal(err);
+    if (!this.opts.reconnect || (this.opts.failFast && !this.everOpen)) return this.fatal(err);
     this.setState('reconnecting');
     const delay = Math.random() * Math.min(5000, 200 * 2 ** this.attempt++);
     this.timer = setTimeout(() => this.connect(), delay);
@@ -153,7 +171,7 @@ export class OperatorClient extends EventEmitter<OperatorClientEvents> {
         const frame = decodeView(data as Buffer);
         if (!frame.ok) return;
         const w = this.subs.get(frame.value.runId);
-        if (!w) return;
+        if (!w || w.pending) return;
         // Never hand out a chunk twice, whatever the socket does.
         if (w.next !== undefined && frame.value.seq < w.next) return;
         w.next = frame.value.seq + 1;
@@ -171,13 +189,19 @@ export class OperatorClient extends EventEmitter<OperatorClientEvents> {
       switch (msg.type) {
         case 'welcome':
           this.attempt = 0;
+          this.everOpen = true;
+          this.user = msg.user;
           this.setState('open');
+          this.emit('welcome', msg.user);
           for (const runId of this.subs.keys()) this.sendSubscribe(runId);
           if (this.watching !== null) this.send({ type: 'watch_runs', limit: this.watching });
           return;
         case 'subscribed': {
           const w = this.subs.get(msg.runId);
-          if (w && w.next === undefined) w.next = msg.from;
+          if (!w) return;
+          w.pending = false;
+          if (w.next === undefined) w.next = msg.from;
+          this.emit('subscribed', { runId: msg.runId, from: msg.from, lastSeq: msg.lastSeq });
           return;
         }
         case 'caught_up':

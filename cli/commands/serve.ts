@@ -2,7 +2,6 @@ import { Command, Option } from 'clipanion';
 import { createGateway } from '../../server/gateway.js';
 import { createLogger, type LogLevel } from '../../server/log.js';
 import { BaseCommand } from './base.js';
-import type { Role } from '../../server/auth/operator-auth.js';
 import { CliError } from '../exit-codes.js';
 
 export class ServeCommand extends BaseCommand {
@@ -31,7 +30,6 @@ export class ServeCommand extends BaseCommand {
   port = Option.String('--port', { env: 'CCG_PORT', description: 'Port (env CCG_PORT; default 3100; 0 picks a free one)' });
   insecureHttp = Option.Boolean('--insecure-http', false, { description: 'Serve plain HTTP; only allowed on a loopback address' });
   publicUrl = Option.String('--public-url', { env: 'CCG_PUBLIC_URL', description: 'URL runners use to reach this gateway, when not the listen address' });
-  execRoles = Option.String('--exec-roles', { env: 'CCG_EXEC_ROLES', description: "Roles that may run a runner's allowlisted commands (default admin,operator)" });
   logLevel = Option.String('--log-level', { env: 'CCG_LOG_LEVEL', description: 'debug, info, warn or error (default info)' });
 
   protected async run(): Promise<number> {
@@ -41,10 +39,7 @@ export class ServeCommand extends BaseCommand {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port "${this.port}" is not a port number`);
     const level = (this.logLevel ?? 'info') as LogLevel;
     if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new CliError(`--log-level must be debug, info, warn or error`);
-    const roles = (this.execRoles ?? 'admin,operator').split(',').map((r) => r.trim()).filter(Boolean);
-    for (const r of roles) if (!['admin', 'operator', 'viewer'].includes(r)) throw new CliError(`--exec-roles: "${r}" is not a role (admin, operator, viewer)`);
     const gw = await createGateway({
-      execRoles: roles as Role[],
       dataDir: this.data ?? '.data',
       host: this.host ?? '127.0.0.1',
       port,

@@ -2,8 +2,9 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import { ExecRequest, type CommandsResponse, type ExecResponse } from '../../protocol/api.js';
 import { CcgError } from '../../protocol/errors.js';
 import { RUN_ID_RE } from '../../protocol/ids.js';
-import type { Principal, Role } from '../auth/operator-auth.js';
+import type { Principal } from '../auth/operator-auth.js';
 import type { Logger } from '../log.js';
+import type { PolicyService } from '../policy.js';
 import type { RunService } from '../runs.js';
 import type { AuthStore } from '../store/types.js';
 import { parseJson, route, type Ctx } from './respond.js';
@@ -13,8 +14,8 @@ export interface CommandsApiOptions {
   store: AuthStore;
   log: Logger;
   who: (ctx: Ctx) => Principal;
-  /** Roles allowed to trigger allowlisted commands (default admin and operator). */
-  execRoles: readonly Role[];
+  /** Which roles may trigger which advertised commands (GET/PUT /api/v1/policy). */
+  policy: PolicyService;
   maxBodyBytes: number;
 }
 
@@ -27,9 +28,11 @@ export function mountCommandsApi(app: TemplatedApp, o: CommandsApiOptions): void
   };
 
   route(app, 'get', '/api/v1/runs/:id/commands', o.log, (ctx) => {
-    o.who(ctx);
+    const p = o.who(ctx);
     const run = o.runs.mustGet(runId(ctx));
-    const out: CommandsResponse = { connected: o.runs.summary(run).runnerConnected, commands: run.runner?.commands ?? [] };
+    const commands = run.runner?.commands ?? [];
+    const mayRun = commands.filter((c) => o.policy.mayRun(p.role, c.name)).map((c) => c.name);
+    const out: CommandsResponse = { connected: o.runs.summary(run).runnerConnected, commands, mayRun };
     return { status: 200, json: out };
   });
 
@@ -37,9 +40,9 @@ export function mountCommandsApi(app: TemplatedApp, o: CommandsApiOptions): void
     const p = o.who(ctx);
     const id = runId(ctx);
     const body = parseJson(await ctx.body(o.maxBodyBytes), ExecRequest);
-    if (!o.execRoles.includes(p.role)) {
+    if (!o.policy.mayRun(p.role, body.name)) {
       await o.store.appendAudit({ at: Date.now(), actor: p.name, action: 'command.denied', target: id, from: ctx.remote, detail: { name: body.name, role: p.role } });
-      throw new CcgError('ERR_FORBIDDEN', `the ${p.role} role may not run commands (allowed: ${o.execRoles.join(', ')})`);
+      throw new CcgError('ERR_FORBIDDEN', `the gateway's policy does not let the ${p.role} role run "${body.name}"`);
     }
     const out: ExecResponse = o.runs.exec(id, body.name, body.params);
     await o.store.appendAudit({

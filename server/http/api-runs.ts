@@ -2,9 +2,12 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import { CreateRunRequest, ListRunsQuery, type CreateRunResponse } from '../../protocol/api.js';
 import { CcgError } from '../../protocol/errors.js';
 import { RUN_ID_RE } from '../../protocol/ids.js';
-import { authenticateBearer, requireRole, type Principal, type Role } from '../auth/operator-auth.js';
+import { authenticateBearer, requireRole, type Principal } from '../auth/operator-auth.js';
 import { CHILD_STREAMS } from '../../protocol/frames.js';
+import { mountChunksApi } from './api-chunks.js';
 import { mountCommandsApi } from './api-commands.js';
+import { mountPolicyApi } from './api-policy.js';
+import type { PolicyService } from '../policy.js';
 import type { Logger } from '../log.js';
 import type { RunService } from '../runs.js';
 import type { AuthStore, RunStore } from '../store/types.js';
@@ -18,7 +21,7 @@ export interface ApiOptions {
   runnerUrl: (hostHeader: string | undefined) => string;
   fingerprint: string | null;
   maxBodyBytes: number;
-  execRoles: readonly Role[];
+  policy: PolicyService;
   sessionPrincipal?: (headers: Record<string, string>) => Principal | undefined;
 }
 
@@ -46,7 +49,9 @@ export function mountRunsApi(app: TemplatedApp, o: ApiOptions): void {
     o.store.appendAudit({ at: Date.now(), actor: p.name, action, target, from: ctx.remote, ...(detail ? { detail } : {}) });
 
   route(app, 'get', '/healthz', o.log, () => ({ status: 200, json: { ok: true } }));
-  mountCommandsApi(app, { runs: o.runs, store: o.store, log: o.log, who, execRoles: o.execRoles, maxBodyBytes: o.maxBodyBytes });
+  mountCommandsApi(app, { runs: o.runs, store: o.store, log: o.log, who, policy: o.policy, maxBodyBytes: o.maxBodyBytes });
+  mountPolicyApi(app, { policy: o.policy, store: o.store, log: o.log, who });
+  mountChunksApi(app, { runs: o.runs, store: o.store, log: o.log, who });
 
   route(app, 'post', '/api/v1/runs', o.log, async (ctx) => {
     const p = who(ctx);

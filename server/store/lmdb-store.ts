@@ -96,6 +96,19 @@ export class LmdbStore implements Store {
     return out;
   }
 
+  readChunksBefore(runId: string, before: number, opts: { limit: number; maxBytes: number }): StoredChunk[] {
+    const out: StoredChunk[] = [];
+    if (before <= 1) return out;
+    let bytes = 0;
+    for (const { key, value } of this.chunks.getRange({ start: [runId, before - 1], end: [runId, 0], reverse: true, limit: opts.limit })) {
+      const data = value.subarray(CHUNK_HEADER);
+      out.push({ seq: key[1], stream: value[0]!, time: value.readDoubleBE(1), data });
+      bytes += data.length;
+      if (bytes >= opts.maxBytes) break;
+    }
+    return out.reverse();
+  }
+
   lastSeq(runId: string): number {
     for (const key of this.chunks.getKeys({ start: [runId, MAX_SEQ], end: [runId, 0], reverse: true, limit: 1 })) {
       return key[1];

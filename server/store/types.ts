@@ -33,6 +33,8 @@ export interface RunStore {
   appendChunk(runId: string, chunk: StoredChunk): Promise<void>;
   /** Chunks with seq ≥ from, in order, stopping at `limit` chunks or once `maxBytes` is passed. */
   readChunks(runId: string, from: number, opts: { limit: number; maxBytes: number }): StoredChunk[];
+  /** The newest chunks with seq < before, returned oldest first, with the same limits (scroll back). */
+  readChunksBefore(runId: string, before: number, opts: { limit: number; maxBytes: number }): StoredChunk[];
   /** The highest stored seq of a run, 0 when it has none. */
   lastSeq(runId: string): number;
 }

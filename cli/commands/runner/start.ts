@@ -32,6 +32,9 @@ export class RunnerStartCommand extends BaseCommand {
       The run token is best given as CCG_RUN_TOKEN or --token-file: a token on the command line
       is visible to every user of this machine in \`ps\`.
 
+      With --json the command's output is not echoed here; progress goes to stderr as JSON lines
+      ({"status":"…"}) and, at the end, {"runId":"…","exitCode":N} is printed on stdout.
+
       ${EXIT_CODES_HELP}
     `,
     examples: [
@@ -89,7 +92,8 @@ export class RunnerStartCommand extends BaseCommand {
     const childEnv = { ...env };
     // The child never needs ccg's own secrets.
     for (const k of ['CCG_RUN_TOKEN', 'CCG_TOKEN']) delete childEnv[k];
-    const status = (line: string) => this.context.stderr.write(`ccg-runner: ${line}\n`);
+    // With --json, progress is JSON lines on stderr too, so a script can parse all of it.
+    const status = (line: string) => this.context.stderr.write(this.json ? JSON.stringify({ status: line }) + '\n' : `ccg-runner: ${line}\n`);
     const cwd = this.cwd ?? process.cwd();
     const allowlist = [...(this.allowlistFile ? loadAllowlistFile(this.allowlistFile, cwd) : []), ...(this.allow ?? []).map(parseAllowFlag)];
     const names = new Set<string>();
@@ -97,7 +101,7 @@ export class RunnerStartCommand extends BaseCommand {
       if (names.has(c.name)) throw new CliError(`the command "${c.name}" is defined twice`);
       names.add(c.name);
     }
-    return runRunner({
+    const code = await runRunner({
       gateway: gatewayUrl.origin,
       runId: this.runId,
       token,
@@ -115,6 +119,8 @@ export class RunnerStartCommand extends BaseCommand {
       lingerMs: parseDuration(this.linger, '--linger'),
       graceMs: parseDuration(this.grace, '--grace'),
     });
+    if (this.json) this.context.stdout.write(JSON.stringify({ runId: this.runId, exitCode: code }) + '\n');
+    return code;
   }
 
   private pin(text: string): string {

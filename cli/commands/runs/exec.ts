@@ -44,7 +44,7 @@ export class RunsExecCommand extends GatewayCommand {
       return 0;
     }
     const timeoutMs = this.timeout ? parseDuration(this.timeout, '--timeout') : undefined;
-    const client = new OperatorClient(target, { reconnect: true, client: 'ccg-exec' });
+    const client = new OperatorClient(target, { reconnect: true, client: 'ccg-exec', failFast: true });
     return new Promise<number>((resolve) => {
       let mine = false;
       let timer: NodeJS.Timeout | undefined;

@@ -1,3 +1,4 @@
+import { StringDecoder } from 'node:string_decoder';
 import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'clipanion';
 import { CHILD_STREAMS, STREAMS } from '../../../protocol/frames.js';
@@ -20,8 +21,13 @@ export class RunsLogsCommand extends GatewayCommand {
       streaming new output until the run ends, reconnecting (and resuming from the last chunk
       received, with no duplicate and no gap) if the gateway goes away.
 
-      With --json, prints one JSON object per output chunk:
-      {"seq":N,"stream":"stdout"|"stderr","time":ms,"text":"…"}.
+      With --json, prints one JSON object per output chunk, one per line (for jq):
+      {"seq":N,"stream":"stdout"|"stderr"|"command"|"event","time":ms,"text":"…"}.
+      "text" is UTF-8 decoded per stream: a character split between two chunks is given whole in
+      the later one. "seq" numbers have no gaps; resume with --from (last seq + 1).
+
+      Exits 0 once the run has ended and all its output is printed (with --follow), 66 for an
+      unknown run, 77 for a refused token, 69 when the gateway cannot be reached at the start.
     `,
     examples: [
       ['Everything so far', 'ccg runs logs 7k2m9x4q3w8z > run.log'],
@@ -50,8 +56,14 @@ export class RunsLogsCommand extends GatewayCommand {
   }
 
   private stream(id: string, from: number): Promise<number> {
-    const client = new OperatorClient(this.target(), { reconnect: this.follow, client: 'ccg-logs' });
+    const client = new OperatorClient(this.target(), { reconnect: this.follow, client: 'ccg-logs', failFast: true });
     const out = this.context.stdout;
+    const decoders = new Map<number, StringDecoder>();
+    const decode = (stream: number, data: Uint8Array) => {
+      let d = decoders.get(stream);
+      if (!d) decoders.set(stream, (d = new StringDecoder('utf8')));
+      return d.write(Buffer.from(data));
+    };
     return new Promise<number>((resolve) => {
       let final: RunSummary | null = null;
       let caughtUp = false;
@@ -65,7 +77,7 @@ export class RunsLogsCommand extends GatewayCommand {
       };
       client.on('chunk', (c) => {
         if (this.json) {
-          out.write(JSON.stringify({ seq: c.seq, stream: STREAMS[c.stream] ?? String(c.stream), time: c.time, text: Buffer.from(c.data).toString('utf8') }) + '\n');
+          out.write(JSON.stringify({ seq: c.seq, stream: STREAMS[c.stream] ?? String(c.stream), time: c.time, text: decode(c.stream, c.data) }) + '\n');
         } else if (CHILD_STREAMS.has(c.stream)) {
           out.write(c.data);
         }

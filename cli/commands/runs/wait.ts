@@ -20,7 +20,11 @@ export class RunsWaitCommand extends GatewayCommand {
     description: "Wait for a run to end and exit with the run's exit code",
     details: `
       Exits with the run's own exit code (130 if it was cancelled, 1 if it failed without one),
-      or 124 when --timeout runs out first. Survives gateway restarts: it reconnects and keeps waiting.
+      or 124 when --timeout runs out first. Survives gateway restarts: once connected, it
+      reconnects and keeps waiting. If the gateway cannot be reached at the start it exits 69;
+      66 for an unknown run; 77 for a refused token.
+
+      With --json, prints {"run":{…}} (the final run summary) on stdout.
     `,
     examples: [
       ['Fail a CI job when the run fails', 'ccg runs wait 7k2m9x4q3w8z --timeout 30m'],
@@ -33,7 +37,7 @@ export class RunsWaitCommand extends GatewayCommand {
   protected async run(): Promise<number> {
     const id = runIdArg(this.id);
     const timeoutMs = this.timeout ? parseDuration(this.timeout, '--timeout') : undefined;
-    const client = new OperatorClient(this.target(), { reconnect: true, client: 'ccg-wait' });
+    const client = new OperatorClient(this.target(), { reconnect: true, client: 'ccg-wait', failFast: true });
     return new Promise<number>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const end = (code: number) => {

@@ -1,0 +1,392 @@
+import { Box, useApp, useInput } from 'ink';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import type { CreateRunResponse } from '../../protocol/api.js';
+import { isFinal, type RunSummary } from '../../protocol/run.js';
+import type { OperatorClient } from '../client/operator-client.js';
+import type { CliError } from '../exit-codes.js';
+import type { TuiApi } from './api.js';
+import { HelpLine } from './components/HelpLine.js';
+import { HelpPanel } from './components/HelpPanel.js';
+import { InputLine } from './components/InputLine.js';
+import { NewRunPanel } from './components/NewRunPanel.js';
+import { OutputView } from './components/OutputView.js';
+import { PolicyScreen } from './components/PolicyScreen.js';
+import { RunsList } from './components/RunsList.js';
+import { StatusLine } from './components/StatusLine.js';
+import { TitleBar } from './components/TitleBar.js';
+import { useConnection } from './hooks/use-connection.js';
+import { useRunOutput, type RunOutputOptions } from './hooks/use-run-output.js';
+import { useRuns } from './hooks/use-runs.js';
+import { useTerminalSize, type TerminalSize } from './hooks/use-terminal-size.js';
+import { defaultBindings, findBinding, isSelectKey, keyName, type Focus, type KeyBinding, type KeyContext, type PromptRequest } from './keymap.js';
+import type { PanelDef } from './panels.js';
+import { clean, statusWord, type Theme } from './theme.js';
+import { moveAnchor, topAnchor, viewport, type Anchor } from './viewport.js';
+
+export interface AppProps {
+  client: OperatorClient;
+  api: TuiApi;
+  /** Shown in the title: which gateway this is. */
+  gateway: string;
+  theme?: Theme;
+  /** A fixed size (tests); by default the terminal's, following resizes. */
+  size?: TerminalSize;
+  /** More keys (extension point): they are matched before the defaults and listed in the help. */
+  bindings?: readonly KeyBinding[];
+  /** More full-screen panels (extension point), opened with `ctx.openPanel(id)`. */
+  panels?: readonly PanelDef[];
+  output?: RunOutputOptions;
+  /** Called once when the app ends: code 0 on `q`, the client's exit code on a fatal error. */
+  onExit?(result: { code: number; error?: CliError }): void;
+}
+
+const BUILTIN_PANELS: PanelDef[] = [{ id: 'policy', title: 'command policy', roles: ['admin'], render: (p) => <PolicyScreen {...p} /> }];
+
+type OpenPanel = { id: 'help' } | { id: 'new-run'; created: CreateRunResponse } | { id: string; def: PanelDef };
+
+/** State with a ref that is current at once (for key events that arrive before a re-render). */
+function useSyncState<T>(initial: T): [T, (v: T) => void, { readonly current: T }] {
+  const [value, setValue] = useState<T>(initial);
+  const ref = useRef<T>(initial);
+  const set = useCallback((v: T) => {
+    ref.current = v;
+    setValue(v);
+  }, []);
+  return [value, set, ref];
+}
+
+function matches(run: RunSummary, filter: string): boolean {
+  if (!filter) return true;
+  const f = filter.toLowerCase();
+  return [run.id, run.name, run.status, statusWord(run), run.createdBy, run.runner?.hostname ?? ''].some((s) => s.toLowerCase().includes(f));
+}
+
+/**
+ * The operator console: runs (live), the selected run's output (live, scroll back pages in from
+ * the store), an input line, the connection and a help line. Networking lives in the hooks around
+ * the injected OperatorClient and TuiApi; components get plain data.
+ */
+export function App(props: AppProps) {
+  const { client, api, gateway } = props;
+  const theme = props.theme ?? { color: true };
+  const { exit } = useApp();
+  const size = useTerminalSize(props.size);
+  const connection = useConnection(client);
+  const runs = useRuns(client);
+  const [selectedId, setSelectedId] = useState<string | null>(null);
+  const [focus, setFocus, focusRef] = useSyncState<Focus>('runs');
+  const [filter, setFilter] = useState('');
+  // Refs alongside: a key typed right after the one that opened a prompt, confirmation or panel
+  // arrives before React has re-rendered, and must already go where the screen is about to be.
+  const [prompt, setPrompt, promptRef] = useSyncState<(PromptRequest & { value: string }) | null>(null);
+  const [confirm, setConfirm, confirmRef] = useSyncState<{ question: string; onYes: () => void } | null>(null);
+  const [panel, setPanel, panelRef] = useSyncState<OpenPanel | null>(null);
+  const [message, setMessage] = useState<{ text: string; level: 'info' | 'error'; id: number } | null>(null);
+  const [anchor, setAnchor] = useState<Anchor | null>(null);
+  const [now, setNow] = useState(() => Date.now());
+  const exited = useRef(false);
+
+  const filtered = useMemo(() => runs.filter((r) => matches(r, filter)), [runs, filter]);
+  const selected = filtered.find((r) => r.id === selectedId) ?? filtered[0] ?? null;
+  const output = useRunOutput(client, api, selected?.id ?? null, props.output);
+  const role = connection.user?.role ?? null;
+  const bindings = useMemo(() => [...(props.bindings ?? []), ...defaultBindings()], [props.bindings]);
+  const panels = useMemo(() => [...BUILTIN_PANELS, ...(props.panels ?? [])], [props.panels]);
+
+  // Layout: one row is left free so Ink redraws in place instead of clearing the screen.
+  const width = Math.max(20, size.columns);
+  const height = Math.max(10, size.rows - 1);
+  const body = height - 3; // input, status and help lines below
+  const runsHeight = Math.max(1, Math.min(Math.max(1, filtered.length), Math.max(3, Math.floor((body - 2) / 3))));
+  const outputHeight = Math.max(1, body - 2 - runsHeight);
+
+  const notify = useCallback((text: string, level: 'info' | 'error' = 'info') => setMessage({ text: clean(text, 300), level, id: Date.now() }), []);
+  const quit = useCallback(
+    (result: { code: number; error?: CliError } = { code: 0 }) => {
+      if (exited.current) return;
+      exited.current = true;
+      props.onExit?.(result);
+      exit();
+    },
+    [exit, props],
+  );
+
+  // Ages tick; messages fade.
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, []);
+  useEffect(() => {
+    if (!message) return;
+    const t = setTimeout(() => setMessage((m) => (m?.id === message.id ? null : m)), 8000);
+    return () => clearTimeout(t);
+  }, [message]);
+  useEffect(() => {
+    if (connection.fatal) quit({ code: connection.fatal.exit, error: connection.fatal });
+  }, [connection.fatal, quit]);
+
+  // A new run's output starts followed; lines arriving below a scrolled-back view keep it still.
+  const seenAppended = useRef({ model: output.model, appended: 0 });
+  useEffect(() => {
+    const seen = seenAppended.current;
+    if (seen.model !== output.model) {
+      seenAppended.current = { model: output.model, appended: output.model.appended };
+      setAnchor(null);
+      return;
+    }
+    const delta = output.model.appended - seen.appended;
+    seen.appended = output.model.appended;
+    if (delta > 0) setAnchor((a) => (a ? { ...a, fromEnd: a.fromEnd + delta } : a));
+  }, [output.model, output.version]);
+
+  const view = viewport(output.model, anchor, width, outputHeight);
+  // Older output pages in when the top of what is loaded comes into view (once per page).
+  const requested = useRef<number | undefined>(undefined);
+  useEffect(() => {
+    const first = output.model.firstSeq;
+    if (view.atTop && !output.atStart && output.live && !output.loadingOlder && requested.current !== first) {
+      requested.current = first;
+      output.loadOlder();
+    }
+  }, [view.atTop, output]);
+
+  const ctx: KeyContext = {
+    focus,
+    selectedRun: selected,
+    role,
+    select: (delta) => {
+      if (filtered.length === 0) return;
+      setSelectedId((prev) => {
+        const i = Math.max(0, filtered.findIndex((r) => r.id === (prev ?? filtered[0]?.id)));
+        return filtered[Math.min(filtered.length - 1, Math.max(0, i + delta))]?.id ?? prev;
+      });
+    },
+    setFocus: (f) => setFocus(f),
+    scroll: (d) => {
+      const page = Math.max(1, outputHeight - 1);
+      if (d === 'bottom') return setAnchor(null);
+      if (d === 'top') {
+        requested.current = undefined;
+        return setAnchor(topAnchor(output.model, width, outputHeight));
+      }
+      const delta = d === 'page-up' ? page : d === 'page-down' ? -page : d;
+      setAnchor((a) => moveAnchor(output.model, a, delta, width, outputHeight));
+    },
+    newRun: () =>
+      ctx.prompt({
+        label: 'New run, name (Enter for a default):',
+        onSubmit: (name) => {
+          api
+            .createRun(name.trim() || undefined)
+            .then((created) => {
+              setSelectedId(created.id);
+              setPanel({ id: 'new-run', created });
+            })
+            .catch((err: Error) => notify(`could not create a run: ${err.message}`, 'error'));
+        },
+      }),
+    filter: () =>
+      ctx.prompt({
+        label: 'Filter:',
+        initial: filter,
+        placeholder: 'id, name, state, host…',
+        onChange: setFilter,
+        onSubmit: (v) => setFilter(v.trim()),
+        onCancel: () => setFilter(''),
+      }),
+    cancelRun: () => {
+      const run = selected;
+      if (!run) return notify('no run selected', 'error');
+      if (isFinal(run.status)) return notify(`run ${run.id} is already ${run.status}`, 'error');
+      ctx.confirm(`Cancel run ${run.id} (${clean(run.name, 40)})? y/n`, () => {
+        api
+          .cancelRun(run.id)
+          .then((r) =>
+            notify(
+              r.run.status === 'cancelled'
+                ? `run ${run.id} cancelled`
+                : r.delivered
+                  ? `cancel sent to the runner of ${run.id}`
+                  : `${run.id} will be cancelled when its runner reconnects`,
+            ),
+          )
+          .catch((err: Error) => notify(`could not cancel: ${err.message}`, 'error'));
+      });
+    },
+    reconnect: () => {
+      client.reconnectNow();
+      notify('reconnecting…');
+    },
+    help: () => setPanel(panelRef.current?.id === 'help' ? null : { id: 'help' }),
+    quit: () => quit({ code: 0 }),
+    openPanel: (id) => {
+      const def = panels.find((p) => p.id === id);
+      if (!def) return notify(`no panel "${id}"`, 'error');
+      if (def.roles && !(role && def.roles.includes(role))) return notify(`the ${def.title} screen needs the ${def.roles.join(' or ')} role (you are ${role ?? 'not connected yet'})`, 'error');
+      setPanel({ id, def });
+    },
+    prompt: (p) => setPrompt({ ...p, value: p.initial ?? '' }),
+    confirm: (question, onYes) => setConfirm({ question, onYes }),
+    notify,
+  };
+
+  const promptChange = (value: string) => {
+    const p = promptRef.current;
+    if (!p) return;
+    setPrompt({ ...p, value });
+    p.onChange?.(value);
+  };
+  const promptSubmit = () => {
+    const p = promptRef.current;
+    setPrompt(null);
+    p?.onSubmit(p.value);
+  };
+  const promptCancel = () => {
+    const p = promptRef.current;
+    setPrompt(null);
+    p?.onCancel?.();
+  };
+
+  // The prompt's own keys: Esc cancels (ink-text-input handles the rest).
+  useInput(
+    (input, key) => {
+      if (key.escape) promptCancel();
+      else if (key.ctrl && input === 'c') quit({ code: 0 });
+    },
+    { isActive: prompt !== null },
+  );
+
+  const customPanel = panel && 'def' in panel ? panel : null;
+  const panelKeys = useRef<((name: string) => void) | null>(null);
+  // Ink re-attaches the input handler after each render; a key that arrives in between reaches
+  // the previous one. Everything a key acts on is therefore read from this ref, set every render.
+  const latest = useRef({ ctx, bindings, role, quit });
+  latest.current = { ctx, bindings, role, quit };
+  const onKey = (name: string) => {
+    const { ctx, bindings, role, quit } = latest.current;
+    const asked = confirmRef.current;
+    if (asked) {
+      if (name === 'y' || name === 'Y') {
+        setConfirm(null);
+        asked.onYes();
+      } else if (name === 'n' || name === 'N' || name === 'escape' || name === 'enter') {
+        setConfirm(null);
+        notify('not done');
+      }
+      return;
+    }
+    if (name === 'ctrl+c') return quit({ code: 0 });
+    const typing = promptRef.current;
+    if (typing) {
+      // Typed before the text field took the keyboard.
+      if (name === 'enter') promptSubmit();
+      else if (name === 'escape') promptCancel();
+      else if (name === 'backspace') promptChange(typing.value.slice(0, -1));
+      else if ([...name].length === 1 && name >= ' ') promptChange(typing.value + name);
+      return;
+    }
+    const open = panelRef.current;
+    if (open && 'def' in open) return panelKeys.current?.(name);
+    if (open) {
+      // help and new-run: read-only screens
+      if (name === 'escape' || name === 'enter' || name === '?' || name === 'q') setPanel(null);
+      return;
+    }
+    const where = focusRef.current;
+    if (where === 'runs') {
+      const d = isSelectKey(name);
+      if (d !== 0) return ctx.select(d);
+    }
+    const b = findBinding(bindings, name, where);
+    if (!b) return;
+    if (b.roles && !(role && b.roles.includes(role))) {
+      return notify(`${b.help}: needs the ${b.roles.join(' or ')} role (you are ${role ?? 'not connected yet'})`, 'error');
+    }
+    b.action(ctx);
+  };
+  useInput(
+    (input, key) => {
+      const special = key.ctrl || key.meta || key.escape || key.return || key.tab || key.backspace || key.delete || key.upArrow || key.downArrow || key.leftArrow || key.rightArrow || key.pageUp || key.pageDown;
+      if (input.length <= 1 || special) return onKey(keyName(input, key));
+      // Keys typed faster than the terminal is read arrive as one string: one key at a time
+      // (once one of them opens a prompt, the rest is typed into it).
+      for (const ch of input) onKey(ch === '\r' || ch === '\n' ? 'enter' : ch === '\x7f' || ch === '\b' ? 'backspace' : ch === '\t' ? 'tab' : ch);
+    },
+    { isActive: prompt === null },
+  );
+
+  const outputTitle = (() => {
+    if (!selected) return 'output';
+    const where = output.loadingOlder
+      ? 'loading older…'
+      : anchor
+        ? view.atTop && output.atStart
+          ? 'start of output · f follows'
+          : 'scrolled back · f follows'
+        : output.live
+          ? 'following'
+          : 'loading…';
+    const why = isFinal(selected.status) && selected.reason ? ` (${clean(selected.reason, 30)})` : '';
+    return `${clean(selected.name, 30)} · ${statusWord(selected)}${why} · ${where}`;
+  })();
+  const runsTitle = `ccg ${clean(gateway.replace(/^https?:\/\//, ''), 40)} · runs ${filtered.length}${filter ? `/${runs.length} matching "${clean(filter, 20)}"` : ''}`;
+  const shownBindings = bindings.filter((b) => b.primary && (!b.focus || b.focus.includes(focus)) && (!b.roles || !role || b.roles.includes(role)));
+  const idleText = filter ? `filter: ${clean(filter, 40)}  (/ changes it, Esc in the prompt clears it)` : output.error ? `! ${output.error}` : 'press / to filter, n to create a run';
+  const panelHeight = body - 1;
+  const openDef = customPanel?.def;
+
+  return (
+    <Box flexDirection="column" width={width} height={height}>
+      {panel ? (
+        <>
+          <TitleBar left={panel.id === 'help' ? 'keys' : panel.id === 'new-run' ? 'new run' : (openDef?.title ?? panel.id)} right={clean(gateway, 40)} width={width} active />
+          {panel.id === 'help' ? (
+            <HelpPanel bindings={bindings} role={role} height={panelHeight} width={width} />
+          ) : 'created' in panel ? (
+            <NewRunPanel created={panel.created} height={panelHeight} />
+          ) : openDef ? (
+            <Box height={panelHeight} flexDirection="column">
+              {openDef.render({ ctx, api, client, close: () => setPanel(null), keys: panelKeys, width, height: panelHeight, theme })}
+            </Box>
+          ) : null}
+        </>
+      ) : (
+        <>
+          <TitleBar left={runsTitle} width={width} active={focus === 'runs'} />
+          <RunsList
+            runs={filtered}
+            selectedId={selected?.id ?? null}
+            focused={focus === 'runs'}
+            width={width}
+            height={runsHeight}
+            now={now}
+            theme={theme}
+            emptyText={runs.length === 0 ? (connection.state === 'open' ? 'no runs yet: press n to create one' : 'waiting for the gateway…') : 'no run matches the filter'}
+          />
+          <TitleBar left={outputTitle} right={selected ? selected.id : ''} width={width} active={focus === 'output'} />
+          <OutputView
+            rows={view.rows}
+            height={outputHeight}
+            theme={theme}
+            emptyText={!selected ? '' : output.error ? `! ${clean(output.error, 200)}` : output.live ? 'no output yet' : 'loading…'}
+          />
+        </>
+      )}
+      <InputLine
+        label={prompt?.label ?? null}
+        value={prompt?.value ?? ''}
+        placeholder={prompt?.placeholder}
+        onChange={promptChange}
+        onSubmit={promptSubmit}
+        idleText={idleText}
+      />
+      <StatusLine
+        state={connection.state}
+        user={connection.user}
+        message={confirm ? { text: confirm.question, level: 'info' } : message}
+        theme={theme}
+      />
+      <HelpLine bindings={shownBindings} width={width} />
+    </Box>
+  );
+}

@@ -1,0 +1,36 @@
+import { Text } from 'ink';
+import type { ConnectionState } from '../../client/operator-client.js';
+import { clean, type Theme } from '../theme.js';
+
+export interface StatusLineProps {
+  state: ConnectionState;
+  user: { name: string; role: string } | null;
+  message: { text: string; level: 'info' | 'error' } | null;
+  theme: Theme;
+}
+
+const STATE_TEXT: Record<ConnectionState, string> = {
+  connecting: 'connecting…',
+  open: 'connected',
+  reconnecting: 'reconnecting…',
+  closed: 'disconnected',
+};
+
+/** The connection, and who we are, or the latest message (80 columns hold only one of them). */
+export function StatusLine({ state, user, message, theme }: StatusLineProps) {
+  const color = !theme.color ? undefined : state === 'open' ? 'green' : state === 'closed' ? 'red' : 'yellow';
+  return (
+    <Text wrap="truncate-end">
+      <Text color={color} bold={state !== 'open'}>
+        {state === 'open' ? '●' : '○'} {STATE_TEXT[state]}
+      </Text>
+      {user && !message ? <Text dimColor> as {clean(user.name, 60)} ({clean(user.role, 20)})</Text> : null}
+      {message ? (
+        <Text color={theme.color && message.level === 'error' ? 'red' : undefined} bold={message.level === 'error'}>
+          {'  '}
+          {message.text}
+        </Text>
+      ) : null}
+    </Text>
+  );
+}

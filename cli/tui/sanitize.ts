@@ -1,0 +1,190 @@
+import stringWidth from 'string-width';
+
+/**
+ * Runner output is hostile: it may try to move the cursor, clear the screen, retitle the
+ * terminal, write to the clipboard (OSC 52), smuggle hyperlinks or reorder text with bidi
+ * controls. Before any of it reaches the operator's terminal it is parsed here into plain text
+ * segments with a small, fixed set of styles. Colour and bold survive as *data* (Ink renders
+ * them with its own escape codes); every byte of the runner's own escape sequences is dropped.
+ */
+
+export interface Style {
+  color?: string | undefined;
+  bold?: boolean | undefined;
+  dim?: boolean | undefined;
+  italic?: boolean | undefined;
+  underline?: boolean | undefined;
+}
+
+export interface Segment extends Style {
+  text: string;
+}
+
+export interface SanitizedLine {
+  segments: Segment[];
+  /** Columns the line takes in a terminal. */
+  width: number;
+  /** The SGR state after the line: a colour left on carries over to the next line, as in a terminal. */
+  end: Style;
+}
+
+// Black text is invisible on most dark terminals: shown as gray instead.
+const BASIC = ['gray', 'red', 'green', 'yellow', 'blue', 'magenta', 'cyan', 'white'];
+const BRIGHT = ['gray', 'redBright', 'greenBright', 'yellowBright', 'blueBright', 'magentaBright', 'cyanBright', 'whiteBright'];
+
+/** Applies the parameters of one SGR sequence (`ESC [ params m`) to a style. Unknown parts are ignored. */
+export function applySgr(style: Style, params: string): Style {
+  const next: Style = { ...style };
+  const parts = params === '' ? ['0'] : params.split(';');
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i]!;
+    if (p.includes(':')) continue; // sub-parameters (curly underline, colour spaces): not kept
+    const n = p === '' ? 0 : Number(p);
+    if (!Number.isInteger(n)) continue;
+    if (n === 0) {
+      for (const k of Object.keys(next) as (keyof Style)[]) delete next[k];
+    } else if (n === 1) next.bold = true;
+    else if (n === 2) next.dim = true;
+    else if (n === 3) next.italic = true;
+    else if (n === 4) next.underline = true;
+    else if (n === 22) {
+      delete next.bold;
+      delete next.dim;
+    } else if (n === 23) delete next.italic;
+    else if (n === 24) delete next.underline;
+    else if (n >= 30 && n <= 37) next.color = BASIC[n - 30];
+    else if (n >= 90 && n <= 97) next.color = BRIGHT[n - 90];
+    else if (n === 39) delete next.color;
+    else if (n === 38 || n === 48 || n === 58) {
+      // Extended colours are consumed (so their numbers are not misread) and not kept.
+      if (parts[i + 1] === '5') i += 2;
+      else if (parts[i + 1] === '2') i += 4;
+    }
+    // Backgrounds, blink, inverse, conceal (which could hide text) and the rest: dropped.
+  }
+  return next;
+}
+
+const isBidiControl = (c: number) => c === 0x061c || c === 0x200e || c === 0x200f || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+
+/** Skips a control string (OSC, DCS, SOS, PM, APC) up to its terminator; returns the index after it. */
+function skipString(s: string, i: number): number {
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x07 || c === 0x9c) return i + 1;
+    if (c === 0x1b && s[i + 1] === '\\') return i + 2;
+  }
+  return s.length; // unterminated: nothing after it on this line is shown
+}
+
+/** Parses a CSI sequence starting at `i` (just past `ESC [` or U+009B). Returns the SGR params when it is a plain SGR. */
+function readCsi(s: string, i: number): { end: number; sgr: string | null } {
+  const start = i;
+  while (i < s.length && s.charCodeAt(i) >= 0x30 && s.charCodeAt(i) <= 0x3f) i++;
+  const paramsEnd = i;
+  while (i < s.length && s.charCodeAt(i) >= 0x20 && s.charCodeAt(i) <= 0x2f) i++;
+  const c = s.charCodeAt(i);
+  if (i >= s.length || c < 0x40 || c > 0x7e) return { end: i, sgr: null }; // aborted: the byte that broke it is read as text
+  const params = s.slice(start, paramsEnd);
+  const plain = s[i] === 'm' && paramsEnd === i && !/[<=>?]/.test(params);
+  return { end: i + 1, sgr: plain ? params : null };
+}
+
+/**
+ * Turns one line of runner text (no `\n`) into safe segments, starting from the style the
+ * previous line left on.
+ *
+ * @example
+ * sanitizeLine('\x1b[31mred\x1b[0m \x1b]0;pwned\x07ok\x1b[2J', {}).segments
+ * // [{ text: 'red', color: 'red' }, { text: ' ok' }]
+ */
+export function sanitizeLine(raw: string, start: Style = {}): SanitizedLine {
+  let style: Style = start;
+  let segments: Segment[] = [];
+  let current: Segment | null = null;
+  let column = 0;
+  const push = (text: string) => {
+    if (!current) {
+      current = { ...style, text: '' };
+      segments.push(current);
+    }
+    current.text += text;
+    column += text.length;
+  };
+  const restyle = (next: Style) => {
+    style = next;
+    current = null;
+  };
+  for (let i = 0; i < raw.length; ) {
+    const c = raw.charCodeAt(i);
+    if (c === 0x1b) {
+      const n = raw[i + 1];
+      if (n === '[') {
+        const csi = readCsi(raw, i + 2);
+        if (csi.sgr !== null) restyle(applySgr(style, csi.sgr));
+        i = csi.end;
+      } else if (n === ']' || n === 'P' || n === 'X' || n === '^' || n === '_') {
+        i = skipString(raw, i + 2);
+      } else if (n !== undefined && ' #%()*+-./'.includes(n)) {
+        i += 3; // ESC, an intermediate, a final: charset and line-size selections
+      } else {
+        i += n === undefined ? 1 : 2;
+      }
+      continue;
+    }
+    if (c === 0x9b) {
+      const csi = readCsi(raw, i + 1);
+      if (csi.sgr !== null) restyle(applySgr(style, csi.sgr));
+      i = csi.end;
+      continue;
+    }
+    if (c === 0x9d || c === 0x90 || c === 0x98 || c === 0x9e || c === 0x9f) {
+      i = skipString(raw, i + 1);
+      continue;
+    }
+    if (c === 0x09) {
+      push(' '.repeat(8 - (column % 8)));
+      i++;
+      continue;
+    }
+    if (c === 0x0d) {
+      // A carriage return redraws the line (progress bars): keep what comes after the last one.
+      if (i + 1 < raw.length) {
+        segments = [];
+        current = null;
+        column = 0;
+      }
+      i++;
+      continue;
+    }
+    if (c === 0x08) {
+      const cur = current as Segment | null;
+      if (cur && cur.text.length > 0) {
+        cur.text = cur.text.slice(0, -1);
+        column--;
+      }
+      i++;
+      continue;
+    }
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || isBidiControl(c)) {
+      i++;
+      continue;
+    }
+    // Ordinary text up to the next character that needs a look.
+    let j = i + 1;
+    while (j < raw.length) {
+      const d = raw.charCodeAt(j);
+      if (d < 0x20 || (d >= 0x7f && d <= 0x9f) || isBidiControl(d)) break;
+      j++;
+    }
+    push(raw.slice(i, j));
+    i = j;
+  }
+  segments = segments.filter((s) => s.text.length > 0);
+  return { segments, width: segments.reduce((w, s) => w + stringWidth(s.text), 0), end: style };
+}
+
+/** Plain text of a line of runner output with every control sequence removed (titles, headers). */
+export function plainText(raw: string): string {
+  return sanitizeLine(raw.replace(/\n/g, ' ')).segments.map((s) => s.text).join('');
+}

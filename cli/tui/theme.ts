@@ -1,0 +1,53 @@
+import type { RunSummary } from '../../protocol/run.js';
+import { plainText } from './sanitize.js';
+
+/** Colours only when the terminal may have them (NO_COLOR unset); everything reads without them too. */
+export interface Theme {
+  color: boolean;
+}
+
+/** The colour of a run's state in the list. */
+export function statusColor(run: RunSummary): string | undefined {
+  if (!run.runnerConnected && ['connected', 'running', 'waiting'].includes(run.status)) return 'yellow';
+  switch (run.status) {
+    case 'created':
+    case 'connected':
+      return 'cyan';
+    case 'running':
+      return 'green';
+    case 'waiting':
+      return 'yellow';
+    case 'exited':
+      return run.exitCode === 0 ? 'green' : 'red';
+    case 'failed':
+      return 'red';
+    case 'cancelled':
+      return 'magenta';
+  }
+}
+
+/** A short state word that carries the meaning without colour: "running", "exit 0", "away"… */
+export function statusWord(run: RunSummary): string {
+  if (run.status === 'exited') return `exit ${run.exitCode ?? '?'}`;
+  if (!run.runnerConnected && ['connected', 'running', 'waiting'].includes(run.status)) return `${run.status === 'running' ? 'run' : run.status}·away`;
+  return run.status;
+}
+
+/** Any text a runner or a user could have chosen (names, hostnames, reasons), made safe to print. */
+export function clean(text: string | null | undefined, max = 200): string {
+  return plainText(String(text ?? '').slice(0, max * 4)).slice(0, max);
+}
+
+export function ago(ms: number, now: number): string {
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+/** Pads or cuts to exactly `n` columns (ASCII-safe content only). */
+export function fit(text: string, n: number): string {
+  if (n <= 0) return '';
+  return text.length > n ? (n > 1 ? text.slice(0, n - 1) + '…' : text.slice(0, n)) : text.padEnd(n);
+}

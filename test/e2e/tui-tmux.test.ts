@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import type { CreateRunResponse } from '../../protocol/api.js';
+import { runCli } from '../helpers/cli.js';
+import { startGateway, tempDir } from '../helpers/gateway.js';
+import { CCG_BIN, spawnCcg, waitFor } from '../helpers/processes.js';
+
+const TICKER = fileURLToPath(new URL('../../../test/fixtures/ticker.mjs', import.meta.url));
+const HELP_LINE = '↑↓ select  Enter output  n new  / filter  c cancel  r reconnect  ? help  q quit';
+const hasTmux = spawnSync('tmux', ['-V']).status === 0;
+
+/** SGR parameters that set a colour (foreground, background, 256 and true colour). */
+function colourCodes(screen: string): string[] {
+  const found: string[] = [];
+  for (const m of screen.matchAll(/\x1b\[([0-9;:]*)m/g)) {
+    for (const p of (m[1] ?? '').split(';')) if (/^(3[0-9]|4[0-9]|9[0-7]|10[0-7])$/.test(p) && p !== '39' && p !== '49') found.push(p);
+  }
+  return found;
+}
+
+test('tui in a real terminal: tmux at 80×24 with NO_COLOR, driven by send-keys, read with capture-pane', { skip: hasTmux ? false : 'tmux is not installed' }, async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const run = JSON.parse((await runCli(['runs', 'create', '--name', 'in tmux', '--json'], g.env)).stdout) as CreateRunResponse;
+  const runner = spawnCcg(
+    ['runner', 'start', '--run-id', run.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--spool-dir', tempDir(), '-q', '--', process.execPath, TICKER, '3000', '50'],
+    { CCG_RUN_TOKEN: run.token },
+  );
+  t.after(() => runner.child.kill('SIGKILL'));
+  await waitFor(() => (g.gw.runs.committedSeq(run.id) >= 2 ? true : undefined), 15_000, 'the runner streaming');
+
+  // A private tmux server: nothing of the user's tmux is touched, and it is ours to kill.
+  const socket = `ccg-test-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, '-f', '/dev/null', ...args], { encoding: 'utf8' });
+  t.after(() => spawnSync('tmux', ['-L', socket, 'kill-server']));
+  // capture-pane prints every row followed by a newline.
+  const screen = (escapes = false) => tmux('capture-pane', '-t', 'tui', '-p', ...(escapes ? ['-e'] : [])).replace(/\n$/, '');
+  const until = async (check: (s: string) => boolean, what: string, ms = 15_000) => {
+    try {
+      return await waitFor(() => {
+        const s = screen();
+        return check(s) ? s : undefined;
+      }, ms, what);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n--- screen ---\n${screen()}\n--------------`);
+    }
+  };
+  const keys = async (...k: string[]) => {
+    for (const key of k) {
+      tmux('send-keys', '-t', 'tui', key);
+      await new Promise((r) => setTimeout(r, 60));
+    }
+  };
+  const type = async (text: string) => {
+    tmux('send-keys', '-t', 'tui', '-l', text);
+    await new Promise((r) => setTimeout(r, 60));
+  };
+
+  // A clean environment (no CI variables): exactly what an operator's shell would give.
+  const env = [`PATH=${process.env['PATH']}`, `HOME=${process.env['HOME']}`, 'TERM=xterm-256color', 'NO_COLOR=1', `CCG_GATEWAY=${g.url}`, `CCG_TOKEN=${g.operatorToken}`, `CCG_FINGERPRINT=${g.fingerprint}`];
+  const started = Date.now();
+  const q = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+  const command = `env -i ${env.map(q).join(' ')} ${q(process.execPath)} ${q(CCG_BIN)} tui; echo EXITED:$?; sleep 60`;
+  tmux('new-session', '-d', '-s', 'tui', '-x', '80', '-y', '24', command);
+  let s = await until((s) => s.includes(run.id), 'the run listed');
+  const listedMs = Date.now() - started;
+  s = await until((s) => /^tick \d+$/m.test(s), 'live output');
+  const outputMs = Date.now() - started;
+  t.diagnostic(`ccg tui in tmux: run listed after ${listedMs} ms, live output after ${outputMs} ms (process start included)`);
+
+  const rows = s.split('\n');
+  assert.equal(rows.length, 24, 'capture-pane gives the 24 rows');
+  assert.match(rows[0]!, /^─ ccg 127\.0\.0\.1:\d+ · runs 1 ─+$/);
+  assert.match(rows[1]!, new RegExp(`^› running\\s+${run.id} \\S+\\s+in tmux`));
+  assert.match(rows[2]!, /^─ in tmux · running · following ─+ [0-9a-z]{12}$/);
+  assert.equal(rows[22], HELP_LINE);
+  assert.ok(rows.every((r) => r.length <= 80), 'nothing wider than the terminal');
+  assert.match(s, /● connected as operator\.token \(bootstrap\) \(admin\)/);
+  // The runner's hostile first line retitled nothing and cleared nothing, and NO_COLOR holds.
+  assert.deepEqual(colourCodes(screen(true)), [], 'no colour with NO_COLOR');
+  const title = tmux('display-message', '-p', '-t', 'tui', '#{pane_title}');
+  assert.equal(title.includes('pwned'), false, `pane title: ${title}`);
+
+  await keys('?');
+  await until((s) => s.includes('Keys (Esc or ? closes)') && s.includes('reconnect'), 'the keys screen');
+  await keys('Escape');
+  await until((s) => s.includes(HELP_LINE) && s.includes(run.id), 'back');
+
+  await until((s) => /^tick (4\d|[5-9]\d|\d{3,})$/m.test(s), 'more output than fits');
+  await keys('Enter');
+  await until((s) => s.includes('PgUp older'), 'the output focused');
+  await keys('PageUp');
+  await until((s) => s.includes('scrolled back'), 'scrolled back');
+  await keys('f');
+  await until((s) => s.includes('· following'), 'following');
+  await keys('Escape');
+  await until((s) => s.includes(HELP_LINE), 'the runs focused');
+
+  await keys('n');
+  await until((s) => s.includes('New run, name'), 'the name prompt');
+  await type('second');
+  await keys('Enter');
+  s = await until((s) => s.includes('Token (shown once'), 'the new run');
+  const second = /Run ([0-9a-z]{12}) created \(second\)/.exec(s)?.[1];
+  assert.ok(second, s);
+  assert.match(s, /ccgr_[A-Za-z0-9_-]{43}/);
+  await keys('Escape');
+  await until((s) => s.includes(`› created    ${second}`), 'the new run selected');
+
+  await keys('/');
+  await type('tmux');
+  await until((s) => s.includes('runs 1/2 matching "tmux"') && !s.includes(second), 'filtered');
+  await keys('Escape');
+  await until((s) => s.includes('runs 2 ') && s.includes(second), 'unfiltered');
+
+  await keys('c');
+  await until((s) => s.includes(`Cancel run ${second} (second)? y/n`), 'the confirmation');
+  await keys('y');
+  await until((s) => s.includes(`› cancelled  ${second}`), 'cancelled');
+
+  await keys('r');
+  await until((s) => s.includes('● connected'), 'connected after r');
+
+  // Resizes cleanly: bigger, then back to 80×24 with no leftovers.
+  tmux('resize-window', '-t', 'tui', '-x', '100', '-y', '30');
+  s = await until((s) => s.split('\n')[0]!.length === 100, 'the wider layout');
+  assert.equal(s.split('\n')[28], HELP_LINE);
+  tmux('resize-window', '-t', 'tui', '-x', '80', '-y', '24');
+  s = await until((s) => s.split('\n')[0]!.length === 80 && s.split('\n')[22] === HELP_LINE, 'back to 80×24');
+  assert.equal(s.split('\n').filter((r) => r.startsWith('─ ccg ')).length, 1, `one frame, no leftovers:\n${s}`);
+  assert.equal(s.split('\n')[23], '');
+
+  await keys('q');
+  await until((s) => s.includes('EXITED:0'), 'quit, exit code 0, the shell screen restored');
+  assert.equal(screen().includes('─ ccg'), false, 'the alternate screen is gone');
+});
