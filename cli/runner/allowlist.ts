@@ -2,6 +2,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { relative, isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { COMMAND_NAME_RE, PARAM_NAME_RE, type AdvertisedCommand } from '../../protocol/run.js';
+import { MAX_EXEC_PARAMS } from '../../protocol/runner-messages.js';
 import { CliError } from '../exit-codes.js';
 import { parseDuration } from '../durations.js';
 
@@ -87,7 +88,10 @@ const FileEntry = z
   .object({
     name: z.string().regex(COMMAND_NAME_RE),
     argv: z.array(z.string().min(1).max(4096)).min(1).max(256),
-    params: z.record(z.string().regex(PARAM_NAME_RE), z.object({ pattern: z.string().min(1).max(200) }).strict()).default({}),
+    params: z
+      .record(z.string().regex(PARAM_NAME_RE), z.object({ pattern: z.string().min(1).max(200) }).strict())
+      .refine((p) => Object.keys(p).length <= MAX_EXEC_PARAMS, `at most ${MAX_EXEC_PARAMS} parameters`)
+      .default({}),
     timeout: z.string().optional(),
     maxOutputBytes: z.number().int().positive().max(256 * 1024 * 1024).optional(),
     description: z.string().max(200).optional(),
@@ -167,14 +171,15 @@ export function advertise(list: AllowedCommand[]): AdvertisedCommand[] {
  */
 export function resolveExec(list: AllowedCommand[], name: string, params: Record<string, string>): { ok: true; cmd: AllowedCommand; argv: string[] } | { ok: false; reason: string } {
   const cmd = list.find((c) => c.name === name);
-  if (!cmd) return { ok: false, reason: `"${name.slice(0, 64)}" is not on this runner's allowlist` };
-  for (const key of Object.keys(params)) if (!cmd.params.has(key)) return { ok: false, reason: `${name} has no parameter "${key.slice(0, 64)}"` };
+  if (!cmd) return { ok: false, reason: `${JSON.stringify(name.slice(0, 64))} is not on this runner's allowlist` };
+  for (const key of Object.keys(params)) if (!cmd.params.has(key)) return { ok: false, reason: `${name} has no parameter ${JSON.stringify(key.slice(0, 64))}` };
   for (const [key, re] of cmd.params) {
-    const value = params[key];
-    if (value === undefined) return { ok: false, reason: `${name} needs the parameter "${key}"` };
+    // Own properties only: a parameter named like an Object.prototype member is not "given" by inheritance.
+    const value = Object.hasOwn(params, key) ? params[key] : undefined;
+    if (typeof value !== 'string') return { ok: false, reason: `${name} needs the parameter "${key}"` };
     if (/[\u0000-\u001f\u007f]/.test(value)) return { ok: false, reason: `${key}: control characters are not allowed` };
     if (value.startsWith('-')) return { ok: false, reason: `${key}: values may not start with "-" (option injection)` };
-    if (!re.test(value)) return { ok: false, reason: `${key}: "${value.slice(0, 64)}" does not match ${cmd.patterns.get(key)}` };
+    if (!re.test(value)) return { ok: false, reason: `${key}: ${JSON.stringify(value.slice(0, 64))} does not match ${cmd.patterns.get(key)}` };
   }
   const argv = cmd.argv.map((a) => {
     const m = PLACEHOLDER.exec(a);
