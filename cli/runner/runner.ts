@@ -293,7 +293,7 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
   /** A request that fails the schema is refused (when it has a usable id) and never acted on. */
   const refuseMalformed = (value: unknown) => {
     const v = value as { type?: unknown; requestId?: unknown; name?: unknown } | null;
-    if (typeof v?.requestId !== 'string' || !REQUEST_ID_RE.test(v.requestId) || !childStarted || exitInfo) return;
+    if (typeof v?.requestId !== 'string' || !REQUEST_ID_RE.test(v.requestId) || !childStarted || !welcomed || exitInfo) return;
     const reason = 'malformed request (unknown fields or bad values)';
     o.status(`refused a malformed ${String(v.type).slice(0, 16)} request from the gateway`);
     if (v.type === 'exec') emitEvent({ type: 'exec_refused', requestId: v.requestId, name: typeof v.name === 'string' ? v.name.slice(0, 64) : '', reason });
@@ -358,8 +358,9 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
       case 'exec':
       case 'collect':
       case 'assist':
-        // Before the first welcome the output numbering is not settled: nothing may be emitted yet.
-        if (!childStarted) o.status(`ignored a ${msg.type} request that came before the run started`);
+        // hello → welcome comes first on every connection (and before the first one the output
+        // numbering is not even settled): a request before it is a protocol violation, ignored.
+        if (!childStarted || !welcomed) o.status(`ignored a ${msg.type} request that came before the gateway's welcome`);
         else powers.handle(msg);
         return;
       case 'error':
