@@ -155,8 +155,10 @@ export class RunService {
     if (previous && previous !== link) previous.kick(new CcgError('ERR_REPLACED'));
     this.runners.set(id, link);
     const live = this.liveOf(id);
+    // The command line is displayed to every viewer: redacted again here, as output is.
+    const command = info.command.map((a) => live.redaction.applyBytes(Buffer.from(a, 'utf8')).toString('utf8'));
     const run = await this.update(id, (r) => {
-      r.runner = info;
+      r.runner = { ...info, command };
       if (r.status === 'created') r.status = 'connected';
     });
     return { nextSeq: live.receivedSeq + 1, run };

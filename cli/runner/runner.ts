@@ -133,6 +133,7 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
   const redaction = new Redaction({
     literals: [{ kind: 'ccg-token', value: o.token }, ...secretEnvValues(o.env).map((v) => ({ kind: `env:${v.name}`, value: v.value }))],
   });
+  const redactArg = (arg: string) => redaction.applyBytes(Buffer.from(arg, 'utf8')).toString('utf8');
   const redactors = new Map<number, StreamRedactor>();
   let releaseTimer: NodeJS.Timeout | null = null;
   const releaseHeld = () => {
@@ -407,7 +408,8 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
       send({
         type: 'hello',
         v: PROTOCOL_VERSION,
-        runner: { hostname: hostname(), pid: process.pid, version: o.version, mode: o.mode, command: o.argv.slice(0, 256), cwd: o.cwd, ...powers.hello() },
+        // The command line is shown to viewers: a token in it (curl -H "Authorization: …") is redacted like output.
+        runner: { hostname: hostname(), pid: process.pid, version: o.version, mode: o.mode, command: o.argv.slice(0, 256).map(redactArg), cwd: o.cwd, ...powers.hello() },
       });
     });
     sock.on('message', (data, isBinary) => {

@@ -8,10 +8,10 @@ import type { RunnerEvent } from '../../protocol/runner-events.js';
 import { FakeGateway } from '../helpers/fake-gateway.js';
 import { tempDir } from '../helpers/gateway.js';
 import { spawnCcg, waitFor, type Proc } from '../helpers/processes.js';
+import { GIT_ENV } from '../helpers/workspace.js';
 
 const RUN_ID = '7k2m9x4q3w8z';
 const TOKEN = `ccgr_${randomBytes(32).toString('base64url')}`;
-const GIT_ENV = { GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.invalid', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.invalid' };
 
 function id(): string {
   return randomBytes(16).toString('base64url');
