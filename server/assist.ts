@@ -37,7 +37,8 @@ export class AssistService {
 
   /** A report from the run's runner. A refusal answers one request and leaves the session as it was. */
   report(runId: string, body: AssistStatusBody): void {
-    const info: AssistInfo = { ...body, updatedAt: this.o.now() };
+    // Field by field: the runner's message carries its own `type`, which is not part of the info.
+    const info: AssistInfo = { requestId: body.requestId, state: body.state, links: body.links, expiresAt: body.expiresAt, reason: body.reason, updatedAt: this.o.now() };
     this.o.log.info('assist.status', { run: runId, state: body.state, reason: body.reason ?? undefined });
     if (body.state === 'refused') {
       for (const l of this.listeners) l(runId, info);
