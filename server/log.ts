@@ -22,7 +22,7 @@ export interface Logger {
 const SECRET_FIELD = /(token|secret|passw|cookie|signature|^sig$|authorization|credential|api_?key|nonce|csrf|otp|totp)/i;
 const KNOWN_FORMATS = new Redaction();
 /** name=value pairs of session-like cookies, and signature headers, inside free text. */
-const COOKIE_PAIR = /((?:^|[\s;,])(?:__Host-|__Secure-)?[A-Za-z0-9_.-]*(?:sess|sid|auth|token|csrf)[A-Za-z0-9_.-]*=)[^;\s,]+/gi;
+const COOKIE_PAIR = /((?:^|[\s;,])(?:(?:__Host-|__Secure-)[A-Za-z0-9_.-]*|[A-Za-z0-9_.-]*(?:sess|sid|auth|token|csrf)[A-Za-z0-9_.-]*)=)[^;\s,]+/gi;
 const HEADER_VALUE = /((?:cookie|set-cookie|x-ccg-signature|x-ccg-nonce)\s*[:=]\s*)[^\r\n]+/gi;
 
 /** A log field value with every credential in it replaced by `[REDACTED…]`. */

@@ -21,9 +21,15 @@ export class QuickTunnelUrl {
 
   /** Feeds one log line; returns the URL once it appears. */
   feed(line: string): string | undefined {
-    if (/quick Tunnel has been created/i.test(line)) this.announced = true;
-    const tc = /https:\/\/[a-z0-9-]+(?:\.[a-z0-9-]+)*\.trycloudflare\.com\b/i.exec(line);
-    if (tc) return tc[0];
+    if (/quick Tunnel has been created/i.test(line)) {
+      this.announced = true;
+      return undefined;
+    }
+    // Error lines name cloudflared's own API (https://api.trycloudflare.com/tunnel): never the tunnel.
+    if (/\bERR\b|api\.trycloudflare\.com/.test(line)) return undefined;
+    // After the banner, the first URL; before it (a reworded banner), only a boxed trycloudflare one.
+    const boxed = /\|\s+(https:\/\/[a-z0-9-]+(?:\.[a-z0-9-]+)*\.trycloudflare\.com)\s+\|/i.exec(line);
+    if (boxed) return boxed[1];
     if (this.announced) {
       const any = /https:\/\/[A-Za-z0-9.-]+(?::\d+)?(?:\/[^\s|]*)?/.exec(line);
       if (any) return any[0];
