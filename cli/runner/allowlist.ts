@@ -13,7 +13,7 @@ import { parseDuration } from '../durations.js';
  */
 export interface AllowedCommand {
   name: string;
-  /** argv; an element that is exactly `{param}` is replaced by that parameter's value. */
+  /** argv; each `{param}` in an element is replaced by that parameter's value (one argv element, never split). */
   argv: string[];
   params: Map<string, RegExp>;
   /** The patterns as written, for advertising. */
@@ -25,7 +25,8 @@ export interface AllowedCommand {
 
 const DEFAULT_TIMEOUT = 10 * 60_000;
 const DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024;
-const PLACEHOLDER = /^\{([a-z][a-z0-9_]{0,31})\}$/;
+/** `{name}` anywhere in an argv element. */
+const PLACEHOLDER = /\{([a-z][a-z0-9_]{0,31})\}/g;
 
 export const DEFAULT_ALLOWLIST: AllowedCommand[] = [
   entry('status', ['git', 'status', '--porcelain'], 'Changed files'),
@@ -80,7 +81,7 @@ export function parseAllowFlag(spec: string): AllowedCommand {
     throw new CliError(`--allow ${name}: ${(err as Error).message}`);
   }
   if (argv.length === 0) throw new CliError(`--allow ${name}: empty command`);
-  if (argv.some((a) => PLACEHOLDER.test(a))) throw new CliError(`--allow ${name}: parameters need patterns; define this command in an --allowlist file`);
+  if (argv.some((a) => /\{[a-z][a-z0-9_]{0,31}\}/.test(a))) throw new CliError(`--allow ${name}: parameters need patterns; define this command in an --allowlist file`);
   return entry(name, argv);
 }
 
@@ -141,9 +142,11 @@ export function loadAllowlistFile(file: string, workspace: string): AllowedComma
       patterns.set(p, pattern);
     }
     for (const a of c.argv) {
-      const m = PLACEHOLDER.exec(a);
-      if (m && !params.has(m[1]!)) throw new CliError(`--allowlist ${c.name}: {${m[1]}} has no pattern in "params"`);
+      for (const m of a.matchAll(PLACEHOLDER)) {
+        if (!params.has(m[1]!)) throw new CliError(`--allowlist ${c.name}: {${m[1]}} has no pattern in "params"`);
+      }
     }
+    if (c.argv[0]!.includes('{')) throw new CliError(`--allowlist ${c.name}: the program (argv[0]) cannot be a parameter`);
     return {
       name: c.name,
       argv: c.argv,
@@ -181,9 +184,7 @@ export function resolveExec(list: AllowedCommand[], name: string, params: Record
     if (value.startsWith('-')) return { ok: false, reason: `${key}: values may not start with "-" (option injection)` };
     if (!re.test(value)) return { ok: false, reason: `${key}: ${JSON.stringify(value.slice(0, 64))} does not match ${cmd.patterns.get(key)}` };
   }
-  const argv = cmd.argv.map((a) => {
-    const m = PLACEHOLDER.exec(a);
-    return m ? params[m[1]!]! : a;
-  });
+  // One pass with a function: a value that contains "{other}" is not expanded again.
+  const argv = cmd.argv.map((a) => a.replace(PLACEHOLDER, (whole, p: string) => (cmd.params.has(p) ? params[p]! : whole)));
   return { ok: true, cmd, argv };
 }

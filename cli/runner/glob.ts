@@ -134,5 +134,7 @@ export function findGlobFiles(root: string, patterns: string[], limits: { maxFil
     };
     walk(dir, prefix.join('/'), prefix.length);
   }
-  return { files: [...files].sort(), skipped, limited };
+  const seen = new Set<string>();
+  const uniqueSkipped = skipped.filter((s) => !seen.has(s.path) && seen.add(s.path));
+  return { files: [...files].sort(), skipped: uniqueSkipped, limited };
 }
