@@ -44,7 +44,7 @@ export class RunnerStartCommand extends BaseCommand {
       The run token is best given as CCG_RUN_TOKEN or --token-file: a token on the command line
       is visible to every user of this machine in \`ps\`.
 
-      ${EXIT_CODES_HELP}
+      ${EXIT_CODES_HELP.replace(/\n/g, "\n      ")}
     `,
     examples: [
       ['Claude Code with a prompt', 'CCG_RUN_TOKEN=ccgr_… ccg runner start --gateway https://gw:3100 --fingerprint sha256:… --run-id 7k2m9x4q3w8z --cmd "fix the failing test"'],
