@@ -47,7 +47,7 @@ export class Upload {
     private readonly svc: ArtifactService,
     readonly runId: string,
     readonly meta: UploadMeta,
-    private readonly expected: number,
+    readonly length: number,
     private readonly tmp: string,
   ) {
     this.fd = openSync(tmp, 'wx', 0o600);
@@ -56,7 +56,7 @@ export class Upload {
   /** Appends a piece of the body; throws past the announced length. */
   write(piece: Buffer): void {
     this.received += piece.length;
-    if (this.received > this.expected) throw new CcgError('ERR_TOO_LARGE', `body is longer than its content-length (${this.expected})`);
+    if (this.received > this.length) throw new CcgError('ERR_TOO_LARGE', `body is longer than its content-length (${this.length})`);
     if (!this.sawNul && piece.includes(0)) this.sawNul = true;
     this.hash.update(piece);
     writeSync(this.fd, piece);
@@ -68,7 +68,7 @@ export class Upload {
    */
   async finish(declaredSha256: string, redaction: Redaction): Promise<ArtifactInfo> {
     try {
-      if (this.received !== this.expected) throw new CcgError('ERR_BAD_REQUEST', `body has ${this.received} bytes, content-length said ${this.expected}`);
+      if (this.received !== this.length) throw new CcgError('ERR_BAD_REQUEST', `body has ${this.received} bytes, content-length said ${this.length}`);
       const actual = this.hash.digest('hex');
       if (actual !== declaredSha256) throw new CcgError('ERR_SIGNATURE_INVALID', 'the body does not match the signed x-ccg-content-sha256');
       fsyncSync(this.fd);
@@ -85,6 +85,7 @@ export class Upload {
 
   /** Drops the temp file (client went away, refused, or done). */
   abort(): void {
+    this.svc.release(this);
     if (!this.closed) {
       this.closed = true;
       try {
@@ -129,6 +130,8 @@ export class Upload {
  */
 export class ArtifactService {
   private readonly listeners = new Set<(runId: string, artifacts: ArtifactInfo[]) => void>();
+  /** Uploads in progress, counted against their run's limits until they end. */
+  private readonly inflight = new Set<Upload>();
 
   constructor(private readonly o: ArtifactServiceOptions) {
     mkdirSync(join(o.dir, 'sha256'), { recursive: true, mode: 0o700 });
@@ -163,12 +166,22 @@ export class ArtifactService {
   begin(runId: string, meta: UploadMeta, length: number): Upload {
     const l = this.o.limits;
     if (length > l.maxArtifactBytes) throw new CcgError('ERR_TOO_LARGE', `artifact of ${length} bytes exceeds the gateway's limit of ${l.maxArtifactBytes}`);
-    const existing = this.list(runId);
-    const others = existing.filter((a) => a.name !== meta.name);
-    if (others.length >= l.maxRunArtifacts) throw new CcgError('ERR_TOO_LARGE', `a run may keep at most ${l.maxRunArtifacts} artifacts`);
-    const used = others.reduce((n, a) => n + a.bytes, 0);
+    // Uploads still in progress count too: parallel uploads cannot together pass the limits.
+    const pending = [...this.inflight].filter((u) => u.runId === runId);
+    const names = new Set([...this.list(runId).map((a) => a.name), ...pending.map((u) => u.meta.name)]);
+    names.delete(meta.name);
+    if (names.size >= l.maxRunArtifacts) throw new CcgError('ERR_TOO_LARGE', `a run may keep at most ${l.maxRunArtifacts} artifacts`);
+    const stored = this.list(runId).filter((a) => a.name !== meta.name).reduce((n, a) => n + a.bytes, 0);
+    const used = stored + pending.reduce((n, u) => n + u.length, 0);
     if (used + length > l.maxRunArtifactBytes) throw new CcgError('ERR_TOO_LARGE', `the run's artifacts would exceed ${l.maxRunArtifactBytes} bytes`);
-    return new Upload(this, runId, meta, length, join(this.o.dir, 'tmp', randomBytes(12).toString('hex')));
+    const upload = new Upload(this, runId, meta, length, join(this.o.dir, 'tmp', randomBytes(12).toString('hex')));
+    this.inflight.add(upload);
+    return upload;
+  }
+
+  /** An upload ended (stored or not): it no longer counts against its run's limits. */
+  release(upload: Upload): void {
+    this.inflight.delete(upload);
   }
 
   /** Moves a finished upload into place (unless that content is already there) and indexes it. */

@@ -10,6 +10,9 @@ export class RunLog {
   private size = 0;
   /** Bytes dropped from the front to stay within bounds. */
   private dropped = 0;
+  /** Appended but not yet written: one write per 64 KiB, not one per read of the child's pipe. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
 
   constructor(
     private readonly file: string,
@@ -21,13 +24,23 @@ export class RunLog {
 
   append(data: Uint8Array): void {
     if (this.fd < 0 || data.length === 0) return;
-    writeSync(this.fd, data);
-    this.size += data.length;
+    this.pending.push(Buffer.from(data));
+    this.pendingBytes += data.length;
+    if (this.pendingBytes >= 64 * 1024) this.writePending();
+  }
+
+  private writePending(): void {
+    if (this.pendingBytes === 0) return;
+    writeSync(this.fd, Buffer.concat(this.pending, this.pendingBytes));
+    this.size += this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
     if (this.size > 2 * this.cap) this.compact();
   }
 
   /** The newest `max` bytes, and how many bytes before them are missing. */
   read(max: number): { data: Buffer; omitted: number; total: number } {
+    if (this.fd >= 0) this.writePending();
     const total = this.dropped + this.size;
     if (this.fd < 0) return { data: Buffer.alloc(0), omitted: total, total };
     const len = Math.min(max, this.size);
@@ -42,7 +55,10 @@ export class RunLog {
   }
 
   close(): void {
-    if (this.fd >= 0) closeSync(this.fd);
+    if (this.fd >= 0) {
+      this.writePending();
+      closeSync(this.fd);
+    }
     this.fd = -1;
   }
 

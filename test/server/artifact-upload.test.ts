@@ -181,3 +181,32 @@ test('artifact upload speed, for the report (not asserted)', async (t) => {
     t.diagnostic(`upload ${label}: ${ms.toFixed(0)} ms (${((body.length / 1024 / 1024) / (ms / 1000)).toFixed(0)} MiB/s, signed, hashed, ${label.includes('text') ? 'redacted, ' : ''}fsynced)`);
   }
 });
+
+test('uploads in progress count against the run limits: parallel uploads cannot pass them together', async (t) => {
+  const g = await startGateway({ limits: { maxArtifactBytes: 64 * 1024, maxRunArtifactBytes: 100 * 1024 } });
+  t.after(() => g.close());
+  const a = await createRun(g);
+  const body = randomBytes(60 * 1024);
+  const target = `${uploadPath(a.id)}?name=first.bin&kind=file&collection=exit`;
+  const headers = { ...signRequest(a.token, { method: 'POST', target, runId: a.id, bodySha256: sha(body) }), [HEADER_CONTENT_SHA256]: sha(body), 'content-length': String(body.length) };
+  // The first upload sends half its body and waits.
+  let firstReply!: Promise<number>;
+  const req = https.request(new URL(target, g.url), { method: 'POST', agent: new PinnedAgent(g.fingerprint), headers });
+  firstReply = new Promise((resolve, reject) => {
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+  });
+  req.write(body.subarray(0, 30 * 1024));
+  // Once the gateway holds it open, a second 60 KiB upload would pass 100 KiB: refused.
+  const { waitFor } = await import('../helpers/processes.js');
+  await waitFor(() => (readdirSync(join(g.dataDir, 'artifacts', 'tmp')).length === 1 ? true : undefined), 10_000, 'the first upload to be in progress');
+  const second = await upload(g, { token: a.token, runId: a.id, body: randomBytes(60 * 1024), query: 'name=second.bin&kind=file&collection=exit' });
+  assert.equal(second.status, 413, JSON.stringify(second.json));
+  req.end(body.subarray(30 * 1024));
+  assert.equal(await firstReply, 201);
+  // A small one still fits.
+  assert.equal((await upload(g, { token: a.token, runId: a.id, body: randomBytes(30 * 1024), query: 'name=third.bin&kind=file&collection=exit' })).status, 201);
+});
