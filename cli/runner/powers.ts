@@ -141,6 +141,11 @@ export class RunnerPowers {
     }
   }
 
+  /** Records a request id that was refused before it reached a handler (malformed): single use all the same. */
+  burnId(requestId: string): void {
+    this.usedIds.claim(requestId);
+  }
+
   /** After each welcome: tell a (maybe restarted) gateway about an open assist session again. */
   onWelcome(): void {
     const s = this.assist.current;

@@ -295,6 +295,7 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
   const refuseMalformed = (value: unknown) => {
     const v = value as { type?: unknown; requestId?: unknown; name?: unknown } | null;
     if (typeof v?.requestId !== 'string' || !REQUEST_ID_RE.test(v.requestId) || !childStarted || !welcomed || exitInfo) return;
+    powers.burnId(v.requestId);
     const reason = 'malformed request (unknown fields or bad values)';
     o.status(`refused a malformed ${String(v.type).slice(0, 16)} request from the gateway`);
     if (v.type === 'exec') emitEvent({ type: 'exec_refused', requestId: v.requestId, name: typeof v.name === 'string' ? v.name.slice(0, 64) : '', reason });

@@ -126,6 +126,11 @@ test('a malicious gateway gets every off-list, smuggled, injected, oversized or 
     assert.match(answer.type, /_refused$|^collect_done$/, `${what}: refused (${JSON.stringify(answer)})`);
     if (answer.type === 'collect_done') assert.match(answer.error ?? '', /malformed/, what);
   }
+  // An id spent on a malformed request is spent too.
+  const smuggled = refused.find(([what]) => what === 'argv smuggled as an extra field')![1]['requestId'] as string;
+  fake.send({ type: 'exec', requestId: smuggled, name: 'mk', params: {} });
+  await waitFor(() => (fake.events.filter((e) => 'requestId' in e && e.requestId === smuggled).length === 2 ? true : undefined), 15_000, 'the second refusal');
+  assert.match((fake.events.filter((e) => 'requestId' in e && e.requestId === smuggled)[1] as { reason: string }).reason, /replay/);
   const replay = fake.events.filter((e) => e.type === 'exec_refused' && e.requestId === first);
   assert.equal(replay.length, 2, 'the replay of the first id is refused as such');
   assert.match((replay[1] as { reason: string }).reason, /replay/);
