@@ -18,6 +18,8 @@ export const EXIT = {
   AUTH: 77,
   /** --timeout ran out. */
   TIMEOUT: 124,
+  /** A program ccg needs is not installed (cloudflared for `ccg tunnel`), as a shell says 127. */
+  NOT_INSTALLED: 127,
   /** The run was cancelled. */
   CANCELLED: 130,
 } as const;
@@ -25,6 +27,7 @@ export const EXIT = {
 export const EXIT_CODES_HELP = [
   'Exit codes: 0 ok; 1 error or bad usage; 66 not found; 69 gateway unreachable;',
   '76 certificate does not match --fingerprint; 77 authentication/permission refused; 124 timeout;',
+  '127 a program ccg needs is not installed (cloudflared for `ccg tunnel`);',
   '`runs wait` and `runner start` exit with the run\'s own exit code (130 when cancelled).',
   'With --json: one JSON document on stdout (JSON lines for streams); errors are one line on',
   'stderr, {"error":{"code":…,"message":…,"exit":…}}. Recipes for pipelines: docs/CI.md.',

@@ -6,6 +6,10 @@ import { RunnerStartCommand } from './commands/runner/start.js';
 import { RunsCancelCommand } from './commands/runs/cancel.js';
 import { RunsCommandsCommand } from './commands/runs/commands.js';
 import { RunsExecCommand } from './commands/runs/exec.js';
+import { RunsArtifactsCommand } from './commands/runs/artifacts.js';
+import { RunsAssistCommand } from './commands/runs/assist.js';
+import { RunsCollectCommand } from './commands/runs/collect.js';
+import { TunnelCommand } from './commands/tunnel.js';
 import { RunsCreateCommand } from './commands/runs/create.js';
 import { RunsListCommand } from './commands/runs/list.js';
 import { RunsLogsCommand } from './commands/runs/logs.js';
@@ -51,7 +55,7 @@ export function createCli(binaryName = 'ccg'): Cli {
   reportUsageErrors(cli);
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
-  for (const c of [ServeCommand, DoctorCommand, RunsCreateCommand, RunsListCommand, RunsShowCommand, RunsLogsCommand, RunsWaitCommand, RunsCancelCommand, RunsCommandsCommand, RunsExecCommand, RunnerStartCommand, TuiCommand, PolicyShowCommand, PolicySetCommand]) {
+  for (const c of [ServeCommand, DoctorCommand, RunsCreateCommand, RunsListCommand, RunsShowCommand, RunsLogsCommand, RunsWaitCommand, RunsCancelCommand, RunsCommandsCommand, RunsExecCommand, RunsArtifactsCommand, RunsCollectCommand, RunsAssistCommand, RunnerStartCommand, TunnelCommand, TuiCommand, PolicyShowCommand, PolicySetCommand]) {
     cli.register(c);
   }
   return cli;

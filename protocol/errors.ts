@@ -28,6 +28,7 @@ export const ERRORS = {
   ERR_RATE_LIMIT: { http: 429, ws: 4429, message: 'message rate limit exceeded' },
   ERR_RUNNER_AWAY: { http: 409, ws: 4409, message: 'the runner is not connected' },
   ERR_CONFLICT: { http: 409, ws: 4409, message: 'changed by someone else meanwhile; reload and retry' },
+  ERR_NOT_ENABLED: { http: 409, ws: 4409, message: 'the runner does not allow this' },
   ERR_REPLACED: { http: 409, ws: 4001, message: 'another runner connection took over this run' },
   ERR_SLOW_CONSUMER: { http: 503, ws: 4008, message: 'viewer too slow; resume from the store' },
   ERR_STORAGE: { http: 503, ws: 1011, message: 'storage error' },

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { RUN_ID_RE } from './ids.js';
 import { RunSummary } from './run.js';
+import { AssistInfo } from './assist.js';
+import { ArtifactInfo } from './artifacts.js';
 
 /**
  * The operator WebSocket protocol (`/v1/operator`), used by the TUI, `ccg runs logs --follow`,
@@ -54,6 +56,14 @@ export const OperatorError = z.object({
   runId: z.string().optional(),
 });
 
+/**
+ * A subscribed run's assist session changed (or its current state, right after `subscribe`).
+ * Sent to operators and admins only: the links open a shell on the runner's machine.
+ */
+export const OperatorAssist = z.object({ type: z.literal('assist'), runId: z.string(), assist: AssistInfo });
+/** A subscribed run's artifact list (after `subscribe` when it has any, and after every upload). */
+export const OperatorArtifacts = z.object({ type: z.literal('artifacts'), runId: z.string(), artifacts: z.array(ArtifactInfo) });
+
 export const GatewayToOperator = z.discriminatedUnion('type', [
   OperatorWelcome,
   OperatorSubscribed,
@@ -61,5 +71,7 @@ export const GatewayToOperator = z.discriminatedUnion('type', [
   OperatorRun,
   OperatorRuns,
   OperatorError,
+  OperatorAssist,
+  OperatorArtifacts,
 ]);
 export type GatewayToOperator = z.infer<typeof GatewayToOperator>;

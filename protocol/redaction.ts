@@ -29,6 +29,12 @@ export const RULES: Rule[] = [
 
 /** Fragments that can begin a secret: a trailing word containing one is held back until it is complete. */
 const STARTERS = ['-----BEGIN', 'sk-', 'ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_', 'AKIA', 'ASIA', 'xox', 'eyJ', 'ccgr_', 'ccgo_'];
+/**
+ * Case-insensitive starters: header names whose value is redacted whatever it looks like. A write
+ * that ends inside the name ("…Au") must be held too, or the rest ("thorization: token x") would
+ * arrive without the name that marks its value as a secret.
+ */
+const CI_STARTERS = ['authorization:', 'bearer'];
 /** Environment variable names whose values are secrets. */
 const SECRET_NAME = /(TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_?KEY|_KEY$|^KEY$|AUTH|COOKIE|SESSION)/i;
 const MIN_SECRET_VALUE = 6;
@@ -245,6 +251,11 @@ export class StreamRedactor {
   }
 
   private couldBeSecret(word: string): boolean {
+    const lower = word.toLowerCase();
+    for (const s of CI_STARTERS) {
+      if (lower.includes(s)) return true;
+      for (let k = Math.min(s.length - 1, lower.length); k > 0; k--) if (lower.endsWith(s.slice(0, k))) return true;
+    }
     for (const s of STARTERS) {
       if (word.includes(s)) return true;
       for (let k = Math.min(s.length - 1, word.length); k > 0; k--) if (word.endsWith(s.slice(0, k))) return true;

@@ -41,6 +41,10 @@ export const RunnerInfo = z.object({
   cwd: z.string().max(4096),
   /** The runner's allowlist, by name. The runner alone decides what a name runs. */
   commands: z.array(AdvertisedCommand).max(64).default([]),
+  /** Set when the runner allows assist sessions (`--assist`): the longest one it allows. */
+  assist: z.object({ maxMinutes: z.number().int().positive().max(24 * 60) }).strict().nullable().optional(),
+  /** The artifact globs the runner collects besides the log and the diffs (display only). */
+  artifactGlobs: z.array(z.string().max(256)).max(32).optional(),
 });
 export type RunnerInfo = z.infer<typeof RunnerInfo>;
 

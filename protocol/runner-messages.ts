@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PROTOCOL_VERSION, RunnerInfo } from './run.js';
 import { ERRORS, type ErrorCode } from './errors.js';
+import { AssistStatusBody } from './assist.js';
 
 /**
  * The runner WebSocket protocol (`/v1/runner`), JSON text frames. Output travels in binary
@@ -28,7 +29,16 @@ export const RunnerExit = z.object({
   error: z.string().max(1024).nullable().optional(),
 });
 
-export const RunnerToGateway = z.discriminatedUnion('type', [RunnerHello, RunnerStarted, RunnerExit]);
+/**
+ * The runner's assist session changed (or the runner reconnected while one is open). Carries the
+ * tmate links, which are credentials: a separate message, never part of the spooled event stream.
+ */
+export const RunnerAssistStatus = AssistStatusBody.extend({ type: z.literal('assist_status') }).strict();
+export type RunnerAssistStatus = z.infer<typeof RunnerAssistStatus>;
+
+export const RunnerToGateway = z.discriminatedUnion('type', [RunnerHello, RunnerStarted, RunnerExit, RunnerAssistStatus]);
+/** The `type`s of RunnerToGateway, to tell an unknown message from a malformed one. */
+export const RUNNER_MESSAGE_TYPES: readonly string[] = ['hello', 'started', 'exit', 'assist_status'];
 export type RunnerToGateway = z.infer<typeof RunnerToGateway>;
 
 // gateway → runner
@@ -54,16 +64,33 @@ export const GatewayCancel = z.object({
   type: z.literal('cancel'),
   by: z.string().max(120),
 });
-/** Run the allowlisted command `name` with these parameter values. Strict: no other field is accepted. */
+/** Request ids: single-use, chosen by the gateway, remembered by the runner. */
+export const REQUEST_ID_RE = /^[A-Za-z0-9_-]{16,64}$/;
+const RequestId = z.string().regex(REQUEST_ID_RE);
+export const MAX_EXEC_PARAMS = 8;
+
+/**
+ * Run the allowlisted command `name` with these parameter values. Strict: no other field is
+ * accepted (no argv, no env, no cwd: the runner's allowlist alone says what a name runs).
+ */
 export const GatewayExec = z
   .object({
     type: z.literal('exec'),
-    requestId: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/),
+    requestId: RequestId,
     name: z.string().max(64),
-    params: z.record(z.string().max(64), z.string().max(1024)).default({}),
+    params: z
+      .record(z.string().max(64), z.string().max(1024))
+      .refine((p) => Object.keys(p).length <= MAX_EXEC_PARAMS, `at most ${MAX_EXEC_PARAMS} parameters`)
+      .default({}),
   })
   .strict();
 export type GatewayExec = z.infer<typeof GatewayExec>;
+/** Collect artifacts now (the run log, git diffs, untracked files, the runner's own globs). */
+export const GatewayCollect = z.object({ type: z.literal('collect'), requestId: RequestId }).strict();
+export type GatewayCollect = z.infer<typeof GatewayCollect>;
+/** Start or stop an assist session (tmate); refused unless the runner was started with --assist. */
+export const GatewayAssist = z.object({ type: z.literal('assist'), requestId: RequestId, action: z.enum(['start', 'stop']) }).strict();
+export type GatewayAssist = z.infer<typeof GatewayAssist>;
 export const GatewayError = z.object({
   type: z.literal('error'),
   code: z.string(),
@@ -76,6 +103,8 @@ export const GatewayToRunner = z.discriminatedUnion('type', [
   GatewayExitAck,
   GatewayCancel,
   GatewayExec,
+  GatewayCollect,
+  GatewayAssist,
   GatewayError,
 ]);
 export type GatewayToRunner = z.infer<typeof GatewayToRunner>;

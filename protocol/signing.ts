@@ -19,6 +19,8 @@ export const HEADER_TIMESTAMP = 'x-ccg-timestamp';
 export const HEADER_NONCE = 'x-ccg-nonce';
 export const HEADER_SIGNATURE = 'x-ccg-signature';
 export const HEADER_PROTOCOL = 'x-ccg-protocol';
+/** Artifact uploads: the body's SHA-256, so the signature is checked before the body is read. */
+export const HEADER_CONTENT_SHA256 = 'x-ccg-content-sha256';
 
 export const EMPTY_BODY_SHA256 = createHash('sha256').update('').digest('hex');
 
@@ -31,6 +33,11 @@ export interface SignInput {
   timestamp: number;
   nonce: string;
   body?: Uint8Array | string;
+  /**
+   * The lowercase hex SHA-256 of the body, when the body is not at hand (a streamed upload:
+   * the runner declares it in `x-ccg-content-sha256`, the gateway checks it after reading).
+   */
+  bodySha256?: string;
 }
 
 export function bodyHash(body: Uint8Array | string | undefined): string {
@@ -46,7 +53,7 @@ export function canonicalString(input: SignInput): string {
     input.runId,
     String(input.timestamp),
     input.nonce,
-    bodyHash(input.body),
+    input.bodySha256 ?? bodyHash(input.body),
   ].join('\n');
 }
 
@@ -60,7 +67,7 @@ export function signature(token: string, input: SignInput): string {
  */
 export function signRequest(
   token: string,
-  req: { method: string; target: string; runId: string; body?: Uint8Array | string },
+  req: { method: string; target: string; runId: string; body?: Uint8Array | string; bodySha256?: string },
   opts: { now?: number; nonce?: string } = {},
 ): Record<string, string> {
   const timestamp = Math.floor((opts.now ?? Date.now()) / 1000);
@@ -118,7 +125,7 @@ export function checkSignedHeaders(h: Partial<SignedHeaders>, nowMs: number): Ve
 export function signatureMatches(
   token: string,
   h: SignedHeaders,
-  req: { method: string; target: string; body?: Uint8Array | string },
+  req: { method: string; target: string; body?: Uint8Array | string; bodySha256?: string },
 ): boolean {
   const expected = Buffer.from(
     signature(token, {
@@ -128,6 +135,7 @@ export function signatureMatches(
       timestamp: Number(h.timestamp),
       nonce: h.nonce,
       body: req.body,
+      ...(req.bodySha256 !== undefined ? { bodySha256: req.bodySha256 } : {}),
     }),
     'hex',
   );

@@ -1,5 +1,5 @@
 import { chmodSync, mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import uWS, { type TemplatedApp, type WebSocket, type us_listen_socket } from 'uWebSockets.js';
 import { closeReason } from '../protocol/errors.js';
 import type { RunnerEvent } from '../protocol/runner-events.js';
@@ -8,11 +8,15 @@ import { SecretBox } from './auth/secret-box.js';
 import { ADMIN_EXISTS_KEY, ensureSetupCode } from './auth/setup-code.js';
 import { LocalBus, type EventBus } from './bus.js';
 import { mountRunsApi } from './http/api-runs.js';
+import { ArtifactService } from './artifacts.js';
+import { AssistService } from './assist.js';
+import { auditPowerEvents } from './audit-events.js';
+import { LmdbArtifactIndex } from './store/lmdb-artifacts.js';
 import { createLogger, type Logger } from './log.js';
 import { PolicyService } from './policy.js';
 import { RunService } from './runs.js';
 import { LmdbStore } from './store/lmdb-store.js';
-import type { Store } from './store/types.js';
+import type { ArtifactIndex, Store } from './store/types.js';
 import { ensureCertificate } from './tls.js';
 import { mountPages } from './views.js';
 import { mountOperatorSocket } from './ws/operator-socket.js';
@@ -27,6 +31,12 @@ export interface GatewayLimits {
   runnerMsgRate: number;
   /** HTTP request bodies. */
   maxBodyBytes: number;
+  /** One uploaded artifact. */
+  maxArtifactBytes: number;
+  /** Artifacts (distinct names) per run. */
+  maxRunArtifacts: number;
+  /** All artifacts of one run together. */
+  maxRunArtifactBytes: number;
 }
 
 export const DEFAULT_LIMITS: GatewayLimits = {
@@ -34,6 +44,9 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   maxRuns: 100_000,
   runnerMsgRate: 2000,
   maxBodyBytes: 1024 * 1024,
+  maxArtifactBytes: 32 * 1024 * 1024,
+  maxRunArtifacts: 500,
+  maxRunArtifactBytes: 512 * 1024 * 1024,
 };
 
 export interface GatewayOptions {
@@ -52,6 +65,8 @@ export interface GatewayOptions {
   now?: () => number;
   bus?: EventBus;
   store?: Store;
+  /** Where artifact metadata lives; by default a collection in the LMDB store. */
+  artifactIndex?: ArtifactIndex;
 }
 
 export interface Gateway {
@@ -67,6 +82,8 @@ export interface Gateway {
   store: Store;
   runs: RunService;
   policy: PolicyService;
+  artifacts: ArtifactService;
+  assist: AssistService;
   close(): Promise<void>;
 }
 
@@ -107,7 +124,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const setupCode = await ensureSetupCode(store, dataDir);
   const onEvents = (runId: string, events: RunnerEvent[]) => {
     for (const ev of events) {
-      if (ev.type === 'exec_started') continue;
+      if (ev.type !== 'exec_exit' && ev.type !== 'exec_refused') continue;
       const detail: Record<string, string | number | boolean | null> = ev.type === 'exec_exit'
         ? { name: ev.name, requestId: ev.requestId, code: ev.code, timedOut: ev.timedOut, truncated: ev.truncated }
         : { name: ev.name, requestId: ev.requestId, reason: ev.reason.slice(0, 300) };
@@ -116,6 +133,17 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     }
   };
   const runs = new RunService({ store, bus, box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes, onEvents });
+  runs.addEventListener(auditPowerEvents(store, now, log));
+  const artifactIndex = opts.artifactIndex ?? (store instanceof LmdbStore ? new LmdbArtifactIndex(store.root) : undefined);
+  if (!artifactIndex) throw new Error('a store other than LmdbStore needs an artifactIndex too');
+  const artifacts = new ArtifactService({
+    dir: join(dataDir, 'artifacts'),
+    index: artifactIndex,
+    limits: { maxArtifactBytes: limits.maxArtifactBytes, maxRunArtifacts: limits.maxRunArtifacts, maxRunArtifactBytes: limits.maxRunArtifactBytes },
+    log,
+    now,
+  });
+  const assist = new AssistService({ bus, log, now });
 
   const app: TemplatedApp = tls ? uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile }) : uWS.App();
   const sockets = new Set<WebSocket<unknown>>();
@@ -128,10 +156,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     return `${scheme}://${urlHost}:${port}`;
   };
 
-  mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets });
-  mountOperatorSocket(app, { runs, store, bus, log, sockets });
   const policy = new PolicyService({ store, log, now });
-  mountRunsApi(app, { runs, store, log, runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes, policy });
+  mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets, onAssistStatus: (id, s) => assist.report(id, s) });
+  mountOperatorSocket(app, { runs, store, bus, log, sockets, assist, artifacts });
+  mountRunsApi(app, { runs, store, log, runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes, policy, artifacts, assist, now });
   mountPages(app, { log, setupPending: () => !store.getMeta<boolean>(ADMIN_EXISTS_KEY) });
 
   const listenSocket = await new Promise<us_listen_socket>((resolveListen, reject) => {
@@ -171,6 +199,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     store,
     runs,
     policy,
+    artifacts,
+    assist,
     close,
   };
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
-import type { GatewayExec } from '../protocol/runner-messages.js';
+import type { GatewayAssist, GatewayCollect, GatewayExec } from '../protocol/runner-messages.js';
 import { CcgError } from '../protocol/errors.js';
 import { newRunId, newRunToken } from '../protocol/ids.js';
 import { isFinal, type RunnerInfo, type RunStatus, type RunSummary } from '../protocol/run.js';
@@ -16,6 +16,8 @@ import { parseEvents, type RunnerEvent } from '../protocol/runner-events.js';
 export interface RunnerLink {
   sendCancel(by: string): void;
   sendExec(msg: GatewayExec): void;
+  /** Other requests (collect artifacts, assist sessions); the answer comes as events or `assist_status`. */
+  sendRequest(msg: GatewayCollect | GatewayAssist): void;
   /** Ends the socket with an error code (used when another connection takes over). */
   kick(code: CcgError): void;
 }
@@ -58,8 +60,18 @@ export class RunService {
   private readonly cache = new Map<string, RunRecord>();
   private readonly live = new Map<string, Live>();
   private readonly runners = new Map<string, RunnerLink>();
+  private readonly eventListeners = new Set<(runId: string, events: RunnerEvent[]) => void>();
 
   constructor(private readonly o: RunServiceOptions) {}
+
+  /**
+   * Hears the runner events of every committed event chunk, in order. Each feature adds its own
+   * listener (audit of commands, artifacts, assist sessions…) instead of growing one closure.
+   */
+  addEventListener(listener: (runId: string, events: RunnerEvent[]) => void): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
+  }
 
   tokenContext(id: string): string {
     return `run-token:${id}`;
@@ -143,8 +155,10 @@ export class RunService {
     if (previous && previous !== link) previous.kick(new CcgError('ERR_REPLACED'));
     this.runners.set(id, link);
     const live = this.liveOf(id);
+    // The command line is displayed to every viewer: redacted again here, as output is.
+    const command = info.command.map((a) => live.redaction.applyBytes(Buffer.from(a, 'utf8')).toString('utf8'));
     const run = await this.update(id, (r) => {
-      r.runner = info;
+      r.runner = { ...info, command };
       if (r.status === 'created') r.status = 'connected';
     });
     return { nextSeq: live.receivedSeq + 1, run };
@@ -211,7 +225,7 @@ export class RunService {
         cached.lastSeq = chunk.seq;
         this.cache.set(id, cached);
         this.o.bus.publishChunk(id, chunk);
-        if (chunk.stream === STREAM_EVENT) this.o.onEvents?.(id, parseEvents(chunk.data));
+        if (chunk.stream === STREAM_EVENT) this.emitEvents(id, parseEvents(chunk.data));
         this.scheduleProgress(id, live);
         onCommitted(chunk.seq);
       },
@@ -223,6 +237,18 @@ export class RunService {
       },
     );
     return 'accepted';
+  }
+
+  private emitEvents(id: string, events: RunnerEvent[]): void {
+    if (events.length === 0) return;
+    this.o.onEvents?.(id, events);
+    for (const l of this.eventListeners) {
+      try {
+        l(id, events);
+      } catch (err) {
+        this.o.log.error('run.event_listener_failed', { run: id, err: String(err) });
+      }
+    }
   }
 
   private scheduleProgress(id: string, live: Live): void {
@@ -318,6 +344,21 @@ export class RunService {
     const requestId = randomBytes(16).toString('base64url');
     const fromSeq = this.liveOf(id).receivedSeq + 1;
     link.sendExec({ type: 'exec', requestId, name, params });
+    return { requestId, fromSeq };
+  }
+
+  /**
+   * Sends the run's runner a request with a fresh single-use id (collect, assist). Refused when
+   * the run is final or its runner is away. The answer arrives after `fromSeq` in the event stream.
+   */
+  request<M extends GatewayCollect | GatewayAssist>(id: string, build: (requestId: string) => M): { requestId: string; fromSeq: number } {
+    const run = this.mustGet(id);
+    if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${id} is already ${run.status}`);
+    const link = this.runners.get(id);
+    if (!link) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected');
+    const requestId = randomBytes(16).toString('base64url');
+    const fromSeq = this.liveOf(id).receivedSeq + 1;
+    link.sendRequest(build(requestId));
     return { requestId, fromSeq };
   }
 

@@ -38,9 +38,18 @@ function oid(dotted: string): Buffer {
   }
   return tlv(0x06, Buffer.from(out));
 }
-function integer(b: Buffer): Buffer {
-  return tlv(0x02, b[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b);
+/**
+ * A DER INTEGER from big-endian bytes: minimal (no redundant leading zero byte, which OpenSSL
+ * refuses as "illegal padding": a random serial starts with 0x00 one time in 256), and a zero
+ * byte added when the high bit would make it negative.
+ */
+export function derInteger(b: Buffer): Buffer {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0 && !(b[i + 1]! & 0x80)) i++;
+  const v = b.subarray(i);
+  return tlv(0x02, v[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), v]) : v);
 }
+const integer = derInteger;
 function time(d: Date): Buffer {
   const s = d.toISOString().replace(/[-:T]/g, '').slice(0, 14) + 'Z';
   // UTCTime until 2049, GeneralizedTime after (RFC 5280 §4.1.2.5).

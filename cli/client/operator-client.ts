@@ -4,6 +4,8 @@ import { parseCloseReason } from '../../protocol/errors.js';
 import { decodeView, type ViewChunk } from '../../protocol/frames.js';
 import { GatewayToOperator, type OperatorToGateway } from '../../protocol/operator-messages.js';
 import { PROTOCOL_VERSION, type RunSummary } from '../../protocol/run.js';
+import type { AssistInfo } from '../../protocol/assist.js';
+import type { ArtifactInfo } from '../../protocol/artifacts.js';
 import { CliError, exitForCode, networkError } from '../exit-codes.js';
 import { readAll, type GatewayTarget } from './api.js';
 import { agentFor } from './pinned-agent.js';
@@ -19,6 +21,10 @@ export interface OperatorClientEvents {
   subscribed: [{ runId: string; from: number; lastSeq: number }];
   /** Who the gateway says we are, after every (re)connect. */
   welcome: [{ name: string; role: string }];
+  /** A subscribed run's assist session (operators and admins only). */
+  assist: [{ runId: string; assist: AssistInfo }];
+  /** A subscribed run's artifact list. */
+  artifacts: [{ runId: string; artifacts: ArtifactInfo[] }];
   state: [ConnectionState];
   /** A non-fatal error message from the gateway (e.g. unknown run). */
   notice: [{ code: string; message: string; runId?: string | undefined }];
@@ -212,6 +218,12 @@ export class OperatorClient extends EventEmitter<OperatorClientEvents> {
           return;
         case 'runs':
           this.emit('runs', msg.runs);
+          return;
+        case 'assist':
+          this.emit('assist', { runId: msg.runId, assist: msg.assist });
+          return;
+        case 'artifacts':
+          this.emit('artifacts', { runId: msg.runId, artifacts: msg.artifacts });
           return;
         case 'error':
           if (msg.code === 'ERR_UNAUTHORIZED' || msg.code === 'ERR_FORBIDDEN') lastError = new CliError(msg.message, exitForCode(msg.code), msg.code);

@@ -3,7 +3,11 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'clipanion';
-import { fingerprintOfPem } from '../../protocol/fingerprint.js';
+import { fingerprintOfPem, parseFingerprint } from '../../protocol/fingerprint.js';
+import { SIGNATURE_WINDOW_S } from '../../protocol/signing.js';
+import { agentFor } from '../client/pinned-agent.js';
+import http from 'node:http';
+import https from 'node:https';
 import { uwsIsNative } from '../../server/gateway.js';
 import { BaseCommand } from './base.js';
 
@@ -18,11 +22,22 @@ export class DoctorCommand extends BaseCommand {
   static override paths = [['doctor']];
   static override usage = Command.Usage({
     category: 'Gateway',
-    description: 'Check this machine: Node, uWebSockets.js build, data directory, certificate, claude',
-    examples: [['Check', 'ccg doctor'], ['For a script', 'ccg doctor --json']],
+    description: 'Check this machine: Node, uWebSockets.js build, data directory, certificate, claude, git, tmate, cloudflared, clock',
+    details: `
+      Each check says ok, warn or fail; any fail exits 1. Missing tools are warnings: git is
+      needed for the default allowlist and the diff artifacts, tmate only for --assist, cloudflared
+      only for \`ccg tunnel\`, claude only for --cmd.
+
+      With a gateway (--gateway or CCG_GATEWAY, pinned with --fingerprint / CCG_FINGERPRINT), it
+      also compares this machine's clock with the gateway's: signed runner requests are refused
+      when they are more than ${SIGNATURE_WINDOW_S} s apart.
+    `,
+    examples: [['Check', 'ccg doctor'], ['For a script', 'ccg doctor --json'], ['With the clock check', 'ccg doctor --gateway https://gw:3100 --fingerprint sha256:…']],
   });
 
   data = Option.String('--data', { env: 'CCG_DATA_DIR', description: 'Data directory to check (default .data)' });
+  gateway = Option.String('--gateway', { env: 'CCG_GATEWAY', description: 'Also check the clock against this gateway (env CCG_GATEWAY)' });
+  fingerprint = Option.String('--fingerprint', { env: 'CCG_FINGERPRINT', description: "Pin the gateway's certificate (env CCG_FINGERPRINT)" });
 
   protected async run(): Promise<number> {
     const env = this.context.env;
@@ -81,8 +96,57 @@ export class DoctorCommand extends BaseCommand {
         : { name: 'claude', level: 'warn', detail: `${claude} not found on PATH: needed on runner machines for --cmd (npm i -g @anthropic-ai/claude-code)` },
     );
 
+    const tool = (name: string, bin: string, args: string[], why: string) => {
+      const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 10_000, env: { ...process.env, ...env } });
+      const first = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n')[0] ?? '';
+      checks.push(r.status === 0 ? { name, level: 'ok', detail: first || 'found' } : { name, level: 'warn', detail: `${bin} not found on PATH: ${why}` });
+    };
+    tool('git', 'git', ['--version'], 'needed by the default allowlist (status, diff, log) and the diff artifacts');
+    tool('tmate', env['CCG_TMATE_BIN'] ?? 'tmate', ['-V'], 'needed only on runner machines started with --assist (apt install tmate)');
+    tool('cloudflared', env['CCG_CLOUDFLARED_BIN'] ?? 'cloudflared', ['--version'], 'needed only for `ccg tunnel`');
+    if (this.gateway) checks.push(await this.clock(this.gateway, this.fingerprint));
+
     const failed = checks.some((c) => c.level === 'fail');
     this.print({ ok: !failed, checks }, () => checks.map((c) => `${c.level.padEnd(4)}  ${c.name.padEnd(15)} ${c.detail}`).join('\n') + '\n');
     return failed ? 1 : 0;
+  }
+
+  /** Clock skew against the gateway's `/healthz` time, from the midpoint of the request. */
+  private async clock(gateway: string, fingerprint: string | undefined): Promise<Check> {
+    let url: URL;
+    let pin: string | undefined;
+    try {
+      url = new URL('/healthz', gateway);
+      pin = fingerprint ? parseFingerprint(fingerprint) : undefined;
+    } catch (err) {
+      return { name: 'clock', level: 'warn', detail: `cannot check: ${(err as Error).message}` };
+    }
+    const t0 = Date.now();
+    const got = await new Promise<{ time?: unknown } | string>((resolveGet) => {
+      const mod = url.protocol === 'https:' ? https : http;
+      const req = mod.get(url, { agent: agentFor(url, pin), timeout: 10_000 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body = (body + d).slice(0, 4096)));
+        res.on('end', () => {
+          try {
+            resolveGet(JSON.parse(body) as { time?: unknown });
+          } catch {
+            resolveGet(`answered ${res.statusCode} without JSON`);
+          }
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', (err) => resolveGet((err as NodeJS.ErrnoException).code ?? err.message));
+    });
+    const t1 = Date.now();
+    if (typeof got === 'string') return { name: 'clock', level: 'warn', detail: `cannot reach ${url.origin}: ${got}` };
+    if (typeof got.time !== 'number') return { name: 'clock', level: 'warn', detail: `${url.origin} does not report its time (an older gateway)` };
+    const skewS = (got.time - (t0 + t1) / 2) / 1000;
+    const abs = Math.abs(skewS);
+    const text = `${abs < 1 ? 'within 1 s of' : `${abs.toFixed(0)} s ${skewS > 0 ? 'behind' : 'ahead of'}`} ${url.origin}`;
+    if (abs > SIGNATURE_WINDOW_S) return { name: 'clock', level: 'fail', detail: `${text}: signed requests will be refused (window ±${SIGNATURE_WINDOW_S} s); fix the clock (NTP)` };
+    if (abs > 30) return { name: 'clock', level: 'warn', detail: `${text}: still inside the ±${SIGNATURE_WINDOW_S} s window, but drifting` };
+    return { name: 'clock', level: 'ok', detail: text };
   }
 }

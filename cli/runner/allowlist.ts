@@ -2,6 +2,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { relative, isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { COMMAND_NAME_RE, PARAM_NAME_RE, type AdvertisedCommand } from '../../protocol/run.js';
+import { MAX_EXEC_PARAMS } from '../../protocol/runner-messages.js';
 import { CliError } from '../exit-codes.js';
 import { parseDuration } from '../durations.js';
 
@@ -12,7 +13,7 @@ import { parseDuration } from '../durations.js';
  */
 export interface AllowedCommand {
   name: string;
-  /** argv; an element that is exactly `{param}` is replaced by that parameter's value. */
+  /** argv; each `{param}` in an element is replaced by that parameter's value (one argv element, never split). */
   argv: string[];
   params: Map<string, RegExp>;
   /** The patterns as written, for advertising. */
@@ -24,7 +25,8 @@ export interface AllowedCommand {
 
 const DEFAULT_TIMEOUT = 10 * 60_000;
 const DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024;
-const PLACEHOLDER = /^\{([a-z][a-z0-9_]{0,31})\}$/;
+/** `{name}` anywhere in an argv element. */
+const PLACEHOLDER = /\{([a-z][a-z0-9_]{0,31})\}/g;
 
 export const DEFAULT_ALLOWLIST: AllowedCommand[] = [
   entry('status', ['git', 'status', '--porcelain'], 'Changed files'),
@@ -79,7 +81,7 @@ export function parseAllowFlag(spec: string): AllowedCommand {
     throw new CliError(`--allow ${name}: ${(err as Error).message}`);
   }
   if (argv.length === 0) throw new CliError(`--allow ${name}: empty command`);
-  if (argv.some((a) => PLACEHOLDER.test(a))) throw new CliError(`--allow ${name}: parameters need patterns; define this command in an --allowlist file`);
+  if (argv.some((a) => /\{[a-z][a-z0-9_]{0,31}\}/.test(a))) throw new CliError(`--allow ${name}: parameters need patterns; define this command in an --allowlist file`);
   return entry(name, argv);
 }
 
@@ -87,7 +89,10 @@ const FileEntry = z
   .object({
     name: z.string().regex(COMMAND_NAME_RE),
     argv: z.array(z.string().min(1).max(4096)).min(1).max(256),
-    params: z.record(z.string().regex(PARAM_NAME_RE), z.object({ pattern: z.string().min(1).max(200) }).strict()).default({}),
+    params: z
+      .record(z.string().regex(PARAM_NAME_RE), z.object({ pattern: z.string().min(1).max(200) }).strict())
+      .refine((p) => Object.keys(p).length <= MAX_EXEC_PARAMS, `at most ${MAX_EXEC_PARAMS} parameters`)
+      .default({}),
     timeout: z.string().optional(),
     maxOutputBytes: z.number().int().positive().max(256 * 1024 * 1024).optional(),
     description: z.string().max(200).optional(),
@@ -137,9 +142,11 @@ export function loadAllowlistFile(file: string, workspace: string): AllowedComma
       patterns.set(p, pattern);
     }
     for (const a of c.argv) {
-      const m = PLACEHOLDER.exec(a);
-      if (m && !params.has(m[1]!)) throw new CliError(`--allowlist ${c.name}: {${m[1]}} has no pattern in "params"`);
+      for (const m of a.matchAll(PLACEHOLDER)) {
+        if (!params.has(m[1]!)) throw new CliError(`--allowlist ${c.name}: {${m[1]}} has no pattern in "params"`);
+      }
     }
+    if (c.argv[0]!.includes('{')) throw new CliError(`--allowlist ${c.name}: the program (argv[0]) cannot be a parameter`);
     return {
       name: c.name,
       argv: c.argv,
@@ -167,18 +174,17 @@ export function advertise(list: AllowedCommand[]): AdvertisedCommand[] {
  */
 export function resolveExec(list: AllowedCommand[], name: string, params: Record<string, string>): { ok: true; cmd: AllowedCommand; argv: string[] } | { ok: false; reason: string } {
   const cmd = list.find((c) => c.name === name);
-  if (!cmd) return { ok: false, reason: `"${name.slice(0, 64)}" is not on this runner's allowlist` };
-  for (const key of Object.keys(params)) if (!cmd.params.has(key)) return { ok: false, reason: `${name} has no parameter "${key.slice(0, 64)}"` };
+  if (!cmd) return { ok: false, reason: `${JSON.stringify(name.slice(0, 64))} is not on this runner's allowlist` };
+  for (const key of Object.keys(params)) if (!cmd.params.has(key)) return { ok: false, reason: `${name} has no parameter ${JSON.stringify(key.slice(0, 64))}` };
   for (const [key, re] of cmd.params) {
-    const value = params[key];
-    if (value === undefined) return { ok: false, reason: `${name} needs the parameter "${key}"` };
+    // Own properties only: a parameter named like an Object.prototype member is not "given" by inheritance.
+    const value = Object.hasOwn(params, key) ? params[key] : undefined;
+    if (typeof value !== 'string') return { ok: false, reason: `${name} needs the parameter "${key}"` };
     if (/[\u0000-\u001f\u007f]/.test(value)) return { ok: false, reason: `${key}: control characters are not allowed` };
     if (value.startsWith('-')) return { ok: false, reason: `${key}: values may not start with "-" (option injection)` };
-    if (!re.test(value)) return { ok: false, reason: `${key}: "${value.slice(0, 64)}" does not match ${cmd.patterns.get(key)}` };
+    if (!re.test(value)) return { ok: false, reason: `${key}: ${JSON.stringify(value.slice(0, 64))} does not match ${cmd.patterns.get(key)}` };
   }
-  const argv = cmd.argv.map((a) => {
-    const m = PLACEHOLDER.exec(a);
-    return m ? params[m[1]!]! : a;
-  });
+  // One pass with a function: a value that contains "{other}" is not expanded again.
+  const argv = cmd.argv.map((a) => a.replace(PLACEHOLDER, (whole, p: string) => (cmd.params.has(p) ? params[p]! : whole)));
   return { ok: true, cmd, argv };
 }

@@ -1,22 +1,26 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import type { GatewayExec } from '../../protocol/runner-messages.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 import { resolveExec, type AllowedCommand } from './allowlist.js';
+import { commandEnv, killGroup } from './env.js';
+import type { UsedIds } from './used-ids.js';
 
 export interface ExecutorOptions {
   allowlist: AllowedCommand[];
   cwd: string;
   /** The runner's environment; commands get only a few harmless variables of it. */
   env: NodeJS.ProcessEnv;
-  /** Where used request ids are remembered, so a replay is refused even by a restarted runner. */
-  usedIdsFile: string;
+  /** Request ids already used, so a replay is refused even by a restarted runner. */
+  usedIds: UsedIds;
   event(ev: RunnerEvent): void;
   output(data: Buffer): void;
   status(line: string): void;
+  /** Between SIGTERM and SIGKILL when a command is stopped (timeout, output cap). */
+  killGraceMs?: number;
 }
 
-const KEEP_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TMPDIR', 'TZ'];
+/** After the command exits, how long its output pipes may stay open (held by a stray grandchild). */
+const PIPE_CLOSE_GRACE_MS = 2000;
 
 /**
  * Runs allowlisted commands on the gateway's request: argv spawn (no shell), in the workspace,
@@ -24,21 +28,22 @@ const KEEP_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'LC_CTYPE
  * One command at a time; each request id is accepted once.
  */
 export class Executor {
-  private running: { child: ChildProcess; requestId: string } | null = null;
-  private readonly used = new Set<string>();
+  private running: { child: ChildProcess; requestId: string; done: Promise<void> } | null = null;
 
-  constructor(private readonly o: ExecutorOptions) {
-    if (existsSync(o.usedIdsFile)) for (const id of readFileSync(o.usedIdsFile, 'utf8').split('\n')) if (id) this.used.add(id);
+  constructor(private readonly o: ExecutorOptions) {}
+
+  /** True while a command runs. */
+  get busy(): boolean {
+    return this.running !== null;
   }
 
   handle(msg: GatewayExec): void {
+    const name = msg.name.slice(0, 64);
     const refuse = (reason: string) => {
-      this.o.status(`refused command ${JSON.stringify(msg.name.slice(0, 64))}: ${reason}`);
-      this.o.event({ type: 'exec_refused', requestId: msg.requestId, name: msg.name.slice(0, 64), reason });
+      this.o.status(`refused command ${JSON.stringify(name)}: ${reason}`);
+      this.o.event({ type: 'exec_refused', requestId: msg.requestId, name, reason });
     };
-    if (this.used.has(msg.requestId)) return refuse('request id already used (replay)');
-    this.used.add(msg.requestId);
-    appendFileSync(this.o.usedIdsFile, msg.requestId + '\n', { mode: 0o600 });
+    if (!this.o.usedIds.claim(msg.requestId)) return refuse('request id already used (replay)');
     if (this.running) return refuse(`busy: ${this.running.requestId} is still running`);
     const resolved = resolveExec(this.o.allowlist, msg.name, msg.params);
     if (!resolved.ok) return refuse(resolved.reason);
@@ -46,26 +51,18 @@ export class Executor {
   }
 
   private start(msg: GatewayExec, cmd: AllowedCommand, argv: string[]): void {
-    const env: NodeJS.ProcessEnv = { TERM: 'dumb', GIT_TERMINAL_PROMPT: '0', GIT_PAGER: 'cat', PAGER: 'cat', NO_COLOR: '1' };
-    for (const k of KEEP_ENV) if (this.o.env[k] !== undefined) env[k] = this.o.env[k];
     const started = performance.now();
     this.o.status(`running allowlisted command ${cmd.name}`);
-    this.o.event({ type: 'exec_started', requestId: msg.requestId, name: cmd.name, params: msg.params });
-    const child = spawn(argv[0]!, argv.slice(1), { cwd: this.o.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true, shell: false });
-    this.running = { child, requestId: msg.requestId };
+    this.o.event({ type: 'exec_started', requestId: msg.requestId, name: cmd.name, params: { ...msg.params } });
+    // detached: the command leads its own process group, so a timeout kills everything it started.
+    const child = spawn(argv[0]!, argv.slice(1), { cwd: this.o.cwd, env: commandEnv(this.o.env), stdio: ['ignore', 'pipe', 'pipe'], detached: true, shell: false });
     let bytes = 0;
     let truncated = false;
     let timedOut = false;
-    const killGroup = (sig: NodeJS.Signals) => {
-      try {
-        if (child.pid) process.kill(-child.pid, sig);
-      } catch {
-        /* already gone */
-      }
-    };
+    let killTimer: NodeJS.Timeout | null = null;
     const stop = () => {
-      killGroup('SIGTERM');
-      setTimeout(() => killGroup('SIGKILL'), 2000).unref();
+      killGroup(child.pid, 'SIGTERM');
+      killTimer ??= setTimeout(() => killGroup(child.pid, 'SIGKILL'), this.o.killGraceMs ?? 2000);
     };
     const timer = setTimeout(() => {
       timedOut = true;
@@ -77,6 +74,7 @@ export class Executor {
       if (bytes + d.length > cmd.maxOutput) {
         this.o.output(d.subarray(0, cmd.maxOutput - bytes));
         this.o.output(Buffer.from(`\n[ccg: output of ${cmd.name} truncated at ${cmd.maxOutput} bytes; stopped]\n`));
+        bytes = cmd.maxOutput;
         truncated = true;
         stop();
         return;
@@ -86,28 +84,40 @@ export class Executor {
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
-    let done = false;
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => (resolveDone = r));
+    this.running = { child, requestId: msg.requestId, done };
+    let finished = false;
     const finish = (code: number | null, signal: string | null, error?: string) => {
-      if (done) return;
-      done = true;
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
+      if (killTimer) clearTimeout(killTimer);
+      // Whatever the command left behind in its group goes with it.
+      killGroup(child.pid, 'SIGKILL');
       this.running = null;
       if (error) this.o.output(Buffer.from(`[ccg: could not start ${cmd.name}: ${error}]\n`));
       this.o.event({ type: 'exec_exit', requestId: msg.requestId, name: cmd.name, code: error ? 127 : code, signal, timedOut, truncated, durationMs: Math.round(performance.now() - started) });
+      resolveDone();
     };
     child.on('error', (err) => finish(null, null, (err as NodeJS.ErrnoException).code ?? err.message));
     child.on('close', (code, signal) => finish(code, signal));
+    child.on('exit', (code, signal) => {
+      // A grandchild that left the group may hold the pipes open: do not wait for it forever.
+      setTimeout(() => {
+        if (finished) return;
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        finish(code, signal);
+      }, PIPE_CLOSE_GRACE_MS).unref();
+    });
   }
 
-  /** Stops a running command (the runner is exiting). */
-  stop(): void {
-    const pid = this.running?.child.pid;
-    if (pid) {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
+  /** Stops a running command (the run is ending) and resolves once its exit event is out. */
+  async stop(): Promise<void> {
+    const r = this.running;
+    if (!r) return;
+    killGroup(r.child.pid, 'SIGKILL');
+    await r.done;
   }
 }

@@ -5,11 +5,11 @@ import WebSocket from 'ws';
 import { parseCloseReason } from '../../protocol/errors.js';
 import { MAX_CHUNK_DATA, STREAM_COMMAND, STREAM_EVENT, STREAM_STDERR, STREAM_STDOUT, encodeOutput } from '../../protocol/frames.js';
 import { encodeEvent, type RunnerEvent } from '../../protocol/runner-events.js';
-import { advertise, type AllowedCommand } from './allowlist.js';
-import { Executor } from './executor.js';
+import type { AllowedCommand } from './allowlist.js';
+import { DEFAULT_POWERS, RunnerPowers, type PowersConfig } from './powers.js';
 import { PROTOCOL_VERSION } from '../../protocol/run.js';
 import { Redaction, StreamRedactor, secretEnvValues } from '../../protocol/redaction.js';
-import { GatewayToRunner, type RunnerToGateway } from '../../protocol/runner-messages.js';
+import { GatewayToRunner, REQUEST_ID_RE, type RunnerToGateway } from '../../protocol/runner-messages.js';
 import { HEADER_PROTOCOL, signRequest } from '../../protocol/signing.js';
 import { CliError, EXIT, exitForCode, networkError } from '../exit-codes.js';
 import { readAll } from '../client/api.js';
@@ -39,6 +39,8 @@ export interface RunnerOptions {
   graceMs: number;
   /** The commands the gateway may ask for, by name. */
   allowlist: AllowedCommand[];
+  /** Artifacts and assist sessions (powers.ts); defaults when absent. */
+  powers?: PowersConfig;
 }
 
 /** Output is coalesced for up to this long, or until this many bytes, before it becomes a chunk. */
@@ -131,6 +133,7 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
   const redaction = new Redaction({
     literals: [{ kind: 'ccg-token', value: o.token }, ...secretEnvValues(o.env).map((v) => ({ kind: `env:${v.name}`, value: v.value }))],
   });
+  const redactArg = (arg: string) => redaction.applyBytes(Buffer.from(arg, 'utf8')).toString('utf8');
   const redactors = new Map<number, StreamRedactor>();
   let releaseTimer: NodeJS.Timeout | null = null;
   const releaseHeld = () => {
@@ -149,6 +152,7 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
   };
   const enqueue = (stream: number, data: Buffer) => {
     if (data.length === 0) return;
+    powers.onOutput(stream, data);
     // Keep the order between stdout and stderr: a switch of stream closes the current chunk.
     if (pending && pending.stream !== stream) flush();
     pending ??= { stream, parts: [], size: 0 };
@@ -174,7 +178,7 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
     });
     c.on('spawn', () => send({ type: 'started', pid: c.pid ?? 0 }));
     c.on('error', (err) => {
-      if (exitInfo) return;
+      if (exitInfo || exiting) return;
       onExit(null, null, `could not start ${file}: ${(err as NodeJS.ErrnoException).code ?? err.message}`);
     });
     c.on('close', (code, signal) => onExit(code, signal, null));
@@ -187,19 +191,40 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
     onOutput(STREAM_EVENT, encodeEvent(ev));
     flush();
   };
-  const executor = new Executor({
+  const powers = new RunnerPowers({
+    config: o.powers ?? DEFAULT_POWERS,
+    target: { gateway: o.gateway, runId: o.runId, token: o.token, fingerprint: o.fingerprint },
     allowlist: o.allowlist,
     cwd: o.cwd,
     env: o.env,
-    usedIdsFile: join(spool.dir, 'exec-ids'),
+    dir: spool.dir,
+    redaction,
     event: emitEvent,
-    output: (d) => onOutput(STREAM_COMMAND, d),
+    commandOutput: (d) => onOutput(STREAM_COMMAND, d),
+    send: (msg) => {
+      if (!ws || !welcomed || ws.readyState !== WebSocket.OPEN) return false;
+      send(msg);
+      return true;
+    },
     status: o.status,
   });
 
+  let exiting = false;
   const onExit = (code: number | null, signal: NodeJS.Signals | null, error: string | null) => {
-    if (exitInfo) return;
-    executor.stop();
+    if (exitInfo || exiting) return;
+    exiting = true;
+    if (releaseTimer) clearTimeout(releaseTimer);
+    releaseHeld();
+    flush();
+    // A running command and the assist session stop, and the artifacts are collected, before the exit is reported.
+    powers
+      .atExit(error === null)
+      .catch((err: unknown) => o.status(`run-end work failed: ${String(err)}`))
+      .finally(() => reportExit(code, signal, error));
+  };
+
+  const reportExit = (code: number | null, signal: NodeJS.Signals | null, error: string | null) => {
+    powers.close();
     if (releaseTimer) clearTimeout(releaseTimer);
     releaseHeld();
     flush();
@@ -249,6 +274,7 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
     if (child && !exitInfo) {
       cancelChild('the runner (fatal gateway error)');
     }
+    void powers.abort();
     finish(() => {
       spool.close(false);
       reject(err);
@@ -265,6 +291,18 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
     reconnectTimer = setTimeout(connect, delay);
   };
 
+  /** A request that fails the schema is refused (when it has a usable id) and never acted on. */
+  const refuseMalformed = (value: unknown) => {
+    const v = value as { type?: unknown; requestId?: unknown; name?: unknown } | null;
+    if (typeof v?.requestId !== 'string' || !REQUEST_ID_RE.test(v.requestId) || !childStarted || !welcomed || exitInfo) return;
+    powers.burnId(v.requestId);
+    const reason = 'malformed request (unknown fields or bad values)';
+    o.status(`refused a malformed ${String(v.type).slice(0, 16)} request from the gateway`);
+    if (v.type === 'exec') emitEvent({ type: 'exec_refused', requestId: v.requestId, name: typeof v.name === 'string' ? v.name.slice(0, 64) : '', reason });
+    else if (v.type === 'collect') emitEvent({ type: 'collect_done', requestId: v.requestId, trigger: 'request', uploaded: [], skipped: [], error: reason });
+    else if (v.type === 'assist') emitEvent({ type: 'assist_refused', requestId: v.requestId, reason });
+  };
+
   const onMessage = (raw: string) => {
     let parsed;
     let value: unknown;
@@ -275,11 +313,7 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
       return;
     }
     if (!parsed.success) {
-      const v = value as { type?: unknown; requestId?: unknown; name?: unknown } | null;
-      if (v?.type === 'exec' && typeof v.requestId === 'string' && /^[A-Za-z0-9_-]{16,64}$/.test(v.requestId)) {
-        o.status('refused a malformed command request from the gateway');
-        emitEvent({ type: 'exec_refused', requestId: v.requestId, name: String(v.name ?? '').slice(0, 64), reason: 'malformed request (unknown fields or bad values)' });
-      }
+      refuseMalformed(value);
       return;
     }
     const msg = parsed.data;
@@ -307,6 +341,7 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
         wasConnected = true;
         if (!childStarted) startChild();
         else if (!exitInfo) send({ type: 'started', pid: child?.pid ?? 0 });
+        powers.onWelcome();
         pump();
         return;
       }
@@ -323,8 +358,12 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
         cancelChild(msg.by);
         return;
       case 'exec':
-        if (exitInfo) emitEvent({ type: 'exec_refused', requestId: msg.requestId, name: msg.name.slice(0, 64), reason: 'the run has ended' });
-        else executor.handle(msg);
+      case 'collect':
+      case 'assist':
+        // hello → welcome comes first on every connection (and before the first one the output
+        // numbering is not even settled): a request before it is a protocol violation, ignored.
+        if (!childStarted || !welcomed) o.status(`ignored a ${msg.type} request that came before the gateway's welcome`);
+        else powers.handle(msg);
         return;
       case 'error':
         o.status(`gateway: ${msg.code}: ${msg.message}`);
@@ -370,7 +409,8 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
       send({
         type: 'hello',
         v: PROTOCOL_VERSION,
-        runner: { hostname: hostname(), pid: process.pid, version: o.version, mode: o.mode, command: o.argv.slice(0, 256), cwd: o.cwd, commands: advertise(o.allowlist) },
+        // The command line is shown to viewers: a token in it (curl -H "Authorization: …") is redacted like output.
+        runner: { hostname: hostname(), pid: process.pid, version: o.version, mode: o.mode, command: o.argv.slice(0, 256).map(redactArg), cwd: o.cwd, ...powers.hello() },
       });
     });
     sock.on('message', (data, isBinary) => {

@@ -28,6 +28,20 @@ export async function verifyRunnerRequest(
   deps: RunnerAuthDeps,
   req: { method: string; target: string; headers: Record<string, string>; body?: Uint8Array },
 ): Promise<RunRecord> {
+  const { run, signed } = checkRunnerSignature(deps, req);
+  await claimRunnerNonce(deps, signed);
+  return run;
+}
+
+/**
+ * The synchronous part of the verification: everything but the nonce. A streamed upload runs it
+ * before reading the body (with the hash the runner declared), so a request that is not signed
+ * by the run's token is refused before a byte of its body is stored.
+ */
+export function checkRunnerSignature(
+  deps: RunnerAuthDeps,
+  req: { method: string; target: string; headers: Record<string, string>; body?: Uint8Array; bodySha256?: string },
+): { run: RunRecord; signed: SignedHeaders } {
   const h: Partial<SignedHeaders> = {
     runId: req.headers[HEADER_RUN_ID],
     timestamp: req.headers[HEADER_TIMESTAMP],
@@ -44,11 +58,15 @@ export async function verifyRunnerRequest(
   if (!token || !signatureMatches(token, signed, req)) {
     throw new CcgError('ERR_SIGNATURE_INVALID', 'signature does not match this run (wrong token, run, path or body)');
   }
+  return { run, signed };
+}
+
+/** Records the nonce of a verified request; throws ERR_NONCE_REPLAY when it was used before. */
+export async function claimRunnerNonce(deps: RunnerAuthDeps, signed: SignedHeaders): Promise<void> {
   // Kept for twice the window past the signed time: long enough that the timestamp check
   // alone refuses it afterwards.
   const expiresAt = Number(signed.timestamp) * 1000 + 2 * SIGNATURE_WINDOW_S * 1000;
   if (!(await deps.store.claimNonce(signed.nonce, expiresAt))) {
     throw new CcgError('ERR_NONCE_REPLAY', 'this nonce was already used: every request needs a fresh one');
   }
-  return run;
 }

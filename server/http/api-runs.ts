@@ -8,6 +8,10 @@ import { mountChunksApi } from './api-chunks.js';
 import { mountCommandsApi } from './api-commands.js';
 import { mountPolicyApi } from './api-policy.js';
 import type { PolicyService } from '../policy.js';
+import { mountArtifactsApi } from './api-artifacts.js';
+import { mountAssistApi } from './api-assist.js';
+import type { ArtifactService } from '../artifacts.js';
+import type { AssistService } from '../assist.js';
 import type { Logger } from '../log.js';
 import type { RunService } from '../runs.js';
 import type { AuthStore, RunStore } from '../store/types.js';
@@ -23,6 +27,9 @@ export interface ApiOptions {
   maxBodyBytes: number;
   policy: PolicyService;
   sessionPrincipal?: (headers: Record<string, string>) => Principal | undefined;
+  artifacts: ArtifactService;
+  assist: AssistService;
+  now: () => number;
 }
 
 function shellQuote(s: string): string {
@@ -48,10 +55,13 @@ export function mountRunsApi(app: TemplatedApp, o: ApiOptions): void {
   const audit = (p: Principal, ctx: Ctx, action: string, target: string | null, detail?: Record<string, string | number | boolean | null>) =>
     o.store.appendAudit({ at: Date.now(), actor: p.name, action, target, from: ctx.remote, ...(detail ? { detail } : {}) });
 
-  route(app, 'get', '/healthz', o.log, () => ({ status: 200, json: { ok: true } }));
-  mountCommandsApi(app, { runs: o.runs, store: o.store, log: o.log, who, policy: o.policy, maxBodyBytes: o.maxBodyBytes });
   mountPolicyApi(app, { policy: o.policy, store: o.store, log: o.log, who });
   mountChunksApi(app, { runs: o.runs, store: o.store, log: o.log, who });
+  // `time` lets runners and `ccg doctor` see clock skew before signatures go stale.
+  route(app, 'get', '/healthz', o.log, () => ({ status: 200, json: { ok: true, time: o.now() } }));
+  mountCommandsApi(app, { runs: o.runs, store: o.store, log: o.log, who, policy: o.policy, maxBodyBytes: o.maxBodyBytes });
+  mountArtifactsApi(app, { runs: o.runs, store: o.store, artifacts: o.artifacts, log: o.log, who, now: o.now });
+  mountAssistApi(app, { runs: o.runs, store: o.store, assist: o.assist, log: o.log, who, maxBodyBytes: o.maxBodyBytes });
 
   route(app, 'post', '/api/v1/runs', o.log, async (ctx) => {
     const p = who(ctx);

@@ -26,6 +26,8 @@ export interface Ctx extends RequestInfo {
   res: HttpResponse;
   /** True once the client went away: check after every await. */
   aborted(): boolean;
+  /** Runs `fn` if the client goes away (uWS allows one onAborted per response; route() owns it). */
+  onAbort(fn: () => void): void;
   body(limit: number): Promise<Buffer>;
 }
 
@@ -40,6 +42,19 @@ export function statusLine(status: number): string {
   return `${status} ${STATUS_CODES[status] ?? 'Unknown'}`;
 }
 
+/**
+ * Percent-decodes a path parameter. A malformed escape (`%E0%A4%A`) makes decodeURIComponent
+ * throw inside the uWS callback, which would take the whole gateway down: it is kept raw instead,
+ * and then fails the route's own validation (ids and names never contain `%`).
+ */
+function decodeParam(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
 export function copyRequest(res: HttpResponse, req: HttpRequest, paramCount: number): RequestInfo {
   const headers: Record<string, string> = {};
   req.forEach((k, v) => {
@@ -48,7 +63,7 @@ export function copyRequest(res: HttpResponse, req: HttpRequest, paramCount: num
   const path = req.getUrl();
   const query = req.getQuery() ?? '';
   const params: string[] = [];
-  for (let i = 0; i < paramCount; i++) params.push(decodeURIComponent(req.getParameter(i) ?? ''));
+  for (let i = 0; i < paramCount; i++) params.push(decodeParam(req.getParameter(i) ?? ''));
   return {
     method: req.getMethod().toUpperCase(),
     path,
@@ -125,11 +140,13 @@ export function route(
   const paramCount = (pattern.match(/\/:/g) ?? []).length;
   app[method](pattern, (res, req) => {
     const state = { aborted: false };
+    const onAbort: (() => void)[] = [];
     res.onAborted(() => {
       state.aborted = true;
+      for (const fn of onAbort) fn();
     });
     const info = copyRequest(res, req, paramCount);
-    const ctx: Ctx = { ...info, res, aborted: () => state.aborted, body: bodyReader(res, state) };
+    const ctx: Ctx = { ...info, res, aborted: () => state.aborted, onAbort: (fn) => void onAbort.push(fn), body: bodyReader(res, state) };
     const finish = (reply: Reply) => {
       if (state.aborted || 'streamed' in reply) return;
       writeReply(res, reply);

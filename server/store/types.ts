@@ -1,3 +1,4 @@
+import type { ArtifactInfo } from '../../protocol/artifacts.js';
 import type { RunStatus, RunSummary } from '../../protocol/run.js';
 
 /**
@@ -67,6 +68,14 @@ export interface AuthStore {
   putMeta(key: string, value: unknown): Promise<void>;
   appendAudit(entry: AuditEntry): Promise<void>;
   listAudit(opts: { limit: number }): AuditEntry[];
+}
+
+/** Artifact metadata: one record per run and name (the newest upload wins); blobs live on disk by sha256. */
+export interface ArtifactIndex {
+  putArtifact(runId: string, info: ArtifactInfo): Promise<void>;
+  getArtifact(runId: string, name: string): ArtifactInfo | undefined;
+  /** By name. */
+  listArtifacts(runId: string): ArtifactInfo[];
 }
 
 export interface Store extends RunStore, AuthStore {

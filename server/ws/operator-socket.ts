@@ -9,6 +9,8 @@ import { copyRequest, errorReply, writeReply } from '../http/respond.js';
 import type { Logger } from '../log.js';
 import type { RunService } from '../runs.js';
 import type { AuthStore, RunStore } from '../store/types.js';
+import type { ArtifactService } from '../artifacts.js';
+import type { AssistService } from '../assist.js';
 
 interface Sub {
   runId: string;
@@ -36,6 +38,9 @@ export interface OperatorSocketOptions {
   sockets: Set<WebSocket<unknown>>;
   /** Resolves a browser session from the upgrade's headers (phone pages); undefined: not a session. */
   sessionPrincipal?: (headers: Record<string, string>) => Principal | undefined;
+  /** Assist sessions: their links go to operator and admin subscribers only. */
+  assist?: AssistService;
+  artifacts?: ArtifactService;
 }
 
 /** Past this many buffered bytes a viewer stops getting live chunks and catches up from the store on drain. */
@@ -98,13 +103,27 @@ export function mountOperatorSocket(app: TemplatedApp, o: OperatorSocketOptions)
     const offRun = o.bus.onRun((run) => {
       if (run.id === runId) send(ws, { type: 'run', run });
     });
+    // Viewers see the output; only operators and admins see assist links.
+    const seesAssist = d.principal.role !== 'viewer';
+    const offAssist = seesAssist && o.assist ? o.assist.onChange((id, assist) => {
+      if (id === runId) send(ws, { type: 'assist', runId, assist });
+    }) : () => undefined;
+    const offArtifacts = o.artifacts?.onChange((id, artifacts) => {
+      if (id === runId) send(ws, { type: 'artifacts', runId, artifacts });
+    }) ?? (() => undefined);
     sub.off = () => {
       offChunk();
       offRun();
+      offAssist();
+      offArtifacts();
     };
     d.subs.set(runId, sub);
     send(ws, { type: 'subscribed', runId, from: next, lastSeq: committed });
     send(ws, { type: 'run', run: o.runs.summary(o.runs.mustGet(runId)) });
+    const assist = seesAssist ? o.assist?.get(runId) : null;
+    if (assist) send(ws, { type: 'assist', runId, assist });
+    const artifacts = o.artifacts?.list(runId) ?? [];
+    if (artifacts.length > 0) send(ws, { type: 'artifacts', runId, artifacts });
     pump(ws, sub);
   };
 

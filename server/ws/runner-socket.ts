@@ -2,7 +2,7 @@ import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 import { CcgError, closeReason } from '../../protocol/errors.js';
 import { MAX_CHUNK_DATA, OUTPUT_HEADER_BYTES, decodeOutput } from '../../protocol/frames.js';
 import { PROTOCOL_VERSION, isFinal } from '../../protocol/run.js';
-import { GatewayToRunner, RunnerToGateway } from '../../protocol/runner-messages.js';
+import { GatewayToRunner, RUNNER_MESSAGE_TYPES, RunnerToGateway, type RunnerAssistStatus } from '../../protocol/runner-messages.js';
 import { HEADER_PROTOCOL } from '../../protocol/signing.js';
 import { verifyRunnerRequest, type RunnerAuthDeps } from '../auth/runner-auth.js';
 import { copyRequest, errorReply, writeReply } from '../http/respond.js';
@@ -29,6 +29,8 @@ export interface RunnerSocketOptions extends RunnerAuthDeps {
   /** Sustained messages per second per runner; bursts up to twice that. */
   msgRate: number;
   sockets: Set<WebSocket<unknown>>;
+  /** The runner's assist session changed (the links are for operators only: never logged). */
+  onAssistStatus?: (runId: string, status: RunnerAssistStatus) => void;
 }
 
 const SHUTDOWN_REASON = closeReason('ERR_SHUTDOWN');
@@ -86,6 +88,7 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
     const link: RunnerLink = {
       sendCancel: (by) => send(ws, { type: 'cancel', by }),
       sendExec: (msg) => send(ws, msg),
+      sendRequest: (msg) => send(ws, msg),
       kick: (err) => fail(ws, err),
     };
     const { nextSeq } = await o.runs.attachRunner(d.runId, link, msg.runner);
@@ -112,7 +115,7 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
     const parsed = RunnerToGateway.safeParse(raw);
     if (!parsed.success) {
       const type = (raw as { type?: unknown } | null)?.type;
-      if (typeof type === 'string' && !['hello', 'started', 'exit'].includes(type)) {
+      if (typeof type === 'string' && !RUNNER_MESSAGE_TYPES.includes(type)) {
         throw new CcgError('ERR_UNKNOWN_TYPE', `unknown message type "${type.slice(0, 40)}"`);
       }
       throw new CcgError('ERR_BAD_FRAME', parsed.error.issues[0]?.message ?? 'invalid message');
@@ -131,6 +134,9 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
         send(ws, { type: 'exit_ack' });
         return;
       }
+      case 'assist_status':
+        o.onAssistStatus?.(d.runId, msg);
+        return;
       default: {
         const never: never = msg;
         throw new CcgError('ERR_UNKNOWN_TYPE', String(never));

@@ -19,7 +19,7 @@ test('a runner streams `seq 1 200000`; `ccg runs logs` gives it back byte for by
 
   const started = performance.now();
   const runner = spawnCcg(
-    ['runner', 'start', '--run-id', created.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--quiet', '--spool-dir', tempDir(), '--', 'sh', '-c', 'seq 1 200000; echo done >&2; exit 7'],
+    ['runner', 'start', '--run-id', created.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--quiet', '--no-collect', '--spool-dir', tempDir(), '--', 'sh', '-c', 'seq 1 200000; echo done >&2; exit 7'],
     { CCG_RUN_TOKEN: created.token },
   );
   const { code } = await runner.exited;

@@ -47,7 +47,7 @@ test('a viewer that stops reading slows neither the runner nor other viewers, an
   (stalled.ws as unknown as { _socket: { pause(): void } })._socket.pause();
 
   const runner = spawnCcg(
-    ['runner', 'start', '--run-id', created.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--quiet', '--spool-dir', tempDir(), '--', 'sh', '-c', `yes 'line of output 0123456789' | head -c ${TOTAL}`],
+    ['runner', 'start', '--run-id', created.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--quiet', '--no-collect', '--spool-dir', tempDir(), '--', 'sh', '-c', `yes 'line of output 0123456789' | head -c ${TOTAL}`],
     { CCG_RUN_TOKEN: created.token },
   );
   const { code } = await runner.exited;

@@ -5,6 +5,9 @@ import { Command, Option } from 'clipanion';
 import { parseFingerprint } from '../../../protocol/fingerprint.js';
 import { RUN_ID_RE, RUN_TOKEN_RE } from '../../../protocol/ids.js';
 import { DEFAULT_ALLOWLIST, loadAllowlistFile, parseAllowFlag } from '../../runner/allowlist.js';
+import { checkGlob } from '../../runner/glob.js';
+import { DEFAULT_POWERS } from '../../runner/powers.js';
+import { parseSize } from '../../sizes.js';
 import { runRunner } from '../../runner/runner.js';
 import { CliError, EXIT, EXIT_CODES_HELP } from '../../exit-codes.js';
 import { BaseCommand, parseDuration } from '../base.js';
@@ -29,18 +32,28 @@ export class RunnerStartCommand extends BaseCommand {
       diff (git diff) and log (git log -n 20 --oneline). Commands run without a shell, in the
       workspace, with a scrubbed environment, a timeout and an output cap.
 
+      Artifacts: when the command exits (and when an operator asks: \`ccg runs collect\`) the runner
+      uploads the run log, \`git diff\`, \`git diff --staged\`, the list of untracked files, and
+      the workspace files matching --artifact GLOB (repeatable; \`**\`, \`*\`, \`?\`; symlinks are
+      not followed), each cut at --artifact-max. Text is redacted of secrets first.
+
+      Assist sessions are off unless --assist is given: then an operator can open a tmate
+      terminal in the workspace (\`ccg runs assist ID start\`), which the runner closes after
+      --assist-max minutes, on request, or when the run ends.
+
       The run token is best given as CCG_RUN_TOKEN or --token-file: a token on the command line
       is visible to every user of this machine in \`ps\`.
 
       With --json the command's output is not echoed here; progress goes to stderr as JSON lines
       ({"status":"…"}) and, at the end, {"runId":"…","exitCode":N} is printed on stdout.
 
-      ${EXIT_CODES_HELP}
+      ${EXIT_CODES_HELP.replace(/\n/g, "\n      ")}
     `,
     examples: [
       ['Claude Code with a prompt', 'CCG_RUN_TOKEN=ccgr_… ccg runner start --gateway https://gw:3100 --fingerprint sha256:… --run-id 7k2m9x4q3w8z --cmd "fix the failing test"'],
       ['Any command', 'CCG_RUN_TOKEN=ccgr_… ccg runner start --gateway https://gw:3100 --run-id 7k2m9x4q3w8z -- npm test'],
       ['Let operators run the tests and see the diff', 'ccg runner start … --allow test="npm test" --allow diff="git diff" --cmd "fix the bug"'],
+      ['Upload the coverage report as artifacts; allow a 20-minute tmate session', "ccg runner start … --artifact 'coverage/**' --assist --assist-max 20 -- npm test"],
       ['The seed spelling', 'claude-runner start --run-id 7k2m9x4q3w8z --token-file ~/.ccg-token --cmd "your prompt"'],
     ],
   });
@@ -59,6 +72,12 @@ export class RunnerStartCommand extends BaseCommand {
   grace = Option.String('--grace', '5s', { description: 'Time between SIGINT, SIGTERM and SIGKILL when a run is cancelled' });
   allow = Option.Array('--allow', { description: 'Allow a command by name: --allow test="npm test" (repeatable). Default: status, diff, log' });
   allowlistFile = Option.String('--allowlist', { description: 'JSON allowlist file, outside the workspace (commands with parameter patterns, timeouts, output caps)' });
+  artifact = Option.Array('--artifact', { description: "Also collect workspace files matching this glob, e.g. 'coverage/**' (repeatable)" });
+  artifactMax = Option.String('--artifact-max', '8M', { description: 'Cap per artifact (the log keeps its end; diffs are cut; larger files are skipped)' });
+  collect = Option.Boolean('--collect', true, { description: 'Collect artifacts when the command exits (--no-collect: only on request)' });
+  assist = Option.Boolean('--assist', false, { description: 'Allow assist sessions: operators may open a tmate terminal in the workspace' });
+  assistMax = Option.String('--assist-max', '30', { description: 'Longest assist session, in minutes (default 30)' });
+  tmateBin = Option.String('--tmate-bin', { env: 'CCG_TMATE_BIN', description: 'The tmate executable (env CCG_TMATE_BIN; default tmate)' });
   quiet = Option.Boolean('-q,--quiet', false, { description: "Do not echo the command's output here" });
   command = Option.Rest({ name: 'COMMAND' });
 
@@ -101,6 +120,14 @@ export class RunnerStartCommand extends BaseCommand {
       if (names.has(c.name)) throw new CliError(`the command "${c.name}" is defined twice`);
       names.add(c.name);
     }
+    const globs = (this.artifact ?? []).map((g) => {
+      const c = checkGlob(g);
+      if (!c.ok) throw new CliError(`--artifact ${JSON.stringify(g.slice(0, 100))}: ${c.reason}`);
+      return c.pattern;
+    });
+    if (globs.length > 32) throw new CliError('at most 32 --artifact globs');
+    const assistMax = Number(this.assistMax);
+    if (!Number.isInteger(assistMax) || assistMax < 1 || assistMax > 24 * 60) throw new CliError('--assist-max is a whole number of minutes, 1 to 1440');
     const code = await runRunner({
       gateway: gatewayUrl.origin,
       runId: this.runId,
@@ -118,6 +145,14 @@ export class RunnerStartCommand extends BaseCommand {
       connectTimeoutMs: parseDuration(this.connectTimeout, '--connect-timeout'),
       lingerMs: parseDuration(this.linger, '--linger'),
       graceMs: parseDuration(this.grace, '--grace'),
+      powers: {
+        ...DEFAULT_POWERS,
+        artifactGlobs: globs,
+        artifactMaxBytes: parseSize(this.artifactMax, '--artifact-max'),
+        collectAtExit: this.collect,
+        assistMaxMinutes: this.assist ? assistMax : null,
+        tmateBin: this.tmateBin ?? 'tmate',
+      },
     });
     if (this.json) this.context.stdout.write(JSON.stringify({ runId: this.runId, exitCode: code }) + '\n');
     return code;

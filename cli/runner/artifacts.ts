@@ -1,0 +1,236 @@
+import { spawn } from 'node:child_process';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readlinkSync, readSync, realpathSync } from 'node:fs';
+import { isAbsolute, join, relative } from 'node:path';
+import { sanitizeArtifactSegment, type ArtifactKind } from '../../protocol/artifacts.js';
+import type { Redaction } from '../../protocol/redaction.js';
+import type { GatewayCollect } from '../../protocol/runner-messages.js';
+import type { RunnerEvent } from '../../protocol/runner-events.js';
+import { commandEnv, killGroup } from './env.js';
+import { findGlobFiles } from './glob.js';
+import type { RunLog } from './run-log.js';
+import { UploadRefused, uploadArtifact, type UploadItem, type UploadTarget } from './upload.js';
+import type { UsedIds } from './used-ids.js';
+
+export interface CollectorOptions {
+  target: UploadTarget;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** Patterns from `--artifact`, already checked (glob.ts checkGlob). */
+  globs: string[];
+  /** Cap per artifact, in bytes. */
+  maxBytes: number;
+  redaction: Redaction;
+  runLog: RunLog;
+  usedIds: UsedIds;
+  event(ev: RunnerEvent): void;
+  status(line: string): void;
+  /** Injected in tests; the real signed HTTPS upload by default. */
+  upload?: typeof uploadArtifact;
+}
+
+/** How long a requested collection may take; at exit the runner passes its own deadline. */
+const REQUEST_DEADLINE_MS = 5 * 60_000;
+const GIT_TIMEOUT_MS = 60_000;
+/** Extra bytes read past the cap, so a secret straddling the cut is redacted before the cut. */
+const REDACT_SLACK = 64 * 1024;
+const MAX_FILES = 200;
+
+type Item = Omit<UploadItem, 'collection'>;
+
+/**
+ * Collects the artifacts of a run and uploads them: the run log, `git diff`, `git diff --staged`,
+ * the list of untracked files, and the files matching the runner's `--artifact` globs. Each is
+ * capped; text is redacted (the gateway redacts it again). One collection at a time; each request
+ * id is accepted once.
+ */
+export class ArtifactCollector {
+  private running: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(private readonly o: CollectorOptions) {}
+
+  /** A collect request from the gateway. */
+  handle(msg: GatewayCollect): void {
+    const refuse = (reason: string) => {
+      this.o.status(`refused to collect artifacts: ${reason}`);
+      this.o.event({ type: 'collect_done', requestId: msg.requestId, trigger: 'request', uploaded: [], skipped: [], error: reason });
+    };
+    if (!this.o.usedIds.claim(msg.requestId)) return refuse('request id already used (replay)');
+    if (this.closed) return refuse('the run is ending');
+    if (this.running) return refuse('a collection is already running');
+    void this.collect('request', msg.requestId, Date.now() + REQUEST_DEADLINE_MS);
+  }
+
+  /** Collects at the end of the run (after any requested collection finishes), then refuses more. */
+  async atExit(deadline: number, collect: boolean): Promise<void> {
+    this.closed = true;
+    await this.running;
+    if (collect) await this.collect('exit', null, deadline);
+  }
+
+  /** Waits for a running collection. */
+  async idle(): Promise<void> {
+    await this.running;
+  }
+
+  private collect(trigger: 'exit' | 'request', requestId: string | null, deadline: number): Promise<void> {
+    const run = async () => {
+      this.o.event({ type: 'collect_started', requestId, trigger });
+      const uploaded: { name: string; bytes: number; truncated: boolean }[] = [];
+      const skipped: { name: string; reason: string }[] = [];
+      let error: string | null = null;
+      const upload = this.o.upload ?? uploadArtifact;
+      try {
+        for await (const got of this.items(skipped)) {
+          try {
+            await upload(this.o.target, { ...got, collection: requestId ?? 'exit' }, deadline);
+            uploaded.push({ name: got.name, bytes: got.body.length, truncated: got.truncated });
+          } catch (err) {
+            skipped.push({ name: got.name, reason: `upload failed: ${(err as Error).message.slice(0, 300)}` });
+            // A refusal of one artifact (too large, run finished) may not apply to the next; a dead gateway does.
+            if (!(err instanceof UploadRefused) && Date.now() >= deadline) {
+              error = 'gave up: the gateway could not be reached in time';
+              break;
+            }
+          }
+        }
+      } catch (err) {
+        error = `collection failed: ${(err as Error).message.slice(0, 300)}`;
+      }
+      this.o.status(`artifacts collected (${trigger}): ${uploaded.length} uploaded${skipped.length ? `, ${skipped.length} skipped` : ''}`);
+      this.o.event({ type: 'collect_done', requestId, trigger, uploaded: uploaded.slice(0, 200), skipped: skipped.slice(0, 50), error });
+    };
+    const p = run().finally(() => {
+      if (this.running === p) this.running = null;
+    });
+    this.running = p;
+    return p;
+  }
+
+  /** Each artifact in turn, read (and redacted) only when its turn comes. */
+  private async *items(skipped: { name: string; reason: string }[]): AsyncGenerator<Item> {
+    const cap = this.o.maxBytes;
+    const log = this.o.runLog.read(cap);
+    const head = log.omitted > 0 ? Buffer.from(`[ccg: the first ${log.omitted} bytes of this log are omitted; the gateway has the full output]\n`) : Buffer.alloc(0);
+    yield { name: 'run.log', kind: 'log', truncated: log.omitted > 0, originalBytes: log.total, body: Buffer.concat([head, log.data]) };
+
+    const inRepo = await this.git(['rev-parse', '--is-inside-work-tree'], 4096);
+    if (inRepo.code !== 0 || inRepo.out.toString().trim() !== 'true') {
+      skipped.push({ name: 'diff.patch', reason: 'the workspace is not a git work tree' });
+    } else {
+      const gitItems: [string, ArtifactKind, string[]][] = [
+        ['diff.patch', 'diff', ['diff', '--no-color', '--no-ext-diff', '--no-textconv']],
+        ['staged.patch', 'diff-staged', ['diff', '--staged', '--no-color', '--no-ext-diff', '--no-textconv']],
+        ['untracked.txt', 'untracked', ['ls-files', '--others', '--exclude-standard']],
+      ];
+      for (const [name, kind, args] of gitItems) {
+        const r = await this.git(args, cap + REDACT_SLACK);
+        if (r.code !== 0) {
+          skipped.push({ name, reason: `git ${args[0]} failed: ${r.err.toString('utf8').trim().split('\n')[0]?.slice(0, 200) ?? `exit ${r.code}`}` });
+          continue;
+        }
+        yield this.capText(name, kind, r.out, r.total);
+      }
+    }
+
+    if (this.o.globs.length === 0) return;
+    const root = realpathSync(this.o.cwd);
+    const found = findGlobFiles(root, this.o.globs, { maxFiles: MAX_FILES, maxEntries: 50_000 });
+    for (const s of found.skipped) skipped.push({ name: `files/${s.path}`, reason: s.reason });
+    if (found.limited) skipped.push({ name: 'files/', reason: `stopped at ${MAX_FILES} files or 50000 directory entries` });
+    for (const rel of found.files) {
+      const name = `files/${rel.split('/').map(sanitizeArtifactSegment).join('/')}`;
+      const read = readConfined(root, rel, cap);
+      if (!read.ok) {
+        skipped.push({ name, reason: read.reason });
+        continue;
+      }
+      const text = !read.data.includes(0);
+      yield { name, kind: 'file', truncated: false, originalBytes: null, body: text ? this.o.redaction.applyBytes(read.data) : read.data };
+    }
+  }
+
+  /** Redacts text, then cuts it at the cap with a note at the end. */
+  private capText(name: string, kind: ArtifactKind, raw: Buffer, total: number): Item {
+    const redacted = this.o.redaction.applyBytes(raw);
+    if (total <= this.o.maxBytes && redacted.length <= this.o.maxBytes) return { name, kind, truncated: false, originalBytes: total, body: redacted };
+    const note = Buffer.from(`\n[ccg: truncated at ${this.o.maxBytes} bytes; the original had ${total}]\n`);
+    return { name, kind, truncated: true, originalBytes: total, body: Buffer.concat([redacted.subarray(0, Math.max(0, this.o.maxBytes - note.length)), note]) };
+  }
+
+  /** Runs git in the workspace with the scrubbed environment, keeping at most `keep` bytes of its output. */
+  private git(args: string[], keep: number): Promise<{ code: number | null; out: Buffer; err: Buffer; total: number }> {
+    // No pager, no fsmonitor hook, paths printed as they are.
+    const argv = ['-c', 'core.fsmonitor=false', '-c', 'core.quotepath=off', '-c', 'core.pager=cat', ...args];
+    return new Promise((resolve) => {
+      const child = spawn('git', argv, { cwd: this.o.cwd, env: commandEnv(this.o.env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      let kept = 0;
+      let total = 0;
+      child.stdout!.on('data', (d: Buffer) => {
+        total += d.length;
+        if (kept < keep) {
+          const part = d.subarray(0, keep - kept);
+          out.push(part);
+          kept += part.length;
+        }
+      });
+      child.stderr!.on('data', (d: Buffer) => {
+        if (err.length < 16) err.push(d);
+      });
+      const timer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), GIT_TIMEOUT_MS);
+      child.on('error', (e) => {
+        clearTimeout(timer);
+        resolve({ code: 127, out: Buffer.alloc(0), err: Buffer.from(String((e as NodeJS.ErrnoException).code ?? e.message)), total: 0 });
+      });
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, out: Buffer.concat(out), err: Buffer.concat(err), total });
+      });
+    });
+  }
+}
+
+function isInside(child: string, parent: string): boolean {
+  const rel = relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/**
+ * Reads a workspace file without ever leaving the workspace: the last component is opened with
+ * O_NOFOLLOW (a symlink is refused, not followed), non-blocking (a FIFO cannot hang the runner),
+ * and the opened descriptor's real path is checked to be inside the workspace (a directory swapped
+ * for a symlink between the walk and the open is caught).
+ */
+export function readConfined(root: string, rel: string, cap: number): { ok: true; data: Buffer } | { ok: false; reason: string } {
+  let fd: number;
+  try {
+    fd = openSync(join(root, rel), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { ok: false, reason: code === 'ELOOP' ? 'symbolic link (not followed)' : `cannot open: ${code ?? 'error'}` };
+  }
+  try {
+    let real: string | undefined;
+    try {
+      real = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      real = realpathSync(join(root, rel)); // no /proc: the check before the open is the best there is
+    }
+    if (!isInside(real, root)) return { ok: false, reason: 'resolves outside the workspace' };
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { ok: false, reason: 'not a regular file' };
+    if (st.size > cap) return { ok: false, reason: `${st.size} bytes is over the ${cap}-byte cap` };
+    const data = Buffer.alloc(st.size);
+    let off = 0;
+    while (off < st.size) {
+      const n = readSync(fd, data, off, st.size - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return { ok: true, data: data.subarray(0, off) };
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,213 @@
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { artifactContentType, type ArtifactInfo, type ArtifactKind } from '../protocol/artifacts.js';
+import { CcgError } from '../protocol/errors.js';
+import { ChunkRedactor, type Redaction } from '../protocol/redaction.js';
+import type { Logger } from './log.js';
+import type { ArtifactIndex } from './store/types.js';
+
+export interface ArtifactLimits {
+  /** One artifact. */
+  maxArtifactBytes: number;
+  /** Distinct artifact names per run. */
+  maxRunArtifacts: number;
+  /** Stored bytes per run, all artifacts together. */
+  maxRunArtifactBytes: number;
+}
+
+export interface ArtifactServiceOptions {
+  /** `<data>/artifacts`: blobs under `sha256/<2 hex>/<64 hex>`, uploads in progress under `tmp/`. */
+  dir: string;
+  index: ArtifactIndex;
+  limits: ArtifactLimits;
+  log: Logger;
+  now: () => number;
+}
+
+export interface UploadMeta {
+  name: string;
+  kind: ArtifactKind;
+  truncated: boolean;
+  originalBytes: number | null;
+  collection: string | null;
+}
+
+const REDACT_PIECE = 1024 * 1024;
+
+/** An upload in progress: bytes go to a temp file as they arrive, hashed on the way. */
+export class Upload {
+  private readonly fd: number;
+  private readonly hash: Hash = createHash('sha256');
+  private received = 0;
+  private sawNul = false;
+  private closed = false;
+
+  constructor(
+    private readonly svc: ArtifactService,
+    readonly runId: string,
+    readonly meta: UploadMeta,
+    readonly length: number,
+    private readonly tmp: string,
+  ) {
+    this.fd = openSync(tmp, 'wx', 0o600);
+  }
+
+  /** Appends a piece of the body; throws past the announced length. */
+  write(piece: Buffer): void {
+    this.received += piece.length;
+    if (this.received > this.length) throw new CcgError('ERR_TOO_LARGE', `body is longer than its content-length (${this.length})`);
+    if (!this.sawNul && piece.includes(0)) this.sawNul = true;
+    this.hash.update(piece);
+    writeSync(this.fd, piece);
+  }
+
+  /**
+   * Checks the body against the signed hash, redacts text, stores the blob under its own hash and
+   * records the artifact. Throws ERR_SIGNATURE_INVALID when the body is not what was signed.
+   */
+  async finish(declaredSha256: string, redaction: Redaction): Promise<ArtifactInfo> {
+    try {
+      if (this.received !== this.length) throw new CcgError('ERR_BAD_REQUEST', `body has ${this.received} bytes, content-length said ${this.length}`);
+      const actual = this.hash.digest('hex');
+      if (actual !== declaredSha256) throw new CcgError('ERR_SIGNATURE_INVALID', 'the body does not match the signed x-ccg-content-sha256');
+      fsyncSync(this.fd);
+      closeSync(this.fd);
+      this.closed = true;
+      // Text is redacted once more here (the runner already did, with its environment's secrets too).
+      const text = !this.sawNul;
+      const stored = text ? this.redactCopy(redaction) : { file: this.tmp, sha256: actual, bytes: this.received };
+      return await this.svc.commit(this.runId, this.meta, stored, text);
+    } finally {
+      this.abort();
+    }
+  }
+
+  /** Drops the temp file (client went away, refused, or done). */
+  abort(): void {
+    this.svc.release(this);
+    if (!this.closed) {
+      this.closed = true;
+      try {
+        closeSync(this.fd);
+      } catch {
+        /* closed */
+      }
+    }
+    rmSync(this.tmp, { force: true });
+    rmSync(`${this.tmp}.r`, { force: true });
+  }
+
+  private redactCopy(redaction: Redaction): { file: string; sha256: string; bytes: number } {
+    const out = `${this.tmp}.r`;
+    const src = openSync(this.tmp, 'r');
+    const dst = openSync(out, 'wx', 0o600);
+    const hash = createHash('sha256');
+    const r = new ChunkRedactor(redaction);
+    const piece = Buffer.alloc(REDACT_PIECE);
+    let bytes = 0;
+    try {
+      for (;;) {
+        const n = readSync(src, piece, 0, REDACT_PIECE, null);
+        if (n === 0) break;
+        const clean = r.apply(piece.subarray(0, n));
+        hash.update(clean);
+        writeSync(dst, clean);
+        bytes += clean.length;
+      }
+      fsyncSync(dst);
+    } finally {
+      closeSync(src);
+      closeSync(dst);
+    }
+    return { file: out, sha256: hash.digest('hex'), bytes };
+  }
+}
+
+/**
+ * The gateway's artifact store: content-addressed blobs on disk (one file per distinct content,
+ * named by its SHA-256, so a name from a runner never becomes a path), metadata in LMDB.
+ */
+export class ArtifactService {
+  private readonly listeners = new Set<(runId: string, artifacts: ArtifactInfo[]) => void>();
+  /** Uploads in progress, counted against their run's limits until they end. */
+  private readonly inflight = new Set<Upload>();
+
+  constructor(private readonly o: ArtifactServiceOptions) {
+    mkdirSync(join(o.dir, 'sha256'), { recursive: true, mode: 0o700 });
+    // Uploads cut short by a crash leave temp files: nothing refers to them.
+    rmSync(join(o.dir, 'tmp'), { recursive: true, force: true });
+    mkdirSync(join(o.dir, 'tmp'), { recursive: true, mode: 0o700 });
+  }
+
+  get limits(): ArtifactLimits {
+    return this.o.limits;
+  }
+
+  blobPath(sha256: string): string {
+    return join(this.o.dir, 'sha256', sha256.slice(0, 2), sha256);
+  }
+
+  list(runId: string): ArtifactInfo[] {
+    return this.o.index.listArtifacts(runId);
+  }
+
+  get(runId: string, name: string): ArtifactInfo | undefined {
+    return this.o.index.getArtifact(runId, name);
+  }
+
+  /** Hears about every change of a run's artifact list (operator sockets). */
+  onChange(listener: (runId: string, artifacts: ArtifactInfo[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Starts an upload after checking the run's limits against the announced length. */
+  begin(runId: string, meta: UploadMeta, length: number): Upload {
+    const l = this.o.limits;
+    if (length > l.maxArtifactBytes) throw new CcgError('ERR_TOO_LARGE', `artifact of ${length} bytes exceeds the gateway's limit of ${l.maxArtifactBytes}`);
+    // Uploads still in progress count too: parallel uploads cannot together pass the limits.
+    const pending = [...this.inflight].filter((u) => u.runId === runId);
+    const names = new Set([...this.list(runId).map((a) => a.name), ...pending.map((u) => u.meta.name)]);
+    names.delete(meta.name);
+    if (names.size >= l.maxRunArtifacts) throw new CcgError('ERR_TOO_LARGE', `a run may keep at most ${l.maxRunArtifacts} artifacts`);
+    const stored = this.list(runId).filter((a) => a.name !== meta.name).reduce((n, a) => n + a.bytes, 0);
+    const used = stored + pending.reduce((n, u) => n + u.length, 0);
+    if (used + length > l.maxRunArtifactBytes) throw new CcgError('ERR_TOO_LARGE', `the run's artifacts would exceed ${l.maxRunArtifactBytes} bytes`);
+    const upload = new Upload(this, runId, meta, length, join(this.o.dir, 'tmp', randomBytes(12).toString('hex')));
+    this.inflight.add(upload);
+    return upload;
+  }
+
+  /** An upload ended (stored or not): it no longer counts against its run's limits. */
+  release(upload: Upload): void {
+    this.inflight.delete(upload);
+  }
+
+  /** Moves a finished upload into place (unless that content is already there) and indexes it. */
+  async commit(runId: string, meta: UploadMeta, stored: { file: string; sha256: string; bytes: number }, redacted: boolean): Promise<ArtifactInfo> {
+    const blob = this.blobPath(stored.sha256);
+    if (existsSync(blob) && statSync(blob).size === stored.bytes) {
+      rmSync(stored.file, { force: true });
+    } else {
+      mkdirSync(join(this.o.dir, 'sha256', stored.sha256.slice(0, 2)), { recursive: true, mode: 0o700 });
+      renameSync(stored.file, blob);
+    }
+    const info: ArtifactInfo = {
+      name: meta.name,
+      kind: meta.kind,
+      bytes: stored.bytes,
+      sha256: stored.sha256,
+      contentType: artifactContentType(meta.name, meta.kind),
+      truncated: meta.truncated,
+      originalBytes: meta.originalBytes,
+      redacted,
+      collection: meta.collection,
+      uploadedAt: this.o.now(),
+    };
+    await this.o.index.putArtifact(runId, info);
+    const list = this.list(runId);
+    for (const l of this.listeners) l(runId, list);
+    return info;
+  }
+}

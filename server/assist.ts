@@ -1,0 +1,59 @@
+import type { AssistInfo, AssistStatusBody } from '../protocol/assist.js';
+import { isFinal } from '../protocol/run.js';
+import type { EventBus } from './bus.js';
+import type { Logger } from './log.js';
+
+export interface AssistServiceOptions {
+  bus: EventBus;
+  log: Logger;
+  now: () => number;
+}
+
+/**
+ * What the gateway knows of each run's assist session, as the runner last reported it. Kept in
+ * memory only: the links are credentials, and a runner re-sends them after every reconnect, so a
+ * restarted gateway learns them again without ever writing them to disk. Listeners are the
+ * operator sockets, which pass them on to operators and admins only.
+ */
+export class AssistService {
+  private readonly state = new Map<string, AssistInfo>();
+  private readonly listeners = new Set<(runId: string, info: AssistInfo) => void>();
+
+  constructor(private readonly o: AssistServiceOptions) {
+    // When a run ends its runner stops tmate; forget the links even if that report never came.
+    o.bus.onRun((run) => {
+      if (!isFinal(run.status)) return;
+      const cur = this.state.get(run.id);
+      if (cur && (cur.state === 'active' || cur.state === 'starting')) {
+        this.set(run.id, { requestId: null, state: 'stopped', links: null, expiresAt: null, reason: 'the run ended', updatedAt: o.now() });
+      }
+    });
+  }
+
+  /** The session of a run (null: none was ever started). */
+  get(runId: string): AssistInfo | null {
+    return this.state.get(runId) ?? null;
+  }
+
+  /** A report from the run's runner. A refusal answers one request and leaves the session as it was. */
+  report(runId: string, body: AssistStatusBody): void {
+    // Field by field: the runner's message carries its own `type`, which is not part of the info.
+    const info: AssistInfo = { requestId: body.requestId, state: body.state, links: body.links, expiresAt: body.expiresAt, reason: body.reason, updatedAt: this.o.now() };
+    this.o.log.info('assist.status', { run: runId, state: body.state, reason: body.reason ?? undefined });
+    if (body.state === 'refused') {
+      for (const l of this.listeners) l(runId, info);
+      return;
+    }
+    this.set(runId, info);
+  }
+
+  onChange(listener: (runId: string, info: AssistInfo) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private set(runId: string, info: AssistInfo): void {
+    this.state.set(runId, info);
+    for (const l of this.listeners) l(runId, info);
+  }
+}

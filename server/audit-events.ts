@@ -1,0 +1,35 @@
+import type { RunnerEvent } from '../protocol/runner-events.js';
+import type { Logger } from './log.js';
+import type { AuditEntry, AuthStore } from './store/types.js';
+
+/**
+ * The audit trail of what runners report doing for the gateway beyond commands: artifact
+ * collections and assist sessions (opened, closed, refused). A RunService event listener. The
+ * actor is the runner; the request that caused it was audited with its operator when it was made.
+ * No link of an assist session is ever written here.
+ */
+export function auditPowerEvents(store: AuthStore, now: () => number, log: Logger): (runId: string, events: RunnerEvent[]) => void {
+  return (runId, events) => {
+    for (const ev of events) {
+      let entry: Pick<AuditEntry, 'action' | 'detail'> | null = null;
+      switch (ev.type) {
+        case 'collect_done':
+          entry = { action: 'artifacts.collected', detail: { requestId: ev.requestId, trigger: ev.trigger, uploaded: ev.uploaded.length, skipped: ev.skipped.length, error: ev.error?.slice(0, 300) ?? null } };
+          break;
+        case 'assist_started':
+          entry = { action: 'assist.started', detail: { requestId: ev.requestId, expiresAt: ev.expiresAt } };
+          break;
+        case 'assist_stopped':
+          entry = { action: 'assist.stopped', detail: { requestId: ev.requestId, reason: ev.reason.slice(0, 300) } };
+          break;
+        case 'assist_refused':
+          entry = { action: 'assist.refused', detail: { requestId: ev.requestId, reason: ev.reason.slice(0, 300) } };
+          break;
+        default:
+          break;
+      }
+      if (!entry) continue;
+      store.appendAudit({ at: now(), actor: 'runner', target: runId, from: null, ...entry }).catch((err: unknown) => log.warn('audit.write_failed', { err: String(err) }));
+    }
+  };
+}
