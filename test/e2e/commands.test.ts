@@ -95,7 +95,7 @@ test('ccg runs commands / exec: list, stream the output, exit with the code, ref
   assert.equal((await runCli(['runs', 'commands', c.id], { ...g.env, CCG_TOKEN: viewer.token })).code, 0);
   const denied = await runCli(['runs', 'exec', c.id, 'test', '--wait'], { ...g.env, CCG_TOKEN: viewer.token });
   assert.equal(denied.code, 77);
-  assert.match(denied.stderr, /the viewer role may not run commands/);
+  assert.match(denied.stderr, /policy does not let the viewer role run "test"/);
 
   writeFileSync(join(ws, 'stop'), '');
   assert.equal((await runner.exited).code, 0);
