@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { RUN_ID_RE } from './ids.js';
 import { RunSummary } from './run.js';
+import { OperatorApproval, OperatorApprovalAnswer, OperatorApprovals, OperatorInput, OperatorInputAccepted, OperatorResize } from './claude-control.js';
 
 /**
  * The operator WebSocket protocol (`/v1/operator`), used by the TUI, `ccg runs logs --follow`,
@@ -28,6 +29,9 @@ export const OperatorToGateway = z.discriminatedUnion('type', [
   OperatorSubscribe,
   OperatorUnsubscribe,
   OperatorWatchRuns,
+  OperatorApprovalAnswer,
+  OperatorInput,
+  OperatorResize,
 ]);
 export type OperatorToGateway = z.infer<typeof OperatorToGateway>;
 
@@ -61,5 +65,8 @@ export const GatewayToOperator = z.discriminatedUnion('type', [
   OperatorRun,
   OperatorRuns,
   OperatorError,
+  OperatorApprovals,
+  OperatorApproval,
+  OperatorInputAccepted,
 ]);
 export type GatewayToOperator = z.infer<typeof GatewayToOperator>;

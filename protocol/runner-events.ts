@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CLAUDE_EVENTS } from './claude-events.js';
 
 /**
  * Runner events: JSON lines in the run's `event` stream (stream 3). They travel as output does
@@ -27,7 +28,7 @@ export const ExecExit = z.object({
   durationMs: z.number().nonnegative(),
 });
 
-export const RunnerEvent = z.discriminatedUnion('type', [ExecStarted, ExecRefused, ExecExit]);
+export const RunnerEvent = z.discriminatedUnion('type', [ExecStarted, ExecRefused, ExecExit, ...CLAUDE_EVENTS]);
 export type RunnerEvent = z.infer<typeof RunnerEvent>;
 
 /** Parses the JSON lines of an event chunk; lines that are not known events are skipped. */

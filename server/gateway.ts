@@ -17,6 +17,7 @@ import { ensureCertificate } from './tls.js';
 import { mountPages } from './views.js';
 import { mountOperatorSocket } from './ws/operator-socket.js';
 import { mountRunnerSocket } from './ws/runner-socket.js';
+import { wireClaude, type ClaudeWiring, type NotifyOptions } from './claude/wire.js';
 
 export interface GatewayLimits {
   /** Output bytes one run may store. */
@@ -38,7 +39,7 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   maxBodyBytes: 1024 * 1024,
 };
 
-export interface GatewayOptions {
+export interface GatewayOptions extends NotifyOptions {
   dataDir: string;
   host?: string;
   /** 0 picks a free port (tests). */
@@ -70,6 +71,8 @@ export interface Gateway {
   native: boolean;
   store: Store;
   runs: RunService;
+  /** Approvals, input and notifications. */
+  claude: ClaudeWiring;
   close(): Promise<void>;
 }
 
@@ -108,9 +111,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const tls = opts.insecureHttp ? null : ensureCertificate(dataDir, { certFile: opts.tlsCertFile, keyFile: opts.tlsKeyFile });
   const operatorTokenFile = await ensureOperatorToken(store, dataDir, now());
   const setupCode = await ensureSetupCode(store, dataDir);
+  let claude: ClaudeWiring | null = null;
   const onEvents = (runId: string, events: RunnerEvent[]) => {
+    claude?.onEvents(runId, events);
     for (const ev of events) {
-      if (ev.type === 'exec_started') continue;
+      if (ev.type !== 'exec_exit' && ev.type !== 'exec_refused') continue;
       const detail: Record<string, string | number | boolean | null> = ev.type === 'exec_exit'
         ? { name: ev.name, requestId: ev.requestId, code: ev.code, timedOut: ev.timedOut, truncated: ev.truncated }
         : { name: ev.name, requestId: ev.requestId, reason: ev.reason.slice(0, 300) };
@@ -131,9 +136,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     return `${scheme}://${urlHost}:${port}`;
   };
 
+  claude = wireClaude({ ...opts, dataDir, store, runs, bus, log, now, baseUrl: () => runnerUrl(undefined) });
+
   mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets });
-  mountOperatorSocket(app, { runs, store, bus, log, sockets });
-  mountRunsApi(app, { runs, store, log, runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes, execRoles: opts.execRoles ?? DEFAULT_EXEC_ROLES });
+  mountOperatorSocket(app, { runs, store, bus, log, sockets, steering: claude.operatorSteering });
+  mountRunsApi(app, { runs, store, log, runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes, execRoles: opts.execRoles ?? DEFAULT_EXEC_ROLES, claude });
   mountPages(app, { log, setupPending: () => !store.getMeta<boolean>(ADMIN_EXISTS_KEY) });
 
   const listenSocket = await new Promise<us_listen_socket>((resolveListen, reject) => {
@@ -172,6 +179,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     native: uwsIsNative(),
     store,
     runs,
+    claude,
     close,
   };
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
-import type { GatewayExec } from '../protocol/runner-messages.js';
+import type { GatewayExec, GatewayToRunner } from '../protocol/runner-messages.js';
 import { CcgError } from '../protocol/errors.js';
 import { newRunId, newRunToken } from '../protocol/ids.js';
 import { isFinal, type RunnerInfo, type RunStatus, type RunSummary } from '../protocol/run.js';
@@ -16,6 +16,8 @@ import { parseEvents, type RunnerEvent } from '../protocol/runner-events.js';
 export interface RunnerLink {
   sendCancel(by: string): void;
   sendExec(msg: GatewayExec): void;
+  /** Any other message for the runner (approval decisions, input, resize). */
+  send(msg: GatewayToRunner): void;
   /** Ends the socket with an error code (used when another connection takes over). */
   kick(code: CcgError): void;
 }
@@ -159,7 +161,8 @@ export class RunService {
 
   async started(id: string): Promise<void> {
     await this.update(id, (r) => {
-      if (!isFinal(r.status)) r.status = 'running';
+      // A reconnecting runner says `started` again: a run waiting for an operator stays waiting.
+      if (!isFinal(r.status) && r.status !== 'waiting') r.status = 'running';
       r.startedAt ??= this.o.now();
     });
   }
@@ -319,6 +322,29 @@ export class RunService {
     const fromSeq = this.liveOf(id).receivedSeq + 1;
     link.sendExec({ type: 'exec', requestId, name, params });
     return { requestId, fromSeq };
+  }
+
+  /** Claude waits for an approval or a follow-up (`waiting`), or works again (`running`). */
+  async setWaiting(id: string, waiting: boolean): Promise<void> {
+    const run = this.get(id);
+    const want = waiting ? 'waiting' : 'running';
+    if (!run || run.status === want || (run.status !== 'running' && run.status !== 'waiting')) return;
+    await this.update(id, (r) => {
+      if (r.status === 'running' || r.status === 'waiting') r.status = want;
+    });
+  }
+
+  /** Sends a message to the run's runner if it is connected; false if it is away. */
+  sendToRunner(id: string, msg: GatewayToRunner): boolean {
+    const link = this.runners.get(id);
+    if (!link) return false;
+    link.send(msg);
+    return true;
+  }
+
+  /** The seq the next chunk of a run will get (where a viewer waiting for the answer to a request starts). */
+  nextSeq(id: string): number {
+    return this.liveOf(id).receivedSeq + 1;
   }
 
   pendingCancel(id: string): string | null {

@@ -33,6 +33,9 @@ export class ServeCommand extends BaseCommand {
   publicUrl = Option.String('--public-url', { env: 'CCG_PUBLIC_URL', description: 'URL runners use to reach this gateway, when not the listen address' });
   execRoles = Option.String('--exec-roles', { env: 'CCG_EXEC_ROLES', description: "Roles that may run a runner's allowlisted commands (default admin,operator)" });
   logLevel = Option.String('--log-level', { env: 'CCG_LOG_LEVEL', description: 'debug, info, warn or error (default info)' });
+  notifyUrl = Option.String('--notify-url', { env: 'CCG_NOTIFY_URL', description: 'Webhook or ntfy topic URL told when a run waits for approval or input, or ends (env CCG_NOTIFY_URL)' });
+  notifyFormat = Option.String('--notify-format', { env: 'CCG_NOTIFY_FORMAT', description: 'json (default) or ntfy (default when the URL host contains "ntfy")' });
+  vapidSubject = Option.String('--vapid-subject', { env: 'CCG_VAPID_SUBJECT', description: 'Contact for Web Push services: mailto:you@example.com or an https URL (env CCG_VAPID_SUBJECT)' });
 
   protected async run(): Promise<number> {
     const started = performance.now();
@@ -43,7 +46,21 @@ export class ServeCommand extends BaseCommand {
     if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new CliError(`--log-level must be debug, info, warn or error`);
     const roles = (this.execRoles ?? 'admin,operator').split(',').map((r) => r.trim()).filter(Boolean);
     for (const r of roles) if (!['admin', 'operator', 'viewer'].includes(r)) throw new CliError(`--exec-roles: "${r}" is not a role (admin, operator, viewer)`);
+    if (this.notifyUrl) {
+      let u: URL;
+      try {
+        u = new URL(this.notifyUrl);
+      } catch {
+        throw new CliError('--notify-url is not a URL');
+      }
+      if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new CliError('--notify-url must be an http(s) URL');
+    }
+    if (this.notifyFormat && this.notifyFormat !== 'json' && this.notifyFormat !== 'ntfy') throw new CliError('--notify-format must be json or ntfy');
+    if (this.vapidSubject && !/^(mailto:|https:\/\/)/.test(this.vapidSubject)) throw new CliError('--vapid-subject must start with mailto: or https://');
     const gw = await createGateway({
+      ...(this.notifyUrl ? { notifyUrl: this.notifyUrl } : {}),
+      ...(this.notifyFormat ? { notifyFormat: this.notifyFormat as 'json' | 'ntfy' } : {}),
+      ...(this.vapidSubject ? { vapidSubject: this.vapidSubject } : {}),
       execRoles: roles as Role[],
       dataDir: this.data ?? '.data',
       host: this.host ?? '127.0.0.1',

@@ -5,6 +5,9 @@ import { RUN_ID_RE } from '../../protocol/ids.js';
 import { authenticateBearer, requireRole, type Principal, type Role } from '../auth/operator-auth.js';
 import { CHILD_STREAMS } from '../../protocol/frames.js';
 import { mountCommandsApi } from './api-commands.js';
+import { mountClaudeApi } from './api-claude.js';
+import { mountPushApi } from './api-push.js';
+import type { ClaudeWiring } from '../claude/wire.js';
 import type { Logger } from '../log.js';
 import type { RunService } from '../runs.js';
 import type { AuthStore, RunStore } from '../store/types.js';
@@ -20,6 +23,8 @@ export interface ApiOptions {
   maxBodyBytes: number;
   execRoles: readonly Role[];
   sessionPrincipal?: (headers: Record<string, string>) => Principal | undefined;
+  /** Approvals, input, timeline and push subscriptions (api-claude.ts, api-push.ts). */
+  claude?: ClaudeWiring;
 }
 
 function shellQuote(s: string): string {
@@ -47,6 +52,10 @@ export function mountRunsApi(app: TemplatedApp, o: ApiOptions): void {
 
   route(app, 'get', '/healthz', o.log, () => ({ status: 200, json: { ok: true } }));
   mountCommandsApi(app, { runs: o.runs, store: o.store, log: o.log, who, execRoles: o.execRoles, maxBodyBytes: o.maxBodyBytes });
+  if (o.claude) {
+    mountClaudeApi(app, { runs: o.runs, store: o.store, approvals: o.claude.approvals, steering: o.claude.steering, log: o.log, who, maxBodyBytes: o.maxBodyBytes });
+    mountPushApi(app, { push: o.claude.push, log: o.log, who, maxBodyBytes: o.maxBodyBytes, baseUrl: () => o.runnerUrl(undefined) });
+  }
 
   route(app, 'post', '/api/v1/runs', o.log, async (ctx) => {
     const p = who(ctx);

@@ -9,6 +9,7 @@ import { copyRequest, errorReply, writeReply } from '../http/respond.js';
 import type { Logger } from '../log.js';
 import type { RunService } from '../runs.js';
 import type { AuthStore, RunStore } from '../store/types.js';
+import { STEERING_MESSAGE_TYPES, type OperatorSteering } from './operator-steering.js';
 
 interface Sub {
   runId: string;
@@ -36,6 +37,8 @@ export interface OperatorSocketOptions {
   sockets: Set<WebSocket<unknown>>;
   /** Resolves a browser session from the upgrade's headers (phone pages); undefined: not a session. */
   sessionPrincipal?: (headers: Record<string, string>) => Principal | undefined;
+  /** Approvals, follow-up input and terminal size (Claude runs, pty runs). */
+  steering?: OperatorSteering;
 }
 
 /** Past this many buffered bytes a viewer stops getting live chunks and catches up from the store on drain. */
@@ -98,13 +101,17 @@ export function mountOperatorSocket(app: TemplatedApp, o: OperatorSocketOptions)
     const offRun = o.bus.onRun((run) => {
       if (run.id === runId) send(ws, { type: 'run', run });
     });
+    // …and about its approvals: requested, answered (by anyone), resolved.
+    const offApprovals = o.steering?.onApproval(runId, (approval) => send(ws, { type: 'approval', runId, approval })) ?? (() => undefined);
     sub.off = () => {
       offChunk();
       offRun();
+      offApprovals();
     };
     d.subs.set(runId, sub);
     send(ws, { type: 'subscribed', runId, from: next, lastSeq: committed });
     send(ws, { type: 'run', run: o.runs.summary(o.runs.mustGet(runId)) });
+    if (o.steering) send(ws, { type: 'approvals', runId, approvals: o.steering.approvals(runId) });
     pump(ws, sub);
   };
 
@@ -119,7 +126,7 @@ export function mountOperatorSocket(app: TemplatedApp, o: OperatorSocketOptions)
     const parsed = OperatorToGateway.safeParse(raw);
     if (!parsed.success) {
       const type = (raw as { type?: unknown } | null)?.type;
-      if (typeof type === 'string' && !['hello', 'subscribe', 'unsubscribe', 'watch_runs'].includes(type)) {
+      if (typeof type === 'string' && !['hello', 'subscribe', 'unsubscribe', 'watch_runs', ...STEERING_MESSAGE_TYPES].includes(type)) {
         throw new CcgError('ERR_UNKNOWN_TYPE', `unknown message type "${type.slice(0, 40)}"`);
       }
       throw new CcgError('ERR_BAD_FRAME', parsed.error.issues[0]?.message ?? 'invalid message');
@@ -143,6 +150,12 @@ export function mountOperatorSocket(app: TemplatedApp, o: OperatorSocketOptions)
         d.offRuns?.();
         d.offRuns = o.bus.onRun((run) => send(ws, { type: 'run', run }));
         send(ws, { type: 'runs', runs: o.runs.list({ limit: msg.limit ?? 100 }) });
+        return;
+      case 'approval_answer':
+      case 'input':
+      case 'resize':
+        if (!o.steering) throw new CcgError('ERR_UNKNOWN_TYPE', `this gateway does not handle ${msg.type}`);
+        o.steering.handle(d.principal, d.remote, msg, (reply) => send(ws, reply));
         return;
       default: {
         const never: never = msg;

@@ -59,7 +59,7 @@ export class RunsExecCommand extends GatewayCommand {
         if (c.stream === STREAM_COMMAND && mine && this.json) this.context.stdout.write(JSON.stringify({ seq: c.seq, text: Buffer.from(c.data).toString('utf8') }) + '\n');
         if (c.stream !== STREAM_EVENT) return;
         for (const ev of parseEvents(c.data)) {
-          if (ev.requestId !== res.requestId) continue;
+          if (!('requestId' in ev) || ev.requestId !== res.requestId) continue;
           if (ev.type === 'exec_started') mine = true;
           else if (ev.type === 'exec_refused') end(this.report(new CliError(`the runner refused ${this.name}: ${ev.reason}`, EXIT.ERROR, 'ERR_REFUSED')));
           else {
