@@ -9,6 +9,11 @@ import { RunsListCommand } from './commands/runs/list.js';
 import { RunsLogsCommand } from './commands/runs/logs.js';
 import { RunsShowCommand } from './commands/runs/show.js';
 import { RunsWaitCommand } from './commands/runs/wait.js';
+import { RunsApprovalsCommand } from './commands/runs/approvals.js';
+import { RunsApproveCommand } from './commands/runs/approve.js';
+import { RunsDenyCommand } from './commands/runs/deny.js';
+import { RunsEventsCommand } from './commands/runs/events.js';
+import { RunsInputCommand } from './commands/runs/input.js';
 import { ServeCommand } from './commands/serve.js';
 import { EXIT_CODES_HELP } from './exit-codes.js';
 import { VERSION } from './version.js';
@@ -19,7 +24,7 @@ export function createCli(binaryName = 'ccg'): Cli {
   const cli = new Cli({ binaryLabel: 'ccg — Claude Code connect-back gateway', binaryName, binaryVersion: VERSION, enableColors });
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
-  for (const c of [ServeCommand, DoctorCommand, RunsCreateCommand, RunsListCommand, RunsShowCommand, RunsLogsCommand, RunsWaitCommand, RunsCancelCommand, RunsCommandsCommand, RunsExecCommand, RunnerStartCommand]) {
+  for (const c of [ServeCommand, DoctorCommand, RunsCreateCommand, RunsListCommand, RunsShowCommand, RunsLogsCommand, RunsWaitCommand, RunsCancelCommand, RunsCommandsCommand, RunsExecCommand, RunsEventsCommand, RunsApprovalsCommand, RunsApproveCommand, RunsDenyCommand, RunsInputCommand, RunnerStartCommand]) {
     cli.register(c);
   }
   return cli;
