@@ -229,7 +229,8 @@ export class OperatorClient extends EventEmitter<OperatorClientEvents> {
           this.emit('input_accepted', { runId: msg.runId, inputId: msg.inputId, ref: msg.ref });
           return;
         case 'error':
-          if (msg.code === 'ERR_UNAUTHORIZED' || msg.code === 'ERR_FORBIDDEN') lastError = new CliError(msg.message, exitForCode(msg.code), msg.code);
+          // A refusal about one run's request (an approval, an input) is news, not the end of the socket.
+          if ((msg.code === 'ERR_UNAUTHORIZED' || msg.code === 'ERR_FORBIDDEN') && !msg.runId) lastError = new CliError(msg.message, exitForCode(msg.code), msg.code);
           else this.emit('notice', { code: msg.code, message: msg.message, runId: msg.runId });
           return;
       }

@@ -63,7 +63,7 @@ export interface ModelApi {
   close(): Promise<void>;
 }
 
-/** The text of the last user turn of a request (a string, or the text/tool_result parts). */
+/** The last part of the last user turn of a request: its text, or a tool result's content (Claude Code puts system reminders in earlier parts). */
 export function lastUserText(req: ModelRequest): string {
   const msgs = req.body.messages ?? [];
   for (let i = msgs.length - 1; i >= 0; i--) {
@@ -71,9 +71,9 @@ export function lastUserText(req: ModelRequest): string {
     if (m.role !== 'user') continue;
     if (typeof m.content === 'string') return m.content;
     if (Array.isArray(m.content)) {
-      return (m.content as { type?: string; text?: string; content?: unknown }[])
-        .map((p) => (p.type === 'text' ? (p.text ?? '') : p.type === 'tool_result' ? (typeof p.content === 'string' ? p.content : JSON.stringify(p.content)) : ''))
-        .join('\n');
+      const p = (m.content as { type?: string; text?: string; content?: unknown }[]).at(-1);
+      if (!p) return '';
+      return p.type === 'text' ? (p.text ?? '') : p.type === 'tool_result' ? (typeof p.content === 'string' ? p.content : JSON.stringify(p.content)) : '';
     }
   }
   return '';
