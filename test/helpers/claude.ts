@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from './gateway.js';
@@ -37,4 +37,18 @@ export function claudeEnv(baseUrl: string, home = tempDir('ccg-claude-home-')): 
     CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
     DISABLE_AUTOUPDATER: '1',
   };
+}
+
+/**
+ * Settles what interactive `claude` would otherwise ask on a first start (onboarding, "use this
+ * API key?", "trust this folder?"), so it can be driven in a pty against the stand-in.
+ */
+export function trustForInteractive(env: Record<string, string>, cwd: string): void {
+  const cfg = {
+    hasCompletedOnboarding: true,
+    lastOnboardingVersion: CLAUDE_VERSION,
+    customApiKeyResponses: { approved: [env['ANTHROPIC_API_KEY']!.slice(-20)], rejected: [] },
+    projects: { [cwd]: { hasTrustDialogAccepted: true, allowedTools: [] } },
+  };
+  writeFileSync(join(env['CLAUDE_CONFIG_DIR']!, '.claude.json'), JSON.stringify(cfg));
 }

@@ -8,6 +8,7 @@ import { createApiToken } from '../../server/auth/api-tokens.js';
 import { runCli } from '../helpers/cli.js';
 import { fakeRunner } from '../helpers/fake-runner.js';
 import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.js';
+import { apiRequest } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
 
 function info(id: string, over: Partial<ApprovalInfo> = {}): ApprovalInfo {
@@ -26,29 +27,7 @@ function info(id: string, over: Partial<ApprovalInfo> = {}): ApprovalInfo {
   };
 }
 
-async function req(g: TestGateway, method: string, path: string, body?: unknown, token = g.operatorToken): Promise<{ status: number; json: any }> {
-  const { request } = await import('node:https');
-  const { PinnedAgent } = await import('../../cli/client/pinned-agent.js');
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
-    const r = request(new URL(path, g.url), { method, agent: new PinnedAgent(g.fingerprint), headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json' } : {}) } }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (d: Buffer) => parts.push(d));
-      res.on('end', () => {
-        const text = Buffer.concat(parts).toString('utf8');
-        let json: unknown = text;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          /* not JSON (ndjson) */
-        }
-        resolve({ status: res.statusCode ?? 0, json });
-      });
-    });
-    r.on('error', reject);
-    r.end(payload);
-  });
-}
+const req = apiRequest;
 
 async function newRun(g: TestGateway): Promise<CreateRunResponse> {
   return JSON.parse((await runCli(['runs', 'create', '--json'], g.env)).stdout) as CreateRunResponse;
