@@ -27,6 +27,9 @@ import {
  * Nothing here throws on input.
  */
 
+/** The Claude Code version this module was verified against (test/fixtures/claude/VERSION). */
+export const TESTED_CLAUDE_VERSION = '2.1.331';
+
 const Loose = z.looseObject({ type: z.string() });
 const Block = z.looseObject({ type: z.string() });
 

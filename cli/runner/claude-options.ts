@@ -6,6 +6,7 @@ import type { ChildDriver } from './driver.js';
 import { PtyDriver } from './pty.js';
 
 export interface ChildChoice {
+  runId: string;
   prompt: string | undefined;
   /** The command after `--` (empty with --cmd). */
   command: string[];
@@ -53,7 +54,7 @@ export function claudeChild(c: ChildChoice): { argv: string[]; mode: 'command' |
   let echo = null;
   if (c.echo) {
     const out = c.echo;
-    const text = new TextTimeline({ approvalHint: (id) => `approve from the phone or TUI, or: ccg runs approve RUN ${id}` });
+    const text = new TextTimeline({ approvalHint: (id) => `approve from the phone or TUI, or: ccg runs approve ${c.runId} ${id}` });
     let seq = 0;
     echo = (ev: Parameters<TextTimeline['push']>[0]['event']) => {
       for (const l of text.push({ seq: ++seq, time: Date.now(), event: ev })) out.write(`${l.text}\n`);

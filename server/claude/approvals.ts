@@ -1,5 +1,5 @@
 import type { Approval } from '../../protocol/claude-control.js';
-import type { ApprovalInfo } from '../../protocol/claude-events.js';
+import { MAX_PENDING_APPROVALS, type ApprovalInfo } from '../../protocol/claude-events.js';
 import { CcgError } from '../../protocol/errors.js';
 import { isFinal, type RunSummary } from '../../protocol/run.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
@@ -162,6 +162,11 @@ export class ApprovalService {
 
   private requested(runId: string, info: ApprovalInfo): Promise<void> {
     if (this.open.get(runId)?.has(info.approvalId) || this.o.store.getApproval(runId, info.approvalId)) return Promise.resolve();
+    // Claude asks one at a time; a runner reporting more than this is broken or hostile.
+    if ((this.open.get(runId)?.size ?? 0) >= MAX_PENDING_APPROVALS) {
+      this.o.log.warn('approval.too_many', { run: runId, open: MAX_PENDING_APPROVALS });
+      return Promise.resolve();
+    }
     const a: Approval = { ...info, runId, state: 'pending', requestedAt: this.o.now(), answer: null, resolution: null };
     this.o.log.info('approval.requested', { run: runId, approval: info.approvalId, tool: info.toolName });
     return this.save(a, true);

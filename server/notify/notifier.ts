@@ -23,6 +23,8 @@ export interface NotifierOptions {
 
 /** Delivery to one URL takes at most this long; it is never retried (a notification is a nudge, not a record). */
 const WEBHOOK_TIMEOUT_MS = 10_000;
+/** Per run and minute: a runner cannot turn the gateway into a pager spammer. */
+const PER_RUN_PER_MINUTE = 10;
 
 function clip(s: string, n: number): string {
   const flat = s.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').trim();
@@ -38,6 +40,7 @@ export class Notifier {
   private readonly lastResult = new Map<string, string | null>();
   private readonly notifiedFinal = new Set<string>();
   private readonly format: 'json' | 'ntfy';
+  private readonly sent = new Map<string, number[]>();
 
   constructor(private readonly o: NotifierOptions) {
     this.format = o.format ?? (o.url && /ntfy/i.test(new URL(o.url).host) ? 'ntfy' : 'json');
@@ -105,6 +108,15 @@ export class Notifier {
   }
 
   private async notify(p: PushPayload, urgent: boolean): Promise<void> {
+    const now = Date.now();
+    const recent = (this.sent.get(p.runId) ?? []).filter((t) => now - t < 60_000);
+    if (recent.length >= PER_RUN_PER_MINUTE && p.kind !== 'finished') {
+      this.o.log.warn('notify.rate_limited', { run: p.runId, kind: p.kind });
+      return;
+    }
+    recent.push(now);
+    this.sent.set(p.runId, recent);
+    if (p.kind === 'finished') this.sent.delete(p.runId);
     await Promise.allSettled([this.webhook(p), this.o.push ? this.o.push.send(p, { urgent }) : Promise.resolve(0)]);
   }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { ClaudeResult, type ClaudeEvent } from '../../protocol/claude-events.js';
-import { CLAUDE_STREAM_FLAGS, allowLine, denyLine, interruptLine, parseClaudeLine, userMessageLine } from '../../protocol/claude-stream.js';
+import { CLAUDE_STREAM_FLAGS, TESTED_CLAUDE_VERSION, allowLine, denyLine, interruptLine, parseClaudeLine, userMessageLine } from '../../protocol/claude-stream.js';
 import { RunnerEvent } from '../../protocol/runner-events.js';
 import { CLAUDE_VERSION } from '../helpers/claude.js';
 import { CLAUDE_FIXTURES, fixture, fixtureNames, stdoutLines } from '../helpers/fixtures.js';
@@ -11,6 +11,7 @@ const events = (name: string): ClaudeEvent[] => stdoutLines(name).flatMap((l) =>
 
 test('the fixtures were captured from the pinned Claude Code version', () => {
   assert.equal(readFileSync(`${CLAUDE_FIXTURES}VERSION`, 'utf8').trim(), CLAUDE_VERSION);
+  assert.equal(TESTED_CLAUDE_VERSION, CLAUDE_VERSION, 'the version ccg names as tested is the pinned one');
   const init = events('text-reply').find((e) => e.type === 'claude_init');
   assert.equal(init?.type === 'claude_init' && init.version, CLAUDE_VERSION);
 });

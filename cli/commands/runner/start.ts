@@ -21,15 +21,15 @@ export class RunnerStartCommand extends BaseCommand {
       starts the command, and streams its output. Every chunk is kept in a spool on disk until the
       gateway has committed it, so a gateway restart or a dropped network loses nothing.
 
-      With --cmd "PROMPT" it drives Claude Code over stream-json: \`claude -p --output-format
-      stream-json --verbose --input-format stream-json --permission-prompt-tool stdio
-      --include-hook-events\`, with the prompt written to its stdin (not its command line). The
-      raw stream-json is the run's output; a readable timeline (text, tool calls, results, cost)
-      goes to the gateway beside it. When Claude asks to use a tool, operators approve or deny it
-      from the gateway; nobody answering within --approval-timeout (default 10m) denies it. After
-      Claude finishes, operators can send follow-up prompts for --input-wait (default 10m; 0
-      ends the run at once). A cancel interrupts Claude cleanly first, then sends SIGTERM, then
-      SIGKILL, --grace apart. See docs/CLAUDE_CODE.md.
+      With --cmd "PROMPT" it drives Claude Code over stream-json. It runs
+      \`claude -p --output-format stream-json --verbose --input-format stream-json --permission-prompt-tool stdio --include-hook-events\`
+      and writes the prompt to its stdin, not its command line. The raw stream-json is the run's output; a readable
+      timeline (text, tool calls, results, cost) goes to the gateway beside it. When Claude
+      asks to use a tool, operators approve or deny it from the gateway; if nobody answers
+      within the approval timeout (default 10m), it is denied. After Claude finishes,
+      operators can send follow-up prompts for the input wait (default 10m; 0 ends the run
+      at once). A cancel interrupts Claude cleanly first, then sends SIGTERM, then SIGKILL,
+      a grace period apart. See docs/CLAUDE_CODE.md.
 
       With --pty, the command (or interactive \`claude PROMPT\` with --cmd) runs in a
       pseudo-terminal: its screen output is streamed, operators send keystrokes and resize it.
@@ -45,7 +45,7 @@ export class RunnerStartCommand extends BaseCommand {
       The run token is best given as CCG_RUN_TOKEN or --token-file: a token on the command line
       is visible to every user of this machine in \`ps\`.
 
-      ${EXIT_CODES_HELP}
+      ${EXIT_CODES_HELP.replace(/\n/g, "\n      ")}
     `,
     examples: [
       ['Claude Code with a prompt', 'CCG_RUN_TOKEN=ccgr_… ccg runner start --gateway https://gw:3100 --fingerprint sha256:… --run-id 7k2m9x4q3w8z --cmd "fix the failing test"'],
@@ -106,6 +106,7 @@ export class RunnerStartCommand extends BaseCommand {
     const cwd = this.cwd ?? process.cwd();
     const echoing = !(this.quiet || this.json);
     const { argv, mode, driver } = claudeChild({
+      runId: this.runId,
       prompt: this.cmd,
       command: this.command,
       claudeBin: this.claudeBin ?? 'claude',

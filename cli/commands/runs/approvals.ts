@@ -24,8 +24,8 @@ export class RunsApprovalsCommand extends GatewayCommand {
     details: `
       Claude asks before it uses a tool that needs permission (a shell command, a file edit…).
       Each request waits here until an operator answers with \`ccg runs approve\` or
-      \`ccg runs deny\`, or the phone or TUI; nobody answering within the runner's
-      --approval-timeout (default 10m) denies it.
+      \`ccg runs deny\`, or the phone or TUI. If nobody answers within the runner's
+      approval timeout (--approval-timeout, default 10m), it is denied.
 
       With --json: {"approvals":[{"approvalId","toolName","input","rule","state","expiresAt",…}]}.
     `,
