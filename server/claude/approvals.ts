@@ -29,9 +29,11 @@ export interface ApprovalSignal {
   created: boolean;
 }
 
-const RELEVANT = new Set(['approval_requested', 'approval_resolved', 'approvals_sync', 'awaiting_input', 'input_sent', 'input_closed']);
-
 const RESOLVED_KEPT = 200;
+/** Resolved approvals kept in memory until (and a while after) their write is durable. */
+const RECENT_MAX = 1000;
+
+const key = (runId: string, approvalId: string) => `${runId}/${approvalId}`;
 
 /**
  * Remote approvals on the gateway. The runner owns the truth (it answers Claude and reports how,
@@ -42,15 +44,21 @@ const RESOLVED_KEPT = 200;
  *   operator answers    → answered, the decision is sent to the runner (again after a reconnect)
  *   approval_resolved   → resolved (by the operator, a timeout, Claude withdrawing it, or the run ending)
  *   approvals_sync      → after every runner (re)connect: add what is missing, re-send answers, close the rest
+ *
+ * State changes apply in memory at once, in the order the events were committed, so an operator
+ * who answers the moment the event reaches them finds the approval; writing it down, telling
+ * subscribers and the run status follow in the same order, one run at a time.
  */
 export class ApprovalService {
-  /** Approvals not yet resolved, by run, then by id: the write-through cache of the store. */
+  /** Approvals not yet resolved, by run, then by id. */
   private readonly open = new Map<string, Map<string, Approval>>();
+  /** Recently resolved approvals (the store may not have them yet). */
+  private readonly recent = new Map<string, Approval>();
   /** Runs where Claude finished a turn and waits for a follow-up. */
   private readonly awaitingInput = new Set<string>();
   private readonly listeners = new Map<string, Set<(a: Approval) => void>>();
   private readonly signalListeners = new Set<(s: ApprovalSignal) => void>();
-  /** Per run, the processing of its events and state changes, one after the other. */
+  /** Per run, the writes and announcements of its changes, one after the other. */
   private readonly chains = new Map<string, Promise<void>>();
 
   constructor(private readonly o: ApprovalServiceOptions) {
@@ -62,6 +70,9 @@ export class ApprovalService {
     if (a.state === 'resolved') {
       m?.delete(a.approvalId);
       if (m && m.size === 0) this.open.delete(a.runId);
+      this.recent.delete(key(a.runId, a.approvalId));
+      this.recent.set(key(a.runId, a.approvalId), a);
+      if (this.recent.size > RECENT_MAX) this.recent.delete(this.recent.keys().next().value!);
       return;
     }
     if (!m) this.open.set(a.runId, (m = new Map()));
@@ -71,13 +82,14 @@ export class ApprovalService {
   /** A run's approvals: the open ones, or (`all`) the last ones including resolved. */
   list(runId: string, opts: { all?: boolean } = {}): Approval[] {
     if (!opts.all) return [...(this.open.get(runId)?.values() ?? [])].sort((a, b) => a.requestedAt - b.requestedAt);
-    const stored = new Map(this.o.store.listApprovals(runId, RESOLVED_KEPT).map((a) => [a.approvalId, a]));
-    for (const a of this.open.get(runId)?.values() ?? []) stored.set(a.approvalId, a);
-    return [...stored.values()].sort((a, b) => a.requestedAt - b.requestedAt);
+    const all = new Map(this.o.store.listApprovals(runId, RESOLVED_KEPT).map((a) => [a.approvalId, a]));
+    for (const a of this.recent.values()) if (a.runId === runId) all.set(a.approvalId, a);
+    for (const a of this.open.get(runId)?.values() ?? []) all.set(a.approvalId, a);
+    return [...all.values()].sort((a, b) => a.requestedAt - b.requestedAt).slice(-RESOLVED_KEPT);
   }
 
   get(runId: string, approvalId: string): Approval | undefined {
-    return this.open.get(runId)?.get(approvalId) ?? this.o.store.getApproval(runId, approvalId);
+    return this.open.get(runId)?.get(approvalId) ?? this.recent.get(key(runId, approvalId)) ?? this.o.store.getApproval(runId, approvalId);
   }
 
   /** Changes of one run's approvals (operator sockets subscribed to the run). */
@@ -96,17 +108,36 @@ export class ApprovalService {
     return () => this.signalListeners.delete(listener);
   }
 
-  private async save(a: Approval, created = false): Promise<void> {
-    this.cache(a);
-    await this.o.store.putApproval(a);
-    for (const l of this.listeners.get(a.runId) ?? []) l(a);
-    for (const l of this.signalListeners) l({ approval: a, created });
-    await this.updateStatus(a.runId);
+  private serial(runId: string, fn: () => Promise<void>): Promise<void> {
+    const next = (this.chains.get(runId) ?? Promise.resolve()).then(fn).catch((err: unknown) => {
+      this.o.log.error('approval.write_failed', { run: runId, err: String(err) });
+    });
+    this.chains.set(runId, next);
+    void next.finally(() => {
+      if (this.chains.get(runId) === next) this.chains.delete(runId);
+    });
+    return next;
   }
 
-  private async updateStatus(runId: string): Promise<void> {
-    const waiting = (this.open.get(runId)?.size ?? 0) > 0 || this.awaitingInput.has(runId);
-    await this.o.runs.setWaiting(runId, waiting);
+  /** Applies a change now; writes it, tells subscribers and updates the run's status in order. */
+  private change(a: Approval, created = false): Promise<void> {
+    this.cache(a);
+    const waiting = this.isWaiting(a.runId);
+    return this.serial(a.runId, async () => {
+      await this.o.store.putApproval(a);
+      for (const l of this.listeners.get(a.runId) ?? []) l(a);
+      for (const l of this.signalListeners) l({ approval: a, created });
+      await this.o.runs.setWaiting(a.runId, waiting);
+    });
+  }
+
+  private isWaiting(runId: string): boolean {
+    return (this.open.get(runId)?.size ?? 0) > 0 || this.awaitingInput.has(runId);
+  }
+
+  private statusChanged(runId: string): void {
+    const waiting = this.isWaiting(runId);
+    void this.serial(runId, () => this.o.runs.setWaiting(runId, waiting));
   }
 
   private audit(actor: string, action: string, runId: string, from: string | null, detail: Record<string, string | number | boolean | null>): void {
@@ -115,14 +146,15 @@ export class ApprovalService {
 
   /**
    * An operator's answer. The first answer wins: a second one (from this or another viewer)
-   * gets ERR_APPROVAL_RESOLVED. The decision is sent to the runner now, or when it reconnects.
+   * gets ERR_APPROVAL_RESOLVED. The decision goes to the runner at once (or when it reconnects);
+   * the promise resolves once the answer is durable.
    */
   async answer(runId: string, approvalId: string, input: AnswerInput, who: Principal, from: string | null): Promise<Approval> {
     const run = this.o.runs.mustGet(runId);
     const current = this.open.get(runId)?.get(approvalId);
     if (!current) {
-      const stored = this.o.store.getApproval(runId, approvalId);
-      if (stored) throw new CcgError('ERR_APPROVAL_RESOLVED', `approval ${approvalId} was already ${stored.resolution ? `${stored.resolution.decision === 'allow' ? 'allowed' : 'denied'} by ${stored.resolution.by}` : 'answered'}`);
+      const done = this.get(runId, approvalId);
+      if (done) throw new CcgError('ERR_APPROVAL_RESOLVED', `approval ${approvalId} was already ${done.resolution ? `${done.resolution.decision === 'allow' ? 'allowed' : 'denied'} ${done.resolution.reason === 'operator' ? `by ${done.resolution.by}` : `(${done.resolution.reason})`}` : 'answered'}`);
       throw new CcgError('ERR_APPROVAL_NOT_FOUND', `run ${runId} has no approval ${approvalId.slice(0, 64)}`);
     }
     if (current.state !== 'pending') {
@@ -134,7 +166,8 @@ export class ApprovalService {
     const message = input.decision === 'deny' ? (input.message?.trim() || `Denied by ${who.name} (via ccg).`) : null;
     const answered: Approval = { ...current, state: 'answered', answer: { decision: input.decision, always, message, by: who.name, at: this.o.now() } };
     // Claimed synchronously, before any await: a concurrent second answer sees `answered`.
-    this.cache(answered);
+    const durable = this.change(answered);
+    const delivered = this.deliver(answered);
     this.audit(who.name, 'approval.answer', runId, from, {
       approvalId,
       tool: current.toolName,
@@ -142,9 +175,8 @@ export class ApprovalService {
       always,
       ...(message ? { message: message.slice(0, 300) } : {}),
     });
-    await this.save(answered);
-    const delivered = this.deliver(answered);
     this.o.log.info('approval.answered', { run: runId, approval: approvalId, decision: input.decision, always, by: who.name, delivered });
+    await durable;
     return answered;
   }
 
@@ -160,92 +192,71 @@ export class ApprovalService {
     });
   }
 
-  private requested(runId: string, info: ApprovalInfo): Promise<void> {
-    if (this.open.get(runId)?.has(info.approvalId) || this.o.store.getApproval(runId, info.approvalId)) return Promise.resolve();
+  private requested(runId: string, info: ApprovalInfo): void {
+    if (this.get(runId, info.approvalId)) return;
     // Claude asks one at a time; a runner reporting more than this is broken or hostile.
     if ((this.open.get(runId)?.size ?? 0) >= MAX_PENDING_APPROVALS) {
       this.o.log.warn('approval.too_many', { run: runId, open: MAX_PENDING_APPROVALS });
-      return Promise.resolve();
+      return;
     }
-    const a: Approval = { ...info, runId, state: 'pending', requestedAt: this.o.now(), answer: null, resolution: null };
     this.o.log.info('approval.requested', { run: runId, approval: info.approvalId, tool: info.toolName });
-    return this.save(a, true);
+    void this.change({ ...info, runId, state: 'pending', requestedAt: this.o.now(), answer: null, resolution: null }, true);
   }
 
-  private serial(runId: string, fn: () => Promise<void>): Promise<void> {
-    const next = (this.chains.get(runId) ?? Promise.resolve()).then(fn).catch((err: unknown) => {
-      this.o.log.error('approval.state_failed', { run: runId, err: String(err) });
-    });
-    this.chains.set(runId, next);
-    void next.finally(() => {
-      if (this.chains.get(runId) === next) this.chains.delete(runId);
-    });
-    return next;
-  }
-
-  /** Runner events of one committed chunk (called in commit order; processed in that order). */
+  /** Runner events of one committed chunk (called in commit order). Returns when their writes are done. */
   onEvents(runId: string, events: RunnerEvent[]): Promise<void> {
-    const relevant = events.filter((e) => RELEVANT.has(e.type));
-    if (relevant.length === 0) return Promise.resolve();
-    return this.serial(runId, () => this.process(runId, relevant));
-  }
-
-  private async process(runId: string, events: RunnerEvent[]): Promise<void> {
     for (const ev of events) {
       switch (ev.type) {
         case 'approval_requested': {
           const { type: _t, ...info } = ev;
-          await this.requested(runId, info);
+          this.requested(runId, info);
           break;
         }
         case 'approval_resolved': {
           const a = this.get(runId, ev.approvalId);
           if (!a || a.state === 'resolved') break;
-          const resolution = { decision: ev.decision, always: ev.always, message: ev.message, by: ev.by, reason: ev.reason, at: this.o.now() };
           if (ev.reason !== 'operator') {
             this.audit(ev.reason === 'timeout' ? 'timeout' : 'runner', `approval.${ev.reason}`, runId, null, { approvalId: ev.approvalId, tool: a.toolName, decision: ev.decision });
           }
-          await this.save({ ...a, state: 'resolved', resolution });
+          void this.change({ ...a, state: 'resolved', resolution: { decision: ev.decision, always: ev.always, message: ev.message, by: ev.by, reason: ev.reason, at: this.o.now() } });
           break;
         }
         case 'approvals_sync': {
           const live = new Set(ev.pending.map((p) => p.approvalId));
           for (const info of ev.pending) {
             const known = this.get(runId, info.approvalId);
-            if (!known) await this.requested(runId, info);
+            if (!known) this.requested(runId, info);
             else if (known.state === 'answered') this.deliver(known); // the answer may have been lost with the old connection
           }
           for (const a of [...(this.open.get(runId)?.values() ?? [])]) {
             if (live.has(a.approvalId)) continue;
             // The runner no longer waits for it (it restarted, or the resolution was lost).
-            await this.save({ ...a, state: 'resolved', resolution: { decision: 'deny', always: false, message: null, by: 'runner', reason: 'ended', at: this.o.now() } });
+            void this.change({ ...a, state: 'resolved', resolution: { decision: 'deny', always: false, message: null, by: 'runner', reason: 'ended', at: this.o.now() } });
           }
-          await this.updateStatus(runId);
+          this.statusChanged(runId);
           break;
         }
         case 'awaiting_input':
           this.awaitingInput.add(runId);
-          await this.updateStatus(runId);
+          this.statusChanged(runId);
           break;
         case 'input_sent':
         case 'input_closed':
-          if (this.awaitingInput.delete(runId)) await this.updateStatus(runId);
+          if (this.awaitingInput.delete(runId)) this.statusChanged(runId);
           break;
         default:
           break;
       }
     }
+    return this.chains.get(runId) ?? Promise.resolve();
   }
 
   /** A run reached a final state: whatever is still open will never be answered. */
   onRun(run: RunSummary): void {
     if (!isFinal(run.status)) return;
     this.awaitingInput.delete(run.id);
-    if (!this.open.has(run.id)) return;
-    void this.serial(run.id, async () => {
-      for (const a of [...(this.open.get(run.id)?.values() ?? [])]) {
-        await this.save({ ...a, state: 'resolved', resolution: { decision: 'deny', always: false, message: null, by: 'gateway', reason: 'ended', at: this.o.now() } });
-      }
-    });
+    for (const a of [...(this.open.get(run.id)?.values() ?? [])]) {
+      void this.change({ ...a, state: 'resolved', resolution: { decision: 'deny', always: false, message: null, by: 'gateway', reason: 'ended', at: this.o.now() } });
+    }
   }
 }

@@ -79,6 +79,30 @@ test('a tool call approved from an operator client: Claude continues, the file e
   assert.equal(entries[0]!.detail?.['decision'], 'allow');
 });
 
+test('approval round trip, measured over several approvals (operator answer → Claude continues)', async (t) => {
+  const N = 6;
+  const steps = Array.from({ length: N }, (_, i) => ({ text: `Step ${i}.`, tools: [{ name: 'Bash', input: { command: `touch step-${i}.txt`, description: 'Touch' } }] }));
+  const c = await claudeRun(t, [...steps, { text: 'All done.' }], { args: ['--input-wait', '0'] });
+  const toResolved: number[] = [];
+  const toModel: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const req = await c.event('approval_requested', (e) => (e.input as { command: string }).command === `touch step-${i}.txt`);
+    const started = performance.now();
+    assert.ok(c.operator.answerApproval(c.run.id, req.approvalId, 'allow'));
+    await c.event('approval_resolved', (e) => e.approvalId === req.approvalId);
+    toResolved.push(performance.now() - started);
+    await c.api.waitForRequests(i + 2);
+    toModel.push(performance.now() - started);
+  }
+  assert.equal((await c.runner.exited).code, 0, c.runner.stderr());
+  const stats = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return `median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} ms, min ${sorted[0]!.toFixed(1)}, max ${sorted.at(-1)!.toFixed(1)} (n=${xs.length})`;
+  };
+  t.diagnostic(`approval round trip, operator answer → Claude's next model request: ${stats(toModel)}`);
+  t.diagnostic(`  of which operator answer → the runner answered Claude and the operator saw it resolved: ${stats(toResolved)}`);
+});
+
 test('a tool call denied from the CLI with a message: Claude is told why, the result counts the denial, nothing ran', async (t) => {
   const c = await claudeRun(t, [
     { text: 'Removing the build.', tools: [{ name: 'Bash', input: { command: 'touch should-not-exist.txt', description: 'Do it' } }] },

@@ -227,3 +227,23 @@ test('input: forwarded to a Claude run with who sent it; refused for plain comma
   await waitFor(() => (g.gw.runs.summary(g.gw.runs.get(run.id)!).runnerConnected ? undefined : true), 5000, 'runner away');
   assert.equal((await req(g, 'POST', `/api/v1/runs/${run.id}/input`, { text: 'hello?' })).json.error.code, 'ERR_RUNNER_AWAY');
 });
+
+test('an approval can be answered the moment its event is committed, even while earlier changes are still being written', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const run = await newRun(g);
+  const runner = await fakeRunner(g, run.id, run.token);
+  t.after(() => runner.close());
+  for (let i = 0; i < 5; i++) {
+    const id = `appr_race_${String(i).padStart(10, '0')}`;
+    await runner.events({ type: 'approval_requested', ...info(id, { toolUseId: `toolu_${i}` }) });
+    // No waiting for the gateway's `approval` message: answer as soon as the chunk is acknowledged.
+    const r = await req(g, 'POST', `/api/v1/runs/${run.id}/approvals/${id}`, { decision: 'allow' });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    await runner.events({ type: 'approval_resolved', approvalId: id, decision: 'allow', always: false, message: null, by: 'operator.token (bootstrap)', reason: 'operator' });
+  }
+  assert.equal(runner.messages.filter((m) => m.type === 'approval_decision').length, 5);
+  await waitFor(() => (g.gw.runs.get(run.id)?.status === 'running' ? true : undefined), 5000, 'running again');
+  const all = (await req(g, 'GET', `/api/v1/runs/${run.id}/approvals?all=1`)).json.approvals as Approval[];
+  assert.deepEqual(all.map((a) => a.state), ['resolved', 'resolved', 'resolved', 'resolved', 'resolved']);
+});
