@@ -55,8 +55,7 @@ test('a tool call approved from an operator client: Claude continues, the file e
 
   const started = performance.now();
   assert.ok(c.operator.answerApproval(c.run.id, req.approvalId, 'allow'));
-  await c.api.waitForRequests(2);
-  const roundTripMs = performance.now() - started;
+  const roundTripMs = (await c.api.waitForRequests(2))[1]!.receivedAt - started;
   t.diagnostic(`approval round trip (operator answer on the socket → Claude's next model request): ${roundTripMs.toFixed(1)} ms`);
 
   const { code } = await c.runner.exited;
@@ -89,10 +88,10 @@ test('approval round trip, measured over several approvals (operator answer → 
     const req = await c.event('approval_requested', (e) => (e.input as { command: string }).command === `touch step-${i}.txt`);
     const started = performance.now();
     assert.ok(c.operator.answerApproval(c.run.id, req.approvalId, 'allow'));
-    await c.event('approval_resolved', (e) => e.approvalId === req.approvalId);
-    toResolved.push(performance.now() - started);
-    await c.api.waitForRequests(i + 2);
-    toModel.push(performance.now() - started);
+    const resolved = await c.event('approval_resolved', (e) => e.approvalId === req.approvalId);
+    toResolved.push(c.seen.eventTimes[c.seen.events.indexOf(resolved)]! - started);
+    const next = (await c.api.waitForRequests(i + 2))[i + 1]!;
+    toModel.push(next.receivedAt - started);
   }
   assert.equal((await c.runner.exited).code, 0, c.runner.stderr());
   const stats = (xs: number[]) => {
@@ -100,7 +99,7 @@ test('approval round trip, measured over several approvals (operator answer → 
     return `median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} ms, min ${sorted[0]!.toFixed(1)}, max ${sorted.at(-1)!.toFixed(1)} (n=${xs.length})`;
   };
   t.diagnostic(`approval round trip, operator answer → Claude's next model request: ${stats(toModel)}`);
-  t.diagnostic(`  of which operator answer → the runner answered Claude and the operator saw it resolved: ${stats(toResolved)}`);
+  t.diagnostic(`operator answer → the runner answered Claude and the operator saw approval_resolved: ${stats(toResolved)}`);
 });
 
 test('a tool call denied from the CLI with a message: Claude is told why, the result counts the denial, nothing ran', async (t) => {

@@ -15,6 +15,8 @@ import { spawnCcg, waitFor, type Proc } from './processes.js';
 /** What an operator client subscribed to the run saw, as it arrived. */
 export interface Seen {
   events: RunnerEvent[];
+  /** performance.now() when each event arrived, parallel to `events`. */
+  eventTimes: number[];
   approvals: Approval[];
   runs: RunSummary[];
   stdout: string;
@@ -52,10 +54,15 @@ export async function claudeRun(t: TestContext, steps: ModelStep[], opts: { prom
   t.after(() => api.close());
   const run = JSON.parse((await runCli(['runs', 'create', '--json'], g.env)).stdout) as CreateRunResponse;
   const cwd = tempDir('ccg-claude-ws-');
-  const seen: Seen = { events: [], approvals: [], runs: [], stdout: '', notices: [] };
+  const seen: Seen = { events: [], eventTimes: [], approvals: [], runs: [], stdout: '', notices: [] };
   const operator = new OperatorClient({ gateway: g.url, token: g.operatorToken, fingerprint: g.fingerprint }, { reconnect: true, client: 'test' });
   operator.on('chunk', (c) => {
-    if (c.stream === STREAM_EVENT) for (const item of itemsOfChunk(c)) seen.events.push(item.event);
+    if (c.stream === STREAM_EVENT) {
+      for (const item of itemsOfChunk(c)) {
+        seen.events.push(item.event);
+        seen.eventTimes.push(performance.now());
+      }
+    }
     if (c.stream === STREAM_STDOUT) seen.stdout += Buffer.from(c.data).toString('utf8');
   });
   operator.on('approval', (a) => seen.approvals.push(a.approval));

@@ -49,6 +49,8 @@ export interface ModelRequest {
   } & Record<string, unknown>;
   /** Set when the client went away before the response ended. */
   aborted: boolean;
+  /** performance.now() when the request body was complete. */
+  receivedAt: number;
 }
 
 export interface ModelApi {
@@ -114,7 +116,7 @@ export async function startModelApi(initial: ModelStep[] = []): Promise<ModelApi
         return;
       }
       const n = ++counter;
-      const record: ModelRequest = { n, method: req.method, url: req.url ?? '', headers: req.headers, body, aborted: false };
+      const record: ModelRequest = { n, method: req.method, url: req.url ?? '', headers: req.headers, body, aborted: false, receivedAt: performance.now() };
       requests.push(record);
       for (const w of waiters) w();
       const step = steps.shift() ?? { text: '(the model stand-in has no scripted reply left)' };
