@@ -17,6 +17,7 @@ const show = async (c: { cli: (a: string[]) => Promise<{ stdout: string }> }, id
 
 test('a text reply: the raw stream-json is the output, the timeline is stored and seen live, the result has cost and turns', async (t) => {
   const c = await claudeRun(t, [{ text: 'Hello from the stand-in. **Done.**' }], { prompt: 'say hello', args: ['--input-wait', '0'] });
+  const follow = c.cli(['runs', 'events', c.run.id, '--follow', '--json']);
   const { code } = await c.runner.exited;
   assert.equal(code, 0, c.runner.stderr());
 
@@ -32,6 +33,9 @@ test('a text reply: the raw stream-json is the output, the timeline is stored an
 
   await waitFor(() => (c.seen.events.length === stored.length ? true : undefined), 10_000, 'the operator saw every event');
   assert.deepEqual(c.seen.events, stored, 'what the operator saw live is what the gateway stored');
+  const followed = await follow;
+  assert.equal(followed.code, 0, followed.stderr);
+  assert.deepEqual(followed.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type), stored.map((e) => e.type), '`runs events --follow --json` ends with the run');
   const logs = await c.cli(['runs', 'logs', c.run.id]);
   const raw = logs.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string });
   assert.deepEqual(raw.map((l) => l.type), ['system', 'assistant', 'result'], 'the raw stream stays available, byte for byte');
@@ -70,12 +74,20 @@ test('a tool call approved from an operator client: Claude continues, the file e
   const approval = (JSON.parse(stored) as { approvals: Approval[] }).approvals[0]!;
   assert.equal(approval.resolution?.decision, 'allow');
   assert.equal(approval.answer?.by, 'operator.token (bootstrap)');
-  const audit = JSON.parse((await c.cli(['runs', 'show', c.run.id, '--json'])).stdout) as unknown;
-  assert.ok(audit);
   const entries = c.g.gw.store.listAudit({ limit: 50 }).filter((e) => e.action === 'approval.answer');
   assert.equal(entries.length, 1);
   assert.equal(entries[0]!.actor, 'operator.token (bootstrap)');
   assert.equal(entries[0]!.detail?.['decision'], 'allow');
+});
+
+test('hooks from --claude-settings run, and show in the timeline', async (t) => {
+  const settings = JSON.stringify({ hooks: { Stop: [{ hooks: [{ type: 'command', command: 'echo stop-hook-ran' }] }] } });
+  const c = await claudeRun(t, [{ text: 'Done.' }], { args: ['--input-wait', '0', '--claude-settings', settings] });
+  assert.equal((await c.runner.exited).code, 0, c.runner.stderr());
+  const hook = await c.event('claude_system', (e) => e.subtype === 'hook_response');
+  assert.match(hook.summary, /^hook Stop success \(exit 0\): stop-hook-ran$/);
+  const show = JSON.parse((await c.cli(['runs', 'show', c.run.id, '--json'])).stdout) as { run: RunSummary };
+  assert.ok(show.run.runner?.command.includes('--settings'));
 });
 
 test('approval round trip, measured over several approvals (operator answer → Claude continues)', async (t) => {
