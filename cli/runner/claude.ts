@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { StringDecoder } from 'node:string_decoder';
 import {
   MAX_INPUT_JSON,
   MAX_PENDING_APPROVALS,
@@ -19,7 +20,7 @@ import {
 } from '../../protocol/claude-stream.js';
 import { STREAM_STDERR, STREAM_STDOUT } from '../../protocol/frames.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
-import type { ChildDriver, DriverIO, SteeringMessage } from './driver.js';
+import { RefusalLimit, type ChildDriver, type DriverIO, type SteeringMessage } from './driver.js';
 
 export interface ClaudeDriverOptions {
   /** The claude executable and its flags (CLAUDE_STREAM_FLAGS plus any extra). */
@@ -47,8 +48,6 @@ interface Pending {
 const MAX_EVENT_JSON = 192 * 1024;
 /** A Claude line longer than this is not buffered whole: it becomes a truncated raw event. */
 const MAX_LINE = 16 * 1024 * 1024;
-/** Refusal events per minute; past this a hostile gateway only gets status lines. */
-const REFUSALS_PER_MINUTE = 30;
 const RECENT_ANSWERED = 256;
 
 const newId = () => randomBytes(16).toString('base64url');
@@ -70,6 +69,8 @@ export class ClaudeDriver implements ChildDriver {
   private stdinOpen = false;
   private exited = false;
   private buf = '';
+  /** Claude's stdout is UTF-8; a character may be split across two reads. */
+  private readonly decoder = new StringDecoder('utf8');
   private skippingLongLine = false;
   /** User turns written minus results received: 0 means Claude is idle. */
   private turnsInFlight = 0;
@@ -77,7 +78,7 @@ export class ClaudeDriver implements ChildDriver {
   private readonly pending = new Map<string, Pending>();
   private readonly byRequest = new Map<string, string>();
   private readonly answered: string[] = [];
-  private refusals: number[] = [];
+  private readonly refusals = new RefusalLimit();
   private interruptCounter = 0;
   private readonly now: () => number;
 
@@ -111,6 +112,7 @@ export class ClaudeDriver implements ChildDriver {
       io.exited(null, null, `could not start ${file}: ${(err as NodeJS.ErrnoException).code ?? err.message}`);
     });
     c.on('close', (code, signal) => {
+      this.buf += this.decoder.end();
       if (this.buf) this.line(this.buf);
       this.buf = '';
       this.stdinOpen = false;
@@ -125,7 +127,7 @@ export class ClaudeDriver implements ChildDriver {
   // ---- Claude's stdout
 
   private read(d: Buffer): void {
-    let text = this.buf + d.toString('utf8');
+    let text = this.buf + this.decoder.write(d);
     for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n')) {
       const line = text.slice(0, nl);
       text = text.slice(nl + 1);
@@ -324,10 +326,7 @@ export class ClaudeDriver implements ChildDriver {
 
   private refuse(kind: 'approval' | 'input' | 'resize', id: string | null, reason: string): void {
     this.io.status(`refused a ${kind} message from the gateway${id ? ` (${id})` : ''}: ${reason}`);
-    const now = this.now();
-    this.refusals = this.refusals.filter((t) => now - t < 60_000);
-    if (this.refusals.length >= REFUSALS_PER_MINUTE) return;
-    this.refusals.push(now);
+    if (!this.refusals.allow(this.now())) return;
     this.emit({ type: 'control_refused', kind, id, reason });
   }
 

@@ -41,3 +41,19 @@ export interface ChildDriver {
    */
   interrupt(by: string): boolean;
 }
+
+/**
+ * At most `perMinute` refusal events a minute: a hostile gateway flooding the runner with bad
+ * requests gets status lines, not an event stream it can fill.
+ */
+export class RefusalLimit {
+  private times: number[] = [];
+  constructor(private readonly perMinute = 30) {}
+
+  allow(now = Date.now()): boolean {
+    this.times = this.times.filter((t) => now - t < 60_000);
+    if (this.times.length >= this.perMinute) return false;
+    this.times.push(now);
+    return true;
+  }
+}

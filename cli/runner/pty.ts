@@ -2,7 +2,7 @@ import { constants as osConstants } from 'node:os';
 import { createRequire } from 'node:module';
 import type { IPty } from '@lydell/node-pty';
 import { STREAM_STDOUT } from '../../protocol/frames.js';
-import type { ChildDriver, DriverIO, SteeringMessage } from './driver.js';
+import { RefusalLimit, type ChildDriver, type DriverIO, type SteeringMessage } from './driver.js';
 
 export interface PtyDriverOptions {
   argv: string[];
@@ -30,6 +30,7 @@ export class PtyDriver implements ChildDriver {
   readonly pty = true;
   private term: IPty | null = null;
   private io!: DriverIO;
+  private readonly refusals = new RefusalLimit();
 
   constructor(private readonly o: PtyDriverOptions) {}
 
@@ -94,7 +95,7 @@ export class PtyDriver implements ChildDriver {
 
   private refuse(kind: 'approval' | 'input' | 'resize', id: string | null, reason: string): void {
     this.io.status(`refused a ${kind} message from the gateway: ${reason}`);
-    this.io.event({ type: 'control_refused', kind, id, reason });
+    if (this.refusals.allow()) this.io.event({ type: 'control_refused', kind, id, reason });
   }
 
   connected(): void {
