@@ -15,6 +15,11 @@ import { RunsListCommand } from './commands/runs/list.js';
 import { RunsLogsCommand } from './commands/runs/logs.js';
 import { RunsShowCommand } from './commands/runs/show.js';
 import { RunsWaitCommand } from './commands/runs/wait.js';
+import { RunsApprovalsCommand } from './commands/runs/approvals.js';
+import { RunsApproveCommand } from './commands/runs/approve.js';
+import { RunsDenyCommand } from './commands/runs/deny.js';
+import { RunsEventsCommand } from './commands/runs/events.js';
+import { RunsInputCommand } from './commands/runs/input.js';
 import { ServeCommand } from './commands/serve.js';
 import { TuiCommand } from './commands/tui.js';
 import { EXIT, EXIT_CODES_HELP } from './exit-codes.js';
@@ -55,7 +60,7 @@ export function createCli(binaryName = 'ccg'): Cli {
   reportUsageErrors(cli);
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
-  for (const c of [ServeCommand, DoctorCommand, RunsCreateCommand, RunsListCommand, RunsShowCommand, RunsLogsCommand, RunsWaitCommand, RunsCancelCommand, RunsCommandsCommand, RunsExecCommand, RunsArtifactsCommand, RunsCollectCommand, RunsAssistCommand, RunnerStartCommand, TunnelCommand, TuiCommand, PolicyShowCommand, PolicySetCommand]) {
+  for (const c of [ServeCommand, DoctorCommand, RunsCreateCommand, RunsListCommand, RunsShowCommand, RunsLogsCommand, RunsWaitCommand, RunsCancelCommand, RunsCommandsCommand, RunsExecCommand, RunsArtifactsCommand, RunsCollectCommand, RunsAssistCommand, RunnerStartCommand, TunnelCommand, RunsEventsCommand, RunsApprovalsCommand, RunsApproveCommand, RunsDenyCommand, RunsInputCommand, TuiCommand, PolicyShowCommand, PolicySetCommand]) {
     cli.register(c);
   }
   return cli;

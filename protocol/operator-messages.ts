@@ -3,6 +3,7 @@ import { RUN_ID_RE } from './ids.js';
 import { RunSummary } from './run.js';
 import { AssistInfo } from './assist.js';
 import { ArtifactInfo } from './artifacts.js';
+import { OperatorApproval, OperatorApprovalAnswer, OperatorApprovals, OperatorInput, OperatorInputAccepted, OperatorResize } from './claude-control.js';
 
 /**
  * The operator WebSocket protocol (`/v1/operator`), used by the TUI, `ccg runs logs --follow`,
@@ -30,6 +31,9 @@ export const OperatorToGateway = z.discriminatedUnion('type', [
   OperatorSubscribe,
   OperatorUnsubscribe,
   OperatorWatchRuns,
+  OperatorApprovalAnswer,
+  OperatorInput,
+  OperatorResize,
 ]);
 export type OperatorToGateway = z.infer<typeof OperatorToGateway>;
 
@@ -73,5 +77,8 @@ export const GatewayToOperator = z.discriminatedUnion('type', [
   OperatorError,
   OperatorAssist,
   OperatorArtifacts,
+  OperatorApprovals,
+  OperatorApproval,
+  OperatorInputAccepted,
 ]);
 export type GatewayToOperator = z.infer<typeof GatewayToOperator>;

@@ -39,6 +39,8 @@ export const RunnerInfo = z.object({
   /** The command line, for display only: the gateway never executes anything from it. */
   command: z.array(z.string().max(4096)).max(256),
   cwd: z.string().max(4096),
+  /** True when the child runs in a pseudo-terminal (`--pty`): its output is terminal bytes, input is keystrokes. */
+  pty: z.boolean().default(false),
   /** The runner's allowlist, by name. The runner alone decides what a name runs. */
   commands: z.array(AdvertisedCommand).max(64).default([]),
   /** Set when the runner allows assist sessions (`--assist`): the longest one it allows. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CLAUDE_EVENTS } from './claude-events.js';
 
 /**
  * Runner events: JSON lines in the run's `event` stream (stream 3). They travel as output does
@@ -79,6 +80,7 @@ export const RunnerEvent = z.discriminatedUnion('type', [
   AssistStarted,
   AssistStopped,
   AssistRefused,
+  ...CLAUDE_EVENTS,
 ]);
 export type RunnerEvent = z.infer<typeof RunnerEvent>;
 

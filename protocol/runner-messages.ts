@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { PROTOCOL_VERSION, RunnerInfo } from './run.js';
 import { ERRORS, type ErrorCode } from './errors.js';
 import { AssistStatusBody } from './assist.js';
+import { GatewayApprovalDecision, GatewayInput, GatewayResize } from './claude-control.js';
 
 /**
  * The runner WebSocket protocol (`/v1/runner`), JSON text frames. Output travels in binary
@@ -106,6 +107,9 @@ export const GatewayToRunner = z.discriminatedUnion('type', [
   GatewayCollect,
   GatewayAssist,
   GatewayError,
+  GatewayApprovalDecision,
+  GatewayInput,
+  GatewayResize,
 ]);
 export type GatewayToRunner = z.infer<typeof GatewayToRunner>;
 

@@ -3,8 +3,8 @@ import type { Logger } from './log.js';
 import type { AuditEntry, AuthStore } from './store/types.js';
 
 /**
- * The audit trail of what runners report doing for the gateway beyond commands: artifact
- * collections and assist sessions (opened, closed, refused). A RunService event listener. The
+ * The audit trail of what runners report doing for the gateway: allowlisted commands (exit,
+ * refusal), artifact collections and assist sessions (opened, closed, refused). A RunService event listener. The
  * actor is the runner; the request that caused it was audited with its operator when it was made.
  * No link of an assist session is ever written here.
  */
@@ -13,6 +13,12 @@ export function auditPowerEvents(store: AuthStore, now: () => number, log: Logge
     for (const ev of events) {
       let entry: Pick<AuditEntry, 'action' | 'detail'> | null = null;
       switch (ev.type) {
+        case 'exec_exit':
+          entry = { action: 'command.exit', detail: { name: ev.name, requestId: ev.requestId, code: ev.code, timedOut: ev.timedOut, truncated: ev.truncated } };
+          break;
+        case 'exec_refused':
+          entry = { action: 'command.refused', detail: { name: ev.name, requestId: ev.requestId, reason: ev.reason.slice(0, 300) } };
+          break;
         case 'collect_done':
           entry = { action: 'artifacts.collected', detail: { requestId: ev.requestId, trigger: ev.trigger, uploaded: ev.uploaded.length, skipped: ev.skipped.length, error: ev.error?.slice(0, 300) ?? null } };
           break;

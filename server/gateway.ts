@@ -2,7 +2,6 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import uWS, { type TemplatedApp, type WebSocket, type us_listen_socket } from 'uWebSockets.js';
 import { closeReason } from '../protocol/errors.js';
-import type { RunnerEvent } from '../protocol/runner-events.js';
 import { ensureOperatorToken } from './auth/api-tokens.js';
 import { SecretBox } from './auth/secret-box.js';
 import { ADMIN_EXISTS_KEY, ensureSetupCode } from './auth/setup-code.js';
@@ -21,6 +20,7 @@ import { ensureCertificate } from './tls.js';
 import { mountPages } from './views.js';
 import { mountOperatorSocket } from './ws/operator-socket.js';
 import { mountRunnerSocket } from './ws/runner-socket.js';
+import { wireClaude, type ClaudeWiring, type NotifyOptions } from './claude/wire.js';
 
 export interface GatewayLimits {
   /** Output bytes one run may store. */
@@ -49,7 +49,7 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   maxRunArtifactBytes: 512 * 1024 * 1024,
 };
 
-export interface GatewayOptions {
+export interface GatewayOptions extends NotifyOptions {
   dataDir: string;
   host?: string;
   /** 0 picks a free port (tests). */
@@ -84,6 +84,8 @@ export interface Gateway {
   policy: PolicyService;
   artifacts: ArtifactService;
   assist: AssistService;
+  /** Approvals, input and notifications. */
+  claude: ClaudeWiring;
   close(): Promise<void>;
 }
 
@@ -122,17 +124,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const tls = opts.insecureHttp ? null : ensureCertificate(dataDir, { certFile: opts.tlsCertFile, keyFile: opts.tlsKeyFile });
   const operatorTokenFile = await ensureOperatorToken(store, dataDir, now());
   const setupCode = await ensureSetupCode(store, dataDir);
-  const onEvents = (runId: string, events: RunnerEvent[]) => {
-    for (const ev of events) {
-      if (ev.type !== 'exec_exit' && ev.type !== 'exec_refused') continue;
-      const detail: Record<string, string | number | boolean | null> = ev.type === 'exec_exit'
-        ? { name: ev.name, requestId: ev.requestId, code: ev.code, timedOut: ev.timedOut, truncated: ev.truncated }
-        : { name: ev.name, requestId: ev.requestId, reason: ev.reason.slice(0, 300) };
-      store.appendAudit({ at: now(), actor: 'runner', action: ev.type === 'exec_exit' ? 'command.exit' : 'command.refused', target: runId, from: null, detail })
-        .catch((err: unknown) => log.warn('audit.write_failed', { err: String(err) }));
-    }
-  };
-  const runs = new RunService({ store, bus, box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes, onEvents });
+  const runs = new RunService({ store, bus, box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes });
   runs.addEventListener(auditPowerEvents(store, now, log));
   const artifactIndex = opts.artifactIndex ?? (store instanceof LmdbStore ? new LmdbArtifactIndex(store.root) : undefined);
   if (!artifactIndex) throw new Error('a store other than LmdbStore needs an artifactIndex too');
@@ -157,9 +149,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   };
 
   const policy = new PolicyService({ store, log, now });
+  const claude = wireClaude({ ...opts, dataDir, store, runs, bus, log, now, baseUrl: () => runnerUrl(undefined) });
+  runs.addEventListener((runId, events) => claude.onEvents(runId, events));
+
   mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets, onAssistStatus: (id, s) => assist.report(id, s) });
-  mountOperatorSocket(app, { runs, store, bus, log, sockets, assist, artifacts });
-  mountRunsApi(app, { runs, store, log, runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes, policy, artifacts, assist, now });
+  mountOperatorSocket(app, { runs, store, bus, log, sockets, assist, artifacts, steering: claude.operatorSteering });
+  mountRunsApi(app, { runs, store, log, runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes, policy, artifacts, assist, now, claude });
   mountPages(app, { log, setupPending: () => !store.getMeta<boolean>(ADMIN_EXISTS_KEY) });
 
   const listenSocket = await new Promise<us_listen_socket>((resolveListen, reject) => {
@@ -201,6 +196,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     policy,
     artifacts,
     assist,
+    claude,
     close,
   };
 }

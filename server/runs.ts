@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
-import type { GatewayAssist, GatewayCollect, GatewayExec } from '../protocol/runner-messages.js';
+import type { GatewayAssist, GatewayCollect, GatewayExec, GatewayToRunner } from '../protocol/runner-messages.js';
 import { CcgError } from '../protocol/errors.js';
 import { newRunId, newRunToken } from '../protocol/ids.js';
 import { isFinal, type RunnerInfo, type RunStatus, type RunSummary } from '../protocol/run.js';
@@ -16,8 +16,8 @@ import { parseEvents, type RunnerEvent } from '../protocol/runner-events.js';
 export interface RunnerLink {
   sendCancel(by: string): void;
   sendExec(msg: GatewayExec): void;
-  /** Other requests (collect artifacts, assist sessions); the answer comes as events or `assist_status`. */
-  sendRequest(msg: GatewayCollect | GatewayAssist): void;
+  /** Any other message for the runner (approval decisions, input, resize). */
+  send(msg: GatewayToRunner): void;
   /** Ends the socket with an error code (used when another connection takes over). */
   kick(code: CcgError): void;
 }
@@ -44,8 +44,6 @@ export interface RunServiceOptions {
   now: () => number;
   maxRuns: number;
   maxRunBytes: number;
-  /** Called with the runner events of each committed event chunk (for the audit log). */
-  onEvents?: (runId: string, events: RunnerEvent[]) => void;
 }
 
 /** Seconds between progress (lastSeq/bytes) updates to run watchers and the stored record. */
@@ -173,7 +171,8 @@ export class RunService {
 
   async started(id: string): Promise<void> {
     await this.update(id, (r) => {
-      if (!isFinal(r.status)) r.status = 'running';
+      // A reconnecting runner says `started` again: a run waiting for an operator stays waiting.
+      if (!isFinal(r.status) && r.status !== 'waiting') r.status = 'running';
       r.startedAt ??= this.o.now();
     });
   }
@@ -241,7 +240,6 @@ export class RunService {
 
   private emitEvents(id: string, events: RunnerEvent[]): void {
     if (events.length === 0) return;
-    this.o.onEvents?.(id, events);
     for (const l of this.eventListeners) {
       try {
         l(id, events);
@@ -358,8 +356,31 @@ export class RunService {
     if (!link) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected');
     const requestId = randomBytes(16).toString('base64url');
     const fromSeq = this.liveOf(id).receivedSeq + 1;
-    link.sendRequest(build(requestId));
+    link.send(build(requestId));
     return { requestId, fromSeq };
+  }
+
+  /** Claude waits for an approval or a follow-up (`waiting`), or works again (`running`). */
+  async setWaiting(id: string, waiting: boolean): Promise<void> {
+    const run = this.get(id);
+    const want = waiting ? 'waiting' : 'running';
+    if (!run || run.status === want || (run.status !== 'running' && run.status !== 'waiting')) return;
+    await this.update(id, (r) => {
+      if (r.status === 'running' || r.status === 'waiting') r.status = want;
+    });
+  }
+
+  /** Sends a message to the run's runner if it is connected; false if it is away. */
+  sendToRunner(id: string, msg: GatewayToRunner): boolean {
+    const link = this.runners.get(id);
+    if (!link) return false;
+    link.send(msg);
+    return true;
+  }
+
+  /** The seq the next chunk of a run will get (where a viewer waiting for the answer to a request starts). */
+  nextSeq(id: string): number {
+    return this.liveOf(id).receivedSeq + 1;
   }
 
   pendingCancel(id: string): string | null {

@@ -6,6 +6,7 @@ import { GatewayToOperator, type OperatorToGateway } from '../../protocol/operat
 import { PROTOCOL_VERSION, type RunSummary } from '../../protocol/run.js';
 import type { AssistInfo } from '../../protocol/assist.js';
 import type { ArtifactInfo } from '../../protocol/artifacts.js';
+import type { Approval } from '../../protocol/claude-control.js';
 import { CliError, exitForCode, networkError } from '../exit-codes.js';
 import { readAll, type GatewayTarget } from './api.js';
 import { agentFor } from './pinned-agent.js';
@@ -30,6 +31,10 @@ export interface OperatorClientEvents {
   notice: [{ code: string; message: string; runId?: string | undefined }];
   /** Fatal: the client stops (auth failure, or reconnecting is off). */
   fatal: [CliError];
+  /** A subscribed run's open approvals (after subscribe), then every change of one. */
+  approvals: [{ runId: string; approvals: Approval[] }];
+  approval: [{ runId: string; approval: Approval }];
+  input_accepted: [{ runId: string; inputId: string; ref?: string | undefined }];
 }
 
 interface Wanted {
@@ -94,6 +99,31 @@ export class OperatorClient extends EventEmitter<OperatorClientEvents> {
   /** The next seq wanted for a run (1 + the last chunk received). */
   nextSeq(runId: string): number | undefined {
     return this.subs.get(runId)?.next;
+  }
+
+  /**
+   * Answers an approval. The result arrives as an `approval` event (to every subscriber), or as
+   * a `notice` (ERR_APPROVAL_RESOLVED when someone else was first). False when not connected.
+   */
+  answerApproval(runId: string, approvalId: string, decision: 'allow' | 'deny', opts: { always?: boolean; message?: string } = {}): boolean {
+    if (this.state !== 'open') return false;
+    this.send({ type: 'approval_answer', runId, approvalId, decision, ...(opts.always ? { always: true } : {}), ...(opts.message ? { message: opts.message } : {}) });
+    return true;
+  }
+
+  /** Sends a follow-up prompt (Claude) or typed text / raw bytes (pty runs). Answered with `input_accepted` or a `notice`. */
+  sendInput(runId: string, input: { text: string } | { data: Uint8Array }, ref?: string): boolean {
+    if (this.state !== 'open') return false;
+    const body = 'text' in input ? { text: input.text } : { data: Buffer.from(input.data).toString('base64') };
+    this.send({ type: 'input', runId, ...body, ...(ref !== undefined ? { ref } : {}) });
+    return true;
+  }
+
+  /** Tells a pty run the viewer's terminal size. */
+  resize(runId: string, cols: number, rows: number): boolean {
+    if (this.state !== 'open') return false;
+    this.send({ type: 'resize', runId, cols, rows });
+    return true;
   }
 
   /** Drops the connection now and reconnects (the TUI's `r`). */
@@ -225,8 +255,18 @@ export class OperatorClient extends EventEmitter<OperatorClientEvents> {
         case 'artifacts':
           this.emit('artifacts', { runId: msg.runId, artifacts: msg.artifacts });
           return;
+        case 'approvals':
+          this.emit('approvals', { runId: msg.runId, approvals: msg.approvals });
+          return;
+        case 'approval':
+          this.emit('approval', { runId: msg.runId, approval: msg.approval });
+          return;
+        case 'input_accepted':
+          this.emit('input_accepted', { runId: msg.runId, inputId: msg.inputId, ref: msg.ref });
+          return;
         case 'error':
-          if (msg.code === 'ERR_UNAUTHORIZED' || msg.code === 'ERR_FORBIDDEN') lastError = new CliError(msg.message, exitForCode(msg.code), msg.code);
+          // A refusal about one run's request (an approval, an input) is news, not the end of the socket.
+          if ((msg.code === 'ERR_UNAUTHORIZED' || msg.code === 'ERR_FORBIDDEN') && !msg.runId) lastError = new CliError(msg.message, exitForCode(msg.code), msg.code);
           else this.emit('notice', { code: msg.code, message: msg.message, runId: msg.runId });
           return;
       }

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { TESTED_CLAUDE_VERSION } from '../../protocol/claude-stream.js';
 import { Command, Option } from 'clipanion';
 import { fingerprintOfPem, parseFingerprint } from '../../protocol/fingerprint.js';
 import { SIGNATURE_WINDOW_S } from '../../protocol/signing.js';
@@ -92,7 +93,7 @@ export class DoctorCommand extends BaseCommand {
     const probe = spawnSync(claude, ['--version'], { encoding: 'utf8', timeout: 10_000, env: { ...process.env, ...env } });
     checks.push(
       probe.status === 0
-        ? { name: 'claude', level: 'ok', detail: probe.stdout.trim().split('\n')[0] ?? 'found' }
+        ? { name: 'claude', level: 'ok', detail: `${probe.stdout.trim().split('\n')[0] ?? 'found'} (ccg is tested with ${TESTED_CLAUDE_VERSION}; see docs/CLAUDE_CODE.md)` }
         : { name: 'claude', level: 'warn', detail: `${claude} not found on PATH: needed on runner machines for --cmd (npm i -g @anthropic-ai/claude-code)` },
     );
 

@@ -31,6 +31,9 @@ export class ServeCommand extends BaseCommand {
   insecureHttp = Option.Boolean('--insecure-http', false, { description: 'Serve plain HTTP; only allowed on a loopback address' });
   publicUrl = Option.String('--public-url', { env: 'CCG_PUBLIC_URL', description: 'URL runners use to reach this gateway, when not the listen address' });
   logLevel = Option.String('--log-level', { env: 'CCG_LOG_LEVEL', description: 'debug, info, warn or error (default info)' });
+  notifyUrl = Option.String('--notify-url', { env: 'CCG_NOTIFY_URL', description: 'Webhook or ntfy topic URL told when a run waits for approval or input, or ends (env CCG_NOTIFY_URL)' });
+  notifyFormat = Option.String('--notify-format', { env: 'CCG_NOTIFY_FORMAT', description: 'json (default) or ntfy (default when the URL host contains "ntfy")' });
+  vapidSubject = Option.String('--vapid-subject', { env: 'CCG_VAPID_SUBJECT', description: 'Contact for Web Push services: mailto:you@example.com or an https URL (env CCG_VAPID_SUBJECT)' });
 
   protected async run(): Promise<number> {
     const started = performance.now();
@@ -39,7 +42,21 @@ export class ServeCommand extends BaseCommand {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port "${this.port}" is not a port number`);
     const level = (this.logLevel ?? 'info') as LogLevel;
     if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new CliError(`--log-level must be debug, info, warn or error`);
+    if (this.notifyUrl) {
+      let u: URL;
+      try {
+        u = new URL(this.notifyUrl);
+      } catch {
+        throw new CliError('--notify-url is not a URL');
+      }
+      if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new CliError('--notify-url must be an http(s) URL');
+    }
+    if (this.notifyFormat && this.notifyFormat !== 'json' && this.notifyFormat !== 'ntfy') throw new CliError('--notify-format must be json or ntfy');
+    if (this.vapidSubject && !/^(mailto:|https:\/\/)/.test(this.vapidSubject)) throw new CliError('--vapid-subject must start with mailto: or https://');
     const gw = await createGateway({
+      ...(this.notifyUrl ? { notifyUrl: this.notifyUrl } : {}),
+      ...(this.notifyFormat ? { notifyFormat: this.notifyFormat as 'json' | 'ntfy' } : {}),
+      ...(this.vapidSubject ? { vapidSubject: this.vapidSubject } : {}),
       dataDir: this.data ?? '.data',
       host: this.host ?? '127.0.0.1',
       port,

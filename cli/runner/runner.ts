@@ -15,6 +15,7 @@ import { CliError, EXIT, exitForCode, networkError } from '../exit-codes.js';
 import { readAll } from '../client/api.js';
 import { agentFor } from '../client/pinned-agent.js';
 import { Spool } from './spool.js';
+import { STEERING_TYPES, type ChildDriver, type SteeringMessage } from './driver.js';
 
 export interface RunnerOptions {
   gateway: string;
@@ -41,6 +42,8 @@ export interface RunnerOptions {
   allowlist: AllowedCommand[];
   /** Artifacts and assist sessions (powers.ts); defaults when absent. */
   powers?: PowersConfig;
+  /** Runs the child its own way (Claude over stream-json, or a pty) instead of a plain spawn. */
+  driver?: ChildDriver;
 }
 
 /** Output is coalesced for up to this long, or until this many bytes, before it becomes a chunk. */
@@ -66,6 +69,7 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
   let exitSent = false;
   let attempt = 0;
   let child: ChildProcess | null = null;
+  let childPid: number | null = null;
   let childStarted = false;
   let exitInfo: Extract<RunnerToGateway, { type: 'exit' }> | null = null;
   let cancelling: NodeJS.Timeout | null = null;
@@ -164,6 +168,22 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
 
   const startChild = () => {
     childStarted = true;
+    if (o.driver) {
+      o.driver.start({
+        output: (stream, data, opts) => {
+          if (opts?.echo !== false) (stream === STREAM_STDERR ? o.echo?.stderr : o.echo?.stdout)?.write(data);
+          onOutput(stream, data);
+        },
+        event: emitEvent,
+        spawned: (pid) => {
+          childPid = pid;
+          send({ type: 'started', pid });
+        },
+        exited: (code, signal, error) => onExit(code, signal, error),
+        status: o.status,
+      });
+      return;
+    }
     const [file, ...args] = o.argv;
     o.status(`starting: ${o.argv.join(' ')}`);
     const c = spawn(file!, args, { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -176,7 +196,10 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
       o.echo?.stderr.write(d);
       onOutput(STREAM_STDERR, d);
     });
-    c.on('spawn', () => send({ type: 'started', pid: c.pid ?? 0 }));
+    c.on('spawn', () => {
+      childPid = c.pid ?? null;
+      send({ type: 'started', pid: c.pid ?? 0 });
+    });
     c.on('error', (err) => {
       if (exitInfo || exiting) return;
       onExit(null, null, `could not start ${file}: ${(err as NodeJS.ErrnoException).code ?? err.message}`);
@@ -189,6 +212,9 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
     const held = redactors.get(STREAM_COMMAND);
     if (held && held.pending > 0) enqueue(STREAM_COMMAND, held.flush());
     onOutput(STREAM_EVENT, encodeEvent(ev));
+    // An event is a whole line: nothing more will follow it, so nothing may be held back.
+    const evr = redactors.get(STREAM_EVENT);
+    if (evr && evr.pending > 0) enqueue(STREAM_EVENT, evr.flush());
     flush();
   };
   const powers = new RunnerPowers({
@@ -249,22 +275,28 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
     return 128 + signum;
   };
 
-  /** SIGINT first (Claude stops cleanly), then SIGTERM, then SIGKILL, a grace period apart, to the whole group. */
+  /**
+   * SIGINT first (or the driver's clean interrupt: Claude over stream-json gets an interrupt
+   * request and the end of its input), then SIGTERM, then SIGKILL, a grace period apart, to the
+   * whole group.
+   */
   const cancelChild = (by: string) => {
-    if (!child || exitInfo || cancelling) return;
+    if (childPid === null || exitInfo || cancelling) return;
     o.status(`cancel requested by ${by}`);
-    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGKILL'];
+    const gentle = o.driver?.interrupt(by) ?? false;
+    const signals: NodeJS.Signals[] = gentle ? ['SIGTERM', 'SIGKILL'] : ['SIGINT', 'SIGTERM', 'SIGKILL'];
     const next = () => {
       const sig = signals.shift();
-      if (!sig || !child?.pid || exitInfo) return;
+      if (!sig || childPid === null || exitInfo) return;
       try {
-        process.kill(-child.pid, sig);
+        process.kill(-childPid, sig);
       } catch {
-        child.kill(sig);
+        child?.kill(sig);
       }
       cancelling = setTimeout(next, o.graceMs);
     };
-    next();
+    if (gentle) cancelling = setTimeout(next, o.graceMs);
+    else next();
   };
 
   // ---- the gateway
@@ -313,6 +345,12 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
       return;
     }
     if (!parsed.success) {
+      const v = value as { type?: unknown } | null;
+      if (typeof v?.type === 'string' && STEERING_TYPES.has(v.type)) {
+        if (o.driver && childStarted && !exitInfo) o.driver.refuseMalformed(v.type, v);
+        else o.status(`refused a malformed ${v.type} message from the gateway`);
+        return;
+      }
       refuseMalformed(value);
       return;
     }
@@ -340,7 +378,10 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
         if (wasConnected) o.status(`reconnected; resending from seq ${sentSeq + 1}`);
         wasConnected = true;
         if (!childStarted) startChild();
-        else if (!exitInfo) send({ type: 'started', pid: child?.pid ?? 0 });
+        else if (!exitInfo) {
+          send({ type: 'started', pid: childPid ?? 0 });
+          o.driver?.connected();
+        }
         powers.onWelcome();
         pump();
         return;
@@ -368,7 +409,22 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
       case 'error':
         o.status(`gateway: ${msg.code}: ${msg.message}`);
         return;
+      case 'approval_decision':
+      case 'input':
+      case 'resize':
+        steer(msg);
+        return;
     }
+  };
+
+  /** Approvals, follow-ups and keystrokes go to the driver; a plain command takes none. */
+  const steer = (msg: SteeringMessage) => {
+    if (o.driver && childStarted && !exitInfo) return o.driver.handle(msg);
+    const id = msg.type === 'approval_decision' ? msg.approvalId : msg.type === 'input' ? msg.inputId : null;
+    const kind = msg.type === 'approval_decision' ? 'approval' : msg.type === 'input' ? 'input' : 'resize';
+    o.status(`refused a ${kind} message from the gateway: ${exitInfo ? 'the run has ended' : 'this run takes none'}`);
+    // After the exit nothing more is numbered: the exit message already named the last seq.
+    if (!exitInfo && childStarted) emitEvent({ type: 'control_refused', kind, id, reason: 'this run takes no input (a plain command without --pty)' });
   };
 
   function connect() {
@@ -410,7 +466,7 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
         type: 'hello',
         v: PROTOCOL_VERSION,
         // The command line is shown to viewers: a token in it (curl -H "Authorization: …") is redacted like output.
-        runner: { hostname: hostname(), pid: process.pid, version: o.version, mode: o.mode, command: o.argv.slice(0, 256).map(redactArg), cwd: o.cwd, ...powers.hello() },
+        runner: { hostname: hostname(), pid: process.pid, version: o.version, mode: o.mode, pty: o.driver?.pty ?? false, command: o.argv.slice(0, 256).map(redactArg), cwd: o.cwd, ...powers.hello() },
       });
     });
     sock.on('message', (data, isBinary) => {

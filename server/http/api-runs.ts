@@ -12,6 +12,9 @@ import { mountArtifactsApi } from './api-artifacts.js';
 import { mountAssistApi } from './api-assist.js';
 import type { ArtifactService } from '../artifacts.js';
 import type { AssistService } from '../assist.js';
+import { mountClaudeApi } from './api-claude.js';
+import { mountPushApi } from './api-push.js';
+import type { ClaudeWiring } from '../claude/wire.js';
 import type { Logger } from '../log.js';
 import type { RunService } from '../runs.js';
 import type { AuthStore, RunStore } from '../store/types.js';
@@ -30,6 +33,8 @@ export interface ApiOptions {
   artifacts: ArtifactService;
   assist: AssistService;
   now: () => number;
+  /** Approvals, input, timeline and push subscriptions (api-claude.ts, api-push.ts). */
+  claude?: ClaudeWiring;
 }
 
 function shellQuote(s: string): string {
@@ -62,6 +67,10 @@ export function mountRunsApi(app: TemplatedApp, o: ApiOptions): void {
   mountCommandsApi(app, { runs: o.runs, store: o.store, log: o.log, who, policy: o.policy, maxBodyBytes: o.maxBodyBytes });
   mountArtifactsApi(app, { runs: o.runs, store: o.store, artifacts: o.artifacts, log: o.log, who, now: o.now });
   mountAssistApi(app, { runs: o.runs, store: o.store, assist: o.assist, log: o.log, who, maxBodyBytes: o.maxBodyBytes });
+  if (o.claude) {
+    mountClaudeApi(app, { runs: o.runs, store: o.store, approvals: o.claude.approvals, steering: o.claude.steering, log: o.log, who, maxBodyBytes: o.maxBodyBytes });
+    mountPushApi(app, { push: o.claude.push, log: o.log, who, maxBodyBytes: o.maxBodyBytes, baseUrl: () => o.runnerUrl(undefined) });
+  }
 
   route(app, 'post', '/api/v1/runs', o.log, async (ctx) => {
     const p = who(ctx);

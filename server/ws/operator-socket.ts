@@ -11,6 +11,7 @@ import type { RunService } from '../runs.js';
 import type { AuthStore, RunStore } from '../store/types.js';
 import type { ArtifactService } from '../artifacts.js';
 import type { AssistService } from '../assist.js';
+import { STEERING_MESSAGE_TYPES, type OperatorSteering } from './operator-steering.js';
 
 interface Sub {
   runId: string;
@@ -41,6 +42,8 @@ export interface OperatorSocketOptions {
   /** Assist sessions: their links go to operator and admin subscribers only. */
   assist?: AssistService;
   artifacts?: ArtifactService;
+  /** Approvals, follow-up input and terminal size (Claude runs, pty runs). */
+  steering?: OperatorSteering;
 }
 
 /** Past this many buffered bytes a viewer stops getting live chunks and catches up from the store on drain. */
@@ -111,11 +114,14 @@ export function mountOperatorSocket(app: TemplatedApp, o: OperatorSocketOptions)
     const offArtifacts = o.artifacts?.onChange((id, artifacts) => {
       if (id === runId) send(ws, { type: 'artifacts', runId, artifacts });
     }) ?? (() => undefined);
+    // …and about its approvals: requested, answered (by anyone), resolved.
+    const offApprovals = o.steering?.onApproval(runId, (approval) => send(ws, { type: 'approval', runId, approval })) ?? (() => undefined);
     sub.off = () => {
       offChunk();
       offRun();
       offAssist();
       offArtifacts();
+      offApprovals();
     };
     d.subs.set(runId, sub);
     send(ws, { type: 'subscribed', runId, from: next, lastSeq: committed });
@@ -124,6 +130,7 @@ export function mountOperatorSocket(app: TemplatedApp, o: OperatorSocketOptions)
     if (assist) send(ws, { type: 'assist', runId, assist });
     const artifacts = o.artifacts?.list(runId) ?? [];
     if (artifacts.length > 0) send(ws, { type: 'artifacts', runId, artifacts });
+    if (o.steering) send(ws, { type: 'approvals', runId, approvals: o.steering.approvals(runId) });
     pump(ws, sub);
   };
 
@@ -138,7 +145,7 @@ export function mountOperatorSocket(app: TemplatedApp, o: OperatorSocketOptions)
     const parsed = OperatorToGateway.safeParse(raw);
     if (!parsed.success) {
       const type = (raw as { type?: unknown } | null)?.type;
-      if (typeof type === 'string' && !['hello', 'subscribe', 'unsubscribe', 'watch_runs'].includes(type)) {
+      if (typeof type === 'string' && !['hello', 'subscribe', 'unsubscribe', 'watch_runs', ...STEERING_MESSAGE_TYPES].includes(type)) {
         throw new CcgError('ERR_UNKNOWN_TYPE', `unknown message type "${type.slice(0, 40)}"`);
       }
       throw new CcgError('ERR_BAD_FRAME', parsed.error.issues[0]?.message ?? 'invalid message');
@@ -162,6 +169,12 @@ export function mountOperatorSocket(app: TemplatedApp, o: OperatorSocketOptions)
         d.offRuns?.();
         d.offRuns = o.bus.onRun((run) => send(ws, { type: 'run', run }));
         send(ws, { type: 'runs', runs: o.runs.list({ limit: msg.limit ?? 100 }) });
+        return;
+      case 'approval_answer':
+      case 'input':
+      case 'resize':
+        if (!o.steering) throw new CcgError('ERR_UNKNOWN_TYPE', `this gateway does not handle ${msg.type}`);
+        o.steering.handle(d.principal, d.remote, msg, (reply) => send(ws, reply));
         return;
       default: {
         const never: never = msg;

@@ -88,7 +88,7 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
     const link: RunnerLink = {
       sendCancel: (by) => send(ws, { type: 'cancel', by }),
       sendExec: (msg) => send(ws, msg),
-      sendRequest: (msg) => send(ws, msg),
+      send: (msg) => send(ws, msg),
       kick: (err) => fail(ws, err),
     };
     const { nextSeq } = await o.runs.attachRunner(d.runId, link, msg.runner);

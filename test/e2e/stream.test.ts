@@ -52,14 +52,14 @@ test('a runner streams `seq 1 200000`; `ccg runs logs` gives it back byte for by
   assert.equal(tail.stdout, lines.slice(from - 1).map((l) => l.text).join(''));
 });
 
-test('the seed spelling: --cmd runs claude -p PROMPT --output-format stream-json --verbose', async (t) => {
+test('the seed spelling: --cmd drives claude over stream-json, with the prompt on its stdin (not its command line)', async (t) => {
   const g = await startGateway();
   t.after(() => g.close());
   const created = JSON.parse((await runCli(['runs', 'create', '--json'], g.env)).stdout) as CreateRunResponse;
-  // A stand-in claude that prints its argv as JSON.
+  // A stand-in claude that prints its argv and the first line of its stdin as one JSON line, then exits.
   const fake = `${tempDir()}/claude`;
   const { writeFileSync, chmodSync } = await import('node:fs');
-  writeFileSync(fake, `#!/bin/sh\nnode -e 'console.log(JSON.stringify(process.argv.slice(1)))' -- "$@"\n`);
+  writeFileSync(fake, `#!/bin/sh\nnode -e 'require("readline").createInterface({input:process.stdin}).once("line",(l)=>{console.log(JSON.stringify({argv:process.argv.slice(1),stdin:JSON.parse(l)}));process.exit(0)})' -- "$@"\n`);
   chmodSync(fake, 0o755);
   const runner = spawnCcg(['runner', 'start', '--run-id', created.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--claude-bin', fake, '--spool-dir', tempDir(), '--cmd', 'fix the "bug"; rm -rf /'], {
     CCG_RUN_TOKEN: created.token,
@@ -67,7 +67,11 @@ test('the seed spelling: --cmd runs claude -p PROMPT --output-format stream-json
   const { code } = await runner.exited;
   assert.equal(code, 0, runner.stderr());
   const logs = await runCli(['runs', 'logs', created.id], g.env);
-  assert.deepEqual(JSON.parse(logs.stdout), ['-p', 'fix the "bug"; rm -rf /', '--output-format', 'stream-json', '--verbose']);
+  assert.deepEqual(JSON.parse(logs.stdout), {
+    argv: ['-p', '--output-format', 'stream-json', '--verbose', '--input-format', 'stream-json', '--permission-prompt-tool', 'stdio', '--include-hook-events'],
+    stdin: { type: 'user', message: { role: 'user', content: 'fix the "bug"; rm -rf /' } },
+  });
   const show = JSON.parse((await runCli(['runs', 'show', created.id, '--json'], g.env)).stdout) as { run: RunSummary };
   assert.equal(show.run.runner?.mode, 'claude');
+  assert.ok(!show.run.runner?.command.some((a) => a.includes('rm -rf')), 'the prompt is not on the command line (ps)');
 });

@@ -45,3 +45,18 @@ export function request(
     req.end(body);
   });
 }
+
+/**
+ * One operator API request with a bearer token (the gateway's operator token unless another is
+ * given); the answer parsed as JSON when it is JSON, else the text (e.g. JSON lines).
+ */
+export async function apiRequest(
+  g: { url: string; fingerprint: string; operatorToken: string },
+  method: string,
+  path: string,
+  body?: unknown,
+  token = g.operatorToken,
+): Promise<{ status: number; json: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const r = await request(g, method, path, { token, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
+  return { status: r.status, json: r.json ?? r.text };
+}

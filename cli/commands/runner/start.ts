@@ -9,6 +9,7 @@ import { checkGlob } from '../../runner/glob.js';
 import { DEFAULT_POWERS } from '../../runner/powers.js';
 import { parseSize } from '../../sizes.js';
 import { runRunner } from '../../runner/runner.js';
+import { claudeChild, parsePtySize } from '../../runner/claude-options.js';
 import { CliError, EXIT, EXIT_CODES_HELP } from '../../exit-codes.js';
 import { BaseCommand, parseDuration } from '../base.js';
 import { VERSION } from '../../version.js';
@@ -23,8 +24,20 @@ export class RunnerStartCommand extends BaseCommand {
       starts the command, and streams its output. Every chunk is kept in a spool on disk until the
       gateway has committed it, so a gateway restart or a dropped network loses nothing.
 
-      With --cmd "PROMPT" it runs \`claude -p PROMPT --output-format stream-json --verbose\`;
-      after \`--\` it runs any command instead. Exits with the command's exit code.
+      With --cmd "PROMPT" it drives Claude Code over stream-json. It runs
+      \`claude -p --output-format stream-json --verbose --input-format stream-json --permission-prompt-tool stdio --include-hook-events\`
+      and writes the prompt to its stdin, not its command line. The raw stream-json is the run's output; a readable
+      timeline (text, tool calls, results, cost) goes to the gateway beside it. When Claude
+      asks to use a tool, operators approve or deny it from the gateway; if nobody answers
+      within the approval timeout (default 10m), it is denied. After Claude finishes,
+      operators can send follow-up prompts for the input wait (default 10m; 0 ends the run
+      at once). A cancel interrupts Claude cleanly first, then sends SIGTERM, then SIGKILL,
+      a grace period apart. See docs/CLAUDE_CODE.md.
+
+      With --pty, the command (or interactive \`claude PROMPT\` with --cmd) runs in a
+      pseudo-terminal: its screen output is streamed, operators send keystrokes and resize it.
+
+      After \`--\` it runs any command instead. Exits with the command's exit code.
 
       The gateway can ask this runner to run commands from ITS OWN allowlist only, by name:
       --allow NAME="COMMAND ARGS" (repeatable) or --allowlist FILE (JSON, outside the workspace;
@@ -52,6 +65,10 @@ export class RunnerStartCommand extends BaseCommand {
     examples: [
       ['Claude Code with a prompt', 'CCG_RUN_TOKEN=ccgr_… ccg runner start --gateway https://gw:3100 --fingerprint sha256:… --run-id 7k2m9x4q3w8z --cmd "fix the failing test"'],
       ['Any command', 'CCG_RUN_TOKEN=ccgr_… ccg runner start --gateway https://gw:3100 --run-id 7k2m9x4q3w8z -- npm test'],
+      ['For CI: end when Claude is done, deny tool uses nobody answers within 2 minutes', 'ccg runner start … --input-wait 0 --approval-timeout 2m --cmd "run the tests and fix what fails"'],
+      ['Pass flags to Claude (model, allowed tools, hooks)', 'ccg runner start … --claude-arg=--model --claude-arg=sonnet --claude-settings ./hooks.json --cmd "…"'],
+      ['Interactive Claude in a terminal', 'ccg runner start … --pty --cmd "refactor the parser"'],
+      ['Any interactive command in a terminal', 'ccg runner start … --pty --pty-size 100x30 -- bash'],
       ['Let operators run the tests and see the diff', 'ccg runner start … --allow test="npm test" --allow diff="git diff" --cmd "fix the bug"'],
       ['Upload the coverage report as artifacts; allow a 20-minute tmate session', "ccg runner start … --artifact 'coverage/**' --assist --assist-max 20 -- npm test"],
       ['The seed spelling', 'claude-runner start --run-id 7k2m9x4q3w8z --token-file ~/.ccg-token --cmd "your prompt"'],
@@ -63,7 +80,13 @@ export class RunnerStartCommand extends BaseCommand {
   runId = Option.String('--run-id', { env: 'CCG_RUN_ID', description: 'The run to stream into (env CCG_RUN_ID)' });
   token = Option.String('--token', { description: 'Run token (visible in ps: prefer CCG_RUN_TOKEN or --token-file)' });
   tokenFile = Option.String('--token-file', { description: 'Read the run token from this file' });
-  cmd = Option.String('--cmd', { description: 'Prompt for Claude Code: runs claude -p PROMPT --output-format stream-json --verbose' });
+  cmd = Option.String('--cmd', { description: 'Prompt for Claude Code, driven over stream-json (the prompt goes to its stdin)' });
+  approvalTimeout = Option.String('--approval-timeout', '10m', { description: 'Deny a tool use that no operator answered within this long' });
+  inputWait = Option.String('--input-wait', '10m', { description: 'After Claude finishes, wait this long for a follow-up prompt (0: end at once)' });
+  claudeArgs = Option.Array('--claude-arg', { description: 'An extra argument for claude (repeatable): --claude-arg=--model --claude-arg=sonnet' });
+  claudeSettings = Option.String('--claude-settings', { description: "Passed to claude's --settings (a file or JSON): hooks, permissions, env" });
+  pty = Option.Boolean('--pty', false, { description: 'Run in a pseudo-terminal: interactive claude with --cmd, or the command after --' });
+  ptySize = Option.String('--pty-size', '120x40', { description: 'Initial terminal size for --pty, COLSxROWS' });
   claudeBin = Option.String('--claude-bin', { env: 'CCG_CLAUDE_BIN', description: 'The claude executable (env CCG_CLAUDE_BIN; default claude)' });
   cwd = Option.String('--cwd', { description: 'Workspace directory (default: the current directory)' });
   spoolDir = Option.String('--spool-dir', { env: 'CCG_SPOOL_DIR', description: 'Where unacknowledged output is kept (default ~/.local/state/ccg/spool)' });
@@ -96,24 +119,29 @@ export class RunnerStartCommand extends BaseCommand {
     if (gatewayUrl.protocol === 'http:' && !/^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(gatewayUrl.hostname)) {
       throw new CliError('refusing plain http:// to a non-loopback gateway: the output would travel unencrypted');
     }
-    let argv: string[];
-    let mode: 'command' | 'claude';
-    if (this.command.length > 0) {
-      if (this.cmd) throw new CliError('give either --cmd "PROMPT" or -- COMMAND, not both');
-      argv = [...this.command];
-      mode = 'command';
-    } else if (this.cmd) {
-      argv = [this.claudeBin ?? 'claude', '-p', this.cmd, '--output-format', 'stream-json', '--verbose'];
-      mode = 'claude';
-    } else {
-      throw new CliError('nothing to run: give --cmd "PROMPT" for Claude Code, or -- COMMAND ARGS…');
-    }
+    if (this.command.length > 0 && this.cmd) throw new CliError('give either --cmd "PROMPT" or -- COMMAND, not both');
+    if (this.command.length === 0 && !this.cmd) throw new CliError('nothing to run: give --cmd "PROMPT" for Claude Code, or -- COMMAND ARGS…');
     const childEnv = { ...env };
     // The child never needs ccg's own secrets.
     for (const k of ['CCG_RUN_TOKEN', 'CCG_TOKEN']) delete childEnv[k];
     // With --json, progress is JSON lines on stderr too, so a script can parse all of it.
     const status = (line: string) => this.context.stderr.write(this.json ? JSON.stringify({ status: line }) + '\n' : `ccg-runner: ${line}\n`);
     const cwd = this.cwd ?? process.cwd();
+    const echoing = !(this.quiet || this.json);
+    const { argv, mode, driver } = claudeChild({
+      runId: this.runId,
+      prompt: this.cmd,
+      command: this.command,
+      claudeBin: this.claudeBin ?? 'claude',
+      claudeArgs: this.claudeArgs ?? [],
+      claudeSettings: this.claudeSettings,
+      pty: this.pty ? parsePtySize(this.ptySize) : null,
+      approvalTimeoutMs: parseDuration(this.approvalTimeout, '--approval-timeout'),
+      inputWaitMs: parseDuration(this.inputWait, '--input-wait'),
+      cwd,
+      env: childEnv,
+      echo: echoing ? this.context.stdout : null,
+    });
     const allowlist = [...(this.allowlistFile ? loadAllowlistFile(this.allowlistFile, cwd) : []), ...(this.allow ?? []).map(parseAllowFlag)];
     const names = new Set<string>();
     for (const c of allowlist) {
@@ -140,7 +168,7 @@ export class RunnerStartCommand extends BaseCommand {
       env: childEnv,
       spoolRoot: this.spoolDir ?? join(env['XDG_STATE_HOME'] ?? join(env['HOME'] ?? homedir(), '.local/state'), 'ccg/spool'),
       status,
-      echo: this.quiet || this.json ? null : { stdout: this.context.stdout, stderr: this.context.stderr },
+      echo: echoing ? { stdout: this.context.stdout, stderr: this.context.stderr } : null,
       version: VERSION,
       connectTimeoutMs: parseDuration(this.connectTimeout, '--connect-timeout'),
       lingerMs: parseDuration(this.linger, '--linger'),
@@ -153,6 +181,7 @@ export class RunnerStartCommand extends BaseCommand {
         assistMaxMinutes: this.assist ? assistMax : null,
         tmateBin: this.tmateBin ?? 'tmate',
       },
+      ...(driver ? { driver } : {}),
     });
     if (this.json) this.context.stdout.write(JSON.stringify({ runId: this.runId, exitCode: code }) + '\n');
     return code;

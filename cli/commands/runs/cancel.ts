@@ -7,7 +7,14 @@ export class RunsCancelCommand extends GatewayCommand {
   static override paths = [['runs', 'cancel']];
   static override usage = Command.Usage({
     category: 'Runs',
-    description: 'Cancel a run: the runner sends SIGINT, then SIGTERM, then SIGKILL after grace periods',
+    description: 'Cancel a run: Claude is interrupted cleanly (a plain command gets SIGINT), then SIGTERM, then SIGKILL after grace periods',
+    details: `
+      For a Claude run the runner first denies any approval still waiting, sends Claude an
+      interrupt request and closes its input, so Claude ends its turn and exits on its own. If it
+      is still running after the runner's --grace (default 5s), it gets SIGTERM, and SIGKILL
+      after another grace period. A plain command gets SIGINT first instead. The run ends as
+      "cancelled"; \`ccg runs wait\` exits 130.
+    `,
     examples: [['Cancel a run', 'ccg runs cancel 7k2m9x4q3w8z']],
   });
 

@@ -1,0 +1,68 @@
+import { CLAUDE_STREAM_FLAGS } from '../../protocol/claude-stream.js';
+import { CliError } from '../exit-codes.js';
+import { TextTimeline } from '../render/timeline-text.js';
+import { ClaudeDriver } from './claude.js';
+import type { ChildDriver } from './driver.js';
+import { PtyDriver } from './pty.js';
+
+export interface ChildChoice {
+  runId: string;
+  prompt: string | undefined;
+  /** The command after `--` (empty with --cmd). */
+  command: string[];
+  claudeBin: string;
+  claudeArgs: string[];
+  claudeSettings: string | undefined;
+  pty: { cols: number; rows: number } | null;
+  approvalTimeoutMs: number;
+  inputWaitMs: number;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** The local terminal, when the runner echoes what happens. */
+  echo: NodeJS.WritableStream | null;
+}
+
+/** Parses `--pty-size COLSxROWS`. */
+export function parsePtySize(text: string): { cols: number; rows: number } {
+  const m = /^(\d{1,4})x(\d{1,3})$/.exec(text.trim());
+  const cols = Number(m?.[1]);
+  const rows = Number(m?.[2]);
+  if (!m || cols < 2 || cols > 1000 || rows < 2 || rows > 500) throw new CliError(`--pty-size "${text.slice(0, 40)}" is not COLSxROWS (e.g. 120x40; at most 1000x500)`);
+  return { cols, rows };
+}
+
+/**
+ * What `ccg runner start` runs, and how:
+ * - `--cmd PROMPT`: Claude Code over stream-json (ClaudeDriver), the prompt on its stdin;
+ * - `--pty --cmd PROMPT`: interactive `claude PROMPT` in a pseudo-terminal (PtyDriver);
+ * - `--pty -- CMD…`: any command in a pseudo-terminal;
+ * - `-- CMD…`: a plain command (runner.ts spawns it; no driver).
+ */
+export function claudeChild(c: ChildChoice): { argv: string[]; mode: 'command' | 'claude'; driver: ChildDriver | null } {
+  if (c.approvalTimeoutMs < 1000) throw new CliError('--approval-timeout must be at least 1s');
+  const extra = [...c.claudeArgs, ...(c.claudeSettings ? ['--settings', c.claudeSettings] : [])];
+  if (c.prompt === undefined) {
+    if (extra.length) throw new CliError('--claude-arg and --claude-settings apply to --cmd (Claude Code) only');
+    const argv = [...c.command];
+    return { argv, mode: 'command', driver: c.pty ? new PtyDriver({ argv, cwd: c.cwd, env: c.env, ...c.pty }) : null };
+  }
+  if (c.pty) {
+    const argv = [c.claudeBin, ...extra, c.prompt];
+    return { argv, mode: 'claude', driver: new PtyDriver({ argv, cwd: c.cwd, env: c.env, ...c.pty }) };
+  }
+  const argv = [c.claudeBin, ...CLAUDE_STREAM_FLAGS, ...extra];
+  let echo = null;
+  if (c.echo) {
+    const out = c.echo;
+    const text = new TextTimeline({ approvalHint: (id) => `approve from the phone or TUI, or: ccg runs approve ${c.runId} ${id}` });
+    let seq = 0;
+    echo = (ev: Parameters<TextTimeline['push']>[0]['event']) => {
+      for (const l of text.push({ seq: ++seq, time: Date.now(), event: ev })) out.write(`${l.text}\n`);
+    };
+  }
+  return {
+    argv,
+    mode: 'claude',
+    driver: new ClaudeDriver({ argv, prompt: c.prompt, cwd: c.cwd, env: c.env, approvalTimeoutMs: c.approvalTimeoutMs, inputWaitMs: c.inputWaitMs, echo }),
+  };
+}

@@ -1,0 +1,348 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { StringDecoder } from 'node:string_decoder';
+import {
+  MAX_INPUT_JSON,
+  MAX_PENDING_APPROVALS,
+  MAX_RAW,
+  capJson,
+  capText,
+  type ApprovalInfo,
+} from '../../protocol/claude-events.js';
+import {
+  allowLine,
+  controlErrorLine,
+  denyLine,
+  interruptLine,
+  parseClaudeLine,
+  userMessageLine,
+  type CanUseTool,
+} from '../../protocol/claude-stream.js';
+import { STREAM_STDERR, STREAM_STDOUT } from '../../protocol/frames.js';
+import type { RunnerEvent } from '../../protocol/runner-events.js';
+import { RefusalLimit, type ChildDriver, type DriverIO, type SteeringMessage } from './driver.js';
+
+export interface ClaudeDriverOptions {
+  /** The claude executable and its flags (CLAUDE_STREAM_FLAGS plus any extra). */
+  argv: string[];
+  /** The first user turn, written to Claude's stdin (never on its command line). */
+  prompt: string;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** An approval nobody answers within this long is denied. */
+  approvalTimeoutMs: number;
+  /** After a turn ends, how long Claude's stdin stays open for a follow-up (0: end at once). */
+  inputWaitMs: number;
+  /** Human-readable lines for the local terminal (instead of raw stream-json), or null. */
+  echo: ((ev: RunnerEvent) => void) | null;
+  now?: () => number;
+}
+
+interface Pending {
+  info: ApprovalInfo;
+  request: CanUseTool;
+  timer: NodeJS.Timeout;
+}
+
+/** One serialised event must fit one output chunk (256 KiB) with room to spare, escapes included. */
+const MAX_EVENT_JSON = 192 * 1024;
+/** A Claude line longer than this is not buffered whole: it becomes a truncated raw event. */
+const MAX_LINE = 16 * 1024 * 1024;
+const RECENT_ANSWERED = 256;
+
+const newId = () => randomBytes(16).toString('base64url');
+
+function minutes(ms: number): string {
+  return ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 1000)} s`;
+}
+
+/**
+ * Drives Claude Code over stream-json: the prompt and follow-ups go in as user turns, Claude's
+ * permission requests (`--permission-prompt-tool stdio`) become approvals that operators
+ * answer through the gateway, and every output line becomes a timeline event. The raw
+ * stream-json is still streamed as the run's stdout.
+ */
+export class ClaudeDriver implements ChildDriver {
+  readonly pty = false;
+  private io!: DriverIO;
+  private child: ChildProcess | null = null;
+  private stdinOpen = false;
+  private exited = false;
+  private buf = '';
+  /** Claude's stdout is UTF-8; a character may be split across two reads. */
+  private readonly decoder = new StringDecoder('utf8');
+  private skippingLongLine = false;
+  /** User turns written minus results received: 0 means Claude is idle. */
+  private turnsInFlight = 0;
+  private inputWait: NodeJS.Timeout | null = null;
+  private readonly pending = new Map<string, Pending>();
+  private readonly byRequest = new Map<string, string>();
+  private readonly answered: string[] = [];
+  private readonly refusals = new RefusalLimit();
+  private interruptCounter = 0;
+  private readonly now: () => number;
+
+  constructor(private readonly o: ClaudeDriverOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  start(io: DriverIO): void {
+    this.io = io;
+    const [file, ...args] = this.o.argv;
+    io.status(`starting: ${this.o.argv.join(' ')} (prompt on stdin)`);
+    const c = spawn(file!, args, { cwd: this.o.cwd, env: this.o.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    this.child = c;
+    c.stdin!.on('error', () => {
+      // EPIPE after Claude exited: the exit handler reports it.
+      this.stdinOpen = false;
+    });
+    c.stdout!.on('data', (d: Buffer) => {
+      io.output(STREAM_STDOUT, d, { echo: this.o.echo === null });
+      this.read(d);
+    });
+    c.stderr!.on('data', (d: Buffer) => io.output(STREAM_STDERR, d));
+    c.on('spawn', () => {
+      this.stdinOpen = true;
+      io.spawned(c.pid ?? 0);
+      this.sendTurn('initial-prompt', 'runner', this.o.prompt);
+    });
+    c.on('error', (err) => {
+      if (this.exited) return;
+      this.exited = true;
+      io.exited(null, null, `could not start ${file}: ${(err as NodeJS.ErrnoException).code ?? err.message}`);
+    });
+    c.on('close', (code, signal) => {
+      this.buf += this.decoder.end();
+      if (this.buf) this.line(this.buf);
+      this.buf = '';
+      this.stdinOpen = false;
+      if (this.inputWait) clearTimeout(this.inputWait);
+      for (const id of [...this.pending.keys()]) this.resolve(id, { decision: 'deny', always: false, message: null, by: 'runner', reason: 'ended' }, false);
+      if (this.exited) return;
+      this.exited = true;
+      io.exited(code, signal, null);
+    });
+  }
+
+  // ---- Claude's stdout
+
+  private read(d: Buffer): void {
+    let text = this.buf + this.decoder.write(d);
+    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n')) {
+      const line = text.slice(0, nl);
+      text = text.slice(nl + 1);
+      if (this.skippingLongLine) {
+        this.skippingLongLine = false;
+        continue;
+      }
+      this.line(line);
+    }
+    if (text.length > MAX_LINE) {
+      this.line(text.slice(0, MAX_RAW + 1)); // not JSON once cut: shown raw, marked truncated
+      text = '';
+      this.skippingLongLine = true;
+    }
+    this.buf = text;
+  }
+
+  private line(line: string): void {
+    const parsed = parseClaudeLine(line);
+    for (const ev of parsed.events) this.emit(ev);
+    const ctl = parsed.control;
+    if (ctl) {
+      switch (ctl.kind) {
+        case 'can_use_tool':
+          this.requested(ctl.request);
+          break;
+        case 'cancel': {
+          const id = this.byRequest.get(ctl.requestId);
+          if (id) this.resolve(id, { decision: 'deny', always: false, message: null, by: 'claude', reason: 'cancelled' }, false);
+          break;
+        }
+        case 'unsupported':
+          this.io.status(`Claude sent a control request ccg does not serve (${ctl.subtype}); answered with an error`);
+          this.write(controlErrorLine(ctl.requestId, `ccg does not handle ${ctl.subtype} requests`));
+          break;
+        case 'response':
+          if (!ctl.ok) this.io.status(`Claude refused a control request: ${ctl.error ?? 'no reason given'}`);
+          break;
+      }
+    }
+    if (parsed.result) {
+      this.turnsInFlight = Math.max(0, this.turnsInFlight - 1);
+      if (this.turnsInFlight === 0) this.idle();
+    }
+  }
+
+  private emit(ev: RunnerEvent): void {
+    let out = ev;
+    if (JSON.stringify(ev).length > MAX_EVENT_JSON) {
+      const { text } = capText(JSON.stringify(ev), MAX_RAW);
+      out = { type: 'claude_raw', claudeType: ev.type, raw: text, truncated: true };
+    }
+    this.io.event(out);
+    this.o.echo?.(out);
+  }
+
+  private write(line: string): boolean {
+    if (!this.child?.stdin || !this.stdinOpen || this.child.stdin.destroyed) return false;
+    this.child.stdin.write(line);
+    return true;
+  }
+
+  // ---- turns and follow-ups
+
+  private sendTurn(inputId: string, by: string, text: string): boolean {
+    if (!this.write(userMessageLine(text))) return false;
+    if (this.inputWait) clearTimeout(this.inputWait);
+    this.inputWait = null;
+    this.turnsInFlight++;
+    this.emit({ type: 'input_sent', inputId, by, text, bytes: Buffer.byteLength(text) });
+    return true;
+  }
+
+  /** Claude finished every turn it was given: wait for a follow-up a while, or let it finish. */
+  private idle(): void {
+    if (!this.stdinOpen) return;
+    if (this.o.inputWaitMs <= 0) {
+      this.closeInput('no follow-up input is awaited (--input-wait 0)');
+      return;
+    }
+    const until = this.now() + this.o.inputWaitMs;
+    this.emit({ type: 'awaiting_input', until });
+    this.inputWait = setTimeout(() => this.closeInput(`no follow-up within ${minutes(this.o.inputWaitMs)}`), this.o.inputWaitMs);
+  }
+
+  private closeInput(reason: string): void {
+    if (this.inputWait) clearTimeout(this.inputWait);
+    this.inputWait = null;
+    if (!this.stdinOpen) return;
+    this.stdinOpen = false;
+    this.emit({ type: 'input_closed', reason });
+    this.child?.stdin?.end();
+  }
+
+  // ---- approvals
+
+  private requested(req: CanUseTool): void {
+    if (this.pending.size >= MAX_PENDING_APPROVALS) {
+      this.write(denyLine(req.requestId, 'Too many permission requests are waiting; ccg denied this one.'));
+      return;
+    }
+    const approvalId = newId();
+    const input = capJson(req.input, MAX_INPUT_JSON);
+    const info: ApprovalInfo = {
+      approvalId,
+      toolName: req.toolName,
+      displayName: req.displayName,
+      toolUseId: req.toolUseId,
+      input: input.value,
+      inputTruncated: input.truncated,
+      description: req.description,
+      blockedPath: req.blockedPath,
+      rule: req.rule,
+      expiresAt: this.now() + this.o.approvalTimeoutMs,
+    };
+    const timer = setTimeout(() => {
+      this.resolve(approvalId, {
+        decision: 'deny',
+        always: false,
+        message: `No operator answered within ${minutes(this.o.approvalTimeoutMs)}; ccg denied this tool use.`,
+        by: 'timeout',
+        reason: 'timeout',
+      }, true);
+    }, this.o.approvalTimeoutMs);
+    this.pending.set(approvalId, { info, request: req, timer });
+    this.byRequest.set(req.requestId, approvalId);
+    this.io.status(`Claude asks to use ${req.toolName}; waiting for an operator (approval ${approvalId}, denied after ${minutes(this.o.approvalTimeoutMs)})`);
+    this.emit({ type: 'approval_requested', ...info });
+  }
+
+  private resolve(
+    approvalId: string,
+    r: { decision: 'allow' | 'deny'; always: boolean; message: string | null; by: string; reason: 'operator' | 'timeout' | 'cancelled' | 'interrupted' | 'ended' },
+    answerClaude: boolean,
+  ): void {
+    const p = this.pending.get(approvalId);
+    if (!p) return;
+    clearTimeout(p.timer);
+    this.pending.delete(approvalId);
+    this.byRequest.delete(p.request.requestId);
+    this.answered.push(approvalId);
+    if (this.answered.length > RECENT_ANSWERED) this.answered.shift();
+    if (answerClaude) {
+      const always = r.decision === 'allow' && r.always && p.request.ruleSuggestion !== null;
+      this.write(r.decision === 'allow' ? allowLine(p.request, always) : denyLine(p.request.requestId, r.message ?? `Denied by ${r.by} (via ccg).`));
+      r = { ...r, always };
+    }
+    this.io.status(`approval ${approvalId} (${p.info.toolName}): ${r.decision}${r.always ? ' always' : ''} by ${r.by} (${r.reason})`);
+    this.emit({ type: 'approval_resolved', approvalId, decision: r.decision, always: r.always, message: r.message, by: r.by, reason: r.reason });
+  }
+
+  // ---- the gateway
+
+  connected(): void {
+    this.emit({ type: 'approvals_sync', pending: [...this.pending.values()].map((p) => p.info) });
+  }
+
+  handle(msg: SteeringMessage): void {
+    switch (msg.type) {
+      case 'approval_decision': {
+        if (!this.pending.has(msg.approvalId)) {
+          this.refuse('approval', msg.approvalId, this.answered.includes(msg.approvalId) ? 'this approval was already answered' : 'unknown approval id');
+          return;
+        }
+        const pending = this.pending.get(msg.approvalId)!;
+        if (msg.always && msg.decision === 'allow' && !pending.request.ruleSuggestion) {
+          this.io.status(`approval ${msg.approvalId}: Claude suggested no rule to always allow; allowing once`);
+        }
+        this.resolve(msg.approvalId, { decision: msg.decision, always: msg.always, message: msg.decision === 'deny' ? msg.message : null, by: msg.by, reason: 'operator' }, true);
+        return;
+      }
+      case 'input': {
+        if (msg.text === undefined) {
+          this.refuse('input', msg.inputId, 'binary input is for --pty runs; Claude takes text turns');
+          return;
+        }
+        if (!this.sendTurn(msg.inputId, msg.by, msg.text)) this.refuse('input', msg.inputId, 'Claude no longer takes input (its input was closed or it exited)');
+        return;
+      }
+      case 'resize':
+        this.refuse('resize', null, 'this run has no terminal (it is not a --pty run)');
+        return;
+      default: {
+        const never: never = msg;
+        return never;
+      }
+    }
+  }
+
+  refuseMalformed(type: string, value: unknown): void {
+    const v = value as { approvalId?: unknown; inputId?: unknown } | null;
+    const id = typeof v?.approvalId === 'string' ? v.approvalId : typeof v?.inputId === 'string' ? v.inputId : null;
+    const kind = type === 'approval_decision' ? 'approval' : type === 'input' ? 'input' : 'resize';
+    this.refuse(kind, id ? id.slice(0, 64) : null, 'malformed request (unknown fields, bad values or too large)');
+  }
+
+  private refuse(kind: 'approval' | 'input' | 'resize', id: string | null, reason: string): void {
+    this.io.status(`refused a ${kind} message from the gateway${id ? ` (${id})` : ''}: ${reason}`);
+    if (!this.refusals.allow(this.now())) return;
+    this.emit({ type: 'control_refused', kind, id, reason });
+  }
+
+  // ---- cancel
+
+  interrupt(by: string): boolean {
+    if (!this.child || this.exited) return false;
+    for (const id of [...this.pending.keys()]) {
+      this.resolve(id, { decision: 'deny', always: false, message: `The run was cancelled by ${by}.`, by, reason: 'interrupted' }, true);
+    }
+    if (this.stdinOpen) {
+      this.emit({ type: 'interrupt_sent', by });
+      this.write(interruptLine(`ccg-interrupt-${++this.interruptCounter}`));
+      // End of input makes Claude finish once the interrupted turn is wrapped up.
+      this.closeInput(`cancelled by ${by}`);
+    }
+    return true;
+  }
+}

@@ -1,0 +1,144 @@
+import { z } from 'zod';
+import { RUN_ID_RE } from './ids.js';
+import { Actor, ApprovalId, InputId, MAX_INPUT, MAX_MESSAGE, ApprovalInfo, ApprovalReason } from './claude-events.js';
+
+/**
+ * Steering a run: approvals, follow-up input and terminal size. The messages of each direction
+ * are joined into the unions of runner-messages.ts and operator-messages.ts; the HTTP shapes are
+ * used by server/http/api-claude.ts and the CLI.
+ */
+
+const RunId = z.string().regex(RUN_ID_RE, 'malformed run id');
+const Decision = z.enum(['allow', 'deny']);
+/** Base64 of raw bytes (pty keystrokes), at most MAX_INPUT bytes once decoded. */
+const Base64Bytes = z
+  .string()
+  .max(Math.ceil(MAX_INPUT / 3) * 4)
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'data must be base64');
+const Cols = z.number().int().min(2).max(1000);
+const Rows = z.number().int().min(2).max(500);
+
+// ---- gateway → runner (strict: a field the runner does not know is a refusal, not ignored)
+
+export const GatewayApprovalDecision = z
+  .object({
+    type: z.literal('approval_decision'),
+    approvalId: ApprovalId,
+    decision: Decision,
+    /** Allow, and add the rule Claude suggested for the rest of this session. */
+    always: z.boolean(),
+    /** For a deny: what Claude is told. */
+    message: z.string().max(MAX_MESSAGE).nullable(),
+    by: Actor,
+  })
+  .strict();
+export type GatewayApprovalDecision = z.infer<typeof GatewayApprovalDecision>;
+
+/** A user turn for Claude (`text`), or bytes for a pty (`text` typed as is, or `data`). */
+export const GatewayInput = z
+  .object({
+    type: z.literal('input'),
+    inputId: InputId,
+    text: z.string().max(MAX_INPUT).optional(),
+    data: Base64Bytes.optional(),
+    by: Actor,
+  })
+  .strict()
+  .refine((m) => (m.text === undefined) !== (m.data === undefined), 'exactly one of text and data');
+export type GatewayInput = z.infer<typeof GatewayInput>;
+
+export const GatewayResize = z.object({ type: z.literal('resize'), cols: Cols, rows: Rows }).strict();
+export type GatewayResize = z.infer<typeof GatewayResize>;
+
+// ---- the approval as the gateway keeps and shows it
+
+export const APPROVAL_STATES = ['pending', 'answered', 'resolved'] as const;
+
+export const Approval = ApprovalInfo.extend({
+  runId: z.string(),
+  /**
+   * pending: nobody answered yet; answered: an operator answered and the answer is on its way
+   * to the runner; resolved: the runner answered Claude (see `resolution`).
+   */
+  state: z.enum(APPROVAL_STATES),
+  /** Gateway clock, ms. */
+  requestedAt: z.number(),
+  answer: z
+    .object({ decision: Decision, always: z.boolean(), message: z.string().nullable(), by: z.string(), at: z.number() })
+    .nullable(),
+  resolution: z
+    .object({ decision: Decision, always: z.boolean(), message: z.string().nullable(), by: z.string(), reason: ApprovalReason, at: z.number() })
+    .nullable(),
+});
+export type Approval = z.infer<typeof Approval>;
+
+// ---- operator → gateway (operator socket)
+
+export const OperatorApprovalAnswer = z
+  .object({
+    type: z.literal('approval_answer'),
+    runId: RunId,
+    approvalId: ApprovalId,
+    decision: Decision,
+    always: z.boolean().optional(),
+    message: z.string().max(MAX_MESSAGE).optional(),
+  })
+  .strict();
+
+/** `text` is a follow-up turn (or typed text for a pty); `data` is base64 bytes for a pty. */
+export const OperatorInput = z
+  .object({
+    type: z.literal('input'),
+    runId: RunId,
+    text: z.string().min(1).max(MAX_INPUT).optional(),
+    data: Base64Bytes.optional(),
+    /** Echoed back in `input_accepted`, to match answers to requests. */
+    ref: z.string().max(64).optional(),
+  })
+  .strict();
+
+export const OperatorResize = z.object({ type: z.literal('resize'), runId: RunId, cols: Cols, rows: Rows }).strict();
+
+// ---- gateway → operator
+
+/** The run's open approvals, sent after `subscribe` (before its output). */
+export const OperatorApprovals = z.object({ type: z.literal('approvals'), runId: z.string(), approvals: z.array(Approval) });
+/** One approval changed: requested, answered or resolved. Every subscriber of the run gets it. */
+export const OperatorApproval = z.object({ type: z.literal('approval'), runId: z.string(), approval: Approval });
+export const OperatorInputAccepted = z.object({
+  type: z.literal('input_accepted'),
+  runId: z.string(),
+  inputId: z.string(),
+  ref: z.string().optional(),
+});
+
+// ---- HTTP
+
+export const AnswerApprovalRequest = z
+  .object({
+    decision: Decision,
+    always: z.boolean().optional(),
+    message: z.string().max(MAX_MESSAGE).optional(),
+  })
+  .strict();
+export type AnswerApprovalRequest = z.infer<typeof AnswerApprovalRequest>;
+
+export const ApprovalsResponse = z.object({ approvals: z.array(Approval) });
+export const ApprovalResponse = z.object({ approval: Approval });
+
+export const InputRequest = z
+  .object({ text: z.string().min(1).max(MAX_INPUT).optional(), data: Base64Bytes.optional() })
+  .strict()
+  .refine((b) => (b.text === undefined) !== (b.data === undefined), 'give exactly one of text and data');
+export type InputRequest = z.infer<typeof InputRequest>;
+export const InputResponse = z.object({ inputId: z.string(), fromSeq: z.number().int().positive() });
+
+export const ResizeRequest = z.object({ cols: Cols, rows: Rows }).strict();
+
+/** One timeline event as `GET /api/v1/runs/{id}/events` and `ccg runs events --json` give it. */
+export interface TimelineLine {
+  seq: number;
+  time: number;
+  type: string;
+  [field: string]: unknown;
+}

@@ -1,0 +1,262 @@
+import type { ApprovalInfo, ApprovalResolved, ClaudeInit, ClaudeResult, ClaudeToolResult } from './claude-events.js';
+import { RunnerEvent, type RunnerEvent as RunnerEventT } from './runner-events.js';
+
+/**
+ * The readable timeline of a run, built from its runner events (stream 3): pure data, shared by
+ * the phone's HTML renderer (server/render/timeline-html.ts), the terminal renderer
+ * (cli/render/timeline-text.ts), the TUI and `ccg runs events`.
+ *
+ * A tool call, its approval and its result become one entry, so a viewer sees "Bash: npm test —
+ * approved by alice — exit 0" in one place.
+ */
+
+/** One event with where it sits in the run's output. */
+export interface TimelineItem {
+  seq: number;
+  time: number;
+  /** Position among the events of the same chunk (0 for the first; usually the only one). */
+  index?: number;
+  event: RunnerEventT;
+}
+
+export interface ApprovalState {
+  info: ApprovalInfo;
+  resolved: Omit<ApprovalResolved, 'type'> | null;
+}
+
+interface Base {
+  /** Stable and unique within the run: the seq of the event that opened the entry (plus `-index` when a chunk held several). Use as `id="tl-<id>"`. */
+  id: string;
+  /** The seq of the event that opened the entry. */
+  seq: number;
+  time: number;
+}
+
+export type TimelineEntry =
+  | (Base & { kind: 'session'; init: ClaudeInit })
+  | (Base & { kind: 'text'; text: string; truncated: boolean; error: string | null; sub: boolean })
+  | (Base & { kind: 'thinking'; text: string; truncated: boolean; sub: boolean })
+  | (Base & {
+      kind: 'tool';
+      toolUseId: string;
+      name: string;
+      input: unknown;
+      inputTruncated: boolean;
+      sub: boolean;
+      result: (ClaudeToolResult & { seq: number; time: number }) | null;
+      approval: ApprovalState | null;
+    })
+  | (Base & { kind: 'prompt'; by: string; text: string | null; bytes: number; initial: boolean })
+  | (Base & { kind: 'user'; text: string })
+  | (Base & { kind: 'result'; result: ClaudeResult })
+  | (Base & { kind: 'system'; subtype: string; summary: string; raw: string })
+  | (Base & { kind: 'raw'; label: string; raw: string; truncated: boolean })
+  | (Base & { kind: 'approval'; approval: ApprovalState })
+  | (Base & { kind: 'notice'; level: 'info' | 'warn'; text: string });
+
+export type TimelineKind = TimelineEntry['kind'];
+
+function fmtDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+/**
+ * Builds the timeline incrementally: `add` each item in seq order; it returns the entry that
+ * appeared or changed (a tool entry changes when its approval or result arrives).
+ *
+ * @example
+ * const tl = new Timeline();
+ * for (const item of items) tl.add(item);
+ * render(tl.entries);
+ */
+export class Timeline {
+  readonly entries: TimelineEntry[] = [];
+  private readonly tools = new Map<string, Extract<TimelineEntry, { kind: 'tool' }>>();
+  private readonly approvals = new Map<string, ApprovalState>();
+  private readonly approvalEntries = new Map<string, TimelineEntry>();
+  private lastSeq = 0;
+
+  add(item: TimelineItem): TimelineEntry | null {
+    if (item.seq < this.lastSeq) return null;
+    this.lastSeq = item.seq;
+    const { seq, time, event: ev } = item;
+    const id = item.index ? `${seq}-${item.index}` : String(seq);
+    const push = (e: TimelineEntry) => {
+      this.entries.push(e);
+      return e;
+    };
+    switch (ev.type) {
+      case 'claude_init':
+        // Claude repeats init at the start of every turn; show the session once.
+        if (this.entries.some((e) => e.kind === 'session' && e.init.sessionId === ev.sessionId)) return null;
+        return push({ kind: 'session', id, seq, time, init: ev });
+      case 'claude_text':
+        return push({ kind: 'text', id, seq, time, text: ev.text, truncated: ev.truncated, error: ev.error, sub: ev.parentToolUseId !== null });
+      case 'claude_thinking':
+        return push({ kind: 'thinking', id, seq, time, text: ev.text, truncated: ev.truncated, sub: ev.parentToolUseId !== null });
+      case 'claude_tool_use': {
+        const entry = { kind: 'tool' as const, id, seq, time, toolUseId: ev.toolUseId, name: ev.name, input: ev.input, inputTruncated: ev.inputTruncated, sub: ev.parentToolUseId !== null, result: null, approval: null };
+        this.tools.set(ev.toolUseId, entry);
+        return push(entry);
+      }
+      case 'claude_tool_result': {
+        const tool = this.tools.get(ev.toolUseId);
+        if (tool) {
+          tool.result = { ...ev, seq, time };
+          return tool;
+        }
+        // A result whose call is outside the window read: show it on its own.
+        const entry = { kind: 'tool' as const, id, seq, time, toolUseId: ev.toolUseId, name: '(tool)', input: null, inputTruncated: false, sub: ev.parentToolUseId !== null, result: { ...ev, seq, time }, approval: null };
+        this.tools.set(ev.toolUseId, entry);
+        return push(entry);
+      }
+      case 'claude_user':
+        return push({ kind: 'user', id, seq, time, text: ev.text });
+      case 'input_sent':
+        return push({ kind: 'prompt', id, seq, time, by: ev.by, text: ev.text, bytes: ev.bytes, initial: ev.inputId === 'initial-prompt' });
+      case 'claude_result':
+        return push({ kind: 'result', id, seq, time, result: ev });
+      case 'claude_system':
+        return push({ kind: 'system', id, seq, time, subtype: ev.subtype, summary: ev.summary, raw: ev.raw });
+      case 'claude_raw':
+        return push({ kind: 'raw', id, seq, time, label: ev.claudeType ?? 'not JSON', raw: ev.raw, truncated: ev.truncated });
+      case 'approval_requested': {
+        const { type: _t, ...info } = ev;
+        return this.approval(info, id, seq, time);
+      }
+      case 'approvals_sync': {
+        let changed: TimelineEntry | null = null;
+        for (const info of ev.pending) if (!this.approvals.has(info.approvalId)) changed = this.approval(info, id, seq, time);
+        return changed;
+      }
+      case 'approval_resolved': {
+        const state = this.approvals.get(ev.approvalId);
+        if (!state) return null;
+        const { type: _t, ...resolved } = ev;
+        state.resolved = resolved;
+        return this.approvalEntries.get(ev.approvalId) ?? null;
+      }
+      case 'awaiting_input':
+        return push({ kind: 'notice', id, seq, time, level: 'info', text: `Claude is waiting for a follow-up (until ${new Date(ev.until).toISOString().slice(11, 19)} UTC)` });
+      case 'input_closed':
+        return push({ kind: 'notice', id, seq, time, level: 'info', text: `input closed: ${ev.reason}` });
+      case 'control_refused':
+        return push({ kind: 'notice', id, seq, time, level: 'warn', text: `the runner refused a ${ev.kind} message${ev.id ? ` (${ev.id})` : ''}: ${ev.reason}` });
+      case 'interrupt_sent':
+        return push({ kind: 'notice', id, seq, time, level: 'warn', text: `interrupted by ${ev.by}` });
+      case 'pty_resized':
+        return null;
+      case 'exec_started':
+        return push({ kind: 'notice', id, seq, time, level: 'info', text: `command ${ev.name} started` });
+      case 'exec_refused':
+        return push({ kind: 'notice', id, seq, time, level: 'warn', text: `command ${ev.name} refused: ${ev.reason}` });
+      case 'exec_exit':
+        return push({
+          kind: 'notice',
+          id,
+          seq,
+          time,
+          level: ev.code === 0 ? 'info' : 'warn',
+          text: `command ${ev.name} ${ev.timedOut ? 'timed out' : ev.signal ? `ended by ${ev.signal}` : `exited ${ev.code}`} after ${fmtDuration(ev.durationMs)}${ev.truncated ? ' (output truncated)' : ''}`,
+        });
+      case 'collect_started':
+        return push({ kind: 'notice', id, seq, time, level: 'info', text: `collecting artifacts (${ev.trigger === 'exit' ? 'at exit' : 'on request'})` });
+      case 'collect_done':
+        return push({
+          kind: 'notice',
+          id,
+          seq,
+          time,
+          level: ev.error ? 'warn' : 'info',
+          text: ev.error ? `artifact collection failed: ${ev.error}` : `collected ${ev.uploaded.length} artifact${ev.uploaded.length === 1 ? '' : 's'}${ev.skipped.length ? `, skipped ${ev.skipped.length}` : ''}`,
+        });
+      case 'assist_started':
+        return push({ kind: 'notice', id, seq, time, level: 'info', text: `assist session open until ${new Date(ev.expiresAt).toISOString().slice(11, 19)} UTC` });
+      case 'assist_stopped':
+        return push({ kind: 'notice', id, seq, time, level: 'info', text: `assist session closed: ${ev.reason}` });
+      case 'assist_refused':
+        return push({ kind: 'notice', id, seq, time, level: 'warn', text: `assist session refused: ${ev.reason}` });
+      default: {
+        const never: never = ev;
+        return never;
+      }
+    }
+  }
+
+  private approval(info: ApprovalInfo, id: string, seq: number, time: number): TimelineEntry {
+    const known = this.approvals.get(info.approvalId);
+    if (known) return this.approvalEntries.get(info.approvalId)!;
+    const state: ApprovalState = { info, resolved: null };
+    this.approvals.set(info.approvalId, state);
+    const tool = info.toolUseId ? this.tools.get(info.toolUseId) : undefined;
+    if (tool && !tool.approval) {
+      tool.approval = state;
+      this.approvalEntries.set(info.approvalId, tool);
+      return tool;
+    }
+    const entry: TimelineEntry = { kind: 'approval', id, seq, time, approval: state };
+    this.approvalEntries.set(info.approvalId, entry);
+    this.entries.push(entry);
+    return entry;
+  }
+}
+
+/** The timeline of a list of items. */
+export function buildTimeline(items: Iterable<TimelineItem>): TimelineEntry[] {
+  const tl = new Timeline();
+  for (const item of items) tl.add(item);
+  return tl.entries;
+}
+
+/**
+ * Splits the data of one event-stream chunk into items. Lines that are not known events are
+ * skipped (a newer runner may send more); a line never spans chunks (the runner writes each
+ * event as one whole chunk).
+ */
+export function itemsOfChunk(chunk: { seq: number; time: number; data: Uint8Array }): TimelineItem[] {
+  const out: TimelineItem[] = [];
+  for (const line of Buffer.from(chunk.data).toString('utf8').split('\n')) {
+    if (!line.trim()) continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    const parsed = RunnerEvent.safeParse(value);
+    if (parsed.success) out.push({ seq: chunk.seq, time: chunk.time, index: out.length, event: parsed.data });
+  }
+  return out;
+}
+
+export { fmtDuration };
+
+// CSI (ESC [ … final), OSC (ESC ] … BEL or ST), DCS/SOS/PM/APC strings, other two-byte escapes,
+// then any remaining C0/C1 control (except tab and newline), DEL, and bidi controls.
+const ESCAPES = /\u001b\[[0-?]*[ -/]*[@-~]?|\u009b[0-?]*[ -/]*[@-~]?|\u001b\][^\u0007\u001b\u009c]*(?:\u0007|\u001b\\|\u009c)?|\u009d[^\u0007\u001b\u009c]*(?:\u0007|\u001b\\|\u009c)?|\u001b[PX^_][^\u001b\u009c]*(?:\u001b\\|\u009c)?|[\u0090\u0098\u009e\u009f][^\u001b\u009c]*(?:\u001b\\|\u009c)?|\u001b[ -/]*[0-~]?/g;
+const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** Removes every terminal control sequence and control character; tabs become spaces. */
+export function sanitizeTerminal(s: string): string {
+  return s.replace(ESCAPES, '').replace(CONTROLS, '').replace(/\t/g, '    ');
+}
+
+export function oneLine(s: string, max: number): string {
+  const flat = sanitizeTerminal(s.replace(/\s+/g, ' ')).trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
+/** A one-line description of a tool call's input: the command, the path, or compact JSON. */
+export function toolSummary(name: string, input: unknown, max = 160): string {
+  if (input && typeof input === 'object' && !Array.isArray(input)) {
+    const o = input as Record<string, unknown>;
+    for (const k of ['command', 'file_path', 'path', 'notebook_path', 'url', 'pattern', 'query', 'description', 'prompt']) {
+      if (typeof o[k] === 'string') return oneLine(o[k] as string, max);
+    }
+  }
+  if (typeof input === 'string') return oneLine(input, max);
+  return oneLine(JSON.stringify(input) ?? '', max);
+}
+

@@ -1,0 +1,262 @@
+import type { Approval } from '../../protocol/claude-control.js';
+import { MAX_PENDING_APPROVALS, type ApprovalInfo } from '../../protocol/claude-events.js';
+import { CcgError } from '../../protocol/errors.js';
+import { isFinal, type RunSummary } from '../../protocol/run.js';
+import type { RunnerEvent } from '../../protocol/runner-events.js';
+import type { Principal } from '../auth/operator-auth.js';
+import type { Logger } from '../log.js';
+import type { RunService } from '../runs.js';
+import type { ClaudeStore } from '../store/claude-store.js';
+import type { AuthStore } from '../store/types.js';
+
+export interface ApprovalServiceOptions {
+  store: ClaudeStore;
+  audit: Pick<AuthStore, 'appendAudit'>;
+  runs: RunService;
+  log: Logger;
+  now: () => number;
+}
+
+export interface AnswerInput {
+  decision: 'allow' | 'deny';
+  always?: boolean | undefined;
+  message?: string | undefined;
+}
+
+/** What the notifier hears: an approval appeared or changed. */
+export interface ApprovalSignal {
+  approval: Approval;
+  created: boolean;
+}
+
+const RESOLVED_KEPT = 200;
+/** Resolved approvals kept in memory until (and a while after) their write is durable. */
+const RECENT_MAX = 1000;
+
+const key = (runId: string, approvalId: string) => `${runId}/${approvalId}`;
+
+/**
+ * Remote approvals on the gateway. The runner owns the truth (it answers Claude and reports how,
+ * in its event stream); the gateway keeps every approval in LMDB, lets the first operator answer
+ * win, forwards that answer, and follows what the runner reports:
+ *
+ *   approval_requested  → pending (run status "waiting")
+ *   operator answers    → answered, the decision is sent to the runner (again after a reconnect)
+ *   approval_resolved   → resolved (by the operator, a timeout, Claude withdrawing it, or the run ending)
+ *   approvals_sync      → after every runner (re)connect: add what is missing, re-send answers, close the rest
+ *
+ * State changes apply in memory at once, in the order the events were committed, so an operator
+ * who answers the moment the event reaches them finds the approval; writing it down, telling
+ * subscribers and the run status follow in the same order, one run at a time.
+ */
+export class ApprovalService {
+  /** Approvals not yet resolved, by run, then by id. */
+  private readonly open = new Map<string, Map<string, Approval>>();
+  /** Recently resolved approvals (the store may not have them yet). */
+  private readonly recent = new Map<string, Approval>();
+  /** Runs where Claude finished a turn and waits for a follow-up. */
+  private readonly awaitingInput = new Set<string>();
+  private readonly listeners = new Map<string, Set<(a: Approval) => void>>();
+  private readonly signalListeners = new Set<(s: ApprovalSignal) => void>();
+  /** Per run, the writes and announcements of its changes, one after the other. */
+  private readonly chains = new Map<string, Promise<void>>();
+
+  constructor(private readonly o: ApprovalServiceOptions) {
+    for (const a of o.store.listOpenApprovals()) this.cache(a);
+  }
+
+  private cache(a: Approval): void {
+    let m = this.open.get(a.runId);
+    if (a.state === 'resolved') {
+      m?.delete(a.approvalId);
+      if (m && m.size === 0) this.open.delete(a.runId);
+      this.recent.delete(key(a.runId, a.approvalId));
+      this.recent.set(key(a.runId, a.approvalId), a);
+      if (this.recent.size > RECENT_MAX) this.recent.delete(this.recent.keys().next().value!);
+      return;
+    }
+    if (!m) this.open.set(a.runId, (m = new Map()));
+    m.set(a.approvalId, a);
+  }
+
+  /** A run's approvals: the open ones, or (`all`) the last ones including resolved. */
+  list(runId: string, opts: { all?: boolean } = {}): Approval[] {
+    if (!opts.all) return [...(this.open.get(runId)?.values() ?? [])].sort((a, b) => a.requestedAt - b.requestedAt);
+    const all = new Map(this.o.store.listApprovals(runId, RESOLVED_KEPT).map((a) => [a.approvalId, a]));
+    for (const a of this.recent.values()) if (a.runId === runId) all.set(a.approvalId, a);
+    for (const a of this.open.get(runId)?.values() ?? []) all.set(a.approvalId, a);
+    return [...all.values()].sort((a, b) => a.requestedAt - b.requestedAt).slice(-RESOLVED_KEPT);
+  }
+
+  get(runId: string, approvalId: string): Approval | undefined {
+    return this.open.get(runId)?.get(approvalId) ?? this.recent.get(key(runId, approvalId)) ?? this.o.store.getApproval(runId, approvalId);
+  }
+
+  /** Changes of one run's approvals (operator sockets subscribed to the run). */
+  onChange(runId: string, listener: (a: Approval) => void): () => void {
+    let set = this.listeners.get(runId);
+    if (!set) this.listeners.set(runId, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.listeners.delete(runId);
+    };
+  }
+
+  onSignal(listener: (s: ApprovalSignal) => void): () => void {
+    this.signalListeners.add(listener);
+    return () => this.signalListeners.delete(listener);
+  }
+
+  private serial(runId: string, fn: () => Promise<void>): Promise<void> {
+    const next = (this.chains.get(runId) ?? Promise.resolve()).then(fn).catch((err: unknown) => {
+      this.o.log.error('approval.write_failed', { run: runId, err: String(err) });
+    });
+    this.chains.set(runId, next);
+    void next.finally(() => {
+      if (this.chains.get(runId) === next) this.chains.delete(runId);
+    });
+    return next;
+  }
+
+  /** Applies a change now; writes it, tells subscribers and updates the run's status in order. */
+  private change(a: Approval, created = false): Promise<void> {
+    this.cache(a);
+    const waiting = this.isWaiting(a.runId);
+    return this.serial(a.runId, async () => {
+      await this.o.store.putApproval(a);
+      for (const l of this.listeners.get(a.runId) ?? []) l(a);
+      for (const l of this.signalListeners) l({ approval: a, created });
+      await this.o.runs.setWaiting(a.runId, waiting);
+    });
+  }
+
+  private isWaiting(runId: string): boolean {
+    return (this.open.get(runId)?.size ?? 0) > 0 || this.awaitingInput.has(runId);
+  }
+
+  private statusChanged(runId: string): void {
+    const waiting = this.isWaiting(runId);
+    void this.serial(runId, () => this.o.runs.setWaiting(runId, waiting));
+  }
+
+  private audit(actor: string, action: string, runId: string, from: string | null, detail: Record<string, string | number | boolean | null>): void {
+    this.o.audit.appendAudit({ at: this.o.now(), actor, action, target: runId, from, detail }).catch((err: unknown) => this.o.log.warn('audit.write_failed', { err: String(err) }));
+  }
+
+  /**
+   * An operator's answer. The first answer wins: a second one (from this or another viewer)
+   * gets ERR_APPROVAL_RESOLVED. The decision goes to the runner at once (or when it reconnects);
+   * the promise resolves once the answer is durable.
+   */
+  async answer(runId: string, approvalId: string, input: AnswerInput, who: Principal, from: string | null): Promise<Approval> {
+    const run = this.o.runs.mustGet(runId);
+    const current = this.open.get(runId)?.get(approvalId);
+    if (!current) {
+      const done = this.get(runId, approvalId);
+      if (done) throw new CcgError('ERR_APPROVAL_RESOLVED', `approval ${approvalId} was already ${done.resolution ? `${done.resolution.decision === 'allow' ? 'allowed' : 'denied'} ${done.resolution.reason === 'operator' ? `by ${done.resolution.by}` : `(${done.resolution.reason})`}` : 'answered'}`);
+      throw new CcgError('ERR_APPROVAL_NOT_FOUND', `run ${runId} has no approval ${approvalId.slice(0, 64)}`);
+    }
+    if (current.state !== 'pending') {
+      throw new CcgError('ERR_APPROVAL_RESOLVED', `approval ${approvalId} was already ${current.answer?.decision === 'allow' ? 'allowed' : 'denied'} by ${current.answer?.by ?? 'someone'}`);
+    }
+    if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${runId} is already ${run.status}`);
+    const always = input.decision === 'allow' && input.always === true;
+    if (always && !current.rule) throw new CcgError('ERR_BAD_REQUEST', `Claude suggested no rule for "always allow" on this ${current.toolName} request; allow it once instead`);
+    const message = input.decision === 'deny' ? (input.message?.trim() || `Denied by ${who.name} (via ccg).`) : null;
+    const answered: Approval = { ...current, state: 'answered', answer: { decision: input.decision, always, message, by: who.name, at: this.o.now() } };
+    // Claimed synchronously, before any await: a concurrent second answer sees `answered`.
+    const durable = this.change(answered);
+    const delivered = this.deliver(answered);
+    this.audit(who.name, 'approval.answer', runId, from, {
+      approvalId,
+      tool: current.toolName,
+      decision: input.decision,
+      always,
+      ...(message ? { message: message.slice(0, 300) } : {}),
+    });
+    this.o.log.info('approval.answered', { run: runId, approval: approvalId, decision: input.decision, always, by: who.name, delivered });
+    await durable;
+    return answered;
+  }
+
+  private deliver(a: Approval): boolean {
+    if (!a.answer) return false;
+    return this.o.runs.sendToRunner(a.runId, {
+      type: 'approval_decision',
+      approvalId: a.approvalId,
+      decision: a.answer.decision,
+      always: a.answer.always,
+      message: a.answer.message,
+      by: a.answer.by,
+    });
+  }
+
+  private requested(runId: string, info: ApprovalInfo): void {
+    if (this.get(runId, info.approvalId)) return;
+    // Claude asks one at a time; a runner reporting more than this is broken or hostile.
+    if ((this.open.get(runId)?.size ?? 0) >= MAX_PENDING_APPROVALS) {
+      this.o.log.warn('approval.too_many', { run: runId, open: MAX_PENDING_APPROVALS });
+      return;
+    }
+    this.o.log.info('approval.requested', { run: runId, approval: info.approvalId, tool: info.toolName });
+    void this.change({ ...info, runId, state: 'pending', requestedAt: this.o.now(), answer: null, resolution: null }, true);
+  }
+
+  /** Runner events of one committed chunk (called in commit order). Returns when their writes are done. */
+  onEvents(runId: string, events: RunnerEvent[]): Promise<void> {
+    for (const ev of events) {
+      switch (ev.type) {
+        case 'approval_requested': {
+          const { type: _t, ...info } = ev;
+          this.requested(runId, info);
+          break;
+        }
+        case 'approval_resolved': {
+          const a = this.get(runId, ev.approvalId);
+          if (!a || a.state === 'resolved') break;
+          if (ev.reason !== 'operator') {
+            this.audit(ev.reason === 'timeout' ? 'timeout' : 'runner', `approval.${ev.reason}`, runId, null, { approvalId: ev.approvalId, tool: a.toolName, decision: ev.decision });
+          }
+          void this.change({ ...a, state: 'resolved', resolution: { decision: ev.decision, always: ev.always, message: ev.message, by: ev.by, reason: ev.reason, at: this.o.now() } });
+          break;
+        }
+        case 'approvals_sync': {
+          const live = new Set(ev.pending.map((p) => p.approvalId));
+          for (const info of ev.pending) {
+            const known = this.get(runId, info.approvalId);
+            if (!known) this.requested(runId, info);
+            else if (known.state === 'answered') this.deliver(known); // the answer may have been lost with the old connection
+          }
+          for (const a of [...(this.open.get(runId)?.values() ?? [])]) {
+            if (live.has(a.approvalId)) continue;
+            // The runner no longer waits for it (it restarted, or the resolution was lost).
+            void this.change({ ...a, state: 'resolved', resolution: { decision: 'deny', always: false, message: null, by: 'runner', reason: 'ended', at: this.o.now() } });
+          }
+          this.statusChanged(runId);
+          break;
+        }
+        case 'awaiting_input':
+          this.awaitingInput.add(runId);
+          this.statusChanged(runId);
+          break;
+        case 'input_sent':
+        case 'input_closed':
+          if (this.awaitingInput.delete(runId)) this.statusChanged(runId);
+          break;
+        default:
+          break;
+      }
+    }
+    return this.chains.get(runId) ?? Promise.resolve();
+  }
+
+  /** A run reached a final state: whatever is still open will never be answered. */
+  onRun(run: RunSummary): void {
+    if (!isFinal(run.status)) return;
+    this.awaitingInput.delete(run.id);
+    for (const a of [...(this.open.get(run.id)?.values() ?? [])]) {
+      void this.change({ ...a, state: 'resolved', resolution: { decision: 'deny', always: false, message: null, by: 'gateway', reason: 'ended', at: this.o.now() } });
+    }
+  }
+}

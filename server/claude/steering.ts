@@ -1,0 +1,70 @@
+import { randomBytes } from 'node:crypto';
+import { MAX_INPUT } from '../../protocol/claude-events.js';
+import { CcgError } from '../../protocol/errors.js';
+import { isFinal } from '../../protocol/run.js';
+import { requireRole, type Principal } from '../auth/operator-auth.js';
+import type { Logger } from '../log.js';
+import type { RunService } from '../runs.js';
+import type { AuthStore } from '../store/types.js';
+
+export interface SteeringOptions {
+  runs: RunService;
+  audit: Pick<AuthStore, 'appendAudit'>;
+  log: Logger;
+  now: () => number;
+}
+
+/**
+ * Follow-up prompts, keystrokes and terminal size, from operators to a run's runner. Nothing is
+ * queued: the runner must be connected (ERR_RUNNER_AWAY otherwise), because a prompt typed on a
+ * phone should not surface an hour later. The runner reports what it passed on (`input_sent`)
+ * or refused (`control_refused`) in the run's event stream, from `fromSeq` on.
+ */
+export class SteeringService {
+  constructor(private readonly o: SteeringOptions) {}
+
+  private target(runId: string, who: Principal) {
+    requireRole(who, 'operator');
+    const run = this.o.runs.mustGet(runId);
+    if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${runId} is already ${run.status}`);
+    if (!run.runner) throw new CcgError('ERR_RUNNER_AWAY', 'no runner has connected to this run yet');
+    return run;
+  }
+
+  /** Sends a follow-up turn (`text`) or keystrokes (`text`/`data`, pty runs) to the runner. */
+  input(runId: string, body: { text?: string | undefined; data?: string | undefined }, who: Principal, from: string | null): { inputId: string; fromSeq: number } {
+    const run = this.target(runId, who);
+    const pty = run.runner?.pty === true;
+    if (!pty && run.runner?.mode !== 'claude') throw new CcgError('ERR_INPUT_UNSUPPORTED', 'this run is a plain command: it takes no input (start it with --pty, or --cmd for Claude)');
+    if (!pty && body.text === undefined) throw new CcgError('ERR_INPUT_UNSUPPORTED', 'Claude takes text turns; raw bytes (data) are for --pty runs');
+    const bytes = body.data !== undefined ? Buffer.from(body.data, 'base64').length : Buffer.byteLength(body.text ?? '');
+    if (bytes > MAX_INPUT) throw new CcgError('ERR_TOO_LARGE', `input of ${bytes} bytes exceeds ${MAX_INPUT}`);
+    const inputId = randomBytes(12).toString('base64url');
+    const fromSeq = this.o.runs.nextSeq(runId);
+    const sent = this.o.runs.sendToRunner(runId, {
+      type: 'input',
+      inputId,
+      ...(body.data !== undefined ? { data: body.data } : { text: body.text ?? '' }),
+      by: who.name.slice(0, 120),
+    });
+    if (!sent) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected; try again when it is back');
+    // Keystrokes are not recorded (they may be passwords); prompts are, in short.
+    this.o.audit
+      .appendAudit({
+        at: this.o.now(),
+        actor: who.name,
+        action: pty ? 'run.keys' : 'run.input',
+        target: runId,
+        from,
+        detail: { inputId, bytes, ...(pty ? {} : { text: (body.text ?? '').slice(0, 200) }) },
+      })
+      .catch((err: unknown) => this.o.log.warn('audit.write_failed', { err: String(err) }));
+    return { inputId, fromSeq };
+  }
+
+  resize(runId: string, cols: number, rows: number, who: Principal): void {
+    const run = this.target(runId, who);
+    if (!run.runner?.pty) throw new CcgError('ERR_INPUT_UNSUPPORTED', 'this run has no terminal (it was not started with --pty)');
+    if (!this.o.runs.sendToRunner(runId, { type: 'resize', cols, rows })) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected');
+  }
+}

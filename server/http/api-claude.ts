@@ -1,0 +1,121 @@
+import type { TemplatedApp } from 'uWebSockets.js';
+import { AnswerApprovalRequest, InputRequest, ResizeRequest } from '../../protocol/claude-control.js';
+import { APPROVAL_ID_RE } from '../../protocol/claude-events.js';
+import { CcgError } from '../../protocol/errors.js';
+import { STREAM_EVENT } from '../../protocol/frames.js';
+import { RUN_ID_RE } from '../../protocol/ids.js';
+import { itemsOfChunk } from '../../protocol/timeline.js';
+import { requireRole, type Principal } from '../auth/operator-auth.js';
+import type { ApprovalService } from '../claude/approvals.js';
+import type { SteeringService } from '../claude/steering.js';
+import type { Logger } from '../log.js';
+import type { RunService } from '../runs.js';
+import type { RunStore } from '../store/types.js';
+import { SECURITY_HEADERS, parseJson, route, statusLine, type Ctx } from './respond.js';
+
+export interface ClaudeApiOptions {
+  runs: RunService;
+  store: RunStore;
+  approvals: ApprovalService;
+  steering: SteeringService;
+  log: Logger;
+  who: (ctx: Ctx) => Principal;
+  maxBodyBytes: number;
+}
+
+/**
+ * Claude runs over HTTP: the timeline as JSON lines, approvals (list, answer), follow-up input
+ * and terminal size. The same actions exist on the operator socket.
+ */
+export function mountClaudeApi(app: TemplatedApp, o: ClaudeApiOptions): void {
+  const runId = (ctx: Ctx) => {
+    const id = ctx.params[0] ?? '';
+    if (!RUN_ID_RE.test(id)) throw new CcgError('ERR_RUN_NOT_FOUND', `no run with id ${id.slice(0, 40)}`);
+    o.runs.mustGet(id);
+    return id;
+  };
+
+  route(app, 'get', '/api/v1/runs/:id/approvals', o.log, (ctx) => {
+    o.who(ctx);
+    const id = runId(ctx);
+    const all = new URLSearchParams(ctx.query).get('all');
+    return { status: 200, json: { approvals: o.approvals.list(id, { all: all === '1' || all === 'true' }) } };
+  });
+
+  route(app, 'post', '/api/v1/runs/:id/approvals/:approval', o.log, async (ctx) => {
+    const p = o.who(ctx);
+    requireRole(p, 'operator');
+    const id = runId(ctx);
+    const approvalId = ctx.params[1] ?? '';
+    if (!APPROVAL_ID_RE.test(approvalId)) throw new CcgError('ERR_APPROVAL_NOT_FOUND', `no approval ${approvalId.slice(0, 64)}`);
+    const body = parseJson(await ctx.body(o.maxBodyBytes), AnswerApprovalRequest);
+    const approval = await o.approvals.answer(id, approvalId, body, p, ctx.remote);
+    return { status: 200, json: { approval } };
+  });
+
+  route(app, 'post', '/api/v1/runs/:id/input', o.log, async (ctx) => {
+    const p = o.who(ctx);
+    const id = runId(ctx);
+    const body = parseJson(await ctx.body(o.maxBodyBytes), InputRequest);
+    return { status: 202, json: o.steering.input(id, body, p, ctx.remote) };
+  });
+
+  route(app, 'post', '/api/v1/runs/:id/resize', o.log, async (ctx) => {
+    const p = o.who(ctx);
+    const id = runId(ctx);
+    const body = parseJson(await ctx.body(o.maxBodyBytes), ResizeRequest);
+    o.steering.resize(id, body.cols, body.rows, p);
+    return { status: 202, json: { ok: true } };
+  });
+
+  // The timeline: every runner event from `from` on, one JSON object per line
+  // ({"seq","time","type",…}), streamed with backpressure like the log.
+  route(app, 'get', '/api/v1/runs/:id/events', o.log, (ctx) => {
+    o.who(ctx);
+    const id = runId(ctx);
+    const fromRaw = new URLSearchParams(ctx.query).get('from') ?? '1';
+    if (!/^[1-9][0-9]{0,15}$/.test(fromRaw)) throw new CcgError('ERR_BAD_REQUEST', 'from must be a positive integer');
+    let next = Number(fromRaw);
+    const until = o.runs.committedSeq(id);
+    const run = o.runs.mustGet(id);
+    const res = ctx.res;
+    res.cork(() => {
+      res.writeStatus(statusLine(200));
+      for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.writeHeader(k, v);
+      res.writeHeader('content-type', 'application/x-ndjson; charset=utf-8');
+      res.writeHeader('x-ccg-last-seq', String(until));
+      res.writeHeader('x-ccg-run-status', run.status);
+    });
+    const pump = (): void => {
+      while (!ctx.aborted()) {
+        if (next > until) {
+          res.cork(() => res.end());
+          return;
+        }
+        const chunks = o.store.readChunks(id, next, { limit: 512, maxBytes: 1024 * 1024 });
+        if (chunks.length === 0) {
+          next = until + 1;
+          continue;
+        }
+        let writable = true;
+        res.cork(() => {
+          for (const c of chunks) {
+            if (c.seq > until) break;
+            next = c.seq + 1;
+            if (c.stream !== STREAM_EVENT) continue;
+            for (const item of itemsOfChunk(c)) writable = res.write(JSON.stringify({ seq: item.seq, time: item.time, ...item.event }) + '\n') && writable;
+          }
+        });
+        if (!writable) {
+          res.onWritable(() => {
+            setImmediate(pump);
+            return true;
+          });
+          return;
+        }
+      }
+    };
+    pump();
+    return { streamed: true };
+  });
+}

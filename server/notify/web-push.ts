@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Agent } from 'node:https';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import webpush from 'web-push';
+import { z } from 'zod';
+import { CcgError } from '../../protocol/errors.js';
+import type { Logger } from '../log.js';
+import type { ClaudeStore, PushSubscriptionRecord } from '../store/claude-store.js';
+
+/** The gateway's VAPID key pair (RFC 8292), made once into `<data>/vapid.json` (mode 0600). */
+export interface VapidKeys {
+  publicKey: string;
+  privateKey: string;
+}
+
+export function ensureVapidKeys(dataDir: string): VapidKeys {
+  const file = join(dataDir, 'vapid.json');
+  if (existsSync(file)) {
+    const keys = JSON.parse(readFileSync(file, 'utf8')) as Partial<VapidKeys>;
+    if (typeof keys.publicKey === 'string' && typeof keys.privateKey === 'string') return { publicKey: keys.publicKey, privateKey: keys.privateKey };
+  }
+  const keys = webpush.generateVAPIDKeys();
+  writeFileSync(file, JSON.stringify(keys, null, 2) + '\n', { mode: 0o600 });
+  return keys;
+}
+
+const B64URL = /^[A-Za-z0-9_-]+={0,2}$/;
+
+/** A subscription as a browser's PushSubscription.toJSON() gives it. */
+export const PushSubscriptionInput = z
+  .object({
+    endpoint: z.string().min(10).max(2048).url(),
+    expirationTime: z.number().nullable().optional(),
+    keys: z
+      .object({
+        // An uncompressed P-256 point (65 bytes → 87 base64url characters) and a 16-byte secret.
+        p256dh: z.string().min(80).max(100).regex(B64URL, 'keys.p256dh must be base64url'),
+        auth: z.string().min(16).max(32).regex(B64URL, 'keys.auth must be base64url'),
+      })
+      .strict(),
+  })
+  .strict();
+export type PushSubscriptionInput = z.infer<typeof PushSubscriptionInput>;
+
+export interface PushPayload {
+  title: string;
+  body: string;
+  /** Where a tap on the notification should go (the run's page). */
+  url: string;
+  runId: string;
+  kind: 'approval' | 'input' | 'finished' | 'test';
+  /** Notifications with the same tag replace each other on the phone. */
+  tag: string;
+}
+
+export interface WebPushOptions {
+  store: ClaudeStore;
+  keys: VapidKeys;
+  /** `mailto:` or `https:` contact for push services (CCG_VAPID_SUBJECT). */
+  subject: string;
+  log: Logger;
+  now: () => number;
+  /** Tests: an agent that trusts the local push-service stand-in. */
+  agent?: Agent;
+  /** Tests: allow endpoints on loopback/private addresses (refused otherwise). */
+  allowPrivateEndpoints?: boolean;
+}
+
+function privateHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h.endsWith('.localhost') || h.endsWith('.local') || h.endsWith('.internal')) return true;
+  if (isIP(h) === 4) return /^(127\.|10\.|0\.|169\.254\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.)/.test(h);
+  if (isIP(h) === 6) return h === '::1' || h === '::' || /^(fc|fd|fe80)/.test(h) || h.startsWith('::ffff:');
+  return false;
+}
+
+/**
+ * Web Push to subscribed phones: payloads encrypted per RFC 8291 (aes128gcm) and signed with
+ * the gateway's VAPID key, by the `web-push` package. A subscription the push service says is
+ * gone (404/410) is deleted.
+ */
+export class WebPush {
+  constructor(private readonly o: WebPushOptions) {}
+
+  get publicKey(): string {
+    return this.o.keys.publicKey;
+  }
+
+  /** Stores a browser's subscription for `user`. Only https endpoints on public hosts are taken. */
+  async subscribe(input: PushSubscriptionInput, user: string): Promise<PushSubscriptionRecord> {
+    const url = new URL(input.endpoint);
+    if (url.protocol !== 'https:') throw new CcgError('ERR_BAD_REQUEST', 'a push endpoint must be an https:// URL');
+    if (url.username || url.password) throw new CcgError('ERR_BAD_REQUEST', 'a push endpoint must not carry credentials');
+    // The gateway POSTs to this URL: never let a subscription aim it at the gateway's own network.
+    if (!this.o.allowPrivateEndpoints && privateHost(url.hostname)) throw new CcgError('ERR_BAD_REQUEST', 'a push endpoint must be on a public host');
+    const id = createHash('sha256').update(input.endpoint).digest('base64url').slice(0, 32);
+    const rec: PushSubscriptionRecord = { id, endpoint: input.endpoint, keys: input.keys, user, createdAt: this.o.now() };
+    await this.o.store.putPushSubscription(rec);
+    return rec;
+  }
+
+  async unsubscribe(id: string, user: string, admin: boolean): Promise<boolean> {
+    const rec = this.o.store.listPushSubscriptions().find((s) => s.id === id);
+    if (!rec) return false;
+    if (rec.user !== user && !admin) throw new CcgError('ERR_FORBIDDEN', 'this subscription is not yours');
+    return this.o.store.deletePushSubscription(id);
+  }
+
+  list(user: string | null): PushSubscriptionRecord[] {
+    return this.o.store.listPushSubscriptions().filter((s) => user === null || s.user === user);
+  }
+
+  /** Sends to every subscription (or those of `user`); resolves with how many were delivered. */
+  async send(payload: PushPayload, opts: { user?: string; urgent?: boolean } = {}): Promise<number> {
+    const subs = this.list(opts.user ?? null);
+    const body = JSON.stringify(payload);
+    const results = await Promise.allSettled(
+      subs.map((s) =>
+        webpush.sendNotification({ endpoint: s.endpoint, keys: s.keys }, body, {
+          vapidDetails: { subject: this.o.subject, publicKey: this.o.keys.publicKey, privateKey: this.o.keys.privateKey },
+          TTL: payload.kind === 'approval' ? 600 : 3600,
+          urgency: opts.urgent ? 'high' : 'normal',
+          topic: payload.tag.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 32),
+          timeout: 10_000,
+          ...(this.o.agent ? { agent: this.o.agent } : {}),
+        }),
+      ),
+    );
+    let delivered = 0;
+    results.forEach((r, i) => {
+      const s = subs[i]!;
+      if (r.status === 'fulfilled') {
+        delivered++;
+        return;
+      }
+      const status = (r.reason as { statusCode?: number }).statusCode;
+      if (status === 404 || status === 410) {
+        this.o.log.info('push.subscription_gone', { id: s.id, status });
+        void this.o.store.deletePushSubscription(s.id);
+      } else {
+        this.o.log.warn('push.failed', { id: s.id, host: new URL(s.endpoint).host, status: status ?? null, err: String((r.reason as Error).message ?? r.reason).slice(0, 200) });
+      }
+    });
+    return delivered;
+  }
+}

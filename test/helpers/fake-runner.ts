@@ -1,0 +1,79 @@
+import WebSocket from 'ws';
+import { PinnedAgent } from '../../cli/client/pinned-agent.js';
+import { STREAM_EVENT, encodeOutput } from '../../protocol/frames.js';
+import { encodeEvent, type RunnerEvent } from '../../protocol/runner-events.js';
+import type { GatewayToRunner } from '../../protocol/runner-messages.js';
+import type { TestGateway } from './gateway.js';
+import { waitFor } from './processes.js';
+import { signedHeaders } from './runner-socket.js';
+
+export interface FakeRunner {
+  ws: WebSocket;
+  /** Every JSON message the gateway sent, in order. */
+  messages: GatewayToRunner[];
+  /** Sends runner events as one event-stream chunk; resolves once the gateway acknowledged it. */
+  events(...evs: RunnerEvent[]): Promise<number>;
+  /** Waits for a gateway message of this type (and predicate) not yet consumed by an earlier wait. */
+  next<T extends GatewayToRunner['type']>(type: T, pred?: (m: Extract<GatewayToRunner, { type: T }>) => boolean, ms?: number): Promise<Extract<GatewayToRunner, { type: T }>>;
+  exit(code: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A runner speaking the wire protocol by hand (signed upgrade, hello, event chunks), for testing
+ * the gateway's side of approvals and input without a real child.
+ */
+export async function fakeRunner(g: TestGateway, runId: string, token: string, info: { mode?: 'claude' | 'command'; pty?: boolean } = {}): Promise<FakeRunner> {
+  const url = new URL('/v1/runner', g.url.replace('https:', 'wss:'));
+  const ws = new WebSocket(url, { headers: signedHeaders(token, runId), agent: new PinnedAgent(g.fingerprint), perMessageDeflate: false });
+  const messages: GatewayToRunner[] = [];
+  const consumed = new Set<number>();
+  let acked = 0;
+  ws.on('message', (data, isBinary) => {
+    if (isBinary) return;
+    const msg = JSON.parse(String(data)) as GatewayToRunner;
+    messages.push(msg);
+    if (msg.type === 'ack') acked = Math.max(acked, msg.seq);
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  ws.send(JSON.stringify({
+    type: 'hello',
+    v: 1,
+    runner: { hostname: 'fake', pid: 1, version: 'test', mode: info.mode ?? 'claude', pty: info.pty ?? false, command: ['claude'], cwd: '/w', commands: [] },
+  }));
+  const welcome = await waitFor(() => messages.find((m) => m.type === 'welcome') as Extract<GatewayToRunner, { type: 'welcome' }> | undefined, 5000, 'welcome');
+  let seq = welcome.nextSeq - 1;
+  ws.send(JSON.stringify({ type: 'started', pid: 2 }));
+  return {
+    ws,
+    messages,
+    async events(...evs) {
+      seq++;
+      ws.send(encodeOutput({ stream: STREAM_EVENT, seq, data: Buffer.concat(evs.map(encodeEvent)) }));
+      const mine = seq;
+      await waitFor(() => (acked >= mine ? true : undefined), 5000, `ack of ${mine}`);
+      return mine;
+    },
+    async next(type, pred, ms = 5000) {
+      const i = await waitFor(() => {
+        const idx = messages.findIndex((m, k) => !consumed.has(k) && m.type === type && (!pred || pred(m as never)));
+        return idx === -1 ? undefined : idx;
+      }, ms, `a ${type} message`);
+      consumed.add(i);
+      return messages[i] as never;
+    },
+    async exit(code) {
+      ws.send(JSON.stringify({ type: 'exit', code, signal: null, lastSeq: seq }));
+      await waitFor(() => (messages.some((m) => m.type === 'exit_ack') ? true : undefined), 5000, 'exit_ack');
+    },
+    async close() {
+      if (ws.readyState === WebSocket.CLOSED) return;
+      const closed = new Promise((r) => ws.once('close', r));
+      ws.close();
+      await closed;
+    },
+  };
+}

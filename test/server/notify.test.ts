@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict';
+import { readFileSync, statSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { PinnedAgent } from '../../cli/client/pinned-agent.js';
+import type { CreateRunResponse } from '../../protocol/api.js';
+import type { ApprovalInfo } from '../../protocol/claude-events.js';
+import { silentLogger } from '../../server/log.js';
+import { WebPush, ensureVapidKeys } from '../../server/notify/web-push.js';
+import { MemoryClaudeStore } from '../../server/store/claude-store.js';
+import { runCli } from '../helpers/cli.js';
+import { fakeRunner } from '../helpers/fake-runner.js';
+import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.js';
+import { apiRequest } from '../helpers/http.js';
+import { waitFor } from '../helpers/processes.js';
+import { startPushService } from '../helpers/push-service.js';
+
+interface Hook {
+  url: string;
+  got: { headers: http.IncomingHttpHeaders; body: string }[];
+  close(): Promise<void>;
+}
+
+/** A webhook / ntfy stand-in on loopback that records what it is sent. */
+async function startHook(): Promise<Hook> {
+  const got: Hook['got'] = [];
+  const server = http.createServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (d: Buffer) => parts.push(d));
+    req.on('end', () => {
+      got.push({ headers: req.headers, body: Buffer.concat(parts).toString('utf8') });
+      res.writeHead(200).end('ok');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/topic`,
+    got,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+const approval = (id: string): ApprovalInfo => ({
+  approvalId: id,
+  toolName: 'Bash',
+  displayName: 'Bash',
+  toolUseId: 'toolu_9',
+  input: { command: 'rm -rf build <b>', description: 'Clean' },
+  inputTruncated: false,
+  description: 'Clean',
+  blockedPath: null,
+  rule: null,
+  expiresAt: Date.now() + 600_000,
+});
+
+const api = (g: TestGateway, method: string, path: string, body?: unknown) => apiRequest(g, method, path, body);
+
+test('the webhook hears: approval needed, Claude waiting for a follow-up, run finished (JSON)', async (t) => {
+  const hook = await startHook();
+  t.after(() => hook.close());
+  const g = await startGateway({ notifyUrl: hook.url, publicUrl: 'https://ccg.example.test' });
+  t.after(() => g.close());
+  const run = JSON.parse((await runCli(['runs', 'create', '--name', 'nightly fix', '--json'], g.env)).stdout) as CreateRunResponse;
+  const runner = await fakeRunner(g, run.id, run.token);
+  t.after(() => runner.close());
+
+  await runner.events({ type: 'approval_requested', ...approval('appr_notify_000000001') });
+  const first = await waitFor(() => hook.got[0], 5000, 'approval webhook');
+  assert.equal(first.headers['content-type'], 'application/json');
+  assert.deepEqual(JSON.parse(first.body), {
+    event: 'approval',
+    runId: run.id,
+    runName: 'nightly fix',
+    title: 'Approval needed: Bash (nightly fix)',
+    message: 'rm -rf build <b> — Clean',
+    url: `https://ccg.example.test/runs/${run.id}`,
+  });
+
+  await runner.events(
+    { type: 'claude_result', subtype: 'success', isError: false, result: 'All tests pass.', costUsd: 0.01, usage: { inputTokens: 1, outputTokens: 1, cacheReadTokens: 0, cacheCreationTokens: 0 }, numTurns: 1, durationMs: 5, durationApiMs: 4, denials: [], stopReason: 'end_turn', terminalReason: 'completed', errors: [], apiErrorStatus: null },
+    { type: 'awaiting_input', until: Date.UTC(2030, 0, 1, 12, 34) },
+  );
+  const second = await waitFor(() => hook.got[1], 5000, 'input webhook');
+  assert.equal(JSON.parse(second.body).event, 'input');
+  assert.equal(JSON.parse(second.body).message, 'All tests pass. — send a follow-up before 12:34 UTC');
+
+  await runner.exit(0);
+  const third = await waitFor(() => hook.got[2], 5000, 'finished webhook');
+  assert.equal(JSON.parse(third.body).event, 'finished');
+  assert.equal(JSON.parse(third.body).title, 'Run nightly fix exited with code 0');
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(hook.got.length, 3, 'once each');
+});
+
+test('ntfy format: the message as text, title/tags/priority/click headers', async (t) => {
+  const hook = await startHook();
+  t.after(() => hook.close());
+  const g = await startGateway({ notifyUrl: hook.url, notifyFormat: 'ntfy' });
+  t.after(() => g.close());
+  const run = JSON.parse((await runCli(['runs', 'create', '--json'], g.env)).stdout) as CreateRunResponse;
+  const runner = await fakeRunner(g, run.id, run.token);
+  t.after(() => runner.close());
+  await runner.events({ type: 'approval_requested', ...approval('appr_notify_000000002') });
+  const got = await waitFor(() => hook.got[0], 5000, 'ntfy post');
+  assert.equal(got.body, 'rm -rf build <b> — Clean');
+  assert.match(String(got.headers['title']), /^Approval needed: Bash \(run /);
+  assert.equal(got.headers['priority'], 'high');
+  assert.equal(got.headers['tags'], 'warning');
+  assert.match(String(got.headers['click']), new RegExp(`/runs/${run.id}$`));
+});
+
+test('Web Push: VAPID keys made into the data dir, a subscription stored, an encrypted signed push delivered and decrypted; gone subscriptions dropped', async (t) => {
+  const push = await startPushService();
+  t.after(() => push.close());
+  const g = await startGateway({ pushAgent: new PinnedAgent(push.fingerprint), allowPrivatePushEndpoints: true, vapidSubject: 'mailto:ops@example.test' });
+  t.after(() => g.close());
+
+  const vapidFile = join(g.dataDir, 'vapid.json');
+  assert.equal(statSync(vapidFile).mode & 0o777, 0o600);
+  const key = await api(g, 'GET', '/api/v1/push/key');
+  assert.equal(key.json.publicKey, JSON.parse(readFileSync(vapidFile, 'utf8')).publicKey);
+
+  const phone = push.subscription('phone1');
+  const sub = await api(g, 'POST', '/api/v1/push/subscriptions', phone);
+  assert.equal(sub.status, 201, JSON.stringify(sub.json));
+  const listed = await api(g, 'GET', '/api/v1/push/subscriptions');
+  assert.deepEqual(listed.json.subscriptions.map((s: { id: string }) => s.id), [sub.json.id]);
+
+  const run = JSON.parse((await runCli(['runs', 'create', '--name', 'phone run', '--json'], g.env)).stdout) as CreateRunResponse;
+  const runner = await fakeRunner(g, run.id, run.token);
+  t.after(() => runner.close());
+  await runner.events({ type: 'approval_requested', ...approval('appr_notify_000000003') });
+  const got = await waitFor(() => push.received[0], 10_000, `a push; errors: ${push.errors.join('; ')}`);
+  assert.deepEqual(push.errors, []);
+  const payload = JSON.parse(got.payload);
+  assert.equal(payload.kind, 'approval');
+  assert.equal(payload.runId, run.id);
+  assert.equal(payload.title, 'Approval needed: Bash (phone run)');
+  assert.equal(got.vapid.sub, 'mailto:ops@example.test');
+  assert.equal(got.vapid.publicKey, key.json.publicKey, 'signed with the key the page subscribes with');
+  assert.equal(got.headers['urgency'], 'high');
+
+  // The push service says the phone unsubscribed: the gateway forgets it.
+  push.setStatus('phone1', 410);
+  await runner.exit(0);
+  await waitFor(() => (push.received.length === 2 ? true : undefined), 10_000, 'the finish push');
+  await waitFor(async () => ((await api(g, 'GET', '/api/v1/push/subscriptions')).json.subscriptions.length === 0 ? true : undefined), 5000, 'subscription dropped');
+
+  const test = await api(g, 'POST', '/api/v1/push/test');
+  assert.deepEqual(test.json, { delivered: 0 });
+});
+
+test('push subscriptions are validated: https only, no private hosts, well-formed keys, only your own can be removed', async (t) => {
+  const store = new MemoryClaudeStore();
+  const wp = new WebPush({ store, keys: ensureVapidKeys(tempDir()), subject: 'mailto:a@b.c', log: silentLogger, now: Date.now });
+  const keys = { p256dh: 'B'.repeat(87), auth: 'A'.repeat(22) };
+  for (const endpoint of ['http://push.example.com/x', 'https://127.0.0.1/x', 'https://localhost/x', 'https://10.1.2.3/x', 'https://[::1]/x', 'https://user:pw@push.example.com/x', 'https://192.168.0.9/x']) {
+    await assert.rejects(wp.subscribe({ endpoint, keys }, 'alice'), /push endpoint/, endpoint);
+  }
+  const ok = await wp.subscribe({ endpoint: 'https://push.example.com/abc', keys }, 'alice');
+  await assert.rejects(wp.unsubscribe(ok.id, 'bob', false), /not yours/);
+  assert.equal(await wp.unsubscribe(ok.id, 'alice', false), true);
+
+  const g = await startGateway();
+  t.after(() => g.close());
+  for (const body of [{ endpoint: 'https://push.example.com/x', keys: { p256dh: 'short', auth: 'A'.repeat(22) } }, { endpoint: 'https://push.example.com/x', keys, extra: 1 }, { endpoint: 'not a url', keys }]) {
+    const r = await api(g, 'POST', '/api/v1/push/subscriptions', body);
+    assert.equal(r.status, 400, JSON.stringify(body));
+  }
+  assert.equal((await api(g, 'POST', '/api/v1/push/subscriptions', { endpoint: 'https://127.0.0.1:9/x', keys })).status, 400, 'the gateway never POSTs into its own network');
+});
