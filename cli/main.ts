@@ -1,5 +1,7 @@
 import { Builtins, Cli } from 'clipanion';
 import { DoctorCommand } from './commands/doctor.js';
+import { LoginCommand } from './commands/login.js';
+import { LogoutCommand } from './commands/logout.js';
 import { RunnerStartCommand } from './commands/runner/start.js';
 import { RunsCancelCommand } from './commands/runs/cancel.js';
 import { RunsCommandsCommand } from './commands/runs/commands.js';
@@ -19,7 +21,7 @@ export function createCli(binaryName = 'ccg'): Cli {
   const cli = new Cli({ binaryLabel: 'ccg — Claude Code connect-back gateway', binaryName, binaryVersion: VERSION, enableColors });
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
-  for (const c of [ServeCommand, DoctorCommand, RunsCreateCommand, RunsListCommand, RunsShowCommand, RunsLogsCommand, RunsWaitCommand, RunsCancelCommand, RunsCommandsCommand, RunsExecCommand, RunnerStartCommand]) {
+  for (const c of [ServeCommand, DoctorCommand, RunsCreateCommand, RunsListCommand, RunsShowCommand, RunsLogsCommand, RunsWaitCommand, RunsCancelCommand, RunsCommandsCommand, RunsExecCommand, RunnerStartCommand, LoginCommand, LogoutCommand]) {
     cli.register(c);
   }
   return cli;

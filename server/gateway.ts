@@ -4,17 +4,20 @@ import uWS, { type TemplatedApp, type WebSocket, type us_listen_socket } from 'u
 import { closeReason } from '../protocol/errors.js';
 import type { RunnerEvent } from '../protocol/runner-events.js';
 import type { Role } from './auth/operator-auth.js';
+import type { AccountService } from './auth/accounts.js';
+import type { CfAccessConfig } from './auth/cf-access.js';
+import type { SessionPolicy } from './auth/sessions.js';
 import { ensureOperatorToken } from './auth/api-tokens.js';
 import { SecretBox } from './auth/secret-box.js';
-import { ADMIN_EXISTS_KEY, ensureSetupCode } from './auth/setup-code.js';
+import { ensureSetupCode } from './auth/setup-code.js';
 import { LocalBus, type EventBus } from './bus.js';
 import { mountRunsApi } from './http/api-runs.js';
+import { mountBrowser } from './http/pages/mount.js';
 import { createLogger, type Logger } from './log.js';
 import { RunService } from './runs.js';
 import { LmdbStore } from './store/lmdb-store.js';
 import type { Store } from './store/types.js';
 import { ensureCertificate } from './tls.js';
-import { mountPages } from './views.js';
 import { mountOperatorSocket } from './ws/operator-socket.js';
 import { mountRunnerSocket } from './ws/runner-socket.js';
 
@@ -56,6 +59,12 @@ export interface GatewayOptions {
   now?: () => number;
   bus?: EventBus;
   store?: Store;
+  /** Cloudflare Access in front of the pages (team domain, audience tag, optional certs URL). */
+  cfAccess?: CfAccessConfig | null;
+  /** Take client addresses from CF-Connecting-IP / X-Forwarded-For on loopback connections (a local tunnel). */
+  trustProxy?: boolean;
+  /** Browser session lifetimes (idle, absolute). */
+  sessionPolicy?: Partial<SessionPolicy>;
 }
 
 export interface Gateway {
@@ -70,6 +79,7 @@ export interface Gateway {
   native: boolean;
   store: Store;
   runs: RunService;
+  accounts: AccountService;
   close(): Promise<void>;
 }
 
@@ -134,7 +144,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets });
   mountOperatorSocket(app, { runs, store, bus, log, sockets });
   mountRunsApi(app, { runs, store, log, runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes, execRoles: opts.execRoles ?? DEFAULT_EXEC_ROLES });
-  mountPages(app, { log, setupPending: () => !store.getMeta<boolean>(ADMIN_EXISTS_KEY) });
+  const browser = mountBrowser(app, {
+    store, runs, bus, box, log, now, dataDir, tls: tls !== null, runnerUrl, fingerprint: tls?.fingerprint ?? null,
+    cfAccess: opts.cfAccess ?? null, trustProxy: opts.trustProxy ?? false, ...(opts.sessionPolicy ? { sessionPolicy: opts.sessionPolicy } : {}),
+  });
 
   const listenSocket = await new Promise<us_listen_socket>((resolveListen, reject) => {
     app.listen(host, port, (sock) => {
@@ -154,6 +167,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     (closed ??= (async () => {
       clearInterval(pruneTimer);
       uWS.us_listen_socket_close(listenSocket);
+      browser.close();
       for (const ws of [...sockets]) ws.end(1001, closeReason('ERR_SHUTDOWN'));
       await runs.flush();
       (app as TemplatedApp & { close?: () => void }).close?.();
@@ -172,6 +186,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     native: uwsIsNative(),
     store,
     runs,
+    accounts: browser.accounts,
     close,
   };
 }
