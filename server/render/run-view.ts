@@ -25,6 +25,11 @@ export interface RunView {
   runner: { hostname: string; mode: string; cwd: string; command: string; version: string } | null;
 }
 
+/** Runner-supplied text shown in the header: control characters dropped, bidi overrides made visible. */
+function plain(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').replace(/[\u202a-\u202e\u2066-\u2069]/g, '\ufffd');
+}
+
 export function ago(ms: number, now: number): string {
   const s = Math.max(0, Math.round((now - ms) / 1000));
   if (s < 5) return 'just now';
@@ -88,7 +93,7 @@ export function runView(run: RunSummary, now: number): RunView {
     away: b.tone === 'away',
     exitCode: run.exitCode,
     signal: run.signal,
-    reason: run.reason,
+    reason: run.reason === null ? null : plain(run.reason),
     createdBy: run.createdBy,
     created: stamp(run.createdAt, now)!,
     started: stamp(run.startedAt, now),
@@ -99,10 +104,10 @@ export function runView(run: RunSummary, now: number): RunView {
     lastSeq: run.lastSeq,
     runner: run.runner
       ? {
-          hostname: run.runner.hostname,
+          hostname: plain(run.runner.hostname),
           mode: run.runner.mode,
-          cwd: run.runner.cwd,
-          command: run.runner.command.join(' ').slice(0, 500),
+          cwd: plain(run.runner.cwd),
+          command: plain(run.runner.command.join(' ')).slice(0, 500),
           version: run.runner.version,
         }
       : null,
