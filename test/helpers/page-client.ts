@@ -103,3 +103,22 @@ export async function setupAdmin(c: PageClient, setupCode: string, name = 'admin
 export async function login(c: PageClient, username: string, password: string): Promise<PageResponse> {
   return c.submit('/login', '/login', { username, password, next: '/runs' });
 }
+
+/** A JSON API call with a bearer token (or none), pinned to the test gateway. */
+export async function fetchJson(g: { url: string; fingerprint: string }, path: string, token: string, method = 'GET', body?: unknown): Promise<{ status: number; json: { error?: { code: string } } & Record<string, unknown> }> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = https.request(new URL(path, g.url), {
+      method,
+      agent: new PinnedAgent(g.fingerprint),
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(payload ? { 'content-type': 'application/json' } : {}) },
+    });
+    req.on('response', (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (d: Buffer) => parts.push(d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(parts).toString() || '{}') }));
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}

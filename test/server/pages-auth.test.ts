@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { hashSessionId } from '../../server/auth/sessions.js';
 import { totpCodeAt } from '../../server/auth/totp.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
-import { PageClient, login, setupAdmin, type PageResponse } from '../helpers/page-client.js';
+import { PageClient, fetchJson, login, setupAdmin, type PageResponse } from '../helpers/page-client.js';
 
 const PW = 'correct horse battery';
 
@@ -379,23 +379,3 @@ test('settings: password change signs out other sessions; API tokens shown once,
   const actions = g.gw.store.listAudit({ limit: 50 }).map((e) => e.action);
   for (const a of ['password.change_failed', 'password.change', 'token.create', 'token.revoke']) assert.ok(actions.includes(a), a);
 });
-
-export async function fetchJson(g: TestGateway, path: string, token: string, method = 'GET', body?: unknown): Promise<{ status: number; json: { error?: { code: string } } & Record<string, unknown> }> {
-  const https = await import('node:https');
-  const { PinnedAgent } = await import('../../cli/client/pinned-agent.js');
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = https.request(new URL(path, g.url), {
-      method,
-      agent: new PinnedAgent(g.fingerprint),
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(payload ? { 'content-type': 'application/json' } : {}) },
-    });
-    req.on('response', (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (d: Buffer) => parts.push(d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(parts).toString() || '{}') }));
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
-}

@@ -207,6 +207,8 @@ export function pageRoute(
         ...extra,
       }),
     };
+    // uWebSockets.js delivers the body only to a reader attached before the first await.
+    if (method === 'post') pc.form().catch(() => undefined);
     try {
       return await handle(pc, method, opts, handler);
     } catch (err) {
