@@ -45,17 +45,28 @@
     state.className = 'live-dot ' + (cls || '');
   }
 
-  toEnd();
-  out.addEventListener('scroll', function () {
-    follow = atEnd();
+  // Only the reader scrolling up stops the following (new output and trimming move the
+  // scroll position too); reaching the end again, by hand or with the button, resumes it.
+  var lastTop = 0;
+  function toEndNow() {
+    toEnd();
+    lastTop = out.scrollTop;
+  }
+  toEndNow();
+  function noteScroll() {
+    var top = out.scrollTop;
+    if (top < lastTop - 2) follow = false;
+    else if (atEnd()) follow = true;
+    lastTop = top;
     if (jump) jump.hidden = follow;
-  }, { passive: true });
+  }
+  out.addEventListener('scroll', noteScroll, { passive: true });
   if (jump) {
     jump.addEventListener('click', function () {
       follow = true;
       jump.hidden = true;
-      toEnd();
-      out.focus();
+      toEndNow();
+      out.focus({ preventScroll: true });
     });
   }
 
@@ -76,9 +87,11 @@
   });
 
   out.addEventListener('htmx:sseMessage', function () {
+    // A scroll the browser has not told us about yet still counts (its event comes later).
+    noteScroll();
     if (follow) {
       trim();
-      toEnd();
+      toEndNow();
     } else if (jump) {
       jump.hidden = false;
     }
