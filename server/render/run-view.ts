@@ -20,6 +20,8 @@ export interface RunView {
   ended: { iso: string; ago: string } | null;
   updated: { iso: string; ago: string };
   duration: string | null;
+  /** One line under the badge: when, where, how long. */
+  summary: string;
   bytes: string;
   lastSeq: number;
   runner: { hostname: string; mode: string; cwd: string; command: string; version: string } | null;
@@ -82,6 +84,17 @@ export function badge(run: RunSummary): RunView['badge'] {
   }
 }
 
+function summaryLine(run: RunSummary, now: number): string {
+  const host = run.runner ? ` on ${plain(run.runner.hostname)}` : '';
+  if (run.status === 'created') return `waiting for a runner · created ${ago(run.createdAt, now)}`;
+  if (isFinal(run.status)) {
+    const ended = run.endedAt ?? run.updatedAt;
+    return `ended ${ago(ended, now)}${run.startedAt ? ` after ${duration(ended - run.startedAt)}` : ''}${host}`;
+  }
+  if (!run.runnerConnected) return `runner${host} disconnected; output resumes when it reconnects`;
+  return `started ${ago(run.startedAt ?? run.createdAt, now)}${host}`;
+}
+
 export function runView(run: RunSummary, now: number): RunView {
   const b = badge(run);
   return {
@@ -100,6 +113,7 @@ export function runView(run: RunSummary, now: number): RunView {
     ended: stamp(run.endedAt, now),
     updated: stamp(run.updatedAt, now)!,
     duration: run.startedAt ? duration((run.endedAt ?? now) - run.startedAt) : null,
+    summary: summaryLine(run, now),
     bytes: bytesText(run.bytes),
     lastSeq: run.lastSeq,
     runner: run.runner

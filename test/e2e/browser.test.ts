@@ -7,11 +7,13 @@ import { fileURLToPath } from 'node:url';
 import { PinnedAgent } from '../../cli/client/pinned-agent.js';
 import { totpCodeAt } from '../../server/auth/totp.js';
 import { launchPhone } from '../helpers/browser.js';
+import { fetchJson } from '../helpers/page-client.js';
 import { tempDir } from '../helpers/gateway.js';
 import { spawnCcg, waitFor, type Proc } from '../helpers/processes.js';
 import { freePort, startServe } from '../helpers/serve.js';
 
 const TICK = fileURLToPath(new URL('../../../test/fixtures/tick-lines.mjs', import.meta.url));
+const DEMO = fileURLToPath(new URL('../../../test/fixtures/demo-output.mjs', import.meta.url));
 const PW = 'correct horse battery';
 
 /** The stored output of a run, byte for byte, from the API. */
@@ -198,6 +200,33 @@ test('phone, end to end: setup → TOTP → sign out → sign in with TOTP → n
     await phone.shot('11-settings');
 
     // While the gateway is down the browser logs failed connections and htmx logs the EventSource's error event.
+    // ---- a few more runs in other states, for the README screenshots
+    const api = { url, fingerprint };
+    // As the admin, through the login API (a recovery code stands in for the app's code).
+    const login = await fetchJson(api, '/api/v1/login', '', 'POST', { username: 'admin', password: PW, totp: codes[0] });
+    assert.equal(login.status, 201);
+    const adminToken = login.json['token'] as string;
+    const make = async (name: string) => (await fetchJson(api, '/api/v1/runs', adminToken, 'POST', { name })).json as unknown as { id: string; token: string };
+    const runDemo = (r: { id: string; token: string }, args: string[]) => {
+      const p = spawnCcg(['runner', 'start', '--run-id', r.id, '--gateway', url, '--fingerprint', fingerprint, '--quiet', '--spool-dir', tempDir(), '--', process.execPath, DEMO, ...args], { CCG_RUN_TOKEN: r.token });
+      runners.push(p);
+      return p;
+    };
+    const cancelled = await make('docs: fix typo in README');
+    await fetchJson(api, `/api/v1/runs/${cancelled.id}/cancel`, adminToken, 'POST');
+    const failed = await make('nightly e2e suite');
+    assert.equal((await runDemo(failed, ['1', '10', '1']).exited).code, 1);
+    await make('bump dependencies');
+    const live = await make('refactor the auth module');
+    runDemo(live, ['0', '250', '0']);
+    await page.getByRole('link', { name: 'Runs' }).first().click();
+    await page.locator('.run-card', { hasText: 'refactor the auth module' }).locator('.badge', { hasText: 'running' }).waitFor();
+    await page.locator('.run-card', { hasText: 'refactor the auth module' }).getByText('✔').first().waitFor();
+    await phone.shot('readme-runs');
+    await page.getByRole('link', { name: 'refactor the auth module' }).click();
+    await waitFor(async () => ((await page.locator('#output').textContent())!.split('\n').length > 24 ? true : undefined), 20_000, 'a screenful of output');
+    await phone.shot('readme-run');
+
     const real = phone.problems.filter((p) => !/net::ERR_|Failed to load resource|^console: \[object Event\]$/.test(p));
     assert.deepEqual(real, [], 'no script errors, CSP violations or dialogs');
   } catch (err) {

@@ -157,7 +157,8 @@ export function errorPage(pc: PageCtx, err: CcgError, back?: string): FullReply 
   const headers = pageHeaders(pc);
   if (err.code === 'ERR_THROTTLED') headers['retry-after'] = /(\d+) s/.exec(err.message)?.[1] ?? '60';
   const title = ERROR_TITLES[status] ?? 'Error';
-  const body = pc.d.views.page('error', title, { title, status, code: err.code, message: err.message, back: back ?? null }, pc.layout());
+  const message = err.message.charAt(0).toUpperCase() + err.message.slice(1);
+  const body = pc.d.views.page('error', title, { title, status, code: err.code, message, back: back ?? null }, pc.layout());
   return { status, headers, cookies: pc.cookies, body };
 }
 

@@ -55,7 +55,7 @@ export function mountRunsPages(app: TemplatedApp, d: BrowserDeps): void {
     const filter = parseFilter(pc.ctx.query);
     const runs = listRuns(d, filter);
     if (pc.htmx) return fragment(pc, 200, 'runs-list', { runs, filter });
-    return html(pc, 200, 'runs', 'Runs', { runs, filter, filters: RUN_FILTERS, canCreate: canOperate(pc.principal) }, { nav: 'runs', notice: notice(pc.ctx.query) });
+    return html(pc, 200, 'runs', 'Runs', { runs, filter, filters: RUN_FILTERS}, { nav: 'runs', notice: notice(pc.ctx.query) });
   });
 
   pageRoute(app, d, 'get', '/runs/new', { auth: 'user', role: 'operator' }, (pc) => html(pc, 200, 'run-new', 'New run', { error: null, name: '' }, { nav: 'new' }));
