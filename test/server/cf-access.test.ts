@@ -65,13 +65,13 @@ test('Cloudflare Access: RS256 assertions from the team, for this app, in date, 
     assert.equal(res.status, 403, label);
     assert.match(res.body, why, label);
   };
-  await refused('missing', undefined, /no Cf-Access-Jwt-Assertion/);
+  await refused('missing', undefined, /no Cf-Access-Jwt-Assertion/i);
   await refused('garbage', 'not.a.jwt', /refused/);
   await refused('wrong audience', await sign({ aud: 'someone-elses-app' }), /claim aud/);
   await refused('wrong issuer', await sign({ iss: 'https://evil.cloudflareaccess.com' }), /claim iss/);
   await refused('expired', await sign({ exp: Math.floor(Date.now() / 1000) - 120 }), /expired/);
   await refused('not yet valid', await sign({ nbf: Math.floor(Date.now() / 1000) + 3600 }), /claim nbf/);
-  await refused('no email (service token)', await sign({ email: null }), /no email/);
+  await refused('no email (service token)', await sign({ email: null }), /no email/i);
   await refused('unknown email', await sign({ email: 'mallory@example.com' }), /mallory@example.com is not a user/);
   const hs256 = await new SignJWT({ email: 'admin@example.com' }).setProtectedHeader({ alg: 'HS256', kid: 'key-1' }).setIssuer(TEAM).setAudience(AUD).setIssuedAt().setExpirationTime('10m').sign(new TextEncoder().encode('guessable shared secret'));
   await refused('HS256 (algorithm confusion)', hs256, /algorithm not allowed/);

@@ -157,7 +157,8 @@ export function errorPage(pc: PageCtx, err: CcgError, back?: string): FullReply 
   const headers = pageHeaders(pc);
   if (err.code === 'ERR_THROTTLED') headers['retry-after'] = /(\d+) s/.exec(err.message)?.[1] ?? '60';
   const title = ERROR_TITLES[status] ?? 'Error';
-  const message = err.message.charAt(0).toUpperCase() + err.message.slice(1);
+  // Sentence case for people, unless the message starts with a name (an email, a path, an id).
+  const message = /^[a-z]+[\s,:;]/.test(err.message) ? err.message.charAt(0).toUpperCase() + err.message.slice(1) : err.message;
   const body = pc.d.views.page('error', title, { title, status, code: err.code, message, back: back ?? null }, pc.layout());
   return { status, headers, cookies: pc.cookies, body };
 }
