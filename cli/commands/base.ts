@@ -33,9 +33,9 @@ export abstract class BaseCommand extends Command {
 
 /** Commands that talk to a gateway as an operator. */
 export abstract class GatewayCommand extends BaseCommand {
-  gateway = Option.String('--gateway', { env: 'CCG_GATEWAY', description: 'Gateway URL, e.g. https://127.0.0.1:3100 (env CCG_GATEWAY)' });
-  token = Option.String('--token', { env: 'CCG_TOKEN', description: 'Operator API token, ccgo_… (env CCG_TOKEN; `cat .data/operator.token` on the gateway host)' });
-  fingerprint = Option.String('--fingerprint', { env: 'CCG_FINGERPRINT', description: 'Pin the gateway certificate: sha256:<64 hex> (env CCG_FINGERPRINT)' });
+  gateway = Option.String('--gateway', { env: 'CCG_GATEWAY', description: 'Gateway URL, e.g. https://127.0.0.1:3100 (env CCG_GATEWAY; default: the one `ccg login` saved)' });
+  token = Option.String('--token', { env: 'CCG_TOKEN', description: 'Operator API token, ccgo_… (env CCG_TOKEN; `cat .data/operator.token` on the gateway host; default: the one `ccg login` saved)' });
+  fingerprint = Option.String('--fingerprint', { env: 'CCG_FINGERPRINT', description: 'Pin the gateway certificate: sha256:<64 hex> (env CCG_FINGERPRINT; default: the one `ccg login` saved)' });
 
   /**
    * Where and as whom to connect: flags, then CCG_* variables, then what `ccg login` saved. The

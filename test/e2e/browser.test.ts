@@ -217,6 +217,19 @@ test('phone, end to end: setup → TOTP → sign out → sign in with TOTP → n
     const failed = await make('nightly e2e suite');
     assert.equal((await runDemo(failed, ['1', '10', '1']).exited).code, 1);
     await make('bump dependencies');
+
+    // Older output pages in on demand: a run longer than one window, paged back to its start.
+    const big = await make('long log');
+    assert.equal((await spawnCcg(['runner', 'start', '--run-id', big.id, '--gateway', url, '--fingerprint', fingerprint, '--quiet', '--spool-dir', tempDir(), '--', process.execPath, '-e', "for (let i = 1; i <= 5000; i++) console.log('line ' + i + ' ' + 'x'.repeat(50))"], { CCG_RUN_TOKEN: big.token }).exited).code, 0);
+    await page.goto(`${url}/runs/${big.id}`);
+    assert.doesNotMatch((await output.textContent())!, /^line 1 /, 'the page opens at the tail');
+    for (let i = 0; i < 10 && (await page.getByRole('link', { name: 'Show earlier output' }).count()) > 0; i++) {
+      const length = (await output.textContent())!.length;
+      await page.getByRole('link', { name: 'Show earlier output' }).click();
+      await waitFor(async () => ((await output.textContent())!.length > length ? true : undefined), 10_000, 'earlier output');
+    }
+    await page.getByText('Start of output').waitFor();
+    assert.equal(await output.textContent(), await storedLog(url, fingerprint, operatorToken, big.id), 'paged back to the start: every line once, in order');
     const live = await make('refactor the auth module');
     runDemo(live, ['0', '250', '0']);
     await page.getByRole('link', { name: 'Runs' }).first().click();
