@@ -55,6 +55,10 @@ export function exitForCode(code: ErrorCode | string): number {
     case 'ERR_SIGNATURE_MISSING':
     case 'ERR_SIGNATURE_STALE':
     case 'ERR_NONCE_REPLAY':
+    case 'ERR_LOGIN_FAILED':
+    case 'ERR_TOTP_REQUIRED':
+    case 'ERR_TOTP_INVALID':
+    case 'ERR_THROTTLED':
       return EXIT.AUTH;
     case 'ERR_NOT_FOUND':
     case 'ERR_RUN_NOT_FOUND':

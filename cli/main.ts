@@ -2,6 +2,8 @@ import { Builtins, Cli, type BaseContext, type Command } from 'clipanion';
 import { DoctorCommand } from './commands/doctor.js';
 import { PolicySetCommand } from './commands/policy/set.js';
 import { PolicyShowCommand } from './commands/policy/show.js';
+import { LoginCommand } from './commands/login.js';
+import { LogoutCommand } from './commands/logout.js';
 import { RunnerStartCommand } from './commands/runner/start.js';
 import { RunsCancelCommand } from './commands/runs/cancel.js';
 import { RunsCommandsCommand } from './commands/runs/commands.js';
@@ -60,7 +62,7 @@ export function createCli(binaryName = 'ccg'): Cli {
   reportUsageErrors(cli);
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
-  for (const c of [ServeCommand, DoctorCommand, RunsCreateCommand, RunsListCommand, RunsShowCommand, RunsLogsCommand, RunsWaitCommand, RunsCancelCommand, RunsCommandsCommand, RunsExecCommand, RunsArtifactsCommand, RunsCollectCommand, RunsAssistCommand, RunnerStartCommand, TunnelCommand, RunsEventsCommand, RunsApprovalsCommand, RunsApproveCommand, RunsDenyCommand, RunsInputCommand, TuiCommand, PolicyShowCommand, PolicySetCommand]) {
+  for (const c of [ServeCommand, DoctorCommand, RunsCreateCommand, RunsListCommand, RunsShowCommand, RunsLogsCommand, RunsWaitCommand, RunsCancelCommand, RunsCommandsCommand, RunsExecCommand, RunsArtifactsCommand, RunsCollectCommand, RunsAssistCommand, RunnerStartCommand, TunnelCommand, RunsEventsCommand, RunsApprovalsCommand, RunsApproveCommand, RunsDenyCommand, RunsInputCommand, TuiCommand, PolicyShowCommand, PolicySetCommand, LoginCommand, LogoutCommand]) {
     cli.register(c);
   }
   return cli;

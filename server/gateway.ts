@@ -2,22 +2,25 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import uWS, { type TemplatedApp, type WebSocket, type us_listen_socket } from 'uWebSockets.js';
 import { closeReason } from '../protocol/errors.js';
+import type { AccountService } from './auth/accounts.js';
+import type { CfAccessConfig } from './auth/cf-access.js';
+import type { SessionPolicy } from './auth/sessions.js';
 import { ensureOperatorToken } from './auth/api-tokens.js';
 import { SecretBox } from './auth/secret-box.js';
-import { ADMIN_EXISTS_KEY, ensureSetupCode } from './auth/setup-code.js';
+import { ensureSetupCode } from './auth/setup-code.js';
 import { LocalBus, type EventBus } from './bus.js';
 import { mountRunsApi } from './http/api-runs.js';
 import { ArtifactService } from './artifacts.js';
 import { AssistService } from './assist.js';
 import { auditPowerEvents } from './audit-events.js';
 import { LmdbArtifactIndex } from './store/lmdb-artifacts.js';
+import { mountBrowser } from './http/pages/mount.js';
 import { createLogger, type Logger } from './log.js';
 import { PolicyService } from './policy.js';
 import { RunService } from './runs.js';
 import { LmdbStore } from './store/lmdb-store.js';
 import type { ArtifactIndex, Store } from './store/types.js';
 import { ensureCertificate } from './tls.js';
-import { mountPages } from './views.js';
 import { mountOperatorSocket } from './ws/operator-socket.js';
 import { mountRunnerSocket } from './ws/runner-socket.js';
 import { wireClaude, type ClaudeWiring, type NotifyOptions } from './claude/wire.js';
@@ -67,6 +70,12 @@ export interface GatewayOptions extends NotifyOptions {
   store?: Store;
   /** Where artifact metadata lives; by default a collection in the LMDB store. */
   artifactIndex?: ArtifactIndex;
+  /** Cloudflare Access in front of the pages (team domain, audience tag, optional certs URL). */
+  cfAccess?: CfAccessConfig | null;
+  /** Take client addresses from CF-Connecting-IP / X-Forwarded-For on loopback connections (a local tunnel). */
+  trustProxy?: boolean;
+  /** Browser session lifetimes (idle, absolute). */
+  sessionPolicy?: Partial<SessionPolicy>;
 }
 
 export interface Gateway {
@@ -86,6 +95,7 @@ export interface Gateway {
   assist: AssistService;
   /** Approvals, input and notifications. */
   claude: ClaudeWiring;
+  accounts: AccountService;
   close(): Promise<void>;
 }
 
@@ -155,7 +165,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets, onAssistStatus: (id, s) => assist.report(id, s) });
   mountOperatorSocket(app, { runs, store, bus, log, sockets, assist, artifacts, steering: claude.operatorSteering });
   mountRunsApi(app, { runs, store, log, runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes, policy, artifacts, assist, now, claude });
-  mountPages(app, { log, setupPending: () => !store.getMeta<boolean>(ADMIN_EXISTS_KEY) });
+  const browser = mountBrowser(app, {
+    store, runs, bus, box, log, now, dataDir, tls: tls !== null, runnerUrl, fingerprint: tls?.fingerprint ?? null,
+    cfAccess: opts.cfAccess ?? null, trustProxy: opts.trustProxy ?? false, ...(opts.sessionPolicy ? { sessionPolicy: opts.sessionPolicy } : {}),
+  });
 
   const listenSocket = await new Promise<us_listen_socket>((resolveListen, reject) => {
     app.listen(host, port, (sock) => {
@@ -175,6 +188,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     (closed ??= (async () => {
       clearInterval(pruneTimer);
       uWS.us_listen_socket_close(listenSocket);
+      browser.close();
       for (const ws of [...sockets]) ws.end(1001, closeReason('ERR_SHUTDOWN'));
       await runs.flush();
       (app as TemplatedApp & { close?: () => void }).close?.();
@@ -197,6 +211,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     artifacts,
     assist,
     claude,
+    accounts: browser.accounts,
     close,
   };
 }

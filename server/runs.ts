@@ -217,11 +217,13 @@ export class RunService {
     live.pendingBytes += chunk.data.length;
     live.lastWrite = this.o.store.appendChunk(id, chunk).then(
       () => {
-        live.committedSeq = chunk.seq;
+        // lmdb-js can resolve the promises of consecutive write batches out of order (seen with
+        // ~1000 writes in flight); a later batch resolving means every earlier one is committed.
+        live.committedSeq = Math.max(live.committedSeq, chunk.seq);
         live.pendingBytes -= chunk.data.length;
         const cached = this.cache.get(id) ?? run;
         cached.bytes += chunk.data.length;
-        cached.lastSeq = chunk.seq;
+        cached.lastSeq = Math.max(cached.lastSeq, chunk.seq);
         this.cache.set(id, cached);
         this.o.bus.publishChunk(id, chunk);
         if (chunk.stream === STREAM_EVENT) this.emitEvents(id, parseEvents(chunk.data));

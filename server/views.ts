@@ -1,48 +1,118 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { brotliCompressSync, constants as zlibConstants, gzipSync } from 'node:zlib';
 import { Eta } from 'eta';
 import type { TemplatedApp } from 'uWebSockets.js';
 import { packageRoot } from './paths.js';
-import { SECURITY_HEADERS, route } from './http/respond.js';
+import { route } from './http/respond.js';
 import type { Logger } from './log.js';
 
-/** Pages: eta with autoEscape on; `<%~` only for partials we render ourselves, never runner output. */
-export function createViews(): { page(name: string, title: string, data: Record<string, unknown>): string } {
-  const eta = new Eta({ views: join(packageRoot, 'views'), autoEscape: true, cache: true });
-  return {
-    page(name, title, data) {
-      const body = eta.render(`pages/${name}`, data);
-      return eta.render('layout', { title, body });
-    },
-  };
-}
+/**
+ * Content-Security-Policy of every page: scripts and styles only from our own files (no inline
+ * script, no inline style, no eval), no framing, forms post only here, no base-tag tricks.
+ */
+export const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/** Headers of every HTML page (the security headers of respond.ts come on top). */
 export const PAGE_HEADERS: Record<string, string> = {
-  ...SECURITY_HEADERS,
   'content-type': 'text/html; charset=utf-8',
-  'content-security-policy':
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'content-security-policy': CSP,
 };
 
-const STATIC: Record<string, string> = { 'app.css': 'text/css; charset=utf-8' };
+/** What the layout shows around every page. */
+export interface LayoutData {
+  user: { name: string; role: string } | null;
+  /** The anti-CSRF token for forms and htmx requests; null on pages without forms. */
+  csrf: string | null;
+  /** Which nav item is current. */
+  nav?: 'runs' | 'new' | 'settings' | 'audit' | null;
+  /** A short message from a fixed list (never text from a request). */
+  notice?: string | null;
+}
 
-export function mountPages(app: TemplatedApp, o: { log: Logger; setupPending: () => boolean }): void {
-  const views = createViews();
-  const assets = new Map(Object.entries(STATIC).map(([f, type]) => [f, { type, body: readFileSync(join(packageRoot, 'views/static', f)) }]));
-  route(app, 'get', '/', o.log, () => ({
-    status: 200,
-    headers: PAGE_HEADERS,
-    body: views.page('home', 'Gateway', { setupPending: o.setupPending() }),
-  }));
-  route(app, 'get', '/static/:file', o.log, (ctx) => {
-    const asset = assets.get(ctx.params[0] ?? '');
-    if (!asset) return { status: 404, headers: PAGE_HEADERS, body: views.page('error', 'Not found', { status: 404, message: 'No such file.' }) };
-    return { status: 200, headers: { ...SECURITY_HEADERS, 'content-type': asset.type, 'cache-control': 'public, max-age=3600' }, body: asset.body };
+export interface Views {
+  /** A full page: `pages/<name>.eta` inside `layout.eta`. */
+  page(name: string, title: string, data: Record<string, unknown>, layout: LayoutData): string;
+  /** A fragment for htmx or SSE: `partials/<name>.eta`. */
+  partial(name: string, data: Record<string, unknown>): string;
+  /** The URL of a static asset, with a content hash so it can be cached for a year. */
+  asset(name: string): string;
+}
+
+interface Asset {
+  type: string;
+  body: Buffer;
+  hash: string;
+  gzip?: Buffer;
+  br?: Buffer;
+}
+
+const require = createRequire(import.meta.url);
+
+/**
+ * Static files: ours from views/static, htmx and its SSE extension straight from node_modules
+ * (no build step, no CDN). Compressed once, on first request, and cached.
+ */
+function loadAssets(): Map<string, Asset> {
+  const files: [string, string, string][] = [
+    ['app.css', join(packageRoot, 'views/static/app.css'), 'text/css; charset=utf-8'],
+    ['app.js', join(packageRoot, 'views/static/app.js'), 'text/javascript; charset=utf-8'],
+    ['htmx.min.js', require.resolve('htmx.org/dist/htmx.min.js'), 'text/javascript; charset=utf-8'],
+    ['htmx-sse.min.js', require.resolve('htmx-ext-sse/dist/sse.min.js'), 'text/javascript; charset=utf-8'],
+  ];
+  const out = new Map<string, Asset>();
+  for (const [name, file, type] of files) {
+    const body = readFileSync(file);
+    out.set(name, { type, body, hash: createHash('sha256').update(body).digest('hex').slice(0, 12) });
+  }
+  return out;
+}
+
+export function createViews(): Views {
+  const eta = new Eta({ views: join(packageRoot, 'views'), autoEscape: true, cache: true });
+  const assets = loadAssets();
+  const asset = (name: string) => `/static/${name}?v=${assets.get(name)?.hash ?? '0'}`;
+  const views: Views & { assets: Map<string, Asset> } = {
+    assets,
+    asset,
+    page(name, title, data, layout) {
+      const body = eta.render(`pages/${name}`, { ...data, layout });
+      return eta.render('layout', { title, body, asset, ...layout, nav: layout.nav ?? null, notice: layout.notice ?? null });
+    },
+    partial(name, data) {
+      return eta.render(`partials/${name}`, data);
+    },
+  };
+  return views;
+}
+
+/** Serves /static/* (with gzip or brotli when the browser takes it) and the 404 of unknown paths. */
+export function mountStatic(app: TemplatedApp, views: Views, log: Logger, notFound: (accept: string) => { status: number; headers: Record<string, string>; body: string }): void {
+  const assets = (views as Views & { assets: Map<string, Asset> }).assets;
+  route(app, 'get', '/static/:file', log, (ctx) => {
+    const a = assets.get(ctx.params[0] ?? '');
+    if (!a) return notFound(ctx.headers['accept'] ?? '');
+    const enc = ctx.headers['accept-encoding'] ?? '';
+    const headers: Record<string, string> = { 'content-type': a.type, vary: 'accept-encoding' };
+    // Versioned URLs never change content; unversioned ones are re-checked hourly.
+    headers['cache-control'] = ctx.query.startsWith('v=') ? 'public, max-age=31536000, immutable' : 'public, max-age=3600';
+    if (/\bbr\b/.test(enc)) {
+      a.br ??= brotliCompressSync(a.body, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 10 } });
+      return { status: 200, headers: { ...headers, 'content-encoding': 'br' }, body: a.br };
+    }
+    if (/\bgzip\b/.test(enc)) {
+      a.gzip ??= gzipSync(a.body, { level: 9 });
+      return { status: 200, headers: { ...headers, 'content-encoding': 'gzip' }, body: a.gzip };
+    }
+    return { status: 200, headers, body: a.body };
   });
-  route(app, 'any', '/*', o.log, (ctx) => {
+  route(app, 'any', '/*', log, (ctx) => {
     if (ctx.path.startsWith('/api/') || !(ctx.headers['accept'] ?? '').includes('text/html')) {
       return { status: 404, json: { error: { code: 'ERR_NOT_FOUND', message: `no route for ${ctx.method} ${ctx.path.slice(0, 200)}` } } };
     }
-    return { status: 404, headers: PAGE_HEADERS, body: views.page('error', 'Not found', { status: 404, message: 'There is nothing at this address.' }) };
+    return notFound(ctx.headers['accept'] ?? '');
   });
 }

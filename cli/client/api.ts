@@ -32,7 +32,8 @@ export class ApiClient {
         method,
         agent: this.agent,
         headers: {
-          authorization: `Bearer ${this.target.token}`,
+          // No token only for POST /api/v1/login, which is how a token is obtained.
+          ...(this.target.token ? { authorization: `Bearer ${this.target.token}` } : {}),
           accept: 'application/json',
           ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
         },

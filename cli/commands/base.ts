@@ -2,6 +2,7 @@ import { Command, Option } from 'clipanion';
 import { parseFingerprint } from '../../protocol/fingerprint.js';
 import { API_TOKEN_RE } from '../../protocol/ids.js';
 import { ApiClient, type GatewayTarget } from '../client/api.js';
+import { loadConfig, sameGateway } from '../config.js';
 import { CliError, EXIT } from '../exit-codes.js';
 
 /** Every ccg command: `--json`, and one way of reporting errors (one line, or JSON on stderr). */
@@ -32,30 +33,45 @@ export abstract class BaseCommand extends Command {
 
 /** Commands that talk to a gateway as an operator. */
 export abstract class GatewayCommand extends BaseCommand {
-  gateway = Option.String('--gateway', { env: 'CCG_GATEWAY', description: 'Gateway URL, e.g. https://127.0.0.1:3100 (env CCG_GATEWAY)' });
-  token = Option.String('--token', { env: 'CCG_TOKEN', description: 'Operator API token, ccgo_… (env CCG_TOKEN; `cat .data/operator.token` on the gateway host)' });
-  fingerprint = Option.String('--fingerprint', { env: 'CCG_FINGERPRINT', description: 'Pin the gateway certificate: sha256:<64 hex> (env CCG_FINGERPRINT)' });
+  gateway = Option.String('--gateway', { env: 'CCG_GATEWAY', description: 'Gateway URL, e.g. https://127.0.0.1:3100 (env CCG_GATEWAY; default: the one `ccg login` saved)' });
+  token = Option.String('--token', { env: 'CCG_TOKEN', description: 'Operator API token, ccgo_… (env CCG_TOKEN; `cat .data/operator.token` on the gateway host; default: the one `ccg login` saved)' });
+  fingerprint = Option.String('--fingerprint', { env: 'CCG_FINGERPRINT', description: 'Pin the gateway certificate: sha256:<64 hex> (env CCG_FINGERPRINT; default: the one `ccg login` saved)' });
 
+  /**
+   * Where and as whom to connect: flags, then CCG_* variables, then what `ccg login` saved. The
+   * saved token and pin are used only for the saved gateway, never sent to another one.
+   */
   protected target(): GatewayTarget {
-    if (!this.gateway) throw new CliError('no gateway given: pass --gateway URL or set CCG_GATEWAY');
+    let gateway = this.gateway;
+    let token = this.token;
+    let pin = this.fingerprint;
+    if (!gateway || !token) {
+      const saved = loadConfig(this.context.env);
+      if (saved && (!gateway || sameGateway(gateway, saved.gateway))) {
+        gateway ??= saved.gateway;
+        token ??= saved.token;
+        pin ??= saved.fingerprint ?? undefined;
+      }
+    }
+    if (!gateway) throw new CliError('no gateway given: pass --gateway URL, set CCG_GATEWAY, or run `ccg login`');
     let url: URL;
     try {
-      url = new URL(this.gateway);
+      url = new URL(gateway);
     } catch {
-      throw new CliError(`--gateway "${this.gateway.slice(0, 100)}" is not a URL (expected https://host:port)`);
+      throw new CliError(`--gateway "${gateway.slice(0, 100)}" is not a URL (expected https://host:port)`);
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new CliError(`--gateway must be an https:// URL, not ${url.protocol}`);
-    if (!this.token) throw new CliError('no API token given: pass --token or set CCG_TOKEN', EXIT.AUTH, 'ERR_UNAUTHORIZED');
-    if (!API_TOKEN_RE.test(this.token.trim())) throw new CliError('the API token is malformed (expected ccgo_ followed by 43 characters)', EXIT.AUTH, 'ERR_UNAUTHORIZED');
+    if (!token) throw new CliError('no API token given: pass --token, set CCG_TOKEN, or run `ccg login`', EXIT.AUTH, 'ERR_UNAUTHORIZED');
+    if (!API_TOKEN_RE.test(token.trim())) throw new CliError('the API token is malformed (expected ccgo_ followed by 43 characters)', EXIT.AUTH, 'ERR_UNAUTHORIZED');
     let fingerprint: string | undefined;
-    if (this.fingerprint) {
+    if (pin) {
       try {
-        fingerprint = parseFingerprint(this.fingerprint);
+        fingerprint = parseFingerprint(pin);
       } catch (err) {
         throw new CliError((err as Error).message);
       }
     }
-    return { gateway: url.origin, token: this.token.trim(), fingerprint };
+    return { gateway: url.origin, token: token.trim(), fingerprint };
   }
 
   protected api(): ApiClient {

@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { createGateway } from '../../server/gateway.js';
 import { createLogger, type LogLevel } from '../../server/log.js';
-import { BaseCommand } from './base.js';
+import { BaseCommand, parseDuration } from './base.js';
 import { CliError } from '../exit-codes.js';
 
 export class ServeCommand extends BaseCommand {
@@ -16,12 +16,16 @@ export class ServeCommand extends BaseCommand {
       CLI on this host, mode 0600) and, until an admin account exists, \`setup.code\`.
 
       Prints the URL, the certificate fingerprint runners pin with --fingerprint, and the one-time
-      setup code. Stops cleanly on SIGINT/SIGTERM.
+      setup code: open /setup in a browser with it to create the admin account. The phone pages
+      (/runs, /settings…) need a sign-in; with --cf-access-team-domain and --cf-access-aud every
+      page request must also carry a valid Cloudflare Access assertion (see docs/OPERATIONS.md).
+      Stops cleanly on SIGINT/SIGTERM.
     `,
     examples: [
       ['Start with defaults (https://localhost:3100, data in .data)', 'ccg serve'],
       ['Listen on all interfaces, port 8443', 'ccg serve --host 0.0.0.0 --port 8443'],
-      ['Plain HTTP on loopback, behind cloudflared', 'ccg serve --insecure-http --host 127.0.0.1'],
+      ['Plain HTTP on loopback, behind cloudflared', 'ccg serve --insecure-http --host 127.0.0.1 --trust-proxy'],
+      ['Behind Cloudflare Access', 'CCG_CF_ACCESS_TEAM_DOMAIN=myteam.cloudflareaccess.com CCG_CF_ACCESS_AUD=4714c1… ccg serve'],
     ],
   });
 
@@ -34,6 +38,12 @@ export class ServeCommand extends BaseCommand {
   notifyUrl = Option.String('--notify-url', { env: 'CCG_NOTIFY_URL', description: 'Webhook or ntfy topic URL told when a run waits for approval or input, or ends (env CCG_NOTIFY_URL)' });
   notifyFormat = Option.String('--notify-format', { env: 'CCG_NOTIFY_FORMAT', description: 'json (default) or ntfy (default when the URL host contains "ntfy")' });
   vapidSubject = Option.String('--vapid-subject', { env: 'CCG_VAPID_SUBJECT', description: 'Contact for Web Push services: mailto:you@example.com or an https URL (env CCG_VAPID_SUBJECT)' });
+  cfTeam = Option.String('--cf-access-team-domain', { env: 'CCG_CF_ACCESS_TEAM_DOMAIN', description: 'Require Cloudflare Access on the pages: your team domain, e.g. myteam.cloudflareaccess.com (env CCG_CF_ACCESS_TEAM_DOMAIN)' });
+  cfAud = Option.String('--cf-access-aud', { env: 'CCG_CF_ACCESS_AUD', description: "The Access application's Audience (AUD) tag (env CCG_CF_ACCESS_AUD)" });
+  cfCerts = Option.String('--cf-access-certs-url', { env: 'CCG_CF_ACCESS_CERTS_URL', description: 'Where Access signing keys are (default <team domain>/cdn-cgi/access/certs; env CCG_CF_ACCESS_CERTS_URL)' });
+  trustProxy = Option.Boolean('--trust-proxy', false, { description: 'Take client addresses from CF-Connecting-IP / X-Forwarded-For on loopback connections (behind a local tunnel); env CCG_TRUST_PROXY=1' });
+  sessionIdle = Option.String('--session-idle', { env: 'CCG_SESSION_IDLE', description: 'Browser sessions end after this long unused (env CCG_SESSION_IDLE; default 12h)' });
+  sessionMax = Option.String('--session-max', { env: 'CCG_SESSION_MAX', description: 'Browser sessions end this long after sign-in, used or not (env CCG_SESSION_MAX; default 168h)' });
 
   protected async run(): Promise<number> {
     const started = performance.now();
@@ -53,10 +63,19 @@ export class ServeCommand extends BaseCommand {
     }
     if (this.notifyFormat && this.notifyFormat !== 'json' && this.notifyFormat !== 'ntfy') throw new CliError('--notify-format must be json or ntfy');
     if (this.vapidSubject && !/^(mailto:|https:\/\/)/.test(this.vapidSubject)) throw new CliError('--vapid-subject must start with mailto: or https://');
+    if (Boolean(this.cfTeam) !== Boolean(this.cfAud)) throw new CliError('Cloudflare Access needs both --cf-access-team-domain and --cf-access-aud (CCG_CF_ACCESS_TEAM_DOMAIN, CCG_CF_ACCESS_AUD)');
+    const sessionPolicy = {
+      idleMs: parseDuration(this.sessionIdle ?? '12h', '--session-idle'),
+      maxMs: parseDuration(this.sessionMax ?? '168h', '--session-max'),
+    };
+    const trustProxy = this.trustProxy || /^(1|true|yes)$/i.test(env['CCG_TRUST_PROXY'] ?? '');
     const gw = await createGateway({
       ...(this.notifyUrl ? { notifyUrl: this.notifyUrl } : {}),
       ...(this.notifyFormat ? { notifyFormat: this.notifyFormat as 'json' | 'ntfy' } : {}),
       ...(this.vapidSubject ? { vapidSubject: this.vapidSubject } : {}),
+      cfAccess: this.cfTeam && this.cfAud ? { teamDomain: this.cfTeam, aud: this.cfAud, ...(this.cfCerts ? { certsUrl: this.cfCerts } : {}) } : null,
+      trustProxy,
+      sessionPolicy,
       dataDir: this.data ?? '.data',
       host: this.host ?? '127.0.0.1',
       port,
@@ -73,6 +92,7 @@ export class ServeCommand extends BaseCommand {
       dataDir: gw.dataDir,
       operatorTokenFile: gw.operatorTokenFile,
       setupCode: gw.setupCode ?? null,
+      cfAccess: this.cfTeam ?? null,
       native: gw.native,
       readyMs,
     };
@@ -83,7 +103,8 @@ export class ServeCommand extends BaseCommand {
         gw.fingerprint ? `  fingerprint  ${gw.fingerprint}` : `  tls          off (plain HTTP on loopback)`,
         `  data         ${gw.dataDir}${gw.certGenerated ? ' (new self-signed certificate)' : ''}`,
         `  CLI token    ${gw.operatorTokenFile}`,
-        ...(gw.setupCode ? [`  setup code   ${gw.setupCode}   (open ${gw.url}/setup to create the admin)`] : []),
+        ...(gw.setupCode ? [`  setup code   ${gw.setupCode}   (open ${gw.url}/setup to create the admin)`] : [`  pages        ${gw.url}/login`]),
+        ...(this.cfTeam ? [`  access       Cloudflare Access required (${this.cfTeam})`] : []),
         ...(gw.native ? [] : ['  warning      uWebSockets.js native build unavailable: using the slower fallback']),
         '',
         `  export CCG_GATEWAY=${gw.url} CCG_TOKEN=$(cat ${gw.operatorTokenFile})${gw.fingerprint ? ` CCG_FINGERPRINT=${gw.fingerprint}` : ''}`,

@@ -34,6 +34,35 @@ export function verifyApiToken(store: AuthStore, token: string | undefined): Api
   return rec;
 }
 
+/** The tokens of one user (or every token, for admins), newest first; hashes stay inside. */
+export function listApiTokens(store: AuthStore, opts: { userId?: string } = {}): ApiTokenRecord[] {
+  return store
+    .listApiTokens()
+    .map((t) => t.record)
+    .filter((r) => opts.userId === undefined || r.userId === opts.userId)
+    .sort((a, b) => b.createdAt - a.createdAt);
+}
+
+/**
+ * Revokes a token by its public id. `owner` limits it to that user's tokens (undefined: any).
+ * Resolves with the revoked record, or undefined when there is no such live token.
+ */
+export async function revokeApiToken(store: AuthStore, id: string, now: number, owner?: string): Promise<ApiTokenRecord | undefined> {
+  const found = store.listApiTokens().find((t) => t.record.id === id && (owner === undefined || t.record.userId === owner));
+  if (!found) return undefined;
+  return store.updateApiToken(found.hash, (rec) => (rec.revokedAt === null ? { ...rec, revokedAt: now } : undefined));
+}
+
+/** Revokes every token of a user (the user was deleted). */
+export async function revokeUserTokens(store: AuthStore, userId: string, now: number): Promise<number> {
+  let n = 0;
+  for (const t of store.listApiTokens()) {
+    if (t.record.userId !== userId || t.record.revokedAt !== null) continue;
+    if (await store.updateApiToken(t.hash, (rec) => (rec.revokedAt === null ? { ...rec, revokedAt: now } : undefined))) n++;
+  }
+  return n;
+}
+
 /**
  * `<data>/operator.token`: an admin API token for CLI use on the gateway host, written 0600.
  * Kept across restarts while it is still valid; replaced when missing, malformed or revoked.

@@ -10,9 +10,16 @@ export interface Principal {
   role: Role;
   via: 'token' | 'session';
   tokenId: string | null;
+  /** The user behind a session or a user's token; null for the bootstrap token (operator.token). */
+  userId?: string | null;
 }
 
 const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
+
+/** The lower of two roles: a user's token never acts above its cap or above the user's current role. */
+export function minRole(a: Role, b: Role): Role {
+  return RANK[a] <= RANK[b] ? a : b;
+}
 
 /** Reads `Authorization: Bearer ccgo_…`. Throws ERR_UNAUTHORIZED for missing, unknown or revoked tokens. */
 export function authenticateBearer(store: AuthStore, headers: Record<string, string>): Principal {
@@ -22,7 +29,14 @@ export function authenticateBearer(store: AuthStore, headers: Record<string, str
   if (!rec) {
     throw new CcgError('ERR_UNAUTHORIZED', m ? 'API token is unknown or revoked' : 'missing Authorization: Bearer <API token>');
   }
-  return { name: rec.name, role: rec.role, via: 'token', tokenId: rec.id };
+  if (rec.userId !== null) {
+    // A user's token acts as that user, with the user's current role (capped by the token's),
+    // and stops working the moment the user is disabled or deleted.
+    const user = store.getUser(rec.userId);
+    if (!user || user.disabled) throw new CcgError('ERR_UNAUTHORIZED', 'API token is unknown or revoked');
+    return { name: user.name, role: minRole(rec.role, user.role), via: 'token', tokenId: rec.id, userId: user.id };
+  }
+  return { name: rec.name, role: rec.role, via: 'token', tokenId: rec.id, userId: null };
 }
 
 export function requireRole(p: Principal, role: Role): void {

@@ -124,7 +124,7 @@ export function mountArtifactsApi(app: TemplatedApp, o: ArtifactsApiOptions): vo
 function receive(ctx: Ctx, upload: Upload): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let failed = false;
-    ctx.onAbort(() => {
+    ctx.onAborted(() => {
       failed = true;
       reject(new CcgError('ERR_BAD_REQUEST', 'client went away during the upload'));
     });

@@ -16,8 +16,8 @@ export interface RequestInfo {
 }
 
 export type FullReply =
-  | { status: number; json: unknown; headers?: Record<string, string> }
-  | { status: number; body: string | Buffer; headers: Record<string, string> };
+  | { status: number; json: unknown; headers?: Record<string, string>; cookies?: string[] }
+  | { status: number; body: string | Buffer; headers: Record<string, string>; cookies?: string[] };
 
 /** A full reply, or the handler took over the response (streaming). */
 export type Reply = FullReply | { streamed: true };
@@ -26,8 +26,8 @@ export interface Ctx extends RequestInfo {
   res: HttpResponse;
   /** True once the client went away: check after every await. */
   aborted(): boolean;
-  /** Runs `fn` if the client goes away (uWS allows one onAborted per response; route() owns it). */
-  onAbort(fn: () => void): void;
+  /** Runs `fn` when the client goes away (streaming handlers clean up with it). */
+  onAborted(fn: () => void): void;
   body(limit: number): Promise<Buffer>;
 }
 
@@ -79,7 +79,9 @@ export function copyRequest(res: HttpResponse, req: HttpRequest, paramCount: num
 export function writeReply(res: HttpResponse, reply: FullReply): void {
   res.cork(() => {
     res.writeStatus(statusLine(reply.status));
-    for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.writeHeader(k, v);
+    // A reply's own header replaces the default of the same name (e.g. cache-control of static files).
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) if (!reply.headers || !(k in reply.headers)) res.writeHeader(k, v);
+    for (const c of reply.cookies ?? []) res.writeHeader('set-cookie', c);
     if ('json' in reply) {
       for (const [k, v] of Object.entries(reply.headers ?? {})) res.writeHeader(k, v);
       res.writeHeader('content-type', 'application/json; charset=utf-8');
@@ -140,13 +142,21 @@ export function route(
   const paramCount = (pattern.match(/\/:/g) ?? []).length;
   app[method](pattern, (res, req) => {
     const state = { aborted: false };
-    const onAbort: (() => void)[] = [];
+    const abortListeners: (() => void)[] = [];
     res.onAborted(() => {
       state.aborted = true;
-      for (const fn of onAbort) fn();
+      for (const fn of abortListeners) fn();
     });
     const info = copyRequest(res, req, paramCount);
-    const ctx: Ctx = { ...info, res, aborted: () => state.aborted, onAbort: (fn) => void onAbort.push(fn), body: bodyReader(res, state) };
+    const ctx: Ctx = {
+      ...info,
+      res,
+      aborted: () => state.aborted,
+      onAborted: (fn) => {
+        abortListeners.push(fn);
+      },
+      body: bodyReader(res, state),
+    };
     const finish = (reply: Reply) => {
       if (state.aborted || 'streamed' in reply) return;
       writeReply(res, reply);

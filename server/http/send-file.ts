@@ -23,7 +23,7 @@ export function streamFile(ctx: Ctx, file: string, size: number, headers: Record
     finished = true;
     stream.destroy();
   };
-  ctx.onAbort(done);
+  ctx.onAborted(done);
   // The piece uWS has not taken yet, and the write offset it started at.
   let pending: { ab: ArrayBuffer; offset: number } | null = null;
   const tryEnd = (ab: ArrayBuffer): [boolean, boolean] => {

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import type { ApiTokenRecord, AuditEntry, RunRecord, Store, StoredChunk } from './types.js';
+import type { ApiTokenRecord, AuditEntry, RunRecord, SessionRecord, Store, StoredChunk, UserRecord } from './types.js';
 import type { RunStatus } from '../../protocol/run.js';
 
 const CHUNK_HEADER = 9; // u8 stream | f64be time
@@ -21,6 +21,9 @@ export class LmdbStore implements Store {
   private readonly apiTokens: Database<ApiTokenRecord, string>;
   private readonly meta: Database<unknown, string>;
   private readonly audit: Database<AuditEntry, [number, number]>;
+  private readonly users: Database<UserRecord, string>;
+  private readonly userNames: Database<string, string>;
+  private readonly sessions: Database<SessionRecord, string>;
   private auditCounter = 0;
 
   constructor(dir: string) {
@@ -33,6 +36,9 @@ export class LmdbStore implements Store {
     this.apiTokens = this.root.openDB({ name: 'api-tokens' });
     this.meta = this.root.openDB({ name: 'meta' });
     this.audit = this.root.openDB({ name: 'audit' });
+    this.users = this.root.openDB({ name: 'users' });
+    this.userNames = this.root.openDB({ name: 'user-names' });
+    this.sessions = this.root.openDB({ name: 'sessions' });
   }
 
   static open(dataDir: string): LmdbStore {
@@ -100,7 +106,7 @@ export class LmdbStore implements Store {
     const out: StoredChunk[] = [];
     if (before <= 1) return out;
     let bytes = 0;
-    for (const { key, value } of this.chunks.getRange({ start: [runId, before - 1], end: [runId, 0], reverse: true, limit: opts.limit })) {
+    for (const { key, value } of this.chunks.getRange({ start: [runId, before], end: [runId, 0], reverse: true, exclusiveStart: true, limit: opts.limit })) {
       const data = value.subarray(CHUNK_HEADER);
       out.push({ seq: key[1], stream: value[0]!, time: value.readDoubleBE(1), data });
       bytes += data.length;
@@ -161,6 +167,100 @@ export class LmdbStore implements Store {
 
   listAudit(opts: { limit: number }): AuditEntry[] {
     return [...this.audit.getRange({ reverse: true, limit: opts.limit })].map((e) => e.value);
+  }
+
+  listAuditPage(opts: { limit: number; before?: string }): { entries: AuditEntry[]; next: string | null } {
+    const m = opts.before ? /^(\d{1,16})\.(\d{1,7})$/.exec(opts.before) : null;
+    const start = m ? [Number(m[1]), Number(m[2])] : undefined;
+    const entries: AuditEntry[] = [];
+    let last: [number, number] | null = null;
+    for (const { key, value } of this.audit.getRange({ reverse: true, limit: opts.limit + 1, ...(start ? { start, exclusiveStart: true } : {}) })) {
+      if (entries.length === opts.limit) return { entries, next: last ? `${last[0]}.${last[1]}` : null };
+      entries.push(value);
+      last = key;
+    }
+    return { entries, next: null };
+  }
+
+  // ---- accounts
+
+  listApiTokens(): { hash: string; record: ApiTokenRecord }[] {
+    return [...this.apiTokens.getRange()].map(({ key, value }) => ({ hash: key, record: value }));
+  }
+
+  async updateApiToken(hash: string, change: (rec: ApiTokenRecord) => ApiTokenRecord | undefined): Promise<ApiTokenRecord | undefined> {
+    return this.root.transaction(() => {
+      const cur = this.apiTokens.get(hash);
+      const next = cur ? change(cur) : undefined;
+      if (next) this.apiTokens.put(hash, next);
+      return next;
+    });
+  }
+
+  getUser(id: string): UserRecord | undefined {
+    return this.users.get(id);
+  }
+
+  getUserByName(name: string): UserRecord | undefined {
+    const id = this.userNames.get(name);
+    return id === undefined ? undefined : this.users.get(id);
+  }
+
+  listUsers(): UserRecord[] {
+    return [...this.users.getRange()].map((e) => e.value).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async createUser(user: UserRecord, opts: { onlyFirst?: boolean } = {}): Promise<boolean> {
+    return this.root.transaction(() => {
+      if (this.userNames.get(user.name) !== undefined) return false;
+      if (opts.onlyFirst && this.users.getCount() > 0) return false;
+      this.users.put(user.id, user);
+      this.userNames.put(user.name, user.id);
+      return true;
+    });
+  }
+
+  async updateUser(id: string, change: (user: UserRecord) => UserRecord | undefined): Promise<UserRecord | undefined> {
+    return this.root.transaction(() => {
+      const cur = this.users.get(id);
+      const next = cur ? change(structuredClone(cur)) : undefined;
+      if (next) this.users.put(id, next);
+      return next;
+    });
+  }
+
+  async deleteUser(id: string): Promise<void> {
+    await this.root.transaction(() => {
+      const cur = this.users.get(id);
+      if (!cur) return;
+      this.users.remove(id);
+      if (this.userNames.get(cur.name) === id) this.userNames.remove(cur.name);
+    });
+  }
+
+  getSession(hash: string): SessionRecord | undefined {
+    return this.sessions.get(hash);
+  }
+
+  async putSession(hash: string, rec: SessionRecord): Promise<void> {
+    await this.sessions.put(hash, rec);
+  }
+
+  async deleteSession(hash: string): Promise<boolean> {
+    return this.sessions.remove(hash);
+  }
+
+  async deleteSessions(drop: (rec: SessionRecord, hash: string) => boolean): Promise<number> {
+    return this.root.transaction(() => {
+      let n = 0;
+      for (const { key, value } of this.sessions.getRange()) {
+        if (drop(value, key)) {
+          this.sessions.remove(key);
+          n++;
+        }
+      }
+      return n;
+    });
   }
 
   async close(): Promise<void> {

@@ -34,7 +34,11 @@ export interface RunStore {
   appendChunk(runId: string, chunk: StoredChunk): Promise<void>;
   /** Chunks with seq ≥ from, in order, stopping at `limit` chunks or once `maxBytes` is passed. */
   readChunks(runId: string, from: number, opts: { limit: number; maxBytes: number }): StoredChunk[];
-  /** The newest chunks with seq < before, returned oldest first, with the same limits (scroll back). */
+  /**
+   * The newest chunks with seq < before, read backwards (the tail of a huge run costs what the
+   * tail of a small one does), stopping at `limit` chunks or once `maxBytes` is passed; returned
+   * in ascending seq order.
+   */
   readChunksBefore(runId: string, before: number, opts: { limit: number; maxBytes: number }): StoredChunk[];
   /** The highest stored seq of a run, 0 when it has none. */
   lastSeq(runId: string): number;
@@ -58,6 +62,47 @@ export interface AuditEntry {
   detail?: Record<string, string | number | boolean | null>;
 }
 
+/** A person who signs in to the pages (and owns API tokens made by `ccg login` or on /settings). */
+export interface UserRecord {
+  id: string;
+  /** Lowercase, unique, never changes (audit entries name it). */
+  name: string;
+  /** Matched against the Cloudflare Access assertion's email, when Access is configured. */
+  email: string | null;
+  role: 'admin' | 'operator' | 'viewer';
+  /** Encoded Argon2id (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`). */
+  passwordHash: string;
+  disabled: boolean;
+  createdAt: number;
+  updatedAt: number;
+  createdBy: string;
+  /** Two-factor login, when enabled: the secret sealed with the gateway key, never in plain text. */
+  totp: {
+    box: string;
+    /** The last 30 s step accepted: that step and every earlier one are refused from now on. */
+    lastStep: number;
+    /** SHA-256 of the unused recovery codes. */
+    recoveryHashes: string[];
+    enabledAt: number;
+  } | null;
+  /** A secret being enrolled (shown as a QR code), until confirmed with a code. */
+  totpPending: { box: string; createdAt: number } | null;
+}
+
+/** A browser session, stored under the SHA-256 of its random id (the id itself is only in the cookie). */
+export interface SessionRecord {
+  userId: string;
+  createdAt: number;
+  lastSeenAt: number;
+  /** The anti-CSRF token of this session: in every form and in htmx's X-CSRF-Token header. */
+  csrf: string;
+  /** 'totp': the password was right and the second factor is still due; nothing else accepts it. */
+  stage: 'full' | 'totp';
+  via: 'password' | 'setup' | 'cf-access';
+  remote: string;
+  userAgent: string;
+}
+
 export interface AuthStore {
   /** Records a nonce until `expiresAt`; resolves false if it was already there. Durable when resolved. */
   claimNonce(nonce: string, expiresAt: number): Promise<boolean>;
@@ -68,6 +113,30 @@ export interface AuthStore {
   putMeta(key: string, value: unknown): Promise<void>;
   appendAudit(entry: AuditEntry): Promise<void>;
   listAudit(opts: { limit: number }): AuditEntry[];
+  /** Newest first, `limit` entries older than the opaque cursor `before`; `next` continues. */
+  listAuditPage(opts: { limit: number; before?: string }): { entries: AuditEntry[]; next: string | null };
+
+  // Accounts (users, sessions, and the tokens that belong to them).
+  listApiTokens(): { hash: string; record: ApiTokenRecord }[];
+  /** Atomic read-modify-write of a token record; `change` returns undefined to leave it as is. */
+  updateApiToken(hash: string, change: (rec: ApiTokenRecord) => ApiTokenRecord | undefined): Promise<ApiTokenRecord | undefined>;
+  getUser(id: string): UserRecord | undefined;
+  getUserByName(name: string): UserRecord | undefined;
+  listUsers(): UserRecord[];
+  /** Creates a user unless the name is taken (or, with `onlyFirst`, unless any user exists). Resolves false when refused. */
+  createUser(user: UserRecord, opts?: { onlyFirst?: boolean }): Promise<boolean>;
+  /**
+   * Atomic read-modify-write: `change` sees the latest committed record (check-and-set, e.g. a
+   * TOTP step) and returns the new one, or undefined to leave it unchanged. Resolves with what was written.
+   */
+  updateUser(id: string, change: (user: UserRecord) => UserRecord | undefined): Promise<UserRecord | undefined>;
+  deleteUser(id: string): Promise<void>;
+  getSession(hash: string): SessionRecord | undefined;
+  putSession(hash: string, rec: SessionRecord): Promise<void>;
+  /** Resolves true when the session existed. */
+  deleteSession(hash: string): Promise<boolean>;
+  /** Deletes the sessions `drop` picks (a user's, or the expired ones); resolves with how many. */
+  deleteSessions(drop: (rec: SessionRecord, hash: string) => boolean): Promise<number>;
 }
 
 /** Artifact metadata: one record per run and name (the newest upload wins); blobs live on disk by sha256. */

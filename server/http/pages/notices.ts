@@ -1,0 +1,21 @@
+/**
+ * Messages shown after a redirect (`?notice=key`). Only these fixed texts are ever shown, so a
+ * crafted link cannot put words on the page.
+ */
+export const NOTICES: Record<string, string> = {
+  'logged-out': 'You are signed out.',
+  welcome: 'The admin account is ready and you are signed in. Next: turn on two-factor login below.',
+  'password-changed': 'Password changed. Your other sessions were signed out.',
+  'totp-disabled': 'Two-factor login is off.',
+  'token-revoked': 'The token is revoked.',
+  'user-updated': 'Saved.',
+  'user-deleted': 'The user is deleted; their sessions and tokens no longer work.',
+  'run-cancelled': 'Cancel sent to the runner.',
+  'recovery-low': 'You signed in with a recovery code. Few are left: make new ones by turning two-factor login off and on again.',
+  'session-ended': 'Your session ended. Sign in again.',
+};
+
+export function notice(query: string): string | null {
+  const key = new URLSearchParams(query).get('notice');
+  return key && Object.hasOwn(NOTICES, key) ? NOTICES[key]! : null;
+}

@@ -1,0 +1,223 @@
+import type { TemplatedApp } from 'uWebSockets.js';
+import { isFinal, type RunSummary } from '../../../protocol/run.js';
+import { OutputRenderer } from '../../render/run-view.js';
+import type { StoredChunk } from '../../store/types.js';
+import { SseStream } from '../sse.js';
+import { pageHeaders, pageRoute, type BrowserDeps, type PageCtx } from './browser.js';
+import { RUN_SECTIONS } from './run-sections.js';
+import { listRuns, parseFilter, runIdOf, statusData } from './runs-pages.js';
+
+/** Past this many chunks behind, a reconnecting page reloads (showing the tail) instead of replaying. */
+const MAX_REPLAY_CHUNKS = 5000;
+/** Each catch-up read from the store. */
+const BATCH = { limit: 256, maxBytes: 256 * 1024 };
+/** How often a stream checks its session is still valid. */
+const RECHECK_MS = 15_000;
+
+/**
+ * Open live streams by session, so logout can end them at once. Streams also re-check their
+ * session every few seconds (expiry, a disabled user, a password change elsewhere).
+ */
+export class LiveStreams {
+  private readonly bySession = new Map<string, Set<SseStream>>();
+
+  add(sessionHash: string, s: SseStream): void {
+    let set = this.bySession.get(sessionHash);
+    if (!set) this.bySession.set(sessionHash, (set = new Set()));
+    set.add(s);
+    s.onClose(() => {
+      set.delete(s);
+      if (set.size === 0) this.bySession.delete(sessionHash);
+    });
+  }
+
+  closeSession(hash: string): void {
+    for (const s of [...(this.bySession.get(hash) ?? [])]) s.end();
+  }
+
+  closeAll(): void {
+    for (const set of [...this.bySession.values()]) for (const s of [...set]) s.end();
+  }
+}
+
+function parseSeq(v: string | null | undefined): number | undefined {
+  return v && /^\d{1,16}$/.test(v) ? Number(v) : undefined;
+}
+
+function openStream(pc: PageCtx, streams: LiveStreams): SseStream {
+  const s = new SseStream(pc.ctx, { 'cache-control': 'no-store', 'content-security-policy': pageHeaders(pc)['content-security-policy']! });
+  const hash = pc.session!.hash;
+  streams.add(hash, s);
+  const check = setInterval(() => {
+    const still = pc.d.sessions.resolve(pc.ctx.headers['cookie']);
+    if (!still || still.hash !== hash || still.record.stage !== 'full') s.end();
+  }, RECHECK_MS);
+  check.unref();
+  s.onClose(() => clearInterval(check));
+  return s;
+}
+
+/**
+ * `GET /runs/:id/live`: the run page's live updates as server-sent events.
+ *
+ * - `output`: HTML of the child's output (escaped, colours as classes), one event per batch of
+ *   chunks, with `id:` = the last seq it covers. The browser sends that back as Last-Event-ID
+ *   when it reconnects, and the stream resumes right after it: nothing twice, nothing missing.
+ *   (`?after=N` does the same for a fresh EventSource; the larger of the two wins.)
+ * - `status`: the run header (status badge, exit code, times, actions) when the run changes.
+ * - `end`: all output of a finished run was sent; the page stops listening.
+ * - `reset`: the page is too far behind to replay; it reloads and shows the tail.
+ *
+ * Committed chunks come live from the bus; when the socket backs up, or a chunk arrives out of
+ * order, the stream falls back to reading the store from the exact seq it needs once drained.
+ */
+export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStreams): void {
+  pageRoute(app, d, 'get', '/runs/:id/live', { auth: 'user' }, (pc) => {
+    const id = runIdOf(pc);
+    const run = d.runs.mustGet(id);
+    const q = new URLSearchParams(pc.ctx.query);
+    const after = Math.max(parseSeq(q.get('after')) ?? 0, parseSeq(pc.ctx.headers['last-event-id']) ?? 0);
+    if (pc.ctx.aborted()) return { streamed: true };
+    const s = openStream(pc, streams);
+    const principal = pc.principal!;
+    const csrf = pc.csrf;
+
+    if (d.runs.committedSeq(id) - after > MAX_REPLAY_CHUNKS) {
+      s.send({ event: 'reset', data: 'reload' });
+      s.end();
+      return { streamed: true };
+    }
+
+    const renderer = new OutputRenderer(d.store, id, after + 1);
+    let next = after + 1;
+    let live = false;
+    let waiting = false;
+    let ended = false;
+
+    const sendChunks = (chunks: StoredChunk[]): boolean => {
+      const first = chunks[0]!.seq;
+      const last = chunks.at(-1)!.seq;
+      const htmlText = renderer.render(chunks);
+      next = last + 1;
+      let ok = s.send(htmlText ? { id: last, event: 'output', data: `<span data-seq="${first}">${htmlText}</span>` } : { id: last });
+      if (RUN_SECTIONS.length > 0) {
+        const summary = d.runs.summary(d.runs.mustGet(id));
+        for (const sec of RUN_SECTIONS) for (const c of chunks) for (const ev of sec.onChunk?.(summary, c, principal) ?? []) ok = s.send(ev) && ok;
+      }
+      return ok;
+    };
+
+    const maybeEnd = (summary: RunSummary) => {
+      if (ended || !isFinal(summary.status) || next <= summary.lastSeq) return;
+      ended = true;
+      s.send({ event: 'end', data: 'end' });
+      // The page closes its EventSource on `end`; close our side too if it does not.
+      setTimeout(() => s.end(), 5000).unref();
+    };
+
+    const pump = (): void => {
+      while (!s.isClosed && !waiting) {
+        const committed = d.runs.committedSeq(id);
+        if (next > committed) {
+          live = true;
+          maybeEnd(d.runs.summary(d.runs.mustGet(id)));
+          return;
+        }
+        const chunks = d.store.readChunks(id, next, BATCH).filter((c) => c.seq <= committed);
+        if (chunks.length === 0) {
+          live = true;
+          return;
+        }
+        if (!sendChunks(chunks)) {
+          waiting = true;
+          s.onDrain(() => {
+            waiting = false;
+            pump();
+          });
+        }
+      }
+    };
+
+    const offChunk = d.bus.onChunk(id, (chunk) => {
+      if (!live || s.isClosed || chunk.seq < next) return;
+      if (chunk.seq > next || waiting) {
+        live = false;
+        if (!waiting) pump();
+        return;
+      }
+      if (!sendChunks([chunk])) {
+        live = false;
+        waiting = true;
+        s.onDrain(() => {
+          waiting = false;
+          pump();
+        });
+      }
+    });
+
+    // The header is re-sent only when what it shows changes (not on every progress tick), so an
+    // open "Cancel…" disclosure does not snap shut while output flows.
+    const headerKey = (r: RunSummary) => JSON.stringify([r.status, r.runnerConnected, r.exitCode, r.signal, r.reason, r.startedAt, r.endedAt, r.runner?.hostname ?? null]);
+    let sentKey = '';
+    const sendStatus = (r: RunSummary) => {
+      const key = headerKey(r);
+      if (key === sentKey) return;
+      sentKey = key;
+      s.send({ event: 'status', data: d.views.partial('run-status', statusData(d, r, principal, csrf)) });
+    };
+    let statusTimer: NodeJS.Timeout | null = null;
+    const offRun = d.bus.onRun((summary) => {
+      if (summary.id !== id || s.isClosed) return;
+      // Progress updates arrive up to once a second per run; coalesce them.
+      statusTimer ??= setTimeout(() => {
+        statusTimer = null;
+        if (s.isClosed) return;
+        const latest = d.runs.summary(d.runs.mustGet(id));
+        sendStatus(latest);
+        for (const sec of RUN_SECTIONS) for (const ev of sec.onRun?.(latest, principal) ?? []) s.send(ev);
+        if (live) maybeEnd(latest);
+      }, 200);
+    });
+
+    s.onClose(() => {
+      offChunk();
+      offRun();
+      if (statusTimer) clearTimeout(statusTimer);
+    });
+    // The page may have been rendered a moment before a change: send the current header once.
+    sendStatus(d.runs.summary(run));
+    pump();
+    return { streamed: true };
+  });
+
+  /** `GET /runs/live`: the runs list, re-rendered at most once a second while runs change. */
+  pageRoute(app, d, 'get', '/runs/live', { auth: 'user' }, (pc) => {
+    const filter = parseFilter(pc.ctx.query);
+    if (pc.ctx.aborted()) return { streamed: true };
+    const s = openStream(pc, streams);
+    let timer: NodeJS.Timeout | null = null;
+    let lastSent = '';
+    const send = () => {
+      timer = null;
+      if (s.isClosed) return;
+      const body = d.views.partial('runs-list', { runs: listRuns(d, filter), filter });
+      if (body === lastSent) return;
+      lastSent = body;
+      s.send({ event: 'runs', data: body });
+    };
+    const schedule = (ms: number) => {
+      timer ??= setTimeout(send, ms);
+    };
+    const off = d.bus.onRun(() => schedule(1000));
+    // Ages ("2 min ago") move on even when nothing happens.
+    const tick = setInterval(() => schedule(0), 30_000);
+    tick.unref();
+    s.onClose(() => {
+      off();
+      clearInterval(tick);
+      if (timer) clearTimeout(timer);
+    });
+    return { streamed: true };
+  });
+
+}

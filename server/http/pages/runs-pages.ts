@@ -1,0 +1,119 @@
+import type { TemplatedApp } from 'uWebSockets.js';
+import { RunName, RUN_STATUSES, isFinal, type RunStatus, type RunSummary } from '../../../protocol/run.js';
+import { CcgError } from '../../../protocol/errors.js';
+import { RUN_ID_RE } from '../../../protocol/ids.js';
+import type { Principal } from '../../auth/operator-auth.js';
+import { qrDataUrl } from '../../render/qr.js';
+import { lastLine, outputWindow, runView, type RunView } from '../../render/run-view.js';
+import { runnerCommand } from '../api-runs.js';
+import { fragment, html, pageRoute, redirect, type BrowserDeps, type PageCtx } from './browser.js';
+import { notice } from './notices.js';
+import { sectionsFor } from './run-sections.js';
+
+/** The filters of the runs list: every status, plus "active" and "away". */
+export const RUN_FILTERS = ['all', 'active', 'away', ...RUN_STATUSES] as const;
+export type RunFilter = (typeof RUN_FILTERS)[number];
+
+export function parseFilter(query: string): RunFilter {
+  const v = new URLSearchParams(query).get('status') ?? 'all';
+  return (RUN_FILTERS as readonly string[]).includes(v) ? (v as RunFilter) : 'all';
+}
+
+const LIST_LIMIT = 50;
+
+export function listRuns(d: BrowserDeps, filter: RunFilter): (RunView & { lastLine: string })[] {
+  let runs: RunSummary[];
+  if (filter === 'all' || filter === 'active' || filter === 'away') {
+    runs = d.runs.list({ limit: filter === 'all' ? LIST_LIMIT : 500 });
+    if (filter === 'active') runs = runs.filter((r) => !isFinal(r.status));
+    if (filter === 'away') runs = runs.filter((r) => !isFinal(r.status) && r.status !== 'created' && !r.runnerConnected);
+    runs = runs.slice(0, LIST_LIMIT);
+  } else {
+    runs = d.runs.list({ limit: LIST_LIMIT, status: filter as RunStatus });
+  }
+  const now = d.now();
+  return runs.map((r) => ({ ...runView(r, now), lastLine: lastLine(d.store, r) }));
+}
+
+export function runIdOf(pc: PageCtx): string {
+  const id = pc.ctx.params[0] ?? '';
+  if (!RUN_ID_RE.test(id)) throw new CcgError('ERR_RUN_NOT_FOUND', 'There is no run with that id.');
+  return id;
+}
+
+export function canOperate(p: Principal | null): boolean {
+  return p?.role === 'admin' || p?.role === 'operator';
+}
+
+/** The data of the run header partial (status, times, actions): also sent live over SSE. */
+export function statusData(d: BrowserDeps, run: RunSummary, principal: Principal, csrf: string): Record<string, unknown> {
+  return { run: runView(run, d.now()), canCancel: canOperate(principal) && !isFinal(run.status), csrf };
+}
+
+export function mountRunsPages(app: TemplatedApp, d: BrowserDeps): void {
+  pageRoute(app, d, 'get', '/runs', { auth: 'user' }, (pc) => {
+    const filter = parseFilter(pc.ctx.query);
+    const runs = listRuns(d, filter);
+    if (pc.htmx) return fragment(pc, 200, 'runs-list', { runs, filter });
+    return html(pc, 200, 'runs', 'Runs', { runs, filter, filters: RUN_FILTERS}, { nav: 'runs', notice: notice(pc.ctx.query) });
+  });
+
+  pageRoute(app, d, 'get', '/runs/new', { auth: 'user', role: 'operator' }, (pc) => html(pc, 200, 'run-new', 'New run', { error: null, name: '' }, { nav: 'new' }));
+
+  pageRoute(app, d, 'post', '/runs/new', { auth: 'user', role: 'operator' }, async (pc) => {
+    const f = await pc.form();
+    const rawName = (f.get('name') ?? '').trim();
+    let name: string | undefined;
+    if (rawName) {
+      const parsed = RunName.safeParse(rawName);
+      if (!parsed.success) return html(pc, 400, 'run-new', 'New run', { error: parsed.error.issues[0]?.message ?? 'bad name', name: rawName.slice(0, 200) }, { nav: 'new' });
+      name = parsed.data;
+    }
+    const p = pc.principal!;
+    const { run, token } = await d.runs.create(name, p.name);
+    await d.accounts.audit({ name: p.name, remote: pc.ip }, 'run.create', run.id, { name: run.name, via: 'page' });
+    const command = runnerCommand({ url: d.runnerUrl(pc.ctx.headers['host']), runId: run.id, token, fingerprint: d.fingerprint });
+    // The token is on this response only: never cached, never shown again.
+    return html(pc, 201, 'run-created', 'Run created', { run: runView(d.runs.summary(run), d.now()), token, command, qr: await qrDataUrl(command) }, { nav: 'new' });
+  });
+
+  pageRoute(app, d, 'get', '/runs/:id', { auth: 'user' }, (pc) => {
+    const id = runIdOf(pc);
+    const summary = d.runs.summary(d.runs.mustGet(id));
+    const beforeRaw = new URLSearchParams(pc.ctx.query).get('before');
+    const committed = d.runs.committedSeq(id);
+    // `?before=N`: an earlier window of the output, without live updates (the no-JavaScript way to page back).
+    const before = beforeRaw && /^[1-9]\d{0,15}$/.test(beforeRaw) ? Math.min(Number(beforeRaw), committed + 1) : committed + 1;
+    const paged = before <= committed;
+    const output = outputWindow(d.store, id, before);
+    const sections = sectionsFor(summary, pc.principal!);
+    const live = !paged && !(isFinal(summary.status) && output.lastSeq >= summary.lastSeq);
+    return html(pc, 200, 'run', summary.name, {
+      run: runView(summary, d.now()),
+      status: statusData(d, summary, pc.principal!, pc.csrf),
+      output,
+      paged,
+      liveUrl: live ? `/runs/${id}/live?after=${output.lastSeq}` : null,
+      sections,
+    }, { nav: 'runs', notice: notice(pc.ctx.query) });
+  });
+
+  // Older output, paged in on demand: a fragment for htmx, the paged page otherwise.
+  pageRoute(app, d, 'get', '/runs/:id/output', { auth: 'user' }, (pc) => {
+    const id = runIdOf(pc);
+    d.runs.mustGet(id);
+    const beforeRaw = new URLSearchParams(pc.ctx.query).get('before') ?? '';
+    if (!/^[1-9]\d{0,15}$/.test(beforeRaw)) throw new CcgError('ERR_BAD_REQUEST', 'before must be a positive number');
+    if (!pc.htmx) return redirect(pc, `/runs/${id}?before=${beforeRaw}`);
+    const output = outputWindow(d.store, id, Math.min(Number(beforeRaw), d.runs.committedSeq(id) + 1));
+    return fragment(pc, 200, 'run-earlier', { runId: id, output });
+  });
+
+  pageRoute(app, d, 'post', '/runs/:id/cancel', { auth: 'user', role: 'operator' }, async (pc) => {
+    const id = runIdOf(pc);
+    const p = pc.principal!;
+    const { delivered } = await d.runs.cancel(id, p.name);
+    await d.accounts.audit({ name: p.name, remote: pc.ip }, 'run.cancel', id, { delivered, via: 'page' });
+    return redirect(pc, `/runs/${id}?notice=run-cancelled`);
+  });
+}

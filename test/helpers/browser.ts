@@ -1,0 +1,63 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { tempDir } from './gateway.js';
+
+/** Where test runs leave screenshots (git-ignored). */
+export const SCREENSHOT_DIR = fileURLToPath(new URL('../../../test-results/screenshots/', import.meta.url));
+
+export interface Phone {
+  context: BrowserContext;
+  page: Page;
+  /** Problems the page reported: uncaught errors, console errors (CSP violations included), dialogs. */
+  problems: string[];
+  shot(name: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * Debian's chromium, headless, in a fresh profile, at a phone's size (390×844, touch, 2× pixels).
+ * Self-signed test certificates are accepted; nothing else is relaxed.
+ */
+export async function launchPhone(): Promise<Phone> {
+  const profile = tempDir('ccg-chromium-');
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env['CCG_CHROMIUM'] ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 390, height: 844 },
+    deviceScaleFactor: 2,
+    isMobile: true,
+    hasTouch: true,
+    ignoreHTTPSErrors: true,
+    colorScheme: 'light',
+    timeout: 60_000,
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(20_000);
+  const problems: string[] = [];
+  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+  });
+  page.on('dialog', (d) => {
+    problems.push(`dialog: ${d.type()} ${d.message()}`);
+    void d.dismiss();
+  });
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  return {
+    context,
+    page,
+    problems,
+    async shot(name) {
+      const file = join(SCREENSHOT_DIR, `${name}.png`);
+      await page.screenshot({ path: file, fullPage: false });
+      return file;
+    },
+    async close() {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
