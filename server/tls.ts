@@ -38,8 +38,12 @@ function oid(dotted: string): Buffer {
   }
   return tlv(0x06, Buffer.from(out));
 }
+/** A DER INTEGER from big-endian unsigned bytes: minimal length (X.690 §8.3.2), never negative. */
 function integer(b: Buffer): Buffer {
-  return tlv(0x02, b[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b);
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0) i++;
+  const v = b.subarray(i);
+  return tlv(0x02, v[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), v]) : v);
 }
 function time(d: Date): Buffer {
   const s = d.toISOString().replace(/[-:T]/g, '').slice(0, 14) + 'Z';
