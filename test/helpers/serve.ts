@@ -1,0 +1,52 @@
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { spawnCcg, waitFor, type Proc } from './processes.js';
+
+/** A `ccg serve` running as its own process (so a test can kill -9 it, or watch it crash). */
+export interface ServeProc {
+  proc: Proc;
+  url: string;
+  fingerprint: string;
+  pid: number;
+  /** CCG_GATEWAY, CCG_TOKEN, CCG_FINGERPRINT for runCli / spawnCcg. */
+  env: Record<string, string>;
+  alive(): boolean;
+  /** SIGTERM, then SIGKILL after 10 s; resolves once it has exited. */
+  stop(): Promise<void>;
+}
+
+/** A TCP port that was free a moment ago (for restarting a gateway on the same port). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** Starts `ccg serve --data DIR` on loopback (port 0 picks one) and waits for its ready line. */
+export async function startServe(dataDir: string, port = 0, env: Record<string, string> = {}): Promise<ServeProc> {
+  const proc = spawnCcg(['serve', '--data', dataDir, '--port', String(port), '--host', '127.0.0.1', '--json', '--log-level', 'warn'], env);
+  const ready = await waitFor(() => {
+    if (proc.child.exitCode !== null) throw new Error(`ccg serve exited ${proc.child.exitCode}: ${proc.stderr().slice(-2000)}`);
+    const line = proc.stdout().toString().split('\n').find((l) => l.includes('"ready"'));
+    return line ? (JSON.parse(line) as { url: string; fingerprint: string }) : undefined;
+  }, 20_000, 'gateway ready line');
+  const token = readFileSync(`${dataDir}/operator.token`, 'utf8').trim();
+  const alive = () => proc.child.exitCode === null && proc.child.signalCode === null;
+  return {
+    proc,
+    url: ready.url,
+    fingerprint: ready.fingerprint,
+    pid: proc.child.pid!,
+    env: { CCG_GATEWAY: ready.url, CCG_TOKEN: token, CCG_FINGERPRINT: ready.fingerprint },
+    alive,
+    async stop() {
+      if (!alive()) return;
+      proc.child.kill('SIGTERM');
+      const timer = setTimeout(() => proc.child.kill('SIGKILL'), 10_000);
+      await proc.exited;
+      clearTimeout(timer);
+    },
+  };
+}
