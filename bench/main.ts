@@ -295,12 +295,11 @@ async function main(): Promise<number> {
   }
 }
 
+// Exits explicitly: a failed figure can leave client sockets open, and the bench must end.
 main().then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => process.exit(code),
   (err: unknown) => {
     process.stderr.write(`bench: failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
+    process.exit(1);
   },
 );

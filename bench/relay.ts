@@ -1,7 +1,8 @@
 /**
  * The bench's reference: a bare uWebSockets.js relay with no storage, no auth, no validation
  * and no redaction. A "runner" connects to /r/RUNID and sends the same binary OUTPUT frames it
- * would send the gateway; every frame is published as is to the viewers of /v/RUNID. With
+ * would send the gateway; every frame is published as is to the viewers of /v/RUNID (from
+ * setImmediate, as the gateway's fan-out must be with TLS in this uWS build). With
  * `?ack=1` the relay also answers the runner with the gateway's cumulative
  * `{"type":"ack","seq":N}`, once per event-loop turn, as soon as the frame is received (the
  * gateway sends it only once the frame is committed to LMDB): that is the ingest reference.
@@ -26,6 +27,15 @@ const { values } = parseArgs({
 });
 const tls = Boolean(values.cert && values.key);
 const app = tls ? uWS.SSLApp({ cert_file_name: values.cert!, key_file_name: values.key! }) : uWS.App();
+
+let pending: { topic: string; data: ArrayBuffer }[] = [];
+let publishTimer: NodeJS.Immediate | null = null;
+const publishPending = () => {
+  const batch = pending;
+  pending = [];
+  publishTimer = null;
+  for (const m of batch) app.publish(m.topic, m.data, true);
+};
 
 const sendAck = (ws: WebSocket<RelayData>) => {
   const d = ws.getUserData();
@@ -59,7 +69,12 @@ app.ws<RelayData>('/*', {
   message: (ws, message, isBinary) => {
     const d = ws.getUserData();
     if (!d.runner || !isBinary) return;
-    app.publish(d.topic, message, true);
+    // Published from setImmediate, like the gateway's fan-out: with TLS, this uWS build drops
+    // the rest of a runner's input when another TLS socket is written to from inside its
+    // message callback (see afterCommit in server/runs.ts). The copy is needed: `message`
+    // dies with this callback.
+    pending.push({ topic: d.topic, data: message.slice(0) });
+    publishTimer ??= setImmediate(publishPending);
     if (d.ack && message.byteLength >= 10) {
       d.ackSeq = Number(new DataView(message).getBigUint64(2));
       d.ackTimer ??= setImmediate(sendAck, ws);

@@ -68,7 +68,7 @@ export async function measureBulk(t: Target, run: BenchRun, o: { totalBytes: num
   const done = await until(() => viewer.bytes >= total && (runner.acked >= lastSeq || t.kind === 'relay'), 300_000, 2);
   const seconds = (performance.now() - t0) / 1000;
   clearInterval(sampler);
-  if (!done) throw new Error(`bulk: ${viewer.bytes} of ${total} bytes arrived, ack ${runner.acked}/${lastSeq}`);
+  if (!done) throw new Error(`bulk (${t.kind}): ${viewer.bytes} of ${total} bytes arrived, ack ${runner.acked}/${lastSeq}`);
   await viewer.close();
   await runner.close();
   return { bytes: total, seconds, bytesPerSecond: total / seconds, peakRss };

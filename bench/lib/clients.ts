@@ -69,6 +69,8 @@ export class LoadRunner {
   acked = 0;
   onAck: ((seq: number) => void) | null = null;
   closed = false;
+  /** The close code and reason, once closed. */
+  closedWith = '';
 
   private constructor(readonly ws: WebSocket, readonly runId: string) {}
 
@@ -87,8 +89,9 @@ export class LoadRunner {
       ws = new WebSocket(wsUrl(t, `/r/${run.id}${opts.ack ? '?ack=1' : ''}`), common);
     }
     const r = new LoadRunner(ws, run.id);
-    ws.on('close', () => {
+    ws.on('close', (code, reason) => {
       r.closed = true;
+      r.closedWith = `${code} ${reason.toString()}`;
     });
     ws.on('error', () => undefined);
     await opened(ws, `${t.kind} runner ${run.id}`);
@@ -126,6 +129,7 @@ export class LoadRunner {
 
   /** Sends one chunk as the next seq; `done` fires once ws has written it to the socket. */
   send(stream: number, data: Uint8Array, done?: (err?: Error) => void): number {
+    if (this.closed) throw new Error(`runner ${this.runId}: the server closed the socket (${this.closedWith})`);
     const seq = ++this.seq;
     this.ws.send(encodeOutput({ stream, seq, data }), { binary: true }, done);
     return seq;

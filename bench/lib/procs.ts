@@ -32,8 +32,12 @@ export interface SpawnOptions {
 
 /** Resident set size of a process, in bytes (Linux). */
 export function rssOf(pid: number): number {
-  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : Number.NaN;
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : Number.NaN;
+  } catch {
+    return Number.NaN; // the process has exited
+  }
 }
 
 function startServer(args: string[], what: string, opts: SpawnOptions): Promise<ServerProc> {
