@@ -24,11 +24,12 @@ export async function settledRss(rss: () => number, ms = 1500): Promise<number> 
  * and stay idle; (RSS with them − RSS before) / count.
  */
 export async function measureIdleRunners(t: Target, runs: BenchRun[], rss: () => number): Promise<IdleRunnersResult> {
-  // Connect and drop a handful first, so one-off allocations (first TLS handshake, code paths
-  // compiled on first use) are not charged to the runners.
-  const warm = await mapLimit(runs.slice(0, 10), 10, (run) => LoadRunner.open(t, run));
-  await mapLimit(warm, 10, (r) => r.close());
-  const before = await settledRss(rss);
+  // Connect and drop all of them once first, so that one-off allocations (code compiled on
+  // first use, the heap growing to its working size, garbage from creating the runs being
+  // collected) are not charged to the runners.
+  const warm = await mapLimit(runs, 16, (run) => LoadRunner.open(t, run));
+  await mapLimit(warm, 64, (r) => r.close());
+  const before = await settledRss(rss, 3000);
   const runners = await mapLimit(runs, 16, (run) => LoadRunner.open(t, run));
   const after = await settledRss(rss, 2000);
   const closed = runners.filter((r) => r.closed).length;
