@@ -210,8 +210,9 @@ async function main(): Promise<number> {
       for (const n of sizes.latencyRunners) {
         log(`latency: ${n} runner${n === 1 ? '' : 's'} × ${LINES_PER_SECOND} lines/s, one viewer each, ${sizes.latencySeconds} s`);
         const o = { rate: LINES_PER_SECOND, seconds: sizes.latencySeconds, warmupMs: sizes.latencyWarmupMs };
-        const g = await measureLatency(gwT, runs.slice(0, n), o);
-        const r = await measureLatency(relayT, runs.slice(0, n), o);
+        const g = await measureLatency(gwT, runs.slice(0, n), { ...o, serverPid: gw.pid });
+        const r = await measureLatency(relayT, runs.slice(0, n), { ...o, serverPid: relay.pid });
+        log(`  ccg p50 ${g.p50.toFixed(1)} p99 ${g.p99.toFixed(1)} ms (gateway CPU ${g.serverCpu.toFixed(0)}%, generator ${g.generatorCpu.toFixed(0)}%, generator loop delay p99 ${g.generatorLoopDelayP99.toFixed(1)} ms); relay p50 ${r.p50.toFixed(1)} p99 ${r.p99.toFixed(1)} ms (relay CPU ${r.serverCpu.toFixed(0)}%, generator ${r.generatorCpu.toFixed(0)}%)`);
         results.push({ gateway: g, relay: r });
         const top = n === Math.max(...sizes.latencyRunners);
         const lost: Record<string, number> = g.lost > 0 ? { lostLines: g.lost } : {};
@@ -223,7 +224,7 @@ async function main(): Promise<number> {
           unit: 'ms',
           reference: { label: 'bare relay', value: r.p99, unit: 'ms' },
           target: top ? { text: '< 50 ms', met: g.p99 < 50 && g.lost === 0 } : null,
-          detail: { max: g.max, relayMax: r.max, ...lost },
+          detail: { max: g.max, relayMax: r.max, gatewayCpuPct: g.serverCpu, generatorCpuPct: g.generatorCpu, generatorLoopDelayP99: g.generatorLoopDelayP99, relayCpuPct: r.serverCpu, ...lost },
         }));
       }
       raw['latency'] = results;

@@ -1,5 +1,7 @@
 import { STREAM_STDOUT } from '../../protocol/frames.js';
 import { LoadRunner, LoadViewer, type BenchRun, type Target } from '../lib/clients.js';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { cpuMeter } from '../lib/procs.js';
 import { mapLimit, percentile, sleep, until } from '../lib/stats.js';
 
 export interface LatencyResult {
@@ -13,6 +15,11 @@ export interface LatencyResult {
   p50: number;
   p99: number;
   max: number;
+  /** CPU use while lines flowed, % of one core: the server's and the load generator's (this process). */
+  serverCpu: number;
+  generatorCpu: number;
+  /** p99 event-loop delay of the load generator, ms: when high, the generator (not the server) adds latency. */
+  generatorLoopDelayP99: number;
 }
 
 /**
@@ -33,7 +40,7 @@ function sentTime(data: Buffer): number {
  * every 1/rate s (spread evenly across runners), each run watched by one live viewer. Lines sent
  * during the first `warmupMs` are not counted.
  */
-export async function measureLatency(t: Target, runs: BenchRun[], o: { rate: number; seconds: number; warmupMs: number }): Promise<LatencyResult> {
+export async function measureLatency(t: Target, runs: BenchRun[], o: { rate: number; seconds: number; warmupMs: number; serverPid: number }): Promise<LatencyResult> {
   const runners = await mapLimit(runs, 16, (run) => LoadRunner.open(t, run));
   const viewers = await mapLimit(runners, 16, (r) => LoadViewer.open(t, r.runId, { from: r.seq + 1 }));
   const samples: number[] = [];
@@ -56,7 +63,13 @@ export async function measureLatency(t: Target, runs: BenchRun[], o: { rate: num
   const perMs = (n * o.rate) / 1000;
   const totalMs = o.warmupMs + o.seconds * 1000;
   let sent = 0;
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  let cpu: (() => { server: number; generator: number }) | null = null;
   start = performance.now();
+  setTimeout(() => {
+    cpu = cpuMeter(o.serverPid);
+    loop.enable();
+  }, o.warmupMs).unref();
   await new Promise<void>((resolve) => {
     const tick = () => {
       const elapsed = performance.now() - start;
@@ -72,6 +85,8 @@ export async function measureLatency(t: Target, runs: BenchRun[], o: { rate: num
     };
     tick();
   });
+  const usage = cpu ? (cpu as () => { server: number; generator: number })() : { server: Number.NaN, generator: Number.NaN };
+  loop.disable();
   await until(() => received >= sent, 10_000);
   await mapLimit([...viewers, ...runners], 64, (c) => c.close());
   const sorted = Float64Array.from(samples).sort();
@@ -85,5 +100,8 @@ export async function measureLatency(t: Target, runs: BenchRun[], o: { rate: num
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
     max: sorted.length ? sorted[sorted.length - 1]! : Number.NaN,
+    serverCpu: usage.server,
+    generatorCpu: usage.generator,
+    generatorLoopDelayP99: loop.percentile(99) / 1e6,
   };
 }

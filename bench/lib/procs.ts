@@ -40,6 +40,29 @@ export function rssOf(pid: number): number {
   }
 }
 
+/** CPU time (user + system) a process has used, in ms, from /proc/PID/stat (Linux, 100 ticks/s). */
+export function cpuMsOf(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+    // After "pid (comm) ", utime and stime are fields 12 and 13 (0-based).
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Measures CPU use (% of one core) of a server process and of this process over an interval. */
+export function cpuMeter(pid: number): () => { server: number; generator: number } {
+  const s0 = cpuMsOf(pid);
+  const g0 = process.cpuUsage();
+  const t0 = performance.now();
+  return () => {
+    const wall = performance.now() - t0;
+    const g = process.cpuUsage(g0);
+    return { server: (100 * (cpuMsOf(pid) - s0)) / wall, generator: (100 * (g.user + g.system)) / 1000 / wall };
+  };
+}
+
 function startServer(args: string[], what: string, opts: SpawnOptions): Promise<ServerProc> {
   const nodeArgs = opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [];
   const t0 = performance.now();
