@@ -39,6 +39,11 @@ export interface RunnerOptions {
   graceMs: number;
   /** The commands the gateway may ask for, by name. */
   allowlist: AllowedCommand[];
+  /**
+   * Ping the gateway this often; a connection that brings nothing back (no message, no pong)
+   * for three times as long is dropped and reopened. Default 15 s.
+   */
+  heartbeatMs?: number;
 }
 
 /** Output is coalesced for up to this long, or until this many bytes, before it becomes a chunk. */
@@ -71,6 +76,8 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
   let reconnectTimer: NodeJS.Timeout | null = null;
   let lingerTimer: NodeJS.Timeout | null = null;
   let wasConnected = false;
+  let heartbeatTimer: NodeJS.Timeout | null = null;
+  const heartbeatMs = o.heartbeatMs ?? 15_000;
   const connectDeadline = Date.now() + o.connectTimeoutMs;
 
   let settle!: (code: number) => void;
@@ -85,6 +92,7 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
     finished = true;
     if (reconnectTimer) clearTimeout(reconnectTimer);
     if (lingerTimer) clearTimeout(lingerTimer);
+    if (heartbeatTimer) clearInterval(heartbeatTimer);
     ws?.removeAllListeners('close');
     ws?.close(1000);
     fn();
@@ -366,7 +374,26 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
         }
       });
     });
+    // A connection can die without a close reaching us (a NAT or firewall forgets it, a cable
+    // is pulled): output would then pile up in the spool, unsent, forever. So we ping, and
+    // give up on a connection that has been silent for three heartbeats.
+    let lastHeard = Date.now();
+    const heard = () => {
+      lastHeard = Date.now();
+    };
+    sock.on('pong', heard);
+    sock.on('ping', heard);
     sock.on('open', () => {
+      heard();
+      if (heartbeatTimer) clearInterval(heartbeatTimer);
+      heartbeatTimer = setInterval(() => {
+        if (Date.now() - lastHeard > 3 * heartbeatMs) {
+          lastError = `no word from the gateway for ${Math.round((Date.now() - lastHeard) / 1000)} s`;
+          sock.terminate();
+          return;
+        }
+        sock.ping();
+      }, heartbeatMs);
       send({
         type: 'hello',
         v: PROTOCOL_VERSION,
@@ -374,6 +401,7 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
       });
     });
     sock.on('message', (data, isBinary) => {
+      heard();
       if (!isBinary) onMessage(String(data));
     });
     sock.on('error', (err) => {
@@ -386,6 +414,8 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
     });
     sock.on('close', (code, reasonBuf) => {
       if (ws !== sock) return;
+      if (heartbeatTimer) clearInterval(heartbeatTimer);
+      heartbeatTimer = null;
       ws = null;
       welcomed = false;
       const { code: errCode, message } = parseCloseReason(reasonBuf.toString('utf8'));

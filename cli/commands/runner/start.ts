@@ -54,6 +54,7 @@ export class RunnerStartCommand extends BaseCommand {
   connectTimeout = Option.String('--connect-timeout', '60s', { description: 'How long to try reaching the gateway before starting the command' });
   linger = Option.String('--linger', '10m', { description: 'How long to keep delivering output after the command exited' });
   grace = Option.String('--grace', '5s', { description: 'Time between SIGINT, SIGTERM and SIGKILL when a run is cancelled' });
+  heartbeat = Option.String('--heartbeat', '15s', { description: 'Ping the gateway this often; a connection silent for 3 heartbeats is dropped and reopened' });
   allow = Option.Array('--allow', { description: 'Allow a command by name: --allow test="npm test" (repeatable). Default: status, diff, log' });
   allowlistFile = Option.String('--allowlist', { description: 'JSON allowlist file, outside the workspace (commands with parameter patterns, timeouts, output caps)' });
   quiet = Option.Boolean('-q,--quiet', false, { description: "Do not echo the command's output here" });
@@ -97,6 +98,8 @@ export class RunnerStartCommand extends BaseCommand {
       if (names.has(c.name)) throw new CliError(`the command "${c.name}" is defined twice`);
       names.add(c.name);
     }
+    const heartbeatMs = parseDuration(this.heartbeat, '--heartbeat');
+    if (heartbeatMs < 100) throw new CliError('--heartbeat must be at least 100ms');
     return runRunner({
       gateway: gatewayUrl.origin,
       runId: this.runId,
@@ -114,6 +117,7 @@ export class RunnerStartCommand extends BaseCommand {
       connectTimeoutMs: parseDuration(this.connectTimeout, '--connect-timeout'),
       lingerMs: parseDuration(this.linger, '--linger'),
       graceMs: parseDuration(this.grace, '--grace'),
+      heartbeatMs,
     });
   }
 
