@@ -15,6 +15,7 @@ import { CliError, EXIT, exitForCode, networkError } from '../exit-codes.js';
 import { readAll } from '../client/api.js';
 import { agentFor } from '../client/pinned-agent.js';
 import { Spool } from './spool.js';
+import { forgetChild, recordChild, stopOrphanedChild } from './orphan.js';
 
 export interface RunnerOptions {
   gateway: string;
@@ -63,6 +64,7 @@ const FATAL_CLOSE = new Set([4001, 4401, 4403, 4404, 4410, 4413, 4426]);
  */
 export async function runRunner(o: RunnerOptions): Promise<number> {
   const spool = Spool.open(join(o.spoolRoot, o.runId));
+  await stopOrphanedChild(spool.dir, o.graceMs, o.status);
   let ws: WebSocket | null = null;
   let welcomed = false;
   let sentSeq = 0;
@@ -180,12 +182,18 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
       o.echo?.stderr.write(d);
       onOutput(STREAM_STDERR, d);
     });
-    c.on('spawn', () => send({ type: 'started', pid: c.pid ?? 0 }));
+    c.on('spawn', () => {
+      if (c.pid) recordChild(spool.dir, c.pid);
+      send({ type: 'started', pid: c.pid ?? 0 });
+    });
     c.on('error', (err) => {
       if (exitInfo) return;
       onExit(null, null, `could not start ${file}: ${(err as NodeJS.ErrnoException).code ?? err.message}`);
     });
-    c.on('close', (code, signal) => onExit(code, signal, null));
+    c.on('close', (code, signal) => {
+      forgetChild(spool.dir);
+      onExit(code, signal, null);
+    });
   };
 
   const emitEvent = (ev: RunnerEvent) => {
