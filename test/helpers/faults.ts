@@ -1,4 +1,4 @@
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { PinnedAgent } from '../../cli/client/pinned-agent.js';
@@ -85,5 +85,15 @@ export function killPid(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
     process.kill(pid, signal);
   } catch {
     /* already gone */
+  }
+}
+
+/** Resident set size of a process in bytes (Linux /proc); NaN once it has exited. */
+export function rssOf(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
   }
 }
