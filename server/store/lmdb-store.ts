@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { ApiTokenRecord, AuditEntry, RunRecord, Store, StoredChunk } from './types.js';
 import type { RunStatus } from '../../protocol/run.js';
+import { guardLmdbRejections, storageError } from './lmdb-guard.js';
 
 const CHUNK_HEADER = 9; // u8 stream | f64be time
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
@@ -23,7 +24,8 @@ export class LmdbStore implements Store {
   private readonly audit: Database<AuditEntry, [number, number]>;
   private auditCounter = 0;
 
-  constructor(dir: string) {
+  constructor(private readonly dir: string) {
+    guardLmdbRejections();
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.root = open({ path: dir, maxDbs: 32, compression: false });
     this.runs = this.root.openDB({ name: 'runs' });
@@ -35,6 +37,15 @@ export class LmdbStore implements Store {
     this.audit = this.root.openDB({ name: 'audit' });
   }
 
+  /** Awaits a write; a failure becomes ERR_STORAGE with its cause (disk full, I/O error). */
+  private async write<T>(p: Promise<T>): Promise<T> {
+    try {
+      return await p;
+    } catch (err) {
+      throw await storageError(err, this.dir);
+    }
+  }
+
   static open(dataDir: string): LmdbStore {
     return new LmdbStore(join(dataDir, 'db'));
   }
@@ -42,10 +53,12 @@ export class LmdbStore implements Store {
   // ---- runs
 
   async createRun(run: RunRecord): Promise<void> {
-    await this.root.transaction(() => {
-      this.runs.put(run.id, run);
-      this.runIndex.put([run.createdAt, run.id], null);
-    });
+    await this.write(
+      this.root.transaction(() => {
+        this.runs.put(run.id, run);
+        this.runIndex.put([run.createdAt, run.id], null);
+      }),
+    );
   }
 
   getRun(id: string): RunRecord | undefined {
@@ -71,7 +84,7 @@ export class LmdbStore implements Store {
   }
 
   async putRun(run: RunRecord): Promise<void> {
-    await this.runs.put(run.id, run);
+    await this.write(this.runs.put(run.id, run));
   }
 
   // ---- output
@@ -81,7 +94,7 @@ export class LmdbStore implements Store {
     value[0] = chunk.stream;
     value.writeDoubleBE(chunk.time, 1);
     value.set(chunk.data, CHUNK_HEADER);
-    await this.chunks.put([runId, chunk.seq], value);
+    await this.write(this.chunks.put([runId, chunk.seq], value));
   }
 
   readChunks(runId: string, from: number, opts: { limit: number; maxBytes: number }): StoredChunk[] {
@@ -106,9 +119,11 @@ export class LmdbStore implements Store {
   // ---- auth
 
   async claimNonce(nonce: string, expiresAt: number): Promise<boolean> {
-    return this.nonces.ifNoExists(nonce, () => {
-      this.nonces.put(nonce, expiresAt);
-    });
+    return this.write(
+      this.nonces.ifNoExists(nonce, () => {
+        this.nonces.put(nonce, expiresAt);
+      }),
+    );
   }
 
   async pruneNonces(now: number): Promise<number> {
@@ -143,7 +158,7 @@ export class LmdbStore implements Store {
   async appendAudit(entry: AuditEntry): Promise<void> {
     // [time, counter] keeps entries in order and unique; there is no update or delete.
     this.auditCounter = (this.auditCounter + 1) % 1_000_000;
-    await this.audit.put([entry.at, this.auditCounter], entry);
+    await this.write(this.audit.put([entry.at, this.auditCounter], entry));
   }
 
   listAudit(opts: { limit: number }): AuditEntry[] {

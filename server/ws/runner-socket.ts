@@ -150,7 +150,8 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
       (committed) => scheduleAck(ws, committed),
       (err) => {
         o.log.error('store.write_failed', { run: d.runId, err: String(err) });
-        fail(ws, new CcgError('ERR_STORAGE', 'could not store output; resend after reconnect'));
+        const why = err instanceof CcgError ? err.message : 'could not store output';
+        fail(ws, new CcgError('ERR_STORAGE', `${why}; resend after reconnect`));
       },
     );
     if (result === 'duplicate') scheduleAck(ws, o.runs.committedSeq(d.runId));
