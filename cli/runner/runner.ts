@@ -378,7 +378,7 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
         if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
           fatal(new CliError(`gateway refused the runner: ${code}: ${message}`, exitForCode(code), code));
         } else {
-          scheduleReconnect(`gateway answered ${status}`);
+          scheduleReconnect(`gateway answered ${status} (${code}: ${message})`);
         }
       });
     });

@@ -45,3 +45,36 @@ export async function storageError(err: unknown, dir: string): Promise<CcgError>
   }
   return new CcgError('ERR_STORAGE', `storage write failed: ${cause instanceof Error ? cause.message : String(cause)}${free}`);
 }
+
+/**
+ * Keeps LMDB away from a full disk. lmdb-js 3.5 can corrupt its own heap when a commit hits
+ * ENOSPC (seen as "malloc(): corrupted top size" and an abort, under the fault suite's full
+ * tmpfs), so writes are refused with ERR_STORAGE while the data directory's file system has
+ * less than a reserve free: 5% of its size, at least 1 MiB, at most 256 MiB. Free space is
+ * read (statfs, a few microseconds) at most every 250 ms.
+ */
+export class FreeSpace {
+  private checkedAt = 0;
+  private free = Number.POSITIVE_INFINITY;
+  private reserve = 0;
+
+  constructor(private readonly dir: string, private readonly now: () => number = Date.now) {}
+
+  /** Throws ERR_STORAGE when the disk is (nearly) full. */
+  check(): void {
+    const now = this.now();
+    if (now - this.checkedAt >= 250) {
+      this.checkedAt = now;
+      try {
+        const s = statfsSync(this.dir);
+        this.free = s.bavail * s.bsize;
+        this.reserve = Math.min(256 * 1024 * 1024, Math.max(1024 * 1024, 0.05 * s.blocks * s.bsize));
+      } catch {
+        this.free = Number.POSITIVE_INFINITY; // cannot tell: let LMDB try
+      }
+    }
+    if (this.free < this.reserve) {
+      throw new CcgError('ERR_STORAGE', `storage write refused: the disk of the data directory is full (${this.free} bytes free; ccg keeps ${Math.round(this.reserve)} free)`);
+    }
+  }
+}

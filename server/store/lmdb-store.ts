@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { ApiTokenRecord, AuditEntry, RunRecord, Store, StoredChunk } from './types.js';
 import type { RunStatus } from '../../protocol/run.js';
-import { guardLmdbRejections, storageError } from './lmdb-guard.js';
+import { FreeSpace, guardLmdbRejections, storageError } from './lmdb-guard.js';
 
 const CHUNK_HEADER = 9; // u8 stream | f64be time
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
@@ -27,6 +27,7 @@ export class LmdbStore implements Store {
   constructor(private readonly dir: string) {
     guardLmdbRejections();
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.space = new FreeSpace(dir);
     this.root = open({ path: dir, maxDbs: 32, compression: false });
     this.runs = this.root.openDB({ name: 'runs' });
     this.runIndex = this.root.openDB({ name: 'run-index' });
@@ -37,10 +38,16 @@ export class LmdbStore implements Store {
     this.audit = this.root.openDB({ name: 'audit' });
   }
 
-  /** Awaits a write; a failure becomes ERR_STORAGE with its cause (disk full, I/O error). */
-  private async write<T>(p: Promise<T>): Promise<T> {
+  private readonly space: FreeSpace;
+
+  /**
+   * Starts a write unless the disk is full, and awaits it; a failure becomes ERR_STORAGE with
+   * its cause (disk full, I/O error).
+   */
+  private async write<T>(start: () => Promise<T>): Promise<T> {
+    this.space.check();
     try {
-      return await p;
+      return await start();
     } catch (err) {
       throw await storageError(err, this.dir);
     }
@@ -53,7 +60,7 @@ export class LmdbStore implements Store {
   // ---- runs
 
   async createRun(run: RunRecord): Promise<void> {
-    await this.write(
+    await this.write(() =>
       this.root.transaction(() => {
         this.runs.put(run.id, run);
         this.runIndex.put([run.createdAt, run.id], null);
@@ -84,7 +91,7 @@ export class LmdbStore implements Store {
   }
 
   async putRun(run: RunRecord): Promise<void> {
-    await this.write(this.runs.put(run.id, run));
+    await this.write(() => this.runs.put(run.id, run));
   }
 
   // ---- output
@@ -94,7 +101,7 @@ export class LmdbStore implements Store {
     value[0] = chunk.stream;
     value.writeDoubleBE(chunk.time, 1);
     value.set(chunk.data, CHUNK_HEADER);
-    await this.write(this.chunks.put([runId, chunk.seq], value));
+    await this.write(() => this.chunks.put([runId, chunk.seq], value));
   }
 
   readChunks(runId: string, from: number, opts: { limit: number; maxBytes: number }): StoredChunk[] {
@@ -119,7 +126,7 @@ export class LmdbStore implements Store {
   // ---- auth
 
   async claimNonce(nonce: string, expiresAt: number): Promise<boolean> {
-    return this.write(
+    return this.write(() =>
       this.nonces.ifNoExists(nonce, () => {
         this.nonces.put(nonce, expiresAt);
       }),
@@ -158,7 +165,7 @@ export class LmdbStore implements Store {
   async appendAudit(entry: AuditEntry): Promise<void> {
     // [time, counter] keeps entries in order and unique; there is no update or delete.
     this.auditCounter = (this.auditCounter + 1) % 1_000_000;
-    await this.write(this.audit.put([entry.at, this.auditCounter], entry));
+    await this.write(() => this.audit.put([entry.at, this.auditCounter], entry));
   }
 
   listAudit(opts: { limit: number }): AuditEntry[] {
