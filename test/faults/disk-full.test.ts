@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../../cli/client/api.js';
 import type { CreateRunResponse } from '../../protocol/api.js';
 import type { RunSummary } from '../../protocol/run.js';
-import { tempDir } from '../helpers/gateway.js';
-import { contiguous, readStreams, scaled, spoolBytes } from '../helpers/faults.js';
+import { contiguous, readStreams, scaled, scratch, spoolBytes } from '../helpers/faults.js';
 import { spawnCcg, waitFor } from '../helpers/processes.js';
 import { startServe, type ServeProc } from '../helpers/serve.js';
 
@@ -31,7 +31,7 @@ interface Disk {
 
 function tmpfsDisk(): Disk | string {
   if (process.getuid?.() !== 0) return 'not root';
-  const mnt = tempDir('ccg-fault-disk-');
+  const mnt = mkdtempSync(join(tmpdir(), 'ccg-fault-disk-'));
   const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', mnt], { encoding: 'utf8' });
   if (r.status !== 0) return `mount failed: ${(r.stderr || r.error?.message || '').trim()}`;
   const dataDir = join(mnt, 'data');
@@ -72,8 +72,8 @@ test('disk full on the data dir: clear error, no crash, no corruption, recovery 
   t.after(() => gw.proc.child.kill('SIGKILL'));
   const api = () => new ApiClient({ gateway: gw.url, token: gw.env['CCG_TOKEN']!, fingerprint: gw.fingerprint });
   const run = await api().json<CreateRunResponse>('POST', '/api/v1/runs', { name: 'disk full' });
-  const out = join(tempDir('ccg-fault-disk-out-'), 'child');
-  const spoolRoot = tempDir('ccg-fault-spool-');
+  const out = join(scratch(t, 'ccg-fault-disk-out-'), 'child');
+  const spoolRoot = scratch(t, 'ccg-fault-spool-');
   const spool = join(spoolRoot, run.id);
 
   const runner = spawnCcg(

@@ -6,8 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../../cli/client/api.js';
 import type { CreateRunResponse } from '../../protocol/api.js';
 import type { RunSummary } from '../../protocol/run.js';
-import { tempDir } from '../helpers/gateway.js';
-import { contiguous, readStreams, scaled } from '../helpers/faults.js';
+import { contiguous, readStreams, scaled, scratch } from '../helpers/faults.js';
 import { spawnCcg, waitFor, type Proc } from '../helpers/processes.js';
 import { freePort, startServe, type ServeProc } from '../helpers/serve.js';
 
@@ -21,18 +20,18 @@ const KILLS = scaled(5, 2);
 // restart, every run's stored stdout and stderr are byte-identical to what its child wrote,
 // every seq is there once, and every run has its child's exit code.
 test(`kill -9 of the gateway ${KILLS}× during ${STREAMS} streams of ${LINES} lines: every stored log is byte-identical`, async (t) => {
-  const dataDir = tempDir('ccg-fault-kill-');
+  const dataDir = scratch(t, 'ccg-fault-kill-');
   const port = await freePort();
   let gw: ServeProc = await startServe(dataDir, port);
   t.after(() => gw.proc.child.kill('SIGKILL'));
   const api = () => new ApiClient({ gateway: gw.url, token: gw.env['CCG_TOKEN']!, fingerprint: gw.fingerprint });
 
-  const work = tempDir('ccg-fault-kill-out-');
+  const work = scratch(t, 'ccg-fault-kill-out-');
   const runners: { run: CreateRunResponse; proc: Proc; out: string; spool: string; code: number }[] = [];
   for (let i = 0; i < STREAMS; i++) {
     const run = await api().json<CreateRunResponse>('POST', '/api/v1/runs', { name: `kill ${i}` });
     const out = join(work, `child-${i}`);
-    const spool = tempDir('ccg-fault-spool-');
+    const spool = scratch(t, 'ccg-fault-spool-');
     const code = i % 4;
     // Spread over about 8 s (full) so that the kills land mid-stream.
     const proc = spawnCcg(

@@ -13,8 +13,7 @@ import { PinnedAgent } from '../../cli/client/pinned-agent.js';
 import type { CreateRunResponse } from '../../protocol/api.js';
 import { decodeView, encodeOutput } from '../../protocol/frames.js';
 import { HEADER_NONCE, HEADER_PROTOCOL, HEADER_RUN_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, signRequest } from '../../protocol/signing.js';
-import { tempDir } from '../helpers/gateway.js';
-import { contiguous, readStreams, rssOf, scaled } from '../helpers/faults.js';
+import { contiguous, readStreams, rssOf, scaled, scratch } from '../helpers/faults.js';
 import { spawnCcg, waitFor } from '../helpers/processes.js';
 import { startServe } from '../helpers/serve.js';
 
@@ -96,7 +95,7 @@ const HELLO = JSON.stringify({ type: 'hello', v: 1, runner: { hostname: 'hostile
 // while a real runner streams into another run and a viewer watches it: the gateway does not
 // crash, logs no internal error, its memory stays flat, and the watched run is undisturbed.
 test(`${ATTACKS} hostile sockets and frames: no crash, memory flat, other runs undisturbed`, async (t) => {
-  const gw = await startServe(tempDir('ccg-fault-hostile-'));
+  const gw = await startServe(scratch(t, 'ccg-fault-hostile-'));
   t.after(() => gw.stop());
   const port = Number(new URL(gw.url).port);
   const token = gw.env['CCG_TOKEN']!;
@@ -107,7 +106,7 @@ test(`${ATTACKS} hostile sockets and frames: no crash, memory flat, other runs u
   // The victim: a real runner streaming, and a viewer following it live.
   const victim = await api.json<CreateRunResponse>('POST', '/api/v1/runs', { name: 'victim' });
   const hostileRun = await api.json<CreateRunResponse>('POST', '/api/v1/runs', { name: 'hostile' });
-  const out = join(tempDir('ccg-fault-hostile-out-'), 'victim');
+  const out = join(scratch(t, 'ccg-fault-hostile-out-'), 'victim');
   const viewer = new WebSocket(wss('/v1/operator'), { headers: { authorization: `Bearer ${token}` }, agent });
   const seen: number[] = [];
   let viewerClosed: number | null = null;
@@ -122,7 +121,7 @@ test(`${ATTACKS} hostile sockets and frames: no crash, memory flat, other runs u
   viewer.send(JSON.stringify({ type: 'subscribe', runId: victim.id, from: 1 }));
   t.after(() => viewer.close());
   const runner = spawnCcg(
-    ['runner', 'start', '--run-id', victim.id, '--quiet', '--spool-dir', tempDir('ccg-fault-spool-'), '--', process.execPath, EMIT, String(scaled(60_000, 20_000)), String(scaled(25_000, 10_000)), '0', out, '3'],
+    ['runner', 'start', '--run-id', victim.id, '--quiet', '--spool-dir', scratch(t, 'ccg-fault-spool-'), '--', process.execPath, EMIT, String(scaled(60_000, 20_000)), String(scaled(25_000, 10_000)), '0', out, '3'],
     { ...gw.env, CCG_RUN_TOKEN: victim.token },
   );
   t.after(() => runner.child.kill('SIGKILL'));

@@ -7,8 +7,7 @@ import { ApiClient } from '../../cli/client/api.js';
 import type { CreateRunResponse } from '../../protocol/api.js';
 import type { RunSummary } from '../../protocol/run.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
-import { tempDir } from '../helpers/gateway.js';
-import { contiguous, readStreams, scaled, spoolBytes } from '../helpers/faults.js';
+import { contiguous, readStreams, scaled, scratch, spoolBytes } from '../helpers/faults.js';
 import { spawnCcg, waitFor, type Proc } from '../helpers/processes.js';
 import { startServe } from '../helpers/serve.js';
 
@@ -26,12 +25,12 @@ function written(out: string): number {
 // network heals, every log is byte-identical; the spool held what could not be delivered,
 // gave it back once acknowledged, and is removed at the end.
 test('through a proxy that delays, cuts, stalls and blackholes: logs byte-identical, spool bounded and resumed', async (t) => {
-  const gw = await startServe(tempDir('ccg-fault-net-'));
+  const gw = await startServe(scratch(t, 'ccg-fault-net-'));
   t.after(() => gw.stop());
   const proxy = await FaultProxy.start(Number(new URL(gw.url).port));
   t.after(() => proxy.close());
   const api = new ApiClient({ gateway: gw.url, token: gw.env['CCG_TOKEN']!, fingerprint: gw.fingerprint });
-  const work = tempDir('ccg-fault-net-out-');
+  const work = scratch(t, 'ccg-fault-net-out-');
 
   // One big stream (several spool segments) and two ordinary ones, over about 16 s.
   const specs = [
@@ -43,7 +42,7 @@ test('through a proxy that delays, cuts, stalls and blackholes: logs byte-identi
   for (const [i, spec] of specs.entries()) {
     const run = await api.json<CreateRunResponse>('POST', '/api/v1/runs', { name: `net ${i}` });
     const out = join(work, `child-${i}`);
-    const spoolRoot = tempDir('ccg-fault-spool-');
+    const spoolRoot = scratch(t, 'ccg-fault-spool-');
     const proc = spawnCcg(
       ['runner', 'start', '--run-id', run.id, '--quiet', '--spool-dir', spoolRoot, '--heartbeat', '1s', '--', process.execPath, EMIT, String(spec.lines), String(spec.ms), '0', out, String(i + 7)],
       { CCG_GATEWAY: proxy.url, CCG_FINGERPRINT: gw.fingerprint, CCG_RUN_TOKEN: run.token },

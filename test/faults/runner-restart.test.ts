@@ -8,8 +8,7 @@ import type { CreateRunResponse } from '../../protocol/api.js';
 import { STREAM_STDERR, STREAM_STDOUT } from '../../protocol/frames.js';
 import type { RunSummary } from '../../protocol/run.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
-import { tempDir } from '../helpers/gateway.js';
-import { contiguous, killPid, readStreams, scaled } from '../helpers/faults.js';
+import { contiguous, killPid, readStreams, scaled, scratch } from '../helpers/faults.js';
 import { spawnCcg, waitFor } from '../helpers/processes.js';
 import { startServe } from '../helpers/serve.js';
 
@@ -52,15 +51,15 @@ function alive(pid: number): boolean {
 // previous child if that one outlived its runner, runs the command again, and the run ends
 // with the new child's exit code.
 test('runner killed and restarted with the same run: shown away, then resumed; spooled output delivered', async (t) => {
-  const gw = await startServe(tempDir('ccg-fault-restart-'));
+  const gw = await startServe(scratch(t, 'ccg-fault-restart-'));
   t.after(() => gw.stop());
   const proxy = await FaultProxy.start(Number(new URL(gw.url).port));
   t.after(() => proxy.close());
   const api = new ApiClient({ gateway: gw.url, token: gw.env['CCG_TOKEN']!, fingerprint: gw.fingerprint });
   const show = async () => (await api.json<{ run: RunSummary }>('GET', `/api/v1/runs/${run.id}`)).run;
   const run = await api.json<CreateRunResponse>('POST', '/api/v1/runs', { name: 'restart' });
-  const work = tempDir('ccg-fault-restart-out-');
-  const spoolRoot = tempDir('ccg-fault-spool-');
+  const work = scratch(t, 'ccg-fault-restart-out-');
+  const spoolRoot = scratch(t, 'ccg-fault-spool-');
   const spoolDir = join(spoolRoot, run.id);
   const env = { CCG_GATEWAY: proxy.url, CCG_FINGERPRINT: gw.fingerprint, CCG_RUN_TOKEN: run.token };
   const argv = (out: string, lines: number, ms: number, code: number, seed: number) =>

@@ -1,4 +1,5 @@
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { PinnedAgent } from '../../cli/client/pinned-agent.js';
@@ -96,4 +97,11 @@ export function rssOf(pid: number): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** A temporary directory removed when the test ends (fault tests write hundreds of MB). */
+export function scratch(t: { after(fn: () => void): void }, prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
