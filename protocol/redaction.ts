@@ -27,6 +27,14 @@ export const RULES: Rule[] = [
   { kind: 'bearer', re: /(\bbearer[ \t]+)[A-Za-z0-9._~+/=-]{16,}/gi, keep: true },
 ];
 
+/**
+ * Every match of every rule contains a match of this (case-insensitive, so a superset): one
+ * pass of it over text with no secret replaces ten passes of RULES. Measured by `npm run
+ * bench`: 170 → about 300 MB/s for either pass on log output with no secret. Keep it in step
+ * with RULES: test/protocol/redaction-starter.test.ts generates matches of every rule and checks.
+ */
+export const RULE_STARTER = /-----BEGIN|sk-|gh[pousr]_|github_pat_|AKIA|ASIA|xox[abposr]-|eyJ|ccg[ro]_|authorization:|bearer[ \t]/i;
+
 /** Fragments that can begin a secret: a trailing word containing one is held back until it is complete. */
 const STARTERS = ['-----BEGIN', 'sk-', 'ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_', 'AKIA', 'ASIA', 'xox', 'eyJ', 'ccgr_', 'ccgo_'];
 /**
@@ -98,7 +106,7 @@ export class Redaction {
         found.push({ start: m.index, end: m.index + m[0].length, kind: this.literalKinds.get(m[0]) ?? 'secret' });
       }
     }
-    for (const rule of RULES) {
+    for (const rule of RULE_STARTER.test(text) ? RULES : []) {
       rule.re.lastIndex = 0;
       for (let m = rule.re.exec(text); m; m = rule.re.exec(text)) {
         const keep = rule.keep ? (m[1] ?? '').length : 0;
@@ -156,7 +164,8 @@ export class ChunkRedactor {
     const offset = this.tail.length;
     this.tail = joined.slice(-512);
     const found = this.r.find(joined).filter((f) => f.end > offset);
-    if (found.length === 0) return Buffer.from(data);
+    // Nothing to redact (the usual case): no copy of a Buffer the caller already owns.
+    if (found.length === 0) return Buffer.isBuffer(data) ? data : Buffer.from(data);
     let out = '';
     let at = 0;
     for (const f of found) {

@@ -59,6 +59,9 @@ export class RunService {
   private readonly live = new Map<string, Live>();
   private readonly runners = new Map<string, RunnerLink>();
   private readonly eventListeners = new Set<(runId: string, events: RunnerEvent[]) => void>();
+  /** What to do after commits (fan-out, acks), run together in the next check phase: see `afterCommit`. */
+  private afterCommitQueue: (() => void)[] = [];
+  private afterCommitTimer: NodeJS.Immediate | null = null;
 
   constructor(private readonly o: RunServiceOptions) {}
 
@@ -69,6 +72,24 @@ export class RunService {
   addEventListener(listener: (runId: string, events: RunnerEvent[]) => void): () => void {
     this.eventListeners.add(listener);
     return () => this.eventListeners.delete(listener);
+  }
+
+  /**
+   * Runs `fn` from setImmediate, never from the promise continuation of a commit. lmdb-js often
+   * resolves a commit inside a later put(), i.e. inside a runner socket's message callback, and
+   * uWS.js drains microtasks at the end of that callback while uSockets is still decrypting the
+   * runner's TLS input: a write to any TLS socket at that moment (a viewer's VIEW frame, an ack)
+   * makes uSockets drop the rest of that input, and the runner is disconnected (1006). Found by
+   * `npm run bench` (bulk, 64 KiB chunks, one live viewer). Order is kept.
+   */
+  private afterCommit(fn: () => void): void {
+    this.afterCommitQueue.push(fn);
+    this.afterCommitTimer ??= setImmediate(() => {
+      const queue = this.afterCommitQueue;
+      this.afterCommitQueue = [];
+      this.afterCommitTimer = null;
+      for (const f of queue) f();
+    });
   }
 
   tokenContext(id: string): string {
@@ -225,16 +246,18 @@ export class RunService {
         cached.bytes += chunk.data.length;
         cached.lastSeq = Math.max(cached.lastSeq, chunk.seq);
         this.cache.set(id, cached);
-        this.o.bus.publishChunk(id, chunk);
-        if (chunk.stream === STREAM_EVENT) this.emitEvents(id, parseEvents(chunk.data));
-        this.scheduleProgress(id, live);
-        onCommitted(chunk.seq);
+        this.afterCommit(() => {
+          this.o.bus.publishChunk(id, chunk);
+          if (chunk.stream === STREAM_EVENT) this.emitEvents(id, parseEvents(chunk.data));
+          this.scheduleProgress(id, live);
+          onCommitted(chunk.seq);
+        });
       },
       (err: unknown) => {
         // Nothing past the committed seq is acknowledged; the runner resends it after reconnecting.
         live.receivedSeq = live.committedSeq;
         live.pendingBytes = 0;
-        onFailed(err);
+        this.afterCommit(() => onFailed(err));
       },
     );
     return 'accepted';

@@ -39,13 +39,13 @@ function oid(dotted: string): Buffer {
   return tlv(0x06, Buffer.from(out));
 }
 /**
- * A DER INTEGER from big-endian bytes: minimal (no redundant leading zero byte, which OpenSSL
- * refuses as "illegal padding": a random serial starts with 0x00 one time in 256), and a zero
- * byte added when the high bit would make it negative.
+ * A DER INTEGER from big-endian unsigned bytes: minimal length (X.690 §8.3.2; OpenSSL refuses a
+ * redundant leading zero as "illegal padding", and a random serial starts with 0x00 one time in
+ * 256), never negative (a zero byte is added when the high bit is set).
  */
 export function derInteger(b: Buffer): Buffer {
   let i = 0;
-  while (i < b.length - 1 && b[i] === 0 && !(b[i + 1]! & 0x80)) i++;
+  while (i < b.length - 1 && b[i] === 0) i++;
   const v = b.subarray(i);
   return tlv(0x02, v[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), v]) : v);
 }

@@ -16,6 +16,7 @@ import { readAll } from '../client/api.js';
 import { agentFor } from '../client/pinned-agent.js';
 import { Spool } from './spool.js';
 import { STEERING_TYPES, type ChildDriver, type SteeringMessage } from './driver.js';
+import { forgetChild, recordChild, stopOrphanedChild } from './orphan.js';
 
 export interface RunnerOptions {
   gateway: string;
@@ -44,6 +45,11 @@ export interface RunnerOptions {
   powers?: PowersConfig;
   /** Runs the child its own way (Claude over stream-json, or a pty) instead of a plain spawn. */
   driver?: ChildDriver;
+  /**
+   * Ping the gateway this often; a connection that brings nothing back (no message, no pong)
+   * for three times as long is dropped and reopened. Default 15 s.
+   */
+  heartbeatMs?: number;
 }
 
 /** Output is coalesced for up to this long, or until this many bytes, before it becomes a chunk. */
@@ -63,6 +69,7 @@ const FATAL_CLOSE = new Set([4001, 4401, 4403, 4404, 4410, 4413, 4426]);
  */
 export async function runRunner(o: RunnerOptions): Promise<number> {
   const spool = Spool.open(join(o.spoolRoot, o.runId));
+  await stopOrphanedChild(spool.dir, o.graceMs, o.status);
   let ws: WebSocket | null = null;
   let welcomed = false;
   let sentSeq = 0;
@@ -77,6 +84,8 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
   let reconnectTimer: NodeJS.Timeout | null = null;
   let lingerTimer: NodeJS.Timeout | null = null;
   let wasConnected = false;
+  let heartbeatTimer: NodeJS.Timeout | null = null;
+  const heartbeatMs = o.heartbeatMs ?? 15_000;
   const connectDeadline = Date.now() + o.connectTimeoutMs;
 
   let settle!: (code: number) => void;
@@ -91,6 +100,7 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
     finished = true;
     if (reconnectTimer) clearTimeout(reconnectTimer);
     if (lingerTimer) clearTimeout(lingerTimer);
+    if (heartbeatTimer) clearInterval(heartbeatTimer);
     ws?.removeAllListeners('close');
     ws?.close(1000);
     fn();
@@ -177,9 +187,13 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
         event: emitEvent,
         spawned: (pid) => {
           childPid = pid;
+          recordChild(spool.dir, pid);
           send({ type: 'started', pid });
         },
-        exited: (code, signal, error) => onExit(code, signal, error),
+        exited: (code, signal, error) => {
+          forgetChild(spool.dir);
+          onExit(code, signal, error);
+        },
         status: o.status,
       });
       return;
@@ -198,13 +212,17 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
     });
     c.on('spawn', () => {
       childPid = c.pid ?? null;
+      if (c.pid) recordChild(spool.dir, c.pid);
       send({ type: 'started', pid: c.pid ?? 0 });
     });
     c.on('error', (err) => {
       if (exitInfo || exiting) return;
       onExit(null, null, `could not start ${file}: ${(err as NodeJS.ErrnoException).code ?? err.message}`);
     });
-    c.on('close', (code, signal) => onExit(code, signal, null));
+    c.on('close', (code, signal) => {
+      forgetChild(spool.dir);
+      onExit(code, signal, null);
+    });
   };
 
   const emitEvent = (ev: RunnerEvent) => {
@@ -457,11 +475,30 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
         if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
           fatal(new CliError(`gateway refused the runner: ${code}: ${message}`, exitForCode(code), code));
         } else {
-          scheduleReconnect(`gateway answered ${status}`);
+          scheduleReconnect(`gateway answered ${status} (${code}: ${message})`);
         }
       });
     });
+    // A connection can die without a close reaching us (a NAT or firewall forgets it, a cable
+    // is pulled): output would then pile up in the spool, unsent, forever. So we ping, and
+    // give up on a connection that has been silent for three heartbeats.
+    let lastHeard = Date.now();
+    const heard = () => {
+      lastHeard = Date.now();
+    };
+    sock.on('pong', heard);
+    sock.on('ping', heard);
     sock.on('open', () => {
+      heard();
+      if (heartbeatTimer) clearInterval(heartbeatTimer);
+      heartbeatTimer = setInterval(() => {
+        if (Date.now() - lastHeard > 3 * heartbeatMs) {
+          lastError = `no word from the gateway for ${Math.round((Date.now() - lastHeard) / 1000)} s`;
+          sock.terminate();
+          return;
+        }
+        sock.ping();
+      }, heartbeatMs);
       send({
         type: 'hello',
         v: PROTOCOL_VERSION,
@@ -470,6 +507,7 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
       });
     });
     sock.on('message', (data, isBinary) => {
+      heard();
       if (!isBinary) onMessage(String(data));
     });
     sock.on('error', (err) => {
@@ -482,6 +520,8 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
     });
     sock.on('close', (code, reasonBuf) => {
       if (ws !== sock) return;
+      if (heartbeatTimer) clearInterval(heartbeatTimer);
+      heartbeatTimer = null;
       ws = null;
       welcomed = false;
       const { code: errCode, message } = parseCloseReason(reasonBuf.toString('utf8'));

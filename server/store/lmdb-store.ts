@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { ApiTokenRecord, AuditEntry, RunRecord, SessionRecord, Store, StoredChunk, UserRecord } from './types.js';
 import type { RunStatus } from '../../protocol/run.js';
+import { FreeSpace, guardLmdbRejections, storageError } from './lmdb-guard.js';
 
 const CHUNK_HEADER = 9; // u8 stream | f64be time
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
@@ -26,8 +27,10 @@ export class LmdbStore implements Store {
   private readonly sessions: Database<SessionRecord, string>;
   private auditCounter = 0;
 
-  constructor(dir: string) {
+  constructor(private readonly dir: string) {
+    guardLmdbRejections();
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.space = new FreeSpace(dir);
     this.root = open({ path: dir, maxDbs: 32, compression: false });
     this.runs = this.root.openDB({ name: 'runs' });
     this.runIndex = this.root.openDB({ name: 'run-index' });
@@ -41,6 +44,21 @@ export class LmdbStore implements Store {
     this.sessions = this.root.openDB({ name: 'sessions' });
   }
 
+  private readonly space: FreeSpace;
+
+  /**
+   * Starts a write unless the disk is full, and awaits it; a failure becomes ERR_STORAGE with
+   * its cause (disk full, I/O error).
+   */
+  private async write<T>(start: () => Promise<T>): Promise<T> {
+    this.space.check();
+    try {
+      return await start();
+    } catch (err) {
+      throw await storageError(err, this.dir);
+    }
+  }
+
   static open(dataDir: string): LmdbStore {
     return new LmdbStore(join(dataDir, 'db'));
   }
@@ -48,10 +66,12 @@ export class LmdbStore implements Store {
   // ---- runs
 
   async createRun(run: RunRecord): Promise<void> {
-    await this.root.transaction(() => {
-      this.runs.put(run.id, run);
-      this.runIndex.put([run.createdAt, run.id], null);
-    });
+    await this.write(() =>
+      this.root.transaction(() => {
+        this.runs.put(run.id, run);
+        this.runIndex.put([run.createdAt, run.id], null);
+      }),
+    );
   }
 
   getRun(id: string): RunRecord | undefined {
@@ -77,7 +97,7 @@ export class LmdbStore implements Store {
   }
 
   async putRun(run: RunRecord): Promise<void> {
-    await this.runs.put(run.id, run);
+    await this.write(() => this.runs.put(run.id, run));
   }
 
   // ---- output
@@ -87,7 +107,7 @@ export class LmdbStore implements Store {
     value[0] = chunk.stream;
     value.writeDoubleBE(chunk.time, 1);
     value.set(chunk.data, CHUNK_HEADER);
-    await this.chunks.put([runId, chunk.seq], value);
+    await this.write(() => this.chunks.put([runId, chunk.seq], value));
   }
 
   readChunks(runId: string, from: number, opts: { limit: number; maxBytes: number }): StoredChunk[] {
@@ -125,9 +145,11 @@ export class LmdbStore implements Store {
   // ---- auth
 
   async claimNonce(nonce: string, expiresAt: number): Promise<boolean> {
-    return this.nonces.ifNoExists(nonce, () => {
-      this.nonces.put(nonce, expiresAt);
-    });
+    return this.write(() =>
+      this.nonces.ifNoExists(nonce, () => {
+        this.nonces.put(nonce, expiresAt);
+      }),
+    );
   }
 
   async pruneNonces(now: number): Promise<number> {
@@ -162,7 +184,7 @@ export class LmdbStore implements Store {
   async appendAudit(entry: AuditEntry): Promise<void> {
     // [time, counter] keeps entries in order and unique; there is no update or delete.
     this.auditCounter = (this.auditCounter + 1) % 1_000_000;
-    await this.audit.put([entry.at, this.auditCounter], entry);
+    await this.write(() => this.audit.put([entry.at, this.auditCounter], entry));
   }
 
   listAudit(opts: { limit: number }): AuditEntry[] {

@@ -156,7 +156,8 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
       (committed) => scheduleAck(ws, committed),
       (err) => {
         o.log.error('store.write_failed', { run: d.runId, err: String(err) });
-        fail(ws, new CcgError('ERR_STORAGE', 'could not store output; resend after reconnect'));
+        const why = err instanceof CcgError ? err.message : 'could not store output';
+        fail(ws, new CcgError('ERR_STORAGE', `${why}; resend after reconnect`));
       },
     );
     if (result === 'duplicate') scheduleAck(ws, o.runs.committedSeq(d.runId));
@@ -196,7 +197,15 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
             runId: run.id, remote: info.remote, closed: false, ready: false, link: null,
             ackSeq: 0, ackTimer: null, bucket: o.msgRate * 2, bucketAt: Date.now(),
           };
-          res.cork(() => res.upgrade(data, key, protocol, extensions, context));
+          // Upgrade from a macrotask, never from this promise continuation: uWS.js drains
+          // microtasks at the end of every JS callback, so this could run while uWS is parsing
+          // ANOTHER socket's HTTP request. uWS (v20.30) then takes our new WebSocket for that
+          // socket's upgrade, leaves that socket corked, and aborts the whole process ("Cork
+          // buffer must not be held across event loop iterations!"). Found by `npm run bench`
+          // with 100 runners connecting at once; test/server/connect-storm.test.ts repeats it.
+          setImmediate(() => {
+            if (!aborted) res.cork(() => res.upgrade(data, key, protocol, extensions, context));
+          });
         },
         (err: unknown) => refuse(err instanceof CcgError ? err : new CcgError('ERR_INTERNAL')),
       );

@@ -93,6 +93,7 @@ export class RunnerStartCommand extends BaseCommand {
   connectTimeout = Option.String('--connect-timeout', '60s', { description: 'How long to try reaching the gateway before starting the command' });
   linger = Option.String('--linger', '10m', { description: 'How long to keep delivering output after the command exited' });
   grace = Option.String('--grace', '5s', { description: 'Time between SIGINT, SIGTERM and SIGKILL when a run is cancelled' });
+  heartbeat = Option.String('--heartbeat', '15s', { description: 'Ping the gateway this often; a connection silent for 3 heartbeats is dropped and reopened' });
   allow = Option.Array('--allow', { description: 'Allow a command by name: --allow test="npm test" (repeatable). Default: status, diff, log' });
   allowlistFile = Option.String('--allowlist', { description: 'JSON allowlist file, outside the workspace (commands with parameter patterns, timeouts, output caps)' });
   artifact = Option.Array('--artifact', { description: "Also collect workspace files matching this glob, e.g. 'coverage/**' (repeatable)" });
@@ -148,6 +149,8 @@ export class RunnerStartCommand extends BaseCommand {
       if (names.has(c.name)) throw new CliError(`the command "${c.name}" is defined twice`);
       names.add(c.name);
     }
+    const heartbeatMs = parseDuration(this.heartbeat, '--heartbeat');
+    if (heartbeatMs < 100) throw new CliError('--heartbeat must be at least 100ms');
     const globs = (this.artifact ?? []).map((g) => {
       const c = checkGlob(g);
       if (!c.ok) throw new CliError(`--artifact ${JSON.stringify(g.slice(0, 100))}: ${c.reason}`);
@@ -182,6 +185,7 @@ export class RunnerStartCommand extends BaseCommand {
         tmateBin: this.tmateBin ?? 'tmate',
       },
       ...(driver ? { driver } : {}),
+      heartbeatMs,
     });
     if (this.json) this.context.stdout.write(JSON.stringify({ runId: this.runId, exitCode: code }) + '\n');
     return code;

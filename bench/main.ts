@@ -1,0 +1,306 @@
+/**
+ * `npm run bench`: measures ccg's speed and cost on this machine, over loopback, each figure
+ * beside a reference measured in the same run and the target from MISSION.md. Prints a table and
+ * writes bench/results/latest.json. See docs/BENCH.md for what each figure means.
+ *
+ *   npm run bench                 the full run (a few minutes)
+ *   npm run bench -- --quick      a smaller version of every figure (under a minute)
+ *   npm run bench -- --only latency,bulk
+ *   npm run bench -- --cpu-prof   also write V8 CPU profiles of the gateway to bench/results/prof/
+ *   npm run bench -- --plain      plain HTTP/WS on loopback (ccg serve --insecure-http) instead of TLS
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ApiClient } from '../cli/client/api.js';
+import type { CreateRunResponse } from '../protocol/api.js';
+import { measureBulk } from './figures/bulk.js';
+import { measureIngest } from './figures/ingest.js';
+import { measureLatency, type LatencyResult } from './figures/latency.js';
+import { measureIdleRunners, settledRss } from './figures/memory.js';
+import { measureOpenTail, seedRuns } from './figures/open-tail.js';
+import { measureRedactor } from './figures/redactor.js';
+import { measureServeReady } from './figures/serve-ready.js';
+import type { BenchRun, Target } from './lib/clients.js';
+import { ROOT, startRelay, type ServerProc } from './lib/procs.js';
+import { figure, table, type Figure } from './lib/report.js';
+import { MiB, mapLimit } from './lib/stats.js';
+
+const GROUPS = ['redactor', 'serve', 'memory', 'open', 'latency', 'bulk', 'ingest'] as const;
+type Group = (typeof GROUPS)[number];
+
+interface Sizes {
+  latencyRunners: number[];
+  latencySeconds: number;
+  latencyWarmupMs: number;
+  idleRunners: number;
+  bulkBytes: number;
+  ingestRunners: number;
+  ingestSeconds: number;
+  hugeLines: number;
+  smallLines: number;
+  tailChunks: number;
+  openRounds: number;
+  redactorBytes: number;
+  serveStarts: number;
+}
+
+const FULL: Sizes = {
+  latencyRunners: [1, 100, 1000],
+  latencySeconds: 10,
+  latencyWarmupMs: 2000,
+  idleRunners: 1000,
+  bulkBytes: 100 * MiB,
+  ingestRunners: 100,
+  ingestSeconds: 10,
+  hugeLines: 1_000_000,
+  smallLines: 1000,
+  tailChunks: 100,
+  openRounds: 20,
+  redactorBytes: 64 * MiB,
+  serveStarts: 5,
+};
+
+const QUICK: Sizes = {
+  latencyRunners: [1, 100, 200],
+  latencySeconds: 3,
+  latencyWarmupMs: 500,
+  idleRunners: 200,
+  bulkBytes: 16 * MiB,
+  ingestRunners: 20,
+  ingestSeconds: 3,
+  hugeLines: 100_000,
+  smallLines: 1000,
+  tailChunks: 100,
+  openRounds: 10,
+  redactorBytes: 8 * MiB,
+  serveStarts: 3,
+};
+
+const LINES_PER_SECOND = 20;
+/** 4 ms of coalescing (the runner's) at 2,000 lines/s per runner: 100 runners × 2,000 = the 200,000 lines/s target. */
+const INGEST_LINES_PER_CHUNK = 8;
+const INGEST_WINDOW = 256;
+const MB = 1e6;
+const KB = 1e3;
+
+function log(line: string): void {
+  process.stderr.write(`bench: ${line}\n`);
+}
+
+async function createRuns(t: Target, n: number): Promise<BenchRun[]> {
+  const api = new ApiClient({ gateway: t.url, token: t.operatorToken!, fingerprint: t.fingerprint ?? undefined });
+  return mapLimit(Array.from({ length: n }, (_, i) => i), 8, async (i) => {
+    const r = await api.json<CreateRunResponse>('POST', '/api/v1/runs', { name: `bench ${i}` });
+    return { id: r.id, token: r.token };
+  });
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      plain: { type: 'boolean', default: false },
+      'cpu-prof': { type: 'boolean', default: false },
+      only: { type: 'string' },
+      out: { type: 'string', default: join(ROOT, 'bench/results/latest.json') },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]!.replace(/^\/\*\*?|^ \* ?/gm, '') + '\n');
+    return 0;
+  }
+  const only = new Set((values.only ?? GROUPS.join(',')).split(',').map((s) => s.trim()) as Group[]);
+  for (const g of only) if (!GROUPS.includes(g)) throw new Error(`--only: unknown figure group "${g}" (one of ${GROUPS.join(', ')})`);
+  const sizes = values.quick ? QUICK : FULL;
+  const plain = values.plain;
+  const profDir = values['cpu-prof'] ? join(ROOT, 'bench/results/prof') : undefined;
+  if (profDir) mkdirSync(profDir, { recursive: true });
+  const started = Date.now();
+  const load = { start: loadavg()[0]!, end: 0 };
+  const dataDir = mkdtempSync(join(tmpdir(), 'ccg-bench-'));
+  const figures: Figure[] = [];
+  const raw: Record<string, unknown> = {};
+  const servers: ServerProc[] = [];
+  log(`${values.quick ? 'quick' : 'full'} run on ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), load ${load.start.toFixed(2)}; data in ${dataDir}`);
+
+  try {
+    if (only.has('redactor')) {
+      log('redactor throughput');
+      const r = measureRedactor(sizes.redactorBytes);
+      raw['redactor'] = r;
+      figures.push(figure({ id: 'redactor.stream', name: 'redactor, runner (streaming), no secrets', value: r.streamMBps, unit: 'MB/s', reference: { label: 'latin1 decode+encode', value: r.referenceMBps, unit: 'MB/s' }, target: null }));
+      figures.push(figure({ id: 'redactor.chunk', name: 'redactor, gateway (per chunk), no secrets', value: r.chunkMBps, unit: 'MB/s', reference: { label: 'latin1 decode+encode', value: r.referenceMBps, unit: 'MB/s' }, target: null }));
+    }
+
+    const needGateway = [...only].some((g) => g !== 'redactor');
+    if (!needGateway) return finish();
+
+    log('ccg serve start-to-ready (and seeding the stored runs)');
+    let seeded: string[] = [];
+    const sr = await measureServeReady(dataDir, {
+      starts: sizes.serveStarts,
+      plain,
+      ...(profDir ? { cpuProfDir: profDir } : {}),
+      beforeWarmStarts: async () => {
+        if (!only.has('open')) return;
+        const t0 = performance.now();
+        seeded = await seedRuns(dataDir, [sizes.smallLines, sizes.hugeLines]);
+        log(`  seeded runs of ${sizes.smallLines} and ${sizes.hugeLines} lines in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      },
+    });
+    const gw = sr.gateway;
+    servers.push(gw);
+    raw['serve'] = sr.result;
+    if (only.has('serve')) {
+      figures.push(figure({ id: 'serve.ready', name: 'ccg serve start→ready (spawn to ready line)', value: sr.result.warmStart, unit: 'ms', reference: { label: 'node -e start', value: sr.result.nodeStart, unit: 'ms' }, target: { text: '< 500 ms', met: sr.result.warmStart < 500 } }));
+      figures.push(figure({ id: 'serve.first', name: 'ccg serve first start (new data dir, makes cert)', value: sr.result.firstStart, unit: 'ms', reference: { label: 'node -e start', value: sr.result.nodeStart, unit: 'ms' }, target: { text: '< 500 ms', met: sr.result.firstStart < 500 } }));
+    }
+
+    const operatorToken = readFileSync(join(dataDir, 'operator.token'), 'utf8').trim();
+    const gwT: Target = { kind: 'gateway', url: gw.url, fingerprint: gw.fingerprint, operatorToken };
+    const tls = plain ? null : { cert: join(dataDir, 'certs/cert.pem'), key: join(dataDir, 'certs/key.pem'), fingerprint: gw.fingerprint! };
+    const relay = await startRelay({ tls, ...(profDir ? { cpuProfDir: profDir } : {}) });
+    servers.push(relay);
+    const relayT: Target = { kind: 'relay', url: relay.url, fingerprint: relay.fingerprint };
+
+    if (only.has('memory')) {
+      log('idle RSS');
+      const [g, r] = [await settledRss(gw.rss), await settledRss(relay.rss)];
+      raw['rssIdle'] = { gateway: g, relay: r };
+      figures.push(figure({ id: 'rss.idle', name: 'gateway RSS, idle', value: g / MB, unit: 'MB', reference: { label: 'bare relay', value: r / MB, unit: 'MB' }, target: { text: '< 80 MB', met: g < 80 * MB } }));
+    }
+
+    if (only.has('open') && seeded.length === 2) {
+      log(`open the tail (${sizes.tailChunks} chunks) of a ${sizes.hugeLines}-line run vs a ${sizes.smallLines}-line run`);
+      const o = await measureOpenTail(gwT, seeded[0]!, seeded[1]!, { tail: sizes.tailChunks, rounds: sizes.openRounds });
+      raw['openTail'] = o;
+      figures.push(figure({
+        id: 'open.tail',
+        name: `open tail of a ${sizes.hugeLines.toLocaleString('en-US')}-line run`,
+        value: o.huge,
+        unit: 'ms',
+        reference: { label: `${sizes.smallLines.toLocaleString('en-US')}-line run`, value: o.small, unit: 'ms' },
+        target: { text: '≤ 2× small run', met: o.huge <= 2 * o.small },
+        detail: { firstOpenHugeMs: o.hugeFirst, firstOpenSmallMs: o.smallFirst, tailChunks: o.tail },
+      }));
+    }
+
+    const wantRuns = Math.max(
+      only.has('memory') ? sizes.idleRunners : 0,
+      only.has('latency') ? Math.max(...sizes.latencyRunners) : 0,
+      only.has('ingest') ? sizes.ingestRunners : 0,
+    );
+    log(`creating ${wantRuns + 1} runs through the API`);
+    const runs = await createRuns(gwT, wantRuns + 1);
+    const bulkRun = runs.pop()!;
+
+    if (only.has('memory')) {
+      log(`RSS per idle runner (${sizes.idleRunners} runners)`);
+      const g = await measureIdleRunners(gwT, runs.slice(0, sizes.idleRunners), gw.rss);
+      const r = await measureIdleRunners(relayT, runs.slice(0, sizes.idleRunners), relay.rss);
+      raw['rssPerRunner'] = { gateway: g, relay: r };
+      figures.push(figure({ id: 'rss.per-runner', name: `RSS per connected idle runner (${g.runners})`, value: g.perRunner / KB, unit: 'KB', reference: { label: 'bare relay', value: r.perRunner / KB, unit: 'KB' }, target: { text: '< 64 KB', met: g.perRunner < 64 * KB } }));
+    }
+
+    if (only.has('latency')) {
+      const results: { gateway: LatencyResult; relay: LatencyResult }[] = [];
+      for (const n of sizes.latencyRunners) {
+        log(`latency: ${n} runner${n === 1 ? '' : 's'} × ${LINES_PER_SECOND} lines/s, one viewer each, ${sizes.latencySeconds} s`);
+        const o = { rate: LINES_PER_SECOND, seconds: sizes.latencySeconds, warmupMs: sizes.latencyWarmupMs };
+        const g = await measureLatency(gwT, runs.slice(0, n), { ...o, serverPid: gw.pid });
+        const r = await measureLatency(relayT, runs.slice(0, n), { ...o, serverPid: relay.pid });
+        log(`  ccg p50 ${g.p50.toFixed(1)} p99 ${g.p99.toFixed(1)} ms (gateway CPU ${g.serverCpu.toFixed(0)}%, generator ${g.generatorCpu.toFixed(0)}%, generator loop delay p99 ${g.generatorLoopDelayP99.toFixed(1)} ms); relay p50 ${r.p50.toFixed(1)} p99 ${r.p99.toFixed(1)} ms (relay CPU ${r.serverCpu.toFixed(0)}%, generator ${r.generatorCpu.toFixed(0)}%)`);
+        results.push({ gateway: g, relay: r });
+        const top = n === Math.max(...sizes.latencyRunners);
+        const lost: Record<string, number> = g.lost > 0 ? { lostLines: g.lost } : {};
+        figures.push(figure({ id: `latency.p50.${n}`, name: `latency p50, ${n} runner${n === 1 ? '' : 's'} × ${LINES_PER_SECOND} lines/s`, value: g.p50, unit: 'ms', reference: { label: 'bare relay', value: r.p50, unit: 'ms' }, target: null, detail: { lines: g.sent, ...lost } }));
+        figures.push(figure({
+          id: `latency.p99.${n}`,
+          name: `latency p99, ${n} runner${n === 1 ? '' : 's'} × ${LINES_PER_SECOND} lines/s`,
+          value: g.p99,
+          unit: 'ms',
+          reference: { label: 'bare relay', value: r.p99, unit: 'ms' },
+          target: top ? { text: '< 50 ms', met: g.p99 < 50 && g.lost === 0 } : null,
+          detail: { max: g.max, relayMax: r.max, gatewayCpuPct: g.serverCpu, generatorCpuPct: g.generatorCpu, generatorLoopDelayP99: g.generatorLoopDelayP99, relayCpuPct: r.serverCpu, ...lost },
+        }));
+      }
+      raw['latency'] = results;
+    }
+
+    if (only.has('bulk')) {
+      log(`bulk: ${sizes.bulkBytes / MiB} MiB through one run to one viewer`);
+      const g = await measureBulk(gwT, bulkRun, { totalBytes: sizes.bulkBytes, rss: gw.rss });
+      const r = await measureBulk(relayT, bulkRun, { totalBytes: sizes.bulkBytes, rss: relay.rss });
+      raw['bulk'] = { gateway: g, relay: r };
+      figures.push(figure({
+        id: 'bulk',
+        name: `bulk, ${sizes.bulkBytes / MiB} MiB, one run, acked after commit`,
+        value: g.bytesPerSecond / MB,
+        unit: 'MB/s',
+        reference: { label: 'bare relay', value: r.bytesPerSecond / MB, unit: 'MB/s' },
+        target: { text: '≥ 0.5× relay', met: g.bytesPerSecond >= 0.5 * r.bytesPerSecond },
+        detail: { gatewayPeakRssMB: g.peakRss / MB, relayPeakRssMB: r.peakRss / MB },
+      }));
+    }
+
+    if (only.has('ingest')) {
+      log(`durable ingest: ${sizes.ingestRunners} runners, ${INGEST_LINES_PER_CHUNK} lines per chunk, ${sizes.ingestSeconds} s`);
+      const o = { linesPerChunk: INGEST_LINES_PER_CHUNK, window: INGEST_WINDOW, seconds: sizes.ingestSeconds, warmupMs: 1000 };
+      const g = await measureIngest(gwT, runs.slice(0, sizes.ingestRunners), { ...o, rss: gw.rss });
+      const r = await measureIngest(relayT, runs.slice(0, sizes.ingestRunners), { ...o, rss: relay.rss });
+      raw['ingest'] = { gateway: g, relay: r };
+      figures.push(figure({
+        id: 'ingest',
+        name: `durable ingest, ${g.runners} runners, acked after commit`,
+        value: g.linesPerSecond,
+        unit: 'lines/s',
+        reference: { label: 'bare relay, acked on receipt', value: r.linesPerSecond, unit: 'lines/s' },
+        target: { text: '≥ 200,000 lines/s', met: g.linesPerSecond >= 200_000 },
+        detail: { chunksPerSecond: g.chunksPerSecond, MBps: g.bytesPerSecond / MB, linesPerChunk: g.linesPerChunk, gatewayPeakRssMB: g.peakRss / MB },
+      }));
+    }
+  } catch (err) {
+    for (const s of servers) {
+      const alive = s.child.exitCode === null && s.child.signalCode === null;
+      log(`${s === servers[0] ? 'gateway' : 'relay'} (pid ${s.pid}, ${alive ? 'alive' : `exited ${s.child.exitCode ?? s.child.signalCode}`}) stderr:\n${s.stderr().slice(-3000)}`);
+    }
+    throw err;
+  } finally {
+    for (const s of servers.reverse()) await s.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  return finish();
+
+  function finish(): number {
+    load.end = loadavg()[0]!;
+    const out = table(figures);
+    process.stdout.write(`\n${out}\n\n`);
+    const report = {
+      when: new Date(started).toISOString(),
+      mode: values.quick ? 'quick' : 'full',
+      transport: plain ? 'plain ws (loopback)' : 'TLS (self-signed, pinned)',
+      seconds: (Date.now() - started) / 1000,
+      machine: { cpus: cpus().length, model: cpus()[0]?.model ?? null, node: process.version, loadavg1: load },
+      sizes,
+      figures,
+      raw,
+    };
+    mkdirSync(join(values.out!, '..'), { recursive: true });
+    writeFileSync(values.out!, JSON.stringify(report, null, 2) + '\n');
+    const missed = figures.filter((f) => f.target && !f.target.met).length;
+    log(`${figures.length} figures in ${report.seconds.toFixed(0)} s; ${missed} target${missed === 1 ? '' : 's'} missed; load ${load.start.toFixed(2)} → ${load.end.toFixed(2)}; report: ${values.out}`);
+    return 0;
+  }
+}
+
+// Exits explicitly: a failed figure can leave client sockets open, and the bench must end.
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench: failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
