@@ -55,14 +55,25 @@ function inputLines(a: Approval): string[] {
 export function ApprovalsScreen({ ctx, close, keys, height, width, theme }: PanelProps) {
   const { live } = ctx;
   const list = [...live.approvals].sort((a, b) => Number(b.state !== 'resolved') - Number(a.state !== 'resolved') || a.requestedAt - b.requestedAt);
-  const [cursorState, setCursorState] = useState(0);
-  const cursorRef = useRef(0);
-  const setCursor = (n: number) => {
-    cursorRef.current = n;
-    setCursorState(n);
+  // The cursor is on an approval, not a row: rows move as approvals open and close. A new open
+  // one takes it from a resolved one (it is what needs an answer).
+  type Choice = { id: string; seen: ReadonlySet<string> } | null;
+  const [choice, setChoiceState] = useState<Choice>(null);
+  const choiceRef = useRef<Choice>(null);
+  const choose = (all: readonly Approval[], id: string | null) => {
+    const c = id === null ? null : { id, seen: new Set(all.filter((a) => a.state !== 'resolved').map((a) => a.approvalId)) };
+    choiceRef.current = c;
+    setChoiceState(c);
   };
-  // The cursor follows an approval, not a row: keep it on the first open one when it arrives.
-  const cursor = Math.min(cursorState, Math.max(0, list.length - 1));
+  const pick = (all: readonly Approval[], c: Choice): number => {
+    const at = c ? all.findIndex((a) => a.approvalId === c.id) : -1;
+    const firstOpen = all.findIndex((a) => a.state !== 'resolved');
+    if (at < 0) return firstOpen >= 0 ? firstOpen : Math.max(0, all.length - 1);
+    if (all[at]!.state !== 'resolved') return at;
+    const fresh = all.findIndex((a) => a.state !== 'resolved' && !c!.seen.has(a.approvalId));
+    return fresh >= 0 ? fresh : at;
+  };
+  const cursor = pick(list, choice);
   const selected = list[cursor] ?? null;
   const mayAnswer = ctx.role !== null && MAY_ANSWER.includes(ctx.role);
   const listRef = useRef(list);
@@ -71,13 +82,14 @@ export function ApprovalsScreen({ ctx, close, keys, height, width, theme }: Pane
   useLayoutEffect(() => {
     keys.current = (name) => {
       const all = listRef.current;
-      const at = Math.min(cursorRef.current, Math.max(0, all.length - 1));
+      const at = pick(all, choiceRef.current);
       const chosen = all[at] ?? null;
       if (name === 'escape' || name === 'q' || name === 'a') return close();
-      if (name === 'up' || name === 'k') return setCursor(Math.max(0, at - 1));
-      if (name === 'down' || name === 'j') return setCursor(Math.min(all.length - 1, at + 1));
+      if (name === 'up' || name === 'k') return choose(all, all[Math.max(0, at - 1)]?.approvalId ?? null);
+      if (name === 'down' || name === 'j') return choose(all, all[Math.min(all.length - 1, at + 1)]?.approvalId ?? null);
       if (name !== 'y' && name !== 'n' && name !== 'A') return;
       if (!chosen) return ctx.notify('no approval to answer', 'error');
+      choose(all, chosen.approvalId);
       if (!mayAnswer) return ctx.notify(`viewers see approvals but cannot answer them (you are ${ctx.role ?? 'not connected yet'})`, 'error');
       if (name === 'y') return ctx.answerApproval(chosen, 'allow');
       if (name === 'A') return ctx.answerApproval(chosen, 'allow', { always: true });
