@@ -138,7 +138,7 @@ export function ArtifactsScreen({ ctx, api, client, close, keys, height, width, 
       const chosen = all[at];
       if (name === 'escape' || name === 'q' || name === 'o') return close();
       if (name === 'up' || name === 'k') return setCursor(Math.max(0, at - 1));
-      if (name === 'down' || name === 'j') return setCursor(Math.min(all.length - 1, at + 1));
+      if (name === 'down' || name === 'j') return setCursor(Math.max(0, Math.min(all.length - 1, at + 1)));
       if (name === 'c') {
         if (!runId) return;
         if (!ctx.role || !['admin', 'operator'].includes(ctx.role)) return ctx.notify(`collecting needs the operator or admin role (you are ${ctx.role ?? '?'})`, 'error');

@@ -75,7 +75,7 @@ export function CommandsScreen({ ctx, api, client, close, keys, height, width, t
       const at = Math.min(cursorRef.current, Math.max(0, list.length - 1));
       if (name === 'escape' || name === 'q' || name === 'x') return close();
       if (name === 'up' || name === 'k') return setCursor(Math.max(0, at - 1));
-      if (name === 'down' || name === 'j') return setCursor(Math.min(list.length - 1, at + 1));
+      if (name === 'down' || name === 'j') return setCursor(Math.max(0, Math.min(list.length - 1, at + 1)));
       if (name === 'pageup' || name === 'pagedown') {
         const model = command.current?.output;
         if (model) setAnchor((a) => moveAnchor(model, a, name === 'pageup' ? outputHeight - 1 : 1 - outputHeight, width, outputHeight));
@@ -123,7 +123,7 @@ export function CommandsScreen({ ctx, api, client, close, keys, height, width, t
         {allowed.length === 0 ? (
           <Text dimColor wrap="truncate-end">
             {'  '}
-            {offer ? (others.length ? `none for your role (${ctx.role ?? '?'}); the gateway's policy keeps ${others.join(', ')} from it` : 'this runner offers no commands') : ''}
+            {offer ? (others.length ? `none for ${ctx.role ?? 'your role'} under the gateway's policy: ${others.join(', ')}` : 'this runner offers no commands') : ''}
           </Text>
         ) : (
           allowed.slice(top, top + listHeight).map((c, i) => {
