@@ -90,6 +90,10 @@ test('tui on a Claude run: the timeline (hostile text made harmless), approve an
   for (const bad of ['\u001b', '\u0007', '\u202e']) assert.equal(f.includes(bad), false);
   await tui.press('v');
   await tui.until((f) => f.includes('· timeline · following') && f.includes('◆ Claude: Follow-up answered.'), 'the timeline again');
+  // c cancels: Claude is interrupted, the run ends before the gateway closes.
+  await tui.press('c', 'y');
+  await tui.until((f) => f.includes('› cancelled'), 'cancelled', 30_000);
+  await c.runner.exited;
 });
 
 test('tui: a viewer sees the approval and cannot answer it; another operator can', async (t) => {
