@@ -149,23 +149,29 @@ test('tui in a real terminal: tmux at 80×24 with NO_COLOR, driven by send-keys,
 });
 
 test('tui in a real terminal: approve a Claude tool use and run an allowlisted command by keys, at 80×24 with NO_COLOR', { skip: hasTmux ? false : 'tmux is not installed' }, async (t) => {
-  const c = await claudeRun(t, [
-    { text: 'I will create it.', tools: [{ name: 'Bash', input: { command: 'touch from-tmux.txt', description: 'Create from-tmux.txt' } }] },
-    { text: 'Created it.' },
-  ], { prompt: 'make a file', args: ['--input-wait', '30s', '--allow', 'hello=echo hello from the allowlist'] });
-  const { screen, until, keys, start } = tmuxSession(t);
+  const N = 3;
+  const steps = Array.from({ length: N }, (_, i) => ({ text: `Step ${i}.`, tools: [{ name: 'Bash', input: { command: `touch tmux-${i}.txt`, description: 'Touch' } }] }));
+  const c = await claudeRun(t, [...steps, { text: 'Created them.' }], { prompt: 'make files', args: ['--input-wait', '30s', '--allow', 'hello=echo hello from the allowlist'] });
+  const { tmux, screen, until, keys, start } = tmuxSession(t);
   start(c.g);
 
-  let s = await until((s) => s.includes('⏳ 1 approval: Bash touch from-tmux.txt (a)'), 'the approval banner', 60_000);
-  assert.ok(s.includes('◆ Claude: I will create it.') && s.includes('⚙ Bash: touch from-tmux.txt'), s);
+  let s = await until((s) => s.includes('⏳ 1 approval: Bash touch tmux-0.txt (a)') && s.includes('◆ Claude: Step 0.') && s.includes('⚙ Bash: touch tmux-0.txt'), 'the timeline and the approval banner', 60_000);
   assert.equal(s.split('\n')[22], '↑↓ select  Enter output  a approvals  i input  x commands  n new  ? help  q quit');
   await keys('a');
-  s = await until((s) => s.includes('1 approval open') && s.includes('"command": "touch from-tmux.txt"'), 'the approvals screen');
-  assert.ok(s.split('\n').every((r) => r.length <= 80), s);
-  await keys('y');
-  await until((s) => s.includes('allowed by operator.token (bootstrap)'), 'approved');
+  // Each approval, answered with y as it comes; timed from the key press (tmux → the console's
+  // pty → ccg tui → gateway → runner → claude) to Claude's next request to the model.
+  const roundTrips: number[] = [];
+  for (let i = 0; i < N; i++) {
+    s = await until((s) => s.includes('1 approval open') && s.includes(`"command": "touch tmux-${i}.txt"`), `approval ${i} on the approvals screen`, 30_000);
+    assert.ok(s.split('\n').every((r) => r.length <= 80), s);
+    const pressed = performance.now();
+    tmux('send-keys', '-t', 'tui', 'y');
+    roundTrips.push((await c.api.waitForRequests(i + 2, 30_000))[i + 1]!.receivedAt - pressed);
+  }
+  t.diagnostic(`approval round trip in a real terminal (send-keys y → Claude's next model request): ${roundTrips.map((ms) => ms.toFixed(1)).join(', ')} ms`);
+  await until((s) => s.includes('No approval waiting'), 'all approved');
   await keys('Escape');
-  s = await until((s) => s.includes('◆ Claude: Created it.') && s.includes('Claude waits for a follow-up (i)'), 'Claude continued', 30_000);
+  s = await until((s) => s.includes('◆ Claude: Created them.') && s.includes('Claude waits for a follow-up (i)'), 'Claude continued', 30_000);
   assert.ok(s.includes('✔ Bash allowed by operator.token (bootstrap)'), s);
 
   await keys('x');

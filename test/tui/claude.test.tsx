@@ -123,3 +123,33 @@ test('tui: a viewer sees the approval and cannot answer it; another operator can
   assert.equal((await c.runner.exited).code, 0);
   await waitFor(() => (existsSync(join(c.cwd, 'v.txt')) ? true : undefined), 5000, 'v.txt');
 });
+
+test('approval round trip from the console, measured over several approvals (y pressed → Claude continues; → the console shows it resolved)', async (t) => {
+  const N = 6;
+  const steps = Array.from({ length: N }, (_, i) => ({ text: `Step ${i}.`, tools: [{ name: 'Bash', input: { command: `touch step-${i}.txt`, description: 'Touch' } }] }));
+  const c = await claudeRun(t, [...steps, { text: 'All done.' }], { args: ['--input-wait', '0'] });
+  const tui = startTui({ url: c.g.url, token: c.g.operatorToken, fingerprint: c.g.fingerprint });
+  t.after(() => tui.close());
+  await tui.until((f) => f.includes('⏳ 1 approval'), 'the first approval', 60_000);
+  await tui.press('a');
+  const toModel: number[] = [];
+  const toScreen: number[] = [];
+  for (let i = 0; i < N; i++) {
+    await tui.until((f) => f.includes('1 approval open') && f.includes(`"command": "touch step-${i}.txt"`), `approval ${i} on screen`, 30_000);
+    const pressed = performance.now();
+    await tui.press('y');
+    const next = (await c.api.waitForRequests(i + 2, 30_000))[i + 1]!;
+    toModel.push(next.receivedAt - pressed);
+    // The panel's row for it says who allowed it: the console saw it resolved.
+    await waitFor(() => (tui.frame().split('\n').some((l) => l.includes(`touch step-${i}.txt`) && l.includes('allowed by operator.token')) ? true : undefined), 30_000, `approval ${i} resolved on screen`);
+    toScreen.push(performance.now() - pressed);
+  }
+  assert.equal((await c.runner.exited).code, 0, c.runner.stderr());
+  for (let i = 0; i < N; i++) assert.ok(existsSync(join(c.cwd, `step-${i}.txt`)));
+  const stats = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return `median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} ms, min ${sorted[0]!.toFixed(1)}, max ${sorted.at(-1)!.toFixed(1)} (n=${xs.length})`;
+  };
+  t.diagnostic(`console approval round trip, key press → Claude's next model request: ${stats(toModel)}`);
+  t.diagnostic(`key press → the console shows it allowed (the runner's approval_resolved, through the gateway): ${stats(toScreen)}`);
+});
