@@ -2,7 +2,7 @@ import { STREAM_STDOUT } from '../../protocol/frames.js';
 import type { RunSummary } from '../../protocol/run.js';
 import { RunnerEvent } from '../../protocol/runner-events.js';
 import { TextTimeline, type TextKind } from '../render/timeline-text.js';
-import { describeEvent, RAW_LENS, type EventRenderer, type OutputLens } from './output-model.js';
+import { RAW_LENS, type EventDescriber, type EventRenderer, type OutputLens } from './output-model.js';
 import type { Style } from './sanitize.js';
 
 /** How each kind of timeline line looks. Colour is dropped by the view under NO_COLOR; the marks (◆ ⚙ ✔ ✖ ⏳) carry the meaning. */
@@ -20,13 +20,13 @@ const KIND_STYLE: Record<TextKind, Style> = {
   raw: { dim: true },
 };
 
-function timelineRenderer(): EventRenderer {
+function timelineRenderer(describe: EventDescriber): EventRenderer {
   const text = new TextTimeline({ approvalHint: () => 'press a to answer it' });
   return (ev, at) => {
     const parsed = RunnerEvent.safeParse(ev);
     if (!parsed.success) {
-      // A newer runner's event: its type, as the raw view shows it.
-      const line = describeEvent(ev);
+      // A newer runner's event, or one a feature describes: as the raw view shows it.
+      const line = describe(ev);
       return line === null ? [] : [{ text: line, style: { dim: true } }];
     }
     return text.push({ seq: at.seq, time: at.time, index: at.index, event: parsed.data }).map((l) => ({ text: l.text, style: KIND_STYLE[l.kind] }));

@@ -48,8 +48,11 @@ export interface OutputLens {
   name: string;
   /** Streams not shown at all. */
   hide?: readonly number[];
-  /** A fresh event renderer (called at every rebuild); default: one dim line per event by `describe`. */
-  events?: () => EventRenderer;
+  /**
+   * A fresh event renderer (called at every rebuild), given the model's describer for events it
+   * does not know; default: one dim line per event by `describe`.
+   */
+  events?: (describe: EventDescriber) => EventRenderer;
 }
 
 export const RAW_LENS: OutputLens = { name: 'raw' };
@@ -135,7 +138,7 @@ export class OutputModel {
   }
 
   private freshRenderer(): EventRenderer {
-    if (this.lensValue.events) return this.lensValue.events();
+    if (this.lensValue.events) return this.lensValue.events(this.describe);
     const describe = this.describe;
     return (ev) => {
       const text = describe(ev);
