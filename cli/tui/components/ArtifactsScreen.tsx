@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { Box, Text } from 'ink';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { artifactBasename, type ArtifactInfo } from '../../../protocol/artifacts.js';
@@ -106,8 +107,9 @@ export function ArtifactsScreen({ ctx, api, client, close, keys, height, width, 
       label: `Save ${clean(a.name, 30)} to:`,
       initial: artifactBasename(a.name),
       onSubmit: (value) => {
-        const path = value.trim();
-        if (!path) return ctx.notify('not saved');
+        const typed = value.trim();
+        if (!typed) return ctx.notify('not saved');
+        const path = typed === '~' || typed.startsWith('~/') ? join(homedir(), typed.slice(1)) : typed;
         const write = (overwrite: boolean) =>
           api
             .saveArtifact(runId, a.name, path, overwrite)

@@ -28,6 +28,8 @@ export function CommandsScreen({ ctx, api, client, close, keys, height, width, t
     setCursorState(n);
   };
 
+  // Asked again when the runner (re)connects with another list, not on every progress update.
+  const offerKey = `${(run?.runner?.commands ?? []).map((c) => c.name).join(',')}|${run?.runnerConnected ? 1 : 0}`;
   useEffect(() => {
     if (!runId) return;
     let active = true;
@@ -38,7 +40,7 @@ export function CommandsScreen({ ctx, api, client, close, keys, height, width, t
     return () => {
       active = false;
     };
-  }, [api, runId, run?.runner?.commands]);
+  }, [api, runId, offerKey]);
 
   const allowed = offer ? offer.commands.filter((c) => offer.mayRun.includes(c.name)) : [];
   const others = offer ? offer.commands.filter((c) => !offer.mayRun.includes(c.name)).map((c) => c.name) : [];
