@@ -146,6 +146,9 @@ test('tui in a real terminal: tmux at 80×24 with NO_COLOR, driven by send-keys,
   await keys('q');
   await until((s) => s.includes('EXITED:0'), 'quit, exit code 0, the shell screen restored');
   assert.equal(screen().includes('─ ccg'), false, 'the alternate screen is gone');
+  // The runner goes before the gateway closes (cleanup hooks run in the order they were added).
+  runner.child.kill('SIGKILL');
+  await runner.exited;
 });
 
 test('tui in a real terminal: approve a Claude tool use and run an allowlisted command by keys, at 80×24 with NO_COLOR', { skip: hasTmux ? false : 'tmux is not installed' }, async (t) => {

@@ -40,7 +40,7 @@ test('tui: x runs allowlisted commands (output, exit code, a parameter that fail
   const allowlist = join(conf, 'allow.json');
   writeFileSync(allowlist, JSON.stringify({ commands: [{ name: 'show', argv: ['git', 'show', '{rev}:a.txt'], params: { rev: { pattern: '[A-Za-z0-9~^]{1,40}' } }, description: 'a.txt at a revision' }] }));
   const tmate = writeTmateStandin(conf);
-  keepRunning(t, spawnCcg(
+  const runner = keepRunning(t, spawnCcg(
     [
       'runner', 'start', '--run-id', run.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--cwd', ws, '--quiet', '--spool-dir', tempDir(),
       '--allowlist', allowlist, '--allow', 'hello=echo hello from the runner', '--allow', 'fail=sh -c "echo oops >&2; exit 3"',
@@ -136,6 +136,8 @@ test('tui: x runs allowlisted commands (output, exit code, a parameter that fail
   await viewer.press(KEYS.escape, 't');
   await viewer.until((f) => f.includes('assist (tmate): needs the admin or operator role (you are viewer)'), 'no assist screen');
   writeFileSync(join(ws, 'stop'), '');
+  // The run ends (and uploads its artifacts) before the gateway closes.
+  assert.equal((await runner.exited).code, 0, runner.stderr());
 });
 
 test('tui: a --pty run takes a typed line (i) and keys (K, until Ctrl-]), with the console\u2019s size', async (t) => {
