@@ -2,7 +2,6 @@ import { Box, useApp, useInput } from 'ink';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { CreateRunResponse } from '../../protocol/api.js';
 import { isFinal, type RunSummary } from '../../protocol/run.js';
-import { toolSummary } from '../../protocol/timeline.js';
 import type { OperatorClient } from '../client/operator-client.js';
 import type { CliError } from '../exit-codes.js';
 import type { TuiApi } from './api.js';
@@ -10,7 +9,7 @@ import { ApprovalsScreen } from './components/ApprovalsScreen.js';
 import { ArtifactsScreen } from './components/ArtifactsScreen.js';
 import { AssistScreen } from './components/AssistScreen.js';
 import { CommandsScreen } from './components/CommandsScreen.js';
-import { HelpLine, type HelpItem } from './components/HelpLine.js';
+import { HelpLine } from './components/HelpLine.js';
 import { HelpPanel } from './components/HelpPanel.js';
 import { InputLine } from './components/InputLine.js';
 import { NewRunPanel } from './components/NewRunPanel.js';
@@ -26,7 +25,7 @@ import { useRunLive } from './hooks/use-run-live.js';
 import { useRuns } from './hooks/use-runs.js';
 import { useSteering } from './hooks/use-steering.js';
 import { useTerminalSize, type TerminalSize } from './hooks/use-terminal-size.js';
-import { defaultBindings, findBinding, isSelectKey, keyName, type Focus, type KeyBinding, type KeyContext, type PromptRequest } from './keymap.js';
+import { defaultBindings, findBinding, helpLineItems, isSelectKey, keyName, statusBanner, type Focus, type KeyBinding, type KeyContext, type PromptRequest } from './keymap.js';
 import { isClaudeRun, lensFor } from './lenses.js';
 import type { PanelDef } from './panels.js';
 import { clean, statusWord, type Theme } from './theme.js';
@@ -384,11 +383,7 @@ export function App(props: AppProps) {
     return `${clean(selected.name, 30)} · ${statusWord(selected)}${why}${lens} · ${where}`;
   })();
   const runsTitle = `ccg ${clean(gateway.replace(/^https?:\/\//, ''), 40)} · runs ${filtered.length}${filter ? `/${runs.length} matching "${clean(filter, 20)}"` : ''}`;
-  const helpItems: HelpItem[] = steering.keysRun
-    ? [{ key: 'Ctrl-]', help: `back to the console; every other key goes to ${steering.keysRun}`, rank: 0 }]
-    : bindings
-        .filter((b) => b.primary && (!b.focus || b.focus.includes(focus)) && (!b.roles || !role || b.roles.includes(role)) && (!b.relevant || b.relevant(ctx)))
-        .map((b) => ({ key: b.label, help: b.helpFor?.(ctx) ?? b.help, rank: b.rank ?? 50 }));
+  const helpItems = helpLineItems(bindings, ctx, steering.keysRun);
   const idleText = steering.keysRun
     ? `keys mode: what you type goes to the terminal of ${steering.keysRun}`
     : filter
@@ -396,16 +391,7 @@ export function App(props: AppProps) {
       : output.error
         ? `! ${output.error}`
         : 'press / to filter, n to create a run';
-  const banner = (() => {
-    if (steering.keysRun) return `⌨ keys → ${steering.keysRun}`;
-    const waiting = live.pending;
-    if (waiting.length > 0) {
-      const first = waiting[0]!;
-      return `⏳ ${waiting.length} approval${waiting.length === 1 ? '' : 's'}: ${clean(first.toolName, 20)} ${toolSummary(first.toolName, first.input, 40)} (a)`;
-    }
-    if (selected && selected.status === 'waiting' && isClaudeRun(selected)) return 'Claude waits for a follow-up (i)';
-    return null;
-  })();
+  const banner = statusBanner(selected, live, steering.keysRun);
   const panelHeight = body - 1;
   const openDef = customPanel?.def;
 

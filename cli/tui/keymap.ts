@@ -1,9 +1,13 @@
 import type { Key } from 'ink';
 import type { Approval } from '../../protocol/claude-control.js';
 import { isFinal, type RunSummary } from '../../protocol/run.js';
+import { toolSummary } from '../../protocol/timeline.js';
 import type { OperatorClient } from '../client/operator-client.js';
 import type { TuiApi } from './api.js';
+import type { HelpItem } from './components/HelpLine.js';
 import type { RunLive } from './hooks/use-run-live.js';
+import { isClaudeRun } from './lenses.js';
+import { clean } from './theme.js';
 
 /**
  * Where the keyboard is. `runs`: the runs list has focus; `output`: the output view has focus
@@ -177,4 +181,25 @@ export function isSelectKey(name: string): number {
   if (name === 'up' || name === 'k') return -1;
   if (name === 'down' || name === 'j') return 1;
   return 0;
+}
+
+/** The help line's candidates: primary keys for this focus and role that matter now (keys mode: only its way out). */
+export function helpLineItems(bindings: readonly KeyBinding[], ctx: KeyContext, keysRun: string | null): HelpItem[] {
+  if (keysRun) return [{ key: 'Ctrl-]', help: `back to the console; every other key goes to ${keysRun}`, rank: 0 }];
+  const { focus, role } = ctx;
+  return bindings
+    .filter((b) => b.primary && (!b.focus || b.focus.includes(focus)) && (!b.roles || !role || b.roles.includes(role)) && (!b.relevant || b.relevant(ctx)))
+    .map((b) => ({ key: b.label, help: b.helpFor?.(ctx) ?? b.help, rank: b.rank ?? 50 }));
+}
+
+/** What the selected run needs from the operator, for the status line: keys mode, open approvals, a follow-up. */
+export function statusBanner(run: RunSummary | null, live: RunLive, keysRun: string | null): string | null {
+  if (keysRun) return `⌨ keys → ${keysRun}`;
+  const waiting = live.pending;
+  if (waiting.length > 0) {
+    const first = waiting[0]!;
+    return `⏳ ${waiting.length} approval${waiting.length === 1 ? '' : 's'}: ${clean(first.toolName, 20)} ${toolSummary(first.toolName, first.input, 40)} (a)`;
+  }
+  if (run && run.status === 'waiting' && isClaudeRun(run)) return 'Claude waits for a follow-up (i)';
+  return null;
 }
