@@ -14,7 +14,7 @@ export class TuiCommand extends GatewayCommand {
   static override paths = [['tui']];
   static override usage = Command.Usage({
     category: 'Console',
-    description: 'The operator console: runs, live output, new runs, cancel, the command policy',
+    description: 'The operator console: runs, live output and Claude timelines, approvals, input, commands, artifacts, assist',
     details: `
       A terminal UI over the same operator WebSocket as \`ccg runs logs --follow\`. Works over SSH,
       in tmux and in 80×24; set NO_COLOR to turn colours off.
@@ -23,6 +23,13 @@ export class TuiCommand extends GatewayCommand {
       pages in from the gateway; f or End follows again; Esc back) · n new run (shows its id,
       its token once and the runner command) · / filter · c cancel the selected run (asks
       first) · r reconnect now · p the command policy (admins) · ? all keys · q quit.
+
+      For the selected run: a its approvals (y approve, n deny with a message, A always allow;
+      the first answer wins) · i a follow-up prompt for Claude, or a line for a --pty run · K
+      keys mode for a --pty run (Ctrl-] ends it) · x the allowlisted commands your role may run
+      (Enter runs one; output and exit code below) · v the raw stream-json instead of Claude's
+      timeline · o artifacts (c collect, Enter view, s save) · t an assist session (s start,
+      S stop; operators and admins). The help line shows the keys that matter for the run.
 
       If the gateway goes away it shows "reconnecting…" and resumes each run's output from the
       last chunk it has, with nothing doubled or lost. Runner output is shown with every terminal

@@ -1,7 +1,22 @@
-import type { ChunksResponse, CreateRunResponse } from '../../protocol/api.js';
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import type { z } from 'zod';
+import { CommandsResponse, ExecResponse, type ChunksResponse, type CreateRunResponse } from '../../protocol/api.js';
+import { ArtifactsResponse, CollectResponse, type ArtifactInfo } from '../../protocol/artifacts.js';
+import { AssistResponse } from '../../protocol/assist.js';
 import type { CommandPolicy, PolicyResponse, PolicyUpdate } from '../../protocol/policy.js';
 import type { RunSummary } from '../../protocol/run.js';
 import type { ApiClient } from '../client/api.js';
+import { CliError } from '../exit-codes.js';
+
+/** A text artifact as the pager reads it: at most `maxBytes`, or why it cannot be shown. */
+export interface ArtifactText {
+  /** Null when the artifact is not text (it can still be saved). */
+  text: string | null;
+  contentType: string;
+  /** Only the first `maxBytes` were read. */
+  cut: boolean;
+}
 
 /** The HTTP actions of the TUI, as an interface so the app can be given any implementation. */
 export interface TuiApi {
@@ -11,18 +26,73 @@ export interface TuiApi {
   chunks(id: string, q: { before?: number; from?: number; maxBytes?: number; limit?: number }): Promise<ChunksResponse>;
   getPolicy(): Promise<CommandPolicy>;
   setPolicy(update: PolicyUpdate): Promise<CommandPolicy>;
+  /** The runner's advertised commands, and which of them the caller's role may run. */
+  commands(id: string): Promise<CommandsResponse>;
+  exec(id: string, name: string, params: Record<string, string>): Promise<ExecResponse>;
+  artifacts(id: string): Promise<ArtifactInfo[]>;
+  collect(id: string): Promise<CollectResponse>;
+  artifactText(id: string, name: string, maxBytes: number): Promise<ArtifactText>;
+  /** Saves an artifact to `path` (mode 0600); refuses an existing file unless `overwrite`. */
+  saveArtifact(id: string, name: string, path: string, overwrite: boolean): Promise<{ bytes: number }>;
+  assist(id: string): Promise<AssistResponse>;
+  assistAction(id: string, action: 'start' | 'stop'): Promise<{ requestId: string; fromSeq: number }>;
 }
 
+/** The gateway's answer, checked: a field that is not what the TUI expects is an error, not a crash later. */
+function checked<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new CliError(`the gateway sent an unexpected answer to ${what}`);
+  return r.data;
+}
+
+const TEXT_TYPES = /^(text\/|application\/(json|x-ndjson)\b)/;
+
 export function createTuiApi(api: ApiClient): TuiApi {
+  const run = (id: string) => `/api/v1/runs/${encodeURIComponent(id)}`;
+  const artifact = (id: string, name: string) => `${run(id)}/artifacts/${encodeURIComponent(name)}`;
   return {
     createRun: (name) => api.json<CreateRunResponse>('POST', '/api/v1/runs', name ? { name } : {}),
-    cancelRun: (id) => api.json('POST', `/api/v1/runs/${encodeURIComponent(id)}/cancel`),
+    cancelRun: (id) => api.json('POST', `${run(id)}/cancel`),
     chunks: (id, q) => {
       const params = new URLSearchParams();
       for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v));
-      return api.json<ChunksResponse>('GET', `/api/v1/runs/${encodeURIComponent(id)}/chunks?${params}`);
+      return api.json<ChunksResponse>('GET', `${run(id)}/chunks?${params}`);
     },
     getPolicy: async () => (await api.json<PolicyResponse>('GET', '/api/v1/policy')).policy,
     setPolicy: async (update) => (await api.json<PolicyResponse>('PUT', '/api/v1/policy', update)).policy,
+    commands: async (id) => checked(CommandsResponse, await api.json('GET', `${run(id)}/commands`), 'the commands list'),
+    exec: async (id, name, params) => checked(ExecResponse, await api.json('POST', `${run(id)}/exec`, { name, params }), 'exec'),
+    artifacts: async (id) => checked(ArtifactsResponse, await api.json('GET', `${run(id)}/artifacts`), 'the artifacts list').artifacts,
+    collect: async (id) => checked(CollectResponse, await api.json('POST', `${run(id)}/collect`), 'collect'),
+    async artifactText(id, name, maxBytes) {
+      const res = await api.open('GET', artifact(id, name));
+      const contentType = String(res.headers['content-type'] ?? '');
+      if (!TEXT_TYPES.test(contentType)) {
+        res.destroy();
+        return { text: null, contentType, cut: false };
+      }
+      const length = Number(res.headers['content-length'] ?? NaN);
+      const parts: Buffer[] = [];
+      let size = 0;
+      for await (const part of res as AsyncIterable<Buffer>) {
+        parts.push(part);
+        size += part.length;
+        if (size > maxBytes) break; // leaving the loop destroys the response
+      }
+      const cut = size > maxBytes || (Number.isFinite(length) && length > maxBytes);
+      const data = Buffer.concat(parts).subarray(0, maxBytes);
+      // A NUL says "binary", whatever the name claimed.
+      if (data.subarray(0, 8192).includes(0)) return { text: null, contentType, cut: false };
+      return { text: data.toString('utf8'), contentType, cut };
+    },
+    async saveArtifact(id, name, path, overwrite) {
+      const res = await api.open('GET', artifact(id, name));
+      let bytes = 0;
+      res.on('data', (d: Buffer) => (bytes += d.length));
+      await pipeline(res, createWriteStream(path, { mode: 0o600, flags: overwrite ? 'w' : 'wx' }));
+      return { bytes };
+    },
+    assist: async (id) => checked(AssistResponse, await api.json('GET', `${run(id)}/assist`), 'the assist state'),
+    assistAction: async (id, action) => checked(CollectResponse, await api.json('POST', `${run(id)}/assist`, { action }), `assist ${action}`),
   };
 }

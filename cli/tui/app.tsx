@@ -5,6 +5,10 @@ import { isFinal, type RunSummary } from '../../protocol/run.js';
 import type { OperatorClient } from '../client/operator-client.js';
 import type { CliError } from '../exit-codes.js';
 import type { TuiApi } from './api.js';
+import { ApprovalsScreen } from './components/ApprovalsScreen.js';
+import { ArtifactsScreen } from './components/ArtifactsScreen.js';
+import { AssistScreen } from './components/AssistScreen.js';
+import { CommandsScreen } from './components/CommandsScreen.js';
 import { HelpLine } from './components/HelpLine.js';
 import { HelpPanel } from './components/HelpPanel.js';
 import { InputLine } from './components/InputLine.js';
@@ -15,10 +19,14 @@ import { RunsList } from './components/RunsList.js';
 import { StatusLine } from './components/StatusLine.js';
 import { TitleBar } from './components/TitleBar.js';
 import { useConnection } from './hooks/use-connection.js';
+import { useDiscreteInput } from './hooks/use-discrete-input.js';
 import { useRunOutput, type RunOutputOptions } from './hooks/use-run-output.js';
+import { useRunLive } from './hooks/use-run-live.js';
 import { useRuns } from './hooks/use-runs.js';
+import { useSteering } from './hooks/use-steering.js';
 import { useTerminalSize, type TerminalSize } from './hooks/use-terminal-size.js';
-import { defaultBindings, findBinding, isSelectKey, keyName, type Focus, type KeyBinding, type KeyContext, type PromptRequest } from './keymap.js';
+import { defaultBindings, findBinding, helpLineItems, isSelectKey, keyName, statusBanner, type Focus, type KeyBinding, type KeyContext, type PromptRequest } from './keymap.js';
+import { isClaudeRun, lensFor } from './lenses.js';
 import type { PanelDef } from './panels.js';
 import { clean, statusWord, type Theme } from './theme.js';
 import { moveAnchor, topAnchor, viewport, type Anchor } from './viewport.js';
@@ -40,7 +48,14 @@ export interface AppProps {
   onExit?(result: { code: number; error?: CliError }): void;
 }
 
-const BUILTIN_PANELS: PanelDef[] = [{ id: 'policy', title: 'command policy', roles: ['admin'], render: (p) => <PolicyScreen {...p} /> }];
+const BUILTIN_PANELS: PanelDef[] = [
+  { id: 'policy', title: 'command policy', roles: ['admin'], render: (p) => <PolicyScreen {...p} /> },
+  { id: 'approvals', title: 'approvals', render: (p) => <ApprovalsScreen {...p} /> },
+  { id: 'commands', title: 'allowlisted commands', render: (p) => <CommandsScreen {...p} /> },
+  { id: 'artifacts', title: 'artifacts', render: (p) => <ArtifactsScreen {...p} /> },
+  // The links are credentials: the gateway sends them to operators and admins only.
+  { id: 'assist', title: 'assist session', roles: ['admin', 'operator'], render: (p) => <AssistScreen {...p} /> },
+];
 
 type OpenPanel = { id: 'help' } | { id: 'new-run'; created: CreateRunResponse } | { id: string; def: PanelDef };
 
@@ -70,6 +85,7 @@ export function App(props: AppProps) {
   const { client, api, gateway } = props;
   const theme = props.theme ?? { color: true };
   const { exit } = useApp();
+  useDiscreteInput();
   const size = useTerminalSize(props.size);
   const connection = useConnection(client);
   const runs = useRuns(client);
@@ -84,11 +100,16 @@ export function App(props: AppProps) {
   const [message, setMessage] = useState<{ text: string; level: 'info' | 'error'; id: number } | null>(null);
   const [anchor, setAnchor] = useState<Anchor | null>(null);
   const [now, setNow] = useState(() => Date.now());
+  const [rawOutput, setRawOutput] = useState(false);
+  // Incremented when the app types into the prompt itself: ink-text-input is remounted, so its
+  // cursor goes to the end of the value instead of staying where it was.
+  const [promptEpoch, setPromptEpoch] = useState(0);
   const exited = useRef(false);
 
   const filtered = useMemo(() => runs.filter((r) => matches(r, filter)), [runs, filter]);
   const selected = filtered.find((r) => r.id === selectedId) ?? filtered[0] ?? null;
-  const output = useRunOutput(client, api, selected?.id ?? null, props.output);
+  const output = useRunOutput(client, api, selected?.id ?? null, props.output, lensFor(selected, rawOutput));
+  const live = useRunLive(client, selected?.id ?? null);
   const role = connection.user?.role ?? null;
   const bindings = useMemo(() => [...(props.bindings ?? []), ...defaultBindings()], [props.bindings]);
   const panels = useMemo(() => [...BUILTIN_PANELS, ...(props.panels ?? [])], [props.panels]);
@@ -101,6 +122,8 @@ export function App(props: AppProps) {
   const outputHeight = Math.max(1, body - 2 - runsHeight);
 
   const notify = useCallback((text: string, level: 'info' | 'error' = 'info') => setMessage({ text: clean(text, 300), level, id: Date.now() }), []);
+  const openPrompt = useCallback((p: PromptRequest) => setPrompt({ ...p, value: p.initial ?? '' }), [setPrompt]);
+  const steering = useSteering(client, selected, notify, openPrompt, { cols: width, rows: outputHeight });
   const quit = useCallback(
     (result: { code: number; error?: CliError } = { code: 0 }) => {
       if (exited.current) return;
@@ -142,13 +165,21 @@ export function App(props: AppProps) {
   const view = viewport(output.model, anchor, width, outputHeight);
   // Older output pages in when the top of what is loaded comes into view (once per page).
   const requested = useRef<number | undefined>(undefined);
+  // `g` pressed while a page was loading: go to the new top when it is in (the press is not lost).
+  const topWanted = useRef(false);
   useEffect(() => {
+    if (topWanted.current && !output.loadingOlder) {
+      topWanted.current = false;
+      requested.current = undefined;
+      setAnchor(topAnchor(output.model, width, outputHeight));
+      return;
+    }
     const first = output.model.firstSeq;
     if (view.atTop && !output.atStart && output.live && !output.loadingOlder && requested.current !== first) {
       requested.current = first;
       output.loadOlder();
     }
-  }, [view.atTop, output]);
+  }, [view.atTop, output, width, outputHeight]);
 
   const ctx: KeyContext = {
     focus,
@@ -164,6 +195,7 @@ export function App(props: AppProps) {
     setFocus: (f) => setFocus(f),
     scroll: (d) => {
       const page = Math.max(1, outputHeight - 1);
+      topWanted.current = d === 'top' && output.loadingOlder;
       if (d === 'bottom') return setAnchor(null);
       if (d === 'top') {
         requested.current = undefined;
@@ -225,9 +257,23 @@ export function App(props: AppProps) {
       if (def.roles && !(role && def.roles.includes(role))) return notify(`the ${def.title} screen needs the ${def.roles.join(' or ')} role (you are ${role ?? 'not connected yet'})`, 'error');
       setPanel({ id, def });
     },
-    prompt: (p) => setPrompt({ ...p, value: p.initial ?? '' }),
+    prompt: openPrompt,
     confirm: (question, onYes) => setConfirm({ question, onYes }),
     notify,
+    client,
+    api,
+    user: connection.user,
+    live,
+    rawOutput,
+    toggleRaw: () => {
+      if (!isClaudeRun(selected)) return notify('raw and timeline views are for Claude runs; this output is shown as it came', 'error');
+      setRawOutput(!rawOutput);
+      setAnchor(null);
+      notify(rawOutput ? 'the timeline (v shows the raw stream-json)' : 'the raw stream-json (v shows the timeline)');
+    },
+    answerApproval: steering.answerApproval,
+    input: steering.input,
+    keysMode: steering.keysMode,
   };
 
   const promptChange = (value: string) => {
@@ -281,8 +327,13 @@ export function App(props: AppProps) {
       // Typed before the text field took the keyboard.
       if (name === 'enter') promptSubmit();
       else if (name === 'escape') promptCancel();
-      else if (name === 'backspace') promptChange(typing.value.slice(0, -1));
-      else if ([...name].length === 1 && name >= ' ') promptChange(typing.value + name);
+      else if (name === 'backspace') {
+        promptChange(typing.value.slice(0, -1));
+        setPromptEpoch((e) => e + 1);
+      } else if ([...name].length === 1 && name >= ' ') {
+        promptChange(typing.value + name);
+        setPromptEpoch((e) => e + 1);
+      }
       return;
     }
     const open = panelRef.current;
@@ -306,6 +357,7 @@ export function App(props: AppProps) {
   };
   useInput(
     (input, key) => {
+      if (steering.onKey(input, key)) return;
       const special = key.ctrl || key.meta || key.escape || key.return || key.tab || key.backspace || key.delete || key.upArrow || key.downArrow || key.leftArrow || key.rightArrow || key.pageUp || key.pageDown;
       if (input.length <= 1 || special) return onKey(keyName(input, key));
       // Keys typed faster than the terminal is read arrive as one string: one key at a time
@@ -327,11 +379,19 @@ export function App(props: AppProps) {
           ? 'following'
           : 'loading…';
     const why = isFinal(selected.status) && selected.reason ? ` (${clean(selected.reason, 30)})` : '';
-    return `${clean(selected.name, 30)} · ${statusWord(selected)}${why} · ${where}`;
+    const lens = isClaudeRun(selected) ? ` · ${output.model.lens.name}` : '';
+    return `${clean(selected.name, 30)} · ${statusWord(selected)}${why}${lens} · ${where}`;
   })();
   const runsTitle = `ccg ${clean(gateway.replace(/^https?:\/\//, ''), 40)} · runs ${filtered.length}${filter ? `/${runs.length} matching "${clean(filter, 20)}"` : ''}`;
-  const shownBindings = bindings.filter((b) => b.primary && (!b.focus || b.focus.includes(focus)) && (!b.roles || !role || b.roles.includes(role)));
-  const idleText = filter ? `filter: ${clean(filter, 40)}  (/ changes it, Esc in the prompt clears it)` : output.error ? `! ${output.error}` : 'press / to filter, n to create a run';
+  const helpItems = helpLineItems(bindings, ctx, steering.keysRun);
+  const idleText = steering.keysRun
+    ? `keys mode: what you type goes to the terminal of ${steering.keysRun}`
+    : filter
+      ? `filter: ${clean(filter, 40)}  (/ changes it, Esc in the prompt clears it)`
+      : output.error
+        ? `! ${output.error}`
+        : 'press / to filter, n to create a run';
+  const banner = statusBanner(selected, live, steering.keysRun);
   const panelHeight = body - 1;
   const openDef = customPanel?.def;
 
@@ -379,14 +439,16 @@ export function App(props: AppProps) {
         onChange={promptChange}
         onSubmit={promptSubmit}
         idleText={idleText}
+        epoch={promptEpoch}
       />
       <StatusLine
         state={connection.state}
         user={connection.user}
+        banner={banner}
         message={confirm ? { text: confirm.question, level: 'info' } : message}
         theme={theme}
       />
-      <HelpLine bindings={shownBindings} width={width} />
+      <HelpLine items={helpItems} width={width} />
     </Box>
   );
 }

@@ -8,6 +8,8 @@ export interface ModelChunk {
   seq: number;
   stream: number;
   data: Uint8Array;
+  /** Gateway time (ms) when it was received; 0 when unknown. */
+  time?: number;
 }
 
 /** A display line: sanitized segments, never raw runner bytes. */
@@ -23,6 +25,37 @@ export interface OutputLine {
 
 /** Turns one runner event (a JSON line of stream 3) into a line for people, or null to skip it. */
 export type EventDescriber = (event: Record<string, unknown>) => string | null;
+
+/** A line an event renderer produced: plain text (it is sanitized again) and a style. */
+export interface EventLine {
+  text: string;
+  style?: Style;
+}
+
+/**
+ * Turns runner events into lines. It may keep state between events (a tool result printed under
+ * its call's name), so a lens makes a fresh one whenever the lines are rebuilt from the chunks.
+ */
+export type EventRenderer = (event: Record<string, unknown>, at: { seq: number; time: number; index: number }) => readonly EventLine[];
+
+/**
+ * How a run's output reads: which streams are left out and how runner events are shown. The
+ * Claude timeline is a lens (stream-json hidden, events as the readable timeline); the raw view
+ * is the default lens. Switching lenses rebuilds the lines from the loaded chunks.
+ */
+export interface OutputLens {
+  /** A name for the title bar ("timeline", "raw"). */
+  name: string;
+  /** Streams not shown at all. */
+  hide?: readonly number[];
+  /**
+   * A fresh event renderer (called at every rebuild), given the model's describer for events it
+   * does not know; default: one dim line per event by `describe`.
+   */
+  events?: (describe: EventDescriber) => EventRenderer;
+}
+
+export const RAW_LENS: OutputLens = { name: 'raw' };
 
 /** The default: the allowlisted-command events of protocol/runner-events.ts; unknown types by name. */
 export const describeEvent: EventDescriber = (ev) => {
@@ -49,6 +82,7 @@ export interface OutputModelOptions {
   /** Past this many bytes of loaded chunks, the oldest are dropped (they page back in on scroll). */
   maxBytes?: number;
   describe?: EventDescriber;
+  lens?: OutputLens;
 }
 
 /**
@@ -68,6 +102,9 @@ export class OutputModel {
   private nextId = 1;
   private readonly maxBytes: number;
   private readonly describe: EventDescriber;
+  private lensValue: OutputLens;
+  private hidden: ReadonlySet<number>;
+  private renderEvent: EventRenderer;
   /** Bumped on every change: a cheap way for React to notice. */
   version = 0;
   /**
@@ -82,6 +119,31 @@ export class OutputModel {
   constructor(opts: OutputModelOptions = {}) {
     this.maxBytes = opts.maxBytes ?? 4 * 1024 * 1024;
     this.describe = opts.describe ?? describeEvent;
+    this.lensValue = opts.lens ?? RAW_LENS;
+    this.hidden = new Set(this.lensValue.hide ?? []);
+    this.renderEvent = this.freshRenderer();
+  }
+
+  get lens(): OutputLens {
+    return this.lensValue;
+  }
+
+  /** Shows the loaded output through another lens (the lines are rebuilt from the chunks). */
+  setLens(lens: OutputLens): void {
+    if (lens === this.lensValue) return;
+    this.lensValue = lens;
+    this.hidden = new Set(lens.hide ?? []);
+    this.rebuild();
+    this.version++;
+  }
+
+  private freshRenderer(): EventRenderer {
+    if (this.lensValue.events) return this.lensValue.events(this.describe);
+    const describe = this.describe;
+    return (ev) => {
+      const text = describe(ev);
+      return text === null ? [] : [{ text, style: { dim: true } }];
+    };
   }
 
   /** Seq of the oldest loaded chunk (undefined when empty). */
@@ -150,6 +212,7 @@ export class OutputModel {
     this.partialLine = null;
     this.decoders.clear();
     this.style = {};
+    this.renderEvent = this.freshRenderer();
   }
 
   private rebuild(): void {
@@ -200,9 +263,11 @@ export class OutputModel {
   }
 
   private feed(c: ModelChunk): void {
+    if (this.hidden.has(c.stream)) return;
     if (c.stream === STREAM_EVENT) {
       this.finishPartial();
       const text = this.decoder(c.stream).write(Buffer.from(c.data));
+      let index = 0;
       for (const raw of text.split('\n')) {
         if (!raw.trim()) continue;
         let ev: unknown;
@@ -212,11 +277,12 @@ export class OutputModel {
           continue;
         }
         if (!ev || typeof ev !== 'object' || Array.isArray(ev)) continue;
-        const described = this.describe(ev as Record<string, unknown>);
-        if (!described) continue;
-        const shown = plainText(described);
-        this.started();
-        this.lineList.push({ id: this.nextId++, stream: c.stream, seq: c.seq, segments: [{ text: shown, dim: true }], width: stringWidth(shown) });
+        for (const out of this.renderEvent(ev as Record<string, unknown>, { seq: c.seq, time: c.time ?? 0, index: index++ })) {
+          // Renderers sanitize; this is the second pass that nothing bypasses.
+          const shown = plainText(out.text);
+          this.started();
+          this.lineList.push({ id: this.nextId++, stream: c.stream, seq: c.seq, segments: [{ text: shown, ...out.style }], width: stringWidth(shown) });
+        }
       }
       return;
     }

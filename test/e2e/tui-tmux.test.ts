@@ -6,10 +6,13 @@ import { test } from 'node:test';
 import type { CreateRunResponse } from '../../protocol/api.js';
 import { runCli } from '../helpers/cli.js';
 import { startGateway, tempDir } from '../helpers/gateway.js';
+import { claudeRun } from '../helpers/claude-run.js';
 import { CCG_BIN, spawnCcg, waitFor } from '../helpers/processes.js';
 
 const TICKER = fileURLToPath(new URL('../../../test/fixtures/ticker.mjs', import.meta.url));
 const HELP_LINE = '↑↓ select  Enter output  n new  / filter  c cancel  r reconnect  ? help  q quit';
+/** A running plain command selected: its runner offers commands (the default allowlist). */
+const HELP_RUN = '↑↓ select  Enter output  x commands  n new  / filter  c cancel  ? help  q quit';
 const hasTmux = spawnSync('tmux', ['-V']).status === 0;
 
 /** SGR parameters that set a colour (foreground, background, 256 and true colour). */
@@ -21,18 +24,8 @@ function colourCodes(screen: string): string[] {
   return found;
 }
 
-test('tui in a real terminal: tmux at 80×24 with NO_COLOR, driven by send-keys, read with capture-pane', { skip: hasTmux ? false : 'tmux is not installed' }, async (t) => {
-  const g = await startGateway();
-  t.after(() => g.close());
-  const run = JSON.parse((await runCli(['runs', 'create', '--name', 'in tmux', '--json'], g.env)).stdout) as CreateRunResponse;
-  const runner = spawnCcg(
-    ['runner', 'start', '--run-id', run.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--spool-dir', tempDir(), '-q', '--', process.execPath, TICKER, '3000', '50'],
-    { CCG_RUN_TOKEN: run.token },
-  );
-  t.after(() => runner.child.kill('SIGKILL'));
-  await waitFor(() => (g.gw.runs.committedSeq(run.id) >= 2 ? true : undefined), 15_000, 'the runner streaming');
-
-  // A private tmux server: nothing of the user's tmux is touched, and it is ours to kill.
+/** A private tmux server (nothing of the user's tmux is touched, and it is ours to kill) and the ways to drive and read its pane "tui". */
+function tmuxSession(t: { after(fn: () => void): void }) {
   const socket = `ccg-test-${process.pid}-${randomBytes(4).toString('hex')}`;
   const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, '-f', '/dev/null', ...args], { encoding: 'utf8' });
   t.after(() => spawnSync('tmux', ['-L', socket, 'kill-server']));
@@ -58,13 +51,30 @@ test('tui in a real terminal: tmux at 80×24 with NO_COLOR, driven by send-keys,
     tmux('send-keys', '-t', 'tui', '-l', text);
     await new Promise((r) => setTimeout(r, 60));
   };
+  /** Starts `ccg tui` at 80×24 in a clean environment (no CI variables): exactly what an operator's shell would give. */
+  const start = (g: { url: string; operatorToken: string; fingerprint: string }) => {
+    const env = [`PATH=${process.env['PATH']}`, `HOME=${process.env['HOME']}`, 'TERM=xterm-256color', 'NO_COLOR=1', `CCG_GATEWAY=${g.url}`, `CCG_TOKEN=${g.operatorToken}`, `CCG_FINGERPRINT=${g.fingerprint}`];
+    const q = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+    const command = `env -i ${env.map(q).join(' ')} ${q(process.execPath)} ${q(CCG_BIN)} tui; echo EXITED:$?; sleep 60`;
+    tmux('new-session', '-d', '-s', 'tui', '-x', '80', '-y', '24', command);
+  };
+  return { tmux, screen, until, keys, type, start };
+}
 
-  // A clean environment (no CI variables): exactly what an operator's shell would give.
-  const env = [`PATH=${process.env['PATH']}`, `HOME=${process.env['HOME']}`, 'TERM=xterm-256color', 'NO_COLOR=1', `CCG_GATEWAY=${g.url}`, `CCG_TOKEN=${g.operatorToken}`, `CCG_FINGERPRINT=${g.fingerprint}`];
+test('tui in a real terminal: tmux at 80×24 with NO_COLOR, driven by send-keys, read with capture-pane', { skip: hasTmux ? false : 'tmux is not installed' }, async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const run = JSON.parse((await runCli(['runs', 'create', '--name', 'in tmux', '--json'], g.env)).stdout) as CreateRunResponse;
+  const runner = spawnCcg(
+    ['runner', 'start', '--run-id', run.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--spool-dir', tempDir(), '-q', '--', process.execPath, TICKER, '3000', '50'],
+    { CCG_RUN_TOKEN: run.token },
+  );
+  t.after(() => runner.child.kill('SIGKILL'));
+  await waitFor(() => (g.gw.runs.committedSeq(run.id) >= 2 ? true : undefined), 15_000, 'the runner streaming');
+
+  const { tmux, screen, until, keys, type, start } = tmuxSession(t);
   const started = Date.now();
-  const q = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
-  const command = `env -i ${env.map(q).join(' ')} ${q(process.execPath)} ${q(CCG_BIN)} tui; echo EXITED:$?; sleep 60`;
-  tmux('new-session', '-d', '-s', 'tui', '-x', '80', '-y', '24', command);
+  start(g);
   let s = await until((s) => s.includes(run.id), 'the run listed');
   const listedMs = Date.now() - started;
   s = await until((s) => /^tick \d+$/m.test(s), 'live output');
@@ -76,7 +86,7 @@ test('tui in a real terminal: tmux at 80×24 with NO_COLOR, driven by send-keys,
   assert.match(rows[0]!, /^─ ccg 127\.0\.0\.1:\d+ · runs 1 ─+$/);
   assert.match(rows[1]!, new RegExp(`^› running\\s+${run.id} \\S+\\s+in tmux`));
   assert.match(rows[2]!, /^─ in tmux · running · following ─+ [0-9a-z]{12}$/);
-  assert.equal(rows[22], HELP_LINE);
+  assert.equal(rows[22], HELP_RUN);
   assert.ok(rows.every((r) => r.length <= 80), 'nothing wider than the terminal');
   assert.match(s, /● connected as operator\.token \(bootstrap\) \(admin\)/);
   // The runner's hostile first line retitled nothing and cleared nothing, and NO_COLOR holds.
@@ -87,7 +97,7 @@ test('tui in a real terminal: tmux at 80×24 with NO_COLOR, driven by send-keys,
   await keys('?');
   await until((s) => s.includes('Keys (Esc or ? closes)') && s.includes('reconnect'), 'the keys screen');
   await keys('Escape');
-  await until((s) => s.includes(HELP_LINE) && s.includes(run.id), 'back');
+  await until((s) => s.includes(HELP_RUN) && s.includes(run.id), 'back');
 
   await until((s) => /^tick (4\d|[5-9]\d|\d{3,})$/m.test(s), 'more output than fits');
   await keys('Enter');
@@ -97,7 +107,7 @@ test('tui in a real terminal: tmux at 80×24 with NO_COLOR, driven by send-keys,
   await keys('f');
   await until((s) => s.includes('· following'), 'following');
   await keys('Escape');
-  await until((s) => s.includes(HELP_LINE), 'the runs focused');
+  await until((s) => s.includes(HELP_RUN), 'the runs focused');
 
   await keys('n');
   await until((s) => s.includes('New run, name'), 'the name prompt');
@@ -136,4 +146,46 @@ test('tui in a real terminal: tmux at 80×24 with NO_COLOR, driven by send-keys,
   await keys('q');
   await until((s) => s.includes('EXITED:0'), 'quit, exit code 0, the shell screen restored');
   assert.equal(screen().includes('─ ccg'), false, 'the alternate screen is gone');
+  // The runner goes before the gateway closes (cleanup hooks run in the order they were added).
+  runner.child.kill('SIGKILL');
+  await runner.exited;
+});
+
+test('tui in a real terminal: approve a Claude tool use and run an allowlisted command by keys, at 80×24 with NO_COLOR', { skip: hasTmux ? false : 'tmux is not installed' }, async (t) => {
+  const N = 3;
+  const steps = Array.from({ length: N }, (_, i) => ({ text: `Step ${i}.`, tools: [{ name: 'Bash', input: { command: `touch tmux-${i}.txt`, description: 'Touch' } }] }));
+  const c = await claudeRun(t, [...steps, { text: 'Created them.' }], { prompt: 'make files', args: ['--input-wait', '30s', '--allow', 'hello=echo hello from the allowlist'] });
+  const { tmux, screen, until, keys, start } = tmuxSession(t);
+  start(c.g);
+
+  let s = await until((s) => s.includes('⏳ 1 approval: Bash touch tmux-0.txt (a)') && s.includes('◆ Claude: Step 0.') && s.includes('⚙ Bash: touch tmux-0.txt'), 'the timeline and the approval banner', 60_000);
+  assert.equal(s.split('\n')[22], '↑↓ select  Enter output  a approvals  i input  x commands  n new  ? help  q quit');
+  await keys('a');
+  // Each approval, answered with y as it comes; timed from the key press (tmux → the console's
+  // pty → ccg tui → gateway → runner → claude) to Claude's next request to the model.
+  const roundTrips: number[] = [];
+  for (let i = 0; i < N; i++) {
+    s = await until((s) => s.includes('1 approval open') && s.includes(`"command": "touch tmux-${i}.txt"`), `approval ${i} on the approvals screen`, 30_000);
+    assert.ok(s.split('\n').every((r) => r.length <= 80), s);
+    const pressed = performance.now();
+    tmux('send-keys', '-t', 'tui', 'y');
+    roundTrips.push((await c.api.waitForRequests(i + 2, 30_000))[i + 1]!.receivedAt - pressed);
+  }
+  t.diagnostic(`approval round trip in a real terminal (send-keys y → Claude's next model request): ${roundTrips.map((ms) => ms.toFixed(1)).join(', ')} ms`);
+  await until((s) => s.includes('No approval waiting'), 'all approved');
+  await keys('Escape');
+  s = await until((s) => s.includes('◆ Claude: Created them.') && s.includes('Claude waits for a follow-up (i)'), 'Claude continued', 30_000);
+  assert.ok(s.includes('✔ Bash allowed by operator.token (bootstrap)'), s);
+
+  await keys('x');
+  await until((s) => s.includes('1 command you may run') && s.includes('› hello'), 'the commands screen');
+  await keys('Enter');
+  s = await until((s) => s.includes('hello: exit 0 after') && s.includes('│ hello from the allowlist'), 'the command ran');
+  assert.deepEqual(colourCodes(screen(true)), [], 'no colour with NO_COLOR');
+  assert.ok(s.split('\n').every((r) => r.length <= 80), s);
+  await keys('Escape', 'q');
+  await until((s) => s.includes('EXITED:0'), 'quit');
+  // Ended before the gateway closes.
+  assert.equal((await c.cli(['runs', 'cancel', c.run.id])).code, 0);
+  await c.runner.exited;
 });

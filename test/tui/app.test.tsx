@@ -14,6 +14,8 @@ import { KEYS, startTui } from './harness.js';
 
 const TICKER = fileURLToPath(new URL('../../../test/fixtures/ticker.mjs', import.meta.url));
 const HELP_LINE = '↑↓ select  Enter output  n new  / filter  c cancel  r reconnect  ? help  q quit';
+/** With a plain command run selected: its runner offers commands (status, diff, log by default). */
+const HELP_RUN = '↑↓ select  Enter output  x commands  n new  / filter  c cancel  ? help  q quit';
 
 const login = (g: TestGateway, token = g.operatorToken) => ({ url: g.url, token, fingerprint: g.fingerprint });
 
@@ -83,6 +85,13 @@ test('tui: the list and the output update live, and every key in the help line d
   await tui.press(KEYS.down);
   await tui.until((f) => /› running\s+\S+ \S+\s+alpha/.test(f), 'alpha selected again');
 
+  // x: the commands the runner offers (the default allowlist) and this role may run; Esc closes.
+  await tui.press('x');
+  f = await tui.until((f) => f.includes('3 commands you may run') && f.includes('› status'), 'the commands panel');
+  assert.ok(f.includes('diff') && f.includes('log'), f);
+  await tui.press(KEYS.escape);
+  await tui.until((f) => f.includes(HELP_RUN), 'the commands panel closed');
+
   // /: filter, live as typed; Esc in the prompt clears it.
   await tui.press('/');
   await tui.type('Filter:', 'alp');
@@ -98,14 +107,16 @@ test('tui: the list and the output update live, and every key in the help line d
   f = await tui.until((f) => f.includes('PgUp older'), 'the output keys');
   await tui.press(KEYS.pageUp);
   await tui.until((f) => f.includes('scrolled back'), 'scrolled back');
-  for (let i = 0; i < 60 && !tui.frame().includes('start of output'); i++) await tui.press('g');
-  f = await tui.until((f) => f.includes('start of output'), 'the start of the output, paged in');
+  // Each g shows the top of what is loaded and pages in the one before (a g pressed while a page
+  // loads goes to the new top once it is in): pressed until the start is on screen.
+  await waitFor(async () => (tui.frame().includes('start of output') ? true : void (await tui.press('g'))), 30_000, 'the start of the output, paged in by g');
+  f = tui.frame();
   assert.equal(outputRows(f)[0], 'tick 1', `the first line, sanitized:\n${f}`);
   assert.equal(outputRows(f)[1], 'tick 2');
   await tui.press('f');
   await tui.until((f) => f.includes('alpha · running · following'), 'following again');
   await tui.press(KEYS.escape);
-  await tui.until((f) => f.includes(HELP_LINE), 'back in the list');
+  await tui.until((f) => f.includes(HELP_RUN), 'back in the list');
 
   // c: cancel, after a confirmation.
   await tui.press('c');

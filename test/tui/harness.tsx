@@ -23,11 +23,7 @@ export interface Tui {
   frame(): string;
   /** Types keys one event at a time, letting the app render in between (as a person types). */
   press(...keys: string[]): Promise<void>;
-  /**
-   * Types into the prompt labelled `label` as a person does: a key, then a look at the screen.
-   * (Ink re-attaches ink-text-input's handler in an effect after each render; on a starved
-   * machine a key sent the moment the frame changes can still reach the previous handler.)
-   */
+  /** Types `text` into the prompt labelled `label`, one key per write, and waits until it shows. */
   type(label: string, text: string): Promise<void>;
   /** Waits until the frame satisfies `check`; fails with the last frame in the message. */
   until(check: (frame: string) => boolean, what: string, ms?: number): Promise<string>;
@@ -66,15 +62,14 @@ export function startTui(gateway: { url: string; token: string; fingerprint: str
       }
     },
     async type(label, text) {
-      for (let i = 1; i <= text.length; i++) {
-        r.stdin.write(text[i - 1]!);
-        const want = `${label} ${text.slice(0, i)}`;
+      // One write per key, back to back: each key is rendered before the next is read
+      // (hooks/use-discrete-input.ts), so none is lost or reordered, however busy the machine.
+      for (const ch of text) r.stdin.write(ch);
+      const want = `${label} ${text}`;
+      try {
         await waitFor(() => (frame().includes(want) ? true : undefined), 10_000, `"${want}" in the input line`);
-        // The frame is drawn at commit; the handler is re-attached in a passive effect, which
-        // React's scheduler runs in a later setImmediate (later still when it yields on a busy
-        // machine). Let those run before the next key.
-        for (let k = 0; k < 5; k++) await new Promise((res) => setImmediate(res));
-        await new Promise((res) => setTimeout(res, 20));
+      } catch (err) {
+        throw new Error(`${(err as Error).message}\n--- last frame ---\n${frame()}\n------------------`);
       }
     },
     async until(check, what, ms = 10_000) {

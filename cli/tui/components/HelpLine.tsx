@@ -1,21 +1,27 @@
 import { Text } from 'ink';
-import type { KeyBinding } from '../keymap.js';
+
+export interface HelpItem {
+  key: string;
+  help: string;
+  /** Lower ranks are kept first when not all fit. */
+  rank: number;
+}
 
 export interface HelpLineProps {
-  bindings: readonly KeyBinding[];
+  items: readonly HelpItem[];
   width: number;
 }
 
-/** Keys and what they do, as many as fit; `?` (all keys) is always kept. */
-export function HelpLine({ bindings, width }: HelpLineProps) {
-  const items = bindings.map((b) => ({ key: b.label, help: b.help, len: b.label.length + 1 + b.help.length }));
+/** Keys and what they do: the most important that fit, in their own order; `?` and `q` always. */
+export function HelpLine({ items, width }: HelpLineProps) {
+  const len = (i: HelpItem) => i.key.length + 1 + i.help.length;
   const must = items.filter((i) => i.key === '?' || i.key === 'q');
   // Each item after the first costs two columns of separation.
-  let used = must.reduce((n, i) => n + i.len + 2, 0) - 2;
+  let used = must.reduce((n, i) => n + len(i) + 2, 0) - 2;
   const keep = new Set(must);
-  for (const item of items) {
-    if (keep.has(item) || used + item.len + 2 > width) continue;
-    used += item.len + 2;
+  for (const item of [...items].sort((a, b) => a.rank - b.rank)) {
+    if (keep.has(item) || used + len(item) + 2 > width) continue;
+    used += len(item) + 2;
     keep.add(item);
   }
   const shown = items.filter((i) => keep.has(i));

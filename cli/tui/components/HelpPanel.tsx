@@ -26,6 +26,8 @@ export function HelpPanel({ bindings, role, width, height }: HelpPanelProps) {
   const per = Math.max(1, height - 1);
   const columns = rows.length > per ? 2 : 1;
   const colWidth = Math.floor(width / columns);
+  // The key column fits the longest key ("Esc Enter Tab"), so no key runs into its text.
+  const keyWidth = Math.min(columns === 2 ? 14 : 18, Math.max(...rows.map((r) => r.key.length)) + 1);
   const cols = Array.from({ length: columns }, (_, c) => rows.slice(c * per, (c + 1) * per));
   return (
     <Box height={height} flexDirection="column" overflow="hidden">
@@ -35,7 +37,7 @@ export function HelpPanel({ bindings, role, width, height }: HelpPanelProps) {
           <Box key={c} flexDirection="column" width={colWidth}>
             {col.map((r) => (
               <Text key={r.key + r.text} wrap="truncate-end">
-                <Text bold>{r.key.padEnd(columns === 2 ? 10 : 16)}</Text>
+                <Text bold>{r.key.slice(0, keyWidth - 1).padEnd(keyWidth)}</Text>
                 {r.text}
               </Text>
             ))}

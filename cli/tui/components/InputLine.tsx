@@ -10,10 +10,12 @@ export interface InputLineProps {
   onSubmit(value: string): void;
   /** Shown when idle (e.g. the active filter). */
   idleText: string;
+  /** Changed when the value was edited by someone else than the text field: it starts afresh, its cursor at the end. */
+  epoch?: number;
 }
 
 /** The input line: a prompt with a text field while asking, a hint otherwise. */
-export function InputLine({ label, value, placeholder, onChange, onSubmit, idleText }: InputLineProps) {
+export function InputLine({ label, value, placeholder, onChange, onSubmit, idleText, epoch = 0 }: InputLineProps) {
   if (label === null) {
     return (
       <Text dimColor wrap="truncate-end">
@@ -24,7 +26,7 @@ export function InputLine({ label, value, placeholder, onChange, onSubmit, idleT
   return (
     <Text wrap="truncate-end">
       <Text bold>{label} </Text>
-      <TextInput value={value} onChange={onChange} onSubmit={onSubmit} placeholder={placeholder ?? ''} />
+      <TextInput key={epoch} value={value} onChange={onChange} onSubmit={onSubmit} placeholder={placeholder ?? ''} />
     </Text>
   );
 }

@@ -5,6 +5,8 @@ import { clean, type Theme } from '../theme.js';
 export interface StatusLineProps {
   state: ConnectionState;
   user: { name: string; role: string } | null;
+  /** What the selected run needs (an approval waits, keys mode): shown when there is no message. */
+  banner?: string | null;
   message: { text: string; level: 'info' | 'error' } | null;
   theme: Theme;
 }
@@ -16,20 +18,26 @@ const STATE_TEXT: Record<ConnectionState, string> = {
   closed: 'disconnected',
 };
 
-/** The connection, and who we are, or the latest message (80 columns hold only one of them). */
-export function StatusLine({ state, user, message, theme }: StatusLineProps) {
+/** The connection, then one of: the latest message, what the selected run needs (banner), who we are (80 columns hold only one). */
+export function StatusLine({ state, user, banner = null, message, theme }: StatusLineProps) {
   const color = !theme.color ? undefined : state === 'open' ? 'green' : state === 'closed' ? 'red' : 'yellow';
   return (
     <Text wrap="truncate-end">
       <Text color={color} bold={state !== 'open'}>
         {state === 'open' ? '●' : '○'} {STATE_TEXT[state]}
       </Text>
-      {user && !message ? <Text dimColor> as {clean(user.name, 60)} ({clean(user.role, 20)})</Text> : null}
       {message ? (
         <Text color={theme.color && message.level === 'error' ? 'red' : undefined} bold={message.level === 'error'}>
           {'  '}
           {message.text}
         </Text>
+      ) : banner ? (
+        <Text bold color={theme.color ? 'yellow' : undefined}>
+          {'  '}
+          {clean(banner, 120)}
+        </Text>
+      ) : user ? (
+        <Text dimColor> as {clean(user.name, 60)} ({clean(user.role, 20)})</Text>
       ) : null}
     </Text>
   );

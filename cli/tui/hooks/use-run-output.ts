@@ -4,7 +4,7 @@ import type { ViewChunk } from '../../../protocol/frames.js';
 import type { ConnectionState, OperatorClient } from '../../client/operator-client.js';
 import { EXIT } from '../../exit-codes.js';
 import type { TuiApi } from '../api.js';
-import { OutputModel, type EventDescriber, type ModelChunk } from '../output-model.js';
+import { OutputModel, RAW_LENS, type EventDescriber, type ModelChunk, type OutputLens } from '../output-model.js';
 
 export interface RunOutput {
   model: OutputModel;
@@ -32,7 +32,7 @@ export interface RunOutputOptions {
 }
 
 function fromApi(c: ApiChunk): ModelChunk {
-  return { seq: c.seq, stream: c.stream, data: Buffer.from(c.data, 'base64') };
+  return { seq: c.seq, stream: c.stream, data: Buffer.from(c.data, 'base64'), time: c.time };
 }
 
 /**
@@ -41,7 +41,7 @@ function fromApi(c: ApiChunk): ModelChunk {
  * OperatorClient resubscribes from its next seq after any reconnect, so nothing is doubled or
  * lost; older output pages in on demand with `loadOlder`.
  */
-export function useRunOutput(client: OperatorClient, api: TuiApi, runId: string | null, opts: RunOutputOptions = {}): RunOutput {
+export function useRunOutput(client: OperatorClient, api: TuiApi, runId: string | null, opts: RunOutputOptions = {}, lens: OutputLens = RAW_LENS): RunOutput {
   const tailBytes = opts.tailBytes ?? 64 * 1024;
   const pageBytes = opts.pageBytes ?? 128 * 1024;
   const batchMs = opts.batchMs ?? 25;
@@ -53,9 +53,18 @@ export function useRunOutput(client: OperatorClient, api: TuiApi, runId: string 
   const [error, setError] = useState<string | null>(null);
   const loadingRef = useRef(false);
   const modelRef = useRef(model);
+  const lensRef = useRef(lens);
+  lensRef.current = lens;
+
+  // Another lens (timeline ⇄ raw, or the run turned out to be a Claude run): same chunks, new lines.
+  useEffect(() => {
+    if (modelRef.current.lens === lens) return;
+    modelRef.current.setLens(lens);
+    setVersion((v) => v + 1);
+  }, [lens]);
 
   useEffect(() => {
-    const m = new OutputModel(describe ? { describe } : {});
+    const m = new OutputModel({ ...(describe ? { describe } : {}), lens: lensRef.current });
     modelRef.current = m;
     setModel(m);
     setVersion((v) => v + 1);
@@ -79,7 +88,7 @@ export function useRunOutput(client: OperatorClient, api: TuiApi, runId: string 
     };
     const onChunk = (c: ViewChunk) => {
       if (c.runId !== runId || !subscribed) return;
-      batch.push({ seq: c.seq, stream: c.stream, data: c.data });
+      batch.push({ seq: c.seq, stream: c.stream, data: c.data, time: c.time });
       timer ??= setTimeout(flush, batchMs);
     };
     const start = async () => {

@@ -1,0 +1,179 @@
+import { Box, Text } from 'ink';
+import { useLayoutEffect, useRef, useState } from 'react';
+import type { Approval } from '../../../protocol/claude-control.js';
+import { MAX_MESSAGE } from '../../../protocol/claude-events.js';
+import { toolSummary } from '../../../protocol/timeline.js';
+import type { PanelProps } from '../panels.js';
+import { plainText } from '../sanitize.js';
+import { clean, fit } from '../theme.js';
+
+const MAY_ANSWER = ['admin', 'operator'];
+
+/** "allowed by alice", "denied (timeout)": what became of an approval, or null while it is open. */
+export function approvalOutcome(a: Approval): string | null {
+  const verb = (d: 'allow' | 'deny', always: boolean) => (d === 'allow' ? (always ? 'always allowed' : 'allowed') : 'denied');
+  if (a.resolution) {
+    const r = a.resolution;
+    return `${verb(r.decision, r.always)} ${r.reason === 'operator' ? `by ${r.by}` : r.reason === 'timeout' ? '(nobody answered in time)' : `(${r.reason})`}`;
+  }
+  if (a.answer) return `${verb(a.answer.decision, a.answer.always)} by ${a.answer.by}`;
+  return null;
+}
+
+function mark(a: Approval): string {
+  if (a.state === 'pending') return '⏳';
+  const d = a.resolution?.decision ?? a.answer?.decision;
+  return d === 'allow' ? '✔' : '✖';
+}
+
+function mmss(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/** The input of a tool call as lines for people: pretty JSON, every line sanitized. */
+function inputLines(a: Approval): string[] {
+  let text: string;
+  if (typeof a.input === 'string') text = a.input;
+  else {
+    try {
+      text = JSON.stringify(a.input, null, 2) ?? '';
+    } catch {
+      text = String(a.input);
+    }
+  }
+  const lines = text.split('\n').map((l) => plainText(l));
+  if (a.inputTruncated) lines.push('… (the input was cut; the raw stream has it all)');
+  return lines;
+}
+
+/**
+ * The approvals of the selected run: the open ones first, then the recently resolved; the chosen
+ * one in full (tool, description, input, the rule "always" would add, time left). Operators and
+ * admins answer; viewers see the same screen without the keys.
+ */
+export function ApprovalsScreen({ ctx, close, keys, height, width, theme }: PanelProps) {
+  const { live } = ctx;
+  const list = [...live.approvals].sort((a, b) => Number(b.state !== 'resolved') - Number(a.state !== 'resolved') || a.requestedAt - b.requestedAt);
+  // The cursor is on an approval, not a row: rows move as approvals open and close. A new open
+  // one takes it from a resolved one (it is what needs an answer).
+  type Choice = { id: string; seen: ReadonlySet<string> } | null;
+  const [choice, setChoiceState] = useState<Choice>(null);
+  const choiceRef = useRef<Choice>(null);
+  const choose = (all: readonly Approval[], id: string | null) => {
+    const c = id === null ? null : { id, seen: new Set(all.filter((a) => a.state !== 'resolved').map((a) => a.approvalId)) };
+    choiceRef.current = c;
+    setChoiceState(c);
+  };
+  const pick = (all: readonly Approval[], c: Choice): number => {
+    const at = c ? all.findIndex((a) => a.approvalId === c.id) : -1;
+    const firstOpen = all.findIndex((a) => a.state !== 'resolved');
+    if (at < 0) return firstOpen >= 0 ? firstOpen : Math.max(0, all.length - 1);
+    if (all[at]!.state !== 'resolved') return at;
+    const fresh = all.findIndex((a) => a.state !== 'resolved' && !c!.seen.has(a.approvalId));
+    return fresh >= 0 ? fresh : at;
+  };
+  const cursor = pick(list, choice);
+  const selected = list[cursor] ?? null;
+  const mayAnswer = ctx.role !== null && MAY_ANSWER.includes(ctx.role);
+  const listRef = useRef(list);
+  listRef.current = list;
+
+  useLayoutEffect(() => {
+    keys.current = (name) => {
+      const all = listRef.current;
+      const at = pick(all, choiceRef.current);
+      const chosen = all[at] ?? null;
+      if (name === 'escape' || name === 'q' || name === 'a') return close();
+      if (name === 'up' || name === 'k') return choose(all, all[Math.max(0, at - 1)]?.approvalId ?? null);
+      if (name === 'down' || name === 'j') return choose(all, all[Math.min(all.length - 1, at + 1)]?.approvalId ?? null);
+      if (name !== 'y' && name !== 'n' && name !== 'A') return;
+      if (!chosen) return ctx.notify('no approval to answer', 'error');
+      choose(all, chosen.approvalId);
+      if (!mayAnswer) return ctx.notify(`viewers see approvals but cannot answer them (you are ${ctx.role ?? 'not connected yet'})`, 'error');
+      if (name === 'y') return ctx.answerApproval(chosen, 'allow');
+      if (name === 'A') return ctx.answerApproval(chosen, 'allow', { always: true });
+      if (chosen.state !== 'pending') return ctx.answerApproval(chosen, 'deny'); // says who answered first
+      ctx.prompt({
+        label: `Deny ${clean(chosen.toolName, 20)}; message for Claude (optional):`,
+        placeholder: 'why, or what to do instead',
+        onSubmit: (message) => {
+          const m = message.trim().slice(0, MAX_MESSAGE);
+          ctx.answerApproval(chosen, 'deny', m ? { message: m } : {});
+        },
+      });
+    };
+    return () => {
+      keys.current = null;
+    };
+  });
+
+  const open = list.filter((a) => a.state !== 'resolved').length;
+  const run = ctx.selectedRun;
+  const head = `${open === 0 ? 'No approval waiting' : `${open} approval${open === 1 ? '' : 's'} open`} for ${run ? `${clean(run.name, 30)} (${run.id})` : 'no run'}`;
+  const listHeight = Math.max(1, Math.min(list.length || 1, 5, height - 8));
+  const top = Math.max(0, Math.min(cursor - listHeight + 1, list.length - listHeight));
+  const detailHeight = Math.max(1, height - 3 - listHeight);
+  const details: { text: string; bold?: boolean; dim?: boolean; color?: string }[] = [];
+  if (selected) {
+    const a = selected;
+    const outcome = approvalOutcome(a);
+    details.push({ text: `${clean(a.toolName, 60)}${a.displayName && a.displayName !== a.toolName ? ` (${clean(a.displayName, 60)})` : ''}${a.description ? ` — ${clean(a.description, 200)}` : ''}`, bold: true });
+    if (a.blockedPath) details.push({ text: `path: ${clean(a.blockedPath, 300)}` });
+    if (a.state === 'pending') {
+      details.push({ text: a.rule ? `A would always allow ${clean(a.rule.toolName, 60)}${a.rule.ruleContent ? `(${clean(a.rule.ruleContent, 120)})` : ''} for this run` : 'Claude suggested no rule: it can be allowed once only', dim: true });
+      details.push({ text: `denied by the runner in ${mmss(a.expiresAt - Date.now())} if nobody answers`, dim: true });
+    } else {
+      details.push({ text: outcome ?? '', color: 'yellow' });
+      if (a.state === 'answered') details.push({ text: 'on its way to the runner…', dim: true });
+      const message = a.resolution?.message ?? a.answer?.message;
+      if (message) details.push({ text: `message: ${clean(message, 300)}` });
+    }
+    details.push({ text: 'input:' });
+    const room = detailHeight - details.length;
+    const lines = inputLines(a);
+    const shown = lines.length > room ? lines.slice(0, Math.max(0, room - 1)) : lines;
+    for (const l of shown) details.push({ text: `  ${l}` });
+    if (shown.length < lines.length) details.push({ text: `  … ${lines.length - shown.length} more lines`, dim: true });
+  }
+  const keysHelp = !mayAnswer
+    ? `read only: answering needs the operator or admin role (you are ${ctx.role ?? '?'})  ↑↓ choose  Esc back`
+    : 'y approve  n deny  A always allow  ↑↓ choose  Esc back';
+  return (
+    <Box height={height} flexDirection="column" overflow="hidden">
+      <Text bold wrap="truncate-end">
+        {head}
+      </Text>
+      <Box height={listHeight} flexDirection="column">
+        {list.length === 0 ? (
+          <Text dimColor>  Nothing has asked for approval in this run since it was opened here.</Text>
+        ) : (
+          list.slice(top, top + listHeight).map((a, i) => {
+            const here = top + i === cursor;
+            const outcome = approvalOutcome(a);
+            const age = mmss(Date.now() - a.requestedAt);
+            return (
+              <Text key={a.approvalId} wrap="truncate-end" bold={here} inverse={here} dimColor={a.state === 'resolved' && !here}>
+                {here ? '› ' : '  '}
+                {mark(a)} {fit(`${clean(a.toolName, 30)}: ${toolSummary(a.toolName, a.input, 200)}`, Math.max(10, width - 8 - (outcome ? Math.min(outcome.length, 36) + 2 : age.length + 2)))}
+                {'  '}
+                {outcome ? fit(clean(outcome, 36), Math.min(outcome.length, 36)) : age}
+              </Text>
+            );
+          })
+        )}
+      </Box>
+      <Text dimColor>{'─'.repeat(Math.max(1, width))}</Text>
+      <Box height={detailHeight} flexDirection="column" overflow="hidden">
+        {details.map((d, i) => (
+          <Text key={i} wrap="truncate-end" bold={d.bold} dimColor={d.dim} color={theme.color ? d.color : undefined}>
+            {d.text || ' '}
+          </Text>
+        ))}
+      </Box>
+      <Text dimColor wrap="truncate-end">
+        {keysHelp}
+      </Text>
+    </Box>
+  );
+}

@@ -1,0 +1,82 @@
+import { Box, Text } from 'ink';
+import stringWidth from 'string-width';
+import { wrapLine, type OutputLine } from '../output-model.js';
+import { sanitizeLine, type Segment, type Style } from '../sanitize.js';
+import type { Theme } from '../theme.js';
+
+/** A document for the pager: its lines as sanitized segments, wrapped to a width on demand. */
+export interface PagerDoc {
+  title: string;
+  lines: OutputLine[];
+  /** Shown under the last line ("only the first 2 MiB are shown"). */
+  note: string | null;
+}
+
+/** What a unified-diff line is: coloured by its first characters, and bold for file headers. */
+function diffStyle(line: string): Style | null {
+  if (line.startsWith('+++ ') || line.startsWith('--- ') || line.startsWith('diff --git ') || line.startsWith('index ')) return { bold: true };
+  if (line.startsWith('@@')) return { color: 'cyan' };
+  if (line.startsWith('+')) return { color: 'green' };
+  if (line.startsWith('-')) return { color: 'red' };
+  return null;
+}
+
+/**
+ * Turns artifact text into pager lines. Every control sequence is removed (an artifact is what
+ * the workspace held, which Claude wrote); colours in a log survive as data. A diff is coloured
+ * by line: + green, - red, @@ cyan, file headers bold (the + and - stay, so it reads without
+ * colour too).
+ */
+export function pagerDoc(title: string, text: string, opts: { diff: boolean; note: string | null }): PagerDoc {
+  const raw = text.replace(/\r\n?/g, '\n').split('\n');
+  if (raw.length > 1 && raw.at(-1) === '') raw.pop();
+  let style: Style = {};
+  const lines = raw.map((l, i): OutputLine => {
+    const diff = opts.diff ? diffStyle(l) : null;
+    const s = sanitizeLine(l.replace(/\t/g, '    '), diff ? {} : style);
+    if (!diff) style = s.end;
+    const segments: Segment[] = diff ? s.segments.map((seg) => ({ text: seg.text, ...diff })) : s.segments;
+    return { id: i + 1, stream: 0, seq: i + 1, segments, width: s.width };
+  });
+  return { title, lines, note: opts.note };
+}
+
+const measure = (ch: string) => (ch.charCodeAt(0) < 0x300 ? 1 : stringWidth(ch));
+
+/** The rows of a document at a width: every line wrapped. */
+export function pagerRows(doc: PagerDoc, width: number): Segment[][] {
+  const rows: Segment[][] = [];
+  for (const line of doc.lines) {
+    const r = wrapLine(line, Math.max(1, width), measure);
+    rows.push(...(r.length ? r : [[]]));
+  }
+  if (doc.note) rows.push([{ text: doc.note, dim: true }]);
+  return rows;
+}
+
+export interface PagerProps {
+  rows: readonly Segment[][];
+  top: number;
+  height: number;
+  theme: Theme;
+}
+
+/** A window of pager rows, from `top`. */
+export function Pager({ rows, top, height, theme }: PagerProps) {
+  const shown = rows.slice(top, top + height);
+  return (
+    <Box height={height} flexDirection="column" overflow="hidden">
+      {shown.map((row, i) => (
+        <Text key={top + i} wrap="truncate-end">
+          {row.length === 0
+            ? ' '
+            : row.map((s, j) => (
+                <Text key={j} color={theme.color ? s.color : undefined} bold={s.bold} dimColor={s.dim} italic={s.italic} underline={s.underline}>
+                  {s.text}
+                </Text>
+              ))}
+        </Text>
+      ))}
+    </Box>
+  );
+}
