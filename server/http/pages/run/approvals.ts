@@ -2,16 +2,17 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import type { Approval } from '../../../../protocol/claude-control.js';
 import { APPROVAL_ID_RE, MAX_MESSAGE } from '../../../../protocol/claude-events.js';
 import { CcgError } from '../../../../protocol/errors.js';
-import type { ApprovalState } from '../../../../protocol/timeline.js';
 import type { Principal } from '../../../auth/operator-auth.js';
-import { renderEntryHtml } from '../../../render/timeline-html.js';
+import { toolSummary, type ApprovalState } from '../../../../protocol/timeline.js';
+import { escapeHtml, renderEntryHtml } from '../../../render/timeline-html.js';
 import { fragment, pageRoute, redirect, type BrowserDeps, type PageCtx } from '../browser.js';
 import type { RunSection, SectionCtx } from '../run-sections.js';
 import { canOperate, runIdOf } from '../runs-pages.js';
 import { isClaudeRun } from './timeline.js';
 
-/** Answered approvals stay on the page this long, so everyone sees who answered. */
-const RESOLVED_SHOWN_MS = 5 * 60_000;
+/** Answered approvals stay on the page this long (one line each, at most RESOLVED_SHOWN), so whoever was about to answer sees who did. */
+const RESOLVED_SHOWN_MS = 2 * 60_000;
+const RESOLVED_SHOWN = 3;
 
 /** The gateway's approval as the timeline renderer's state: an answer on its way counts as given. */
 function stateOf(a: Approval): ApprovalState {
@@ -25,7 +26,7 @@ export function approvalsShown(d: BrowserDeps, runId: string): Approval[] {
   const now = d.now();
   const all = d.powers.approvals.list(runId, { all: true });
   const open = all.filter((a) => a.state !== 'resolved');
-  const recent = all.filter((a) => a.state === 'resolved' && now - (a.resolution?.at ?? 0) < RESOLVED_SHOWN_MS).reverse();
+  const recent = all.filter((a) => a.state === 'resolved' && now - (a.resolution?.at ?? 0) < RESOLVED_SHOWN_MS).reverse().slice(0, RESOLVED_SHOWN);
   return [...open, ...recent];
 }
 
@@ -34,6 +35,7 @@ export function approvalCards(d: BrowserDeps, runId: string, viewer: Principal, 
   const now = d.now();
   return approvalsShown(d, runId)
     .map((a) => {
+      if (a.state !== 'pending') return doneCard(a);
       const card = renderEntryHtml(
         { kind: 'approval', id: `ap-${a.approvalId}`, seq: 0, time: a.requestedAt, approval: stateOf(a) },
         {
@@ -48,6 +50,15 @@ export function approvalCards(d: BrowserDeps, runId: string, viewer: Principal, 
       return `<div class="approval-card approval-${a.state}" id="approval-${a.approvalId}" data-v="${a.state}">${card}</div>`;
     })
     .join('\n');
+}
+
+/** An answered approval: one line, who answered and how. */
+function doneCard(a: Approval): string {
+  const s = stateOf(a).resolved!;
+  const verb = s.decision === 'allow' ? (s.always ? 'Always allowed' : 'Allowed') : 'Denied';
+  const who = s.reason === 'operator' ? `by ${s.by}` : s.reason === 'timeout' ? 'because nobody answered in time' : `(${s.reason})`;
+  const waiting = a.state === 'answered' ? ' · sending to Claude…' : '';
+  return `<div class="approval-card approval-done${s.decision === 'deny' ? ' denied' : ''}" id="approval-${a.approvalId}" data-v="${a.state}"><p><span class="tl-tool-name">${escapeHtml(a.toolName)}</span> <code>${escapeHtml(toolSummary(a.toolName, a.input, 80))}</code> — ${verb} ${escapeHtml(who)}${waiting}</p></div>`;
 }
 
 /**

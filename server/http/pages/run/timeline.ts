@@ -34,6 +34,7 @@ function canAnswer(p: Principal): boolean {
 function timelineOptions(viewer: Principal, now: number): HtmlOptions {
   return {
     now,
+    resultText: false,
     approvalActions: (a: ApprovalState) =>
       canAnswer(viewer)
         ? `<p class="tl-answer"><a class="button small primary" href="#approval-${escapeHtml(a.info.approvalId)}">Answer it above</a></p>`
