@@ -85,8 +85,15 @@ export function approvalsSection(d: BrowserDeps): RunSection {
   };
 }
 
-function answerError(err: unknown): CcgError | null {
-  return err instanceof CcgError && ['ERR_APPROVAL_RESOLVED', 'ERR_APPROVAL_NOT_FOUND', 'ERR_RUN_FINISHED', 'ERR_BAD_REQUEST'].includes(err.code) ? err : null;
+/**
+ * Refusals shown as news next to the approvals (htmx), or as a notice after the redirect (no
+ * JavaScript) when they are about timing rather than a mistake: someone answered first, the run
+ * ended. The rest are error pages without JavaScript.
+ */
+function answerError(err: unknown, htmx: boolean): CcgError | null {
+  if (!(err instanceof CcgError)) return null;
+  const news = ['ERR_APPROVAL_RESOLVED', 'ERR_RUN_FINISHED'];
+  return news.includes(err.code) || (htmx && ['ERR_APPROVAL_NOT_FOUND', 'ERR_BAD_REQUEST'].includes(err.code)) ? err : null;
 }
 
 /** `POST /runs/:id/approvals/:approvalId`: decision=allow|deny|always, message (deny). Operators and admins. */
@@ -111,7 +118,7 @@ export function mountApprovalActions(app: TemplatedApp, d: BrowserDeps): void {
         pc.ip,
       );
     } catch (err) {
-      const known = answerError(err);
+      const known = answerError(err, pc.htmx);
       if (!known) throw err;
       // First answer wins: a late tap is not an error page, just news.
       problem = known.message.charAt(0).toUpperCase() + known.message.slice(1) + '.';

@@ -236,6 +236,6 @@ export function mountCommandActions(app: TemplatedApp, d: BrowserDeps): void {
     }
     if (!pc.htmx) return redirect(pc, `/runs/${id}?notice=command-sent#run-commands`);
     const run = d.runs.summary(d.runs.mustGet(id));
-    return fragment(pc, 200, 'run/command-message', { sent, problem, ...(commandsData(d, run, pc.principal!, null) ?? {}) });
+    return fragment(pc, 200, 'run/command-message', { ...(commandsData(d, run, pc.principal!, null) ?? {}), sent, problem });
   });
 }
