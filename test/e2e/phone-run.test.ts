@@ -2,14 +2,17 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { PinnedAgent } from '../../cli/client/pinned-agent.js';
 import type { CreateRunResponse } from '../../protocol/api.js';
 import type { Approval } from '../../protocol/claude-control.js';
 import { SCREENSHOT_DIR, launchPhone, type Phone } from '../helpers/browser.js';
+import { fakeRunner } from '../helpers/fake-runner.js';
 import { claudeRun } from '../helpers/claude-run.js';
 import { runCli } from '../helpers/cli.js';
 import { startGateway, tempDir } from '../helpers/gateway.js';
 import { lastUserText } from '../helpers/model-api.js';
 import { spawnCcg, waitFor } from '../helpers/processes.js';
+import { startPushService } from '../helpers/push-service.js';
 import { TMATE_LINKS, writeTmateStandin } from '../helpers/standins.js';
 import { addUsers, phoneLogin } from '../helpers/users.js';
 import { GIT_ENV, gitWorkspace } from '../helpers/workspace.js';
@@ -70,7 +73,8 @@ test('phone, Claude: the timeline shows the reply; a tool use approved from the 
     await card.getByText('touch approved.txt').first().waitFor();
     await card.getByText('Always allow this').waitFor();
     await phone.shot('claude-approval');
-    await page.screenshot({ path: join(SCREENSHOT_DIR, 'claude-approval-page.png'), fullPage: true });
+    // For the README: the approval card and the start of the timeline under it.
+    await page.screenshot({ path: join(SCREENSHOT_DIR, 'readme-claude-approval.png'), fullPage: true, clip: { x: 0, y: 0, width: 390, height: 1250 } });
     assert.equal(c.api.requests.length, 1, 'Claude waits for the answer');
 
     // ---- Approve: Claude continues (round trip from the tap to Claude's next model request)
@@ -299,5 +303,67 @@ test('phone, assist: an operator starts a tmate session, sees and copies its lin
     assert.ok(!audit.some((e) => e.actor === 'victor' && e.action.startsWith('assist')));
     assert.deepEqual(realProblems(phone), []);
     assert.deepEqual(realProblems(viewer), []);
+  });
+});
+
+test('phone, notifications: the service worker registers at /, the settings page subscribes with its CSRF token, and the pushes the gateway sends show as notifications that open the run', async (t) => {
+  const service = await startPushService();
+  t.after(() => service.close());
+  // Plain HTTP on loopback: browsers run service workers only from trusted origins, and
+  // http://127.0.0.1 is one while a self-signed certificate is not (see docs/CLAUDE_CODE.md).
+  const g = await startGateway({ insecureHttp: true, pushAgent: new PinnedAgent(service.fingerprint), allowPrivatePushEndpoints: true, vapidSubject: 'mailto:ops@example.test' });
+  t.after(() => g.close());
+  await addUsers(g, [{ name: 'olivia', role: 'operator' }]);
+  const phone = await launchPhone();
+  t.after(() => phone.close());
+  const { page, context } = phone;
+  await withShots(phone, 'push', async () => {
+    await phoneLogin(page, g.url, 'olivia');
+    await context.grantPermissions(['notifications'], { origin: g.url });
+    const cdp = await context.newCDPSession(page);
+    const registrations: { registrationId: string; scopeURL: string }[] = [];
+    cdp.on('ServiceWorker.workerRegistrationUpdated', (e) => registrations.push(...e.registrations));
+    await cdp.send('ServiceWorker.enable');
+    await page.goto(`${g.url}/settings`);
+    assert.equal(await page.evaluate('navigator.serviceWorker.ready.then((r) => r.scope)'), `${g.url}/`);
+    await page.getByRole('button', { name: 'Turn on notifications' }).waitFor();
+    await page.getByText('Notifications are off on this phone.').waitFor();
+
+    // What push.js posts once the browser's push service gave it a subscription (headless
+    // chromium has no push service): the stand-in's subscription, with the page's CSRF header.
+    const sub = service.subscription('olivia-phone');
+    const status = await page.evaluate(`fetch('/settings/push', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-csrf-token': document.getElementById('push-controls').dataset.csrf, accept: 'application/json' }, body: new URLSearchParams(${JSON.stringify({ endpoint: sub.endpoint, p256dh: sub.keys.p256dh, auth: sub.keys.auth })}) }).then((r) => r.status)`);
+    assert.equal(status, 201);
+    await page.reload();
+    await page.getByText('Your devices').waitFor();
+    await page.locator('#push').scrollIntoViewIfNeeded();
+    await phone.shot('push-settings');
+
+    const reg = registrations.find((r) => r.scopeURL === `${g.url}/`)!;
+    const deliver = async (payload: string) => {
+      await cdp.send('ServiceWorker.deliverPushMessage', { origin: g.url, registrationId: reg.registrationId, data: payload });
+      return waitFor(async () => {
+        const shown = (await page.evaluate('navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((ns) => ns.map((n) => ({ title: n.title, body: n.body, url: n.data && n.data.url })))')) as { title: string; body: string; url: string }[];
+        return shown.length ? shown : undefined;
+      }, 10_000, 'a notification');
+    };
+
+    // The test button: the gateway encrypts and signs a push; the stand-in push service decrypts it.
+    await page.getByRole('button', { name: 'Send a test notification' }).click();
+    await page.getByText('Test notification sent').waitFor();
+    await waitFor(() => (service.received.length === 1 ? true : undefined), 10_000, 'the test push');
+    assert.equal((JSON.parse(service.received[0]!.payload) as { title: string }).title, 'ccg notifications work');
+
+    // A tool use waits for approval: the gateway pushes, the service worker shows it (and keeps it:
+    // an approval needs the user), and its tap opens the run on this phone's own origin.
+    const { run, token } = await g.gw.runs.create('nightly fix', 'admin');
+    const r = await fakeRunner(g, run.id, token, { mode: 'claude' });
+    t.after(() => r.close());
+    await r.events({ type: 'approval_requested', approvalId: 'PushApproval000001', toolName: 'Bash', displayName: 'Bash', toolUseId: null, input: { command: 'npm test' }, inputTruncated: false, description: 'Run the tests', blockedPath: null, rule: null, expiresAt: Date.now() + 600_000 });
+    const pushed = await waitFor(() => service.received.map((x) => x.payload).find((p) => (JSON.parse(p) as { kind: string }).kind === 'approval'), 10_000, 'the approval push');
+    const notes = await deliver(pushed);
+    assert.equal(notes[0]!.url, `/runs/${run.id}`);
+    assert.match(notes[0]!.title, /Approval needed: Bash/);
+    assert.deepEqual(realProblems(phone), []);
   });
 });

@@ -29,8 +29,9 @@ export interface FakeRunner {
  * the gateway's side of approvals and input without a real child.
  */
 export async function fakeRunner(g: TestGateway, runId: string, token: string, info: { mode?: 'claude' | 'command'; pty?: boolean; commands?: AdvertisedCommand[]; assist?: { maxMinutes: number } } = {}): Promise<FakeRunner> {
-  const url = new URL('/v1/runner', g.url.replace('https:', 'wss:'));
-  const ws = new WebSocket(url, { headers: signedHeaders(token, runId), agent: new PinnedAgent(g.fingerprint), perMessageDeflate: false });
+  const tls = g.url.startsWith('https:');
+  const url = new URL('/v1/runner', g.url.replace(/^http/, 'ws'));
+  const ws = new WebSocket(url, { headers: signedHeaders(token, runId), ...(tls ? { agent: new PinnedAgent(g.fingerprint) } : {}), perMessageDeflate: false });
   const messages: GatewayToRunner[] = [];
   const consumed = new Set<number>();
   let acked = 0;

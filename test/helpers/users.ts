@@ -1,17 +1,23 @@
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
+import { ADMIN_EXISTS_KEY } from '../../server/auth/setup-code.js';
 import type { TestGateway } from './gateway.js';
 import { PageClient, login, setupAdmin } from './page-client.js';
 
 export const PW = 'correct horse battery';
 
 /**
- * Finishes setup (an admin, through /setup as a browser would) and adds users with the given
- * roles, all with the password PW.
+ * Finishes setup (an admin, through /setup as a browser would; directly on a plain-HTTP gateway)
+ * and adds users with the given roles, all with the password PW.
  */
 export async function addUsers(g: TestGateway, users: { name: string; role: 'admin' | 'operator' | 'viewer' }[]): Promise<void> {
-  const c = new PageClient(g.url, g.fingerprint);
-  assert.equal((await setupAdmin(c, g.gw.setupCode!, 'admin', PW)).status, 303);
+  if (g.url.startsWith('https:')) {
+    const c = new PageClient(g.url, g.fingerprint);
+    assert.equal((await setupAdmin(c, g.gw.setupCode!, 'admin', PW)).status, 303);
+  } else {
+    await g.gw.accounts.createUser({ name: 'admin', password: PW, role: 'admin' }, { name: 'setup', remote: null });
+    await g.gw.store.putMeta(ADMIN_EXISTS_KEY, true);
+  }
   for (const u of users) await g.gw.accounts.createUser({ name: u.name, password: PW, role: u.role }, { name: 'admin', remote: null });
 }
 

@@ -61,10 +61,8 @@ test('approvals on the run page: hostile tool input renders inert; viewers see b
     blockedPath: '/w/<img src=x onerror=alert(8)>',
     rule: { toolName: '<b>Bash</b>', ruleContent: '"><i onmouseover=alert(9)>x' },
   });
-  await r.events(
-    { type: 'claude_text', text: `Working. ${XSS} [x](javascript:alert(10)) ![t](https://evil.example/p.png)`, truncated: false, messageId: null, parentToolUseId: null, error: null },
-    { type: 'claude_tool_use', toolUseId: 'toolu_x', name: '<svg onload=alert(4)>', input: hostile.input, inputTruncated: false, parentToolUseId: null },
-  );
+  const textSeq = await r.events({ type: 'claude_text', text: `Working. ${XSS} [x](javascript:alert(10)) ![t](https://evil.example/p.png)`, truncated: false, messageId: null, parentToolUseId: null, error: null });
+  await r.events({ type: 'claude_tool_use', toolUseId: 'toolu_x', name: '<svg onload=alert(4)>', input: hostile.input, inputTruncated: false, parentToolUseId: null });
   await r.events({ type: 'approval_requested', ...hostile });
   await waitFor(() => (g.gw.runs.get(run.id)?.status === 'waiting' ? true : undefined), 5000, 'run waiting');
 
@@ -87,6 +85,12 @@ test('approvals on the run page: hostile tool input renders inert; viewers see b
   const live = await readSse(g, op, `/runs/${run.id}/live?after=0&view=timeline`, (ev) => ev.some((e) => e.event === 'approvals-list') && ev.filter((e) => e.event === 'timeline-entries').length >= 2);
   for (const e of live.events) assertInert(e.data, `live ${e.event}`);
   assert.match(live.events.find((e) => e.event === 'approvals-list')!.data, /name="decision"/);
+  // Resumed after the text (the browser's Last-Event-ID): the tool call and its approval come, the text does not again.
+  const resumed = await readSse(g, op, `/runs/${run.id}/live?after=0&view=timeline`, (ev) => ev.filter((e) => e.event === 'timeline-entries').length >= 2, { headers: { 'last-event-id': String(textSeq) }, ms: 3000 });
+  const entries = resumed.events.filter((e) => e.event === 'timeline-entries').map((e) => e.data).join('');
+  assert.doesNotMatch(entries, /Working\./);
+  assert.match(entries, /Approval needed/);
+  assert.ok(resumed.events.every((e) => e.id === undefined || e.id > textSeq), 'nothing before the resume point');
 
   // Refused: a viewer, a missing token, a foreign origin, a cross-site fetch; nothing reaches the runner.
   const path = `/runs/${run.id}/approvals/${id}`;

@@ -55,7 +55,13 @@
   }
 
   var ready = navigator.serviceWorker.register('/sw.js', { scope: '/' }).then(function () { return navigator.serviceWorker.ready; });
-  ready.then(function (reg) { return reg.pushManager.getSubscription(); }).then(show, fail('The service worker did not start'));
+  ready.then(function (reg) { return reg.pushManager.getSubscription(); }).then(show, function (err) {
+    // Browsers run service workers only from a certificate they trust: a self-signed gateway
+    // needs a tunnel (ccg tunnel), a real certificate, or its certificate installed on the phone.
+    var ssl = /SSL|certificate/i.test(String(err && err.message));
+    fail('The service worker did not start')(err);
+    if (ssl) state.textContent += ' Notifications need the gateway on a certificate this phone trusts: use ccg tunnel, or give the gateway a real certificate.';
+  });
 
   on.addEventListener('click', function () {
     on.disabled = true;
