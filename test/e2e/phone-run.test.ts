@@ -55,7 +55,7 @@ test('phone, Claude: the timeline shows the reply; a tool use approved from the 
       { text: 'Understood, the build stays. One more file.', tools: [{ name: 'Bash', input: { command: 'touch third.txt', description: 'Create third.txt' } }] },
       { text: 'All done: **the test is stable now**. <img src=x onerror=alert(1)> [details](javascript:alert(2))' },
       { text: 'Added `test/fixture.test.js`.' },
-    ], { gateway: g, prompt: 'Fix the flaky test in test/io.test.js', args: ['--input-wait', '2m'] });
+    ], { gateway: g, name: 'fix the flaky io test', prompt: 'Fix the flaky test in test/io.test.js', args: ['--input-wait', '2m'] });
     t.after(async () => {
       await c.cli(['runs', 'cancel', c.run.id]);
       await c.runner.exited;
@@ -88,6 +88,7 @@ test('phone, Claude: the timeline shows the reply; a tool use approved from the 
     // ---- Deny with a message: Claude is told why
     await tl.getByText('Now I clear the stale build output.').waitFor();
     await page.getByRole('button', { name: 'Deny', exact: true }).waitFor();
+    await page.locator('#run-status').getByText('waiting for you').waitFor();
     await page.getByLabel('Message for Claude (optional, sent with Deny)').fill('Not today: keep the build for the bisect.');
     await phone.shot('claude-deny-message');
     await page.getByRole('button', { name: 'Deny', exact: true }).click();
@@ -325,9 +326,11 @@ test('phone, notifications: the service worker registers at /, the settings page
     cdp.on('ServiceWorker.workerRegistrationUpdated', (e) => registrations.push(...e.registrations));
     await cdp.send('ServiceWorker.enable');
     await page.goto(`${g.url}/settings`);
-    assert.equal(await page.evaluate('navigator.serviceWorker.ready.then((r) => r.scope)'), `${g.url}/`);
-    await page.getByRole('button', { name: 'Turn on notifications' }).waitFor();
     await page.getByText('Notifications are off on this phone.').waitFor();
+    // Nothing is registered until asked; then the service worker runs with the whole site as its scope.
+    assert.equal(await page.evaluate('navigator.serviceWorker.getRegistration("/").then((r) => r === undefined)'), true);
+    await page.getByRole('button', { name: 'Turn on notifications' }).click();
+    assert.equal(await page.evaluate('navigator.serviceWorker.ready.then((r) => r.scope)'), `${g.url}/`);
 
     // What push.js posts once the browser's push service gave it a subscription (headless
     // chromium has no push service): the stand-in's subscription, with the page's CSRF header.
@@ -340,18 +343,24 @@ test('phone, notifications: the service worker registers at /, the settings page
     await phone.shot('push-settings');
 
     const reg = registrations.find((r) => r.scopeURL === `${g.url}/`)!;
+    // CDP hands the payload to the service worker as a push service would. Headless chromium
+    // sometimes drops a delivery to a worker it is still waking; it is sent again (same tag).
     const deliver = async (payload: string) => {
-      await cdp.send('ServiceWorker.deliverPushMessage', { origin: g.url, registrationId: reg.registrationId, data: payload });
-      return waitFor(async () => {
-        const shown = (await page.evaluate('navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((ns) => ns.map((n) => ({ title: n.title, body: n.body, url: n.data && n.data.url })))')) as { title: string; body: string; url: string }[];
-        return shown.length ? shown : undefined;
-      }, 10_000, 'a notification');
+      for (let attempt = 0; ; attempt++) {
+        await cdp.send('ServiceWorker.deliverPushMessage', { origin: g.url, registrationId: reg.registrationId, data: payload });
+        const shown = await waitFor(async () => {
+          const ns = (await page.evaluate('navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((ns) => ns.map((n) => ({ title: n.title, body: n.body, url: n.data && n.data.url })))')) as { title: string; body: string; url: string }[];
+          return ns.length ? ns : undefined;
+        }, 5000, 'a notification').catch(() => undefined);
+        if (shown) return shown;
+        if (attempt === 5) throw new Error('the service worker showed no notification');
+      }
     };
 
     // The test button: the gateway encrypts and signs a push; the stand-in push service decrypts it.
     await page.getByRole('button', { name: 'Send a test notification' }).click();
     await page.getByText('Test notification sent').waitFor();
-    await waitFor(() => (service.received.length === 1 ? true : undefined), 10_000, 'the test push');
+    await waitFor(() => (service.received.length === 1 ? true : undefined), 30_000, 'the test push');
     assert.equal((JSON.parse(service.received[0]!.payload) as { title: string }).title, 'ccg notifications work');
 
     // A tool use waits for approval: the gateway pushes, the service worker shows it (and keeps it:
@@ -360,7 +369,7 @@ test('phone, notifications: the service worker registers at /, the settings page
     const r = await fakeRunner(g, run.id, token, { mode: 'claude' });
     t.after(() => r.close());
     await r.events({ type: 'approval_requested', approvalId: 'PushApproval000001', toolName: 'Bash', displayName: 'Bash', toolUseId: null, input: { command: 'npm test' }, inputTruncated: false, description: 'Run the tests', blockedPath: null, rule: null, expiresAt: Date.now() + 600_000 });
-    const pushed = await waitFor(() => service.received.map((x) => x.payload).find((p) => (JSON.parse(p) as { kind: string }).kind === 'approval'), 10_000, 'the approval push');
+    const pushed = await waitFor(() => service.received.map((x) => x.payload).find((p) => (JSON.parse(p) as { kind: string }).kind === 'approval'), 30_000, 'the approval push');
     const notes = await deliver(pushed);
     assert.equal(notes[0]!.url, `/runs/${run.id}`);
     assert.match(notes[0]!.title, /Approval needed: Bash/);

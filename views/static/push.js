@@ -54,14 +54,31 @@
     return function (err) { state.textContent = what + ': ' + (err && err.message ? err.message : err); };
   }
 
-  var ready = navigator.serviceWorker.register('/sw.js', { scope: '/' }).then(function () { return navigator.serviceWorker.ready; });
-  ready.then(function (reg) { return reg.pushManager.getSubscription(); }).then(show, function (err) {
+  // Registered on the first "Turn on" only: a visit to Settings fetches nothing, and a gateway
+  // whose certificate the phone does not trust says so when asked, not on every visit.
+  var ready = null;
+  function register() {
+    ready = ready || navigator.serviceWorker.register('/sw.js', { scope: '/' }).then(
+      function () { return navigator.serviceWorker.ready; },
+      function (err) {
+        ready = null;
+        throw err;
+      }
+    );
+    return ready;
+  }
+  function explain(err) {
     // Browsers run service workers only from a certificate they trust: a self-signed gateway
     // needs a tunnel (ccg tunnel), a real certificate, or its certificate installed on the phone.
-    var ssl = /SSL|certificate/i.test(String(err && err.message));
-    fail('The service worker did not start')(err);
-    if (ssl) state.textContent += ' Notifications need the gateway on a certificate this phone trusts: use ccg tunnel, or give the gateway a real certificate.';
-  });
+    if (/SSL|certificate/i.test(String(err && err.message))) {
+      state.textContent += ' Notifications need the gateway on a certificate this phone trusts: use ccg tunnel, or give the gateway a real certificate.';
+    }
+  }
+  navigator.serviceWorker.getRegistration('/').then(function (reg) {
+    if (!reg) return show(null);
+    ready = Promise.resolve(reg);
+    return reg.pushManager.getSubscription().then(show);
+  }, function () { show(null); });
 
   on.addEventListener('click', function () {
     on.disabled = true;
@@ -69,20 +86,23 @@
     Notification.requestPermission()
       .then(function (permission) {
         if (permission !== 'granted') throw new Error('notifications were not allowed');
-        return ready;
+        return register();
       })
       .then(function (reg) { return reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: bytes(key) }); })
       .then(function (sub) {
         var j = sub.toJSON();
         return post('/settings/push', { endpoint: j.endpoint, p256dh: j.keys.p256dh, auth: j.keys.auth });
       })
-      .then(function () { window.location.assign('/settings?notice=push-on#push'); }, fail('Could not turn notifications on'))
+      .then(function () { window.location.assign('/settings?notice=push-on#push'); }, function (err) {
+        fail('Could not turn notifications on')(err);
+        explain(err);
+      })
       .then(function () { on.disabled = false; });
   });
 
   off.addEventListener('click', function () {
     off.disabled = true;
-    ready
+    register()
       .then(function (reg) { return reg.pushManager.getSubscription(); })
       .then(function (sub) {
         if (!sub) return null;

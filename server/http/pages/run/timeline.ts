@@ -38,7 +38,7 @@ function timelineOptions(viewer: Principal, now: number): HtmlOptions {
     approvalActions: (a: ApprovalState) =>
       canAnswer(viewer)
         ? `<p class="tl-answer"><a class="button small primary" href="#approval-${escapeHtml(a.info.approvalId)}">Answer it above</a></p>`
-        : '<p class="tl-note">Waiting for an operator to answer.</p>',
+        : '<p class="tl-answer">Waiting for an operator to answer.</p>',
   };
 }
 
