@@ -215,7 +215,7 @@ test('commands: buttons only for what the policy allows; a refused viewer is aud
   // A good value runs; hostile output is escaped on the page and on the live stream.
   assert.equal((await op.post(`/runs/${run.id}/exec`, { name: 'touch', 'p.word': 'canary' })).status, 303);
   await waitFor(() => (existsSync(canary) ? true : undefined), 15_000, 'the allowed command ran');
-  const live = readSse(g, op, `/runs/${run.id}/live?after=${g.gw.runs.committedSeq(run.id)}`, (ev) => ev.some((e) => e.event === 'commands-runs' && /exited 0/.test(e.data)), { ms: 20_000 });
+  const live = readSse(g, op, `/runs/${run.id}/live?after=${g.gw.runs.committedSeq(run.id)}`, (ev) => ev.some((e) => e.event === 'commands-runs' && /hostile: exited 0/.test(e.data)), { ms: 20_000 });
   await new Promise((r) => setTimeout(r, 300));
   const htmx = await op.post(`/runs/${run.id}/exec`, { name: 'hostile' }, { headers: { 'hx-request': 'true' } });
   assert.match(htmx.body, /Sent <span class="mono">hostile<\/span> to the runner/);

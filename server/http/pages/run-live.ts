@@ -115,13 +115,12 @@ export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStr
     const lives: SectionLive[] = [];
     for (const sec of d.sections) {
       if (sec.key) sectionKeys.set(sec.id, sec.key(startCtx.run, principal));
-      const l = sec.live?.(startCtx, (ev) => sectionEvents.push(ev) && flushSections());
+      const l = sec.live?.(startCtx, (ev) => {
+        sectionEvents.push(ev);
+        // Events raised while chunks are handled go out with them (before their output event); others at once.
+        if (!flushing) for (const e of sectionEvents.splice(0)) s.send(e);
+      });
       if (l) lives.push(l);
-    }
-    function flushSections(): boolean {
-      // Events raised while a chunk is handled wait for its output event to be prepared; others go at once.
-      if (!flushing) for (const ev of sectionEvents.splice(0)) s.send(ev);
-      return true;
     }
 
     const renderer = view === 'raw' ? new OutputRenderer(d.store, id, after + 1) : null;
