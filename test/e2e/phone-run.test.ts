@@ -127,9 +127,11 @@ test('phone, Claude: the timeline shows the reply; a tool use approved from the 
 
     const stored = (JSON.parse((await c.cli(['runs', 'approvals', c.run.id, '--all', '--json'])).stdout) as { approvals: Approval[] }).approvals;
     assert.deepEqual(stored.map((a) => [a.resolution?.decision, a.answer?.by]), [['allow', 'olivia'], ['deny', 'olivia'], ['allow', 'operator.token (bootstrap)']]);
-    const audit = g.gw.store.listAudit({ limit: 100 }).filter((e) => e.action === 'approval.answer');
-    assert.deepEqual(audit.map((e) => e.actor).sort(), ['olivia', 'olivia', 'operator.token (bootstrap)']);
-    assert.ok(g.gw.store.listAudit({ limit: 100 }).some((e) => e.action === 'run.input' && e.actor === 'olivia'));
+    const audit = await waitFor(() => {
+      const entries = g.gw.store.listAudit({ limit: 100 });
+      return entries.some((e) => e.action === 'run.input' && e.actor === 'olivia') ? entries : undefined;
+    }, 5000, 'the follow-up audited');
+    assert.deepEqual(audit.filter((e) => e.action === 'approval.answer').map((e) => e.actor).sort(), ['olivia', 'olivia', 'operator.token (bootstrap)']);
 
     // ---- the raw stream stays a tap away
     await page.getByRole('link', { name: 'Raw output' }).click();
@@ -242,8 +244,9 @@ test('phone, commands and artifacts: run `test` and a command with a parameter, 
     writeFileSync(stop, '');
     assert.equal((await runner.exited).code, 0, runner.stderr());
     assert.deepEqual(realProblems(phone), [], 'no script errors, CSP violations or dialogs');
-    const actions = g.gw.store.listAudit({ limit: 100 }).filter((e) => e.actor === 'olivia').map((e) => e.action);
-    for (const a of ['command.request', 'artifacts.collect', 'artifact.download', 'artifact.view']) assert.ok(actions.includes(a), `audited: ${a}`);
+    for (const a of ['command.request', 'artifacts.collect', 'artifact.download', 'artifact.view']) {
+      await waitFor(() => (g.gw.store.listAudit({ limit: 100 }).some((e) => e.actor === 'olivia' && e.action === a) ? true : undefined), 5000, `audited: ${a}`);
+    }
   });
 });
 
@@ -299,9 +302,10 @@ test('phone, assist: an operator starts a tmate session, sees and copies its lin
 
     writeFileSync(stop, '');
     assert.equal((await runner.exited).code, 0, runner.stderr());
-    const audit = g.gw.store.listAudit({ limit: 100 });
-    for (const a of ['assist.start', 'assist.show', 'assist.stop']) assert.ok(audit.some((e) => e.action === a && e.actor === 'olivia'), `audited: ${a}`);
-    assert.ok(!audit.some((e) => e.actor === 'victor' && e.action.startsWith('assist')));
+    for (const a of ['assist.start', 'assist.show', 'assist.stop']) {
+      await waitFor(() => (g.gw.store.listAudit({ limit: 100 }).some((e) => e.action === a && e.actor === 'olivia') ? true : undefined), 5000, `audited: ${a}`);
+    }
+    assert.ok(!g.gw.store.listAudit({ limit: 100 }).some((e) => e.actor === 'victor' && e.action.startsWith('assist')));
     assert.deepEqual(realProblems(phone), []);
     assert.deepEqual(realProblems(viewer), []);
   });

@@ -6,6 +6,7 @@ import { PinnedAgent } from '../../cli/client/pinned-agent.js';
 import type { ApprovalInfo } from '../../protocol/claude-events.js';
 import { STREAM_COMMAND } from '../../protocol/frames.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
+import type { AuditEntry } from '../../server/store/types.js';
 import { fakeRunner } from '../helpers/fake-runner.js';
 import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.js';
 import { request as httpRequest } from '../helpers/http.js';
@@ -46,6 +47,11 @@ function approval(id: string, over: Partial<ApprovalInfo> = {}): ApprovalInfo {
 }
 
 const XSS = '<script>alert(1)</script><img src=x onerror=alert(2)><svg onload=alert(3)>';
+
+/** Waits for an audit entry: some are written without holding up the answer. */
+function audited(g: TestGateway, pred: (e: AuditEntry) => boolean, what: string): Promise<true> {
+  return waitFor(() => (g.gw.store.listAudit({ limit: 100 }).some(pred) ? true : undefined), 5000, `audit: ${what}`);
+}
 
 test('approvals on the run page: hostile tool input renders inert; viewers see but cannot answer; CSRF and origin are checked; the first answer wins and a late one is news; audited', async (t) => {
   const { g, op, viewer, admin } = await setup(t);
@@ -118,6 +124,7 @@ test('approvals on the run page: hostile tool input renders inert; viewers see b
   assert.equal(lateHtmx.status, 200);
   assert.match(lateHtmx.body, /already denied by olivia/);
   assert.equal(r.messages.filter((m) => m.type === 'approval_decision').length, 1);
+  await audited(g, (e) => e.action === 'approval.answer', 'approval.answer');
   const audit = g.gw.store.listAudit({ limit: 50 }).filter((e) => e.action === 'approval.answer');
   assert.deepEqual(audit.map((e) => [e.actor, e.detail?.['decision']]), [['olivia', 'deny']]);
 
@@ -152,7 +159,7 @@ test('input: follow-ups reach a Claude run with who sent them, keys reach a pty 
   const frag = await op.post(`/runs/${claude.run.id}/input`, { text: 'and <b>docs</b>' }, { headers: { 'hx-request': 'true' } });
   assert.equal(frag.status, 200);
   assert.match(frag.body, /Sent: “and &lt;b&gt;docs&lt;\/b&gt;”/);
-  assert.ok(g.gw.store.listAudit({ limit: 50 }).some((e) => e.action === 'run.input' && e.actor === 'olivia'));
+  await audited(g, (e) => e.action === 'run.input' && e.actor === 'olivia', 'run.input');
 
   const pty = await g.gw.runs.create('pty', 'admin');
   const rp = await fakeRunner(g, pty.run.id, pty.token, { mode: 'command', pty: true });
@@ -196,7 +203,7 @@ test('commands: buttons only for what the policy allows; a refused viewer is aud
   assert.doesNotMatch(vPage.body, /aria-label="Run touch"/, 'no buttons for a role the policy does not allow');
   assert.match(vPage.body, /does not let your role run these/);
   assert.equal((await viewer.post(`/runs/${run.id}/exec`, { name: 'touch', 'p.word': 'ok' })).status, 403);
-  assert.ok(g.gw.store.listAudit({ limit: 50 }).some((e) => e.action === 'command.denied' && e.actor === 'victor'));
+  await audited(g, (e) => e.action === 'command.denied' && e.actor === 'victor', 'command.denied');
   assert.equal((await op.post(`/runs/${run.id}/exec`, { name: 'touch', 'p.word': 'ok' }, { csrf: null })).status, 403);
   assert.equal((await op.post(`/runs/${run.id}/exec`, { name: 'rm' })).status, 404);
   assert.equal((await op.post(`/runs/${run.id}/exec`, { name: 'touch', 'p.word': 'ok', 'p.extra': 'x' })).status, 400);
@@ -276,9 +283,8 @@ test('artifacts: hostile diffs and file names render inert; downloads are attach
   assert.equal((await viewer.post(`/runs/${run.id}/collect`, {})).status, 403);
   await op.get(`/runs/${run.id}`);
   assert.equal((await op.post(`/runs/${run.id}/collect`, {})).status, 409, 'the run is over');
-  const audit = g.gw.store.listAudit({ limit: 100 });
-  assert.ok(audit.some((e) => e.action === 'artifact.download' && e.actor === 'victor'));
-  assert.ok(audit.some((e) => e.action === 'artifact.view' && e.actor === 'victor'));
+  await audited(g, (e) => e.action === 'artifact.download' && e.actor === 'victor', 'artifact.download');
+  await audited(g, (e) => e.action === 'artifact.view' && e.actor === 'victor', 'artifact.view');
 });
 
 test('assist on the run page: links for operators only (page, live stream, audit), never for viewers; hostile link text escaped; viewers cannot start or stop', async (t) => {
@@ -313,9 +319,9 @@ test('assist on the run page: links for operators only (page, live stream, audit
   assert.match(page.body, /Stop assist session/);
   const vpage = await viewer.get(`/runs/${run.id}`);
   assert.ok(!vpage.body.includes('tmate.io'));
+  await audited(g, (e) => e.action === 'assist.start' && e.actor === 'olivia', 'assist.start');
+  await audited(g, (e) => e.action === 'assist.show' && e.actor === 'olivia', 'assist.show');
   const audit = g.gw.store.listAudit({ limit: 50 });
-  assert.ok(audit.some((e) => e.action === 'assist.start' && e.actor === 'olivia'));
-  assert.ok(audit.some((e) => e.action === 'assist.show' && e.actor === 'olivia'));
   assert.ok(!audit.some((e) => JSON.stringify(e).includes('tmate.io')), 'links never in the audit log');
   assert.equal((await viewer.post(`/runs/${run.id}/assist`, { action: 'stop' })).status, 403);
   assert.equal((await op.post(`/runs/${run.id}/assist`, { action: 'stop' })).status, 303);
@@ -361,7 +367,7 @@ test('push from the settings page: subscribing needs the session and CSRF; the b
   assert.equal(sw.status, 200);
   assert.equal(sw.headers['content-type'], 'text/javascript; charset=utf-8');
   assert.match(sw.body, /addEventListener\('notificationclick'/);
-  assert.ok(g.gw.store.listAudit({ limit: 50 }).some((e) => e.action === 'push.subscribe' && e.actor === 'olivia'));
+  await audited(g, (e) => e.action === 'push.subscribe' && e.actor === 'olivia', 'push.subscribe');
 });
 
 test('the command output of a fake runner lands in the right command run; a hostile request id cannot become markup', async (t) => {
