@@ -168,6 +168,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const browser = mountBrowser(app, {
     store, runs, bus, box, log, now, dataDir, tls: tls !== null, runnerUrl, fingerprint: tls?.fingerprint ?? null,
     cfAccess: opts.cfAccess ?? null, trustProxy: opts.trustProxy ?? false, ...(opts.sessionPolicy ? { sessionPolicy: opts.sessionPolicy } : {}),
+    powers: { policy, artifacts, assist, approvals: claude.approvals, steering: claude.steering, push: claude.push },
   });
 
   const listenSocket = await new Promise<us_listen_socket>((resolveListen, reject) => {

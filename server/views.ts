@@ -31,6 +31,8 @@ export interface LayoutData {
   nav?: 'runs' | 'new' | 'settings' | 'audit' | null;
   /** A short message from a fixed list (never text from a request). */
   notice?: string | null;
+  /** Extra scripts of this page, by static asset name (e.g. the settings page's push.js). */
+  scripts?: string[];
 }
 
 export interface Views {
@@ -60,6 +62,8 @@ function loadAssets(): Map<string, Asset> {
   const files: [string, string, string][] = [
     ['app.css', join(packageRoot, 'views/static/app.css'), 'text/css; charset=utf-8'],
     ['app.js', join(packageRoot, 'views/static/app.js'), 'text/javascript; charset=utf-8'],
+    ['push.js', join(packageRoot, 'views/static/push.js'), 'text/javascript; charset=utf-8'],
+    ['sw.js', join(packageRoot, 'views/static/sw.js'), 'text/javascript; charset=utf-8'],
     ['htmx.min.js', require.resolve('htmx.org/dist/htmx.min.js'), 'text/javascript; charset=utf-8'],
     ['htmx-sse.min.js', require.resolve('htmx-ext-sse/dist/sse.min.js'), 'text/javascript; charset=utf-8'],
   ];
@@ -80,7 +84,7 @@ export function createViews(): Views {
     asset,
     page(name, title, data, layout) {
       const body = eta.render(`pages/${name}`, { ...data, layout });
-      return eta.render('layout', { title, body, asset, ...layout, nav: layout.nav ?? null, notice: layout.notice ?? null });
+      return eta.render('layout', { title, body, asset, ...layout, nav: layout.nav ?? null, notice: layout.notice ?? null, scripts: layout.scripts ?? [] });
     },
     partial(name, data) {
       return eta.render(`partials/${name}`, data);
@@ -108,6 +112,12 @@ export function mountStatic(app: TemplatedApp, views: Views, log: Logger, notFou
       return { status: 200, headers: { ...headers, 'content-encoding': 'gzip' }, body: a.gzip };
     }
     return { status: 200, headers, body: a.body };
+  });
+  // The service worker lives at the root so its scope is the whole site (push notifications, and
+  // opening /runs/ID when one is tapped). Browsers re-check it on every visit: never cached long.
+  route(app, 'get', '/sw.js', log, () => {
+    const a = assets.get('sw.js')!;
+    return { status: 200, headers: { 'content-type': a.type, 'cache-control': 'no-cache', 'content-security-policy': CSP }, body: a.body };
   });
   route(app, 'any', '/*', log, (ctx) => {
     if (ctx.path.startsWith('/api/') || !(ctx.headers['accept'] ?? '').includes('text/html')) {

@@ -95,29 +95,41 @@ export function mountArtifactsApi(app: TemplatedApp, o: ArtifactsApiOptions): vo
     const p = o.who(ctx);
     const id = runIdParam(ctx);
     o.runs.mustGet(id);
-    const name = ctx.params[1] ?? '';
-    const info = isArtifactName(name) ? o.artifacts.get(id, name) : undefined;
-    if (!info) throw new CcgError('ERR_NOT_FOUND', `run ${id} has no artifact named ${JSON.stringify(name.slice(0, 100))}`);
-    await o.store.appendAudit({ at: Date.now(), actor: p.name, action: 'artifact.download', target: id, from: ctx.remote, detail: { name: info.name, sha256: info.sha256 } });
-    if (ctx.aborted()) return { streamed: true };
-    streamFile(ctx, o.artifacts.blobPath(info.sha256), info.bytes, {
-      'content-type': info.contentType,
-      // The name is restricted to [A-Za-z0-9._+@-] segments: no quote, CR or LF can reach this header.
-      'content-disposition': `attachment; filename="${artifactBasename(info.name)}"`,
-      'content-security-policy': "default-src 'none'; sandbox",
-      'x-ccg-sha256': info.sha256,
-    });
-    return { streamed: true };
+    return sendArtifact(o, ctx, p, id, ctx.params[1] ?? '');
   });
 
   route(app, 'post', '/api/v1/runs/:id/collect', o.log, async (ctx) => {
     const p = o.who(ctx);
-    requireRole(p, 'operator');
     const id = runIdParam(ctx);
-    const out: CollectResponse = o.runs.request(id, (requestId) => ({ type: 'collect', requestId }));
-    await o.store.appendAudit({ at: Date.now(), actor: p.name, action: 'artifacts.collect', target: id, from: ctx.remote, detail: { requestId: out.requestId } });
-    return { status: 202, json: out };
+    return { status: 202, json: await requestCollect(o, p, id, ctx.remote) };
   });
+}
+
+/**
+ * Streams one stored artifact as a download (API and run page alike): authorised by the caller,
+ * audited as `artifact.download`, sent as an attachment that no browser renders as a page.
+ */
+export async function sendArtifact(o: Pick<ArtifactsApiOptions, 'store' | 'artifacts'>, ctx: Ctx, p: Principal, id: string, name: string): Promise<{ streamed: true }> {
+  const info = isArtifactName(name) ? o.artifacts.get(id, name) : undefined;
+  if (!info) throw new CcgError('ERR_NOT_FOUND', `run ${id} has no artifact named ${JSON.stringify(name.slice(0, 100))}`);
+  await o.store.appendAudit({ at: Date.now(), actor: p.name, action: 'artifact.download', target: id, from: ctx.remote, detail: { name: info.name, sha256: info.sha256 } });
+  if (ctx.aborted()) return { streamed: true };
+  streamFile(ctx, o.artifacts.blobPath(info.sha256), info.bytes, {
+    'content-type': info.contentType,
+    // The name is restricted to [A-Za-z0-9._+@-] segments: no quote, CR or LF can reach this header.
+    'content-disposition': `attachment; filename="${artifactBasename(info.name)}"`,
+    'content-security-policy': "default-src 'none'; sandbox",
+    'x-ccg-sha256': info.sha256,
+  });
+  return { streamed: true };
+}
+
+/** Asks the run's runner to collect its artifacts now (operators and admins), audited as `artifacts.collect`. */
+export async function requestCollect(o: Pick<ArtifactsApiOptions, 'store' | 'runs'>, p: Principal, id: string, from: string | null): Promise<CollectResponse> {
+  requireRole(p, 'operator');
+  const out: CollectResponse = o.runs.request(id, (requestId) => ({ type: 'collect', requestId }));
+  await o.store.appendAudit({ at: Date.now(), actor: p.name, action: 'artifacts.collect', target: id, from, detail: { requestId: out.requestId } });
+  return out;
 }
 
 /** Reads the request body into the upload as it arrives; rejects past its length or when the client goes away. */

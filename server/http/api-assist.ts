@@ -34,13 +34,7 @@ export function mountAssistApi(app: TemplatedApp, o: AssistApiOptions): void {
     requireRole(p, 'operator');
     const id = runIdParam(ctx);
     const body = parseJson(await ctx.body(o.maxBodyBytes), AssistRequest);
-    const run = o.runs.mustGet(id);
-    if (body.action === 'start' && !run.runner?.assist) {
-      throw new CcgError('ERR_NOT_ENABLED', 'the runner does not allow assist sessions (start it with --assist)');
-    }
-    const out = o.runs.request(id, (requestId) => ({ type: 'assist', requestId, action: body.action }));
-    await o.store.appendAudit({ at: Date.now(), actor: p.name, action: `assist.${body.action}`, target: id, from: ctx.remote, detail: { requestId: out.requestId } });
-    return { status: 202, json: out };
+    return { status: 202, json: await requestAssist(o, p, id, body.action, ctx.remote) };
   });
 
   route(app, 'get', '/api/v1/runs/:id/assist', o.log, async (ctx) => {
@@ -54,4 +48,20 @@ export function mountAssistApi(app: TemplatedApp, o: AssistApiOptions): void {
     const out: AssistResponse = { enabled: Boolean(run.runner?.assist), maxMinutes: run.runner?.assist?.maxMinutes ?? null, assist: info };
     return { status: 200, json: out };
   });
+}
+
+/**
+ * Asks the run's runner to start or stop its assist session (operators and admins, API and run
+ * page alike), audited as `assist.start` / `assist.stop`. Starting is refused up front when the
+ * runner's hello did not allow assist sessions; the runner checks again.
+ */
+export async function requestAssist(o: Pick<AssistApiOptions, 'runs' | 'store'>, p: Principal, id: string, action: 'start' | 'stop', from: string | null): Promise<{ requestId: string; fromSeq: number }> {
+  requireRole(p, 'operator');
+  const run = o.runs.mustGet(id);
+  if (action === 'start' && !run.runner?.assist) {
+    throw new CcgError('ERR_NOT_ENABLED', 'the runner does not allow assist sessions (start it with --assist)');
+  }
+  const out = o.runs.request(id, (requestId) => ({ type: 'assist', requestId, action }));
+  await o.store.appendAudit({ at: Date.now(), actor: p.name, action: `assist.${action}`, target: id, from, detail: { requestId: out.requestId } });
+  return out;
 }

@@ -40,15 +40,31 @@ export function mountCommandsApi(app: TemplatedApp, o: CommandsApiOptions): void
     const p = o.who(ctx);
     const id = runId(ctx);
     const body = parseJson(await ctx.body(o.maxBodyBytes), ExecRequest);
-    if (!o.policy.mayRun(p.role, body.name)) {
-      await o.store.appendAudit({ at: Date.now(), actor: p.name, action: 'command.denied', target: id, from: ctx.remote, detail: { name: body.name, role: p.role } });
-      throw new CcgError('ERR_FORBIDDEN', `the gateway's policy does not let the ${p.role} role run "${body.name}"`);
-    }
-    const out: ExecResponse = o.runs.exec(id, body.name, body.params);
-    await o.store.appendAudit({
-      at: Date.now(), actor: p.name, action: 'command.request', target: id, from: ctx.remote,
-      detail: { name: body.name, requestId: out.requestId, params: JSON.stringify(body.params).slice(0, 500) },
-    });
+    const out = await requestExec(o, p, id, body, ctx.remote);
     return { status: 202, json: out };
   });
+}
+
+/**
+ * Asks a run's runner to run one of its advertised commands, for the API and the run page alike:
+ * the command policy decides whether the caller's role may ask (a refusal is audited as
+ * `command.denied`), the request is audited as `command.request`, and the runner decides the rest.
+ */
+export async function requestExec(
+  o: Pick<CommandsApiOptions, 'runs' | 'store' | 'policy'>,
+  p: Principal,
+  id: string,
+  body: ExecRequest,
+  from: string | null,
+): Promise<ExecResponse> {
+  if (!o.policy.mayRun(p.role, body.name)) {
+    await o.store.appendAudit({ at: Date.now(), actor: p.name, action: 'command.denied', target: id, from, detail: { name: body.name, role: p.role } });
+    throw new CcgError('ERR_FORBIDDEN', `the gateway's policy does not let the ${p.role} role run "${body.name}"`);
+  }
+  const out: ExecResponse = o.runs.exec(id, body.name, body.params);
+  await o.store.appendAudit({
+    at: Date.now(), actor: p.name, action: 'command.request', target: id, from,
+    detail: { name: body.name, requestId: out.requestId, params: JSON.stringify(body.params).slice(0, 500) },
+  });
+  return out;
 }

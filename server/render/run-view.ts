@@ -146,6 +146,8 @@ export interface OutputWindow {
   /** Seq of the last chunk covered (the live stream resumes after it). */
   lastSeq: number;
   hasEarlier: boolean;
+  /** The chunks read (every stream), for the page's sections to reuse instead of reading again. */
+  chunks: StoredChunk[];
 }
 
 /** Up to this much output is put on a page at once (about 1,500 lines of 60 characters). */
@@ -185,5 +187,5 @@ export function outputWindow(store: RunStore, runId: string, before: number): Ou
   const chunks = store.readChunksBefore(runId, before, { limit: WINDOW_CHUNKS, maxBytes: WINDOW_BYTES });
   const firstSeq = chunks[0]?.seq ?? before;
   const html = new OutputRenderer(store, runId, firstSeq).render(chunks);
-  return { html, firstSeq, lastSeq: Math.max(0, before - 1), hasEarlier: firstSeq > 1 };
+  return { html, firstSeq, lastSeq: Math.max(0, before - 1), hasEarlier: firstSeq > 1, chunks };
 }

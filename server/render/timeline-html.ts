@@ -27,6 +27,11 @@ export interface HtmlOptions {
   inputInlineChars?: number;
   /** Current time, for "expires in" (default Date.now()). */
   now?: number;
+  /**
+   * Show the result's text in the final result (default true). Claude's `result` repeats the
+   * last assistant text, which a page showing every entry has just shown.
+   */
+  resultText?: boolean;
 }
 
 const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -85,14 +90,14 @@ function prettyInput(input: unknown): string {
   return JSON.stringify(input, null, 2) ?? 'null';
 }
 
-function inputBlock(name: string, input: unknown, truncated: boolean, o: Required<Omit<HtmlOptions, 'approvalActions'>>): string {
+function inputBlock(name: string, input: unknown, truncated: boolean, o: Required<Pick<HtmlOptions, 'resultLines' | 'inputInlineChars' | 'now'>>): string {
   const text = prettyInput(input);
   const note = truncated ? '<p class="tl-note">input truncated; the raw stream has all of it</p>' : '';
   if (text.length <= o.inputInlineChars && text.split('\n').length <= 8) return `${pre(text, 'tl-input')}${note}`;
   return `<details class="tl-input"><summary>input (${text.split('\n').length} lines)</summary>${pre(text)}</details>${note}`;
 }
 
-function resultBlock(content: string, isError: boolean, truncated: boolean, chars: number, o: Required<Omit<HtmlOptions, 'approvalActions'>>): string {
+function resultBlock(content: string, isError: boolean, truncated: boolean, chars: number, o: Required<Pick<HtmlOptions, 'resultLines' | 'inputInlineChars' | 'now'>>): string {
   const lines = clean(content).replace(/\n+$/, '').split('\n');
   const head = lines.slice(0, o.resultLines).join('\n');
   const rest = lines.slice(o.resultLines);
@@ -127,7 +132,7 @@ function approvalBlock(a: ApprovalState, o: HtmlOptions & { now: number }): stri
 const money = (usd: number) => (usd < 0.01 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`);
 const int = (n: number) => n.toLocaleString('en-US');
 
-function resultHtml(r: ClaudeResult): string {
+function resultHtml(r: ClaudeResult, withText: boolean): string {
   const stats: [string, string][] = [];
   if (r.costUsd !== null) stats.push(['cost', money(r.costUsd)]);
   stats.push(['tokens', `${int(r.usage.inputTokens + r.usage.cacheReadTokens + r.usage.cacheCreationTokens)} in · ${int(r.usage.outputTokens)} out`]);
@@ -141,7 +146,7 @@ function resultHtml(r: ClaudeResult): string {
   const title = r.isError ? `Ended with an error (${escapeHtml(r.subtype)}${r.apiErrorStatus ? `, API ${r.apiErrorStatus}` : ''})` : 'Done';
   return [
     `<h3>${title}</h3>`,
-    r.result ? `<div class="tl-md">${renderMarkdown(r.result)}</div>` : '',
+    r.result && withText ? `<div class="tl-md">${renderMarkdown(r.result)}</div>` : '',
     `<dl class="tl-stats">${stats.map(([k, v]) => `<dt>${k}</dt><dd>${escapeHtml(v)}</dd>`).join('')}</dl>`,
     denials,
     errors,
@@ -182,7 +187,7 @@ export function renderEntryHtml(e: TimelineEntry, opts: HtmlOptions = {}): strin
     case 'user':
       return `${open('user')}<p>${escapeHtml(clean(e.text))}</p></article>`;
     case 'result':
-      return `${open('result', e.result.isError ? ' tl-error' : '')}${resultHtml(e.result)}</article>`;
+      return `${open('result', e.result.isError ? ' tl-error' : '')}${resultHtml(e.result, opts.resultText !== false)}</article>`;
     case 'system':
       return `${open('system')}<p>${escapeHtml(clean(e.summary))}</p></article>`;
     case 'raw':

@@ -39,7 +39,7 @@ export async function launchPhone(): Promise<Phone> {
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
   page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+    if (msg.type() === 'error') problems.push(`console: ${msg.text()}${process.env['CCG_DEBUG_CONSOLE'] ? ` at ${JSON.stringify(msg.location())} ${page.url()}` : ''}`);
   });
   page.on('dialog', (d) => {
     problems.push(`dialog: ${d.type()} ${d.message()}`);

@@ -47,12 +47,12 @@ export interface ClaudeRun {
  * A real gateway, the model stand-in scripted with `steps`, a run, the real `claude` driven by a
  * real `ccg runner start --cmd PROMPT` process, and an operator client watching the run.
  */
-export async function claudeRun(t: TestContext, steps: ModelStep[], opts: { prompt?: string; args?: string[]; gateway?: GatewayRef } = {}): Promise<ClaudeRun> {
+export async function claudeRun(t: TestContext, steps: ModelStep[], opts: { prompt?: string; args?: string[]; gateway?: GatewayRef; name?: string } = {}): Promise<ClaudeRun> {
   const g = (opts.gateway ?? (await startGateway())) as TestGateway;
   if (!opts.gateway) t.after(() => g.close());
   const api = await startModelApi(steps);
   t.after(() => api.close());
-  const run = JSON.parse((await runCli(['runs', 'create', '--json'], g.env)).stdout) as CreateRunResponse;
+  const run = JSON.parse((await runCli(['runs', 'create', '--json', ...(opts.name ? ['--name', opts.name] : [])], g.env)).stdout) as CreateRunResponse;
   const cwd = tempDir('ccg-claude-ws-');
   const seen: Seen = { events: [], eventTimes: [], approvals: [], runs: [], stdout: '', notices: [] };
   const operator = new OperatorClient({ gateway: g.url, token: g.operatorToken, fingerprint: g.fingerprint }, { reconnect: true, client: 'test' });

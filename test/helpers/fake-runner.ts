@@ -3,6 +3,7 @@ import { PinnedAgent } from '../../cli/client/pinned-agent.js';
 import { STREAM_EVENT, encodeOutput } from '../../protocol/frames.js';
 import { encodeEvent, type RunnerEvent } from '../../protocol/runner-events.js';
 import type { GatewayToRunner } from '../../protocol/runner-messages.js';
+import type { AdvertisedCommand } from '../../protocol/run.js';
 import type { TestGateway } from './gateway.js';
 import { waitFor } from './processes.js';
 import { signedHeaders } from './runner-socket.js';
@@ -13,6 +14,10 @@ export interface FakeRunner {
   messages: GatewayToRunner[];
   /** Sends runner events as one event-stream chunk; resolves once the gateway acknowledged it. */
   events(...evs: RunnerEvent[]): Promise<number>;
+  /** Sends raw output on a stream (e.g. 2, command output); resolves once acknowledged. */
+  output(stream: number, data: string | Buffer): Promise<number>;
+  /** Sends a JSON message as is (e.g. `assist_status`). */
+  send(msg: Record<string, unknown>): void;
   /** Waits for a gateway message of this type (and predicate) not yet consumed by an earlier wait. */
   next<T extends GatewayToRunner['type']>(type: T, pred?: (m: Extract<GatewayToRunner, { type: T }>) => boolean, ms?: number): Promise<Extract<GatewayToRunner, { type: T }>>;
   exit(code: number): Promise<void>;
@@ -23,9 +28,10 @@ export interface FakeRunner {
  * A runner speaking the wire protocol by hand (signed upgrade, hello, event chunks), for testing
  * the gateway's side of approvals and input without a real child.
  */
-export async function fakeRunner(g: TestGateway, runId: string, token: string, info: { mode?: 'claude' | 'command'; pty?: boolean } = {}): Promise<FakeRunner> {
-  const url = new URL('/v1/runner', g.url.replace('https:', 'wss:'));
-  const ws = new WebSocket(url, { headers: signedHeaders(token, runId), agent: new PinnedAgent(g.fingerprint), perMessageDeflate: false });
+export async function fakeRunner(g: TestGateway, runId: string, token: string, info: { mode?: 'claude' | 'command'; pty?: boolean; commands?: AdvertisedCommand[]; assist?: { maxMinutes: number } } = {}): Promise<FakeRunner> {
+  const tls = g.url.startsWith('https:');
+  const url = new URL('/v1/runner', g.url.replace(/^http/, 'ws'));
+  const ws = new WebSocket(url, { headers: signedHeaders(token, runId), ...(tls ? { agent: new PinnedAgent(g.fingerprint) } : {}), perMessageDeflate: false });
   const messages: GatewayToRunner[] = [];
   const consumed = new Set<number>();
   let acked = 0;
@@ -42,7 +48,7 @@ export async function fakeRunner(g: TestGateway, runId: string, token: string, i
   ws.send(JSON.stringify({
     type: 'hello',
     v: 1,
-    runner: { hostname: 'fake', pid: 1, version: 'test', mode: info.mode ?? 'claude', pty: info.pty ?? false, command: ['claude'], cwd: '/w', commands: [] },
+    runner: { hostname: 'fake', pid: 1, version: 'test', mode: info.mode ?? 'claude', pty: info.pty ?? false, command: ['claude'], cwd: '/w', commands: info.commands ?? [], ...(info.assist ? { assist: info.assist } : {}) },
   }));
   const welcome = await waitFor(() => messages.find((m) => m.type === 'welcome') as Extract<GatewayToRunner, { type: 'welcome' }> | undefined, 5000, 'welcome');
   let seq = welcome.nextSeq - 1;
@@ -56,6 +62,16 @@ export async function fakeRunner(g: TestGateway, runId: string, token: string, i
       const mine = seq;
       await waitFor(() => (acked >= mine ? true : undefined), 5000, `ack of ${mine}`);
       return mine;
+    },
+    async output(stream, data) {
+      seq++;
+      ws.send(encodeOutput({ stream, seq, data: Buffer.from(data) }));
+      const mine = seq;
+      await waitFor(() => (acked >= mine ? true : undefined), 5000, `ack of ${mine}`);
+      return mine;
+    },
+    send(msg) {
+      ws.send(JSON.stringify(msg));
     },
     async next(type, pred, ms = 5000) {
       const i = await waitFor(() => {

@@ -5,12 +5,29 @@ import type { AccountService } from '../../auth/accounts.js';
 import { CF_ACCESS_HEADER, type CfAccessVerifier } from '../../auth/cf-access.js';
 import type { Principal, Role } from '../../auth/operator-auth.js';
 import { PRE_COOKIE, SessionService, cookieHeader, readCookie, safeEqual, type ResolvedSession } from '../../auth/sessions.js';
+import type { ArtifactService } from '../../artifacts.js';
+import type { AssistService } from '../../assist.js';
 import type { EventBus } from '../../bus.js';
+import type { ApprovalService } from '../../claude/approvals.js';
+import type { SteeringService } from '../../claude/steering.js';
+import type { WebPush } from '../../notify/web-push.js';
+import type { PolicyService } from '../../policy.js';
 import type { Logger } from '../../log.js';
 import type { RunService } from '../../runs.js';
 import type { Store, UserRecord } from '../../store/types.js';
 import { PAGE_HEADERS, type LayoutData, type Views } from '../../views.js';
 import { route, type Ctx, type FullReply, type Reply } from '../respond.js';
+import type { RunSection } from './run-sections.js';
+
+/** The gateway's services behind the run page's sections (commands, artifacts, assist, approvals, input, push). */
+export interface PagePowers {
+  policy: PolicyService;
+  artifacts: ArtifactService;
+  assist: AssistService;
+  approvals: ApprovalService;
+  steering: SteeringService;
+  push: WebPush;
+}
 
 /** Everything the page routes need, built once by mountBrowser. */
 export interface BrowserDeps {
@@ -31,6 +48,9 @@ export interface BrowserDeps {
   setupPending: () => boolean;
   markSetupDone: () => Promise<void>;
   checkSetupCode: (code: string) => boolean;
+  powers: PagePowers;
+  /** The run page's sections (run-sections.ts), in no particular order. */
+  sections: RunSection[];
 }
 
 const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };

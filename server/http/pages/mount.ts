@@ -16,7 +16,9 @@ import { PAGE_HEADERS, createViews, mountStatic } from '../../views.js';
 import { mountLoginApi } from '../api-login.js';
 import { mountAdminPages } from './admin-pages.js';
 import { mountAuthPages } from './auth-pages.js';
-import type { BrowserDeps } from './browser.js';
+import type { BrowserDeps, PagePowers } from './browser.js';
+import { mountPushPages } from './push-pages.js';
+import { mountRunActions, runSections } from './run/mount.js';
 import { LiveStreams, mountRunLive } from './run-live.js';
 import { mountRunsPages } from './runs-pages.js';
 import { mountSettingsPages } from './settings-pages.js';
@@ -35,6 +37,7 @@ export interface BrowserOptions {
   cfAccess?: CfAccessConfig | null;
   trustProxy?: boolean;
   sessionPolicy?: Partial<SessionPolicy>;
+  powers: PagePowers;
 }
 
 export interface Browser {
@@ -73,13 +76,18 @@ export function mountBrowser(app: TemplatedApp, o: BrowserOptions): Browser {
       rmSync(join(o.dataDir, 'setup.code'), { force: true });
     },
     checkSetupCode: (code) => checkSetupCode(o.store, code),
+    powers: o.powers,
+    sections: [],
   };
+  d.sections.push(...runSections(d));
 
   mountLoginApi(app, { store: o.store, accounts, log: o.log, now: o.now, trustProxy: d.trustProxy });
   mountAuthPages(app, d, { throttle, closeSessionStreams: (hash) => streams.closeSession(hash) });
   mountRunLive(app, d, streams);
   mountRunsPages(app, d);
   mountSettingsPages(app, d);
+  mountRunActions(app, d);
+  mountPushPages(app, d);
   mountAdminPages(app, d);
   mountStatic(app, views, o.log, () => ({
     status: 404,

@@ -13,6 +13,18 @@ export const NOTICES: Record<string, string> = {
   'run-cancelled': 'Cancel sent to the runner.',
   'recovery-low': 'You signed in with a recovery code. Few are left: make new ones by turning two-factor login off and on again.',
   'session-ended': 'Your session ended. Sign in again.',
+  'approval-sent': 'Answer sent. The timeline shows when Claude has it.',
+  'approval-taken': 'Someone answered that approval first. The timeline shows who and how.',
+  'approval-failed': 'That approval can no longer be answered.',
+  'input-sent': 'Sent to the run.',
+  'command-sent': 'Command sent to the runner. Its output appears under Commands.',
+  'collect-sent': 'Asked the runner to collect its artifacts. They appear under Artifacts.',
+  'assist-start': 'Asked the runner to start an assist session. Reload for its links.',
+  'assist-stop': 'Asked the runner to stop the assist session.',
+  'push-on': 'Notifications are on for this phone. Send yourself a test below.',
+  'push-removed': 'That device gets no more notifications.',
+  'push-test-sent': 'Test notification sent. It should arrive in a few seconds.',
+  'push-test-none': 'No device of yours gets notifications yet: turn them on first.',
 };
 
 export function notice(query: string): string | null {

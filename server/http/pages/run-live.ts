@@ -1,10 +1,12 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import { isFinal, type RunSummary } from '../../../protocol/run.js';
-import { OutputRenderer } from '../../render/run-view.js';
+import { OutputRenderer, WINDOW_BYTES, WINDOW_CHUNKS, runView } from '../../render/run-view.js';
 import type { StoredChunk } from '../../store/types.js';
-import { SseStream } from '../sse.js';
+import { SseStream, type SseEvent } from '../sse.js';
 import { pageHeaders, pageRoute, type BrowserDeps, type PageCtx } from './browser.js';
-import { RUN_SECTIONS } from './run-sections.js';
+import { partialData, type RunPageView, type SectionCtx, type SectionLive } from './run-sections.js';
+import { eventWindowOf, lazyWindow, readEventWindow } from './run/events.js';
+import { isClaudeRun } from './run/timeline.js';
 import { listRuns, parseFilter, runIdOf, statusData } from './runs-pages.js';
 
 /** Past this many chunks behind, a reconnecting page reloads (showing the tail) instead of replaying. */
@@ -88,7 +90,40 @@ export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStr
       return { streamed: true };
     }
 
-    const renderer = new OutputRenderer(d.store, id, after + 1);
+    // `view=timeline`: the page shows Claude's timeline, not the raw output, which then is not sent
+    // (events with only an id still move the resume point). A page that shows the raw view only
+    // because the run had no runner yet reloads once the run turns out to be a Claude run.
+    const view: RunPageView = q.get('view') === 'timeline' ? 'timeline' : 'raw';
+    const rawChosen = q.get('view') === 'raw';
+    const mustReload = (r: RunSummary) => view === 'raw' && !rawChosen && isClaudeRun(r);
+    if (mustReload(d.runs.summary(run))) {
+      s.send({ event: 'reset', data: 'reload' });
+      s.end();
+      return { streamed: true };
+    }
+    const windowBefore = (before: number) =>
+      lazyWindow(() => (view === 'timeline' ? readEventWindow(d.store, id, before) : eventWindowOf(d.store.readChunksBefore(id, before, { limit: WINDOW_CHUNKS, maxBytes: WINDOW_BYTES }), before)));
+    const ctxOf = (r: RunSummary, before: number): SectionCtx => ({ run: r, viewer: principal, csrf, from: pc.ip, view, events: windowBefore(before) });
+
+    // Each section follows the run for this stream. Their events carry no id (ids are output
+    // resume points) and go out before the output event of the same chunks: a reconnect may send
+    // them twice, never lose them (the page merges them by element id).
+    const sectionEvents: SseEvent[] = [];
+    let flushing = false;
+    const startCtx = ctxOf(d.runs.summary(run), after + 1);
+    const sectionKeys = new Map<string, string>();
+    const lives: SectionLive[] = [];
+    for (const sec of d.sections) {
+      if (sec.key) sectionKeys.set(sec.id, sec.key(startCtx.run, principal));
+      const l = sec.live?.(startCtx, (ev) => {
+        sectionEvents.push(ev);
+        // Events raised while chunks are handled go out with them (before their output event); others at once.
+        if (!flushing) for (const e of sectionEvents.splice(0)) s.send(e);
+      });
+      if (l) lives.push(l);
+    }
+
+    const renderer = view === 'raw' ? new OutputRenderer(d.store, id, after + 1) : null;
     let next = after + 1;
     let live = false;
     let waiting = false;
@@ -97,14 +132,14 @@ export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStr
     const sendChunks = (chunks: StoredChunk[]): boolean => {
       const first = chunks[0]!.seq;
       const last = chunks.at(-1)!.seq;
-      const htmlText = renderer.render(chunks);
+      flushing = true;
+      for (const l of lives) for (const c of chunks) l.onChunk?.(c);
+      flushing = false;
+      let ok = true;
+      for (const ev of sectionEvents.splice(0)) ok = s.send(ev) && ok;
+      const htmlText = renderer ? renderer.render(chunks) : '';
       next = last + 1;
-      let ok = s.send(htmlText ? { id: last, event: 'output', data: `<span data-seq="${first}">${htmlText}</span>` } : { id: last });
-      if (RUN_SECTIONS.length > 0) {
-        const summary = d.runs.summary(d.runs.mustGet(id));
-        for (const sec of RUN_SECTIONS) for (const c of chunks) for (const ev of sec.onChunk?.(summary, c, principal) ?? []) ok = s.send(ev) && ok;
-      }
-      return ok;
+      return s.send(htmlText ? { id: last, event: 'output', data: `<span data-seq="${first}">${htmlText}</span>` } : { id: last }) && ok;
     };
 
     const maybeEnd = (summary: RunSummary) => {
@@ -174,7 +209,21 @@ export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStr
         if (s.isClosed) return;
         const latest = d.runs.summary(d.runs.mustGet(id));
         sendStatus(latest);
-        for (const sec of RUN_SECTIONS) for (const ev of sec.onRun?.(latest, principal) ?? []) s.send(ev);
+        if (mustReload(latest)) {
+          s.send({ event: 'reset', data: 'reload' });
+          s.end();
+          return;
+        }
+        for (const l of lives) l.onRun?.(latest);
+        // A section whose offer changed (runner connected, run ended…) is sent again, whole.
+        for (const sec of d.sections) {
+          if (!sec.key) continue;
+          const key = sec.key(latest, principal);
+          if (key === sectionKeys.get(sec.id)) continue;
+          sectionKeys.set(sec.id, key);
+          const data = sec.data(ctxOf(latest, d.runs.committedSeq(id) + 1));
+          s.send({ event: `${sec.id}-section`, data: data ? d.views.partial(`run/${sec.id}`, partialData(data, runView(latest, d.now()), csrf)) : '' });
+        }
         if (live) maybeEnd(latest);
       }, 200);
     });
@@ -183,6 +232,7 @@ export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStr
       offChunk();
       offRun();
       if (statusTimer) clearTimeout(statusTimer);
+      for (const l of lives) l.close?.();
     });
     // The page may have been rendered a moment before a change: send the current header once.
     sendStatus(d.runs.summary(run));

@@ -1,56 +1,100 @@
 import type { RunSummary } from '../../../protocol/run.js';
+import type { TimelineItem } from '../../../protocol/timeline.js';
 import type { Principal } from '../../auth/operator-auth.js';
+import type { RunView } from '../../render/run-view.js';
 import type { StoredChunk } from '../../store/types.js';
 import type { SseEvent } from '../sse.js';
 
 /**
- * Extension points of the run page (`/runs/:id`). Each later feature fills one slot; the page
- * lays the slots out in a fixed order (views/pages/run.eta) around the live output:
+ * Extension points of the run page (`/runs/:id`). Each feature fills one slot; the page lays the
+ * slots out in a fixed order (views/pages/run.eta) around the output:
  *
- *   approvals   pending permission requests, Approve / Deny           (above the output: urgent)
- *   timeline    the readable Claude Code timeline                     (above the output)
- *   commands    the runner's allowlisted commands as buttons          (below the output)
- *   input       the follow-up prompt box                              (below the output)
- *   artifacts   logs, diff, files                                     (below the output)
- *   assist      tmate assist session                                  (below the output)
+ *   approvals   pending permission requests, Approve / Deny / Always allow   (above: urgent)
+ *   timeline    the readable Claude Code timeline                           (above)
+ *   input       the follow-up prompt box, or keys for a --pty run           (below)
+ *   commands    the runner's allowlisted commands as buttons, their output (below)
+ *   artifacts   logs, diffs, files; Collect                                 (below)
+ *   assist      tmate assist session, operators only                        (below)
  *
  * A section renders `views/partials/run/<id>.eta` with the data it returns (null: nothing for
- * this run or this viewer). Live updates ride the run page's one SSE stream: a section may turn
- * committed chunks (e.g. runner events on stream 3) and run changes into SSE events, which its
- * partial receives with `sse-swap="<event name>"`. Event names must be prefixed with the section
- * id (`approvals-…`) so sections never collide. Forms inside sections post to their own routes
- * with the page's CSRF token (`it.csrf`) and role checks of their own.
+ * this run or this viewer). The page wraps each slot in `<div id="run-<id>">`, which takes the
+ * SSE event `<id>-section` (the whole section again, when what it offers changes). Live updates
+ * ride the run page's one SSE stream: `live()` is called once per open stream and may send its
+ * own events (names prefixed with the section id, so sections never collide). Forms inside
+ * sections post to their own routes (`pageRoute`: session, same-origin, CSRF) with the page's
+ * CSRF token (`it.csrf`) and check roles of their own.
  */
-export type RunSectionId = 'approvals' | 'timeline' | 'commands' | 'input' | 'artifacts' | 'assist';
+export type RunSectionId = 'approvals' | 'timeline' | 'input' | 'commands' | 'artifacts' | 'assist';
+
+/** Which main view the page shows: Claude's timeline, or the raw output (the terminal view). */
+export type RunPageView = 'timeline' | 'raw';
+
+/** Runner events and command output (streams 3 and 2) of a window of a run, read once and shared by the sections. */
+export interface EventWindow {
+  items: TimelineItem[];
+  /** Chunks of allowlisted-command output (stream 2), oldest first. */
+  commandChunks: StoredChunk[];
+  /** The first seq the window covers (1: the whole run). */
+  firstSeq: number;
+  /** The last seq covered. */
+  lastSeq: number;
+}
+
+export interface SectionCtx {
+  run: RunSummary;
+  viewer: Principal;
+  csrf: string;
+  /** The viewer's address, for audit entries a section writes (showing assist links). */
+  from: string | null;
+  view: RunPageView;
+  /** The window of events up to where the page (or the live stream) starts; read on first use. */
+  events(): EventWindow;
+}
+
+export interface SectionLive {
+  /** A committed chunk of the run (any stream), before the page hears of it as output. */
+  onChunk?(chunk: StoredChunk): void;
+  /** The run changed (coalesced: at most a few times a second). */
+  onRun?(run: RunSummary): void;
+  close?(): void;
+}
 
 export interface RunSection {
   id: RunSectionId;
   /** Data for the section's partial, or null to leave it out. Called on every page render. */
-  data(run: RunSummary, viewer: Principal): Record<string, unknown> | null;
-  /** SSE events for a committed chunk of this run (any stream). */
-  onChunk?(run: RunSummary, chunk: StoredChunk, viewer: Principal): SseEvent[];
-  /** SSE events when the run's state changes. */
-  onRun?(run: RunSummary, viewer: Principal): SseEvent[];
+  data(c: SectionCtx): Record<string, unknown> | null;
+  /**
+   * What the section's offer depends on (the runner connected, the run not final, the commands it
+   * advertised…). When it changes on a live page, the section is rendered again and sent whole
+   * (`<id>-section`). Without it the section is rendered once per page.
+   */
+  key?(run: RunSummary, viewer: Principal): string;
+  /**
+   * For one open live stream of the page: what the section sends as things happen. `send` writes
+   * an SSE event without an id (ids are the output's resume points), so a section's events must
+   * be safe to receive twice: the page merges them by element id.
+   */
+  live?(c: SectionCtx, send: (ev: SseEvent) => void): SectionLive | null;
 }
-
-/** Registered sections. Empty until the features that fill them land. */
-export const RUN_SECTIONS: RunSection[] = [];
 
 /** The order of the slots on the page. */
 export const SLOTS_ABOVE_OUTPUT: readonly RunSectionId[] = ['approvals', 'timeline'];
-export const SLOTS_BELOW_OUTPUT: readonly RunSectionId[] = ['commands', 'input', 'artifacts', 'assist'];
+export const SLOTS_BELOW_OUTPUT: readonly RunSectionId[] = ['input', 'commands', 'artifacts', 'assist'];
 
 export interface RenderedSection {
   id: RunSectionId;
-  data: Record<string, unknown>;
+  /** Null: nothing to show yet (the slot is still there for live updates). */
+  data: Record<string, unknown> | null;
 }
 
-/** The sections that have something to show, split by where they go. */
-export function sectionsFor(run: RunSummary, viewer: Principal, sections: readonly RunSection[] = RUN_SECTIONS): { above: RenderedSection[]; below: RenderedSection[] } {
+/** What every section partial gets besides its own data. */
+export function partialData(data: Record<string, unknown>, run: RunView, csrf: string): Record<string, unknown> {
+  return { ...data, run, csrf };
+}
+
+/** The sections of a run for a viewer, split by where they go. */
+export function sectionsFor(c: SectionCtx, sections: readonly RunSection[]): { above: RenderedSection[]; below: RenderedSection[] } {
   const pick = (slots: readonly RunSectionId[]) =>
-    slots.flatMap((id) => sections.filter((s) => s.id === id).flatMap((s) => {
-      const data = s.data(run, viewer);
-      return data ? [{ id, data }] : [];
-    }));
+    slots.flatMap((id) => sections.filter((s) => s.id === id).map((s) => ({ id, data: s.data(c) })));
   return { above: pick(SLOTS_ABOVE_OUTPUT), below: pick(SLOTS_BELOW_OUTPUT) };
 }

@@ -8,7 +8,9 @@ import { lastLine, outputWindow, runView, type RunView } from '../../render/run-
 import { runnerCommand } from '../api-runs.js';
 import { fragment, html, pageRoute, redirect, type BrowserDeps, type PageCtx } from './browser.js';
 import { notice } from './notices.js';
-import { sectionsFor } from './run-sections.js';
+import { sectionsFor, type SectionCtx } from './run-sections.js';
+import { eventWindowOf, lazyWindow, readEventWindow } from './run/events.js';
+import { isClaudeRun, pageView } from './run/timeline.js';
 
 /** The filters of the runs list: every status, plus "active" and "away". */
 export const RUN_FILTERS = ['all', 'active', 'away', ...RUN_STATUSES] as const;
@@ -80,20 +82,37 @@ export function mountRunsPages(app: TemplatedApp, d: BrowserDeps): void {
   pageRoute(app, d, 'get', '/runs/:id', { auth: 'user' }, (pc) => {
     const id = runIdOf(pc);
     const summary = d.runs.summary(d.runs.mustGet(id));
-    const beforeRaw = new URLSearchParams(pc.ctx.query).get('before');
+    const query = new URLSearchParams(pc.ctx.query);
+    const beforeRaw = query.get('before');
     const committed = d.runs.committedSeq(id);
     // `?before=N`: an earlier window of the output, without live updates (the no-JavaScript way to page back).
     const before = beforeRaw && /^[1-9]\d{0,15}$/.test(beforeRaw) ? Math.min(Number(beforeRaw), committed + 1) : committed + 1;
     const paged = before <= committed;
-    const output = outputWindow(d.store, id, before);
-    const sections = sectionsFor(summary, pc.principal!);
-    const live = !paged && !(isFinal(summary.status) && output.lastSeq >= summary.lastSeq);
+    // A Claude run opens on its timeline; "Raw output" (`?view=raw`) is the terminal view of the same stream.
+    const view = paged ? 'raw' : pageView(summary, pc.ctx.query);
+    const output = view === 'raw' ? outputWindow(d.store, id, before) : null;
+    const ctx: SectionCtx = {
+      run: summary,
+      viewer: pc.principal!,
+      csrf: pc.csrf,
+      from: pc.ip,
+      view,
+      // The raw view already read a window of every stream: the sections reuse it.
+      events: lazyWindow(() => (output ? eventWindowOf(output.chunks, before) : readEventWindow(d.store, id, before))),
+    };
+    const sections = paged ? { above: [], below: [] } : sectionsFor(ctx, d.sections);
+    const lastSeq = output ? output.lastSeq : committed;
+    const live = !paged && !(isFinal(summary.status) && lastSeq >= summary.lastSeq);
+    const liveView = view === 'timeline' ? '&view=timeline' : query.get('view') === 'raw' ? '&view=raw' : '';
     return html(pc, 200, 'run', summary.name, {
       run: runView(summary, d.now()),
       status: statusData(d, summary, pc.principal!, pc.csrf),
       output,
+      view,
+      tabs: isClaudeRun(summary) && !paged ? { timeline: `/runs/${id}`, raw: `/runs/${id}?view=raw` } : null,
       paged,
-      liveUrl: live ? `/runs/${id}/live?after=${output.lastSeq}` : null,
+      lastSeq,
+      liveUrl: live ? `/runs/${id}/live?after=${lastSeq}${liveView}` : null,
       sections,
     }, { nav: 'runs', notice: notice(pc.ctx.query) });
   });

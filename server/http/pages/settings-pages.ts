@@ -8,6 +8,7 @@ import { ago } from '../../render/run-view.js';
 import type { ApiTokenRecord, UserRecord } from '../../store/types.js';
 import { html, pageRoute, redirect, type BrowserDeps, type PageCtx } from './browser.js';
 import { notice } from './notices.js';
+import { pushSettings } from './push-pages.js';
 
 const TOKEN_NAME_RE = /^[^\u0000-\u001f\u007f]{1,80}$/;
 
@@ -44,7 +45,8 @@ async function settingsPage(pc: PageCtx, status: number, errors: { password?: st
     caps: UserRole.options.filter((r) => r !== user.role && minRole(r, user.role) === r),
     errors,
     cfAccess: d.cf !== null,
-  }, { nav: 'settings', notice: notice(pc.ctx.query) });
+    push: pushSettings(d, user.name),
+  }, { nav: 'settings', notice: notice(pc.ctx.query), scripts: ['push.js'] });
 }
 
 /** Runs an action; a refusal the person can fix is shown on the settings page next to its form. */

@@ -1,0 +1,108 @@
+import type { TemplatedApp } from 'uWebSockets.js';
+import { STREAM_EVENT } from '../../../../protocol/frames.js';
+import type { RunSummary } from '../../../../protocol/run.js';
+import { Timeline, buildTimeline, itemsOfChunk, type ApprovalState, type TimelineEntry } from '../../../../protocol/timeline.js';
+import type { Principal } from '../../../auth/operator-auth.js';
+import { runView } from '../../../render/run-view.js';
+import { escapeHtml, renderTimelineHtml, type HtmlOptions } from '../../../render/timeline-html.js';
+import { html, pageRoute, type BrowserDeps } from '../browser.js';
+import type { RunPageView, RunSection, SectionCtx } from '../run-sections.js';
+import { runIdOf } from '../runs-pages.js';
+import { readEventWindow } from './events.js';
+
+/** Entries put on a page at once; older ones are a link away. */
+const MAX_ENTRIES = 300;
+
+/** A Claude run (stream-json mode) has a timeline; a plain command or a --pty run has only output. */
+export function isClaudeRun(run: RunSummary): boolean {
+  return run.runner?.mode === 'claude' && !run.runner.pty;
+}
+
+/** The page's main view: `?view=raw` shows the terminal view of a Claude run; other runs have only that. */
+export function pageView(run: RunSummary, query: string): RunPageView {
+  return isClaudeRun(run) && new URLSearchParams(query).get('view') !== 'raw' ? 'timeline' : 'raw';
+}
+
+function canAnswer(p: Principal): boolean {
+  return p.role === 'operator' || p.role === 'admin';
+}
+
+/**
+ * In the timeline, a pending approval points at its card in the approvals section (where the
+ * buttons are), so one question never has two sets of buttons on the page.
+ */
+function timelineOptions(viewer: Principal, now: number): HtmlOptions {
+  return {
+    now,
+    resultText: false,
+    approvalActions: (a: ApprovalState) =>
+      canAnswer(viewer)
+        ? `<p class="tl-answer"><a class="button small primary" href="#approval-${escapeHtml(a.info.approvalId)}">Answer it above</a></p>`
+        : '<p class="tl-answer">Waiting for an operator to answer.</p>',
+  };
+}
+
+function entriesHtml(entries: readonly TimelineEntry[], viewer: Principal, now: number): string {
+  return renderTimelineHtml(entries, timelineOptions(viewer, now));
+}
+
+/**
+ * The readable timeline of a Claude run (protocol/timeline.ts + render/timeline-html.ts): the
+ * newest entries on the page, new ones and changed ones (a tool call gets its approval, then its
+ * result) over the live stream as `timeline-entries`, merged into the list by element id.
+ */
+export function timelineSection(d: BrowserDeps): RunSection {
+  return {
+    id: 'timeline',
+    data(c: SectionCtx) {
+      if (c.view !== 'timeline') return null;
+      const w = c.events();
+      const entries = buildTimeline(w.items);
+      const shown = entries.slice(-MAX_ENTRIES);
+      const earlierBefore = entries.length > shown.length ? shown[0]!.seq : w.firstSeq > 1 ? w.firstSeq : null;
+      return {
+        html: entriesHtml(shown, c.viewer, d.now()),
+        count: shown.length,
+        earlier: earlierBefore === null ? null : `/runs/${c.run.id}/timeline?before=${earlierBefore}`,
+        rawHref: `/runs/${c.run.id}?view=raw`,
+      };
+    },
+    live(c, send) {
+      if (c.view !== 'timeline') return null;
+      const tl = new Timeline();
+      for (const item of c.events().items) tl.add(item);
+      return {
+        onChunk(chunk) {
+          if (chunk.stream !== STREAM_EVENT) return;
+          const changed = new Map<string, TimelineEntry>();
+          for (const item of itemsOfChunk(chunk)) {
+            const e = tl.add(item);
+            if (e) changed.set(e.id, e);
+          }
+          if (changed.size) send({ event: 'timeline-entries', data: entriesHtml([...changed.values()], c.viewer, d.now()) });
+        },
+      };
+    },
+  };
+}
+
+/** `/runs/:id/timeline?before=N`: an earlier window of the timeline, as a page of its own (no live updates). */
+export function mountTimelinePages(app: TemplatedApp, d: BrowserDeps): void {
+  pageRoute(app, d, 'get', '/runs/:id/timeline', { auth: 'user' }, (pc) => {
+    const id = runIdOf(pc);
+    const run = d.runs.summary(d.runs.mustGet(id));
+    const raw = new URLSearchParams(pc.ctx.query).get('before') ?? '';
+    const committed = d.runs.committedSeq(id);
+    const before = /^[1-9]\d{0,15}$/.test(raw) ? Math.min(Number(raw), committed + 1) : committed + 1;
+    const w = readEventWindow(d.store, id, before);
+    const entries = buildTimeline(w.items);
+    const shown = entries.slice(-MAX_ENTRIES);
+    const earlierBefore = entries.length > shown.length ? shown[0]!.seq : w.firstSeq > 1 ? w.firstSeq : null;
+    return html(pc, 200, 'run-timeline', `${run.name}: timeline`, {
+      run: runView(run, d.now()),
+      html: entriesHtml(shown, pc.principal!, d.now()),
+      count: shown.length,
+      earlier: earlierBefore === null ? null : `/runs/${id}/timeline?before=${earlierBefore}`,
+    }, { nav: 'runs' });
+  });
+}

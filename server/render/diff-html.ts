@@ -1,0 +1,133 @@
+import { escapeHtml } from './timeline-html.js';
+
+/**
+ * `git diff` output as HTML for a phone: one section per file with its name and +/- counts, hunk
+ * headers, added and removed lines coloured (the sign stays, so colour is never the only cue),
+ * long lines wrapping. Pure: text in, HTML out.
+ *
+ * The diff comes from the workspace, which Claude writes: it is hostile. Every character is
+ * escaped; terminal escape sequences and control characters are dropped; bidirectional overrides
+ * are shown as U+FFFD so a line cannot reorder what is around it (a "Trojan Source" diff shows
+ * its trick instead of hiding it). The markup has no inline style or script.
+ */
+
+export interface DiffFile {
+  /** The file's path as the diff names it (b/ side, or a/ for a deletion), cleaned for display. */
+  name: string;
+  /** `f-1`, `f-2`…: the section's id, for the file list's links. */
+  anchor: string;
+  adds: number;
+  dels: number;
+  /** new, deleted, renamed, binary, or null for a plain change. */
+  note: string | null;
+}
+
+export interface DiffHtml {
+  html: string;
+  files: DiffFile[];
+  /** Lines rendered. */
+  lines: number;
+  /** The diff had more than `maxLines` lines (or `maxChars` characters); the rest is not shown. */
+  truncated: boolean;
+}
+
+export interface DiffOptions {
+  /** Lines rendered at most (default 6000). */
+  maxLines?: number;
+  /** Characters of one line shown at most; longer lines end in "…" (default 2000). */
+  maxLineChars?: number;
+}
+
+const CONTROLS = /\u001b\[[0-?]*[ -/]*[@-~]?|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[ -/]*[0-~]?|[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+function clean(s: string): string {
+  return s.replace(CONTROLS, '').replace(BIDI, '\ufffd');
+}
+
+/** The path of `diff --git a/X b/Y` (b side); quoted paths (git's C-style) are shown as git wrote them. */
+function pathOf(header: string): string {
+  const m = /^diff --git (?:"?a\/(.*?)"? )"?b\/(.*?)"?$/.exec(header);
+  if (m) return m[2]!;
+  return header.replace(/^diff --git /, '');
+}
+
+/**
+ * Renders a unified diff (as `git diff` prints it).
+ *
+ * @example
+ * const { html, files } = renderDiffHtml(readFileSync('diff.patch', 'utf8'));
+ */
+export function renderDiffHtml(text: string, opts: DiffOptions = {}): DiffHtml {
+  const maxLines = opts.maxLines ?? 6000;
+  const maxLineChars = opts.maxLineChars ?? 2000;
+  const lines = text.replace(/\r\n/g, '\n').split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  const files: DiffFile[] = [];
+  const out: string[] = [];
+  let file: DiffFile | null = null;
+  let inHunk = false;
+  let open = false;
+  let headAt = -1;
+  let shown = 0;
+
+  const line = (cls: string, body: string) => {
+    const t = body.length > maxLineChars ? `${body.slice(0, maxLineChars)}…` : body;
+    out.push(`<span class="dl ${cls}">${escapeHtml(clean(t)) || ' '}</span>`);
+  };
+  const heading = (f: DiffFile) =>
+    `<section class="df-file" id="${f.anchor}" aria-label="${escapeHtml(f.name)}"><h3 class="df-name">${escapeHtml(f.name)} <span class="df-stat">${f.note ? `<span class="df-note">${f.note}</span> ` : ''}<span class="df-adds">+${f.adds}</span> <span class="df-dels">−${f.dels}</span></span></h3><div class="df-lines">`;
+  const closeFile = () => {
+    if (!open || !file) return;
+    // The heading was written before its lines; now the counts are known.
+    out[headAt] = heading(file);
+    out.push('</div></section>');
+    open = false;
+  };
+  const startFile = (name: string) => {
+    closeFile();
+    file = { name: clean(name), anchor: `f-${files.length + 1}`, adds: 0, dels: 0, note: null };
+    files.push(file);
+    headAt = out.push('') - 1;
+    open = true;
+    inHunk = false;
+  };
+
+  for (const raw of lines) {
+    if (shown >= maxLines) break;
+    shown++;
+    if (raw.startsWith('diff --git ')) {
+      startFile(pathOf(raw));
+      continue;
+    }
+    if (!file) startFile('(diff)');
+    const f = file!;
+    if (!inHunk || /^(diff |index |--- |\+\+\+ |new file|deleted file|similarity|rename |old mode|new mode|Binary files)/.test(raw)) {
+      if (raw.startsWith('@@')) {
+        inHunk = true;
+        line('dl-hunk', raw);
+        continue;
+      }
+      if (raw.startsWith('new file')) f.note = 'new';
+      else if (raw.startsWith('deleted file')) f.note = 'deleted';
+      else if (raw.startsWith('rename ')) f.note = 'renamed';
+      else if (raw.startsWith('Binary files')) f.note = 'binary';
+      if (raw.startsWith('--- ') || raw.startsWith('+++ ') || raw.startsWith('index ')) continue; // the heading names the file
+      if (!inHunk) {
+        line('dl-meta', raw);
+        continue;
+      }
+    }
+    if (raw.startsWith('@@')) line('dl-hunk', raw);
+    else if (raw.startsWith('+')) {
+      f.adds++;
+      line('dl-add', raw);
+    } else if (raw.startsWith('-')) {
+      f.dels++;
+      line('dl-del', raw);
+    } else if (raw.startsWith('\\')) line('dl-meta', raw);
+    else line('dl-ctx', raw);
+  }
+  closeFile();
+  return { html: out.join('\n'), files, lines: shown, truncated: shown < lines.length };
+}
