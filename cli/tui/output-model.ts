@@ -1,7 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import { STREAM_COMMAND, STREAM_EVENT } from '../../protocol/frames.js';
-import stringWidth from 'string-width';
-import { plainText, sanitizeLine, type Segment, type Style } from './sanitize.js';
+import { displayWidth, plainText, sanitizeLine, type Segment, type Style } from './sanitize.js';
 
 /** One chunk of a run's output, as the operator socket or the chunks API delivers it. */
 export interface ModelChunk {
@@ -281,7 +280,7 @@ export class OutputModel {
           // Renderers sanitize; this is the second pass that nothing bypasses.
           const shown = plainText(out.text);
           this.started();
-          this.lineList.push({ id: this.nextId++, stream: c.stream, seq: c.seq, segments: [{ text: shown, ...out.style }], width: stringWidth(shown) });
+          this.lineList.push({ id: this.nextId++, stream: c.stream, seq: c.seq, segments: [{ text: shown, ...out.style }], width: displayWidth(shown) });
         }
       }
       return;
@@ -293,7 +292,8 @@ export class OutputModel {
       const piece = parts[i]!;
       if (i < parts.length - 1) {
         if (!this.partial) this.started();
-        const raw = (this.partial?.raw ?? '') + piece;
+        // A finished line is cut too: a hostile runner must not make the console parse megabytes.
+        const raw = ((this.partial?.raw ?? '') + piece).slice(0, MAX_LINE);
         const seq = this.partial?.seq ?? c.seq;
         this.partial = { stream: c.stream, seq, raw };
         this.finishPartial();

@@ -1,5 +1,4 @@
-import stringWidth from 'string-width';
-import type { Segment } from './sanitize.js';
+import { displayWidth, type Segment } from './sanitize.js';
 import { wrapLine, type OutputLine, type OutputModel } from './output-model.js';
 
 /**
@@ -30,7 +29,7 @@ const cache = new WeakMap<OutputLine, { width: number; rows: Segment[][] }>();
 export function rowsOf(line: OutputLine, width: number): Segment[][] {
   const hit = cache.get(line);
   if (hit && hit.width === width) return hit.rows;
-  const rows = wrapLine(line, Math.max(1, width), (ch) => (ch.charCodeAt(0) < 0x300 ? 1 : stringWidth(ch)));
+  const rows = wrapLine(line, Math.max(1, width), displayWidth);
   if (rows.length === 0) rows.push([]);
   cache.set(line, { width, rows });
   return rows;

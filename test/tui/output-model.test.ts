@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { STREAM_COMMAND, STREAM_EVENT, STREAM_STDERR, STREAM_STDOUT } from '../../protocol/frames.js';
-import { OutputModel, type ModelChunk } from '../../cli/tui/output-model.js';
+import { MAX_LINE, OutputModel, type ModelChunk } from '../../cli/tui/output-model.js';
+import { displayWidth } from '../../cli/tui/sanitize.js';
 import { moveAnchor, topAnchor, viewport } from '../../cli/tui/viewport.js';
 
 const chunk = (seq: number, text: string | Buffer, stream = STREAM_STDOUT): ModelChunk => ({ seq, stream, data: Buffer.isBuffer(text) ? text : Buffer.from(text) });
@@ -31,6 +32,23 @@ test('output model: a line that never ends is cut, not parsed again in full on e
   const widths = m.lines.map((l) => l.width);
   assert.ok(widths.every((w) => w <= 17 * 1024), String(widths));
   assert.equal(widths.reduce((a, b) => a + b, 0), 100_000, 'nothing lost');
+});
+
+test('output model: a huge finished line (combining marks) is cut before it is measured', () => {
+  // A runner can send 240 KiB lines of 'a' + U+0301; measured whole, string-width took seconds each.
+  const m = new OutputModel();
+  m.append([chunk(1, 'a\u0301'.repeat(80_000) + '\nnext\n')]);
+  assert.equal(m.lines.length, 2);
+  assert.ok(lines(m)[0]!.length <= MAX_LINE, 'cut to MAX_LINE characters');
+  assert.equal(m.lines[0]!.width, MAX_LINE / 2, 'each a + combining acute is one column');
+  assert.equal(lines(m)[1], 'next');
+});
+
+test('display width: one linear pass, marks zero, wide characters two', () => {
+  assert.equal(displayWidth('abc'), 3);
+  assert.equal(displayWidth('e\u0301'), 1);
+  assert.equal(displayWidth('漢字'), 4);
+  assert.equal(displayWidth('a\u0301'.repeat(100_000)), 100_000);
 });
 
 test('output model: older pages prepend, the front is trimmed past the byte budget', () => {
