@@ -129,7 +129,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   }
 
   const store = opts.store ?? LmdbStore.open(dataDir);
-  const bus = opts.bus ?? new LocalBus();
+  const bus = opts.bus ?? new LocalBus(log);
   const box = SecretBox.fromDataDir(dataDir);
   const tls = opts.insecureHttp ? null : ensureCertificate(dataDir, { certFile: opts.tlsCertFile, keyFile: opts.tlsKeyFile });
   const operatorTokenFile = await ensureOperatorToken(store, dataDir, now());

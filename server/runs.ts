@@ -88,7 +88,14 @@ export class RunService {
       const queue = this.afterCommitQueue;
       this.afterCommitQueue = [];
       this.afterCommitTimer = null;
-      for (const f of queue) f();
+      for (const f of queue) {
+        // One failing step (a listener, a socket) must not skip the others or end the process.
+        try {
+          f();
+        } catch (err) {
+          this.o.log.error('run.after_commit_failed', { err: String(err).slice(0, 300) });
+        }
+      }
     });
   }
 
@@ -260,6 +267,8 @@ export class RunService {
         this.afterCommit(() => onFailed(err));
       },
     );
+    // Never an unhandled rejection (Node 20 ends the process on one): recordExit awaits it too.
+    live.lastWrite.catch((err: unknown) => this.o.log.error('run.ingest_failed', { run: id, err: String(err).slice(0, 300) }));
     return 'accepted';
   }
 

@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { createGateway } from '../../server/gateway.js';
 import { createLogger, type LogLevel } from '../../server/log.js';
+import { installCrashHandlers } from '../crash-handlers.js';
 import { BaseCommand, parseDuration } from './base.js';
 import { CliError } from '../exit-codes.js';
 
@@ -69,6 +70,8 @@ export class ServeCommand extends BaseCommand {
       maxMs: parseDuration(this.sessionMax ?? '168h', '--session-max'),
     };
     const trustProxy = this.trustProxy || /^(1|true|yes)$/i.test(env['CCG_TRUST_PROXY'] ?? '');
+    const log = createLogger({ level, write: (l) => this.context.stderr.write(l) });
+    const offCrashHandlers = installCrashHandlers(log, (l) => this.context.stderr.write(l));
     const gw = await createGateway({
       ...(this.notifyUrl ? { notifyUrl: this.notifyUrl } : {}),
       ...(this.notifyFormat ? { notifyFormat: this.notifyFormat as 'json' | 'ntfy' } : {}),
@@ -83,7 +86,7 @@ export class ServeCommand extends BaseCommand {
       ...(env['CCG_TLS_CERT'] ? { tlsCertFile: env['CCG_TLS_CERT'] } : {}),
       ...(env['CCG_TLS_KEY'] ? { tlsKeyFile: env['CCG_TLS_KEY'] } : {}),
       ...(this.publicUrl ? { publicUrl: this.publicUrl } : {}),
-      log: createLogger({ level, write: (l) => this.context.stderr.write(l) }),
+      log,
     });
     const readyMs = Math.round(performance.now() - started);
     const info = {
@@ -118,6 +121,7 @@ export class ServeCommand extends BaseCommand {
     });
     this.context.stderr.write('ccg: shutting down\n');
     await gw.close();
+    offCrashHandlers();
     return 0;
   }
 }
