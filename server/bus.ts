@@ -1,6 +1,6 @@
 import type { RunSummary } from '../protocol/run.js';
 import type { Logger } from './log.js';
-import type { StoredChunk } from './store/types.js';
+import type { AuthChange, StoredChunk } from './store/types.js';
 
 /**
  * Fan-out of committed output and run changes to whoever watches: operator sockets today, other
@@ -12,6 +12,9 @@ export interface EventBus {
   publishRun(run: RunSummary): void;
   onChunk(runId: string, listener: (chunk: StoredChunk) => void): () => void;
   onRun(listener: (run: RunSummary) => void): () => void;
+  /** A token, user or session changed (revoked, disabled, deleted, demoted): open connections re-check. */
+  publishAuthChange(change: AuthChange): void;
+  onAuthChange(listener: (change: AuthChange) => void): () => void;
 }
 
 /**
@@ -23,6 +26,7 @@ export interface EventBus {
 export class LocalBus implements EventBus {
   private readonly chunkListeners = new Map<string, Set<(chunk: StoredChunk) => void>>();
   private readonly runListeners = new Set<(run: RunSummary) => void>();
+  private readonly authListeners = new Set<(change: AuthChange) => void>();
 
   constructor(private readonly log?: Logger) {}
 
@@ -64,5 +68,20 @@ export class LocalBus implements EventBus {
   onRun(listener: (run: RunSummary) => void): () => void {
     this.runListeners.add(listener);
     return () => this.runListeners.delete(listener);
+  }
+
+  publishAuthChange(change: AuthChange): void {
+    for (const l of [...this.authListeners]) {
+      try {
+        l(change);
+      } catch (err) {
+        this.log?.error('bus.listener_failed', { what: 'auth', err: String(err).slice(0, 300) });
+      }
+    }
+  }
+
+  onAuthChange(listener: (change: AuthChange) => void): () => void {
+    this.authListeners.add(listener);
+    return () => this.authListeners.delete(listener);
   }
 }

@@ -130,6 +130,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const store = opts.store ?? LmdbStore.open(dataDir);
   const bus = opts.bus ?? new LocalBus(log);
+  // Revocations, demotions and disabled users reach every open socket and stream at once.
+  const offAuthChanges = store.onAuthChange?.((change) => bus.publishAuthChange(change));
   const box = SecretBox.fromDataDir(dataDir);
   const tls = opts.insecureHttp ? null : ensureCertificate(dataDir, { certFile: opts.tlsCertFile, keyFile: opts.tlsKeyFile });
   const operatorTokenFile = await ensureOperatorToken(store, dataDir, now());
@@ -163,7 +165,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   runs.addEventListener((runId, events) => claude.onEvents(runId, events));
 
   mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets, onAssistStatus: (id, s) => assist.report(id, s) });
-  mountOperatorSocket(app, { runs, store, bus, log, sockets, assist, artifacts, steering: claude.operatorSteering });
+  const operatorSockets = mountOperatorSocket(app, { runs, store, bus, log, sockets, assist, artifacts, steering: claude.operatorSteering });
   mountRunsApi(app, { runs, store, log, runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes, policy, artifacts, assist, now, claude });
   const browser = mountBrowser(app, {
     store, runs, bus, box, log, now, dataDir, tls: tls !== null, runnerUrl, fingerprint: tls?.fingerprint ?? null,
@@ -187,6 +189,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const close = () =>
     (closed ??= (async () => {
       clearInterval(pruneTimer);
+      offAuthChanges?.();
+      operatorSockets.close();
       uWS.us_listen_socket_close(listenSocket);
       browser.close();
       for (const ws of [...sockets]) ws.end(1001, closeReason('ERR_SHUTDOWN'));

@@ -103,6 +103,17 @@ export interface SessionRecord {
   userAgent: string;
 }
 
+/**
+ * Something changed about who may do what: a token (revoked), a user (role, disabled, deleted,
+ * password, two-factor) or a session (ended). Whoever holds a long-lived connection checks its
+ * credentials again.
+ */
+export interface AuthChange {
+  kind: 'token' | 'user' | 'session';
+  /** The token's public id, the user's id, or the user id of the session(s). */
+  id: string;
+}
+
 export interface AuthStore {
   /** Records a nonce until `expiresAt`; resolves false if it was already there. Durable when resolved. */
   claimNonce(nonce: string, expiresAt: number): Promise<boolean>;
@@ -137,6 +148,8 @@ export interface AuthStore {
   deleteSession(hash: string): Promise<boolean>;
   /** Deletes the sessions `drop` picks (a user's, or the expired ones); resolves with how many. */
   deleteSessions(drop: (rec: SessionRecord, hash: string) => boolean): Promise<number>;
+  /** Hears every committed change of a token, user or session (open sockets re-check on it). */
+  onAuthChange?(listener: (change: AuthChange) => void): () => void;
 }
 
 /** Artifact metadata: one record per run and name (the newest upload wins); blobs live on disk by sha256. */
