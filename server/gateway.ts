@@ -40,6 +40,10 @@ export interface GatewayLimits {
   maxRunArtifacts: number;
   /** All artifacts of one run together. */
   maxRunArtifactBytes: number;
+  /** Bytes one run may upload as artifacts over its life, replaced ones included. */
+  maxRunUploadBytes: number;
+  /** Artifact uploads one run may make over its life. */
+  maxRunUploads: number;
 }
 
 export const DEFAULT_LIMITS: GatewayLimits = {
@@ -50,6 +54,8 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   maxArtifactBytes: 32 * 1024 * 1024,
   maxRunArtifacts: 500,
   maxRunArtifactBytes: 512 * 1024 * 1024,
+  maxRunUploadBytes: 2 * 1024 ** 3,
+  maxRunUploads: 5000,
 };
 
 export interface GatewayOptions extends NotifyOptions {
@@ -143,7 +149,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const artifacts = new ArtifactService({
     dir: join(dataDir, 'artifacts'),
     index: artifactIndex,
-    limits: { maxArtifactBytes: limits.maxArtifactBytes, maxRunArtifacts: limits.maxRunArtifacts, maxRunArtifactBytes: limits.maxRunArtifactBytes },
+    limits: {
+      maxArtifactBytes: limits.maxArtifactBytes, maxRunArtifacts: limits.maxRunArtifacts, maxRunArtifactBytes: limits.maxRunArtifactBytes,
+      maxRunUploadBytes: limits.maxRunUploadBytes, maxRunUploads: limits.maxRunUploads,
+    },
     log,
     now,
   });

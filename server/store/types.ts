@@ -152,12 +152,27 @@ export interface AuthStore {
   onAuthChange?(listener: (change: AuthChange) => void): () => void;
 }
 
+/** What a run has uploaded over its life, replaced artifacts included. */
+export interface ArtifactUsage {
+  uploads: number;
+  bytes: number;
+}
+
 /** Artifact metadata: one record per run and name (the newest upload wins); blobs live on disk by sha256. */
 export interface ArtifactIndex {
-  putArtifact(runId: string, info: ArtifactInfo): Promise<void>;
+  /**
+   * Records an artifact (replacing the run's earlier one of the same name) and, in the same
+   * transaction, counts one more reference to its blob, one less to the blob it replaced, and
+   * the upload in the run's usage. Resolves with the blobs nothing refers to any more: the
+   * caller deletes their files.
+   */
+  putArtifact(runId: string, info: ArtifactInfo): Promise<{ unreferenced: string[] }>;
   getArtifact(runId: string, name: string): ArtifactInfo | undefined;
   /** By name. */
   listArtifacts(runId: string): ArtifactInfo[];
+  usageOf(runId: string): ArtifactUsage;
+  /** How many artifacts refer to the blob (0: its file may be deleted). */
+  blobRefs(sha256: string): number;
 }
 
 export interface Store extends RunStore, AuthStore {
