@@ -4,6 +4,7 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import type { ApiTokenRecord, AuditEntry, AuthChange, RunRecord, SessionRecord, Store, StoredChunk, UserRecord } from './types.js';
 import type { RunStatus } from '../../protocol/run.js';
 import { FreeSpace, guardLmdbRejections, storageError } from './lmdb-guard.js';
+import { redactAuditEntry } from './redact-audit.js';
 
 const CHUNK_HEADER = 9; // u8 stream | f64be time
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
@@ -185,7 +186,9 @@ export class LmdbStore implements Store {
   async appendAudit(entry: AuditEntry): Promise<void> {
     // [time, counter] keeps entries in order and unique; there is no update or delete.
     this.auditCounter = (this.auditCounter + 1) % 1_000_000;
-    await this.write(() => this.audit.put([entry.at, this.auditCounter], entry));
+    // Every caller's free text passes here: secrets of known formats never reach the log.
+    const clean = redactAuditEntry(entry);
+    await this.write(() => this.audit.put([entry.at, this.auditCounter], clean));
   }
 
   listAudit(opts: { limit: number }): AuditEntry[] {

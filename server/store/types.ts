@@ -122,6 +122,7 @@ export interface AuthStore {
   putApiToken(hash: string, rec: ApiTokenRecord): Promise<void>;
   getMeta<T>(key: string): T | undefined;
   putMeta(key: string, value: unknown): Promise<void>;
+  /** Appends an entry, its text redacted of secrets in known formats first (`redactAuditEntry`). */
   appendAudit(entry: AuditEntry): Promise<void>;
   listAudit(opts: { limit: number }): AuditEntry[];
   /** Newest first, `limit` entries older than the opaque cursor `before`; `next` continues. */

@@ -23,7 +23,7 @@ export interface FakeRunner {
  * A runner speaking the wire protocol by hand (signed upgrade, hello, event chunks), for testing
  * the gateway's side of approvals and input without a real child.
  */
-export async function fakeRunner(g: TestGateway, runId: string, token: string, info: { mode?: 'claude' | 'command'; pty?: boolean; remote?: { input: boolean; approval: boolean } } = {}): Promise<FakeRunner> {
+export async function fakeRunner(g: TestGateway, runId: string, token: string, info: { mode?: 'claude' | 'command'; pty?: boolean; remote?: { input: boolean; approval: boolean }; commands?: unknown[] } = {}): Promise<FakeRunner> {
   const url = new URL('/v1/runner', g.url.replace('https:', 'wss:'));
   const ws = new WebSocket(url, { headers: signedHeaders(token, runId), agent: new PinnedAgent(g.fingerprint), perMessageDeflate: false });
   const messages: GatewayToRunner[] = [];
@@ -42,7 +42,7 @@ export async function fakeRunner(g: TestGateway, runId: string, token: string, i
   ws.send(JSON.stringify({
     type: 'hello',
     v: 1,
-    runner: { hostname: 'fake', pid: 1, version: 'test', mode: info.mode ?? 'claude', pty: info.pty ?? false, command: ['claude'], cwd: '/w', commands: [], ...(info.remote ? { remote: info.remote } : {}) },
+    runner: { hostname: 'fake', pid: 1, version: 'test', mode: info.mode ?? 'claude', pty: info.pty ?? false, command: ['claude'], cwd: '/w', commands: info.commands ?? [], ...(info.remote ? { remote: info.remote } : {}) },
   }));
   const welcome = await waitFor(() => messages.find((m) => m.type === 'welcome') as Extract<GatewayToRunner, { type: 'welcome' }> | undefined, 5000, 'welcome');
   let seq = welcome.nextSeq - 1;
