@@ -11,7 +11,7 @@ import { parseSize } from '../../sizes.js';
 import { runRunner } from '../../runner/runner.js';
 import { claudeChild, parsePtySize } from '../../runner/claude-options.js';
 import { CliError, EXIT, EXIT_CODES_HELP } from '../../exit-codes.js';
-import { BaseCommand, parseDuration } from '../base.js';
+import { BaseCommand, parseDuration, terminalLine } from '../base.js';
 import { VERSION } from '../../version.js';
 
 export class RunnerStartCommand extends BaseCommand {
@@ -141,7 +141,13 @@ export class RunnerStartCommand extends BaseCommand {
     // The child never needs ccg's own secrets.
     for (const k of ['CCG_RUN_TOKEN', 'CCG_TOKEN']) delete childEnv[k];
     // With --json, progress is JSON lines on stderr too, so a script can parse all of it.
-    const status = (line: string) => this.context.stderr.write(this.json ? JSON.stringify({ status: line }) + '\n' : `ccg-runner: ${line}\n`);
+    // Status lines carry text from the gateway (who cancelled, error messages, operator names):
+    // every control sequence goes before it reaches this terminal (no OSC 52 clipboard writes,
+    // no title sets, no cursor tricks), and a line stays one line.
+    const status = (raw: string) => {
+      const line = terminalLine(raw);
+      this.context.stderr.write(this.json ? JSON.stringify({ status: line }) + '\n' : `ccg-runner: ${line}\n`);
+    };
     const cwd = this.cwd ?? process.cwd();
     const echoing = !(this.quiet || this.json);
     const { argv, mode, driver } = claudeChild({
