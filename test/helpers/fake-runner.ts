@@ -44,7 +44,7 @@ export async function fakeRunner(g: TestGateway, runId: string, token: string, i
     v: 1,
     runner: { hostname: 'fake', pid: 1, version: 'test', mode: info.mode ?? 'claude', pty: info.pty ?? false, command: ['claude'], cwd: '/w', commands: info.commands ?? [], ...(info.remote ? { remote: info.remote } : {}) },
   }));
-  const welcome = await waitFor(() => messages.find((m) => m.type === 'welcome') as Extract<GatewayToRunner, { type: 'welcome' }> | undefined, 5000, 'welcome');
+  const welcome = await waitFor(() => messages.find((m) => m.type === 'welcome') as Extract<GatewayToRunner, { type: 'welcome' }> | undefined, 15_000, 'welcome');
   let seq = welcome.nextSeq - 1;
   ws.send(JSON.stringify({ type: 'started', pid: 2 }));
   return {

@@ -8,7 +8,7 @@ import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { request } from '../helpers/http.js';
 import { PageClient, setupAdmin } from '../helpers/page-client.js';
 import { waitFor } from '../helpers/processes.js';
-import { openSse } from '../helpers/sse.js';
+import { openSse } from '../helpers/sse-reader.js';
 
 /** Commits one chunk into a run as a runner would (through RunService.ingest). */
 function feed(g: TestGateway, runId: string, data: Buffer): Promise<void> {

@@ -9,7 +9,7 @@ import { fakeRunner } from '../helpers/fake-runner.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { PageClient, fetchJson, login, setupAdmin } from '../helpers/page-client.js';
 import { waitFor } from '../helpers/processes.js';
-import { openSse } from '../helpers/sse.js';
+import { openSse } from '../helpers/sse-reader.js';
 
 const PW = 'correct horse battery';
 const by = { name: 'admin', remote: null };
