@@ -45,10 +45,10 @@ export function mountPushApi(app: TemplatedApp, o: PushApiOptions): void {
     return { status: 200, json: { ok: true } };
   });
 
-  // Sends a test notification to the caller's own subscriptions (the "test" button); rate-limited.
+  // Sends a test notification to the caller's own subscriptions (the "test" button).
   route(app, 'post', '/api/v1/push/test', o.log, async (ctx) => {
     const p = o.who(ctx);
-    const delivered = await o.push.sendTest({ kind: 'test', runId: '', title: 'ccg notifications work', body: `Sent to ${p.name}`, url: o.baseUrl(), tag: 'test' }, p.name);
+    const delivered = await o.push.send({ kind: 'test', runId: '', title: 'ccg notifications work', body: `Sent to ${p.name}`, url: o.baseUrl(), tag: 'test' }, { user: p.name });
     return { status: 200, json: { delivered } };
   });
 }

@@ -123,19 +123,22 @@ export class WebPush {
     return this.o.store.listPushSubscriptions().filter((s) => user === null || s.user === user);
   }
 
-  /** A test notification to the caller's own subscriptions, at most TESTS_PER_MINUTE a minute. */
-  async sendTest(payload: PushPayload, user: string): Promise<number> {
+  /** Test notifications are on demand: at most TESTS_PER_MINUTE a minute per user, whichever page or API asks. */
+  private allowTest(user: string): void {
     const now = Date.now();
     const recent = (this.tests.get(user) ?? []).filter((t) => now - t < 60_000);
     if (recent.length >= TESTS_PER_MINUTE) throw new CcgError('ERR_RATE_LIMIT', `at most ${TESTS_PER_MINUTE} test notifications a minute`);
     recent.push(now);
     this.tests.set(user, recent);
     if (this.tests.size > 10_000) this.tests.clear();
-    return this.send(payload, { user });
   }
 
-  /** Sends to every subscription (or those of `user`); resolves with how many were delivered. */
+  /**
+   * Sends to every subscription (or those of `user`); resolves with how many were delivered.
+   * A `test` notification throws ERR_RATE_LIMIT past TESTS_PER_MINUTE a minute for its user.
+   */
   async send(payload: PushPayload, opts: { user?: string; urgent?: boolean } = {}): Promise<number> {
+    if (payload.kind === 'test') this.allowTest(opts.user ?? '');
     // Checked again at send time: a subscription stored under an older configuration is skipped.
     const subs = this.list(opts.user ?? null).filter((s) => {
       const ok = this.hosts.match(new URL(s.endpoint)) !== null;
