@@ -13,6 +13,39 @@ export const SshCommand = z.string().max(512).regex(/^ssh [^\u0000-\u001f\u007f]
 /** A web link (https, or http for a self-hosted tmate server). */
 export const WebLink = z.string().max(512).regex(/^https?:\/\/[^\s\u0000-\u001f\u007f]+$/, 'not a web link');
 
+/**
+ * The shapes tmate itself prints (tmate-ssh-server's `ssh%s %s@%s` with ` -pPORT` when the port
+ * is not 22, tmate-websocket's `https://HOST/t/TOKEN`). Links are pasted into terminals and
+ * browsers by operators, so anything else (an ssh option such as -oProxyCommand, a `;`, a
+ * space, a path elsewhere) is dropped, by the runner and again by the gateway.
+ *
+ * The token: tmate's random session token (letters and digits), `ro-` for read-only, or a named
+ * session's `user/name`.
+ */
+const TMATE_TOKEN = '[A-Za-z0-9][A-Za-z0-9_/-]{0,127}';
+const HOSTNAME = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*';
+export const TMATE_SSH_RE = new RegExp(`^ssh(?: -p ?[0-9]{1,5})? ${TMATE_TOKEN}@${HOSTNAME}$`);
+export const TMATE_WEB_RE = new RegExp(`^https?://${HOSTNAME}(?::[0-9]{1,5})?/t/${TMATE_TOKEN}$`);
+
+/** The links with every one not in tmate's shape removed (no read-write ssh link: none at all), and which were removed. */
+export function tmateShapedLinks(links: AssistLinks | null): { links: AssistLinks | null; dropped: string[] } {
+  if (!links) return { links: null, dropped: [] };
+  const dropped: string[] = [];
+  const keep = <T extends string | null>(name: string, v: T, re: RegExp): T | null => {
+    if (v === null || re.test(v)) return v;
+    dropped.push(name);
+    return null;
+  };
+  const out = {
+    ssh: keep('ssh', links.ssh, TMATE_SSH_RE),
+    sshReadOnly: keep('sshReadOnly', links.sshReadOnly, TMATE_SSH_RE),
+    web: keep('web', links.web, TMATE_WEB_RE),
+    webReadOnly: keep('webReadOnly', links.webReadOnly, TMATE_WEB_RE),
+  };
+  if (out.ssh === null) return { links: null, dropped: ['ssh', 'sshReadOnly', 'web', 'webReadOnly'].filter((k) => dropped.includes(k) || links[k as keyof AssistLinks] !== null) };
+  return { links: { ...out, ssh: out.ssh }, dropped };
+}
+
 export const AssistLinks = z
   .object({
     /** Read-write ssh: a full shell as the runner's user. */

@@ -47,6 +47,12 @@ export const RunnerInfo = z.object({
   assist: z.object({ maxMinutes: z.number().int().positive().max(24 * 60) }).strict().nullable().optional(),
   /** The artifact globs the runner collects besides the log and the diffs (display only). */
   artifactGlobs: z.array(z.string().max(256)).max(32).optional(),
+  /**
+   * What the runner's owner lets the gateway steer (`--no-remote-input`, `--no-remote-approval`,
+   * `--input-wait 0`). Absent: both (an older runner). The runner refuses the rest itself; the
+   * gateway refuses early with ERR_NOT_ENABLED so people see why.
+   */
+  remote: z.object({ input: z.boolean(), approval: z.boolean() }).strict().optional(),
 });
 export type RunnerInfo = z.infer<typeof RunnerInfo>;
 

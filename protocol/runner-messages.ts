@@ -94,8 +94,9 @@ export const GatewayAssist = z.object({ type: z.literal('assist'), requestId: Re
 export type GatewayAssist = z.infer<typeof GatewayAssist>;
 export const GatewayError = z.object({
   type: z.literal('error'),
-  code: z.string(),
-  message: z.string(),
+  code: z.string().max(64),
+  /** Shown to the runner's owner (sanitized): bounded, so a gateway cannot flood their terminal. */
+  message: z.string().max(1024),
 });
 
 export const GatewayToRunner = z.discriminatedUnion('type', [

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { artifactContentType, type ArtifactInfo, type ArtifactKind } from '../protocol/artifacts.js';
 import { CcgError } from '../protocol/errors.js';
@@ -14,6 +15,13 @@ export interface ArtifactLimits {
   maxRunArtifacts: number;
   /** Stored bytes per run, all artifacts together. */
   maxRunArtifactBytes: number;
+  /**
+   * Bytes a run may upload over its whole life, replaced artifacts included: re-uploading one
+   * name again and again costs no disk (the replaced blob is deleted), but it is still work.
+   */
+  maxRunUploadBytes: number;
+  /** Uploads a run may make over its whole life. */
+  maxRunUploads: number;
 }
 
 export interface ArtifactServiceOptions {
@@ -132,12 +140,48 @@ export class ArtifactService {
   private readonly listeners = new Set<(runId: string, artifacts: ArtifactInfo[]) => void>();
   /** Uploads in progress, counted against their run's limits until they end. */
   private readonly inflight = new Set<Upload>();
+  /**
+   * Commits (and the blob sweep) run one at a time: a blob's file is placed, kept or deleted in
+   * the same turn as its reference count changes, so an upload of content X can never find X's
+   * file present, skip writing it, and then see it deleted by a replacement that dropped X's last
+   * reference.
+   */
+  private serial: Promise<unknown> = Promise.resolve();
+  /** The startup sweep of blobs nothing refers to (tests await it). */
+  readonly swept: Promise<number>;
 
   constructor(private readonly o: ArtifactServiceOptions) {
     mkdirSync(join(o.dir, 'sha256'), { recursive: true, mode: 0o700 });
     // Uploads cut short by a crash leave temp files: nothing refers to them.
     rmSync(join(o.dir, 'tmp'), { recursive: true, force: true });
     mkdirSync(join(o.dir, 'tmp'), { recursive: true, mode: 0o700 });
+    this.swept = this.inTurn(() => this.sweep());
+    this.swept.catch((err: unknown) => o.log.warn('artifact.sweep_failed', { err: String(err) }));
+  }
+
+  private inTurn<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.serial.then(fn, fn);
+    this.serial = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Deletes blob files no artifact refers to: left by a crash between a commit and its delete,
+   * or by gateways from before blobs were counted (which kept every replaced blob).
+   */
+  private async sweep(): Promise<number> {
+    let removed = 0;
+    const root = join(this.o.dir, 'sha256');
+    for (const dir of await readdir(root)) {
+      if (!/^[0-9a-f]{2}$/.test(dir)) continue;
+      for (const name of await readdir(join(root, dir))) {
+        if (!/^[0-9a-f]{64}$/.test(name) || this.o.index.blobRefs(name) > 0) continue;
+        await rm(join(root, dir, name), { force: true });
+        removed++;
+      }
+    }
+    if (removed > 0) this.o.log.info('artifact.swept', { blobs: removed });
+    return removed;
   }
 
   get limits(): ArtifactLimits {
@@ -174,6 +218,12 @@ export class ArtifactService {
     const stored = this.list(runId).filter((a) => a.name !== meta.name).reduce((n, a) => n + a.bytes, 0);
     const used = stored + pending.reduce((n, u) => n + u.length, 0);
     if (used + length > l.maxRunArtifactBytes) throw new CcgError('ERR_TOO_LARGE', `the run's artifacts would exceed ${l.maxRunArtifactBytes} bytes`);
+    // Over the run's life, replaced uploads included: churning one name is bounded too.
+    const life = this.o.index.usageOf(runId);
+    if (life.uploads + pending.length + 1 > l.maxRunUploads) throw new CcgError('ERR_TOO_LARGE', `the run has made its ${l.maxRunUploads} artifact uploads`);
+    if (life.bytes + pending.reduce((n, u) => n + u.length, 0) + length > l.maxRunUploadBytes) {
+      throw new CcgError('ERR_TOO_LARGE', `the run's uploads would pass ${l.maxRunUploadBytes} bytes over its life`);
+    }
     const upload = new Upload(this, runId, meta, length, join(this.o.dir, 'tmp', randomBytes(12).toString('hex')));
     this.inflight.add(upload);
     return upload;
@@ -184,8 +234,15 @@ export class ArtifactService {
     this.inflight.delete(upload);
   }
 
-  /** Moves a finished upload into place (unless that content is already there) and indexes it. */
-  async commit(runId: string, meta: UploadMeta, stored: { file: string; sha256: string; bytes: number }, redacted: boolean): Promise<ArtifactInfo> {
+  /**
+   * Moves a finished upload into place (unless that content is already there) and indexes it;
+   * the blob it replaced is deleted once nothing refers to it.
+   */
+  commit(runId: string, meta: UploadMeta, stored: { file: string; sha256: string; bytes: number }, redacted: boolean): Promise<ArtifactInfo> {
+    return this.inTurn(() => this.commitNow(runId, meta, stored, redacted));
+  }
+
+  private async commitNow(runId: string, meta: UploadMeta, stored: { file: string; sha256: string; bytes: number }, redacted: boolean): Promise<ArtifactInfo> {
     const blob = this.blobPath(stored.sha256);
     if (existsSync(blob) && statSync(blob).size === stored.bytes) {
       rmSync(stored.file, { force: true });
@@ -205,7 +262,14 @@ export class ArtifactService {
       collection: meta.collection,
       uploadedAt: this.o.now(),
     };
-    await this.o.index.putArtifact(runId, info);
+    let unreferenced: string[];
+    try {
+      ({ unreferenced } = await this.o.index.putArtifact(runId, info));
+    } catch (err) {
+      if (this.o.index.blobRefs(stored.sha256) === 0) rmSync(blob, { force: true });
+      throw err;
+    }
+    for (const sha of unreferenced) rmSync(this.blobPath(sha), { force: true });
     const list = this.list(runId);
     for (const l of this.listeners) l(runId, list);
     return info;

@@ -1,4 +1,4 @@
-import type { AssistInfo, AssistStatusBody } from '../protocol/assist.js';
+import { tmateShapedLinks, type AssistInfo, type AssistStatusBody } from '../protocol/assist.js';
 import { isFinal } from '../protocol/run.js';
 import type { EventBus } from './bus.js';
 import type { Logger } from './log.js';
@@ -38,7 +38,14 @@ export class AssistService {
   /** A report from the run's runner. A refusal answers one request and leaves the session as it was. */
   report(runId: string, body: AssistStatusBody): void {
     // Field by field: the runner's message carries its own `type`, which is not part of the info.
-    const info: AssistInfo = { requestId: body.requestId, state: body.state, links: body.links, expiresAt: body.expiresAt, reason: body.reason, updatedAt: this.o.now() };
+    // Checked again here (the runner may not be ccg's): operators paste these into terminals.
+    const { links, dropped } = tmateShapedLinks(body.links);
+    let reason = body.reason;
+    if (dropped.length > 0) {
+      this.o.log.warn('assist.links_dropped', { run: runId, fields: dropped.join(',') }); // never the links themselves
+      reason = `the runner reported links not in tmate's shape (${dropped.join(', ')}); they were dropped`;
+    }
+    const info: AssistInfo = { requestId: body.requestId, state: body.state, links, expiresAt: body.expiresAt, reason, updatedAt: this.o.now() };
     this.o.log.info('assist.status', { run: runId, state: body.state, reason: body.reason ?? undefined });
     if (body.state === 'refused') {
       for (const l of this.listeners) l(runId, info);

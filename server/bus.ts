@@ -1,5 +1,6 @@
 import type { RunSummary } from '../protocol/run.js';
-import type { StoredChunk } from './store/types.js';
+import type { Logger } from './log.js';
+import type { AuthChange, StoredChunk } from './store/types.js';
 
 /**
  * Fan-out of committed output and run changes to whoever watches: operator sockets today, other
@@ -11,19 +12,47 @@ export interface EventBus {
   publishRun(run: RunSummary): void;
   onChunk(runId: string, listener: (chunk: StoredChunk) => void): () => void;
   onRun(listener: (run: RunSummary) => void): () => void;
+  /** A token, user or session changed (revoked, disabled, deleted, demoted): open connections re-check. */
+  publishAuthChange(change: AuthChange): void;
+  onAuthChange(listener: (change: AuthChange) => void): () => void;
 }
 
+/**
+ * The in-process bus. Publishers are the ingest path and the run service: a listener that throws
+ * must not break them (nor the listeners after it, nor the gateway), so each listener is called
+ * on its own; one that throws is logged and dropped. (A renderer bug reached through a viewer's
+ * listener once took the whole gateway down.)
+ */
 export class LocalBus implements EventBus {
   private readonly chunkListeners = new Map<string, Set<(chunk: StoredChunk) => void>>();
   private readonly runListeners = new Set<(run: RunSummary) => void>();
+  private readonly authListeners = new Set<(change: AuthChange) => void>();
+
+  constructor(private readonly log?: Logger) {}
 
   publishChunk(runId: string, chunk: StoredChunk): void {
     const set = this.chunkListeners.get(runId);
-    if (set) for (const l of set) l(chunk);
+    if (!set) return;
+    for (const l of [...set]) {
+      try {
+        l(chunk);
+      } catch (err) {
+        set.delete(l);
+        if (set.size === 0 && this.chunkListeners.get(runId) === set) this.chunkListeners.delete(runId);
+        this.log?.error('bus.listener_failed', { run: runId, what: 'chunk', err: String(err).slice(0, 300) });
+      }
+    }
   }
 
   publishRun(run: RunSummary): void {
-    for (const l of this.runListeners) l(run);
+    for (const l of [...this.runListeners]) {
+      try {
+        l(run);
+      } catch (err) {
+        this.runListeners.delete(l);
+        this.log?.error('bus.listener_failed', { run: run.id, what: 'run', err: String(err).slice(0, 300) });
+      }
+    }
   }
 
   onChunk(runId: string, listener: (chunk: StoredChunk) => void): () => void {
@@ -39,5 +68,20 @@ export class LocalBus implements EventBus {
   onRun(listener: (run: RunSummary) => void): () => void {
     this.runListeners.add(listener);
     return () => this.runListeners.delete(listener);
+  }
+
+  publishAuthChange(change: AuthChange): void {
+    for (const l of [...this.authListeners]) {
+      try {
+        l(change);
+      } catch (err) {
+        this.log?.error('bus.listener_failed', { what: 'auth', err: String(err).slice(0, 300) });
+      }
+    }
+  }
+
+  onAuthChange(listener: (change: AuthChange) => void): () => void {
+    this.authListeners.add(listener);
+    return () => this.authListeners.delete(listener);
   }
 }

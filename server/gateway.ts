@@ -40,6 +40,10 @@ export interface GatewayLimits {
   maxRunArtifacts: number;
   /** All artifacts of one run together. */
   maxRunArtifactBytes: number;
+  /** Bytes one run may upload as artifacts over its life, replaced ones included. */
+  maxRunUploadBytes: number;
+  /** Artifact uploads one run may make over its life. */
+  maxRunUploads: number;
 }
 
 export const DEFAULT_LIMITS: GatewayLimits = {
@@ -50,6 +54,8 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   maxArtifactBytes: 32 * 1024 * 1024,
   maxRunArtifacts: 500,
   maxRunArtifactBytes: 512 * 1024 * 1024,
+  maxRunUploadBytes: 2 * 1024 ** 3,
+  maxRunUploads: 5000,
 };
 
 export interface GatewayOptions extends NotifyOptions {
@@ -129,7 +135,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   }
 
   const store = opts.store ?? LmdbStore.open(dataDir);
-  const bus = opts.bus ?? new LocalBus();
+  const bus = opts.bus ?? new LocalBus(log);
+  // Revocations, demotions and disabled users reach every open socket and stream at once.
+  const offAuthChanges = store.onAuthChange?.((change) => bus.publishAuthChange(change));
   const box = SecretBox.fromDataDir(dataDir);
   const tls = opts.insecureHttp ? null : ensureCertificate(dataDir, { certFile: opts.tlsCertFile, keyFile: opts.tlsKeyFile });
   const operatorTokenFile = await ensureOperatorToken(store, dataDir, now());
@@ -141,7 +149,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const artifacts = new ArtifactService({
     dir: join(dataDir, 'artifacts'),
     index: artifactIndex,
-    limits: { maxArtifactBytes: limits.maxArtifactBytes, maxRunArtifacts: limits.maxRunArtifacts, maxRunArtifactBytes: limits.maxRunArtifactBytes },
+    limits: {
+      maxArtifactBytes: limits.maxArtifactBytes, maxRunArtifacts: limits.maxRunArtifacts, maxRunArtifactBytes: limits.maxRunArtifactBytes,
+      maxRunUploadBytes: limits.maxRunUploadBytes, maxRunUploads: limits.maxRunUploads,
+    },
     log,
     now,
   });
@@ -163,7 +174,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   runs.addEventListener((runId, events) => claude.onEvents(runId, events));
 
   mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets, onAssistStatus: (id, s) => assist.report(id, s) });
-  mountOperatorSocket(app, { runs, store, bus, log, sockets, assist, artifacts, steering: claude.operatorSteering });
+  const operatorSockets = mountOperatorSocket(app, { runs, store, bus, log, sockets, assist, artifacts, steering: claude.operatorSteering });
   mountRunsApi(app, { runs, store, log, runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes, policy, artifacts, assist, now, claude });
   const browser = mountBrowser(app, {
     store, runs, bus, box, log, now, dataDir, tls: tls !== null, runnerUrl, fingerprint: tls?.fingerprint ?? null,
@@ -188,6 +199,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const close = () =>
     (closed ??= (async () => {
       clearInterval(pruneTimer);
+      offAuthChanges?.();
+      operatorSockets.close();
       uWS.us_listen_socket_close(listenSocket);
       browser.close();
       for (const ws of [...sockets]) ws.end(1001, closeReason('ERR_SHUTDOWN'));

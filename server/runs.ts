@@ -88,7 +88,14 @@ export class RunService {
       const queue = this.afterCommitQueue;
       this.afterCommitQueue = [];
       this.afterCommitTimer = null;
-      for (const f of queue) f();
+      for (const f of queue) {
+        // One failing step (a listener, a socket) must not skip the others or end the process.
+        try {
+          f();
+        } catch (err) {
+          this.o.log.error('run.after_commit_failed', { err: String(err).slice(0, 300) });
+        }
+      }
     });
   }
 
@@ -191,6 +198,8 @@ export class RunService {
   }
 
   async started(id: string): Promise<void> {
+    const run = this.mustGet(id);
+    if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${id} is already ${run.status}`);
     await this.update(id, (r) => {
       // A reconnecting runner says `started` again: a run waiting for an operator stays waiting.
       if (!isFinal(r.status) && r.status !== 'waiting') r.status = 'running';
@@ -228,6 +237,8 @@ export class RunService {
       throw new CcgError('ERR_SEQ_GAP', `expected seq ${live.receivedSeq + 1}, got ${chunk.seq}`);
     }
     const run = this.mustGet(id);
+    // Nothing is added to a run once it is final (a resend of what it has is a duplicate, above).
+    if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${id} is already ${run.status}: no more output`);
     if (run.bytes + live.pendingBytes + chunk.data.length > this.o.maxRunBytes) {
       throw new CcgError('ERR_OUTPUT_LIMIT', `run output exceeds ${this.o.maxRunBytes} bytes`);
     }
@@ -260,6 +271,8 @@ export class RunService {
         this.afterCommit(() => onFailed(err));
       },
     );
+    // Never an unhandled rejection (Node 20 ends the process on one): recordExit awaits it too.
+    live.lastWrite.catch((err: unknown) => this.o.log.error('run.ingest_failed', { run: id, err: String(err).slice(0, 300) }));
     return 'accepted';
   }
 
@@ -299,7 +312,8 @@ export class RunService {
     if (live.progressTimer) clearTimeout(live.progressTimer);
     live.progressTimer = null;
     const current = this.mustGet(id);
-    if (isFinal(current.status)) return current;
+    // One exit per run: a second one (or one after the gateway ended the run) is refused, not acked.
+    if (isFinal(current.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${id} is already ${current.status}`);
     const signum = exit.signal ? (osConstants.signals as Record<string, number>)[exit.signal] : undefined;
     return this.update(id, (r) => {
       r.exitCode = exit.code ?? (signum !== undefined ? 128 + signum : null);

@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { parseFingerprint } from '../../protocol/fingerprint.js';
 import { API_TOKEN_RE } from '../../protocol/ids.js';
+import { sanitizeTerminal } from '../../protocol/timeline.js';
 import { ApiClient, type GatewayTarget } from '../client/api.js';
 import { loadConfig, sameGateway } from '../config.js';
 import { CliError, EXIT } from '../exit-codes.js';
@@ -21,8 +22,10 @@ export abstract class BaseCommand extends Command {
 
   protected report(err: unknown): number {
     const e = err instanceof CliError ? err : new CliError(err instanceof Error ? err.message : String(err), EXIT.ERROR, 'ERR_CLI');
-    if (this.json) this.context.stderr.write(JSON.stringify({ error: { code: e.code, message: e.message, exit: e.exit } }) + '\n');
-    else this.context.stderr.write(`ccg: ${e.message}\n`);
+    // Messages often quote a gateway's words: never let them drive the terminal.
+    const message = terminalLine(e.message);
+    if (this.json) this.context.stderr.write(JSON.stringify({ error: { code: terminalLine(e.code), message, exit: e.exit } }) + '\n');
+    else this.context.stderr.write(`ccg: ${message}\n`);
     return e.exit;
   }
 
@@ -80,3 +83,11 @@ export abstract class GatewayCommand extends BaseCommand {
 }
 
 export { parseDuration } from '../durations.js';
+
+/**
+ * Text for one line of a terminal, from anything (a gateway's error message, an operator's name):
+ * every escape sequence and control character removed (sanitizeTerminal), line breaks made spaces.
+ */
+export function terminalLine(text: string): string {
+  return sanitizeTerminal(text.replace(/\s*[\r\n]+\s*/g, ' '));
+}

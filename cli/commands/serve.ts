@@ -1,6 +1,8 @@
 import { Command, Option } from 'clipanion';
 import { createGateway } from '../../server/gateway.js';
 import { createLogger, type LogLevel } from '../../server/log.js';
+import { installCrashHandlers } from '../crash-handlers.js';
+import { parsePushHosts } from '../../server/notify/push-hosts.js';
 import { BaseCommand, parseDuration } from './base.js';
 import { CliError } from '../exit-codes.js';
 
@@ -38,6 +40,7 @@ export class ServeCommand extends BaseCommand {
   notifyUrl = Option.String('--notify-url', { env: 'CCG_NOTIFY_URL', description: 'Webhook or ntfy topic URL told when a run waits for approval or input, or ends (env CCG_NOTIFY_URL)' });
   notifyFormat = Option.String('--notify-format', { env: 'CCG_NOTIFY_FORMAT', description: 'json (default) or ntfy (default when the URL host contains "ntfy")' });
   vapidSubject = Option.String('--vapid-subject', { env: 'CCG_VAPID_SUBJECT', description: 'Contact for Web Push services: mailto:you@example.com or an https URL (env CCG_VAPID_SUBJECT)' });
+  pushHosts = Option.String('--push-hosts', { env: 'CCG_PUSH_HOSTS', description: 'Web Push hosts allowed besides the browsers\' push services, comma-separated host[:port] or *.domain (trusted as given, private addresses included; env CCG_PUSH_HOSTS)' });
   cfTeam = Option.String('--cf-access-team-domain', { env: 'CCG_CF_ACCESS_TEAM_DOMAIN', description: 'Require Cloudflare Access on the pages: your team domain, e.g. myteam.cloudflareaccess.com (env CCG_CF_ACCESS_TEAM_DOMAIN)' });
   cfAud = Option.String('--cf-access-aud', { env: 'CCG_CF_ACCESS_AUD', description: "The Access application's Audience (AUD) tag (env CCG_CF_ACCESS_AUD)" });
   cfCerts = Option.String('--cf-access-certs-url', { env: 'CCG_CF_ACCESS_CERTS_URL', description: 'Where Access signing keys are (default <team domain>/cdn-cgi/access/certs; env CCG_CF_ACCESS_CERTS_URL)' });
@@ -63,16 +66,25 @@ export class ServeCommand extends BaseCommand {
     }
     if (this.notifyFormat && this.notifyFormat !== 'json' && this.notifyFormat !== 'ntfy') throw new CliError('--notify-format must be json or ntfy');
     if (this.vapidSubject && !/^(mailto:|https:\/\/)/.test(this.vapidSubject)) throw new CliError('--vapid-subject must start with mailto: or https://');
+    let pushHosts: string[] = [];
+    try {
+      pushHosts = parsePushHosts(this.pushHosts ?? '');
+    } catch (err) {
+      throw new CliError(`--push-hosts: ${(err as Error).message}`);
+    }
     if (Boolean(this.cfTeam) !== Boolean(this.cfAud)) throw new CliError('Cloudflare Access needs both --cf-access-team-domain and --cf-access-aud (CCG_CF_ACCESS_TEAM_DOMAIN, CCG_CF_ACCESS_AUD)');
     const sessionPolicy = {
       idleMs: parseDuration(this.sessionIdle ?? '12h', '--session-idle'),
       maxMs: parseDuration(this.sessionMax ?? '168h', '--session-max'),
     };
     const trustProxy = this.trustProxy || /^(1|true|yes)$/i.test(env['CCG_TRUST_PROXY'] ?? '');
+    const log = createLogger({ level, write: (l) => this.context.stderr.write(l) });
+    const offCrashHandlers = installCrashHandlers(log, (l) => this.context.stderr.write(l));
     const gw = await createGateway({
       ...(this.notifyUrl ? { notifyUrl: this.notifyUrl } : {}),
       ...(this.notifyFormat ? { notifyFormat: this.notifyFormat as 'json' | 'ntfy' } : {}),
       ...(this.vapidSubject ? { vapidSubject: this.vapidSubject } : {}),
+      ...(pushHosts.length ? { pushHosts } : {}),
       cfAccess: this.cfTeam && this.cfAud ? { teamDomain: this.cfTeam, aud: this.cfAud, ...(this.cfCerts ? { certsUrl: this.cfCerts } : {}) } : null,
       trustProxy,
       sessionPolicy,
@@ -83,7 +95,7 @@ export class ServeCommand extends BaseCommand {
       ...(env['CCG_TLS_CERT'] ? { tlsCertFile: env['CCG_TLS_CERT'] } : {}),
       ...(env['CCG_TLS_KEY'] ? { tlsKeyFile: env['CCG_TLS_KEY'] } : {}),
       ...(this.publicUrl ? { publicUrl: this.publicUrl } : {}),
-      log: createLogger({ level, write: (l) => this.context.stderr.write(l) }),
+      log,
     });
     const readyMs = Math.round(performance.now() - started);
     const info = {
@@ -118,6 +130,7 @@ export class ServeCommand extends BaseCommand {
     });
     this.context.stderr.write('ccg: shutting down\n');
     await gw.close();
+    offCrashHandlers();
     return 0;
   }
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { AssistLinks, SshCommand, WebLink, type AssistStatusBody } from '../../protocol/assist.js';
+import { AssistLinks, TMATE_SSH_RE, TMATE_WEB_RE, type AssistStatusBody } from '../../protocol/assist.js';
 import type { GatewayAssist } from '../../protocol/runner-messages.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 import { killGroup } from './env.js';
@@ -37,20 +37,28 @@ interface Partial {
  *   web session: https://tmate.io/t/…
  *   ssh session: ssh …@nyc1.tmate.io
  *
- * Returns true when the line was the read-write ssh string, the last one.
+ * Returns true when the line was the read-write ssh string, the last one. A link not in tmate's
+ * own shape (an ssh option, shell syntax, another path) is dropped, and `dropped` hears of it.
  */
-export function parseTmateLine(line: string, into: Partial): boolean {
+export function parseTmateLine(line: string, into: Partial, dropped?: (what: string) => void): boolean {
   const m = /^(web|ssh) session( read only)?: (.+)$/.exec(line.trim());
   if (!m) return false;
   const value = m[3]!.trim();
   const ro = Boolean(m[2]);
+  const what = `${m[1]}${ro ? ' read-only' : ''} link`;
   if (m[1] === 'ssh') {
-    if (!SshCommand.safeParse(value).success) return false;
+    if (!TMATE_SSH_RE.test(value)) {
+      dropped?.(what);
+      return false;
+    }
     if (ro) into.sshReadOnly = value;
     else into.ssh = value;
     return !ro;
   }
-  if (!WebLink.safeParse(value).success) return false;
+  if (!TMATE_WEB_RE.test(value)) {
+    dropped?.(what);
+    return false;
+  }
   if (ro) into.webReadOnly = value;
   else into.web = value;
   return false;
@@ -124,8 +132,9 @@ export class AssistSession {
       while ((nl = buf.indexOf('\n')) !== -1) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        if (line.trim()) lastLine = line.trim();
-        if (!active && parseTmateLine(line, links)) {
+        // Kept for a failure reason, which viewers read: never a session line (it may hold a link).
+        if (line.trim() && !/^(web|ssh) session/.test(line.trim())) lastLine = line.trim();
+        if (!active && parseTmateLine(line, links, (what) => this.o.status(`ignored tmate's ${what}: it is not in tmate's usual shape (ssh [-pPORT] TOKEN@HOST, https://HOST/t/TOKEN)`))) {
           const parsed = AssistLinks.safeParse({ ssh: links.ssh, sshReadOnly: links.sshReadOnly ?? null, web: links.web ?? null, webReadOnly: links.webReadOnly ?? null });
           if (!parsed.success) continue;
           active = true;

@@ -16,6 +16,10 @@ export interface ChildChoice {
   pty: { cols: number; rows: number } | null;
   approvalTimeoutMs: number;
   inputWaitMs: number;
+  /** `--no-remote-input`: refuse prompts and keystrokes from the gateway. */
+  remoteInput: boolean;
+  /** `--no-remote-approval`: the runner denies Claude's permission requests itself. */
+  remoteApproval: boolean;
   cwd: string;
   env: NodeJS.ProcessEnv;
   /** The local terminal, when the runner echoes what happens. */
@@ -44,11 +48,11 @@ export function claudeChild(c: ChildChoice): { argv: string[]; mode: 'command' |
   if (c.prompt === undefined) {
     if (extra.length) throw new CliError('--claude-arg and --claude-settings apply to --cmd (Claude Code) only');
     const argv = [...c.command];
-    return { argv, mode: 'command', driver: c.pty ? new PtyDriver({ argv, cwd: c.cwd, env: c.env, ...c.pty }) : null };
+    return { argv, mode: 'command', driver: c.pty ? new PtyDriver({ argv, cwd: c.cwd, env: c.env, ...c.pty, remoteInput: c.remoteInput }) : null };
   }
   if (c.pty) {
     const argv = [c.claudeBin, ...extra, c.prompt];
-    return { argv, mode: 'claude', driver: new PtyDriver({ argv, cwd: c.cwd, env: c.env, ...c.pty }) };
+    return { argv, mode: 'claude', driver: new PtyDriver({ argv, cwd: c.cwd, env: c.env, ...c.pty, remoteInput: c.remoteInput }) };
   }
   const argv = [c.claudeBin, ...CLAUDE_STREAM_FLAGS, ...extra];
   let echo = null;
@@ -63,6 +67,9 @@ export function claudeChild(c: ChildChoice): { argv: string[]; mode: 'command' |
   return {
     argv,
     mode: 'claude',
-    driver: new ClaudeDriver({ argv, prompt: c.prompt, cwd: c.cwd, env: c.env, approvalTimeoutMs: c.approvalTimeoutMs, inputWaitMs: c.inputWaitMs, echo }),
+    driver: new ClaudeDriver({
+      argv, prompt: c.prompt, cwd: c.cwd, env: c.env, approvalTimeoutMs: c.approvalTimeoutMs, inputWaitMs: c.inputWaitMs,
+      remoteInput: c.remoteInput, remoteApproval: c.remoteApproval, echo,
+    }),
   };
 }

@@ -31,8 +31,15 @@ export interface ClaudeDriverOptions {
   env: NodeJS.ProcessEnv;
   /** An approval nobody answers within this long is denied. */
   approvalTimeoutMs: number;
-  /** After a turn ends, how long Claude's stdin stays open for a follow-up (0: end at once). */
+  /** After a turn ends, how long Claude's stdin stays open for a follow-up (0: end at once, and take no follow-up at all). */
   inputWaitMs: number;
+  /** Take prompts from the gateway (`--no-remote-input`: refuse every one). Default true. */
+  remoteInput?: boolean;
+  /**
+   * Let the gateway answer Claude's permission requests (`--no-remote-approval`: the runner
+   * denies each one itself, at once; Claude's own allow rules still apply). Default true.
+   */
+  remoteApproval?: boolean;
   /** Human-readable lines for the local terminal (instead of raw stream-json), or null. */
   echo: ((ev: RunnerEvent) => void) | null;
   now?: () => number;
@@ -64,6 +71,7 @@ function minutes(ms: number): string {
  */
 export class ClaudeDriver implements ChildDriver {
   readonly pty = false;
+  readonly remote: { input: boolean; approval: boolean };
   private io!: DriverIO;
   private child: ChildProcess | null = null;
   private stdinOpen = false;
@@ -84,6 +92,13 @@ export class ClaudeDriver implements ChildDriver {
 
   constructor(private readonly o: ClaudeDriverOptions) {
     this.now = o.now ?? Date.now;
+    // --input-wait 0 means "no follow-ups": not after the result, and not while Claude works either.
+    this.remote = { input: (o.remoteInput ?? true) && o.inputWaitMs > 0, approval: o.remoteApproval ?? true };
+  }
+
+  /** Why remote input is refused, for the refusal and the status line. */
+  private inputOff(): string {
+    return this.o.remoteInput === false ? 'remote input is off on this runner (--no-remote-input)' : 'this runner takes no follow-up prompts (--input-wait 0)';
   }
 
   start(io: DriverIO): void {
@@ -225,6 +240,12 @@ export class ClaudeDriver implements ChildDriver {
   // ---- approvals
 
   private requested(req: CanUseTool): void {
+    if (!this.remote.approval) {
+      // The owner did not let the gateway approve anything: nobody is asked, nothing waits.
+      this.io.status(`Claude asked to use ${req.toolName}; denied: remote approval is off on this runner (--no-remote-approval)`);
+      this.write(denyLine(req.requestId, 'Remote approval is off on this ccg runner (--no-remote-approval), so ccg denied this tool use. Only tools allowed by Claude\'s own settings (for example --allowedTools) can run.'));
+      return;
+    }
     if (this.pending.size >= MAX_PENDING_APPROVALS) {
       this.write(denyLine(req.requestId, 'Too many permission requests are waiting; ccg denied this one.'));
       return;
@@ -288,6 +309,10 @@ export class ClaudeDriver implements ChildDriver {
   handle(msg: SteeringMessage): void {
     switch (msg.type) {
       case 'approval_decision': {
+        if (!this.remote.approval) {
+          this.refuse('approval', msg.approvalId, 'remote approval is off on this runner (--no-remote-approval)');
+          return;
+        }
         if (!this.pending.has(msg.approvalId)) {
           this.refuse('approval', msg.approvalId, this.answered.includes(msg.approvalId) ? 'this approval was already answered' : 'unknown approval id');
           return;
@@ -300,6 +325,10 @@ export class ClaudeDriver implements ChildDriver {
         return;
       }
       case 'input': {
+        if (!this.remote.input) {
+          this.refuse('input', msg.inputId, this.inputOff());
+          return;
+        }
         if (msg.text === undefined) {
           this.refuse('input', msg.inputId, 'binary input is for --pty runs; Claude takes text turns');
           return;

@@ -27,6 +27,8 @@ export interface DriverIO {
 export interface ChildDriver {
   /** The output is terminal bytes and input is keystrokes (told to the gateway in `hello`). */
   readonly pty: boolean;
+  /** What the runner's owner lets the gateway steer (told to the gateway in `hello`; enforced by the driver). */
+  readonly remote: { input: boolean; approval: boolean };
   start(io: DriverIO): void;
   /** A validated steering message from the gateway. The driver checks it again and refuses what it cannot honour. */
   handle(msg: SteeringMessage): void;

@@ -10,6 +10,8 @@ export interface PtyDriverOptions {
   env: NodeJS.ProcessEnv;
   cols: number;
   rows: number;
+  /** Take keystrokes from the gateway (`--no-remote-input`: refuse them). Default true. */
+  remoteInput?: boolean;
 }
 
 const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
@@ -28,11 +30,15 @@ function loadPty(): typeof import('@lydell/node-pty') {
  */
 export class PtyDriver implements ChildDriver {
   readonly pty = true;
+  /** A terminal has no remote approvals: its program asks in its own screen, answered with keystrokes. */
+  readonly remote: { input: boolean; approval: boolean };
   private term: IPty | null = null;
   private io!: DriverIO;
   private readonly refusals = new RefusalLimit();
 
-  constructor(private readonly o: PtyDriverOptions) {}
+  constructor(private readonly o: PtyDriverOptions) {
+    this.remote = { input: o.remoteInput ?? true, approval: false };
+  }
 
   start(io: DriverIO): void {
     this.io = io;
@@ -67,6 +73,7 @@ export class PtyDriver implements ChildDriver {
   handle(msg: SteeringMessage): void {
     switch (msg.type) {
       case 'input': {
+        if (!this.remote.input) return this.refuse('input', msg.inputId, 'remote input is off on this runner (--no-remote-input)');
         if (!this.term) return this.refuse('input', msg.inputId, 'the terminal has closed');
         const bytes = msg.data !== undefined ? Buffer.from(msg.data, 'base64') : Buffer.from(msg.text ?? '', 'utf8');
         // Buffers go to the pty as is (node-pty writes them to its socket unchanged).

@@ -503,7 +503,7 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
         type: 'hello',
         v: PROTOCOL_VERSION,
         // The command line is shown to viewers: a token in it (curl -H "Authorization: …") is redacted like output.
-        runner: { hostname: hostname(), pid: process.pid, version: o.version, mode: o.mode, pty: o.driver?.pty ?? false, command: o.argv.slice(0, 256).map(redactArg), cwd: o.cwd, ...powers.hello() },
+        runner: { hostname: hostname(), pid: process.pid, version: o.version, mode: o.mode, pty: o.driver?.pty ?? false, command: o.argv.slice(0, 256).map(redactArg), cwd: o.cwd, ...powers.hello(), ...(o.driver ? { remote: o.driver.remote } : {}) },
       });
     });
     sock.on('message', (data, isBinary) => {

@@ -184,26 +184,33 @@ export class AccountService {
    */
   async checkPassword(username: string, password: string, remote: string): Promise<PasswordResult> {
     const keys = [LoginThrottle.accountKey(username), LoginThrottle.addressKey(remote)];
-    const verdict = this.d.throttle.check(keys);
-    if (!verdict.ok) {
-      await this.audit({ name: username.slice(0, 64) || '?', remote }, 'login.throttled', null, { retryAfterS: verdict.retryAfterS });
-      throw new CcgError('ERR_THROTTLED', `too many failed attempts: try again in ${verdict.retryAfterS} s`);
+    // Counted before the Argon2 work, not after it: concurrent guesses see each other.
+    const attempt = this.d.throttle.begin(keys);
+    if (!attempt.ok) {
+      await this.audit({ name: username.slice(0, 64) || '?', remote }, 'login.throttled', null, { retryAfterS: attempt.retryAfterS });
+      throw new CcgError('ERR_THROTTLED', `too many failed attempts: try again in ${attempt.retryAfterS} s`);
     }
     const name = username.trim().toLowerCase();
     const user = name.length <= 32 ? this.d.store.getUserByName(name) : undefined;
-    const ok = user && !passwordTooLong(password) ? await verifyPassword(password, user.passwordHash) : await burnPasswordCheck(password);
+    let ok: boolean;
+    try {
+      ok = user && !passwordTooLong(password) ? await verifyPassword(password, user.passwordHash) : await burnPasswordCheck(password);
+    } catch (err) {
+      attempt.undo(); // never checked (ERR_BUSY): not a failure
+      throw err;
+    }
     if (!ok || !user || user.disabled) {
-      this.d.throttle.fail(keys);
       await this.audit({ name: name.slice(0, 64) || '?', remote }, 'login.failed', null, { reason: !user ? 'unknown user' : user.disabled && ok ? 'disabled' : 'password' });
       throw loginFailed();
     }
+    attempt.undo();
+    if (!user.totp) this.d.throttle.succeed(keys[0]!);
     if (needsRehash(user.passwordHash)) {
       const hash = await hashPassword(password);
       await this.change(user.id, (x) => {
         x.passwordHash = hash;
       });
     }
-    if (!user.totp) this.d.throttle.succeed(keys[0]!);
     return { user, needsCode: user.totp !== null };
   }
 
@@ -214,8 +221,8 @@ export class AccountService {
    */
   async checkSecondFactor(user: UserRecord, code: string, remote: string, purpose: string): Promise<{ via: 'totp' | 'recovery'; remaining: number }> {
     const keys = [LoginThrottle.accountKey(user.name), LoginThrottle.addressKey(remote)];
-    const verdict = this.d.throttle.check(keys);
-    if (!verdict.ok) throw new CcgError('ERR_THROTTLED', `too many failed attempts: try again in ${verdict.retryAfterS} s`);
+    const attempt = this.d.throttle.begin(keys);
+    if (!attempt.ok) throw new CcgError('ERR_THROTTLED', `too many failed attempts: try again in ${attempt.retryAfterS} s`);
     const clean = code.replace(/\s+/g, '');
     let via: 'totp' | 'recovery' | null = null;
     let remaining = 0;
@@ -240,10 +247,10 @@ export class AccountService {
       });
     }
     if (!via) {
-      this.d.throttle.fail(keys);
       await this.audit({ name: user.name, remote }, `${purpose}.code_failed`, user.name, { reused: step !== null });
       throw new CcgError('ERR_TOTP_INVALID', 'the code is wrong or was already used');
     }
+    attempt.undo();
     this.d.throttle.succeed(keys[0]!);
     if (via === 'recovery') await this.audit({ name: user.name, remote }, 'totp.recovery_used', user.name, { remaining });
     return { via, remaining };
@@ -252,13 +259,20 @@ export class AccountService {
   async changePassword(user: UserRecord, current: string, next: string, remote: string): Promise<void> {
     const pw = validate(Password, next);
     const keys = [LoginThrottle.accountKey(user.name), LoginThrottle.addressKey(remote)];
-    const verdict = this.d.throttle.check(keys);
-    if (!verdict.ok) throw new CcgError('ERR_THROTTLED', `too many failed attempts: try again in ${verdict.retryAfterS} s`);
-    if (!(await verifyPassword(current, user.passwordHash))) {
-      this.d.throttle.fail(keys);
+    const attempt = this.d.throttle.begin(keys);
+    if (!attempt.ok) throw new CcgError('ERR_THROTTLED', `too many failed attempts: try again in ${attempt.retryAfterS} s`);
+    let ok: boolean;
+    try {
+      ok = await verifyPassword(current, user.passwordHash);
+    } catch (err) {
+      attempt.undo();
+      throw err;
+    }
+    if (!ok) {
       await this.audit({ name: user.name, remote }, 'password.change_failed', user.name);
       throw new CcgError('ERR_LOGIN_FAILED', 'the current password is wrong');
     }
+    attempt.undo();
     const hash = await hashPassword(pw);
     await this.change(user.id, (x) => {
       x.passwordHash = hash;

@@ -28,6 +28,11 @@ interface Entry {
 
 export type ThrottleVerdict = { ok: true } | { ok: false; retryAfterS: number };
 
+/** An attempt counted by `begin`: `undo` takes it back when it turns out to be a success (or was never tried). */
+export interface ThrottleAttempt {
+  undo(): void;
+}
+
 export class LoginThrottle {
   private readonly entries = new Map<string, Entry>();
   private readonly o: Required<ThrottleOptions>;
@@ -55,22 +60,70 @@ export class LoginThrottle {
     return wait > 0 ? { ok: false, retryAfterS: Math.ceil(wait / 1000) } : { ok: true };
   }
 
+  /**
+   * Checks and counts an attempt in one step, before the slow check it guards (Argon2) starts:
+   * the attempt counts as a failure from now on, so attempts made while earlier ones are still
+   * being checked see it. (Checking first and counting after the await let any number of
+   * concurrent guesses through.) Call `undo()` on the result when the attempt succeeded.
+   */
+  begin(keys: string[]): ({ ok: true } & ThrottleAttempt) | { ok: false; retryAfterS: number } {
+    const verdict = this.check(keys);
+    if (!verdict.ok) return verdict;
+    this.fail(keys);
+    let undone = false;
+    return {
+      ok: true,
+      undo: () => {
+        if (undone) return;
+        undone = true;
+        for (const k of keys) {
+          const e = this.entries.get(k);
+          if (!e) continue;
+          e.failures = Math.max(0, e.failures - 1);
+          // Back within the free failures: no wait. Otherwise the current wait stays (it may be
+          // the one this attempt started: erring on the side of the wait).
+          if (e.failures <= this.free(k)) e.until = 0;
+        }
+      },
+    };
+  }
+
   fail(keys: string[]): void {
     const now = this.o.now();
     for (const k of keys) {
       const e = this.live(k, now) ?? { failures: 0, last: now, until: 0 };
       e.failures++;
       e.last = now;
-      const free = k.startsWith('addr:') ? this.o.addressFree : this.o.accountFree;
-      const over = e.failures - free;
+      const over = e.failures - this.free(k);
       e.until = over > 0 ? now + Math.min(this.o.maxMs, this.o.baseMs * 2 ** Math.min(over - 1, 30)) : 0;
       this.entries.delete(k); // re-insert: the map's order is least recently failed first
       this.entries.set(k, e);
     }
+    this.evict(now);
+  }
+
+  private free(k: string): number {
+    return k.startsWith('addr:') ? this.o.addressFree : this.o.accountFree;
+  }
+
+  /**
+   * Keeps the map within maxKeys, least recently failed first, but never an entry that is
+   * waiting out a delay: flooding the map with new keys (many addresses, made-up names) must
+   * not unlock an account under attack. Only if every entry were waiting (more locked keys than
+   * the Argon2 limit lets anyone make) would the oldest go anyway.
+   */
+  private evict(now: number): void {
     while (this.entries.size > this.o.maxKeys) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.entries.delete(oldest);
+      let victim: string | undefined;
+      for (const [k, e] of this.entries) {
+        if (e.until <= now) {
+          victim = k;
+          break;
+        }
+      }
+      victim ??= this.entries.keys().next().value;
+      if (victim === undefined) break;
+      this.entries.delete(victim);
     }
   }
 

@@ -151,6 +151,7 @@ export class ApprovalService {
    */
   async answer(runId: string, approvalId: string, input: AnswerInput, who: Principal, from: string | null): Promise<Approval> {
     const run = this.o.runs.mustGet(runId);
+    if (run.runner?.remote?.approval === false) throw new CcgError('ERR_NOT_ENABLED', 'the runner takes no remote approvals (started with --no-remote-approval): it denies permission requests itself');
     const current = this.open.get(runId)?.get(approvalId);
     if (!current) {
       const done = this.get(runId, approvalId);

@@ -37,6 +37,10 @@ export class SteeringService {
     const pty = run.runner?.pty === true;
     if (!pty && run.runner?.mode !== 'claude') throw new CcgError('ERR_INPUT_UNSUPPORTED', 'this run is a plain command: it takes no input (start it with --pty, or --cmd for Claude)');
     if (!pty && body.text === undefined) throw new CcgError('ERR_INPUT_UNSUPPORTED', 'Claude takes text turns; raw bytes (data) are for --pty runs');
+    // The runner's owner said no (it would refuse too): say so now rather than accept and be refused.
+    if (run.runner?.remote?.input === false) {
+      throw new CcgError('ERR_NOT_ENABLED', 'the runner takes no remote input (started with --no-remote-input, or --input-wait 0 for a Claude run)');
+    }
     const bytes = body.data !== undefined ? Buffer.from(body.data, 'base64').length : Buffer.byteLength(body.text ?? '');
     if (bytes > MAX_INPUT) throw new CcgError('ERR_TOO_LARGE', `input of ${bytes} bytes exceeds ${MAX_INPUT}`);
     const inputId = randomBytes(12).toString('base64url');

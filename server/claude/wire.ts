@@ -19,10 +19,11 @@ export interface NotifyOptions {
   notifyFormat?: 'json' | 'ntfy';
   /** VAPID contact, `mailto:` or `https:` (CCG_VAPID_SUBJECT). */
   vapidSubject?: string;
-  /** Tests: trust the local push service / webhook stand-ins, and allow loopback push endpoints. */
+  /** Push hosts allowed besides the browsers' own push services (CCG_PUSH_HOSTS / --push-hosts). */
+  pushHosts?: string[];
+  /** Tests: trust the local push service / webhook stand-ins (used for the configured push hosts). */
   pushAgent?: Agent;
   notifyAgent?: Agent;
-  allowPrivatePushEndpoints?: boolean;
 }
 
 export interface ClaudeWiring {
@@ -52,7 +53,7 @@ export function wireClaude(o: NotifyOptions & { dataDir: string; store: Store; r
     log: o.log,
     now: o.now,
     ...(o.pushAgent ? { agent: o.pushAgent } : {}),
-    ...(o.allowPrivatePushEndpoints ? { allowPrivateEndpoints: true } : {}),
+    ...(o.pushHosts ? { pushHosts: o.pushHosts } : {}),
   });
   const notifier = new Notifier({
     url: o.notifyUrl,

@@ -94,7 +94,15 @@ export function writeReply(res: HttpResponse, reply: FullReply): void {
 }
 
 export function errorReply(err: CcgError): FullReply {
-  return { status: err.http, json: err.toBody() };
+  const wait = retryAfter(err);
+  return { status: err.http, json: err.toBody(), ...(wait ? { headers: { 'retry-after': wait } } : {}) };
+}
+
+/** Seconds a client should wait before trying again, for the errors that have such a wait. */
+export function retryAfter(err: CcgError): string | undefined {
+  if (err.code === 'ERR_BUSY') return '1';
+  if (err.code === 'ERR_THROTTLED') return /(\d+) s/.exec(err.message)?.[1] ?? '60';
+  return undefined;
 }
 
 /** Reads the request body, refusing (413) past `limit` bytes without buffering the excess. */

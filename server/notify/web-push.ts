@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Agent } from 'node:https';
-import { isIP } from 'node:net';
 import { join } from 'node:path';
 import webpush from 'web-push';
 import { z } from 'zod';
 import { CcgError } from '../../protocol/errors.js';
 import type { Logger } from '../log.js';
 import type { ClaudeStore, PushSubscriptionRecord } from '../store/claude-store.js';
+import { PushHosts, publicOnlyAgent } from './push-hosts.js';
 
 /** The gateway's VAPID key pair (RFC 8292), made once into `<data>/vapid.json` (mode 0600). */
 export interface VapidKeys {
@@ -62,19 +62,16 @@ export interface WebPushOptions {
   subject: string;
   log: Logger;
   now: () => number;
-  /** Tests: an agent that trusts the local push-service stand-in. */
+  /** The agent for push hosts the admin configured (tests: one that trusts the local stand-in). */
   agent?: Agent;
-  /** Tests: allow endpoints on loopback/private addresses (refused otherwise). */
-  allowPrivateEndpoints?: boolean;
+  /** Push hosts the admin allows besides the browsers' own services (`--push-hosts`). */
+  pushHosts?: readonly string[];
 }
 
-function privateHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost' || h.endsWith('.localhost') || h.endsWith('.local') || h.endsWith('.internal')) return true;
-  if (isIP(h) === 4) return /^(127\.|10\.|0\.|169\.254\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.)/.test(h);
-  if (isIP(h) === 6) return h === '::1' || h === '::' || /^(fc|fd|fe80)/.test(h) || h.startsWith('::ffff:');
-  return false;
-}
+/** Push subscriptions one user may keep (a phone, a laptop, a few browsers). */
+export const MAX_SUBSCRIPTIONS_PER_USER = 10;
+/** Test notifications one user may ask for per minute. */
+const TESTS_PER_MINUTE = 3;
 
 /**
  * Web Push to subscribed phones: payloads encrypted per RFC 8291 (aes128gcm) and signed with
@@ -82,20 +79,34 @@ function privateHost(host: string): boolean {
  * gone (404/410) is deleted.
  */
 export class WebPush {
-  constructor(private readonly o: WebPushOptions) {}
+  private readonly hosts: PushHosts;
+  private readonly tests = new Map<string, number[]>();
+
+  constructor(private readonly o: WebPushOptions) {
+    this.hosts = new PushHosts(o.pushHosts ?? []);
+  }
 
   get publicKey(): string {
     return this.o.keys.publicKey;
   }
 
-  /** Stores a browser's subscription for `user`. Only https endpoints on public hosts are taken. */
+  /**
+   * Stores a browser's subscription for `user`. Only https endpoints of a known push service
+   * (or a host the admin added) are taken, at most MAX_SUBSCRIPTIONS_PER_USER per user.
+   */
   async subscribe(input: PushSubscriptionInput, user: string): Promise<PushSubscriptionRecord> {
     const url = new URL(input.endpoint);
     if (url.protocol !== 'https:') throw new CcgError('ERR_BAD_REQUEST', 'a push endpoint must be an https:// URL');
     if (url.username || url.password) throw new CcgError('ERR_BAD_REQUEST', 'a push endpoint must not carry credentials');
     // The gateway POSTs to this URL: never let a subscription aim it at the gateway's own network.
-    if (!this.o.allowPrivateEndpoints && privateHost(url.hostname)) throw new CcgError('ERR_BAD_REQUEST', 'a push endpoint must be on a public host');
+    if (!this.hosts.match(url)) {
+      throw new CcgError('ERR_BAD_REQUEST', `a push endpoint must be on a browser push service (FCM, Mozilla, Windows, Apple); ${url.hostname.slice(0, 100)} is not one the gateway allows (an admin can add hosts with --push-hosts)`);
+    }
     const id = createHash('sha256').update(input.endpoint).digest('base64url').slice(0, 32);
+    const mine = this.list(user).filter((s) => s.id !== id);
+    if (mine.length >= MAX_SUBSCRIPTIONS_PER_USER) {
+      throw new CcgError('ERR_BAD_REQUEST', `you have ${mine.length} push subscriptions, the most one user may keep: remove one first (DELETE /api/v1/push/subscriptions/ID)`);
+    }
     const rec: PushSubscriptionRecord = { id, endpoint: input.endpoint, keys: input.keys, user, createdAt: this.o.now() };
     await this.o.store.putPushSubscription(rec);
     return rec;
@@ -112,21 +123,42 @@ export class WebPush {
     return this.o.store.listPushSubscriptions().filter((s) => user === null || s.user === user);
   }
 
-  /** Sends to every subscription (or those of `user`); resolves with how many were delivered. */
+  /** Test notifications are on demand: at most TESTS_PER_MINUTE a minute per user, whichever page or API asks. */
+  private allowTest(user: string): void {
+    const now = Date.now();
+    const recent = (this.tests.get(user) ?? []).filter((t) => now - t < 60_000);
+    if (recent.length >= TESTS_PER_MINUTE) throw new CcgError('ERR_RATE_LIMIT', `at most ${TESTS_PER_MINUTE} test notifications a minute`);
+    recent.push(now);
+    this.tests.set(user, recent);
+    if (this.tests.size > 10_000) this.tests.clear();
+  }
+
+  /**
+   * Sends to every subscription (or those of `user`); resolves with how many were delivered.
+   * A `test` notification throws ERR_RATE_LIMIT past TESTS_PER_MINUTE a minute for its user.
+   */
   async send(payload: PushPayload, opts: { user?: string; urgent?: boolean } = {}): Promise<number> {
-    const subs = this.list(opts.user ?? null);
+    if (payload.kind === 'test') this.allowTest(opts.user ?? '');
+    // Checked again at send time: a subscription stored under an older configuration is skipped.
+    const subs = this.list(opts.user ?? null).filter((s) => {
+      const ok = this.hosts.match(new URL(s.endpoint)) !== null;
+      if (!ok) this.o.log.warn('push.host_refused', { id: s.id, host: new URL(s.endpoint).host });
+      return ok;
+    });
     const body = JSON.stringify(payload);
     const results = await Promise.allSettled(
-      subs.map((s) =>
-        webpush.sendNotification({ endpoint: s.endpoint, keys: s.keys }, body, {
+      subs.map((s) => {
+        // Built-in services: a connection only to public addresses, whatever DNS says at that moment.
+        const agent = this.hosts.match(new URL(s.endpoint)) === 'builtin' ? publicOnlyAgent : this.o.agent;
+        return webpush.sendNotification({ endpoint: s.endpoint, keys: s.keys }, body, {
           vapidDetails: { subject: this.o.subject, publicKey: this.o.keys.publicKey, privateKey: this.o.keys.privateKey },
           TTL: payload.kind === 'approval' ? 600 : 3600,
           urgency: opts.urgent ? 'high' : 'normal',
           topic: payload.tag.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 32),
           timeout: 10_000,
-          ...(this.o.agent ? { agent: this.o.agent } : {}),
-        }),
-      ),
+          ...(agent ? { agent } : {}),
+        });
+      }),
     );
     let delivered = 0;
     results.forEach((r, i) => {

@@ -130,11 +130,31 @@ function classesOf(st: Sgr): string {
 
 const BIDI = /[\u202a-\u202e\u2066-\u2069]/g;
 
-/** A streaming renderer for one output stream. */
+/** True for the characters that start an escape sequence: ESC, and the 8-bit C1 introducers CSI, OSC, DCS, PM, APC, SOS. */
+function isIntroducer(c: number): boolean {
+  return c === 0x1b || c === 0x9b || c === 0x9d || c === 0x90 || c === 0x9e || c === 0x9f || c === 0x98;
+}
+
+/**
+ * A streaming renderer for one output stream.
+ *
+ * Linear in its input, whatever the input: every character is looked at a bounded number of
+ * times, and nothing recurses. (Output made of thousands of unterminated introducers, e.g.
+ * `ESC ]` repeated, once cost quadratic time and overflowed the stack: a runner could take the
+ * gateway down that way.) Two things make that so: a string sequence (OSC, DCS…) that is still
+ * open when more than MAX_PENDING characters follow it is given up on the spot (its introducer
+ * dropped, the rest shown as text), and the renderer remembers how far it has already searched
+ * for a terminator, so the next open introducer does not search the same characters again.
+ */
 export class AnsiHtml {
   private readonly decoder = new TextDecoder('utf-8');
   private st: Sgr = plain();
   private pending = '';
+  /**
+   * How much of `pending` is already known: for a CSI, the parameter bytes scanned; for a string
+   * sequence, the prefix in which no terminator starts. The next call resumes from there.
+   */
+  private pendingScanned = 0;
 
   /** Renders the next bytes of the stream as HTML. */
   render(data: Uint8Array): string {
@@ -148,7 +168,13 @@ export class AnsiHtml {
 
   private feed(text: string, emit: boolean): string {
     const s = this.pending + text;
+    const n = s.length;
+    // Positions in [cleanFrom, cleanTo) are known not to start a string terminator (BEL, ST, ESC \).
+    let cleanFrom = 0;
+    let cleanTo = this.pending.length > 0 ? this.pendingScanned : 0;
+    const csiResume = cleanTo;
     this.pending = '';
+    this.pendingScanned = 0;
     let out = '';
     let run = '';
     let runClass = classesOf(this.st);
@@ -167,23 +193,40 @@ export class AnsiHtml {
         runClass = next;
       }
     };
-    let i = 0;
-    const n = s.length;
-    // Returns the index after a string-type sequence's terminator (BEL, ESC \ or ST), or -1 if it has not ended yet.
+    // The index after a string sequence's terminator (BEL, ESC \ or ST) searching from `from`,
+    // or -1 if it has not ended yet. Skips what an earlier search already found clean, and
+    // records what this one finds, so a run of open introducers costs O(n) in all.
     const stringEnd = (from: number): number => {
-      for (let j = from; j < n; j++) {
+      let j = from >= cleanFrom && from < cleanTo ? cleanTo : from;
+      for (; j < n; j++) {
         const c = s.charCodeAt(j);
         if (c === 0x07 || c === 0x9c) return j + 1;
         if (c === 0x1b) {
-          if (j + 1 >= n) return -1;
-          if (s[j + 1] === '\\') return j + 2;
+          if (j + 1 >= n) break; // ESC at the very end: maybe the start of ESC \ in the next chunk
+          if (s.charCodeAt(j + 1) === 0x5c) return j + 2;
         }
+      }
+      // Nothing from `from` to j starts a terminator.
+      if (from <= cleanTo && from >= cleanFrom) cleanTo = Math.max(cleanTo, j);
+      else {
+        cleanFrom = from;
+        cleanTo = j;
       }
       return -1;
     };
+    // An escape sequence still open at the end of the input: kept for the next call, unless it is
+    // already too long to be a real one. Returns false when it is given up on (the caller then
+    // drops its introducer and goes on, showing the rest as text).
+    const hold = (i: number, scannedTo: number): boolean => {
+      if (n - i > MAX_PENDING) return false;
+      this.pending = s.slice(i);
+      this.pendingScanned = Math.max(0, scannedTo - i);
+      return true;
+    };
+    let i = 0;
     while (i < n) {
       const c = s.charCodeAt(i);
-      if (c === 0x1b || c === 0x9b || c === 0x9d || c === 0x90 || c === 0x9e || c === 0x9f || c === 0x98) {
+      if (isIntroducer(c)) {
         // Introducer: ESC x, or its 8-bit C1 form.
         let kind: string;
         let body: number;
@@ -199,11 +242,12 @@ export class AnsiHtml {
           body = i + 1;
         }
         if (kind === '[') {
-          let j = body;
+          let j = i === 0 && csiResume > body ? csiResume : body;
           while (j < n && s.charCodeAt(j) >= 0x20 && s.charCodeAt(j) <= 0x3f) j++;
           if (j >= n) {
-            this.pending = s.slice(i);
-            break;
+            if (hold(i, j)) break;
+            i = body; // not a real CSI: drop the introducer, show the rest
+            continue;
           }
           const fin = s.charCodeAt(j);
           if (fin >= 0x40 && fin <= 0x7e) {
@@ -220,8 +264,9 @@ export class AnsiHtml {
         if (kind === ']' || kind === 'P' || kind === '^' || kind === '_' || kind === 'X') {
           const end = stringEnd(body);
           if (end < 0) {
-            this.pending = s.slice(i);
-            break;
+            if (hold(i, cleanTo)) break;
+            i = body; // never ends sensibly: drop the introducer, show the rest as text
+            continue;
           }
           i = end;
           continue;
@@ -243,16 +288,17 @@ export class AnsiHtml {
         i++;
         continue;
       }
-      run += s[i];
-      i++;
+      // Plain text up to the next character that needs a look of its own, in one slice.
+      let j = i + 1;
+      while (j < n) {
+        const d = s.charCodeAt(j);
+        if (d < 0x20 || (d >= 0x7f && d <= 0x9f)) break;
+        j++;
+      }
+      run += s.slice(i, j);
+      i = j;
     }
     flush();
-    if (this.pending.length > MAX_PENDING) {
-      // Not a sequence that will ever end sensibly: drop its introducer, show the rest as text.
-      const rest = this.pending.slice(this.pending.charCodeAt(0) === 0x1b ? 2 : 1);
-      this.pending = '';
-      out += this.feed(rest, emit);
-    }
     return out;
   }
 }

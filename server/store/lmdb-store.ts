@@ -1,9 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import type { ApiTokenRecord, AuditEntry, RunRecord, SessionRecord, Store, StoredChunk, UserRecord } from './types.js';
+import type { ApiTokenRecord, AuditEntry, AuthChange, RunRecord, SessionRecord, Store, StoredChunk, UserRecord } from './types.js';
 import type { RunStatus } from '../../protocol/run.js';
 import { FreeSpace, guardLmdbRejections, storageError } from './lmdb-guard.js';
+import { redactAuditEntry } from './redact-audit.js';
 
 const CHUNK_HEADER = 9; // u8 stream | f64be time
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
@@ -26,6 +27,7 @@ export class LmdbStore implements Store {
   private readonly userNames: Database<string, string>;
   private readonly sessions: Database<SessionRecord, string>;
   private auditCounter = 0;
+  private readonly authListeners = new Set<(change: AuthChange) => void>();
 
   constructor(private readonly dir: string) {
     guardLmdbRejections();
@@ -184,7 +186,9 @@ export class LmdbStore implements Store {
   async appendAudit(entry: AuditEntry): Promise<void> {
     // [time, counter] keeps entries in order and unique; there is no update or delete.
     this.auditCounter = (this.auditCounter + 1) % 1_000_000;
-    await this.write(() => this.audit.put([entry.at, this.auditCounter], entry));
+    // Every caller's free text passes here: secrets of known formats never reach the log.
+    const clean = redactAuditEntry(entry);
+    await this.write(() => this.audit.put([entry.at, this.auditCounter], clean));
   }
 
   listAudit(opts: { limit: number }): AuditEntry[] {
@@ -211,12 +215,14 @@ export class LmdbStore implements Store {
   }
 
   async updateApiToken(hash: string, change: (rec: ApiTokenRecord) => ApiTokenRecord | undefined): Promise<ApiTokenRecord | undefined> {
-    return this.root.transaction(() => {
+    const out = await this.root.transaction(() => {
       const cur = this.apiTokens.get(hash);
       const next = cur ? change(cur) : undefined;
       if (next) this.apiTokens.put(hash, next);
       return next;
     });
+    if (out) this.authChanged({ kind: 'token', id: out.id });
+    return out;
   }
 
   getUser(id: string): UserRecord | undefined {
@@ -243,12 +249,14 @@ export class LmdbStore implements Store {
   }
 
   async updateUser(id: string, change: (user: UserRecord) => UserRecord | undefined): Promise<UserRecord | undefined> {
-    return this.root.transaction(() => {
+    const out = await this.root.transaction(() => {
       const cur = this.users.get(id);
       const next = cur ? change(structuredClone(cur)) : undefined;
       if (next) this.users.put(id, next);
       return next;
     });
+    if (out) this.authChanged({ kind: 'user', id });
+    return out;
   }
 
   async deleteUser(id: string): Promise<void> {
@@ -258,6 +266,7 @@ export class LmdbStore implements Store {
       this.users.remove(id);
       if (this.userNames.get(cur.name) === id) this.userNames.remove(cur.name);
     });
+    this.authChanged({ kind: 'user', id });
   }
 
   getSession(hash: string): SessionRecord | undefined {
@@ -269,20 +278,42 @@ export class LmdbStore implements Store {
   }
 
   async deleteSession(hash: string): Promise<boolean> {
-    return this.sessions.remove(hash);
+    const userId = this.sessions.get(hash)?.userId;
+    const removed = await this.sessions.remove(hash);
+    if (removed && userId) this.authChanged({ kind: 'session', id: userId });
+    return removed;
   }
 
   async deleteSessions(drop: (rec: SessionRecord, hash: string) => boolean): Promise<number> {
-    return this.root.transaction(() => {
-      let n = 0;
+    const users = new Set<string>();
+    const n = await this.root.transaction(() => {
+      let count = 0;
       for (const { key, value } of this.sessions.getRange()) {
         if (drop(value, key)) {
           this.sessions.remove(key);
-          n++;
+          users.add(value.userId);
+          count++;
         }
       }
-      return n;
+      return count;
     });
+    for (const id of users) this.authChanged({ kind: 'session', id });
+    return n;
+  }
+
+  onAuthChange(listener: (change: AuthChange) => void): () => void {
+    this.authListeners.add(listener);
+    return () => this.authListeners.delete(listener);
+  }
+
+  private authChanged(change: AuthChange): void {
+    for (const l of this.authListeners) {
+      try {
+        l(change);
+      } catch {
+        /* a listener's failure is its own: the write is done */
+      }
+    }
   }
 
   async close(): Promise<void> {

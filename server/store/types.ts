@@ -103,6 +103,17 @@ export interface SessionRecord {
   userAgent: string;
 }
 
+/**
+ * Something changed about who may do what: a token (revoked), a user (role, disabled, deleted,
+ * password, two-factor) or a session (ended). Whoever holds a long-lived connection checks its
+ * credentials again.
+ */
+export interface AuthChange {
+  kind: 'token' | 'user' | 'session';
+  /** The token's public id, the user's id, or the user id of the session(s). */
+  id: string;
+}
+
 export interface AuthStore {
   /** Records a nonce until `expiresAt`; resolves false if it was already there. Durable when resolved. */
   claimNonce(nonce: string, expiresAt: number): Promise<boolean>;
@@ -111,6 +122,7 @@ export interface AuthStore {
   putApiToken(hash: string, rec: ApiTokenRecord): Promise<void>;
   getMeta<T>(key: string): T | undefined;
   putMeta(key: string, value: unknown): Promise<void>;
+  /** Appends an entry, its text redacted of secrets in known formats first (`redactAuditEntry`). */
   appendAudit(entry: AuditEntry): Promise<void>;
   listAudit(opts: { limit: number }): AuditEntry[];
   /** Newest first, `limit` entries older than the opaque cursor `before`; `next` continues. */
@@ -137,14 +149,31 @@ export interface AuthStore {
   deleteSession(hash: string): Promise<boolean>;
   /** Deletes the sessions `drop` picks (a user's, or the expired ones); resolves with how many. */
   deleteSessions(drop: (rec: SessionRecord, hash: string) => boolean): Promise<number>;
+  /** Hears every committed change of a token, user or session (open sockets re-check on it). */
+  onAuthChange?(listener: (change: AuthChange) => void): () => void;
+}
+
+/** What a run has uploaded over its life, replaced artifacts included. */
+export interface ArtifactUsage {
+  uploads: number;
+  bytes: number;
 }
 
 /** Artifact metadata: one record per run and name (the newest upload wins); blobs live on disk by sha256. */
 export interface ArtifactIndex {
-  putArtifact(runId: string, info: ArtifactInfo): Promise<void>;
+  /**
+   * Records an artifact (replacing the run's earlier one of the same name) and, in the same
+   * transaction, counts one more reference to its blob, one less to the blob it replaced, and
+   * the upload in the run's usage. Resolves with the blobs nothing refers to any more: the
+   * caller deletes their files.
+   */
+  putArtifact(runId: string, info: ArtifactInfo): Promise<{ unreferenced: string[] }>;
   getArtifact(runId: string, name: string): ArtifactInfo | undefined;
   /** By name. */
   listArtifacts(runId: string): ArtifactInfo[];
+  usageOf(runId: string): ArtifactUsage;
+  /** How many artifacts refer to the blob (0: its file may be deleted). */
+  blobRefs(sha256: string): number;
 }
 
 export interface Store extends RunStore, AuthStore {

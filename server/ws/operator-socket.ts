@@ -23,7 +23,10 @@ interface Sub {
 }
 
 interface OperatorData {
+  /** Who is asking, as of the last check: re-resolved before every message and on every auth change. */
   principal: Principal;
+  /** The headers that authenticated the upgrade (Authorization, Cookie), to check them again. */
+  credentials: Record<string, string>;
   remote: string;
   closed: boolean;
   ready: boolean;
@@ -49,16 +52,65 @@ export interface OperatorSocketOptions {
 /** Past this many buffered bytes a viewer stops getting live chunks and catches up from the store on drain. */
 const HIGH_WATER = 1024 * 1024;
 const MAX_SUBS = 64;
+/** Every open socket's credentials are checked at least this often (sessions expire; a cluster peer's change may be missed). */
+const RECHECK_MS = 15_000;
+
+export interface OperatorSockets {
+  /** Stops the periodic credential checks (gateway shutdown). */
+  close(): void;
+}
 
 /**
  * `/v1/operator`: live run list and output for the TUI, the CLI and the pages. A slow viewer
  * never slows anyone: when its socket backs up it is switched from live fan-out to reading from
  * the store, from exactly the seq it is missing, once the socket drains.
  */
-export function mountOperatorSocket(app: TemplatedApp, o: OperatorSocketOptions): void {
+export function mountOperatorSocket(app: TemplatedApp, o: OperatorSocketOptions): OperatorSockets {
   const send = (ws: WebSocket<OperatorData>, msg: GatewayToOperator) => {
     if (!ws.getUserData().closed) ws.send(JSON.stringify(msg), false);
   };
+  const open = new Set<WebSocket<OperatorData>>();
+  const resolvePrincipal = (headers: Record<string, string>): Principal => o.sessionPrincipal?.(headers) ?? authenticateBearer(o.store, headers);
+
+  /**
+   * Checks the socket's credentials again: a revoked token, a disabled or deleted user, an
+   * expired session closes the socket (4401); a changed role takes effect at once (a demoted
+   * operator stops getting assist links and cannot answer or steer). The socket only ever
+   * acts with the principal as it is now, never as it was at the upgrade.
+   */
+  const recheck = (ws: WebSocket<OperatorData>): boolean => {
+    const d = ws.getUserData();
+    if (d.closed) return false;
+    let now: Principal;
+    try {
+      now = resolvePrincipal(d.credentials);
+    } catch {
+      const e = new CcgError('ERR_UNAUTHORIZED', 'your token was revoked, or your account was disabled or deleted');
+      o.log.warn('operator.revoked', { user: d.principal.name, remote: d.remote });
+      ws.cork(() => {
+        send(ws, { type: 'error', code: e.code, message: e.message });
+        ws.end(e.ws, closeReason(e.code, e.message));
+      });
+      d.closed = true;
+      return false;
+    }
+    if (now.role !== d.principal.role) o.log.info('operator.role_changed', { user: now.name, from: d.principal.role, to: now.role });
+    d.principal = now;
+    return true;
+  };
+  // Immediately on any change of a token, user or session (from this gateway or, over a shared
+  // bus, another), from a macrotask: never write to sockets inside a store commit's continuation.
+  let recheckAll: NodeJS.Immediate | null = null;
+  const offAuth = o.bus.onAuthChange(() => {
+    recheckAll ??= setImmediate(() => {
+      recheckAll = null;
+      for (const ws of [...open]) recheck(ws);
+    });
+  });
+  const timer = setInterval(() => {
+    for (const ws of [...open]) recheck(ws);
+  }, RECHECK_MS);
+  timer.unref();
 
   const pump = (ws: WebSocket<OperatorData>, sub: Sub) => {
     const d = ws.getUserData();
@@ -106,10 +158,11 @@ export function mountOperatorSocket(app: TemplatedApp, o: OperatorSocketOptions)
     const offRun = o.bus.onRun((run) => {
       if (run.id === runId) send(ws, { type: 'run', run });
     });
-    // Viewers see the output; only operators and admins see assist links.
-    const seesAssist = d.principal.role !== 'viewer';
-    const offAssist = seesAssist && o.assist ? o.assist.onChange((id, assist) => {
-      if (id === runId) send(ws, { type: 'assist', runId, assist });
+    // Viewers see the output; only operators and admins see assist links: decided at each send,
+    // with the role as it is then (a demotion stops the links at once).
+    const seesAssist = () => d.principal.role !== 'viewer';
+    const offAssist = o.assist ? o.assist.onChange((id, assist) => {
+      if (id === runId && seesAssist()) send(ws, { type: 'assist', runId, assist });
     }) : () => undefined;
     const offArtifacts = o.artifacts?.onChange((id, artifacts) => {
       if (id === runId) send(ws, { type: 'artifacts', runId, artifacts });
@@ -126,7 +179,7 @@ export function mountOperatorSocket(app: TemplatedApp, o: OperatorSocketOptions)
     d.subs.set(runId, sub);
     send(ws, { type: 'subscribed', runId, from: next, lastSeq: committed });
     send(ws, { type: 'run', run: o.runs.summary(o.runs.mustGet(runId)) });
-    const assist = seesAssist ? o.assist?.get(runId) : null;
+    const assist = seesAssist() ? o.assist?.get(runId) : null;
     if (assist) send(ws, { type: 'assist', runId, assist });
     const artifacts = o.artifacts?.list(runId) ?? [];
     if (artifacts.length > 0) send(ws, { type: 'artifacts', runId, artifacts });
@@ -199,8 +252,10 @@ export function mountOperatorSocket(app: TemplatedApp, o: OperatorSocketOptions)
       res.onAborted(() => undefined);
       try {
         if (/ccg[ro]_/.test(info.query)) throw new CcgError('ERR_TOKEN_IN_URL');
-        const principal = o.sessionPrincipal?.(info.headers) ?? authenticateBearer(o.store, info.headers);
-        const data: OperatorData = { principal, remote: info.remote, closed: false, ready: false, subs: new Map(), offRuns: null };
+        const principal = resolvePrincipal(info.headers);
+        const credentials: Record<string, string> = {};
+        for (const k of ['authorization', 'cookie']) if (info.headers[k] !== undefined) credentials[k] = info.headers[k]!;
+        const data: OperatorData = { principal, credentials, remote: info.remote, closed: false, ready: false, subs: new Map(), offRuns: null };
         res.upgrade(data, key, protocol, extensions, context);
       } catch (err) {
         const e = err instanceof CcgError ? err : new CcgError('ERR_INTERNAL');
@@ -211,10 +266,13 @@ export function mountOperatorSocket(app: TemplatedApp, o: OperatorSocketOptions)
 
     open: (ws) => {
       o.sockets.add(ws as WebSocket<unknown>);
+      open.add(ws);
     },
 
     message: (ws, message, isBinary) => {
       const d = ws.getUserData();
+      // Every message acts with the credentials as they are now (revoked: the socket closes).
+      if (!recheck(ws)) return;
       try {
         if (isBinary) throw new CcgError('ERR_BAD_FRAME', 'operators send text frames only');
         onMessage(ws, Buffer.from(message).toString('utf8'));
@@ -241,10 +299,19 @@ export function mountOperatorSocket(app: TemplatedApp, o: OperatorSocketOptions)
     close: (ws) => {
       const d = ws.getUserData();
       d.closed = true;
+      open.delete(ws);
       o.sockets.delete(ws as WebSocket<unknown>);
       for (const sub of d.subs.values()) sub.off();
       d.subs.clear();
       d.offRuns?.();
     },
   });
+
+  return {
+    close() {
+      clearInterval(timer);
+      if (recheckAll) clearImmediate(recheckAll);
+      offAuth();
+    },
+  };
 }

@@ -15,6 +15,8 @@ interface RunnerData {
   remote: string;
   closed: boolean;
   ready: boolean;
+  /** Set once the runner sent `exit`: nothing more is accepted on this socket. */
+  finished: boolean;
   link: RunnerLink | null;
   ackSeq: number;
   ackTimer: NodeJS.Immediate | null;
@@ -82,6 +84,7 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
     const current = o.runs.mustGet(d.runId);
     const limits = { maxChunkBytes: MAX_CHUNK_DATA, maxRunBytes: o.maxRunBytes };
     if (isFinal(current.status)) {
+      d.finished = true; // told so; anything it sends now is refused
       send(ws, { type: 'welcome', v: PROTOCOL_VERSION, runId: d.runId, nextSeq: o.runs.committedSeq(d.runId) + 1, finished: true, exitCode: current.exitCode, serverTime: Date.now(), limits });
       return;
     }
@@ -121,6 +124,7 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
       throw new CcgError('ERR_BAD_FRAME', parsed.error.issues[0]?.message ?? 'invalid message');
     }
     const msg = parsed.data;
+    if (d.finished) throw new CcgError('ERR_RUN_FINISHED', `the run ended: no ${msg.type} after exit`);
     if (msg.type !== 'hello' && !d.ready) throw new CcgError('ERR_NOT_READY');
     switch (msg.type) {
       case 'hello':
@@ -129,12 +133,15 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
       case 'started':
         return o.runs.started(d.runId);
       case 'exit': {
+        // From here on the socket takes nothing more: no output after the exit, no second exit.
+        d.finished = true;
         const run = await o.runs.recordExit(d.runId, msg);
         o.log.info('run.ended', { run: d.runId, status: run.status, code: run.exitCode });
         send(ws, { type: 'exit_ack' });
         return;
       }
       case 'assist_status':
+        if (isFinal(o.runs.mustGet(d.runId).status)) throw new CcgError('ERR_RUN_FINISHED', 'the run ended: its assist session is over');
         o.onAssistStatus?.(d.runId, msg);
         return;
       default: {
@@ -146,6 +153,7 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
 
   const onBinary = (ws: WebSocket<RunnerData>, message: ArrayBuffer) => {
     const d = ws.getUserData();
+    if (d.finished) throw new CcgError('ERR_RUN_FINISHED', 'the run ended: no output after exit');
     if (!d.ready) throw new CcgError('ERR_NOT_READY');
     const frame = decodeOutput(message); // copies the data out of uWS's buffer
     if (!frame.ok) throw new CcgError('ERR_BAD_FRAME', frame.message);
@@ -194,7 +202,7 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
         (run) => {
           if (aborted) return;
           const data: RunnerData = {
-            runId: run.id, remote: info.remote, closed: false, ready: false, link: null,
+            runId: run.id, remote: info.remote, closed: false, ready: false, finished: false, link: null,
             ackSeq: 0, ackTimer: null, bucket: o.msgRate * 2, bucketAt: Date.now(),
           };
           // Upgrade from a macrotask, never from this promise continuation: uWS.js drains

@@ -316,7 +316,7 @@ test('phone, notifications: the service worker registers at /, the settings page
   t.after(() => service.close());
   // Plain HTTP on loopback: browsers run service workers only from trusted origins, and
   // http://127.0.0.1 is one while a self-signed certificate is not (see docs/CLAUDE_CODE.md).
-  const g = await startGateway({ insecureHttp: true, pushAgent: new PinnedAgent(service.fingerprint), allowPrivatePushEndpoints: true, vapidSubject: 'mailto:ops@example.test' });
+  const g = await startGateway({ insecureHttp: true, pushAgent: new PinnedAgent(service.fingerprint), pushHosts: [new URL(service.url).host], vapidSubject: 'mailto:ops@example.test' });
   t.after(() => g.close());
   await addUsers(g, [{ name: 'olivia', role: 'operator' }]);
   const phone = await launchPhone();

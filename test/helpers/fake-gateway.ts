@@ -26,6 +26,8 @@ export class FakeGateway {
   receivedSeq = 0;
   events: RunnerEvent[] = [];
   commandOutput: Buffer[] = [];
+  /** The child's stdout and stderr (streams 0 and 1), as received. */
+  childOutput: Buffer[] = [];
   texts: Record<string, unknown>[] = [];
   uploads: FakeUpload[] = [];
   exit: Record<string, unknown> | null = null;
@@ -65,6 +67,7 @@ export class FakeGateway {
           this.receivedSeq = f.value.seq;
           if (f.value.stream === STREAM_EVENT) this.events.push(...parseEvents(f.value.data));
           if (f.value.stream === STREAM_COMMAND) this.commandOutput.push(Buffer.from(f.value.data));
+          if (f.value.stream === 0 || f.value.stream === 1) this.childOutput.push(Buffer.from(f.value.data));
         }
         ws.send(JSON.stringify({ type: 'ack', seq: this.receivedSeq }));
         return;

@@ -69,3 +69,46 @@ test('an escape that never ends does not swallow the output', () => {
   assertInert(out);
   assert.match(out, /&lt;b&gt;visible&lt;\/b&gt;/);
 });
+
+test('hostile floods of open introducers render in one pass: no recursion, no throw, output escaped', () => {
+  // Each of these once re-scanned the rest of the input per introducer (quadratic time) and
+  // recursed once per introducer: 32 KiB overflowed the stack and took the gateway down.
+  const n = 128 * 1024;
+  const floods = [
+    '\u001b]'.repeat(n),
+    '\u001bP'.repeat(n),
+    '\u009d'.repeat(n),
+    '\u001b_'.repeat(n / 2) + '\u009b'.repeat(n / 2),
+    '\u001b]8;;'.repeat(n / 4) + '\u001b',
+    '\u001b[' + '1;'.repeat(n),
+  ];
+  for (const flood of floods) {
+    // Whatever follows an open sequence is held until MAX_PENDING more characters show it never ends.
+    const data = Buffer.from(`<script>alert(1)</script>${flood}\n<img src=x onerror=alert(1)>${'.'.repeat(9000)} tail`);
+    const html = ansiToHtml(data);
+    assertInert(html);
+    assert.match(html, /^&lt;script&gt;alert\(1\)&lt;\/script&gt;/, 'text before the flood is shown, escaped');
+    assert.match(html, /&lt;img src=x onerror=alert\(1\)&gt;\.+ tail$/, 'text after the flood is shown, escaped');
+    // The same flood streamed in chunks of every awkward size: still no throw, still inert.
+    for (const size of [1, 7, 4096, 65536]) {
+      if (size === 1 && data.length > 40_000) {
+        const r = new AnsiHtml();
+        let out = '';
+        for (let i = 0; i < 40_000; i++) out += r.render(data.subarray(i, i + 1));
+        assertInert(out);
+        continue;
+      }
+      const r = new AnsiHtml();
+      let out = '';
+      for (let i = 0; i < data.length; i += size) out += r.render(data.subarray(i, i + size));
+      out += r.render(new Uint8Array(0));
+      assertInert(out);
+      assert.match(out, /tail$/, `chunks of ${size}: the tail is shown`);
+    }
+  }
+  // A long but legitimate string sequence that ends is still dropped whole, across chunks.
+  const r = new AnsiHtml();
+  let out = r.render(Buffer.from('a\u001b]52;c;' + 'QUJD'.repeat(1000)));
+  out += r.render(Buffer.from('QUJD'.repeat(500) + '\u0007b'));
+  assert.equal(out, 'ab');
+});

@@ -292,7 +292,9 @@ test('assist on the run page: links for operators only (page, live stream, audit
   const { run, token } = await g.gw.runs.create('assist', 'admin');
   const r = await fakeRunner(g, run.id, token, { mode: 'command', assist: { maxMinutes: 5 } });
   t.after(() => r.close());
-  const links = { ssh: 'ssh x"><script>alert(1)</script>@nyc1.tmate.io', sshReadOnly: 'ssh ro-AbC@nyc1.tmate.io', web: 'https://tmate.io/t/"><img/src=x/onerror=alert(2)>', webReadOnly: null };
+  // Links not in tmate's shape never reach a page (the gateway drops them); tmate's own are shown, escaped.
+  const hostile = { ssh: 'ssh x"><script>alert(1)</script>@nyc1.tmate.io', sshReadOnly: 'ssh ro-AbC@nyc1.tmate.io', web: 'https://tmate.io/t/"><img/src=x/onerror=alert(2)>', webReadOnly: null };
+  const links = { ssh: 'ssh AbCdEfGhIjKlMnOpQrStUvWxY@nyc1.tmate.io', sshReadOnly: 'ssh ro-AbC@nyc1.tmate.io', web: 'https://tmate.io/t/AbCdEfGhIjKlMnOpQrStUvWxY', webReadOnly: null };
 
   assert.match((await op.get(`/runs/${run.id}`)).body, /Start assist session/);
   assert.doesNotMatch((await viewer.get(`/runs/${run.id}`)).body, /Assist session/);
@@ -306,11 +308,13 @@ test('assist on the run page: links for operators only (page, live stream, audit
   assert.equal((await op.post(`/runs/${run.id}/assist`, { action: 'start' })).status, 303);
   const ask = await r.next('assist');
   assert.equal(ask.action, 'start');
+  r.send({ type: 'assist_status', requestId: ask.requestId, state: 'active', links: hostile, expiresAt: Date.now() + 300_000, reason: null });
   r.send({ type: 'assist_status', requestId: ask.requestId, state: 'active', links, expiresAt: Date.now() + 300_000, reason: null });
   const opEvents = (await opLive).events;
-  const body = opEvents.find((e) => e.event === 'assist-body')!.data;
-  assertInert(body, 'assist on the stream');
-  assert.match(body, /value="ssh x&quot;&gt;&lt;script&gt;alert\(1\)&lt;\/script&gt;@nyc1\.tmate\.io"/);
+  for (const e of opEvents) assertInert(e.data, `assist on the stream (${e.event})`);
+  assert.ok(!opEvents.some((e) => /script|onerror/.test(e.data)), 'the hostile links were dropped');
+  const body = opEvents.find((e) => e.event === 'assist-body' && e.data.includes('nyc1.tmate.io'))!.data;
+  assert.match(body, /value="ssh AbCdEfGhIjKlMnOpQrStUvWxY@nyc1\.tmate\.io"/);
   for (const e of (await viewerLive).events) assert.ok(!e.data.includes('tmate.io'), `no link on a viewer's stream (${e.event})`);
 
   const page = await op.get(`/runs/${run.id}`);
@@ -331,7 +335,7 @@ test('assist on the run page: links for operators only (page, live stream, audit
 test('push from the settings page: subscribing needs the session and CSRF; the bearer API takes no cookie; a test push reaches the push service; /sw.js is the service worker', async (t) => {
   const push = await startPushService();
   t.after(() => push.close());
-  const { g, op, viewer } = await setup(t, { pushAgent: new PinnedAgent(push.fingerprint), allowPrivatePushEndpoints: true, vapidSubject: 'mailto:ops@example.test' });
+  const { g, op, viewer } = await setup(t, { pushAgent: new PinnedAgent(push.fingerprint), pushHosts: [new URL(push.url).host], vapidSubject: 'mailto:ops@example.test' });
   const sub = push.subscription('olivia-phone');
   const fields = { endpoint: sub.endpoint, p256dh: sub.keys.p256dh, auth: sub.keys.auth };
 

@@ -11,7 +11,7 @@ import { parseSize } from '../../sizes.js';
 import { runRunner } from '../../runner/runner.js';
 import { claudeChild, parsePtySize } from '../../runner/claude-options.js';
 import { CliError, EXIT, EXIT_CODES_HELP } from '../../exit-codes.js';
-import { BaseCommand, parseDuration } from '../base.js';
+import { BaseCommand, parseDuration, terminalLine } from '../base.js';
 import { VERSION } from '../../version.js';
 
 export class RunnerStartCommand extends BaseCommand {
@@ -36,6 +36,18 @@ export class RunnerStartCommand extends BaseCommand {
 
       With --pty, the command (or interactive \`claude PROMPT\` with --cmd) runs in a
       pseudo-terminal: its screen output is streamed, operators send keystrokes and resize it.
+
+      Remote steering, and what it means: by default the gateway may send Claude follow-up
+      prompts (also while it works) and answer its permission requests, and may type into a
+      terminal run with --pty. Whoever can do that, any operator or anyone who controls the
+      gateway, can make Claude run commands as this machine's user: a prompt asks for a tool
+      use, the approval allows it. If you do not trust the gateway and its operators with that,
+      turn it off. The flag --no-remote-input refuses every prompt and keystroke from the
+      gateway; the flag --no-remote-approval makes this runner deny every permission request
+      itself at once (only what Claude's own settings allow, such as the tools given with the
+      flags --claude-arg=--allowedTools, then runs); and with --input-wait 0 no follow-up
+      prompt is taken either (the run ends after Claude's result). Refusals show here as
+      status lines and in the run's timeline as control_refused.
 
       After \`--\` it runs any command instead. Exits with the command's exit code.
 
@@ -66,6 +78,7 @@ export class RunnerStartCommand extends BaseCommand {
       ['Claude Code with a prompt', 'CCG_RUN_TOKEN=ccgr_… ccg runner start --gateway https://gw:3100 --fingerprint sha256:… --run-id 7k2m9x4q3w8z --cmd "fix the failing test"'],
       ['Any command', 'CCG_RUN_TOKEN=ccgr_… ccg runner start --gateway https://gw:3100 --run-id 7k2m9x4q3w8z -- npm test'],
       ['For CI: end when Claude is done, deny tool uses nobody answers within 2 minutes', 'ccg runner start … --input-wait 0 --approval-timeout 2m --cmd "run the tests and fix what fails"'],
+      ['Watch only: the gateway can neither prompt Claude nor approve its tool uses', 'ccg runner start … --no-remote-input --no-remote-approval --claude-arg=--allowedTools --claude-arg="Bash(npm test)" --cmd "fix the failing test"'],
       ['Pass flags to Claude (model, allowed tools, hooks)', 'ccg runner start … --claude-arg=--model --claude-arg=sonnet --claude-settings ./hooks.json --cmd "…"'],
       ['Interactive Claude in a terminal', 'ccg runner start … --pty --cmd "refactor the parser"'],
       ['Any interactive command in a terminal', 'ccg runner start … --pty --pty-size 100x30 -- bash'],
@@ -82,7 +95,9 @@ export class RunnerStartCommand extends BaseCommand {
   tokenFile = Option.String('--token-file', { description: 'Read the run token from this file' });
   cmd = Option.String('--cmd', { description: 'Prompt for Claude Code, driven over stream-json (the prompt goes to its stdin)' });
   approvalTimeout = Option.String('--approval-timeout', '10m', { description: 'Deny a tool use that no operator answered within this long' });
-  inputWait = Option.String('--input-wait', '10m', { description: 'After Claude finishes, wait this long for a follow-up prompt (0: end at once)' });
+  inputWait = Option.String('--input-wait', '10m', { description: 'After Claude finishes, wait this long for a follow-up prompt (0: end at once, and refuse follow-ups meanwhile too)' });
+  remoteInput = Option.Boolean('--remote-input', true, { description: 'Let the gateway send Claude prompts / --pty keystrokes (default on; --no-remote-input refuses them all)' });
+  remoteApproval = Option.Boolean('--remote-approval', true, { description: "Let the gateway answer Claude's permission requests (default on; --no-remote-approval: the runner denies each one itself)" });
   claudeArgs = Option.Array('--claude-arg', { description: 'An extra argument for claude (repeatable): --claude-arg=--model --claude-arg=sonnet' });
   claudeSettings = Option.String('--claude-settings', { description: "Passed to claude's --settings (a file or JSON): hooks, permissions, env" });
   pty = Option.Boolean('--pty', false, { description: 'Run in a pseudo-terminal: interactive claude with --cmd, or the command after --' });
@@ -126,7 +141,13 @@ export class RunnerStartCommand extends BaseCommand {
     // The child never needs ccg's own secrets.
     for (const k of ['CCG_RUN_TOKEN', 'CCG_TOKEN']) delete childEnv[k];
     // With --json, progress is JSON lines on stderr too, so a script can parse all of it.
-    const status = (line: string) => this.context.stderr.write(this.json ? JSON.stringify({ status: line }) + '\n' : `ccg-runner: ${line}\n`);
+    // Status lines carry text from the gateway (who cancelled, error messages, operator names):
+    // every control sequence goes before it reaches this terminal (no OSC 52 clipboard writes,
+    // no title sets, no cursor tricks), and a line stays one line.
+    const status = (raw: string) => {
+      const line = terminalLine(raw);
+      this.context.stderr.write(this.json ? JSON.stringify({ status: line }) + '\n' : `ccg-runner: ${line}\n`);
+    };
     const cwd = this.cwd ?? process.cwd();
     const echoing = !(this.quiet || this.json);
     const { argv, mode, driver } = claudeChild({
@@ -139,6 +160,8 @@ export class RunnerStartCommand extends BaseCommand {
       pty: this.pty ? parsePtySize(this.ptySize) : null,
       approvalTimeoutMs: parseDuration(this.approvalTimeout, '--approval-timeout'),
       inputWaitMs: parseDuration(this.inputWait, '--input-wait'),
+      remoteInput: this.remoteInput,
+      remoteApproval: this.remoteApproval,
       cwd,
       env: childEnv,
       echo: echoing ? this.context.stdout : null,

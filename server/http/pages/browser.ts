@@ -16,7 +16,7 @@ import type { Logger } from '../../log.js';
 import type { RunService } from '../../runs.js';
 import type { Store, UserRecord } from '../../store/types.js';
 import { PAGE_HEADERS, type LayoutData, type Views } from '../../views.js';
-import { route, type Ctx, type FullReply, type Reply } from '../respond.js';
+import { retryAfter, route, type Ctx, type FullReply, type Reply } from '../respond.js';
 import type { RunSection } from './run-sections.js';
 
 /** The gateway's services behind the run page's sections (commands, artifacts, assist, approvals, input, push). */
@@ -175,7 +175,8 @@ const ERROR_TITLES: Record<number, string> = {
 export function errorPage(pc: PageCtx, err: CcgError, back?: string): FullReply {
   const status = err.http;
   const headers = pageHeaders(pc);
-  if (err.code === 'ERR_THROTTLED') headers['retry-after'] = /(\d+) s/.exec(err.message)?.[1] ?? '60';
+  const wait = retryAfter(err);
+  if (wait) headers['retry-after'] = wait;
   const title = ERROR_TITLES[status] ?? 'Error';
   // Sentence case for people, unless the message starts with a name (an email, a path, an id).
   const message = /^[a-z]+[\s,:;]/.test(err.message) ? err.message.charAt(0).toUpperCase() + err.message.slice(1) : err.message;

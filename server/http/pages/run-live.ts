@@ -49,13 +49,29 @@ function parseSeq(v: string | null | undefined): number | undefined {
 function openStream(pc: PageCtx, streams: LiveStreams): SseStream {
   const s = new SseStream(pc.ctx, { 'cache-control': 'no-store', 'content-security-policy': pageHeaders(pc)['content-security-policy']! });
   const hash = pc.session!.hash;
+  const role = pc.principal?.role;
   streams.add(hash, s);
-  const check = setInterval(() => {
+  // A stream shows what its role may see (approval buttons, links): when the session ends or the
+  // user's role changes, it ends, and the page reconnects as who the user is now.
+  const recheck = () => {
     const still = pc.d.sessions.resolve(pc.ctx.headers['cookie']);
-    if (!still || still.hash !== hash || still.record.stage !== 'full') s.end();
-  }, RECHECK_MS);
+    if (!still || still.hash !== hash || still.record.stage !== 'full' || still.user.role !== role) s.end();
+  };
+  const check = setInterval(recheck, RECHECK_MS);
   check.unref();
-  s.onClose(() => clearInterval(check));
+  // At once on a revocation, a demotion or a disabled user (from a macrotask, not inside a commit).
+  let soon: NodeJS.Immediate | null = null;
+  const offAuth = pc.d.bus.onAuthChange(() => {
+    soon ??= setImmediate(() => {
+      soon = null;
+      if (!s.isClosed) recheck();
+    });
+  });
+  s.onClose(() => {
+    clearInterval(check);
+    offAuth();
+    if (soon) clearImmediate(soon);
+  });
   return s;
 }
 
