@@ -142,7 +142,7 @@ test('collect on request, per role; bad globs are refused at start', async (t) =
     assert.match(r.stderr, /--artifact/);
   }
   const runner = spawnCcg(
-    ['runner', 'start', '--run-id', c.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--cwd', ws, '--quiet', '--spool-dir', tempDir(), '--artifact', 'out/*.txt', '--', 'sh', '-c', 'echo started; while [ ! -f stop ]; do sleep 0.05; done'],
+    ['runner', 'start', '--run-id', c.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--cwd', ws, '--quiet', '--spool-dir', tempDir(), '--artifact', 'out/*.txt', '--', 'sh', '-c', 'echo started; i=0; while [ ! -f stop ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done'],
     { CCG_RUN_TOKEN: c.token },
   );
   // Cleanup only if the test failed half-way: the test itself ends the runner before the gateway closes.

@@ -51,7 +51,7 @@ test('assist sessions: off unless --assist; links only for operators, never in t
   // A runner without --assist: the gateway knows from its hello and refuses up front.
   const plain = JSON.parse((await runCli(['runs', 'create', '--json'], g.env)).stdout) as CreateRunResponse;
   const ws = tempDir('ccg-ws-');
-  const plainRunner = spawnCcg(['runner', 'start', '--run-id', plain.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--cwd', ws, '--quiet', '--no-collect', '--spool-dir', tempDir(), '--', 'sh', '-c', 'while [ ! -f stop-plain ]; do sleep 0.05; done'], { CCG_RUN_TOKEN: plain.token });
+  const plainRunner = spawnCcg(['runner', 'start', '--run-id', plain.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--cwd', ws, '--quiet', '--no-collect', '--spool-dir', tempDir(), '--', 'sh', '-c', 'i=0; while [ ! -f stop-plain ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done'], { CCG_RUN_TOKEN: plain.token });
   t.after(() => void (plainRunner.child.exitCode === null && plainRunner.child.kill('SIGKILL')));
   await waitFor(async () => ((JSON.parse((await runCli(['runs', 'show', plain.id, '--json'], g.env)).stdout) as { run: { status: string } }).run.status === 'running' ? true : undefined), 15_000, 'plain run');
   const off = await runCli(['runs', 'assist', plain.id, 'start'], opEnv);
@@ -64,7 +64,7 @@ test('assist sessions: off unless --assist; links only for operators, never in t
   const bin = tempDir('ccg-bin-');
   const tmate = writeTmateStandin(bin);
   const runner = spawnCcg(
-    ['runner', 'start', '--run-id', c.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--cwd', ws, '--quiet', '--no-collect', '--spool-dir', tempDir(), '--assist', '--assist-max', '5', '--tmate-bin', tmate, '--', 'sh', '-c', 'while [ ! -f stop ]; do sleep 0.05; done'],
+    ['runner', 'start', '--run-id', c.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--cwd', ws, '--quiet', '--no-collect', '--spool-dir', tempDir(), '--assist', '--assist-max', '5', '--tmate-bin', tmate, '--', 'sh', '-c', 'i=0; while [ ! -f stop ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done'],
     { CCG_RUN_TOKEN: c.token, DB_PASSWORD: 'hunter2-hunter2' },
   );
   t.after(() => void (runner.child.exitCode === null && runner.child.kill('SIGKILL')));

@@ -46,7 +46,7 @@ test('ccg runs commands / exec: list, stream the output, exit with the code, ref
   assert.match(inside.stderr, /inside the workspace/);
 
   const runner = spawnCcg(
-    ['runner', 'start', '--run-id', c.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--cwd', ws, '--quiet', '--no-collect', '--spool-dir', tempDir(), '--allowlist', allowlist, '--allow', 'status=git status --porcelain', '--', 'sh', '-c', 'while [ ! -f stop ]; do sleep 0.05; done'],
+    ['runner', 'start', '--run-id', c.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--cwd', ws, '--quiet', '--no-collect', '--spool-dir', tempDir(), '--allowlist', allowlist, '--allow', 'status=git status --porcelain', '--', 'sh', '-c', 'i=0; while [ ! -f stop ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done'],
     { CCG_RUN_TOKEN: c.token },
   );
   t.after(() => void (runner.child.exitCode === null && runner.child.kill('SIGKILL')));

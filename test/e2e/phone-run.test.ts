@@ -171,7 +171,7 @@ test('phone, commands and artifacts: run `test` and a command with a parameter, 
     `cp ${join(aside, 'io.js')} io.js`,
     'echo scratch > notes.txt',
     'echo "changed app.js, left notes.txt"',
-    `while [ ! -f ${stop} ]; do sleep 0.1; done`,
+    `i=0; while [ ! -f ${stop} ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done`,
   ].join('\n');
   const runner = spawnCcg(
     ['runner', 'start', '--run-id', run.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--cwd', ws, '--quiet', '--spool-dir', tempDir(), '--allow', `test=${process.execPath} ${tests}`, '--allowlist', allowlist, '--', 'sh', '-c', child],
@@ -259,7 +259,7 @@ test('phone, assist: an operator starts a tmate session, sees and copies its lin
   writeTmateStandin(bin);
   const stop = join(bin, 'stop');
   const runner = spawnCcg(
-    ['runner', 'start', '--run-id', run.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--cwd', tempDir(), '--quiet', '--no-collect', '--spool-dir', tempDir(), '--assist', '--assist-max', '20', '--', 'sh', '-c', `echo migrating; while [ ! -f ${stop} ]; do sleep 0.1; done`],
+    ['runner', 'start', '--run-id', run.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--cwd', tempDir(), '--quiet', '--no-collect', '--spool-dir', tempDir(), '--assist', '--assist-max', '20', '--', 'sh', '-c', `echo migrating; i=0; while [ ! -f ${stop} ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done`],
     { CCG_RUN_TOKEN: run.token, PATH: `${bin}:${process.env['PATH']}` },
   );
   t.after(() => void (runner.child.exitCode === null && runner.child.kill('SIGKILL')));

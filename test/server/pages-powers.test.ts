@@ -192,7 +192,7 @@ test('commands: buttons only for what the policy allows; a refused viewer is aud
     ],
   }));
   const stop = join(aside, 'stop');
-  const runner = spawnCcg(['runner', 'start', '--run-id', run.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--cwd', ws, '--quiet', '--no-collect', '--spool-dir', tempDir(), '--allowlist', join(aside, 'allowlist.json'), '--', 'sh', '-c', `while [ ! -f ${stop} ]; do sleep 0.1; done`], { CCG_RUN_TOKEN: token });
+  const runner = spawnCcg(['runner', 'start', '--run-id', run.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--cwd', ws, '--quiet', '--no-collect', '--spool-dir', tempDir(), '--allowlist', join(aside, 'allowlist.json'), '--', 'sh', '-c', `i=0; while [ ! -f ${stop} ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done`], { CCG_RUN_TOKEN: token });
   t.after(() => void (runner.child.exitCode === null && runner.child.kill('SIGKILL')));
   await waitFor(() => (g.gw.runs.get(run.id)?.status === 'running' ? true : undefined), 15_000, 'running');
 

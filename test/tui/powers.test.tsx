@@ -44,7 +44,7 @@ test('tui: x runs allowlisted commands (output, exit code, a parameter that fail
     [
       'runner', 'start', '--run-id', run.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--cwd', ws, '--quiet', '--spool-dir', tempDir(),
       '--allowlist', allowlist, '--allow', 'hello=echo hello from the runner', '--allow', 'fail=sh -c "echo oops >&2; exit 3"',
-      '--assist', '--tmate-bin', tmate, '--', 'sh', '-c', 'echo working; while [ ! -f stop ]; do sleep 0.05; done',
+      '--assist', '--tmate-bin', tmate, '--', 'sh', '-c', 'echo working; i=0; while [ ! -f stop ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done',
     ],
     { CCG_RUN_TOKEN: run.token, ...GIT_ENV },
   ));
