@@ -1,4 +1,8 @@
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose';
+import type { createRemoteJWKSet as CreateRemoteJWKSet } from 'jose';
+
+// jose is loaded when Cloudflare Access is configured and its first assertion is checked.
+let joseModule: Promise<typeof import('jose')> | undefined;
+const jose = () => (joseModule ??= import('jose'));
 import { CcgError } from '../../protocol/errors.js';
 
 export interface CfAccessConfig {
@@ -29,7 +33,7 @@ export function teamIssuer(teamDomain: string): string {
 export class CfAccessVerifier {
   readonly issuer: string;
   readonly certsUrl: string;
-  private readonly jwks: ReturnType<typeof createRemoteJWKSet>;
+  private jwks: ReturnType<typeof CreateRemoteJWKSet> | undefined;
 
   constructor(
     private readonly config: CfAccessConfig,
@@ -37,7 +41,6 @@ export class CfAccessVerifier {
   ) {
     this.issuer = teamIssuer(config.teamDomain);
     this.certsUrl = config.certsUrl ?? `${this.issuer}/cdn-cgi/access/certs`;
-    this.jwks = createRemoteJWKSet(new URL(this.certsUrl), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000, timeoutDuration: 5000 });
   }
 
   /** The verified email of the person, or a CcgError saying why not (never the token itself). */
@@ -45,6 +48,8 @@ export class CfAccessVerifier {
     if (!token) throw new CcgError('ERR_ACCESS_DENIED', 'no Cf-Access-Jwt-Assertion header: this gateway is only reachable through Cloudflare Access');
     if (token.length > 16 * 1024) throw new CcgError('ERR_ACCESS_DENIED', 'the Access assertion is too large');
     try {
+      const { createRemoteJWKSet, jwtVerify } = await jose();
+      this.jwks ??= createRemoteJWKSet(new URL(this.certsUrl), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000, timeoutDuration: 5000 });
       const { payload } = await jwtVerify(token, this.jwks, {
         algorithms: ['RS256'],
         issuer: this.issuer,
@@ -58,12 +63,12 @@ export class CfAccessVerifier {
       return { email, sub: payload.sub ?? '' };
     } catch (err) {
       if (err instanceof CcgError) throw err;
-      throw new CcgError('ERR_ACCESS_DENIED', `the Access assertion was refused: ${describe(err)}`);
+      throw new CcgError('ERR_ACCESS_DENIED', `the Access assertion was refused: ${describe(err, (await jose()).errors)}`);
     }
   }
 }
 
-function describe(err: unknown): string {
+function describe(err: unknown, joseErrors: typeof import('jose').errors): string {
   if (err instanceof joseErrors.JWTExpired) return 'expired';
   if (err instanceof joseErrors.JWTClaimValidationFailed) return `claim ${err.claim} is wrong`;
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'algorithm not allowed (RS256 only)';

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { argon2Verify, argon2id } from 'hash-wasm';
+// hash-wasm is loaded at the first password check, not at start: an idle gateway does not pay for it.
+let hashWasm: Promise<typeof import('hash-wasm')> | undefined;
+const argon2 = () => (hashWasm ??= import('hash-wasm'));
 import { PASSWORD_MAX_BYTES } from '../../protocol/accounts.js';
 import { CcgError } from '../../protocol/errors.js';
 
@@ -65,7 +67,7 @@ export function passwordTooLong(password: string): boolean {
  */
 export async function hashPassword(password: string): Promise<string> {
   if (passwordTooLong(password)) throw new Error('password too long');
-  return argon2Limiter.run(() => argon2id({ password, salt: randomBytes(16), ...ARGON2_PARAMS, outputType: 'encoded' }));
+  return argon2Limiter.run(async () => (await argon2()).argon2id({ password, salt: randomBytes(16), ...ARGON2_PARAMS, outputType: 'encoded' }));
 }
 
 /**
@@ -76,7 +78,7 @@ export async function verifyPassword(password: string, encoded: string): Promise
   if (passwordTooLong(password) || !ENCODED_RE.test(encoded)) return false;
   return argon2Limiter.run(async () => {
     try {
-      return await argon2Verify({ password, hash: encoded });
+      return await (await argon2()).argon2Verify({ password, hash: encoded });
     } catch {
       return false;
     }
@@ -98,7 +100,7 @@ let dummy: Promise<string> | undefined;
  */
 export async function burnPasswordCheck(password: string): Promise<false> {
   // Made once, outside the limiter's count of waiting checks (a failure is retried next time).
-  dummy ??= argon2id({ password: randomBytes(12).toString('base64'), salt: randomBytes(16), ...ARGON2_PARAMS, outputType: 'encoded' }).catch((err: unknown) => {
+  dummy ??= argon2().then(({ argon2id }) => argon2id({ password: randomBytes(12).toString('base64'), salt: randomBytes(16), ...ARGON2_PARAMS, outputType: 'encoded' })).catch((err: unknown) => {
     dummy = undefined;
     throw err;
   });

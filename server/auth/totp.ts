@@ -1,5 +1,9 @@
 import { createHash, randomInt } from 'node:crypto';
-import * as OTPAuth from 'otpauth';
+import { createRequire } from 'node:module';
+
+// otpauth is required at the first two-factor operation, not at gateway start.
+let otpauthModule: typeof import('otpauth') | undefined;
+const otp = () => (otpauthModule ??= createRequire(import.meta.url)('otpauth') as typeof import('otpauth'));
 import { RECOVERY_CODE_RE, TOTP_CODE_RE } from '../../protocol/accounts.js';
 
 /** RFC 6238 as every authenticator app does it: SHA-1, 6 digits, 30 s steps. */
@@ -10,17 +14,17 @@ export const TOTP_WINDOW = 1;
 
 /** A new random 160-bit secret, base32 (what the manual-entry field of an app wants). */
 export function newTotpSecret(): string {
-  return new OTPAuth.Secret({ size: 20 }).base32;
+  return new (otp().Secret)({ size: 20 }).base32;
 }
 
 /** The `otpauth://totp/…` URI an authenticator app scans. */
 export function totpUri(secretBase32: string, account: string, issuer: string): string {
-  return new OTPAuth.TOTP({ ...TOTP, issuer, label: account, secret: OTPAuth.Secret.fromBase32(secretBase32) }).toString();
+  return new (otp().TOTP)({ ...TOTP, issuer, label: account, secret: otp().Secret.fromBase32(secretBase32) }).toString();
 }
 
 /** The code for a given time (tests, and nothing else). */
 export function totpCodeAt(secretBase32: string, timestampMs: number): string {
-  return OTPAuth.TOTP.generate({ ...TOTP, secret: OTPAuth.Secret.fromBase32(secretBase32), timestamp: timestampMs });
+  return otp().TOTP.generate({ ...TOTP, secret: otp().Secret.fromBase32(secretBase32), timestamp: timestampMs });
 }
 
 /**
@@ -29,9 +33,9 @@ export function totpCodeAt(secretBase32: string, timestampMs: number): string {
  */
 export function totpStep(secretBase32: string, code: string, nowMs: number): number | null {
   if (!TOTP_CODE_RE.test(code)) return null;
-  const delta = OTPAuth.TOTP.validate({ ...TOTP, token: code, secret: OTPAuth.Secret.fromBase32(secretBase32), timestamp: nowMs, window: TOTP_WINDOW });
+  const delta = otp().TOTP.validate({ ...TOTP, token: code, secret: otp().Secret.fromBase32(secretBase32), timestamp: nowMs, window: TOTP_WINDOW });
   if (delta === null) return null;
-  return OTPAuth.TOTP.counter({ period: TOTP_PERIOD_S, timestamp: nowMs }) + delta;
+  return otp().TOTP.counter({ period: TOTP_PERIOD_S, timestamp: nowMs }) + delta;
 }
 
 const RECOVERY_ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';

@@ -1,8 +1,11 @@
-import { createHash } from 'node:crypto';
+import { createECDH, createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Agent } from 'node:https';
 import { join } from 'node:path';
-import webpush from 'web-push';
+// web-push is loaded at the first push sent, not at gateway start: an idle gateway does not pay for it.
+let webPushModule: typeof import('web-push') | undefined;
+const webPush = () => (webPushModule ??= createRequire(import.meta.url)('web-push') as typeof import('web-push'));
 import { z } from 'zod';
 import { CcgError } from '../../protocol/errors.js';
 import type { Logger } from '../log.js';
@@ -21,7 +24,12 @@ export function ensureVapidKeys(dataDir: string): VapidKeys {
     const keys = JSON.parse(readFileSync(file, 'utf8')) as Partial<VapidKeys>;
     if (typeof keys.publicKey === 'string' && typeof keys.privateKey === 'string') return { publicKey: keys.publicKey, privateKey: keys.privateKey };
   }
-  const keys = webpush.generateVAPIDKeys();
+  // A P-256 key pair as web-push's generateVAPIDKeys makes it: the uncompressed public point and
+  // the 32-byte private scalar, base64url.
+  const ecdh = createECDH('prime256v1');
+  ecdh.generateKeys();
+  const keys: VapidKeys = { publicKey: ecdh.getPublicKey().toString('base64url'), privateKey: ecdh.getPrivateKey().toString('hex').padStart(64, '0') };
+  keys.privateKey = Buffer.from(keys.privateKey, 'hex').toString('base64url');
   writeFileSync(file, JSON.stringify(keys, null, 2) + '\n', { mode: 0o600 });
   return keys;
 }
@@ -146,11 +154,12 @@ export class WebPush {
       return ok;
     });
     const body = JSON.stringify(payload);
+    const webpush = subs.length > 0 ? webPush() : null;
     const results = await Promise.allSettled(
       subs.map((s) => {
         // Built-in services: a connection only to public addresses, whatever DNS says at that moment.
         const agent = this.hosts.match(new URL(s.endpoint)) === 'builtin' ? publicOnlyAgent : this.o.agent;
-        return webpush.sendNotification({ endpoint: s.endpoint, keys: s.keys }, body, {
+        return webpush!.sendNotification({ endpoint: s.endpoint, keys: s.keys }, body, {
           vapidDetails: { subject: this.o.subject, publicKey: this.o.keys.publicKey, privateKey: this.o.keys.privateKey },
           TTL: payload.kind === 'approval' ? 600 : 3600,
           urgency: opts.urgent ? 'high' : 'normal',

@@ -1,4 +1,5 @@
-import MarkdownIt from 'markdown-it';
+import { createRequire } from 'node:module';
+import type MarkdownItType from 'markdown-it';
 import type { ClaudeResult } from '../../protocol/claude-events.js';
 import { fmtDuration, toolSummary, type ApprovalState, type TimelineEntry } from '../../protocol/timeline.js';
 
@@ -50,7 +51,9 @@ function clean(s: string): string {
 
 const SAFE_LINK = /^(https?:\/\/|mailto:)/i;
 
-function createMarkdown(): ReturnType<typeof MarkdownIt> {
+function createMarkdown(): InstanceType<typeof MarkdownItType> {
+  // Required on first use (the first Claude timeline rendered), not at gateway start.
+  const MarkdownIt = createRequire(import.meta.url)('markdown-it') as typeof MarkdownItType;
   const md = new MarkdownIt({ html: false, linkify: true, breaks: true, typographer: false });
   // No images: a remote image is a tracking pixel and a CSP violation; its alt text and URL stay visible as text.
   md.disable('image');
@@ -65,11 +68,11 @@ function createMarkdown(): ReturnType<typeof MarkdownIt> {
   return md;
 }
 
-const md = createMarkdown();
+let md: InstanceType<typeof MarkdownItType> | undefined;
 
 /** Claude's markdown as safe HTML (no raw HTML, safe links only, no images). */
 export function renderMarkdown(text: string): string {
-  return md.render(clean(text));
+  return (md ??= createMarkdown()).render(clean(text));
 }
 
 function pre(text: string, cls = ''): string {
