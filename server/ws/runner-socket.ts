@@ -18,8 +18,12 @@ interface RunnerData {
   /** Set once the runner sent `exit`: nothing more is accepted on this socket. */
   finished: boolean;
   link: RunnerLink | null;
+  /** Highest committed seq to acknowledge, and the last one acknowledged. */
   ackSeq: number;
-  ackTimer: NodeJS.Immediate | null;
+  ackSent: number;
+  ackTimer: NodeJS.Immediate | NodeJS.Timeout | null;
+  /** Whether ackTimer is an immediate (a busy stream) or a short delay (a trickle). */
+  ackSoon: boolean;
   bucket: number;
   bucketAt: number;
 }
@@ -36,6 +40,10 @@ export interface RunnerSocketOptions extends RunnerAuthDeps {
 }
 
 const SHUTDOWN_REASON = closeReason('ERR_SHUTDOWN');
+/** Acks of a trickling stream wait up to this long, gathered into one (see scheduleAck). */
+const ACK_DELAY_MS = 50;
+/** …and a stream with this many chunks waiting for an ack is acked at the end of the turn. */
+const ACK_EVERY_CHUNKS = 16;
 /** Runner JSON messages are small; a hello with a long command line is the largest. */
 const MAX_TEXT_FRAME = 64 * 1024;
 
@@ -59,14 +67,40 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
     });
   };
 
+  const flushAck = (ws: WebSocket<RunnerData>) => {
+    const d = ws.getUserData();
+    d.ackTimer = null;
+    if (d.ackSeq <= d.ackSent) return;
+    d.ackSent = d.ackSeq;
+    send(ws, { type: 'ack', seq: d.ackSeq });
+  };
+
+  const clearAck = (d: RunnerData) => {
+    if (!d.ackTimer) return;
+    if (d.ackSoon) clearImmediate(d.ackTimer as NodeJS.Immediate);
+    else clearTimeout(d.ackTimer as NodeJS.Timeout);
+    d.ackTimer = null;
+  };
+
   const scheduleAck = (ws: WebSocket<RunnerData>, seq: number) => {
     const d = ws.getUserData();
     d.ackSeq = Math.max(d.ackSeq, seq);
-    // One ack per event-loop turn, however many chunks the store committed in its batch.
-    d.ackTimer ??= setImmediate(() => {
-      d.ackTimer = null;
-      send(ws, { type: 'ack', seq: d.ackSeq });
-    });
+    if (d.ackSeq - d.ackSent >= ACK_EVERY_CHUNKS) {
+      // A busy stream: one ack per event-loop turn, however many chunks the store committed.
+      if (d.ackTimer && !d.ackSoon) clearAck(d);
+      if (!d.ackTimer) {
+        d.ackSoon = true;
+        d.ackTimer = setImmediate(() => flushAck(ws));
+      }
+      return;
+    }
+    // A trickle (a line every few ms or slower, the common case with many runners): acks are
+    // gathered for a moment. Every ack is a WebSocket frame and a TLS record; the runner keeps
+    // the chunks in its spool until then anyway, so nothing is less safe.
+    if (!d.ackTimer) {
+      d.ackSoon = false;
+      d.ackTimer = setTimeout(() => flushAck(ws), ACK_DELAY_MS);
+    }
   };
 
   const withinRate = (d: RunnerData): boolean => {
@@ -203,7 +237,7 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
           if (aborted) return;
           const data: RunnerData = {
             runId: run.id, remote: info.remote, closed: false, ready: false, finished: false, link: null,
-            ackSeq: 0, ackTimer: null, bucket: o.msgRate * 2, bucketAt: Date.now(),
+            ackSeq: 0, ackSent: 0, ackTimer: null, ackSoon: false, bucket: o.msgRate * 2, bucketAt: Date.now(),
           };
           // Upgrade from a macrotask, never from this promise continuation: uWS.js drains
           // microtasks at the end of every JS callback, so this could run while uWS is parsing
@@ -250,7 +284,7 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
       const d = ws.getUserData();
       d.closed = true;
       o.sockets.delete(ws as WebSocket<unknown>);
-      if (d.ackTimer) clearImmediate(d.ackTimer);
+      clearAck(d);
       if (d.link) o.runs.detachRunner(d.runId, d.link);
       o.log.info('runner.disconnected', { run: d.runId, code });
     },
