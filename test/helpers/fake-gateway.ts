@@ -22,6 +22,8 @@ export interface FakeUpload {
 export class FakeGateway {
   url = '';
   connections = 0;
+  /** How many connections have been sent their welcome (the runner acts on requests only after it). */
+  welcomed = 0;
   hello: RunnerInfo | null = null;
   receivedSeq = 0;
   events: RunnerEvent[] = [];
@@ -78,6 +80,7 @@ export class FakeGateway {
         this.hello = msg['runner'] as RunnerInfo;
         this.beforeWelcome?.(ws, n);
         ws.send(JSON.stringify({ type: 'welcome', v: 1, runId: 'x', nextSeq: this.receivedSeq + 1, finished: false, exitCode: null, serverTime: Date.now(), limits: { maxChunkBytes: 262144, maxRunBytes: 2 ** 32 } }));
+        this.welcomed = n;
       } else if (msg['type'] === 'exit') {
         this.exit = msg;
         ws.send(JSON.stringify({ type: 'exit_ack' }));
@@ -93,7 +96,9 @@ export class FakeGateway {
 
   /** Waits until the runner is connected and welcomed on connection `n`. */
   async connected(n = 1, ms = 15_000): Promise<void> {
-    await waitFor(() => (this.connections >= n && this.ws?.readyState === WebSocket.OPEN && this.hello ? true : undefined), ms, `runner connection ${n}`);
+    // `welcomed`, not `hello`: hello stays set from an earlier connection, and a request sent on
+    // connection n before its welcome is (rightly) ignored by the runner.
+    await waitFor(() => (this.welcomed >= n && this.ws?.readyState === WebSocket.OPEN ? true : undefined), ms, `runner connection ${n}`);
   }
 
   /** Waits for the first event matching `pred`. */
