@@ -204,8 +204,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       uWS.us_listen_socket_close(listenSocket);
       browser.close();
       for (const ws of [...sockets]) ws.end(1001, closeReason('ERR_SHUTDOWN'));
-      await runs.flush();
       (app as TemplatedApp & { close?: () => void }).close?.();
+      // Let work already queued on the loop (upgrades, auth rechecks, stream pumps, after-commit
+      // fan-out) run against an open store and find its sockets closed, instead of reading a
+      // closed LMDB environment ("The environment is already closed", an uncaught throw).
+      for (let i = 0; i < 3; i++) await new Promise<void>((r) => setImmediate(r));
+      await runs.flush();
       await store.close();
     })());
 

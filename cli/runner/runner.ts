@@ -80,6 +80,7 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
   let childStarted = false;
   let exitInfo: Extract<RunnerToGateway, { type: 'exit' }> | null = null;
   let cancelling: NodeJS.Timeout | null = null;
+  let cancelRequested = false;
   let finished = false;
   let reconnectTimer: NodeJS.Timeout | null = null;
   let lingerTimer: NodeJS.Timeout | null = null;
@@ -288,6 +289,9 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
   const exitStatus = (): number => {
     if (!exitInfo) return EXIT.ERROR;
     if (exitInfo.error) return 127;
+    // A cancelled run exits 130 like `ccg runs wait` says it ended, even when the child (Claude,
+    // interrupted cleanly) exited 0 by itself. The gateway still records the child's own code.
+    if (cancelRequested) return EXIT.CANCELLED;
     if (exitInfo.code !== null) return exitInfo.code;
     const signum = exitInfo.signal ? ((osConstants.signals as Record<string, number>)[exitInfo.signal] ?? 0) : 0;
     return 128 + signum;
@@ -300,6 +304,7 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
    */
   const cancelChild = (by: string) => {
     if (childPid === null || exitInfo || cancelling) return;
+    cancelRequested = true;
     o.status(`cancel requested by ${by}`);
     const gentle = o.driver?.interrupt(by) ?? false;
     const signals: NodeJS.Signals[] = gentle ? ['SIGTERM', 'SIGKILL'] : ['SIGINT', 'SIGTERM', 'SIGKILL'];

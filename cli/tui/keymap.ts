@@ -159,6 +159,9 @@ export function inputKind(run: RunSummary | null): 'claude' | 'pty' | null {
 
 const live = (run: RunSummary | null) => run !== null && !isFinal(run.status);
 
+/** Whether the runner takes input from the gateway at all (not when started with --no-remote-input). */
+const takesInput = (run: RunSummary | null) => inputKind(run) !== null && run?.runner?.remote?.input !== false;
+
 /**
  * The keys of issues 5 and 6: approvals, input to Claude or a pty, allowlisted commands,
  * artifacts, assist sessions and the timeline/raw switch. They work in both focuses; the help
@@ -167,8 +170,8 @@ const live = (run: RunSummary | null) => run !== null && !isFinal(run.status);
 export function runBindings(): KeyBinding[] {
   return [
     { keys: ['a'], label: 'a', help: 'approvals', primary: true, rank: 1, relevant: (c) => c.live.pending.length > 0, action: (c) => c.openPanel('approvals') },
-    { keys: ['i'], label: 'i', help: 'input', primary: true, rank: 4, roles: OPERATORS, relevant: (c) => live(c.selectedRun) && inputKind(c.selectedRun) !== null, action: (c) => c.input() },
-    { keys: ['K'], label: 'K', help: 'keys to the terminal (pty)', helpFor: () => 'keys', primary: true, rank: 5, roles: OPERATORS, relevant: (c) => live(c.selectedRun) && inputKind(c.selectedRun) === 'pty', action: (c) => c.keysMode() },
+    { keys: ['i'], label: 'i', help: 'input', primary: true, rank: 4, roles: OPERATORS, relevant: (c) => live(c.selectedRun) && takesInput(c.selectedRun), action: (c) => c.input() },
+    { keys: ['K'], label: 'K', help: 'keys to the terminal (pty)', helpFor: () => 'keys', primary: true, rank: 5, roles: OPERATORS, relevant: (c) => live(c.selectedRun) && takesInput(c.selectedRun) && inputKind(c.selectedRun) === 'pty', action: (c) => c.keysMode() },
     { keys: ['x'], label: 'x', help: 'commands', primary: true, rank: 5, relevant: (c) => live(c.selectedRun) && (c.selectedRun?.runner?.commands.length ?? 0) > 0, action: (c) => c.openPanel('commands') },
     { keys: ['v'], label: 'v', help: 'raw/timeline', helpFor: (c) => (c.rawOutput ? 'timeline' : 'raw'), primary: true, rank: 10, relevant: (c) => inputKind(c.selectedRun) === 'claude', action: (c) => c.toggleRaw() },
     { keys: ['o'], label: 'o', help: 'artifacts', primary: true, rank: 11, relevant: (c) => c.selectedRun !== null && (c.live.artifacts?.length ?? 0) > 0, action: (c) => c.openPanel('artifacts') },

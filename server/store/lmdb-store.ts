@@ -1,3 +1,4 @@
+import { CcgError } from '../../protocol/errors.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
@@ -53,6 +54,7 @@ export class LmdbStore implements Store {
    * its cause (disk full, I/O error).
    */
   private async write<T>(start: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new CcgError('ERR_SHUTDOWN', 'the gateway is shutting down; nothing more is stored');
     this.space.check();
     try {
       return await start();
@@ -316,7 +318,10 @@ export class LmdbStore implements Store {
     }
   }
 
+  private closed = false;
+
   async close(): Promise<void> {
+    this.closed = true;
     await this.root.close();
   }
 }

@@ -188,14 +188,15 @@ test('cancel: Claude is interrupted cleanly (no signal needed), a waiting approv
   const cancel = await c.cli(['runs', 'cancel', c.run.id]);
   assert.equal(cancel.code, 0, cancel.stderr);
   const { code, signal } = await c.runner.exited;
-  // Claude ended on its own after the interrupt: not SIGTERM'd (143) or SIGKILL'd (137), well within the 20 s grace.
   assert.equal(signal, null);
-  assert.ok(code !== 143 && code !== 137, `exit ${code}; ${c.runner.stderr()}`);
+  assert.equal(code, 130, `a cancelled run's runner exits 130, like runs wait; ${c.runner.stderr()}`);
   const resolved = await c.event('approval_resolved');
   assert.deepEqual([resolved.approvalId, resolved.decision, resolved.reason], [req.approvalId, 'deny', 'interrupted']);
   await c.event('interrupt_sent');
   const run = await show(c, c.run.id);
   assert.equal(run.status, 'cancelled');
+  // Claude ended on its own after the interrupt: not SIGTERM'd (143) or SIGKILL'd (137), well within the 20 s grace.
+  assert.ok(run.exitCode !== 143 && run.exitCode !== 137, `child exit ${run.exitCode}`);
   assert.ok(!existsSync(join(c.cwd, 'never.txt')));
   assert.equal((await c.cli(['runs', 'wait', c.run.id, '--timeout', '5s'])).code, 130);
 });
@@ -207,11 +208,13 @@ test('cancel while the model is still answering: the request is aborted and Clau
   assert.equal((await c.cli(['runs', 'cancel', c.run.id])).code, 0);
   const { signal, code } = await c.runner.exited;
   assert.equal(signal, null);
-  assert.ok(code !== 143 && code !== 137, `exit ${code}`);
+  assert.equal(code, 130, c.runner.stderr());
   await waitFor(() => (c.api.requests[0]!.aborted ? true : undefined), 10_000, 'the model request aborted');
   const result = await c.event('claude_result');
   assert.equal(result.isError, true);
-  assert.equal((await show(c, c.run.id)).status, 'cancelled');
+  const run = await show(c, c.run.id);
+  assert.equal(run.status, 'cancelled');
+  assert.ok(run.exitCode !== 143 && run.exitCode !== 137, `Claude exited by itself, not by a signal: child exit ${run.exitCode}`);
 });
 
 test('hostile gateway messages are refused by the runner: unknown approval, a second answer, oversized or malformed input, resize', async (t) => {

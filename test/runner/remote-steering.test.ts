@@ -8,6 +8,8 @@ import { fakeRunner } from '../helpers/fake-runner.js';
 import { FakeGateway } from '../helpers/fake-gateway.js';
 import { startGateway, tempDir } from '../helpers/gateway.js';
 import { apiRequest } from '../helpers/http.js';
+import { addUsers, pageUser } from '../helpers/users.js';
+import { helpLineItems, runBindings, type KeyContext } from '../../cli/tui/keymap.js';
 import { spawnCcg, waitFor, type Proc } from '../helpers/processes.js';
 
 const RUN_ID = '7k2m9x4q3w8z';
@@ -173,4 +175,24 @@ test('the gateway refuses input and answers early for a runner that said no (ERR
   assert.equal(answer.status, 409);
   assert.equal(answer.json.error.code, 'ERR_NOT_ENABLED');
   assert.equal(runner.messages.filter((m) => m.type === 'input' || m.type === 'approval_decision').length, 0);
+
+  // The phone says input is off instead of offering a box whose every send would be refused;
+  // the TUI leaves `i` out of its help line. A runner that takes input gets both.
+  await addUsers(g, [{ name: 'olga', role: 'operator' }]);
+  const phone = await pageUser(g, 'olga');
+  const page = await phone.get(`/runs/${run.id}`);
+  assert.equal(page.status, 200);
+  assert.match(page.body, /Input is off/);
+  assert.match(page.body, /--no-remote-input/);
+  assert.doesNotMatch(page.body, /Send to Claude/);
+  const open = await g.gw.runs.create('open', 'test');
+  const openRunner = await fakeRunner(g, open.run.id, open.token);
+  t.after(() => openRunner.close());
+  const openPage = await phone.get(`/runs/${open.run.id}`);
+  assert.match(openPage.body, /Send to Claude/);
+  assert.doesNotMatch(openPage.body, /Input is off/);
+  const keys = (id: string) =>
+    helpLineItems(runBindings(), { focus: 'runs', role: 'operator', selectedRun: g.gw.runs.summary(g.gw.runs.mustGet(id)), live: { pending: [] } } as unknown as KeyContext, null).map((h) => h.key);
+  assert.ok(!keys(run.id).includes('i'), `no input key for a --no-remote-input run: ${keys(run.id).join(' ')}`);
+  assert.ok(keys(open.run.id).includes('i'), `the input key for a runner that takes input: ${keys(open.run.id).join(' ')}`);
 });

@@ -49,7 +49,8 @@ export class RunnerStartCommand extends BaseCommand {
       prompt is taken either (the run ends after Claude's result). Refusals show here as
       status lines and in the run's timeline as control_refused.
 
-      After \`--\` it runs any command instead. Exits with the command's exit code.
+      After \`--\` it runs any command instead. Exits with the command's exit code (130 when the run
+      was cancelled).
 
       The gateway can ask this runner to run commands from ITS OWN allowlist only, by name:
       --allow NAME="COMMAND ARGS" (repeatable) or --allowlist FILE (JSON, outside the workspace;

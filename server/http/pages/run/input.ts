@@ -22,10 +22,13 @@ export const PTY_KEYS: Record<string, { label: string; bytes: string }> = {
   'ctrl-d': { label: 'Ctrl-D', bytes: '\u0004' },
 };
 
-function inputKind(run: RunSummary, viewer: Principal): 'claude' | 'pty' | null {
+function inputKind(run: RunSummary, viewer: Principal): 'claude' | 'pty' | 'off' | null {
   if (!canOperate(viewer) || isFinal(run.status) || !run.runner) return null;
-  if (run.runner.pty) return 'pty';
-  return isClaudeRun(run) ? 'claude' : null;
+  const kind = run.runner.pty ? 'pty' : isClaudeRun(run) ? 'claude' : null;
+  // The runner's owner turned remote input off (--no-remote-input): say so instead of a box
+  // whose every send would be refused.
+  if (kind && run.runner.remote?.input === false) return 'off';
+  return kind;
 }
 
 function inputData(run: RunSummary, viewer: Principal, extra: { sent?: string | null; problem?: string | null; text?: string } = {}): Record<string, unknown> | null {
