@@ -21,7 +21,9 @@ export const MAX_MESSAGE = 1000;
 export const MAX_PENDING_APPROVALS = 64;
 
 const Id = z.string().min(1).max(200);
-export const APPROVAL_ID_RE = /^[A-Za-z0-9_-]{16,64}$/;
+/** Never starts with '-' or '_': operators type it as an argument (`ccg runs approve RUN ID`), and
+ *  a leading '-' would read as an option. */
+export const APPROVAL_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{15,63}$/;
 export const ApprovalId = z.string().regex(APPROVAL_ID_RE, 'malformed approval id');
 export const INPUT_ID_RE = /^[A-Za-z0-9_-]{8,64}$/;
 export const InputId = z.string().regex(INPUT_ID_RE, 'malformed input id');

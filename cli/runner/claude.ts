@@ -58,6 +58,8 @@ const MAX_LINE = 16 * 1024 * 1024;
 const RECENT_ANSWERED = 256;
 
 const newId = () => randomBytes(16).toString('base64url');
+/** An approval id (APPROVAL_ID_RE): 'a' and 22 base64url characters, so never an option-like '-…'. */
+const newApprovalId = () => `a${newId()}`;
 
 function minutes(ms: number): string {
   return ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 1000)} s`;
@@ -250,7 +252,7 @@ export class ClaudeDriver implements ChildDriver {
       this.write(denyLine(req.requestId, 'Too many permission requests are waiting; ccg denied this one.'));
       return;
     }
-    const approvalId = newId();
+    const approvalId = newApprovalId();
     const input = capJson(req.input, MAX_INPUT_JSON);
     const info: ApprovalInfo = {
       approvalId,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { ClaudeResult, type ClaudeEvent } from '../../protocol/claude-events.js';
+import { APPROVAL_ID_RE, ClaudeResult, type ClaudeEvent } from '../../protocol/claude-events.js';
 import { CLAUDE_STREAM_FLAGS, TESTED_CLAUDE_VERSION, allowLine, denyLine, interruptLine, parseClaudeLine, userMessageLine } from '../../protocol/claude-stream.js';
 import { RunnerEvent } from '../../protocol/runner-events.js';
 import { CLAUDE_VERSION } from '../helpers/claude.js';
@@ -164,4 +164,13 @@ test('huge fields are capped so one event always fits one output chunk', () => {
 
 test('the flags ccg passes are the ones verified against the real CLI', () => {
   assert.deepEqual([...CLAUDE_STREAM_FLAGS], ['-p', '--output-format', 'stream-json', '--verbose', '--input-format', 'stream-json', '--permission-prompt-tool', 'stdio', '--include-hook-events']);
+});
+
+test('approval ids never start with "-" or "_": operators type them as a command argument, where "-…" reads as an option', () => {
+  const body = 'MeEyrhYGEMU5UL7bXX1FA';
+  for (const lead of ['-', '_']) assert.ok(!APPROVAL_ID_RE.test(`${lead}${body}`), `${lead}${body}`);
+  assert.ok(APPROVAL_ID_RE.test(`a${body}`));
+  const event = { type: 'approval_requested', toolName: 'Bash', displayName: 'Bash', toolUseId: null, input: {}, inputTruncated: false, description: null, blockedPath: null, rule: null, expiresAt: 1 };
+  assert.equal(RunnerEvent.safeParse({ ...event, approvalId: `-${body}` }).success, false);
+  assert.equal(RunnerEvent.safeParse({ ...event, approvalId: `a${body}` }).success, true);
 });
