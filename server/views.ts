@@ -64,6 +64,7 @@ function loadAssets(): Map<string, Asset> {
     ['app.js', join(packageRoot, 'views/static/app.js'), 'text/javascript; charset=utf-8'],
     ['push.js', join(packageRoot, 'views/static/push.js'), 'text/javascript; charset=utf-8'],
     ['sw.js', join(packageRoot, 'views/static/sw.js'), 'text/javascript; charset=utf-8'],
+    ['icon.svg', join(packageRoot, 'views/static/icon.svg'), 'image/svg+xml'],
     ['htmx.min.js', require.resolve('htmx.org/dist/htmx.min.js'), 'text/javascript; charset=utf-8'],
     ['htmx-sse.min.js', require.resolve('htmx-ext-sse/dist/sse.min.js'), 'text/javascript; charset=utf-8'],
   ];

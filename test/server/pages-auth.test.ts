@@ -54,6 +54,13 @@ test('first visit: /setup needs the setup code, creates the admin once, then is 
   assert.equal(r.headers['strict-transport-security'], undefined, 'no HSTS pinned on a bare address');
   assert.match(String((await c.get('/setup', { host: 'gw.example.com' })).headers['strict-transport-security']), /max-age=31536000/);
   assert.doesNotMatch(r.body, /<script>|style="|\son[a-z]+=/i, 'no inline script, style or handler');
+  // Every page names its icon, so no browser asks for /favicon.ico and logs a 404.
+  const icon = /<link rel="icon" href="(\/static\/icon\.svg\?v=[0-9a-f]{12})" type="image\/svg\+xml">/.exec(r.body);
+  assert.ok(icon, 'the page links its icon');
+  const svg = await c.get(icon[1]!);
+  assert.equal(svg.status, 200);
+  assert.equal(svg.headers['content-type'], 'image/svg+xml');
+  assert.match(svg.body, /^<svg /);
 
   r = await c.post('/setup', { code: 'WRONG-CODE-0000', username: 'admin', password: PW, password2: PW });
   assert.equal(r.status, 403);
