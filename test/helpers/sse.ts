@@ -62,13 +62,13 @@ export function readSse(g: TestGateway, c: PageClient, path: string, until: (eve
 }
 
 /**
- * Asserts HTML is inert: the only scripts are ours (`/static/…`), no tag that loads or runs
+ * Asserts HTML is inert: the only scripts, stylesheet and icon are ours (`/static/…`), no tag that loads or runs
  * anything (svg, img, iframe, object, embed, style, base), no event-handler attribute on any
  * tag, no javascript:/data: URL in an href or src, no terminal escape.
  */
 export function assertInert(html: string, what = 'page'): void {
   for (const m of html.matchAll(/<script\b[^>]*>/gi)) if (!m[0].startsWith('<script src="/static/')) throw new Error(`${what}: foreign script tag ${m[0]}`);
-  const bad = /<(svg|img|iframe|object|embed|style|base|math|link(?![^>]*rel="stylesheet" href="\/static\/))\b[^>]*>/i.exec(html);
+  const bad = /<(svg|img|iframe|object|embed|style|base|math|link(?![^>]*rel="(?:stylesheet|icon)" href="\/static\/))\b[^>]*>/i.exec(html);
   if (bad) throw new Error(`${what}: foreign tag ${bad[0].slice(0, 120)}`);
   for (const m of html.matchAll(/<[a-z][^>]*>/gi)) {
     if (/\son[a-z]+\s*=/i.test(m[0])) throw new Error(`${what}: event handler in ${m[0].slice(0, 160)}`);
