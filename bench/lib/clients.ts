@@ -136,19 +136,23 @@ export class LoadRunner {
   }
 
   close(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.ws.terminate();
-        resolve();
-      }, 5000);
-      this.ws.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      this.ws.close(1000);
-    });
+    return this.closed ? Promise.resolve() : closeSocket(this.ws);
   }
+}
+
+/** Closes a socket politely, or terminates it when the server has not answered within 5 s. */
+function closeSocket(ws: WebSocket): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      ws.terminate();
+      resolve();
+    }, 5000);
+    ws.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    ws.close(1000);
+  });
 }
 
 export class LoadViewer {
@@ -205,17 +209,6 @@ export class LoadViewer {
   }
 
   close(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.ws.terminate();
-        resolve();
-      }, 5000);
-      this.ws.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      this.ws.close(1000);
-    });
+    return this.closed ? Promise.resolve() : closeSocket(this.ws);
   }
 }

@@ -11,7 +11,8 @@ import type { SteeringService } from '../claude/steering.js';
 import type { Logger } from '../log.js';
 import type { RunService } from '../runs.js';
 import type { RunStore } from '../store/types.js';
-import { SECURITY_HEADERS, parseJson, route, statusLine, type Ctx } from './respond.js';
+import { parseJson, route, type Ctx } from './respond.js';
+import { fromParam, streamStoredChunks } from './stored-stream.js';
 
 export interface ClaudeApiOptions {
   runs: RunService;
@@ -73,49 +74,14 @@ export function mountClaudeApi(app: TemplatedApp, o: ClaudeApiOptions): void {
   route(app, 'get', '/api/v1/runs/:id/events', o.log, (ctx) => {
     o.who(ctx);
     const id = runId(ctx);
-    const fromRaw = new URLSearchParams(ctx.query).get('from') ?? '1';
-    if (!/^[1-9][0-9]{0,15}$/.test(fromRaw)) throw new CcgError('ERR_BAD_REQUEST', 'from must be a positive integer');
-    let next = Number(fromRaw);
-    const until = o.runs.committedSeq(id);
     const run = o.runs.mustGet(id);
-    const res = ctx.res;
-    res.cork(() => {
-      res.writeStatus(statusLine(200));
-      for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.writeHeader(k, v);
-      res.writeHeader('content-type', 'application/x-ndjson; charset=utf-8');
-      res.writeHeader('x-ccg-last-seq', String(until));
-      res.writeHeader('x-ccg-run-status', run.status);
+    const from = fromParam(new URLSearchParams(ctx.query));
+    return streamStoredChunks(ctx, o.store, {
+      runId: id, from, until: o.runs.committedSeq(id), status: run.status, contentType: 'application/x-ndjson; charset=utf-8',
+      emit: (c, write) => {
+        if (c.stream !== STREAM_EVENT) return;
+        for (const item of itemsOfChunk(c)) write(JSON.stringify({ seq: item.seq, time: item.time, ...item.event }) + '\n');
+      },
     });
-    const pump = (): void => {
-      while (!ctx.aborted()) {
-        if (next > until) {
-          res.cork(() => res.end());
-          return;
-        }
-        const chunks = o.store.readChunks(id, next, { limit: 512, maxBytes: 1024 * 1024 });
-        if (chunks.length === 0) {
-          next = until + 1;
-          continue;
-        }
-        let writable = true;
-        res.cork(() => {
-          for (const c of chunks) {
-            if (c.seq > until) break;
-            next = c.seq + 1;
-            if (c.stream !== STREAM_EVENT) continue;
-            for (const item of itemsOfChunk(c)) writable = res.write(JSON.stringify({ seq: item.seq, time: item.time, ...item.event }) + '\n') && writable;
-          }
-        });
-        if (!writable) {
-          res.onWritable(() => {
-            setImmediate(pump);
-            return true;
-          });
-          return;
-        }
-      }
-    };
-    pump();
-    return { streamed: true };
   });
 }

@@ -18,7 +18,8 @@ import type { ClaudeWiring } from '../claude/wire.js';
 import type { Logger } from '../log.js';
 import type { RunService } from '../runs.js';
 import type { AuthStore, RunStore } from '../store/types.js';
-import { SECURITY_HEADERS, parseJson, route, statusLine, type Ctx } from './respond.js';
+import { parseJson, route, type Ctx } from './respond.js';
+import { fromParam, streamStoredChunks } from './stored-stream.js';
 
 export interface ApiOptions {
   runs: RunService;
@@ -119,50 +120,14 @@ export function mountRunsApi(app: TemplatedApp, o: ApiOptions): void {
     const id = runIdParam(ctx);
     const run = o.runs.mustGet(id);
     const query = new URLSearchParams(ctx.query);
-    const fromRaw = query.get('from') ?? '1';
+    const from = fromParam(query);
     // By default the child's own output only: exactly what it wrote, nothing of ccg's.
     const allStreams = query.get('streams') === 'all';
-    if (!/^[1-9][0-9]{0,15}$/.test(fromRaw)) throw new CcgError('ERR_BAD_REQUEST', 'from must be a positive integer');
-    let next = Number(fromRaw);
-    const until = o.runs.committedSeq(id);
-    const res = ctx.res;
-    res.cork(() => {
-      res.writeStatus(statusLine(200));
-      for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.writeHeader(k, v);
-      res.writeHeader('content-type', 'application/octet-stream');
-      res.writeHeader('x-ccg-last-seq', String(until));
-      res.writeHeader('x-ccg-run-status', run.status);
+    return streamStoredChunks(ctx, o.store, {
+      runId: id, from, until: o.runs.committedSeq(id), status: run.status, contentType: 'application/octet-stream',
+      emit: (c, write) => {
+        if (allStreams || CHILD_STREAMS.has(c.stream)) write(c.data);
+      },
     });
-    const pump = (): void => {
-      while (!ctx.aborted()) {
-        if (next > until) {
-          res.cork(() => res.end());
-          return;
-        }
-        const chunks = o.store.readChunks(id, next, { limit: 512, maxBytes: 1024 * 1024 });
-        if (chunks.length === 0) {
-          next = until + 1;
-          continue;
-        }
-        let writable = true;
-        res.cork(() => {
-          for (const c of chunks) {
-            if (c.seq > until) break;
-            if (allStreams || CHILD_STREAMS.has(c.stream)) writable = res.write(c.data) && writable;
-            next = c.seq + 1;
-          }
-        });
-        if (!writable) {
-          // uWS buffered it all; wait for the socket to drain before reading more from the store.
-          res.onWritable(() => {
-            setImmediate(pump);
-            return true;
-          });
-          return;
-        }
-      }
-    };
-    pump();
-    return { streamed: true };
   });
 }

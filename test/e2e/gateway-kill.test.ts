@@ -1,32 +1,16 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { CreateRunResponse } from '../../protocol/api.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/gateway.js';
-import { spawnCcg, waitFor, type Proc } from '../helpers/processes.js';
+import { freePort, startServe } from '../helpers/serve.js';
+import { spawnCcg, waitFor } from '../helpers/processes.js';
 
 const EMIT = fileURLToPath(new URL('../../../test/fixtures/emit-lines.mjs', import.meta.url));
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
-/** Starts `ccg serve` as a real process and waits for its ready line. */
-async function startServe(dataDir: string, port: number): Promise<{ proc: Proc; url: string; fingerprint: string }> {
-  const proc = spawnCcg(['serve', '--data', dataDir, '--port', String(port), '--host', '127.0.0.1', '--json', '--log-level', 'warn'], {});
-  const ready = await waitFor(() => {
-    const line = proc.stdout().toString().split('\n').find((l) => l.includes('"ready"'));
-    return line ? (JSON.parse(line) as { url: string; fingerprint: string }) : undefined;
-  }, 15_000, 'gateway ready line');
-  return { proc, ...ready };
-}
 
 function expectedLines(n: number): Buffer {
   let s = '';

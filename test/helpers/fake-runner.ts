@@ -4,6 +4,7 @@ import { STREAM_EVENT, encodeOutput } from '../../protocol/frames.js';
 import { encodeEvent, type RunnerEvent } from '../../protocol/runner-events.js';
 import type { GatewayToRunner } from '../../protocol/runner-messages.js';
 import type { AdvertisedCommand } from '../../protocol/run.js';
+import type { ApprovalInfo } from '../../protocol/claude-events.js';
 import type { TestGateway } from './gateway.js';
 import { waitFor } from './processes.js';
 import { signedHeaders } from './runner-socket.js';
@@ -91,5 +92,22 @@ export async function fakeRunner(g: TestGateway, runId: string, token: string, i
       ws.close();
       await closed;
     },
+  };
+}
+
+/** A pending approval as a runner reports it (Bash `npm test`, with a suggested rule), for fake runners to send. */
+export function approvalInfo(id: string, over: Partial<ApprovalInfo> = {}): ApprovalInfo {
+  return {
+    approvalId: id,
+    toolName: 'Bash',
+    displayName: 'Bash',
+    toolUseId: 'toolu_1',
+    input: { command: 'npm test', description: 'Run tests' },
+    inputTruncated: false,
+    description: 'Run tests',
+    blockedPath: null,
+    rule: { toolName: 'Bash', ruleContent: 'npm test' },
+    expiresAt: Date.now() + 600_000,
+    ...over,
   };
 }

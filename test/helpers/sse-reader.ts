@@ -1,11 +1,7 @@
 import https from 'node:https';
 import { PinnedAgent } from '../../cli/client/pinned-agent.js';
+import { sseParser, type SseEvent } from './sse.js';
 
-export interface SseEvent {
-  id?: number;
-  event: string;
-  data: string;
-}
 
 export interface SseReader {
   status: Promise<number>;
@@ -27,29 +23,8 @@ export function openSse(g: { url: string; fingerprint: string }, path: string, c
   const closed = new Promise<void>((r) => (setClosed = r));
   const req = https.get(new URL(path, g.url), { agent: new PinnedAgent(g.fingerprint), headers: { accept: 'text/event-stream', cookie } }, (res) => {
     setStatus(res.statusCode ?? 0);
-    let buf = '';
     res.setEncoding('utf8');
-    res.on('data', (d: string) => {
-      buf += d;
-      let i: number;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        const ev: SseEvent = { event: 'message', data: '' };
-        const data: string[] = [];
-        let any = false;
-        for (const line of block.split('\n')) {
-          if (line.startsWith(':') || line.startsWith('retry:')) continue;
-          any = true;
-          if (line.startsWith('event: ')) ev.event = line.slice(7);
-          else if (line.startsWith('id: ')) ev.id = Number(line.slice(4));
-          else if (line.startsWith('data: ')) data.push(line.slice(6));
-        }
-        if (!any) continue;
-        ev.data = data.join('\n');
-        events.push(ev);
-      }
-    });
+    res.on('data', sseParser((ev) => void events.push(ev)));
     res.on('close', () => setClosed());
   });
   req.on('error', () => {

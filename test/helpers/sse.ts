@@ -10,6 +10,36 @@ export interface SseEvent {
 }
 
 /**
+ * A server-sent events parser for a UTF-8 text stream: feed it each piece of text as it arrives;
+ * `onEvent` gets every event (comments and retry-only blocks are skipped) and returns true to
+ * stop parsing (the caller closed the stream).
+ */
+export function sseParser(onEvent: (ev: SseEvent) => boolean | void): (text: string) => void {
+  let buf = '';
+  return (text) => {
+    buf += text;
+    let i: number;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      const ev: SseEvent = { event: 'message', data: '' };
+      const data: string[] = [];
+      let any = false;
+      for (const line of block.split('\n')) {
+        if (line.startsWith(':') || line.startsWith('retry:')) continue;
+        any = true;
+        if (line.startsWith('event: ')) ev.event = line.slice(7);
+        else if (line.startsWith('id: ')) ev.id = Number(line.slice(4));
+        else if (line.startsWith('data: ')) data.push(line.slice(6));
+      }
+      if (!any) continue;
+      ev.data = data.join('\n');
+      if (onEvent(ev)) return;
+    }
+  };
+}
+
+/**
  * Reads a page's live stream as an EventSource would (session cookie, optional Last-Event-ID)
  * until `until` says stop, the server ends it, or `ms` pass.
  */
@@ -19,35 +49,18 @@ export function readSse(g: TestGateway, c: PageClient, path: string, until: (eve
     let status = 0;
     const req = https.get(new URL(path, g.url), { agent: new PinnedAgent(g.fingerprint), headers: { accept: 'text/event-stream', cookie: c.cookieHeader(), ...opts.headers } }, (res) => {
       status = res.statusCode ?? 0;
-      let buf = '';
       res.setEncoding('utf8');
-      res.on('data', (d: string) => {
-        buf += d;
-        let i: number;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const ev: SseEvent = { event: 'message', data: '' };
-          const data: string[] = [];
-          let any = false;
-          for (const line of block.split('\n')) {
-            if (line.startsWith(':') || line.startsWith('retry:')) continue;
-            any = true;
-            if (line.startsWith('event: ')) ev.event = line.slice(7);
-            else if (line.startsWith('id: ')) ev.id = Number(line.slice(4));
-            else if (line.startsWith('data: ')) data.push(line.slice(6));
-          }
-          if (!any) continue;
-          ev.data = data.join('\n');
+      res.on(
+        'data',
+        sseParser((ev) => {
           events.push(ev);
-          if (until(events)) {
-            clearTimeout(timer);
-            req.destroy();
-            resolve({ status, events });
-            return;
-          }
-        }
-      });
+          if (!until(events)) return false;
+          clearTimeout(timer);
+          req.destroy();
+          resolve({ status, events });
+          return true;
+        }),
+      );
       res.on('end', () => {
         clearTimeout(timer);
         resolve({ status, events });

@@ -6,26 +6,10 @@ import type { Approval } from '../../protocol/claude-control.js';
 import type { ApprovalInfo } from '../../protocol/claude-events.js';
 import { createApiToken } from '../../server/auth/api-tokens.js';
 import { runCli } from '../helpers/cli.js';
-import { fakeRunner } from '../helpers/fake-runner.js';
+import { approvalInfo, fakeRunner } from '../helpers/fake-runner.js';
 import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.js';
 import { apiRequest } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
-
-function info(id: string, over: Partial<ApprovalInfo> = {}): ApprovalInfo {
-  return {
-    approvalId: id,
-    toolName: 'Bash',
-    displayName: 'Bash',
-    toolUseId: 'toolu_1',
-    input: { command: 'npm test', description: 'Run tests' },
-    inputTruncated: false,
-    description: 'Run tests',
-    blockedPath: null,
-    rule: { toolName: 'Bash', ruleContent: 'npm test' },
-    expiresAt: Date.now() + 600_000,
-    ...over,
-  };
-}
 
 const req = apiRequest;
 
@@ -62,7 +46,7 @@ test('an approval: pending on the gateway (run waiting), first answer wins acros
   await waitFor(() => (alice.lists.length && bob.lists.length ? true : undefined), 5000, 'subscriptions');
   assert.deepEqual(alice.lists[0], [], 'no approvals yet');
 
-  await runner.events({ type: 'approval_requested', ...info('appr_aaaaaaaaaaaaaaaa') });
+  await runner.events({ type: 'approval_requested', ...approvalInfo('appr_aaaaaaaaaaaaaaaa') });
   const pending = await waitFor(() => bob.seen.find((a) => a.state === 'pending'), 5000, 'bob sees the request');
   assert.equal(pending.toolName, 'Bash');
   assert.deepEqual(pending.input, { command: 'npm test', description: 'Run tests' });
@@ -117,7 +101,7 @@ test('hostile operators: viewers cannot answer, unknown or malformed approvals a
   const run = await newRun(g);
   const runner = await fakeRunner(g, run.id, run.token);
   t.after(() => runner.close());
-  await runner.events({ type: 'approval_requested', ...info('appr_bbbbbbbbbbbbbbbb', { rule: null }) });
+  await runner.events({ type: 'approval_requested', ...approvalInfo('appr_bbbbbbbbbbbbbbbb', { rule: null }) });
   await waitFor(() => g.gw.claude.approvals.list(run.id)[0], 5000, 'pending');
   const viewerToken = (await createApiToken(g.gw.store, { name: 'vic', role: 'viewer', userId: null, now: Date.now() })).token;
 
@@ -151,7 +135,7 @@ test('an answer given while the runner is away is delivered when it reconnects; 
   t.after(() => g.close());
   const run = await newRun(g);
   let runner = await fakeRunner(g, run.id, run.token);
-  await runner.events({ type: 'approval_requested', ...info('appr_dddddddddddddddd') }, { type: 'approval_requested', ...info('appr_eeeeeeeeeeeeeeee', { toolUseId: 'toolu_2' }) });
+  await runner.events({ type: 'approval_requested', ...approvalInfo('appr_dddddddddddddddd') }, { type: 'approval_requested', ...approvalInfo('appr_eeeeeeeeeeeeeeee', { toolUseId: 'toolu_2' }) });
   await waitFor(() => (g.gw.claude.approvals.list(run.id).length === 2 ? true : undefined), 5000, 'two pending');
   await runner.close();
   await waitFor(() => (g.gw.runs.summary(g.gw.runs.get(run.id)!).runnerConnected ? undefined : true), 5000, 'runner away');
@@ -163,7 +147,7 @@ test('an answer given while the runner is away is delivered when it reconnects; 
   // The runner comes back still waiting on the first only: the answer is re-sent, the second is closed.
   runner = await fakeRunner(g, run.id, run.token);
   t.after(() => runner.close());
-  await runner.events({ type: 'approvals_sync', pending: [info('appr_dddddddddddddddd')] });
+  await runner.events({ type: 'approvals_sync', pending: [approvalInfo('appr_dddddddddddddddd')] });
   const d = await runner.next('approval_decision');
   assert.equal(d.approvalId, 'appr_dddddddddddddddd');
   assert.equal(d.decision, 'allow');
@@ -176,7 +160,7 @@ test('pending approvals survive a gateway restart; a run that ends closes what i
   let g = await startGateway({ dataDir });
   const run = await newRun(g);
   const runner = await fakeRunner(g, run.id, run.token);
-  await runner.events({ type: 'approval_requested', ...info('appr_ffffffffffffffff') });
+  await runner.events({ type: 'approval_requested', ...approvalInfo('appr_ffffffffffffffff') });
   await waitFor(() => g.gw.claude.approvals.list(run.id)[0], 5000, 'pending');
   await runner.close();
   await g.close();
@@ -236,7 +220,7 @@ test('an approval can be answered the moment its event is committed, even while 
   t.after(() => runner.close());
   for (let i = 0; i < 5; i++) {
     const id = `appr_race_${String(i).padStart(10, '0')}`;
-    await runner.events({ type: 'approval_requested', ...info(id, { toolUseId: `toolu_${i}` }) });
+    await runner.events({ type: 'approval_requested', ...approvalInfo(id, { toolUseId: `toolu_${i}` }) });
     // No waiting for the gateway's `approval` message: answer as soon as the chunk is acknowledged.
     const r = await req(g, 'POST', `/api/v1/runs/${run.id}/approvals/${id}`, { decision: 'allow' });
     assert.equal(r.status, 200, JSON.stringify(r.json));

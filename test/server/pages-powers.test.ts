@@ -7,7 +7,7 @@ import type { ApprovalInfo } from '../../protocol/claude-events.js';
 import { STREAM_COMMAND } from '../../protocol/frames.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 import type { AuditEntry } from '../../server/store/types.js';
-import { fakeRunner } from '../helpers/fake-runner.js';
+import { approvalInfo, fakeRunner } from '../helpers/fake-runner.js';
 import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.js';
 import { request as httpRequest } from '../helpers/http.js';
 import type { PageClient } from '../helpers/page-client.js';
@@ -30,22 +30,6 @@ async function setup(t: { after: (fn: () => Promise<void>) => void }, opts: Para
   return { g, op: await pageUser(g, 'olivia'), viewer: await pageUser(g, 'victor'), admin: await pageUser(g, 'admin') };
 }
 
-function approval(id: string, over: Partial<ApprovalInfo> = {}): ApprovalInfo {
-  return {
-    approvalId: id,
-    toolName: 'Bash',
-    displayName: 'Bash',
-    toolUseId: 'toolu_1',
-    input: { command: 'npm test', description: 'Run tests' },
-    inputTruncated: false,
-    description: 'Run tests',
-    blockedPath: null,
-    rule: { toolName: 'Bash', ruleContent: 'npm test' },
-    expiresAt: Date.now() + 600_000,
-    ...over,
-  };
-}
-
 const XSS = '<script>alert(1)</script><img src=x onerror=alert(2)><svg onload=alert(3)>';
 
 /** Waits for an audit entry: some are written without holding up the answer. */
@@ -59,7 +43,7 @@ test('approvals on the run page: hostile tool input renders inert; viewers see b
   const r = await fakeRunner(g, run.id, token, { mode: 'claude' });
   t.after(() => r.close());
   const id = 'AppRoval_0000000001';
-  const hostile = approval(id, {
+  const hostile = approvalInfo(id, {
     toolName: '<svg onload=alert(4)>',
     toolUseId: 'toolu_x',
     input: { command: XSS, url: 'javascript:alert(5)', note: '\u001b]8;;javascript:alert(6)\u0007click\u001b]8;;\u0007 \u202egnp.exe' },

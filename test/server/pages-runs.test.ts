@@ -10,6 +10,7 @@ import type { Store, StoredChunk } from '../../server/store/types.js';
 import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.js';
 import { PageClient, setupAdmin } from '../helpers/page-client.js';
 import { spawnCcg } from '../helpers/processes.js';
+import { sseParser, type SseEvent } from '../helpers/sse.js';
 
 const PW = 'correct horse battery';
 
@@ -32,12 +33,6 @@ async function feed(g: TestGateway, runId: string, parts: { stream?: number; tex
   await last;
 }
 
-interface SseEvent {
-  id?: number;
-  event: string;
-  data: string;
-}
-
 /**
  * Reads a live stream until `until` says stop (or the server ends it), like an EventSource would,
  * with the session cookie and an optional Last-Event-ID.
@@ -46,34 +41,20 @@ function readSse(g: TestGateway, c: PageClient, path: string, until: (events: Ss
   return new Promise((resolve, reject) => {
     const req = https.get(new URL(path, g.url), { agent: new PinnedAgent(g.fingerprint), headers: { accept: 'text/event-stream', cookie: c.cookieHeader(), ...headers } }, (res) => {
       const events: SseEvent[] = [];
-      let buf = '';
       const done = () => {
         req.destroy();
         resolve({ status: res.statusCode ?? 0, events });
       };
       res.setEncoding('utf8');
-      res.on('data', (d: string) => {
-        buf += d;
-        let i: number;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const ev: SseEvent = { event: 'message', data: '' };
-          const data: string[] = [];
-          let any = false;
-          for (const line of block.split('\n')) {
-            if (line.startsWith(':') || line.startsWith('retry:')) continue;
-            any = true;
-            if (line.startsWith('event: ')) ev.event = line.slice(7);
-            else if (line.startsWith('id: ')) ev.id = Number(line.slice(4));
-            else if (line.startsWith('data: ')) data.push(line.slice(6));
-          }
-          if (!any) continue;
-          ev.data = data.join('\n');
+      res.on(
+        'data',
+        sseParser((ev) => {
           events.push(ev);
-          if (until(events)) return done();
-        }
-      });
+          if (!until(events)) return false;
+          done();
+          return true;
+        }),
+      );
       res.on('end', () => resolve({ status: res.statusCode ?? 0, events }));
     });
     req.on('error', reject);

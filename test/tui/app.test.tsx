@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
@@ -10,6 +9,7 @@ import { createApiToken } from '../../server/auth/api-tokens.js';
 import { runCli } from '../helpers/cli.js';
 import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.js';
 import { spawnCcg, waitFor, type Proc } from '../helpers/processes.js';
+import { freePort, startServe } from '../helpers/serve.js';
 import { KEYS, startTui } from './harness.js';
 
 const TICKER = fileURLToPath(new URL('../../../test/fixtures/ticker.mjs', import.meta.url));
@@ -159,7 +159,7 @@ test('tui: "reconnecting…" while the gateway is down, then resumes with no lin
   const dataDir = tempDir();
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
   const port = await freePort();
-  let gw = await serve(dataDir, port);
+  let gw = await startServe(dataDir, port);
   t.after(() => gw.proc.child.kill('SIGKILL'));
   const g = { url: gw.url, fingerprint: gw.fingerprint, operatorToken: readFileSync(join(dataDir, 'operator.token'), 'utf8').trim() };
   const env = { CCG_GATEWAY: g.url, CCG_TOKEN: g.operatorToken, CCG_FINGERPRINT: g.fingerprint };
@@ -177,7 +177,7 @@ test('tui: "reconnecting…" while the gateway is down, then resumes with no lin
   await gw.proc.exited;
   await tui.until((f) => f.includes('reconnecting…'), '"reconnecting…"');
   await new Promise((r) => setTimeout(r, 800));
-  gw = await serve(dataDir, port);
+  gw = await startServe(dataDir, port);
   const f = await tui.until((f) => f.includes('tick 150') && f.includes('exit 0'), 'the whole run, after the restart', 30_000);
   assert.ok(f.includes('● connected'));
   const ticks = outputRows(f).filter((l) => l.startsWith('tick '));
@@ -185,22 +185,7 @@ test('tui: "reconnecting…" while the gateway is down, then resumes with no lin
   assert.equal((await runner.exited).code, 0);
 });
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
-async function serve(dataDir: string, port: number): Promise<{ proc: Proc; url: string; fingerprint: string }> {
-  const proc = spawnCcg(['serve', '--data', dataDir, '--port', String(port), '--host', '127.0.0.1', '--json', '--log-level', 'warn'], {});
-  const ready = await waitFor(() => {
-    const line = proc.stdout().toString('utf8').split('\n')[0];
-    return line ? (JSON.parse(line) as { url: string; fingerprint: string }) : undefined;
-  }, 15_000, 'ccg serve ready');
-  return { proc, url: ready.url, fingerprint: ready.fingerprint };
-}
 
 test('tui: admins edit the command policy; operators and viewers are told they cannot', async (t) => {
   const g = await startGateway();

@@ -8,7 +8,7 @@ import { OperatorClient } from '../../client/operator-client.js';
 import { CliError } from '../../exit-codes.js';
 import { TextTimeline } from '../../render/timeline-text.js';
 import { GatewayCommand } from '../base.js';
-import { runIdArg } from './args.js';
+import { fromOption, runIdArg } from './args.js';
 
 export class RunsEventsCommand extends GatewayCommand {
   static override paths = [['runs', 'events']];
@@ -43,11 +43,7 @@ export class RunsEventsCommand extends GatewayCommand {
 
   protected async run(): Promise<number> {
     const id = runIdArg(this.id);
-    let from = 1;
-    if (this.from !== undefined) {
-      if (!/^[1-9]\d{0,15}$/.test(this.from)) throw new CliError('--from must be a positive integer');
-      from = Number(this.from);
-    }
+    const from = fromOption(this.from);
     this.text = new TextTimeline({ approvalHint: (a) => `answer: ccg runs approve ${id} ${a}  |  ccg runs deny ${id} ${a}` });
     if (!this.follow) {
       const res = await this.api().open('GET', `/api/v1/runs/${id}/events?from=${from}`);

@@ -6,7 +6,7 @@ import { isFinal, type RunSummary } from '../../../protocol/run.js';
 import { OperatorClient } from '../../client/operator-client.js';
 import { CliError } from '../../exit-codes.js';
 import { GatewayCommand } from '../base.js';
-import { runIdArg } from './args.js';
+import { fromOption, runIdArg } from './args.js';
 
 export class RunsLogsCommand extends GatewayCommand {
   static override paths = [['runs', 'logs']];
@@ -42,11 +42,7 @@ export class RunsLogsCommand extends GatewayCommand {
 
   protected async run(): Promise<number> {
     const id = runIdArg(this.id);
-    let from = 1;
-    if (this.from !== undefined) {
-      if (!/^[1-9]\d{0,15}$/.test(this.from)) throw new CliError('--from must be a positive integer');
-      from = Number(this.from);
-    }
+    const from = fromOption(this.from);
     if (!this.follow && !this.json) {
       const res = await this.api().open('GET', `/api/v1/runs/${id}/log?from=${from}`);
       await pipeline(res, this.context.stdout, { end: false });

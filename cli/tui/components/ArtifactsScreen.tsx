@@ -6,6 +6,7 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { artifactBasename, type ArtifactInfo } from '../../../protocol/artifacts.js';
 import { STREAM_EVENT, type ViewChunk } from '../../../protocol/frames.js';
 import { parseEvents } from '../../../protocol/runner-events.js';
+import { useFetched } from '../hooks/use-fetched.js';
 import type { PanelProps } from '../panels.js';
 import { ago, clean, fit } from '../theme.js';
 import { Pager, pagerDoc, pagerRows, type PagerDoc } from './Pager.js';
@@ -27,8 +28,6 @@ function size(n: number): string {
 export function ArtifactsScreen({ ctx, api, client, close, keys, height, width, theme }: PanelProps) {
   const run = ctx.selectedRun;
   const runId = run?.id ?? null;
-  const [fetched, setFetched] = useState<ArtifactInfo[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
   const [cursorState, setCursorState] = useState(0);
   const cursorRef = useRef(0);
   const [doc, setDoc] = useState<PagerDoc | null>(null);
@@ -44,17 +43,7 @@ export function ArtifactsScreen({ ctx, api, client, close, keys, height, width, 
     setTopState(n);
   };
 
-  useEffect(() => {
-    if (!runId) return;
-    let active = true;
-    api
-      .artifacts(runId)
-      .then((list) => active && (setFetched(list), setError(null)))
-      .catch((err: Error) => active && setError(err.message));
-    return () => {
-      active = false;
-    };
-  }, [api, runId]);
+  const { value: fetched, error } = useFetched<ArtifactInfo[]>(runId, (id) => api.artifacts(id), [api]);
 
   const notify = useRef(ctx.notify);
   notify.current = ctx.notify;

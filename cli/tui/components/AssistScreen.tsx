@@ -1,6 +1,7 @@
 import { Box, Text } from 'ink';
-import { useEffect, useLayoutEffect, useState } from 'react';
+import { useLayoutEffect } from 'react';
 import type { AssistInfo, AssistResponse } from '../../../protocol/assist.js';
+import { useFetched } from '../hooks/use-fetched.js';
 import type { PanelProps } from '../panels.js';
 import { clean } from '../theme.js';
 
@@ -18,20 +19,7 @@ function until(ms: number | null): string {
 export function AssistScreen({ ctx, api, close, keys, height, theme }: PanelProps) {
   const run = ctx.selectedRun;
   const runId = run?.id ?? null;
-  const [state, setState] = useState<AssistResponse | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
-  useEffect(() => {
-    if (!runId) return;
-    let active = true;
-    api
-      .assist(runId)
-      .then((r) => active && (setState(r), setError(null)))
-      .catch((err: Error) => active && setError(err.message));
-    return () => {
-      active = false;
-    };
-  }, [api, runId]);
+  const { value: state, error } = useFetched<AssistResponse>(runId, (id) => api.assist(id), [api]);
 
   // The operator socket's `assist` messages are newer than what was fetched on opening.
   const fetched = state?.assist ?? null;

@@ -1,8 +1,9 @@
 import { Box, Text } from 'ink';
-import { useEffect, useLayoutEffect, useRef, useState } from 'react';
+import { useLayoutEffect, useRef, useState } from 'react';
 import type { CommandsResponse } from '../../../protocol/api.js';
 import type { AdvertisedCommand } from '../../../protocol/run.js';
 import { useCommandRun } from '../hooks/use-command-run.js';
+import { useFetched } from '../hooks/use-fetched.js';
 import type { PanelProps } from '../panels.js';
 import { checkParam } from '../param-check.js';
 import { clean, fit } from '../theme.js';
@@ -17,8 +18,6 @@ import { OutputView } from './OutputView.js';
 export function CommandsScreen({ ctx, api, client, close, keys, height, width, theme }: PanelProps) {
   const run = ctx.selectedRun;
   const runId = run?.id ?? null;
-  const [offer, setOffer] = useState<CommandsResponse | null>(null);
-  const [error, setError] = useState<string | null>(null);
   const [cursorState, setCursorState] = useState(0);
   const cursorRef = useRef(0);
   const [anchor, setAnchor] = useState<Anchor | null>(null);
@@ -30,17 +29,7 @@ export function CommandsScreen({ ctx, api, client, close, keys, height, width, t
 
   // Asked again when the runner (re)connects with another list, not on every progress update.
   const offerKey = `${(run?.runner?.commands ?? []).map((c) => c.name).join(',')}|${run?.runnerConnected ? 1 : 0}`;
-  useEffect(() => {
-    if (!runId) return;
-    let active = true;
-    api
-      .commands(runId)
-      .then((r) => active && (setOffer(r), setError(null)))
-      .catch((err: Error) => active && setError(err.message));
-    return () => {
-      active = false;
-    };
-  }, [api, runId, offerKey]);
+  const { value: offer, error } = useFetched<CommandsResponse>(runId, (id) => api.commands(id), [api, offerKey]);
 
   const allowed = offer ? offer.commands.filter((c) => offer.mayRun.includes(c.name)) : [];
   const others = offer ? offer.commands.filter((c) => !offer.mayRun.includes(c.name)).map((c) => c.name) : [];
