@@ -71,7 +71,7 @@ app.ws<RelayData>('/*', {
     if (!d.runner || !isBinary) return;
     // Published from setImmediate, like the gateway's fan-out: with TLS, this uWS build drops
     // the rest of a runner's input when another TLS socket is written to from inside its
-    // message callback (see afterCommit in server/runs.ts). The copy is needed: `message`
+    // message callback (see afterCommit in server/core/runs.ts). The copy is needed: `message`
     // dies with this callback.
     pending.push({ topic: d.topic, data: message.slice(0) });
     publishTimer ??= setImmediate(publishPending);

@@ -9,7 +9,7 @@ import {
   signatureMatches,
   type SignedHeaders,
 } from '../../protocol/signing.js';
-import type { RunService } from '../runs.js';
+import type { RunService } from '../core/runs.js';
 import type { AuthStore, RunRecord } from '../store/types.js';
 
 export interface RunnerAuthDeps {

@@ -1,16 +1,16 @@
 import type { Agent } from 'node:https';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
-import type { EventBus } from '../bus.js';
+import type { EventBus } from '../live/bus.js';
 import type { Logger } from '../log.js';
 import { Notifier } from '../notify/notifier.js';
 import { WebPush, ensureVapidKeys } from '../notify/web-push.js';
-import type { RunService } from '../runs.js';
+import type { RunService } from '../core/runs.js';
 import { LmdbClaudeStore, MemoryClaudeStore, type ClaudeStore } from '../store/claude-store.js';
 import { LmdbStore } from '../store/lmdb-store.js';
 import type { Store } from '../store/types.js';
 import { operatorSteering, type OperatorSteering } from '../ws/operator-steering.js';
-import { ApprovalService } from './approvals.js';
-import { SteeringService } from './steering.js';
+import { ApprovalService } from '../core/approvals.js';
+import { SteeringService } from '../core/steering.js';
 
 /** Gateway options for notifications (createGateway passes them through). */
 export interface NotifyOptions {

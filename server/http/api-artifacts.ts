@@ -5,13 +5,13 @@ import { RUN_ID_RE } from '../../protocol/ids.js';
 import { Redaction } from '../../protocol/redaction.js';
 import { isFinal } from '../../protocol/run.js';
 import { HEADER_CONTENT_SHA256 } from '../../protocol/signing.js';
-import type { ArtifactService, Upload } from '../artifacts.js';
+import type { ArtifactService, Upload } from '../core/artifacts.js';
 import { checkRunnerSignature, claimRunnerNonce, type RunnerAuthDeps } from '../auth/runner-auth.js';
 import { requireRole, type Principal } from '../auth/operator-auth.js';
 import type { Logger } from '../log.js';
-import type { RunService } from '../runs.js';
+import type { RunService } from '../core/runs.js';
 import type { AuthStore } from '../store/types.js';
-import { route, type Ctx } from './respond.js';
+import { route, type Ctx } from '../respond.js';
 import { streamFile } from './send-file.js';
 
 export interface ArtifactsApiOptions extends RunnerAuthDeps {

@@ -2,12 +2,12 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import { AssistRequest, type AssistResponse } from '../../protocol/assist.js';
 import { CcgError } from '../../protocol/errors.js';
 import { RUN_ID_RE } from '../../protocol/ids.js';
-import type { AssistService } from '../assist.js';
+import type { AssistService } from '../core/assist.js';
 import { requireRole, type Principal } from '../auth/operator-auth.js';
 import type { Logger } from '../log.js';
-import type { RunService } from '../runs.js';
+import type { RunService } from '../core/runs.js';
 import type { AuthStore } from '../store/types.js';
-import { parseJson, route, type Ctx } from './respond.js';
+import { parseJson, route, type Ctx } from '../respond.js';
 
 export interface AssistApiOptions {
   runs: RunService;

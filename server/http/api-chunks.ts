@@ -4,9 +4,9 @@ import { CcgError } from '../../protocol/errors.js';
 import { RUN_ID_RE } from '../../protocol/ids.js';
 import type { Principal } from '../auth/operator-auth.js';
 import type { Logger } from '../log.js';
-import type { RunService } from '../runs.js';
+import type { RunService } from '../core/runs.js';
 import type { RunStore } from '../store/types.js';
-import { route, type Ctx } from './respond.js';
+import { route, type Ctx } from '../respond.js';
 
 export interface ChunksApiOptions {
   runs: RunService;

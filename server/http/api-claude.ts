@@ -6,12 +6,12 @@ import { STREAM_EVENT } from '../../protocol/frames.js';
 import { RUN_ID_RE } from '../../protocol/ids.js';
 import { itemsOfChunk } from '../../protocol/timeline.js';
 import { requireRole, type Principal } from '../auth/operator-auth.js';
-import type { ApprovalService } from '../claude/approvals.js';
-import type { SteeringService } from '../claude/steering.js';
+import type { ApprovalService } from '../core/approvals.js';
+import type { SteeringService } from '../core/steering.js';
 import type { Logger } from '../log.js';
-import type { RunService } from '../runs.js';
+import type { RunService } from '../core/runs.js';
 import type { RunStore } from '../store/types.js';
-import { parseJson, route, type Ctx } from './respond.js';
+import { parseJson, route, type Ctx } from '../respond.js';
 import { fromParam, streamStoredChunks } from './stored-stream.js';
 
 export interface ClaudeApiOptions {

@@ -4,10 +4,10 @@ import { CcgError } from '../../protocol/errors.js';
 import { RUN_ID_RE } from '../../protocol/ids.js';
 import type { Principal } from '../auth/operator-auth.js';
 import type { Logger } from '../log.js';
-import type { PolicyService } from '../policy.js';
-import type { RunService } from '../runs.js';
+import type { PolicyService } from '../core/policy.js';
+import type { RunService } from '../core/runs.js';
 import type { AuthStore } from '../store/types.js';
-import { parseJson, route, type Ctx } from './respond.js';
+import { parseJson, route, type Ctx } from '../respond.js';
 
 export interface CommandsApiOptions {
   runs: RunService;

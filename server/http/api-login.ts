@@ -7,7 +7,7 @@ import { authenticateBearer } from '../auth/operator-auth.js';
 import type { Logger } from '../log.js';
 import type { AuthStore } from '../store/types.js';
 import { clientIp } from './pages/browser.js';
-import { parseJson, route } from './respond.js';
+import { parseJson, route } from '../respond.js';
 
 export interface LoginApiOptions {
   store: AuthStore;

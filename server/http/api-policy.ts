@@ -3,9 +3,9 @@ import { CcgError } from '../../protocol/errors.js';
 import { PolicyUpdate, type PolicyResponse } from '../../protocol/policy.js';
 import { requireRole, type Principal } from '../auth/operator-auth.js';
 import type { Logger } from '../log.js';
-import type { PolicyService } from '../policy.js';
+import type { PolicyService } from '../core/policy.js';
 import type { AuthStore } from '../store/types.js';
-import { parseJson, route, type Ctx } from './respond.js';
+import { parseJson, route, type Ctx } from '../respond.js';
 
 export interface PolicyApiOptions {
   policy: PolicyService;

@@ -3,7 +3,7 @@ import { CcgError } from '../../protocol/errors.js';
 import type { Principal } from '../auth/operator-auth.js';
 import type { Logger } from '../log.js';
 import { PushSubscriptionInput, type WebPush } from '../notify/web-push.js';
-import { parseJson, route, type Ctx } from './respond.js';
+import { parseJson, route, type Ctx } from '../respond.js';
 
 export interface PushApiOptions {
   push: WebPush;

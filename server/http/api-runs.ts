@@ -7,18 +7,18 @@ import { CHILD_STREAMS } from '../../protocol/frames.js';
 import { mountChunksApi } from './api-chunks.js';
 import { mountCommandsApi } from './api-commands.js';
 import { mountPolicyApi } from './api-policy.js';
-import type { PolicyService } from '../policy.js';
+import type { PolicyService } from '../core/policy.js';
 import { mountArtifactsApi } from './api-artifacts.js';
 import { mountAssistApi } from './api-assist.js';
-import type { ArtifactService } from '../artifacts.js';
-import type { AssistService } from '../assist.js';
+import type { ArtifactService } from '../core/artifacts.js';
+import type { AssistService } from '../core/assist.js';
 import { mountClaudeApi } from './api-claude.js';
 import { mountPushApi } from './api-push.js';
 import type { ClaudeWiring } from '../claude/wire.js';
 import type { Logger } from '../log.js';
-import type { RunService } from '../runs.js';
+import type { RunService } from '../core/runs.js';
 import type { AuthStore, RunStore } from '../store/types.js';
-import { parseJson, route, type Ctx } from './respond.js';
+import { parseJson, route, type Ctx } from '../respond.js';
 import { fromParam, streamStoredChunks } from './stored-stream.js';
 
 export interface ApiOptions {

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { SECURITY_HEADERS, statusLine, type Ctx } from './respond.js';
+import { SECURITY_HEADERS, statusLine, type Ctx } from '../respond.js';
 
 /**
  * Streams a file as the response body with uWebSockets.js backpressure: `tryEnd` with the total

@@ -1,5 +1,5 @@
 import type { HttpResponse } from 'uWebSockets.js';
-import { SECURITY_HEADERS, statusLine, type Ctx } from './respond.js';
+import { SECURITY_HEADERS, statusLine, type Ctx } from '../respond.js';
 
 export interface SseEvent {
   /** Becomes the browser's Last-Event-ID, sent back on reconnect (the resume point). */

@@ -1,7 +1,7 @@
 import type { RecognizedString } from 'uWebSockets.js';
 import { CcgError } from '../../protocol/errors.js';
 import type { RunStore, StoredChunk } from '../store/types.js';
-import { SECURITY_HEADERS, statusLine, type Ctx } from './respond.js';
+import { SECURITY_HEADERS, statusLine, type Ctx } from '../respond.js';
 
 /** The `from` query parameter of a stored-output stream: a chunk seq, 1 when absent. */
 export function fromParam(query: URLSearchParams): number {

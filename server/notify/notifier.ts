@@ -3,7 +3,7 @@ import https from 'node:https';
 import { isFinal, type RunSummary } from '../../protocol/run.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 import { toolSummary } from '../../protocol/timeline.js';
-import type { ApprovalSignal } from '../claude/approvals.js';
+import type { ApprovalSignal } from '../core/approvals.js';
 import type { Logger } from '../log.js';
 import type { PushPayload, WebPush } from './web-push.js';
 

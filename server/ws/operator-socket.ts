@@ -4,13 +4,13 @@ import { encodeView } from '../../protocol/frames.js';
 import { OperatorToGateway, type GatewayToOperator } from '../../protocol/operator-messages.js';
 import { PROTOCOL_VERSION } from '../../protocol/run.js';
 import { authenticateBearer, type Principal } from '../auth/operator-auth.js';
-import type { EventBus } from '../bus.js';
-import { copyRequest, errorReply, writeReply } from '../http/respond.js';
+import type { EventBus } from '../live/bus.js';
+import { copyRequest, errorReply, writeReply } from '../respond.js';
 import type { Logger } from '../log.js';
-import type { RunService } from '../runs.js';
+import type { RunService } from '../core/runs.js';
 import type { AuthStore, RunStore } from '../store/types.js';
-import type { ArtifactService } from '../artifacts.js';
-import type { AssistService } from '../assist.js';
+import type { ArtifactService } from '../core/artifacts.js';
+import type { AssistService } from '../core/assist.js';
 import { STEERING_MESSAGE_TYPES, type OperatorSteering } from './operator-steering.js';
 
 interface Sub {

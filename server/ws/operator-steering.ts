@@ -2,8 +2,8 @@ import type { Approval } from '../../protocol/claude-control.js';
 import { CcgError } from '../../protocol/errors.js';
 import type { GatewayToOperator, OperatorToGateway } from '../../protocol/operator-messages.js';
 import { requireRole, type Principal } from '../auth/operator-auth.js';
-import type { ApprovalService } from '../claude/approvals.js';
-import type { SteeringService } from '../claude/steering.js';
+import type { ApprovalService } from '../core/approvals.js';
+import type { SteeringService } from '../core/steering.js';
 import type { Logger } from '../log.js';
 
 export type SteeringMessage = Extract<OperatorToGateway, { type: 'approval_answer' | 'input' | 'resize' }>;

@@ -5,10 +5,10 @@ import { PROTOCOL_VERSION, isFinal } from '../../protocol/run.js';
 import { GatewayToRunner, RUNNER_MESSAGE_TYPES, RunnerToGateway, type RunnerAssistStatus } from '../../protocol/runner-messages.js';
 import { HEADER_PROTOCOL } from '../../protocol/signing.js';
 import { verifyRunnerRequest, type RunnerAuthDeps } from '../auth/runner-auth.js';
-import { copyRequest, errorReply, writeReply } from '../http/respond.js';
+import { copyRequest, errorReply, writeReply } from '../respond.js';
 import type { Logger } from '../log.js';
 
-import type { RunService, RunnerLink } from '../runs.js';
+import type { RunService, RunnerLink } from '../core/runs.js';
 
 interface RunnerData {
   runId: string;

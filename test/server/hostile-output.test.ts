@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { STREAM_STDOUT } from '../../protocol/frames.js';
-import { LocalBus } from '../../server/bus.js';
+import { LocalBus } from '../../server/live/bus.js';
 import type { Logger } from '../../server/log.js';
 import type { RunSummary } from '../../protocol/run.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';

@@ -4,7 +4,7 @@ import WebSocket from 'ws';
 import { PinnedAgent } from '../../cli/client/pinned-agent.js';
 import type { GatewayToOperator } from '../../protocol/operator-messages.js';
 import { listApiTokens, revokeApiToken } from '../../server/auth/api-tokens.js';
-import { LocalBus } from '../../server/bus.js';
+import { LocalBus } from '../../server/live/bus.js';
 import { fakeRunner } from '../helpers/fake-runner.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { PageClient, fetchJson, login, setupAdmin } from '../helpers/page-client.js';

@@ -3,7 +3,7 @@ import { CcgError } from '../../../protocol/errors.js';
 import { LoginThrottle } from '../../auth/throttle.js';
 import { SESSION_COOKIE, clearCookieHeader, type ResolvedSession } from '../../auth/sessions.js';
 import type { UserRecord } from '../../store/types.js';
-import type { FullReply } from '../respond.js';
+import type { FullReply } from '../../respond.js';
 import { html, pageRoute, redirect, safeNext, type BrowserDeps, type PageCtx } from './browser.js';
 import { notice } from './notices.js';
 

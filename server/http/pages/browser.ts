@@ -5,18 +5,18 @@ import type { AccountService } from '../../auth/accounts.js';
 import { CF_ACCESS_HEADER, type CfAccessVerifier } from '../../auth/cf-access.js';
 import type { Principal, Role } from '../../auth/operator-auth.js';
 import { PRE_COOKIE, SessionService, cookieHeader, readCookie, safeEqual, type ResolvedSession } from '../../auth/sessions.js';
-import type { ArtifactService } from '../../artifacts.js';
-import type { AssistService } from '../../assist.js';
-import type { EventBus } from '../../bus.js';
-import type { ApprovalService } from '../../claude/approvals.js';
-import type { SteeringService } from '../../claude/steering.js';
+import type { ArtifactService } from '../../core/artifacts.js';
+import type { AssistService } from '../../core/assist.js';
+import type { EventBus } from '../../live/bus.js';
+import type { ApprovalService } from '../../core/approvals.js';
+import type { SteeringService } from '../../core/steering.js';
 import type { WebPush } from '../../notify/web-push.js';
-import type { PolicyService } from '../../policy.js';
+import type { PolicyService } from '../../core/policy.js';
 import type { Logger } from '../../log.js';
-import type { RunService } from '../../runs.js';
+import type { RunService } from '../../core/runs.js';
 import type { Store, UserRecord } from '../../store/types.js';
-import { PAGE_HEADERS, type LayoutData, type Views } from '../../views.js';
-import { retryAfter, route, type Ctx, type FullReply, type Reply } from '../respond.js';
+import { PAGE_HEADERS, type LayoutData, type Views } from '../views.js';
+import { retryAfter, route, type Ctx, type FullReply, type Reply } from '../../respond.js';
 import type { RunSection } from './run-sections.js';
 
 /** The gateway's services behind the run page's sections (commands, artifacts, assist, approvals, input, push). */

@@ -2,11 +2,11 @@ import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { artifactContentType, type ArtifactInfo, type ArtifactKind } from '../protocol/artifacts.js';
-import { CcgError } from '../protocol/errors.js';
-import { ChunkRedactor, type Redaction } from '../protocol/redaction.js';
-import type { Logger } from './log.js';
-import type { ArtifactIndex } from './store/types.js';
+import { artifactContentType, type ArtifactInfo, type ArtifactKind } from '../../protocol/artifacts.js';
+import { CcgError } from '../../protocol/errors.js';
+import { ChunkRedactor, type Redaction } from '../../protocol/redaction.js';
+import type { Logger } from '../log.js';
+import type { ArtifactIndex } from '../store/types.js';
 
 export interface ArtifactLimits {
   /** One artifact. */

@@ -1,16 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
-import type { GatewayAssist, GatewayCollect, GatewayExec, GatewayToRunner } from '../protocol/runner-messages.js';
-import { CcgError } from '../protocol/errors.js';
-import { newRunId, newRunToken } from '../protocol/ids.js';
-import { isFinal, type RunnerInfo, type RunStatus, type RunSummary } from '../protocol/run.js';
-import type { EventBus } from './bus.js';
-import type { SecretBox } from './auth/secret-box.js';
-import type { Logger } from './log.js';
-import type { RunRecord, RunStore, StoredChunk } from './store/types.js';
-import { ChunkRedactor, Redaction } from '../protocol/redaction.js';
-import { STREAM_EVENT } from '../protocol/frames.js';
-import { parseEvents, type RunnerEvent } from '../protocol/runner-events.js';
+import type { GatewayAssist, GatewayCollect, GatewayExec, GatewayToRunner } from '../../protocol/runner-messages.js';
+import { CcgError } from '../../protocol/errors.js';
+import { newRunId, newRunToken } from '../../protocol/ids.js';
+import { isFinal, type RunnerInfo, type RunStatus, type RunSummary } from '../../protocol/run.js';
+import type { EventBus } from '../live/bus.js';
+import type { SecretBox } from '../auth/secret-box.js';
+import type { Logger } from '../log.js';
+import type { RunRecord, RunStore, StoredChunk } from '../store/types.js';
+import { ChunkRedactor, Redaction } from '../../protocol/redaction.js';
+import { STREAM_EVENT } from '../../protocol/frames.js';
+import { parseEvents, type RunnerEvent } from '../../protocol/runner-events.js';
 
 /** What the run service needs of a connected runner socket. */
 export interface RunnerLink {

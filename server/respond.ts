@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { CcgError } from '../../protocol/errors.js';
-import type { Logger } from '../log.js';
+import { CcgError } from '../protocol/errors.js';
+import type { Logger } from './log.js';
 
 /** Everything a handler may read of a request, copied out of uWS's stack-only `req` at once. */
 export interface RequestInfo {

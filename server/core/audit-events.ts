@@ -1,6 +1,6 @@
-import type { RunnerEvent } from '../protocol/runner-events.js';
-import type { Logger } from './log.js';
-import type { AuditEntry, AuthStore } from './store/types.js';
+import type { RunnerEvent } from '../../protocol/runner-events.js';
+import type { Logger } from '../log.js';
+import type { AuditEntry, AuthStore } from '../store/types.js';
 
 /**
  * The audit trail of what runners report doing for the gateway: allowlisted commands (exit,

@@ -1,7 +1,7 @@
-import { CcgError } from '../protocol/errors.js';
-import { CommandPolicy, DEFAULT_POLICY, mayRun, sortRoles, type PolicyUpdate } from '../protocol/policy.js';
-import type { Logger } from './log.js';
-import type { AuthStore } from './store/types.js';
+import { CcgError } from '../../protocol/errors.js';
+import { CommandPolicy, DEFAULT_POLICY, mayRun, sortRoles, type PolicyUpdate } from '../../protocol/policy.js';
+import type { Logger } from '../log.js';
+import type { AuthStore } from '../store/types.js';
 
 /** Where the policy lives in the store's `meta` collection. */
 export const POLICY_META_KEY = 'policy.commands';

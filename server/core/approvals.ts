@@ -5,7 +5,7 @@ import { isFinal, type RunSummary } from '../../protocol/run.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 import type { Principal } from '../auth/operator-auth.js';
 import type { Logger } from '../log.js';
-import type { RunService } from '../runs.js';
+import type { RunService } from './runs.js';
 import type { ClaudeStore } from '../store/claude-store.js';
 import type { AuthStore } from '../store/types.js';
 

@@ -4,7 +4,7 @@ import { CcgError } from '../../protocol/errors.js';
 import { isFinal } from '../../protocol/run.js';
 import { requireRole, type Principal } from '../auth/operator-auth.js';
 import type { Logger } from '../log.js';
-import type { RunService } from '../runs.js';
+import type { RunService } from './runs.js';
 import type { AuthStore } from '../store/types.js';
 
 export interface SteeringOptions {

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { brotliCompressSync, constants as zlibConstants, gzipSync } from 'node:zlib';
 import { Eta } from 'eta';
 import type { TemplatedApp } from 'uWebSockets.js';
-import { packageRoot } from './paths.js';
-import { route } from './http/respond.js';
-import type { Logger } from './log.js';
+import { packageRoot } from '../paths.js';
+import { route } from '../respond.js';
+import type { Logger } from '../log.js';
 
 /**
  * Content-Security-Policy of every page: scripts and styles only from our own files (no inline

@@ -1,6 +1,6 @@
-import type { RunSummary } from '../protocol/run.js';
-import type { Logger } from './log.js';
-import type { AuthChange, StoredChunk } from './store/types.js';
+import type { RunSummary } from '../../protocol/run.js';
+import type { Logger } from '../log.js';
+import type { AuthChange, StoredChunk } from '../store/types.js';
 
 /**
  * Fan-out of committed output and run changes to whoever watches: operator sockets today, other

@@ -1,7 +1,7 @@
-import { tmateShapedLinks, type AssistInfo, type AssistStatusBody } from '../protocol/assist.js';
-import { isFinal } from '../protocol/run.js';
-import type { EventBus } from './bus.js';
-import type { Logger } from './log.js';
+import { tmateShapedLinks, type AssistInfo, type AssistStatusBody } from '../../protocol/assist.js';
+import { isFinal } from '../../protocol/run.js';
+import type { EventBus } from '../live/bus.js';
+import type { Logger } from '../log.js';
 
 export interface AssistServiceOptions {
   bus: EventBus;
