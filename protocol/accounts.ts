@@ -1,13 +1,15 @@
 import { z } from 'zod';
+import { Role } from './roles.js';
 
 /**
  * Accounts: users, roles, passwords, two-factor codes and the login API (`POST /api/v1/login`,
  * used by `ccg login`). The browser pages post the same fields as forms.
  */
 
-export const ROLES = ['admin', 'operator', 'viewer'] as const;
-export const UserRole = z.enum(ROLES);
-export type UserRole = z.infer<typeof UserRole>;
+export { ROLES } from './roles.js';
+/** A user's role (roles.ts has the table). */
+export const UserRole = Role;
+export type UserRole = Role;
 
 /** Lowercase letters, digits, dot, dash, underscore; starts with a letter or digit; at most 32. */
 export const USERNAME_RE = /^[a-z0-9][a-z0-9._-]{0,31}$/;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { COMMAND_NAME_RE } from './run.js';
+import { ROLES, Role } from './roles.js';
 
 /**
  * The gateway's command policy: which operator roles may ask a runner to run which of the
@@ -8,9 +9,9 @@ import { COMMAND_NAME_RE } from './run.js';
  * (`GET/PUT /api/v1/policy`, `ccg policy`, the TUI's policy screen).
  */
 
-export const ROLES = ['admin', 'operator', 'viewer'] as const;
-export const PolicyRole = z.enum(ROLES);
-export type PolicyRole = z.infer<typeof PolicyRole>;
+export { ROLES };
+export const PolicyRole = Role;
+export type PolicyRole = Role;
 
 /** At most this many per-command overrides. */
 export const MAX_POLICY_COMMANDS = 256;

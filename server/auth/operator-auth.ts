@@ -1,8 +1,9 @@
 import { CcgError } from '../../protocol/errors.js';
+import { atLeast, minRole, type Role } from '../../protocol/roles.js';
 import { verifyApiToken } from './api-tokens.js';
 import type { AuthStore } from '../store/types.js';
 
-export type Role = 'admin' | 'operator' | 'viewer';
+export type { Role };
 
 /** Who is asking: resolved from an API token (CLI, TUI, CI) or, later, a browser session. */
 export interface Principal {
@@ -14,12 +15,6 @@ export interface Principal {
   userId?: string | null;
 }
 
-const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
-
-/** The lower of two roles: a user's token never acts above its cap or above the user's current role. */
-export function minRole(a: Role, b: Role): Role {
-  return RANK[a] <= RANK[b] ? a : b;
-}
 
 /** Reads `Authorization: Bearer ccgo_…`. Throws ERR_UNAUTHORIZED for missing, unknown or revoked tokens. */
 export function authenticateBearer(store: AuthStore, headers: Record<string, string>): Principal {
@@ -39,6 +34,12 @@ export function authenticateBearer(store: AuthStore, headers: Record<string, str
   return { name: rec.name, role: rec.role, via: 'token', tokenId: rec.id, userId: null };
 }
 
-export function requireRole(p: Principal, role: Role): void {
-  if (RANK[p.role] < RANK[role]) throw new CcgError('ERR_FORBIDDEN', `this needs the ${role} role; you are ${p.role}`);
+/** Throws ERR_FORBIDDEN unless the principal has `role` or a higher one (the table is protocol/roles.ts). */
+export function requireRole(p: Principal | null, role: Role): void {
+  if (!atLeast(p?.role, role)) throw new CcgError('ERR_FORBIDDEN', `this needs the ${role} role${p ? `; you are ${p.role}` : ''}`);
+}
+
+/** Operators and admins: they may act on runs (answer, send input, run commands, assist). */
+export function canOperate(p: Principal | null | undefined): boolean {
+  return atLeast(p?.role, 'operator');
 }

@@ -3,7 +3,7 @@ import { CcgError, closeReason } from '../../protocol/errors.js';
 import { encodeView } from '../../protocol/frames.js';
 import { OperatorToGateway, type GatewayToOperator } from '../../protocol/operator-messages.js';
 import { PROTOCOL_VERSION } from '../../protocol/run.js';
-import { authenticateBearer, type Principal } from '../auth/operator-auth.js';
+import { authenticateBearer, canOperate, type Principal } from '../auth/operator-auth.js';
 import type { EventBus } from '../live/bus.js';
 import { copyRequest, errorReply, writeReply } from '../respond.js';
 import type { Logger } from '../log.js';
@@ -160,7 +160,7 @@ export function mountOperatorSocket(app: TemplatedApp, o: OperatorSocketOptions)
     });
     // Viewers see the output; only operators and admins see assist links: decided at each send,
     // with the role as it is then (a demotion stops the links at once).
-    const seesAssist = () => d.principal.role !== 'viewer';
+    const seesAssist = () => canOperate(d.principal);
     const offAssist = o.assist ? o.assist.onChange((id, assist) => {
       if (id === runId && seesAssist()) send(ws, { type: 'assist', runId, assist });
     }) : () => undefined;

@@ -2,12 +2,12 @@ import { Box, Text } from 'ink';
 import { useLayoutEffect, useRef, useState } from 'react';
 import type { Approval } from '../../../protocol/claude-control.js';
 import { MAX_MESSAGE } from '../../../protocol/claude-events.js';
+import { atLeast } from '../../../protocol/roles.js';
 import { toolSummary } from '../../../protocol/timeline.js';
 import type { PanelProps } from '../panels.js';
 import { plainText } from '../sanitize.js';
 import { clean, fit } from '../theme.js';
 
-const MAY_ANSWER = ['admin', 'operator'];
 
 /** "allowed by alice", "denied (timeout)": what became of an approval, or null while it is open. */
 export function approvalOutcome(a: Approval): string | null {
@@ -75,7 +75,7 @@ export function ApprovalsScreen({ ctx, close, keys, height, width, theme }: Pane
   };
   const cursor = pick(list, choice);
   const selected = list[cursor] ?? null;
-  const mayAnswer = ctx.role !== null && MAY_ANSWER.includes(ctx.role);
+  const mayAnswer = atLeast(ctx.role, 'operator');
   const listRef = useRef(list);
   listRef.current = list;
 

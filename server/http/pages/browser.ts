@@ -3,7 +3,7 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import { CcgError } from '../../../protocol/errors.js';
 import type { AccountService } from '../../auth/accounts.js';
 import { CF_ACCESS_HEADER, type CfAccessVerifier } from '../../auth/cf-access.js';
-import type { Principal, Role } from '../../auth/operator-auth.js';
+import { requireRole, type Principal, type Role } from '../../auth/operator-auth.js';
 import { PRE_COOKIE, SessionService, cookieHeader, readCookie, safeEqual, type ResolvedSession } from '../../auth/sessions.js';
 import type { ArtifactService } from '../../core/artifacts.js';
 import type { AssistService } from '../../core/assist.js';
@@ -52,8 +52,6 @@ export interface BrowserDeps {
   /** The run page's sections (run-sections.ts), in no particular order. */
   sections: RunSection[];
 }
-
-const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
 
 /** One request to a page, after the browser checks: who it is, and what to send back with the reply. */
 export interface PageCtx {
@@ -184,12 +182,6 @@ export function errorPage(pc: PageCtx, err: CcgError, back?: string): FullReply 
   return { status, headers, cookies: pc.cookies, body };
 }
 
-export function requireRole(pc: PageCtx, role: Role): void {
-  if (!pc.principal || RANK[pc.principal.role] < RANK[role]) {
-    throw new CcgError('ERR_FORBIDDEN', `this needs the ${role} role${pc.principal ? `; you are ${pc.principal.role}` : ''}`);
-  }
-}
-
 async function readForm(ctx: Ctx): Promise<URLSearchParams> {
   const type = (ctx.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   const body = await ctx.body(FORM_LIMIT);
@@ -302,6 +294,6 @@ async function handle(pc: PageCtx, method: 'get' | 'post', opts: PageRouteOption
     }
   }
 
-  if (opts.role) requireRole(pc, opts.role);
+  if (opts.role) requireRole(pc.principal, opts.role);
   return handler(pc);
 }

@@ -2,7 +2,7 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import { RunName, RUN_STATUSES, isFinal, type RunStatus, type RunSummary } from '../../../protocol/run.js';
 import { CcgError } from '../../../protocol/errors.js';
 import { RUN_ID_RE } from '../../../protocol/ids.js';
-import type { Principal } from '../../auth/operator-auth.js';
+import { canOperate, type Principal } from '../../auth/operator-auth.js';
 import { qrDataUrl } from '../../render/qr.js';
 import { lastLine, outputWindow, runView, type RunView } from '../../render/run-view.js';
 import { runnerCommand } from '../api-runs.js';
@@ -41,10 +41,6 @@ export function runIdOf(pc: PageCtx): string {
   const id = pc.ctx.params[0] ?? '';
   if (!RUN_ID_RE.test(id)) throw new CcgError('ERR_RUN_NOT_FOUND', 'There is no run with that id.');
   return id;
-}
-
-export function canOperate(p: Principal | null): boolean {
-  return p?.role === 'admin' || p?.role === 'operator';
 }
 
 /** The data of the run header partial (status, times, actions): also sent live over SSE. */

@@ -2,7 +2,7 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import { UserRole } from '../../../protocol/accounts.js';
 import { CcgError } from '../../../protocol/errors.js';
 import { createApiToken, listApiTokens, revokeApiToken } from '../../auth/api-tokens.js';
-import { minRole } from '../../auth/operator-auth.js';
+import { minRole } from '../../../protocol/roles.js';
 import { qrDataUrl } from '../../render/qr.js';
 import { ago } from '../../render/run-view.js';
 import type { ApiTokenRecord, UserRecord } from '../../store/types.js';

@@ -2,12 +2,12 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import type { Approval } from '../../../../protocol/claude-control.js';
 import { APPROVAL_ID_RE, MAX_MESSAGE } from '../../../../protocol/claude-events.js';
 import { CcgError } from '../../../../protocol/errors.js';
-import type { Principal } from '../../../auth/operator-auth.js';
+import { canOperate, type Principal } from '../../../auth/operator-auth.js';
 import { toolSummary, type ApprovalState } from '../../../../protocol/timeline.js';
 import { escapeHtml, renderEntryHtml } from '../../../render/timeline-html.js';
 import { fragment, pageRoute, redirect, type BrowserDeps, type PageCtx } from '../browser.js';
 import type { RunSection, SectionCtx } from '../run-sections.js';
-import { canOperate, runIdOf } from '../runs-pages.js';
+import { runIdOf } from '../runs-pages.js';
 import { isClaudeRun } from './timeline.js';
 
 /** Answered approvals stay on the page this long (one line each, at most RESOLVED_SHOWN), so whoever was about to answer sees who did. */

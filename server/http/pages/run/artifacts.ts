@@ -5,14 +5,14 @@ import { CcgError } from '../../../../protocol/errors.js';
 import { STREAM_EVENT } from '../../../../protocol/frames.js';
 import { isFinal, type RunSummary } from '../../../../protocol/run.js';
 import { itemsOfChunk, type TimelineItem } from '../../../../protocol/timeline.js';
-import type { Principal } from '../../../auth/operator-auth.js';
+import { canOperate, type Principal } from '../../../auth/operator-auth.js';
 import { renderDiffHtml } from '../../../render/diff-html.js';
 import { ago, bytesText, runView } from '../../../render/run-view.js';
 import { AnsiHtml } from '../../../render/ansi.js';
 import { requestCollect, sendArtifact } from '../../api-artifacts.js';
 import { fragment, html, pageRoute, redirect, type BrowserDeps, type PageCtx } from '../browser.js';
 import type { RunSection } from '../run-sections.js';
-import { canOperate, runIdOf } from '../runs-pages.js';
+import { runIdOf } from '../runs-pages.js';
 
 /** Artifact kinds the page can show (rendered), besides downloading them. */
 const VIEWABLE = new Set(['diff', 'diff-staged', 'untracked', 'log']);

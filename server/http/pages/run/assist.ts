@@ -2,11 +2,11 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import type { AssistInfo } from '../../../../protocol/assist.js';
 import { CcgError } from '../../../../protocol/errors.js';
 import { isFinal, type RunSummary } from '../../../../protocol/run.js';
-import type { Principal } from '../../../auth/operator-auth.js';
+import { canOperate, type Principal } from '../../../auth/operator-auth.js';
 import { requestAssist } from '../../api-assist.js';
 import { fragment, pageRoute, redirect, type BrowserDeps, type PageCtx } from '../browser.js';
 import type { RunSection } from '../run-sections.js';
-import { canOperate, runIdOf } from '../runs-pages.js';
+import { runIdOf } from '../runs-pages.js';
 
 function time(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString().slice(11, 16);

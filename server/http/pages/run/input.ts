@@ -2,10 +2,10 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import { MAX_INPUT } from '../../../../protocol/claude-events.js';
 import { CcgError } from '../../../../protocol/errors.js';
 import { isFinal, type RunSummary } from '../../../../protocol/run.js';
-import type { Principal } from '../../../auth/operator-auth.js';
+import { canOperate, type Principal } from '../../../auth/operator-auth.js';
 import { fragment, pageRoute, redirect, type BrowserDeps, type PageCtx } from '../browser.js';
 import type { RunSection } from '../run-sections.js';
-import { canOperate, runIdOf } from '../runs-pages.js';
+import { runIdOf } from '../runs-pages.js';
 import { isClaudeRun } from './timeline.js';
 
 /**

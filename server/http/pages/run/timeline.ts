@@ -2,7 +2,7 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import { STREAM_EVENT } from '../../../../protocol/frames.js';
 import type { RunSummary } from '../../../../protocol/run.js';
 import { Timeline, buildTimeline, itemsOfChunk, type ApprovalState, type TimelineEntry } from '../../../../protocol/timeline.js';
-import type { Principal } from '../../../auth/operator-auth.js';
+import { canOperate, type Principal } from '../../../auth/operator-auth.js';
 import { runView } from '../../../render/run-view.js';
 import { escapeHtml, renderTimelineHtml, type HtmlOptions } from '../../../render/timeline-html.js';
 import { html, pageRoute, type BrowserDeps } from '../browser.js';
@@ -23,10 +23,6 @@ export function pageView(run: RunSummary, query: string): RunPageView {
   return isClaudeRun(run) && new URLSearchParams(query).get('view') !== 'raw' ? 'timeline' : 'raw';
 }
 
-function canAnswer(p: Principal): boolean {
-  return p.role === 'operator' || p.role === 'admin';
-}
-
 /**
  * In the timeline, a pending approval points at its card in the approvals section (where the
  * buttons are), so one question never has two sets of buttons on the page.
@@ -36,7 +32,7 @@ function timelineOptions(viewer: Principal, now: number): HtmlOptions {
     now,
     resultText: false,
     approvalActions: (a: ApprovalState) =>
-      canAnswer(viewer)
+      canOperate(viewer)
         ? `<p class="tl-answer"><a class="button small primary" href="#approval-${escapeHtml(a.info.approvalId)}">Answer it above</a></p>`
         : '<p class="tl-answer">Waiting for an operator to answer.</p>',
   };
