@@ -1,29 +1,49 @@
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import type { Agent } from 'node:https';
 import { join, resolve } from 'node:path';
 import uWS, { type TemplatedApp, type WebSocket, type us_listen_socket } from 'uWebSockets.js';
 import { closeReason } from '../protocol/errors.js';
-import type { AccountService } from './auth/accounts.js';
-import type { CfAccessConfig } from './auth/cf-access.js';
-import type { SessionPolicy } from './auth/sessions.js';
+import { AccountService } from './auth/accounts.js';
 import { ensureOperatorToken } from './auth/api-tokens.js';
+import { CfAccessVerifier, type CfAccessConfig } from './auth/cf-access.js';
 import { SecretBox } from './auth/secret-box.js';
-import { ensureSetupCode } from './auth/setup-code.js';
-import { LocalBus, type EventBus } from './live/bus.js';
-import { mountRunsApi } from './http/api-runs.js';
+import { DEFAULT_SESSION_POLICY, SessionService, type SessionPolicy } from './auth/sessions.js';
+import { ADMIN_EXISTS_KEY, checkSetupCode, ensureSetupCode } from './auth/setup-code.js';
+import { LoginThrottle } from './auth/throttle.js';
+import { ApprovalService } from './core/approvals.js';
 import { ArtifactService } from './core/artifacts.js';
 import { AssistService } from './core/assist.js';
 import { auditPowerEvents } from './core/audit-events.js';
-import { LmdbArtifactIndex } from './store/lmdb-artifacts.js';
-import { mountBrowser } from './http/pages/mount.js';
-import { createLogger, type Logger } from './log.js';
 import { PolicyService } from './core/policy.js';
+import { Requests } from './core/requests.js';
 import { RunService } from './core/runs.js';
+import type { Services } from './core/services.js';
+import { SteeringService } from './core/steering.js';
+import { mountRunsApi } from './http/api-runs.js';
+import { mountBrowser } from './http/pages/mount.js';
+import { LocalBus, type EventBus } from './live/bus.js';
+import { createLogger, type Logger } from './log.js';
+import { Notifier } from './notify/notifier.js';
+import { WebPush, ensureVapidKeys } from './notify/web-push.js';
 import { LmdbStore } from './store/lmdb-store.js';
-import type { ArtifactIndex, Store } from './store/types.js';
+import type { Store } from './store/types.js';
 import { ensureCertificate } from './tls.js';
 import { mountOperatorSocket } from './ws/operator-socket.js';
 import { mountRunnerSocket } from './ws/runner-socket.js';
-import { wireClaude, type ClaudeWiring, type NotifyOptions } from './claude/wire.js';
+
+/** Gateway options for notifications (createGateway passes them through). */
+export interface NotifyOptions {
+  /** Webhook or ntfy topic URL (CCG_NOTIFY_URL). */
+  notifyUrl?: string;
+  notifyFormat?: 'json' | 'ntfy';
+  /** VAPID contact, `mailto:` or `https:` (CCG_VAPID_SUBJECT). */
+  vapidSubject?: string;
+  /** Push hosts allowed besides the browsers' own push services (CCG_PUSH_HOSTS / --push-hosts). */
+  pushHosts?: string[];
+  /** Tests: trust the local push service / webhook stand-ins (used for the configured push hosts). */
+  pushAgent?: Agent;
+  notifyAgent?: Agent;
+}
 
 export interface GatewayLimits {
   /** Output bytes one run may store. */
@@ -73,9 +93,8 @@ export interface GatewayOptions extends NotifyOptions {
   log?: Logger;
   now?: () => number;
   bus?: EventBus;
+  /** Where everything is kept; by default LMDB in `<dataDir>/db`. Any implementation of Store works. */
   store?: Store;
-  /** Where artifact metadata lives; by default a collection in the LMDB store. */
-  artifactIndex?: ArtifactIndex;
   /** Cloudflare Access in front of the pages (team domain, audience tag, optional certs URL). */
   cfAccess?: CfAccessConfig | null;
   /** Take client addresses from CF-Connecting-IP / X-Forwarded-For on loopback connections (a local tunnel). */
@@ -94,13 +113,14 @@ export interface Gateway {
   operatorTokenFile: string;
   setupCode: string | undefined;
   native: boolean;
+  /** What the gateway built (store, bus, services), for tests and tools that run beside it. */
+  services: Services;
   store: Store;
   runs: RunService;
   policy: PolicyService;
   artifacts: ArtifactService;
   assist: AssistService;
-  /** Approvals, input and notifications. */
-  claude: ClaudeWiring;
+  approvals: ApprovalService;
   accounts: AccountService;
   close(): Promise<void>;
 }
@@ -137,29 +157,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const store = opts.store ?? LmdbStore.open(dataDir);
   const bus = opts.bus ?? new LocalBus(log);
   // Revocations, demotions and disabled users reach every open socket and stream at once.
-  const offAuthChanges = store.onAuthChange?.((change) => bus.publishAuthChange(change));
+  const offAuthChanges = store.onAuthChange?.((change) => bus.publish('auth', change));
   const box = SecretBox.fromDataDir(dataDir);
   const tls = opts.insecureHttp ? null : ensureCertificate(dataDir, { certFile: opts.tlsCertFile, keyFile: opts.tlsKeyFile });
   const operatorTokenFile = await ensureOperatorToken(store, dataDir, now());
   const setupCode = await ensureSetupCode(store, dataDir);
-  const runs = new RunService({ store, bus, box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes });
-  runs.addEventListener(auditPowerEvents(store, now, log));
-  const artifactIndex = opts.artifactIndex ?? (store instanceof LmdbStore ? new LmdbArtifactIndex(store.root) : undefined);
-  if (!artifactIndex) throw new Error('a store other than LmdbStore needs an artifactIndex too');
-  const artifacts = new ArtifactService({
-    dir: join(dataDir, 'artifacts'),
-    index: artifactIndex,
-    limits: {
-      maxArtifactBytes: limits.maxArtifactBytes, maxRunArtifacts: limits.maxRunArtifacts, maxRunArtifactBytes: limits.maxRunArtifactBytes,
-      maxRunUploadBytes: limits.maxRunUploadBytes, maxRunUploads: limits.maxRunUploads,
-    },
-    log,
-    now,
-  });
-  const assist = new AssistService({ bus, log, now });
 
-  const app: TemplatedApp = tls ? uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile }) : uWS.App();
-  const sockets = new Set<WebSocket<unknown>>();
   const scheme = tls ? 'https' : 'http';
   let port = opts.port ?? 3100;
   const urlHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
@@ -169,17 +172,24 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     return `${scheme}://${urlHost}:${port}`;
   };
 
-  const policy = new PolicyService({ store, log, now });
-  const claude = wireClaude({ ...opts, dataDir, store, runs, bus, log, now, baseUrl: () => runnerUrl(undefined) });
-  runs.addEventListener((runId, events) => claude.onEvents(runId, events));
+  const services = buildServices({ ...opts, dataDir, store, bus, box, log, now, limits, baseUrl: () => runnerUrl(undefined) });
+  const { runs } = services;
 
-  mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets, onAssistStatus: (id, s) => assist.report(id, s) });
-  const operatorSockets = mountOperatorSocket(app, { runs, store, bus, log, sockets, assist, artifacts, steering: claude.operatorSteering });
-  mountRunsApi(app, { runs, store, log, runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes, policy, artifacts, assist, now, claude });
-  const browser = mountBrowser(app, {
-    store, runs, bus, box, log, now, dataDir, tls: tls !== null, runnerUrl, fingerprint: tls?.fingerprint ?? null,
-    cfAccess: opts.cfAccess ?? null, trustProxy: opts.trustProxy ?? false, ...(opts.sessionPolicy ? { sessionPolicy: opts.sessionPolicy } : {}),
-    powers: { policy, artifacts, assist, approvals: claude.approvals, steering: claude.steering, push: claude.push },
+  const app: TemplatedApp = tls ? uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile }) : uWS.App();
+  const sockets = new Set<WebSocket<unknown>>();
+  mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets, onAssistStatus: (id, s) => services.assist.report(id, s) });
+  const operatorSockets = mountOperatorSocket(app, services, { sockets });
+  mountRunsApi(app, services, { runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes });
+  const browser = mountBrowser(app, services, {
+    tls: tls !== null, runnerUrl, fingerprint: tls?.fingerprint ?? null,
+    cf: opts.cfAccess ? new CfAccessVerifier(opts.cfAccess, now) : null,
+    trustProxy: opts.trustProxy ?? false,
+    setupPending: () => !store.getMeta<boolean>(ADMIN_EXISTS_KEY),
+    markSetupDone: async () => {
+      await store.putMeta(ADMIN_EXISTS_KEY, true);
+      rmSync(join(dataDir, 'setup.code'), { force: true });
+    },
+    checkSetupCode: (code) => checkSetupCode(store, code),
   });
 
   const listenSocket = await new Promise<us_listen_socket>((resolveListen, reject) => {
@@ -195,10 +205,16 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   }, 60_000);
   pruneTimer.unref();
 
+  const pruneSessions = setInterval(() => {
+    services.sessions.prune().catch((err: unknown) => log.warn('session.prune_failed', { err: String(err) }));
+  }, 10 * 60_000);
+  pruneSessions.unref();
+
   let closed: Promise<void> | undefined;
   const close = () =>
     (closed ??= (async () => {
       clearInterval(pruneTimer);
+      clearInterval(pruneSessions);
       offAuthChanges?.();
       operatorSockets.close();
       uWS.us_listen_socket_close(listenSocket);
@@ -223,13 +239,68 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     operatorTokenFile,
     setupCode,
     native: uwsIsNative(),
+    services,
     store,
     runs,
-    policy,
-    artifacts,
-    assist,
-    claude,
-    accounts: browser.accounts,
+    policy: services.policy,
+    artifacts: services.artifacts,
+    assist: services.assist,
+    approvals: services.approvals,
+    accounts: services.accounts,
     close,
   };
+}
+
+/**
+ * Builds every service on one store and one bus, and subscribes them to each other through the
+ * bus. The one place that knows which service needs which: transports receive the result.
+ */
+function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: EventBus; box: SecretBox; log: Logger; now: () => number; limits: GatewayLimits; baseUrl: () => string; sessionPolicy?: Partial<SessionPolicy> }): Services {
+  const { store, bus, log, now, limits } = o;
+  const runs = new RunService({ store, bus, box: o.box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes });
+  const artifacts = new ArtifactService({
+    dir: join(o.dataDir, 'artifacts'),
+    index: store,
+    limits: {
+      maxArtifactBytes: limits.maxArtifactBytes, maxRunArtifacts: limits.maxRunArtifacts, maxRunArtifactBytes: limits.maxRunArtifactBytes,
+      maxRunUploadBytes: limits.maxRunUploadBytes, maxRunUploads: limits.maxRunUploads,
+    },
+    bus,
+    log,
+    now,
+  });
+  const assist = new AssistService({ bus, log, now });
+  const policy = new PolicyService({ store, log, now });
+  const approvals = new ApprovalService({ store, audit: store, runs, bus, log, now });
+  const steering = new SteeringService({ runs, audit: store, log, now });
+  const base = o.baseUrl();
+  const subject = o.vapidSubject ?? (base.startsWith('https://') && !/\/\/(localhost|127\.)/.test(base) ? base : 'mailto:ccg@localhost.localdomain');
+  const push = new WebPush({
+    store, keys: ensureVapidKeys(o.dataDir), subject, log, now,
+    ...(o.pushAgent ? { agent: o.pushAgent } : {}),
+    ...(o.pushHosts ? { pushHosts: o.pushHosts } : {}),
+  });
+  const notifier = new Notifier({
+    url: o.notifyUrl, format: o.notifyFormat, push, baseUrl: o.baseUrl, runName: (id) => runs.get(id)?.name ?? id, log,
+    ...(o.notifyAgent ? { agent: o.notifyAgent } : {}),
+  });
+  const throttle = new LoginThrottle({ now });
+  const accounts = new AccountService({ store, box: o.box, log, now, throttle });
+  const sessions = new SessionService(store, now, { ...DEFAULT_SESSION_POLICY, ...o.sessionPolicy });
+  const requests = new Requests({ runs, store, policy, artifacts, assist, log, now });
+
+  // Who reacts to what, in this order: the audit trail of runner powers, approvals, notifications.
+  const audit = auditPowerEvents(store, now, log);
+  bus.on('events', ({ runId, events }) => audit(runId, events));
+  bus.on('events', ({ runId, events }) => {
+    void approvals.onEvents(runId, events);
+    notifier.onEvents(runId, events);
+  });
+  bus.on('run', (run) => {
+    approvals.onRun(run);
+    notifier.onRun(run);
+  });
+  bus.on('approval', (change) => notifier.onApproval(change));
+
+  return { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, requests, accounts, sessions, throttle, push, notifier };
 }

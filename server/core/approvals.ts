@@ -4,15 +4,18 @@ import { CcgError } from '../../protocol/errors.js';
 import { isFinal, type RunSummary } from '../../protocol/run.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 import type { Principal } from '../auth/operator-auth.js';
+import type { EventBus } from '../live/bus.js';
 import type { Logger } from '../log.js';
 import type { RunService } from './runs.js';
-import type { ClaudeStore } from '../store/claude-store.js';
+import type { ClaudeStore } from '../store/types.js';
 import type { AuthStore } from '../store/types.js';
 
 export interface ApprovalServiceOptions {
   store: ClaudeStore;
   audit: Pick<AuthStore, 'appendAudit'>;
   runs: RunService;
+  /** Where changes are announced (`approval`), in order per run, after they are written. */
+  bus: EventBus;
   log: Logger;
   now: () => number;
 }
@@ -23,11 +26,6 @@ export interface AnswerInput {
   message?: string | undefined;
 }
 
-/** What the notifier hears: an approval appeared or changed. */
-export interface ApprovalSignal {
-  approval: Approval;
-  created: boolean;
-}
 
 const RESOLVED_KEPT = 200;
 /** Resolved approvals kept in memory until (and a while after) their write is durable. */
@@ -56,8 +54,6 @@ export class ApprovalService {
   private readonly recent = new Map<string, Approval>();
   /** Runs where Claude finished a turn and waits for a follow-up. */
   private readonly awaitingInput = new Set<string>();
-  private readonly listeners = new Map<string, Set<(a: Approval) => void>>();
-  private readonly signalListeners = new Set<(s: ApprovalSignal) => void>();
   /** Per run, the writes and announcements of its changes, one after the other. */
   private readonly chains = new Map<string, Promise<void>>();
 
@@ -92,22 +88,6 @@ export class ApprovalService {
     return this.open.get(runId)?.get(approvalId) ?? this.recent.get(key(runId, approvalId)) ?? this.o.store.getApproval(runId, approvalId);
   }
 
-  /** Changes of one run's approvals (operator sockets subscribed to the run). */
-  onChange(runId: string, listener: (a: Approval) => void): () => void {
-    let set = this.listeners.get(runId);
-    if (!set) this.listeners.set(runId, (set = new Set()));
-    set.add(listener);
-    return () => {
-      set.delete(listener);
-      if (set.size === 0) this.listeners.delete(runId);
-    };
-  }
-
-  onSignal(listener: (s: ApprovalSignal) => void): () => void {
-    this.signalListeners.add(listener);
-    return () => this.signalListeners.delete(listener);
-  }
-
   private serial(runId: string, fn: () => Promise<void>): Promise<void> {
     const next = (this.chains.get(runId) ?? Promise.resolve()).then(fn).catch((err: unknown) => {
       this.o.log.error('approval.write_failed', { run: runId, err: String(err) });
@@ -125,8 +105,7 @@ export class ApprovalService {
     const waiting = this.isWaiting(a.runId);
     return this.serial(a.runId, async () => {
       await this.o.store.putApproval(a);
-      for (const l of this.listeners.get(a.runId) ?? []) l(a);
-      for (const l of this.signalListeners) l({ approval: a, created });
+      this.o.bus.publish('approval', { approval: a, created });
       await this.o.runs.setWaiting(a.runId, waiting);
     });
   }
@@ -205,7 +184,7 @@ export class ApprovalService {
   }
 
   /** Runner events of one committed chunk (called in commit order). Returns when their writes are done. */
-  onEvents(runId: string, events: RunnerEvent[]): Promise<void> {
+  onEvents(runId: string, events: readonly RunnerEvent[]): Promise<void> {
     for (const ev of events) {
       switch (ev.type) {
         case 'approval_requested': {

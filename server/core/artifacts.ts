@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { artifactContentType, type ArtifactInfo, type ArtifactKind } from '../../protocol/artifacts.js';
 import { CcgError } from '../../protocol/errors.js';
 import { ChunkRedactor, type Redaction } from '../../protocol/redaction.js';
+import type { EventBus } from '../live/bus.js';
 import type { Logger } from '../log.js';
 import type { ArtifactIndex } from '../store/types.js';
 
@@ -29,6 +30,8 @@ export interface ArtifactServiceOptions {
   dir: string;
   index: ArtifactIndex;
   limits: ArtifactLimits;
+  /** Where a run's new artifact list is announced (`artifacts`). */
+  bus: EventBus;
   log: Logger;
   now: () => number;
 }
@@ -137,7 +140,6 @@ export class Upload {
  * named by its SHA-256, so a name from a runner never becomes a path), metadata in LMDB.
  */
 export class ArtifactService {
-  private readonly listeners = new Set<(runId: string, artifacts: ArtifactInfo[]) => void>();
   /** Uploads in progress, counted against their run's limits until they end. */
   private readonly inflight = new Set<Upload>();
   /**
@@ -198,12 +200,6 @@ export class ArtifactService {
 
   get(runId: string, name: string): ArtifactInfo | undefined {
     return this.o.index.getArtifact(runId, name);
-  }
-
-  /** Hears about every change of a run's artifact list (operator sockets). */
-  onChange(listener: (runId: string, artifacts: ArtifactInfo[]) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
   }
 
   /** Starts an upload after checking the run's limits against the announced length. */
@@ -270,8 +266,7 @@ export class ArtifactService {
       throw err;
     }
     for (const sha of unreferenced) rmSync(this.blobPath(sha), { force: true });
-    const list = this.list(runId);
-    for (const l of this.listeners) l(runId, list);
+    this.o.bus.publish('artifacts', { runId, artifacts: this.list(runId) });
     return info;
   }
 }

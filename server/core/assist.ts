@@ -12,16 +12,15 @@ export interface AssistServiceOptions {
 /**
  * What the gateway knows of each run's assist session, as the runner last reported it. Kept in
  * memory only: the links are credentials, and a runner re-sends them after every reconnect, so a
- * restarted gateway learns them again without ever writing them to disk. Listeners are the
- * operator sockets, which pass them on to operators and admins only.
+ * restarted gateway learns them again without ever writing them to disk. Changes go out on the
+ * bus (`assist`): operator sockets and live pages pass them on to operators and admins only.
  */
 export class AssistService {
   private readonly state = new Map<string, AssistInfo>();
-  private readonly listeners = new Set<(runId: string, info: AssistInfo) => void>();
 
   constructor(private readonly o: AssistServiceOptions) {
     // When a run ends its runner stops tmate; forget the links even if that report never came.
-    o.bus.onRun((run) => {
+    o.bus.on('run', (run) => {
       if (!isFinal(run.status)) return;
       const cur = this.state.get(run.id);
       if (cur && (cur.state === 'active' || cur.state === 'starting')) {
@@ -48,19 +47,14 @@ export class AssistService {
     const info: AssistInfo = { requestId: body.requestId, state: body.state, links, expiresAt: body.expiresAt, reason, updatedAt: this.o.now() };
     this.o.log.info('assist.status', { run: runId, state: body.state, reason: body.reason ?? undefined });
     if (body.state === 'refused') {
-      for (const l of this.listeners) l(runId, info);
+      this.o.bus.publish('assist', { runId, info });
       return;
     }
     this.set(runId, info);
   }
 
-  onChange(listener: (runId: string, info: AssistInfo) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
   private set(runId: string, info: AssistInfo): void {
     this.state.set(runId, info);
-    for (const l of this.listeners) l(runId, info);
+    this.o.bus.publish('assist', { runId, info });
   }
 }

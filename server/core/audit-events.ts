@@ -4,11 +4,11 @@ import type { AuditEntry, AuthStore } from '../store/types.js';
 
 /**
  * The audit trail of what runners report doing for the gateway: allowlisted commands (exit,
- * refusal), artifact collections and assist sessions (opened, closed, refused). A RunService event listener. The
+ * refusal), artifact collections and assist sessions (opened, closed, refused). It listens to the bus's `events`. The
  * actor is the runner; the request that caused it was audited with its operator when it was made.
  * No link of an assist session is ever written here.
  */
-export function auditPowerEvents(store: AuthStore, now: () => number, log: Logger): (runId: string, events: RunnerEvent[]) => void {
+export function auditPowerEvents(store: AuthStore, now: () => number, log: Logger): (runId: string, events: readonly RunnerEvent[]) => void {
   return (runId, events) => {
     for (const ev of events) {
       let entry: Pick<AuditEntry, 'action' | 'detail'> | null = null;

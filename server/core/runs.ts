@@ -4,13 +4,11 @@ import type { GatewayAssist, GatewayCollect, GatewayExec, GatewayToRunner } from
 import { CcgError } from '../../protocol/errors.js';
 import { newRunId, newRunToken } from '../../protocol/ids.js';
 import { isFinal, type RunnerInfo, type RunStatus, type RunSummary } from '../../protocol/run.js';
-import type { EventBus } from '../live/bus.js';
+import { toLiveChunk, type EventBus } from '../live/bus.js';
 import type { SecretBox } from '../auth/secret-box.js';
 import type { Logger } from '../log.js';
 import type { RunRecord, RunStore, StoredChunk } from '../store/types.js';
 import { ChunkRedactor, Redaction } from '../../protocol/redaction.js';
-import { STREAM_EVENT } from '../../protocol/frames.js';
-import { parseEvents, type RunnerEvent } from '../../protocol/runner-events.js';
 
 /** What the run service needs of a connected runner socket. */
 export interface RunnerLink {
@@ -58,21 +56,11 @@ export class RunService {
   private readonly cache = new Map<string, RunRecord>();
   private readonly live = new Map<string, Live>();
   private readonly runners = new Map<string, RunnerLink>();
-  private readonly eventListeners = new Set<(runId: string, events: RunnerEvent[]) => void>();
   /** What to do after commits (fan-out, acks), run together in the next check phase: see `afterCommit`. */
   private afterCommitQueue: (() => void)[] = [];
   private afterCommitTimer: NodeJS.Immediate | null = null;
 
   constructor(private readonly o: RunServiceOptions) {}
-
-  /**
-   * Hears the runner events of every committed event chunk, in order. Each feature adds its own
-   * listener (audit of commands, artifacts, assist sessions…) instead of growing one closure.
-   */
-  addEventListener(listener: (runId: string, events: RunnerEvent[]) => void): () => void {
-    this.eventListeners.add(listener);
-    return () => this.eventListeners.delete(listener);
-  }
 
   /**
    * Runs `fn` from setImmediate, never from the promise continuation of a commit. lmdb-js often
@@ -130,7 +118,7 @@ export class RunService {
       cancelRequestedBy: null,
     };
     await this.o.store.createRun(run);
-    this.o.bus.publishRun(this.summary(run));
+    this.o.bus.publish('run', this.summary(run));
     return { run, token };
   }
 
@@ -168,7 +156,7 @@ export class RunService {
     patch(run);
     run.updatedAt = this.o.now();
     this.cache.set(id, run);
-    this.o.bus.publishRun(this.summary(run));
+    this.o.bus.publish('run', this.summary(run));
     await this.o.store.putRun(run);
     return run;
   }
@@ -194,7 +182,7 @@ export class RunService {
     if (this.runners.get(id) !== link) return;
     this.runners.delete(id);
     const run = this.get(id);
-    if (run) this.o.bus.publishRun(this.summary(run));
+    if (run) this.o.bus.publish('run', this.summary(run));
   }
 
   async started(id: string): Promise<void> {
@@ -258,8 +246,10 @@ export class RunService {
         cached.lastSeq = Math.max(cached.lastSeq, chunk.seq);
         this.cache.set(id, cached);
         this.afterCommit(() => {
-          this.o.bus.publishChunk(id, chunk);
-          if (chunk.stream === STREAM_EVENT) this.emitEvents(id, parseEvents(chunk.data));
+          // An event chunk is parsed here, once: viewers, sections and services share the items.
+          const published = toLiveChunk(chunk, true);
+          this.o.bus.publishChunk(id, published);
+          if (published.items.length > 0) this.o.bus.publish('events', { runId: id, events: published.items.map((i) => i.event) });
           this.scheduleProgress(id, live);
           onCommitted(chunk.seq);
         });
@@ -276,24 +266,13 @@ export class RunService {
     return 'accepted';
   }
 
-  private emitEvents(id: string, events: RunnerEvent[]): void {
-    if (events.length === 0) return;
-    for (const l of this.eventListeners) {
-      try {
-        l(id, events);
-      } catch (err) {
-        this.o.log.error('run.event_listener_failed', { run: id, err: String(err) });
-      }
-    }
-  }
-
   private scheduleProgress(id: string, live: Live): void {
     if (live.progressTimer) return;
     live.progressTimer = setTimeout(() => {
       live.progressTimer = null;
       const run = this.cache.get(id);
       if (!run) return;
-      this.o.bus.publishRun(this.summary(run));
+      this.o.bus.publish('run', this.summary(run));
       this.o.store.putRun(run).catch((err: unknown) => this.o.log.error('run.progress.write_failed', { run: id, err: String(err) }));
     }, PROGRESS_INTERVAL_MS);
     live.progressTimer.unref();

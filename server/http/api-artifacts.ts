@@ -1,23 +1,25 @@
 import type { TemplatedApp } from 'uWebSockets.js';
-import { UploadQuery, artifactBasename, isArtifactName, type ArtifactsResponse, type CollectResponse } from '../../protocol/artifacts.js';
+import { UploadQuery, type ArtifactsResponse } from '../../protocol/artifacts.js';
 import { CcgError } from '../../protocol/errors.js';
 import { RUN_ID_RE } from '../../protocol/ids.js';
 import { Redaction } from '../../protocol/redaction.js';
 import { isFinal } from '../../protocol/run.js';
 import { HEADER_CONTENT_SHA256 } from '../../protocol/signing.js';
 import type { ArtifactService, Upload } from '../core/artifacts.js';
+import type { Requests } from '../core/requests.js';
 import { checkRunnerSignature, claimRunnerNonce, type RunnerAuthDeps } from '../auth/runner-auth.js';
-import { requireRole, type Principal } from '../auth/operator-auth.js';
+import type { Principal } from '../auth/operator-auth.js';
 import type { Logger } from '../log.js';
 import type { RunService } from '../core/runs.js';
 import type { AuthStore } from '../store/types.js';
 import { route, type Ctx } from '../respond.js';
-import { streamFile } from './send-file.js';
+import { sendArtifact } from './send-file.js';
 
 export interface ArtifactsApiOptions extends RunnerAuthDeps {
   runs: RunService;
   store: AuthStore;
   artifacts: ArtifactService;
+  requests: Requests;
   log: Logger;
   who: (ctx: Ctx) => Principal;
 }
@@ -93,43 +95,15 @@ export function mountArtifactsApi(app: TemplatedApp, o: ArtifactsApiOptions): vo
   // The name is one path segment: `/` inside it is sent as %2F (encodeURIComponent).
   route(app, 'get', '/api/v1/runs/:id/artifacts/:name', o.log, async (ctx) => {
     const p = o.who(ctx);
-    const id = runIdParam(ctx);
-    o.runs.mustGet(id);
-    return sendArtifact(o, ctx, p, id, ctx.params[1] ?? '');
+    const opened = await o.requests.openArtifact({ principal: p, from: ctx.remote }, runIdParam(ctx), ctx.params[1] ?? '', 'download');
+    return sendArtifact(ctx, opened);
   });
 
   route(app, 'post', '/api/v1/runs/:id/collect', o.log, async (ctx) => {
     const p = o.who(ctx);
     const id = runIdParam(ctx);
-    return { status: 202, json: await requestCollect(o, p, id, ctx.remote) };
+    return { status: 202, json: await o.requests.collect({ principal: p, from: ctx.remote }, id) };
   });
-}
-
-/**
- * Streams one stored artifact as a download (API and run page alike): authorised by the caller,
- * audited as `artifact.download`, sent as an attachment that no browser renders as a page.
- */
-export async function sendArtifact(o: Pick<ArtifactsApiOptions, 'store' | 'artifacts'>, ctx: Ctx, p: Principal, id: string, name: string): Promise<{ streamed: true }> {
-  const info = isArtifactName(name) ? o.artifacts.get(id, name) : undefined;
-  if (!info) throw new CcgError('ERR_NOT_FOUND', `run ${id} has no artifact named ${JSON.stringify(name.slice(0, 100))}`);
-  await o.store.appendAudit({ at: Date.now(), actor: p.name, action: 'artifact.download', target: id, from: ctx.remote, detail: { name: info.name, sha256: info.sha256 } });
-  if (ctx.aborted()) return { streamed: true };
-  streamFile(ctx, o.artifacts.blobPath(info.sha256), info.bytes, {
-    'content-type': info.contentType,
-    // The name is restricted to [A-Za-z0-9._+@-] segments: no quote, CR or LF can reach this header.
-    'content-disposition': `attachment; filename="${artifactBasename(info.name)}"`,
-    'content-security-policy': "default-src 'none'; sandbox",
-    'x-ccg-sha256': info.sha256,
-  });
-  return { streamed: true };
-}
-
-/** Asks the run's runner to collect its artifacts now (operators and admins), audited as `artifacts.collect`. */
-export async function requestCollect(o: Pick<ArtifactsApiOptions, 'store' | 'runs'>, p: Principal, id: string, from: string | null): Promise<CollectResponse> {
-  requireRole(p, 'operator');
-  const out: CollectResponse = o.runs.request(id, (requestId) => ({ type: 'collect', requestId }));
-  await o.store.appendAudit({ at: Date.now(), actor: p.name, action: 'artifacts.collect', target: id, from, detail: { requestId: out.requestId } });
-  return out;
 }
 
 /** Reads the request body into the upload as it arrives; rejects past its length or when the client goes away. */

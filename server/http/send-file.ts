@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { artifactBasename, type ArtifactInfo } from '../../protocol/artifacts.js';
 import { SECURITY_HEADERS, statusLine, type Ctx } from '../respond.js';
 
 /**
@@ -63,4 +64,21 @@ export function streamFile(ctx: Ctx, file: string, size: number, headers: Record
     // Headers are out: all that is left is to cut the connection so the client sees a short body.
     res.cork(() => res.close());
   });
+}
+
+/**
+ * Streams one stored artifact as a download (API and run page alike), after `Requests.openArtifact`
+ * authorised and audited it: an attachment that no browser renders as a page.
+ */
+export function sendArtifact(ctx: Ctx, opened: { info: ArtifactInfo; path: string }): { streamed: true } {
+  if (ctx.aborted()) return { streamed: true };
+  const { info } = opened;
+  streamFile(ctx, opened.path, info.bytes, {
+    'content-type': info.contentType,
+    // The name is restricted to [A-Za-z0-9._+@-] segments: no quote, CR or LF can reach this header.
+    'content-disposition': `attachment; filename="${artifactBasename(info.name)}"`,
+    'content-security-policy': "default-src 'none'; sandbox",
+    'x-ccg-sha256': info.sha256,
+  });
+  return { streamed: true };
 }

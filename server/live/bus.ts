@@ -1,87 +1,153 @@
+import type { ArtifactInfo } from '../../protocol/artifacts.js';
+import type { AssistInfo } from '../../protocol/assist.js';
+import type { Approval } from '../../protocol/claude-control.js';
 import type { RunSummary } from '../../protocol/run.js';
+import type { RunnerEvent } from '../../protocol/runner-events.js';
+import { STREAM_EVENT } from '../../protocol/frames.js';
+import { itemsOfChunk, type TimelineItem } from '../../protocol/timeline.js';
 import type { Logger } from '../log.js';
 import type { AuthChange, StoredChunk } from '../store/types.js';
 
 /**
- * Fan-out of committed output and run changes to whoever watches: operator sockets today, other
- * gateways' subscribers in a clustered deployment (the same interface over NATS or Postgres
- * LISTEN/NOTIFY). Publishers only ever publish what the store has committed.
+ * A committed chunk as it travels to whoever watches: the stored chunk plus, for a runner-event
+ * chunk (stream 3), its events parsed once at ingest (empty for every other stream). Sections,
+ * sockets and services read `items` instead of parsing the bytes again.
+ */
+export interface LiveChunk extends StoredChunk {
+  readonly items: readonly TimelineItem[];
+}
+
+const NO_ITEMS: readonly TimelineItem[] = Object.freeze([]);
+
+/**
+ * A stored chunk as a LiveChunk. `items` of an event chunk is parsed on first read and kept (a
+ * catch-up read for a viewer that shows only bytes never parses); `eager` parses now (ingest,
+ * where the services need the events at once). The chunk object is reused: read results are fresh.
+ */
+export function toLiveChunk(chunk: StoredChunk, eager = false): LiveChunk {
+  const c = chunk as StoredChunk & { items?: readonly TimelineItem[] };
+  if (c.items) return c as LiveChunk;
+  if (chunk.stream !== STREAM_EVENT) {
+    c.items = NO_ITEMS;
+    return c as LiveChunk;
+  }
+  if (eager) {
+    c.items = itemsOfChunk(chunk);
+    return c as LiveChunk;
+  }
+  let items: readonly TimelineItem[] | undefined;
+  Object.defineProperty(c, 'items', { get: () => (items ??= itemsOfChunk(chunk)), enumerable: true });
+  return c as LiveChunk;
+}
+
+/** An approval appeared (`created`) or changed: answered, forwarded, resolved. */
+export interface ApprovalChange {
+  approval: Approval;
+  created: boolean;
+}
+
+/** What the bus carries besides output chunks, by topic. Every message is about something already committed. */
+export interface Topics {
+  /** A run's summary changed (status, runner, progress). */
+  run: RunSummary;
+  /** The runner events of one committed event chunk, in commit order. */
+  events: { runId: string; events: readonly RunnerEvent[] };
+  /** A run's assist session changed, or the runner refused a request (links: operators only). */
+  assist: { runId: string; info: AssistInfo };
+  /** A run's artifact list changed. */
+  artifacts: { runId: string; artifacts: ArtifactInfo[] };
+  approval: ApprovalChange;
+  /** A token, user or session changed (revoked, disabled, deleted, demoted): open connections re-check. */
+  auth: AuthChange;
+}
+
+export type Topic = keyof Topics;
+
+/**
+ * Fan-out of what the gateway committed to whoever watches: operator sockets, live pages, the
+ * services that react to runner events (approvals, notifications, audit). In a clustered
+ * deployment the same interface runs over another transport. Publishers only ever publish what
+ * the store has committed.
  */
 export interface EventBus {
-  publishChunk(runId: string, chunk: StoredChunk): void;
-  publishRun(run: RunSummary): void;
-  onChunk(runId: string, listener: (chunk: StoredChunk) => void): () => void;
-  onRun(listener: (run: RunSummary) => void): () => void;
-  /** A token, user or session changed (revoked, disabled, deleted, demoted): open connections re-check. */
-  publishAuthChange(change: AuthChange): void;
-  onAuthChange(listener: (change: AuthChange) => void): () => void;
+  /** Output of one run: only that run's listeners hear it (the hot path). */
+  publishChunk(runId: string, chunk: LiveChunk): void;
+  onChunk(runId: string, listener: (chunk: LiveChunk) => void): () => void;
+  publish<T extends Topic>(topic: T, message: Topics[T]): void;
+  on<T extends Topic>(topic: T, listener: (message: Topics[T]) => void): () => void;
 }
 
 /**
- * The in-process bus. Publishers are the ingest path and the run service: a listener that throws
+ * One set of listeners. Publishers are the ingest path and the services: a listener that throws
  * must not break them (nor the listeners after it, nor the gateway), so each listener is called
  * on its own; one that throws is logged and dropped. (A renderer bug reached through a viewer's
  * listener once took the whole gateway down.)
  */
+class Listeners<M> {
+  private readonly set = new Set<(m: M) => void>();
+
+  constructor(
+    private readonly what: string,
+    private readonly log: Logger | undefined,
+  ) {}
+
+  get size(): number {
+    return this.set.size;
+  }
+
+  add(listener: (m: M) => void): () => void {
+    this.set.add(listener);
+    return () => this.set.delete(listener);
+  }
+
+  emit(m: M, runId?: string): void {
+    for (const l of [...this.set]) {
+      try {
+        l(m);
+      } catch (err) {
+        this.set.delete(l);
+        this.log?.error('bus.listener_failed', { ...(runId ? { run: runId } : {}), what: this.what, err: String(err).slice(0, 300) });
+      }
+    }
+  }
+}
+
+/** The in-process bus. */
 export class LocalBus implements EventBus {
-  private readonly chunkListeners = new Map<string, Set<(chunk: StoredChunk) => void>>();
-  private readonly runListeners = new Set<(run: RunSummary) => void>();
-  private readonly authListeners = new Set<(change: AuthChange) => void>();
+  private readonly chunks = new Map<string, Listeners<LiveChunk>>();
+  private readonly topics = new Map<Topic, Listeners<never>>();
 
   constructor(private readonly log?: Logger) {}
 
-  publishChunk(runId: string, chunk: StoredChunk): void {
-    const set = this.chunkListeners.get(runId);
+  publishChunk(runId: string, chunk: LiveChunk): void {
+    const set = this.chunks.get(runId);
     if (!set) return;
-    for (const l of [...set]) {
-      try {
-        l(chunk);
-      } catch (err) {
-        set.delete(l);
-        if (set.size === 0 && this.chunkListeners.get(runId) === set) this.chunkListeners.delete(runId);
-        this.log?.error('bus.listener_failed', { run: runId, what: 'chunk', err: String(err).slice(0, 300) });
-      }
-    }
+    set.emit(chunk, runId);
+    if (set.size === 0 && this.chunks.get(runId) === set) this.chunks.delete(runId);
   }
 
-  publishRun(run: RunSummary): void {
-    for (const l of [...this.runListeners]) {
-      try {
-        l(run);
-      } catch (err) {
-        this.runListeners.delete(l);
-        this.log?.error('bus.listener_failed', { run: run.id, what: 'run', err: String(err).slice(0, 300) });
-      }
-    }
-  }
-
-  onChunk(runId: string, listener: (chunk: StoredChunk) => void): () => void {
-    let set = this.chunkListeners.get(runId);
-    if (!set) this.chunkListeners.set(runId, (set = new Set()));
-    set.add(listener);
+  onChunk(runId: string, listener: (chunk: LiveChunk) => void): () => void {
+    let set = this.chunks.get(runId);
+    if (!set) this.chunks.set(runId, (set = new Listeners('chunk', this.log)));
+    const off = set.add(listener);
     return () => {
-      set.delete(listener);
-      if (set.size === 0) this.chunkListeners.delete(runId);
+      off();
+      if (set.size === 0 && this.chunks.get(runId) === set) this.chunks.delete(runId);
     };
   }
 
-  onRun(listener: (run: RunSummary) => void): () => void {
-    this.runListeners.add(listener);
-    return () => this.runListeners.delete(listener);
+  publish<T extends Topic>(topic: T, message: Topics[T]): void {
+    const runId = typeof message === 'object' && message !== null && 'runId' in message ? String(message.runId) : undefined;
+    this.listeners(topic).emit(message, runId);
   }
 
-  publishAuthChange(change: AuthChange): void {
-    for (const l of [...this.authListeners]) {
-      try {
-        l(change);
-      } catch (err) {
-        this.log?.error('bus.listener_failed', { what: 'auth', err: String(err).slice(0, 300) });
-      }
-    }
+  on<T extends Topic>(topic: T, listener: (message: Topics[T]) => void): () => void {
+    return this.listeners(topic).add(listener);
   }
 
-  onAuthChange(listener: (change: AuthChange) => void): () => void {
-    this.authListeners.add(listener);
-    return () => this.authListeners.delete(listener);
+  private listeners<T extends Topic>(topic: T): Listeners<Topics[T]> {
+    let set = this.topics.get(topic) as Listeners<Topics[T]> | undefined;
+    if (!set) this.topics.set(topic, (set = new Listeners<Topics[T]>(topic, this.log)) as unknown as Listeners<never>);
+    return set;
   }
 }

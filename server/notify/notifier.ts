@@ -3,7 +3,7 @@ import https from 'node:https';
 import { isFinal, type RunSummary } from '../../protocol/run.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 import { toolSummary } from '../../protocol/timeline.js';
-import type { ApprovalSignal } from '../core/approvals.js';
+import type { ApprovalChange } from '../live/bus.js';
 import type { Logger } from '../log.js';
 import type { PushPayload, WebPush } from './web-push.js';
 
@@ -50,7 +50,7 @@ export class Notifier {
     return `${this.o.baseUrl().replace(/\/$/, '')}/runs/${runId}`;
   }
 
-  onApproval(s: ApprovalSignal): void {
+  onApproval(s: ApprovalChange): void {
     if (!s.created) return;
     const a = s.approval;
     const name = this.o.runName(a.runId);
@@ -67,7 +67,7 @@ export class Notifier {
     );
   }
 
-  onEvents(runId: string, events: RunnerEvent[]): void {
+  onEvents(runId: string, events: readonly RunnerEvent[]): void {
     for (const ev of events) {
       if (ev.type === 'claude_result') this.lastResult.set(runId, ev.result);
       if (ev.type === 'awaiting_input') {

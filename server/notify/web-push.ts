@@ -9,7 +9,7 @@ const webPush = () => (webPushModule ??= createRequire(import.meta.url)('web-pus
 import { z } from 'zod';
 import { CcgError } from '../../protocol/errors.js';
 import type { Logger } from '../log.js';
-import type { ClaudeStore, PushSubscriptionRecord } from '../store/claude-store.js';
+import type { ClaudeStore, PushSubscriptionRecord } from '../store/types.js';
 import { PushHosts, publicOnlyAgent } from './push-hosts.js';
 
 /** The gateway's VAPID key pair (RFC 8292), made once into `<data>/vapid.json` (mode 0600). */

@@ -172,7 +172,7 @@ export class OutputRenderer {
   }
 
   /** HTML of the child's output in these chunks (other streams are skipped). */
-  render(chunks: StoredChunk[]): string {
+  render(chunks: readonly StoredChunk[]): string {
     let out = '';
     for (const c of chunks) if (CHILD_STREAMS.has(c.stream)) out += this.of(c.stream).render(c.data);
     return out;

@@ -2,7 +2,11 @@ import { CcgError } from '../../protocol/errors.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import type { ApiTokenRecord, AuditEntry, AuthChange, RunRecord, SessionRecord, Store, StoredChunk, UserRecord } from './types.js';
+import type { ArtifactInfo } from '../../protocol/artifacts.js';
+import type { Approval } from '../../protocol/claude-control.js';
+import type { ApiTokenRecord, ArtifactUsage, AuditEntry, AuthChange, PushSubscriptionRecord, RunRecord, SessionRecord, Store, StoredChunk, UserRecord } from './types.js';
+import { LmdbArtifactIndex } from './lmdb-artifacts.js';
+import { LmdbClaudeStore } from './lmdb-claude.js';
 import type { RunStatus } from '../../protocol/run.js';
 import { FreeSpace, guardLmdbRejections, storageError } from './lmdb-guard.js';
 import { redactAuditEntry } from './redact-audit.js';
@@ -27,6 +31,9 @@ export class LmdbStore implements Store {
   private readonly users: Database<UserRecord, string>;
   private readonly userNames: Database<string, string>;
   private readonly sessions: Database<SessionRecord, string>;
+  /** Approvals and push subscriptions (lmdb-claude.ts), artifact metadata (lmdb-artifacts.ts): same environment. */
+  private readonly claude: LmdbClaudeStore;
+  private readonly artifactIndex: LmdbArtifactIndex;
   private auditCounter = 0;
   private readonly authListeners = new Set<(change: AuthChange) => void>();
 
@@ -45,6 +52,8 @@ export class LmdbStore implements Store {
     this.users = this.root.openDB({ name: 'users' });
     this.userNames = this.root.openDB({ name: 'user-names' });
     this.sessions = this.root.openDB({ name: 'sessions' });
+    this.claude = new LmdbClaudeStore(this.root);
+    this.artifactIndex = new LmdbArtifactIndex(this.root);
   }
 
   private readonly space: FreeSpace;
@@ -65,6 +74,48 @@ export class LmdbStore implements Store {
 
   static open(dataDir: string): LmdbStore {
     return new LmdbStore(join(dataDir, 'db'));
+  }
+
+  // ---- approvals and push subscriptions
+
+  putApproval(a: Approval): Promise<void> {
+    return this.claude.putApproval(a);
+  }
+  getApproval(runId: string, approvalId: string): Approval | undefined {
+    return this.claude.getApproval(runId, approvalId);
+  }
+  listApprovals(runId: string, limit: number): Approval[] {
+    return this.claude.listApprovals(runId, limit);
+  }
+  listOpenApprovals(): Approval[] {
+    return this.claude.listOpenApprovals();
+  }
+  putPushSubscription(s: PushSubscriptionRecord): Promise<void> {
+    return this.claude.putPushSubscription(s);
+  }
+  deletePushSubscription(id: string): Promise<boolean> {
+    return this.claude.deletePushSubscription(id);
+  }
+  listPushSubscriptions(): PushSubscriptionRecord[] {
+    return this.claude.listPushSubscriptions();
+  }
+
+  // ---- artifact metadata
+
+  putArtifact(runId: string, info: ArtifactInfo): Promise<{ unreferenced: string[] }> {
+    return this.artifactIndex.putArtifact(runId, info);
+  }
+  getArtifact(runId: string, name: string): ArtifactInfo | undefined {
+    return this.artifactIndex.getArtifact(runId, name);
+  }
+  listArtifacts(runId: string): ArtifactInfo[] {
+    return this.artifactIndex.listArtifacts(runId);
+  }
+  usageOf(runId: string): ArtifactUsage {
+    return this.artifactIndex.usageOf(runId);
+  }
+  blobRefs(sha256: string): number {
+    return this.artifactIndex.blobRefs(sha256);
   }
 
   // ---- runs

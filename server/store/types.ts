@@ -1,4 +1,5 @@
 import type { ArtifactInfo } from '../../protocol/artifacts.js';
+import type { Approval } from '../../protocol/claude-control.js';
 import type { RunStatus, RunSummary } from '../../protocol/run.js';
 
 /**
@@ -176,6 +177,39 @@ export interface ArtifactIndex {
   blobRefs(sha256: string): number;
 }
 
-export interface Store extends RunStore, AuthStore {
+/** A browser's Web Push subscription (what PushManager.subscribe() returns), and whose it is. */
+export interface PushSubscriptionRecord {
+  /** SHA-256 of the endpoint, base64url: the id the API hands out. */
+  id: string;
+  endpoint: string;
+  keys: { p256dh: string; auth: string };
+  user: string;
+  createdAt: number;
+}
+
+/**
+ * Storage for approvals and push subscriptions. Narrow, like the run store, so a clustered
+ * deployment can put it elsewhere. Approvals survive a gateway restart: they are written before
+ * anyone is told about them.
+ */
+export interface ClaudeStore {
+  putApproval(a: Approval): Promise<void>;
+  getApproval(runId: string, approvalId: string): Approval | undefined;
+  /** A run's approvals, oldest first (at most `limit`). */
+  listApprovals(runId: string, limit: number): Approval[];
+  /** Approvals not yet resolved, of every run (loaded at start). */
+  listOpenApprovals(): Approval[];
+  putPushSubscription(s: PushSubscriptionRecord): Promise<void>;
+  deletePushSubscription(id: string): Promise<boolean>;
+  listPushSubscriptions(): PushSubscriptionRecord[];
+}
+
+/**
+ * Everything the gateway stores, behind one interface: runs and their output, accounts and
+ * tokens, approvals and push subscriptions, artifact metadata. The services take the narrow part
+ * they need; `createGateway` hands them one Store, and never asks which implementation it is.
+ * LMDB (`LmdbStore`) is the embedded default.
+ */
+export interface Store extends RunStore, AuthStore, ClaudeStore, ArtifactIndex {
   close(): Promise<void>;
 }

@@ -13,7 +13,6 @@ export const STEERING_MESSAGE_TYPES = ['approval_answer', 'input', 'resize'] as 
 export interface OperatorSteering {
   /** The run's open approvals, sent right after `subscribe`. */
   approvals(runId: string): Approval[];
-  onApproval(runId: string, listener: (a: Approval) => void): () => void;
   /** Handles one message; errors are answered (never fatal for the socket). */
   handle(who: Principal, remote: string, msg: SteeringMessage, reply: (msg: GatewayToOperator) => void): void;
 }
@@ -26,7 +25,6 @@ export function operatorSteering(approvals: ApprovalService, steering: SteeringS
   };
   return {
     approvals: (runId) => approvals.list(runId),
-    onApproval: (runId, listener) => approvals.onChange(runId, listener),
     handle(who, remote, msg, reply) {
       try {
         switch (msg.type) {

@@ -102,7 +102,7 @@ test('hostile operators: viewers cannot answer, unknown or malformed approvals a
   const runner = await fakeRunner(g, run.id, run.token);
   t.after(() => runner.close());
   await runner.events({ type: 'approval_requested', ...approvalInfo('appr_bbbbbbbbbbbbbbbb', { rule: null }) });
-  await waitFor(() => g.gw.claude.approvals.list(run.id)[0], 5000, 'pending');
+  await waitFor(() => g.gw.approvals.list(run.id)[0], 5000, 'pending');
   const viewerToken = (await createApiToken(g.gw.store, { name: 'vic', role: 'viewer', userId: null, now: Date.now() })).token;
 
   const path = `/api/v1/runs/${run.id}/approvals/appr_bbbbbbbbbbbbbbbb`;
@@ -127,7 +127,7 @@ test('hostile operators: viewers cannot answer, unknown or malformed approvals a
   await waitFor(() => (vic.notices.filter((n) => n.code === 'ERR_FORBIDDEN').length === 2 ? true : undefined), 5000, 'viewer refused twice');
   assert.equal(vic.client.state, 'open', 'refusals do not close the socket');
   assert.equal(runner.messages.filter((m) => m.type === 'approval_decision' || m.type === 'input').length, 0, 'nothing reached the runner');
-  assert.equal(g.gw.claude.approvals.list(run.id)[0]!.state, 'pending');
+  assert.equal(g.gw.approvals.list(run.id)[0]!.state, 'pending');
 });
 
 test('an answer given while the runner is away is delivered when it reconnects; approvals it no longer has are closed', async (t) => {
@@ -136,7 +136,7 @@ test('an answer given while the runner is away is delivered when it reconnects; 
   const run = await newRun(g);
   let runner = await fakeRunner(g, run.id, run.token);
   await runner.events({ type: 'approval_requested', ...approvalInfo('appr_dddddddddddddddd') }, { type: 'approval_requested', ...approvalInfo('appr_eeeeeeeeeeeeeeee', { toolUseId: 'toolu_2' }) });
-  await waitFor(() => (g.gw.claude.approvals.list(run.id).length === 2 ? true : undefined), 5000, 'two pending');
+  await waitFor(() => (g.gw.approvals.list(run.id).length === 2 ? true : undefined), 5000, 'two pending');
   await runner.close();
   await waitFor(() => (g.gw.runs.summary(g.gw.runs.get(run.id)!).runnerConnected ? undefined : true), 5000, 'runner away');
 
@@ -151,7 +151,7 @@ test('an answer given while the runner is away is delivered when it reconnects; 
   const d = await runner.next('approval_decision');
   assert.equal(d.approvalId, 'appr_dddddddddddddddd');
   assert.equal(d.decision, 'allow');
-  const closed = await waitFor(() => g.gw.claude.approvals.get(run.id, 'appr_eeeeeeeeeeeeeeee')?.resolution ?? undefined, 5000, 'second closed');
+  const closed = await waitFor(() => g.gw.approvals.get(run.id, 'appr_eeeeeeeeeeeeeeee')?.resolution ?? undefined, 5000, 'second closed');
   assert.equal(closed.reason, 'ended');
 });
 
@@ -161,7 +161,7 @@ test('pending approvals survive a gateway restart; a run that ends closes what i
   const run = await newRun(g);
   const runner = await fakeRunner(g, run.id, run.token);
   await runner.events({ type: 'approval_requested', ...approvalInfo('appr_ffffffffffffffff') });
-  await waitFor(() => g.gw.claude.approvals.list(run.id)[0], 5000, 'pending');
+  await waitFor(() => g.gw.approvals.list(run.id)[0], 5000, 'pending');
   await runner.close();
   await g.close();
 
@@ -173,7 +173,7 @@ test('pending approvals survive a gateway restart; a run that ends closes what i
   const again = await fakeRunner(g, run.id, run.token);
   t.after(() => again.close());
   await again.exit(0);
-  const a = await waitFor(() => g.gw.claude.approvals.get(run.id, 'appr_ffffffffffffffff')?.resolution ?? undefined, 5000, 'closed at exit');
+  const a = await waitFor(() => g.gw.approvals.get(run.id, 'appr_ffffffffffffffff')?.resolution ?? undefined, 5000, 'closed at exit');
   assert.equal(a.reason, 'ended');
   assert.deepEqual((await req(g, 'GET', `/api/v1/runs/${run.id}/approvals`)).json.approvals, []);
 });

@@ -29,18 +29,18 @@ test('LocalBus: a listener that throws is logged and dropped; the publisher and 
     throw new RangeError('Maximum call stack size exceeded');
   });
   bus.onChunk('r1', (c) => got.push(c.seq));
-  const chunk = (seq: number) => ({ seq, stream: 0, time: 0, data: Buffer.alloc(0) });
+  const chunk = (seq: number) => ({ seq, stream: 0, time: 0, data: Buffer.alloc(0), items: [] });
   assert.doesNotThrow(() => bus.publishChunk('r1', chunk(1)));
   bus.publishChunk('r1', chunk(2));
   assert.deepEqual(got, [1, 2], 'the healthy listener hears every chunk');
   assert.equal(bad, 1, 'the failing listener was dropped after its first failure');
   const runs: string[] = [];
-  bus.onRun(() => {
+  bus.on('run', () => {
     throw new Error('boom');
   });
-  bus.onRun((r) => runs.push(r.id));
-  assert.doesNotThrow(() => bus.publishRun({ id: 'x' } as RunSummary));
-  bus.publishRun({ id: 'y' } as RunSummary);
+  bus.on('run', (r) => runs.push(r.id));
+  assert.doesNotThrow(() => bus.publish('run', { id: 'x' } as RunSummary));
+  bus.publish('run', { id: 'y' } as RunSummary);
   assert.deepEqual(runs, ['x', 'y']);
   assert.deepEqual(errors, ['bus.listener_failed', 'bus.listener_failed']);
 });

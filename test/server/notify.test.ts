@@ -9,7 +9,7 @@ import type { CreateRunResponse } from '../../protocol/api.js';
 import type { ApprovalInfo } from '../../protocol/claude-events.js';
 import { silentLogger } from '../../server/log.js';
 import { WebPush, ensureVapidKeys } from '../../server/notify/web-push.js';
-import { MemoryClaudeStore } from '../../server/store/claude-store.js';
+import { LmdbStore } from '../../server/store/lmdb-store.js';
 import { runCli } from '../helpers/cli.js';
 import { fakeRunner } from '../helpers/fake-runner.js';
 import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.js';
@@ -154,7 +154,8 @@ test('Web Push: VAPID keys made into the data dir, a subscription stored, an enc
 });
 
 test('push subscriptions are validated: https only, no private hosts, well-formed keys, only your own can be removed', async (t) => {
-  const store = new MemoryClaudeStore();
+  const store = LmdbStore.open(tempDir());
+  t.after(() => store.close());
   const wp = new WebPush({ store, keys: ensureVapidKeys(tempDir()), subject: 'mailto:a@b.c', log: silentLogger, now: Date.now });
   const keys = { p256dh: 'B'.repeat(87), auth: 'A'.repeat(22) };
   for (const endpoint of ['http://push.example.com/x', 'https://127.0.0.1/x', 'https://localhost/x', 'https://10.1.2.3/x', 'https://[::1]/x', 'https://user:pw@push.example.com/x', 'https://192.168.0.9/x']) {

@@ -4,7 +4,7 @@ import WebSocket from 'ws';
 import { PinnedAgent } from '../../cli/client/pinned-agent.js';
 import type { GatewayToOperator } from '../../protocol/operator-messages.js';
 import { listApiTokens, revokeApiToken } from '../../server/auth/api-tokens.js';
-import { LocalBus } from '../../server/live/bus.js';
+import { LocalBus, type Topic, type Topics } from '../../server/live/bus.js';
 import { fakeRunner } from '../helpers/fake-runner.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { PageClient, fetchJson, login, setupAdmin } from '../helpers/page-client.js';
@@ -97,7 +97,9 @@ test('operator socket: revoking the token, disabling or deleting the user closes
 test('operator socket: each message is checked against the credentials as they are now, even when no change is announced', async (t) => {
   // A bus that never announces auth changes (a missed notification): the per-message check alone must refuse.
   class DeafBus extends LocalBus {
-    override publishAuthChange(): void {}
+    override publish<T extends Topic>(topic: T, message: Topics[T]): void {
+      if (topic !== 'auth') super.publish(topic, message);
+    }
   }
   const g = await startGateway({ bus: new DeafBus() });
   t.after(() => g.close());

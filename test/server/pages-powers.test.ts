@@ -114,7 +114,7 @@ test('approvals on the run page: hostile tool input renders inert; viewers see b
 
   // Resolved by the runner: everyone's page shows who answered, and no buttons.
   await r.events({ type: 'approval_resolved', approvalId: id, decision: 'deny', always: false, message: 'not <b>today</b>', by: 'olivia', reason: 'operator' });
-  await waitFor(() => (g.gw.claude.approvals.get(run.id, id)?.state === 'resolved' ? true : undefined), 5000, 'resolved');
+  await waitFor(() => (g.gw.approvals.get(run.id, id)?.state === 'resolved' ? true : undefined), 5000, 'resolved');
   const after = await viewer.get(`/runs/${run.id}`);
   assertInert(after.body);
   assert.match(after.body, /Denied by olivia/);
@@ -325,7 +325,7 @@ test('push from the settings page: subscribing needs the session and CSRF; the b
 
   const settings = await op.get('/settings');
   assert.match(settings.body, /Notifications on this phone/);
-  assert.match(settings.body, new RegExp(`data-key="${g.gw.claude.push.publicKey}"`));
+  assert.match(settings.body, new RegExp(`data-key="${g.gw.services.push.publicKey}"`));
   assert.match(settings.body, /<script src="\/static\/push\.js\?v=[0-9a-f]+" defer><\/script>/);
   assert.equal((await op.post('/settings/push', fields, { csrf: null })).status, 403);
   assert.equal((await op.post('/settings/push', fields, { origin: 'https://evil.example' })).status, 403);
@@ -348,7 +348,7 @@ test('push from the settings page: subscribing needs the session and CSRF; the b
   assert.equal(payload.kind, 'test');
   assert.match(payload.url, /\/runs$/);
   assert.equal((await op.post(`/settings/push/${id}/delete`, {})).headers['location'], '/settings?notice=push-removed#push');
-  assert.equal(g.gw.claude.push.list('olivia').length, 0);
+  assert.equal(g.gw.services.push.list('olivia').length, 0);
   assert.equal((await op.post('/settings/push/test', {})).headers['location'], '/settings?notice=push-test-none#push');
 
   const sw = await op.get('/sw.js');

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { TemplatedApp } from 'uWebSockets.js';
 import { CcgError } from '../../../protocol/errors.js';
+import { RUN_ID_RE } from '../../../protocol/ids.js';
 import type { AccountService } from '../../auth/accounts.js';
 import { CF_ACCESS_HEADER, type CfAccessVerifier } from '../../auth/cf-access.js';
 import { requireRole, type Principal, type Role } from '../../auth/operator-auth.js';
@@ -12,6 +13,7 @@ import type { ApprovalService } from '../../core/approvals.js';
 import type { SteeringService } from '../../core/steering.js';
 import type { WebPush } from '../../notify/web-push.js';
 import type { PolicyService } from '../../core/policy.js';
+import type { Requests } from '../../core/requests.js';
 import type { Logger } from '../../log.js';
 import type { RunService } from '../../core/runs.js';
 import type { Store, UserRecord } from '../../store/types.js';
@@ -27,6 +29,8 @@ export interface PagePowers {
   approvals: ApprovalService;
   steering: SteeringService;
   push: WebPush;
+  /** The operations the JSON API calls too (role, policy and audit in one place). */
+  requests: Requests;
 }
 
 /** Everything the page routes need, built once by mountBrowser. */
@@ -104,6 +108,13 @@ export function clientIp(ctx: Ctx, trustProxy: boolean): string {
     if (fwd && /^[0-9a-fA-F:.]{2,45}$/.test(fwd.trim())) return fwd.trim();
   }
   return peer;
+}
+
+/** The run id in a page route's path (`/runs/:id/…`), or ERR_RUN_NOT_FOUND when it cannot be one. */
+export function runIdOf(pc: PageCtx): string {
+  const id = pc.ctx.params[0] ?? '';
+  if (!RUN_ID_RE.test(id)) throw new CcgError('ERR_RUN_NOT_FOUND', 'There is no run with that id.');
+  return id;
 }
 
 /** A local path to return to after login; anything else (other hosts, `//x`, `\\x`) becomes /runs. */

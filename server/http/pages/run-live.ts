@@ -1,27 +1,29 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import { isFinal, type RunSummary } from '../../../protocol/run.js';
 import { OutputRenderer, WINDOW_BYTES, WINDOW_CHUNKS, runView } from '../../render/run-view.js';
-import type { StoredChunk } from '../../store/types.js';
+import type { LiveChunk } from '../../live/bus.js';
+import { Follower } from '../../live/follower.js';
+import type { CredentialWatch } from '../../live/recheck.js';
 import { SseStream, type SseEvent } from '../sse.js';
-import { pageHeaders, pageRoute, type BrowserDeps, type PageCtx } from './browser.js';
+import { pageHeaders, pageRoute, runIdOf, type BrowserDeps, type PageCtx } from './browser.js';
 import { partialData, type RunPageView, type SectionCtx, type SectionLive } from './run-sections.js';
 import { eventWindowOf, lazyWindow, readEventWindow } from './run/events.js';
 import { isClaudeRun } from './run/timeline.js';
-import { listRuns, parseFilter, runIdOf, statusData } from './runs-pages.js';
+import { listRuns, parseFilter, statusData } from './runs-pages.js';
 
 /** Past this many chunks behind, a reconnecting page reloads (showing the tail) instead of replaying. */
 const MAX_REPLAY_CHUNKS = 5000;
 /** Each catch-up read from the store. */
 const BATCH = { limit: 256, maxBytes: 256 * 1024 };
-/** How often a stream checks its session is still valid. */
-const RECHECK_MS = 15_000;
 
 /**
  * Open live streams by session, so logout can end them at once. Streams also re-check their
- * session every few seconds (expiry, a disabled user, a password change elsewhere).
+ * session (expiry, a disabled user, a password change elsewhere) through the one credential watch.
  */
 export class LiveStreams {
   private readonly bySession = new Map<string, Set<SseStream>>();
+
+  constructor(readonly watch: CredentialWatch) {}
 
   add(sessionHash: string, s: SseStream): void {
     let set = this.bySession.get(sessionHash);
@@ -39,6 +41,7 @@ export class LiveStreams {
 
   closeAll(): void {
     for (const set of [...this.bySession.values()]) for (const s of [...set]) s.end();
+    this.watch.close();
   }
 }
 
@@ -57,21 +60,10 @@ function openStream(pc: PageCtx, streams: LiveStreams): SseStream {
     const still = pc.d.sessions.resolve(pc.ctx.headers['cookie']);
     if (!still || still.hash !== hash || still.record.stage !== 'full' || still.user.role !== role) s.end();
   };
-  const check = setInterval(recheck, RECHECK_MS);
-  check.unref();
-  // At once on a revocation, a demotion or a disabled user (from a macrotask, not inside a commit).
-  let soon: NodeJS.Immediate | null = null;
-  const offAuth = pc.d.bus.onAuthChange(() => {
-    soon ??= setImmediate(() => {
-      soon = null;
-      if (!s.isClosed) recheck();
-    });
+  const off = streams.watch.add(() => {
+    if (!s.isClosed) recheck();
   });
-  s.onClose(() => {
-    clearInterval(check);
-    offAuth();
-    if (soon) clearImmediate(soon);
-  });
+  s.onClose(off);
   return s;
 }
 
@@ -140,12 +132,9 @@ export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStr
     }
 
     const renderer = view === 'raw' ? new OutputRenderer(d.store, id, after + 1) : null;
-    let next = after + 1;
-    let live = false;
-    let waiting = false;
     let ended = false;
 
-    const sendChunks = (chunks: StoredChunk[]): boolean => {
+    const sendChunks = (chunks: readonly LiveChunk[]): boolean => {
       const first = chunks[0]!.seq;
       const last = chunks.at(-1)!.seq;
       flushing = true;
@@ -154,57 +143,28 @@ export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStr
       let ok = true;
       for (const ev of sectionEvents.splice(0)) ok = s.send(ev) && ok;
       const htmlText = renderer ? renderer.render(chunks) : '';
-      next = last + 1;
       return s.send(htmlText ? { id: last, event: 'output', data: `<span data-seq="${first}">${htmlText}</span>` } : { id: last }) && ok;
     };
 
     const maybeEnd = (summary: RunSummary) => {
-      if (ended || !isFinal(summary.status) || next <= summary.lastSeq) return;
+      if (ended || !isFinal(summary.status) || follower.nextSeq <= summary.lastSeq) return;
       ended = true;
       s.send({ event: 'end', data: 'end' });
       // The page closes its EventSource on `end`; close our side too if it does not.
       setTimeout(() => s.end(), 5000).unref();
     };
 
-    const pump = (): void => {
-      while (!s.isClosed && !waiting) {
-        const committed = d.runs.committedSeq(id);
-        if (next > committed) {
-          live = true;
-          maybeEnd(d.runs.summary(d.runs.mustGet(id)));
-          return;
-        }
-        const chunks = d.store.readChunks(id, next, BATCH).filter((c) => c.seq <= committed);
-        if (chunks.length === 0) {
-          live = true;
-          return;
-        }
-        if (!sendChunks(chunks)) {
-          waiting = true;
-          s.onDrain(() => {
-            waiting = false;
-            pump();
-          });
-        }
-      }
-    };
-
-    const offChunk = d.bus.onChunk(id, (chunk) => {
-      if (!live || s.isClosed || chunk.seq < next) return;
-      if (chunk.seq > next || waiting) {
-        live = false;
-        if (!waiting) pump();
-        return;
-      }
-      if (!sendChunks([chunk])) {
-        live = false;
-        waiting = true;
-        s.onDrain(() => {
-          waiting = false;
-          pump();
-        });
-      }
-    });
+    // The output follows the run like an operator socket's subscription does (live/follower.ts).
+    const follower: Follower = new Follower({ committedSeq: (r) => d.runs.committedSeq(r), readChunks: d.store.readChunks.bind(d.store), bus: d.bus }, id, after + 1, {
+      deliver(chunks) {
+        if (s.isClosed) return false;
+        const ok = sendChunks(chunks);
+        if (!ok) s.onDrain(() => follower.resume());
+        return ok;
+      },
+      congested: () => false,
+      caughtUp: () => maybeEnd(d.runs.summary(d.runs.mustGet(id))),
+    }, BATCH);
 
     // The header is re-sent only when what it shows changes (not on every progress tick), so an
     // open "Cancel…" disclosure does not snap shut while output flows.
@@ -217,7 +177,7 @@ export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStr
       s.send({ event: 'status', data: d.views.partial('run-status', statusData(d, r, principal, csrf)) });
     };
     let statusTimer: NodeJS.Timeout | null = null;
-    const offRun = d.bus.onRun((summary) => {
+    const offRun = d.bus.on('run', (summary) => {
       if (summary.id !== id || s.isClosed) return;
       // Progress updates arrive up to once a second per run; coalesce them.
       statusTimer ??= setTimeout(() => {
@@ -240,19 +200,19 @@ export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStr
           const data = sec.data(ctxOf(latest, d.runs.committedSeq(id) + 1));
           s.send({ event: `${sec.id}-section`, data: data ? d.views.partial(`run/${sec.id}`, partialData(data, runView(latest, d.now()), csrf)) : '' });
         }
-        if (live) maybeEnd(latest);
+        if (follower.isLive) maybeEnd(latest);
       }, 200);
     });
 
     s.onClose(() => {
-      offChunk();
+      follower.close();
       offRun();
       if (statusTimer) clearTimeout(statusTimer);
       for (const l of lives) l.close?.();
     });
     // The page may have been rendered a moment before a change: send the current header once.
     sendStatus(d.runs.summary(run));
-    pump();
+    follower.pump();
     return { streamed: true };
   });
 
@@ -274,7 +234,7 @@ export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStr
     const schedule = (ms: number) => {
       timer ??= setTimeout(send, ms);
     };
-    const off = d.bus.onRun(() => schedule(1000));
+    const off = d.bus.on('run', () => schedule(1000));
     // Ages ("2 min ago") move on even when nothing happens.
     const tick = setInterval(() => schedule(0), 30_000);
     tick.unref();

@@ -2,6 +2,7 @@ import type { RunSummary } from '../../../protocol/run.js';
 import type { TimelineItem } from '../../../protocol/timeline.js';
 import type { Principal } from '../../auth/operator-auth.js';
 import type { RunView } from '../../render/run-view.js';
+import type { LiveChunk } from '../../live/bus.js';
 import type { StoredChunk } from '../../store/types.js';
 import type { SseEvent } from '../sse.js';
 
@@ -52,8 +53,8 @@ export interface SectionCtx {
 }
 
 export interface SectionLive {
-  /** A committed chunk of the run (any stream), before the page hears of it as output. */
-  onChunk?(chunk: StoredChunk): void;
+  /** A committed chunk of the run (any stream, events parsed once), before the page hears of it as output. */
+  onChunk?(chunk: LiveChunk): void;
   /** The run changed (coalesced: at most a few times a second). */
   onRun?(run: RunSummary): void;
   close?(): void;

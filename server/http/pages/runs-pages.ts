@@ -1,12 +1,11 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import { RunName, RUN_STATUSES, isFinal, type RunStatus, type RunSummary } from '../../../protocol/run.js';
 import { CcgError } from '../../../protocol/errors.js';
-import { RUN_ID_RE } from '../../../protocol/ids.js';
 import { canOperate, type Principal } from '../../auth/operator-auth.js';
 import { qrDataUrl } from '../../render/qr.js';
 import { lastLine, outputWindow, runView, type RunView } from '../../render/run-view.js';
-import { runnerCommand } from '../api-runs.js';
-import { fragment, html, pageRoute, redirect, type BrowserDeps, type PageCtx } from './browser.js';
+import { runnerCommand } from '../../core/requests.js';
+import { fragment, html, pageRoute, redirect, runIdOf, type BrowserDeps } from './browser.js';
 import { notice } from './notices.js';
 import { sectionsFor, type SectionCtx } from './run-sections.js';
 import { eventWindowOf, lazyWindow, readEventWindow } from './run/events.js';
@@ -37,12 +36,6 @@ export function listRuns(d: BrowserDeps, filter: RunFilter): (RunView & { lastLi
   return runs.map((r) => ({ ...runView(r, now), lastLine: lastLine(d.store, r) }));
 }
 
-export function runIdOf(pc: PageCtx): string {
-  const id = pc.ctx.params[0] ?? '';
-  if (!RUN_ID_RE.test(id)) throw new CcgError('ERR_RUN_NOT_FOUND', 'There is no run with that id.');
-  return id;
-}
-
 /** The data of the run header partial (status, times, actions): also sent live over SSE. */
 export function statusData(d: BrowserDeps, run: RunSummary, principal: Principal, csrf: string): Record<string, unknown> {
   return { run: runView(run, d.now()), canCancel: canOperate(principal) && !isFinal(run.status), csrf };
@@ -67,9 +60,7 @@ export function mountRunsPages(app: TemplatedApp, d: BrowserDeps): void {
       if (!parsed.success) return html(pc, 400, 'run-new', 'New run', { error: parsed.error.issues[0]?.message ?? 'bad name', name: rawName.slice(0, 200) }, { nav: 'new' });
       name = parsed.data;
     }
-    const p = pc.principal!;
-    const { run, token } = await d.runs.create(name, p.name);
-    await d.accounts.audit({ name: p.name, remote: pc.ip }, 'run.create', run.id, { name: run.name, via: 'page' });
+    const { run, token } = await d.powers.requests.createRun({ principal: pc.principal!, from: pc.ip, via: 'page' }, name);
     const command = runnerCommand({ url: d.runnerUrl(pc.ctx.headers['host']), runId: run.id, token, fingerprint: d.fingerprint });
     // The token is on this response only: never cached, never shown again.
     return html(pc, 201, 'run-created', 'Run created', { run: runView(d.runs.summary(run), d.now()), token, command, qr: await qrDataUrl(command) }, { nav: 'new' });
@@ -126,9 +117,7 @@ export function mountRunsPages(app: TemplatedApp, d: BrowserDeps): void {
 
   pageRoute(app, d, 'post', '/runs/:id/cancel', { auth: 'user', role: 'operator' }, async (pc) => {
     const id = runIdOf(pc);
-    const p = pc.principal!;
-    const { delivered } = await d.runs.cancel(id, p.name);
-    await d.accounts.audit({ name: p.name, remote: pc.ip }, 'run.cancel', id, { delivered, via: 'page' });
+    await d.powers.requests.cancelRun({ principal: pc.principal!, from: pc.ip, via: 'page' }, id);
     return redirect(pc, `/runs/${id}?notice=run-cancelled`);
   });
 }

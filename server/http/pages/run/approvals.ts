@@ -5,9 +5,8 @@ import { CcgError } from '../../../../protocol/errors.js';
 import { canOperate, type Principal } from '../../../auth/operator-auth.js';
 import { toolSummary, type ApprovalState } from '../../../../protocol/timeline.js';
 import { escapeHtml, renderEntryHtml } from '../../../render/timeline-html.js';
-import { fragment, pageRoute, redirect, type BrowserDeps, type PageCtx } from '../browser.js';
+import { fragment, pageRoute, redirect, runIdOf, type BrowserDeps, type PageCtx } from '../browser.js';
 import type { RunSection, SectionCtx } from '../run-sections.js';
-import { runIdOf } from '../runs-pages.js';
 import { isClaudeRun } from './timeline.js';
 
 /** Answered approvals stay on the page this long (one line each, at most RESOLVED_SHOWN), so whoever was about to answer sees who did. */
@@ -77,7 +76,9 @@ export function approvalsSection(d: BrowserDeps): RunSection {
     live(c, send) {
       if (!isClaudeRun(c.run)) return null;
       const push = () => send({ event: 'approvals-list', data: approvalCards(d, c.run.id, c.viewer, c.csrf) });
-      const off = d.powers.approvals.onChange(c.run.id, push);
+      const off = d.bus.on('approval', ({ approval }) => {
+        if (approval.runId === c.run.id) push();
+      });
       // Whatever changed between the page's render and this stream.
       push();
       return { close: off };

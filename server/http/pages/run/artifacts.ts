@@ -4,15 +4,14 @@ import { isArtifactName, type ArtifactInfo } from '../../../../protocol/artifact
 import { CcgError } from '../../../../protocol/errors.js';
 import { STREAM_EVENT } from '../../../../protocol/frames.js';
 import { isFinal, type RunSummary } from '../../../../protocol/run.js';
-import { itemsOfChunk, type TimelineItem } from '../../../../protocol/timeline.js';
+import type { TimelineItem } from '../../../../protocol/timeline.js';
 import { canOperate, type Principal } from '../../../auth/operator-auth.js';
 import { renderDiffHtml } from '../../../render/diff-html.js';
 import { ago, bytesText, runView } from '../../../render/run-view.js';
 import { AnsiHtml } from '../../../render/ansi.js';
-import { requestCollect, sendArtifact } from '../../api-artifacts.js';
-import { fragment, html, pageRoute, redirect, type BrowserDeps, type PageCtx } from '../browser.js';
+import { sendArtifact } from '../../send-file.js';
+import { fragment, html, pageRoute, redirect, runIdOf, type BrowserDeps, type PageCtx } from '../browser.js';
 import type { RunSection } from '../run-sections.js';
-import { runIdOf } from '../runs-pages.js';
 
 /** Artifact kinds the page can show (rendered), besides downloading them. */
 const VIEWABLE = new Set(['diff', 'diff-staged', 'untracked', 'log']);
@@ -81,14 +80,14 @@ export function artifactsSection(d: BrowserDeps): RunSection {
     data: (c) => artifactsData(d, c.run, c.viewer, c.events().items),
     key: (run, viewer) => JSON.stringify([Boolean(run.runner), canOperate(viewer) && !isFinal(run.status) && run.runnerConnected]),
     live(c, send) {
-      const off = d.powers.artifacts.onChange((runId) => {
+      const off = d.bus.on('artifacts', ({ runId }) => {
         if (runId === c.run.id) send({ event: 'artifacts-list', data: d.views.partial('run/artifacts-list', listData(d, runId)) });
       });
       let note: string | null = null;
       return {
         onChunk(chunk) {
           if (chunk.stream !== STREAM_EVENT) return;
-          const next = collectNote(itemsOfChunk(chunk), note);
+          const next = collectNote(chunk.items, note);
           if (next !== note && next) {
             note = next;
             send({ event: 'artifacts-note', data: d.views.partial('run/artifacts-note', { note }) });
@@ -98,12 +97,6 @@ export function artifactsSection(d: BrowserDeps): RunSection {
       };
     },
   };
-}
-
-function mustArtifact(d: BrowserDeps, runId: string, name: string): ArtifactInfo {
-  const info = isArtifactName(name) ? d.powers.artifacts.get(runId, name) : undefined;
-  if (!info) throw new CcgError('ERR_NOT_FOUND', 'This run has no artifact by that name.');
-  return info;
 }
 
 /** The first VIEW_BYTES of a stored blob, as text. */
@@ -133,18 +126,19 @@ const COLLECT_REFUSALS = ['ERR_RUNNER_AWAY', 'ERR_RUN_FINISHED'];
 export function mountArtifactPages(app: TemplatedApp, d: BrowserDeps): void {
   pageRoute(app, d, 'get', '/runs/:id/artifacts/:name', { auth: 'user' }, (pc) => {
     const id = runIdOf(pc);
-    d.runs.mustGet(id);
     // Same as the API: a 404 for unknown names, an attachment that no browser renders, audited.
-    return sendArtifact({ store: d.store, artifacts: d.powers.artifacts }, { ...pc.ctx, remote: pc.ip }, pc.principal!, id, pc.ctx.params[1] ?? '');
+    return d.powers.requests.openArtifact({ principal: pc.principal!, from: pc.ip }, id, pc.ctx.params[1] ?? '', 'download').then((opened) => sendArtifact(pc.ctx, opened));
   });
 
   pageRoute(app, d, 'get', '/runs/:id/view/:name', { auth: 'user' }, async (pc) => {
     const id = runIdOf(pc);
     const run = d.runs.summary(d.runs.mustGet(id));
-    const info = mustArtifact(d, id, pc.ctx.params[1] ?? '');
-    if (!VIEWABLE.has(info.kind)) throw new CcgError('ERR_NOT_FOUND', 'This artifact can only be downloaded.');
-    await d.store.appendAudit({ at: d.now(), actor: pc.principal!.name, action: 'artifact.view', target: id, from: pc.ip, detail: { name: info.name, sha256: info.sha256 } });
-    const { text, cut } = readHead(d.powers.artifacts.blobPath(info.sha256), info.bytes);
+    const name = pc.ctx.params[1] ?? '';
+    if (!isArtifactName(name) || !d.powers.artifacts.get(id, name)) throw new CcgError('ERR_NOT_FOUND', 'This run has no artifact by that name.');
+    const { info, path } = await d.powers.requests.openArtifact({ principal: pc.principal!, from: pc.ip }, id, name, 'view', (i) => {
+      if (!VIEWABLE.has(i.kind)) throw new CcgError('ERR_NOT_FOUND', 'This artifact can only be downloaded.');
+    });
+    const { text, cut } = readHead(path, info.bytes);
     const view = artifactView(id, info, d.now());
     let body: Record<string, unknown>;
     if (info.kind === 'diff' || info.kind === 'diff-staged') {
@@ -163,7 +157,7 @@ export function mountArtifactPages(app: TemplatedApp, d: BrowserDeps): void {
     const id = runIdOf(pc);
     let problem: string | null = null;
     try {
-      await requestCollect({ store: d.store, runs: d.runs }, pc.principal!, id, pc.ip);
+      await d.powers.requests.collect({ principal: pc.principal!, from: pc.ip, via: 'page' }, id);
     } catch (err) {
       if (!(err instanceof CcgError) || !COLLECT_REFUSALS.includes(err.code) || !pc.htmx) throw err;
       problem = err.message.charAt(0).toUpperCase() + err.message.slice(1) + '.';

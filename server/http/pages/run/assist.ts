@@ -3,10 +3,8 @@ import type { AssistInfo } from '../../../../protocol/assist.js';
 import { CcgError } from '../../../../protocol/errors.js';
 import { isFinal, type RunSummary } from '../../../../protocol/run.js';
 import { canOperate, type Principal } from '../../../auth/operator-auth.js';
-import { requestAssist } from '../../api-assist.js';
-import { fragment, pageRoute, redirect, type BrowserDeps, type PageCtx } from '../browser.js';
+import { fragment, pageRoute, redirect, runIdOf, type BrowserDeps, type PageCtx } from '../browser.js';
 import type { RunSection } from '../run-sections.js';
-import { runIdOf } from '../runs-pages.js';
 
 function time(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString().slice(11, 16);
@@ -19,12 +17,10 @@ function time(ms: number | null): string | null {
  */
 function assistBody(d: BrowserDeps, run: RunSummary, viewer: Principal, from: string | null, extra: { refused?: string | null; problem?: string | null; asked?: string | null } = {}): Record<string, unknown> | null {
   if (!canOperate(viewer) || !run.runner?.assist) return null;
-  const info: AssistInfo | null = d.powers.assist.get(run.id);
+  // Audited by Requests.showAssist whenever the links are handed out (not awaited: pages render synchronously).
+  const info: AssistInfo | null = d.powers.requests.showAssist({ principal: viewer, from, via: 'page' }, run.id).info;
   const active = info?.state === 'active' || info?.state === 'starting';
   const links = info?.state === 'active' ? info.links : null;
-  if (links) {
-    d.store.appendAudit({ at: d.now(), actor: viewer.name, action: 'assist.show', target: run.id, from, detail: { via: 'page' } }).catch((err: unknown) => d.log.warn('audit.write_failed', { err: String(err) }));
-  }
   const open = !isFinal(run.status) && run.runnerConnected;
   return {
     runId: run.id,
@@ -59,7 +55,7 @@ export function assistSection(d: BrowserDeps): RunSection {
     live(c, send) {
       // Viewers' streams never hear of assist sessions: no links can reach them.
       if (!canOperate(c.viewer)) return null;
-      const off = d.powers.assist.onChange((id, info) => {
+      const off = d.bus.on('assist', ({ runId: id, info }) => {
         if (id !== c.run.id) return;
         const run = d.runs.summary(d.runs.mustGet(id));
         const body = assistBody(d, run, c.viewer, null, info.state === 'refused' ? { refused: info.reason ?? 'no reason given' } : {});
@@ -81,7 +77,7 @@ export function mountAssistActions(app: TemplatedApp, d: BrowserDeps): void {
     if (action !== 'start' && action !== 'stop') throw new CcgError('ERR_BAD_REQUEST', 'action must be start or stop');
     let problem: string | null = null;
     try {
-      await requestAssist({ runs: d.runs, store: d.store }, pc.principal!, id, action, pc.ip);
+      await d.powers.requests.assist({ principal: pc.principal!, from: pc.ip, via: 'page' }, id, action);
     } catch (err) {
       if (!(err instanceof CcgError) || !REFUSALS.includes(err.code) || !pc.htmx) throw err;
       problem = err.message.charAt(0).toUpperCase() + err.message.slice(1) + '.';

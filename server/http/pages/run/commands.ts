@@ -2,14 +2,13 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import { CcgError } from '../../../../protocol/errors.js';
 import { STREAM_COMMAND, STREAM_EVENT } from '../../../../protocol/frames.js';
 import { isFinal, type AdvertisedCommand, type RunSummary } from '../../../../protocol/run.js';
-import { fmtDuration, itemsOfChunk, type TimelineItem } from '../../../../protocol/timeline.js';
+import { fmtDuration, type TimelineItem } from '../../../../protocol/timeline.js';
 import type { Principal } from '../../../auth/operator-auth.js';
 import { AnsiHtml, escapeHtml } from '../../../render/ansi.js';
+import type { LiveChunk } from '../../../live/bus.js';
 import type { StoredChunk } from '../../../store/types.js';
-import { requestExec } from '../../api-commands.js';
-import { fragment, pageRoute, redirect, type BrowserDeps, type PageCtx } from '../browser.js';
+import { fragment, pageRoute, redirect, runIdOf, type BrowserDeps, type PageCtx } from '../browser.js';
 import type { EventWindow, RunSection } from '../run-sections.js';
-import { runIdOf } from '../runs-pages.js';
 
 /** Command runs kept on a page (the newest). */
 export const CMD_RUNS_SHOWN = 3;
@@ -147,7 +146,7 @@ function commandViews(d: BrowserDeps, run: RunSummary, viewer: Principal): Comma
     name: c.name,
     description: c.description ?? null,
     params: c.params.map((p) => ({ name: p.name, pattern: p.pattern, htmlPattern: htmlPattern(p.pattern), id: `p-${c.name}-${p.name}` })),
-    mayRun: d.powers.policy.mayRun(viewer.role, c.name),
+    mayRun: d.powers.requests.mayRun(viewer, c.name),
   }));
 }
 
@@ -190,10 +189,10 @@ export function commandsSection(d: BrowserDeps): RunSection {
 
 function liveRuns(runs: CommandRuns, send: (ev: { event: string; data: string }) => void) {
   return {
-    onChunk(chunk: StoredChunk) {
+    onChunk(chunk: LiveChunk) {
       if (chunk.stream === STREAM_EVENT) {
         const parts: string[] = [];
-        for (const item of itemsOfChunk(chunk)) {
+        for (const item of chunk.items) {
           const got = runs.event(item);
           if (got) parts.push(got.created ? runHtml(got.run) : headHtml(got.run));
         }
@@ -210,7 +209,7 @@ const REFUSALS = ['ERR_FORBIDDEN', 'ERR_RUNNER_AWAY', 'ERR_RUN_FINISHED', 'ERR_N
 
 /**
  * `POST /runs/:id/exec`: name, and `p.NAME` per parameter. Checked against the command policy
- * (requestExec, as the API does); the runner checks the allowlist and the patterns and answers in
+ * (Requests.exec, as the API does); the runner checks the allowlist and the patterns and answers in
  * the event stream.
  */
 export function mountCommandActions(app: TemplatedApp, d: BrowserDeps): void {
@@ -228,7 +227,7 @@ export function mountCommandActions(app: TemplatedApp, d: BrowserDeps): void {
     let sent: string | null = null;
     let problem: string | null = null;
     try {
-      await requestExec({ runs: d.runs, store: d.store, policy: d.powers.policy }, pc.principal!, id, { name, params }, pc.ip);
+      await d.powers.requests.exec({ principal: pc.principal!, from: pc.ip, via: 'page' }, id, { name, params });
       sent = label(name, params);
     } catch (err) {
       if (!(err instanceof CcgError) || !REFUSALS.includes(err.code) || !pc.htmx) throw err;

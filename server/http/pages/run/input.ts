@@ -3,9 +3,8 @@ import { MAX_INPUT } from '../../../../protocol/claude-events.js';
 import { CcgError } from '../../../../protocol/errors.js';
 import { isFinal, type RunSummary } from '../../../../protocol/run.js';
 import { canOperate, type Principal } from '../../../auth/operator-auth.js';
-import { fragment, pageRoute, redirect, type BrowserDeps, type PageCtx } from '../browser.js';
+import { fragment, pageRoute, redirect, runIdOf, type BrowserDeps, type PageCtx } from '../browser.js';
 import type { RunSection } from '../run-sections.js';
-import { runIdOf } from '../runs-pages.js';
 import { isClaudeRun } from './timeline.js';
 
 /**

@@ -1,13 +1,12 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import { STREAM_EVENT } from '../../../../protocol/frames.js';
 import type { RunSummary } from '../../../../protocol/run.js';
-import { Timeline, buildTimeline, itemsOfChunk, type ApprovalState, type TimelineEntry } from '../../../../protocol/timeline.js';
+import { Timeline, buildTimeline, type ApprovalState, type TimelineEntry } from '../../../../protocol/timeline.js';
 import { canOperate, type Principal } from '../../../auth/operator-auth.js';
 import { runView } from '../../../render/run-view.js';
 import { escapeHtml, renderTimelineHtml, type HtmlOptions } from '../../../render/timeline-html.js';
-import { html, pageRoute, type BrowserDeps } from '../browser.js';
+import { html, pageRoute, runIdOf, type BrowserDeps } from '../browser.js';
 import type { RunPageView, RunSection, SectionCtx } from '../run-sections.js';
-import { runIdOf } from '../runs-pages.js';
 import { readEventWindow } from './events.js';
 
 /** Entries put on a page at once; older ones are a link away. */
@@ -71,7 +70,7 @@ export function timelineSection(d: BrowserDeps): RunSection {
         onChunk(chunk) {
           if (chunk.stream !== STREAM_EVENT) return;
           const changed = new Map<string, TimelineEntry>();
-          for (const item of itemsOfChunk(chunk)) {
+          for (const item of chunk.items) {
             const e = tl.add(item);
             if (e) changed.set(e.id, e);
           }

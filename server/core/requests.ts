@@ -1,0 +1,151 @@
+import type { ArtifactInfo, CollectResponse } from '../../protocol/artifacts.js';
+import { isArtifactName } from '../../protocol/artifacts.js';
+import type { ExecRequest, ExecResponse } from '../../protocol/api.js';
+import type { AssistInfo } from '../../protocol/assist.js';
+import { CcgError } from '../../protocol/errors.js';
+import { requireRole, type Principal } from '../auth/operator-auth.js';
+import type { Logger } from '../log.js';
+import type { AuditEntry, AuthStore, RunRecord } from '../store/types.js';
+import type { ArtifactService } from './artifacts.js';
+import type { AssistService } from './assist.js';
+import type { PolicyService } from './policy.js';
+import type { RunService } from './runs.js';
+
+/** Who asks, from where, and through which door (`page` is noted in the audit entry; the API is the default). */
+export interface Actor {
+  principal: Principal;
+  /** The client's address, for the audit log. */
+  from: string | null;
+  via?: 'page';
+}
+
+export interface RequestsOptions {
+  runs: RunService;
+  store: Pick<AuthStore, 'appendAudit'>;
+  policy: PolicyService;
+  artifacts: ArtifactService;
+  assist: AssistService;
+  log: Logger;
+  now: () => number;
+}
+
+type Detail = NonNullable<AuditEntry['detail']>;
+
+/** `{via: 'page'}` for what came through the pages, nothing for the API. */
+function via(a: Actor): Detail {
+  return a.via ? { via: a.via } : {};
+}
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The command to paste on the Claude machine; the token goes through the environment, not argv. */
+export function runnerCommand(opts: { url: string; runId: string; token: string; fingerprint: string | null }): string {
+  const parts = [`CCG_RUN_TOKEN=${shellQuote(opts.token)}`, 'ccg', 'runner', 'start', '--gateway', shellQuote(opts.url)];
+  if (opts.fingerprint) parts.push('--fingerprint', opts.fingerprint);
+  parts.push('--run-id', opts.runId, '--cmd', shellQuote('your prompt'));
+  return parts.join(' ');
+}
+
+/**
+ * The operations an operator asks for, whatever the door: the JSON API (`http/api-*.ts`) and the
+ * phone pages (`http/pages/`) both call these, so a role check, a policy check or an audit entry
+ * is written once. Each checks the caller's role, does the work through the services, and audits
+ * it (`via: page` marks what came through the pages).
+ */
+export class Requests {
+  constructor(private readonly o: RequestsOptions) {}
+
+  private async audit(a: Actor, action: string, target: string | null, detail?: Detail): Promise<void> {
+    await this.o.store.appendAudit({ at: this.o.now(), actor: a.principal.name, action, target, from: a.from, ...(detail ? { detail } : {}) });
+  }
+
+  /** A new run and its token (shown once). Operators and admins. */
+  async createRun(a: Actor, name: string | undefined): Promise<{ run: RunRecord; token: string }> {
+    requireRole(a.principal, 'operator');
+    const out = await this.o.runs.create(name, a.principal.name);
+    await this.audit(a, 'run.create', out.run.id, { name: out.run.name, ...via(a) });
+    return out;
+  }
+
+  /** Asks the run's runner to cancel (now, or when it reconnects). Operators and admins. */
+  async cancelRun(a: Actor, id: string): Promise<{ run: RunRecord; delivered: boolean }> {
+    requireRole(a.principal, 'operator');
+    const out = await this.o.runs.cancel(id, a.principal.name);
+    await this.audit(a, 'run.cancel', id, { delivered: out.delivered, ...via(a) });
+    return out;
+  }
+
+  /** Whether the gateway's command policy lets this caller ask for the command `name`. */
+  mayRun(p: Principal, name: string): boolean {
+    return this.o.policy.mayRun(p.role, name);
+  }
+
+  /**
+   * Asks a run's runner to run one of its advertised commands: the command policy decides
+   * whether the caller's role may ask (a refusal is audited as `command.denied`), the request is
+   * audited as `command.request`, and the runner decides the rest.
+   */
+  async exec(a: Actor, id: string, body: ExecRequest): Promise<ExecResponse> {
+    const p = a.principal;
+    if (!this.mayRun(p, body.name)) {
+      await this.audit(a, 'command.denied', id, { name: body.name, role: p.role });
+      throw new CcgError('ERR_FORBIDDEN', `the gateway's policy does not let the ${p.role} role run "${body.name}"`);
+    }
+    const out: ExecResponse = this.o.runs.exec(id, body.name, body.params);
+    await this.audit(a, 'command.request', id, { name: body.name, requestId: out.requestId, params: JSON.stringify(body.params).slice(0, 500) });
+    return out;
+  }
+
+  /** Asks the run's runner to collect its artifacts now (operators and admins), audited as `artifacts.collect`. */
+  async collect(a: Actor, id: string): Promise<CollectResponse> {
+    requireRole(a.principal, 'operator');
+    const out: CollectResponse = this.o.runs.request(id, (requestId) => ({ type: 'collect', requestId }));
+    await this.audit(a, 'artifacts.collect', id, { requestId: out.requestId });
+    return out;
+  }
+
+  /**
+   * One stored artifact, to download (`artifact.download`) or to view on a page (`artifact.view`):
+   * audited before a byte is sent. Unknown names are a 404; `accept` may refuse one before the audit.
+   */
+  async openArtifact(a: Actor, id: string, name: string, purpose: 'download' | 'view', accept?: (info: ArtifactInfo) => void): Promise<{ info: ArtifactInfo; path: string }> {
+    this.o.runs.mustGet(id);
+    const info = isArtifactName(name) ? this.o.artifacts.get(id, name) : undefined;
+    if (!info) throw new CcgError('ERR_NOT_FOUND', `run ${id} has no artifact named ${JSON.stringify(name.slice(0, 100))}`);
+    accept?.(info);
+    await this.audit(a, `artifact.${purpose}`, id, { name: info.name, sha256: info.sha256 });
+    return { info, path: this.o.artifacts.blobPath(info.sha256) };
+  }
+
+  /**
+   * Asks the run's runner to start or stop its assist session (operators and admins), audited as
+   * `assist.start` / `assist.stop`. Starting is refused up front when the runner's hello did not
+   * allow assist sessions; the runner checks again.
+   */
+  async assist(a: Actor, id: string, action: 'start' | 'stop'): Promise<{ requestId: string; fromSeq: number }> {
+    requireRole(a.principal, 'operator');
+    const run = this.o.runs.mustGet(id);
+    if (action === 'start' && !run.runner?.assist) {
+      throw new CcgError('ERR_NOT_ENABLED', 'the runner does not allow assist sessions (start it with --assist)');
+    }
+    const out = this.o.runs.request(id, (requestId) => ({ type: 'assist', requestId, action }));
+    await this.audit(a, `assist.${action}`, id, { requestId: out.requestId });
+    return out;
+  }
+
+  /**
+   * The run's assist session, links included (operators and admins). Reading the links is as
+   * sensitive as opening the session: every time they are handed out it is audited (`assist.show`).
+   */
+  showAssist(a: Actor, id: string): { info: AssistInfo | null; audited: Promise<void> } {
+    requireRole(a.principal, 'operator');
+    this.o.runs.mustGet(id);
+    const info = this.o.assist.get(id);
+    const audited = info?.links ? this.audit(a, 'assist.show', id, a.via ? via(a) : undefined) : Promise.resolve();
+    // A page renders synchronously and does not wait for the entry: a failed write is logged there.
+    audited.catch((err: unknown) => this.o.log.warn('audit.write_failed', { err: String(err) }));
+    return { info, audited };
+  }
+}

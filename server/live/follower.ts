@@ -1,0 +1,105 @@
+import type { StoredChunk } from '../store/types.js';
+import { toLiveChunk, type EventBus, type LiveChunk } from './bus.js';
+
+/** Where a follower reads: the committed end of a run, its stored chunks, its live chunks. */
+export interface FollowSource {
+  committedSeq(runId: string): number;
+  readChunks(runId: string, from: number, opts: { limit: number; maxBytes: number }): StoredChunk[];
+  bus: Pick<EventBus, 'onChunk'>;
+}
+
+/** The transport a follower writes to: an operator socket's subscription, a page's event stream. */
+export interface FollowSink {
+  /** Sends chunks, in order. False when the transport is backed up: the follower waits for `resume()`. */
+  deliver(chunks: readonly LiveChunk[]): boolean;
+  /** True when the transport cannot take a live chunk now: the follower falls back to the store. */
+  congested(): boolean;
+  /** The follower reached the committed end and takes live chunks from here (again after each fallback). */
+  caughtUp?(committed: number): void;
+}
+
+/** One catch-up read from the store. */
+export const FOLLOW_BATCH = { limit: 256, maxBytes: 512 * 1024 };
+
+/**
+ * Follows one run's committed output from a seq, for one viewer: reads the store until it has
+ * caught up, then takes chunks live from the bus. Whenever a live chunk is out of order (one was
+ * missed) or the viewer's transport backs up, it falls back to the store and reads from exactly
+ * the seq it needs once the transport drains (`resume()`). A slow viewer therefore never slows
+ * the run or anyone else, and never gets a chunk twice or out of order.
+ */
+export class Follower {
+  private next: number;
+  private live = false;
+  private waiting = false;
+  private closed = false;
+  private readonly off: () => void;
+
+  constructor(
+    private readonly src: FollowSource,
+    private readonly runId: string,
+    from: number,
+    private readonly sink: FollowSink,
+    private readonly batch = FOLLOW_BATCH,
+  ) {
+    this.next = from;
+    this.off = src.bus.onChunk(runId, (c) => this.onLive(c));
+  }
+
+  /** The next seq this viewer needs. */
+  get nextSeq(): number {
+    return this.next;
+  }
+
+  /** True while chunks come straight from the bus. */
+  get isLive(): boolean {
+    return this.live;
+  }
+
+  /** The transport drained: continue from the store where it stopped. */
+  resume(): void {
+    this.waiting = false;
+    if (!this.live) this.pump();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.off();
+  }
+
+  /** Reads from the store until caught up, the transport backs up, or the follower closes. */
+  pump(): void {
+    while (!this.closed && !this.waiting) {
+      if (this.sink.congested()) {
+        this.waiting = true; // resume() on drain
+        return;
+      }
+      const committed = this.src.committedSeq(this.runId);
+      const chunks = this.next > committed ? [] : this.src.readChunks(this.runId, this.next, this.batch).filter((c) => c.seq <= committed);
+      if (chunks.length === 0) {
+        if (!this.live) {
+          this.live = true;
+          this.sink.caughtUp?.(committed);
+        }
+        return;
+      }
+      this.next = chunks.at(-1)!.seq + 1;
+      if (!this.sink.deliver(chunks.map((c) => toLiveChunk(c)))) this.waiting = true;
+    }
+  }
+
+  private onLive(chunk: LiveChunk): void {
+    if (!this.live || this.closed || chunk.seq < this.next) return;
+    if (chunk.seq > this.next || this.waiting || this.sink.congested()) {
+      // Fall back to the store; a missed chunk is read now, a backed-up transport resumes on drain.
+      this.live = false;
+      if (chunk.seq > this.next && !this.waiting) this.pump();
+      return;
+    }
+    this.next = chunk.seq + 1;
+    if (!this.sink.deliver([chunk])) {
+      this.live = false;
+      this.waiting = true;
+    }
+  }
+}
