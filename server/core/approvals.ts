@@ -3,7 +3,7 @@ import { MAX_PENDING_APPROVALS, type ApprovalInfo } from '../../protocol/claude-
 import { CcgError } from '../../protocol/errors.js';
 import { isFinal, type RunSummary } from '../../protocol/run.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
-import type { Principal } from '../auth/operator-auth.js';
+import { requireRole, type Principal } from '../auth/operator-auth.js';
 import type { EventBus } from '../live/bus.js';
 import type { Logger } from '../log.js';
 import type { RunService } from './runs.js';
@@ -129,6 +129,7 @@ export class ApprovalService {
    * the promise resolves once the answer is durable.
    */
   async answer(runId: string, approvalId: string, input: AnswerInput, who: Principal, from: string | null): Promise<Approval> {
+    requireRole(who, 'operator');
     const run = this.o.runs.mustGet(runId);
     if (run.runner?.remote?.approval === false) throw new CcgError('ERR_NOT_ENABLED', 'the runner takes no remote approvals (started with --no-remote-approval): it denies permission requests itself');
     const current = this.open.get(runId)?.get(approvalId);

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CcgError } from '../../../protocol/errors.js';
+import { STREAM_EVENT, STREAM_STDOUT } from '../../../protocol/frames.js';
+import { encodeEvent } from '../../../protocol/runner-events.js';
+import type { RunSummary } from '../../../protocol/run.js';
+import type { LiveChunk } from '../../../server/live/bus.js';
+import { RUNNER_INFO, coreHarness, ingest, recordingLink } from './harness.js';
+
+test('RunService: chunks are committed in order, acknowledged once durable, announced once with their events parsed', async (t) => {
+  const h = coreHarness();
+  t.after(h.close);
+  const { run } = await h.runs.create('unit', 'alice');
+  const chunks: LiveChunk[] = [];
+  const events: string[] = [];
+  h.bus.onChunk(run.id, (c) => chunks.push(c));
+  h.bus.on('events', (e) => events.push(...e.events.map((ev) => `${e.runId}:${ev.type}`)));
+  await h.runs.attachRunner(run.id, recordingLink(), RUNNER_INFO);
+
+  assert.equal(await ingest(h.runs, run.id, 1, STREAM_STDOUT, 'hello\n'), 1);
+  const exitEvent = encodeEvent({ type: 'exec_exit', requestId: 'r'.repeat(22), name: 'test', code: 0, signal: null, timedOut: false, truncated: false, durationMs: 5 });
+  assert.equal(await ingest(h.runs, run.id, 2, STREAM_EVENT, exitEvent), 2);
+
+  assert.deepEqual(h.store.readChunks(run.id, 1, { limit: 10, maxBytes: 1e6 }).map((c) => c.seq), [1, 2], 'both stored');
+  assert.deepEqual(chunks.map((c) => [c.seq, c.items.length]), [[1, 0], [2, 1]], 'the event chunk carries its parsed event');
+  assert.equal(chunks[1]!.items[0]!.event.type, 'exec_exit');
+  assert.deepEqual(events, [`${run.id}:exec_exit`], 'the events topic hears each event once');
+  assert.equal(h.runs.committedSeq(run.id), 2);
+
+  // A resend after a reconnect is a duplicate; a gap is refused.
+  assert.equal(h.runs.ingest(run.id, { seq: 2, stream: STREAM_STDOUT, time: 0, data: Buffer.from('again') }, () => assert.fail('acked twice'), () => undefined), 'duplicate');
+  assert.throws(() => h.runs.ingest(run.id, { seq: 5, stream: STREAM_STDOUT, time: 0, data: Buffer.from('x') }, () => undefined, () => undefined), (e: unknown) => e instanceof CcgError && e.code === 'ERR_SEQ_GAP');
+});
+
+test('RunService: the run token never reaches the store or a viewer, even split across chunks of one stream', async (t) => {
+  const h = coreHarness();
+  t.after(h.close);
+  const { run, token } = await h.runs.create('secret', 'alice');
+  const seen: string[] = [];
+  h.bus.onChunk(run.id, (c) => seen.push(c.data.toString()));
+  await ingest(h.runs, run.id, 1, STREAM_STDOUT, `leaked ${token.slice(0, 10)}`);
+  await ingest(h.runs, run.id, 2, STREAM_STDOUT, `${token.slice(10)} done\n`);
+  const stored = h.store.readChunks(run.id, 1, { limit: 10, maxBytes: 1e6 }).map((c) => c.data.toString()).join('');
+  assert.ok(!stored.includes(token), stored);
+  assert.ok(!seen.join('').includes(token));
+  assert.match(stored, /done/);
+});
+
+test('RunService: exit waits for the output it claims; one exit per run; then nothing more is taken', async (t) => {
+  const h = coreHarness();
+  t.after(h.close);
+  const { run } = await h.runs.create('exit', 'alice');
+  const statuses: RunSummary['status'][] = [];
+  h.bus.on('run', (r) => {
+    if (r.id === run.id) statuses.push(r.status);
+  });
+  await h.runs.attachRunner(run.id, recordingLink(), RUNNER_INFO);
+  await h.runs.started(run.id);
+  await ingest(h.runs, run.id, 1, STREAM_STDOUT, 'one\n');
+  await assert.rejects(h.runs.recordExit(run.id, { code: 0, signal: null, lastSeq: 3 }), (e: unknown) => e instanceof CcgError && e.code === 'ERR_SEQ_GAP');
+  const ended = await h.runs.recordExit(run.id, { code: 3, signal: null, lastSeq: 1 });
+  assert.equal(ended.status, 'exited');
+  assert.equal(ended.exitCode, 3);
+  await assert.rejects(h.runs.recordExit(run.id, { code: 0, signal: null, lastSeq: 1 }), (e: unknown) => e instanceof CcgError && e.code === 'ERR_RUN_FINISHED');
+  assert.throws(() => h.runs.ingest(run.id, { seq: 2, stream: STREAM_STDOUT, time: 0, data: Buffer.from('late') }, () => undefined, () => undefined), (e: unknown) => e instanceof CcgError && e.code === 'ERR_RUN_FINISHED');
+  assert.deepEqual(statuses, ['connected', 'running', 'exited']);
+});
+
+test('RunService: cancel reaches a connected runner; a run no runner picked up is cancelled at once; a second runner kicks the first', async (t) => {
+  const h = coreHarness();
+  t.after(h.close);
+  const lonely = (await h.runs.create('nobody', 'alice')).run;
+  const r1 = await h.runs.cancel(lonely.id, 'bob');
+  assert.equal(r1.delivered, false);
+  assert.equal(r1.run.status, 'cancelled');
+
+  const { run } = await h.runs.create('busy', 'alice');
+  const first = recordingLink();
+  const second = recordingLink();
+  await h.runs.attachRunner(run.id, first, RUNNER_INFO);
+  await h.runs.attachRunner(run.id, second, RUNNER_INFO);
+  assert.deepEqual(first.kicked.map((e) => e.code), ['ERR_REPLACED']);
+  const r2 = await h.runs.cancel(run.id, 'bob');
+  assert.equal(r2.delivered, true);
+  assert.deepEqual(second.sent, [{ type: 'cancel', by: 'bob' }]);
+  assert.deepEqual(first.sent, [], 'the replaced connection hears nothing');
+  await ingest(h.runs, run.id, 1, STREAM_STDOUT, 'bye\n');
+  const ended = await h.runs.recordExit(run.id, { code: null, signal: 'SIGINT', lastSeq: 1 });
+  assert.equal(ended.status, 'cancelled');
+  assert.equal(ended.reason, 'cancelled by bob');
+});

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { STREAM_EVENT, STREAM_STDOUT } from '../../../protocol/frames.js';
+import { encodeEvent } from '../../../protocol/runner-events.js';
+import { LocalBus, type LiveChunk } from '../../../server/live/bus.js';
+import { Follower, type FollowSink } from '../../../server/live/follower.js';
+import { RUNNER_INFO, coreHarness, ingest, recordingLink } from '../core/harness.js';
+
+/** A viewer's transport we can back up and drain at will; it records what it got. */
+function sink() {
+  const got: number[] = [];
+  const caught: number[] = [];
+  let full = false;
+  const s: FollowSink & { got: number[]; caught: number[]; items: LiveChunk['items'][]; setFull(v: boolean): void } = {
+    got,
+    caught,
+    items: [],
+    setFull: (v) => void (full = v),
+    congested: () => full,
+    deliver(chunks) {
+      for (const c of chunks) {
+        got.push(c.seq);
+        s.items.push(c.items);
+      }
+      return !full;
+    },
+    caughtUp: (seq) => void caught.push(seq),
+  };
+  return s;
+}
+
+async function withRun(t: { after(fn: () => Promise<void>): void }) {
+  const h = coreHarness();
+  t.after(h.close);
+  const { run } = await h.runs.create('follow', 'alice');
+  await h.runs.attachRunner(run.id, recordingLink(), RUNNER_INFO);
+  const src = { committedSeq: (id: string) => h.runs.committedSeq(id), readChunks: h.store.readChunks.bind(h.store), bus: h.bus };
+  return { h, run, src, line: (seq: number) => ingest(h.runs, run.id, seq, STREAM_STDOUT, `line ${seq}\n`) };
+}
+
+test('Follower: catches up from the store, says so once, then follows live: every seq once, in order', async (t) => {
+  const { run, src, line } = await withRun(t);
+  for (let i = 1; i <= 5; i++) await line(i);
+  const s = sink();
+  const f = new Follower(src, run.id, 2, s, { limit: 2, maxBytes: 1e6 });
+  f.pump();
+  assert.deepEqual(s.got, [2, 3, 4, 5]);
+  assert.deepEqual(s.caught, [5]);
+  for (let i = 6; i <= 8; i++) await line(i);
+  assert.deepEqual(s.got, [2, 3, 4, 5, 6, 7, 8]);
+  assert.deepEqual(s.caught, [5], 'caught up once: it stayed live');
+  f.close();
+  await line(9); // the sentinel for "nothing after close": the store has it, the closed follower does not
+  assert.deepEqual(s.got, [2, 3, 4, 5, 6, 7, 8]);
+});
+
+test('Follower: a backed-up viewer falls back to the store and resumes from exactly the seq it is missing', async (t) => {
+  const { run, src, line } = await withRun(t);
+  const s = sink();
+  const f = new Follower(src, run.id, 1, s);
+  t.after(() => f.close());
+  f.pump();
+  await line(1);
+  s.setFull(true);
+  for (let i = 2; i <= 4; i++) await line(i); // arrive while the transport is backed up
+  assert.deepEqual(s.got, [1], 'nothing is pushed into a backed-up transport');
+  assert.equal(f.isLive, false);
+  s.setFull(false);
+  f.resume();
+  assert.deepEqual(s.got, [1, 2, 3, 4]);
+  assert.equal(f.isLive, true);
+  await line(5);
+  assert.deepEqual(s.got, [1, 2, 3, 4, 5]);
+  assert.deepEqual(s.caught, [0, 4], 'live again after the fallback');
+});
+
+test('Follower: a live chunk out of order (one was missed) sends it back to the store; event chunks read from the store are parsed on demand', async (t) => {
+  const { h, run, line } = await withRun(t);
+  // The follower hears a bus of its own, to which we forward only what we choose: a lost fan-out.
+  const lossy = new LocalBus();
+  const forward = new Set<number>([1, 3]);
+  h.bus.onChunk(run.id, (c) => {
+    if (forward.has(c.seq)) lossy.publishChunk(run.id, c);
+  });
+  const s = sink();
+  const f = new Follower({ committedSeq: (id) => h.runs.committedSeq(id), readChunks: h.store.readChunks.bind(h.store), bus: lossy }, run.id, 1, s);
+  t.after(() => f.close());
+  f.pump();
+  await line(1);
+  await line(2); // lost on the way
+  assert.deepEqual(s.got, [1]);
+  await ingest(h.runs, run.id, 3, STREAM_EVENT, encodeEvent({ type: 'collect_started', requestId: 'c'.repeat(22), trigger: 'request' }));
+  assert.deepEqual(s.got, [1, 2, 3], 'chunk 2 read from the store, then 3, nothing twice');
+  assert.equal(s.items[2]!.length, 1);
+  assert.equal(s.items[2]![0]!.event.type, 'collect_started');
+  assert.equal(f.isLive, true);
+});
