@@ -1,7 +1,6 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import { UploadQuery, type ArtifactsResponse } from '../../protocol/artifacts.js';
 import { CcgError } from '../../protocol/errors.js';
-import { RUN_ID_RE } from '../../protocol/ids.js';
 import { Redaction } from '../../protocol/redaction.js';
 import { isFinal } from '../../protocol/run.js';
 import { HEADER_CONTENT_SHA256 } from '../../protocol/signing.js';
@@ -12,6 +11,7 @@ import type { Principal } from '../auth/operator-auth.js';
 import type { Logger } from '../log.js';
 import type { RunService } from '../core/runs.js';
 import type { AuthStore } from '../store/types.js';
+import { runIdParam } from './stored-stream.js';
 import { route, type Ctx } from '../respond.js';
 import { sendArtifact } from './send-file.js';
 
@@ -29,12 +29,6 @@ export interface ArtifactsApiOptions extends RunnerAuthDeps {
  * collect-now request.
  */
 export function mountArtifactsApi(app: TemplatedApp, o: ArtifactsApiOptions): void {
-  const runIdParam = (ctx: Ctx) => {
-    const id = ctx.params[0] ?? '';
-    if (!RUN_ID_RE.test(id)) throw new CcgError('ERR_RUN_NOT_FOUND', `no run with id ${id.slice(0, 40)}`);
-    return id;
-  };
-
   // ---- runner: POST /api/v1/runner/runs/{id}/artifacts?name=…&kind=…&collection=…  (signed, raw body)
   route(app, 'post', '/api/v1/runner/runs/:id/artifacts', o.log, async (ctx) => {
     const pathId = ctx.params[0] ?? '';

@@ -1,11 +1,10 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import { AssistRequest, type AssistResponse } from '../../protocol/assist.js';
-import { CcgError } from '../../protocol/errors.js';
-import { RUN_ID_RE } from '../../protocol/ids.js';
 import type { Requests } from '../core/requests.js';
 import { requireRole, type Principal } from '../auth/operator-auth.js';
 import type { Logger } from '../log.js';
 import type { RunService } from '../core/runs.js';
+import { runIdParam } from './stored-stream.js';
 import { parseJson, route, type Ctx } from '../respond.js';
 
 export interface AssistApiOptions {
@@ -21,12 +20,6 @@ export interface AssistApiOptions {
  * admins only, at every step: the read-write link is a shell on the runner's machine.
  */
 export function mountAssistApi(app: TemplatedApp, o: AssistApiOptions): void {
-  const runIdParam = (ctx: Ctx) => {
-    const id = ctx.params[0] ?? '';
-    if (!RUN_ID_RE.test(id)) throw new CcgError('ERR_RUN_NOT_FOUND', `no run with id ${id.slice(0, 40)}`);
-    return id;
-  };
-
   route(app, 'post', '/api/v1/runs/:id/assist', o.log, async (ctx) => {
     const p = o.who(ctx);
     requireRole(p, 'operator');

@@ -3,7 +3,6 @@ import { AnswerApprovalRequest, InputRequest, ResizeRequest } from '../../protoc
 import { APPROVAL_ID_RE } from '../../protocol/claude-events.js';
 import { CcgError } from '../../protocol/errors.js';
 import { STREAM_EVENT } from '../../protocol/frames.js';
-import { RUN_ID_RE } from '../../protocol/ids.js';
 import { itemsOfChunk } from '../../protocol/timeline.js';
 import { requireRole, type Principal } from '../auth/operator-auth.js';
 import type { ApprovalService } from '../core/approvals.js';
@@ -12,7 +11,7 @@ import type { Logger } from '../log.js';
 import type { RunService } from '../core/runs.js';
 import type { RunStore } from '../store/types.js';
 import { parseJson, route, type Ctx } from '../respond.js';
-import { fromParam, streamStoredChunks } from './stored-stream.js';
+import { fromParam, runIdParam, streamStoredChunks } from './stored-stream.js';
 
 export interface ClaudeApiOptions {
   runs: RunService;
@@ -30,8 +29,7 @@ export interface ClaudeApiOptions {
  */
 export function mountClaudeApi(app: TemplatedApp, o: ClaudeApiOptions): void {
   const runId = (ctx: Ctx) => {
-    const id = ctx.params[0] ?? '';
-    if (!RUN_ID_RE.test(id)) throw new CcgError('ERR_RUN_NOT_FOUND', `no run with id ${id.slice(0, 40)}`);
+    const id = runIdParam(ctx);
     o.runs.mustGet(id);
     return id;
   };

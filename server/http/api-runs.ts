@@ -2,7 +2,6 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import { CreateRunRequest, ListRunsQuery, type CreateRunResponse } from '../../protocol/api.js';
 import { CcgError } from '../../protocol/errors.js';
 import { CHILD_STREAMS } from '../../protocol/frames.js';
-import { RUN_ID_RE } from '../../protocol/ids.js';
 import { authenticateBearer, requireRole, type Principal } from '../auth/operator-auth.js';
 import { runnerCommand } from '../core/requests.js';
 import type { Services } from '../core/services.js';
@@ -14,7 +13,7 @@ import { mountClaudeApi } from './api-claude.js';
 import { mountCommandsApi } from './api-commands.js';
 import { mountPolicyApi } from './api-policy.js';
 import { mountPushApi } from './api-push.js';
-import { fromParam, streamStoredChunks } from './stored-stream.js';
+import { fromParam, runIdParam, streamStoredChunks } from './stored-stream.js';
 
 export interface ApiOptions {
   /** How runners reach this gateway, for the command line shown after creating a run. */
@@ -28,12 +27,6 @@ export interface ApiOptions {
 export function mountRunsApi(app: TemplatedApp, s: Services, o: ApiOptions): void {
   const who = (ctx: Ctx): Principal => o.sessionPrincipal?.(ctx.headers) ?? authenticateBearer(s.store, ctx.headers);
   const actor = (ctx: Ctx) => ({ principal: who(ctx), from: ctx.remote });
-  const runIdParam = (ctx: Ctx): string => {
-    const id = ctx.params[0] ?? '';
-    if (!RUN_ID_RE.test(id)) throw new CcgError('ERR_RUN_NOT_FOUND', `no run with id ${id.slice(0, 40)}`);
-    return id;
-  };
-
   const { log } = s;
   mountPolicyApi(app, { policy: s.policy, store: s.store, log, who });
   mountChunksApi(app, { runs: s.runs, store: s.store, log, who });

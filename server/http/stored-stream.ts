@@ -1,7 +1,15 @@
 import type { RecognizedString } from 'uWebSockets.js';
 import { CcgError } from '../../protocol/errors.js';
+import { RUN_ID_RE } from '../../protocol/ids.js';
 import type { RunStore, StoredChunk } from '../store/types.js';
 import { SECURITY_HEADERS, statusLine, type Ctx } from '../respond.js';
+
+/** The run id in an API route's path (`/api/v1/runs/:id/…`), or ERR_RUN_NOT_FOUND when it cannot be one. */
+export function runIdParam(ctx: Ctx): string {
+  const id = ctx.params[0] ?? '';
+  if (!RUN_ID_RE.test(id)) throw new CcgError('ERR_RUN_NOT_FOUND', `no run with id ${id.slice(0, 40)}`);
+  return id;
+}
 
 /** The `from` query parameter of a stored-output stream: a chunk seq, 1 when absent. */
 export function fromParam(query: URLSearchParams): number {

@@ -9,6 +9,7 @@ import { Follower, type FollowSink } from '../live/follower.js';
 import { CredentialWatch } from '../live/recheck.js';
 import { copyRequest, errorReply, writeReply } from '../respond.js';
 import { STEERING_MESSAGE_TYPES, operatorSteering } from './operator-steering.js';
+import { parseTextMessage } from './parse-message.js';
 
 interface Sub {
   runId: string;
@@ -149,21 +150,7 @@ export function mountOperatorSocket(app: TemplatedApp, s: Services, o: OperatorS
 
   const onMessage = (ws: WebSocket<OperatorData>, text: string) => {
     const d = ws.getUserData();
-    let raw: unknown;
-    try {
-      raw = JSON.parse(text);
-    } catch {
-      throw new CcgError('ERR_BAD_FRAME', 'text frame is not valid JSON');
-    }
-    const parsed = OperatorToGateway.safeParse(raw);
-    if (!parsed.success) {
-      const type = (raw as { type?: unknown } | null)?.type;
-      if (typeof type === 'string' && !['hello', 'subscribe', 'unsubscribe', 'watch_runs', ...STEERING_MESSAGE_TYPES].includes(type)) {
-        throw new CcgError('ERR_UNKNOWN_TYPE', `unknown message type "${type.slice(0, 40)}"`);
-      }
-      throw new CcgError('ERR_BAD_FRAME', parsed.error.issues[0]?.message ?? 'invalid message');
-    }
-    const msg = parsed.data;
+    const msg = parseTextMessage(text, OperatorToGateway, ['hello', 'subscribe', 'unsubscribe', 'watch_runs', ...STEERING_MESSAGE_TYPES]);
     if (msg.type !== 'hello' && !d.ready) throw new CcgError('ERR_NOT_READY');
     switch (msg.type) {
       case 'hello':

@@ -5,6 +5,7 @@ import { PROTOCOL_VERSION, isFinal } from '../../protocol/run.js';
 import { GatewayToRunner, RUNNER_MESSAGE_TYPES, RunnerToGateway, type RunnerAssistStatus } from '../../protocol/runner-messages.js';
 import { HEADER_PROTOCOL } from '../../protocol/signing.js';
 import { verifyRunnerRequest, type RunnerAuthDeps } from '../auth/runner-auth.js';
+import { parseTextMessage } from './parse-message.js';
 import { copyRequest, errorReply, writeReply } from '../respond.js';
 import type { Logger } from '../log.js';
 
@@ -143,21 +144,7 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
 
   const onText = async (ws: WebSocket<RunnerData>, text: string) => {
     const d = ws.getUserData();
-    let raw: unknown;
-    try {
-      raw = JSON.parse(text);
-    } catch {
-      throw new CcgError('ERR_BAD_FRAME', 'text frame is not valid JSON');
-    }
-    const parsed = RunnerToGateway.safeParse(raw);
-    if (!parsed.success) {
-      const type = (raw as { type?: unknown } | null)?.type;
-      if (typeof type === 'string' && !RUNNER_MESSAGE_TYPES.includes(type)) {
-        throw new CcgError('ERR_UNKNOWN_TYPE', `unknown message type "${type.slice(0, 40)}"`);
-      }
-      throw new CcgError('ERR_BAD_FRAME', parsed.error.issues[0]?.message ?? 'invalid message');
-    }
-    const msg = parsed.data;
+    const msg = parseTextMessage(text, RunnerToGateway, RUNNER_MESSAGE_TYPES);
     if (d.finished) throw new CcgError('ERR_RUN_FINISHED', `the run ended: no ${msg.type} after exit`);
     if (msg.type !== 'hello' && !d.ready) throw new CcgError('ERR_NOT_READY');
     switch (msg.type) {
