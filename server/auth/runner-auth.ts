@@ -9,11 +9,11 @@ import {
   signatureMatches,
   type SignedHeaders,
 } from '../../protocol/signing.js';
-import type { RunService } from '../core/runs.js';
 import type { AuthStore, RunRecord } from '../store/types.js';
 
 export interface RunnerAuthDeps {
-  runs: RunService;
+  /** The runs (core/runs.ts's RunService): a run by id, and its token for the signature check. */
+  runs: { get(id: string): RunRecord | undefined; tokenOf(run: RunRecord): string | undefined };
   store: AuthStore;
   now: () => number;
 }
