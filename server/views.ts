@@ -8,6 +8,7 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import { packageRoot } from './paths.js';
 import { route } from './http/respond.js';
 import type { Logger } from './log.js';
+import { raw, type SafeHtml } from './render/html.js';
 
 /**
  * Content-Security-Policy of every page: scripts and styles only from our own files (no inline
@@ -37,9 +38,9 @@ export interface LayoutData {
 
 export interface Views {
   /** A full page: `pages/<name>.eta` inside `layout.eta`. */
-  page(name: string, title: string, data: Record<string, unknown>, layout: LayoutData): string;
+  page(name: string, title: string, data: Record<string, unknown>, layout: LayoutData): SafeHtml;
   /** A fragment for htmx or SSE: `partials/<name>.eta`. */
-  partial(name: string, data: Record<string, unknown>): string;
+  partial(name: string, data: Record<string, unknown>): SafeHtml;
   /** The URL of a static asset, with a content hash so it can be cached for a year. */
   asset(name: string): string;
 }
@@ -84,11 +85,11 @@ export function createViews(): Views {
     assets,
     asset,
     page(name, title, data, layout) {
-      const body = eta.render(`pages/${name}`, { ...data, layout });
-      return eta.render('layout', { title, body, asset, ...layout, nav: layout.nav ?? null, notice: layout.notice ?? null, scripts: layout.scripts ?? [] });
+      const body = raw(eta.render(`pages/${name}`, { ...data, layout }));
+      return raw(eta.render('layout', { title, body, asset, ...layout, nav: layout.nav ?? null, notice: layout.notice ?? null, scripts: layout.scripts ?? [] }));
     },
     partial(name, data) {
-      return eta.render(`partials/${name}`, data);
+      return raw(eta.render(`partials/${name}`, data));
     },
   };
   return views;

@@ -2,6 +2,7 @@ import { CHILD_STREAMS } from '../../protocol/frames.js';
 import { isFinal, type RunSummary } from '../../protocol/run.js';
 import type { RunStore, StoredChunk } from '../store/types.js';
 import { AnsiHtml, ansiToText } from './ansi.js';
+import { joinHtml, type SafeHtml } from './html.js';
 
 /** What the templates get for a run: display strings only, computed here, escaped by eta. */
 export interface RunView {
@@ -140,7 +141,7 @@ export function lastLine(store: RunStore, run: RunSummary): string {
 
 /** A window of output as HTML: the chunks before `before`, newest last. */
 export interface OutputWindow {
-  html: string;
+  html: SafeHtml;
   /** Seq of the first chunk shown (the "earlier output" link asks for what is before it). */
   firstSeq: number;
   /** Seq of the last chunk covered (the live stream resumes after it). */
@@ -172,10 +173,10 @@ export class OutputRenderer {
   }
 
   /** HTML of the child's output in these chunks (other streams are skipped). */
-  render(chunks: StoredChunk[]): string {
-    let out = '';
-    for (const c of chunks) if (CHILD_STREAMS.has(c.stream)) out += this.of(c.stream).render(c.data);
-    return out;
+  render(chunks: StoredChunk[]): SafeHtml {
+    const out: SafeHtml[] = [];
+    for (const c of chunks) if (CHILD_STREAMS.has(c.stream)) out.push(this.of(c.stream).render(c.data));
+    return joinHtml(out);
   }
 }
 
