@@ -35,6 +35,13 @@ export function isInvisible(c: number): boolean {
 /** What a dangerous invisible character is shown as: visible, so the trick shows instead of working. */
 export const INVISIBLE_REPLACEMENT = '\ufffd';
 
+const INVISIBLE = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** Shows every dangerous invisible character as INVISIBLE_REPLACEMENT (for labels whose controls are handled apart). */
+export function showInvisible(s: string): string {
+  return s.replace(INVISIBLE, INVISIBLE_REPLACEMENT);
+}
+
 /** True for a C0 control, DEL or a C1 control: never shown as itself. */
 export function isControl(c: number): boolean {
   return c < 0x20 || (c >= 0x7f && c <= 0x9f);

@@ -1,6 +1,6 @@
 import type { ApprovalInfo, ApprovalResolved, ClaudeInit, ClaudeResult, ClaudeToolResult } from './claude-events.js';
-import { visibleText } from './terminal-escapes.js';
 import { RunnerEvent, type RunnerEvent as RunnerEventT } from './runner-events.js';
+import { visibleText } from './terminal-escapes.js';
 
 /**
  * The readable timeline of a run, built from its runner events (stream 3): pure data, shared by

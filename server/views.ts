@@ -36,11 +36,23 @@ export interface LayoutData {
   scripts?: string[];
 }
 
+/**
+ * Data for a template. The templates insert these keys unescaped (`<%~ it.html %>`, `<%~ it.cards %>`,
+ * `<%~ it.runsHtml %>`, `<%~ it.output.html %>`), so they must be SafeHtml; every other value is
+ * escaped by eta (autoEscape), and `<%~ include(…) %>` inserts our own partials.
+ */
+export type ViewData = Record<string, unknown> & {
+  html?: SafeHtml | null;
+  cards?: SafeHtml;
+  runsHtml?: SafeHtml | null;
+  output?: { html: SafeHtml } | null;
+};
+
 export interface Views {
   /** A full page: `pages/<name>.eta` inside `layout.eta`. */
-  page(name: string, title: string, data: Record<string, unknown>, layout: LayoutData): SafeHtml;
+  page(name: string, title: string, data: ViewData, layout: LayoutData): SafeHtml;
   /** A fragment for htmx or SSE: `partials/<name>.eta`. */
-  partial(name: string, data: Record<string, unknown>): SafeHtml;
+  partial(name: string, data: ViewData): SafeHtml;
   /** The URL of a static asset, with a content hash so it can be cached for a year. */
   asset(name: string): string;
 }

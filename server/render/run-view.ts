@@ -1,5 +1,6 @@
 import { CHILD_STREAMS } from '../../protocol/frames.js';
 import { isFinal, type RunSummary } from '../../protocol/run.js';
+import { showInvisible } from '../../protocol/terminal-escapes.js';
 import type { RunStore, StoredChunk } from '../store/types.js';
 import { AnsiHtml, ansiToText } from './ansi.js';
 import { joinHtml, type SafeHtml } from './html.js';
@@ -28,9 +29,9 @@ export interface RunView {
   runner: { hostname: string; mode: string; cwd: string; command: string; version: string } | null;
 }
 
-/** Runner-supplied text shown in the header: control characters dropped, bidi overrides made visible. */
+/** Runner-supplied text shown in the header: control characters dropped, bidi controls made visible. */
 function plain(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').replace(/[\u202a-\u202e\u2066-\u2069]/g, '\ufffd');
+  return showInvisible(s.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' '));
 }
 
 export function ago(ms: number, now: number): string {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TextTimeline } from '../../cli/render/timeline-text.js';
 import { sanitizeLine, type Style } from '../../cli/tui/sanitize.js';
-import { EscapeScanner, visibleText } from '../../protocol/terminal-escapes.js';
+import { EscapeScanner, isInvisible, showInvisible, visibleText } from '../../protocol/terminal-escapes.js';
 import { ansiToText } from '../../server/render/ansi.js';
 import { renderEntryHtml } from '../../server/render/timeline-html.js';
 import { ESCAPE_CASES } from './terminal-escape-cases.js';
@@ -93,4 +93,12 @@ test('a stream: an unfinished sequence is open, and resuming it does not change 
   assert.ok(resumed.next());
   assert.deepEqual([resumed.kind, resumed.end], ['string', 10]);
   assert.equal(visibleText('x\ty\r\nz\r', { tab: '    ', cr: 'newline' }), 'x    y\nz\n');
+});
+
+test('one definition of the dangerous invisible characters: the scanner and showInvisible agree', () => {
+  for (let c = 0; c <= 0xffff; c++) {
+    const ch = String.fromCharCode(c);
+    assert.equal(showInvisible(ch) !== ch, isInvisible(c), `U+${c.toString(16)}`);
+  }
+  assert.equal(showInvisible('a\u200eb\u202ec'), 'a\ufffdb\ufffdc');
 });

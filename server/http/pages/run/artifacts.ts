@@ -10,6 +10,7 @@ import { renderDiffHtml } from '../../../render/diff-html.js';
 import { ago, bytesText, runView } from '../../../render/run-view.js';
 import { AnsiHtml } from '../../../render/ansi.js';
 import { requestCollect, sendArtifact } from '../../api-artifacts.js';
+import type { ViewData } from '../../../views.js';
 import { fragment, html, pageRoute, redirect, type BrowserDeps, type PageCtx } from '../browser.js';
 import type { RunSection } from '../run-sections.js';
 import { canOperate, runIdOf } from '../runs-pages.js';
@@ -146,7 +147,7 @@ export function mountArtifactPages(app: TemplatedApp, d: BrowserDeps): void {
     await d.store.appendAudit({ at: d.now(), actor: pc.principal!.name, action: 'artifact.view', target: id, from: pc.ip, detail: { name: info.name, sha256: info.sha256 } });
     const { text, cut } = readHead(d.powers.artifacts.blobPath(info.sha256), info.bytes);
     const view = artifactView(id, info, d.now());
-    let body: Record<string, unknown>;
+    let body: ViewData;
     if (info.kind === 'diff' || info.kind === 'diff-staged') {
       const diff = renderDiffHtml(text);
       body = { mode: 'diff', html: diff.html, files: diff.files, empty: text.trim() === '', cut: cut || diff.truncated || info.truncated };
