@@ -4,7 +4,8 @@
  * list, and every escape sequence other than SGR colours is dropped whole — OSC 8 hyperlinks
  * (the link text stays, the URL goes), window-title sets, DCS/APC/PM strings, cursor movement,
  * C0/C1 controls. Bidirectional-override characters are made visible as U+FFFD, so output
- * cannot reorder what is shown around it.
+ * cannot reorder what is shown around it. The sequences are read by protocol/terminal-escapes.ts,
+ * as the timeline and the TUI read them.
  *
  * Streaming: a renderer keeps its colour state, a partial UTF-8 character and a partial escape
  * sequence between calls, so a chunk boundary can fall anywhere.
@@ -28,7 +29,6 @@ const plain = (): Sgr => ({ fg: null, bg: null, bold: false, dim: false, italic:
 
 /** An escape sequence longer than this is not a real one: its start is dropped and the rest shown as text. */
 const MAX_PENDING = 8192;
-
 
 // The 16 colours as RGB, to map 256-colour and true-colour requests to the nearest class.
 const BASE16: [number, number, number][] = [
