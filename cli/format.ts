@@ -1,4 +1,5 @@
 import type { RunSummary } from '../protocol/run.js';
+import { showInvisible } from '../protocol/terminal-escapes.js';
 
 /** How a run's state reads to a person: "exited 0", "running (runner away)"… */
 export function statusText(run: RunSummary): string {
@@ -28,7 +29,7 @@ export function bytes(n: number): string {
   return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }
 
-/** Strips terminal control sequences from text a runner supplied, before it reaches our terminal. */
+/** Strips terminal control sequences from text a runner supplied, before it reaches our terminal; bidi controls are shown as U+FFFD. */
 export function safe(text: string): string {
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '?');
+  return showInvisible(text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '?'));
 }

@@ -1,5 +1,6 @@
 import type { ApprovalInfo, ApprovalResolved, ClaudeInit, ClaudeResult, ClaudeToolResult } from './claude-events.js';
 import { RunnerEvent, type RunnerEvent as RunnerEventT } from './runner-events.js';
+import { visibleText } from './terminal-escapes.js';
 
 /**
  * The readable timeline of a run, built from its runner events (stream 3): pure data, shared by
@@ -233,14 +234,13 @@ export function itemsOfChunk(chunk: { seq: number; time: number; data: Uint8Arra
 
 export { fmtDuration };
 
-// CSI (ESC [ … final), OSC (ESC ] … BEL or ST), DCS/SOS/PM/APC strings, other two-byte escapes,
-// then any remaining C0/C1 control (except tab and newline), DEL, and bidi controls.
-const ESCAPES = /\u001b\[[0-?]*[ -/]*[@-~]?|\u009b[0-?]*[ -/]*[@-~]?|\u001b\][^\u0007\u001b\u009c]*(?:\u0007|\u001b\\|\u009c)?|\u009d[^\u0007\u001b\u009c]*(?:\u0007|\u001b\\|\u009c)?|\u001b[PX^_][^\u001b\u009c]*(?:\u001b\\|\u009c)?|[\u0090\u0098\u009e\u009f][^\u001b\u009c]*(?:\u001b\\|\u009c)?|\u001b[ -/]*[0-~]?/g;
-const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
-/** Removes every terminal control sequence and control character; tabs become spaces. */
+/**
+ * The visible text of hostile terminal text for one-line and plain-text views: every escape
+ * sequence and control character removed (protocol/terminal-escapes.ts), bidi controls shown as
+ * U+FFFD, tabs as four spaces, carriage returns dropped.
+ */
 export function sanitizeTerminal(s: string): string {
-  return s.replace(ESCAPES, '').replace(CONTROLS, '').replace(/\t/g, '    ');
+  return visibleText(s, { tab: '    ' });
 }
 
 export function oneLine(s: string, max: number): string {

@@ -1,4 +1,5 @@
 import type { ClaudeResult } from '../../protocol/claude-events.js';
+import { visibleText } from '../../protocol/terminal-escapes.js';
 import type { TimelineItem } from '../../protocol/timeline.js';
 import { fmtDuration, oneLine, sanitizeTerminal, toolSummary } from '../../protocol/timeline.js';
 
@@ -31,7 +32,7 @@ export interface TextOptions {
 }
 
 function lines(s: string): string[] {
-  return sanitizeTerminal(s.replace(/\r\n?/g, '\n')).split('\n');
+  return visibleText(s, { tab: '    ', cr: 'newline' }).split('\n');
 }
 
 const money = (usd: number) => (usd < 0.01 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`);

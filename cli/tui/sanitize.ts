@@ -1,4 +1,5 @@
 import stringWidth from 'string-width';
+import { EscapeScanner, INVISIBLE_REPLACEMENT } from '../../protocol/terminal-escapes.js';
 
 /**
  * Runner output is hostile: it may try to move the cursor, clear the screen, retitle the
@@ -6,6 +7,8 @@ import stringWidth from 'string-width';
  * controls. Before any of it reaches the operator's terminal it is parsed here into plain text
  * segments with a small, fixed set of styles. Colour and bold survive as *data* (Ink renders
  * them with its own escape codes); every byte of the runner's own escape sequences is dropped.
+ * The sequences are read by protocol/terminal-escapes.ts, as every other consumer reads them;
+ * bidi controls are shown as U+FFFD there and here.
  */
 
 export interface Style {
@@ -65,31 +68,6 @@ export function applySgr(style: Style, params: string): Style {
   return next;
 }
 
-const isBidiControl = (c: number) => c === 0x061c || c === 0x200e || c === 0x200f || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
-
-/** Skips a control string (OSC, DCS, SOS, PM, APC) up to its terminator; returns the index after it. */
-function skipString(s: string, i: number): number {
-  for (; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 0x07 || c === 0x9c) return i + 1;
-    if (c === 0x1b && s[i + 1] === '\\') return i + 2;
-  }
-  return s.length; // unterminated: nothing after it on this line is shown
-}
-
-/** Parses a CSI sequence starting at `i` (just past `ESC [` or U+009B). Returns the SGR params when it is a plain SGR. */
-function readCsi(s: string, i: number): { end: number; sgr: string | null } {
-  const start = i;
-  while (i < s.length && s.charCodeAt(i) >= 0x30 && s.charCodeAt(i) <= 0x3f) i++;
-  const paramsEnd = i;
-  while (i < s.length && s.charCodeAt(i) >= 0x20 && s.charCodeAt(i) <= 0x2f) i++;
-  const c = s.charCodeAt(i);
-  if (i >= s.length || c < 0x40 || c > 0x7e) return { end: i, sgr: null }; // aborted: the byte that broke it is read as text
-  const params = s.slice(start, paramsEnd);
-  const plain = s[i] === 'm' && paramsEnd === i && !/[<=>?]/.test(params);
-  return { end: i + 1, sgr: plain ? params : null };
-}
-
 /**
  * Turns one line of runner text (no `\n`) into safe segments, starting from the style the
  * previous line left on.
@@ -115,70 +93,39 @@ export function sanitizeLine(raw: string, start: Style = {}): SanitizedLine {
     style = next;
     current = null;
   };
-  for (let i = 0; i < raw.length; ) {
-    const c = raw.charCodeAt(i);
-    if (c === 0x1b) {
-      const n = raw[i + 1];
-      if (n === '[') {
-        const csi = readCsi(raw, i + 2);
-        if (csi.sgr !== null) restyle(applySgr(style, csi.sgr));
-        i = csi.end;
-      } else if (n === ']' || n === 'P' || n === 'X' || n === '^' || n === '_') {
-        i = skipString(raw, i + 2);
-      } else if (n !== undefined && ' #%()*+-./'.includes(n)) {
-        i += 3; // ESC, an intermediate, a final: charset and line-size selections
-      } else {
-        i += n === undefined ? 1 : 2;
+  const sc = new EscapeScanner(raw);
+  while (sc.next()) {
+    switch (sc.kind) {
+      case 'text':
+        push(sc.text());
+        break;
+      case 'invisible':
+        push(INVISIBLE_REPLACEMENT);
+        break;
+      case 'csi': {
+        const params = sc.sgrParams();
+        if (params !== null) restyle(applySgr(style, params));
+        break;
       }
-      continue;
-    }
-    if (c === 0x9b) {
-      const csi = readCsi(raw, i + 1);
-      if (csi.sgr !== null) restyle(applySgr(style, csi.sgr));
-      i = csi.end;
-      continue;
-    }
-    if (c === 0x9d || c === 0x90 || c === 0x98 || c === 0x9e || c === 0x9f) {
-      i = skipString(raw, i + 1);
-      continue;
-    }
-    if (c === 0x09) {
-      push(' '.repeat(8 - (column % 8)));
-      i++;
-      continue;
-    }
-    if (c === 0x0d) {
-      // A carriage return redraws the line (progress bars): keep what comes after the last one.
-      if (i + 1 < raw.length) {
-        segments = [];
-        current = null;
-        column = 0;
+      case 'control': {
+        const c = raw.charCodeAt(sc.start);
+        if (c === 0x09) push(' '.repeat(8 - (column % 8)));
+        else if (c === 0x0d && sc.end < raw.length) {
+          // A carriage return redraws the line (progress bars): keep what comes after the last one.
+          segments = [];
+          current = null;
+          column = 0;
+        } else if (c === 0x08) {
+          const cur = current as Segment | null;
+          if (cur && cur.text.length > 0) {
+            cur.text = cur.text.slice(0, -1);
+            column--;
+          }
+        }
+        break;
       }
-      i++;
-      continue;
+      default: // escape sequences and strings: every byte dropped
     }
-    if (c === 0x08) {
-      const cur = current as Segment | null;
-      if (cur && cur.text.length > 0) {
-        cur.text = cur.text.slice(0, -1);
-        column--;
-      }
-      i++;
-      continue;
-    }
-    if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || isBidiControl(c)) {
-      i++;
-      continue;
-    }
-    // Ordinary text up to the next character that needs a look.
-    let j = i + 1;
-    while (j < raw.length) {
-      const d = raw.charCodeAt(j);
-      if (d < 0x20 || (d >= 0x7f && d <= 0x9f) || isBidiControl(d)) break;
-      j++;
-    }
-    push(raw.slice(i, j));
-    i = j;
   }
   segments = segments.filter((s) => s.text.length > 0);
   return { segments, width: segments.reduce((w, s) => w + displayWidth(s.text), 0), end: style };

@@ -8,6 +8,7 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import { packageRoot } from '../paths.js';
 import { route } from '../respond.js';
 import type { Logger } from '../log.js';
+import { raw, type SafeHtml } from '../render/html.js';
 
 /**
  * Content-Security-Policy of every page: scripts and styles only from our own files (no inline
@@ -35,11 +36,23 @@ export interface LayoutData {
   scripts?: string[];
 }
 
+/**
+ * Data for a template. The templates insert these keys unescaped (`<%~ it.html %>`, `<%~ it.cards %>`,
+ * `<%~ it.runsHtml %>`, `<%~ it.output.html %>`), so they must be SafeHtml; every other value is
+ * escaped by eta (autoEscape), and `<%~ include(…) %>` inserts our own partials.
+ */
+export type ViewData = Record<string, unknown> & {
+  html?: SafeHtml | null;
+  cards?: SafeHtml;
+  runsHtml?: SafeHtml | null;
+  output?: { html: SafeHtml } | null;
+};
+
 export interface Views {
   /** A full page: `pages/<name>.eta` inside `layout.eta`. */
-  page(name: string, title: string, data: Record<string, unknown>, layout: LayoutData): string;
+  page(name: string, title: string, data: ViewData, layout: LayoutData): SafeHtml;
   /** A fragment for htmx or SSE: `partials/<name>.eta`. */
-  partial(name: string, data: Record<string, unknown>): string;
+  partial(name: string, data: ViewData): SafeHtml;
   /** The URL of a static asset, with a content hash so it can be cached for a year. */
   asset(name: string): string;
 }
@@ -84,11 +97,11 @@ export function createViews(): Views {
     assets,
     asset,
     page(name, title, data, layout) {
-      const body = eta.render(`pages/${name}`, { ...data, layout });
-      return eta.render('layout', { title, body, asset, ...layout, nav: layout.nav ?? null, notice: layout.notice ?? null, scripts: layout.scripts ?? [] });
+      const body = raw(eta.render(`pages/${name}`, { ...data, layout }));
+      return raw(eta.render('layout', { title, body, asset, ...layout, nav: layout.nav ?? null, notice: layout.notice ?? null, scripts: layout.scripts ?? [] }));
     },
     partial(name, data) {
-      return eta.render(`partials/${name}`, data);
+      return raw(eta.render(`partials/${name}`, data));
     },
   };
   return views;

@@ -4,11 +4,15 @@
  * list, and every escape sequence other than SGR colours is dropped whole — OSC 8 hyperlinks
  * (the link text stays, the URL goes), window-title sets, DCS/APC/PM strings, cursor movement,
  * C0/C1 controls. Bidirectional-override characters are made visible as U+FFFD, so output
- * cannot reorder what is shown around it.
+ * cannot reorder what is shown around it. The sequences are read by protocol/terminal-escapes.ts,
+ * as the timeline and the TUI read them.
  *
  * Streaming: a renderer keeps its colour state, a partial UTF-8 character and a partial escape
  * sequence between calls, so a chunk boundary can fall anywhere.
  */
+
+import { EscapeScanner, INVISIBLE_REPLACEMENT } from '../../protocol/terminal-escapes.js';
+import { escapeHtml, raw, type SafeHtml } from './html.js';
 
 interface Sgr {
   fg: number | null;
@@ -25,12 +29,6 @@ const plain = (): Sgr => ({ fg: null, bg: null, bold: false, dim: false, italic:
 
 /** An escape sequence longer than this is not a real one: its start is dropped and the rest shown as text. */
 const MAX_PENDING = 8192;
-
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
-}
 
 // The 16 colours as RGB, to map 256-colour and true-colour requests to the nearest class.
 const BASE16: [number, number, number][] = [
@@ -128,36 +126,26 @@ function classesOf(st: Sgr): string {
   return cls.join(' ');
 }
 
-const BIDI = /[\u202a-\u202e\u2066-\u2069]/g;
-
-/** True for the characters that start an escape sequence: ESC, and the 8-bit C1 introducers CSI, OSC, DCS, PM, APC, SOS. */
-function isIntroducer(c: number): boolean {
-  return c === 0x1b || c === 0x9b || c === 0x9d || c === 0x90 || c === 0x9e || c === 0x9f || c === 0x98;
-}
-
 /**
  * A streaming renderer for one output stream.
  *
- * Linear in its input, whatever the input: every character is looked at a bounded number of
- * times, and nothing recurses. (Output made of thousands of unterminated introducers, e.g.
- * `ESC ]` repeated, once cost quadratic time and overflowed the stack: a runner could take the
- * gateway down that way.) Two things make that so: a string sequence (OSC, DCS…) that is still
- * open when more than MAX_PENDING characters follow it is given up on the spot (its introducer
- * dropped, the rest shown as text), and the renderer remembers how far it has already searched
- * for a terminator, so the next open introducer does not search the same characters again.
+ * Linear in its input, whatever the input: the shared EscapeScanner looks at every character a
+ * bounded number of times and nothing recurses. (Output made of thousands of unterminated
+ * introducers, e.g. `ESC ]` repeated, once cost quadratic time and overflowed the stack: a runner
+ * could take the gateway down that way.) A sequence still open at the end of a chunk is held for
+ * the next one, with how far it was scanned, so it is not scanned again; one open for more than
+ * MAX_PENDING characters is given up on the spot (its introducer dropped, the rest shown as text).
  */
 export class AnsiHtml {
   private readonly decoder = new TextDecoder('utf-8');
+  private readonly scanner = new EscapeScanner();
   private st: Sgr = plain();
   private pending = '';
-  /**
-   * How much of `pending` is already known: for a CSI, the parameter bytes scanned; for a string
-   * sequence, the prefix in which no terminator starts. The next call resumes from there.
-   */
+  /** How much of `pending` the scanner already looked at (see EscapeScanner's `resume`). */
   private pendingScanned = 0;
 
   /** Renders the next bytes of the stream as HTML. */
-  render(data: Uint8Array): string {
+  render(data: Uint8Array): SafeHtml {
     return this.feed(this.decoder.decode(data, { stream: true }), true);
   }
 
@@ -166,13 +154,10 @@ export class AnsiHtml {
     this.feed(this.decoder.decode(data, { stream: true }), false);
   }
 
-  private feed(text: string, emit: boolean): string {
+  private feed(text: string, emit: boolean): SafeHtml {
     const s = this.pending + text;
     const n = s.length;
-    // Positions in [cleanFrom, cleanTo) are known not to start a string terminator (BEL, ST, ESC \).
-    let cleanFrom = 0;
-    let cleanTo = this.pending.length > 0 ? this.pendingScanned : 0;
-    const csiResume = cleanTo;
+    const sc = this.scanner.reset(s, true, this.pending.length > 0 ? this.pendingScanned : 0);
     this.pending = '';
     this.pendingScanned = 0;
     let out = '';
@@ -181,132 +166,60 @@ export class AnsiHtml {
     const flush = () => {
       if (!run) return;
       if (emit) {
-        const html = escapeHtml(run.replace(BIDI, '\ufffd'));
+        const html = escapeHtml(run);
         out += runClass ? `<span class="${runClass}">${html}</span>` : html;
       }
       run = '';
     };
-    const setState = () => {
-      const next = classesOf(this.st);
-      if (next !== runClass) {
-        flush();
-        runClass = next;
-      }
-    };
-    // The index after a string sequence's terminator (BEL, ESC \ or ST) searching from `from`,
-    // or -1 if it has not ended yet. Skips what an earlier search already found clean, and
-    // records what this one finds, so a run of open introducers costs O(n) in all.
-    const stringEnd = (from: number): number => {
-      let j = from >= cleanFrom && from < cleanTo ? cleanTo : from;
-      for (; j < n; j++) {
-        const c = s.charCodeAt(j);
-        if (c === 0x07 || c === 0x9c) return j + 1;
-        if (c === 0x1b) {
-          if (j + 1 >= n) break; // ESC at the very end: maybe the start of ESC \ in the next chunk
-          if (s.charCodeAt(j + 1) === 0x5c) return j + 2;
-        }
-      }
-      // Nothing from `from` to j starts a terminator.
-      if (from <= cleanTo && from >= cleanFrom) cleanTo = Math.max(cleanTo, j);
-      else {
-        cleanFrom = from;
-        cleanTo = j;
-      }
-      return -1;
-    };
-    // An escape sequence still open at the end of the input: kept for the next call, unless it is
-    // already too long to be a real one. Returns false when it is given up on (the caller then
-    // drops its introducer and goes on, showing the rest as text).
-    const hold = (i: number, scannedTo: number): boolean => {
-      if (n - i > MAX_PENDING) return false;
-      this.pending = s.slice(i);
-      this.pendingScanned = Math.max(0, scannedTo - i);
-      return true;
-    };
-    let i = 0;
-    while (i < n) {
-      const c = s.charCodeAt(i);
-      if (isIntroducer(c)) {
-        // Introducer: ESC x, or its 8-bit C1 form.
-        let kind: string;
-        let body: number;
-        if (c === 0x1b) {
-          if (i + 1 >= n) {
-            this.pending = s.slice(i);
-            break;
+    while (sc.next()) {
+      switch (sc.kind) {
+        case 'text':
+          run += s.slice(sc.start, sc.end);
+          break;
+        case 'invisible':
+          run += INVISIBLE_REPLACEMENT;
+          break;
+        case 'csi': {
+          const params = sc.sgrParams();
+          if (params === null) break;
+          applySgr(this.st, params);
+          const next = classesOf(this.st);
+          if (next !== runClass) {
+            flush();
+            runClass = next;
           }
-          kind = s[i + 1]!;
-          body = i + 2;
-        } else {
-          kind = c === 0x9b ? '[' : c === 0x9d ? ']' : c === 0x90 ? 'P' : c === 0x9e ? '^' : c === 0x9f ? '_' : 'X';
-          body = i + 1;
-        }
-        if (kind === '[') {
-          let j = i === 0 && csiResume > body ? csiResume : body;
-          while (j < n && s.charCodeAt(j) >= 0x20 && s.charCodeAt(j) <= 0x3f) j++;
-          if (j >= n) {
-            if (hold(i, j)) break;
-            i = body; // not a real CSI: drop the introducer, show the rest
-            continue;
-          }
-          const fin = s.charCodeAt(j);
-          if (fin >= 0x40 && fin <= 0x7e) {
-            if (fin === 0x6d /* m */) {
-              applySgr(this.st, s.slice(body, j));
-              setState();
-            }
-            i = j + 1;
-          } else {
-            i = j; // malformed: drop the introducer and what it held, resume at the odd byte
-          }
-          continue;
-        }
-        if (kind === ']' || kind === 'P' || kind === '^' || kind === '_' || kind === 'X') {
-          const end = stringEnd(body);
-          if (end < 0) {
-            if (hold(i, cleanTo)) break;
-            i = body; // never ends sensibly: drop the introducer, show the rest as text
-            continue;
-          }
-          i = end;
-          continue;
-        }
-        // Character-set designations take one more character; any other escape is two characters.
-        i = '()*+-./'.includes(kind) ? Math.min(n, body + 1) : body;
-        continue;
-      }
-      if (c === 0x0d) {
-        if (i + 1 >= n) {
-          this.pending = '\r';
           break;
         }
-        if (s.charCodeAt(i + 1) !== 0x0a) run += '\n'; // a bare CR (progress bars) starts a new line
-        i++;
-        continue;
+        case 'control': {
+          const c = s.charCodeAt(sc.start);
+          if (c === 0x0a || c === 0x09) run += s[sc.start];
+          else if (c === 0x0d) {
+            if (sc.end >= n) this.pending = '\r'; // maybe the CR of a CRLF split across chunks
+            else if (s.charCodeAt(sc.end) !== 0x0a) run += '\n'; // a bare CR (progress bars) starts a new line
+          }
+          break;
+        }
+        case 'open':
+          // Held for the next chunk, unless already too long to be a real sequence: then its
+          // introducer is dropped and the rest read as text.
+          if (n - sc.start > MAX_PENDING) sc.seek(sc.bodyStart);
+          else {
+            this.pending = s.slice(sc.start);
+            this.pendingScanned = sc.scanned - sc.start;
+          }
+          break;
+        default: // a complete escape or string sequence: dropped whole
       }
-      if ((c < 0x20 && c !== 0x0a && c !== 0x09) || c === 0x7f || (c >= 0x80 && c <= 0x9f)) {
-        i++;
-        continue;
-      }
-      // Plain text up to the next character that needs a look of its own, in one slice.
-      let j = i + 1;
-      while (j < n) {
-        const d = s.charCodeAt(j);
-        if (d < 0x20 || (d >= 0x7f && d <= 0x9f)) break;
-        j++;
-      }
-      run += s.slice(i, j);
-      i = j;
     }
     flush();
-    return out;
+    return raw(out); // escaped text in spans whose classes come from classesOf's fixed list
   }
 }
 
 /** Renders a complete piece of output (no carried state). */
-export function ansiToHtml(data: Uint8Array | string): string {
+export function ansiToHtml(data: Uint8Array | string): SafeHtml {
   const r = new AnsiHtml();
-  return r.render(typeof data === 'string' ? Buffer.from(data) : data) + r.render(new Uint8Array(0));
+  return raw(r.render(typeof data === 'string' ? Buffer.from(data) : data) + r.render(new Uint8Array(0)));
 }
 
 /** Plain text with every escape sequence and control character removed (for one-line previews). */

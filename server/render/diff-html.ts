@@ -1,4 +1,5 @@
-import { escapeHtml } from './timeline-html.js';
+import { visibleText } from '../../protocol/terminal-escapes.js';
+import { escapeHtml, raw, type SafeHtml } from './html.js';
 
 /**
  * `git diff` output as HTML for a phone: one section per file with its name and +/- counts, hunk
@@ -23,7 +24,7 @@ export interface DiffFile {
 }
 
 export interface DiffHtml {
-  html: string;
+  html: SafeHtml;
   files: DiffFile[];
   /** Lines rendered. */
   lines: number;
@@ -38,11 +39,8 @@ export interface DiffOptions {
   maxLineChars?: number;
 }
 
-const CONTROLS = /\u001b\[[0-?]*[ -/]*[@-~]?|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[ -/]*[0-~]?|[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
-const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
 function clean(s: string): string {
-  return s.replace(CONTROLS, '').replace(BIDI, '\ufffd');
+  return visibleText(s);
 }
 
 /** The path of `diff --git a/X b/Y` (b side); quoted paths (git's C-style) are shown as git wrote them. */
@@ -93,41 +91,41 @@ export function renderDiffHtml(text: string, opts: DiffOptions = {}): DiffHtml {
     inHunk = false;
   };
 
-  for (const raw of lines) {
+  for (const row of lines) {
     if (shown >= maxLines) break;
     shown++;
-    if (raw.startsWith('diff --git ')) {
-      startFile(pathOf(raw));
+    if (row.startsWith('diff --git ')) {
+      startFile(pathOf(row));
       continue;
     }
     if (!file) startFile('(diff)');
     const f = file!;
-    if (!inHunk || /^(diff |index |--- |\+\+\+ |new file|deleted file|similarity|rename |old mode|new mode|Binary files)/.test(raw)) {
-      if (raw.startsWith('@@')) {
+    if (!inHunk || /^(diff |index |--- |\+\+\+ |new file|deleted file|similarity|rename |old mode|new mode|Binary files)/.test(row)) {
+      if (row.startsWith('@@')) {
         inHunk = true;
-        line('dl-hunk', raw);
+        line('dl-hunk', row);
         continue;
       }
-      if (raw.startsWith('new file')) f.note = 'new';
-      else if (raw.startsWith('deleted file')) f.note = 'deleted';
-      else if (raw.startsWith('rename ')) f.note = 'renamed';
-      else if (raw.startsWith('Binary files')) f.note = 'binary';
-      if (raw.startsWith('--- ') || raw.startsWith('+++ ') || raw.startsWith('index ')) continue; // the heading names the file
+      if (row.startsWith('new file')) f.note = 'new';
+      else if (row.startsWith('deleted file')) f.note = 'deleted';
+      else if (row.startsWith('rename ')) f.note = 'renamed';
+      else if (row.startsWith('Binary files')) f.note = 'binary';
+      if (row.startsWith('--- ') || row.startsWith('+++ ') || row.startsWith('index ')) continue; // the heading names the file
       if (!inHunk) {
-        line('dl-meta', raw);
+        line('dl-meta', row);
         continue;
       }
     }
-    if (raw.startsWith('@@')) line('dl-hunk', raw);
-    else if (raw.startsWith('+')) {
+    if (row.startsWith('@@')) line('dl-hunk', row);
+    else if (row.startsWith('+')) {
       f.adds++;
-      line('dl-add', raw);
-    } else if (raw.startsWith('-')) {
+      line('dl-add', row);
+    } else if (row.startsWith('-')) {
       f.dels++;
-      line('dl-del', raw);
-    } else if (raw.startsWith('\\')) line('dl-meta', raw);
-    else line('dl-ctx', raw);
+      line('dl-del', row);
+    } else if (row.startsWith('\\')) line('dl-meta', row);
+    else line('dl-ctx', row);
   }
   closeFile();
-  return { html: out.join('\n'), files, lines: shown, truncated: shown < lines.length };
+  return { html: raw(out.join('\n')), files, lines: shown, truncated: shown < lines.length };
 }

@@ -1,7 +1,9 @@
 import { CHILD_STREAMS } from '../../protocol/frames.js';
 import { isFinal, type RunSummary } from '../../protocol/run.js';
+import { showInvisible } from '../../protocol/terminal-escapes.js';
 import type { RunStore, StoredChunk } from '../store/types.js';
 import { AnsiHtml, ansiToText } from './ansi.js';
+import { joinHtml, type SafeHtml } from './html.js';
 
 /** What the templates get for a run: display strings only, computed here, escaped by eta. */
 export interface RunView {
@@ -27,9 +29,9 @@ export interface RunView {
   runner: { hostname: string; mode: string; cwd: string; command: string; version: string } | null;
 }
 
-/** Runner-supplied text shown in the header: control characters dropped, bidi overrides made visible. */
+/** Runner-supplied text shown in the header: control characters dropped, bidi controls made visible. */
 function plain(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').replace(/[\u202a-\u202e\u2066-\u2069]/g, '\ufffd');
+  return showInvisible(s.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' '));
 }
 
 export function ago(ms: number, now: number): string {
@@ -140,7 +142,7 @@ export function lastLine(store: RunStore, run: RunSummary): string {
 
 /** A window of output as HTML: the chunks before `before`, newest last. */
 export interface OutputWindow {
-  html: string;
+  html: SafeHtml;
   /** Seq of the first chunk shown (the "earlier output" link asks for what is before it). */
   firstSeq: number;
   /** Seq of the last chunk covered (the live stream resumes after it). */
@@ -172,10 +174,10 @@ export class OutputRenderer {
   }
 
   /** HTML of the child's output in these chunks (other streams are skipped). */
-  render(chunks: readonly StoredChunk[]): string {
-    let out = '';
-    for (const c of chunks) if (CHILD_STREAMS.has(c.stream)) out += this.of(c.stream).render(c.data);
-    return out;
+  render(chunks: readonly StoredChunk[]): SafeHtml {
+    const out: SafeHtml[] = [];
+    for (const c of chunks) if (CHILD_STREAMS.has(c.stream)) out.push(this.of(c.stream).render(c.data));
+    return joinHtml(out);
   }
 }
 

@@ -108,7 +108,7 @@ test('hostile floods of open introducers render in one pass: no recursion, no th
   }
   // A long but legitimate string sequence that ends is still dropped whole, across chunks.
   const r = new AnsiHtml();
-  let out = r.render(Buffer.from('a\u001b]52;c;' + 'QUJD'.repeat(1000)));
+  let out: string = r.render(Buffer.from('a\u001b]52;c;' + 'QUJD'.repeat(1000)));
   out += r.render(Buffer.from('QUJD'.repeat(500) + '\u0007b'));
   assert.equal(out, 'ab');
 });

@@ -30,7 +30,7 @@ test('tui on a Claude run: the timeline (hostile text made harmless), approve an
 
   // The timeline, not the stream-json; the approval in the status line and the help line.
   let f = await tui.until((f) => f.includes('⏳ 1 approval: Bash touch created.txt (a)'), 'the approval banner', 60_000);
-  f = await tui.until((f) => f.includes('◆ Claude: Hello there, I will create it.'), 'the assistant text, sanitized');
+  f = await tui.until((f) => f.includes('◆ Claude: Hello there\ufffd, I will create it.'), 'the assistant text, sanitized');
   assert.ok(f.includes('▸ runner: make the files'), f);
   assert.ok(f.includes('⚙ Bash: touch created.txt'), f);
   await tui.until((f) => f.includes('⏳ approval needed for Bash: touch created.txt') && f.includes('press a to answer it'), 'the approval in the timeline');

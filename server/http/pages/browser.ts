@@ -17,7 +17,7 @@ import type { Requests } from '../../core/requests.js';
 import type { Logger } from '../../log.js';
 import type { RunService } from '../../core/runs.js';
 import type { Store, UserRecord } from '../../store/types.js';
-import { PAGE_HEADERS, type LayoutData, type Views } from '../views.js';
+import { PAGE_HEADERS, type LayoutData, type ViewData, type Views } from '../views.js';
 import { retryAfter, route, type Ctx, type FullReply, type Reply } from '../../respond.js';
 import type { RunSection } from './run-sections.js';
 
@@ -154,12 +154,12 @@ export function pageHeaders(pc: PageCtx): Record<string, string> {
 }
 
 /** A full HTML page. */
-export function html(pc: PageCtx, status: number, page: string, title: string, data: Record<string, unknown>, layout?: Partial<LayoutData>): FullReply {
+export function html(pc: PageCtx, status: number, page: string, title: string, data: ViewData, layout?: Partial<LayoutData>): FullReply {
   return { status, headers: pageHeaders(pc), cookies: pc.cookies, body: pc.d.views.page(page, title, data, pc.layout(layout)) };
 }
 
 /** A fragment for htmx. */
-export function fragment(pc: PageCtx, status: number, partial: string, data: Record<string, unknown>): FullReply {
+export function fragment(pc: PageCtx, status: number, partial: string, data: ViewData): FullReply {
   return { status, headers: pageHeaders(pc), cookies: pc.cookies, body: pc.d.views.partial(partial, data) };
 }
 

@@ -5,6 +5,7 @@ import type { RunView } from '../../render/run-view.js';
 import type { LiveChunk } from '../../live/bus.js';
 import type { StoredChunk } from '../../store/types.js';
 import type { SseEvent } from '../sse.js';
+import type { ViewData } from '../views.js';
 
 /**
  * Extension points of the run page (`/runs/:id`). Each feature fills one slot; the page lays the
@@ -63,7 +64,7 @@ export interface SectionLive {
 export interface RunSection {
   id: RunSectionId;
   /** Data for the section's partial, or null to leave it out. Called on every page render. */
-  data(c: SectionCtx): Record<string, unknown> | null;
+  data(c: SectionCtx): ViewData | null;
   /**
    * What the section's offer depends on (the runner connected, the run not final, the commands it
    * advertised…). When it changes on a live page, the section is rendered again and sent whole
@@ -85,11 +86,11 @@ export const SLOTS_BELOW_OUTPUT: readonly RunSectionId[] = ['input', 'commands',
 export interface RenderedSection {
   id: RunSectionId;
   /** Null: nothing to show yet (the slot is still there for live updates). */
-  data: Record<string, unknown> | null;
+  data: ViewData | null;
 }
 
 /** What every section partial gets besides its own data. */
-export function partialData(data: Record<string, unknown>, run: RunView, csrf: string): Record<string, unknown> {
+export function partialData(data: ViewData, run: RunView, csrf: string): ViewData {
   return { ...data, run, csrf };
 }
 

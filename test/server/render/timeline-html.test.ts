@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildTimeline, type TimelineEntry } from '../../../protocol/timeline.js';
-import { escapeHtml, renderEntryHtml, renderMarkdown, renderTimelineHtml } from '../../../server/render/timeline-html.js';
+import { escapeHtml, html as markup } from '../../../server/render/html.js';
+import { renderEntryHtml, renderMarkdown, renderTimelineHtml } from '../../../server/render/timeline-html.js';
 import { fixtureItems, fixtureNames } from '../../helpers/fixtures.js';
 
 const ALLOWED_TAGS = new Set([
@@ -67,7 +68,7 @@ test('a tool call with its approval and result is one entry; long inputs start c
 test('a pending approval shows the tool, the rule "always" would add, the deadline, and the page-supplied buttons', () => {
   const items = fixtureItems('tool-approved').filter((i) => i.event.type !== 'approval_resolved' && i.event.type !== 'claude_tool_result');
   const t = buildTimeline(items).find((e) => e.kind === 'tool')!;
-  const html = renderEntryHtml(t, { now: 1_795_000_000_000, approvalActions: (a) => `<form class="approve"><button data-approval-id="${escapeHtml(a.info.approvalId)}">Approve</button></form>` });
+  const html = renderEntryHtml(t, { now: 1_795_000_000_000, approvalActions: (a) => markup`<form class="approve"><button data-approval-id="${escapeHtml(a.info.approvalId)}">Approve</button></form>` });
   assert.ok(html.includes('Approval needed'));
   assert.ok(html.includes('<code>Bash(touch created.txt)</code> for this run'));
   assert.ok(html.includes('denied automatically in 10 min'));

@@ -4,7 +4,8 @@ import { APPROVAL_ID_RE, MAX_MESSAGE } from '../../../../protocol/claude-events.
 import { CcgError } from '../../../../protocol/errors.js';
 import { canOperate, type Principal } from '../../../auth/operator-auth.js';
 import { toolSummary, type ApprovalState } from '../../../../protocol/timeline.js';
-import { escapeHtml, renderEntryHtml } from '../../../render/timeline-html.js';
+import { escapeHtml, html, joinHtml, raw, type SafeHtml } from '../../../render/html.js';
+import { renderEntryHtml } from '../../../render/timeline-html.js';
 import { fragment, pageRoute, redirect, runIdOf, type BrowserDeps, type PageCtx } from '../browser.js';
 import type { RunSection, SectionCtx } from '../run-sections.js';
 import { isClaudeRun } from './timeline.js';
@@ -30,10 +31,10 @@ export function approvalsShown(d: BrowserDeps, runId: string): Approval[] {
 }
 
 /** The cards: the timeline's approval entry, with the page's forms as its buttons. */
-export function approvalCards(d: BrowserDeps, runId: string, viewer: Principal, csrf: string): string {
+export function approvalCards(d: BrowserDeps, runId: string, viewer: Principal, csrf: string): SafeHtml {
   const now = d.now();
-  return approvalsShown(d, runId)
-    .map((a) => {
+  return joinHtml(
+    approvalsShown(d, runId).map((a) => {
       if (a.state !== 'pending') return doneCard(a);
       const card = renderEntryHtml(
         { kind: 'approval', id: `ap-${a.approvalId}`, seq: 0, time: a.requestedAt, approval: stateOf(a) },
@@ -42,22 +43,23 @@ export function approvalCards(d: BrowserDeps, runId: string, viewer: Principal, 
           approvalActions: (s) =>
             canOperate(viewer)
               ? d.views.partial('run/approval-actions', { runId, approvalId: s.info.approvalId, csrf, always: s.info.rule !== null, maxMessage: MAX_MESSAGE })
-              : '<p class="tl-note">An operator or admin can answer this; you can watch.</p>',
+              : raw('<p class="tl-note">An operator or admin can answer this; you can watch.</p>'),
         },
       );
       // One wrapper per approval, versioned by its state, so a live update replaces only the cards that changed.
-      return `<div class="approval-card approval-${a.state}" id="approval-${a.approvalId}" data-v="${a.state}">${card}</div>`;
-    })
-    .join('\n');
+      return html`<div class="approval-card approval-${raw(a.state)}" id="approval-${escapeHtml(a.approvalId)}" data-v="${raw(a.state)}">${card}</div>`;
+    }),
+    raw('\n'),
+  );
 }
 
 /** An answered approval: one line, who answered and how. */
-function doneCard(a: Approval): string {
+function doneCard(a: Approval): SafeHtml {
   const s = stateOf(a).resolved!;
   const verb = s.decision === 'allow' ? (s.always ? 'Always allowed' : 'Allowed') : 'Denied';
   const who = s.reason === 'operator' ? `by ${s.by}` : s.reason === 'timeout' ? 'because nobody answered in time' : `(${s.reason})`;
-  const waiting = a.state === 'answered' ? ' · sending to Claude…' : '';
-  return `<div class="approval-card approval-done${s.decision === 'deny' ? ' denied' : ''}" id="approval-${a.approvalId}" data-v="${a.state}"><p><span class="tl-tool-name">${escapeHtml(a.toolName)}</span> <code>${escapeHtml(toolSummary(a.toolName, a.input, 80))}</code> — ${verb} ${escapeHtml(who)}${waiting}</p></div>`;
+  const waiting = raw(a.state === 'answered' ? ' · sending to Claude…' : '');
+  return html`<div class="approval-card approval-done${raw(s.decision === 'deny' ? ' denied' : '')}" id="approval-${escapeHtml(a.approvalId)}" data-v="${raw(a.state)}"><p><span class="tl-tool-name">${escapeHtml(a.toolName)}</span> <code>${escapeHtml(toolSummary(a.toolName, a.input, 80))}</code> — ${raw(verb)} ${escapeHtml(who)}${waiting}</p></div>`;
 }
 
 /**

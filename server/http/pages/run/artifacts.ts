@@ -10,6 +10,7 @@ import { renderDiffHtml } from '../../../render/diff-html.js';
 import { ago, bytesText, runView } from '../../../render/run-view.js';
 import { AnsiHtml } from '../../../render/ansi.js';
 import { sendArtifact } from '../../send-file.js';
+import type { ViewData } from '../../views.js';
 import { fragment, html, pageRoute, redirect, runIdOf, type BrowserDeps, type PageCtx } from '../browser.js';
 import type { RunSection } from '../run-sections.js';
 
@@ -140,7 +141,7 @@ export function mountArtifactPages(app: TemplatedApp, d: BrowserDeps): void {
     });
     const { text, cut } = readHead(path, info.bytes);
     const view = artifactView(id, info, d.now());
-    let body: Record<string, unknown>;
+    let body: ViewData;
     if (info.kind === 'diff' || info.kind === 'diff-staged') {
       const diff = renderDiffHtml(text);
       body = { mode: 'diff', html: diff.html, files: diff.files, empty: text.trim() === '', cut: cut || diff.truncated || info.truncated };

@@ -4,7 +4,8 @@ import { STREAM_COMMAND, STREAM_EVENT } from '../../../../protocol/frames.js';
 import { isFinal, type AdvertisedCommand, type RunSummary } from '../../../../protocol/run.js';
 import { fmtDuration, type TimelineItem } from '../../../../protocol/timeline.js';
 import type { Principal } from '../../../auth/operator-auth.js';
-import { AnsiHtml, escapeHtml } from '../../../render/ansi.js';
+import { AnsiHtml } from '../../../render/ansi.js';
+import { escapeHtml, html, joinHtml, raw, type SafeHtml } from '../../../render/html.js';
 import type { LiveChunk } from '../../../live/bus.js';
 import type { StoredChunk } from '../../../store/types.js';
 import { fragment, pageRoute, redirect, runIdOf, type BrowserDeps, type PageCtx } from '../browser.js';
@@ -23,7 +24,7 @@ interface CmdRun {
   head: string;
   /** How it ended, for colour: ok, bad, or null while running. */
   tone: 'ok' | 'bad' | null;
-  html: string;
+  html: SafeHtml;
   lastSeq: number;
   ansi: AnsiHtml;
 }
@@ -54,7 +55,7 @@ export class CommandRuns {
     let run = this.runs.get(ev.requestId);
     const created = !run;
     if (!run) {
-      run = { requestId: ev.requestId, name: ev.name, params: ev.type === 'exec_started' ? ev.params : {}, state: 'running', head: '', tone: null, html: '', lastSeq: item.seq, ansi: new AnsiHtml() };
+      run = { requestId: ev.requestId, name: ev.name, params: ev.type === 'exec_started' ? ev.params : {}, state: 'running', head: '', tone: null, html: raw(''), lastSeq: item.seq, ansi: new AnsiHtml() };
       this.runs.set(ev.requestId, run);
       if (this.runs.size > CMD_RUNS_SHOWN * 4) this.runs.delete(this.runs.keys().next().value!);
     }
@@ -78,11 +79,11 @@ export class CommandRuns {
   }
 
   /** Command output; returns the run it belongs to and its HTML (null: no command is known to be running). */
-  output(chunk: StoredChunk): { run: CmdRun; html: string } | null {
+  output(chunk: StoredChunk): { run: CmdRun; html: SafeHtml } | null {
     const run = this.current;
     if (!run) return null;
     const html = run.ansi.render(chunk.data);
-    run.html += html;
+    run.html = joinHtml([run.html, html]);
     run.lastSeq = chunk.seq;
     return { run, html };
   }
@@ -106,17 +107,17 @@ export class CommandRuns {
 }
 
 /** The heading of a command run: replaced whenever the run changes. */
-export function headHtml(r: CmdRun): string {
-  const id = domId(r.requestId);
-  const badge = r.state === 'running' ? 'running' : r.state === 'refused' ? 'refused' : r.tone === 'ok' ? 'ok' : 'failed';
-  return `<p class="cmd-head cmd-${badge}" id="cmd-${id}-head"><span class="badge tone-${r.state === 'running' ? 'live' : r.tone === 'ok' ? 'ok' : 'bad'}">${badge}</span> ${escapeHtml(r.head)}</p>`;
+export function headHtml(r: CmdRun): SafeHtml {
+  const id = raw(domId(r.requestId));
+  const badge = raw(r.state === 'running' ? 'running' : r.state === 'refused' ? 'refused' : r.tone === 'ok' ? 'ok' : 'failed');
+  return html`<p class="cmd-head cmd-${badge}" id="cmd-${id}-head"><span class="badge tone-${raw(r.state === 'running' ? 'live' : r.tone === 'ok' ? 'ok' : 'bad')}">${badge}</span> ${escapeHtml(r.head)}</p>`;
 }
 
 /** A whole command run; `data-keep`: a live update never replaces it (that would lose its output), only its heading. */
-export function runHtml(r: CmdRun): string {
-  const id = domId(r.requestId);
-  const out = r.state === 'refused' && !r.html ? '' : `<pre class="term cmd-out" id="cmd-${id}-out" tabindex="0" aria-label="Output of ${escapeHtml(r.name)}" data-last="${r.lastSeq}">${r.html}</pre>`;
-  return `<article class="cmd-run" id="cmd-${id}" data-keep>${headHtml(r)}${out}</article>`;
+export function runHtml(r: CmdRun): SafeHtml {
+  const id = raw(domId(r.requestId));
+  const out = r.state === 'refused' && !r.html ? null : html`<pre class="term cmd-out" id="cmd-${id}-out" tabindex="0" aria-label="Output of ${escapeHtml(r.name)}" data-last="${r.lastSeq}">${r.html}</pre>`;
+  return html`<article class="cmd-run" id="cmd-${id}" data-keep>${headHtml(r)}${out}</article>`;
 }
 
 interface CommandView {
@@ -159,7 +160,7 @@ function commandsData(d: BrowserDeps, run: RunSummary, viewer: Principal, w: Eve
     commands,
     open,
     anyAllowed: commands.some((c) => c.mayRun),
-    runsHtml: w ? CommandRuns.of(w).shown().map(runHtml).join('\n') : null,
+    runsHtml: w ? joinHtml(CommandRuns.of(w).shown().map(runHtml), raw('\n')) : null,
     sent: null,
     problem: null,
     ...extra,

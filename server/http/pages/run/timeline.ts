@@ -4,7 +4,8 @@ import type { RunSummary } from '../../../../protocol/run.js';
 import { Timeline, buildTimeline, type ApprovalState, type TimelineEntry } from '../../../../protocol/timeline.js';
 import { canOperate, type Principal } from '../../../auth/operator-auth.js';
 import { runView } from '../../../render/run-view.js';
-import { escapeHtml, renderTimelineHtml, type HtmlOptions } from '../../../render/timeline-html.js';
+import { escapeHtml, html as markup, raw, type SafeHtml } from '../../../render/html.js';
+import { renderTimelineHtml, type HtmlOptions } from '../../../render/timeline-html.js';
 import { html, pageRoute, runIdOf, type BrowserDeps } from '../browser.js';
 import type { RunPageView, RunSection, SectionCtx } from '../run-sections.js';
 import { readEventWindow } from './events.js';
@@ -32,12 +33,12 @@ function timelineOptions(viewer: Principal, now: number): HtmlOptions {
     resultText: false,
     approvalActions: (a: ApprovalState) =>
       canOperate(viewer)
-        ? `<p class="tl-answer"><a class="button small primary" href="#approval-${escapeHtml(a.info.approvalId)}">Answer it above</a></p>`
-        : '<p class="tl-answer">Waiting for an operator to answer.</p>',
+        ? markup`<p class="tl-answer"><a class="button small primary" href="#approval-${escapeHtml(a.info.approvalId)}">Answer it above</a></p>`
+        : raw('<p class="tl-answer">Waiting for an operator to answer.</p>'),
   };
 }
 
-function entriesHtml(entries: readonly TimelineEntry[], viewer: Principal, now: number): string {
+function entriesHtml(entries: readonly TimelineEntry[], viewer: Principal, now: number): SafeHtml {
   return renderTimelineHtml(entries, timelineOptions(viewer, now));
 }
 

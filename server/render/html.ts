@@ -1,0 +1,60 @@
+/**
+ * The one HTML escaper, and a type for HTML that is safe to insert (Hono's `HtmlEscapedString`
+ * idea). A `SafeHtml` is a plain string at runtime; the brand exists only for the compiler, so a
+ * function that returns page markup says `SafeHtml`, and text from a runner, Claude or a request
+ * cannot reach a template or a `<%~` without going through `escapeHtml` (or a renderer that
+ * escapes) on the way.
+ *
+ * Why not Hono's runtime wrapper (a `String` object with `isEscaped`): fragments here are also
+ * compared, searched, concatenated into SSE frames and handed to eta, all as primitive strings.
+ * So the check is at compile time: `html` accepts only SafeHtml (and numbers), never a string.
+ */
+
+declare const brand: unique symbol;
+
+/** HTML that is safe to insert as is: escaped text, or markup built only from escaped parts and constants. */
+export type SafeHtml = string & { readonly [brand]: true };
+
+/** What `html` accepts between its constant parts; nullish and booleans render as nothing. */
+export type HtmlValue = SafeHtml | number | boolean | null | undefined | readonly SafeHtml[];
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const SPECIAL = /[&<>"']/;
+
+/** Escapes text for HTML element content and quoted attribute values. */
+export function escapeHtml(s: string): SafeHtml {
+  // Most text has nothing to escape: skip the replace (and its allocation) then.
+  return (SPECIAL.test(s) ? s.replace(/[&<>"']/g, (c) => ESCAPES[c]!) : s) as SafeHtml;
+}
+
+/**
+ * Marks trusted markup as safe: a constant of ours, or the output of a renderer that escapes
+ * (markdown-it with HTML off, eta). Never for text that came from outside.
+ */
+export function raw(trusted: string): SafeHtml {
+  return trusted as SafeHtml;
+}
+
+/**
+ * Builds markup from constant parts and safe values. A plain string is a compile error: wrap text
+ * in `escapeHtml`.
+ *
+ * @example
+ * html`<p class="tl-note">${escapeHtml(name)} · ${count}</p>`
+ */
+export function html(parts: TemplateStringsArray, ...values: HtmlValue[]): SafeHtml {
+  let out = parts[0]!;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v === 'number') out += String(v);
+    else if (Array.isArray(v)) out += v.join('');
+    else if (typeof v === 'string') out += v;
+    out += parts[i + 1]!;
+  }
+  return out as SafeHtml;
+}
+
+/** Joins safe fragments. */
+export function joinHtml(parts: readonly SafeHtml[], sep: SafeHtml = '' as SafeHtml): SafeHtml {
+  return parts.join(sep) as SafeHtml;
+}

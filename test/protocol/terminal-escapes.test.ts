@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { TextTimeline } from '../../cli/render/timeline-text.js';
+import { sanitizeLine, type Style } from '../../cli/tui/sanitize.js';
+import { EscapeScanner, isInvisible, showInvisible, visibleText } from '../../protocol/terminal-escapes.js';
+import { ansiToText } from '../../server/render/ansi.js';
+import { renderEntryHtml } from '../../server/render/timeline-html.js';
+import { ESCAPE_CASES } from './terminal-escape-cases.js';
+
+/** The text content of HTML: tags removed, entities decoded (only the five the escaper writes). */
+function textContent(html: string): string {
+  return html.replace(/<[^>]*>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+}
+
+/** The phone timeline: the text as a tool result, read back from its `<pre>`. */
+function phoneTimeline(input: string): string {
+  const html = renderEntryHtml(
+    { kind: 'tool', id: '1', seq: 1, time: 0, toolUseId: 't1', name: 'Bash', input: null, inputTruncated: false, sub: false, approval: null, result: { type: 'claude_tool_result', toolUseId: 't1', content: input, isError: false, chars: input.length, truncated: false, parentToolUseId: null, seq: 2, time: 0 } },
+    { resultLines: 1000 },
+  );
+  const pre = /<pre class="tl-output">([\s\S]*?)<\/pre>/.exec(html);
+  assert.ok(pre, html.slice(0, 300));
+  return textContent(pre[1]!);
+}
+
+/** The timeline text (TUI event pane, `ccg runs events`): the same tool result, its prefixes removed. */
+function timelineText(input: string): string {
+  const lines = new TextTimeline({ resultLines: 1000 }).push({
+    seq: 1,
+    time: 0,
+    event: { type: 'claude_tool_result', toolUseId: 't1', content: input, isError: false, chars: input.length, truncated: false, parentToolUseId: null },
+  });
+  return lines.map((l, i) => l.text.slice(i === 0 ? '  ↳ '.length : '    '.length)).join('\n');
+}
+
+/** The TUI's output pane: line by line, the style carried from one line to the next. */
+function tui(input: string): string {
+  let style: Style = {};
+  return input
+    .split('\n')
+    .map((raw) => {
+      const l = sanitizeLine(raw, style);
+      style = l.end;
+      return l.segments.map((s) => s.text).join('');
+    })
+    .join('\n');
+}
+
+const CONSUMERS: [string, (s: string) => string, boolean][] = [
+  ['phone timeline', phoneTimeline, false],
+  ['timeline text', timelineText, false],
+  ['phone raw output', (s) => ansiToText(s), false],
+  ['TUI', tui, true],
+];
+
+for (const [consumer, show, isTui] of CONSUMERS) {
+  test(`terminal escape cases: ${consumer} shows the visible text and nothing else`, () => {
+    for (const c of ESCAPE_CASES) {
+      const t0 = performance.now();
+      const got = show(c.input);
+      const ms = performance.now() - t0;
+      assert.equal(got, isTui && c.tui !== undefined ? c.tui : c.want, `${consumer}: ${c.name}`);
+      // Quadratic work on these sizes takes minutes; linear takes milliseconds.
+      if (c.flood) assert.ok(ms < 3000, `${consumer}: ${c.name} took ${Math.round(ms)} ms`);
+    }
+  });
+}
+
+test('the scanner splits text into tokens that cover it exactly, in one pass', () => {
+  for (const c of ESCAPE_CASES) {
+    const sc = new EscapeScanner(c.input);
+    let at = 0;
+    while (sc.next()) {
+      assert.equal(sc.start, at, c.name);
+      assert.ok(sc.end > sc.start, c.name);
+      at = sc.end;
+    }
+    assert.equal(at, c.input.length, c.name);
+  }
+  const sc = new EscapeScanner('a\x1b[1;31mb\x1b[?25h\x1b[1$m');
+  const kinds: string[] = [];
+  while (sc.next()) kinds.push(`${sc.kind}:${sc.sgrParams() ?? ''}`);
+  assert.deepEqual(kinds, ['text:', 'csi:1;31', 'text:', 'csi:', 'csi:']);
+});
+
+test('a stream: an unfinished sequence is open, and resuming it does not change the result', () => {
+  const sc = new EscapeScanner('ab\x1b]0;tit', true);
+  const kinds: string[] = [];
+  while (sc.next()) kinds.push(sc.kind);
+  assert.deepEqual(kinds, ['text', 'open']);
+  assert.equal(sc.start, 2);
+  const resumed = new EscapeScanner('\x1b]0;title\x07c', true, sc.scanned - sc.start);
+  assert.ok(resumed.next());
+  assert.deepEqual([resumed.kind, resumed.end], ['string', 10]);
+  assert.equal(visibleText('x\ty\r\nz\r', { tab: '    ', cr: 'newline' }), 'x    y\nz\n');
+});
+
+test('one definition of the dangerous invisible characters: the scanner and showInvisible agree', () => {
+  for (let c = 0; c <= 0xffff; c++) {
+    const ch = String.fromCharCode(c);
+    assert.equal(showInvisible(ch) !== ch, isInvisible(c), `U+${c.toString(16)}`);
+  }
+  assert.equal(showInvisible('a\u200eb\u202ec'), 'a\ufffdb\ufffdc');
+});
