@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EpochMs } from './time.js';
 
 /**
  * Assist sessions: a tmate terminal on the runner machine, opened on an operator's request when
@@ -70,7 +71,7 @@ export const AssistStatusBody = z
     state: AssistState,
     links: AssistLinks.nullable(),
     /** When the runner will stop the session by itself (ms since the epoch). */
-    expiresAt: z.number().int().nonnegative().nullable(),
+    expiresAt: EpochMs.nullable(),
     reason: z.string().max(300).regex(NO_CONTROL).nullable(),
   })
   .strict();

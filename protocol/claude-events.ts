@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EpochMs } from './time.js';
 
 /**
  * The Claude Code timeline as runner events (stream 3, JSON lines, see runner-events.ts).
@@ -158,7 +159,7 @@ export const ApprovalInfo = z.object({
   blockedPath: z.string().max(4096).nullable(),
   rule: PermissionRule.nullable(),
   /** Runner clock, ms: when the runner denies it unanswered. */
-  expiresAt: z.number().int().nonnegative(),
+  expiresAt: EpochMs,
 });
 export type ApprovalInfo = z.infer<typeof ApprovalInfo>;
 
@@ -203,7 +204,7 @@ export const InputSent = z.object({
 /** After a result, Claude's stdin stays open for a follow-up until `until` (runner clock). */
 export const AwaitingInput = z.object({
   type: z.literal('awaiting_input'),
-  until: z.number().int().nonnegative(),
+  until: EpochMs,
 });
 
 /** The runner stopped waiting for a follow-up and closed Claude's stdin: Claude finishes. */

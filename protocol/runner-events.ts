@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EpochMs } from './time.js';
 import { CLAUDE_EVENTS } from './claude-events.js';
 
 /**
@@ -58,7 +59,7 @@ export const CollectDone = z.object({
 export const AssistStarted = z.object({
   type: z.literal('assist_started'),
   requestId: Id.nullable(),
-  expiresAt: z.number().int().nonnegative(),
+  expiresAt: EpochMs,
 });
 export const AssistStopped = z.object({
   type: z.literal('assist_stopped'),

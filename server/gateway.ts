@@ -172,7 +172,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     return `${scheme}://${urlHost}:${port}`;
   };
 
-  const services = buildServices({ ...opts, dataDir, store, bus, box, log, now, limits, baseUrl: () => runnerUrl(undefined) });
+  const { services, unsubscribe } = buildServices({ ...opts, dataDir, store, bus, box, log, now, limits, baseUrl: () => runnerUrl(undefined) });
   const { runs } = services;
 
   const app: TemplatedApp = tls ? uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile }) : uWS.App();
@@ -215,6 +215,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     (closed ??= (async () => {
       clearInterval(pruneTimer);
       clearInterval(pruneSessions);
+      unsubscribe(); // an injected bus outlives this gateway: its services stop listening
       offAuthChanges?.();
       operatorSockets.close();
       uWS.us_listen_socket_close(listenSocket);
@@ -255,7 +256,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
  * Builds every service on one store and one bus, and subscribes them to each other through the
  * bus. The one place that knows which service needs which: transports receive the result.
  */
-function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: EventBus; box: SecretBox; log: Logger; now: () => number; limits: GatewayLimits; baseUrl: () => string; sessionPolicy?: Partial<SessionPolicy> }): Services {
+function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: EventBus; box: SecretBox; log: Logger; now: () => number; limits: GatewayLimits; baseUrl: () => string; sessionPolicy?: Partial<SessionPolicy> }): { services: Services; unsubscribe: () => void } {
   const { store, bus, log, now, limits } = o;
   const runs = new RunService({ store, bus, box: o.box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes });
   const artifacts = new ArtifactService({
@@ -289,18 +290,22 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
   const sessions = new SessionService(store, now, { ...DEFAULT_SESSION_POLICY, ...o.sessionPolicy });
   const requests = new Requests({ runs, store, policy, artifacts, assist, log, now });
 
-  // Who reacts to what, in this order: the audit trail of runner powers, approvals, notifications.
+  // Who reacts to what, in this order. Each is its own listener, kept when it throws: one
+  // hostile event that breaks one service (logged) never switches off the others, or itself.
   const audit = auditPowerEvents(store, now, log);
-  bus.on('events', ({ runId, events }) => audit(runId, events));
-  bus.on('events', ({ runId, events }) => {
-    void approvals.onEvents(runId, events);
-    notifier.onEvents(runId, events);
-  });
-  bus.on('run', (run) => {
-    approvals.onRun(run);
-    notifier.onRun(run);
-  });
-  bus.on('approval', (change) => notifier.onApproval(change));
+  const keep = { keep: true };
+  const offs = [
+    bus.on('run', (run) => assist.onRun(run), keep),
+    bus.on('events', ({ runId, events }) => audit(runId, events), keep),
+    bus.on('events', ({ runId, events }) => void approvals.onEvents(runId, events), keep),
+    bus.on('events', ({ runId, events }) => notifier.onEvents(runId, events), keep),
+    bus.on('run', (run) => approvals.onRun(run), keep),
+    bus.on('run', (run) => notifier.onRun(run), keep),
+    bus.on('approval', (change) => notifier.onApproval(change), keep),
+  ];
 
-  return { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, requests, accounts, sessions, throttle, push, notifier };
+  return {
+    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, requests, accounts, sessions, throttle, push, notifier },
+    unsubscribe: () => offs.forEach((off) => off()),
+  };
 }

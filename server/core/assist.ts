@@ -1,5 +1,5 @@
 import { tmateShapedLinks, type AssistInfo, type AssistStatusBody } from '../../protocol/assist.js';
-import { isFinal } from '../../protocol/run.js';
+import { isFinal, type RunSummary } from '../../protocol/run.js';
 import type { EventBus } from '../live/bus.js';
 import type { Logger } from '../log.js';
 
@@ -18,15 +18,15 @@ export interface AssistServiceOptions {
 export class AssistService {
   private readonly state = new Map<string, AssistInfo>();
 
-  constructor(private readonly o: AssistServiceOptions) {
-    // When a run ends its runner stops tmate; forget the links even if that report never came.
-    o.bus.on('run', (run) => {
-      if (!isFinal(run.status)) return;
-      const cur = this.state.get(run.id);
-      if (cur && (cur.state === 'active' || cur.state === 'starting')) {
-        this.set(run.id, { requestId: null, state: 'stopped', links: null, expiresAt: null, reason: 'the run ended', updatedAt: o.now() });
-      }
-    });
+  constructor(private readonly o: AssistServiceOptions) {}
+
+  /** A run changed (the bus's `run`): when it ends its runner stops tmate; forget the links even if that report never came. */
+  onRun(run: RunSummary): void {
+    if (!isFinal(run.status)) return;
+    const cur = this.state.get(run.id);
+    if (cur && (cur.state === 'active' || cur.state === 'starting')) {
+      this.set(run.id, { requestId: null, state: 'stopped', links: null, expiresAt: null, reason: 'the run ended', updatedAt: this.o.now() });
+    }
   }
 
   /** The session of a run (null: none was ever started). */

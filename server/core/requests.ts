@@ -11,11 +11,16 @@ import type { AssistService } from './assist.js';
 import type { PolicyService } from './policy.js';
 import type { RunService } from './runs.js';
 
-/** Who asks, from where, and through which door (`page` is noted in the audit entry; the API is the default). */
+/** Who asks, from where, and through which door (the API is the default). */
 export interface Actor {
   principal: Principal;
   /** The client's address, for the audit log. */
   from: string | null;
+  /**
+   * `page`: the run page. Noted (`via: page`) in the entries of run creation, cancel and shown
+   * assist links, as they always were; and there a failed audit write is logged rather than
+   * failing a request whose work is done (the run's one-time token must still be shown).
+   */
   via?: 'page';
 }
 
@@ -61,11 +66,18 @@ export class Requests {
     await this.o.store.appendAudit({ at: this.o.now(), actor: a.principal.name, action, target, from: a.from, ...(detail ? { detail } : {}) });
   }
 
+  /** An entry written after the work is done: through the pages a failed write is logged, through the API it fails the request. */
+  private async auditAfter(a: Actor, action: string, target: string, detail: Detail): Promise<void> {
+    const written = this.audit(a, action, target, { ...detail, ...via(a) });
+    if (!a.via) return written;
+    await written.catch((err: unknown) => this.o.log.warn('audit.write_failed', { err: String(err) }));
+  }
+
   /** A new run and its token (shown once). Operators and admins. */
   async createRun(a: Actor, name: string | undefined): Promise<{ run: RunRecord; token: string }> {
     requireRole(a.principal, 'operator');
     const out = await this.o.runs.create(name, a.principal.name);
-    await this.audit(a, 'run.create', out.run.id, { name: out.run.name, ...via(a) });
+    await this.auditAfter(a, 'run.create', out.run.id, { name: out.run.name });
     return out;
   }
 
@@ -73,7 +85,7 @@ export class Requests {
   async cancelRun(a: Actor, id: string): Promise<{ run: RunRecord; delivered: boolean }> {
     requireRole(a.principal, 'operator');
     const out = await this.o.runs.cancel(id, a.principal.name);
-    await this.audit(a, 'run.cancel', id, { delivered: out.delivered, ...via(a) });
+    await this.auditAfter(a, 'run.cancel', id, { delivered: out.delivered });
     return out;
   }
 

@@ -20,24 +20,21 @@ export interface LiveChunk extends StoredChunk {
 const NO_ITEMS: readonly TimelineItem[] = Object.freeze([]);
 
 /**
- * A stored chunk as a LiveChunk. `items` of an event chunk is parsed on first read and kept (a
- * catch-up read for a viewer that shows only bytes never parses); `eager` parses now (ingest,
- * where the services need the events at once). The chunk object is reused: read results are fresh.
+ * A stored chunk as a LiveChunk (a new object: what a store returned is never changed). `items`
+ * of an event chunk is parsed on first read and kept, so a catch-up read for a viewer that shows
+ * only bytes never parses; `eager` parses now (ingest, where the services need the events at once).
  */
 export function toLiveChunk(chunk: StoredChunk, eager = false): LiveChunk {
-  const c = chunk as StoredChunk & { items?: readonly TimelineItem[] };
-  if (c.items) return c as LiveChunk;
-  if (chunk.stream !== STREAM_EVENT) {
-    c.items = NO_ITEMS;
-    return c as LiveChunk;
-  }
-  if (eager) {
-    c.items = itemsOfChunk(chunk);
-    return c as LiveChunk;
-  }
+  const { seq, stream, time, data } = chunk;
+  if (stream !== STREAM_EVENT) return { seq, stream, time, data, items: NO_ITEMS };
+  if (eager) return { seq, stream, time, data, items: itemsOfChunk(chunk) };
   let items: readonly TimelineItem[] | undefined;
-  Object.defineProperty(c, 'items', { get: () => (items ??= itemsOfChunk(chunk)), enumerable: true });
-  return c as LiveChunk;
+  return {
+    seq, stream, time, data,
+    get items() {
+      return (items ??= itemsOfChunk(chunk));
+    },
+  };
 }
 
 /** An approval appeared (`created`) or changed: answered, forwarded, resolved. */
@@ -74,17 +71,24 @@ export interface EventBus {
   publishChunk(runId: string, chunk: LiveChunk): void;
   onChunk(runId: string, listener: (chunk: LiveChunk) => void): () => void;
   publish<T extends Topic>(topic: T, message: Topics[T]): void;
-  on<T extends Topic>(topic: T, listener: (message: Topics[T]) => void): () => void;
+  /** `keep`: a listener that throws is logged and kept (the gateway's services), not dropped (a viewer's). */
+  on<T extends Topic>(topic: T, listener: (message: Topics[T]) => void, opts?: ListenOptions): () => void;
+}
+
+export interface ListenOptions {
+  keep?: boolean;
 }
 
 /**
  * One set of listeners. Publishers are the ingest path and the services: a listener that throws
  * must not break them (nor the listeners after it, nor the gateway), so each listener is called
- * on its own; one that throws is logged and dropped. (A renderer bug reached through a viewer's
- * listener once took the whole gateway down.)
+ * on its own; one that throws is logged, and dropped unless it asked to be kept. A viewer's
+ * listener is dropped (a renderer bug reached through one once took the whole gateway down); a
+ * service's is kept, or one hostile event would switch off approvals for every run.
  */
 class Listeners<M> {
-  private readonly set = new Set<(m: M) => void>();
+  /** Each listener, and whether it is kept when it throws. */
+  private readonly set = new Map<(m: M) => void, boolean>();
 
   constructor(
     private readonly what: string,
@@ -95,17 +99,17 @@ class Listeners<M> {
     return this.set.size;
   }
 
-  add(listener: (m: M) => void): () => void {
-    this.set.add(listener);
+  add(listener: (m: M) => void, keep = false): () => void {
+    this.set.set(listener, keep);
     return () => this.set.delete(listener);
   }
 
   emit(m: M, runId?: string): void {
-    for (const l of [...this.set]) {
+    for (const [l, keep] of [...this.set]) {
       try {
         l(m);
       } catch (err) {
-        this.set.delete(l);
+        if (!keep) this.set.delete(l);
         this.log?.error('bus.listener_failed', { ...(runId ? { run: runId } : {}), what: this.what, err: String(err).slice(0, 300) });
       }
     }
@@ -141,8 +145,8 @@ export class LocalBus implements EventBus {
     this.listeners(topic).emit(message, runId);
   }
 
-  on<T extends Topic>(topic: T, listener: (message: Topics[T]) => void): () => void {
-    return this.listeners(topic).add(listener);
+  on<T extends Topic>(topic: T, listener: (message: Topics[T]) => void, opts: ListenOptions = {}): () => void {
+    return this.listeners(topic).add(listener, opts.keep);
   }
 
   private listeners<T extends Topic>(topic: T): Listeners<Topics[T]> {

@@ -1,3 +1,4 @@
+import type { Logger } from '../log.js';
 import type { EventBus } from './bus.js';
 
 /** Every open connection's credentials are checked at least this often (sessions expire; a cluster peer's change may be missed). */
@@ -16,13 +17,21 @@ export class CredentialWatch {
   private readonly timer: NodeJS.Timeout;
   private readonly offAuth: () => void;
 
-  constructor(bus: Pick<EventBus, 'on'>, intervalMs = RECHECK_MS) {
-    this.offAuth = bus.on('auth', () => {
-      this.soon ??= setImmediate(() => {
-        this.soon = null;
-        this.runAll();
-      });
-    });
+  constructor(
+    bus: Pick<EventBus, 'on'>,
+    private readonly log: Logger,
+    intervalMs = RECHECK_MS,
+  ) {
+    this.offAuth = bus.on(
+      'auth',
+      () => {
+        this.soon ??= setImmediate(() => {
+          this.soon = null;
+          this.runAll();
+        });
+      },
+      { keep: true },
+    );
     this.timer = setInterval(() => this.runAll(), intervalMs);
     this.timer.unref();
   }
@@ -41,6 +50,13 @@ export class CredentialWatch {
   }
 
   private runAll(): void {
-    for (const check of [...this.checks]) check();
+    // One connection's failing check must not spare the others (nor end the process from a timer).
+    for (const check of [...this.checks]) {
+      try {
+        check();
+      } catch (err) {
+        this.log.error('auth.recheck_failed', { err: String(err).slice(0, 300) });
+      }
+    }
   }
 }

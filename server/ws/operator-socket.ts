@@ -57,7 +57,7 @@ export function mountOperatorSocket(app: TemplatedApp, s: Services, o: OperatorS
   const send = (ws: WebSocket<OperatorData>, msg: GatewayToOperator) => {
     if (!ws.getUserData().closed) ws.send(JSON.stringify(msg), false);
   };
-  const watch = new CredentialWatch(bus);
+  const watch = new CredentialWatch(bus, log);
   const resolvePrincipal = (headers: Record<string, string>): Principal => o.sessionPrincipal?.(headers) ?? authenticateBearer(store, headers);
 
   /**

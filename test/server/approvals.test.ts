@@ -4,6 +4,7 @@ import { OperatorClient } from '../../cli/client/operator-client.js';
 import type { CreateRunResponse } from '../../protocol/api.js';
 import type { Approval } from '../../protocol/claude-control.js';
 import type { ApprovalInfo } from '../../protocol/claude-events.js';
+import { STREAM_EVENT } from '../../protocol/frames.js';
 import { createApiToken } from '../../server/auth/api-tokens.js';
 import { runCli } from '../helpers/cli.js';
 import { approvalInfo, fakeRunner } from '../helpers/fake-runner.js';
@@ -230,4 +231,31 @@ test('an approval can be answered the moment its event is committed, even while 
   await waitFor(() => (g.gw.runs.get(run.id)?.status === 'running' ? true : undefined), 5000, 'running again');
   const all = (await req(g, 'GET', `/api/v1/runs/${run.id}/approvals?all=1`)).json.approvals as Approval[];
   assert.deepEqual(all.map((a) => a.state), ['resolved', 'resolved', 'resolved', 'resolved', 'resolved']);
+});
+
+test('a hostile runner cannot switch off approvals or notifications for other runs: times past what a Date holds are refused, and a service that throws keeps listening', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const a = await newRun(g);
+  const runnerA = await fakeRunner(g, a.id, a.token);
+  t.after(() => runnerA.close());
+  // Each of these once threw inside a bus listener (new Date(9e15).toISOString()), which dropped it for good.
+  const hostile = [
+    { type: 'awaiting_input', until: 9e15 },
+    { type: 'assist_started', requestId: null, expiresAt: 9e15 },
+    { type: 'approval_requested', ...approvalInfo('appr_hhhhhhhhhhhhhhhh'), expiresAt: 9e15 },
+  ];
+  await runnerA.output(STREAM_EVENT, hostile.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  await runnerA.events({ type: 'approval_requested', ...approvalInfo('appr_aaaaaaaaaaaaaaaa') });
+  await waitFor(() => g.gw.approvals.list(a.id)[0], 5000, 'the sentinel approval on run A');
+  assert.deepEqual(g.gw.approvals.list(a.id).map((x) => x.approvalId), ['appr_aaaaaaaaaaaaaaaa'], 'the hostile request was not taken');
+  const timeline = await req(g, 'GET', `/api/v1/runs/${a.id}/events`);
+  assert.equal(timeline.status, 200);
+
+  // Another run still gets its approvals.
+  const b = await newRun(g);
+  const runnerB = await fakeRunner(g, b.id, b.token);
+  t.after(() => runnerB.close());
+  await runnerB.events({ type: 'approval_requested', ...approvalInfo('appr_bbbbbbbbbbbbbbbb') });
+  await waitFor(() => g.gw.approvals.list(b.id)[0], 5000, 'approval on run B');
 });

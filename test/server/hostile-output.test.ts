@@ -71,3 +71,22 @@ test('64 KiB of open escape introducers on a watched run: the gateway keeps serv
   assert.equal(page.status, 200);
   assert.match(page.body, /&lt;b&gt;still here&lt;\/b&gt;/);
 });
+
+test('LocalBus: a service listener (keep) that throws is logged and keeps listening', () => {
+  const errors: string[] = [];
+  const log: Logger = { debug() {}, info() {}, warn() {}, error: (msg) => void errors.push(msg) };
+  const bus = new LocalBus(log);
+  const heard: string[] = [];
+  bus.on(
+    'run',
+    (r) => {
+      heard.push(r.id);
+      throw new RangeError('Invalid time value');
+    },
+    { keep: true },
+  );
+  bus.publish('run', { id: 'x' } as RunSummary);
+  bus.publish('run', { id: 'y' } as RunSummary);
+  assert.deepEqual(heard, ['x', 'y']);
+  assert.deepEqual(errors, ['bus.listener_failed', 'bus.listener_failed']);
+});

@@ -37,7 +37,8 @@ export interface Browser {
  */
 export function mountBrowser(app: TemplatedApp, s: Services, o: BrowserOptions): Browser {
   const views = createViews();
-  const streams = new LiveStreams(new CredentialWatch(s.bus));
+  const watch = new CredentialWatch(s.bus, s.log);
+  const streams = new LiveStreams(watch);
   const d: BrowserDeps = {
     store: s.store,
     runs: s.runs,
@@ -77,6 +78,7 @@ export function mountBrowser(app: TemplatedApp, s: Services, o: BrowserOptions):
   return {
     close() {
       streams.closeAll();
+      watch.close();
     },
   };
 }

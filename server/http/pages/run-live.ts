@@ -41,7 +41,6 @@ export class LiveStreams {
 
   closeAll(): void {
     for (const set of [...this.bySession.values()]) for (const s of [...set]) s.end();
-    this.watch.close();
   }
 }
 
