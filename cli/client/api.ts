@@ -98,6 +98,7 @@ function describeIssue(issue: z.core.$ZodIssue | undefined): string {
   return `${path || '(the whole answer)'}: ${issue.message}`;
 }
 
+/** A whole stream, however long: only for bodies whose size the caller bounds otherwise. */
 export async function readAll(stream: Readable): Promise<Buffer> {
   return (await readUpTo(stream, Infinity))!;
 }

@@ -37,6 +37,7 @@ export interface TuiApi {
 
 const TEXT_TYPES = /^(text\/|application\/(json|x-ndjson)\b)/;
 
+/** The TUI's actions over `api`: each JSON answer is checked against its protocol schema there. */
 export function createTuiApi(api: ApiClient): TuiApi {
   const run = (id: string) => `/api/v1/runs/${encodeURIComponent(id)}`;
   const artifact = (id: string, name: string) => `${run(id)}/artifacts/${encodeURIComponent(name)}`;
