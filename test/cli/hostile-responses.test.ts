@@ -197,6 +197,20 @@ test('hostile text in an answer (escape sequences in keys and values) is never e
   assert.equal(e.stderr, 'ccg: gateway answered 502\n');
 });
 
+test('doctor checks the /healthz answer before reading the clock from it', async (t) => {
+  const { l, env } = await liar(t);
+  const clock = async () => {
+    const r = await runCli(['doctor', '--data', tempDir(), '--json'], { ...env, CCG_CLAUDE_BIN: '/nonexistent/claude' });
+    return (JSON.parse(r.stdout) as { checks: { name: string; level: string; detail: string }[] }).checks.find((c) => c.name === 'clock')!;
+  };
+  l.answer('GET /healthz', { ok: true, time: 'noon' });
+  assert.deepEqual(await clock(), { name: 'clock', level: 'warn', detail: `${l.url} sent an unexpected /healthz answer` });
+  l.answer('GET /healthz', { ok: true });
+  assert.match((await clock()).detail, /does not report its time \(an older gateway\)/);
+  l.answer('GET /healthz', { ok: true, time: Date.now() });
+  assert.equal((await clock()).level, 'ok');
+});
+
 test('ccg login keeps nothing from a lying gateway; logout checks its answer too', async (t) => {
   const { l } = await liar(t);
   const home = tempDir('ccg-home-');
