@@ -205,10 +205,10 @@ test('commands: buttons only for what the policy allows; a refused viewer is aud
   assertInert(refusedPage.body);
 
   // A good value runs; hostile output is escaped on the page and on the live stream.
-  let following!: () => void;
-  const followed = new Promise<void>((r) => (following = r));
   assert.equal((await op.post(`/runs/${run.id}/exec`, { name: 'touch', 'p.word': 'canary' })).status, 303);
   await waitFor(() => (existsSync(canary) ? true : undefined), 15_000, 'the allowed command ran');
+  let following!: () => void;
+  const followed = new Promise<void>((r) => (following = r));
   const live = readSse(g, op, `/runs/${run.id}/live?after=${g.gw.runs.committedSeq(run.id)}`, (ev) => {
     if (ev.some((e) => e.event === 'status')) following();
     return ev.some((e) => e.event === 'commands-runs' && /hostile: exited 0/.test(e.data));
