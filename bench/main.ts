@@ -14,7 +14,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiClient } from '../cli/client/api.js';
-import type { CreateRunResponse } from '../protocol/api.js';
+import { CreateRunResponse } from '../protocol/api.js';
 import { measureBulk } from './figures/bulk.js';
 import { measureIngest } from './figures/ingest.js';
 import { measureLatency, type LatencyResult } from './figures/latency.js';
@@ -97,7 +97,7 @@ function log(line: string): void {
 async function createRuns(t: Target, n: number): Promise<BenchRun[]> {
   const api = new ApiClient({ gateway: t.url, token: t.operatorToken!, fingerprint: t.fingerprint ?? undefined });
   return mapLimit(Array.from({ length: n }, (_, i) => i), 8, async (i) => {
-    const r = await api.json<CreateRunResponse>('POST', '/api/v1/runs', { name: `bench ${i}` });
+    const r = await api.json('POST', '/api/v1/runs', CreateRunResponse, { name: `bench ${i}` });
     return { id: r.id, token: r.token };
   });
 }

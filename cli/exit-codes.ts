@@ -68,6 +68,20 @@ export function exitForCode(code: ErrorCode | string): number {
   }
 }
 
+/**
+ * A gateway answer that is not what the protocol says it is (not JSON, wrong shape, too large):
+ * a plain error (exit 1), never a crash further in. `detail` quotes the gateway, so it is capped
+ * and stripped of control characters.
+ * @example unexpectedResponse('GET', '/api/v1/runs/x', 'run.status: Invalid option')
+ */
+export function unexpectedResponse(method: string, path: string, detail: string): CliError {
+  const where = path.length > 200 ? `${path.slice(0, 200)}…` : path;
+  // Keys and zod's wording quote the gateway: no control character survives, whoever shows the message.
+  const plain = detail.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+  const what = plain.length > 300 ? `${plain.slice(0, 300)}…` : plain;
+  return new CliError(`gateway sent an unexpected response to ${method} ${where}: ${what}`, EXIT.ERROR, 'ERR_BAD_RESPONSE');
+}
+
 /** Maps a network-level error (ECONNREFUSED, pin mismatch…) to a CliError. */
 export function networkError(err: unknown, gateway: string): CliError {
   const e = err as { code?: string; message?: string };

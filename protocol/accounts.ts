@@ -56,3 +56,7 @@ export const LoginResponse = z.object({
   user: z.object({ name: z.string(), role: UserRole }),
 });
 export type LoginResponse = z.infer<typeof LoginResponse>;
+
+/** `POST /api/v1/logout`: the token the request was made with is revoked. */
+export const LogoutResponse = z.object({ revoked: z.literal(true) });
+export type LogoutResponse = z.infer<typeof LogoutResponse>;

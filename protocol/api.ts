@@ -25,8 +25,14 @@ export const ListRunsResponse = z.object({ runs: z.array(RunSummary) });
 export type ListRunsResponse = z.infer<typeof ListRunsResponse>;
 
 export const RunResponse = z.object({ run: RunSummary });
+export type RunResponse = z.infer<typeof RunResponse>;
 
 export const CancelResponse = z.object({ run: RunSummary, delivered: z.boolean() });
+export type CancelResponse = z.infer<typeof CancelResponse>;
+
+/** `GET /healthz`: up, and the gateway's clock (ms since the epoch; older gateways omit it). */
+export const HealthResponse = z.object({ ok: z.boolean(), time: z.number().optional() });
+export type HealthResponse = z.infer<typeof HealthResponse>;
 
 export const ExecRequest = z
   .object({

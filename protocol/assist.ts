@@ -95,3 +95,7 @@ export const AssistResponse = z.object({
   assist: AssistInfo.nullable(),
 });
 export type AssistResponse = z.infer<typeof AssistResponse>;
+
+/** `POST /api/v1/runs/{id}/assist`: the request sent to the runner; its answer arrives as output from `fromSeq`. */
+export const AssistActionResponse = z.object({ requestId: z.string(), fromSeq: z.number().int().positive() });
+export type AssistActionResponse = z.infer<typeof AssistActionResponse>;

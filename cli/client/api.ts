@@ -1,9 +1,18 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
+import type { z } from 'zod';
 import { isErrorCode } from '../../protocol/errors.js';
-import { CliError, exitForCode, networkError } from '../exit-codes.js';
+import { CliError, exitForCode, networkError, unexpectedResponse } from '../exit-codes.js';
 import { agentFor } from './pinned-agent.js';
+
+/**
+ * The largest JSON answer read (a full chunks page is ~1.4 MB, 500 runs well under that): a
+ * gateway that sends more is refused before it can exhaust memory.
+ */
+export const MAX_JSON_RESPONSE_BYTES = 32 * 1024 * 1024;
+/** Only the start of an error body is needed for its code and message. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 export interface GatewayTarget {
   /** https://host:port (or http:// for a loopback gateway started with --insecure-http). */
@@ -46,7 +55,7 @@ export class ApiClient {
     });
     const status = res.statusCode ?? 0;
     if (status >= 200 && status < 300) return res;
-    const text = (await readAll(res)).toString('utf8');
+    const text = (await readUpTo(res, MAX_ERROR_BODY_BYTES))?.toString('utf8') ?? '';
     let code = 'ERR_HTTP';
     let message = `gateway answered ${status}`;
     try {
@@ -59,19 +68,50 @@ export class ApiClient {
     throw new CliError(message, isErrorCode(code) ? exitForCode(code) : status === 401 || status === 403 ? 77 : 1, code);
   }
 
-  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /**
+   * Sends a request and returns its JSON answer checked against `schema` (the protocol's schema
+   * for that route): anything else is an `unexpectedResponse` CliError here, at the boundary.
+   * @example const { run } = await api.json('GET', `/api/v1/runs/${id}`, RunResponse);
+   */
+  async json<S extends z.ZodType>(method: string, path: string, schema: S, body?: unknown): Promise<z.infer<S>> {
     const res = await this.open(method, path, body);
-    const text = (await readAll(res)).toString('utf8');
+    const data = await readUpTo(res, MAX_JSON_RESPONSE_BYTES);
+    if (data === null) throw unexpectedResponse(method, path, `more than ${MAX_JSON_RESPONSE_BYTES} bytes`);
+    let value: unknown;
     try {
-      return JSON.parse(text) as T;
+      value = JSON.parse(data.toString('utf8'));
     } catch {
-      throw new CliError(`gateway sent a non-JSON answer to ${method} ${path}`);
+      throw unexpectedResponse(method, path, 'not JSON');
     }
+    const checked = schema.safeParse(value);
+    if (!checked.success) throw unexpectedResponse(method, path, describeIssue(checked.error.issues[0]));
+    return checked.data;
   }
 }
 
+/** The first schema complaint as `path.to[3].field: message`; keys come from the gateway, so each is capped. */
+function describeIssue(issue: z.core.$ZodIssue | undefined): string {
+  if (!issue) return 'does not match the protocol';
+  const path = issue.path
+    .map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i > 0 ? '.' : ''}${String(k).slice(0, 40)}`))
+    .join('');
+  return `${path || '(the whole answer)'}: ${issue.message}`;
+}
+
+/** A whole stream, however long: only for bodies whose size the caller bounds otherwise. */
 export async function readAll(stream: Readable): Promise<Buffer> {
+  return (await readUpTo(stream, Infinity))!;
+}
+
+/** The whole stream if it is at most `max` bytes; null (and the stream destroyed) if it is longer. */
+async function readUpTo(stream: Readable, max: number): Promise<Buffer | null> {
   const parts: Buffer[] = [];
-  for await (const part of stream) parts.push(part as Buffer);
+  let size = 0;
+  for await (const part of stream) {
+    size += (part as Buffer).length;
+    // Leaving the loop destroys the stream: the rest is never read.
+    if (size > max) return null;
+    parts.push(part as Buffer);
+  }
   return Buffer.concat(parts);
 }

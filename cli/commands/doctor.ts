@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { HealthResponse } from '../../protocol/api.js';
 import { TESTED_CLAUDE_VERSION } from '../../protocol/claude-stream.js';
 import { Command, Option } from 'clipanion';
 import { fingerprintOfPem, parseFingerprint } from '../../protocol/fingerprint.js';
@@ -123,7 +124,7 @@ export class DoctorCommand extends BaseCommand {
       return { name: 'clock', level: 'warn', detail: `cannot check: ${(err as Error).message}` };
     }
     const t0 = Date.now();
-    const got = await new Promise<{ time?: unknown } | string>((resolveGet) => {
+    const got = await new Promise<{ json: unknown } | string>((resolveGet) => {
       const mod = url.protocol === 'https:' ? https : http;
       const req = mod.get(url, { agent: agentFor(url, pin), timeout: 10_000 }, (res) => {
         let body = '';
@@ -131,7 +132,7 @@ export class DoctorCommand extends BaseCommand {
         res.on('data', (d: string) => (body = (body + d).slice(0, 4096)));
         res.on('end', () => {
           try {
-            resolveGet(JSON.parse(body) as { time?: unknown });
+            resolveGet({ json: JSON.parse(body) as unknown });
           } catch {
             resolveGet(`answered ${res.statusCode} without JSON`);
           }
@@ -142,8 +143,11 @@ export class DoctorCommand extends BaseCommand {
     });
     const t1 = Date.now();
     if (typeof got === 'string') return { name: 'clock', level: 'warn', detail: `cannot reach ${url.origin}: ${got}` };
-    if (typeof got.time !== 'number') return { name: 'clock', level: 'warn', detail: `${url.origin} does not report its time (an older gateway)` };
-    const skewS = (got.time - (t0 + t1) / 2) / 1000;
+    const health = HealthResponse.safeParse(got.json);
+    if (!health.success) return { name: 'clock', level: 'warn', detail: `${url.origin} sent an unexpected /healthz answer` };
+    const { time } = health.data;
+    if (time === undefined) return { name: 'clock', level: 'warn', detail: `${url.origin} does not report its time (an older gateway)` };
+    const skewS = (time - (t0 + t1) / 2) / 1000;
     const abs = Math.abs(skewS);
     const text = `${abs < 1 ? 'within 1 s of' : `${abs.toFixed(0)} s ${skewS > 0 ? 'behind' : 'ahead of'}`} ${url.origin}`;
     if (abs > SIGNATURE_WINDOW_S) return { name: 'clock', level: 'fail', detail: `${text}: signed requests will be refused (window ±${SIGNATURE_WINDOW_S} s); fix the clock (NTP)` };

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { Command, Option } from 'clipanion';
-import type { LoginResponse } from '../../protocol/accounts.js';
+import { LoginResponse, LogoutResponse } from '../../protocol/accounts.js';
 import { parseFingerprint } from '../../protocol/fingerprint.js';
 import { ApiClient } from '../client/api.js';
 import { saveConfig, sameGateway, tryLoadConfig } from '../config.js';
@@ -75,18 +75,18 @@ export class LoginCommand extends BaseCommand {
     const body = { username: username.trim(), password, name: this.name ?? `ccg login on ${hostname()}`.slice(0, 80) };
     let out: LoginResponse;
     try {
-      out = await api.json<LoginResponse>('POST', '/api/v1/login', this.totp ? { ...body, totp: this.totp } : body);
+      out = await api.json('POST', '/api/v1/login', LoginResponse, this.totp ? { ...body, totp: this.totp } : body);
     } catch (err) {
       if (!(err instanceof CliError) || err.code !== 'ERR_TOTP_REQUIRED' || this.totp) throw err;
       if (!isInteractive(stdin)) throw new CliError('this account needs a two-factor code: pass --totp CODE (or set CCG_TOTP)', EXIT.AUTH, 'ERR_TOTP_REQUIRED');
       const code = await prompt(stdin, stdout, 'Two-factor code: ');
-      out = await api.json<LoginResponse>('POST', '/api/v1/login', { ...body, totp: code.trim() });
+      out = await api.json('POST', '/api/v1/login', LoginResponse, { ...body, totp: code.trim() });
     }
 
     const file = saveConfig(env, { gateway: url.origin, fingerprint: fingerprint ?? null, token: out.token, user: out.user, savedAt: new Date().toISOString() });
     // The token this login replaces is no longer needed anywhere: revoke it (best effort).
     if (samePrevious && samePrevious.token !== out.token) {
-      await new ApiClient({ gateway: url.origin, token: samePrevious.token, fingerprint }).json('POST', '/api/v1/logout').catch(() => undefined);
+      await new ApiClient({ gateway: url.origin, token: samePrevious.token, fingerprint }).json('POST', '/api/v1/logout', LogoutResponse).catch(() => undefined);
     }
     this.print({ gateway: url.origin, user: out.user, configFile: file }, () => `signed in to ${url.origin} as ${out.user.name} (${out.user.role}); token saved in ${file}\n`);
     return 0;

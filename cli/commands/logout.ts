@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import { LogoutResponse } from '../../protocol/accounts.js';
 import { ApiClient } from '../client/api.js';
 import { configPath, removeConfig, tryLoadConfig } from '../config.js';
 import { CliError, EXIT } from '../exit-codes.js';
@@ -25,7 +26,7 @@ export class LogoutCommand extends BaseCommand {
     if (!saved) throw new CliError(`not signed in (no ${configPath(env)})`, EXIT.NOT_FOUND, 'ERR_NOT_FOUND');
     let revoked = false;
     try {
-      await new ApiClient({ gateway: saved.gateway, token: saved.token, fingerprint: saved.fingerprint ?? undefined }).json('POST', '/api/v1/logout');
+      await new ApiClient({ gateway: saved.gateway, token: saved.token, fingerprint: saved.fingerprint ?? undefined }).json('POST', '/api/v1/logout', LogoutResponse);
       revoked = true;
     } catch (err) {
       // Already revoked (or the user is gone): the token is dead either way.

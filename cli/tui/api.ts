@@ -1,13 +1,10 @@
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import type { z } from 'zod';
-import { CommandsResponse, ExecResponse, type ChunksResponse, type CreateRunResponse } from '../../protocol/api.js';
+import { CancelResponse, ChunksResponse, CommandsResponse, CreateRunResponse, ExecResponse } from '../../protocol/api.js';
 import { ArtifactsResponse, CollectResponse, type ArtifactInfo } from '../../protocol/artifacts.js';
-import { AssistResponse } from '../../protocol/assist.js';
-import type { CommandPolicy, PolicyResponse, PolicyUpdate } from '../../protocol/policy.js';
-import type { RunSummary } from '../../protocol/run.js';
+import { AssistActionResponse, AssistResponse } from '../../protocol/assist.js';
+import { PolicyResponse, type CommandPolicy, type PolicyUpdate } from '../../protocol/policy.js';
 import type { ApiClient } from '../client/api.js';
-import { CliError } from '../exit-codes.js';
 
 /** A text artifact as the pager reads it: at most `maxBytes`, or why it cannot be shown. */
 export interface ArtifactText {
@@ -21,7 +18,7 @@ export interface ArtifactText {
 /** The HTTP actions of the TUI, as an interface so the app can be given any implementation. */
 export interface TuiApi {
   createRun(name: string | undefined): Promise<CreateRunResponse>;
-  cancelRun(id: string): Promise<{ run: RunSummary; delivered: boolean }>;
+  cancelRun(id: string): Promise<CancelResponse>;
   /** A bounded page of stored output (`before`: the newest chunks older than that seq). */
   chunks(id: string, q: { before?: number; from?: number; maxBytes?: number; limit?: number }): Promise<ChunksResponse>;
   getPolicy(): Promise<CommandPolicy>;
@@ -35,35 +32,29 @@ export interface TuiApi {
   /** Saves an artifact to `path` (mode 0600); refuses an existing file unless `overwrite`. */
   saveArtifact(id: string, name: string, path: string, overwrite: boolean): Promise<{ bytes: number }>;
   assist(id: string): Promise<AssistResponse>;
-  assistAction(id: string, action: 'start' | 'stop'): Promise<{ requestId: string; fromSeq: number }>;
-}
-
-/** The gateway's answer, checked: a field that is not what the TUI expects is an error, not a crash later. */
-function checked<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
-  const r = schema.safeParse(value);
-  if (!r.success) throw new CliError(`the gateway sent an unexpected answer to ${what}`);
-  return r.data;
+  assistAction(id: string, action: 'start' | 'stop'): Promise<AssistActionResponse>;
 }
 
 const TEXT_TYPES = /^(text\/|application\/(json|x-ndjson)\b)/;
 
+/** The TUI's actions over `api`: each JSON answer is checked against its protocol schema there. */
 export function createTuiApi(api: ApiClient): TuiApi {
   const run = (id: string) => `/api/v1/runs/${encodeURIComponent(id)}`;
   const artifact = (id: string, name: string) => `${run(id)}/artifacts/${encodeURIComponent(name)}`;
   return {
-    createRun: (name) => api.json<CreateRunResponse>('POST', '/api/v1/runs', name ? { name } : {}),
-    cancelRun: (id) => api.json('POST', `${run(id)}/cancel`),
+    createRun: (name) => api.json('POST', '/api/v1/runs', CreateRunResponse, name ? { name } : {}),
+    cancelRun: (id) => api.json('POST', `${run(id)}/cancel`, CancelResponse),
     chunks: (id, q) => {
       const params = new URLSearchParams();
       for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v));
-      return api.json<ChunksResponse>('GET', `${run(id)}/chunks?${params}`);
+      return api.json('GET', `${run(id)}/chunks?${params}`, ChunksResponse);
     },
-    getPolicy: async () => (await api.json<PolicyResponse>('GET', '/api/v1/policy')).policy,
-    setPolicy: async (update) => (await api.json<PolicyResponse>('PUT', '/api/v1/policy', update)).policy,
-    commands: async (id) => checked(CommandsResponse, await api.json('GET', `${run(id)}/commands`), 'the commands list'),
-    exec: async (id, name, params) => checked(ExecResponse, await api.json('POST', `${run(id)}/exec`, { name, params }), 'exec'),
-    artifacts: async (id) => checked(ArtifactsResponse, await api.json('GET', `${run(id)}/artifacts`), 'the artifacts list').artifacts,
-    collect: async (id) => checked(CollectResponse, await api.json('POST', `${run(id)}/collect`), 'collect'),
+    getPolicy: async () => (await api.json('GET', '/api/v1/policy', PolicyResponse)).policy,
+    setPolicy: async (update) => (await api.json('PUT', '/api/v1/policy', PolicyResponse, update)).policy,
+    commands: (id) => api.json('GET', `${run(id)}/commands`, CommandsResponse),
+    exec: (id, name, params) => api.json('POST', `${run(id)}/exec`, ExecResponse, { name, params }),
+    artifacts: async (id) => (await api.json('GET', `${run(id)}/artifacts`, ArtifactsResponse)).artifacts,
+    collect: (id) => api.json('POST', `${run(id)}/collect`, CollectResponse),
     async artifactText(id, name, maxBytes) {
       const res = await api.open('GET', artifact(id, name));
       const contentType = String(res.headers['content-type'] ?? '');
@@ -92,7 +83,7 @@ export function createTuiApi(api: ApiClient): TuiApi {
       await pipeline(res, createWriteStream(path, { mode: 0o600, flags: overwrite ? 'w' : 'wx' }));
       return { bytes };
     },
-    assist: async (id) => checked(AssistResponse, await api.json('GET', `${run(id)}/assist`), 'the assist state'),
-    assistAction: async (id, action) => checked(CollectResponse, await api.json('POST', `${run(id)}/assist`, { action }), `assist ${action}`),
+    assist: (id) => api.json('GET', `${run(id)}/assist`, AssistResponse),
+    assistAction: (id, action) => api.json('POST', `${run(id)}/assist`, AssistActionResponse, { action }),
   };
 }

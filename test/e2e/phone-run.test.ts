@@ -288,12 +288,12 @@ test('phone, assist: an operator starts a tmate session, sees and copies its lin
     await page.locator('#run-assist').scrollIntoViewIfNeeded();
     await phone.shot('assist');
 
-    // The viewer's page, live the whole time, never got a link.
-    await viewer.page.getByText('assist session open until').waitFor().catch(() => undefined);
-    const seen = await viewer.page.content();
-    for (const link of Object.values(TMATE_LINKS)) assert.ok(!seen.includes(link), 'no link on the viewer\'s page');
-    await viewer.page.reload();
-    assert.ok(!(await viewer.page.content()).includes(TMATE_LINKS.ssh));
+    // The viewer's page loaded afresh while the session is open: no link. (The page open since the
+    // start stays live to the end of the run, below.)
+    const fresh = await viewer.context.newPage();
+    await fresh.goto(`${g.url}/runs/${run.id}`);
+    assert.ok(!(await fresh.content()).includes(TMATE_LINKS.ssh));
+    await fresh.close();
 
     await page.getByRole('button', { name: 'Stop assist session' }).click();
     await page.locator('#assist-body').getByText('stopped').waitFor({ timeout: 20_000 });
@@ -302,6 +302,11 @@ test('phone, assist: an operator starts a tmate session, sees and copies its lin
 
     writeFileSync(stop, '');
     assert.equal((await runner.exited).code, 0, runner.stderr());
+    // The viewer's page, live the whole time, never got a link: the run's end is the sentinel (its
+    // header arrives on the same stream after anything the session raised).
+    await viewer.page.locator('.run-sub .badge', { hasText: 'exited 0' }).waitFor();
+    const seen = await viewer.page.content();
+    for (const link of Object.values(TMATE_LINKS)) assert.ok(!seen.includes(link), 'no link on the viewer\'s page');
     for (const a of ['assist.start', 'assist.show', 'assist.stop']) {
       await waitFor(() => (g.gw.store.listAudit({ limit: 100 }).some((e) => e.action === a && e.actor === 'olivia') ? true : undefined), 5000, `audited: ${a}`);
     }

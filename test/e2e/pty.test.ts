@@ -79,7 +79,8 @@ test('--pty --cmd: interactive claude in a terminal, its screen streamed, a prom
 
   // Type a follow-up the way a person would: the text, then Enter.
   assert.equal((await runCli(['runs', 'input', run.id, 'again please'], g.env)).code, 0);
-  await new Promise((r) => setTimeout(r, 300));
+  // Enter only once Claude shows the text in its prompt: sent together, they would read as a paste.
+  await waitFor(() => (squash(seen.screen).includes('againplease') ? true : undefined), 30_000, 'the typed text on the streamed screen');
   assert.equal((await runCli(['runs', 'input', run.id, '\r'], g.env)).code, 0);
   await api.waitForRequests(2, 30_000);
   assert.equal(lastUserText(api.requests[1]!), 'again please');

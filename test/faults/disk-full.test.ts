@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../../cli/client/api.js';
-import type { CreateRunResponse } from '../../protocol/api.js';
-import type { RunSummary } from '../../protocol/run.js';
+import { CreateRunResponse, HealthResponse, RunResponse } from '../../protocol/api.js';
 import { contiguous, readStreams, scaled, scratch, spoolBytes } from '../helpers/faults.js';
 import { spawnCcg, waitFor } from '../helpers/processes.js';
 import { startServe, type ServeProc } from '../helpers/serve.js';
@@ -71,7 +70,7 @@ test('disk full on the data dir: clear error, no crash, no corruption, recovery 
   let gw = await d.start();
   t.after(() => gw.proc.child.kill('SIGKILL'));
   const api = () => new ApiClient({ gateway: gw.url, token: gw.env['CCG_TOKEN']!, fingerprint: gw.fingerprint });
-  const run = await api().json<CreateRunResponse>('POST', '/api/v1/runs', { name: 'disk full' });
+  const run = await api().json('POST', '/api/v1/runs', CreateRunResponse, { name: 'disk full' });
   const out = join(scratch(t, 'ccg-fault-disk-out-'), 'child');
   const spoolRoot = scratch(t, 'ccg-fault-spool-');
   const spool = join(spoolRoot, run.id);
@@ -82,7 +81,7 @@ test('disk full on the data dir: clear error, no crash, no corruption, recovery 
   );
   t.after(() => runner.child.kill('SIGKILL'));
   // The disk fills up mid-stream.
-  await waitFor(async () => ((await api().json<{ run: RunSummary }>('GET', `/api/v1/runs/${run.id}`)).run.lastSeq > 10 ? true : undefined), 20_000, 'output to flow');
+  await waitFor(async () => ((await api().json('GET', `/api/v1/runs/${run.id}`, RunResponse)).run.lastSeq > 10 ? true : undefined), 20_000, 'output to flow');
   d.fill();
 
   // A clear error on both sides, and the gateway still serving.
@@ -92,7 +91,7 @@ test('disk full on the data dir: clear error, no crash, no corruption, recovery 
   assert.ok(gw.alive(), `the gateway survives a full disk (exit ${gw.proc.child.exitCode} ${gw.proc.child.signalCode}); stderr: ${gw.proc.stderr().slice(-3000)}`);
   assert.match(gw.proc.stderr(), /storage write refused: the disk of the data directory is full/, 'the log says the disk is full');
   assert.match(runner.stderr(), /ERR_STORAGE: storage write refused: the disk of the data directory is full/);
-  assert.equal((await api().json<{ ok: boolean }>('GET', '/healthz')).ok, true, 'reads still work');
+  assert.equal((await api().json('GET', '/healthz', HealthResponse)).ok, true, 'reads still work');
   assert.ok(spoolBytes(spool) > 0, 'the runner keeps the undelivered output in its spool');
 
   // Space returns: the runner's retries get through.
@@ -104,7 +103,7 @@ test('disk full on the data dir: clear error, no crash, no corruption, recovery 
     assert.ok(contiguous(stored.seqs), `${when}: every seq once, in order`);
     assert.ok(stored.stdout.equals(readFileSync(`${out}.stdout`)), `${when}: stdout byte-identical`);
     assert.ok(stored.stderr.equals(readFileSync(`${out}.stderr`)), `${when}: stderr byte-identical`);
-    const { run: summary } = await api().json<{ run: RunSummary }>('GET', `/api/v1/runs/${run.id}`);
+    const { run: summary } = await api().json('GET', `/api/v1/runs/${run.id}`, RunResponse);
     assert.deepEqual([summary.status, summary.exitCode], ['exited', 0], `${when}: final state`);
   };
   await check('after recovery');

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../../cli/client/api.js';
-import type { CreateRunResponse } from '../../protocol/api.js';
-import type { RunSummary } from '../../protocol/run.js';
+import { CreateRunResponse, RunResponse } from '../../protocol/api.js';
 import { contiguous, readStreams, scaled, scratch } from '../helpers/faults.js';
 import { spawnCcg, waitFor, type Proc } from '../helpers/processes.js';
 import { freePort, startServe, type ServeProc } from '../helpers/serve.js';
@@ -29,7 +28,7 @@ test(`kill -9 of the gateway ${KILLS}× during ${STREAMS} streams of ${LINES} li
   const work = scratch(t, 'ccg-fault-kill-out-');
   const runners: { run: CreateRunResponse; proc: Proc; out: string; spool: string; code: number }[] = [];
   for (let i = 0; i < STREAMS; i++) {
-    const run = await api().json<CreateRunResponse>('POST', '/api/v1/runs', { name: `kill ${i}` });
+    const run = await api().json('POST', '/api/v1/runs', CreateRunResponse, { name: `kill ${i}` });
     const out = join(work, `child-${i}`);
     const spool = scratch(t, 'ccg-fault-spool-');
     const code = i % 4;
@@ -63,7 +62,7 @@ test(`kill -9 of the gateway ${KILLS}× during ${STREAMS} streams of ${LINES} li
     assert.equal(stored.stdout.length, stdout.length, `run ${i}: stdout length`);
     assert.ok(stored.stdout.equals(stdout), `run ${i}: stdout byte-identical`);
     assert.ok(stored.stderr.equals(stderr), `run ${i}: stderr byte-identical (${stored.stderr.length} vs ${stderr.length})`);
-    const { run } = await api().json<{ run: RunSummary }>('GET', `/api/v1/runs/${r.run.id}`);
+    const { run } = await api().json('GET', `/api/v1/runs/${r.run.id}`, RunResponse);
     assert.deepEqual([run.status, run.exitCode], ['exited', r.code], `run ${i} final state`);
     assert.ok(!existsSync(r.spool), `run ${i}: the spool is removed once everything is acknowledged`);
   }

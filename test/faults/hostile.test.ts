@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import WebSocket from 'ws';
 import { ApiClient } from '../../cli/client/api.js';
 import { PinnedAgent } from '../../cli/client/pinned-agent.js';
-import type { CreateRunResponse } from '../../protocol/api.js';
+import { CreateRunResponse, HealthResponse } from '../../protocol/api.js';
 import { decodeView, encodeOutput } from '../../protocol/frames.js';
 import { HEADER_NONCE, HEADER_PROTOCOL, HEADER_RUN_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, signRequest } from '../../protocol/signing.js';
 import { contiguous, readStreams, rssOf, scaled, scratch } from '../helpers/faults.js';
@@ -104,8 +104,8 @@ test(`${ATTACKS} hostile sockets and frames: no crash, memory flat, other runs u
   const wss = (path: string) => `wss://127.0.0.1:${port}${path}`;
 
   // The victim: a real runner streaming, and a viewer following it live.
-  const victim = await api.json<CreateRunResponse>('POST', '/api/v1/runs', { name: 'victim' });
-  const hostileRun = await api.json<CreateRunResponse>('POST', '/api/v1/runs', { name: 'hostile' });
+  const victim = await api.json('POST', '/api/v1/runs', CreateRunResponse, { name: 'victim' });
+  const hostileRun = await api.json('POST', '/api/v1/runs', CreateRunResponse, { name: 'hostile' });
   const out = join(scratch(t, 'ccg-fault-hostile-out-'), 'victim');
   const viewer = new WebSocket(wss('/v1/operator'), { headers: { authorization: `Bearer ${token}` }, agent });
   const seen: number[] = [];
@@ -254,7 +254,7 @@ test(`${ATTACKS} hostile sockets and frames: no crash, memory flat, other runs u
   t.diagnostic(`gateway RSS after warm-up ${(rssWarm / 1e6).toFixed(1)} MB, half ${(rssMid / 1e6).toFixed(1)} MB, end ${(rssEnd / 1e6).toFixed(1)} MB`);
 
   assert.ok(gw.alive(), `gateway alive; stderr: ${gw.proc.stderr().slice(-2000)}`);
-  assert.equal((await api.json<{ ok: boolean }>('GET', '/healthz')).ok, true);
+  assert.equal((await api.json('GET', '/healthz', HealthResponse)).ok, true);
   assert.doesNotMatch(gw.proc.stderr(), /\.internal|ERR_INTERNAL|Cork buffer|terminate called|Segmentation/, 'no internal error logged');
   const codes = new Set(gw.proc.stderr().match(/ERR_[A-Z_]+/g) ?? []);
   t.diagnostic(`refusals logged with ${[...codes].sort().join(', ')}`);

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../../cli/client/api.js';
-import type { CreateRunResponse } from '../../protocol/api.js';
-import type { RunSummary } from '../../protocol/run.js';
+import { CreateRunResponse, RunResponse } from '../../protocol/api.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { contiguous, readStreams, scaled, scratch, spoolBytes } from '../helpers/faults.js';
 import { spawnCcg, waitFor, type Proc } from '../helpers/processes.js';
@@ -40,7 +39,7 @@ test('through a proxy that delays, cuts, stalls and blackholes: logs byte-identi
   ];
   const runners: { run: CreateRunResponse; proc: Proc; out: string; spool: string }[] = [];
   for (const [i, spec] of specs.entries()) {
-    const run = await api.json<CreateRunResponse>('POST', '/api/v1/runs', { name: `net ${i}` });
+    const run = await api.json('POST', '/api/v1/runs', CreateRunResponse, { name: `net ${i}` });
     const out = join(work, `child-${i}`);
     const spoolRoot = scratch(t, 'ccg-fault-spool-');
     const proc = spawnCcg(
@@ -91,7 +90,7 @@ test('through a proxy that delays, cuts, stalls and blackholes: logs byte-identi
     assert.ok(contiguous(stored.seqs), `run ${i}: every seq once, in order`);
     assert.ok(stored.stdout.equals(readFileSync(`${r.out}.stdout`)), `run ${i}: stdout byte-identical`);
     assert.ok(stored.stderr.equals(readFileSync(`${r.out}.stderr`)), `run ${i}: stderr byte-identical`);
-    const { run } = await api.json<{ run: RunSummary }>('GET', `/api/v1/runs/${r.run.id}`);
+    const { run } = await api.json('GET', `/api/v1/runs/${r.run.id}`, RunResponse);
     assert.deepEqual([run.status, run.exitCode], ['exited', 0]);
     assert.ok(!existsSync(r.spool), `run ${i}: spool removed at the end`);
   }

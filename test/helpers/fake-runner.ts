@@ -6,6 +6,7 @@ import type { GatewayToRunner } from '../../protocol/runner-messages.js';
 import type { AdvertisedCommand } from '../../protocol/run.js';
 import type { ApprovalInfo } from '../../protocol/claude-events.js';
 import type { TestGateway } from './gateway.js';
+import { apiRequest } from './http.js';
 import { waitFor } from './processes.js';
 import { signedHeaders } from './runner-socket.js';
 
@@ -93,6 +94,19 @@ export async function fakeRunner(g: TestGateway, runId: string, token: string, i
       await closed;
     },
   };
+}
+
+/**
+ * A sentinel on the gateway → runner socket, for "nothing else reached the runner" checks: asks
+ * the gateway (operator API) to send this runner a `collect`, waits for it, and returns every
+ * message that came before it. The socket is ordered, so whatever the gateway sent earlier is
+ * in that list; no sleep has to guess how long "earlier" takes.
+ */
+export async function messagesBeforeSentinel(g: TestGateway, r: FakeRunner, runId: string): Promise<GatewayToRunner[]> {
+  const asked = await apiRequest(g, 'POST', `/api/v1/runs/${runId}/collect`);
+  if (asked.status !== 202) throw new Error(`the sentinel collect was refused: ${asked.status} ${JSON.stringify(asked.json)}`);
+  const sentinel = await r.next('collect', (m) => m.requestId === asked.json.requestId);
+  return r.messages.slice(0, r.messages.indexOf(sentinel));
 }
 
 /** A pending approval as a runner reports it (Bash `npm test`, with a suggested rule), for fake runners to send. */

@@ -154,7 +154,9 @@ test('--pty --no-remote-input: keystrokes from the gateway are refused; by defau
     } else {
       const refused = await waitFor(() => refusals(fake)[0], 10_000, 'the refusal');
       assert.deepEqual([refused.kind, refused.id], ['input', inputId]);
-      await new Promise((r) => setTimeout(r, 500));
+      // The sentinel is the run's end: the runner sends its exit after every byte the terminal printed.
+      await stop(fake, runner);
+      await waitFor(() => fake.exit ?? undefined, 10_000, 'the exit message');
       assert.ok(!Buffer.concat(fake.childOutput).toString().includes('got:'), 'nothing was typed');
     }
     await stop(fake, runner);

@@ -7,7 +7,7 @@ import type { ApprovalInfo } from '../../protocol/claude-events.js';
 import { STREAM_EVENT } from '../../protocol/frames.js';
 import { createApiToken } from '../../server/auth/api-tokens.js';
 import { runCli } from '../helpers/cli.js';
-import { approvalInfo, fakeRunner } from '../helpers/fake-runner.js';
+import { approvalInfo, fakeRunner, messagesBeforeSentinel } from '../helpers/fake-runner.js';
 import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.js';
 import { apiRequest } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
@@ -62,8 +62,6 @@ test('an approval: pending on the gateway (run waiting), first answer wins acros
   assert.ok(bob.client.answerApproval(run.id, 'appr_aaaaaaaaaaaaaaaa', 'deny', { message: 'not now' }));
   const viaApi = await req(g, 'POST', `/api/v1/runs/${run.id}/approvals/appr_aaaaaaaaaaaaaaaa`, { decision: 'allow', always: true });
   const decision = await runner.next('approval_decision');
-  await new Promise((r) => setTimeout(r, 300));
-  assert.equal(runner.messages.filter((m) => m.type === 'approval_decision').length, 1, 'the runner gets one decision only');
   const bobWon = decision.decision === 'deny';
   if (bobWon) {
     assert.equal(viaApi.status, 409);
@@ -75,6 +73,11 @@ test('an approval: pending on the gateway (run waiting), first answer wins acros
     await waitFor(() => bob.notices.find((n) => n.code === 'ERR_APPROVAL_RESOLVED'), 5000, 'bob told he was second');
     assert.deepEqual({ ...decision }, { type: 'approval_decision', approvalId: 'appr_aaaaaaaaaaaaaaaa', decision: 'allow', always: true, message: null, by: 'operator.token (bootstrap)' });
   }
+  // Both answers are handled now (one won, the other was told it lost): a sentinel sent to the
+  // runner after them proves no second decision is on its way.
+  const beforeSentinel = await messagesBeforeSentinel(g, runner, run.id);
+  assert.equal(beforeSentinel.filter((m) => m.type === 'approval_decision').length, 1, 'the runner gets one decision only');
+  assert.equal(runner.messages.filter((m) => m.type === 'approval_decision').length, 1, 'the runner gets one decision only');
   // A third answer after the fact is refused too.
   const late = await req(g, 'POST', `/api/v1/runs/${run.id}/approvals/appr_aaaaaaaaaaaaaaaa`, { decision: 'allow' });
   assert.equal(late.status, 409);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import WebSocket from 'ws';
 import { PinnedAgent } from '../../cli/client/pinned-agent.js';
 import { ApiClient } from '../../cli/client/api.js';
-import type { CreateRunResponse } from '../../protocol/api.js';
+import { CreateRunResponse, HealthResponse, RunResponse } from '../../protocol/api.js';
 import { tempDir } from '../helpers/gateway.js';
 import { signedHeaders } from '../helpers/runner-socket.js';
 import { startServe } from '../helpers/serve.js';
@@ -35,13 +35,13 @@ test('many runners connecting at once do not crash the gateway', async (t) => {
   t.after(() => gw.stop());
   const api = new ApiClient({ gateway: gw.url, token: gw.env['CCG_TOKEN']!, fingerprint: gw.fingerprint });
   const runs: CreateRunResponse[] = [];
-  for (let i = 0; i < 100; i++) runs.push(await api.json<CreateRunResponse>('POST', '/api/v1/runs', { name: `storm ${i}` }));
+  for (let i = 0; i < 100; i++) runs.push(await api.json('POST', '/api/v1/runs', CreateRunResponse, { name: `storm ${i}` }));
   const agent = new PinnedAgent(gw.fingerprint);
   for (let round = 0; round < 4; round++) {
     await Promise.all(runs.map((r) => helloRound(gw.url, agent, r)));
     assert.ok(gw.alive(), `gateway alive after round ${round + 1}; stderr: ${gw.proc.stderr().slice(-1000)}`);
   }
   assert.doesNotMatch(gw.proc.stderr(), /Cork buffer|terminate called/);
-  const health = await api.json<{ ok: boolean }>('GET', '/healthz');
+  const health = await api.json('GET', '/healthz', HealthResponse);
   assert.equal(health.ok, true);
 });

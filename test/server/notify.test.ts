@@ -90,8 +90,15 @@ test('the webhook hears: approval needed, Claude waiting for a follow-up, run fi
   const third = await waitFor(() => hook.got[2], 5000, 'finished webhook');
   assert.equal(JSON.parse(third.body).event, 'finished');
   assert.equal(JSON.parse(third.body).title, 'Run nightly fix exited with code 0');
-  await new Promise((r) => setTimeout(r, 200));
-  assert.equal(hook.got.length, 3, 'once each');
+  // Once each. The runner goes away too (more run updates that must not notify again); then a
+  // second run's end is the sentinel: anything more for this run would have been sent before it.
+  await runner.close();
+  const other = JSON.parse((await runCli(['runs', 'create', '--name', 'sentinel', '--json'], g.env)).stdout) as CreateRunResponse;
+  const otherRunner = await fakeRunner(g, other.id, other.token);
+  t.after(() => otherRunner.close());
+  await otherRunner.exit(0);
+  await waitFor(() => hook.got.find((h) => JSON.parse(h.body).runId === other.id), 5000, 'the sentinel webhook');
+  assert.deepEqual(hook.got.map((h) => [JSON.parse(h.body).runId, JSON.parse(h.body).event]), [[run.id, 'approval'], [run.id, 'input'], [run.id, 'finished'], [other.id, 'finished']], 'once each');
 });
 
 test('ntfy format: the message as text, title/tags/priority/click headers', async (t) => {

@@ -13,6 +13,7 @@ import { request as httpRequest } from '../helpers/http.js';
 import type { PageClient } from '../helpers/page-client.js';
 import { spawnCcg, waitFor } from '../helpers/processes.js';
 import { startPushService } from '../helpers/push-service.js';
+import { openSse } from '../helpers/sse-reader.js';
 import { assertInert, readSse } from '../helpers/sse.js';
 import { addUsers, pageUser } from '../helpers/users.js';
 import { GIT_ENV, gitWorkspace } from '../helpers/workspace.js';
@@ -206,8 +207,14 @@ test('commands: buttons only for what the policy allows; a refused viewer is aud
   // A good value runs; hostile output is escaped on the page and on the live stream.
   assert.equal((await op.post(`/runs/${run.id}/exec`, { name: 'touch', 'p.word': 'canary' })).status, 303);
   await waitFor(() => (existsSync(canary) ? true : undefined), 15_000, 'the allowed command ran');
-  const live = readSse(g, op, `/runs/${run.id}/live?after=${g.gw.runs.committedSeq(run.id)}`, (ev) => ev.some((e) => e.event === 'commands-runs' && /hostile: exited 0/.test(e.data)), { ms: 20_000 });
-  await new Promise((r) => setTimeout(r, 300));
+  let following!: () => void;
+  const followed = new Promise<void>((r) => (following = r));
+  const live = readSse(g, op, `/runs/${run.id}/live?after=${g.gw.runs.committedSeq(run.id)}`, (ev) => {
+    if (ev.some((e) => e.event === 'status')) following();
+    return ev.some((e) => e.event === 'commands-runs' && /hostile: exited 0/.test(e.data));
+  }, { ms: 20_000 });
+  // The stream sends the header once it follows the run: the command is sent only then.
+  await Promise.race([followed, live]);
   const htmx = await op.post(`/runs/${run.id}/exec`, { name: 'hostile' }, { headers: { 'hx-request': 'true' } });
   assert.match(htmx.body, /Sent <span class="mono">hostile<\/span> to the runner/);
   const stream = await live;
@@ -286,9 +293,18 @@ test('assist on the run page: links for operators only (page, live stream, audit
   assert.equal((await op.post(`/runs/${run.id}/assist`, { action: 'start' }, { csrf: null })).status, 403);
   assert.equal((await op.post(`/runs/${run.id}/assist`, { action: 'open-shell' })).status, 400);
 
-  const viewerLive = readSse(g, viewer, `/runs/${run.id}/live?after=0`, () => false, { ms: 2500 });
-  const opLive = readSse(g, op, `/runs/${run.id}/live?after=0`, (ev) => ev.some((e) => e.event === 'assist-body' && e.data.includes('nyc1.tmate.io')), { ms: 10_000 });
-  await new Promise((res) => setTimeout(res, 300));
+  // The viewer's stream stays open to the end of the run, whose `end` event is the sentinel.
+  const viewerLive = openSse(g, `/runs/${run.id}/live?after=0`, viewer.cookieHeader());
+  t.after(() => viewerLive.close());
+  let following!: () => void;
+  const followed = new Promise<void>((r) => (following = r));
+  const opLive = readSse(g, op, `/runs/${run.id}/live?after=0`, (ev) => {
+    if (ev.some((e) => e.event === 'status')) following();
+    return ev.some((e) => e.event === 'assist-body' && e.data.includes('nyc1.tmate.io'));
+  }, { ms: 10_000 });
+  // Both streams send the header once they follow the run: the session is started only then.
+  await Promise.race([followed, opLive]);
+  await waitFor(() => (viewerLive.events.some((e) => e.event === 'status') ? true : undefined), 10_000, "the viewer's stream following the run");
   assert.equal((await op.post(`/runs/${run.id}/assist`, { action: 'start' })).status, 303);
   const ask = await r.next('assist');
   assert.equal(ask.action, 'start');
@@ -299,7 +315,6 @@ test('assist on the run page: links for operators only (page, live stream, audit
   assert.ok(!opEvents.some((e) => /script|onerror/.test(e.data)), 'the hostile links were dropped');
   const body = opEvents.find((e) => e.event === 'assist-body' && e.data.includes('nyc1.tmate.io'))!.data;
   assert.match(body, /value="ssh AbCdEfGhIjKlMnOpQrStUvWxY@nyc1\.tmate\.io"/);
-  for (const e of (await viewerLive).events) assert.ok(!e.data.includes('tmate.io'), `no link on a viewer's stream (${e.event})`);
 
   const page = await op.get(`/runs/${run.id}`);
   assertInert(page.body);
@@ -314,6 +329,11 @@ test('assist on the run page: links for operators only (page, live stream, audit
   assert.equal((await viewer.post(`/runs/${run.id}/assist`, { action: 'stop' })).status, 403);
   assert.equal((await op.post(`/runs/${run.id}/assist`, { action: 'stop' })).status, 303);
   assert.equal((await r.next('assist')).action, 'stop');
+
+  // The run ends: the viewer's stream says `end` after everything the run raised before, links included.
+  await r.exit(0);
+  await waitFor(() => (viewerLive.events.some((e) => e.event === 'end') ? true : undefined), 10_000, "`end` on the viewer's stream");
+  for (const e of viewerLive.events) assert.ok(!e.data.includes('tmate.io'), `no link on a viewer's stream (${e.event})`);
 });
 
 test('push from the settings page: subscribing needs the session and CSRF; the bearer API takes no cookie; a test push reaches the push service; /sw.js is the service worker', async (t) => {

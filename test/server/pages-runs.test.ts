@@ -169,8 +169,14 @@ test('live output over SSE resumes after the last seq (Last-Event-ID or ?after=)
   assert.match(both.events.find((e) => e.event === 'output')!.data, /^<span data-seq="51">/);
 
   // Live: chunks committed while connected arrive in order, then `end` once the run is over.
-  const live = readSse(g, c, `/runs/${run.id}/live?after=60`, (ev) => ev.some((e) => e.event === 'end'));
-  await new Promise((r) => setTimeout(r, 200));
+  // The stream sends the header once it follows the run: only then is what comes next live, not replayed.
+  let following!: () => void;
+  const followed = new Promise<void>((r) => (following = r));
+  const live = readSse(g, c, `/runs/${run.id}/live?after=60`, (ev) => {
+    if (ev.some((e) => e.event === 'status')) following();
+    return ev.some((e) => e.event === 'end');
+  });
+  await Promise.race([followed, live]);
   await feed(g, run.id, [{ text: line(61) }, { text: line(62) }]);
   await g.gw.runs.recordExit(run.id, { code: 0, signal: null, lastSeq: 62 });
   const tail = await live;

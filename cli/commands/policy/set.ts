@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'clipanion';
-import { PolicyUpdate, type PolicyResponse } from '../../../protocol/policy.js';
+import { PolicyResponse, PolicyUpdate } from '../../../protocol/policy.js';
 import { COMMAND_NAME_RE } from '../../../protocol/run.js';
 import { CliError } from '../../exit-codes.js';
 import { GatewayCommand } from '../base.js';
@@ -63,7 +63,7 @@ export class PolicySetCommand extends GatewayCommand {
       }
       base = parsed.data;
     } else {
-      const { policy } = await api.json<PolicyResponse>('GET', '/api/v1/policy');
+      const { policy } = await api.json('GET', '/api/v1/policy', PolicyResponse);
       base = { default: policy.default, commands: { ...policy.commands }, version: policy.version };
     }
     if (this.default !== undefined) base.default = parseRoles(this.default, '--default');
@@ -78,7 +78,7 @@ export class PolicySetCommand extends GatewayCommand {
       if (!Object.hasOwn(base.commands, name)) throw new CliError(`--remove: the policy has no entry for "${name.slice(0, 40)}"`);
       delete base.commands[name];
     }
-    const out = await api.json<PolicyResponse>('PUT', '/api/v1/policy', base);
+    const out = await api.json('PUT', '/api/v1/policy', PolicyResponse, base);
     this.print(out, () => policyTable(out.policy));
     return 0;
   }

@@ -1,5 +1,5 @@
 import { Command } from 'clipanion';
-import type { PolicyResponse } from '../../../protocol/policy.js';
+import { PolicyResponse } from '../../../protocol/policy.js';
 import { GatewayCommand } from '../base.js';
 import { policyTable } from './format.js';
 
@@ -20,7 +20,7 @@ export class PolicyShowCommand extends GatewayCommand {
   });
 
   protected async run(): Promise<number> {
-    const out = await this.api().json<PolicyResponse>('GET', '/api/v1/policy');
+    const out = await this.api().json('GET', '/api/v1/policy', PolicyResponse);
     this.print(out, () => policyTable(out.policy));
     return 0;
   }

@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import type { Approval } from '../../../protocol/claude-control.js';
+import { ApprovalsResponse, type Approval } from '../../../protocol/claude-control.js';
 import { toolSummary } from '../../../protocol/timeline.js';
 import { age, safe, table } from '../../format.js';
 import { GatewayCommand } from '../base.js';
@@ -40,7 +40,7 @@ export class RunsApprovalsCommand extends GatewayCommand {
 
   protected async run(): Promise<number> {
     const id = runIdArg(this.id);
-    const out = await this.api().json<{ approvals: Approval[] }>('GET', `/api/v1/runs/${id}/approvals${this.all ? '?all=1' : ''}`);
+    const out = await this.api().json('GET', `/api/v1/runs/${id}/approvals${this.all ? '?all=1' : ''}`, ApprovalsResponse);
     this.print(out, () =>
       out.approvals.length === 0
         ? `no ${this.all ? '' : 'pending '}approvals\n`

@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import type { Approval } from '../../../protocol/claude-control.js';
+import { ApprovalResponse } from '../../../protocol/claude-control.js';
 import { APPROVAL_ID_RE } from '../../../protocol/claude-events.js';
 import { toolSummary } from '../../../protocol/timeline.js';
 import { CliError, EXIT } from '../../exit-codes.js';
@@ -34,7 +34,7 @@ export class RunsApproveCommand extends GatewayCommand {
 
   protected async run(): Promise<number> {
     const id = runIdArg(this.id);
-    const out = await this.api().json<{ approval: Approval }>('POST', `/api/v1/runs/${id}/approvals/${approvalIdArg(this.approvalId)}`, { decision: 'allow', ...(this.always ? { always: true } : {}) });
+    const out = await this.api().json('POST', `/api/v1/runs/${id}/approvals/${approvalIdArg(this.approvalId)}`, ApprovalResponse, { decision: 'allow', ...(this.always ? { always: true } : {}) });
     const a = out.approval;
     const rule = a.rule ? `${a.rule.toolName}${a.rule.ruleContent ? `(${a.rule.ruleContent})` : ''}` : '';
     this.print(out, () => `allowed ${safe(a.toolName)}: ${toolSummary(a.toolName, a.input, 100)}${this.always && rule ? ` — and ${safe(rule)} from now on` : ''}\n`);

@@ -1,7 +1,7 @@
 import { createWriteStream, existsSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'clipanion';
-import { artifactBasename, isArtifactName, type ArtifactsResponse } from '../../../protocol/artifacts.js';
+import { ArtifactsResponse, artifactBasename, isArtifactName } from '../../../protocol/artifacts.js';
 import { CliError, EXIT } from '../../exit-codes.js';
 import { age, bytes, safe, table } from '../../format.js';
 import { GatewayCommand } from '../base.js';
@@ -38,7 +38,7 @@ export class RunsArtifactsCommand extends GatewayCommand {
     const id = runIdArg(this.id);
     const api = this.api();
     if (this.download === undefined) {
-      const out = await api.json<ArtifactsResponse>('GET', `/api/v1/runs/${id}/artifacts`);
+      const out = await api.json('GET', `/api/v1/runs/${id}/artifacts`, ArtifactsResponse);
       this.print(out, () => {
         if (out.artifacts.length === 0) return `run ${id} has no artifacts yet (collect them with: ccg runs collect ${id} --wait)\n`;
         const rows = out.artifacts.map((a) => [safe(a.name), a.kind, bytes(a.bytes) + (a.truncated ? ' (cut)' : ''), age(a.uploadedAt), a.sha256.slice(0, 12)]);

@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import type { AssistInfo, AssistResponse } from '../../../protocol/assist.js';
+import { AssistActionResponse, AssistResponse, type AssistInfo } from '../../../protocol/assist.js';
 import { CliError, EXIT } from '../../exit-codes.js';
 import { safe } from '../../format.js';
 import { GatewayCommand, parseDuration } from '../base.js';
@@ -49,12 +49,12 @@ export class RunsAssistCommand extends GatewayCommand {
     if (!['start', 'stop', 'show'].includes(this.action)) throw new CliError(`unknown action "${safe(this.action.slice(0, 20))}": use start, stop or show`);
     const api = this.api();
     if (this.action === 'show') {
-      const out = await api.json<AssistResponse>('GET', `/api/v1/runs/${id}/assist`);
+      const out = await api.json('GET', `/api/v1/runs/${id}/assist`, AssistResponse);
       this.print(out, () => (out.enabled ? '' : 'assist sessions are off on this runner (it was not started with --assist)\n') + describe(out.assist));
       return 0;
     }
     const target = this.target();
-    const res = await api.json<{ requestId: string; fromSeq: number }>('POST', `/api/v1/runs/${id}/assist`, { action: this.action });
+    const res = await api.json('POST', `/api/v1/runs/${id}/assist`, AssistActionResponse, { action: this.action });
     const want = this.action === 'start' ? 'active' : 'stopped';
     return followRequest(target, id, res.fromSeq, {
       // A refusal is not kept as the session's state, so it may come and go before we subscribe:

@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import type { RunSummary } from '../../../protocol/run.js';
+import { CancelResponse } from '../../../protocol/api.js';
 import { GatewayCommand } from '../base.js';
 import { runIdArg } from './args.js';
 
@@ -21,7 +21,7 @@ export class RunsCancelCommand extends GatewayCommand {
   id = Option.String({ name: 'RUN_ID' });
 
   protected async run(): Promise<number> {
-    const out = await this.api().json<{ run: RunSummary; delivered: boolean }>('POST', `/api/v1/runs/${runIdArg(this.id)}/cancel`);
+    const out = await this.api().json('POST', `/api/v1/runs/${runIdArg(this.id)}/cancel`, CancelResponse);
     this.print(out, () =>
       out.run.status === 'cancelled'
         ? `run ${out.run.id} cancelled\n`

@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import type { CollectResponse } from '../../../protocol/artifacts.js';
+import { CollectResponse } from '../../../protocol/artifacts.js';
 import { CliError, EXIT } from '../../exit-codes.js';
 import { safe } from '../../format.js';
 import { GatewayCommand, parseDuration } from '../base.js';
@@ -34,7 +34,7 @@ export class RunsCollectCommand extends GatewayCommand {
     const id = runIdArg(this.id);
     const timeoutMs = parseDuration(this.timeout, '--timeout');
     const target = this.target();
-    const res = await this.api().json<CollectResponse>('POST', `/api/v1/runs/${id}/collect`);
+    const res = await this.api().json('POST', `/api/v1/runs/${id}/collect`, CollectResponse);
     if (!this.wait) {
       this.print(res, () => `asked the runner of ${id} to collect artifacts (request ${res.requestId})\n`);
       return 0;

@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import type { CommandsResponse } from '../../../protocol/api.js';
+import { CommandsResponse } from '../../../protocol/api.js';
 import { table } from '../../format.js';
 import { GatewayCommand } from '../base.js';
 import { runIdArg } from './args.js';
@@ -15,7 +15,7 @@ export class RunsCommandsCommand extends GatewayCommand {
   id = Option.String({ name: 'RUN_ID' });
 
   protected async run(): Promise<number> {
-    const out = await this.api().json<CommandsResponse>('GET', `/api/v1/runs/${runIdArg(this.id)}/commands`);
+    const out = await this.api().json('GET', `/api/v1/runs/${runIdArg(this.id)}/commands`, CommandsResponse);
     this.print(out, () => {
       if (out.commands.length === 0) return 'this runner offers no commands\n';
       const rows = out.commands.map((c) => [c.name, c.params.map((p) => `${p.name}=/${p.pattern}/`).join(' ') || '-', `${Math.round(c.timeoutMs / 1000)}s`, c.description ?? '']);

@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import type { CreateRunResponse } from '../../../protocol/api.js';
+import { CreateRunResponse } from '../../../protocol/api.js';
 import { GatewayCommand } from '../base.js';
 
 export class RunsCreateCommand extends GatewayCommand {
@@ -16,7 +16,7 @@ export class RunsCreateCommand extends GatewayCommand {
   name = Option.String('--name', { description: 'A name to recognise the run by' });
 
   protected async run(): Promise<number> {
-    const out = await this.api().json<CreateRunResponse>('POST', '/api/v1/runs', this.name ? { name: this.name } : {});
+    const out = await this.api().json('POST', '/api/v1/runs', CreateRunResponse, this.name ? { name: this.name } : {});
     this.print(out, () =>
       [
         `run ${out.id} created (${out.run.name})`,

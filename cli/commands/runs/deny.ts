@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import type { Approval } from '../../../protocol/claude-control.js';
+import { ApprovalResponse } from '../../../protocol/claude-control.js';
 import { MAX_MESSAGE } from '../../../protocol/claude-events.js';
 import { toolSummary } from '../../../protocol/timeline.js';
 import { CliError } from '../../exit-codes.js';
@@ -30,7 +30,7 @@ export class RunsDenyCommand extends GatewayCommand {
   protected async run(): Promise<number> {
     const id = runIdArg(this.id);
     if (this.message !== undefined && this.message.length > MAX_MESSAGE) throw new CliError(`--message is longer than ${MAX_MESSAGE} characters`);
-    const out = await this.api().json<{ approval: Approval }>('POST', `/api/v1/runs/${id}/approvals/${approvalIdArg(this.approvalId)}`, {
+    const out = await this.api().json('POST', `/api/v1/runs/${id}/approvals/${approvalIdArg(this.approvalId)}`, ApprovalResponse, {
       decision: 'deny',
       ...(this.message !== undefined ? { message: this.message } : {}),
     });

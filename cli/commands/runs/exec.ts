@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import type { ExecResponse } from '../../../protocol/api.js';
+import { ExecResponse } from '../../../protocol/api.js';
 import { STREAM_COMMAND } from '../../../protocol/frames.js';
 import { CliError, EXIT } from '../../exit-codes.js';
 import { GatewayCommand, parseDuration } from '../base.js';
@@ -47,7 +47,7 @@ export class RunsExecCommand extends GatewayCommand {
     }
     const timeoutMs = this.timeout ? parseDuration(this.timeout, '--timeout') : undefined;
     const target = this.target();
-    const res = await this.api().json<ExecResponse>('POST', `/api/v1/runs/${id}/exec`, { name: this.name, params });
+    const res = await this.api().json('POST', `/api/v1/runs/${id}/exec`, ExecResponse, { name: this.name, params });
     if (!this.wait) {
       this.print(res, () => `requested ${this.name} on ${id} (request ${res.requestId}); follow with: ccg runs logs ${id} --follow --json\n`);
       return 0;

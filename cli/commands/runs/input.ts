@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import { InputResponse } from '../../../protocol/claude-control.js';
 import { MAX_INPUT } from '../../../protocol/claude-events.js';
 import { CliError } from '../../exit-codes.js';
 import { GatewayCommand } from '../base.js';
@@ -38,7 +39,7 @@ export class RunsInputCommand extends GatewayCommand {
     if (this.enter) text += '\r';
     if (!text) throw new CliError('TEXT is empty');
     if (Buffer.byteLength(text) > MAX_INPUT) throw new CliError(`TEXT is larger than ${MAX_INPUT} bytes`);
-    const out = await this.api().json<{ inputId: string; fromSeq: number }>('POST', `/api/v1/runs/${id}/input`, { text });
+    const out = await this.api().json('POST', `/api/v1/runs/${id}/input`, InputResponse, { text });
     this.print(out, () => `sent to the runner (input ${out.inputId})\n`);
     return 0;
   }

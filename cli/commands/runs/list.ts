@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import type { ListRunsResponse } from '../../../protocol/api.js';
+import { ListRunsResponse } from '../../../protocol/api.js';
 import { RUN_STATUSES } from '../../../protocol/run.js';
 import { CliError } from '../../exit-codes.js';
 import { age, safe, statusText, table } from '../../format.js';
@@ -24,7 +24,7 @@ export class RunsListCommand extends GatewayCommand {
       throw new CliError(`--status must be one of ${RUN_STATUSES.join(', ')}`);
     }
     const q = new URLSearchParams({ limit: this.limit, ...(this.status ? { status: this.status } : {}) });
-    const out = await this.api().json<ListRunsResponse>('GET', `/api/v1/runs?${q}`);
+    const out = await this.api().json('GET', `/api/v1/runs?${q}`, ListRunsResponse);
     this.print(out, () =>
       out.runs.length === 0
         ? 'no runs yet: create one with `ccg runs create`\n'

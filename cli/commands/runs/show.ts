@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import type { RunSummary } from '../../../protocol/run.js';
+import { RunResponse } from '../../../protocol/api.js';
 import { bytes, safe, statusText } from '../../format.js';
 import { GatewayCommand } from '../base.js';
 import { runIdArg } from './args.js';
@@ -15,7 +15,7 @@ export class RunsShowCommand extends GatewayCommand {
   id = Option.String({ name: 'RUN_ID' });
 
   protected async run(): Promise<number> {
-    const { run } = await this.api().json<{ run: RunSummary }>('GET', `/api/v1/runs/${runIdArg(this.id)}`);
+    const { run } = await this.api().json('GET', `/api/v1/runs/${runIdArg(this.id)}`, RunResponse);
     const t = (ms: number | null) => (ms ? new Date(ms).toISOString() : '-');
     this.print({ run }, () =>
       [
