@@ -5,6 +5,11 @@ import type { RunnerEvent } from '../../protocol/runner-events.js';
 export type SteeringMessage = GatewayApprovalDecision | GatewayInput | GatewayResize;
 export const STEERING_TYPES: ReadonlySet<string> = new Set(['approval_decision', 'input', 'resize']);
 
+/** What a refusal of a steering message of this type names (control_refused's `kind`). */
+export function steeringKind(type: string): 'approval' | 'input' | 'resize' {
+  return type === 'approval_decision' ? 'approval' : type === 'input' ? 'input' : 'resize';
+}
+
 /** What the runner gives a driver: its output path, its event stream and the child's lifecycle. */
 export interface DriverIO {
   /** Child output: redacted, spooled and streamed. `echo: false` keeps it off the local terminal. */

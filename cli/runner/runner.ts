@@ -9,7 +9,7 @@ import { ReconnectingSocket, type ReconnectPolicy } from '../client/reconnecting
 import { CliError, EXIT, exitForCode } from '../exit-codes.js';
 import type { AllowedCommand } from './allowlist.js';
 import { CancelLadder } from './cancel-ladder.js';
-import { STEERING_TYPES, type ChildDriver, type DriverIO, type SteeringMessage } from './driver.js';
+import { STEERING_TYPES, steeringKind, type ChildDriver, type DriverIO, type SteeringMessage } from './driver.js';
 import { forgetChild, recordChild, stopOrphanedChild } from './orphan.js';
 import { ChunkSender, OutputPipeline, runRedaction, type ExitMessage } from './output-pipeline.js';
 import { DEFAULT_POWERS, RunnerPowers, type PowersConfig } from './powers.js';
@@ -80,7 +80,7 @@ export async function runRunner(o: RunnerOptions): Promise<number> {
  * ended, even when the child (Claude, interrupted cleanly) exited 0 by itself; the gateway still
  * records the child's own code.
  */
-export function exitStatus(exit: ExitMessage | null, cancelled: boolean): number {
+function exitStatus(exit: ExitMessage | null, cancelled: boolean): number {
   if (!exit) return EXIT.ERROR;
   if (exit.error) return 127;
   if (cancelled) return EXIT.CANCELLED;
@@ -405,7 +405,6 @@ class Runner {
   private steer(msg: SteeringMessage): void {
     if (this.child.started && !this.sender.exit) return this.driver.handle(msg);
     // Before the start and after the exit nothing is numbered (the exit message named the last seq): a status line only.
-    const kind = msg.type === 'approval_decision' ? 'approval' : msg.type === 'input' ? 'input' : 'resize';
-    this.o.status(`refused a ${kind} message from the gateway: ${this.sender.exit ? 'the run has ended' : 'this run takes none'}`);
+    this.o.status(`refused a ${steeringKind(msg.type)} message from the gateway: ${this.sender.exit ? 'the run has ended' : 'this run takes none'}`);
   }
 }

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { STREAM_STDERR, STREAM_STDOUT } from '../../protocol/frames.js';
-import type { ChildDriver, DriverIO, SteeringMessage } from './driver.js';
+import { steeringKind, type ChildDriver, type DriverIO, type SteeringMessage } from './driver.js';
 
 export interface SpawnDriverOptions {
   argv: string[];
@@ -37,7 +37,7 @@ export class SpawnDriver implements ChildDriver {
 
   handle(msg: SteeringMessage): void {
     const id = msg.type === 'approval_decision' ? msg.approvalId : msg.type === 'input' ? msg.inputId : null;
-    const kind = msg.type === 'approval_decision' ? 'approval' : msg.type === 'input' ? 'input' : 'resize';
+    const kind = steeringKind(msg.type);
     this.io.status(`refused a ${kind} message from the gateway: this run takes none`);
     this.io.event({ type: 'control_refused', kind, id, reason: 'this run takes no input (a plain command without --pty)' });
   }
