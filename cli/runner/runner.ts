@@ -296,7 +296,8 @@ class Runner {
 
   private fatal(err: CliError): void {
     this.o.status(err.message);
-    // Only a plain command is stopped here: a driver's child never was (kept as it was; see the report of this change).
+    // Only a plain command's child is cancelled here; a driver's (Claude, pty) never was, and a
+    // restructure keeps that as it is. Whether it should be is a question of its own.
     if (this.driver instanceof SpawnDriver && this.child.started && !this.sender.exit) this.cancelChild('the runner (fatal gateway error)');
     void this.powers.abort();
     this.finish(() => {
