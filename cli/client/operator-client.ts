@@ -1,15 +1,14 @@
 import { EventEmitter } from 'node:events';
-import WebSocket from 'ws';
-import { parseCloseReason } from '../../protocol/errors.js';
+import type { RawData } from 'ws';
 import { decodeView, type ViewChunk } from '../../protocol/frames.js';
 import { GatewayToOperator, type OperatorToGateway } from '../../protocol/operator-messages.js';
 import { PROTOCOL_VERSION, type RunSummary } from '../../protocol/run.js';
 import type { AssistInfo } from '../../protocol/assist.js';
 import type { ArtifactInfo } from '../../protocol/artifacts.js';
 import type { Approval } from '../../protocol/claude-control.js';
-import { CliError, exitForCode, networkError } from '../exit-codes.js';
-import { readAll, type GatewayTarget } from './api.js';
-import { agentFor } from './pinned-agent.js';
+import { CliError, EXIT, exitForCode } from '../exit-codes.js';
+import type { GatewayTarget } from './api.js';
+import { ReconnectingSocket, type ReconnectPolicy } from './reconnecting-socket.js';
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
@@ -53,12 +52,9 @@ interface Wanted {
  * no duplicated and no missing chunk across a gateway restart.
  */
 export class OperatorClient extends EventEmitter<OperatorClientEvents> {
-  private ws: WebSocket | null = null;
+  private readonly socket: ReconnectingSocket;
   private readonly subs = new Map<string, Wanted>();
   private watching: number | null = null;
-  private attempt = 0;
-  private stopped = false;
-  private timer: NodeJS.Timeout | null = null;
   private everOpen = false;
   state: ConnectionState = 'connecting';
   /** Who the gateway said we are in its last welcome. */
@@ -74,10 +70,28 @@ export class OperatorClient extends EventEmitter<OperatorClientEvents> {
     private readonly opts: { reconnect: boolean; client?: string; failFast?: boolean } = { reconnect: true },
   ) {
     super();
+    this.socket = new ReconnectingSocket({
+      gateway: target.gateway,
+      path: '/v1/operator',
+      fingerprint: target.fingerprint,
+      headers: () => ({ authorization: `Bearer ${target.token}` }),
+      maxPayload: 8 * 1024 * 1024,
+      backoffMs: 200,
+      policy: this.policy(),
+      handlers: {
+        open: () => this.send({ type: 'hello', v: PROTOCOL_VERSION, ...(this.opts.client ? { client: this.opts.client } : {}) }),
+        message: (data, isBinary) => this.onMessage(data, isBinary),
+        retrying: () => this.setState('reconnecting'),
+        fatal: (err) => {
+          this.setState('closed');
+          this.emit('fatal', err);
+        },
+      },
+    });
   }
 
   start(): this {
-    this.connect();
+    this.socket.start();
     return this;
   }
 
@@ -128,13 +142,11 @@ export class OperatorClient extends EventEmitter<OperatorClientEvents> {
 
   /** Drops the connection now and reconnects (the TUI's `r`). */
   reconnectNow(): void {
-    this.ws?.terminate();
+    this.socket.reconnectNow();
   }
 
   close(): void {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.ws?.close(1000);
+    this.socket.close();
     this.setState('closed');
   }
 
@@ -145,7 +157,7 @@ export class OperatorClient extends EventEmitter<OperatorClientEvents> {
   }
 
   private send(msg: OperatorToGateway): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+    this.socket.send(JSON.stringify(msg));
   }
 
   private sendSubscribe(runId: string): void {
@@ -154,134 +166,91 @@ export class OperatorClient extends EventEmitter<OperatorClientEvents> {
     this.send({ type: 'subscribe', runId, ...(w.next ? { from: w.next } : w.tail ? { tail: w.tail } : {}) });
   }
 
-  private fatal(err: CliError): void {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.ws?.terminate();
-    this.setState('closed');
-    this.emit('fatal', err);
+  /** Auth failures and an old protocol are final; anything else is ridden out when reconnecting. */
+  private policy(): ReconnectPolicy {
+    return {
+      refused: (status, code, message) => {
+        const err = new CliError(message ?? `gateway refused the operator socket (${status})`, exitForCode(code), code);
+        return { fatal: status === 401 || status === 403 || status === 426, err };
+      },
+      closed: (code, reason, noted) => {
+        if (reason.code && (code === 4401 || code === 4403 || code === 4426)) {
+          return { fatal: true, err: new CliError(reason.message, exitForCode(reason.code), reason.code) };
+        }
+        return { fatal: false, err: noted ?? new CliError(`connection to the gateway closed (${code})`, EXIT.UNREACHABLE, 'ERR_UNREACHABLE') };
+      },
+      giveUp: (why) => (!this.opts.reconnect || (this.opts.failFast && !this.everOpen) ? why : null),
+    };
   }
 
-  private retry(err: CliError): void {
-    if (this.stopped) return;
-    if (!this.opts.reconnect || (this.opts.failFast && !this.everOpen)) return this.fatal(err);
-    this.setState('reconnecting');
-    const delay = Math.random() * Math.min(5000, 200 * 2 ** this.attempt++);
-    this.timer = setTimeout(() => this.connect(), delay);
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (isBinary) return this.onChunk(data as Buffer);
+    let parsed;
+    try {
+      parsed = GatewayToOperator.safeParse(JSON.parse(String(data)));
+    } catch {
+      return;
+    }
+    if (!parsed.success) return; // a newer gateway may send more; ignore what we do not know
+    const msg = parsed.data;
+    switch (msg.type) {
+      case 'welcome':
+        this.socket.resetBackoff();
+        this.everOpen = true;
+        this.user = msg.user;
+        this.setState('open');
+        this.emit('welcome', msg.user);
+        for (const runId of this.subs.keys()) this.sendSubscribe(runId);
+        if (this.watching !== null) this.send({ type: 'watch_runs', limit: this.watching });
+        return;
+      case 'subscribed': {
+        const w = this.subs.get(msg.runId);
+        if (!w) return;
+        w.pending = false;
+        if (w.next === undefined) w.next = msg.from;
+        this.emit('subscribed', { runId: msg.runId, from: msg.from, lastSeq: msg.lastSeq });
+        return;
+      }
+      case 'caught_up':
+        this.emit('caught_up', { runId: msg.runId, seq: msg.seq });
+        return;
+      case 'run':
+        this.emit('run', msg.run);
+        return;
+      case 'runs':
+        this.emit('runs', msg.runs);
+        return;
+      case 'assist':
+        this.emit('assist', { runId: msg.runId, assist: msg.assist });
+        return;
+      case 'artifacts':
+        this.emit('artifacts', { runId: msg.runId, artifacts: msg.artifacts });
+        return;
+      case 'approvals':
+        this.emit('approvals', { runId: msg.runId, approvals: msg.approvals });
+        return;
+      case 'approval':
+        this.emit('approval', { runId: msg.runId, approval: msg.approval });
+        return;
+      case 'input_accepted':
+        this.emit('input_accepted', { runId: msg.runId, inputId: msg.inputId, ref: msg.ref });
+        return;
+      case 'error':
+        // A refusal about one run's request (an approval, an input) is news, not the end of the socket.
+        if ((msg.code === 'ERR_UNAUTHORIZED' || msg.code === 'ERR_FORBIDDEN') && !msg.runId) this.socket.note(new CliError(msg.message, exitForCode(msg.code), msg.code));
+        else this.emit('notice', { code: msg.code, message: msg.message, runId: msg.runId });
+        return;
+    }
   }
 
-  private connect(): void {
-    const url = new URL('/v1/operator', this.target.gateway);
-    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    const agent = agentFor(url, this.target.fingerprint);
-    const ws = new WebSocket(url, {
-      headers: { authorization: `Bearer ${this.target.token}` },
-      ...(agent ? { agent } : {}),
-      perMessageDeflate: false,
-      handshakeTimeout: 10_000,
-      maxPayload: 8 * 1024 * 1024,
-    });
-    this.ws = ws;
-    let lastError: CliError | null = null;
-
-    ws.on('unexpected-response', (_req, res) => {
-      void readAll(res).then((body) => {
-        let code = 'ERR_HTTP';
-        let message = `gateway refused the operator socket (${res.statusCode})`;
-        try {
-          const e = (JSON.parse(body.toString('utf8')) as { error?: { code?: string; message?: string } }).error;
-          code = e?.code ?? code;
-          message = e?.message ?? message;
-        } catch {
-          /* keep the status */
-        }
-        const err = new CliError(message, exitForCode(code), code);
-        ws.terminate();
-        if (res.statusCode === 401 || res.statusCode === 403 || res.statusCode === 426) this.fatal(err);
-        else this.retry(err);
-      });
-    });
-    ws.on('open', () => this.send({ type: 'hello', v: PROTOCOL_VERSION, ...(this.opts.client ? { client: this.opts.client } : {}) }));
-    ws.on('message', (data, isBinary) => {
-      if (isBinary) {
-        const frame = decodeView(data as Buffer);
-        if (!frame.ok) return;
-        const w = this.subs.get(frame.value.runId);
-        if (!w || w.pending) return;
-        // Never hand out a chunk twice, whatever the socket does.
-        if (w.next !== undefined && frame.value.seq < w.next) return;
-        w.next = frame.value.seq + 1;
-        this.emit('chunk', frame.value);
-        return;
-      }
-      let parsed;
-      try {
-        parsed = GatewayToOperator.safeParse(JSON.parse(String(data)));
-      } catch {
-        return;
-      }
-      if (!parsed.success) return; // a newer gateway may send more; ignore what we do not know
-      const msg = parsed.data;
-      switch (msg.type) {
-        case 'welcome':
-          this.attempt = 0;
-          this.everOpen = true;
-          this.user = msg.user;
-          this.setState('open');
-          this.emit('welcome', msg.user);
-          for (const runId of this.subs.keys()) this.sendSubscribe(runId);
-          if (this.watching !== null) this.send({ type: 'watch_runs', limit: this.watching });
-          return;
-        case 'subscribed': {
-          const w = this.subs.get(msg.runId);
-          if (!w) return;
-          w.pending = false;
-          if (w.next === undefined) w.next = msg.from;
-          this.emit('subscribed', { runId: msg.runId, from: msg.from, lastSeq: msg.lastSeq });
-          return;
-        }
-        case 'caught_up':
-          this.emit('caught_up', { runId: msg.runId, seq: msg.seq });
-          return;
-        case 'run':
-          this.emit('run', msg.run);
-          return;
-        case 'runs':
-          this.emit('runs', msg.runs);
-          return;
-        case 'assist':
-          this.emit('assist', { runId: msg.runId, assist: msg.assist });
-          return;
-        case 'artifacts':
-          this.emit('artifacts', { runId: msg.runId, artifacts: msg.artifacts });
-          return;
-        case 'approvals':
-          this.emit('approvals', { runId: msg.runId, approvals: msg.approvals });
-          return;
-        case 'approval':
-          this.emit('approval', { runId: msg.runId, approval: msg.approval });
-          return;
-        case 'input_accepted':
-          this.emit('input_accepted', { runId: msg.runId, inputId: msg.inputId, ref: msg.ref });
-          return;
-        case 'error':
-          // A refusal about one run's request (an approval, an input) is news, not the end of the socket.
-          if ((msg.code === 'ERR_UNAUTHORIZED' || msg.code === 'ERR_FORBIDDEN') && !msg.runId) lastError = new CliError(msg.message, exitForCode(msg.code), msg.code);
-          else this.emit('notice', { code: msg.code, message: msg.message, runId: msg.runId });
-          return;
-      }
-    });
-    ws.on('error', (err) => {
-      lastError = (err as { code?: string }).code === 'ERR_PIN_MISMATCH' ? networkError(err, this.target.gateway) : lastError ?? networkError(err, this.target.gateway);
-      if (lastError.code === 'ERR_PIN_MISMATCH' || lastError.code === 'ERR_TLS') this.fatal(lastError);
-    });
-    ws.on('close', (code, reasonBuf) => {
-      if (this.ws !== ws || this.stopped) return;
-      const { code: errCode, message } = parseCloseReason(reasonBuf.toString('utf8'));
-      if (errCode && (code === 4401 || code === 4403 || code === 4426)) {
-        return this.fatal(new CliError(message, exitForCode(errCode), errCode));
-      }
-      this.retry(lastError ?? new CliError(`connection to the gateway closed (${code})`, 69, 'ERR_UNREACHABLE'));
-    });
+  private onChunk(data: Buffer): void {
+    const frame = decodeView(data);
+    if (!frame.ok) return;
+    const w = this.subs.get(frame.value.runId);
+    if (!w || w.pending) return;
+    // Never hand out a chunk twice, whatever the socket does.
+    if (w.next !== undefined && frame.value.seq < w.next) return;
+    w.next = frame.value.seq + 1;
+    this.emit('chunk', frame.value);
   }
 }

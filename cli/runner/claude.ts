@@ -20,7 +20,7 @@ import {
 } from '../../protocol/claude-stream.js';
 import { STREAM_STDERR, STREAM_STDOUT } from '../../protocol/frames.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
-import { RefusalLimit, type ChildDriver, type DriverIO, type SteeringMessage } from './driver.js';
+import { RefusalLimit, steeringKind, type ChildDriver, type DriverIO, type SteeringMessage } from './driver.js';
 
 export interface ClaudeDriverOptions {
   /** The claude executable and its flags (CLAUDE_STREAM_FLAGS plus any extra). */
@@ -351,8 +351,7 @@ export class ClaudeDriver implements ChildDriver {
   refuseMalformed(type: string, value: unknown): void {
     const v = value as { approvalId?: unknown; inputId?: unknown } | null;
     const id = typeof v?.approvalId === 'string' ? v.approvalId : typeof v?.inputId === 'string' ? v.inputId : null;
-    const kind = type === 'approval_decision' ? 'approval' : type === 'input' ? 'input' : 'resize';
-    this.refuse(kind, id ? id.slice(0, 64) : null, 'malformed request (unknown fields, bad values or too large)');
+    this.refuse(steeringKind(type), id ? id.slice(0, 64) : null, 'malformed request (unknown fields, bad values or too large)');
   }
 
   private refuse(kind: 'approval' | 'input' | 'resize', id: string | null, reason: string): void {

@@ -5,6 +5,11 @@ import type { RunnerEvent } from '../../protocol/runner-events.js';
 export type SteeringMessage = GatewayApprovalDecision | GatewayInput | GatewayResize;
 export const STEERING_TYPES: ReadonlySet<string> = new Set(['approval_decision', 'input', 'resize']);
 
+/** What a refusal of a steering message of this type names (control_refused's `kind`). */
+export function steeringKind(type: string): 'approval' | 'input' | 'resize' {
+  return type === 'approval_decision' ? 'approval' : type === 'input' ? 'input' : 'resize';
+}
+
 /** What the runner gives a driver: its output path, its event stream and the child's lifecycle. */
 export interface DriverIO {
   /** Child output: redacted, spooled and streamed. `echo: false` keeps it off the local terminal. */
@@ -20,15 +25,18 @@ export interface DriverIO {
 }
 
 /**
- * How the runner runs a child other than a plain command: Claude Code over stream-json
+ * How the runner runs its child: a plain command (spawn-driver.ts), Claude Code over stream-json
  * (claude.ts) or any command in a pseudo-terminal (pty.ts). runner.ts keeps the connection,
  * the spool and the cancel ladder; a driver owns the child's stdin and reads its stdout.
  */
 export interface ChildDriver {
   /** The output is terminal bytes and input is keystrokes (told to the gateway in `hello`). */
   readonly pty: boolean;
-  /** What the runner's owner lets the gateway steer (told to the gateway in `hello`; enforced by the driver). */
-  readonly remote: { input: boolean; approval: boolean };
+  /**
+   * What the runner's owner lets the gateway steer (told to the gateway in `hello`; enforced by
+   * the driver). Null for a plain command, which takes no steering and says nothing of it.
+   */
+  readonly remote: { input: boolean; approval: boolean } | null;
   start(io: DriverIO): void;
   /** A validated steering message from the gateway. The driver checks it again and refuses what it cannot honour. */
   handle(msg: SteeringMessage): void;
@@ -42,6 +50,8 @@ export interface ChildDriver {
    * SIGKILL after its grace periods. False: the runner starts with SIGINT.
    */
   interrupt(by: string): boolean;
+  /** Signals the child itself, when its process group could not be signalled (only a plain spawn can). */
+  signalChild?(sig: NodeJS.Signals): void;
 }
 
 /**

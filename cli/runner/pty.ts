@@ -2,7 +2,7 @@ import { constants as osConstants } from 'node:os';
 import { createRequire } from 'node:module';
 import type { IPty } from '@lydell/node-pty';
 import { STREAM_STDOUT } from '../../protocol/frames.js';
-import { RefusalLimit, type ChildDriver, type DriverIO, type SteeringMessage } from './driver.js';
+import { RefusalLimit, steeringKind, type ChildDriver, type DriverIO, type SteeringMessage } from './driver.js';
 
 export interface PtyDriverOptions {
   argv: string[];
@@ -97,7 +97,7 @@ export class PtyDriver implements ChildDriver {
   refuseMalformed(type: string, value: unknown): void {
     const v = value as { inputId?: unknown; approvalId?: unknown } | null;
     const id = typeof v?.inputId === 'string' ? v.inputId : typeof v?.approvalId === 'string' ? v.approvalId : null;
-    this.refuse(type === 'approval_decision' ? 'approval' : type === 'input' ? 'input' : 'resize', id?.slice(0, 64) ?? null, 'malformed request (unknown fields, bad values or too large)');
+    this.refuse(steeringKind(type), id?.slice(0, 64) ?? null, 'malformed request (unknown fields, bad values or too large)');
   }
 
   private refuse(kind: 'approval' | 'input' | 'resize', id: string | null, reason: string): void {

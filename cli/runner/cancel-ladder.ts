@@ -1,0 +1,44 @@
+import type { ChildDriver } from './driver.js';
+
+/**
+ * How the runner stops its child when a run is cancelled: SIGINT first (or the driver's clean
+ * interrupt: Claude over stream-json gets an interrupt request and the end of its input), then
+ * SIGTERM, then SIGKILL, a grace period apart, to the whole process group.
+ */
+export class CancelLadder {
+  /** A cancel was asked for (the run then ends with 130, whatever the child's own code). */
+  requested = false;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly driver: ChildDriver,
+    private readonly graceMs: number,
+    private readonly status: (line: string) => void,
+  ) {}
+
+  /** Starts the ladder for the child `pid` (once); each step first asks `running()`. */
+  start(pid: number, by: string, running: () => boolean): void {
+    if (this.requested) return;
+    this.requested = true;
+    this.status(`cancel requested by ${by}`);
+    const gentle = this.driver.interrupt(by);
+    const signals: NodeJS.Signals[] = gentle ? ['SIGTERM', 'SIGKILL'] : ['SIGINT', 'SIGTERM', 'SIGKILL'];
+    const next = () => {
+      const sig = signals.shift();
+      if (!sig || !running()) return;
+      try {
+        process.kill(-pid, sig);
+      } catch {
+        this.driver.signalChild?.(sig);
+      }
+      this.timer = setTimeout(next, this.graceMs);
+    };
+    if (gentle) this.timer = setTimeout(next, this.graceMs);
+    else next();
+  }
+
+  /** The child has exited: no further step. */
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+  }
+}

@@ -1,0 +1,172 @@
+import { MAX_CHUNK_DATA, STREAM_COMMAND, STREAM_EVENT, encodeOutput } from '../../protocol/frames.js';
+import { Redaction, StreamRedactor, secretEnvValues } from '../../protocol/redaction.js';
+import { encodeEvent, type RunnerEvent } from '../../protocol/runner-events.js';
+import type { RunnerToGateway } from '../../protocol/runner-messages.js';
+import type { Spool } from './spool.js';
+
+/** Output is coalesced for up to this long, or until this many bytes, before it becomes a chunk. */
+export const COALESCE_MS = 4;
+export const COALESCE_BYTES = 64 * 1024;
+/** A tail held back by the redactor is sent after this much quiet. */
+export const HOLD_RELEASE_MS = 300;
+/** Stop sending while the socket has this much unsent data; the spool keeps the rest. */
+export const SEND_WINDOW = 4 * 1024 * 1024;
+
+/** What a run's output must never carry: its own token and the secret-looking values of its environment. */
+export function runRedaction(token: string, env: NodeJS.ProcessEnv): Redaction {
+  return new Redaction({
+    literals: [{ kind: 'ccg-token', value: token }, ...secretEnvValues(env).map((v) => ({ kind: `env:${v.name}`, value: v.value }))],
+  });
+}
+
+export interface OutputPipelineOptions {
+  spool: Spool;
+  redaction: Redaction;
+  /** Each redacted piece as it comes, before coalescing (the run log keeps stdout and stderr). */
+  tap(stream: number, data: Buffer): void;
+  /** New chunks are in the spool. */
+  spooled(): void;
+}
+
+/**
+ * The first half of the runner's output path: every stream is redacted (secrets never leave this
+ * machine), coalesced into chunks (COALESCE_MS / COALESCE_BYTES, a switch of stream closes the
+ * current one so stdout and stderr keep their order), numbered and written to the spool.
+ */
+export class OutputPipeline {
+  private readonly redactors = new Map<number, StreamRedactor>();
+  private releaseTimer: NodeJS.Timeout | null = null;
+  private pending: { stream: number; parts: Buffer[]; size: number } | null = null;
+  private flushTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly o: OutputPipelineOptions) {}
+
+  /** Output of the child (or of a command, stream 2): redacted, then coalesced. */
+  output(stream: number, data: Buffer): void {
+    let r = this.redactors.get(stream);
+    if (!r) this.redactors.set(stream, (r = new StreamRedactor(this.o.redaction)));
+    this.enqueue(stream, r.push(data));
+    // A tail held back as a possible secret start is released once the stream has been quiet a moment.
+    if (r.pending > 0) {
+      if (this.releaseTimer) clearTimeout(this.releaseTimer);
+      this.releaseTimer = setTimeout(() => this.releaseHeld(), HOLD_RELEASE_MS);
+    }
+  }
+
+  /** A runner event (stream 3): spooled at once, after the command output it describes. */
+  event(ev: RunnerEvent): void {
+    // Events follow the output they describe: release the command stream's held tail first.
+    this.releaseStream(STREAM_COMMAND);
+    this.output(STREAM_EVENT, encodeEvent(ev));
+    // An event is a whole line: nothing more will follow it, so nothing may be held back.
+    this.releaseStream(STREAM_EVENT);
+    this.flush();
+  }
+
+  /** Spools everything now, held tails included: the child has ended. */
+  drain(): void {
+    if (this.releaseTimer) clearTimeout(this.releaseTimer);
+    this.releaseHeld();
+    this.flush();
+  }
+
+  private releaseStream(stream: number): void {
+    const r = this.redactors.get(stream);
+    if (r && r.pending > 0) this.enqueue(stream, r.flush());
+  }
+
+  private releaseHeld(): void {
+    this.releaseTimer = null;
+    for (const stream of this.redactors.keys()) this.releaseStream(stream);
+  }
+
+  private enqueue(stream: number, data: Buffer): void {
+    if (data.length === 0) return;
+    this.o.tap(stream, data);
+    // Keep the order between stdout and stderr: a switch of stream closes the current chunk.
+    if (this.pending && this.pending.stream !== stream) this.flush();
+    this.pending ??= { stream, parts: [], size: 0 };
+    this.pending.parts.push(data);
+    this.pending.size += data.length;
+    if (this.pending.size >= COALESCE_BYTES) this.flush();
+    else this.flushTimer ??= setTimeout(() => this.flush(), COALESCE_MS);
+  }
+
+  private flush(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    if (!this.pending) return;
+    const { stream, parts, size } = this.pending;
+    this.pending = null;
+    const data = Buffer.concat(parts, size);
+    const spool = this.o.spool;
+    for (let off = 0; off < data.length; off += MAX_CHUNK_DATA) {
+      spool.append(spool.maxSeq + 1, stream, data.subarray(off, off + MAX_CHUNK_DATA));
+    }
+    this.o.spooled();
+  }
+}
+
+/** Where the sender writes: the gateway link (a ReconnectingSocket). */
+export interface ChunkLink {
+  readonly bufferedAmount: number;
+  send(data: string | Buffer): boolean;
+}
+
+export type ExitMessage = Extract<RunnerToGateway, { type: 'exit' }>;
+
+/**
+ * The second half of the output path: sends spooled chunks in seq order while the socket has
+ * room (SEND_WINDOW), resends from wherever the gateway says it stands after each welcome, and
+ * sends the exit once every chunk before it is out. The spool forgets a chunk only on its ack.
+ */
+export class ChunkSender {
+  private sentSeq = 0;
+  private exitSent = false;
+  /** The child's exit, once known; sent after the last chunk. */
+  exit: ExitMessage | null = null;
+
+  /** `ready`: the link is open and the gateway has welcomed this connection. */
+  constructor(
+    private readonly spool: Spool,
+    private readonly link: ChunkLink,
+    private readonly ready: () => boolean,
+  ) {}
+
+  /**
+   * The gateway welcomed a connection and has everything before `nextSeq`. Before the child
+   * starts, numbering continues after whatever the gateway already has (a restarted runner) or
+   * after this run's leftover spool, whichever is further. Returns the first seq to be sent.
+   */
+  welcomed(nextSeq: number, childStarted: boolean): number {
+    const spool = this.spool;
+    if (!childStarted && nextSeq - 1 >= spool.maxSeq) {
+      spool.ack(spool.maxSeq);
+      spool.resetBase(nextSeq);
+    }
+    this.sentSeq = Math.min(nextSeq - 1, spool.maxSeq);
+    this.exitSent = false;
+    return this.sentSeq + 1;
+  }
+
+  /** Sends what it can now; looks again shortly while the socket is backed up. */
+  pump(): void {
+    if (!this.ready()) return;
+    const spool = this.spool;
+    while (this.sentSeq < spool.maxSeq && this.link.bufferedAmount < SEND_WINDOW) {
+      const chunk = spool.read(this.sentSeq + 1);
+      if (!chunk) break;
+      this.link.send(encodeOutput(chunk));
+      this.sentSeq = chunk.seq;
+    }
+    if (this.sentSeq < spool.maxSeq) {
+      // ws has no drain event: poll.
+      setTimeout(() => this.pump(), 10);
+      return;
+    }
+    if (this.exit && !this.exitSent) {
+      this.exitSent = true;
+      this.link.send(JSON.stringify(this.exit));
+    }
+  }
+}
