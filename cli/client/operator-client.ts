@@ -66,7 +66,7 @@ export class OperatorClient extends EventEmitter<OperatorClientEvents> {
    * is down should fail a script at once, not hang it).
    */
   constructor(
-    private readonly target: GatewayTarget,
+    target: GatewayTarget,
     private readonly opts: { reconnect: boolean; client?: string; failFast?: boolean } = { reconnect: true },
   ) {
     super();

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../../cli/client/api.js';
 import { CreateRunResponse, RunResponse } from '../../protocol/api.js';
 import { contiguous, readStreams, scaled, scratch } from '../helpers/faults.js';
-import { spawnCcg, waitFor, type Proc } from '../helpers/processes.js';
+import { spawnCcg, type Proc } from '../helpers/processes.js';
 import { freePort, startServe, type ServeProc } from '../helpers/serve.js';
 
 const EMIT = fileURLToPath(new URL('../../../test/fixtures/fault-emitter.mjs', import.meta.url));

@@ -3,7 +3,6 @@ import { test } from 'node:test';
 import { OperatorClient } from '../../cli/client/operator-client.js';
 import type { CreateRunResponse } from '../../protocol/api.js';
 import type { Approval } from '../../protocol/claude-control.js';
-import type { ApprovalInfo } from '../../protocol/claude-events.js';
 import { STREAM_EVENT } from '../../protocol/frames.js';
 import { createApiToken } from '../../server/auth/api-tokens.js';
 import { runCli } from '../helpers/cli.js';

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import WebSocket from 'ws';
 import { PinnedAgent } from '../../cli/client/pinned-agent.js';
 import { ApiClient } from '../../cli/client/api.js';
-import { CreateRunResponse, HealthResponse, RunResponse } from '../../protocol/api.js';
+import { CreateRunResponse, HealthResponse } from '../../protocol/api.js';
 import { tempDir } from '../helpers/gateway.js';
 import { signedHeaders } from '../helpers/runner-socket.js';
 import { startServe } from '../helpers/serve.js';

@@ -3,7 +3,6 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { PinnedAgent } from '../../cli/client/pinned-agent.js';
-import type { ApprovalInfo } from '../../protocol/claude-events.js';
 import { STREAM_COMMAND } from '../../protocol/frames.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 import type { AuditEntry } from '../../server/store/types.js';

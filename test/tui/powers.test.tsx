@@ -7,7 +7,7 @@ import { STREAM_STDOUT } from '../../protocol/frames.js';
 import { createApiToken } from '../../server/auth/api-tokens.js';
 import { runCli } from '../helpers/cli.js';
 import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.js';
-import { spawnCcg, waitFor, type Proc } from '../helpers/processes.js';
+import { spawnCcg, type Proc } from '../helpers/processes.js';
 import { TMATE_LINKS, writeTmateStandin } from '../helpers/standins.js';
 import { GIT_ENV, gitWorkspace } from '../helpers/workspace.js';
 import { KEYS, startTui } from './harness.js';
