@@ -161,7 +161,26 @@
     var max = Number(box.getAttribute('data-max'));
     if (max) while (box.children.length > max) box.removeChild(box.firstElementChild);
   }
+  // The assist body never goes back in time: a form's answer rendered before the runner's newer
+  // report (which the live stream may deliver first) must not replace that report.
+  function assistAt(html) {
+    var m = /data-assist-at="(\d+)"/.exec(html || '');
+    return m ? Number(m[1]) : null;
+  }
+  function staleAssist(target, html) {
+    if (!target || target.id !== 'assist-body') return false;
+    var incoming = assistAt(html);
+    var current = assistAt(target.innerHTML);
+    return incoming !== null && current !== null && incoming < current;
+  }
+  document.addEventListener('htmx:beforeSwap', function (evt) {
+    if (staleAssist(evt.detail.target, evt.detail.serverResponse)) evt.detail.shouldSwap = false;
+  });
   document.addEventListener('htmx:sseBeforeMessage', function (evt) {
+    if (staleAssist(evt.target, evt.detail.data)) {
+      evt.preventDefault();
+      return;
+    }
     var box = evt.target;
     var mode = box && box.getAttribute ? box.getAttribute('data-merge') : null;
     if (!mode) return;

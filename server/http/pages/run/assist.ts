@@ -26,6 +26,8 @@ function assistBody(d: BrowserDeps, run: RunSummary, viewer: Principal, from: st
     runId: run.id,
     maxMinutes: run.runner.assist.maxMinutes,
     state: info?.state ?? null,
+    // When the gateway last heard of the session: the page never swaps an older body over a newer one.
+    at: info?.updatedAt ?? 0,
     reason: info && !active ? info.reason : null,
     until: active ? time(info?.expiresAt ?? null) : null,
     links,
