@@ -13,7 +13,8 @@ const TICKER = fileURLToPath(new URL('../../../test/fixtures/ticker.mjs', import
 const HELP_LINE = '↑↓ select  Enter output  n new  / filter  c cancel  r reconnect  ? help  q quit';
 /** A running plain command selected: its runner offers commands (the default allowlist). */
 const HELP_RUN = '↑↓ select  Enter output  x commands  n new  / filter  c cancel  ? help  q quit';
-const hasTmux = spawnSync('tmux', ['-V']).status === 0;
+// Without tmux these tests fail and say why: a skipped test would let `npm test` pass untested.
+const NO_TMUX = spawnSync('tmux', ['-V']).status === 0 ? null : 'tmux is not installed: `bash .ci/run` installs it (or `sudo apt-get install tmux`)';
 
 /** SGR parameters that set a colour (foreground, background, 256 and true colour). */
 function colourCodes(screen: string): string[] {
@@ -61,7 +62,8 @@ function tmuxSession(t: { after(fn: () => void): void }) {
   return { tmux, screen, until, keys, type, start };
 }
 
-test('tui in a real terminal: tmux at 80×24 with NO_COLOR, driven by send-keys, read with capture-pane', { skip: hasTmux ? false : 'tmux is not installed' }, async (t) => {
+test('tui in a real terminal: tmux at 80×24 with NO_COLOR, driven by send-keys, read with capture-pane', async (t) => {
+  if (NO_TMUX) assert.fail(NO_TMUX);
   const g = await startGateway();
   t.after(() => g.close());
   const run = JSON.parse((await runCli(['runs', 'create', '--name', 'in tmux', '--json'], g.env)).stdout) as CreateRunResponse;
@@ -151,7 +153,8 @@ test('tui in a real terminal: tmux at 80×24 with NO_COLOR, driven by send-keys,
   await runner.exited;
 });
 
-test('tui in a real terminal: approve a Claude tool use and run an allowlisted command by keys, at 80×24 with NO_COLOR', { skip: hasTmux ? false : 'tmux is not installed' }, async (t) => {
+test('tui in a real terminal: approve a Claude tool use and run an allowlisted command by keys, at 80×24 with NO_COLOR', async (t) => {
+  if (NO_TMUX) assert.fail(NO_TMUX);
   const N = 3;
   const steps = Array.from({ length: N }, (_, i) => ({ text: `Step ${i}.`, tools: [{ name: 'Bash', input: { command: `touch tmux-${i}.txt`, description: 'Touch' } }] }));
   const c = await claudeRun(t, [...steps, { text: 'Created them.' }], { prompt: 'make files', args: ['--input-wait', '30s', '--allow', 'hello=echo hello from the allowlist'] });

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -21,9 +21,13 @@ export interface Phone {
  * Self-signed test certificates are accepted; nothing else is relaxed.
  */
 export async function launchPhone(): Promise<Phone> {
+  const executablePath = process.env['CCG_CHROMIUM'] ?? '/usr/bin/chromium';
+  if (!existsSync(executablePath)) {
+    throw new Error(`Chromium is not installed at ${executablePath}: \`bash .ci/run\` installs it (or \`sudo apt-get install chromium\`; CCG_CHROMIUM names another binary)`);
+  }
   const profile = tempDir('ccg-chromium-');
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env['CCG_CHROMIUM'] ?? '/usr/bin/chromium',
+    executablePath,
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     viewport: { width: 390, height: 844 },
