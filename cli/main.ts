@@ -68,7 +68,23 @@ export function createCli(binaryName = 'ccg'): Cli {
   return cli;
 }
 
+/**
+ * Output into a pipe whose reader has gone (`ccg runs logs ID | head`) ends the command quietly
+ * with exit 0, as the reader asked for no more: no `write EPIPE` and no stack trace. A runner
+ * (`keepRunning`) must not leave its child and its gateway because nobody reads its local echo:
+ * it only stops writing there.
+ */
+export function quietOnClosedPipe(keepRunning: boolean): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      if (!keepRunning) process.exit(0);
+    });
+  }
+}
+
 export async function main(argv: string[], binaryName = 'ccg'): Promise<number> {
+  quietOnClosedPipe(argv[0] === 'runner');
   const cli = createCli(binaryName);
   if (argv.length === 0 || (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h'))) {
     process.stdout.write(cli.usage(null, { detailed: false }) + '\n' + EXIT_CODES_HELP + '\n');
