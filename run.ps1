@@ -2,6 +2,8 @@
 # of `npm start`, as ./run.sh is on Linux and macOS. Both run `node bin/ccg serve`.
 # Installs dependencies first (npm ci) when node_modules is missing or older than
 # package-lock.json. Arguments go to `ccg serve`:  .\run.ps1 --port 8443 --host 0.0.0.0
+# Where local scripts are blocked (Windows PowerShell's default execution policy):
+#   powershell -ExecutionPolicy Bypass -File .\run.ps1
 # Runs in the repository's directory, as `npm start` does (the default data directory is .data
 # there). Not run by this repository's tests (no PowerShell on the machines that run them): a
 # test checks that its steps match run.sh's.
