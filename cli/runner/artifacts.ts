@@ -5,7 +5,8 @@ import { sanitizeArtifactSegment, type ArtifactKind } from '../../protocol/artif
 import type { Redaction } from '../../protocol/redaction.js';
 import type { GatewayCollect } from '../../protocol/runner-messages.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
-import { commandEnv, killGroup } from './env.js';
+import { commandEnv } from './env.js';
+import { groupSpawnOptions, stopTree } from './process-tree.js';
 import { findGlobFiles } from './glob.js';
 import type { RunLog } from './run-log.js';
 import { UploadRefused, uploadArtifact, type UploadItem, type UploadTarget } from './upload.js';
@@ -163,7 +164,7 @@ export class ArtifactCollector {
     // No pager, no fsmonitor hook, paths printed as they are.
     const argv = ['-c', 'core.fsmonitor=false', '-c', 'core.quotepath=off', '-c', 'core.pager=cat', ...args];
     return new Promise((resolve) => {
-      const child = spawn('git', argv, { cwd: this.o.cwd, env: commandEnv(this.o.env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      const child = spawn('git', argv, { cwd: this.o.cwd, env: commandEnv(this.o.env), stdio: ['ignore', 'pipe', 'pipe'], ...groupSpawnOptions });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let kept = 0;
@@ -179,7 +180,7 @@ export class ArtifactCollector {
       child.stderr!.on('data', (d: Buffer) => {
         if (err.length < 16) err.push(d);
       });
-      const timer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), GIT_TIMEOUT_MS);
+      const timer = setTimeout(() => stopTree(child.pid, 'SIGKILL'), GIT_TIMEOUT_MS);
       child.on('error', (e) => {
         clearTimeout(timer);
         resolve({ code: 127, out: Buffer.alloc(0), err: Buffer.from(String((e as NodeJS.ErrnoException).code ?? e.message)), total: 0 });

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { AssistLinks, TMATE_SSH_RE, TMATE_WEB_RE, type AssistStatusBody } from '../../protocol/assist.js';
 import type { GatewayAssist } from '../../protocol/runner-messages.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
-import { killGroup } from './env.js';
+import { groupSpawnOptions, stopTree } from './process-tree.js';
 import type { UsedIds } from './used-ids.js';
 
 export interface AssistOptions {
@@ -119,7 +119,7 @@ export class AssistSession {
     this.set({ requestId, state: 'starting', links: null, expiresAt: null, reason: null });
     const env: NodeJS.ProcessEnv = { ...this.o.env, TERM: this.o.env['TERM'] && this.o.env['TERM'] !== 'dumb' ? this.o.env['TERM'] : 'xterm-256color' };
     delete env['TMUX'];
-    const child = spawn(this.o.tmateBin, ['-F'], { cwd: this.o.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(this.o.tmateBin, ['-F'], { cwd: this.o.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], ...groupSpawnOptions });
     this.child = child;
     const links: Partial = {};
     let active = false;
@@ -188,8 +188,8 @@ export class AssistSession {
     this.o.status(`assist session ${state}: ${reason}`);
     this.o.event(wasActive ? { type: 'assist_stopped', requestId, reason } : { type: 'assist_refused', requestId, reason });
     this.set({ requestId, state, links: null, expiresAt: null, reason });
-    killGroup(child.pid, 'SIGTERM');
-    const kill = setTimeout(() => killGroup(child.pid, 'SIGKILL'), 3000);
+    stopTree(child.pid, 'SIGTERM');
+    const kill = setTimeout(() => stopTree(child.pid, 'SIGKILL'), 3000);
     await this.exited;
     clearTimeout(kill);
   }

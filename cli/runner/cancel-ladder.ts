@@ -1,9 +1,10 @@
 import type { ChildDriver } from './driver.js';
+import { stopTree } from './process-tree.js';
 
 /**
  * How the runner stops its child when a run is cancelled: SIGINT first (or the driver's clean
  * interrupt: Claude over stream-json gets an interrupt request and the end of its input), then
- * SIGTERM, then SIGKILL, a grace period apart, to the whole process group.
+ * SIGTERM, then SIGKILL, a grace period apart, to the whole process tree (`process-tree.ts`).
  */
 export class CancelLadder {
   /** A cancel was asked for (the run then ends with 130, whatever the child's own code). */
@@ -26,11 +27,7 @@ export class CancelLadder {
     const next = () => {
       const sig = signals.shift();
       if (!sig || !running()) return;
-      try {
-        process.kill(-pid, sig);
-      } catch {
-        this.driver.signalChild?.(sig);
-      }
+      if (!stopTree(pid, sig)) this.driver.signalChild?.(sig);
       this.timer = setTimeout(next, this.graceMs);
     };
     if (gentle) this.timer = setTimeout(next, this.graceMs);

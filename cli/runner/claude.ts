@@ -21,6 +21,7 @@ import {
 import { STREAM_STDERR, STREAM_STDOUT } from '../../protocol/frames.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 import { RefusalLimit, steeringKind, type ChildDriver, type DriverIO, type SteeringMessage } from './driver.js';
+import { groupSpawnOptions } from './process-tree.js';
 
 export interface ClaudeDriverOptions {
   /** The claude executable and its flags (CLAUDE_STREAM_FLAGS plus any extra). */
@@ -107,7 +108,7 @@ export class ClaudeDriver implements ChildDriver {
     this.io = io;
     const [file, ...args] = this.o.argv;
     io.status(`starting: ${this.o.argv.join(' ')} (prompt on stdin)`);
-    const c = spawn(file!, args, { cwd: this.o.cwd, env: this.o.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const c = spawn(file!, args, { cwd: this.o.cwd, env: this.o.env, stdio: ['pipe', 'pipe', 'pipe'], ...groupSpawnOptions });
     this.child = c;
     c.stdin!.on('error', () => {
       // EPIPE after Claude exited: the exit handler reports it.

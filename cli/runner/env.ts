@@ -12,13 +12,3 @@ export function commandEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   for (const k of KEEP_ENV) if (env[k] !== undefined) out[k] = env[k];
   return out;
 }
-
-/** Sends `sig` to a whole process group (children were started `detached`, as group leaders). */
-export function killGroup(pid: number | undefined, sig: NodeJS.Signals): void {
-  if (!pid) return;
-  try {
-    process.kill(-pid, sig);
-  } catch {
-    /* already gone */
-  }
-}

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { GatewayExec } from '../../protocol/runner-messages.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 import { resolveExec, type AllowedCommand } from './allowlist.js';
-import { commandEnv, killGroup } from './env.js';
+import { commandEnv } from './env.js';
+import { groupSpawnOptions, stopTree } from './process-tree.js';
 import type { UsedIds } from './used-ids.js';
 
 export interface ExecutorOptions {
@@ -54,15 +55,15 @@ export class Executor {
     const started = performance.now();
     this.o.status(`running allowlisted command ${cmd.name}`);
     this.o.event({ type: 'exec_started', requestId: msg.requestId, name: cmd.name, params: { ...msg.params } });
-    // detached: the command leads its own process group, so a timeout kills everything it started.
-    const child = spawn(argv[0]!, argv.slice(1), { cwd: this.o.cwd, env: commandEnv(this.o.env), stdio: ['ignore', 'pipe', 'pipe'], detached: true, shell: false });
+    // Its own process group (or tree root on Windows), so a timeout kills everything it started.
+    const child = spawn(argv[0]!, argv.slice(1), { cwd: this.o.cwd, env: commandEnv(this.o.env), stdio: ['ignore', 'pipe', 'pipe'], ...groupSpawnOptions, shell: false });
     let bytes = 0;
     let truncated = false;
     let timedOut = false;
     let killTimer: NodeJS.Timeout | null = null;
     const stop = () => {
-      killGroup(child.pid, 'SIGTERM');
-      killTimer ??= setTimeout(() => killGroup(child.pid, 'SIGKILL'), this.o.killGraceMs ?? 2000);
+      stopTree(child.pid, 'SIGTERM');
+      killTimer ??= setTimeout(() => stopTree(child.pid, 'SIGKILL'), this.o.killGraceMs ?? 2000);
     };
     const timer = setTimeout(() => {
       timedOut = true;
@@ -94,7 +95,7 @@ export class Executor {
       clearTimeout(timer);
       if (killTimer) clearTimeout(killTimer);
       // Whatever the command left behind in its group goes with it.
-      killGroup(child.pid, 'SIGKILL');
+      stopTree(child.pid, 'SIGKILL');
       this.running = null;
       if (error) this.o.output(Buffer.from(`[ccg: could not start ${cmd.name}: ${error}]\n`));
       this.o.event({ type: 'exec_exit', requestId: msg.requestId, name: cmd.name, code: error ? 127 : code, signal, timedOut, truncated, durationMs: Math.round(performance.now() - started) });
@@ -117,7 +118,7 @@ export class Executor {
   async stop(): Promise<void> {
     const r = this.running;
     if (!r) return;
-    killGroup(r.child.pid, 'SIGKILL');
+    stopTree(r.child.pid, 'SIGKILL');
     await r.done;
   }
 }

@@ -1,5 +1,6 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { stopTree } from './process-tree.js';
 
 /**
  * The child of a runner that was killed (kill -9, a crash, the machine's OOM killer) keeps
@@ -45,9 +46,8 @@ export async function stopOrphanedChild(dir: string, graceMs: number, status: (l
   if (same()) {
     status(`the child of a previous runner of this run (pid ${pid}) is still running; stopping it before starting again`);
     for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
-      try {
-        process.kill(-pid, sig); // its own process group (it was spawned detached)
-      } catch {
+      // Its own process group (it was spawned as one); the pid alone when that is gone.
+      if (!stopTree(pid, sig)) {
         try {
           process.kill(pid, sig);
         } catch {

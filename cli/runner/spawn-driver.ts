@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { STREAM_STDERR, STREAM_STDOUT } from '../../protocol/frames.js';
 import { steeringKind, type ChildDriver, type DriverIO, type SteeringMessage } from './driver.js';
+import { groupSpawnOptions } from './process-tree.js';
 
 export interface SpawnDriverOptions {
   argv: string[];
@@ -25,7 +26,7 @@ export class SpawnDriver implements ChildDriver {
     this.io = io;
     const [file, ...args] = this.o.argv;
     io.status(`starting: ${this.o.argv.join(' ')}`);
-    const c = spawn(file!, args, { cwd: this.o.cwd, env: this.o.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const c = spawn(file!, args, { cwd: this.o.cwd, env: this.o.env, stdio: ['ignore', 'pipe', 'pipe'], ...groupSpawnOptions });
     this.child = c;
     c.stdout!.on('data', (d: Buffer) => io.output(STREAM_STDOUT, d));
     c.stderr!.on('data', (d: Buffer) => io.output(STREAM_STDERR, d));

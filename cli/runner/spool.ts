@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, rmSync, unlinkSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import path from 'node:path';
 
 /**
  * The runner's on-disk spool: every output chunk is written here before it is sent and kept
@@ -9,6 +9,7 @@ import { join } from 'node:path';
  * A restarted runner reopens the spool of its run and resends what is left.
  */
 const RECORD_HEADER = 13;
+const SPOOL_DIR = ['ccg', 'spool'];
 const SEGMENT_BYTES = 8 * 1024 * 1024;
 
 interface Segment {
@@ -24,6 +25,20 @@ interface Entry {
   offset: number;
   length: number;
   stream: number;
+}
+
+/**
+ * Where runs' spools live when `--spool-dir` is not given: `$XDG_STATE_HOME/ccg/spool`, else
+ * `~/.local/state/ccg/spool`; on Windows `%LOCALAPPDATA%\ccg\spool` (the per-user, non-roaming
+ * place for state). Built from segments with the platform's own `path`, so no separator is
+ * assumed; `paths` is injectable so tests check the Windows form on any machine.
+ *
+ * @example defaultSpoolRoot({ LOCALAPPDATA: 'C:\\Users\\ann\\AppData\\Local' }, 'C:\\Users\\ann', 'win32', path.win32)
+ */
+export function defaultSpoolRoot(env: NodeJS.ProcessEnv, home: string, platform: NodeJS.Platform = process.platform, paths: path.PlatformPath = path): string {
+  if (env['XDG_STATE_HOME']) return paths.join(env['XDG_STATE_HOME'], ...SPOOL_DIR);
+  if (platform === 'win32' && env['LOCALAPPDATA']) return paths.join(env['LOCALAPPDATA'], ...SPOOL_DIR);
+  return paths.join(env['HOME'] ?? home, '.local', 'state', ...SPOOL_DIR);
 }
 
 export interface SpooledChunk {
@@ -47,7 +62,7 @@ export class Spool {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const spool = new Spool(dir);
     const files = readdirSync(dir).filter((f) => /^\d{16}\.seg$/.test(f)).sort();
-    for (const f of files) spool.load(join(dir, f));
+    for (const f of files) spool.load(path.join(dir, f));
     return spool;
   }
 
@@ -115,7 +130,7 @@ export class Spool {
     if (seq !== this.maxSeq + 1) throw new Error(`spool expects seq ${this.maxSeq + 1}, got ${seq}`);
     let seg = this.segments.at(-1);
     if (!seg || seg.size + RECORD_HEADER + data.length > SEGMENT_BYTES) {
-      const file = join(this.dir, `${String(seq).padStart(16, '0')}.seg`);
+      const file = path.join(this.dir, `${String(seq).padStart(16, '0')}.seg`);
       seg = { file, fd: openSync(file, 'w+', 0o600), firstSeq: seq, lastSeq: seq, size: 0 };
       this.segments.push(seg);
     }

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { appendFileSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import path, { join } from 'node:path';
 import { test } from 'node:test';
-import { Spool } from '../../cli/runner/spool.js';
+import { defaultSpoolRoot, Spool } from '../../cli/runner/spool.js';
 import { tempDir } from '../helpers/gateway.js';
 
 test('spool keeps chunks until acknowledged and survives a reopen', (t) => {
@@ -47,4 +47,14 @@ test('spool rolls segments and deletes each once acknowledged', (t) => {
   assert.ok(left < 3 && left >= 1, `segments left after half acked: ${left}`);
   assert.equal(s.read(41)!.data.length, big.length);
   s.close(true);
+});
+
+test('the default spool root: XDG_STATE_HOME, else ~/.local/state; %LOCALAPPDATA% on Windows, in Windows paths', () => {
+  assert.equal(defaultSpoolRoot({ HOME: '/home/ann' }, '/nowhere', 'linux', path.posix), '/home/ann/.local/state/ccg/spool');
+  assert.equal(defaultSpoolRoot({}, '/home/ann', 'linux', path.posix), '/home/ann/.local/state/ccg/spool');
+  assert.equal(defaultSpoolRoot({ XDG_STATE_HOME: '/s', HOME: '/home/ann' }, '/home/ann', 'linux', path.posix), '/s/ccg/spool');
+  assert.equal(defaultSpoolRoot({ LOCALAPPDATA: 'C:\\Users\\ann\\AppData\\Local' }, 'C:\\Users\\ann', 'win32', path.win32), 'C:\\Users\\ann\\AppData\\Local\\ccg\\spool');
+  assert.equal(defaultSpoolRoot({}, 'C:\\Users\\ann', 'win32', path.win32), 'C:\\Users\\ann\\.local\\state\\ccg\\spool', 'no forward slash left in a Windows path');
+  // A run's spool directory is the root and the run id (a fixed alphabet: no separator, no drive letter, valid on Windows).
+  assert.equal(path.win32.join(defaultSpoolRoot({ LOCALAPPDATA: 'D:\\state' }, 'C:\\', 'win32', path.win32), '0123456789ab'), 'D:\\state\\ccg\\spool\\0123456789ab');
 });

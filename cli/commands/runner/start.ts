@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { Command, Option } from 'clipanion';
 import { parseFingerprint } from '../../../protocol/fingerprint.js';
 import { RUN_ID_RE, RUN_TOKEN_RE } from '../../../protocol/ids.js';
@@ -9,6 +8,7 @@ import { checkGlob } from '../../runner/glob.js';
 import { DEFAULT_POWERS } from '../../runner/powers.js';
 import { parseSize } from '../../sizes.js';
 import { runRunner } from '../../runner/runner.js';
+import { defaultSpoolRoot } from '../../runner/spool.js';
 import { claudeChild, parsePtySize } from '../../runner/claude-options.js';
 import { CliError, EXIT, EXIT_CODES_HELP } from '../../exit-codes.js';
 import { BaseCommand, parseDuration, terminalLine } from '../base.js';
@@ -105,7 +105,7 @@ export class RunnerStartCommand extends BaseCommand {
   ptySize = Option.String('--pty-size', '120x40', { description: 'Initial terminal size for --pty, COLSxROWS' });
   claudeBin = Option.String('--claude-bin', { env: 'CCG_CLAUDE_BIN', description: 'The claude executable (env CCG_CLAUDE_BIN; default claude)' });
   cwd = Option.String('--cwd', { description: 'Workspace directory (default: the current directory)' });
-  spoolDir = Option.String('--spool-dir', { env: 'CCG_SPOOL_DIR', description: 'Where unacknowledged output is kept (default ~/.local/state/ccg/spool)' });
+  spoolDir = Option.String('--spool-dir', { env: 'CCG_SPOOL_DIR', description: 'Where unacknowledged output is kept (default $XDG_STATE_HOME/ccg/spool or ~/.local/state/ccg/spool; %LOCALAPPDATA%\\ccg\\spool on Windows)' });
   connectTimeout = Option.String('--connect-timeout', '60s', { description: 'How long to try reaching the gateway before starting the command' });
   linger = Option.String('--linger', '10m', { description: 'How long to keep delivering output after the command exited' });
   grace = Option.String('--grace', '5s', { description: 'Time between SIGINT, SIGTERM and SIGKILL when a run is cancelled' });
@@ -193,7 +193,7 @@ export class RunnerStartCommand extends BaseCommand {
       cwd,
       allowlist: allowlist.length > 0 ? allowlist : DEFAULT_ALLOWLIST,
       env: childEnv,
-      spoolRoot: this.spoolDir ?? join(env['XDG_STATE_HOME'] ?? join(env['HOME'] ?? homedir(), '.local/state'), 'ccg/spool'),
+      spoolRoot: this.spoolDir ?? defaultSpoolRoot(env, homedir()),
       status,
       echo: echoing ? { stdout: this.context.stdout, stderr: this.context.stderr } : null,
       version: VERSION,
