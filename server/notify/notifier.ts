@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { isFinal, type RunSummary } from '../../protocol/run.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
+import { visibleText } from '../../protocol/terminal-escapes.js';
 import { toolSummary } from '../../protocol/timeline.js';
 import type { ApprovalChange } from '../live/bus.js';
 import type { Logger } from '../log.js';
@@ -26,8 +27,9 @@ const WEBHOOK_TIMEOUT_MS = 10_000;
 /** Per run and minute: a runner cannot turn the gateway into a pager spammer. */
 const PER_RUN_PER_MINUTE = 10;
 
+/** Runner and Claude text as one plain line for a notification: escape sequences dropped, bidi controls shown (protocol/terminal-escapes.ts). */
 function clip(s: string, n: number): string {
-  const flat = s.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').trim();
+  const flat = visibleText(s, { tab: ' ' }).replace(/\s+/g, ' ').trim();
   return flat.length > n ? `${flat.slice(0, n - 1)}…` : flat;
 }
 

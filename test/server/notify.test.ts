@@ -101,6 +101,24 @@ test('the webhook hears: approval needed, Claude waiting for a follow-up, run fi
   assert.deepEqual(hook.got.map((h) => [JSON.parse(h.body).runId, JSON.parse(h.body).event]), [[run.id, 'approval'], [run.id, 'input'], [run.id, 'finished'], [other.id, 'finished']], 'once each');
 });
 
+test('notification text carries no terminal escapes and shows bidi controls: a runner cannot dress up a push', async (t) => {
+  const hook = await startHook();
+  t.after(() => hook.close());
+  const g = await startGateway({ notifyUrl: hook.url });
+  t.after(() => g.close());
+  const run = JSON.parse((await runCli(['runs', 'create', '--name', 'escapes', '--json'], g.env)).stdout) as CreateRunResponse;
+  const runner = await fakeRunner(g, run.id, run.token);
+  t.after(() => runner.close());
+  // Claude's last result is quoted in "waiting for you": the one text that reaches a notification as it came.
+  await runner.events(
+    { type: 'claude_result', subtype: 'success', isError: false, result: 'Done \u001b[31mred\u001b[0m \u009b2J\u001b]0;title\u0007ok\u202e', costUsd: 0.01, usage: { inputTokens: 1, outputTokens: 1, cacheReadTokens: 0, cacheCreationTokens: 0 }, numTurns: 1, durationMs: 5, durationApiMs: 4, denials: [], stopReason: 'end_turn', terminalReason: 'completed', errors: [], apiErrorStatus: null },
+    { type: 'awaiting_input', until: Date.UTC(2030, 0, 1, 12, 34) },
+  );
+  const got = JSON.parse((await waitFor(() => hook.got[0], 5000, 'input webhook')).body) as { title: string; message: string };
+  assert.equal(got.message, 'Done red ok\ufffd — send a follow-up before 12:34 UTC');
+  assert.doesNotMatch(got.title + got.message, /[\u001b\u009b\u200e\u202e]/);
+});
+
 test('ntfy format: the message as text, title/tags/priority/click headers', async (t) => {
   const hook = await startHook();
   t.after(() => hook.close());
