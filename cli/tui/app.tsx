@@ -276,9 +276,12 @@ export function App(props: AppProps) {
     keysMode: steering.keysMode,
   };
 
-  const promptChange = (value: string) => {
+  const promptChange = (typed: string) => {
     const p = promptRef.current;
     if (!p) return;
+    // A prompt holds one line of text: pasted line breaks and tabs become spaces, any other
+    // control character (which the operator could not see) is dropped.
+    const value = typed.replace(/[\r\n\t]+/g, ' ').replace(/[\u0000-\u001f\u007f]/g, '');
     setPrompt({ ...p, value });
     p.onChange?.(value);
   };
