@@ -32,7 +32,7 @@ export function messageRows(state: ConnectionState, text: string, width: number)
   const rows = wrapText(text, width - lead, width - 2);
   if (rows.length <= MAX_MESSAGE_ROWS) return rows;
   const kept = rows.slice(0, MAX_MESSAGE_ROWS);
-  kept[MAX_MESSAGE_ROWS - 1] = fit(`${kept[MAX_MESSAGE_ROWS - 1]!} ${rows[MAX_MESSAGE_ROWS]!}`, width - 2).trimEnd();
+  kept[MAX_MESSAGE_ROWS - 1] = fit(rows.slice(MAX_MESSAGE_ROWS - 1).join(' '), width - 2).trimEnd();
   return kept;
 }
 
