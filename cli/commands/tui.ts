@@ -21,7 +21,7 @@ export class TuiCommand extends GatewayCommand {
 
       Keys: ↑/↓ select a run · Enter focus its output (↑/↓ PgUp/PgDn scroll back, older output
       pages in from the gateway; f or End follows again; Esc back) · n new run (shows its id,
-      its token once and the runner command) · / filter · c cancel the selected run (asks
+      its token once and the runner command; y copies it with OSC 52) · / filter · c cancel the selected run (asks
       first) · r reconnect now · p the command policy (admins) · ? all keys · q quit.
 
       For the selected run: a its approvals (y approve, n deny with a message, A always allow;

@@ -1,4 +1,4 @@
-import { Box, useApp, useInput } from 'ink';
+import { Box, useApp, useInput, useStdout } from 'ink';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { CreateRunResponse } from '../../protocol/api.js';
 import { isFinal, type RunSummary } from '../../protocol/run.js';
@@ -9,17 +9,19 @@ import { ApprovalsScreen } from './components/ApprovalsScreen.js';
 import { ArtifactsScreen } from './components/ArtifactsScreen.js';
 import { AssistScreen } from './components/AssistScreen.js';
 import { CommandsScreen } from './components/CommandsScreen.js';
-import { HelpLine } from './components/HelpLine.js';
+import { HelpLine, type HelpItem } from './components/HelpLine.js';
 import { HelpPanel } from './components/HelpPanel.js';
 import { InputLine } from './components/InputLine.js';
-import { NewRunPanel } from './components/NewRunPanel.js';
+import { commandRows, NewRunPanel, shownCommand } from './components/NewRunPanel.js';
 import { OutputView } from './components/OutputView.js';
 import { PolicyScreen } from './components/PolicyScreen.js';
 import { RunsList } from './components/RunsList.js';
-import { StatusLine } from './components/StatusLine.js';
+import { messageRows, StatusLine } from './components/StatusLine.js';
 import { TitleBar } from './components/TitleBar.js';
 import { useConnection } from './hooks/use-connection.js';
+import { osc52 } from './clipboard.js';
 import { useDiscreteInput } from './hooks/use-discrete-input.js';
+import { ESC_BACK } from './hooks/use-panel-help.js';
 import { useRunOutput, type RunOutputOptions } from './hooks/use-run-output.js';
 import { useRunLive } from './hooks/use-run-live.js';
 import { useRuns } from './hooks/use-runs.js';
@@ -85,6 +87,7 @@ export function App(props: AppProps) {
   const { client, api, gateway } = props;
   const theme = props.theme ?? { color: true };
   const { exit } = useApp();
+  const { stdout } = useStdout();
   useDiscreteInput();
   const size = useTerminalSize(props.size);
   const connection = useConnection(client);
@@ -96,8 +99,19 @@ export function App(props: AppProps) {
   // arrives before React has re-rendered, and must already go where the screen is about to be.
   const [prompt, setPrompt, promptRef] = useSyncState<(PromptRequest & { value: string }) | null>(null);
   const [confirm, setConfirm, confirmRef] = useSyncState<{ question: string; onYes: () => void } | null>(null);
-  const [panel, setPanel, panelRef] = useSyncState<OpenPanel | null>(null);
+  const [panel, setPanelState, panelRef] = useSyncState<OpenPanel | null>(null);
   const [message, setMessage] = useState<{ text: string; level: 'info' | 'error'; id: number } | null>(null);
+  // An open panel's keys, for the help line (panels.ts, setHelp).
+  const [panelHelp, setPanelHelp] = useState<readonly HelpItem[] | null>(null);
+  // A message is about the screen it was given on: another screen starts without it.
+  const setPanel = useCallback(
+    (next: OpenPanel | null) => {
+      setPanelState(next);
+      setPanelHelp(null);
+      setMessage(null);
+    },
+    [setPanelState],
+  );
   const [anchor, setAnchor] = useState<Anchor | null>(null);
   const [now, setNow] = useState(() => Date.now());
   const [rawOutput, setRawOutput] = useState(false);
@@ -116,14 +130,23 @@ export function App(props: AppProps) {
 
   // Layout: one row is left free so Ink redraws in place instead of clearing the screen.
   const width = Math.max(20, size.columns);
-  const height = Math.max(10, size.rows - 1);
-  const body = height - 3; // input, status and help lines below
-  const runsHeight = Math.max(1, Math.min(Math.max(1, filtered.length), Math.max(3, Math.floor((body - 2) / 3))));
-  const outputHeight = Math.max(1, body - 2 - runsHeight);
+  // The new run's command is one line the terminal wraps over more rows than Ink counts: the
+  // frame is that much shorter, so that it still fills the screen exactly.
+  const wrappedRows = panel?.id === 'new-run' && 'created' in panel ? commandRows(panel.created, width) - 1 : 0;
+  const height = Math.max(10, size.rows - 1) - wrappedRows;
+  const shownMessage = confirm ? { text: confirm.question, level: 'info' as const } : message;
+  const statusRows = shownMessage ? messageRows(connection.state, shownMessage.text, width).length : 1;
+  const body = height - 2 - statusRows; // input, status and help lines below
+  const panes = (body: number) => {
+    const runs = Math.max(1, Math.min(Math.max(1, filtered.length), Math.max(3, Math.floor((body - 2) / 3))));
+    return { runs, output: Math.max(1, body - 2 - runs) };
+  };
+  const { runs: runsHeight, output: outputHeight } = panes(body);
 
   const notify = useCallback((text: string, level: 'info' | 'error' = 'info') => setMessage({ text: clean(text, 300), level, id: Date.now() }), []);
   const openPrompt = useCallback((p: PromptRequest) => setPrompt({ ...p, value: p.initial ?? '' }), [setPrompt]);
-  const steering = useSteering(client, selected, notify, openPrompt, { cols: width, rows: outputHeight });
+  // A run's terminal keeps the pane's size without a message: a message of a few seconds does not resize it.
+  const steering = useSteering(client, selected, notify, openPrompt, { cols: width, rows: panes(height - 3).output });
   const quit = useCallback(
     (result: { code: number; error?: CliError } = { code: 0 }) => {
       if (exited.current) return;
@@ -276,9 +299,12 @@ export function App(props: AppProps) {
     keysMode: steering.keysMode,
   };
 
-  const promptChange = (value: string) => {
+  const promptChange = (typed: string) => {
     const p = promptRef.current;
     if (!p) return;
+    // A prompt holds one line of text: pasted line breaks and tabs become spaces, any other
+    // control character (which the operator could not see) is dropped.
+    const value = typed.replace(/[\r\n\t]+/g, ' ').replace(/[\u0000-\u001f\u007f]/g, '');
     setPrompt({ ...p, value });
     p.onChange?.(value);
   };
@@ -301,6 +327,13 @@ export function App(props: AppProps) {
     },
     { isActive: prompt !== null },
   );
+
+  // To the operator's own terminal, beside Ink's frames: OSC 52 moves no cursor and draws nothing.
+  const copyCommand = (created: CreateRunResponse) => {
+    const command = shownCommand(created);
+    stdout.write(osc52(command));
+    notify(`sent the runner command (${command.length} characters) to your terminal's clipboard with OSC 52; if pasting does not give it, the terminal refuses OSC 52 (tmux: set -g set-clipboard on)`);
+  };
 
   const customPanel = panel && 'def' in panel ? panel : null;
   const panelKeys = useRef<((name: string) => void) | null>(null);
@@ -339,8 +372,9 @@ export function App(props: AppProps) {
     const open = panelRef.current;
     if (open && 'def' in open) return panelKeys.current?.(name);
     if (open) {
-      // help and new-run: read-only screens
+      // help and new-run: read-only screens (new-run copies its command)
       if (name === 'escape' || name === 'enter' || name === '?' || name === 'q') setPanel(null);
+      else if (open.id === 'new-run' && 'created' in open && (name === 'y' || name === 'Y')) copyCommand(open.created);
       return;
     }
     const where = focusRef.current;
@@ -383,7 +417,14 @@ export function App(props: AppProps) {
     return `${clean(selected.name, 30)} · ${statusWord(selected)}${why}${lens} · ${where}`;
   })();
   const runsTitle = `ccg ${clean(gateway.replace(/^https?:\/\//, ''), 40)} · runs ${filtered.length}${filter ? `/${runs.length} matching "${clean(filter, 20)}"` : ''}`;
-  const helpItems = helpLineItems(bindings, ctx, steering.keysRun);
+  // One key line: inside a panel only the panel's keys (the main ones do not work there).
+  const helpItems: readonly HelpItem[] = !panel
+    ? helpLineItems(bindings, ctx, steering.keysRun)
+    : panel.id === 'new-run'
+      ? [{ key: 'y', help: 'copy the command (OSC 52)', rank: 1 }, ESC_BACK]
+      : panel.id === 'help'
+        ? [ESC_BACK]
+        : (panelHelp ?? [ESC_BACK]);
   const idleText = steering.keysRun
     ? `keys mode: what you type goes to the terminal of ${steering.keysRun}`
     : filter
@@ -403,10 +444,10 @@ export function App(props: AppProps) {
           {panel.id === 'help' ? (
             <HelpPanel bindings={bindings} role={role} height={panelHeight} width={width} />
           ) : 'created' in panel ? (
-            <NewRunPanel created={panel.created} height={panelHeight} />
+            <NewRunPanel created={panel.created} width={width} height={panelHeight} />
           ) : openDef ? (
             <Box height={panelHeight} flexDirection="column">
-              {openDef.render({ ctx, api, client, close: () => setPanel(null), keys: panelKeys, width, height: panelHeight, theme })}
+              {openDef.render({ ctx, api, client, close: () => setPanel(null), keys: panelKeys, setHelp: setPanelHelp, width, height: panelHeight, theme })}
             </Box>
           ) : null}
         </>
@@ -445,7 +486,8 @@ export function App(props: AppProps) {
         state={connection.state}
         user={connection.user}
         banner={banner}
-        message={confirm ? { text: confirm.question, level: 'info' } : message}
+        message={shownMessage}
+        width={width}
         theme={theme}
       />
       <HelpLine items={helpItems} width={width} />

@@ -1,6 +1,7 @@
 import type { ReactElement } from 'react';
 import type { OperatorClient } from '../client/operator-client.js';
 import type { TuiApi } from './api.js';
+import type { HelpItem } from './components/HelpLine.js';
 import type { KeyContext } from './keymap.js';
 import type { Theme } from './theme.js';
 
@@ -17,14 +18,19 @@ export interface PanelProps {
    * dispatcher for the whole app keeps keys in order even when they arrive faster than renders.
    */
   keys: { current: ((name: string) => void) | null };
+  /**
+   * Sets the keys the console's help line shows while the panel is open (only the panel's: the
+   * main keys do not work there). Call it through `usePanelHelp`. Until then: `Esc back`.
+   */
+  setHelp(items: readonly HelpItem[]): void;
   width: number;
   height: number;
   theme: Theme;
 }
 
 /**
- * A full screen that replaces the runs and output while open, and handles its own keys through
- * `keys` (Esc should close it). The policy editor is one; approvals, allowlisted commands, artifacts and assist
+ * A full screen that replaces the runs and output while open, handles its own keys through
+ * `keys` (Esc should close it) and lists them with `setHelp`. The policy editor is one; approvals, allowlisted commands, artifacts and assist
  * sessions plug in the same way: a `PanelDef` plus a key binding that calls `ctx.openPanel(id)`.
  */
 export interface PanelDef {

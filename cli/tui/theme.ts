@@ -1,5 +1,5 @@
 import type { RunSummary } from '../../protocol/run.js';
-import { plainText } from './sanitize.js';
+import { displayWidth, plainText } from './sanitize.js';
 
 /** Colours only when the terminal may have them (NO_COLOR unset); everything reads without them too. */
 export interface Theme {
@@ -50,4 +50,35 @@ export function ago(ms: number, now: number): string {
 export function fit(text: string, n: number): string {
   if (n <= 0) return '';
   return text.length > n ? (n > 1 ? text.slice(0, n - 1) + '…' : text.slice(0, n)) : text.padEnd(n);
+}
+
+/**
+ * Word-wraps plain text into rows: the first at most `first` columns wide, the others `rest`. A
+ * word longer than a row is cut where the row ends.
+ *
+ * @example
+ * wrapText('one two three', 8) // ['one two', 'three']
+ */
+export function wrapText(text: string, first: number, rest = first): string[] {
+  const rows: string[] = [];
+  let row = '';
+  let used = 0;
+  const room = () => Math.max(1, rows.length === 0 ? first : rest);
+  const flush = () => {
+    rows.push(row.trimEnd());
+    row = '';
+    used = 0;
+  };
+  for (const word of text.split(/(?<= )/)) {
+    const w = displayWidth(word.trimEnd());
+    if (used > 0 && used + w > room()) flush();
+    for (const ch of used === 0 ? word.trimStart() : word) {
+      const cw = displayWidth(ch);
+      if (used > 0 && used + cw > room() && ch !== ' ') flush();
+      row += ch;
+      used += cw;
+    }
+  }
+  if (row.trim() || rows.length === 0) flush();
+  return rows;
 }

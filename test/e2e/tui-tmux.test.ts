@@ -192,3 +192,71 @@ test('tui in a real terminal: approve a Claude tool use and run an allowlisted c
   assert.equal((await c.cli(['runs', 'cancel', c.run.id])).code, 0);
   await c.runner.exited;
 });
+
+test('tui in a real terminal: the new run\'s command is one line the terminal wraps, y puts it on the clipboard with OSC 52, two Backspaces in one write edit', async (t) => {
+  if (NO_TMUX) assert.fail(NO_TMUX);
+  const g = await startGateway();
+  t.after(() => g.close());
+  const { tmux, screen, until, keys, type, start } = tmuxSession(t);
+  start(g);
+  await until((s) => s.includes('no runs yet'), 'the empty console');
+  // tmux keeps what applications send with OSC 52 (its default passes on only its own copies).
+  tmux('set-option', '-s', 'set-clipboard', 'on');
+  const COMMAND = /^CCG_RUN_TOKEN=ccgr_[A-Za-z0-9_-]{43} ccg runner start --gateway https?:\/\/127\.0\.0\.1:\d+ --fingerprint \S+ --run-id ([0-9a-z]{12}) --cmd 'your prompt'$/;
+  /** The screen with the terminal's wrapped rows joined (what a mouse copy gives). */
+  const joined = () => tmux('capture-pane', '-t', 'tui', '-p', '-J').split('\n').map((l) => l.trimEnd());
+  const intact = (s: string, columns: number, title: string) => {
+    const rows = s.split('\n');
+    assert.equal(rows.length, 24, s);
+    assert.ok(rows[0]!.startsWith(`─ ${title} `) && rows[0]!.length === columns, `the frame starts at the top:\n${s}`);
+    assert.ok(rows.every((r) => r.length <= columns), s);
+    assert.equal(rows[23], '', `the last row is free:\n${s}`);
+    return rows;
+  };
+
+  await keys('n');
+  await until((s) => s.includes('New run, name'), 'the name prompt');
+  await type('wrapped');
+  await keys('Enter');
+  let s = await until((s) => s.includes('Token (shown once'), 'the new run screen');
+  let rows = intact(s, 80, 'new run');
+  assert.equal(rows[22], 'y copy the command (OSC 52)  Esc back');
+  let command = joined().find((l) => l.startsWith('CCG_RUN_TOKEN='));
+  assert.match(command ?? '', COMMAND, `one line once the terminal's wrap is joined:\n${joined().join('\n')}`);
+  const id = COMMAND.exec(command!)![1]!;
+
+  // Wider: the frame is laid out again for the fewer rows the command takes.
+  tmux('resize-window', '-t', 'tui', '-x', '120', '-y', '24');
+  s = await until((s) => s.split('\n')[0]!.length === 120, 'the wider layout');
+  intact(s, 120, 'new run');
+  assert.equal(joined().find((l) => l.startsWith('CCG_RUN_TOKEN=')), command);
+  tmux('resize-window', '-t', 'tui', '-x', '80', '-y', '24');
+  s = await until((s) => s.split('\n')[0]!.length === 80, 'back to 80 columns');
+
+  // y: the clipboard (tmux's buffer here); the redraw with the message keeps the frame in place.
+  await keys('y');
+  s = await until((s) => s.includes('sent the runner command'), 'the copy message');
+  rows = intact(s, 80, 'new run');
+  assert.equal(tmux('show-buffer'), command);
+  assert.ok(joined().join(' ').replace(/\s+/g, ' ').includes('(tmux: set -g set-clipboard on)'), 'the message is whole');
+
+  await keys('Escape');
+  s = await until((s) => s.includes(`› created    ${id}`), 'back to the list');
+  rows = intact(s, 80, 'ccg');
+  assert.equal(rows[22], HELP_LINE);
+  assert.equal(rows.filter((r) => r.startsWith('─ ccg ')).length, 1, `one frame, no leftovers:\n${s}`);
+  assert.equal(s.includes('CCG_RUN_TOKEN') || s.includes('sent the runner command'), false, s);
+
+  // Two Backspaces in one write to the terminal, then one more on its own.
+  await keys('/');
+  await type('wrappedzz');
+  await until((s) => s.includes('runs 0/1 matching "wrappedzz"'), 'nothing matches');
+  tmux('send-keys', '-t', 'tui', '-H', '7f', '7f');
+  await until((s) => s.includes('runs 1/1 matching "wrapped"'), 'two characters off');
+  await keys('BSpace');
+  s = await until((s) => s.includes('runs 1/1 matching "wrappe"'), 'one more');
+  assert.equal(s.split('\n')[20]!.trimEnd(), 'Filter: wrappe');
+  await keys('Escape', 'q');
+  await until((s) => s.includes('EXITED:0'), 'quit');
+  assert.equal(screen().includes('─ ccg'), false);
+});

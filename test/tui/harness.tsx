@@ -25,6 +25,10 @@ export interface Tui {
   press(...keys: string[]): Promise<void>;
   /** Types `text` into the prompt labelled `label`, one key per write, and waits until it shows. */
   type(label: string, text: string): Promise<void>;
+  /** Writes `chunk` to stdin as one read, as a terminal does with keys typed faster than they are read. */
+  write(chunk: string): void;
+  /** Everything the app wrote to its terminal so far (frames and any sequence written between them). */
+  written(): string;
   /** Waits until the frame satisfies `check`; fails with the last frame in the message. */
   until(check: (frame: string) => boolean, what: string, ms?: number): Promise<string>;
   client: OperatorClient;
@@ -72,6 +76,10 @@ export function startTui(gateway: { url: string; token: string; fingerprint: str
         throw new Error(`${(err as Error).message}\n--- last frame ---\n${frame()}\n------------------`);
       }
     },
+    write(chunk) {
+      r.stdin.write(chunk);
+    },
+    written: () => r.frames.join(''),
     async until(check, what, ms = 10_000) {
       try {
         await waitFor(() => (check(frame()) ? true : undefined), ms, what);

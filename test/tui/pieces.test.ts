@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Key } from 'ink';
 import { pagerDoc, pagerRows } from '../../cli/tui/components/Pager.js';
+import { MAX_MESSAGE_ROWS, messageRows } from '../../cli/tui/components/StatusLine.js';
 import { TIMELINE_LENS, lensFor } from '../../cli/tui/lenses.js';
 import { OutputModel, RAW_LENS, type ModelChunk } from '../../cli/tui/output-model.js';
 import { checkParam } from '../../cli/tui/param-check.js';
 import { keyBytes } from '../../cli/tui/pty-keys.js';
+import { wrapText } from '../../cli/tui/theme.js';
 import { STREAM_COMMAND, STREAM_EVENT, STREAM_STDERR, STREAM_STDOUT } from '../../protocol/frames.js';
 import type { RunSummary } from '../../protocol/run.js';
 
@@ -86,4 +88,18 @@ test('pager: a diff keeps + and - and is coloured by line; every control sequenc
   const log = pagerRows(pagerDoc('run.log', '\u001b[31mred\u001b[0m plain\r\n\ttab\n', { diff: false, note: 'cut' }), 4);
   assert.deepEqual(log.map((r) => r.map((s) => s.text).join('')), ['red ', 'plai', 'n', '    ', 'tab', 'cut'], 'wrapped to the width, tabs expanded, the note last');
   assert.equal(log[0]![0]!.color, 'red', 'a log keeps its colours as data');
+});
+
+test('status messages: word-wrapped to the width (a long word cut), at most four rows, the last ending with …', () => {
+  assert.deepEqual(wrapText('one two three', 8), ['one two', 'three']);
+  assert.deepEqual(wrapText('abcdefghij', 4), ['abcd', 'efgh', 'ij']);
+  assert.deepEqual(wrapText('a bb ccc', 3, 6), ['a', 'bb ccc'], 'the first row narrower than the rest');
+  assert.deepEqual(wrapText('', 10), ['']);
+  const text = 'word '.repeat(60).trim();
+  const rows = messageRows('open', text, 40);
+  assert.equal(rows.length, MAX_MESSAGE_ROWS);
+  assert.ok(rows[0]!.length <= 40 - '● connected  '.length, rows[0]);
+  for (const r of rows.slice(1)) assert.ok(r.length <= 38, r);
+  assert.ok(rows.at(-1)!.endsWith('…'), rows.at(-1));
+  assert.deepEqual(messageRows('open', 'short', 80), ['short']);
 });

@@ -4,6 +4,7 @@ import type { Approval } from '../../../protocol/claude-control.js';
 import { MAX_MESSAGE } from '../../../protocol/claude-events.js';
 import { atLeast } from '../../../protocol/roles.js';
 import { toolSummary } from '../../../protocol/timeline.js';
+import { ESC_BACK, usePanelHelp } from '../hooks/use-panel-help.js';
 import type { PanelProps } from '../panels.js';
 import { plainText } from '../sanitize.js';
 import { clean, fit } from '../theme.js';
@@ -52,7 +53,7 @@ function inputLines(a: Approval): string[] {
  * one in full (tool, description, input, the rule "always" would add, time left). Operators and
  * admins answer; viewers see the same screen without the keys.
  */
-export function ApprovalsScreen({ ctx, close, keys, height, width, theme }: PanelProps) {
+export function ApprovalsScreen({ ctx, close, keys, setHelp, height, width, theme }: PanelProps) {
   const { live } = ctx;
   const list = [...live.approvals].sort((a, b) => Number(b.state !== 'resolved') - Number(a.state !== 'resolved') || a.requestedAt - b.requestedAt);
   // The cursor is on an approval, not a row: rows move as approvals open and close. A new open
@@ -113,7 +114,7 @@ export function ApprovalsScreen({ ctx, close, keys, height, width, theme }: Pane
   const head = `${open === 0 ? 'No approval waiting' : `${open} approval${open === 1 ? '' : 's'} open`} for ${run ? `${clean(run.name, 30)} (${run.id})` : 'no run'}`;
   const listHeight = Math.max(1, Math.min(list.length || 1, 5, height - 8));
   const top = Math.max(0, Math.min(cursor - listHeight + 1, list.length - listHeight));
-  const detailHeight = Math.max(1, height - 3 - listHeight);
+  const detailHeight = Math.max(1, height - (mayAnswer ? 2 : 3) - listHeight);
   const details: { text: string; bold?: boolean; dim?: boolean; color?: string }[] = [];
   if (selected) {
     const a = selected;
@@ -136,9 +137,17 @@ export function ApprovalsScreen({ ctx, close, keys, height, width, theme }: Pane
     for (const l of shown) details.push({ text: `  ${l}` });
     if (shown.length < lines.length) details.push({ text: `  … ${lines.length - shown.length} more lines`, dim: true });
   }
-  const keysHelp = !mayAnswer
-    ? `read only: answering needs the operator or admin role (you are ${ctx.role ?? '?'})  ↑↓ choose  Esc back`
-    : 'y approve  n deny  A always allow  ↑↓ choose  Esc back';
+  usePanelHelp(setHelp, [
+    ...(mayAnswer
+      ? [
+          { key: 'y', help: 'approve', rank: 1 },
+          { key: 'n', help: 'deny', rank: 1 },
+          { key: 'A', help: 'always allow', rank: 2 },
+        ]
+      : []),
+    { key: '↑↓', help: 'choose', rank: 3 },
+    ESC_BACK,
+  ]);
   return (
     <Box height={height} flexDirection="column" overflow="hidden">
       <Text bold wrap="truncate-end">
@@ -171,9 +180,11 @@ export function ApprovalsScreen({ ctx, close, keys, height, width, theme }: Pane
           </Text>
         ))}
       </Box>
-      <Text dimColor wrap="truncate-end">
-        {keysHelp}
-      </Text>
+      {mayAnswer ? null : (
+        <Text dimColor wrap="truncate-end">
+          read only: answering needs the operator or admin role (you are {clean(ctx.role ?? '?', 20)})
+        </Text>
+      )}
     </Box>
   );
 }

@@ -7,6 +7,7 @@ import { artifactBasename, type ArtifactInfo } from '../../../protocol/artifacts
 import { STREAM_EVENT, type ViewChunk } from '../../../protocol/frames.js';
 import { parseEvents } from '../../../protocol/runner-events.js';
 import { useFetched } from '../hooks/use-fetched.js';
+import { ESC_BACK, usePanelHelp } from '../hooks/use-panel-help.js';
 import type { PanelProps } from '../panels.js';
 import { ago, clean, fit } from '../theme.js';
 import { Pager, pagerDoc, pagerRows, type PagerDoc } from './Pager.js';
@@ -25,7 +26,7 @@ function size(n: number): string {
  * a text artifact in the pager (sanitized; a diff coloured), `s` saves one to a file (0600),
  * `c` asks the runner to collect them now.
  */
-export function ArtifactsScreen({ ctx, api, client, close, keys, height, width, theme }: PanelProps) {
+export function ArtifactsScreen({ ctx, api, client, close, keys, setHelp, height, width, theme }: PanelProps) {
   const run = ctx.selectedRun;
   const runId = run?.id ?? null;
   const [cursorState, setCursorState] = useState(0);
@@ -70,7 +71,7 @@ export function ArtifactsScreen({ ctx, api, client, close, keys, height, width, 
   const cursor = Math.min(cursorState, Math.max(0, list.length - 1));
   const listRef = useRef(list);
   listRef.current = list;
-  const pageHeight = Math.max(1, height - 2);
+  const pageHeight = Math.max(1, height - 1);
   const rows = useMemo(() => (doc ? pagerRows(doc, width) : []), [doc, width]);
   const rowsRef = useRef(rows);
   rowsRef.current = rows;
@@ -150,6 +151,24 @@ export function ArtifactsScreen({ ctx, api, client, close, keys, height, width, 
     };
   });
 
+  usePanelHelp(
+    setHelp,
+    doc
+      ? [
+          { key: '↑↓', help: 'line', rank: 1 },
+          { key: 'PgUp/PgDn', help: 'page', rank: 1 },
+          { key: 'g/G', help: 'start/end', rank: 2 },
+          { key: 'Esc', help: 'back to the list', rank: 0, keep: true },
+        ]
+      : [
+          { key: 'Enter', help: 'view', rank: 1 },
+          { key: 's', help: 'save', rank: 1 },
+          { key: 'c', help: 'collect now', rank: 2 },
+          { key: '↑↓', help: 'choose', rank: 3 },
+          ESC_BACK,
+        ],
+  );
+
   if (doc) {
     const last = Math.min(rows.length, top + pageHeight);
     return (
@@ -158,14 +177,12 @@ export function ArtifactsScreen({ ctx, api, client, close, keys, height, width, 
           {clean(doc.title, 60)} <Text dimColor>rows {rows.length === 0 ? 0 : top + 1}–{last} of {rows.length}</Text>
         </Text>
         <Pager rows={rows} top={top} height={pageHeight} theme={theme} />
-        <Text dimColor wrap="truncate-end">
-          ↑↓ line  PgUp/PgDn page  g/G start/end  Esc back to the list
-        </Text>
       </Box>
     );
   }
 
-  const listHeight = Math.max(1, height - 2);
+  const cut = list.some((a) => a.truncated);
+  const listHeight = Math.max(1, height - (cut ? 2 : 1));
   const first = Math.max(0, Math.min(cursor - listHeight + 1, list.length - listHeight));
   const head = !run
     ? 'No run selected'
@@ -195,9 +212,11 @@ export function ArtifactsScreen({ ctx, api, client, close, keys, height, width, 
           })
         )}
       </Box>
-      <Text dimColor wrap="truncate-end">
-        Enter view  s save  c collect now  ↑↓ choose  Esc back{list.some((a) => a.truncated) ? '  (* cut by the runner)' : ''}
-      </Text>
+      {cut ? (
+        <Text dimColor wrap="truncate-end">
+          * cut by the runner
+        </Text>
+      ) : null}
     </Box>
   );
 }

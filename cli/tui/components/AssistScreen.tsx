@@ -2,6 +2,7 @@ import { Box, Text } from 'ink';
 import { useLayoutEffect } from 'react';
 import type { AssistInfo, AssistResponse } from '../../../protocol/assist.js';
 import { useFetched } from '../hooks/use-fetched.js';
+import { ESC_BACK, usePanelHelp } from '../hooks/use-panel-help.js';
 import type { PanelProps } from '../panels.js';
 import { clean } from '../theme.js';
 
@@ -16,7 +17,7 @@ function until(ms: number | null): string {
  * `s` starts it, `S` stops it. The links are credentials (the read-write ones are a shell as the
  * runner's user): the gateway sends them to operators and admins only, and the panel is theirs.
  */
-export function AssistScreen({ ctx, api, close, keys, height, theme }: PanelProps) {
+export function AssistScreen({ ctx, api, close, keys, setHelp, height, theme }: PanelProps) {
   const run = ctx.selectedRun;
   const runId = run?.id ?? null;
   const { value: state, error } = useFetched<AssistResponse>(runId, (id) => api.assist(id), [api]);
@@ -44,6 +45,8 @@ export function AssistScreen({ ctx, api, close, keys, height, theme }: PanelProp
       keys.current = null;
     };
   });
+
+  usePanelHelp(setHelp, [{ key: 's', help: 'start', rank: 1 }, { key: 'S', help: 'stop', rank: 1 }, ESC_BACK]);
 
   const lines: { label: string; value: string }[] = [];
   if (info?.links) {
@@ -82,10 +85,6 @@ export function AssistScreen({ ctx, api, close, keys, height, theme }: PanelProp
         </Box>
       ))}
       {lines.length ? <Text dimColor>Anyone with a read-write link has a shell on that machine: share it with care.</Text> : null}
-      <Box flexGrow={1} />
-      <Text dimColor wrap="truncate-end">
-        s start  S stop  Esc back
-      </Text>
     </Box>
   );
 }

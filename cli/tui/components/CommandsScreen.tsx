@@ -4,6 +4,7 @@ import type { CommandsResponse } from '../../../protocol/api.js';
 import type { AdvertisedCommand } from '../../../protocol/run.js';
 import { useCommandRun } from '../hooks/use-command-run.js';
 import { useFetched } from '../hooks/use-fetched.js';
+import { ESC_BACK, usePanelHelp } from '../hooks/use-panel-help.js';
 import type { PanelProps } from '../panels.js';
 import { checkParam } from '../param-check.js';
 import { clean, fit } from '../theme.js';
@@ -15,7 +16,7 @@ import { OutputView } from './OutputView.js';
  * run (the gateway's `mayRun`). Enter asks for each parameter (checked against the runner's
  * pattern before sending), runs the command, and shows its output and exit code below.
  */
-export function CommandsScreen({ ctx, api, client, close, keys, height, width, theme }: PanelProps) {
+export function CommandsScreen({ ctx, api, client, close, keys, setHelp, height, width, theme }: PanelProps) {
   const run = ctx.selectedRun;
   const runId = run?.id ?? null;
   const [cursorState, setCursorState] = useState(0);
@@ -59,7 +60,13 @@ export function CommandsScreen({ ctx, api, client, close, keys, height, width, t
     });
   };
 
-  const outputHeight = Math.max(1, height - 4 - Math.min(Math.max(1, allowed.length), 6));
+  const outputHeight = Math.max(1, height - 3 - Math.min(Math.max(1, allowed.length), 6));
+  usePanelHelp(setHelp, [
+    { key: 'Enter', help: 'run', rank: 1 },
+    { key: '↑↓', help: 'choose', rank: 2 },
+    { key: 'PgUp/PgDn', help: 'scroll the output', rank: 3 },
+    ESC_BACK,
+  ]);
   useLayoutEffect(() => {
     keys.current = (name) => {
       const list = allowedRef.current;
@@ -137,9 +144,6 @@ export function CommandsScreen({ ctx, api, client, close, keys, height, width, t
       <OutputView rows={view?.rows ?? []} height={outputHeight} theme={theme} emptyText={cur && cur.state !== 'sending' && cur.state !== 'waiting' ? '(no output)' : ''} />
       <Text wrap="truncate-end" bold color={stateColor}>
         {stateText}
-      </Text>
-      <Text dimColor wrap="truncate-end">
-        Enter run  ↑↓ choose  PgUp/PgDn scroll the output  Esc back
       </Text>
     </Box>
   );

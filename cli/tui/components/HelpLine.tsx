@@ -5,6 +5,8 @@ export interface HelpItem {
   help: string;
   /** Lower ranks are kept first when not all fit. */
   rank: number;
+  /** Always shown, whatever fits (the way out of a screen). `?` and `q` always are. */
+  keep?: boolean;
 }
 
 export interface HelpLineProps {
@@ -12,10 +14,13 @@ export interface HelpLineProps {
   width: number;
 }
 
-/** Keys and what they do: the most important that fit, in their own order; `?` and `q` always. */
+/**
+ * Keys and what they do: the most important that fit, in their own order; `?`, `q` and the kept
+ * ones always. One line for the whole console: the main keys, or an open panel's own.
+ */
 export function HelpLine({ items, width }: HelpLineProps) {
   const len = (i: HelpItem) => i.key.length + 1 + i.help.length;
-  const must = items.filter((i) => i.key === '?' || i.key === 'q');
+  const must = items.filter((i) => i.keep || i.key === '?' || i.key === 'q');
   // Each item after the first costs two columns of separation.
   let used = must.reduce((n, i) => n + len(i) + 2, 0) - 2;
   const keep = new Set(must);

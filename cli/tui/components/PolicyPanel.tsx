@@ -18,13 +18,12 @@ export interface PolicyPanelProps {
   theme: Theme;
 }
 
-/** The command policy as a grid: rows are "every other command" and each named command, columns are roles. */
+/** The command policy as a grid: rows are "every other command" and each named command, columns are roles. Its keys are on the console's help line. */
 export function PolicyPanel({ saved, draft, dirty, busy, error, row, col, offered, height, theme }: PolicyPanelProps) {
   if (!draft) {
     return (
       <Box height={height} flexDirection="column">
         <Text>{busy === 'loading' ? 'Loading the command policy…' : `Could not load the policy: ${clean(error ?? 'unknown error', 300)}`}</Text>
-        <Text dimColor>Esc closes.</Text>
       </Box>
     );
   }
@@ -69,15 +68,9 @@ export function PolicyPanel({ saved, draft, dirty, busy, error, row, col, offere
       <Text dimColor wrap="truncate-end">
         {offered.length ? `This run's runner offers: ${offered.join(', ')}` : ' '}
       </Text>
-      {error ? (
-        <Text color={theme.color ? 'red' : undefined} wrap="truncate-end">
-          {clean(error, 300)}
-        </Text>
-      ) : (
-        <Text dimColor wrap="truncate-end">
-          ↑↓ ←→ move  Space toggle  a add  d remove  s save  Esc close
-        </Text>
-      )}
+      <Text color={theme.color ? 'red' : undefined} wrap="truncate-end">
+        {error ? clean(error, 300) : ' '}
+      </Text>
     </Box>
   );
 }

@@ -1,12 +1,13 @@
 import { useLayoutEffect, useRef, useState } from 'react';
 import { COMMAND_NAME_RE } from '../../../protocol/run.js';
 import { ROLES } from '../../../protocol/policy.js';
+import { ESC_BACK, usePanelHelp } from '../hooks/use-panel-help.js';
 import { usePolicy } from '../hooks/use-policy.js';
 import type { PanelProps } from '../panels.js';
 import { PolicyPanel } from './PolicyPanel.js';
 
 /** The admin screen for the gateway's command policy: the editor hook plus the grid and its keys. */
-export function PolicyScreen({ api, ctx, close, keys, height, theme }: PanelProps) {
+export function PolicyScreen({ api, ctx, close, keys, setHelp, height, theme }: PanelProps) {
   const editor = usePolicy(api);
   // The cursor lives in a ref as well: keys can arrive in a burst, faster than renders.
   const [cursor, setCursorState] = useState({ row: 0, col: 0 });
@@ -20,6 +21,20 @@ export function PolicyScreen({ api, ctx, close, keys, height, theme }: PanelProp
   const rowCount = names.length + 2;
   const addRow = rowCount - 1;
   const offered = (ctx.selectedRun?.runner?.commands ?? []).map((c) => c.name);
+
+  usePanelHelp(
+    setHelp,
+    editor.draft
+      ? [
+          { key: '↑↓ ←→', help: 'move', rank: 1 },
+          { key: 'Space', help: 'toggle', rank: 1 },
+          { key: 'a', help: 'add', rank: 2 },
+          { key: 'd', help: 'remove', rank: 3 },
+          { key: 's', help: 'save', rank: 1 },
+          ESC_BACK,
+        ]
+      : [ESC_BACK],
+  );
 
   const add = () =>
     ctx.prompt({

@@ -3,7 +3,7 @@ import { useStdin } from 'ink';
 import { useLayoutEffect } from 'react';
 
 /**
- * Every key is rendered before the next one is read.
+ * Every key is rendered before the next one is read, and Backspace is always a key.
  *
  * Ink hands each key to the `useInput` handlers of the last committed render, and re-attaches
  * those handlers in passive effects. With React 19, Ink's updates have default priority: the
@@ -19,8 +19,14 @@ import { useLayoutEffect } from 'react';
  * are done when the emit returns, and the next key meets handlers that saw the previous one.
  *
  * Ink does not export its reconciler; its module is loaded by path next to Ink's entry point
- * (the same module instance Ink uses). If a later Ink moves it, this does nothing, and the
- * console works as before (keys typed faster than renders may be misread).
+ * (the same module instance Ink uses). If a later Ink moves it, keys are dispatched as Ink does,
+ * and keys typed faster than renders may be misread.
+ *
+ * Backspace: a terminal sends DEL (or ^H) for it, and two presses read at once arrive as one
+ * input event "\x7f\x7f". Ink recognises Backspace only when it is the whole event, so
+ * ink-text-input inserted the two DELs as text: invisible, yet there (a filter matched nothing, a
+ * command parameter was refused for control characters). Each edit key is therefore dispatched
+ * as an event of its own (splitEditKeys), whatever else came in the same read.
  */
 
 type FlushSync = <R>(fn: () => R) => R;
@@ -38,16 +44,50 @@ try {
 /** True when keys are dispatched synchronously (Ink's reconciler was found). */
 export const discreteInput = flushSync !== null;
 
+const EDIT_KEY = /[\x7f\b]/;
+
+/**
+ * One input event as Ink's parser gave it, with each Backspace (DEL or ^H) split out as a key of
+ * its own. An escape sequence (Alt-Backspace is ESC DEL) is one key already and stays whole.
+ *
+ * @example
+ * splitEditKeys('ab\x7f\x7f') // ['ab', '\x7f', '\x7f']
+ */
+export function splitEditKeys(input: string): string[] {
+  if (input.startsWith('\x1b') || !EDIT_KEY.test(input)) return [input];
+  const keys: string[] = [];
+  let text = '';
+  for (const ch of input) {
+    if (ch !== '\x7f' && ch !== '\b') {
+      text += ch;
+      continue;
+    }
+    if (text) keys.push(text);
+    text = '';
+    keys.push(ch);
+  }
+  if (text) keys.push(text);
+  return keys;
+}
+
 const patched = new WeakSet<EventEmitter>();
 
-/** Makes Ink dispatch every key at discrete priority (see above). Call once, near the root. */
+/** Makes Ink dispatch every key at discrete priority, each Backspace on its own (see above). Call once, near the root. */
 export function useDiscreteInput(): void {
   const { internal_eventEmitter: emitter } = useStdin();
   useLayoutEffect(() => {
-    const sync = flushSync;
-    if (!sync || !emitter || patched.has(emitter)) return;
+    if (!emitter || patched.has(emitter)) return;
     patched.add(emitter);
+    const sync = flushSync;
     const emit = emitter.emit.bind(emitter);
-    emitter.emit = (event: string | symbol, ...args: unknown[]): boolean => (event === 'input' ? sync(() => emit(event, ...args)) : emit(event, ...args));
+    const one = (input: unknown): boolean => (sync ? sync(() => emit('input', input)) : emit('input', input));
+    emitter.emit = (event: string | symbol, ...args: unknown[]): boolean => {
+      if (event !== 'input') return emit(event, ...args);
+      const input = args[0];
+      if (typeof input !== 'string') return one(input);
+      let heard = false;
+      for (const key of splitEditKeys(input)) heard = one(key) || heard;
+      return heard;
+    };
   }, [emitter]);
 }

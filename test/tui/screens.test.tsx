@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { osc52 } from '../../cli/tui/clipboard.js';
+import { runCli } from '../helpers/cli.js';
+import { startGateway } from '../helpers/gateway.js';
+import { KEYS, startTui } from './harness.js';
+
+const HELP_LINE = '↑↓ select  Enter output  n new  / filter  c cancel  r reconnect  ? help  q quit';
+const COMMAND = /^CCG_RUN_TOKEN=ccgr_[A-Za-z0-9_-]{43} ccg runner start --gateway https?:\/\/127\.0\.0\.1:\d+ --fingerprint \S+ --run-id ([0-9a-z]{12}) --cmd 'your prompt'$/;
+
+test('tui: the n screen shows the runner command as one line at 80 and 120 columns, and y copies it with OSC 52', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  for (const columns of [80, 120]) {
+    const tui = startTui({ url: g.url, token: g.operatorToken, fingerprint: g.fingerprint }, { size: { columns, rows: 24 } });
+    t.after(() => tui.close());
+    await tui.until((f) => f.includes('(admin)'), 'connected');
+    await tui.press('n');
+    await tui.type('New run, name (Enter for a default):', `at ${columns}`);
+    await tui.press(KEYS.enter);
+    let f = await tui.until((f) => f.includes('Token (shown once'), 'the new run screen');
+    const id = /Run ([0-9a-z]{12}) created/.exec(f)![1]!;
+    // One logical line, not cut and not broken: the terminal wraps it, and a copy gives it whole.
+    const line = f.split('\n').find((l) => l.startsWith('CCG_RUN_TOKEN='));
+    assert.ok(line, f);
+    assert.match(line, COMMAND, `the whole command on one line at ${columns} columns:\n${f}`);
+    assert.equal(COMMAND.exec(line)![1], id);
+    assert.ok(line.length > columns, 'longer than the screen is wide (so the terminal wraps it)');
+    // The frame leaves the rows the terminal's wrap takes: it still fills 23 rows exactly.
+    const wrapped = Math.ceil(line.length / columns) - 1;
+    assert.equal(f.split('\n').length + wrapped, 23, f);
+    for (const l of f.split('\n')) if (l !== line) assert.ok(l.length <= columns, l);
+    // Only this screen's keys.
+    assert.equal(f.split('\n').at(-1), 'y copy the command (OSC 52)  Esc back');
+
+    // y: OSC 52 with the command's base64, to the console's own terminal; the message says so, whole.
+    await tui.press('y');
+    f = await tui.until((f) => f.includes('sent the runner command'), 'the copy message');
+    assert.ok(tui.written().includes(osc52(line)), 'the OSC 52 sequence was written');
+    assert.equal(tui.written().split('\x1b]52;').length - 1, 1, 'exactly one');
+    const status = f.split('\n').slice(-1 - 3, -1).join(' ').replace(/\s+/g, ' ');
+    assert.ok(status.includes("if pasting does not give it, the terminal refuses OSC 52 (tmux: set -g set-clipboard on)"), `the message wraps, not cut:\n${f}`);
+    assert.ok(f.split('\n').every((l) => l === line || l.length <= columns), f);
+    // Leaving the screen takes the message with it.
+    await tui.press(KEYS.escape);
+    f = await tui.until((f) => f.includes(`› created    ${id}`), 'back to the list');
+    assert.equal(f.includes('sent the runner command'), false, f);
+    assert.equal(f.split('\n').length, 23);
+    tui.close();
+  }
+});
+
+test('tui: inside a panel only the panel\'s keys show; a message wraps to the width and goes when the screen changes', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  assert.equal((await runCli(['runs', 'create', '--name', 'quiet'], g.env)).code, 0);
+  const tui = startTui({ url: g.url, token: g.operatorToken, fingerprint: g.fingerprint });
+  t.after(() => tui.close());
+  await tui.until((f) => f.includes('› created') && f.includes(HELP_LINE), 'the run and the main keys');
+
+  const panels: [string, string, string][] = [
+    ['o', 'artifacts', 'Enter view  s save  c collect now  ↑↓ choose  Esc back'],
+    ['a', 'approvals', 'y approve  n deny  A always allow  ↑↓ choose  Esc back'],
+    ['x', 'allowlisted commands', 'Enter run  ↑↓ choose  PgUp/PgDn scroll the output  Esc back'],
+    ['t', 'assist session', 's start  S stop  Esc back'],
+    ['p', 'command policy', '↑↓ ←→ move  Space toggle  a add  d remove  s save  Esc back'],
+    ['?', 'keys', 'Esc back'],
+  ];
+  for (const [key, title, line] of panels) {
+    await tui.press(key);
+    const f = await tui.until((f) => f.startsWith(`─ ${title} `) && f.split('\n').at(-1) === line, `the ${title} panel with its own key line`);
+    // One key line: none of the main keys (c is "collect now" on the artifacts screen, not "cancel").
+    for (const main of ['c cancel', 'n new', 'q quit', '? help', 'r reconnect']) assert.equal(f.includes(main), false, `${main} in the ${title} panel:\n${f}`);
+    assert.equal(f.split('\n').length, 23);
+    await tui.press(KEYS.escape);
+    await tui.until((f) => f.includes(HELP_LINE), `back from ${title}`);
+  }
+
+  // A message given on a screen goes with it.
+  await tui.press('o');
+  await tui.until((f) => f.includes('c collect now'), 'the artifacts panel');
+  await tui.press('s');
+  await tui.until((f) => f.includes('no artifact yet: c collects them'), 'the message');
+  await tui.press(KEYS.escape);
+  const f = await tui.until((f) => f.includes(HELP_LINE), 'back');
+  assert.equal(f.includes('no artifact yet'), false, `the message went with its screen:\n${f}`);
+});
