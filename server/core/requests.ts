@@ -45,11 +45,34 @@ function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The command to paste on the Claude machine; the token goes through the environment, not argv. */
-export function runnerCommand(opts: { url: string; runId: string; token: string; fingerprint: string | null }): string {
+/** What the runner starts: Claude Code with a prompt (`--cmd`), or any command (`-- COMMAND`). */
+export type RunnerStart = { prompt: string } | { command: string };
+
+/**
+ * A command line typed as one string, as shell words: plain words stay as they are (`npm test`),
+ * anything a shell would read differently (`&&`, `|`, quotes, `$`) runs through `sh -c`, so all
+ * of it runs under the runner rather than half of it beside.
+ */
+function commandWords(line: string): string {
+  const words = line.trim().split(/\s+/).filter(Boolean);
+  if (words.length === 0) return 'your-command';
+  return words.every((w) => /^[\w@%+=:,./-]+$/.test(w)) ? words.join(' ') : `sh -c ${shellQuote(line.trim())}`;
+}
+
+/**
+ * The command to paste on the Claude machine; the token goes through the environment, not argv.
+ * Without `start` it ends with `--cmd 'your prompt'`, a placeholder to replace.
+ *
+ * @example
+ * runnerCommand({ url, runId, token, fingerprint, start: { command: 'npm test' } }) // '… --run-id 7k2m… -- npm test'
+ */
+export function runnerCommand(opts: { url: string; runId: string; token: string; fingerprint: string | null; start?: RunnerStart }): string {
   const parts = [`CCG_RUN_TOKEN=${shellQuote(opts.token)}`, 'ccg', 'runner', 'start', '--gateway', shellQuote(opts.url)];
   if (opts.fingerprint) parts.push('--fingerprint', opts.fingerprint);
-  parts.push('--run-id', opts.runId, '--cmd', shellQuote('your prompt'));
+  parts.push('--run-id', opts.runId);
+  const start = opts.start ?? { prompt: '' };
+  if ('command' in start) parts.push('--', commandWords(start.command));
+  else parts.push('--cmd', shellQuote(start.prompt.trim() || 'your prompt'));
   return parts.join(' ');
 }
 

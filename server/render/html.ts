@@ -58,3 +58,14 @@ export function html(parts: TemplateStringsArray, ...values: HtmlValue[]): SafeH
 export function joinHtml(parts: readonly SafeHtml[], sep: SafeHtml = '' as SafeHtml): SafeHtml {
   return parts.join(sep) as SafeHtml;
 }
+
+/**
+ * Escapes a message and renders its `backticked` spans as <code>, for messages written for a
+ * terminal too (the same text the CLI prints shows its commands and file names in backticks).
+ *
+ * @example
+ * codeSpans('It is printed by `ccg serve`.') // 'It is printed by <code>ccg serve</code>.'
+ */
+export function codeSpans(text: string): SafeHtml {
+  return joinHtml(text.split(/(`[^`\n]+`)/).map((part) => (/^`[^`\n]+`$/.test(part) ? html`<code>${escapeHtml(part.slice(1, -1))}</code>` : escapeHtml(part))));
+}

@@ -68,7 +68,7 @@ test('phone, end to end: setup → TOTP → sign out → sign in with TOTP → n
     // ---- two-factor enrolment: QR code, manual key, confirm code, recovery codes
     await page.getByRole('button', { name: 'Set up two-factor login' }).click();
     await page.getByRole('img', { name: /QR code to add ccg/ }).waitFor();
-    const key = (await page.getByLabel('Setup key').inputValue()).replace(/\s/g, '');
+    const key = (await page.getByLabel('Setup key').textContent())!.replace(/\s/g, '');
     await page.getByLabel('Code from the app').scrollIntoViewIfNeeded();
     await phone.shot('02-totp-enrol');
     await page.getByLabel('Code from the app').fill(totpCodeAt(key, Date.now()));
@@ -100,7 +100,7 @@ test('phone, end to end: setup → TOTP → sign out → sign in with TOTP → n
     await page.getByRole('button', { name: 'Create run' }).click();
     await page.getByRole('heading', { name: 'Run created' }).waitFor();
     await page.getByRole('img', { name: 'QR code of the runner command above' }).waitFor();
-    const command = await page.getByLabel('Runner command').inputValue();
+    const command = (await page.getByLabel('Runner command').textContent())!;
     const runId = /--run-id ([a-z0-9]{12})/.exec(command)![1]!;
     const token = /CCG_RUN_TOKEN=(ccgr_[A-Za-z0-9_-]{43})/.exec(command)![1]!;
     assert.match(command, new RegExp(`^CCG_RUN_TOKEN=ccgr_\\S+ ccg runner start --gateway ${url} --fingerprint ${fingerprint} --run-id ${runId}`));

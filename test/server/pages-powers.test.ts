@@ -182,7 +182,11 @@ test('commands: buttons only for what the policy allows; a refused viewer is aud
 
   const opPage = await op.get(`/runs/${run.id}`);
   assert.match(opPage.body, /aria-label="Run touch"/);
-  assert.match(opPage.body, /pattern="\[a-z\]\{1,8\}"/);
+  // The pattern is described in words, shown as a detail, and left to the runner to enforce (no
+  // HTML pattern attribute: the browser's generic refusal would hide the runner's message).
+  assert.match(opPage.body, /1 to 8 lowercase letters\./);
+  assert.match(opPage.body, /<code>\[a-z\]\{1,8\}<\/code>/);
+  assert.doesNotMatch(opPage.body, /<input[^>]* pattern="/);
   const vPage = await viewer.get(`/runs/${run.id}`);
   assert.doesNotMatch(vPage.body, /aria-label="Run touch"/, 'no buttons for a role the policy does not allow');
   assert.match(vPage.body, /does not let your role run these/);

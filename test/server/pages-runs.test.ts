@@ -261,3 +261,42 @@ test('a run with a million lines opens by reading only its tail; older output pa
   assert.match(paged.body, /Back to the live end/);
   assert.doesNotMatch(paged.body, /sse-connect/);
 });
+
+test('"Run created" without JavaScript: the form posts back the prompt or command and the page prints the command for it; a wrong token prints nothing', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const c = await admin(g);
+  await c.get('/runs/new');
+  const created = await c.post('/runs/new', { name: 'from the phone' });
+  assert.equal(created.status, 201);
+  const command = (body: string) => text(/<pre id="cmd"[^>]*>([^<]*)<\/pre>/.exec(body)![1]!);
+  const first = command(created.body);
+  assert.match(first, / --cmd 'your prompt'$/);
+  assert.doesNotMatch(created.body, /-- COMMAND/);
+  const runId = /--run-id ([a-z0-9]{12})/.exec(first)![1]!;
+  const token = /name="token" value="([^"]+)"/.exec(created.body)![1]!;
+  assert.ok(first.startsWith(`CCG_RUN_TOKEN=${token} `));
+
+  let r = await c.post(`/runs/${runId}/runner-command`, { token, start: 'prompt', prompt: "fix the test's flake", command: '' });
+  assert.equal(r.status, 200);
+  assert.match(command(r.body), / --run-id [a-z0-9]{12} --cmd 'fix the test'\\''s flake'$/);
+  assert.match(r.body, /<textarea id="start-prompt"[^>]*>fix the test&#39;s flake<\/textarea>/, 'the form keeps what was typed');
+  r = await c.post(`/runs/${runId}/runner-command`, { token, start: 'command', prompt: 'ignored', command: 'npm test' });
+  assert.match(command(r.body), / --run-id [a-z0-9]{12} -- npm test$/);
+  assert.match(r.body, /value="command" checked/);
+  r = await c.post(`/runs/${runId}/runner-command`, { token, start: 'command', command: 'npm test | tee "out.txt"' });
+  assert.match(command(r.body), / -- sh -c 'npm test \| tee "out.txt"'$/);
+  // htmx asks for the fragment only.
+  r = await c.post(`/runs/${runId}/runner-command`, { token, start: 'command', command: 'make' }, { headers: { 'hx-request': 'true' } });
+  assert.doesNotMatch(r.body, /<html/);
+  assert.match(command(r.body), / -- make$/);
+
+  // The page never prints a token it was not given: another run's token, or none, is refused.
+  const other = await c.post('/runs/new', { name: 'other' });
+  const otherToken = /name="token" value="([^"]+)"/.exec(other.body)![1]!;
+  for (const bad of [otherToken, '', 'ccgr_' + 'A'.repeat(43)]) {
+    r = await c.post(`/runs/${runId}/runner-command`, { token: bad, start: 'prompt', prompt: 'x' });
+    assert.equal(r.status, 403);
+    assert.ok(!r.body.includes(token), 'no token on the refusal');
+  }
+});

@@ -31,6 +31,14 @@
     );
   });
 
+  // ---- typing in a field picks its choice ("Run created": a prompt or a command); runs before
+  // htmx reads the form, which it does after its trigger's delay
+  document.addEventListener('input', function (evt) {
+    var id = evt.target && evt.target.getAttribute ? evt.target.getAttribute('data-pick') : null;
+    var radio = id ? document.getElementById(id) : null;
+    if (radio) radio.checked = true;
+  });
+
   // ---- an htmx form the gateway refused: say why, next to the form (htmx does not swap errors)
   function formNote(elt, text) {
     var form = elt && elt.closest ? elt.closest('form') || elt : elt;
@@ -104,7 +112,7 @@
   // ---- live section updates (data-merge containers on the run page). Section events carry no
   // id and may arrive twice after a reconnect, so they are merged, never blindly appended:
   //  upsert: an element with an id replaces the one with that id (unless that one is marked
-  //          data-keep), or is appended; one with data-into="ID" data-seq="N" is appended into
+  //          data-keep), or is appended (put first with data-order="newest-first"); one with data-into="ID" data-seq="N" is appended into
   //          element ID only if N is past that element's data-last.
   //  sync:   the message is the whole list: children not in it go, changed ones (data-v) are
   //          replaced, new ones added, so a half-typed message in an unchanged card survives.
@@ -137,6 +145,8 @@
       });
       return;
     }
+    // data-order="newest-first": new elements go on top, and the oldest (at the bottom) go first.
+    var newestFirst = box.getAttribute('data-order') === 'newest-first';
     incoming.forEach(function (el) {
       var into = el.getAttribute('data-into');
       if (into) {
@@ -153,13 +163,15 @@
       if (existing) {
         if (existing.hasAttribute('data-keep')) return;
         existing.parentNode.replaceChild(el, existing);
+      } else if (newestFirst) {
+        box.insertBefore(el, box.firstElementChild);
       } else {
         box.appendChild(el);
       }
       processNew(el);
     });
     var max = Number(box.getAttribute('data-max'));
-    if (max) while (box.children.length > max) box.removeChild(box.firstElementChild);
+    if (max) while (box.children.length > max) box.removeChild(newestFirst ? box.lastElementChild : box.firstElementChild);
   }
   // The assist body never goes back in time: a form's answer rendered before the runner's newer
   // report (which the live stream may deliver first) must not replace that report.

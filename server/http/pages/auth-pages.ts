@@ -4,6 +4,7 @@ import { LoginThrottle } from '../../auth/throttle.js';
 import { SESSION_COOKIE, clearCookieHeader, type ResolvedSession } from '../../auth/sessions.js';
 import type { UserRecord } from '../../store/types.js';
 import type { FullReply } from '../../respond.js';
+import { codeSpans } from '../../render/html.js';
 import { html, pageRoute, redirect, safeNext, type BrowserDeps, type PageCtx } from './browser.js';
 import { notice } from './notices.js';
 
@@ -33,7 +34,7 @@ export function mountAuthPages(app: TemplatedApp, d: BrowserDeps, o: { throttle:
   // ---- first visit: the admin account
 
   const setupForm = (pc: PageCtx, status: number, error: string | null, values: { username?: string; email?: string } = {}) =>
-    html(pc, status, 'setup', 'Set up', { error, values, cfEmail: pc.cfEmail });
+    html(pc, status, 'setup', 'Set up', { error: error === null ? null : codeSpans(error), values, cfEmail: pc.cfEmail });
 
   pageRoute(app, d, 'get', '/setup', { auth: 'public' }, (pc) => {
     if (!d.setupPending()) throw new CcgError('ERR_NOT_FOUND', 'There is nothing at this address.');
@@ -53,7 +54,7 @@ export function mountAuthPages(app: TemplatedApp, d: BrowserDeps, o: { throttle:
     if (!d.checkSetupCode(f.get('code') ?? '')) {
       o.throttle.fail(keys);
       await d.accounts.audit({ name: '(setup)', remote: pc.ip }, 'setup.code_failed', null);
-      return setupForm(pc, 403, 'That setup code is not right. It is printed by `ccg serve` and kept in setup.code in the data directory.', values);
+      return setupForm(pc, 403, 'That setup code is not right. It is printed by `ccg serve` and kept in `setup.code` in the data directory.', values);
     }
     if ((f.get('password') ?? '') !== (f.get('password2') ?? '')) return setupForm(pc, 400, 'The two passwords differ.', values);
     // With Access on, the admin's email must be the one Access vouches for, or they could not get back in.

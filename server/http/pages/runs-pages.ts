@@ -4,8 +4,10 @@ import { CcgError } from '../../../protocol/errors.js';
 import { canOperate, type Principal } from '../../auth/operator-auth.js';
 import { qrDataUrl } from '../../render/qr.js';
 import { lastLine, outputWindow, runView, type RunView } from '../../render/run-view.js';
-import { runnerCommand } from '../../core/requests.js';
-import { fragment, html, pageRoute, redirect, runIdOf, type BrowserDeps } from './browser.js';
+import { runnerCommand, type RunnerStart } from '../../core/requests.js';
+import { safeEqual } from '../../auth/sessions.js';
+import type { RunRecord } from '../../store/types.js';
+import { fragment, html, pageRoute, redirect, runIdOf, type BrowserDeps, type PageCtx } from './browser.js';
 import { notice } from './notices.js';
 import { sectionsFor, type SectionCtx } from './run-sections.js';
 import { eventWindowOf, lazyWindow, readEventWindow } from './run/events.js';
@@ -21,6 +23,21 @@ export function parseFilter(query: string): RunFilter {
 }
 
 const LIST_LIMIT = 50;
+const PROMPT_MAX = 4000;
+const COMMAND_MAX = 1000;
+
+/** The "Run created" form: start Claude Code with a prompt, or a command. */
+interface StartPick {
+  mode: 'prompt' | 'command';
+  prompt: string;
+  command: string;
+}
+
+async function createdData(d: BrowserDeps, pc: PageCtx, run: RunRecord, token: string, pick: StartPick): Promise<Record<string, unknown>> {
+  const start: RunnerStart = pick.mode === 'command' ? { command: pick.command } : { prompt: pick.prompt };
+  const command = runnerCommand({ url: d.runnerUrl(pc.ctx.headers['host']), runId: run.id, token, fingerprint: d.fingerprint, start });
+  return { run: runView(d.runs.summary(run), d.now()), token, command, qr: await qrDataUrl(command), pick, promptMax: PROMPT_MAX, commandMax: COMMAND_MAX };
+}
 
 export function listRuns(d: BrowserDeps, filter: RunFilter): (RunView & { lastLine: string })[] {
   let runs: RunSummary[];
@@ -61,9 +78,29 @@ export function mountRunsPages(app: TemplatedApp, d: BrowserDeps): void {
       name = parsed.data;
     }
     const { run, token } = await d.powers.requests.createRun({ principal: pc.principal!, from: pc.ip, via: 'page' }, name);
-    const command = runnerCommand({ url: d.runnerUrl(pc.ctx.headers['host']), runId: run.id, token, fingerprint: d.fingerprint });
     // The token is on this response only: never cached, never shown again.
-    return html(pc, 201, 'run-created', 'Run created', { run: runView(d.runs.summary(run), d.now()), token, command, qr: await qrDataUrl(command) }, { nav: 'new' });
+    return html(pc, 201, 'run-created', 'Run created', await createdData(d, pc, run, token, { mode: 'prompt', prompt: '', command: '' }), { nav: 'new' });
+  });
+
+  // The "Run created" page's choice, prompt or command: the printed command again (the fragment
+  // for htmx as the person types, the whole page without JavaScript). The form carries the token
+  // back, as the page already holds it; the gateway never shows a token it was not given, so a
+  // run's token still cannot be had from it twice.
+  pageRoute(app, d, 'post', '/runs/:id/runner-command', { auth: 'user', role: 'operator' }, async (pc) => {
+    const id = runIdOf(pc);
+    const run = d.runs.mustGet(id);
+    const f = await pc.form();
+    const token = f.get('token') ?? '';
+    const known = d.runs.tokenOf(run);
+    if (!known || !safeEqual(token, known)) throw new CcgError('ERR_FORBIDDEN', 'that is not this run\'s token');
+    const pick: StartPick = {
+      mode: f.get('start') === 'command' ? 'command' : 'prompt',
+      prompt: (f.get('prompt') ?? '').slice(0, PROMPT_MAX),
+      command: (f.get('command') ?? '').slice(0, COMMAND_MAX),
+    };
+    const data = await createdData(d, pc, run, token, pick);
+    if (pc.htmx) return fragment(pc, 200, 'runner-command', data);
+    return html(pc, 200, 'run-created', 'Run created', data, { nav: 'new' });
   });
 
   pageRoute(app, d, 'get', '/runs/:id', { auth: 'user' }, (pc) => {

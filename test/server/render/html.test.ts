@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { escapeHtml, html, joinHtml, raw } from '../../../server/render/html.js';
+import { codeSpans, escapeHtml, html, joinHtml, raw } from '../../../server/render/html.js';
 import type { Views } from '../../../server/http/views.js';
 
 test('escapeHtml escapes the five characters that matter in content and quoted attributes', () => {
@@ -25,4 +25,10 @@ test('unescaped text cannot reach a fragment or a raw template slot (checked by 
   // @ts-expect-error the same for the output window
   views.partial('run-earlier', { output: { html: untrusted } });
   views.partial('run/timeline', { html: escapeHtml(untrusted) });
+});
+
+test('codeSpans escapes a message and renders its `backticked` spans as <code>', () => {
+  assert.equal(codeSpans('printed by `ccg serve` and kept in `setup.code`.'), 'printed by <code>ccg serve</code> and kept in <code>setup.code</code>.');
+  assert.equal(codeSpans('a `<b>` & `x'), 'a <code>&lt;b&gt;</code> &amp; `x');
+  assert.equal(codeSpans('no code'), 'no code');
 });

@@ -5,6 +5,7 @@ import { isFinal, type AdvertisedCommand, type RunSummary } from '../../../../pr
 import { fmtDuration, type TimelineItem } from '../../../../protocol/timeline.js';
 import type { Principal } from '../../../auth/operator-auth.js';
 import { AnsiHtml } from '../../../render/ansi.js';
+import { describePattern } from '../../../render/pattern-words.js';
 import { escapeHtml, html, joinHtml, raw, type SafeHtml } from '../../../render/html.js';
 import type { LiveChunk } from '../../../live/bus.js';
 import type { StoredChunk } from '../../../store/types.js';
@@ -101,6 +102,7 @@ export class CommandRuns {
     return runs;
   }
 
+  /** The newest few, oldest first. */
   shown(): CmdRun[] {
     return [...this.runs.values()].slice(-CMD_RUNS_SHOWN);
   }
@@ -123,30 +125,18 @@ export function runHtml(r: CmdRun): SafeHtml {
 interface CommandView {
   name: string;
   description: string | null;
-  params: { name: string; pattern: string; htmlPattern: string | null; id: string }[];
+  params: { name: string; pattern: string; words: string | null; id: string }[];
   mayRun: boolean;
 }
 
-/**
- * Whether a runner's parameter pattern can go into an HTML `pattern` attribute as it is: browsers
- * compile it with the `v` flag, which refuses some classes the runner's `u` flag accepts (an
- * unescaped `-` or `/` in a class). Compiling is safe; nothing is matched here. The runner checks
- * every value itself, whatever the browser did.
- */
-function htmlPattern(p: string): string | null {
-  try {
-    new RegExp(`^(?:${p})$`, 'v');
-    return p;
-  } catch {
-    return null;
-  }
-}
-
+// No HTML `pattern` attribute: the browser would refuse a value with its own generic bubble
+// ("Match the requested format") before the runner could say what is wrong. The page describes
+// the pattern in words and the runner's refusal ("who: "Bob" does not match …") is shown instead.
 function commandViews(d: BrowserDeps, run: RunSummary, viewer: Principal): CommandView[] {
   return (run.runner?.commands ?? []).map((c: AdvertisedCommand) => ({
     name: c.name,
     description: c.description ?? null,
-    params: c.params.map((p) => ({ name: p.name, pattern: p.pattern, htmlPattern: htmlPattern(p.pattern), id: `p-${c.name}-${p.name}` })),
+    params: c.params.map((p) => ({ name: p.name, pattern: p.pattern, words: describePattern(p.pattern), id: `p-${c.name}-${p.name}` })),
     mayRun: d.powers.requests.mayRun(viewer, c.name),
   }));
 }
@@ -160,7 +150,7 @@ function commandsData(d: BrowserDeps, run: RunSummary, viewer: Principal, w: Eve
     commands,
     open,
     anyAllowed: commands.some((c) => c.mayRun),
-    runsHtml: w ? joinHtml(CommandRuns.of(w).shown().map(runHtml), raw('\n')) : null,
+    runsHtml: w ? joinHtml(CommandRuns.of(w).shown().reverse().map(runHtml), raw('\n')) : null,
     sent: null,
     problem: null,
     ...extra,
