@@ -187,7 +187,7 @@ export class DoctorCommand extends BaseCommand {
     checks.push(
       health.success
         ? { name: 'gateway', level: 'ok', detail: `${url.origin} answers` }
-        : { name: 'gateway', level: 'fail', detail: `${url.origin} answered /healthz with ${probe.status} and no ccg health report: not a ccg gateway?` },
+        : { name: 'gateway', level: 'warn', detail: `${url.origin} answered /healthz with ${probe.status} but no ccg health report: not a ccg gateway, or a proxy in between?` },
     );
 
     let pinOk = true;
@@ -213,7 +213,7 @@ export class DoctorCommand extends BaseCommand {
     }
 
     checks.push(await this.tokenCheck(url, pin, pinOk, useSaved ? saved : undefined));
-    if (health.success) checks.push(clockCheck(url.origin, health.data.time, probe.t0, probe.t1));
+    checks.push(health.success ? clockCheck(url.origin, health.data.time, probe.t0, probe.t1) : { name: 'clock', level: 'warn', detail: `${url.origin} sent an unexpected /healthz answer` });
     return checks;
   }
 
