@@ -48,10 +48,15 @@ class CcgClipanion extends Cli {
   }
 }
 
+/** ccg's clipanion Cli, with no command registered yet (cli/serve-main.ts uses it too). */
+export function clipanionCli(binaryName: string): Cli {
+  const enableColors = Boolean(process.stdout.isTTY) && !process.env['NO_COLOR'];
+  return new CcgClipanion({ binaryLabel: 'ccg — Claude Code connect-back gateway', binaryName, binaryVersion: VERSION, enableColors });
+}
+
 /** A clipanion Cli holding just these commands' classes (loaded now). */
 async function cliFor(entries: readonly CommandEntry[], binaryName: string): Promise<{ cli: Cli; classes: Map<CommandEntry, CommandClass> }> {
-  const enableColors = Boolean(process.stdout.isTTY) && !process.env['NO_COLOR'];
-  const cli = new CcgClipanion({ binaryLabel: 'ccg — Claude Code connect-back gateway', binaryName, binaryVersion: VERSION, enableColors });
+  const cli = clipanionCli(binaryName);
   const classes = new Map<CommandEntry, CommandClass>();
   for (const [i, cls] of (await Promise.all(entries.map((e) => e.load()))).entries()) {
     cli.register(cls);

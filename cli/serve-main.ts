@@ -1,6 +1,6 @@
-import { Builtins, Cli } from 'clipanion';
+import { Builtins } from 'clipanion';
+import { clipanionCli } from './app.js';
 import { ServeCommand } from './commands/serve.js';
-import { VERSION } from './version.js';
 
 /**
  * `ccg serve` on its own: bin/ccg comes here for `serve` so that the gateway process loads only
@@ -9,8 +9,7 @@ import { VERSION } from './version.js';
  * works; `ccg --help` lists every command through cli/main.ts.
  */
 export async function main(argv: string[], binaryName = 'ccg'): Promise<number> {
-  const enableColors = Boolean(process.stdout.isTTY) && !process.env['NO_COLOR'];
-  const cli = new Cli({ binaryLabel: 'ccg — Claude Code connect-back gateway', binaryName, binaryVersion: VERSION, enableColors });
+  const cli = clipanionCli(binaryName);
   cli.register(Builtins.HelpCommand);
   cli.register(ServeCommand);
   return cli.run(argv);

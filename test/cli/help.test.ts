@@ -49,6 +49,12 @@ test('a command’s help names every option value; ccg help and ccg help COMMAND
     assert.doesNotMatch(r.stdout, /#\d/, `${commandName(e)} --help: ${r.stdout}`);
   }
 
+  // `ccg serve` has its own entry (cli/serve-main.ts): its help names option values too.
+  const serve = await loadedModules(['serve', '--help']);
+  assert.equal(serve.code, 0);
+  assert.match(serve.stdout, /--port PORT +Port/);
+  assert.doesNotMatch(serve.stdout, /#\d/);
+
   const general = await runCli(['help']);
   assert.equal(general.code, 0);
   assert.equal(general.stdout, (await runCli(['--help'])).stdout);
@@ -75,19 +81,21 @@ test('a mistyped command suggests the nearest one on stderr, exit 1', async () =
 });
 
 /** Runs bin/ccg with a module hook that lists every module it loads. */
-async function loadedModules(argv: string[], env: Record<string, string> = {}): Promise<{ code: number | null; modules: string[] }> {
+async function loadedModules(argv: string[], env: Record<string, string> = {}): Promise<{ code: number | null; modules: string[]; stdout: string }> {
   const dir = tempDir('ccg-modules-');
   writeFileSync(join(dir, 'hooks.mjs'), `export async function resolve(s, c, next) { const r = await next(s, c); process.stderr.write('MODULE ' + r.url + '\\n'); return r; }\n`);
   writeFileSync(join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)});\n`);
   // Spawned, not spawnSync: the gateway these commands talk to runs in this process.
   const child = spawn(process.execPath, ['--import', pathToFileURL(join(dir, 'register.mjs')).href, CCG_BIN, ...argv], {
     env: { PATH: process.env['PATH'], HOME: dir, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  return { code, modules: [...stderr.matchAll(/^MODULE (\S+)$/gm)].map((m) => m[1]!) };
+  return { code, stdout, modules: [...stderr.matchAll(/^MODULE (\S+)$/gm)].map((m) => m[1]!) };
 }
 
 test('ccg --version and --help load no command; runs list and runs approve load only their own', async (t) => {
