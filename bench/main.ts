@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { ApiClient } from '../cli/client/api.js';
 import { CreateRunResponse } from '../protocol/api.js';
 import { measureBulk } from './figures/bulk.js';
+import { measureCliStart } from './figures/cli-start.js';
 import { measureIngest } from './figures/ingest.js';
 import { measureLatency, type LatencyResult } from './figures/latency.js';
 import { measureIdleRunners, settledRss } from './figures/memory.js';
@@ -30,7 +31,7 @@ import { MiB, mapLimit, sleep } from './lib/stats.js';
 /** V8's memory reducer returns the start-up heap about 10 s after a quiet start: idle RSS is read after this. */
 const IDLE_SETTLE_MS = 12_000;
 
-const GROUPS = ['redactor', 'serve', 'memory', 'open', 'latency', 'bulk', 'ingest'] as const;
+const GROUPS = ['redactor', 'serve', 'cli', 'memory', 'open', 'latency', 'bulk', 'ingest'] as const;
 type Group = (typeof GROUPS)[number];
 
 interface Sizes {
@@ -47,6 +48,7 @@ interface Sizes {
   openRounds: number;
   redactorBytes: number;
   serveStarts: number;
+  cliRounds: number;
 }
 
 const FULL: Sizes = {
@@ -63,6 +65,7 @@ const FULL: Sizes = {
   openRounds: 20,
   redactorBytes: 64 * MiB,
   serveStarts: 5,
+  cliRounds: 10,
 };
 
 const QUICK: Sizes = {
@@ -81,6 +84,7 @@ const QUICK: Sizes = {
   openRounds: 10,
   redactorBytes: 8 * MiB,
   serveStarts: 3,
+  cliRounds: 5,
 };
 
 const LINES_PER_SECOND = 20;
@@ -171,6 +175,16 @@ async function main(): Promise<number> {
     const relay = await startRelay({ tls, ...(profDir ? { cpuProfDir: profDir } : {}) });
     servers.push(relay);
     const relayT: Target = { kind: 'relay', url: relay.url, fingerprint: relay.fingerprint };
+
+    if (only.has('cli')) {
+      log(`ccg start-up: spawn → exit, ${sizes.cliRounds} rounds beside node -e ''`);
+      const c = await measureCliStart(gwT, { rounds: sizes.cliRounds });
+      raw['cli'] = c;
+      const node = { label: "node -e ''", value: c.node, unit: 'ms' };
+      figures.push(figure({ id: 'cli.version', name: 'ccg --version (spawn to exit)', value: c.version, unit: 'ms', reference: node, target: { text: '≤ 1.5× node', met: c.version <= 1.5 * c.node } }));
+      figures.push(figure({ id: 'cli.runs-list', name: 'ccg runs list --json (spawn to exit)', value: c.runsList, unit: 'ms', reference: node, target: { text: '≤ 2.5× node', met: c.runsList <= 2.5 * c.node } }));
+      figures.push(figure({ id: 'cli.runs-approve', name: 'ccg runs approve (spawn to exit, no such approval)', value: c.runsApprove, unit: 'ms', reference: node, target: { text: '≤ 2.5× node', met: c.runsApprove <= 2.5 * c.node }, detail: { exits: JSON.stringify(c.exits) } }));
+    }
 
     if (only.has('memory')) {
       log('idle RSS (just after start, then after 12 s idle: V8 gives back start-up heap about 10 s after start)');

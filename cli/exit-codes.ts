@@ -62,6 +62,7 @@ export function exitForCode(code: ErrorCode | string): number {
       return EXIT.AUTH;
     case 'ERR_NOT_FOUND':
     case 'ERR_RUN_NOT_FOUND':
+    case 'ERR_APPROVAL_NOT_FOUND':
       return EXIT.NOT_FOUND;
     default:
       return EXIT.ERROR;

@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { parseFingerprint } from '../../protocol/fingerprint.js';
 import { API_TOKEN_RE } from '../../protocol/ids.js';
-import { sanitizeTerminal } from '../../protocol/timeline.js';
+import { sanitizeTerminal } from '../../protocol/one-line.js';
 import { ApiClient, type GatewayTarget } from '../client/api.js';
 import { loadConfig, sameGateway } from '../config.js';
 import { CliError, EXIT } from '../exit-codes.js';

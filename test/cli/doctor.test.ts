@@ -77,3 +77,59 @@ test('doctor checks git, tmate and cloudflared, and the clock against a gateway'
   assert.equal(unreachable.by['clock']!.level, 'warn');
   assert.match(unreachable.by['clock']!.detail, /cannot reach/);
 });
+
+test('doctor checks the gateway, the pin, the token and its role, the saved login; a missing pin is not a clock problem', async (t) => {
+  const { saveConfig } = await import('../../cli/config.js');
+  const g = await startGateway();
+  t.after(() => g.close());
+  const noTools = { PATH: '/nonexistent', CCG_CLAUDE_BIN: '/nonexistent/claude' };
+  const run = async (env: Record<string, string>) => {
+    const r = await runCli(['doctor', '--data', tempDir(), '--json'], { ...noTools, XDG_CONFIG_HOME: tempDir(), ...env });
+    const d = JSON.parse(r.stdout) as Doctor;
+    return { code: r.code, ok: d.ok, by: Object.fromEntries(d.checks.map((c) => [c.name, c])) };
+  };
+
+  const good = await run(g.env);
+  assert.equal(good.code, 0, JSON.stringify(good.by));
+  assert.equal(good.by['gateway']!.level, 'ok');
+  assert.equal(good.by['pin']!.level, 'ok');
+  assert.match(good.by['pin']!.detail, new RegExp(g.fingerprint));
+  assert.equal(good.by['token']!.level, 'ok');
+  assert.match(good.by['token']!.detail, /^accepted: .*role admin/);
+  assert.equal(good.by['clock']!.level, 'ok');
+  assert.match(good.by['login']!.detail, /^none saved/);
+
+  const badToken = await run({ ...g.env, CCG_TOKEN: 'ccgo_' + 'x'.repeat(43) });
+  assert.equal(badToken.code, 77);
+  assert.equal(badToken.by['token']!.level, 'fail');
+  assert.match(badToken.by['token']!.detail, /^refused: ERR_UNAUTHORIZED/);
+
+  const wrongPin = await run({ ...g.env, CCG_FINGERPRINT: 'sha256:' + '0'.repeat(64) });
+  assert.equal(wrongPin.code, 76);
+  assert.equal(wrongPin.by['pin']!.level, 'fail');
+  assert.match(wrongPin.by['pin']!.detail, new RegExp(`certificate is ${g.fingerprint}, not the pinned sha256:0{64}`));
+  assert.match(wrongPin.by['token']!.detail, /token was not sent/);
+
+  const noPin = await run({ CCG_GATEWAY: g.url, CCG_TOKEN: g.operatorToken });
+  assert.equal(noPin.code, 76);
+  assert.equal(noPin.by['pin']!.level, 'fail');
+  assert.match(noPin.by['pin']!.detail, new RegExp(`It is ${g.fingerprint}: if \`ccg serve\` printed that, pass --fingerprint`));
+  assert.equal(noPin.by['clock']!.level, 'ok', 'the clock is fine: a missing pin is not a clock problem');
+  assert.equal(noPin.by['token']!.level, 'warn');
+
+  const down = await run({ CCG_GATEWAY: 'https://127.0.0.1:1', CCG_TOKEN: g.operatorToken });
+  assert.equal(down.code, 69);
+  assert.equal(down.by['gateway']!.level, 'fail');
+  assert.match(down.by['gateway']!.detail, /cannot reach https:\/\/127\.0\.0\.1:1: ECONNREFUSED/);
+
+  // The saved login is used when nothing else names a gateway, and reported.
+  const config = tempDir();
+  saveConfig({ XDG_CONFIG_HOME: config }, { gateway: g.url, fingerprint: g.fingerprint, token: g.operatorToken, user: { name: 'ana', role: 'admin' } });
+  const saved = await run({ XDG_CONFIG_HOME: config });
+  assert.equal(saved.code, 0, JSON.stringify(saved.by));
+  assert.match(saved.by['login']!.detail, new RegExp(`^ana \\(admin\\) on ${g.url}, pinned$`));
+  assert.equal(saved.by['token']!.level, 'ok');
+  const elsewhere = await run({ XDG_CONFIG_HOME: config, CCG_GATEWAY: 'https://127.0.0.1:1' });
+  assert.match(elsewhere.by['login']!.detail, /not used for https:\/\/127\.0\.0\.1:1, a different gateway/);
+  assert.notEqual(elsewhere.by['token']?.level, 'ok');
+});

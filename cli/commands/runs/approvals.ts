@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { ApprovalsResponse, type Approval } from '../../../protocol/claude-control.js';
-import { toolSummary } from '../../../protocol/timeline.js';
+import { toolSummary } from '../../../protocol/one-line.js';
 import { age, safe, table } from '../../format.js';
 import { GatewayCommand } from '../base.js';
 import { runIdArg } from './args.js';

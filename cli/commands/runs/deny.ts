@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { ApprovalResponse } from '../../../protocol/claude-control.js';
 import { MAX_MESSAGE } from '../../../protocol/claude-events.js';
-import { toolSummary } from '../../../protocol/timeline.js';
+import { toolSummary } from '../../../protocol/one-line.js';
 import { CliError } from '../../exit-codes.js';
 import { safe } from '../../format.js';
 import { GatewayCommand } from '../base.js';
