@@ -205,6 +205,11 @@ test('tui in a real terminal: the new run\'s command is one line the terminal wr
   const COMMAND = /^CCG_RUN_TOKEN=ccgr_[A-Za-z0-9_-]{43} ccg runner start --gateway https?:\/\/127\.0\.0\.1:\d+ --fingerprint \S+ --run-id ([0-9a-z]{12}) --cmd 'your prompt'$/;
   /** The screen with the terminal's wrapped rows joined (what a mouse copy gives). */
   const joined = () => tmux('capture-pane', '-t', 'tui', '-p', '-J').split('\n').map((l) => l.trimEnd());
+  /** The same as a yes/no, to wait for: a resize reaches the console a moment after tmux re-lays the pane out. */
+  const isIntact = (s: string, columns: number, title: string) => {
+    const rows = s.split('\n');
+    return rows.length === 24 && rows[0]!.startsWith(`─ ${title} `) && rows[0]!.length === columns && rows.every((r) => r.length <= columns) && rows[23] === '';
+  };
   const intact = (s: string, columns: number, title: string) => {
     const rows = s.split('\n');
     assert.equal(rows.length, 24, s);
@@ -231,11 +236,11 @@ test('tui in a real terminal: the new run\'s command is one line the terminal wr
   intact(s, 120, 'new run');
   assert.equal(joined().find((l) => l.startsWith('CCG_RUN_TOKEN=')), command);
   tmux('resize-window', '-t', 'tui', '-x', '80', '-y', '24');
-  s = await until((s) => s.split('\n')[0]!.length === 80, 'back to 80 columns');
+  s = await until((s) => isIntact(s, 80, 'new run'), 'back to 80 columns');
 
   // y: the clipboard (tmux's buffer here); the redraw with the message keeps the frame in place.
   await keys('y');
-  s = await until((s) => s.includes('sent the runner command'), 'the copy message');
+  s = await until((s) => s.includes('sent the runner command') && isIntact(s, 80, 'new run'), 'the copy message, laid out at 80 columns');
   rows = intact(s, 80, 'new run');
   assert.equal(tmux('show-buffer'), command);
   assert.ok(joined().join(' ').replace(/\s+/g, ' ').includes('(tmux: set -g set-clipboard on)'), 'the message is whole');
