@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { launchPhone, type Phone } from '../helpers/browser.js';
+import { launchPhone, realProblems, withShots } from '../helpers/browser.js';
 import { startGateway, tempDir } from '../helpers/gateway.js';
 import { CCG_BIN, spawnCcg, waitFor } from '../helpers/processes.js';
 import { addUsers, phoneLogin } from '../helpers/users.js';
@@ -21,19 +21,6 @@ interface Rect { top: number; bottom: number; left: number; right: number; heigh
 // Strings evaluated in the page: the tests compile without DOM types.
 const rectOf = (sel: string) => `(() => { const r = document.querySelector(${JSON.stringify(sel)}).getBoundingClientRect(); return { top: r.top, bottom: r.bottom, left: r.left, right: r.right, height: r.height, width: r.width }; })()`;
 const clipOf = (sel: string) => `(() => { const el = document.querySelector(${JSON.stringify(sel)}); return { x: el.scrollWidth - el.clientWidth, y: el.scrollHeight - el.clientHeight }; })()`;
-
-function realProblems(phone: Phone): string[] {
-  return phone.problems.filter((p) => !/net::ERR_|Failed to load resource|^console: \[object Event\]$/.test(p));
-}
-
-async function withShots<T>(phone: Phone, name: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    await phone.shot(`failure-${name}`).catch(() => undefined);
-    throw err;
-  }
-}
 
 test('phone, run page: a drag over the output box at its end scrolls the page; "Jump to live" stays inside the box, on screen; commands: newest first, parameters in words, the runner\'s own refusal', async (t) => {
   const g = await startGateway();

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { PinnedAgent } from '../../cli/client/pinned-agent.js';
 import type { CreateRunResponse } from '../../protocol/api.js';
 import type { Approval } from '../../protocol/claude-control.js';
-import { SCREENSHOT_DIR, launchPhone, type Phone } from '../helpers/browser.js';
+import { launchPhone, realProblems, SCREENSHOT_DIR, withShots } from '../helpers/browser.js';
 import { fakeRunner } from '../helpers/fake-runner.js';
 import { claudeRun } from '../helpers/claude-run.js';
 import { runCli } from '../helpers/cli.js';
@@ -25,20 +25,6 @@ import { GIT_ENV, gitWorkspace } from '../helpers/workspace.js';
 
 // Runs in the browser (the tests compile without DOM types).
 declare const getComputedStyle: (el: unknown) => { backgroundColor: string };
-
-/** Page problems that are not ours: failed loads while a stream reconnects. */
-function realProblems(phone: Phone): string[] {
-  return phone.problems.filter((p) => !/net::ERR_|Failed to load resource|^console: \[object Event\]$/.test(p));
-}
-
-async function withShots<T>(phone: Phone, name: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    await phone.shot(`failure-${name}`).catch(() => undefined);
-    throw err;
-  }
-}
 
 test('phone, Claude: the timeline shows the reply; a tool use approved from the phone lets Claude continue; one denied with a message; one answered elsewhere shows resolved live; a follow-up typed on the phone reaches Claude', async (t) => {
   const g = await startGateway();

@@ -65,3 +65,18 @@ export async function launchPhone(): Promise<Phone> {
     },
   };
 }
+
+/** Page problems that are not ours: failed loads while a stream reconnects. */
+export function realProblems(phone: Phone): string[] {
+  return phone.problems.filter((p) => !/net::ERR_|Failed to load resource|^console: \[object Event\]$/.test(p));
+}
+
+/** Runs a browser scenario; when it fails, a screenshot named after it is kept in test-results/. */
+export async function withShots<T>(phone: Phone, name: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    await phone.shot(`failure-${name}`).catch(() => undefined);
+    throw err;
+  }
+}
