@@ -15,7 +15,7 @@ import { EXIT } from '../exit-codes.js';
 import http from 'node:http';
 import https from 'node:https';
 import { uwsIsNative } from '../../server/gateway.js';
-import { BaseCommand } from './base.js';
+import { BaseCommand, terminalLine } from './base.js';
 
 type Level = 'ok' | 'warn' | 'fail';
 interface Check {
@@ -128,7 +128,7 @@ export class DoctorCommand extends BaseCommand {
     checks.push(...(await this.gatewayChecks()));
 
     const failed = checks.filter((c) => c.level === 'fail');
-    this.print({ ok: failed.length === 0, checks: checks.map(({ exit: _exit, ...c }) => c) }, () => checks.map((c) => `${c.level.padEnd(4)}  ${c.name.padEnd(15)} ${c.detail}`).join('\n') + '\n');
+    this.print({ ok: failed.length === 0, checks: checks.map(({ exit: _exit, ...c }) => c) }, () => checks.map((c) => `${c.level.padEnd(4)}  ${c.name.padEnd(15)} ${terminalLine(c.detail)}`).join('\n') + '\n');
     return failed.length === 0 ? 0 : (failed.find((c) => c.exit !== undefined)?.exit ?? 1);
   }
 

@@ -133,3 +133,17 @@ test('doctor checks the gateway, the pin, the token and its role, the saved logi
   assert.match(elsewhere.by['login']!.detail, /not used for https:\/\/127\.0\.0\.1:1, a different gateway/);
   assert.notEqual(elsewhere.by['token']?.level, 'ok');
 });
+
+test('doctor shows what other programs and the gateway say without their terminal escapes', async () => {
+  const bin = tempDir();
+  // A `claude` and a `tmate` that answer --version with escapes: a title set, colours, a C1 CSI, a bidi override.
+  writeFileSync(`${bin}/claude`, "#!/bin/sh\nprintf '\\033]0;pwned\\007 2.1.331 \\033[31mred\\033[0m \\302\\2332J \\342\\200\\256evil\\n'\n");
+  writeFileSync(`${bin}/tmate`, "#!/bin/sh\nprintf 'tmate \\033[2J2.4\\n'\n");
+  chmodSync(`${bin}/claude`, 0o755);
+  chmodSync(`${bin}/tmate`, 0o755);
+  const r = await runCli(['doctor', '--data', tempDir()], { CCG_CLAUDE_BIN: `${bin}/claude`, CCG_TMATE_BIN: `${bin}/tmate` });
+  const claude = r.stdout.split('\n').find((l) => / claude /.test(l)) ?? '';
+  assert.match(claude, /2\.1\.331 red/, r.stdout);
+  assert.match(r.stdout, /tmate 2\.4/);
+  assert.doesNotMatch(r.stdout, /[\u001b\u009b\u202e]/, 'no escape or bidi control reaches the terminal');
+});
