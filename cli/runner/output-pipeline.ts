@@ -123,6 +123,7 @@ export type ExitMessage = Extract<RunnerToGateway, { type: 'exit' }>;
 export class ChunkSender {
   private sentSeq = 0;
   private exitSent = false;
+  private retry: NodeJS.Timeout | null = null;
   /** The child's exit, once known; sent after the last chunk. */
   exit: ExitMessage | null = null;
 
@@ -160,8 +161,12 @@ export class ChunkSender {
       this.sentSeq = chunk.seq;
     }
     if (this.sentSeq < spool.maxSeq) {
-      // ws has no drain event: poll.
-      setTimeout(() => this.pump(), 10);
+      // ws has no drain event: poll, with one timer however often pump() is called meanwhile
+      // (every new chunk calls it: without the guard each started a polling chain of its own).
+      this.retry ??= setTimeout(() => {
+        this.retry = null;
+        this.pump();
+      }, 10);
       return;
     }
     if (this.exit && !this.exitSent) {

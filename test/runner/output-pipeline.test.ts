@@ -119,9 +119,12 @@ test('output pipeline: a held tail goes out after HOLD_RELEASE_MS of quiet, or a
 class RecordingLink implements ChunkLink {
   readonly sent: (string | [number, number, string])[] = [];
   buffered = 0;
+  /** How often the sender looked at the socket's backlog. */
+  looks = 0;
   private waiter: { n: number; resolve: () => void } | null = null;
 
   get bufferedAmount(): number {
+    this.looks++;
     return this.buffered;
   }
 
@@ -183,6 +186,25 @@ test('chunk sender: holds back while the socket has SEND_WINDOW unsent, and goes
   link.buffered = 0;
   await link.until(3);
   assert.deepEqual(link.sent, [[1, 0, 'line 1'], [2, 0, 'line 2'], JSON.stringify(sender.exit)]);
+});
+
+test('chunk sender: a backed-up socket is polled by one timer, however often chunks arrive meanwhile', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const spool = openSpool(t);
+  const link = new RecordingLink();
+  const sender = new ChunkSender(spool, link, () => true);
+  sender.welcomed(1, false);
+  link.buffered = SEND_WINDOW;
+  for (let i = 1; i <= 20; i++) {
+    fill(spool, 1);
+    sender.pump(); // what every spooled chunk does
+  }
+  const before = link.looks;
+  t.mock.timers.tick(10);
+  assert.equal(link.looks - before, 1, 'one look per poll interval, not one per chunk that arrived');
+  link.buffered = 0;
+  t.mock.timers.tick(10);
+  assert.equal(link.sent.length, 20);
 });
 
 test('chunk sender: before the child starts, numbering continues after the gateway or the leftover spool, whichever is further', (t) => {
