@@ -44,7 +44,9 @@ export class AssistService {
       this.o.log.warn('assist.links_dropped', { run: runId, fields: dropped.join(',') }); // never the links themselves
       reason = `the runner reported links not in tmate's shape (${dropped.join(', ')}); they were dropped`;
     }
-    const info: AssistInfo = { requestId: body.requestId, state: body.state, links, expiresAt: body.expiresAt, reason, updatedAt: this.o.now() };
+    // Links exist only while the session is open: a report of them in any other state is not
+    // kept, so the API, the operator socket and the page hand out (and audit) the same thing.
+    const info: AssistInfo = { requestId: body.requestId, state: body.state, links: body.state === 'active' ? links : null, expiresAt: body.expiresAt, reason, updatedAt: this.o.now() };
     this.o.log.info('assist.status', { run: runId, state: body.state, reason: body.reason ?? undefined });
     if (body.state === 'refused') {
       this.o.bus.publish('assist', { runId, info });
