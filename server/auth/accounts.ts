@@ -179,11 +179,11 @@ export class AccountService {
   // ---- login
 
   /**
-   * Checks a username and password, throttled per account and per address. Unknown users,
+   * Checks a username and password, throttled per account and address, and per address. Unknown users,
    * wrong passwords and disabled accounts get the same error after the same work.
    */
   async checkPassword(username: string, password: string, remote: string): Promise<PasswordResult> {
-    const keys = [LoginThrottle.accountKey(username), LoginThrottle.addressKey(remote)];
+    const keys = [LoginThrottle.accountKey(username, remote), LoginThrottle.addressKey(remote)];
     // Counted before the Argon2 work, not after it: concurrent guesses see each other.
     const attempt = this.d.throttle.begin(keys);
     if (!attempt.ok) {
@@ -220,7 +220,7 @@ export class AccountService {
    * requests with the same code cannot both pass.
    */
   async checkSecondFactor(user: UserRecord, code: string, remote: string, purpose: string): Promise<{ via: 'totp' | 'recovery'; remaining: number }> {
-    const keys = [LoginThrottle.accountKey(user.name), LoginThrottle.addressKey(remote)];
+    const keys = [LoginThrottle.accountKey(user.name, remote), LoginThrottle.addressKey(remote)];
     const attempt = this.d.throttle.begin(keys);
     if (!attempt.ok) throw new CcgError('ERR_THROTTLED', `too many failed attempts: try again in ${attempt.retryAfterS} s`);
     const clean = code.replace(/\s+/g, '');
@@ -258,7 +258,7 @@ export class AccountService {
 
   async changePassword(user: UserRecord, current: string, next: string, remote: string): Promise<void> {
     const pw = validate(Password, next);
-    const keys = [LoginThrottle.accountKey(user.name), LoginThrottle.addressKey(remote)];
+    const keys = [LoginThrottle.accountKey(user.name, remote), LoginThrottle.addressKey(remote)];
     const attempt = this.d.throttle.begin(keys);
     if (!attempt.ok) throw new CcgError('ERR_THROTTLED', `too many failed attempts: try again in ${attempt.retryAfterS} s`);
     let ok: boolean;
@@ -303,7 +303,7 @@ export class AccountService {
   async confirmTotp(user: UserRecord, code: string, remote: string): Promise<string[]> {
     const pending = this.pendingTotp(user);
     if (!pending) throw new CcgError('ERR_BAD_REQUEST', 'start enrolment first');
-    const keys = [LoginThrottle.accountKey(user.name), LoginThrottle.addressKey(remote)];
+    const keys = [LoginThrottle.accountKey(user.name, remote), LoginThrottle.addressKey(remote)];
     const verdict = this.d.throttle.check(keys);
     if (!verdict.ok) throw new CcgError('ERR_THROTTLED', `too many failed attempts: try again in ${verdict.retryAfterS} s`);
     const step = totpStep(pending.secret, code.replace(/\s+/g, ''), this.d.now());
