@@ -3,6 +3,7 @@ import { Email, Password, Username, type UserRole } from '../../protocol/account
 import { CcgError } from '../../protocol/errors.js';
 import type { Logger } from '../log.js';
 import type { AuditEntry, AuthStore, UserRecord } from '../store/types.js';
+import { revokeUserTokens } from './api-tokens.js';
 import { burnPasswordCheck, hashPassword, needsRehash, passwordTooLong, verifyPassword } from './passwords.js';
 import type { SecretBox } from './secret-box.js';
 import { LoginThrottle } from './throttle.js';
@@ -158,14 +159,21 @@ export class AccountService {
     return out;
   }
 
-  async resetPassword(id: string, password: string, by: Actor): Promise<UserRecord> {
+  /**
+   * An admin sets someone's password. Every API token of that user is revoked with it: a token
+   * made with the old password (perhaps by whoever learnt it) must not outlive it. (Password
+   * changes are made on the pages, with a session, never with a token: there is no token making
+   * the change to spare. The caller ends the sessions.)
+   */
+  async resetPassword(id: string, password: string, by: Actor): Promise<{ user: UserRecord; tokensRevoked: number }> {
     const pw = validate(Password, password);
     const hash = await hashPassword(pw);
     const u = await this.change(id, (x) => {
       x.passwordHash = hash;
     });
-    await this.audit(by, 'user.password_reset', u.name);
-    return u;
+    const tokensRevoked = await revokeUserTokens(this.d.store, id, this.d.now());
+    await this.audit(by, 'user.password_reset', u.name, { tokensRevoked });
+    return { user: u, tokensRevoked };
   }
 
   async deleteUser(id: string, by: Actor): Promise<UserRecord> {
@@ -256,7 +264,8 @@ export class AccountService {
     return { via, remaining };
   }
 
-  async changePassword(user: UserRecord, current: string, next: string, remote: string): Promise<void> {
+  /** A user changes their own password; every API token of theirs is revoked with it (see resetPassword). */
+  async changePassword(user: UserRecord, current: string, next: string, remote: string): Promise<{ tokensRevoked: number }> {
     const pw = validate(Password, next);
     const keys = [LoginThrottle.accountKey(user.name, remote), LoginThrottle.addressKey(remote)];
     const attempt = this.d.throttle.begin(keys);
@@ -277,7 +286,9 @@ export class AccountService {
     await this.change(user.id, (x) => {
       x.passwordHash = hash;
     });
-    await this.audit({ name: user.name, remote }, 'password.change', user.name);
+    const tokensRevoked = await revokeUserTokens(this.d.store, user.id, this.d.now());
+    await this.audit({ name: user.name, remote }, 'password.change', user.name, { tokensRevoked });
+    return { tokensRevoked };
   }
 
   // ---- two-factor enrolment
