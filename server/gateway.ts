@@ -24,6 +24,7 @@ import { mountBrowser } from './http/pages/mount.js';
 import { LocalBus, type EventBus } from './live/bus.js';
 import { createLogger, type Logger } from './log.js';
 import { Notifier } from './notify/notifier.js';
+import { pushAudience } from './notify/push-audience.js';
 import { WebPush, ensureVapidKeys } from './notify/web-push.js';
 import { LmdbStore } from './store/lmdb-store.js';
 import type { Store } from './store/types.js';
@@ -280,6 +281,7 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
     store, keys: ensureVapidKeys(o.dataDir), subject, log, now,
     ...(o.pushAgent ? { agent: o.pushAgent } : {}),
     ...(o.pushHosts ? { pushHosts: o.pushHosts } : {}),
+    audience: pushAudience(store),
   });
   const notifier = new Notifier({
     url: o.notifyUrl, format: o.notifyFormat, push, baseUrl: o.baseUrl, runName: (id) => runs.get(id)?.name ?? id, log,
@@ -302,6 +304,10 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
     bus.on('run', (run) => approvals.onRun(run), keep),
     bus.on('run', (run) => notifier.onRun(run), keep),
     bus.on('approval', (change) => notifier.onApproval(change), keep),
+    // A deleted or disabled user (or a revoked bootstrap token) loses their push subscriptions.
+    bus.on('auth', (change) => {
+      if (change.kind !== 'session') push.prune().catch((err: unknown) => log.warn('push.prune_failed', { err: String(err) }));
+    }, keep),
   ];
 
   return {

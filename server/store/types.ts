@@ -184,6 +184,10 @@ export interface PushSubscriptionRecord {
   endpoint: string;
   keys: { p256dh: string; auth: string };
   user: string;
+  /** The user it belongs to (absent on subscriptions stored before this was recorded). */
+  userId?: string | null;
+  /** For a subscription made with a token that belongs to no user: that token's id. */
+  tokenId?: string | null;
   createdAt: number;
 }
 
