@@ -4,6 +4,7 @@ import { CcgError } from '../../protocol/errors.js';
 import type { Logger } from '../log.js';
 import type { AuditEntry, AuthStore, UserRecord } from '../store/types.js';
 import { revokeUserTokens } from './api-tokens.js';
+import { AGGREGATED_ACTIONS, AuditAggregator } from './audit-aggregate.js';
 import { burnPasswordCheck, hashPassword, needsRehash, passwordTooLong, verifyPassword } from './passwords.js';
 import type { SecretBox } from './secret-box.js';
 import { LoginThrottle } from './throttle.js';
@@ -44,16 +45,30 @@ function validate<T>(schema: { safeParse(v: unknown): { success: true; data: T }
  * Used by the pages and by `POST /api/v1/login` alike, so both answer the same way.
  */
 export class AccountService {
-  constructor(private readonly d: AccountDeps) {}
+  private readonly repeats: AuditAggregator;
+
+  constructor(private readonly d: AccountDeps) {
+    this.repeats = new AuditAggregator({ write: (e) => this.write(e), now: d.now });
+  }
 
   private totpContext(userId: string): string {
     return `totp:${userId}`;
   }
 
+  /** Writes an audit entry; repeats of the failures anyone can cause are gathered (audit-aggregate.ts). */
   async audit(actor: Actor | string, action: string, target: string | null, detail?: AuditDetail): Promise<void> {
     const a = typeof actor === 'string' ? { name: actor, remote: null } : actor;
     const entry: AuditEntry = { at: this.d.now(), actor: a.name.slice(0, 64), action, target, from: a.remote, ...(detail ? { detail } : {}) };
-    await this.d.store.appendAudit(entry).catch((err: unknown) => this.d.log.warn('audit.write_failed', { err: String(err) }));
+    await (AGGREGATED_ACTIONS.has(action) ? this.repeats.add(entry) : this.write(entry));
+  }
+
+  private write(entry: AuditEntry): Promise<void> {
+    return this.d.store.appendAudit(entry).catch((err: unknown) => this.d.log.warn('audit.write_failed', { err: String(err) }));
+  }
+
+  /** Writes the gathered repeats now (the gateway does at shutdown). */
+  flushAudit(): Promise<void> {
+    return this.repeats.flush();
   }
 
   adminExists(): boolean {
