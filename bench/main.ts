@@ -270,6 +270,18 @@ async function main(): Promise<number> {
           target: top ? { text: '< 50 ms', met: g.p99 < 50 && g.lost === 0 } : null,
           detail: { max: g.max, relayMax: r.max, gatewayCpuPct: g.serverCpu, generatorCpuPct: g.generatorCpu, generatorLoopDelayP99: g.generatorLoopDelayP99, relayCpuPct: r.serverCpu, ...lost },
         }));
+        if (n >= 100) {
+          // CPU time per line: the server's share of a core over the measured interval, divided by the lines it carried meanwhile.
+          const perLine = (cpuPct: number) => (cpuPct / 100) * 1e6 / (n * LINES_PER_SECOND);
+          figures.push(figure({
+            id: `cpu.per-line.${n}`,
+            name: `gateway CPU per line, ${n} runners × ${LINES_PER_SECOND} lines/s`,
+            value: perLine(g.serverCpu),
+            unit: 'µs',
+            reference: { label: 'bare relay', value: perLine(r.serverCpu), unit: 'µs' },
+            target: { text: '≤ 1.5× relay', met: perLine(g.serverCpu) <= 1.5 * perLine(r.serverCpu) },
+          }));
+        }
       }
       raw['latency'] = results;
     }
