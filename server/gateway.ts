@@ -24,6 +24,8 @@ import { mountBrowser } from './http/pages/mount.js';
 import { LocalBus, type EventBus } from './live/bus.js';
 import { createLogger, type Logger } from './log.js';
 import { Notifier } from './notify/notifier.js';
+import { AuditBudget, DEFAULT_AUDIT_BUDGET, type AuditBudgetLimits } from './core/audit-budget.js';
+import { pushAudience } from './notify/push-audience.js';
 import { WebPush, ensureVapidKeys } from './notify/web-push.js';
 import { LmdbStore } from './store/lmdb-store.js';
 import type { Store } from './store/types.js';
@@ -101,6 +103,8 @@ export interface GatewayOptions extends NotifyOptions {
   trustProxy?: boolean;
   /** Browser session lifetimes (idle, absolute). */
   sessionPolicy?: Partial<SessionPolicy>;
+  /** The audit log's retention and size budget (DEFAULT_AUDIT_BUDGET otherwise). */
+  auditBudget?: Partial<AuditBudgetLimits>;
 }
 
 export interface Gateway {
@@ -209,12 +213,14 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     services.sessions.prune().catch((err: unknown) => log.warn('session.prune_failed', { err: String(err) }));
   }, 10 * 60_000);
   pruneSessions.unref();
+  services.auditBudget.start();
 
   let closed: Promise<void> | undefined;
   const close = () =>
     (closed ??= (async () => {
       clearInterval(pruneTimer);
       clearInterval(pruneSessions);
+      const trimmed = services.auditBudget.stop();
       unsubscribe(); // an injected bus outlives this gateway: its services stop listening
       offAuthChanges?.();
       operatorSockets.close();
@@ -226,6 +232,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       // fan-out) run against an open store and find its sockets closed, instead of reading a
       // closed LMDB environment ("The environment is already closed", an uncaught throw).
       for (let i = 0; i < 3; i++) await new Promise<void>((r) => setImmediate(r));
+      await trimmed;
+      await services.accounts.flushAudit(); // the repeats gathered so far are not lost
       await runs.flush();
       await store.close();
     })());
@@ -256,7 +264,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
  * Builds every service on one store and one bus, and subscribes them to each other through the
  * bus. The one place that knows which service needs which: transports receive the result.
  */
-function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: EventBus; box: SecretBox; log: Logger; now: () => number; limits: GatewayLimits; baseUrl: () => string; sessionPolicy?: Partial<SessionPolicy> }): { services: Services; unsubscribe: () => void } {
+function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: EventBus; box: SecretBox; log: Logger; now: () => number; limits: GatewayLimits; baseUrl: () => string; sessionPolicy?: Partial<SessionPolicy>; auditBudget?: Partial<AuditBudgetLimits> }): { services: Services; unsubscribe: () => void } {
   const { store, bus, log, now, limits } = o;
   const runs = new RunService({ store, bus, box: o.box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes });
   const artifacts = new ArtifactService({
@@ -280,6 +288,7 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
     store, keys: ensureVapidKeys(o.dataDir), subject, log, now,
     ...(o.pushAgent ? { agent: o.pushAgent } : {}),
     ...(o.pushHosts ? { pushHosts: o.pushHosts } : {}),
+    audience: pushAudience(store),
   });
   const notifier = new Notifier({
     url: o.notifyUrl, format: o.notifyFormat, push, baseUrl: o.baseUrl, runName: (id) => runs.get(id)?.name ?? id, log,
@@ -288,6 +297,7 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
   const throttle = new LoginThrottle({ now });
   const accounts = new AccountService({ store, box: o.box, log, now, throttle });
   const sessions = new SessionService(store, now, { ...DEFAULT_SESSION_POLICY, ...o.sessionPolicy });
+  const auditBudget = new AuditBudget({ store, log, now, limits: { ...DEFAULT_AUDIT_BUDGET, ...o.auditBudget } });
   const requests = new Requests({ runs, store, policy, artifacts, assist, log, now });
 
   // Who reacts to what, in this order. Each is its own listener, kept when it throws: one
@@ -302,10 +312,14 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
     bus.on('run', (run) => approvals.onRun(run), keep),
     bus.on('run', (run) => notifier.onRun(run), keep),
     bus.on('approval', (change) => notifier.onApproval(change), keep),
+    // A deleted or disabled user (or a revoked bootstrap token) loses their push subscriptions.
+    bus.on('auth', (change) => {
+      if (change.kind !== 'session') push.prune().catch((err: unknown) => log.warn('push.prune_failed', { err: String(err) }));
+    }, keep),
   ];
 
   return {
-    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, requests, accounts, sessions, throttle, push, notifier },
+    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, requests, accounts, sessions, throttle, push, notifier, auditBudget },
     unsubscribe: () => offs.forEach((off) => off()),
   };
 }

@@ -5,6 +5,7 @@ import { installCrashHandlers } from '../crash-handlers.js';
 import { parsePushHosts } from '../../server/notify/push-hosts.js';
 import { BaseCommand, parseDuration } from './base.js';
 import { CliError } from '../exit-codes.js';
+import { parseSize } from '../sizes.js';
 
 export class ServeCommand extends BaseCommand {
   static override paths = [['serve']];
@@ -47,6 +48,8 @@ export class ServeCommand extends BaseCommand {
   trustProxy = Option.Boolean('--trust-proxy', false, { description: 'Take client addresses from CF-Connecting-IP / X-Forwarded-For on loopback connections (behind a local tunnel); env CCG_TRUST_PROXY=1' });
   sessionIdle = Option.String('--session-idle', { env: 'CCG_SESSION_IDLE', description: 'Browser sessions end after this long unused (env CCG_SESSION_IDLE; default 12h)' });
   sessionMax = Option.String('--session-max', { env: 'CCG_SESSION_MAX', description: 'Browser sessions end this long after sign-in, used or not (env CCG_SESSION_MAX; default 168h)' });
+  auditRetention = Option.String('--audit-retention', { env: 'CCG_AUDIT_RETENTION', description: 'Audit entries older than this are deleted (env CCG_AUDIT_RETENTION; default 180d)' });
+  auditMaxSize = Option.String('--audit-max-size', { env: 'CCG_AUDIT_MAX_SIZE', description: 'The audit log is kept below this size, oldest entries first (env CCG_AUDIT_MAX_SIZE; default 256M)' });
 
   protected async run(): Promise<number> {
     const started = performance.now();
@@ -77,6 +80,11 @@ export class ServeCommand extends BaseCommand {
       idleMs: parseDuration(this.sessionIdle ?? '12h', '--session-idle'),
       maxMs: parseDuration(this.sessionMax ?? '168h', '--session-max'),
     };
+    const auditBudget = {
+      retentionMs: parseDuration(this.auditRetention ?? '180d', '--audit-retention'),
+      maxBytes: parseSize(this.auditMaxSize ?? '256M', '--audit-max-size'),
+    };
+    if (auditBudget.maxBytes < 1024 * 1024) throw new CliError('--audit-max-size must be at least 1M');
     const trustProxy = this.trustProxy || /^(1|true|yes)$/i.test(env['CCG_TRUST_PROXY'] ?? '');
     const log = createLogger({ level, write: (l) => this.context.stderr.write(l) });
     const offCrashHandlers = installCrashHandlers(log, (l) => this.context.stderr.write(l));
@@ -88,6 +96,7 @@ export class ServeCommand extends BaseCommand {
       cfAccess: this.cfTeam && this.cfAud ? { teamDomain: this.cfTeam, aud: this.cfAud, ...(this.cfCerts ? { certsUrl: this.cfCerts } : {}) } : null,
       trustProxy,
       sessionPolicy,
+      auditBudget,
       dataDir: this.data ?? '.data',
       host: this.host ?? '127.0.0.1',
       port,

@@ -1,9 +1,10 @@
-import { createRequire } from 'node:module';
-import type MarkdownItType from 'markdown-it';
 import type { ClaudeResult } from '../../protocol/claude-events.js';
 import { visibleText } from '../../protocol/terminal-escapes.js';
 import { fmtDuration, toolSummary, type ApprovalState, type TimelineEntry } from '../../protocol/timeline.js';
 import { escapeHtml, html, joinHtml, raw, type SafeHtml } from './html.js';
+import { renderMarkdown } from './markdown.js';
+
+export { renderMarkdown };
 
 /**
  * The timeline as HTML fragments for the phone pages. Pure: entries in, a string out; the page
@@ -13,7 +14,8 @@ import { escapeHtml, html, joinHtml, raw, type SafeHtml } from './html.js';
  * Everything in an entry came from the model, a tool or a file, and is hostile:
  * - every text is HTML-escaped; Claude's markdown is rendered by markdown-it with raw HTML off,
  *   links limited to http(s) and mailto (rel="noopener noreferrer nofollow"), images shown as
- *   links (no remote loads), and control characters removed first;
+ *   links (no remote loads), and control characters removed first, at a bounded cost
+ *   (markdown.ts: size cap, a linear path for pathological text, a cache);
  * - no inline script or style is produced (the pages' CSP forbids them): collapsing uses
  *   `<details>`, styling uses the `tl-*` classes.
  */
@@ -41,32 +43,6 @@ export interface HtmlOptions {
 // page and would only show as garbage; bidi controls are shown as U+FFFD, as everywhere.
 function clean(s: string): string {
   return visibleText(s, { cr: 'newline' });
-}
-
-const SAFE_LINK = /^(https?:\/\/|mailto:)/i;
-
-function createMarkdown(): InstanceType<typeof MarkdownItType> {
-  // Required on first use (the first Claude timeline rendered), not at gateway start.
-  const MarkdownIt = createRequire(import.meta.url)('markdown-it') as typeof MarkdownItType;
-  const md = new MarkdownIt({ html: false, linkify: true, breaks: true, typographer: false });
-  // No images: a remote image is a tracking pixel and a CSP violation; its alt text and URL stay visible as text.
-  md.disable('image');
-  md.validateLink = (url: string) => SAFE_LINK.test(url.trim());
-  const defaultLinkOpen = md.renderer.rules.link_open ?? ((tokens, idx, options, _env, self) => self.renderToken(tokens, idx, options));
-  md.renderer.rules.link_open = (tokens, idx, options, env, self) => {
-    const t = tokens[idx]!;
-    t.attrSet('rel', 'noopener noreferrer nofollow');
-    t.attrSet('target', '_blank');
-    return defaultLinkOpen(tokens, idx, options, env, self);
-  };
-  return md;
-}
-
-let md: InstanceType<typeof MarkdownItType> | undefined;
-
-/** Claude's markdown as safe HTML (no raw HTML, safe links only, no images). */
-export function renderMarkdown(text: string): SafeHtml {
-  return raw((md ??= createMarkdown()).render(clean(text))); // html: false, so every text is escaped by markdown-it
 }
 
 function pre(text: string, cls = ''): SafeHtml {

@@ -7,7 +7,7 @@ import { authenticateBearer, canOperate, type Principal } from '../auth/operator
 import type { Services } from '../core/services.js';
 import { Follower, type FollowSink } from '../live/follower.js';
 import { CredentialWatch } from '../live/recheck.js';
-import { copyRequest, errorReply, writeReply } from '../respond.js';
+import { ambiguousHeader, copyRequest, errorReply, writeReply } from '../respond.js';
 import { STEERING_MESSAGE_TYPES, operatorSteering } from './operator-steering.js';
 import { parseTextMessage } from './parse-message.js';
 
@@ -197,6 +197,7 @@ export function mountOperatorSocket(app: TemplatedApp, s: Services, o: OperatorS
       res.onAborted(() => undefined);
       try {
         if (/ccg[ro]_/.test(info.query)) throw new CcgError('ERR_TOKEN_IN_URL');
+        if (info.ambiguous) throw ambiguousHeader(info.ambiguous);
         const principal = resolvePrincipal(info.headers);
         const credentials: Record<string, string> = {};
         for (const k of ['authorization', 'cookie']) if (info.headers[k] !== undefined) credentials[k] = info.headers[k]!;

@@ -61,7 +61,7 @@ export function mountBrowser(app: TemplatedApp, s: Services, o: BrowserOptions):
   };
   d.sections.push(...runSections(d));
 
-  mountLoginApi(app, { store: s.store, accounts: s.accounts, log: s.log, now: s.now, trustProxy: d.trustProxy });
+  mountLoginApi(app, { store: s.store, accounts: s.accounts, log: s.log, now: s.now, trustProxy: d.trustProxy, cf: o.cf });
   mountAuthPages(app, d, { throttle: s.throttle, closeSessionStreams: (hash) => streams.closeSession(hash) });
   mountRunLive(app, d, streams);
   mountRunsPages(app, d);
