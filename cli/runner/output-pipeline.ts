@@ -7,7 +7,10 @@ import type { Spool } from './spool.js';
 /** Output is coalesced for up to this long, or until this many bytes, before it becomes a chunk. */
 export const COALESCE_MS = 4;
 export const COALESCE_BYTES = 64 * 1024;
-/** A tail held back by the redactor is sent after this much quiet. */
+/**
+ * A tail held back by the redactor is sent after this much quiet: redacted if it may begin a
+ * secret, whose continuation is then redacted too (protocol/redaction.ts, StreamRedactor.release).
+ */
 export const HOLD_RELEASE_MS = 300;
 /** Stop sending while the socket has this much unsent data; the spool keeps the rest. */
 export const SEND_WINDOW = 4 * 1024 * 1024;
@@ -55,29 +58,32 @@ export class OutputPipeline {
 
   /** A runner event (stream 3): spooled at once, after the command output it describes. */
   event(ev: RunnerEvent): void {
-    // Events follow the output they describe: release the command stream's held tail first.
-    this.releaseStream(STREAM_COMMAND);
+    // Events follow the output they describe: release the command stream's held tail first
+    // (as after a pause: a secret it begins stays redacted in what the command writes next).
+    this.releaseStream(STREAM_COMMAND, false);
     this.output(STREAM_EVENT, encodeEvent(ev));
     // An event is a whole line: nothing more will follow it, so nothing may be held back.
-    this.releaseStream(STREAM_EVENT);
+    this.releaseStream(STREAM_EVENT, true);
     this.flush();
   }
 
   /** Spools everything now, held tails included: the child has ended. */
   drain(): void {
     if (this.releaseTimer) clearTimeout(this.releaseTimer);
-    this.releaseHeld();
+    this.releaseTimer = null;
+    for (const stream of this.redactors.keys()) this.releaseStream(stream, true);
     this.flush();
   }
 
-  private releaseStream(stream: number): void {
+  /** `final`: the stream has ended; otherwise it has paused and its redactor keeps its state. */
+  private releaseStream(stream: number, final: boolean): void {
     const r = this.redactors.get(stream);
-    if (r && r.pending > 0) this.enqueue(stream, r.flush());
+    if (r && r.pending > 0) this.enqueue(stream, final ? r.flush() : r.release());
   }
 
   private releaseHeld(): void {
     this.releaseTimer = null;
-    for (const stream of this.redactors.keys()) this.releaseStream(stream);
+    for (const stream of this.redactors.keys()) this.releaseStream(stream, false);
   }
 
   private enqueue(stream: number, data: Buffer): void {

@@ -94,7 +94,8 @@ test('output pipeline: a secret split across writes is redacted; an event releas
   const got = chunks(spool);
   assert.equal(got.length, 2, 'the event closed the command chunk at once');
   assert.deepEqual(got[0]!.slice(0, 2), [1, STREAM_COMMAND]);
-  assert.equal(got[0]![2], 'curl -H "Bearer [REDACTED:ccg-token]" ok\ntail ccgrun_');
+  // The tail began the run token: released by the event, but redacted (it used to go out in clear).
+  assert.equal(got[0]![2], 'curl -H "Bearer [REDACTED:ccg-token]" ok\ntail [REDACTED:ccg-token]');
   assert.deepEqual(got[1]!.slice(0, 2), [2, STREAM_EVENT]);
   assert.deepEqual(JSON.parse(got[1]![2]), { type: 'exec_refused', requestId: 'r1', name: 'x', reason: 'no' });
   assert.ok(!tapped.some(([, text]) => text.includes(TOKEN.slice(8))), 'the tap sees only redacted output');
@@ -108,11 +109,13 @@ test('output pipeline: a held tail goes out after HOLD_RELEASE_MS of quiet, or a
   assert.deepEqual(chunks(spool), [[1, STREAM_STDOUT, 'prompt> ']]);
   await nextSpooled();
   assert.ok(performance.now() - started >= HOLD_RELEASE_MS - 1, 'released after the quiet period');
-  assert.deepEqual(chunks(spool, 2), [[2, STREAM_STDOUT, 'ccgrun_']]);
+  // The tail is the start of the run token: it goes out redacted, never in clear.
+  assert.deepEqual(chunks(spool, 2), [[2, STREAM_STDOUT, '[REDACTED:ccg-token]']]);
 
-  p.output(STREAM_STDOUT, Buffer.from('last words ccgrun_'));
+  p.output(STREAM_STDOUT, Buffer.from('0123 rest\nlast words ccgrun_'));
   p.drain();
-  assert.deepEqual(chunks(spool, 3), [[3, STREAM_STDOUT, 'last words ccgrun_']]);
+  // Its continuation is dropped too, however late; at the end, a held token start is redacted.
+  assert.deepEqual(chunks(spool, 3), [[3, STREAM_STDOUT, ' rest\nlast words [REDACTED:ccg-token]']]);
 });
 
 /** A link that keeps what is sent; `buffered` plays the socket's unsent bytes. */
