@@ -4,7 +4,8 @@ import { createLogger, type LogLevel } from '../../server/log.js';
 import { installCrashHandlers } from '../crash-handlers.js';
 import { parsePushHosts } from '../../server/notify/push-hosts.js';
 import { BaseCommand, parseDuration } from './base.js';
-import { CliError } from '../exit-codes.js';
+import { CliError, EXIT } from '../exit-codes.js';
+import { InUseError } from '../../server/instance-lock.js';
 
 export class ServeCommand extends BaseCommand {
   static override paths = [['serve']];
@@ -22,6 +23,10 @@ export class ServeCommand extends BaseCommand {
       (/runs, /settings…) need a sign-in; with --cf-access-team-domain and --cf-access-aud every
       page request must also carry a valid Cloudflare Access assertion (see docs/OPERATIONS.md).
       Stops cleanly on SIGINT/SIGTERM.
+
+      One gateway per port and per data directory: the port is listened on exclusively and the
+      data directory is locked (\`serve.lock\`, holding the pid; a lock left by a dead process is
+      taken over). A second \`ccg serve\` on either exits 75 naming the process that has it.
     `,
     examples: [
       ['Start with defaults (https://localhost:3100, data in .data)', 'ccg serve'],
@@ -96,6 +101,11 @@ export class ServeCommand extends BaseCommand {
       ...(env['CCG_TLS_KEY'] ? { tlsKeyFile: env['CCG_TLS_KEY'] } : {}),
       ...(this.publicUrl ? { publicUrl: this.publicUrl } : {}),
       log,
+    }).catch((err: unknown) => {
+      offCrashHandlers();
+      // Another gateway has the port or the data directory: say which process, exit 75.
+      if (err instanceof InUseError) throw new CliError(err.message, EXIT.IN_USE, 'ERR_IN_USE');
+      throw err;
     });
     const readyMs = Math.round(performance.now() - started);
     const info = {
