@@ -62,6 +62,7 @@ export function exitForCode(code: ErrorCode | string): number {
     case 'ERR_TOTP_REQUIRED':
     case 'ERR_TOTP_INVALID':
     case 'ERR_THROTTLED':
+    case 'ERR_RUN_REVOKED':
       return EXIT.AUTH;
     case 'ERR_NOT_FOUND':
     case 'ERR_RUN_NOT_FOUND':

@@ -17,7 +17,7 @@ import { AssistService } from './core/assist.js';
 import { auditPowerEvents } from './core/audit-events.js';
 import { PolicyService } from './core/policy.js';
 import { Requests } from './core/requests.js';
-import { RunService } from './core/runs.js';
+import { DEFAULT_CANCEL_GRACE_MS, RunService } from './core/runs.js';
 import type { Services } from './core/services.js';
 import { SteeringService } from './core/steering.js';
 import { mountRunsApi } from './http/api-runs.js';
@@ -63,6 +63,8 @@ export interface GatewayLimits {
   maxRunArtifactBytes: number;
   /** Bytes one run may upload as artifacts over its life, replaced ones included. */
   maxRunUploadBytes: number;
+  /** A cancelled run not ended within this long is revoked (its runner ignored the cancel). */
+  cancelGraceMs: number;
   /** Artifact uploads one run may make over its life. */
   maxRunUploads: number;
 }
@@ -77,6 +79,7 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   maxRunArtifactBytes: 512 * 1024 * 1024,
   maxRunUploadBytes: 2 * 1024 ** 3,
   maxRunUploads: 5000,
+  cancelGraceMs: DEFAULT_CANCEL_GRACE_MS,
 };
 
 export interface GatewayOptions extends NotifyOptions {
@@ -282,7 +285,7 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
  */
 function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: EventBus; box: SecretBox; log: Logger; now: () => number; limits: GatewayLimits; baseUrl: () => string; sessionPolicy?: Partial<SessionPolicy> }): { services: Services; unsubscribe: () => void } {
   const { store, bus, log, now, limits } = o;
-  const runs = new RunService({ store, bus, box: o.box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes });
+  const runs = new RunService({ store, bus, box: o.box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes, cancelGraceMs: limits.cancelGraceMs, audit: store });
   const artifacts = new ArtifactService({
     dir: join(o.dataDir, 'artifacts'),
     index: store,

@@ -51,6 +51,7 @@ export class ServeCommand extends BaseCommand {
   cfCerts = Option.String('--cf-access-certs-url', { env: 'CCG_CF_ACCESS_CERTS_URL', description: 'Where Access signing keys are (default <team domain>/cdn-cgi/access/certs; env CCG_CF_ACCESS_CERTS_URL)' });
   trustProxy = Option.Boolean('--trust-proxy', false, { description: 'Take client addresses from CF-Connecting-IP / X-Forwarded-For on loopback connections (behind a local tunnel); env CCG_TRUST_PROXY=1' });
   sessionIdle = Option.String('--session-idle', { env: 'CCG_SESSION_IDLE', description: 'Browser sessions end after this long unused (env CCG_SESSION_IDLE; default 12h)' });
+  cancelGrace = Option.String('--cancel-grace', { env: 'CCG_CANCEL_GRACE', description: 'A cancelled run not ended this long after the cancel is revoked: its runner cut off, its token refused (env CCG_CANCEL_GRACE; default 30s; 0 never)' });
   sessionMax = Option.String('--session-max', { env: 'CCG_SESSION_MAX', description: 'Browser sessions end this long after sign-in, used or not (env CCG_SESSION_MAX; default 168h)' });
 
   protected async run(): Promise<number> {
@@ -82,6 +83,7 @@ export class ServeCommand extends BaseCommand {
       idleMs: parseDuration(this.sessionIdle ?? '12h', '--session-idle'),
       maxMs: parseDuration(this.sessionMax ?? '168h', '--session-max'),
     };
+    const cancelGraceMs = this.cancelGrace === '0' ? 0 : parseDuration(this.cancelGrace ?? '30s', '--cancel-grace');
     const trustProxy = this.trustProxy || /^(1|true|yes)$/i.test(env['CCG_TRUST_PROXY'] ?? '');
     const log = createLogger({ level, write: (l) => this.context.stderr.write(l) });
     const offCrashHandlers = installCrashHandlers(log, (l) => this.context.stderr.write(l));
@@ -93,6 +95,7 @@ export class ServeCommand extends BaseCommand {
       cfAccess: this.cfTeam && this.cfAud ? { teamDomain: this.cfTeam, aud: this.cfAud, ...(this.cfCerts ? { certsUrl: this.cfCerts } : {}) } : null,
       trustProxy,
       sessionPolicy,
+      limits: { cancelGraceMs },
       dataDir: this.data ?? '.data',
       host: this.host ?? '127.0.0.1',
       port,
