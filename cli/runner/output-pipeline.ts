@@ -18,7 +18,10 @@ export const COALESCE_BYTES = 64 * 1024;
  */
 export const IMMEDIATE_PER_SECOND = 1000;
 export const IMMEDIATE_BURST = 20;
-/** A tail held back by the redactor is sent after this much quiet. */
+/**
+ * A tail held back by the redactor is sent after this much quiet: redacted if it may begin a
+ * secret, whose continuation is then redacted too (protocol/redaction.ts, StreamRedactor.release).
+ */
 export const HOLD_RELEASE_MS = 300;
 /** Stop sending while the socket has this much unsent data; the spool keeps the rest. */
 export const SEND_WINDOW = 4 * 1024 * 1024;
@@ -39,6 +42,8 @@ export interface OutputPipelineOptions {
   spooled(): void;
   /** True when the link has nothing unsent, so a chunk spooled now leaves at once (ChunkSender.idle). Without it, output is always coalesced. */
   linkIdle?(): boolean;
+  /** The clock of the immediate-send budget, in ms (tests freeze it). */
+  now?(): number;
 }
 
 /**
@@ -52,9 +57,11 @@ export class OutputPipeline {
   private pending: { stream: number; parts: Buffer[]; size: number } | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
   private immediateTokens = IMMEDIATE_BURST;
-  private tokensAt = performance.now();
+  private tokensAt: number;
 
-  constructor(private readonly o: OutputPipelineOptions) {}
+  constructor(private readonly o: OutputPipelineOptions) {
+    this.tokensAt = o.now?.() ?? performance.now();
+  }
 
   /** Output of the child (or of a command, stream 2): redacted, then coalesced. */
   output(stream: number, data: Buffer): void {
@@ -70,29 +77,32 @@ export class OutputPipeline {
 
   /** A runner event (stream 3): spooled at once, after the command output it describes. */
   event(ev: RunnerEvent): void {
-    // Events follow the output they describe: release the command stream's held tail first.
-    this.releaseStream(STREAM_COMMAND);
+    // Events follow the output they describe: release the command stream's held tail first
+    // (as after a pause: a secret it begins stays redacted in what the command writes next).
+    this.releaseStream(STREAM_COMMAND, false);
     this.output(STREAM_EVENT, encodeEvent(ev));
     // An event is a whole line: nothing more will follow it, so nothing may be held back.
-    this.releaseStream(STREAM_EVENT);
+    this.releaseStream(STREAM_EVENT, true);
     this.flush();
   }
 
   /** Spools everything now, held tails included: the child has ended. */
   drain(): void {
     if (this.releaseTimer) clearTimeout(this.releaseTimer);
-    this.releaseHeld();
+    this.releaseTimer = null;
+    for (const stream of this.redactors.keys()) this.releaseStream(stream, true);
     this.flush();
   }
 
-  private releaseStream(stream: number): void {
+  /** `final`: the stream has ended; otherwise it has paused and its redactor keeps its state. */
+  private releaseStream(stream: number, final: boolean): void {
     const r = this.redactors.get(stream);
-    if (r && r.pending > 0) this.enqueue(stream, r.flush());
+    if (r && r.pending > 0) this.enqueue(stream, final ? r.flush() : r.release());
   }
 
   private releaseHeld(): void {
     this.releaseTimer = null;
-    for (const stream of this.redactors.keys()) this.releaseStream(stream);
+    for (const stream of this.redactors.keys()) this.releaseStream(stream, false);
   }
 
   private enqueue(stream: number, data: Buffer): void {
@@ -110,7 +120,7 @@ export class OutputPipeline {
   }
 
   private takeImmediate(): boolean {
-    const now = performance.now();
+    const now = this.o.now?.() ?? performance.now();
     this.immediateTokens = Math.min(IMMEDIATE_BURST, this.immediateTokens + ((now - this.tokensAt) * IMMEDIATE_PER_SECOND) / 1000);
     this.tokensAt = now;
     if (this.immediateTokens < 1) return false;
