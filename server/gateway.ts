@@ -2,6 +2,7 @@ import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import type { Agent } from 'node:https';
 import { join, resolve } from 'node:path';
 import uWS, { type TemplatedApp, type WebSocket, type us_listen_socket } from 'uWebSockets.js';
+import { InUseError, listenerPid, lockDataDir } from './instance-lock.js';
 import { closeReason } from '../protocol/errors.js';
 import { AccountService } from './auth/accounts.js';
 import { ensureOperatorToken } from './auth/api-tokens.js';
@@ -16,7 +17,7 @@ import { AssistService } from './core/assist.js';
 import { auditPowerEvents } from './core/audit-events.js';
 import { PolicyService } from './core/policy.js';
 import { Requests } from './core/requests.js';
-import { RunService } from './core/runs.js';
+import { DEFAULT_CANCEL_GRACE_MS, RunService } from './core/runs.js';
 import type { Services } from './core/services.js';
 import { SteeringService } from './core/steering.js';
 import { mountRunsApi } from './http/api-runs.js';
@@ -64,6 +65,8 @@ export interface GatewayLimits {
   maxRunArtifactBytes: number;
   /** Bytes one run may upload as artifacts over its life, replaced ones included. */
   maxRunUploadBytes: number;
+  /** A cancelled run not ended within this long is revoked (its runner ignored the cancel). */
+  cancelGraceMs: number;
   /** Artifact uploads one run may make over its life. */
   maxRunUploads: number;
 }
@@ -78,6 +81,7 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   maxRunArtifactBytes: 512 * 1024 * 1024,
   maxRunUploadBytes: 2 * 1024 ** 3,
   maxRunUploads: 5000,
+  cancelGraceMs: DEFAULT_CANCEL_GRACE_MS,
 };
 
 export interface GatewayOptions extends NotifyOptions {
@@ -138,6 +142,9 @@ export function uwsIsNative(): boolean {
   return /\[native code\]/.test(Function.prototype.toString.call(uWS.App));
 }
 
+/** uWebSockets.js's ListenOptions.LIBUS_LISTEN_EXCLUSIVE_PORT (no SO_REUSEPORT). */
+const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
+
 /**
  * Builds and starts a gateway: store, certificate, tokens, routes and sockets, then listens.
  *
@@ -158,6 +165,17 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     throw new Error(`plain HTTP is only served on loopback; refusing to listen on ${host} without TLS`);
   }
 
+  // One gateway per data directory: a second one is refused here, before it opens the store.
+  const unlock = lockDataDir(dataDir);
+  try {
+    return await startGateway(opts, dataDir, host, log, now, limits, unlock);
+  } catch (err) {
+    unlock();
+    throw err;
+  }
+}
+
+async function startGateway(opts: GatewayOptions, dataDir: string, host: string, log: Logger, now: () => number, limits: GatewayLimits, unlock: () => void): Promise<Gateway> {
   const store = opts.store ?? LmdbStore.open(dataDir);
   const bus = opts.bus ?? new LocalBus(log);
   // Revocations, demotions and disabled users reach every open socket and stream at once.
@@ -196,12 +214,20 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     checkSetupCode: (code) => checkSetupCode(store, code),
   });
 
-  const listenSocket = await new Promise<us_listen_socket>((resolveListen, reject) => {
-    app.listen(host, port, (sock) => {
-      if (sock) resolveListen(sock);
-      else reject(new Error(`could not listen on ${host}:${port} (address in use, or not allowed)`));
-    });
+  // Exclusively: uWebSockets.js otherwise sets SO_REUSEPORT, and a second gateway on the port
+  // would listen too and take half the connections.
+  const listenSocket = await new Promise<us_listen_socket | false>((resolveListen) => {
+    (app as unknown as { listen(host: string, port: number, options: number, cb: (s: us_listen_socket | false) => void): void }).listen(host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, resolveListen);
   });
+  if (!listenSocket) {
+    offAuthChanges?.();
+    unsubscribe();
+    operatorSockets.close();
+    browser.close();
+    await store.close();
+    const pid = port === 0 ? null : listenerPid(port);
+    throw new InUseError(`could not listen on ${host}:${port}: ${pid ? `in use by pid ${pid}` : 'address in use, or not allowed'}`, 'port', pid);
+  }
   port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
 
   const pruneTimer = setInterval(() => {
@@ -236,6 +262,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await services.accounts.flushAudit(); // the repeats gathered so far are not lost
       await runs.flush();
       await store.close();
+      unlock();
     })());
 
   return {
@@ -266,7 +293,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
  */
 function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: EventBus; box: SecretBox; log: Logger; now: () => number; limits: GatewayLimits; baseUrl: () => string; sessionPolicy?: Partial<SessionPolicy>; auditBudget?: Partial<AuditBudgetLimits> }): { services: Services; unsubscribe: () => void } {
   const { store, bus, log, now, limits } = o;
-  const runs = new RunService({ store, bus, box: o.box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes });
+  const runs = new RunService({ store, bus, box: o.box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes, cancelGraceMs: limits.cancelGraceMs, audit: store });
   const artifacts = new ArtifactService({
     dir: join(o.dataDir, 'artifacts'),
     index: store,

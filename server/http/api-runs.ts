@@ -70,6 +70,13 @@ export function mountRunsApi(app: TemplatedApp, s: Services, o: ApiOptions): voi
     return { status: 202, json: { run: s.runs.summary(run), delivered } };
   });
 
+  // Cuts a runner off for good: its socket closes now and its token is refused from then on.
+  route(app, 'post', '/api/v1/runs/:id/revoke', log, async (ctx) => {
+    const a = actor(ctx);
+    const { run, connected } = await s.requests.revokeRun(a, runIdParam(ctx));
+    return { status: 200, json: { run: s.runs.summary(run), connected } };
+  });
+
   route(app, 'get', '/api/v1/audit', log, (ctx) => {
     requireRole(who(ctx), 'admin');
     return { status: 200, json: { entries: s.store.listAudit({ limit: 200 }) } };

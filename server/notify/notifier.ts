@@ -95,7 +95,7 @@ export class Notifier {
     if (this.notifiedFinal.size > 10_000) this.notifiedFinal.clear();
     const result = this.lastResult.get(run.id);
     this.lastResult.delete(run.id);
-    const outcome = run.status === 'exited' ? `exited with code ${run.exitCode}` : run.status === 'cancelled' ? 'was cancelled' : `failed${run.reason ? `: ${run.reason}` : ''}`;
+    const outcome = run.status === 'exited' ? `exited with code ${run.exitCode}` : run.status === 'cancelled' ? 'was cancelled' : run.status === 'revoked' ? 'was revoked' : `failed${run.reason ? `: ${run.reason}` : ''}`;
     void this.notify(
       {
         kind: 'finished',

@@ -22,6 +22,8 @@ export interface RunRecord extends RunSummary {
   tokenBox: string;
   /** Set when an operator asked to cancel; decides `cancelled` vs `exited` at exit. */
   cancelRequestedBy: string | null;
+  /** Set when the run token was revoked (by whom, or the gateway): the token is refused from then on. */
+  revokedBy?: string | null;
 }
 
 export interface RunStore {

@@ -8,7 +8,8 @@ import { runIdArg } from './args.js';
 
 /** The exit status `ccg runs wait` reports for a finished run. */
 export function exitStatusOf(run: RunSummary): number {
-  if (run.status === 'cancelled') return EXIT.CANCELLED;
+  // Revoked: cut off by an operator or after an unanswered cancel, a cancel by force.
+  if (run.status === 'cancelled' || run.status === 'revoked') return EXIT.CANCELLED;
   if (run.status === 'exited') return run.exitCode ?? EXIT.ERROR;
   return run.exitCode && run.exitCode > 0 ? run.exitCode : EXIT.ERROR;
 }
