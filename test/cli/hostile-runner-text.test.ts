@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { CreateRunResponse } from '../../protocol/api.js';
+import { STREAM_COMMAND } from '../../protocol/frames.js';
 import { runCli } from '../helpers/cli.js';
 import { approvalInfo, fakeRunner } from '../helpers/fake-runner.js';
 import { startGateway } from '../helpers/gateway.js';
@@ -30,7 +31,10 @@ test('every ccg command that prints runner- or Claude-supplied text prints no ES
   const r = await fakeRunner(g, run.id, run.token, {
     mode: 'claude',
     hello: { hostname: evil('host'), version: evil('v').slice(0, 64), command: ['claude', evil('arg')], cwd: evil('/cwd'), artifactGlobs: [evil('glob')] },
-    commands: [{ name: 'deploy', params: [{ name: 'env', pattern: evil('^') }], timeoutMs: 60_000, description: evil('desc').slice(0, 200) }],
+    commands: [
+      { name: 'deploy', params: [{ name: 'env', pattern: evil('^') }], timeoutMs: 60_000, description: evil('desc').slice(0, 200) },
+      { name: 'hello', params: [], timeoutMs: 60_000, description: evil('hi').slice(0, 200) },
+    ],
   });
   t.after(() => r.close());
   await r.events(
@@ -50,7 +54,7 @@ test('every ccg command that prints runner- or Claude-supplied text prints no ES
   // And the run's own output: colours, and everything else.
   await r.output(0, `\u001b[31mred\u001b[0m ${EVIL} tail\n`);
   await r.output(1, `split \u001b]0;ti`);
-  const lastSeq = await r.output(1, `tle\u0007 done\n`);
+  await r.output(1, `tle\u0007 done\n`);
 
   const commands: string[][] = [
     ['runs', 'list'],
@@ -82,6 +86,28 @@ test('every ccg command that prints runner- or Claude-supplied text prints no ES
     assert.equal(res.code, 0, res.stderr);
     assertInert(res.stdout, `runs ${verb}`);
     ran++;
+  }
+
+  // A command's output on the operator's terminal, and a collection's report, human and --json.
+  let lastSeq = 0;
+  for (const json of [false, true]) {
+    const exec = runCli(['runs', 'exec', run.id, 'hello', '--wait', ...(json ? ['--json'] : [])], g.env, { tty: true });
+    const asked = (await r.next('exec')) as { requestId: string };
+    await r.events({ type: 'exec_started', requestId: asked.requestId, name: 'hello', params: {} });
+    await r.output(STREAM_COMMAND, `\u001b[32mok\u001b[0m ${EVIL}\n`);
+    await r.events({ type: 'exec_exit', requestId: asked.requestId, name: 'hello', code: 0, signal: null, timedOut: false, truncated: false, durationMs: 1 });
+    const res = await exec;
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /ok/);
+    assertInert(res.stdout.replace(/\u001b\[[0-9;:]*m/g, ''), `runs exec --wait${json ? ' --json' : ''}`);
+    assertInert(res.stderr, `runs exec --wait${json ? ' --json' : ''} (stderr)`);
+    const collect = runCli(['runs', 'collect', run.id, '--wait', ...(json ? ['--json'] : [])], g.env);
+    const c = (await r.next('collect')) as { requestId: string };
+    lastSeq = await r.events({ type: 'collect_done', requestId: c.requestId, trigger: 'request', uploaded: [{ name: evil('up'), bytes: 1, truncated: false }], skipped: [{ name: evil('skip'), reason: evil('why') }], error: null });
+    const done = await collect;
+    assert.equal(done.code, 0, done.stderr);
+    assertInert(done.stdout, `runs collect --wait${json ? ' --json' : ''}`);
+    ran += 2;
   }
 
   // The run ends with the runner's own error text: waiting for it prints the reason.
