@@ -7,6 +7,7 @@ import { itemsOfChunk, type TimelineItem } from '../../../protocol/timeline.js';
 import { OperatorClient } from '../../client/operator-client.js';
 import { CliError } from '../../exit-codes.js';
 import { TextTimeline } from '../../render/timeline-text.js';
+import { jsonLine } from '../../format.js';
 import { GatewayCommand } from '../base.js';
 import { fromOption, runIdArg } from './args.js';
 
@@ -67,7 +68,7 @@ export class RunsEventsCommand extends GatewayCommand {
 
   private emit(item: TimelineItem): void {
     if (this.json) {
-      this.context.stdout.write(JSON.stringify({ seq: item.seq, time: item.time, ...item.event }) + '\n');
+      this.context.stdout.write(jsonLine({ seq: item.seq, time: item.time, ...item.event }));
       return;
     }
     for (const l of this.text!.push(item)) this.context.stdout.write(`${l.text}\n`);
