@@ -18,6 +18,7 @@ import { PolicyService } from './core/policy.js';
 import { Requests } from './core/requests.js';
 import { RunService } from './core/runs.js';
 import type { Services } from './core/services.js';
+import { ClaudeSessionService } from './core/claude-session.js';
 import { SteeringService } from './core/steering.js';
 import { mountRunsApi } from './http/api-runs.js';
 import { mountBrowser } from './http/pages/mount.js';
@@ -274,6 +275,7 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
   const policy = new PolicyService({ store, log, now });
   const approvals = new ApprovalService({ store, audit: store, runs, bus, log, now });
   const steering = new SteeringService({ runs, audit: store, log, now });
+  const claudeSession = new ClaudeSessionService({ runs, store, audit: store, log, now });
   const base = o.baseUrl();
   const subject = o.vapidSubject ?? (base.startsWith('https://') && !/\/\/(localhost|127\.)/.test(base) ? base : 'mailto:ccg@localhost.localdomain');
   const push = new WebPush({
@@ -299,13 +301,15 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
     bus.on('events', ({ runId, events }) => audit(runId, events), keep),
     bus.on('events', ({ runId, events }) => void approvals.onEvents(runId, events), keep),
     bus.on('events', ({ runId, events }) => notifier.onEvents(runId, events), keep),
+    bus.on('events', ({ runId, events }) => claudeSession.onEvents(runId, events), keep),
+    bus.on('run', (run) => claudeSession.onRun(run), keep),
     bus.on('run', (run) => approvals.onRun(run), keep),
     bus.on('run', (run) => notifier.onRun(run), keep),
     bus.on('approval', (change) => notifier.onApproval(change), keep),
   ];
 
   return {
-    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, requests, accounts, sessions, throttle, push, notifier },
+    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, claudeSession, requests, accounts, sessions, throttle, push, notifier },
     unsubscribe: () => offs.forEach((off) => off()),
   };
 }

@@ -1,7 +1,7 @@
 import type { ClaudeResult } from '../../protocol/claude-events.js';
 import { visibleText } from '../../protocol/terminal-escapes.js';
 import type { TimelineItem } from '../../protocol/timeline.js';
-import { fmtDuration, oneLine, sanitizeTerminal, toolSummary } from '../../protocol/timeline.js';
+import { fmtDuration, oneLine, sanitizeTerminal, settingsText, toolSummary } from '../../protocol/timeline.js';
 
 export { sanitizeTerminal, toolSummary };
 
@@ -148,6 +148,9 @@ export class TextTimeline {
         break;
       case 'interrupt_sent':
         add('warn', `! interrupted by ${oneLine(ev.by, 120)}`);
+        break;
+      case 'claude_settings':
+        add('notice', `· ${oneLine(settingsText(ev), 300)}`);
         break;
       case 'pty_resized':
         break;

@@ -20,6 +20,8 @@ export interface ChildChoice {
   remoteInput: boolean;
   /** `--no-remote-approval`: the runner denies Claude's permission requests itself. */
   remoteApproval: boolean;
+  /** `--allow-bypass-permissions`: operators may switch Claude to bypassPermissions. */
+  allowBypass?: boolean;
   cwd: string;
   env: NodeJS.ProcessEnv;
   /** The local terminal, when the runner echoes what happens. */
@@ -69,7 +71,7 @@ export function claudeChild(c: ChildChoice): { argv: string[]; mode: 'command' |
     mode: 'claude',
     driver: new ClaudeDriver({
       argv, prompt: c.prompt, cwd: c.cwd, env: c.env, approvalTimeoutMs: c.approvalTimeoutMs, inputWaitMs: c.inputWaitMs,
-      remoteInput: c.remoteInput, remoteApproval: c.remoteApproval, echo,
+      remoteInput: c.remoteInput, remoteApproval: c.remoteApproval, allowBypass: c.allowBypass ?? false, echo,
     }),
   };
 }
