@@ -38,9 +38,15 @@ test('questions, edit diffs, allow all edits, mode, model, plan and stop-this-tu
   const wrong = await c.cli(['runs', 'answer', c.run.id, '--choose', '1=Green']);
   assert.notEqual(wrong.code, 0);
   assert.match(wrong.stderr, /not an option of "Which colour\?"; the options are: 1\) Red, 2\) Blue/);
+  const started = performance.now();
   const answered = await c.cli(['runs', 'answer', c.run.id, '--choose', '1=blue', '--choose', '2=Tests', '--choose', '2=3']);
   assert.equal(answered.code, 0, answered.stderr);
   const second = (await c.api.waitForRequests(2))[1]!;
+  const answeredAt = performance.now();
+  await c.event('approval_resolved', (e) => e.approvalId === ask.approvalId);
+  const resolvedAt = c.seen.eventTimes[c.seen.events.findIndex((e) => e.type === 'approval_resolved' && e.approvalId === ask.approvalId)]!;
+  t.diagnostic(`cli returned after ${(answeredAt - started).toFixed(1)} ms`);
+  t.diagnostic(`AskUserQuestion round trip, \`ccg runs answer\` (in-process) → Claude's next model request: ${(second.receivedAt - started).toFixed(1)} ms (the operator saw approval_resolved after ${(resolvedAt - started).toFixed(1)} ms)`);
   assert.match(toolResults(second)[0]!, /"Which colour\?"="Blue", "Which extras\?"="Tests,Bench"/);
   const again = await c.cli(['runs', 'answer', c.run.id, ask.approvalId, '--choose', '1=Red']);
   assert.notEqual(again.code, 0, 'first answer wins');
