@@ -5,6 +5,7 @@ import { isFinal, type RunSummary } from '../../protocol/run.js';
 import type { OperatorClient } from '../client/operator-client.js';
 import type { CliError } from '../exit-codes.js';
 import type { TuiApi } from './api.js';
+import { SessionScreen } from './components/SessionScreen.js';
 import { ApprovalsScreen } from './components/ApprovalsScreen.js';
 import { ArtifactsScreen } from './components/ArtifactsScreen.js';
 import { AssistScreen } from './components/AssistScreen.js';
@@ -53,6 +54,7 @@ export interface AppProps {
 const BUILTIN_PANELS: PanelDef[] = [
   { id: 'policy', title: 'command policy', roles: ['admin'], render: (p) => <PolicyScreen {...p} /> },
   { id: 'approvals', title: 'approvals', render: (p) => <ApprovalsScreen {...p} /> },
+  { id: 'session', title: 'Claude session', render: (p) => <SessionScreen {...p} /> },
   { id: 'commands', title: 'allowlisted commands', render: (p) => <CommandsScreen {...p} /> },
   { id: 'artifacts', title: 'artifacts', render: (p) => <ArtifactsScreen {...p} /> },
   // The links are credentials: the gateway sends them to operators and admins only.
