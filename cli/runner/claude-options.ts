@@ -60,7 +60,9 @@ export function claudeChild(c: ChildChoice): { argv: string[]; mode: 'command' |
   let echo = null;
   if (c.echo) {
     const out = c.echo;
-    const text = new TextTimeline({ approvalHint: (id) => `approve from the phone or TUI, or: ccg runs approve ${c.runId} ${id}` });
+    const text = new TextTimeline({
+      approvalHint: (id, kind) => `answer from the phone or TUI, or: ccg runs ${kind === 'questions' ? 'answer' : kind === 'plan' ? 'plan' : 'approve'} ${c.runId} ${id}`,
+    });
     let seq = 0;
     echo = (ev: Parameters<TextTimeline['push']>[0]['event']) => {
       for (const l of text.push({ seq: ++seq, time: Date.now(), event: ev })) out.write(`${l.text}\n`);
