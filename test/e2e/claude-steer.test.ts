@@ -80,6 +80,7 @@ test('questions, edit diffs, allow all edits, mode, model, plan and stop-this-tu
   assert.ok(patched?.type === 'claude_tool_result' && patched.patch?.includes('-two\n+TWO'), JSON.stringify(patched));
   const mode = await c.cli(['runs', 'mode', c.run.id]);
   assert.match(mode.stdout, /mode: allow all edits \(acceptEdits\)/);
+  assert.match((await c.cli(['runs', 'show', c.run.id])).stdout, /\nclaude {4}mode: allow all edits \(acceptEdits\) · model: claude-/);
 
   // 4. Mode and model, switched mid-session; the next request uses the new model.
   assert.equal((await c.cli(['runs', 'mode', c.run.id, 'bypassPermissions'])).code, 1, 'bypass needs the runner flag');
