@@ -217,7 +217,8 @@ export function renderEntryHtml(e: TimelineEntry, opts: HtmlOptions = {}): SafeH
     }
     case 'approval':
       // A diff, questions or a plan say it better than the raw input.
-      return html`${open('approval')}<h3><span class="tl-tool-name">${escapeHtml(e.approval.info.toolName)}</span> <code>${escapeHtml(toolSummary(e.approval.info.toolName, e.approval.info.input, 120))}</code></h3>${hasExtras(e.approval.info) ? null : inputBlock(e.approval.info.toolName, e.approval.info.input, e.approval.info.inputTruncated, { ...o })}${approvalBlock(e.approval, { ...opts, now: o.now })}</article>`;
+      const sum = toolSummary(e.approval.info.toolName, e.approval.info.input, 120);
+      return html`${open('approval')}<h3><span class="tl-tool-name">${escapeHtml(e.approval.info.toolName)}</span>${sum === '{}' ? null : html` <code>${escapeHtml(sum)}</code>`}</h3>${hasExtras(e.approval.info) ? null : inputBlock(e.approval.info.toolName, e.approval.info.input, e.approval.info.inputTruncated, { ...o })}${approvalBlock(e.approval, { ...opts, now: o.now })}</article>`;
     case 'prompt':
       return html`${open('prompt')}<p class="tl-who">${raw(e.initial ? 'Prompt' : 'Follow-up')} from ${escapeHtml(e.by)}</p>${e.text === null ? html`<p class="tl-note">${e.bytes} bytes typed</p>` : pre(e.text, 'tl-prompt-text')}</article>`;
     case 'user':
