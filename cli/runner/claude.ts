@@ -180,7 +180,8 @@ export class ClaudeDriver implements ChildDriver {
       if (ev.type === 'claude_tool_use') this.plans.toolUse(ev.toolUseId, ev.name, ev.input);
       this.emit(ev);
     }
-    if (parsed.settings) this.settingsChanged(parsed.settings, null);
+    // Claude's init carries the mode and model itself (every turn): note them silently; a status line's mode change is news.
+    if (parsed.settings) this.settingsChanged(parsed.settings, null, false, parsed.events[0]?.type === 'claude_init');
     const ctl = parsed.control;
     if (ctl) {
       switch (ctl.kind) {
@@ -460,12 +461,12 @@ export class ClaudeDriver implements ChildDriver {
   }
 
   /** Tells viewers the session's mode or model when it changed (or was set by an operator, even to the same). */
-  private settingsChanged(next: { permissionMode: string | null; model: string | null }, by: string | null, always = false): void {
+  private settingsChanged(next: { permissionMode: string | null; model: string | null }, by: string | null, always = false, silent = false): void {
     const mode = next.permissionMode !== null && (always || next.permissionMode !== this.settings.permissionMode) ? next.permissionMode : null;
     const model = next.model !== null && (always || next.model !== this.settings.model) ? next.model : null;
     if (next.permissionMode !== null) this.settings.permissionMode = next.permissionMode;
     if (next.model !== null) this.settings.model = next.model;
-    if (mode === null && model === null) return;
+    if ((mode === null && model === null) || silent) return;
     this.emit({ type: 'claude_settings', permissionMode: mode, model, by });
   }
 
