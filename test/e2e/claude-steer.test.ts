@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { createApiToken } from '../../server/auth/api-tokens.js';
 import { claudeRun } from '../helpers/claude-run.js';
+import { runCli } from '../helpers/cli.js';
 import { askStep, editStep, lastUserText, planStep, toolResults, writeStep } from '../helpers/model-api.js';
 import { waitFor } from '../helpers/processes.js';
 
@@ -33,6 +35,15 @@ test('questions, edit diffs, allow all edits, mode, model, plan and stop-this-tu
   const shown = await c.cli(['runs', 'answer', c.run.id]);
   assert.equal(shown.code, 2, 'without an answer it teaches');
   assert.match(shown.stdout, /1\. \[Colour\] Which colour\?\n {3}1\) Red — warm\n {3}2\) Blue — cold\n2\. \[Extras\] Which extras\? \(choose one or more\)/);
+  // A viewer sees the questions and the session, and can answer or switch nothing.
+  const viewer = { ...c.g.env, CCG_TOKEN: (await createApiToken(c.g.gw.store, { name: 'vic', role: 'viewer', userId: null, now: Date.now() })).token };
+  assert.match((await runCli(['runs', 'approvals', c.run.id], viewer)).stdout, /Which colour\?/);
+  assert.equal((await runCli(['runs', 'mode', c.run.id], viewer)).code, 0);
+  for (const args of [['answer', c.run.id, '--choose', '1=Red'], ['mode', c.run.id, 'plan'], ['model', c.run.id, 'sonnet'], ['interrupt', c.run.id]]) {
+    const r = await runCli(['runs', ...args], viewer);
+    assert.match(r.stderr, /needs the operator role; you are viewer/, `${args[0]}: ${r.stderr}`);
+    assert.equal(r.code, 77, "the exit code of ERR_FORBIDDEN");
+  }
   const plainAllow = await c.cli(['runs', 'approve', c.run.id, ask.approvalId]);
   assert.notEqual(plainAllow.code, 0, 'a plain approve would tell Claude nobody answered');
   const wrong = await c.cli(['runs', 'answer', c.run.id, '--choose', '1=Green']);
