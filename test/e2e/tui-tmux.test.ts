@@ -237,7 +237,10 @@ test('tui in a real terminal: answer Claude\'s question by number, read an edit 
   await waitFor(() => (c.api.requests[m]!.aborted ? true : undefined), 30_000, 'the turn stopped');
   await c.event('claude_result', (e) => e.subtype === 'error_during_execution');
   assert.equal(c.runner.child.exitCode, null, 'the session stays open');
-  await keys('Escape', 'q');
+  await keys('Escape');
+  // The run's mode shows beside it wherever the run shows: here, the output's title.
+  await until((s) => s.includes(`plan only (m) · ${c.run.id}`), 'the mode in the title');
+  await keys('q');
   await until((s) => s.includes('EXITED:0'), 'quit');
   assert.equal((await c.cli(['runs', 'cancel', c.run.id])).code, 0);
   await c.runner.exited;
