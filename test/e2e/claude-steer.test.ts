@@ -102,10 +102,17 @@ test('questions, edit diffs, allow all edits, mode, model, plan and stop-this-tu
   assert.match(model.model!, /sonnet/);
 
   // 5. ExitPlanMode: the plan shows; approve and allow edits.
-  c.api.script(planStep('# The plan\n\n1. Rename the module\n2. Update the <b>imports</b>'), { text: 'Working on it.' });
-  const n = c.api.requests.length;
+  c.api.script(planStep('# A first plan'), planStep('# The plan\n\n1. Rename the module\n2. Update the <b>imports</b>'), { text: 'Working on it.' });
+  const k = c.api.requests.length;
   assert.equal((await c.cli(['runs', 'input', c.run.id, 'plan the refactor'])).code, 0);
-  const plan = await c.event('approval_requested', (e) => e.toolName === 'ExitPlanMode');
+  // Keep planning, with a message: Claude is told, and stays in plan mode.
+  const first = await c.event('approval_requested', (e) => e.toolName === 'ExitPlanMode');
+  assert.equal(first.plan, '# A first plan');
+  assert.equal((await c.cli(['runs', 'plan', c.run.id, '--keep-planning', '--message', 'also cover the migration'])).code, 0);
+  const back = (await c.api.waitForRequests(k + 2))[k + 1]!;
+  assert.match(toolResults(back)[0]!, /Keep planning\. operator\.token \(bootstrap\) says: also cover the migration/);
+  const n = c.api.requests.length - 1;
+  const plan = await c.event('approval_requested', (e) => e.toolName === 'ExitPlanMode' && e.approvalId !== first.approvalId);
   assert.equal(c.api.requests[n]!.body.model, model.model, 'the new model is used');
   assert.equal(plan.plan, '# The plan\n\n1. Rename the module\n2. Update the <b>imports</b>');
   const printed = await c.cli(['runs', 'plan', c.run.id]);
