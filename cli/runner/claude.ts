@@ -18,10 +18,11 @@ import {
   userMessageLine,
   type CanUseTool,
 } from '../../protocol/claude-stream.js';
-import { answersProblem, approvalKind, EDIT_TOOLS, setModeLine, setModelLine, type PermissionMode } from '../../protocol/claude-steer.js';
+import { answersProblem, approvalKind, EDIT_TOOLS } from '../../protocol/claude-steer.js';
 import { STREAM_STDERR, STREAM_STDOUT } from '../../protocol/frames.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 import { RefusalLimit, steeringKind, type ChildDriver, type DriverIO, type SteeringMessage } from './driver.js';
+import { SessionControls } from './claude-controls.js';
 import { editDiff, PlanTracker, questionsOf } from './claude-preview.js';
 import { groupSpawnOptions } from './process-tree.js';
 
@@ -97,10 +98,8 @@ export class ClaudeDriver implements ChildDriver {
   private interruptCounter = 0;
   private readonly now: () => number;
   private readonly plans = new PlanTracker();
-  /** The session's mode and model as Claude last reported them. */
-  private settings: { permissionMode: string | null; model: string | null } = { permissionMode: null, model: null };
-  /** Session controls sent to Claude, by the request id ccg gave them, until Claude answers. */
-  private readonly controls = new Map<string, { controlId: string; action: 'set_mode' | 'set_model' | 'interrupt'; by: string }>();
+  /** Mode, model, stop this turn (claude-controls.ts). */
+  private readonly controls: SessionControls;
 
   constructor(private readonly o: ClaudeDriverOptions) {
     this.now = o.now ?? Date.now;
@@ -108,6 +107,16 @@ export class ClaudeDriver implements ChildDriver {
     const approval = o.remoteApproval ?? true;
     // `bypass` only when allowed, so the hello of a runner without the flag reads as before.
     this.remote = { input: (o.remoteInput ?? true) && o.inputWaitMs > 0, approval, ...(approval && o.allowBypass === true ? { bypass: true as const } : {}) };
+    this.controls = new SessionControls({
+      remote: this.remote,
+      inputOff: () => this.inputOff(),
+      stdinOpen: () => this.stdinOpen,
+      write: (line) => void this.write(line),
+      emit: (ev) => this.emit(ev),
+      refuse: (id, reason) => this.refuse('session', id, reason),
+      status: (line) => this.io.status(line),
+      next: () => ++this.interruptCounter,
+    });
   }
 
   /** Why remote input is refused, for the refusal and the status line. */
@@ -181,7 +190,7 @@ export class ClaudeDriver implements ChildDriver {
       this.emit(ev);
     }
     // Claude's init carries the mode and model itself (every turn): note them silently; a status line's mode change is news.
-    if (parsed.settings) this.settingsChanged(parsed.settings, null, false, parsed.events[0]?.type === 'claude_init');
+    if (parsed.settings) this.controls.changed(parsed.settings, null, false, parsed.events[0]?.type === 'claude_init');
     const ctl = parsed.control;
     if (ctl) {
       switch (ctl.kind) {
@@ -198,7 +207,7 @@ export class ClaudeDriver implements ChildDriver {
           this.write(controlErrorLine(ctl.requestId, `ccg does not handle ${ctl.subtype} requests`));
           break;
         case 'response':
-          this.controlAnswered(ctl.requestId, ctl.ok, ctl.error, ctl.response);
+          this.controls.answered(ctl.requestId, ctl.ok, ctl.error, ctl.response);
           break;
       }
     }
@@ -374,7 +383,7 @@ export class ClaudeDriver implements ChildDriver {
         return;
       }
       case 'session_control':
-        return this.sessionControl(msg);
+        return this.controls.handle(msg);
       case 'input': {
         if (!this.remote.input) {
           this.refuse('input', msg.inputId, this.inputOff());
@@ -407,67 +416,6 @@ export class ClaudeDriver implements ChildDriver {
     this.io.status(`refused a ${kind} message from the gateway${id ? ` (${id})` : ''}: ${reason}`);
     if (!this.refusals.allow(this.now())) return;
     this.emit({ type: 'control_refused', kind, id, reason });
-  }
-
-  // ---- session controls: mode, model, stop this turn
-
-  private sessionControl(msg: Extract<SteeringMessage, { type: 'session_control' }>): void {
-    if (msg.action === 'set_mode') {
-      // A mode is a standing approval: only where the owner lets the gateway approve at all.
-      if (!this.remote.approval) return this.refuse('session', msg.controlId, 'remote approval is off on this runner (--no-remote-approval), so the permission mode cannot be changed from the gateway');
-      if (msg.mode === 'bypassPermissions' && this.remote.bypass !== true) return this.refuse('session', msg.controlId, 'bypassPermissions is not allowed on this runner (start it with --allow-bypass-permissions)');
-    }
-    if (msg.action === 'set_model' && !this.remote.input) return this.refuse('session', msg.controlId, this.inputOff());
-    if (!this.stdinOpen) return this.refuse('session', msg.controlId, 'Claude no longer takes input (its input was closed or it exited)');
-    const requestId = `ccg-${msg.action.replace('_', '-')}-${++this.interruptCounter}`;
-    this.controls.set(requestId, { controlId: msg.controlId, action: msg.action, by: msg.by });
-    if (this.controls.size > 64) this.controls.delete(this.controls.keys().next().value!);
-    switch (msg.action) {
-      case 'set_mode':
-        this.io.status(`${msg.by} switches Claude to ${msg.mode} mode`);
-        this.write(setModeLine(requestId, msg.mode as PermissionMode));
-        return;
-      case 'set_model':
-        this.io.status(`${msg.by} switches Claude to the model ${msg.model}`);
-        this.write(setModelLine(requestId, msg.model));
-        return;
-      case 'interrupt':
-        // Stop this turn only: stdin stays open, so Claude waits for the next prompt.
-        this.emit({ type: 'interrupt_sent', by: msg.by });
-        this.write(interruptLine(requestId));
-        return;
-      default: {
-        const never: never = msg;
-        return never;
-      }
-    }
-  }
-
-  /** Claude answered a control request of ours (a session control, or the interrupt of a cancel). */
-  private controlAnswered(requestId: string | null, ok: boolean, error: string | null, response: Record<string, unknown> | null): void {
-    const c = requestId ? this.controls.get(requestId) : undefined;
-    if (!c) {
-      if (!ok) this.io.status(`Claude refused a control request: ${error ?? 'no reason given'}`);
-      return;
-    }
-    this.controls.delete(requestId!);
-    if (!ok) {
-      this.refuse('session', c.controlId, `Claude refused: ${error ?? 'no reason given'}`);
-      return;
-    }
-    const s = (k: string) => (typeof response?.[k] === 'string' ? capText(response[k] as string, k === 'model' ? 200 : 64).text : null);
-    if (c.action === 'set_mode') this.settingsChanged({ permissionMode: s('mode'), model: null }, c.by, true);
-    if (c.action === 'set_model') this.settingsChanged({ permissionMode: null, model: s('model') }, c.by, true);
-  }
-
-  /** Tells viewers the session's mode or model when it changed (or was set by an operator, even to the same). */
-  private settingsChanged(next: { permissionMode: string | null; model: string | null }, by: string | null, always = false, silent = false): void {
-    const mode = next.permissionMode !== null && (always || next.permissionMode !== this.settings.permissionMode) ? next.permissionMode : null;
-    const model = next.model !== null && (always || next.model !== this.settings.model) ? next.model : null;
-    if (next.permissionMode !== null) this.settings.permissionMode = next.permissionMode;
-    if (next.model !== null) this.settings.model = next.model;
-    if ((mode === null && model === null) || silent) return;
-    this.emit({ type: 'claude_settings', permissionMode: mode, model, by });
   }
 
   // ---- cancel
