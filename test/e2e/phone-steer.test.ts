@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { launchPhone, realProblems, withShots } from '../helpers/browser.js';
+import { launchPhone, realProblems, SCREENSHOT_DIR, withShots } from '../helpers/browser.js';
 import { claudeRun } from '../helpers/claude-run.js';
 import { startGateway } from '../helpers/gateway.js';
 import { askStep, editStep, planStep, toolResults } from '../helpers/model-api.js';
@@ -13,11 +13,12 @@ import { addUsers, pageUser, phoneLogin } from '../helpers/users.js';
  * Steering the real Claude Code from a phone (Chromium at 390×844): its question answered with a
  * tap, an edit's diff and "Allow all edits this session", the mode switched, its plan approved
  * with edits allowed, and "Stop this turn". Hostile text (markup, escapes, a 1 MB line) in an
- * option, a diff and a plan stays inert and bounded. Screenshots for docs/CLAUDE_CODE.md go to
- * docs/screenshots/.
+ * option, a diff and a plan stays inert and bounded. The screenshots for docs/CLAUDE_CODE.md
+ * (phone-claude-*.png) go to test-results/screenshots/.
  */
 
-const DOCS_SHOTS = new URL('../../../docs/screenshots/', import.meta.url).pathname;
+// The docs' screenshots (docs/screenshots/phone-claude-*.png) are copied from here by hand, so a test run never changes the checkout.
+const DOCS_SHOTS = SCREENSHOT_DIR;
 const HUGE = 'x'.repeat(1024 * 1024);
 
 // Runs in the browser (the tests compile without DOM types).
