@@ -19,6 +19,7 @@ import { PolicyService } from './core/policy.js';
 import { Requests } from './core/requests.js';
 import { DEFAULT_CANCEL_GRACE_MS, RunService } from './core/runs.js';
 import type { Services } from './core/services.js';
+import { ClaudeSessionService } from './core/claude-session.js';
 import { SteeringService } from './core/steering.js';
 import { mountRunsApi } from './http/api-runs.js';
 import { mountBrowser } from './http/pages/mount.js';
@@ -309,6 +310,7 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
   const policy = new PolicyService({ store, log, now });
   const approvals = new ApprovalService({ store, audit: store, runs, bus, log, now });
   const steering = new SteeringService({ runs, audit: store, log, now });
+  const claudeSession = new ClaudeSessionService({ runs, store, audit: store, log, now });
   const base = o.baseUrl();
   const subject = o.vapidSubject ?? (base.startsWith('https://') && !/\/\/(localhost|127\.)/.test(base) ? base : 'mailto:ccg@localhost.localdomain');
   const push = new WebPush({
@@ -336,6 +338,8 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
     bus.on('events', ({ runId, events }) => audit(runId, events), keep),
     bus.on('events', ({ runId, events }) => void approvals.onEvents(runId, events), keep),
     bus.on('events', ({ runId, events }) => notifier.onEvents(runId, events), keep),
+    bus.on('events', ({ runId, events }) => claudeSession.onEvents(runId, events), keep),
+    bus.on('run', (run) => claudeSession.onRun(run), keep),
     bus.on('run', (run) => approvals.onRun(run), keep),
     bus.on('run', (run) => notifier.onRun(run), keep),
     bus.on('approval', (change) => notifier.onApproval(change), keep),
@@ -346,7 +350,7 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
   ];
 
   return {
-    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, requests, accounts, sessions, throttle, push, notifier, auditBudget },
+    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, claudeSession, requests, accounts, sessions, throttle, push, notifier, auditBudget },
     unsubscribe: () => offs.forEach((off) => off()),
   };
 }

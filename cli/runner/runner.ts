@@ -357,6 +357,7 @@ class Runner {
       case 'approval_decision':
       case 'input':
       case 'resize':
+      case 'session_control':
         return this.steer(msg);
     }
   }

@@ -15,6 +15,7 @@ import type { PolicyService } from './policy.js';
 import type { Requests } from './requests.js';
 import type { RunService } from './runs.js';
 import type { SteeringService } from './steering.js';
+import type { ClaudeSessionService } from './claude-session.js';
 
 /**
  * Everything `createGateway` builds, handed to the transports (http/, ws/) whole. They take what
@@ -35,6 +36,8 @@ export interface Services {
   approvals: ApprovalService;
   /** Follow-up input, keystrokes and terminal size. */
   steering: SteeringService;
+  /** A Claude session's mode and model, and the controls that change them or stop a turn. */
+  claudeSession: ClaudeSessionService;
   /** The operations both the JSON API and the pages call (requests.ts). */
   requests: Requests;
   accounts: AccountService;

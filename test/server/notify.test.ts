@@ -57,6 +57,24 @@ const approval = (id: string): ApprovalInfo => ({
 
 const api = (g: TestGateway, method: string, path: string, body?: unknown) => apiRequest(g, method, path, body);
 
+test('the webhook says what Claude waits for: its questions and its plan read as such', async (t) => {
+  const hook = await startHook();
+  t.after(() => hook.close());
+  const g = await startGateway({ notifyUrl: hook.url, publicUrl: 'https://ccg.example.test' });
+  t.after(() => g.close());
+  const run = JSON.parse((await runCli(['runs', 'create', '--name', 'asks', '--json'], g.env)).stdout) as CreateRunResponse;
+  const runner = await fakeRunner(g, run.id, run.token);
+  t.after(() => runner.close());
+  const questions = [{ question: 'Which port?', header: 'Port', multiSelect: false, options: [{ label: '80', description: '' }, { label: '8080', description: '' }] }];
+  await runner.events({ type: 'approval_requested', ...approval('appr_notify_ask_00001'), toolName: 'AskUserQuestion', displayName: null, input: { questions }, description: null, questions });
+  await runner.events({ type: 'approval_requested', ...approval('appr_notify_plan_0001'), toolName: 'ExitPlanMode', displayName: null, input: {}, description: null, plan: '# Plan' });
+  await waitFor(() => hook.got[1], 5000, 'two webhooks');
+  assert.deepEqual(hook.got.map((h) => [JSON.parse(h.body).title, JSON.parse(h.body).message]), [
+    ['Claude asks you (asks)', 'Which port?'],
+    ['Plan to approve (asks)', '# Plan'],
+  ]);
+});
+
 test('the webhook hears: approval needed, Claude waiting for a follow-up, run finished (JSON)', async (t) => {
   const hook = await startHook();
   t.after(() => hook.close());

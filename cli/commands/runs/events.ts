@@ -45,7 +45,10 @@ export class RunsEventsCommand extends GatewayCommand {
   protected async run(): Promise<number> {
     const id = runIdArg(this.id);
     const from = fromOption(this.from);
-    this.text = new TextTimeline({ approvalHint: (a) => `answer: ccg runs approve ${id} ${a}  |  ccg runs deny ${id} ${a}` });
+    this.text = new TextTimeline({
+      approvalHint: (a, kind) =>
+        kind === 'questions' ? `answer: ccg runs answer ${id} ${a} --choose N=OPTION` : kind === 'plan' ? `answer: ccg runs plan ${id} ${a} --approve [--allow-edits] | --keep-planning` : `answer: ccg runs approve ${id} ${a}  |  ccg runs deny ${id} ${a}`,
+    });
     if (!this.follow) {
       const res = await this.api().open('GET', `/api/v1/runs/${id}/events?from=${from}`);
       for await (const line of createInterface({ input: res, crlfDelay: Infinity })) {
