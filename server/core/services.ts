@@ -9,6 +9,7 @@ import type { WebPush } from '../notify/web-push.js';
 import type { Store } from '../store/types.js';
 import type { ApprovalService } from './approvals.js';
 import type { ArtifactService } from './artifacts.js';
+import type { LiveTextService } from './live-text.js';
 import type { AssistService } from './assist.js';
 import type { PolicyService } from './policy.js';
 import type { Requests } from './requests.js';
@@ -41,4 +42,6 @@ export interface Services {
   throttle: LoginThrottle;
   push: WebPush;
   notifier: Notifier;
+  /** The reply Claude is writing in each run (live text, never stored). */
+  liveText: LiveTextService;
 }
