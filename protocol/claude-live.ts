@@ -19,8 +19,8 @@ import { MAX_TEXT } from './claude-events.js';
  * characters (the same cap as the stored message); the runner stops forwarding past it.
  */
 
-/** One `live_text` message carries at most this many characters. */
-export const MAX_LIVE_CHUNK = 16 * 1024;
+/** One `live_text` message carries at most this many characters: even escaped as \\uXXXX each, it stays well under the runner socket's 64 KiB text frame limit. */
+export const MAX_LIVE_CHUNK = 8 * 1024;
 /** The live text of one block is shown up to this many characters (as the stored message). */
 export const MAX_LIVE_TEXT = MAX_TEXT;
 

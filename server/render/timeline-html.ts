@@ -175,6 +175,9 @@ function agentHtml(g: AgentGroup, opts: HtmlOptions): SafeHtml {
   ]);
 }
 
+/** Characters of live text the page shows while Claude writes (its end). */
+export const LIVE_PAGE_CHARS = 4096;
+
 /**
  * The reply Claude is writing, as one growing entry (live text, protocol/claude-live.ts). Its id
  * is `tl-live-<key>` (key: letters, digits, '-', '_' only); the page swaps it as it grows and hides
@@ -183,7 +186,10 @@ function agentHtml(g: AgentGroup, opts: HtmlOptions): SafeHtml {
 export function renderLiveHtml(key: string, text: string | null): SafeHtml {
   const id = escapeHtml(key.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 80));
   if (text === null) return html`<article id="tl-live-${id}" class="tl tl-live" hidden></article>`;
-  return html`<article id="tl-live-${id}" class="tl tl-text tl-live" aria-live="polite"><p class="tl-note">Claude is writing…</p><div class="tl-md">${renderMarkdown(text)}</div></article>`;
+  // The page re-renders the growing entry a few times a second: only its end is shown (the stored message has all of it).
+  const tail = text.length > LIVE_PAGE_CHARS ? `…${text.slice(text.length - LIVE_PAGE_CHARS)}` : text;
+  const note = text.length > LIVE_PAGE_CHARS ? `Claude is writing… (the last ${LIVE_PAGE_CHARS.toLocaleString('en-US')} of ${text.length.toLocaleString('en-US')} characters)` : 'Claude is writing…';
+  return html`<article id="tl-live-${id}" class="tl tl-text tl-live" aria-live="polite"><p class="tl-note">${escapeHtml(note)}</p><div class="tl-md">${renderMarkdown(tail)}</div></article>`;
 }
 
 /** One entry as `<article id="tl-<id>" class="tl tl-<kind>">…</article>`. */

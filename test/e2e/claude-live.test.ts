@@ -26,7 +26,7 @@ test('live text: the reply grows on the phone and in `runs events --follow` befo
   const { page } = phone;
   await withShots(phone, 'claude-live', async () => {
     await phoneLogin(page, g.url, 'olivia');
-    const c = await claudeRun(t, [longReplyStep(REPLY, 36, 150)], { gateway: g, name: 'live text', prompt: 'write a long reply', args: ['--input-wait', '0'] });
+    const c = await claudeRun(t, [longReplyStep(REPLY, 36, 250)], { gateway: g, name: 'live text', prompt: 'write a long reply', args: ['--input-wait', '0'] });
     const followText = c.cli(['runs', 'events', c.run.id, '--follow']);
     const followJson = c.cli(['runs', 'events', c.run.id, '--follow', '--json', '--live']);
     await page.goto(`${g.url}/runs/${c.run.id}`);
@@ -70,4 +70,37 @@ test('live text: the reply grows on the phone and in `runs events --follow` befo
     assert.ok(pieces.length >= 3, `several pieces (${pieces.length})`);
     assert.equal(pieces.map((p) => p.text).join(''), REPLY, 'the pieces add up to the reply');
   });
+});
+
+test('hostile live text: markup, terminal escapes and a 1 MB reply render inert and bounded (phone, runs events --follow, the store)', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  await addUsers(g, [{ name: 'olivia', role: 'operator' }]);
+  const phone = await launchPhone();
+  t.after(() => phone.close());
+  const { page } = phone;
+  await phoneLogin(page, g.url, 'olivia');
+  const head = 'Evil <script>window.pwned=1</script><img src=x onerror="window.pwned=2"> \u001b]52;c;cHduZWQ=\u0007\u001b[2J\u001b]0;title\u0007\u202eRTL ';
+  // The page shows the end of a long live text: the hostile part recurs every ~2 KiB so that every window holds it.
+  const REPLY_1MB = (head + 'A'.repeat(1900) + '\n\n').repeat(Math.ceil((1024 * 1024) / 2000));
+  const c = await claudeRun(t, [longReplyStep(REPLY_1MB, 60, 200)], { gateway: g, name: 'hostile live', args: ['--input-wait', '0'] });
+  const follow = c.cli(['runs', 'events', c.run.id, '--follow']);
+  await page.goto(`${g.url}/runs/${c.run.id}`);
+  const live = page.locator('#tl-list article.tl-live:not([hidden])');
+  await live.getByText('Evil <script>').first().waitFor({ timeout: 60_000 });
+  assert.equal(await page.locator('#tl-list script, #tl-list img').count(), 0, 'markup is text');
+  assert.equal(await page.evaluate('window.pwned'), undefined, 'nothing ran');
+  // Bounded: the page shows the end of the live text only (4 Ki characters), however long it grows.
+  await live.getByText(/the last 4,096 of [\d,]+ characters/).waitFor({ timeout: 30_000 });
+  assert.ok((await live.innerText()).length < 5000, 'the live entry is capped');
+  assert.equal((await c.runner.exited).code, 0, c.runner.stderr());
+  const stored = (await c.stored()).filter((e) => e.type === 'claude_text');
+  assert.equal(stored.length, 1);
+  assert.ok(stored[0]!.type === 'claude_text' && stored[0]!.truncated && stored[0]!.text.length === 64 * 1024, 'the stored message is capped too');
+  const out = await follow;
+  assert.equal(out.code, 0, out.stderr);
+  assert.ok(!/[\u001b\u0007\u009b\u202e]/.test(out.stdout), 'no escape, bell or bidi control reaches the terminal');
+  assert.ok(out.stdout.length < 200_000, `the terminal output is bounded (${out.stdout.length} characters)`);
+  assert.match(out.stdout, /◆ Claude: Evil <script>window\.pwned=1<\/script><img src=x onerror="window\.pwned=2"> (\uFFFD)?/);
+  assert.deepEqual(realProblems(phone), []);
 });
