@@ -169,6 +169,8 @@ export class ClaudeDriver implements ChildDriver {
    */
   private read(d: Buffer): void {
     let text = this.buf + this.decoder.write(d);
+    // Consecutive stored lines go out together, and always before the events of the next line
+    // (the output of a line comes before what the runner makes of it, as the raw view expects).
     let out = '';
     for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n')) {
       const line = text.slice(0, nl);
@@ -178,11 +180,17 @@ export class ClaudeDriver implements ChildDriver {
         this.skippingLongLine = false;
         continue;
       }
-      if (!isPartialOnlyLine(line)) out += `${line}\n`;
+      if (isPartialOnlyLine(line)) {
+        this.line(line);
+        continue;
+      }
+      this.forward(out + `${line}\n`);
+      out = '';
       this.line(line);
     }
     if (text.length > MAX_LINE) {
-      out += text;
+      this.forward(out + text);
+      out = '';
       this.line(text.slice(0, MAX_RAW + 1)); // not JSON once cut: shown raw, marked truncated
       text = '';
       this.skippingLongLine = true;
