@@ -56,7 +56,7 @@ export function mountBrowser(app: TemplatedApp, s: Services, o: BrowserOptions):
     setupPending: o.setupPending,
     markSetupDone: o.markSetupDone,
     checkSetupCode: o.checkSetupCode,
-    powers: { policy: s.policy, artifacts: s.artifacts, assist: s.assist, approvals: s.approvals, steering: s.steering, claudeSession: s.claudeSession, push: s.push, requests: s.requests },
+    powers: { policy: s.policy, artifacts: s.artifacts, assist: s.assist, approvals: s.approvals, steering: s.steering, claudeSession: s.claudeSession, push: s.push, requests: s.requests, liveText: s.liveText },
     sections: [],
   };
   d.sections.push(...runSections(d));
