@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import type { GatewayAssist, GatewayCollect, GatewayExec, GatewayToRunner } from '../../protocol/runner-messages.js';
 import { CcgError } from '../../protocol/errors.js';
+import { STREAM_EVENT } from '../../protocol/frames.js';
 import { newRunId, newRunToken } from '../../protocol/ids.js';
 import { emptyClaudeState, type ClaudeRunState } from '../../protocol/claude-run-state.js';
 import { isFinal, type RunnerInfo, type RunStatus, type RunSummary } from '../../protocol/run.js';
@@ -28,8 +29,10 @@ interface Live {
   receivedSeq: number;
   /** Highest seq the store has committed: the only number ever acknowledged. */
   committedSeq: number;
-  /** Chunks after committedSeq, in seq order: already fanned out (or about to be), not yet committed. */
+  /** Chunks after committedSeq, in seq order: fanned out, not yet committed. */
   inFlight: LiveChunk[];
+  /** Accepted chunks not yet fanned out, in seq order: held behind an event chunk until it is committed. */
+  unpublished: LiveChunk[];
   pendingBytes: number;
   lastWrite: Promise<void>;
   progressTimer: NodeJS.Timeout | null;
@@ -235,7 +238,7 @@ export class RunService {
       const run = this.get(id);
       const token = run ? this.tokenOf(run) : undefined;
       const redaction = new Redaction({ literals: token ? [{ kind: 'ccg-token', value: token }] : [] });
-      live = { receivedSeq: seq, committedSeq: seq, inFlight: [], pendingBytes: 0, lastWrite: Promise.resolve(), progressTimer: null, redactors: new Map(), redaction };
+      live = { receivedSeq: seq, committedSeq: seq, inFlight: [], unpublished: [], pendingBytes: 0, lastWrite: Promise.resolve(), progressTimer: null, redactors: new Map(), redaction };
       this.live.set(id, live);
     }
     return live;
@@ -288,8 +291,8 @@ export class RunService {
     // ack still waits for the commit (docs/ARCHITECTURE.md, "Fan-out before the commit"). An
     // event chunk is parsed here, once: viewers, sections and services share the items.
     const published = toLiveChunk(chunk, true);
-    live.inFlight.push(published);
-    this.afterCommit(() => this.o.bus.publishChunk(id, published));
+    live.unpublished.push(published);
+    this.afterCommit(() => this.fanOut(id, live));
     live.lastWrite = this.o.store.appendChunk(id, chunk).then(
       () => {
         // lmdb-js can resolve the promises of consecutive write batches out of order (seen with
@@ -304,8 +307,7 @@ export class RunService {
         cached.lastSeq = Math.max(cached.lastSeq, chunk.seq);
         this.cache.set(id, cached);
         this.afterCommit(() => {
-          // Services act on committed events only: a crash before the commit leaves nothing to undo.
-          if (published.items.length > 0) this.o.bus.publish('events', { runId: id, events: published.items.map((i) => i.event) });
+          this.fanOut(id, live);
           this.scheduleProgress(id, live);
           onCommitted(chunk.seq);
         });
@@ -314,6 +316,7 @@ export class RunService {
         // Nothing past the committed seq is acknowledged; the runner resends it after reconnecting.
         live.receivedSeq = live.committedSeq;
         live.inFlight = [];
+        live.unpublished = [];
         live.pendingBytes = 0;
         this.afterCommit(() => onFailed(err));
       },
@@ -321,6 +324,26 @@ export class RunService {
     // Never an unhandled rejection (Node 20 ends the process on one): recordExit awaits it too.
     live.lastWrite.catch((err: unknown) => this.o.log.error('run.ingest_failed', { run: id, err: String(err).slice(0, 300) }));
     return 'accepted';
+  }
+
+  /**
+   * Publishes the run's accepted chunks in seq order, output at once, an event chunk only once it
+   * is committed, and everything after an uncommitted event chunk behind it. Services hear a
+   * chunk's events (after its commit) before any viewer sees the chunk, in the same turn of the
+   * event loop: an operator who answers an approval the moment it shows finds it known.
+   */
+  private fanOut(id: string, live: Live): void {
+    let n = 0;
+    for (; n < live.unpublished.length; n++) {
+      const c = live.unpublished[n]!;
+      if (c.stream === STREAM_EVENT && c.seq > live.committedSeq) break;
+      if (c.seq > live.committedSeq) live.inFlight.push(c);
+      // Services act on committed events only (a crash before the commit leaves nothing to undo),
+      // and hear them before any viewer sees the chunk.
+      if (c.items.length > 0) this.o.bus.publish('events', { runId: id, events: c.items.map((i) => i.event) });
+      this.o.bus.publishChunk(id, c);
+    }
+    if (n > 0) live.unpublished.splice(0, n);
   }
 
   private scheduleProgress(id: string, live: Live): void {

@@ -129,3 +129,32 @@ test('Follower: chunks reach viewers before their commit; one who arrives meanwh
   assert.deepEqual(early.got, [1, 2, 3, 4]);
   assert.deepEqual(late.got, [2, 3, 4]);
 });
+
+test('Follower: an event chunk reaches viewers only after its commit, and after the services heard its events; output behind it waits', async (t) => {
+  const { h, run, src } = await withRun(t);
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const append = h.store.appendChunk.bind(h.store);
+  h.store.appendChunk = (id, chunk) => gate.then(() => append(id, chunk));
+  const order: string[] = [];
+  h.bus.on('events', ({ events }) => void order.push(`service:${events[0]!.type}`));
+  const s = sink();
+  const deliver = s.deliver.bind(s);
+  s.deliver = (chunks) => {
+    for (const c of chunks) order.push(`viewer:${c.seq}`);
+    return deliver(chunks);
+  };
+  const f = new Follower(src, run.id, 1, s);
+  t.after(() => f.close());
+  f.pump();
+  const committed = [
+    new Promise((resolve, reject) => h.runs.ingest(run.id, { seq: 1, stream: STREAM_STDOUT, time: 1, data: Buffer.from('before\n') }, resolve, reject)),
+    new Promise((resolve, reject) => h.runs.ingest(run.id, { seq: 2, stream: STREAM_EVENT, time: 2, data: encodeEvent({ type: 'collect_started', requestId: 'c'.repeat(22), trigger: 'request' }) }, resolve, reject)),
+    new Promise((resolve, reject) => h.runs.ingest(run.id, { seq: 3, stream: STREAM_STDOUT, time: 3, data: Buffer.from('after\n') }, resolve, reject)),
+  ];
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(order, ['viewer:1'], 'output before the event goes out at once; the event and what follows wait for its commit');
+  open();
+  await Promise.all(committed);
+  assert.deepEqual(order, ['viewer:1', 'service:collect_started', 'viewer:2', 'viewer:3']);
+});
