@@ -3,6 +3,7 @@ import type { Agent } from 'node:https';
 import { join, resolve } from 'node:path';
 import uWS, { type TemplatedApp, type WebSocket, type us_listen_socket } from 'uWebSockets.js';
 import { InUseError, listenerPid, lockDataDir } from './instance-lock.js';
+import { ConnectionLimiter, defaultConnectionLimits } from './connection-limits.js';
 import { closeReason } from '../protocol/errors.js';
 import { AccountService } from './auth/accounts.js';
 import { ensureOperatorToken } from './auth/api-tokens.js';
@@ -65,6 +66,14 @@ export interface GatewayLimits {
   maxRunUploadBytes: number;
   /** A cancelled run not ended within this long is revoked (its runner ignored the cancel). */
   cancelGraceMs: number;
+  /** Long-lived connections (WebSockets) one client address may hold; 0: no cap. Default 64. */
+  maxConnectionsPerAddress: number;
+  /** Long-lived connections in all. Default: 80 % of the descriptor limit. */
+  maxConnections: number;
+  /** Of maxConnections, this many only signed runners may use. Default: a tenth. */
+  runnerReserve: number;
+  /** A runner socket that has not sent `hello` this long after opening is closed. */
+  runnerHelloTimeoutMs: number;
   /** Artifact uploads one run may make over its life. */
   maxRunUploads: number;
 }
@@ -80,7 +89,18 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   maxRunUploadBytes: 2 * 1024 ** 3,
   maxRunUploads: 5000,
   cancelGraceMs: DEFAULT_CANCEL_GRACE_MS,
+  // Replaced at start by what the process's descriptor limit allows (connectionDefaults).
+  maxConnectionsPerAddress: 64,
+  maxConnections: 819,
+  runnerReserve: 81,
+  runnerHelloTimeoutMs: 5000,
 };
+
+/** The connection caps this process's descriptor limit allows. */
+function connectionDefaults(): Pick<GatewayLimits, 'maxConnectionsPerAddress' | 'maxConnections' | 'runnerReserve'> {
+  const d = defaultConnectionLimits();
+  return { maxConnectionsPerAddress: d.perAddress, maxConnections: d.total, runnerReserve: d.runnerReserve };
+}
 
 export interface GatewayOptions extends NotifyOptions {
   dataDir: string;
@@ -156,7 +176,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const host = opts.host ?? '127.0.0.1';
   const log = opts.log ?? createLogger();
   const now = opts.now ?? Date.now;
-  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const limits = { ...DEFAULT_LIMITS, ...connectionDefaults(), ...opts.limits };
   if (opts.insecureHttp && !isLoopback(host)) {
     throw new Error(`plain HTTP is only served on loopback; refusing to listen on ${host} without TLS`);
   }
@@ -195,11 +215,12 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
 
   const app: TemplatedApp = tls ? uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile }) : uWS.App();
   const sockets = new Set<WebSocket<unknown>>();
-  mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets, onAssistStatus: (id, s) => services.assist.report(id, s) });
-  const operatorSockets = mountOperatorSocket(app, services, { sockets });
+  const limiter = new ConnectionLimiter({ perAddress: limits.maxConnectionsPerAddress, total: limits.maxConnections, runnerReserve: Math.min(limits.runnerReserve, limits.maxConnections) });
+  mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets, onAssistStatus: (id, s) => services.assist.report(id, s), limiter, helloTimeoutMs: limits.runnerHelloTimeoutMs });
+  const operatorSockets = mountOperatorSocket(app, services, { sockets, limiter });
   mountRunsApi(app, services, { runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes });
   const browser = mountBrowser(app, services, {
-    tls: tls !== null, runnerUrl, fingerprint: tls?.fingerprint ?? null,
+    tls: tls !== null, limiter, runnerUrl, fingerprint: tls?.fingerprint ?? null,
     cf: opts.cfAccess ? new CfAccessVerifier(opts.cfAccess, now) : null,
     trustProxy: opts.trustProxy ?? false,
     setupPending: () => !store.getMeta<boolean>(ADMIN_EXISTS_KEY),

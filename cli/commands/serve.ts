@@ -52,6 +52,8 @@ export class ServeCommand extends BaseCommand {
   trustProxy = Option.Boolean('--trust-proxy', false, { description: 'Take client addresses from CF-Connecting-IP / X-Forwarded-For on loopback connections (behind a local tunnel); env CCG_TRUST_PROXY=1' });
   sessionIdle = Option.String('--session-idle', { env: 'CCG_SESSION_IDLE', description: 'Browser sessions end after this long unused (env CCG_SESSION_IDLE; default 12h)' });
   cancelGrace = Option.String('--cancel-grace', { env: 'CCG_CANCEL_GRACE', description: 'A cancelled run not ended this long after the cancel is revoked: its runner cut off, its token refused (env CCG_CANCEL_GRACE; default 30s; 0 never)' });
+  maxPerAddress = Option.String('--max-connections-per-address', { env: 'CCG_MAX_CONNECTIONS_PER_ADDRESS', description: 'WebSockets and live page streams one client address may hold (env CCG_MAX_CONNECTIONS_PER_ADDRESS; default 64; 0 no cap)' });
+  maxConnections = Option.String('--max-connections', { env: 'CCG_MAX_CONNECTIONS', description: 'WebSockets and live page streams in all, a tenth kept for runners (env CCG_MAX_CONNECTIONS; default 80% of the open-files limit)' });
   sessionMax = Option.String('--session-max', { env: 'CCG_SESSION_MAX', description: 'Browser sessions end this long after sign-in, used or not (env CCG_SESSION_MAX; default 168h)' });
 
   protected async run(): Promise<number> {
@@ -83,7 +85,14 @@ export class ServeCommand extends BaseCommand {
       idleMs: parseDuration(this.sessionIdle ?? '12h', '--session-idle'),
       maxMs: parseDuration(this.sessionMax ?? '168h', '--session-max'),
     };
-    const cancelGraceMs = this.cancelGrace === '0' ? 0 : parseDuration(this.cancelGrace ?? '30s', '--cancel-grace');
+    const cancelGraceMs = parseDuration(this.cancelGrace ?? '30s', '--cancel-grace');
+    const count = (v: string | undefined, flag: string, min: number): number | undefined => {
+      if (v === undefined) return undefined;
+      if (!/^\d{1,7}$/.test(v) || Number(v) < min) throw new CliError(`${flag} "${v}" must be a whole number of at least ${min}`);
+      return Number(v);
+    };
+    const perAddress = count(this.maxPerAddress, '--max-connections-per-address', 0);
+    const total = count(this.maxConnections, '--max-connections', 16);
     const trustProxy = this.trustProxy || /^(1|true|yes)$/i.test(env['CCG_TRUST_PROXY'] ?? '');
     const log = createLogger({ level, write: (l) => this.context.stderr.write(l) });
     const offCrashHandlers = installCrashHandlers(log, (l) => this.context.stderr.write(l));
@@ -95,7 +104,11 @@ export class ServeCommand extends BaseCommand {
       cfAccess: this.cfTeam && this.cfAud ? { teamDomain: this.cfTeam, aud: this.cfAud, ...(this.cfCerts ? { certsUrl: this.cfCerts } : {}) } : null,
       trustProxy,
       sessionPolicy,
-      limits: { cancelGraceMs },
+      limits: {
+        cancelGraceMs,
+        ...(perAddress !== undefined ? { maxConnectionsPerAddress: perAddress } : {}),
+        ...(total !== undefined ? { maxConnections: total, runnerReserve: Math.max(4, Math.floor(total / 10)) } : {}),
+      },
       dataDir: this.data ?? '.data',
       host: this.host ?? '127.0.0.1',
       port,
