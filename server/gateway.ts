@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import type { Agent } from 'node:https';
 import { join, resolve } from 'node:path';
 import uWS, { type TemplatedApp, type WebSocket, type us_listen_socket } from 'uWebSockets.js';
-import { InUseError, listenerPid, lockDataDir } from './instance-lock.js';
+import { InUseError, listenerPid, lockDataDir, portHasListener } from './instance-lock.js';
 import { ConnectionLimiter, defaultConnectionLimits } from './connection-limits.js';
 import { closeReason } from '../protocol/errors.js';
 import { AccountService } from './auth/accounts.js';
@@ -158,9 +158,6 @@ export function uwsIsNative(): boolean {
   return /\[native code\]/.test(Function.prototype.toString.call(uWS.App));
 }
 
-/** uWebSockets.js's ListenOptions.LIBUS_LISTEN_EXCLUSIVE_PORT (no SO_REUSEPORT). */
-const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
-
 /**
  * Builds and starts a gateway: store, certificate, tokens, routes and sockets, then listens.
  *
@@ -231,11 +228,10 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
     checkSetupCode: (code) => checkSetupCode(store, code),
   });
 
-  // Exclusively: uWebSockets.js otherwise sets SO_REUSEPORT, and a second gateway on the port
-  // would listen too and take half the connections.
-  const listenSocket = await new Promise<us_listen_socket | false>((resolveListen) => {
-    (app as unknown as { listen(host: string, port: number, options: number, cb: (s: us_listen_socket | false) => void): void }).listen(host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, resolveListen);
-  });
+  // uWebSockets.js sets SO_REUSEPORT, so a second gateway on the port would listen too and take
+  // half the connections; a port another socket listens on is refused first (portHasListener).
+  const busy = port === 0 ? null : await portHasListener(host, port);
+  const listenSocket: us_listen_socket | false = busy ? false : await new Promise<us_listen_socket | false>((resolveListen) => app.listen(host, port, resolveListen));
   if (!listenSocket) {
     offAuthChanges?.();
     unsubscribe();

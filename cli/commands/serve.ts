@@ -24,8 +24,8 @@ export class ServeCommand extends BaseCommand {
       page request must also carry a valid Cloudflare Access assertion (see docs/OPERATIONS.md).
       Stops cleanly on SIGINT/SIGTERM.
 
-      One gateway per port and per data directory: the port is listened on exclusively and the
-      data directory is locked (\`serve.lock\`, holding the pid; a lock left by a dead process is
+      One gateway per port and per data directory: a port another socket listens on is refused,
+      and the data directory is locked (\`serve.lock\`, holding the pid; a lock left by a dead process is
       taken over). A second \`ccg serve\` on either exits 75 naming the process that has it.
     `,
     examples: [
