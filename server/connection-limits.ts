@@ -11,6 +11,11 @@ import { CcgError } from '../protocol/errors.js';
 export interface ConnectionLimitOptions {
   /** Long-lived connections one address may hold (0: no cap). */
   perAddress: number;
+  /**
+   * The same for loopback peers (0: no cap). Behind a tunnel on the same host every client is a
+   * loopback peer, so by default they are capped only by the total.
+   */
+  perLoopback: number;
   /** Long-lived connections in all. */
   total: number;
   /** Of `total`, this many are only for signed runners. */
@@ -31,11 +36,13 @@ export function descriptorLimit(): number {
   return 1024;
 }
 
-/** The defaults: 64 per address; in total 80 % of the descriptor limit, a tenth of it for runners. */
+/** The defaults: 256 per address, loopback uncapped; in total 80 % of the descriptor limit, a tenth of it for runners. */
 export function defaultConnectionLimits(limit = descriptorLimit()): ConnectionLimitOptions {
   const total = Math.max(32, Math.floor(limit * (1 - DESCRIPTOR_HEADROOM)));
-  return { perAddress: 64, total, runnerReserve: Math.max(8, Math.floor(total / 10)) };
+  return { perAddress: 256, perLoopback: 0, total, runnerReserve: Math.max(8, Math.floor(total / 10)) };
 }
+
+const LOOPBACK = /^(127\.|::1$|0*:0*:0*:0*:0*:0*:0*:0*1$|::ffff:127\.|0000:0000:0000:0000:0000:ffff:7f)/i;
 
 export class ConnectionLimiter {
   private readonly byAddress = new Map<string, number>();
@@ -49,8 +56,9 @@ export class ConnectionLimiter {
 
   /** Refuses early (before any work) when `address` already holds its share. */
   check(address: string): void {
-    if (this.o.perAddress > 0 && (this.byAddress.get(address) ?? 0) >= this.o.perAddress) {
-      throw new CcgError('ERR_TOO_MANY_CONNECTIONS', `this address already holds ${this.o.perAddress} connections`);
+    const cap = LOOPBACK.test(address) ? this.o.perLoopback : this.o.perAddress;
+    if (cap > 0 && (this.byAddress.get(address) ?? 0) >= cap) {
+      throw new CcgError('ERR_TOO_MANY_CONNECTIONS', `this address already holds ${cap} connections`);
     }
   }
 

@@ -66,8 +66,10 @@ export interface GatewayLimits {
   maxRunUploadBytes: number;
   /** A cancelled run not ended within this long is revoked (its runner ignored the cancel). */
   cancelGraceMs: number;
-  /** Long-lived connections (WebSockets) one client address may hold; 0: no cap. Default 64. */
+  /** Long-lived connections (WebSockets, live streams) one client address may hold; 0: no cap. Default 256. */
   maxConnectionsPerAddress: number;
+  /** The same for loopback peers (a tunnel on this host). Default: no cap, unless maxConnectionsPerAddress is given. */
+  maxConnectionsPerLoopback: number;
   /** Long-lived connections in all. Default: 80 % of the descriptor limit. */
   maxConnections: number;
   /** Of maxConnections, this many only signed runners may use. Default: a tenth. */
@@ -90,16 +92,19 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   maxRunUploads: 5000,
   cancelGraceMs: DEFAULT_CANCEL_GRACE_MS,
   // Replaced at start by what the process's descriptor limit allows (connectionDefaults).
-  maxConnectionsPerAddress: 64,
+  maxConnectionsPerAddress: 256,
+  maxConnectionsPerLoopback: 0,
   maxConnections: 819,
   runnerReserve: 81,
   runnerHelloTimeoutMs: 5000,
 };
 
 /** The connection caps this process's descriptor limit allows. */
-function connectionDefaults(): Pick<GatewayLimits, 'maxConnectionsPerAddress' | 'maxConnections' | 'runnerReserve'> {
+function connectionDefaults(given: Partial<GatewayLimits> | undefined): Pick<GatewayLimits, 'maxConnectionsPerAddress' | 'maxConnectionsPerLoopback' | 'maxConnections' | 'runnerReserve'> {
   const d = defaultConnectionLimits();
-  return { maxConnectionsPerAddress: d.perAddress, maxConnections: d.total, runnerReserve: d.runnerReserve };
+  // A per-address cap given explicitly holds for loopback peers too.
+  const perLoopback = given?.maxConnectionsPerAddress ?? d.perLoopback;
+  return { maxConnectionsPerAddress: d.perAddress, maxConnectionsPerLoopback: perLoopback, maxConnections: d.total, runnerReserve: d.runnerReserve };
 }
 
 export interface GatewayOptions extends NotifyOptions {
@@ -173,7 +178,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const host = opts.host ?? '127.0.0.1';
   const log = opts.log ?? createLogger();
   const now = opts.now ?? Date.now;
-  const limits = { ...DEFAULT_LIMITS, ...connectionDefaults(), ...opts.limits };
+  const limits = { ...DEFAULT_LIMITS, ...connectionDefaults(opts.limits), ...opts.limits };
   if (opts.insecureHttp && !isLoopback(host)) {
     throw new Error(`plain HTTP is only served on loopback; refusing to listen on ${host} without TLS`);
   }
@@ -212,7 +217,7 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
 
   const app: TemplatedApp = tls ? uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile }) : uWS.App();
   const sockets = new Set<WebSocket<unknown>>();
-  const limiter = new ConnectionLimiter({ perAddress: limits.maxConnectionsPerAddress, total: limits.maxConnections, runnerReserve: Math.min(limits.runnerReserve, limits.maxConnections) });
+  const limiter = new ConnectionLimiter({ perAddress: limits.maxConnectionsPerAddress, perLoopback: limits.maxConnectionsPerLoopback, total: limits.maxConnections, runnerReserve: Math.min(limits.runnerReserve, limits.maxConnections) });
   mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets, onAssistStatus: (id, s) => services.assist.report(id, s), limiter, helloTimeoutMs: limits.runnerHelloTimeoutMs });
   const operatorSockets = mountOperatorSocket(app, services, { sockets, limiter });
   mountRunsApi(app, services, { runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes });

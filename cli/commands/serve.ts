@@ -52,7 +52,7 @@ export class ServeCommand extends BaseCommand {
   trustProxy = Option.Boolean('--trust-proxy', false, { description: 'Take client addresses from CF-Connecting-IP / X-Forwarded-For on loopback connections (behind a local tunnel); env CCG_TRUST_PROXY=1' });
   sessionIdle = Option.String('--session-idle', { env: 'CCG_SESSION_IDLE', description: 'Browser sessions end after this long unused (env CCG_SESSION_IDLE; default 12h)' });
   cancelGrace = Option.String('--cancel-grace', { env: 'CCG_CANCEL_GRACE', description: 'A cancelled run not ended this long after the cancel is revoked: its runner cut off, its token refused (env CCG_CANCEL_GRACE; default 30s; 0 never)' });
-  maxPerAddress = Option.String('--max-connections-per-address', { env: 'CCG_MAX_CONNECTIONS_PER_ADDRESS', description: 'WebSockets and live page streams one client address may hold (env CCG_MAX_CONNECTIONS_PER_ADDRESS; default 64; 0 no cap)' });
+  maxPerAddress = Option.String('--max-connections-per-address', { env: 'CCG_MAX_CONNECTIONS_PER_ADDRESS', description: 'WebSockets and live page streams one client address may hold (env CCG_MAX_CONNECTIONS_PER_ADDRESS; default 256, loopback peers uncapped unless this is given; 0 no cap)' });
   maxConnections = Option.String('--max-connections', { env: 'CCG_MAX_CONNECTIONS', description: 'WebSockets and live page streams in all, a tenth kept for runners (env CCG_MAX_CONNECTIONS; default 80% of the open-files limit)' });
   sessionMax = Option.String('--session-max', { env: 'CCG_SESSION_MAX', description: 'Browser sessions end this long after sign-in, used or not (env CCG_SESSION_MAX; default 168h)' });
 
