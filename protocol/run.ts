@@ -53,7 +53,15 @@ export const RunnerInfo = z.object({
    * `--input-wait 0`). Absent: both (an older runner). The runner refuses the rest itself; the
    * gateway refuses early with ERR_NOT_ENABLED so people see why.
    */
-  remote: z.object({ input: z.boolean(), approval: z.boolean() }).strict().optional(),
+  remote: z
+    .object({
+      input: z.boolean(),
+      approval: z.boolean(),
+      /** The owner allowed operators to switch Claude to bypassPermissions (`--allow-bypass-permissions`). */
+      bypass: z.boolean().optional(),
+    })
+    .strict()
+    .optional(),
 });
 export type RunnerInfo = z.infer<typeof RunnerInfo>;
 

@@ -20,12 +20,15 @@ import { PolicyService } from './core/policy.js';
 import { Requests } from './core/requests.js';
 import { DEFAULT_CANCEL_GRACE_MS, RunService } from './core/runs.js';
 import type { Services } from './core/services.js';
+import { ClaudeSessionService } from './core/claude-session.js';
 import { SteeringService } from './core/steering.js';
 import { mountRunsApi } from './http/api-runs.js';
 import { mountBrowser } from './http/pages/mount.js';
 import { LocalBus, type EventBus } from './live/bus.js';
 import { createLogger, type Logger } from './log.js';
 import { Notifier } from './notify/notifier.js';
+import { AuditBudget, DEFAULT_AUDIT_BUDGET, type AuditBudgetLimits } from './core/audit-budget.js';
+import { pushAudience } from './notify/push-audience.js';
 import { WebPush, ensureVapidKeys } from './notify/web-push.js';
 import { LmdbStore } from './store/lmdb-store.js';
 import type { Store } from './store/types.js';
@@ -130,6 +133,8 @@ export interface GatewayOptions extends NotifyOptions {
   trustProxy?: boolean;
   /** Browser session lifetimes (idle, absolute). */
   sessionPolicy?: Partial<SessionPolicy>;
+  /** The audit log's retention and size budget (DEFAULT_AUDIT_BUDGET otherwise). */
+  auditBudget?: Partial<AuditBudgetLimits>;
 }
 
 export interface Gateway {
@@ -257,12 +262,14 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
     services.sessions.prune().catch((err: unknown) => log.warn('session.prune_failed', { err: String(err) }));
   }, 10 * 60_000);
   pruneSessions.unref();
+  services.auditBudget.start();
 
   let closed: Promise<void> | undefined;
   const close = () =>
     (closed ??= (async () => {
       clearInterval(pruneTimer);
       clearInterval(pruneSessions);
+      const trimmed = services.auditBudget.stop();
       unsubscribe(); // an injected bus outlives this gateway: its services stop listening
       offAuthChanges?.();
       operatorSockets.close();
@@ -274,6 +281,8 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
       // fan-out) run against an open store and find its sockets closed, instead of reading a
       // closed LMDB environment ("The environment is already closed", an uncaught throw).
       for (let i = 0; i < 3; i++) await new Promise<void>((r) => setImmediate(r));
+      await trimmed;
+      await services.accounts.flushAudit(); // the repeats gathered so far are not lost
       await runs.flush();
       await store.close();
       unlock();
@@ -305,7 +314,7 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
  * Builds every service on one store and one bus, and subscribes them to each other through the
  * bus. The one place that knows which service needs which: transports receive the result.
  */
-function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: EventBus; box: SecretBox; log: Logger; now: () => number; limits: GatewayLimits; baseUrl: () => string; sessionPolicy?: Partial<SessionPolicy> }): { services: Services; unsubscribe: () => void } {
+function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: EventBus; box: SecretBox; log: Logger; now: () => number; limits: GatewayLimits; baseUrl: () => string; sessionPolicy?: Partial<SessionPolicy>; auditBudget?: Partial<AuditBudgetLimits> }): { services: Services; unsubscribe: () => void } {
   const { store, bus, log, now, limits } = o;
   const runs = new RunService({ store, bus, box: o.box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes, cancelGraceMs: limits.cancelGraceMs, audit: store });
   const artifacts = new ArtifactService({
@@ -323,12 +332,14 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
   const policy = new PolicyService({ store, log, now });
   const approvals = new ApprovalService({ store, audit: store, runs, bus, log, now });
   const steering = new SteeringService({ runs, audit: store, log, now });
+  const claudeSession = new ClaudeSessionService({ runs, store, audit: store, log, now });
   const base = o.baseUrl();
   const subject = o.vapidSubject ?? (base.startsWith('https://') && !/\/\/(localhost|127\.)/.test(base) ? base : 'mailto:ccg@localhost.localdomain');
   const push = new WebPush({
     store, keys: ensureVapidKeys(o.dataDir), subject, log, now,
     ...(o.pushAgent ? { agent: o.pushAgent } : {}),
     ...(o.pushHosts ? { pushHosts: o.pushHosts } : {}),
+    audience: pushAudience(store),
   });
   const notifier = new Notifier({
     url: o.notifyUrl, format: o.notifyFormat, push, baseUrl: o.baseUrl, runName: (id) => runs.get(id)?.name ?? id, log,
@@ -337,6 +348,7 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
   const throttle = new LoginThrottle({ now });
   const accounts = new AccountService({ store, box: o.box, log, now, throttle });
   const sessions = new SessionService(store, now, { ...DEFAULT_SESSION_POLICY, ...o.sessionPolicy });
+  const auditBudget = new AuditBudget({ store, log, now, limits: { ...DEFAULT_AUDIT_BUDGET, ...o.auditBudget } });
   const requests = new Requests({ runs, store, policy, artifacts, assist, log, now });
 
   // Who reacts to what, in this order. Each is its own listener, kept when it throws: one
@@ -348,13 +360,19 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
     bus.on('events', ({ runId, events }) => audit(runId, events), keep),
     bus.on('events', ({ runId, events }) => void approvals.onEvents(runId, events), keep),
     bus.on('events', ({ runId, events }) => notifier.onEvents(runId, events), keep),
+    bus.on('events', ({ runId, events }) => claudeSession.onEvents(runId, events), keep),
+    bus.on('run', (run) => claudeSession.onRun(run), keep),
     bus.on('run', (run) => approvals.onRun(run), keep),
     bus.on('run', (run) => notifier.onRun(run), keep),
     bus.on('approval', (change) => notifier.onApproval(change), keep),
+    // A deleted or disabled user (or a revoked bootstrap token) loses their push subscriptions.
+    bus.on('auth', (change) => {
+      if (change.kind !== 'session') push.prune().catch((err: unknown) => log.warn('push.prune_failed', { err: String(err) }));
+    }, keep),
   ];
 
   return {
-    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, requests, accounts, sessions, throttle, push, notifier },
+    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, claudeSession, requests, accounts, sessions, throttle, push, notifier, auditBudget },
     unsubscribe: () => offs.forEach((off) => off()),
   };
 }

@@ -6,6 +6,7 @@ import { parsePushHosts } from '../../server/notify/push-hosts.js';
 import { BaseCommand, parseDuration } from './base.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { InUseError } from '../../server/instance-lock.js';
+import { parseSize } from '../sizes.js';
 
 export class ServeCommand extends BaseCommand {
   static override paths = [['serve']];
@@ -55,6 +56,8 @@ export class ServeCommand extends BaseCommand {
   maxPerAddress = Option.String('--max-connections-per-address', { env: 'CCG_MAX_CONNECTIONS_PER_ADDRESS', description: 'WebSockets and live page streams one client address may hold (env CCG_MAX_CONNECTIONS_PER_ADDRESS; default 256, loopback peers uncapped unless this is given; 0 no cap)' });
   maxConnections = Option.String('--max-connections', { env: 'CCG_MAX_CONNECTIONS', description: 'WebSockets and live page streams in all, a tenth kept for runners (env CCG_MAX_CONNECTIONS; default 80% of the open-files limit)' });
   sessionMax = Option.String('--session-max', { env: 'CCG_SESSION_MAX', description: 'Browser sessions end this long after sign-in, used or not (env CCG_SESSION_MAX; default 168h)' });
+  auditRetention = Option.String('--audit-retention', { env: 'CCG_AUDIT_RETENTION', description: 'Audit entries older than this are deleted (env CCG_AUDIT_RETENTION; default 180d)' });
+  auditMaxSize = Option.String('--audit-max-size', { env: 'CCG_AUDIT_MAX_SIZE', description: 'The audit log is kept below this size, oldest entries first (env CCG_AUDIT_MAX_SIZE; default 256M)' });
 
   protected async run(): Promise<number> {
     const started = performance.now();
@@ -85,6 +88,11 @@ export class ServeCommand extends BaseCommand {
       idleMs: parseDuration(this.sessionIdle ?? '12h', '--session-idle'),
       maxMs: parseDuration(this.sessionMax ?? '168h', '--session-max'),
     };
+    const auditBudget = {
+      retentionMs: parseDuration(this.auditRetention ?? '180d', '--audit-retention'),
+      maxBytes: parseSize(this.auditMaxSize ?? '256M', '--audit-max-size'),
+    };
+    if (auditBudget.maxBytes < 1024 * 1024) throw new CliError('--audit-max-size must be at least 1M');
     const cancelGraceMs = parseDuration(this.cancelGrace ?? '30s', '--cancel-grace');
     const count = (v: string | undefined, flag: string, min: number): number | undefined => {
       if (v === undefined) return undefined;
@@ -104,6 +112,7 @@ export class ServeCommand extends BaseCommand {
       cfAccess: this.cfTeam && this.cfAud ? { teamDomain: this.cfTeam, aud: this.cfAud, ...(this.cfCerts ? { certsUrl: this.cfCerts } : {}) } : null,
       trustProxy,
       sessionPolicy,
+      auditBudget,
       limits: {
         cancelGraceMs,
         ...(perAddress !== undefined ? { maxConnectionsPerAddress: perAddress } : {}),

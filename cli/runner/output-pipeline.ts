@@ -4,9 +4,20 @@ import { encodeEvent, type RunnerEvent } from '../../protocol/runner-events.js';
 import type { RunnerToGateway } from '../../protocol/runner-messages.js';
 import type { Spool } from './spool.js';
 
-/** Output is coalesced for up to this long, or until this many bytes, before it becomes a chunk. */
+/**
+ * Output is coalesced for up to this long, or until this many bytes, before it becomes a chunk,
+ * unless it can leave at once (below).
+ */
 export const COALESCE_MS = 4;
 export const COALESCE_BYTES = 64 * 1024;
+/**
+ * Nagle's rule: a write that finds the link idle (everything before it sent) becomes a chunk at
+ * once, so a lone line reaches viewers without waiting for the window. At most this many chunks
+ * a second leave that way (a token bucket, bursts of IMMEDIATE_BURST): faster output is
+ * coalesced as before, and the runner stays well under the gateway's 2,000 messages a second.
+ */
+export const IMMEDIATE_PER_SECOND = 1000;
+export const IMMEDIATE_BURST = 20;
 /**
  * A tail held back by the redactor is sent after this much quiet: redacted if it may begin a
  * secret, whose continuation is then redacted too (protocol/redaction.ts, StreamRedactor.release).
@@ -29,6 +40,10 @@ export interface OutputPipelineOptions {
   tap(stream: number, data: Buffer): void;
   /** New chunks are in the spool. */
   spooled(): void;
+  /** True when the link has nothing unsent, so a chunk spooled now leaves at once (ChunkSender.idle). Without it, output is always coalesced. */
+  linkIdle?(): boolean;
+  /** The clock of the immediate-send budget, in ms (tests freeze it). */
+  now?(): number;
 }
 
 /**
@@ -41,8 +56,12 @@ export class OutputPipeline {
   private releaseTimer: NodeJS.Timeout | null = null;
   private pending: { stream: number; parts: Buffer[]; size: number } | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
+  private immediateTokens = IMMEDIATE_BURST;
+  private tokensAt: number;
 
-  constructor(private readonly o: OutputPipelineOptions) {}
+  constructor(private readonly o: OutputPipelineOptions) {
+    this.tokensAt = o.now?.() ?? performance.now();
+  }
 
   /** Output of the child (or of a command, stream 2): redacted, then coalesced. */
   output(stream: number, data: Buffer): void {
@@ -95,7 +114,18 @@ export class OutputPipeline {
     this.pending.parts.push(data);
     this.pending.size += data.length;
     if (this.pending.size >= COALESCE_BYTES) this.flush();
+    // A chunk already waiting for the window means output is coming faster than it leaves: join it.
+    else if (!this.flushTimer && this.o.linkIdle?.() && this.takeImmediate()) this.flush();
     else this.flushTimer ??= setTimeout(() => this.flush(), COALESCE_MS);
+  }
+
+  private takeImmediate(): boolean {
+    const now = this.o.now?.() ?? performance.now();
+    this.immediateTokens = Math.min(IMMEDIATE_BURST, this.immediateTokens + ((now - this.tokensAt) * IMMEDIATE_PER_SECOND) / 1000);
+    this.tokensAt = now;
+    if (this.immediateTokens < 1) return false;
+    this.immediateTokens -= 1;
+    return true;
   }
 
   private flush(): void {
@@ -154,6 +184,11 @@ export class ChunkSender {
     this.sentSeq = Math.min(nextSeq - 1, spool.maxSeq);
     this.exitSent = false;
     return this.sentSeq + 1;
+  }
+
+  /** Connected, welcomed, every spooled chunk sent and the socket's buffer empty. */
+  idle(): boolean {
+    return this.ready() && this.sentSeq === this.spool.maxSeq && this.link.bufferedAmount === 0;
   }
 
   /** Sends what it can now; looks again shortly while the socket is backed up. */

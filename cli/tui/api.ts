@@ -4,6 +4,8 @@ import { CancelResponse, ChunksResponse, CommandsResponse, CreateRunResponse, Ex
 import { ArtifactsResponse, CollectResponse, type ArtifactInfo } from '../../protocol/artifacts.js';
 import { AssistActionResponse, AssistResponse } from '../../protocol/assist.js';
 import { PolicyResponse, type CommandPolicy, type PolicyUpdate } from '../../protocol/policy.js';
+import { ApprovalResponse, ControlResponse, SessionResponse, type AnswerPlanRequest } from '../../protocol/claude-control.js';
+import type { PermissionMode, QuestionAnswers } from '../../protocol/claude-steer.js';
 import type { ApiClient } from '../client/api.js';
 
 /** A text artifact as the pager reads it: at most `maxBytes`, or why it cannot be shown. */
@@ -33,6 +35,16 @@ export interface TuiApi {
   saveArtifact(id: string, name: string, path: string, overwrite: boolean): Promise<{ bytes: number }>;
   assist(id: string): Promise<AssistResponse>;
   assistAction(id: string, action: 'start' | 'stop'): Promise<AssistActionResponse>;
+  /** Answers Claude's questions (AskUserQuestion). */
+  answerQuestions(id: string, approvalId: string, answers: QuestionAnswers): Promise<unknown>;
+  /** Approves Claude's plan (in a mode) or keeps it planning. */
+  answerPlan(id: string, approvalId: string, body: AnswerPlanRequest): Promise<unknown>;
+  /** The session's mode and model, and the modes an operator may switch to. */
+  session(id: string): Promise<SessionResponse>;
+  setMode(id: string, mode: PermissionMode): Promise<unknown>;
+  setModel(id: string, model: string): Promise<unknown>;
+  /** Stops Claude's current turn; the session stays open. */
+  interrupt(id: string): Promise<unknown>;
 }
 
 const TEXT_TYPES = /^(text\/|application\/(json|x-ndjson)\b)/;
@@ -85,5 +97,11 @@ export function createTuiApi(api: ApiClient): TuiApi {
     },
     assist: (id) => api.json('GET', `${run(id)}/assist`, AssistResponse),
     assistAction: (id, action) => api.json('POST', `${run(id)}/assist`, AssistActionResponse, { action }),
+    answerQuestions: (id, approvalId, answers) => api.json('POST', `${run(id)}/approvals/${encodeURIComponent(approvalId)}/answers`, ApprovalResponse, { answers }),
+    answerPlan: (id, approvalId, body) => api.json('POST', `${run(id)}/approvals/${encodeURIComponent(approvalId)}/plan`, ApprovalResponse, body),
+    session: (id) => api.json('GET', `${run(id)}/session`, SessionResponse),
+    setMode: (id, mode) => api.json('POST', `${run(id)}/mode`, ControlResponse, { mode }),
+    setModel: (id, model) => api.json('POST', `${run(id)}/model`, ControlResponse, { model }),
+    interrupt: (id) => api.json('POST', `${run(id)}/interrupt`, ControlResponse, {}),
   };
 }

@@ -4,7 +4,8 @@ import type { GatewayAssist, GatewayCollect, GatewayExec, GatewayToRunner } from
 import { CcgError } from '../../protocol/errors.js';
 import { newRunId, newRunToken } from '../../protocol/ids.js';
 import { isFinal, type RunnerInfo, type RunStatus, type RunSummary } from '../../protocol/run.js';
-import { toLiveChunk, type EventBus } from '../live/bus.js';
+import { toLiveChunk, type EventBus, type LiveChunk } from '../live/bus.js';
+import type { FollowSource } from '../live/follower.js';
 import type { SecretBox } from '../auth/secret-box.js';
 import type { Logger } from '../log.js';
 import type { AuthStore, RunRecord, RunStore, StoredChunk } from '../store/types.js';
@@ -26,6 +27,8 @@ interface Live {
   receivedSeq: number;
   /** Highest seq the store has committed: the only number ever acknowledged. */
   committedSeq: number;
+  /** Chunks after committedSeq, in seq order: already fanned out (or about to be), not yet committed. */
+  inFlight: LiveChunk[];
   pendingBytes: number;
   lastWrite: Promise<void>;
   progressTimer: NodeJS.Timeout | null;
@@ -63,7 +66,7 @@ export class RunService {
   private readonly cache = new Map<string, RunRecord>();
   private readonly live = new Map<string, Live>();
   private readonly runners = new Map<string, RunnerLink>();
-  /** What to do after commits (fan-out, acks), run together in the next check phase: see `afterCommit`. */
+  /** What to do after ingest and after commits (fan-out, acks), run together in the next check phase: see `afterCommit`. */
   private afterCommitQueue: (() => void)[] = [];
   private afterCommitTimer: NodeJS.Immediate | null = null;
   /** Cancelled runs waiting to end: revoked when their timer fires first. */
@@ -215,7 +218,7 @@ export class RunService {
       const run = this.get(id);
       const token = run ? this.tokenOf(run) : undefined;
       const redaction = new Redaction({ literals: token ? [{ kind: 'ccg-token', value: token }] : [] });
-      live = { receivedSeq: seq, committedSeq: seq, pendingBytes: 0, lastWrite: Promise.resolve(), progressTimer: null, redactors: new Map(), redaction };
+      live = { receivedSeq: seq, committedSeq: seq, inFlight: [], pendingBytes: 0, lastWrite: Promise.resolve(), progressTimer: null, redactors: new Map(), redaction };
       this.live.set(id, live);
     }
     return live;
@@ -224,6 +227,24 @@ export class RunService {
   committedSeq(id: string): number {
     return this.live.get(id)?.committedSeq ?? this.o.store.lastSeq(id);
   }
+
+  /** Accepted chunks of a run not yet committed, from `from` on, in order (they are fanned out before their commit). */
+  pendingChunks(id: string, from: number): readonly LiveChunk[] {
+    const inFlight = this.live.get(id)?.inFlight ?? [];
+    const first = inFlight.findIndex((c) => c.seq >= from);
+    return first < 0 ? [] : inFlight.slice(first);
+  }
+
+  /** Where viewers' followers read: the store up to the commit, then the chunks in flight, then the bus. */
+  get followSource(): FollowSource {
+    return (this.follow ??= {
+      committedSeq: (id) => this.committedSeq(id),
+      readChunks: (id, from, opts) => this.o.store.readChunks(id, from, opts),
+      pendingChunks: (id, from) => this.pendingChunks(id, from),
+      bus: this.o.bus,
+    });
+  }
+  private follow: FollowSource | null = null;
 
   /**
    * Accepts one output chunk from the runner. Returns 'duplicate' for a chunk the gateway already
@@ -246,20 +267,27 @@ export class RunService {
     chunk = { ...chunk, data: redactor.apply(chunk.data) };
     live.receivedSeq = chunk.seq;
     live.pendingBytes += chunk.data.length;
+    // Fan-out before the commit: viewers get the chunk now, validated and redacted; the runner's
+    // ack still waits for the commit (docs/ARCHITECTURE.md, "Fan-out before the commit"). An
+    // event chunk is parsed here, once: viewers, sections and services share the items.
+    const published = toLiveChunk(chunk, true);
+    live.inFlight.push(published);
+    this.afterCommit(() => this.o.bus.publishChunk(id, published));
     live.lastWrite = this.o.store.appendChunk(id, chunk).then(
       () => {
         // lmdb-js can resolve the promises of consecutive write batches out of order (seen with
         // ~1000 writes in flight); a later batch resolving means every earlier one is committed.
         live.committedSeq = Math.max(live.committedSeq, chunk.seq);
+        let done = 0;
+        while (done < live.inFlight.length && live.inFlight[done]!.seq <= live.committedSeq) done++;
+        if (done > 0) live.inFlight.splice(0, done);
         live.pendingBytes -= chunk.data.length;
         const cached = this.cache.get(id) ?? run;
         cached.bytes += chunk.data.length;
         cached.lastSeq = Math.max(cached.lastSeq, chunk.seq);
         this.cache.set(id, cached);
         this.afterCommit(() => {
-          // An event chunk is parsed here, once: viewers, sections and services share the items.
-          const published = toLiveChunk(chunk, true);
-          this.o.bus.publishChunk(id, published);
+          // Services act on committed events only: a crash before the commit leaves nothing to undo.
           if (published.items.length > 0) this.o.bus.publish('events', { runId: id, events: published.items.map((i) => i.event) });
           this.scheduleProgress(id, live);
           onCommitted(chunk.seq);
@@ -268,6 +296,7 @@ export class RunService {
       (err: unknown) => {
         // Nothing past the committed seq is acknowledged; the runner resends it after reconnecting.
         live.receivedSeq = live.committedSeq;
+        live.inFlight = [];
         live.pendingBytes = 0;
         this.afterCommit(() => onFailed(err));
       },

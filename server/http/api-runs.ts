@@ -9,6 +9,7 @@ import { parseJson, route, type Ctx } from '../respond.js';
 import { mountArtifactsApi } from './api-artifacts.js';
 import { mountAssistApi } from './api-assist.js';
 import { mountChunksApi } from './api-chunks.js';
+import { mountClaudeSteerApi } from './api-claude-steer.js';
 import { mountClaudeApi } from './api-claude.js';
 import { mountCommandsApi } from './api-commands.js';
 import { mountPolicyApi } from './api-policy.js';
@@ -36,6 +37,7 @@ export function mountRunsApi(app: TemplatedApp, s: Services, o: ApiOptions): voi
   mountArtifactsApi(app, { runs: s.runs, store: s.store, artifacts: s.artifacts, requests: s.requests, log, who, now: s.now });
   mountAssistApi(app, { runs: s.runs, requests: s.requests, log, who, maxBodyBytes: o.maxBodyBytes });
   mountClaudeApi(app, { runs: s.runs, store: s.store, approvals: s.approvals, steering: s.steering, log, who, maxBodyBytes: o.maxBodyBytes });
+  mountClaudeSteerApi(app, { runs: s.runs, approvals: s.approvals, claudeSession: s.claudeSession, log, who, maxBodyBytes: o.maxBodyBytes });
   mountPushApi(app, { push: s.push, log, who, maxBodyBytes: o.maxBodyBytes, baseUrl: () => o.runnerUrl(undefined) });
 
   route(app, 'post', '/api/v1/runs', log, async (ctx) => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
@@ -95,7 +95,21 @@ async function loadedModules(argv: string[], env: Record<string, string> = {}): 
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  return { code, stdout, modules: [...stderr.matchAll(/^MODULE (\S+)$/gm)].map((m) => m[1]!) };
+  return { code, stdout, modules: unbundled([...stderr.matchAll(/^MODULE (\S+)$/gm)].map((m) => m[1]!)) };
+}
+
+/**
+ * bin/ccg runs the bundle (scripts/bundle-cli.mjs): each loaded bundle file stands for the
+ * compiled files it holds, as its build's metafile lists them, so the checks below read the same
+ * with or without bundling.
+ */
+function unbundled(urls: string[]): string[] {
+  const root = new URL('../../../', import.meta.url).href; // the package root, from dist/test/cli/
+  const outputs = (JSON.parse(readFileSync(new URL('dist/bundle/meta.json', root), 'utf8')) as { outputs: Record<string, { inputs: Record<string, unknown> }> }).outputs;
+  return [...new Set(urls)].flatMap((url) => {
+    const output = url.startsWith(root) ? outputs[url.slice(root.length)] : undefined;
+    return output ? Object.keys(output.inputs).map((input) => root + input) : [url];
+  });
 }
 
 test('ccg --version and --help load no command; runs list and runs approve load only their own', async (t) => {

@@ -1,6 +1,8 @@
 import { Command, Option } from 'clipanion';
 import { RunResponse } from '../../../protocol/api.js';
 import { bytes, safe, statusText } from '../../format.js';
+import { SessionResponse } from '../../../protocol/claude-control.js';
+import { sessionLine } from './mode.js';
 import { GatewayCommand } from '../base.js';
 import { runIdArg } from './args.js';
 
@@ -17,6 +19,8 @@ export class RunsShowCommand extends GatewayCommand {
   protected async run(): Promise<number> {
     const { run } = await this.api().json('GET', `/api/v1/runs/${runIdArg(this.id)}`, RunResponse);
     const t = (ms: number | null) => (ms ? new Date(ms).toISOString() : '-');
+    // A Claude run (not --pty): its mode and model, in the human form only (--json stays the run).
+    const session = !this.json && run.runner?.mode === 'claude' && !run.runner.pty ? await this.api().json('GET', `/api/v1/runs/${run.id}/session`, SessionResponse).catch(() => null) : null;
     this.print({ run }, () =>
       [
         `run       ${run.id}  ${safe(run.name)}`,
@@ -26,6 +30,7 @@ export class RunsShowCommand extends GatewayCommand {
         `ended     ${t(run.endedAt)}${run.exitCode !== null ? `  exit code ${run.exitCode}` : ''}${run.signal ? ` (${run.signal})` : ''}`,
         `output    ${bytes(run.bytes)} in ${run.lastSeq} chunks`,
         `runner    ${run.runner ? `${safe(run.runner.hostname)} pid ${run.runner.pid}: ${safe(run.runner.command.join(' ')).slice(0, 200)}` : '-'}`,
+        ...(session ? [`claude    ${sessionLine(session)}`] : []),
         '',
       ].join('\n'),
     );

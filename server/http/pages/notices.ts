@@ -5,7 +5,8 @@
 export const NOTICES: Record<string, string> = {
   'logged-out': 'You are signed out.',
   welcome: 'The admin account is ready and you are signed in. Next: turn on two-factor login below.',
-  'password-changed': 'Password changed. Your other sessions were signed out.',
+  'password-changed': 'Password changed. Your other sessions were signed out and your API tokens (from ccg login or made below) were revoked.',
+  'password-reset': 'Password set. Their sessions were signed out and their API tokens were revoked.',
   'totp-disabled': 'Two-factor login is off.',
   'token-revoked': 'The token is revoked.',
   'user-updated': 'Saved.',
