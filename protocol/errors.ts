@@ -32,6 +32,7 @@ export const ERRORS = {
   ERR_VERSION: { http: 426, ws: 4426, message: 'unsupported protocol version' },
   ERR_RATE_LIMIT: { http: 429, ws: 4429, message: 'message rate limit exceeded' },
   ERR_THROTTLED: { http: 429, ws: 4429, message: 'too many failed attempts; wait before trying again' },
+  ERR_TOO_MANY_CONNECTIONS: { http: 503, ws: 1013, message: 'too many connections; try again later' },
   ERR_BUSY: { http: 503, ws: 1013, message: 'the gateway is busy checking other sign-ins; try again in 1 s' },
   ERR_RUNNER_AWAY: { http: 409, ws: 4409, message: 'the runner is not connected' },
   ERR_CONFLICT: { http: 409, ws: 4409, message: 'changed by someone else meanwhile; reload and retry' },

@@ -2,7 +2,8 @@ import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import type { Agent } from 'node:https';
 import { join, resolve } from 'node:path';
 import uWS, { type TemplatedApp, type WebSocket, type us_listen_socket } from 'uWebSockets.js';
-import { InUseError, listenerPid, lockDataDir } from './instance-lock.js';
+import { InUseError, listenerPid, lockDataDir, portHasListener } from './instance-lock.js';
+import { ConnectionLimiter, defaultConnectionLimits } from './connection-limits.js';
 import { closeReason } from '../protocol/errors.js';
 import { AccountService } from './auth/accounts.js';
 import { ensureOperatorToken } from './auth/api-tokens.js';
@@ -71,6 +72,16 @@ export interface GatewayLimits {
   maxRunUploadBytes: number;
   /** A cancelled run not ended within this long is revoked (its runner ignored the cancel). */
   cancelGraceMs: number;
+  /** Long-lived connections (WebSockets, live streams) one client address may hold; 0: no cap. Default 256. */
+  maxConnectionsPerAddress: number;
+  /** The same for loopback peers (a tunnel on this host). Default: no cap, unless maxConnectionsPerAddress is given. */
+  maxConnectionsPerLoopback: number;
+  /** Long-lived connections in all. Default: 80 % of the descriptor limit. */
+  maxConnections: number;
+  /** Of maxConnections, this many only signed runners may use. Default: a tenth. */
+  runnerReserve: number;
+  /** A runner socket that has not sent `hello` this long after opening is closed. */
+  runnerHelloTimeoutMs: number;
   /** Artifact uploads one run may make over its life. */
   maxRunUploads: number;
 }
@@ -86,7 +97,21 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   maxRunUploadBytes: 2 * 1024 ** 3,
   maxRunUploads: 5000,
   cancelGraceMs: DEFAULT_CANCEL_GRACE_MS,
+  // Replaced at start by what the process's descriptor limit allows (connectionDefaults).
+  maxConnectionsPerAddress: 256,
+  maxConnectionsPerLoopback: 0,
+  maxConnections: 819,
+  runnerReserve: 81,
+  runnerHelloTimeoutMs: 5000,
 };
+
+/** The connection caps this process's descriptor limit allows. */
+function connectionDefaults(given: Partial<GatewayLimits> | undefined): Pick<GatewayLimits, 'maxConnectionsPerAddress' | 'maxConnectionsPerLoopback' | 'maxConnections' | 'runnerReserve'> {
+  const d = defaultConnectionLimits();
+  // A per-address cap given explicitly holds for loopback peers too.
+  const perLoopback = given?.maxConnectionsPerAddress ?? d.perLoopback;
+  return { maxConnectionsPerAddress: d.perAddress, maxConnectionsPerLoopback: perLoopback, maxConnections: d.total, runnerReserve: d.runnerReserve };
+}
 
 export interface GatewayOptions extends NotifyOptions {
   dataDir: string;
@@ -146,9 +171,6 @@ export function uwsIsNative(): boolean {
   return /\[native code\]/.test(Function.prototype.toString.call(uWS.App));
 }
 
-/** uWebSockets.js's ListenOptions.LIBUS_LISTEN_EXCLUSIVE_PORT (no SO_REUSEPORT). */
-const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
-
 /**
  * Builds and starts a gateway: store, certificate, tokens, routes and sockets, then listens.
  *
@@ -164,7 +186,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const host = opts.host ?? '127.0.0.1';
   const log = opts.log ?? createLogger();
   const now = opts.now ?? Date.now;
-  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const limits = { ...DEFAULT_LIMITS, ...connectionDefaults(opts.limits), ...opts.limits };
   if (opts.insecureHttp && !isLoopback(host)) {
     throw new Error(`plain HTTP is only served on loopback; refusing to listen on ${host} without TLS`);
   }
@@ -203,11 +225,12 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
 
   const app: TemplatedApp = tls ? uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile }) : uWS.App();
   const sockets = new Set<WebSocket<unknown>>();
-  mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets, onAssistStatus: (id, s) => services.assist.report(id, s), onLiveText: (id, m) => services.liveText.report(id, m) });
-  const operatorSockets = mountOperatorSocket(app, services, { sockets });
+  const limiter = new ConnectionLimiter({ perAddress: limits.maxConnectionsPerAddress, perLoopback: limits.maxConnectionsPerLoopback, total: limits.maxConnections, runnerReserve: Math.min(limits.runnerReserve, limits.maxConnections) });
+  mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets, onAssistStatus: (id, s) => services.assist.report(id, s), onLiveText: (id, m) => services.liveText.report(id, m), limiter, helloTimeoutMs: limits.runnerHelloTimeoutMs });
+  const operatorSockets = mountOperatorSocket(app, services, { sockets, limiter });
   mountRunsApi(app, services, { runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes });
   const browser = mountBrowser(app, services, {
-    tls: tls !== null, runnerUrl, fingerprint: tls?.fingerprint ?? null,
+    tls: tls !== null, limiter, runnerUrl, fingerprint: tls?.fingerprint ?? null,
     cf: opts.cfAccess ? new CfAccessVerifier(opts.cfAccess, now) : null,
     trustProxy: opts.trustProxy ?? false,
     setupPending: () => !store.getMeta<boolean>(ADMIN_EXISTS_KEY),
@@ -218,11 +241,10 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
     checkSetupCode: (code) => checkSetupCode(store, code),
   });
 
-  // Exclusively: uWebSockets.js otherwise sets SO_REUSEPORT, and a second gateway on the port
-  // would listen too and take half the connections.
-  const listenSocket = await new Promise<us_listen_socket | false>((resolveListen) => {
-    (app as unknown as { listen(host: string, port: number, options: number, cb: (s: us_listen_socket | false) => void): void }).listen(host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, resolveListen);
-  });
+  // uWebSockets.js sets SO_REUSEPORT, so a second gateway on the port would listen too and take
+  // half the connections; a port another socket listens on is refused first (portHasListener).
+  const busy = port === 0 ? null : await portHasListener(host, port);
+  const listenSocket: us_listen_socket | false = busy ? false : await new Promise<us_listen_socket | false>((resolveListen) => app.listen(host, port, resolveListen));
   if (!listenSocket) {
     offAuthChanges?.();
     unsubscribe();

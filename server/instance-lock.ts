@@ -1,4 +1,5 @@
 import { closeSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 
 /**
@@ -96,16 +97,15 @@ export function lockDataDir(dataDir: string): () => void {
   throw new InUseError(`data directory ${dataDir}: could not take ${LOCK_FILE}`, 'data-dir', null);
 }
 
-/**
- * Linux: the pid of a process of this user listening on TCP `port`, from /proc/net/tcp{,6} and
- * /proc/<pid>/fd; null when it cannot be told (another user's process, another OS).
- */
-export function listenerPid(port: number): number | null {
+/** Linux: the inodes of sockets listening on TCP `port` (any address); null without /proc/net/tcp. */
+function listeningInodes(port: number): Set<string> | null {
   const inodes = new Set<string>();
+  let readable = false;
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
+      readable = true;
     } catch {
       continue;
     }
@@ -115,7 +115,16 @@ export function listenerPid(port: number): number | null {
       if (f.length > 9 && f[3] === '0A' && parseInt(f[1]!.split(':')[1]!, 16) === port) inodes.add(f[9]!);
     }
   }
-  if (inodes.size === 0) return null;
+  return readable ? inodes : null;
+}
+
+/**
+ * Linux: the pid of a process of this user listening on TCP `port`, from /proc/net/tcp{,6} and
+ * /proc/<pid>/fd; null when it cannot be told (another user's process, another OS).
+ */
+export function listenerPid(port: number): number | null {
+  const inodes = listeningInodes(port);
+  if (!inodes || inodes.size === 0) return null;
   let pids: string[];
   try {
     pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
@@ -140,4 +149,21 @@ export function listenerPid(port: number): number | null {
     }
   }
   return null;
+}
+
+/**
+ * Whether another socket listens on `port`. uWebSockets.js listens with SO_REUSEPORT, so its
+ * own bind would succeed next to another gateway's and split the traffic; its exclusive option
+ * sets no SO_REUSEADDR either, and then a gateway restarted after a crash could not bind while
+ * the old connections sit in TIME_WAIT. So: on Linux, look for a socket in LISTEN state on the
+ * port; elsewhere, try a bind (which may also refuse over TIME_WAIT: a retry a minute later works).
+ */
+export function portHasListener(host: string, port: number): Promise<boolean> {
+  const inodes = listeningInodes(port);
+  if (inodes) return Promise.resolve(inodes.size > 0);
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EADDRINUSE'));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(false)));
+  });
 }

@@ -25,8 +25,8 @@ export class ServeCommand extends BaseCommand {
       page request must also carry a valid Cloudflare Access assertion (see docs/OPERATIONS.md).
       Stops cleanly on SIGINT/SIGTERM.
 
-      One gateway per port and per data directory: the port is listened on exclusively and the
-      data directory is locked (\`serve.lock\`, holding the pid; a lock left by a dead process is
+      One gateway per port and per data directory: a port another socket listens on is refused,
+      and the data directory is locked (\`serve.lock\`, holding the pid; a lock left by a dead process is
       taken over). A second \`ccg serve\` on either exits 75 naming the process that has it.
     `,
     examples: [
@@ -53,6 +53,8 @@ export class ServeCommand extends BaseCommand {
   trustProxy = Option.Boolean('--trust-proxy', false, { description: 'Take client addresses from CF-Connecting-IP / X-Forwarded-For on loopback connections (behind a local tunnel); env CCG_TRUST_PROXY=1' });
   sessionIdle = Option.String('--session-idle', { env: 'CCG_SESSION_IDLE', description: 'Browser sessions end after this long unused (env CCG_SESSION_IDLE; default 12h)' });
   cancelGrace = Option.String('--cancel-grace', { env: 'CCG_CANCEL_GRACE', description: 'A cancelled run not ended this long after the cancel is revoked: its runner cut off, its token refused (env CCG_CANCEL_GRACE; default 30s; 0 never)' });
+  maxPerAddress = Option.String('--max-connections-per-address', { env: 'CCG_MAX_CONNECTIONS_PER_ADDRESS', description: 'WebSockets and live page streams one client address may hold (env CCG_MAX_CONNECTIONS_PER_ADDRESS; default 256, loopback peers uncapped unless this is given; 0 no cap)' });
+  maxConnections = Option.String('--max-connections', { env: 'CCG_MAX_CONNECTIONS', description: 'WebSockets and live page streams in all, a tenth kept for runners (env CCG_MAX_CONNECTIONS; default 80% of the open-files limit)' });
   sessionMax = Option.String('--session-max', { env: 'CCG_SESSION_MAX', description: 'Browser sessions end this long after sign-in, used or not (env CCG_SESSION_MAX; default 168h)' });
   auditRetention = Option.String('--audit-retention', { env: 'CCG_AUDIT_RETENTION', description: 'Audit entries older than this are deleted (env CCG_AUDIT_RETENTION; default 180d)' });
   auditMaxSize = Option.String('--audit-max-size', { env: 'CCG_AUDIT_MAX_SIZE', description: 'The audit log is kept below this size, oldest entries first (env CCG_AUDIT_MAX_SIZE; default 256M)' });
@@ -91,7 +93,14 @@ export class ServeCommand extends BaseCommand {
       maxBytes: parseSize(this.auditMaxSize ?? '256M', '--audit-max-size'),
     };
     if (auditBudget.maxBytes < 1024 * 1024) throw new CliError('--audit-max-size must be at least 1M');
-    const cancelGraceMs = this.cancelGrace === '0' ? 0 : parseDuration(this.cancelGrace ?? '30s', '--cancel-grace');
+    const cancelGraceMs = parseDuration(this.cancelGrace ?? '30s', '--cancel-grace');
+    const count = (v: string | undefined, flag: string, min: number): number | undefined => {
+      if (v === undefined) return undefined;
+      if (!/^\d{1,7}$/.test(v) || Number(v) < min) throw new CliError(`${flag} "${v}" must be a whole number of at least ${min}`);
+      return Number(v);
+    };
+    const perAddress = count(this.maxPerAddress, '--max-connections-per-address', 0);
+    const total = count(this.maxConnections, '--max-connections', 16);
     const trustProxy = this.trustProxy || /^(1|true|yes)$/i.test(env['CCG_TRUST_PROXY'] ?? '');
     const log = createLogger({ level, write: (l) => this.context.stderr.write(l) });
     const offCrashHandlers = installCrashHandlers(log, (l) => this.context.stderr.write(l));
@@ -104,7 +113,11 @@ export class ServeCommand extends BaseCommand {
       trustProxy,
       sessionPolicy,
       auditBudget,
-      limits: { cancelGraceMs },
+      limits: {
+        cancelGraceMs,
+        ...(perAddress !== undefined ? { maxConnectionsPerAddress: perAddress } : {}),
+        ...(total !== undefined ? { maxConnections: total, runnerReserve: Math.max(4, Math.floor(total / 10)) } : {}),
+      },
       dataDir: this.data ?? '.data',
       host: this.host ?? '127.0.0.1',
       port,

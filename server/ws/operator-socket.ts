@@ -10,6 +10,7 @@ import { CredentialWatch } from '../live/recheck.js';
 import { ambiguousHeader, copyRequest, errorReply, writeReply } from '../respond.js';
 import { STEERING_MESSAGE_TYPES, operatorSteering } from './operator-steering.js';
 import { parseTextMessage } from './parse-message.js';
+import type { ConnectionLimiter } from '../connection-limits.js';
 
 interface Sub {
   runId: string;
@@ -28,11 +29,15 @@ interface OperatorData {
   subs: Map<string, Sub>;
   offRuns: (() => void) | null;
   offRecheck: (() => void) | null;
+  /** Gives back this connection's slot (ConnectionLimiter). */
+  release: () => void;
 }
 
 export interface OperatorSocketOptions {
   /** Every open socket of the gateway (closed at shutdown). */
   sockets: Set<WebSocket<unknown>>;
+  /** Connection caps (per address, in total, short of the runners' reserve). */
+  limiter: ConnectionLimiter;
   /** Resolves a browser session from the upgrade's headers (phone pages); undefined: not a session. */
   sessionPrincipal?: (headers: Record<string, string>) => Principal | undefined;
 }
@@ -204,15 +209,19 @@ export function mountOperatorSocket(app: TemplatedApp, s: Services, o: OperatorS
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
       res.onAborted(() => undefined);
+      let release: (() => void) | null = null;
       try {
         if (/ccg[ro]_/.test(info.query)) throw new CcgError('ERR_TOKEN_IN_URL');
         if (info.ambiguous) throw ambiguousHeader(info.ambiguous);
         const principal = resolvePrincipal(info.headers);
         const credentials: Record<string, string> = {};
         for (const k of ['authorization', 'cookie']) if (info.headers[k] !== undefined) credentials[k] = info.headers[k]!;
-        const data: OperatorData = { principal, credentials, remote: info.remote, closed: false, ready: false, subs: new Map(), offRuns: null, offRecheck: null };
+        // After authentication: refused credentials never take a slot.
+        release = o.limiter.acquire(info.remote, 'other');
+        const data: OperatorData = { principal, credentials, remote: info.remote, closed: false, ready: false, subs: new Map(), offRuns: null, offRecheck: null, release };
         res.upgrade(data, key, protocol, extensions, context);
       } catch (err) {
+        release?.();
         const e = err instanceof CcgError ? err : new CcgError('ERR_INTERNAL');
         log.warn('operator.upgrade_refused', { remote: info.remote, code: e.code });
         writeReply(res, errorReply(e));
@@ -254,6 +263,7 @@ export function mountOperatorSocket(app: TemplatedApp, s: Services, o: OperatorS
     close: (ws) => {
       const d = ws.getUserData();
       d.closed = true;
+      d.release();
       d.offRecheck?.();
       o.sockets.delete(ws as WebSocket<unknown>);
       for (const sub of d.subs.values()) sub.off();

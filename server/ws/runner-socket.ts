@@ -9,6 +9,7 @@ import { verifyRunnerRequest, type RunnerAuthDeps } from '../auth/runner-auth.js
 import { parseTextMessage } from './parse-message.js';
 import { ambiguousHeader, copyRequest, errorReply, writeReply } from '../respond.js';
 import type { Logger } from '../log.js';
+import type { ConnectionLimiter } from '../connection-limits.js';
 
 import type { RunService, RunnerLink } from '../core/runs.js';
 
@@ -28,6 +29,10 @@ interface RunnerData {
   ackSoon: boolean;
   bucket: number;
   bucketAt: number;
+  /** Gives back this connection's slot (ConnectionLimiter). */
+  release: () => void;
+  helloSeen: boolean;
+  helloTimer: NodeJS.Timeout | null;
 }
 
 export interface RunnerSocketOptions extends RunnerAuthDeps {
@@ -41,6 +46,10 @@ export interface RunnerSocketOptions extends RunnerAuthDeps {
   onAssistStatus?: (runId: string, status: RunnerAssistStatus) => void;
   /** Claude's reply as it is written (live text): in memory only, never stored. */
   onLiveText?: (runId: string, m: RunnerLiveText) => void;
+  /** Connection caps (per address, in total): a signed runner may use the runners' reserve. */
+  limiter: ConnectionLimiter;
+  /** A socket that has not sent `hello` this long after it opened is closed. */
+  helloTimeoutMs: number;
 }
 
 const SHUTDOWN_REASON = closeReason('ERR_SHUTDOWN');
@@ -152,7 +161,10 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
     if (msg.type !== 'hello' && !d.ready) throw new CcgError('ERR_NOT_READY');
     switch (msg.type) {
       case 'hello':
-        if (d.ready) throw new CcgError('ERR_BAD_FRAME', 'hello sent twice');
+        if (d.ready || d.helloSeen) throw new CcgError('ERR_BAD_FRAME', 'hello sent twice');
+        d.helloSeen = true;
+        if (d.helloTimer) clearTimeout(d.helloTimer);
+        d.helloTimer = null;
         return onHello(ws, msg);
       case 'started':
         return o.runs.started(d.runId);
@@ -222,6 +234,11 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
       };
       if (/ccg[ro]_/.test(info.query)) return refuse(new CcgError('ERR_TOKEN_IN_URL'));
       if (info.ambiguous) return refuse(ambiguousHeader(info.ambiguous));
+      try {
+        o.limiter.check(info.remote); // before any work: an address past its cap costs nothing more
+      } catch (err) {
+        return refuse(err as CcgError);
+      }
       const version = info.headers[HEADER_PROTOCOL];
       if (version !== String(PROTOCOL_VERSION)) {
         return refuse(new CcgError('ERR_VERSION', `gateway speaks protocol ${PROTOCOL_VERSION}; runner sent ${version ?? 'none'} in ${HEADER_PROTOCOL}`));
@@ -229,9 +246,16 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
       verifyRunnerRequest(o, { method: 'GET', target: info.target, headers: info.headers }).then(
         (run) => {
           if (aborted) return;
+          let release: () => void;
+          try {
+            release = o.limiter.acquire(info.remote, 'runner');
+          } catch (err) {
+            return refuse(err as CcgError);
+          }
           const data: RunnerData = {
             runId: run.id, remote: info.remote, closed: false, ready: false, finished: false, link: null,
             ackSeq: 0, ackSent: 0, ackTimer: null, ackSoon: false, bucket: o.msgRate * 2, bucketAt: Date.now(),
+            release, helloSeen: false, helloTimer: null,
           };
           // Upgrade from a macrotask, never from this promise continuation: uWS.js drains
           // microtasks at the end of every JS callback, so this could run while uWS is parsing
@@ -240,7 +264,8 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
           // buffer must not be held across event loop iterations!"). Found by `npm run bench`
           // with 100 runners connecting at once; test/server/connect-storm.test.ts repeats it.
           setImmediate(() => {
-            if (!aborted) res.cork(() => res.upgrade(data, key, protocol, extensions, context));
+            if (aborted) release();
+            else res.cork(() => res.upgrade(data, key, protocol, extensions, context));
           });
         },
         (err: unknown) => refuse(err instanceof CcgError ? err : new CcgError('ERR_INTERNAL')),
@@ -249,6 +274,12 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
 
     open: (ws) => {
       o.sockets.add(ws as WebSocket<unknown>);
+      // A signed socket that never says hello holds a descriptor and a slot for nothing.
+      const d = ws.getUserData();
+      d.helloTimer = setTimeout(() => {
+        d.helloTimer = null;
+        if (!d.helloSeen && !d.closed) fail(ws, new CcgError('ERR_NOT_READY', `no hello within ${o.helloTimeoutMs} ms`));
+      }, o.helloTimeoutMs);
     },
 
     message: (ws, message, isBinary) => {
@@ -278,6 +309,8 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
       const d = ws.getUserData();
       d.closed = true;
       o.sockets.delete(ws as WebSocket<unknown>);
+      d.release();
+      if (d.helloTimer) clearTimeout(d.helloTimer);
       clearAck(d);
       if (d.link) o.runs.detachRunner(d.runId, d.link);
       o.log.info('runner.disconnected', { run: d.runId, code });

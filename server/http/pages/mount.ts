@@ -13,10 +13,13 @@ import { mountRunActions, runSections } from './run/mount.js';
 import { LiveStreams, mountRunLive } from './run-live.js';
 import { mountRunsPages } from './runs-pages.js';
 import { mountSettingsPages } from './settings-pages.js';
+import type { ConnectionLimiter } from '../../connection-limits.js';
 
 /** What the pages need besides the services: how this gateway is reached, and its setup state. */
 export interface BrowserOptions {
   tls: boolean;
+  /** Connection caps, shared with the WebSockets. */
+  limiter?: ConnectionLimiter;
   runnerUrl: (hostHeader: string | undefined) => string;
   fingerprint: string | null;
   /** Cloudflare Access in front of the pages, when configured. */
@@ -38,7 +41,7 @@ export interface Browser {
 export function mountBrowser(app: TemplatedApp, s: Services, o: BrowserOptions): Browser {
   const views = createViews();
   const watch = new CredentialWatch(s.bus, s.log);
-  const streams = new LiveStreams(watch);
+  const streams = new LiveStreams(watch, o.limiter ?? null);
   const d: BrowserDeps = {
     store: s.store,
     runs: s.runs,

@@ -10,6 +10,7 @@ import { partialData, type RunPageView, type SectionCtx, type SectionLive } from
 import { eventWindowOf, lazyWindow, readEventWindow } from './run/events.js';
 import { isClaudeRun } from './run/timeline.js';
 import { listRuns, parseFilter, statusData } from './runs-pages.js';
+import type { ConnectionLimiter } from '../../connection-limits.js';
 
 /** Past this many chunks behind, a reconnecting page reloads (showing the tail) instead of replaying. */
 const MAX_REPLAY_CHUNKS = 5000;
@@ -23,7 +24,11 @@ const BATCH = { limit: 256, maxBytes: 256 * 1024 };
 export class LiveStreams {
   private readonly bySession = new Map<string, Set<SseStream>>();
 
-  constructor(readonly watch: CredentialWatch) {}
+  constructor(
+    readonly watch: CredentialWatch,
+    /** Connection caps: a live stream holds a connection as long as a WebSocket does. */
+    readonly limiter: ConnectionLimiter | null = null,
+  ) {}
 
   add(sessionHash: string, s: SseStream): void {
     let set = this.bySession.get(sessionHash);
@@ -49,6 +54,8 @@ function parseSeq(v: string | null | undefined): number | undefined {
 }
 
 function openStream(pc: PageCtx, streams: LiveStreams): SseStream {
+  // Refused (503 ERR_TOO_MANY_CONNECTIONS) before anything is written: the page falls back to reloads.
+  const release = streams.limiter?.acquire(pc.ctx.remote, 'other');
   const s = new SseStream(pc.ctx, { 'cache-control': 'no-store', 'content-security-policy': pageHeaders(pc)['content-security-policy']! });
   const hash = pc.session!.hash;
   const role = pc.principal?.role;
@@ -63,6 +70,7 @@ function openStream(pc: PageCtx, streams: LiveStreams): SseStream {
     if (!s.isClosed) recheck();
   });
   s.onClose(off);
+  if (release) s.onClose(release);
   return s;
 }
 
