@@ -22,6 +22,7 @@ import { SteeringService } from './core/steering.js';
 import { mountRunsApi } from './http/api-runs.js';
 import { mountBrowser } from './http/pages/mount.js';
 import { LocalBus, type EventBus } from './live/bus.js';
+import { TermSnapshots, type SnapshotPolicy } from './live/term-snapshots.js';
 import { createLogger, type Logger } from './log.js';
 import { Notifier } from './notify/notifier.js';
 import { WebPush, ensureVapidKeys } from './notify/web-push.js';
@@ -101,6 +102,8 @@ export interface GatewayOptions extends NotifyOptions {
   trustProxy?: boolean;
   /** Browser session lifetimes (idle, absolute). */
   sessionPolicy?: Partial<SessionPolicy>;
+  /** When pty runs' screens are snapshotted (bytes of output, or ms after output). */
+  termSnapshots?: SnapshotPolicy;
 }
 
 export interface Gateway {
@@ -256,7 +259,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
  * Builds every service on one store and one bus, and subscribes them to each other through the
  * bus. The one place that knows which service needs which: transports receive the result.
  */
-function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: EventBus; box: SecretBox; log: Logger; now: () => number; limits: GatewayLimits; baseUrl: () => string; sessionPolicy?: Partial<SessionPolicy> }): { services: Services; unsubscribe: () => void } {
+function buildServices(o: NotifyOptions & { termSnapshots?: SnapshotPolicy | undefined; dataDir: string; store: Store; bus: EventBus; box: SecretBox; log: Logger; now: () => number; limits: GatewayLimits; baseUrl: () => string; sessionPolicy?: Partial<SessionPolicy> }): { services: Services; unsubscribe: () => void } {
   const { store, bus, log, now, limits } = o;
   const runs = new RunService({ store, bus, box: o.box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes });
   const artifacts = new ArtifactService({
@@ -289,6 +292,7 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
   const accounts = new AccountService({ store, box: o.box, log, now, throttle });
   const sessions = new SessionService(store, now, { ...DEFAULT_SESSION_POLICY, ...o.sessionPolicy });
   const requests = new Requests({ runs, store, policy, artifacts, assist, log, now });
+  const screens = new TermSnapshots({ store, runs: { committedSeq: (id) => runs.committedSeq(id), summaryOf: (id) => { const r = runs.get(id); return r ? runs.summary(r) : undefined; } }, bus, log, now, ...(o.termSnapshots ? { policy: o.termSnapshots } : {}) });
 
   // Who reacts to what, in this order. Each is its own listener, kept when it throws: one
   // hostile event that breaks one service (logged) never switches off the others, or itself.
@@ -302,10 +306,12 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
     bus.on('run', (run) => approvals.onRun(run), keep),
     bus.on('run', (run) => notifier.onRun(run), keep),
     bus.on('approval', (change) => notifier.onApproval(change), keep),
+    bus.on('run', (run) => screens.onRun(run), keep),
+    () => screens.close(),
   ];
 
   return {
-    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, requests, accounts, sessions, throttle, push, notifier },
+    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, screens, requests, accounts, sessions, throttle, push, notifier },
     unsubscribe: () => offs.forEach((off) => off()),
   };
 }

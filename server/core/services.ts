@@ -3,6 +3,7 @@ import type { SecretBox } from '../auth/secret-box.js';
 import type { SessionService } from '../auth/sessions.js';
 import type { LoginThrottle } from '../auth/throttle.js';
 import type { EventBus } from '../live/bus.js';
+import type { TermSnapshots } from '../live/term-snapshots.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../notify/notifier.js';
 import type { WebPush } from '../notify/web-push.js';
@@ -34,6 +35,8 @@ export interface Services {
   approvals: ApprovalService;
   /** Follow-up input, keystrokes and terminal size. */
   steering: SteeringService;
+  /** Screen snapshots of pty runs (a viewer opens from the latest one). */
+  screens: TermSnapshots;
   /** The operations both the JSON API and the pages call (requests.ts). */
   requests: Requests;
   accounts: AccountService;
