@@ -1,5 +1,6 @@
 import { STREAM_EVENT, STREAM_STDOUT } from '../../protocol/frames.js';
 import { isFinal, type RunSummary } from '../../protocol/run.js';
+import { TerminalClamp } from '../../protocol/terminal-clamp.js';
 import { newScreen, serializeScreen, writeScreen, type Screen } from '../../protocol/terminal-screen.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/types.js';
@@ -86,6 +87,8 @@ class RunScreen {
   private snappedSeq = 0;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Runner output is hostile: sequences that would stall the emulator are clamped first. */
+  private readonly clamp = new TerminalClamp();
 
   constructor(
     private readonly o: TermSnapshotOptions,
@@ -132,8 +135,9 @@ class RunScreen {
   private apply(c: LiveChunk): void {
     const screen = this.screen!;
     if (c.stream === STREAM_STDOUT) {
+      const text = this.clamp.push(c.data);
       this.enqueue(c.data.length, async () => {
-        await writeScreen(screen, c.data);
+        await writeScreen(screen, text);
         this.applied = c.seq;
         this.sinceSnapshot += c.data.length;
         this.afterWrite();

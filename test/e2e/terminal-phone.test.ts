@@ -33,7 +33,11 @@ test('phone terminal: less through a pty run renders its known screen; the opera
     // Take control: the terminal takes this phone's size and less redraws for it.
     await page.getByRole('button', { name: 'Take control' }).click();
     await waitFor(async () => ((await page.locator('#term-control').textContent())?.startsWith('You have control') ? true : undefined), 15_000, 'control');
-    const size = await page.evaluate(() => ({ cols: (window as unknown as { ccgTerminal: { cols: number; rows: number } }).ccgTerminal.cols, rows: (window as unknown as { ccgTerminal: { rows: number } }).ccgTerminal.rows }));
+    // The new size comes back through the stream (the runner's pty_resized), after the answer to the click.
+    const size = await waitFor(async () => {
+      const sz = await page.evaluate(() => ({ cols: (window as unknown as { ccgTerminal: { cols: number; rows: number } }).ccgTerminal.cols, rows: (window as unknown as { ccgTerminal: { rows: number } }).ccgTerminal.rows }));
+      return sz.cols !== 60 ? sz : undefined;
+    }, 15_000, 'the phone size on the terminal');
     assert.ok(size.cols < 60 && size.rows > 20, `a phone-sized terminal, got ${size.cols}x${size.rows}`);
     rows = await waitScreen(page, (r) => r.length === size.rows && r[size.rows - 2] === lessScreen(1, size.rows).at(-1), 'less redrawn at the phone size');
     assert.deepEqual(rows.slice(0, size.rows - 1), lessScreen(1, size.rows).map((l) => l.slice(0, size.cols)));
@@ -63,5 +67,60 @@ test('phone terminal: less through a pty run renders its known screen; the opera
     assert.equal(code, 0, runner.stderr());
     await waitFor(async () => ((await page.locator('#term-state').textContent()) === 'ended' ? true : undefined), 15_000, 'the terminal stream ended');
     assert.deepEqual(realProblems(phone), []);
+  });
+});
+
+/** Hostile terminal output: clipboard write, title changes, a link, huge cursor moves and repeats, then 10 MB without a newline. */
+const HOSTILE = `const w=(s)=>process.stdout.write(s);
+w('\\x1b]52;c;'+Buffer.from('pwned by the runner').toString('base64')+'\\x07');
+w('\\x1b]0;HACKED TITLE\\x07\\x1b]2;HACKED TITLE\\x1b\\\\');
+w('\\x1b[999999999;999999999H\\x1b[99999999A\\x1b[99999999C');
+w('x\\x1b[999999999b\\r\\n');
+const block='A'.repeat(1024*1024);let n=0;
+(function more(){ if(n++<10){ if(process.stdout.write(block)) setImmediate(more); else process.stdout.once('drain',more); } else { w('\\r\\n\\x1b]8;;javascript:alert(1)\\x07click me\\x1b]8;;\\x07 END-OF-HOSTILE\\r\\n'); setTimeout(()=>{},1500); } })();`;
+
+test('phone terminal: hostile bytes (OSC 52, title changes, links, huge cursor moves, 10 MB without a newline) never reach the page and never freeze it', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  await addUsers(g, [{ name: 'olive', role: 'operator' }]);
+  const phone: Phone = await launchPhone();
+  t.after(() => phone.close());
+  const page = phone.page;
+  await phone.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: g.url });
+  await withShots(phone, 'terminal-hostile', async () => {
+    await phoneLogin(page, g.url, 'olive');
+    // The runner waits for Enter, so the page is open (and measuring) before the bytes come.
+    const { run, runner } = await ptyRun(t, g, ['sh', '-c', `read go; exec node -e "$0"`, HOSTILE], { size: '80x24' });
+    await page.goto(`${g.url}/runs/${run.id}`);
+    await page.locator('#terminal .xterm').waitFor();
+    const title = await page.title();
+    await page.evaluate(async () => {
+      await navigator.clipboard.writeText('clipboard before');
+      const w = window as unknown as { maxGap: number };
+      w.maxGap = 0;
+      let last = performance.now();
+      setInterval(() => {
+        const now = performance.now();
+        w.maxGap = Math.max(w.maxGap, now - last);
+        last = now;
+      }, 20);
+    });
+    await page.getByRole('button', { name: 'Take control' }).click();
+    await waitFor(async () => ((await page.locator('#term-control').textContent())?.startsWith('You have control') ? true : undefined), 15_000, 'control');
+    await page.getByRole('button', { name: 'Enter' }).click();
+    const started = Date.now();
+    await waitScreen(page, (rows) => rows.some((r) => r.includes('END-OF-HOSTILE')), 'the marker after 10 MB', 120_000);
+    const maxGap = await page.evaluate(() => (window as unknown as { maxGap: number }).maxGap);
+    t.diagnostic(`10 MB on the page in ${Date.now() - started} ms; the page's longest stall: ${maxGap.toFixed(0)} ms`);
+    assert.ok(maxGap < 3000, `the page stalled for ${maxGap} ms`);
+    assert.equal(await page.title(), title, 'the title is the page\'s own');
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), 'clipboard before', 'OSC 52 did not write the clipboard');
+    // The page still answers at once.
+    await page.getByRole('button', { name: 'Plain text' }).click();
+    await waitFor(async () => ((await page.locator('#term-text').textContent())?.includes('END-OF-HOSTILE') ? true : undefined), 15_000, 'the plain text view');
+    await page.locator('#term-screen').getByText('click me').click({ force: true });
+    assert.equal(await page.url(), `${g.url}/runs/${run.id}`);
+    assert.deepEqual(realProblems(phone), []);
+    assert.equal((await runner.exited).code, 0, runner.stderr());
   });
 });

@@ -86,7 +86,13 @@
     op(function () { busy = false; run(); });
   }
   function enqueue(op) { ops.push(op); run(); }
-  function write(data) { enqueue(function (done) { term.write(data, done); }); }
+  // In pieces: xterm.js yields to the page between writes, not inside one (a 256 KB batch of
+  // hostile output would otherwise hold the page for as long as it takes to parse).
+  function write(data) {
+    for (var i = 0; i < data.length; i += 16384) {
+      (function (piece) { enqueue(function (done) { term.write(piece, done); }); })(data.subarray(i, i + 16384));
+    }
+  }
   function resize(cols, rows) {
     enqueue(function (done) {
       if (cols !== term.cols || rows !== term.rows) term.resize(cols, rows);

@@ -3,6 +3,7 @@ import { MAX_INPUT } from '../../../protocol/claude-events.js';
 import { CcgError } from '../../../protocol/errors.js';
 import { STREAM_STDOUT } from '../../../protocol/frames.js';
 import { isFinal, type RunSummary } from '../../../protocol/run.js';
+import { TerminalClamp } from '../../../protocol/terminal-clamp.js';
 import type { LiveChunk } from '../../live/bus.js';
 import { Follower } from '../../live/follower.js';
 import { resizesOf } from '../../live/term-snapshots.js';
@@ -29,7 +30,7 @@ function ptyRun(pc: PageCtx): RunSummary {
  *
  * - `GET /runs/:id/term`: server-sent events of the run's screen. A viewer opening the run gets
  *   the latest screen snapshot (`snapshot`, JSON `{cols, rows, data}`) and then only the raw
- *   output after it (`out`, base64 of the pty bytes; `size`, JSON `{cols, rows}` where the
+ *   output after it (`out`, base64 of the pty bytes as UTF-8, with TerminalClamp's limits; `size`, JSON `{cols, rows}` where the
  *   terminal was resized; `control`, who holds the size), each batch with `id:` = the last seq
  *   it covers, so a reconnect (Last-Event-ID) resumes exactly, or from a newer snapshot when one
  *   exists. `end` when a finished run was sent whole. The bytes are terminal input for the
@@ -58,6 +59,9 @@ export function mountRunTerminal(app: TemplatedApp, d: BrowserDeps, streams: Liv
     }
     sendControl();
 
+    // The bytes are hostile: sequences that would stall the page's emulator are clamped here
+    // (one clamp per stream, as a sequence may span chunks).
+    const clamp = new TerminalClamp();
     let ended = false;
     const maybeEnd = () => {
       const latest = d.runs.summary(d.runs.mustGet(id));
@@ -71,7 +75,7 @@ export function mountRunTerminal(app: TemplatedApp, d: BrowserDeps, streams: Liv
       const events: SseEvent[] = [];
       let pending: Buffer[] = [];
       const flushOut = () => {
-        if (pending.length) events.push({ event: 'out', data: Buffer.concat(pending).toString('base64') });
+        if (pending.length) events.push({ event: 'out', data: Buffer.from(clamp.push(Buffer.concat(pending)), 'utf8').toString('base64') });
         pending = [];
       };
       for (const c of chunks) {
