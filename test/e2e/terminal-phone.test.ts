@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { claudeBinary, claudeEnv, trustForInteractive } from '../helpers/claude.js';
+import { runCli } from '../helpers/cli.js';
+import { startModelApi } from '../helpers/model-api.js';
 import { launchPhone, realProblems, withShots, type Phone } from '../helpers/browser.js';
 import { startGateway, tempDir } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/processes.js';
@@ -123,4 +126,42 @@ test('phone terminal: hostile bytes (OSC 52, title changes, links, huge cursor m
     assert.deepEqual(realProblems(phone), []);
     assert.equal((await runner.exited).code, 0, runner.stderr());
   });
+});
+
+test('phone terminal: interactive claude in a pty asks for permission on its own screen; the operator reads it on the phone, approves with the key bar, and the tool runs on disk', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  await addUsers(g, [{ name: 'olive', role: 'operator' }]);
+  const api = await startModelApi([
+    { text: 'I will create the file.', tools: [{ name: 'Bash', input: { command: 'touch made-from-phone.txt', description: 'Create made-from-phone.txt' } }] },
+    { text: 'Created it from the phone.' },
+  ]);
+  t.after(() => api.close());
+  const cwd = tempDir('ccg-pty-claude-');
+  const env = claudeEnv(api.url);
+  trustForInteractive(env, cwd);
+  const { run, runner } = await ptyRun(t, g, [], { size: '100x30', cwd, env, args: ['--grace', '2s', '--claude-bin', claudeBinary(), '--claude-arg=--permission-mode', '--claude-arg=default', '--cmd', 'make the file'] });
+
+  const phone: Phone = await launchPhone();
+  t.after(() => phone.close());
+  const page = phone.page;
+  await withShots(phone, 'terminal-claude', async () => {
+    await phoneLogin(page, g.url, 'olive');
+    await page.goto(`${g.url}/runs/${run.id}`);
+    await page.getByRole('button', { name: 'Take control' }).click();
+    await waitFor(async () => ((await page.locator('#term-control').textContent())?.startsWith('You have control') ? true : undefined), 15_000, 'control');
+    const squash = (rows: string[]) => rows.join('\n').replace(/\s+/g, '');
+    // Claude's own permission prompt, read off the rendered screen (not scraped by ccg: shown).
+    const rows = await waitScreen(page, (r) => /Doyouwanttoproceed\?/.test(squash(r)) && /1\.Yes/.test(squash(r)), 'the permission prompt on the phone', 90_000);
+    assert.ok(rows.some((r) => r.includes('touch made-from-phone.txt')), rows.join('\n'));
+    assert.ok(!existsSync(join(cwd, 'made-from-phone.txt')));
+    await phone.shot('terminal-claude-prompt');
+    // Option 1 ("Yes") is selected: Enter on the key bar approves it.
+    await page.getByRole('button', { name: 'Enter' }).click();
+    await waitFor(() => (existsSync(join(cwd, 'made-from-phone.txt')) ? true : undefined), 60_000, 'the tool ran on disk');
+    await waitScreen(page, (r) => squash(r).includes('Createditfromthephone.'), 'Claude\'s answer after the tool', 60_000);
+    assert.deepEqual(realProblems(phone), []);
+  });
+  assert.equal((await runCli(['runs', 'cancel', run.id], g.env)).code, 0);
+  await runner.exited;
 });
