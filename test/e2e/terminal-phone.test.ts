@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { claudeBinary, claudeEnv, trustForInteractive } from '../helpers/claude.js';
@@ -128,8 +130,25 @@ test('phone terminal: hostile bytes (OSC 52, title changes, links, huge cursor m
   });
 });
 
-test('phone terminal: interactive claude in a pty asks for permission on its own screen; the operator reads it on the phone, approves with the key bar, and the tool runs on disk', async (t) => {
-  const g = await startGateway();
+/** A webhook stand-in on loopback that records what it is sent. */
+async function startWebhook(): Promise<{ url: string; got: string[]; close(): Promise<void> }> {
+  const got: string[] = [];
+  const server = http.createServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (d: Buffer) => parts.push(d));
+    req.on('end', () => {
+      got.push(Buffer.concat(parts).toString('utf8'));
+      res.writeHead(200).end('ok');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, got, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+test('phone terminal: interactive claude in a pty asks for permission on its own screen; the run shows "waiting for you" and a notification goes out (its Notification hook); the operator reads the prompt on the phone, approves with the key bar, and the tool runs on disk', async (t) => {
+  const hook = await startWebhook();
+  t.after(() => hook.close());
+  const g = await startGateway({ notifyUrl: hook.url });
   t.after(() => g.close());
   await addUsers(g, [{ name: 'olive', role: 'operator' }]);
   const api = await startModelApi([
@@ -156,9 +175,16 @@ test('phone terminal: interactive claude in a pty asks for permission on its own
     assert.ok(rows.some((r) => r.includes('touch made-from-phone.txt')), rows.join('\n'));
     assert.ok(!existsSync(join(cwd, 'made-from-phone.txt')));
     await phone.shot('terminal-claude-prompt');
+    // Claude's Notification hook (installed by the runner for this run) said it waits for the person.
+    const status = () => g.gw.runs.summary(g.gw.runs.mustGet(run.id)).status;
+    await waitFor(() => (status() === 'waiting' ? true : undefined), 30_000, 'the run waiting for the person');
+    await page.locator('#run-status').getByText('waiting for you').waitFor();
+    const note = await waitFor(() => hook.got.find((b) => b.includes('Claude is waiting for you')), 30_000, 'the notification');
+    assert.match(note, /permission/i);
     // Option 1 ("Yes") is selected: Enter on the key bar approves it.
     await page.getByRole('button', { name: 'Enter' }).click();
     await waitFor(() => (existsSync(join(cwd, 'made-from-phone.txt')) ? true : undefined), 60_000, 'the tool ran on disk');
+    await waitFor(() => (status() === 'running' ? true : undefined), 30_000, 'no longer waiting once keys reached Claude');
     await waitScreen(page, (r) => squash(r).includes('Createditfromthephone.'), 'Claude\'s answer after the tool', 60_000);
     assert.deepEqual(realProblems(phone), []);
   });
