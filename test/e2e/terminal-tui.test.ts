@@ -44,3 +44,28 @@ test('tui terminal pane: less through a pty run is drawn from its emulated scree
   await until((s) => !s.includes('keys mode: what you type'), 'keys mode off');
   assert.ok(screen().split('\n').every((r) => r.length <= 80));
 });
+
+/** Hostile terminal output: a title, OSC 52, huge CSI counts, a bidi override, then 10 MB without a newline. */
+const HOSTILE = `const w=(s)=>process.stdout.write(s);
+w('\\x1b]0;HACKED TITLE\\x07\\x1b]2;HACKED TITLE\\x1b\\\\');
+w('\\x1b]52;c;'+Buffer.from('pwned by the runner').toString('base64')+'\\x07');
+w('\\x1b[99999999S\\x1b[99999999L\\x1bx\\x1b[999999999b\\r\\n');
+w('safe \\u202eevil\\u202c text\\r\\n');
+const block='B'.repeat(1024*1024);let n=0;
+(function more(){ if(n++<10){ if(process.stdout.write(block)) setImmediate(more); else process.stdout.once('drain',more); } else { w('\\r\\nEND-OF-HOSTILE\\r\\n'); setTimeout(()=>{},60000); } })();`;
+
+test('tui terminal pane: hostile bytes (titles, OSC 52, huge CSI counts, bidi, 10 MB without a newline) never reach the operator’s terminal and never freeze the console', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  await ptyRun(t, g, ['node', '-e', HOSTILE], { size: '80x24' });
+  const { tmux, screen, until, keys } = tmuxTui(t, g, { color: true });
+  const s = await until((s) => s.includes('END-OF-HOSTILE') && /terminal 80x24/.test(s), 'the marker after 10 MB', 120_000);
+  assert.ok(s.split('\n').every((r) => r.length <= 80), s);
+  assert.equal(tmux('display-message', '-p', '-t', 'tui', '#{pane_title}').includes('HACKED'), false);
+  // With set-clipboard on, an OSC 52 that reached the pane would be a tmux buffer.
+  assert.equal(tmux('list-buffers').trim(), '');
+  assert.equal(screen(true).includes('\u202e'), false, 'the bidi override is shown, not obeyed');
+  // Still answering keys at once.
+  await keys('?');
+  await until((s) => s.includes('Keys (Esc or ? closes)'), 'the help screen');
+});
