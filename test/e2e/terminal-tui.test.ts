@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { claudeBinary, claudeEnv, trustForInteractive } from '../helpers/claude.js';
+import { runCli } from '../helpers/cli.js';
 import { startGateway, tempDir } from '../helpers/gateway.js';
+import { startModelApi } from '../helpers/model-api.js';
+import { waitFor } from '../helpers/processes.js';
 import { ptyRun } from '../helpers/terminal.js';
 import { tmuxTui } from '../helpers/tmux.js';
 
@@ -68,4 +72,31 @@ test('tui terminal pane: hostile bytes (titles, OSC 52, huge CSI counts, bidi, 1
   // Still answering keys at once.
   await keys('?');
   await until((s) => s.includes('Keys (Esc or ? closes)'), 'the help screen');
+});
+
+test('tui terminal pane: interactive claude in a pty asks for permission; the operator reads it in tmux 80x24, presses Enter in keys mode, and the tool runs on disk', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const api = await startModelApi([
+    { text: 'I will create the file.', tools: [{ name: 'Bash', input: { command: 'touch made-from-tui.txt', description: 'Create made-from-tui.txt' } }] },
+    { text: 'Created it from the console.' },
+  ]);
+  t.after(() => api.close());
+  const cwd = tempDir('ccg-pty-claude-tui-');
+  const env = claudeEnv(api.url);
+  trustForInteractive(env, cwd);
+  const { run, runner } = await ptyRun(t, g, [], { size: '100x30', cwd, env, args: ['--grace', '2s', '--claude-bin', claudeBinary(), '--claude-arg=--permission-mode', '--claude-arg=default', '--cmd', 'make the file'] });
+  const { until, keys } = tmuxTui(t, g, { color: true });
+  await until((s) => s.includes(run.id) && /terminal \d+x\d+/.test(s), 'the pty run in the console');
+  await keys('K');
+  const squash = (s: string) => s.replace(/\s+/g, '');
+  const s = await until((s) => /terminal 80x17/.test(s) && squash(s).includes('Doyouwanttoproceed?') && squash(s).includes('1.Yes'), 'the permission prompt in the pane', 90_000);
+  assert.ok(s.includes('touch made-from-tui.txt'), s);
+  assert.ok(!existsSync(join(cwd, 'made-from-tui.txt')));
+  await keys('Enter');
+  await waitFor(() => (existsSync(join(cwd, 'made-from-tui.txt')) ? true : undefined), 60_000, 'the tool ran on disk');
+  await until((s) => squash(s).includes('Createditfromtheconsole.'), 'Claude\u2019s answer in the pane', 60_000);
+  await keys('C-]');
+  assert.equal((await runCli(['runs', 'cancel', run.id], g.env)).code, 0);
+  await runner.exited;
 });
