@@ -3,7 +3,8 @@ import https from 'node:https';
 import { test } from 'node:test';
 import { PinnedAgent } from '../../cli/client/pinned-agent.js';
 import { newScreen, writeScreen } from '../../protocol/terminal-screen.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { runCli } from '../helpers/cli.js';
+import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/processes.js';
 import { addUsers, pageUser } from '../helpers/users.js';
 import { ptyRun } from '../helpers/terminal.js';
@@ -75,3 +76,60 @@ test('opening a finished 1,000,000-byte pty run sends as little as a 1,000-byte 
   assert.equal(rows[22], `line ${String(lastLine).padStart(6, '0')} ${'x'.repeat(36)}`.slice(0, 48));
   assert.equal(rows[0], `line ${String(lastLine - 22).padStart(6, '0')} ${'x'.repeat(36)}`.slice(0, 48));
 });
+
+test('a viewer of a live pty run gets the latest snapshot and only the output after it; a gateway restarted on the same data rebuilds its screen from the snapshot', async (t) => {
+  const dataDir = tempDir();
+  let g = await startGateway({ dataDir });
+  t.after(() => g.close());
+  await addUsers(g, [{ name: 'olive', role: 'operator' }]);
+  // 300,000 bytes, then it waits for a line and prints what it got.
+  const script = `${LINES}process.stdin.once('data',(d)=>{process.stdout.write('\\r\\nGOT '+d.toString().trim()+'\\r\\n');setTimeout(()=>process.exit(0),500);});`;
+  const { run, runner } = await ptyRun(t, g, ['node', '-e', script, '300000'], { size: '80x24' });
+  await waitFor(() => ((g.gw.store.latestTermSnapshot(run.id)?.seq ?? 0) > 0 && g.gw.runs.committedSeq(run.id) > 0 ? true : undefined), 30_000, 'a snapshot of the live run');
+  // Output stopped: the 3 s timer snapshots the rest.
+  await waitFor(() => (g.gw.store.latestTermSnapshot(run.id)?.seq === g.gw.runs.committedSeq(run.id) ? true : undefined), 30_000, 'the idle snapshot');
+  const c = await pageUser(g, 'olive');
+  const live = await openUntil(g, run.id, c.cookieHeader(), (text) => text.includes('event: snapshot'));
+  assert.ok(live.bytes < 16 * 1024, `a live viewer was sent ${live.bytes} bytes of a 300,000-byte run`);
+
+  // Restart the gateway on the same data: the runner reconnects, the screen is rebuilt from the
+  // snapshot, and new output lands on it.
+  const port = Number(new URL(g.url).port);
+  await g.close();
+  // The port frees once the old gateway's connections are gone.
+  g = await waitFor(() => startGateway({ dataDir, port }).catch(() => undefined), 30_000, 'the gateway listening again');
+  const c2 = await pageUser(g, 'olive');
+  await waitFor(() => (g.gw.runs.summary(g.gw.runs.mustGet(run.id)).runnerConnected ? true : undefined), 60_000, 'the runner back');
+  assert.equal((await runCli(['runs', 'input', run.id, 'after restart', '--enter'], g.env)).code, 0);
+  assert.equal((await runner.exited).code, 0, runner.stderr());
+  await waitFor(() => (g.gw.store.latestTermSnapshot(run.id)?.seq === g.gw.runs.get(run.id)?.lastSeq ? true : undefined), 60_000, 'the final snapshot after the restart');
+  const end = await openTerminal(g, run.id, c2.cookieHeader());
+  const screen = newScreen(end.snapshot!.cols, end.snapshot!.rows);
+  await writeScreen(screen, end.snapshot!.data);
+  const rows = Array.from({ length: 24 }, (_, i) => screen.term.buffer.active.getLine(i)?.translateToString(true) ?? '');
+  screen.term.dispose();
+  assert.ok(rows.some((r) => r === 'GOT after restart'), rows.join('\n'));
+  // The lines before the restart are still on the rebuilt screen, above it.
+  assert.ok(rows.some((r) => r.startsWith(`line ${String(Math.ceil(300_000 / 50)).padStart(6, '0')}`)), rows.join('\n'));
+});
+
+/** Opens the terminal stream and reads until `done` says so (a live run has no `end`). */
+function openUntil(g: TestGateway, runId: string, cookie: string, done: (text: string) => boolean): Promise<{ bytes: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(new URL(`/runs/${runId}/term`, g.url), { agent: new PinnedAgent(g.fingerprint), headers: { accept: 'text/event-stream', cookie } }, (res) => {
+      let bytes = 0;
+      let text = '';
+      let timer: NodeJS.Timeout | null = null;
+      res.on('data', (d: Buffer) => {
+        bytes += d.length;
+        text += d.toString('utf8');
+        // Whatever the stream sends at once; then a quiet moment ends the read.
+        if (done(text) && !timer) timer = setTimeout(() => {
+          req.destroy();
+          resolve({ bytes, text });
+        }, 1000);
+      });
+    });
+    req.on('error', (err) => (err.message.includes('socket hang up') ? undefined : reject(err)));
+  });
+}
