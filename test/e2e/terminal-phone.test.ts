@@ -191,3 +191,46 @@ test('phone terminal: interactive claude in a pty asks for permission on its own
   assert.equal((await runCli(['runs', 'cancel', run.id], g.env)).code, 0);
   await runner.exited;
 });
+
+test('phone terminal: scrollback by touch, and Copy takes the screen and scrollback as text', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  await addUsers(g, [{ name: 'olive', role: 'operator' }]);
+  const phone: Phone = await launchPhone();
+  t.after(() => phone.close());
+  const page = phone.page;
+  await phone.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: g.url });
+  await withShots(phone, 'terminal-touch', async () => {
+    await phoneLogin(page, g.url, 'olive');
+    const { run } = await ptyRun(t, g, ['sh', '-c', 'read go; i=1; while [ $i -le 200 ]; do printf "row %03d\\r\\n" $i; i=$((i+1)); done; read stop'], { size: '60x20' });
+    await page.goto(`${g.url}/runs/${run.id}`);
+    await page.getByRole('button', { name: 'Take control' }).click();
+    await waitFor(async () => ((await page.locator('#term-control').textContent())?.startsWith('You have control') ? true : undefined), 15_000, 'control');
+    await page.getByRole('button', { name: 'Enter' }).click();
+    await waitScreen(page, (rows) => rows.includes('row 200'), 'the 200 rows');
+    const view = () => page.evaluate(() => {
+      const b = (window as unknown as { ccgTerminal: { buffer: { active: { viewportY: number; baseY: number } } } }).ccgTerminal.buffer.active;
+      return { viewportY: b.viewportY, baseY: b.baseY };
+    });
+    assert.ok((await view()).baseY > 100);
+    assert.equal((await view()).viewportY, (await view()).baseY);
+    // A finger dragged down the terminal scrolls back.
+    await page.evaluate(() => {
+      const el = document.getElementById('term-stage')!;
+      const r = el.getBoundingClientRect();
+      const at = (y: number) => new Touch({ identifier: 1, target: el, clientX: r.x + 40, clientY: y });
+      el.dispatchEvent(new TouchEvent('touchstart', { touches: [at(r.y + 20)], bubbles: true, cancelable: true }));
+      for (let i = 1; i <= 10; i++) el.dispatchEvent(new TouchEvent('touchmove', { touches: [at(r.y + 20 + i * 30)], bubbles: true, cancelable: true }));
+      el.dispatchEvent(new TouchEvent('touchend', { touches: [], bubbles: true }));
+    });
+    const after = await view();
+    assert.ok(after.viewportY < after.baseY - 5, `scrolled back: ${JSON.stringify(after)}`);
+    await page.getByRole('button', { name: 'Copy' }).click();
+    const copied = await waitFor(async () => {
+      const text = await page.evaluate(() => navigator.clipboard.readText());
+      return text.includes('row 001') ? text : undefined;
+    }, 10_000, 'the copied text');
+    assert.ok(copied.includes('row 200'));
+    assert.deepEqual(realProblems(phone), []);
+  });
+});
