@@ -99,3 +99,21 @@ export const ChunksResponse = z.object({
   more: z.boolean(),
 });
 export type ChunksResponse = z.infer<typeof ChunksResponse>;
+
+/**
+ * `GET /api/v1/runs/{id}/screen`: the latest screen snapshot of a `--pty` run (null before the
+ * first one): `data` redraws the screen on a fresh terminal of `cols`×`rows`, as it was after
+ * chunk `seq`. A viewer starts from it and applies the chunks after `seq`.
+ */
+export const ScreenResponse = z.object({
+  snapshot: z
+    .object({
+      seq: z.number().int().nonnegative(),
+      cols: z.number().int().min(2).max(1000),
+      rows: z.number().int().min(2).max(500),
+      data: z.string().max(16 * 1024 * 1024),
+    })
+    .nullable(),
+  lastSeq: z.number().int().nonnegative(),
+});
+export type ScreenResponse = z.infer<typeof ScreenResponse>;

@@ -229,6 +229,18 @@ export const InputClosed = z.object({
   reason: z.string().max(200),
 });
 
+/**
+ * Interactive Claude in a `--pty` run waits for the person (its `Notification` hook fired: a
+ * permission prompt, or idle at its prompt), with Claude's message; `waiting: false` once
+ * keystrokes reached the terminal. The run shows "waiting for you" and a push goes out, as for a
+ * stream-json run's `awaiting_input`.
+ */
+export const PtyWaiting = z.object({
+  type: z.literal('pty_waiting'),
+  waiting: z.boolean(),
+  message: z.string().max(500).nullable(),
+});
+
 /** A message from the gateway the runner refused: unknown approval id, second answer, oversized input… */
 export const ControlRefused = z.object({
   type: z.literal('control_refused'),
@@ -277,6 +289,7 @@ export const CLAUDE_EVENTS = [
   InterruptSent,
   ClaudeSettings,
   PtyResized,
+  PtyWaiting,
 ] as const;
 
 export type ClaudeInit = z.infer<typeof ClaudeInit>;
@@ -298,6 +311,7 @@ export type ControlRefused = z.infer<typeof ControlRefused>;
 export type InterruptSent = z.infer<typeof InterruptSent>;
 export type ClaudeSettings = z.infer<typeof ClaudeSettings>;
 export type PtyResized = z.infer<typeof PtyResized>;
+export type PtyWaiting = z.infer<typeof PtyWaiting>;
 
 export type ClaudeEvent =
   | ClaudeInit
@@ -318,7 +332,8 @@ export type ClaudeEvent =
   | ControlRefused
   | InterruptSent
   | ClaudeSettings
-  | PtyResized;
+  | PtyResized
+  | PtyWaiting;
 
 /** Cuts a string to `max` characters without splitting a surrogate pair. */
 export function capText(s: string, max: number): { text: string; truncated: boolean } {

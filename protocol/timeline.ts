@@ -179,6 +179,8 @@ export class Timeline {
         return push({ kind: 'notice', id, seq, time, level: 'info', text: settingsText(ev) });
       case 'pty_resized':
         return null;
+      case 'pty_waiting':
+        return ev.waiting ? push({ kind: 'notice', id, seq, time, level: 'info', text: `Claude is waiting for you${ev.message ? `: ${ev.message}` : ''}` }) : null;
       case 'exec_started':
         return push({ kind: 'notice', id, seq, time, level: 'info', text: `command ${ev.name} started` });
       case 'exec_refused':

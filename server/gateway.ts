@@ -28,6 +28,7 @@ import { SteeringService } from './core/steering.js';
 import { mountRunsApi } from './http/api-runs.js';
 import { mountBrowser } from './http/pages/mount.js';
 import { LocalBus, type EventBus } from './live/bus.js';
+import { TermSnapshots, type SnapshotPolicy } from './live/term-snapshots.js';
 import { createLogger, type Logger } from './log.js';
 import { Notifier } from './notify/notifier.js';
 import { AuditBudget, DEFAULT_AUDIT_BUDGET, type AuditBudgetLimits } from './core/audit-budget.js';
@@ -138,6 +139,8 @@ export interface GatewayOptions extends NotifyOptions {
   sessionPolicy?: Partial<SessionPolicy>;
   /** The audit log's retention and size budget (DEFAULT_AUDIT_BUDGET otherwise). */
   auditBudget?: Partial<AuditBudgetLimits>;
+  /** When pty runs' screens are snapshotted (bytes of output, or ms after output). */
+  termSnapshots?: SnapshotPolicy;
 }
 
 export interface Gateway {
@@ -317,7 +320,7 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
  * Builds every service on one store and one bus, and subscribes them to each other through the
  * bus. The one place that knows which service needs which: transports receive the result.
  */
-function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: EventBus; box: SecretBox; log: Logger; now: () => number; limits: GatewayLimits; baseUrl: () => string; sessionPolicy?: Partial<SessionPolicy>; auditBudget?: Partial<AuditBudgetLimits> }): { services: Services; unsubscribe: () => void } {
+function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: EventBus; box: SecretBox; log: Logger; now: () => number; limits: GatewayLimits; baseUrl: () => string; sessionPolicy?: Partial<SessionPolicy>; termSnapshots?: SnapshotPolicy | undefined; auditBudget?: Partial<AuditBudgetLimits> }): { services: Services; unsubscribe: () => void } {
   const { store, bus, log, now, limits } = o;
   const runs = new RunService({ store, bus, box: o.box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes, cancelGraceMs: limits.cancelGraceMs, audit: store });
   const artifacts = new ArtifactService({
@@ -355,6 +358,7 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
   const requests = new Requests({ runs, store, policy, artifacts, assist, log, now });
   const liveText = new LiveTextService({ bus });
   const claudeState = new ClaudeStateService({ runs, log, now, onRetrying: (id, r) => notifier.onRetrying(id, r) });
+  const screens = new TermSnapshots({ store, runs: { committedSeq: (id) => runs.committedSeq(id), pendingChunks: (id, from) => runs.pendingChunks(id, from), summaryOf: (id) => { const r = runs.get(id); return r ? runs.summary(r) : undefined; } }, bus, log, now, ...(o.termSnapshots ? { policy: o.termSnapshots } : {}) });
 
   // Who reacts to what, in this order. Each is its own listener, kept when it throws: one
   // hostile event that breaks one service (logged) never switches off the others, or itself.
@@ -380,10 +384,12 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
       if (isFinal(run.status) || !run.runnerConnected) liveText.onRunGone(run.id);
       if (isFinal(run.status)) claudeState.onRunEnded(run.id);
     }, keep),
+    bus.on('run', (run) => screens.onRun(run), keep),
+    () => screens.close(),
   ];
 
   return {
-    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, claudeSession, requests, accounts, sessions, throttle, push, notifier, auditBudget, liveText },
+    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, claudeSession, screens, requests, accounts, sessions, throttle, push, notifier, auditBudget, liveText },
     unsubscribe: () => offs.forEach((off) => off()),
   };
 }

@@ -191,6 +191,9 @@ export class TextTimeline {
         break;
       case 'pty_resized':
         break;
+      case 'pty_waiting':
+        if (ev.waiting) add('notice', `· Claude is waiting for you${ev.message ? `: ${oneLine(ev.message, 200)}` : ''}`);
+        break;
       case 'exec_started':
         add('notice', `· command ${oneLine(ev.name, 64)} started`);
         break;

@@ -53,8 +53,9 @@ export function claudeChild(c: ChildChoice): { argv: string[]; mode: 'command' |
     return { argv, mode: 'command', driver: c.pty ? new PtyDriver({ argv, cwd: c.cwd, env: c.env, ...c.pty, remoteInput: c.remoteInput }) : null };
   }
   if (c.pty) {
-    const argv = [c.claudeBin, ...extra, c.prompt];
-    return { argv, mode: 'claude', driver: new PtyDriver({ argv, cwd: c.cwd, env: c.env, ...c.pty, remoteInput: c.remoteInput }) };
+    // The runner adds `--settings` (its Notification hook, merged with --claude-settings) at start.
+    const argv = [c.claudeBin, ...c.claudeArgs, c.prompt];
+    return { argv, mode: 'claude', driver: new PtyDriver({ argv, cwd: c.cwd, env: c.env, ...c.pty, remoteInput: c.remoteInput, claudeHook: { userSettings: c.claudeSettings ?? null } }) };
   }
   const argv = [c.claudeBin, ...CLAUDE_STREAM_FLAGS, ...extra];
   let echo = null;

@@ -2,6 +2,7 @@ import { constants as osConstants } from 'node:os';
 import { createRequire } from 'node:module';
 import type { IPty } from '@lydell/node-pty';
 import { STREAM_STDOUT } from '../../protocol/frames.js';
+import { ClaudeNotifyHook } from './claude-notify-hook.js';
 import { RefusalLimit, steeringKind, type ChildDriver, type DriverIO, type SteeringMessage } from './driver.js';
 
 export interface PtyDriverOptions {
@@ -12,6 +13,11 @@ export interface PtyDriverOptions {
   rows: number;
   /** Take keystrokes from the gateway (`--no-remote-input`: refuse them). Default true. */
   remoteInput?: boolean;
+  /**
+   * argv is interactive Claude Code: install a Notification hook for this run (a temporary
+   * `--settings` file, merged with the user's), so the gateway hears when Claude waits.
+   */
+  claudeHook?: { userSettings: string | null };
 }
 
 const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
@@ -35,6 +41,9 @@ export class PtyDriver implements ChildDriver {
   private term: IPty | null = null;
   private io!: DriverIO;
   private readonly refusals = new RefusalLimit();
+  private hook: ClaudeNotifyHook | null = null;
+  /** Claude said it waits for the person (its hook fired) and no keys have reached it since. */
+  private waiting = false;
 
   constructor(private readonly o: PtyDriverOptions) {
     this.remote = { input: o.remoteInput ?? true, approval: false };
@@ -42,9 +51,22 @@ export class PtyDriver implements ChildDriver {
 
   start(io: DriverIO): void {
     this.io = io;
-    const [file, ...args] = this.o.argv;
-    io.status(`starting in a pseudo-terminal (${this.o.cols}x${this.o.rows}): ${this.o.argv.join(' ')}`);
+    let argv = this.o.argv;
     let term: IPty;
+    try {
+      if (this.o.claudeHook) {
+        this.hook = new ClaudeNotifyHook((message) => {
+          this.waiting = true;
+          io.event({ type: 'pty_waiting', waiting: true, message });
+        }, this.o.claudeHook.userSettings);
+        argv = [argv[0]!, '--settings', this.hook.settingsFile, ...argv.slice(1)];
+      }
+    } catch (err) {
+      io.exited(null, null, `could not set up Claude's notification hook: ${(err as Error).message}`);
+      return;
+    }
+    const [file, ...args] = argv;
+    io.status(`starting in a pseudo-terminal (${this.o.cols}x${this.o.rows}): ${argv.join(' ')}`);
     try {
       term = loadPty().spawn(file!, args, {
         name: 'xterm-256color',
@@ -56,6 +78,8 @@ export class PtyDriver implements ChildDriver {
         encoding: null,
       });
     } catch (err) {
+      this.hook?.close();
+      this.hook = null;
       io.exited(null, null, `could not start ${file} in a pty: ${(err as Error).message}`);
       return;
     }
@@ -65,6 +89,8 @@ export class PtyDriver implements ChildDriver {
     term.onData((d: string | Buffer) => io.output(STREAM_STDOUT, typeof d === 'string' ? Buffer.from(d, 'utf8') : d));
     term.onExit(({ exitCode, signal }) => {
       this.term = null;
+      this.hook?.close();
+      this.hook = null;
       const sig = signal ? (SIGNAL_NAMES.get(signal) ?? null) : null;
       io.exited(sig ? null : exitCode, sig, null);
     });
@@ -78,6 +104,10 @@ export class PtyDriver implements ChildDriver {
         const bytes = msg.data !== undefined ? Buffer.from(msg.data, 'base64') : Buffer.from(msg.text ?? '', 'utf8');
         // Buffers go to the pty as is (node-pty writes them to its socket unchanged).
         this.term.write(bytes as unknown as string);
+        if (this.waiting) {
+          this.waiting = false;
+          this.io.event({ type: 'pty_waiting', waiting: false, message: null });
+        }
         return;
       }
       case 'resize':

@@ -1,6 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { CancelResponse, ChunksResponse, CommandsResponse, CreateRunResponse, ExecResponse } from '../../protocol/api.js';
+import { CancelResponse, ChunksResponse, CommandsResponse, ScreenResponse, CreateRunResponse, ExecResponse } from '../../protocol/api.js';
 import { ArtifactsResponse, CollectResponse, type ArtifactInfo } from '../../protocol/artifacts.js';
 import { AssistActionResponse, AssistResponse } from '../../protocol/assist.js';
 import { PolicyResponse, type CommandPolicy, type PolicyUpdate } from '../../protocol/policy.js';
@@ -23,6 +23,8 @@ export interface TuiApi {
   cancelRun(id: string): Promise<CancelResponse>;
   /** A bounded page of stored output (`before`: the newest chunks older than that seq). */
   chunks(id: string, q: { before?: number; from?: number; maxBytes?: number; limit?: number }): Promise<ChunksResponse>;
+  /** A pty run's latest screen snapshot (null before the first). */
+  screen(id: string): Promise<ScreenResponse>;
   getPolicy(): Promise<CommandPolicy>;
   setPolicy(update: PolicyUpdate): Promise<CommandPolicy>;
   /** The runner's advertised commands, and which of them the caller's role may run. */
@@ -61,6 +63,7 @@ export function createTuiApi(api: ApiClient): TuiApi {
       for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v));
       return api.json('GET', `${run(id)}/chunks?${params}`, ChunksResponse);
     },
+    screen: (id) => api.json('GET', `${run(id)}/screen`, ScreenResponse),
     getPolicy: async () => (await api.json('GET', '/api/v1/policy', PolicyResponse)).policy,
     setPolicy: async (update) => (await api.json('PUT', '/api/v1/policy', PolicyResponse, update)).policy,
     commands: (id) => api.json('GET', `${run(id)}/commands`, CommandsResponse),

@@ -27,6 +27,8 @@ import { ESC_BACK } from './hooks/use-panel-help.js';
 import { useRunOutput, type RunOutputOptions } from './hooks/use-run-output.js';
 import { useLiveText } from './hooks/use-live-text.js';
 import { liveRows } from './live-rows.js';
+import { useTermScreen } from './hooks/use-term-screen.js';
+import { screenRows } from './term-rows.js';
 import { useRunLive } from './hooks/use-run-live.js';
 import { useRuns } from './hooks/use-runs.js';
 import { useSteering } from './hooks/use-steering.js';
@@ -129,6 +131,9 @@ export function App(props: AppProps) {
   const selected = filtered.find((r) => r.id === selectedId) ?? filtered[0] ?? null;
   const output = useRunOutput(client, api, selected?.id ?? null, props.output, lensFor(selected, rawOutput));
   const live = useRunLive(client, selected?.id ?? null);
+  // A --pty run's pane is its terminal screen (emulated here); v shows the output as lines instead.
+  const ptyRun = selected?.runner?.pty === true;
+  const term = useTermScreen(client, api, selected?.id ?? null, ptyRun && !rawOutput);
   const role = connection.user?.role ?? null;
   const bindings = useMemo(() => [...(props.bindings ?? []), ...defaultBindings()], [props.bindings]);
   const panels = useMemo(() => [...BUILTIN_PANELS, ...(props.panels ?? [])], [props.panels]);
@@ -151,7 +156,10 @@ export function App(props: AppProps) {
   const notify = useCallback((text: string, level: 'info' | 'error' = 'info') => setMessage({ text: clean(text, 300), level, id: Date.now() }), []);
   const openPrompt = useCallback((p: PromptRequest) => setPrompt({ ...p, value: p.initial ?? '' }), [setPrompt]);
   // A run's terminal keeps the pane's size without a message: a message of a few seconds does not resize it.
-  const steering = useSteering(client, selected, notify, openPrompt, { cols: width, rows: panes(height - 3).output });
+  const termRef = useRef(term);
+  termRef.current = term;
+  const appCursor = useCallback(() => termRef.current.screen?.term.modes.applicationCursorKeysMode ?? false, []);
+  const steering = useSteering(client, selected, notify, openPrompt, { cols: width, rows: panes(height - 3).output }, appCursor);
   const quit = useCallback(
     (result: { code: number; error?: CliError } = { code: 0 }) => {
       if (exited.current) return;
@@ -298,6 +306,11 @@ export function App(props: AppProps) {
     live,
     rawOutput,
     toggleRaw: () => {
+      if (selected?.runner?.pty) {
+        setRawOutput(!rawOutput);
+        setAnchor(null);
+        return notify(rawOutput ? 'the terminal screen (v shows the output as lines)' : 'the output as lines (v shows the terminal screen)');
+      }
       if (!isClaudeRun(selected)) return notify('raw and timeline views are for Claude runs; this output is shown as it came', 'error');
       setRawOutput(!rawOutput);
       setAnchor(null);
@@ -410,6 +423,8 @@ export function App(props: AppProps) {
     { isActive: prompt === null },
   );
 
+  // eslint-disable-next-line react-hooks/exhaustive-deps -- term.version says when the screen changed
+  const termRows = useMemo(() => (term.screen ? screenRows(term.screen.term, width, outputHeight) : null), [term.screen, term.version, width, outputHeight]);
   const outputTitle = (() => {
     if (!selected) return 'output';
     const where = output.loadingOlder
@@ -422,6 +437,7 @@ export function App(props: AppProps) {
           ? 'following'
           : 'loading…';
     const why = isFinal(selected.status) && selected.reason ? ` (${clean(selected.reason, 30)})` : '';
+    if (term.screen) return `${clean(selected.name, 30)} · ${statusWord(selected)}${why} · terminal ${term.screen.term.cols}x${term.screen.term.rows}`;
     const lens = isClaudeRun(selected) ? ` · ${output.model.lens.name}` : '';
     return `${clean(selected.name, 30)} · ${statusWord(selected)}${why}${lens} · ${where}`;
   })();
@@ -475,7 +491,7 @@ export function App(props: AppProps) {
           />
           <TitleBar left={outputTitle} right={selected ? `${live.settings?.permissionMode && isClaudeRun(selected) ? `${modeLabel(live.settings.permissionMode)} (m) · ` : ''}${selected.id}` : ''} width={width} active={focus === 'output'} />
           <OutputView
-            rows={outputRows}
+            rows={termRows ?? outputRows}
             height={outputHeight}
             theme={theme}
             emptyText={!selected ? '' : output.error ? `! ${clean(output.error, 200)}` : output.live ? 'no output yet' : 'loading…'}

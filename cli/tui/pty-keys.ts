@@ -10,14 +10,17 @@ export const LEAVE_KEYS = '\x1d';
  * @example
  * keyBytes('', { upArrow: true, … }) // '\x1b[A'
  * keyBytes('c', { ctrl: true, … })   // '\x03'
+ * keyBytes('', { upArrow: true, … }, { appCursor: true }) // '\x1bOA'
  */
-export function keyBytes(input: string, key: Key): string {
-  if (key.upArrow) return '\x1b[A';
-  if (key.downArrow) return '\x1b[B';
-  if (key.rightArrow) return '\x1b[C';
-  if (key.leftArrow) return '\x1b[D';
-  if (key.home) return '\x1b[H';
-  if (key.end) return '\x1b[F';
+export function keyBytes(input: string, key: Key, modes: { appCursor?: boolean } = {}): string {
+  // In application cursor mode (less, vim, Claude Code turn it on) a terminal sends ESC O x.
+  const csi = modes.appCursor ? '\x1bO' : '\x1b[';
+  if (key.upArrow) return `${csi}A`;
+  if (key.downArrow) return `${csi}B`;
+  if (key.rightArrow) return `${csi}C`;
+  if (key.leftArrow) return `${csi}D`;
+  if (key.home) return `${csi}H`;
+  if (key.end) return `${csi}F`;
   if (key.pageUp) return '\x1b[5~';
   if (key.pageDown) return '\x1b[6~';
   if (key.return) return '\r';

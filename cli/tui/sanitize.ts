@@ -17,6 +17,9 @@ export interface Style {
   dim?: boolean | undefined;
   italic?: boolean | undefined;
   underline?: boolean | undefined;
+  /** A background colour and inverse video: only the terminal pane of a pty run (term-rows.ts) sets them. */
+  bg?: string | undefined;
+  inverse?: boolean | undefined;
 }
 
 export interface Segment extends Style {

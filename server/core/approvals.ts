@@ -267,6 +267,12 @@ export class ApprovalService {
         case 'input_closed':
           if (this.awaitingInput.delete(runId)) this.statusChanged(runId);
           break;
+        case 'pty_waiting':
+          // Interactive Claude in a pty (its Notification hook): waiting until keys reach it.
+          if (ev.waiting) this.awaitingInput.add(runId);
+          else this.awaitingInput.delete(runId);
+          this.statusChanged(runId);
+          break;
         default:
           break;
       }

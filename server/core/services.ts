@@ -3,6 +3,7 @@ import type { SecretBox } from '../auth/secret-box.js';
 import type { SessionService } from '../auth/sessions.js';
 import type { LoginThrottle } from '../auth/throttle.js';
 import type { EventBus } from '../live/bus.js';
+import type { TermSnapshots } from '../live/term-snapshots.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../notify/notifier.js';
 import type { WebPush } from '../notify/web-push.js';
@@ -39,6 +40,8 @@ export interface Services {
   steering: SteeringService;
   /** A Claude session's mode and model, and the controls that change them or stop a turn. */
   claudeSession: ClaudeSessionService;
+  /** Screen snapshots of pty runs (a viewer opens from the latest one). */
+  screens: TermSnapshots;
   /** The operations both the JSON API and the pages call (requests.ts). */
   requests: Requests;
   accounts: AccountService;

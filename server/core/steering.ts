@@ -20,8 +20,23 @@ export interface SteeringOptions {
  * phone should not surface an hour later. The runner reports what it passed on (`input_sent`)
  * or refused (`control_refused`) in the run's event stream, from `fromSeq` on.
  */
+/** Who last set a pty run's size: the operator in control (others watch at that size). */
+export interface TermControl {
+  by: string;
+  cols: number;
+  rows: number;
+  at: number;
+}
+
 export class SteeringService {
+  private readonly control = new Map<string, TermControl>();
+
   constructor(private readonly o: SteeringOptions) {}
+
+  /** The operator who holds a pty run's size, if anyone took it since the gateway started. */
+  controlOf(runId: string): TermControl | null {
+    return this.control.get(runId) ?? null;
+  }
 
   private target(runId: string, who: Principal) {
     requireRole(who, 'operator');
@@ -66,9 +81,22 @@ export class SteeringService {
     return { inputId, fromSeq };
   }
 
+  /**
+   * Sets a pty run's size, and with it takes control of the terminal: one operator at a time
+   * sets the size (the last to do so), everyone else watches at that size.
+   */
   resize(runId: string, cols: number, rows: number, who: Principal): void {
     const run = this.target(runId, who);
     if (!run.runner?.pty) throw new CcgError('ERR_INPUT_UNSUPPORTED', 'this run has no terminal (it was not started with --pty)');
     if (!this.o.runs.sendToRunner(runId, { type: 'resize', cols, rows })) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected');
+    const prev = this.control.get(runId);
+    this.control.set(runId, { by: who.name.slice(0, 120), cols, rows, at: this.o.now() });
+    if (prev?.by !== who.name) {
+      this.o.audit
+        .appendAudit({ at: this.o.now(), actor: who.name, action: 'run.terminal_control', target: runId, from: null, detail: { cols, rows, from: prev?.by ?? null } })
+        .catch((err: unknown) => this.o.log.warn('audit.write_failed', { err: String(err) }));
+    }
+    // A run's control ends with it; keep the map bounded by the active runs.
+    if (this.control.size > 10_000) this.control.delete(this.control.keys().next().value!);
   }
 }

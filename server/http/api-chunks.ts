@@ -1,16 +1,16 @@
 import type { TemplatedApp } from 'uWebSockets.js';
-import { ChunksQuery, type ChunksResponse } from '../../protocol/api.js';
+import { ChunksQuery, type ChunksResponse, type ScreenResponse } from '../../protocol/api.js';
 import { CcgError } from '../../protocol/errors.js';
 import { RUN_ID_RE } from '../../protocol/ids.js';
 import type { Principal } from '../auth/operator-auth.js';
 import type { Logger } from '../log.js';
 import type { RunService } from '../core/runs.js';
-import type { RunStore } from '../store/types.js';
+import type { RunStore, TermSnapshotStore } from '../store/types.js';
 import { route, type Ctx } from '../respond.js';
 
 export interface ChunksApiOptions {
   runs: RunService;
-  store: RunStore;
+  store: RunStore & TermSnapshotStore;
   log: Logger;
   who: (ctx: Ctx) => Principal;
 }
@@ -49,6 +49,17 @@ export function mountChunksApi(app: TemplatedApp, o: ChunksApiOptions): void {
       lastSeq,
       more,
     };
+    return { status: 200, json: out };
+  });
+
+  // A pty run's latest screen: the TUI's terminal pane starts from it (O(screen), not O(history)).
+  route(app, 'get', '/api/v1/runs/:id/screen', o.log, (ctx) => {
+    o.who(ctx);
+    const id = ctx.params[0] ?? '';
+    if (!RUN_ID_RE.test(id)) throw new CcgError('ERR_RUN_NOT_FOUND', `no run with id ${id.slice(0, 40)}`);
+    o.runs.mustGet(id);
+    const snap = o.store.latestTermSnapshot(id);
+    const out: ScreenResponse = { snapshot: snap ? { seq: snap.seq, cols: snap.cols, rows: snap.rows, data: snap.data } : null, lastSeq: o.runs.committedSeq(id) };
     return { status: 200, json: out };
   });
 }

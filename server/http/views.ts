@@ -34,6 +34,8 @@ export interface LayoutData {
   notice?: string | null;
   /** Extra scripts of this page, by static asset name (e.g. the settings page's push.js). */
   scripts?: string[];
+  /** Extra stylesheets of this page, by static asset name (the terminal view's xterm.css). */
+  styles?: string[];
 }
 
 /**
@@ -68,7 +70,7 @@ interface Asset {
 const require = createRequire(import.meta.url);
 
 /**
- * Static files: ours from views/static, htmx and its SSE extension straight from node_modules
+ * Static files: ours from views/static, htmx, its SSE extension and xterm.js straight from node_modules
  * (no build step, no CDN). Compressed once, on first request, and cached.
  */
 function loadAssets(): Map<string, Asset> {
@@ -80,6 +82,10 @@ function loadAssets(): Map<string, Asset> {
     ['icon.svg', join(packageRoot, 'views/static/icon.svg'), 'image/svg+xml'],
     ['htmx.min.js', require.resolve('htmx.org/dist/htmx.min.js'), 'text/javascript; charset=utf-8'],
     ['htmx-sse.min.js', require.resolve('htmx-ext-sse/dist/sse.min.js'), 'text/javascript; charset=utf-8'],
+    // The pty terminal view: xterm.js as published (its UMD build defines `Terminal`), our glue.
+    ['xterm.js', require.resolve('@xterm/xterm/lib/xterm.js'), 'text/javascript; charset=utf-8'],
+    ['xterm.css', require.resolve('@xterm/xterm/css/xterm.css'), 'text/css; charset=utf-8'],
+    ['terminal.js', join(packageRoot, 'views/static/terminal.js'), 'text/javascript; charset=utf-8'],
   ];
   const out = new Map<string, Asset>();
   for (const [name, file, type] of files) {
@@ -98,7 +104,7 @@ export function createViews(): Views {
     asset,
     page(name, title, data, layout) {
       const body = raw(eta.render(`pages/${name}`, { ...data, layout }));
-      return raw(eta.render('layout', { title, body, asset, ...layout, nav: layout.nav ?? null, notice: layout.notice ?? null, scripts: layout.scripts ?? [] }));
+      return raw(eta.render('layout', { title, body, asset, ...layout, nav: layout.nav ?? null, notice: layout.notice ?? null, scripts: layout.scripts ?? [], styles: layout.styles ?? [] }));
     },
     partial(name, data) {
       return raw(eta.render(`partials/${name}`, data));

@@ -74,6 +74,19 @@ export class Notifier {
   onEvents(runId: string, events: readonly RunnerEvent[]): void {
     for (const ev of events) {
       if (ev.type === 'claude_result') this.lastResult.set(runId, ev.result);
+      if (ev.type === 'pty_waiting' && ev.waiting) {
+        void this.notify(
+          {
+            kind: 'input',
+            runId,
+            title: clip(`Claude is waiting for you (${this.o.runName(runId)})`, 120),
+            body: clip(ev.message ?? 'It asks in its terminal.', 300),
+            url: this.link(runId),
+            tag: `run-${runId}`,
+          },
+          false,
+        );
+      }
       if (ev.type === 'awaiting_input') {
         const result = this.lastResult.get(runId);
         void this.notify(

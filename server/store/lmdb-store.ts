@@ -4,9 +4,11 @@ import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { ArtifactInfo } from '../../protocol/artifacts.js';
 import type { Approval } from '../../protocol/claude-control.js';
+import type { TermSnapshot } from './types.js';
 import type { ApiTokenRecord, ArtifactUsage, AuditEntry, AuthChange, PushSubscriptionRecord, RunRecord, SessionRecord, Store, StoredChunk, UserRecord } from './types.js';
 import { LmdbArtifactIndex } from './lmdb-artifacts.js';
 import { LmdbClaudeStore } from './lmdb-claude.js';
+import { LmdbTermSnapshots } from './lmdb-term.js';
 import type { RunStatus } from '../../protocol/run.js';
 import { FreeSpace, guardLmdbRejections, storageError } from './lmdb-guard.js';
 import { redactAuditEntry } from './redact-audit.js';
@@ -34,6 +36,7 @@ export class LmdbStore implements Store {
   /** Approvals and push subscriptions (lmdb-claude.ts), artifact metadata (lmdb-artifacts.ts): same environment. */
   private readonly claude: LmdbClaudeStore;
   private readonly artifactIndex: LmdbArtifactIndex;
+  private readonly termSnapshots: LmdbTermSnapshots;
   private auditCounter = 0;
   private readonly authListeners = new Set<(change: AuthChange) => void>();
 
@@ -54,6 +57,7 @@ export class LmdbStore implements Store {
     this.sessions = this.root.openDB({ name: 'sessions' });
     this.claude = new LmdbClaudeStore(this.root);
     this.artifactIndex = new LmdbArtifactIndex(this.root);
+    this.termSnapshots = new LmdbTermSnapshots(this.root);
   }
 
   private readonly space: FreeSpace;
@@ -98,6 +102,15 @@ export class LmdbStore implements Store {
   }
   listPushSubscriptions(): PushSubscriptionRecord[] {
     return this.claude.listPushSubscriptions();
+  }
+
+  // ---- screen snapshots of pty runs
+
+  putTermSnapshot(runId: string, snap: TermSnapshot): Promise<void> {
+    return this.write(() => this.termSnapshots.putTermSnapshot(runId, snap));
+  }
+  latestTermSnapshot(runId: string): TermSnapshot | undefined {
+    return this.termSnapshots.latestTermSnapshot(runId);
   }
 
   // ---- artifact metadata

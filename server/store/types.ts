@@ -47,6 +47,29 @@ export interface RunStore {
   lastSeq(runId: string): number;
 }
 
+/**
+ * A `--pty` run's screen as it was after chunk `seq`: the escape sequences that redraw it on a
+ * fresh terminal of `cols`×`rows` (from @xterm/addon-serialize). Derived from the stored chunks,
+ * never the record: a viewer starts from it and replays only the chunks after `seq`.
+ */
+export interface TermSnapshot {
+  seq: number;
+  cols: number;
+  rows: number;
+  /** Serialized screen (and cursor, modes); runner-derived, so terminal input only. */
+  data: string;
+  /** Gateway time it was taken, ms since the epoch. */
+  at: number;
+}
+
+/** Screen snapshots of pty runs, beside their chunks. */
+export interface TermSnapshotStore {
+  /** Keeps the snapshot unless a newer one (higher seq) is already stored. */
+  putTermSnapshot(runId: string, snap: TermSnapshot): Promise<void>;
+  /** The newest snapshot of a run, if any. */
+  latestTermSnapshot(runId: string): TermSnapshot | undefined;
+}
+
 export interface ApiTokenRecord {
   id: string;
   name: string;
@@ -224,6 +247,6 @@ export interface ClaudeStore {
  * they need; `createGateway` hands them one Store, and never asks which implementation it is.
  * LMDB (`LmdbStore`) is the embedded default.
  */
-export interface Store extends RunStore, AuthStore, ClaudeStore, ArtifactIndex {
+export interface Store extends RunStore, TermSnapshotStore, AuthStore, ClaudeStore, ArtifactIndex {
   close(): Promise<void>;
 }

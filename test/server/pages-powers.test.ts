@@ -148,7 +148,9 @@ test('input: follow-ups reach a Claude run with who sent them, keys reach a pty 
   const pty = await g.gw.runs.create('pty', 'admin');
   const rp = await fakeRunner(g, pty.run.id, pty.token, { mode: 'command', pty: true });
   t.after(() => rp.close());
-  assert.match((await op.get(`/runs/${pty.run.id}`)).body, /Type into the terminal/);
+  // A pty run opens on its terminal (terminal.js has the key bar); the raw view keeps the form for no JavaScript.
+  assert.match((await op.get(`/runs/${pty.run.id}`)).body, /id="term-keys"/);
+  assert.match((await op.get(`/runs/${pty.run.id}?view=raw`)).body, /Type into the terminal/);
   assert.equal((await op.post(`/runs/${pty.run.id}/keys`, { key: 'ctrl-c' })).status, 303);
   assert.equal(Buffer.from((await rp.next('input')).data!, 'base64').toString(), '\u0003');
   assert.equal((await op.post(`/runs/${pty.run.id}/keys`, { text: 'ls -l', enter: '1' })).status, 303);

@@ -32,6 +32,8 @@ export function OutputView({ rows, height, theme, emptyText }: OutputViewProps) 
                     dimColor={s.dim}
                     italic={s.italic}
                     underline={s.underline}
+                    backgroundColor={theme.color ? s.bg : undefined}
+                    inverse={s.inverse}
                   >
                     {s.text}
                   </Text>

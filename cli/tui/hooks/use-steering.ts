@@ -34,6 +34,8 @@ export function useSteering(
   notify: Notify,
   prompt: (p: PromptRequest) => void,
   terminal: { cols: number; rows: number },
+  /** The run's terminal is in application cursor mode (from the emulated screen): arrows send ESC O x. */
+  appCursor: () => boolean = () => false,
 ): Steering {
   const [keysRun, setKeysRun] = useState<string | null>(null);
   const keysRef = useRef<string | null>(null);
@@ -145,14 +147,14 @@ export function useSteering(
         notify('keys mode is off');
         return true;
       }
-      const bytes = keyBytes(text, key);
+      const bytes = keyBytes(text, key, { appCursor: appCursor() });
       if (!bytes) return true;
       if (batch.current && batch.current.runId !== runId) flushKeys();
       if (batch.current) batch.current.bytes += bytes;
       else batch.current = { runId, bytes, timer: setTimeout(flushKeys, KEYS_BATCH_MS) };
       return true;
     },
-    [flushKeys, notify, setKeys],
+    [flushKeys, notify, setKeys, appCursor],
   );
 
   useEffect(() => () => batch.current?.timer && clearTimeout(batch.current.timer), []);

@@ -11,6 +11,7 @@ import type { BrowserDeps } from './browser.js';
 import { mountPushPages } from './push-pages.js';
 import { mountRunActions, runSections } from './run/mount.js';
 import { LiveStreams, mountRunLive } from './run-live.js';
+import { mountRunTerminal } from './run-term.js';
 import { mountRunsPages } from './runs-pages.js';
 import { mountSettingsPages } from './settings-pages.js';
 import type { ConnectionLimiter } from '../../connection-limits.js';
@@ -67,6 +68,7 @@ export function mountBrowser(app: TemplatedApp, s: Services, o: BrowserOptions):
   mountLoginApi(app, { store: s.store, accounts: s.accounts, log: s.log, now: s.now, trustProxy: d.trustProxy, cf: o.cf });
   mountAuthPages(app, d, { throttle: s.throttle, closeSessionStreams: (hash) => streams.closeSession(hash) });
   mountRunLive(app, d, streams);
+  mountRunTerminal(app, d, streams);
   mountRunsPages(app, d);
   mountSettingsPages(app, d);
   mountRunActions(app, d);

@@ -53,7 +53,8 @@ function parseSeq(v: string | null | undefined): number | undefined {
   return v && /^\d{1,16}$/.test(v) ? Number(v) : undefined;
 }
 
-function openStream(pc: PageCtx, streams: LiveStreams): SseStream {
+/** An SSE response for a page: ended on logout, a changed role or an expired session. */
+export function openStream(pc: PageCtx, streams: LiveStreams): SseStream {
   // Refused (503 ERR_TOO_MANY_CONNECTIONS) before anything is written: the page falls back to reloads.
   const release = streams.limiter?.acquire(pc.ctx.remote, 'other');
   const s = new SseStream(pc.ctx, { 'cache-control': 'no-store', 'content-security-policy': pageHeaders(pc)['content-security-policy']! });
@@ -108,9 +109,10 @@ export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStr
     // `view=timeline`: the page shows Claude's timeline, not the raw output, which then is not sent
     // (events with only an id still move the resume point). A page that shows the raw view only
     // because the run had no runner yet reloads once the run turns out to be a Claude run.
-    const view: RunPageView = q.get('view') === 'timeline' ? 'timeline' : 'raw';
+    // `view=terminal` likewise: a pty run's screen comes from its own stream (run-term.ts).
+    const view: RunPageView = q.get('view') === 'timeline' ? 'timeline' : q.get('view') === 'terminal' ? 'terminal' : 'raw';
     const rawChosen = q.get('view') === 'raw';
-    const mustReload = (r: RunSummary) => view === 'raw' && !rawChosen && isClaudeRun(r);
+    const mustReload = (r: RunSummary) => view === 'raw' && !rawChosen && (isClaudeRun(r) || r.runner?.pty === true);
     if (mustReload(d.runs.summary(run))) {
       s.send({ event: 'reset', data: 'reload' });
       s.end();

@@ -29,8 +29,8 @@ import type { ViewData } from '../views.js';
  */
 export type RunSectionId = 'approvals' | 'session' | 'timeline' | 'input' | 'commands' | 'artifacts' | 'assist';
 
-/** Which main view the page shows: Claude's timeline, or the raw output (the terminal view). */
-export type RunPageView = 'timeline' | 'raw';
+/** Which main view the page shows: Claude's timeline, the raw output as text, or a pty run's terminal (xterm.js). */
+export type RunPageView = 'timeline' | 'raw' | 'terminal';
 
 /** Runner events and command output (streams 3 and 2) of a window of a run, read once and shared by the sections. */
 export interface EventWindow {

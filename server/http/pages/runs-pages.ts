@@ -4,7 +4,7 @@ import { RunName, RUN_STATUSES, isFinal, type RunStatus, type RunSummary } from 
 import { CcgError } from '../../../protocol/errors.js';
 import { canOperate, type Principal } from '../../auth/operator-auth.js';
 import { qrDataUrl } from '../../render/qr.js';
-import { lastLine, outputWindow, runView, type RunView } from '../../render/run-view.js';
+import { lastLine, outputWindow, runView, WINDOW_BYTES, WINDOW_CHUNKS, type RunView } from '../../render/run-view.js';
 import { runnerCommand, type RunnerStart } from '../../core/requests.js';
 import { safeEqual } from '../../auth/sessions.js';
 import type { RunRecord } from '../../store/types.js';
@@ -57,6 +57,12 @@ export function listRuns(d: BrowserDeps, filter: RunFilter): (RunView & { lastLi
 /** The data of the run header partial (status, times, actions): also sent live over SSE. */
 export function statusData(d: BrowserDeps, run: RunSummary, principal: Principal, csrf: string): Record<string, unknown> {
   return { run: runView(run, d.now()), canCancel: canOperate(principal) && !isFinal(run.status), csrf };
+}
+
+/** What the terminal view (views/partials/run-terminal.eta, views/static/terminal.js) needs. */
+function terminalData(run: RunSummary, pc: PageCtx): Record<string, unknown> {
+  const operator = canOperate(pc.principal!) && !isFinal(run.status) && run.runner?.remote?.input !== false;
+  return { runId: run.id, user: pc.principal!.name, canType: operator, finished: isFinal(run.status) };
 }
 
 export function mountRunsPages(app: TemplatedApp, d: BrowserDeps): void {
@@ -129,24 +135,30 @@ export function mountRunsPages(app: TemplatedApp, d: BrowserDeps): void {
       csrf: pc.csrf,
       from: pc.ip,
       view,
-      // The raw view already read a window of every stream: the sections reuse it.
-      events: lazyWindow(() => (output ? eventWindowOf(output.chunks, before) : readEventWindow(d.store, id, before))),
+      // The raw view already read a window of every stream: the sections reuse it. The terminal
+      // view reads as small a window (its screen comes from a snapshot, not from this).
+      events: lazyWindow(() =>
+        output ? eventWindowOf(output.chunks, before)
+        : view === 'terminal' ? eventWindowOf(d.store.readChunksBefore(id, before, { limit: WINDOW_CHUNKS, maxBytes: WINDOW_BYTES }), before)
+        : readEventWindow(d.store, id, before)),
     };
     const sections = paged ? { above: [], below: [] } : sectionsFor(ctx, d.sections);
     const lastSeq = output ? output.lastSeq : committed;
     const live = !paged && !(isFinal(summary.status) && lastSeq >= summary.lastSeq);
-    const liveView = view === 'timeline' ? '&view=timeline' : query.get('view') === 'raw' ? '&view=raw' : '';
+    const liveView = view === 'timeline' ? '&view=timeline' : view === 'terminal' ? '&view=terminal' : query.get('view') === 'raw' ? '&view=raw' : '';
+    const main = isClaudeRun(summary) ? { label: 'Timeline', view: 'timeline' } : summary.runner?.pty ? { label: 'Terminal', view: 'terminal' } : null;
     return html(pc, 200, 'run', summary.name, {
       run: runView(summary, d.now()),
       status: statusData(d, summary, pc.principal!, pc.csrf),
       output,
       view,
-      tabs: isClaudeRun(summary) && !paged ? { timeline: `/runs/${id}`, raw: `/runs/${id}?view=raw` } : null,
+      tabs: main && !paged ? [{ label: main.label, href: `/runs/${id}`, current: view === main.view }, { label: 'Raw output', href: `/runs/${id}?view=raw`, current: view === 'raw' }] : null,
+      terminal: view === 'terminal' ? terminalData(summary, pc) : null,
       paged,
       lastSeq,
       liveUrl: live ? `/runs/${id}/live?after=${lastSeq}${liveView}` : null,
       sections,
-    }, { nav: 'runs', notice: notice(pc.ctx.query) });
+    }, { nav: 'runs', notice: notice(pc.ctx.query), ...(view === 'terminal' ? { scripts: ['xterm.js', 'terminal.js'], styles: ['xterm.css'] } : {}) });
   });
 
   // Older output, paged in on demand: a fragment for htmx, the paged page otherwise.

@@ -44,7 +44,8 @@ function inputData(run: RunSummary, viewer: Principal, extra: { sent?: string | 
 export function inputSection(_d: BrowserDeps): RunSection {
   return {
     id: 'input',
-    data: (c) => inputData(c.run, c.viewer),
+    // The terminal view has its own key bar (terminal.js); the form is the raw view's, for no JavaScript.
+    data: (c) => (c.view === 'terminal' ? null : inputData(c.run, c.viewer)),
     key: (run, viewer) => String(inputKind(run, viewer)),
   };
 }

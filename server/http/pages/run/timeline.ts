@@ -19,9 +19,13 @@ export function isClaudeRun(run: RunSummary): boolean {
   return run.runner?.mode === 'claude' && !run.runner.pty;
 }
 
-/** The page's main view: `?view=raw` shows the terminal view of a Claude run; other runs have only that. */
+/**
+ * The page's main view: a Claude run opens on its timeline, a `--pty` run on its terminal;
+ * `?view=raw` shows either as raw output text. Other runs have only that.
+ */
 export function pageView(run: RunSummary, query: string): RunPageView {
-  return isClaudeRun(run) && new URLSearchParams(query).get('view') !== 'raw' ? 'timeline' : 'raw';
+  if (new URLSearchParams(query).get('view') === 'raw') return 'raw';
+  return isClaudeRun(run) ? 'timeline' : run.runner?.pty ? 'terminal' : 'raw';
 }
 
 /**
