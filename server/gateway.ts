@@ -5,6 +5,7 @@ import uWS, { type TemplatedApp, type WebSocket, type us_listen_socket } from 'u
 import { closeReason } from '../protocol/errors.js';
 import { AccountService } from './auth/accounts.js';
 import { ensureOperatorToken } from './auth/api-tokens.js';
+import { authenticateBearer } from './auth/operator-auth.js';
 import { CfAccessVerifier, type CfAccessConfig } from './auth/cf-access.js';
 import { SecretBox } from './auth/secret-box.js';
 import { DEFAULT_SESSION_POLICY, SessionService, type SessionPolicy } from './auth/sessions.js';
@@ -30,6 +31,9 @@ import type { Store } from './store/types.js';
 import { ensureCertificate } from './tls.js';
 import { mountOperatorSocket } from './ws/operator-socket.js';
 import { mountRunnerSocket } from './ws/runner-socket.js';
+import { MachineService } from './core/machines.js';
+import { mountMachinesApi } from './http/api-machines.js';
+import { mountMachineSocket } from './ws/machine-socket.js';
 
 /** Gateway options for notifications (createGateway passes them through). */
 export interface NotifyOptions {
@@ -178,8 +182,13 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const app: TemplatedApp = tls ? uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile }) : uWS.App();
   const sockets = new Set<WebSocket<unknown>>();
   mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets, onAssistStatus: (id, s) => services.assist.report(id, s) });
+  mountMachineSocket(app, { machines: services.machines, store, log, now, sockets });
   const operatorSockets = mountOperatorSocket(app, services, { sockets });
   mountRunsApi(app, services, { runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes });
+  mountMachinesApi(app, {
+    machines: services.machines, runs, log, maxBodyBytes: limits.maxBodyBytes, runnerUrl, fingerprint: tls?.fingerprint ?? null,
+    who: (ctx) => authenticateBearer(store, ctx.headers),
+  });
   const browser = mountBrowser(app, services, {
     tls: tls !== null, runnerUrl, fingerprint: tls?.fingerprint ?? null,
     cf: opts.cfAccess ? new CfAccessVerifier(opts.cfAccess, now) : null,
@@ -289,6 +298,7 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
   const accounts = new AccountService({ store, box: o.box, log, now, throttle });
   const sessions = new SessionService(store, now, { ...DEFAULT_SESSION_POLICY, ...o.sessionPolicy });
   const requests = new Requests({ runs, store, policy, artifacts, assist, log, now });
+  const machines = new MachineService({ store, runs, log, now });
 
   // Who reacts to what, in this order. Each is its own listener, kept when it throws: one
   // hostile event that breaks one service (logged) never switches off the others, or itself.
@@ -302,10 +312,11 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
     bus.on('run', (run) => approvals.onRun(run), keep),
     bus.on('run', (run) => notifier.onRun(run), keep),
     bus.on('approval', (change) => notifier.onApproval(change), keep),
+    bus.on('events', ({ runId, events }) => machines.onEvents(runId, events), keep),
   ];
 
   return {
-    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, requests, accounts, sessions, throttle, push, notifier },
+    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, requests, accounts, sessions, throttle, push, notifier, machines },
     unsubscribe: () => offs.forEach((off) => off()),
   };
 }

@@ -3,7 +3,7 @@ import { constants as osConstants } from 'node:os';
 import type { GatewayAssist, GatewayCollect, GatewayExec, GatewayToRunner } from '../../protocol/runner-messages.js';
 import { CcgError } from '../../protocol/errors.js';
 import { newRunId, newRunToken } from '../../protocol/ids.js';
-import { isFinal, type RunnerInfo, type RunStatus, type RunSummary } from '../../protocol/run.js';
+import { isFinal, type RunOrigin, type RunnerInfo, type RunStatus, type RunSummary } from '../../protocol/run.js';
 import { toLiveChunk, type EventBus } from '../live/bus.js';
 import type { SecretBox } from '../auth/secret-box.js';
 import type { Logger } from '../log.js';
@@ -159,6 +159,13 @@ export class RunService {
     this.o.bus.publish('run', this.summary(run));
     await this.o.store.putRun(run);
     return run;
+  }
+
+  /** Records how a machine started this run (machines.ts): its workspace, links, Claude's session. */
+  setOrigin(id: string, origin: RunOrigin): Promise<RunRecord> {
+    return this.update(id, (r) => {
+      r.origin = origin;
+    });
   }
 
   // ---- runner connection lifecycle

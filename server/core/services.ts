@@ -14,6 +14,7 @@ import type { PolicyService } from './policy.js';
 import type { Requests } from './requests.js';
 import type { RunService } from './runs.js';
 import type { SteeringService } from './steering.js';
+import type { MachineService } from './machines.js';
 
 /**
  * Everything `createGateway` builds, handed to the transports (http/, ws/) whole. They take what
@@ -41,4 +42,6 @@ export interface Services {
   throttle: LoginThrottle;
   push: WebPush;
   notifier: Notifier;
+  /** Machine daemons and the runs started on them. */
+  machines: MachineService;
 }
