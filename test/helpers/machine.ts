@@ -26,27 +26,30 @@ export async function machineOf(g: Pick<TestGateway, 'env'>, name: string): Prom
 }
 
 /**
- * Adds a machine on the gateway (`ccg machines add`), writes its config file and starts a real
+ * Adds a machine on the gateway (`ccg machines add`; unless its token is given), writes its config file and starts a real
  * `ccg machine start` daemon process with the token in its environment.
  */
 export async function startMachine(
   t: TestContext,
   g: Pick<TestGateway, 'env' | 'url' | 'fingerprint'>,
-  o: { name: string; config: unknown; env?: Record<string, string>; args?: string[] },
+  o: { name: string; config: unknown; env?: Record<string, string>; args?: string[]; token?: string },
 ): Promise<TestMachine> {
-  const added = await runCli(['machines', 'add', o.name, '--json'], g.env);
-  if (added.code !== 0) throw new Error(`machines add failed: ${added.stderr}`);
-  const { token } = AddMachineResponse.parse(JSON.parse(added.stdout));
+  let token = o.token;
+  if (!token) {
+    const added = await runCli(['machines', 'add', o.name, '--json'], g.env);
+    if (added.code !== 0) throw new Error(`machines add failed: ${added.stderr}`);
+    token = AddMachineResponse.parse(JSON.parse(added.stdout)).token;
+  }
   const dir = tempDir('ccg-machine-');
   const configFile = join(dir, 'machine.json');
   writeFileSync(configFile, JSON.stringify(o.config));
   const stateDir = join(dir, 'state');
   const spawnIt = () =>
     spawnCcg(['machine', 'start', '--gateway', g.url, '--fingerprint', g.fingerprint, '--name', o.name, '--config', configFile, '--state-dir', stateDir, '--heartbeat', '1s', ...(o.args ?? [])], {
-      ...o.env, CCG_MACHINE_TOKEN: token,
+      ...o.env, CCG_MACHINE_TOKEN: token!,
     });
   const m: TestMachine = {
-    name: o.name, token, configFile, stateDir,
+    name: o.name, token: token!, configFile, stateDir,
     proc: spawnIt(),
     async restart() {
       m.proc = spawnIt();

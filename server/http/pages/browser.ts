@@ -13,6 +13,7 @@ import type { ApprovalService } from '../../core/approvals.js';
 import type { SteeringService } from '../../core/steering.js';
 import type { WebPush } from '../../notify/web-push.js';
 import type { PolicyService } from '../../core/policy.js';
+import type { MachineService } from '../../core/machines.js';
 import type { Requests } from '../../core/requests.js';
 import type { Logger } from '../../log.js';
 import type { RunService } from '../../core/runs.js';
@@ -31,6 +32,8 @@ export interface PagePowers {
   push: WebPush;
   /** The operations the JSON API calls too (role, policy and audit in one place). */
   requests: Requests;
+  /** Machines and the runs started on them. */
+  machines: MachineService;
 }
 
 /** Everything the page routes need, built once by mountBrowser. */

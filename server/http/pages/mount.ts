@@ -12,6 +12,7 @@ import { mountPushPages } from './push-pages.js';
 import { mountRunActions, runSections } from './run/mount.js';
 import { LiveStreams, mountRunLive } from './run-live.js';
 import { mountRunsPages } from './runs-pages.js';
+import { mountMachinesPages } from './machines-pages.js';
 import { mountSettingsPages } from './settings-pages.js';
 
 /** What the pages need besides the services: how this gateway is reached, and its setup state. */
@@ -56,7 +57,7 @@ export function mountBrowser(app: TemplatedApp, s: Services, o: BrowserOptions):
     setupPending: o.setupPending,
     markSetupDone: o.markSetupDone,
     checkSetupCode: o.checkSetupCode,
-    powers: { policy: s.policy, artifacts: s.artifacts, assist: s.assist, approvals: s.approvals, steering: s.steering, push: s.push, requests: s.requests },
+    powers: { policy: s.policy, artifacts: s.artifacts, assist: s.assist, approvals: s.approvals, steering: s.steering, push: s.push, requests: s.requests, machines: s.machines },
     sections: [],
   };
   d.sections.push(...runSections(d));
@@ -65,6 +66,7 @@ export function mountBrowser(app: TemplatedApp, s: Services, o: BrowserOptions):
   mountAuthPages(app, d, { throttle: s.throttle, closeSessionStreams: (hash) => streams.closeSession(hash) });
   mountRunLive(app, d, streams);
   mountRunsPages(app, d);
+  mountMachinesPages(app, d);
   mountSettingsPages(app, d);
   mountRunActions(app, d);
   mountPushPages(app, d);

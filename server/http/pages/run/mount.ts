@@ -7,10 +7,11 @@ import { assistSection, mountAssistActions } from './assist.js';
 import { commandsSection, mountCommandActions } from './commands.js';
 import { inputSection, mountInputActions } from './input.js';
 import { mountTimelinePages, timelineSection } from './timeline.js';
+import { machineSection, mountMachineActions } from './machine.js';
 
 /** The run page's sections (see run-sections.ts for the slots and their order). */
 export function runSections(d: BrowserDeps): RunSection[] {
-  return [approvalsSection(d), timelineSection(d), inputSection(d), commandsSection(d), artifactsSection(d), assistSection(d)];
+  return [approvalsSection(d), timelineSection(d), machineSection(d), inputSection(d), commandsSection(d), artifactsSection(d), assistSection(d)];
 }
 
 /** The routes behind the sections: their forms' POSTs, downloads and views. */
@@ -21,4 +22,5 @@ export function mountRunActions(app: TemplatedApp, d: BrowserDeps): void {
   mountArtifactPages(app, d);
   mountAssistActions(app, d);
   mountTimelinePages(app, d);
+  mountMachineActions(app, d);
 }
