@@ -140,6 +140,8 @@ export const AddMachineResponse = z.object({
   token: z.string(),
   /** The command to run on the machine (the token goes through a file or the environment). */
   command: z.string(),
+  /** For a machine without ccg: fetch the single-file runner (pin and hash checked), then start it. */
+  singleFile: z.object({ sha256: z.string(), commands: z.array(z.string()) }).nullable().optional(),
 });
 export type AddMachineResponse = z.infer<typeof AddMachineResponse>;
 export const ListMachinesResponse = z.object({ machines: z.array(MachineSummary) });

@@ -33,6 +33,7 @@ import { mountOperatorSocket } from './ws/operator-socket.js';
 import { mountRunnerSocket } from './ws/runner-socket.js';
 import { MachineService } from './core/machines.js';
 import { mountMachinesApi } from './http/api-machines.js';
+import { loadRunnerFile, mountRunnerFile } from './http/runner-file.js';
 import { mountMachineSocket } from './ws/machine-socket.js';
 
 /** Gateway options for notifications (createGateway passes them through). */
@@ -185,12 +186,14 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   mountMachineSocket(app, { machines: services.machines, store, log, now, sockets });
   const operatorSockets = mountOperatorSocket(app, services, { sockets });
   mountRunsApi(app, services, { runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes });
+  const runnerFile = loadRunnerFile();
+  mountRunnerFile(app, log, runnerFile);
   mountMachinesApi(app, {
-    machines: services.machines, runs, log, maxBodyBytes: limits.maxBodyBytes, runnerUrl, fingerprint: tls?.fingerprint ?? null,
+    machines: services.machines, runs, log, maxBodyBytes: limits.maxBodyBytes, runnerUrl, fingerprint: tls?.fingerprint ?? null, runnerSha256: runnerFile?.sha256 ?? null,
     who: (ctx) => authenticateBearer(store, ctx.headers),
   });
   const browser = mountBrowser(app, services, {
-    tls: tls !== null, runnerUrl, fingerprint: tls?.fingerprint ?? null,
+    tls: tls !== null, runnerUrl, fingerprint: tls?.fingerprint ?? null, runnerSha256: runnerFile?.sha256 ?? null,
     cf: opts.cfAccess ? new CfAccessVerifier(opts.cfAccess, now) : null,
     trustProxy: opts.trustProxy ?? false,
     setupPending: () => !store.getMeta<boolean>(ADMIN_EXISTS_KEY),

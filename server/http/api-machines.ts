@@ -7,6 +7,7 @@ import type { RunService } from '../core/runs.js';
 import type { Logger } from '../log.js';
 import { parseJson, route, type Ctx } from '../respond.js';
 import { runIdParam } from './stored-stream.js';
+import { singleFileCommands } from './runner-file.js';
 
 export interface MachinesApiOptions {
   machines: MachineService;
@@ -17,6 +18,8 @@ export interface MachinesApiOptions {
   /** The URL machines connect to, and the certificate pin, for the printed command. */
   runnerUrl: (hostHeader: string | undefined) => string;
   fingerprint: string | null;
+  /** The single-file runner's SHA-256, when the gateway serves it. */
+  runnerSha256: string | null;
 }
 
 /**
@@ -50,7 +53,11 @@ export function mountMachinesApi(app: TemplatedApp, o: MachinesApiOptions): void
     requireRole(a.principal, 'admin');
     const body = parseJson(await ctx.body(o.maxBodyBytes), AddMachineRequest);
     const { machine, token } = await o.machines.add(a, body.name);
-    const out: AddMachineResponse = { machine: o.machines.summary(machine), token, command: machineCommand({ url: o.runnerUrl(ctx.headers['host']), fingerprint: o.fingerprint, name: machine.name, token }) };
+    const url = o.runnerUrl(ctx.headers['host']);
+    const out: AddMachineResponse = {
+      machine: o.machines.summary(machine), token, command: machineCommand({ url, fingerprint: o.fingerprint, name: machine.name, token }),
+      singleFile: o.runnerSha256 ? { sha256: o.runnerSha256, commands: singleFileCommands({ url, fingerprint: o.fingerprint, sha256: o.runnerSha256, name: machine.name, token }) } : null,
+    };
     return { status: 201, json: out };
   });
 

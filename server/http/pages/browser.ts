@@ -52,6 +52,8 @@ export interface BrowserDeps {
   tls: boolean;
   runnerUrl: (hostHeader: string | undefined) => string;
   fingerprint: string | null;
+  /** The single-file runner's SHA-256, when the gateway serves it. */
+  runnerSha256?: string | null;
   setupPending: () => boolean;
   markSetupDone: () => Promise<void>;
   checkSetupCode: (code: string) => boolean;

@@ -3,6 +3,7 @@ import { CcgError } from '../../../protocol/errors.js';
 import { MACHINE_NAME_RE, MAX_PROMPT, PERMISSION_MODES, StartRunRequest, type MachineSummary } from '../../../protocol/machine.js';
 import { atLeast } from '../../../protocol/roles.js';
 import { machineCommand } from '../api-machines.js';
+import { singleFileCommands } from '../runner-file.js';
 import { qrDataUrl } from '../../render/qr.js';
 import { runView } from '../../render/run-view.js';
 import { html, pageRoute, redirect, type BrowserDeps, type PageCtx } from './browser.js';
@@ -60,7 +61,9 @@ export function mountMachinesPages(app: TemplatedApp, d: BrowserDeps): void {
     const { machine, token } = await d.powers.machines.add({ principal: pc.principal!, from: pc.ip, via: 'page' }, name);
     const command = machineCommand({ url: d.runnerUrl(pc.ctx.headers['host']), fingerprint: d.fingerprint, name: machine.name, token });
     // The token is on this response only: never cached, never shown again.
-    return html(pc, 201, 'machine-added', 'Machine added', { name: machine.name, token, command, qr: await qrDataUrl(command) }, { nav: 'machines' });
+    const url = d.runnerUrl(pc.ctx.headers['host']);
+    const single = d.runnerSha256 ? { sha256: d.runnerSha256, commands: singleFileCommands({ url, fingerprint: d.fingerprint, sha256: d.runnerSha256, name: machine.name, token }) } : null;
+    return html(pc, 201, 'machine-added', 'Machine added', { name: machine.name, token, command, qr: await qrDataUrl(command), single }, { nav: 'machines' });
   });
 
   pageRoute(app, d, 'get', '/machines/:name', { auth: 'user' }, (pc) => {

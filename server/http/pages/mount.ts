@@ -20,6 +20,8 @@ export interface BrowserOptions {
   tls: boolean;
   runnerUrl: (hostHeader: string | undefined) => string;
   fingerprint: string | null;
+  /** The single-file runner's SHA-256, when the gateway serves it (Add machine shows it). */
+  runnerSha256?: string | null;
   /** Cloudflare Access in front of the pages, when configured. */
   cf: CfAccessVerifier | null;
   trustProxy: boolean;
@@ -54,6 +56,7 @@ export function mountBrowser(app: TemplatedApp, s: Services, o: BrowserOptions):
     tls: o.tls,
     runnerUrl: o.runnerUrl,
     fingerprint: o.fingerprint,
+    runnerSha256: o.runnerSha256 ?? null,
     setupPending: o.setupPending,
     markSetupDone: o.markSetupDone,
     checkSetupCode: o.checkSetupCode,
