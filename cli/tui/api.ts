@@ -4,6 +4,7 @@ import { CancelResponse, ChunksResponse, CommandsResponse, CreateRunResponse, Ex
 import { ArtifactsResponse, CollectResponse, type ArtifactInfo } from '../../protocol/artifacts.js';
 import { AssistActionResponse, AssistResponse } from '../../protocol/assist.js';
 import { PolicyResponse, type CommandPolicy, type PolicyUpdate } from '../../protocol/policy.js';
+import { ListMachinesResponse, StartRunResponse, type MachineSummary, type StartRunRequest } from '../../protocol/machine.js';
 import type { ApiClient } from '../client/api.js';
 
 /** A text artifact as the pager reads it: at most `maxBytes`, or why it cannot be shown. */
@@ -33,6 +34,10 @@ export interface TuiApi {
   saveArtifact(id: string, name: string, path: string, overwrite: boolean): Promise<{ bytes: number }>;
   assist(id: string): Promise<AssistResponse>;
   assistAction(id: string, action: 'start' | 'stop'): Promise<AssistActionResponse>;
+  /** Machines (optional: an API without them leaves `n` and `m` as they were). */
+  machines?(): Promise<MachineSummary[]>;
+  /** Starts Claude on a machine. */
+  startOnMachine?(name: string, body: StartRunRequest): Promise<StartRunResponse>;
 }
 
 const TEXT_TYPES = /^(text\/|application\/(json|x-ndjson)\b)/;
@@ -43,6 +48,8 @@ export function createTuiApi(api: ApiClient): TuiApi {
   const artifact = (id: string, name: string) => `${run(id)}/artifacts/${encodeURIComponent(name)}`;
   return {
     createRun: (name) => api.json('POST', '/api/v1/runs', CreateRunResponse, name ? { name } : {}),
+    machines: async () => (await api.json('GET', '/api/v1/machines', ListMachinesResponse)).machines,
+    startOnMachine: (name, body) => api.json('POST', `/api/v1/machines/${encodeURIComponent(name)}/runs`, StartRunResponse, body),
     cancelRun: (id) => api.json('POST', `${run(id)}/cancel`, CancelResponse),
     chunks: (id, q) => {
       const params = new URLSearchParams();
