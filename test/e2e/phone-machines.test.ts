@@ -1,24 +1,30 @@
 import assert from 'node:assert/strict';
-import { realpathSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { RunResponse } from '../../protocol/api.js';
 import { launchPhone, realProblems, withShots } from '../helpers/browser.js';
 import { claudeBinary, claudeEnv } from '../helpers/claude.js';
 import { runCli } from '../helpers/cli.js';
-import { startGateway } from '../helpers/gateway.js';
-import { startMachine } from '../helpers/machine.js';
+import { startGateway, tempDir } from '../helpers/gateway.js';
+import { machineOf, machineRuns } from '../helpers/machine.js';
 import { lastUserText, startModelApi } from '../helpers/model-api.js';
-import { waitFor } from '../helpers/processes.js';
+import { CCG_BIN, waitFor } from '../helpers/processes.js';
 import { addUsers, phoneLogin } from '../helpers/users.js';
 import { gitWorkspace } from '../helpers/workspace.js';
 
 /**
- * The machines pages on a phone (real Chromium at 390×844): an admin adds a machine (the command
- * and its QR code, the token shown once) and a real daemon started with that command comes
- * online; an operator starts Claude on it with New run (workspace, prompt, mode); the finished
+ * The machines pages on a phone (real Chromium at 390×844), following docs/QUICKSTART.md's first
+ * part: an admin adds a machine (the command and its QR code, the token shown once), the machine's
+ * config goes in ~/.config/ccg/machine.json, the printed command is run as it is and the daemon
+ * comes online; an operator starts Claude on it with New run (workspace, prompt, mode); the finished
  * run shows Continue, which starts a run resuming Claude's session, linked both ways.
  */
 test('phone: Add machine, the daemon comes online, New run starts Claude there, Continue resumes the session', async (t) => {
+  const quickstart = readFileSync(new URL('../../../docs/QUICKSTART.md', import.meta.url), 'utf8');
+  assert.match(quickstart, /^# Quick start\n\n## Add a machine, then start Claude from your phone\n/, 'QUICKSTART starts with this');
+  assert.ok(quickstart.includes('~/.config/ccg/machine.json') && quickstart.includes('**Machines** → **Add machine**') && quickstart.includes('**Continue**'));
   const g = await startGateway();
   t.after(() => g.close());
   await addUsers(g, [{ name: 'ada', role: 'admin' }, { name: 'olivia', role: 'operator' }]);
@@ -41,12 +47,28 @@ test('phone: Add machine, the daemon comes online, New run starts Claude there, 
     const token = /CCG_MACHINE_TOKEN=(\S+)/.exec(command)![1]!;
     assert.equal(g.gw.store.listAudit({ limit: 20 }).find((e) => e.action === 'machine.add')?.actor, 'ada');
 
-    const machine = await startMachine(t, g, {
-      name: 'laptop', token,
-      config: { maxRuns: 2, runnerArgs: ['--input-wait', '0', '--no-collect'], workspaces: { app: { dir: repo, modes: ['default', 'plan'] } } },
-      env: claudeEnv(api.url), args: ['--claude-bin', claudeBinary()],
+    // As QUICKSTART says: the config in ~/.config/ccg/machine.json, then the printed command as
+    // it is, in a shell, with `ccg` on the PATH (npm link's job there).
+    const home = tempDir('ccg-quickstart-home-');
+    mkdirSync(join(home, '.config', 'ccg'), { recursive: true });
+    writeFileSync(join(home, '.config', 'ccg', 'machine.json'), JSON.stringify({ maxRuns: 2, runnerArgs: ['--input-wait', '0', '--no-collect'], workspaces: { app: { dir: repo, modes: ['default', 'plan'] } } }));
+    const bin = tempDir('ccg-quickstart-bin-');
+    symlinkSync(CCG_BIN, join(bin, 'ccg'));
+    const env = claudeEnv(api.url, home);
+    const daemon = spawn('/bin/sh', ['-c', ` ${command}`], { env: { ...env, PATH: `${bin}:${env['PATH']}`, CCG_CLAUDE_BIN: claudeBinary() }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let said = '';
+    daemon.stderr.on('data', (d: Buffer) => (said += d.toString()));
+    t.after(() => {
+      daemon.kill('SIGKILL');
+      for (const r of machineRuns(join(home, '.local', 'state', 'ccg', 'machine', 'laptop'))) {
+        try {
+          process.kill(r.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
     });
-    await machine.online();
+    await waitFor(async () => ((await machineOf(g, 'laptop'))?.online ? true : undefined), 30_000, `the machine online; it said: ${said}`);
     await page.goto(`${g.url}/machines`);
     await page.locator('.machine-card').getByText('online').waitFor();
     await phone.shot('machines-list');
