@@ -181,6 +181,7 @@ export function checkMachineSignature(
   req: { method: string; target: string },
   nowMs: number,
 ): Verdict {
+  // The shape and clock checks of the runner scheme; the run-id slot is the machine's name, checked by the caller.
   const shape = checkSignedHeaders({ runId: 'aaaaaaaaaaaa', timestamp: h.timestamp, nonce: h.nonce, signature: h.signature }, nowMs);
   if (!shape.ok) return shape;
   const ok = signatureMatches(key, { runId: machineSubject(h.name), timestamp: h.timestamp!, nonce: h.nonce!, signature: h.signature! }, req);

@@ -2,7 +2,7 @@ import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
-import { MODEL_RE, PERMISSION_MODES, PermissionMode, WORKSPACE_NAME_RE, type AdvertisedWorkspace, type MachineStart } from '../../protocol/machine.js';
+import { MODEL_RE, PermissionMode, WORKSPACE_NAME_RE, type AdvertisedWorkspace, type MachineStart } from '../../protocol/machine.js';
 import { COMMAND_NAME_RE } from '../../protocol/run.js';
 import { DEFAULT_ALLOWLIST, loadAllowlistFile, parseAllowFlag, type AllowedCommand } from '../runner/allowlist.js';
 import { CliError } from '../exit-codes.js';
@@ -136,5 +136,3 @@ export function checkStart(c: MachineConfig, msg: MachineStart): { ok: true; ws:
   if (msg.command !== undefined && ws.allowlist.find((a) => a.name === msg.command)!.params.size > 0) return { ok: false, reason: `${msg.command} takes parameters: it cannot be started as a run` };
   return { ok: true, ws };
 }
-
-export { PERMISSION_MODES };

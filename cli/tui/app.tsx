@@ -148,7 +148,12 @@ export function App(props: AppProps) {
   const { runs: runsHeight, output: outputHeight } = panes(body);
 
   const notify = useCallback((text: string, level: 'info' | 'error' = 'info') => setMessage({ text: clean(text, 300), level, id: Date.now() }), []);
-  const openPrompt = useCallback((p: PromptRequest) => setPrompt({ ...p, value: p.initial ?? '' }), [setPrompt]);
+  // A new prompt gets a new input (epoch): one opened from another's Enter (machine → workspace →
+  // prompt) would otherwise keep the old one's cursor position.
+  const openPrompt = useCallback((p: PromptRequest) => {
+    setPrompt({ ...p, value: p.initial ?? '' });
+    setPromptEpoch((e) => e + 1);
+  }, [setPrompt]);
   // A run's terminal keeps the pane's size without a message: a message of a few seconds does not resize it.
   const steering = useSteering(client, selected, notify, openPrompt, { cols: width, rows: panes(height - 3).output });
   const quit = useCallback(

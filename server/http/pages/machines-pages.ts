@@ -1,6 +1,6 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import { CcgError } from '../../../protocol/errors.js';
-import { MACHINE_NAME_RE, MAX_PROMPT, PERMISSION_MODES, StartRunRequest, type MachineSummary } from '../../../protocol/machine.js';
+import { MACHINE_NAME_RE, MAX_PROMPT, StartRunRequest, type MachineSummary } from '../../../protocol/machine.js';
 import { atLeast } from '../../../protocol/roles.js';
 import { machineCommand } from '../api-machines.js';
 import { singleFileCommands } from '../runner-file.js';
@@ -16,7 +16,7 @@ function nameOf(pc: PageCtx): string {
 }
 
 /** A machine as the pages show it: its state in words, its workspaces, its runs. */
-function machineView(d: BrowserDeps, m: MachineSummary): Record<string, unknown> {
+function machineView(m: MachineSummary): Record<string, unknown> {
   const seen = m.lastSeenAt ? new Date(m.lastSeenAt).toISOString().replace('T', ' ').slice(0, 16) + ' UTC' : null;
   const state = m.revokedAt !== null ? 'revoked' : m.online ? 'online' : 'offline';
   return { ...m, state, seen, running: m.info?.running.length ?? 0, workspaceNames: m.info?.workspaces.map((w) => w.name).join(', ') ?? '' };
@@ -29,7 +29,7 @@ function detailData(d: BrowserDeps, pc: PageCtx, name: string, form: { workspace
   const claudeWorkspaces = (m.info?.workspaces ?? []).filter((w) => w.claude);
   const modes = [...new Set(claudeWorkspaces.flatMap((w) => w.modes))];
   return {
-    machine: machineView(d, m),
+    machine: machineView(m),
     runs,
     running: runs.filter((r) => (m.info?.running ?? []).includes(r.id)),
     canStart: atLeast(pc.principal?.role, 'operator') && m.online && m.revokedAt === null && claudeWorkspaces.length > 0,
@@ -48,14 +48,14 @@ function detailData(d: BrowserDeps, pc: PageCtx, name: string, form: { workspace
  */
 export function mountMachinesPages(app: TemplatedApp, d: BrowserDeps): void {
   pageRoute(app, d, 'get', '/machines', { auth: 'user' }, (pc) => {
-    const machines = d.powers.machines.list().map((m) => machineView(d, m));
+    const machines = d.powers.machines.list().map((m) => machineView(m));
     return html(pc, 200, 'machines', 'Machines', { machines, isAdmin: atLeast(pc.principal?.role, 'admin'), error: null, name: '' }, { nav: 'machines', notice: notice(pc.ctx.query) });
   });
 
   pageRoute(app, d, 'post', '/machines', { auth: 'user', role: 'admin' }, async (pc) => {
     const name = ((await pc.form()).get('name') ?? '').trim().toLowerCase();
     if (!MACHINE_NAME_RE.test(name)) {
-      const machines = d.powers.machines.list().map((m) => machineView(d, m));
+      const machines = d.powers.machines.list().map((m) => machineView(m));
       return html(pc, 400, 'machines', 'Machines', { machines, isAdmin: true, error: 'A machine name is 1-32 of a-z, 0-9 and -, starting with a letter.', name: name.slice(0, 40) }, { nav: 'machines' });
     }
     const { machine, token } = await d.powers.machines.add({ principal: pc.principal!, from: pc.ip, via: 'page' }, name);
@@ -92,5 +92,3 @@ export function mountMachinesPages(app: TemplatedApp, d: BrowserDeps): void {
     }
   });
 }
-
-export { PERMISSION_MODES };
