@@ -17,6 +17,7 @@ import { ApiClient } from '../cli/client/api.js';
 import { CreateRunResponse } from '../protocol/api.js';
 import { measureBulk } from './figures/bulk.js';
 import { measureCliStart } from './figures/cli-start.js';
+import { measureE2eLatency } from './figures/e2e-latency.js';
 import { measureIngest } from './figures/ingest.js';
 import { measureLatency, type LatencyResult } from './figures/latency.js';
 import { measureIdleRunners, settledRss } from './figures/memory.js';
@@ -31,7 +32,7 @@ import { MiB, mapLimit, sleep } from './lib/stats.js';
 /** V8's memory reducer returns the start-up heap about 10 s after a quiet start: idle RSS is read after this. */
 const IDLE_SETTLE_MS = 12_000;
 
-const GROUPS = ['redactor', 'serve', 'cli', 'memory', 'open', 'latency', 'bulk', 'ingest'] as const;
+const GROUPS = ['redactor', 'serve', 'cli', 'e2e', 'memory', 'open', 'latency', 'bulk', 'ingest'] as const;
 type Group = (typeof GROUPS)[number];
 
 interface Sizes {
@@ -49,6 +50,8 @@ interface Sizes {
   redactorBytes: number;
   serveStarts: number;
   cliRounds: number;
+  /** Lines the end-to-end child prints at each interval (ms). */
+  e2eLines: Record<number, number>;
 }
 
 const FULL: Sizes = {
@@ -66,6 +69,7 @@ const FULL: Sizes = {
   redactorBytes: 64 * MiB,
   serveStarts: 5,
   cliRounds: 10,
+  e2eLines: { 1: 5000, 10: 1000 },
 };
 
 const QUICK: Sizes = {
@@ -85,6 +89,7 @@ const QUICK: Sizes = {
   redactorBytes: 8 * MiB,
   serveStarts: 3,
   cliRounds: 5,
+  e2eLines: { 1: 1000, 10: 200 },
 };
 
 const LINES_PER_SECOND = 20;
@@ -186,6 +191,22 @@ async function main(): Promise<number> {
       figures.push(figure({ id: 'cli.runs-approve', name: 'ccg runs approve (spawn to exit, no such approval)', value: c.runsApprove, unit: 'ms', reference: node, target: { text: '≤ 2.5× node', met: c.runsApprove <= 2.5 * c.node }, detail: { exits: JSON.stringify(c.exits) } }));
     }
 
+    if (only.has('e2e')) {
+      const results = [];
+      for (const [interval, lines] of Object.entries(sizes.e2eLines).map(([k, v]) => [Number(k), v] as const)) {
+        log(`end to end: a child printing a line every ${interval} ms (${lines} lines) → ccg runner start → gateway → ccg runs logs --follow, beside a plain pipe`);
+        const e = await measureE2eLatency(gwT, dataDir, { intervalMs: interval, lines });
+        results.push(e);
+        log(`  runs logs p50 ${e.logs.p50.toFixed(2)} p99 ${e.logs.p99.toFixed(2)} ms (lost ${e.logs.lost}); pipe p50 ${e.pipe.p50.toFixed(2)} p99 ${e.pipe.p99.toFixed(2)} ms`);
+        const fast = interval === 1;
+        const detail = { lines, counted: e.logs.counted, lost: e.logs.lost, max: e.logs.max, pipeMax: e.pipe.max };
+        const pipe = (v: number) => ({ label: 'plain pipe', value: v, unit: 'ms' });
+        figures.push(figure({ id: `e2e.p50.${interval}`, name: `end to end p50, 1 line/${interval} ms, runs logs -f`, value: e.logs.p50, unit: 'ms', reference: pipe(e.pipe.p50), target: fast ? { text: '≤ 0.5 ms', met: e.logs.p50 <= 0.5 && e.logs.lost === 0 } : null, detail }));
+        figures.push(figure({ id: `e2e.p99.${interval}`, name: `end to end p99, 1 line/${interval} ms, runs logs -f`, value: e.logs.p99, unit: 'ms', reference: pipe(e.pipe.p99), target: fast ? { text: '≤ 3 ms', met: e.logs.p99 <= 3 && e.logs.lost === 0 } : null, detail }));
+      }
+      raw['e2e'] = results;
+    }
+
     if (only.has('memory')) {
       log('idle RSS (just after start, then after 12 s idle: V8 gives back start-up heap about 10 s after start)');
       const [g0, r0] = [await settledRss(gw.rss), await settledRss(relay.rss)];
@@ -249,6 +270,18 @@ async function main(): Promise<number> {
           target: top ? { text: '< 50 ms', met: g.p99 < 50 && g.lost === 0 } : null,
           detail: { max: g.max, relayMax: r.max, gatewayCpuPct: g.serverCpu, generatorCpuPct: g.generatorCpu, generatorLoopDelayP99: g.generatorLoopDelayP99, relayCpuPct: r.serverCpu, ...lost },
         }));
+        if (n >= 100) {
+          // CPU time per line: the server's share of a core over the measured interval, divided by the lines it carried meanwhile.
+          const perLine = (cpuPct: number) => (cpuPct / 100) * 1e6 / (n * LINES_PER_SECOND);
+          figures.push(figure({
+            id: `cpu.per-line.${n}`,
+            name: `gateway CPU per line, ${n} runners × ${LINES_PER_SECOND} lines/s`,
+            value: perLine(g.serverCpu),
+            unit: 'µs',
+            reference: { label: 'bare relay', value: perLine(r.serverCpu), unit: 'µs' },
+            target: { text: '≤ 1.5× relay', met: perLine(g.serverCpu) <= 1.5 * perLine(r.serverCpu) },
+          }));
+        }
       }
       raw['latency'] = results;
     }

@@ -12,6 +12,8 @@ export const EXIT = {
   NOT_FOUND: 66,
   /** The gateway could not be reached (DNS, refused, reset, TLS handshake). */
   UNREACHABLE: 69,
+  /** `ccg serve`: the port or the data directory belongs to another running gateway. */
+  IN_USE: 75,
   /** The gateway's certificate did not match --fingerprint. */
   PIN_MISMATCH: 76,
   /** Authentication or authorisation failed (bad, revoked or under-privileged token). */
@@ -26,6 +28,7 @@ export const EXIT = {
 
 export const EXIT_CODES_HELP = [
   'Exit codes: 0 ok; 1 error or bad usage; 66 not found; 69 gateway unreachable;',
+  '75 `serve`: port or data directory in use by another gateway (its pid in the message);',
   '76 certificate does not match --fingerprint; 77 authentication/permission refused; 124 timeout;',
   '127 a program ccg needs is not installed (cloudflared for `ccg tunnel`);',
   '`runs wait` and `runner start` exit with the run\'s own exit code (130 when cancelled).',
@@ -60,6 +63,7 @@ export function exitForCode(code: ErrorCode | string): number {
     case 'ERR_TOTP_INVALID':
     case 'ERR_THROTTLED':
     case 'ERR_MACHINE_REVOKED':
+    case 'ERR_RUN_REVOKED':
       return EXIT.AUTH;
     case 'ERR_NOT_FOUND':
     case 'ERR_RUN_NOT_FOUND':

@@ -33,3 +33,13 @@ export function bytes(n: number): string {
 export function safe(text: string): string {
   return showInvisible(text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '?'));
 }
+
+/**
+ * One JSON line for stdout. JSON.stringify escapes C0 controls (ESC included) but writes DEL, the
+ * C1 controls (U+0080–U+009F, which some terminals obey as ESC [, ESC ] …) and the bidi and
+ * other invisible controls as they are: here they become `\uXXXX` escapes too, which read back
+ * as the same string, so `--json` output is as inert on a terminal as the human one.
+ */
+export function jsonLine(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) + '\n';
+}

@@ -30,6 +30,10 @@ export type RunResponse = z.infer<typeof RunResponse>;
 export const CancelResponse = z.object({ run: RunSummary, delivered: z.boolean() });
 export type CancelResponse = z.infer<typeof CancelResponse>;
 
+/** `POST /api/v1/runs/:id/revoke`: the run after it, and whether a runner was connected (and cut off). */
+export const RevokeResponse = z.object({ run: RunSummary, connected: z.boolean() });
+export type RevokeResponse = z.infer<typeof RevokeResponse>;
+
 /** `GET /healthz`: up, and the gateway's clock (ms since the epoch; older gateways omit it). */
 export const HealthResponse = z.object({ ok: z.boolean(), time: z.number().optional() });
 export type HealthResponse = z.infer<typeof HealthResponse>;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { RUN_ID_RE } from './ids.js';
 import { Actor, ApprovalId, InputId, MAX_INPUT, MAX_MESSAGE, ApprovalInfo, ApprovalReason } from './claude-events.js';
+import { ModelName, PermissionMode, PlanExitMode, QuestionAnswers } from './claude-steer.js';
 
 /**
  * Steering a run: approvals, follow-up input and terminal size. The messages of each direction
@@ -30,6 +31,10 @@ export const GatewayApprovalDecision = z
     /** For a deny: what Claude is told. */
     message: z.string().max(MAX_MESSAGE).nullable(),
     by: Actor,
+    /** AskUserQuestion: the answers, keyed by question (allow only). */
+    answers: QuestionAnswers.optional(),
+    /** ExitPlanMode: the mode the session continues in (allow only). */
+    mode: PlanExitMode.optional(),
   })
   .strict();
 export type GatewayApprovalDecision = z.infer<typeof GatewayApprovalDecision>;
@@ -50,6 +55,20 @@ export type GatewayInput = z.infer<typeof GatewayInput>;
 export const GatewayResize = z.object({ type: z.literal('resize'), cols: Cols, rows: Rows }).strict();
 export type GatewayResize = z.infer<typeof GatewayResize>;
 
+export const CONTROL_ID_RE = /^[A-Za-z0-9_-]{8,64}$/;
+/**
+ * A session control for Claude: switch its permission mode, its model, or stop the current turn
+ * (an interrupt that keeps the session waiting for the next prompt). The runner reports the
+ * outcome as `claude_settings` / `interrupt_sent`, or refuses (`control_refused`, kind "session").
+ */
+export const GatewaySessionControl = z
+  .discriminatedUnion('action', [
+    z.object({ type: z.literal('session_control'), controlId: z.string().regex(CONTROL_ID_RE), action: z.literal('set_mode'), mode: PermissionMode, by: Actor }).strict(),
+    z.object({ type: z.literal('session_control'), controlId: z.string().regex(CONTROL_ID_RE), action: z.literal('set_model'), model: ModelName, by: Actor }).strict(),
+    z.object({ type: z.literal('session_control'), controlId: z.string().regex(CONTROL_ID_RE), action: z.literal('interrupt'), by: Actor }).strict(),
+  ]);
+export type GatewaySessionControl = z.infer<typeof GatewaySessionControl>;
+
 // ---- the approval as the gateway keeps and shows it
 
 export const APPROVAL_STATES = ['pending', 'answered', 'resolved'] as const;
@@ -64,7 +83,15 @@ export const Approval = ApprovalInfo.extend({
   /** Gateway clock, ms. */
   requestedAt: z.number(),
   answer: z
-    .object({ decision: Decision, always: z.boolean(), message: z.string().nullable(), by: z.string(), at: z.number() })
+    .object({
+      decision: Decision,
+      always: z.boolean(),
+      message: z.string().nullable(),
+      by: z.string(),
+      at: z.number(),
+      answers: QuestionAnswers.optional(),
+      mode: PlanExitMode.optional(),
+    })
     .nullable(),
   resolution: z
     .object({ decision: Decision, always: z.boolean(), message: z.string().nullable(), by: z.string(), reason: ApprovalReason, at: z.number() })
@@ -122,6 +149,31 @@ export const AnswerApprovalRequest = z
   })
   .strict();
 export type AnswerApprovalRequest = z.infer<typeof AnswerApprovalRequest>;
+
+/** `POST /api/v1/runs/{id}/approvals/{a}/answers`: AskUserQuestion's answers, keyed by question. */
+export const AnswerQuestionsRequest = z.object({ answers: QuestionAnswers }).strict();
+/**
+ * `POST /api/v1/runs/{id}/approvals/{a}/plan`: approve the plan (and continue in `mode`:
+ * default asks before edits, acceptEdits allows them), or keep planning (`message` tells Claude what to change).
+ */
+export const AnswerPlanRequest = z
+  .object({ decision: z.enum(['approve', 'keep_planning']), mode: PlanExitMode.optional(), message: z.string().max(MAX_MESSAGE).optional() })
+  .strict();
+export type AnswerPlanRequest = z.infer<typeof AnswerPlanRequest>;
+export const SetModeRequest = z.object({ mode: PermissionMode }).strict();
+export const SetModelRequest = z.object({ model: ModelName }).strict();
+/** A Claude session's mode and model as the gateway last heard them, and what operators may switch to. */
+export const SessionResponse = z.object({
+  permissionMode: z.string().nullable(),
+  model: z.string().nullable(),
+  /** Modes an operator may switch to on this run (bypassPermissions only where the runner allows it). */
+  modes: z.array(PermissionMode),
+  /** Whether the runner takes session controls (mode needs remote approval on). */
+  canSetMode: z.boolean(),
+});
+export type SessionResponse = z.infer<typeof SessionResponse>;
+/** What `POST …/mode`, `…/model` and `…/interrupt` answer: the control is on its way; the outcome shows in the events from `fromSeq`. */
+export const ControlResponse = z.object({ controlId: z.string(), fromSeq: z.number().int().positive() });
 
 export const ApprovalsResponse = z.object({ approvals: z.array(Approval) });
 export const ApprovalResponse = z.object({ approval: Approval });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EpochMs } from './time.js';
+import { ClaudeQuestion, MAX_PATCH, MAX_PLAN, ToolDiff } from './claude-steer.js';
 
 /**
  * The Claude Code timeline as runner events (stream 3, JSON lines, see runner-events.ts).
@@ -84,6 +85,9 @@ export const ClaudeToolResult = z.object({
   chars: z.number().int().nonnegative(),
   truncated: z.boolean(),
   parentToolUseId: Id.nullable(),
+  /** The patch Claude reports for an edit (its `structuredPatch`), as unified diff text. Absent in older events. */
+  patch: z.string().max(MAX_PATCH + 1024).nullable().optional(),
+  patchTruncated: z.boolean().optional(),
 });
 
 /** Text Claude reports as the user's (e.g. "[Request interrupted by user]"). Prompts ccg sent are `input_sent`. */
@@ -160,6 +164,18 @@ export const ApprovalInfo = z.object({
   rule: PermissionRule.nullable(),
   /** Runner clock, ms: when the runner denies it unanswered. */
   expiresAt: EpochMs,
+  /**
+   * Claude's own `setMode` suggestion ("acceptEdits" on an edit): what "always" switches the
+   * session to when it suggested no rule. Absent in older events, like the fields below.
+   */
+  modeSuggestion: z.string().max(64).nullable().optional(),
+  /** AskUserQuestion: the questions, answered with `answers`. */
+  questions: z.array(ClaudeQuestion).max(8).nullable().optional(),
+  /** ExitPlanMode: the plan (markdown), from the tool call or the plan file Claude wrote. */
+  plan: z.string().max(MAX_PLAN).nullable().optional(),
+  planTruncated: z.boolean().optional(),
+  /** Edit, Write, MultiEdit, NotebookEdit: what the tool would change, against the file on disk. */
+  diff: ToolDiff.nullable().optional(),
 });
 export type ApprovalInfo = z.infer<typeof ApprovalInfo>;
 
@@ -216,12 +232,24 @@ export const InputClosed = z.object({
 /** A message from the gateway the runner refused: unknown approval id, second answer, oversized input… */
 export const ControlRefused = z.object({
   type: z.literal('control_refused'),
-  kind: z.enum(['approval', 'input', 'resize']),
+  kind: z.enum(['approval', 'input', 'resize', 'session']),
   id: z.string().max(64).nullable(),
   reason: z.string().max(300),
 });
 
 export const InterruptSent = z.object({ type: z.literal('interrupt_sent'), by: Actor });
+
+/**
+ * Claude's permission mode or model changed (or became known): from its init, its status lines,
+ * or its answer to an operator's `set_mode` / `set_model` (`by` names the operator; null when
+ * Claude changed it itself, e.g. on leaving plan mode).
+ */
+export const ClaudeSettings = z.object({
+  type: z.literal('claude_settings'),
+  permissionMode: z.string().max(64).nullable(),
+  model: z.string().max(200).nullable(),
+  by: Actor.nullable(),
+});
 
 export const PtyResized = z.object({
   type: z.literal('pty_resized'),
@@ -247,6 +275,7 @@ export const CLAUDE_EVENTS = [
   InputClosed,
   ControlRefused,
   InterruptSent,
+  ClaudeSettings,
   PtyResized,
 ] as const;
 
@@ -267,6 +296,7 @@ export type AwaitingInput = z.infer<typeof AwaitingInput>;
 export type InputClosed = z.infer<typeof InputClosed>;
 export type ControlRefused = z.infer<typeof ControlRefused>;
 export type InterruptSent = z.infer<typeof InterruptSent>;
+export type ClaudeSettings = z.infer<typeof ClaudeSettings>;
 export type PtyResized = z.infer<typeof PtyResized>;
 
 export type ClaudeEvent =
@@ -287,6 +317,7 @@ export type ClaudeEvent =
   | InputClosed
   | ControlRefused
   | InterruptSent
+  | ClaudeSettings
   | PtyResized;
 
 /** Cuts a string to `max` characters without splitting a surrogate pair. */

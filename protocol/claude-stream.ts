@@ -10,6 +10,7 @@ import {
   type ClaudeResult,
   type PermissionRule,
 } from './claude-events.js';
+import { patchText } from './claude-steer.js';
 
 /**
  * Claude Code's stream-json, both directions: the one module that knows its wire format
@@ -45,6 +46,8 @@ const UserLine = z.looseObject({
   type: z.literal('user'),
   message: z.looseObject({ content: z.union([z.string(), z.array(Block)]) }),
   parent_tool_use_id: z.string().nullable().optional(),
+  /** What the tool returned to Claude Code (an edit's structuredPatch…), beside what the model sees. */
+  tool_use_result: z.unknown().optional(),
 });
 
 const num = z.number().optional().nullable();
@@ -99,8 +102,12 @@ const CanUseToolRequest = z.looseObject({
 
 const ControlResponseLine = z.looseObject({
   type: z.literal('control_response'),
-  response: z.looseObject({ subtype: z.string(), request_id: z.string().optional(), error: z.string().optional() }),
+  response: z.looseObject({ subtype: z.string(), request_id: z.string().optional(), error: z.string().optional(), response: z.looseObject({}).optional() }),
 });
+
+const SetModeSuggestion = z.looseObject({ type: z.literal('setMode'), mode: z.string().min(1).max(64) });
+/** A status line that reports the session's permission mode (after a switch). */
+const StatusLine = z.looseObject({ type: z.literal('system'), subtype: z.literal('status'), permissionMode: z.string().min(1).max(64) });
 
 const ControlCancelLine = z.looseObject({ type: z.literal('control_cancel_request'), request_id: z.string() });
 
@@ -125,6 +132,8 @@ export interface CanUseTool {
   rule: PermissionRule | null;
   /** That suggestion as Claude sent it, to hand back in `updatedPermissions`. */
   ruleSuggestion: Record<string, unknown> | null;
+  /** Claude's first `setMode` suggestion ("acceptEdits" on an edit), used for "always" when it suggested no rule. */
+  modeSuggestion: string | null;
 }
 
 /** Control traffic from Claude that the runner must act on. */
@@ -132,7 +141,7 @@ export type ClaudeControl =
   | { kind: 'can_use_tool'; request: CanUseTool }
   /** A control request the runner cannot serve (or a can_use_tool it cannot read): answer with an error. */
   | { kind: 'unsupported'; requestId: string; subtype: string }
-  | { kind: 'response'; requestId: string | null; ok: boolean; error: string | null }
+  | { kind: 'response'; requestId: string | null; ok: boolean; error: string | null; response: Record<string, unknown> | null }
   /** Claude withdrew a pending request (e.g. after an interrupt). */
   | { kind: 'cancel'; requestId: string };
 
@@ -142,6 +151,8 @@ export interface ParsedLine {
   control: ClaudeControl | null;
   /** The line was a `result`: a turn ended. */
   result: ClaudeResult | null;
+  /** The line reported the session's permission mode or model (init, status). */
+  settings?: { permissionMode: string | null; model: string | null };
 }
 
 function raw(line: string, claudeType: string | null): ClaudeEvent {
@@ -209,12 +220,17 @@ function fromUser(line: z.infer<typeof UserLine>): ClaudeEvent[] {
   const content = line.message.content;
   if (typeof content === 'string') return [{ type: 'claude_user', ...capText(content, MAX_TEXT) }];
   const out: ClaudeEvent[] = [];
+  // One tool result per line in 2.1.331; its tool_use_result carries an edit's patch.
+  const patch = content.length === 1 ? patchText(line.tool_use_result) : null;
   for (const block of content) {
     const b = block as Record<string, unknown>;
     if (b['type'] === 'tool_result' && typeof b['tool_use_id'] === 'string') {
       const full = textOf(b['content']);
       const { text, truncated } = capText(full, MAX_TOOL_RESULT);
-      out.push({ type: 'claude_tool_result', toolUseId: b['tool_use_id'].slice(0, 200), content: text, isError: b['is_error'] === true, chars: full.length, truncated, parentToolUseId });
+      out.push({
+        type: 'claude_tool_result', toolUseId: b['tool_use_id'].slice(0, 200), content: text, isError: b['is_error'] === true, chars: full.length, truncated, parentToolUseId,
+        ...(patch ? { patch: patch.text, patchTruncated: patch.truncated } : {}),
+      });
     } else if (b['type'] === 'text' && typeof b['text'] === 'string') {
       out.push({ type: 'claude_user', ...capText(b['text'], MAX_TEXT) });
     } else {
@@ -257,6 +273,7 @@ function canUseTool(requestId: string, request: Record<string, unknown>): CanUse
   if (!p.success) return null;
   const r = p.data;
   const suggestion = (r.permission_suggestions ?? []).map((s) => AddRulesSuggestion.safeParse(s)).find((s) => s.success)?.data;
+  const setMode = (r.permission_suggestions ?? []).map((s) => SetModeSuggestion.safeParse(s)).find((s) => s.success)?.data;
   const first = suggestion?.rules[0];
   return {
     requestId,
@@ -268,6 +285,7 @@ function canUseTool(requestId: string, request: Record<string, unknown>): CanUse
     blockedPath: cut(r.blocked_path ?? null, 4096),
     rule: first ? { toolName: first.toolName.slice(0, 200), ruleContent: first.ruleContent === undefined ? null : capText(first.ruleContent, 4096).text } : null,
     ruleSuggestion: suggestion ? (suggestion as Record<string, unknown>) : null,
+    modeSuggestion: setMode ? setMode.mode : null,
   };
 }
 
@@ -311,6 +329,7 @@ export function parseClaudeLine(line: string): ParsedLine {
         const i = init.data;
         return {
           ...none,
+          settings: { permissionMode: cut(i.permissionMode, 64), model: cut(i.model, 200) },
           events: [{
             type: 'claude_init',
             sessionId: i.session_id ? i.session_id.slice(0, 200) : null,
@@ -324,7 +343,8 @@ export function parseClaudeLine(line: string): ParsedLine {
       }
       const sys = SystemLine.safeParse(value);
       if (!sys.success) return { ...none, events: [raw(line, type)] };
-      return { ...none, events: [{ type: 'claude_system', subtype: sys.data.subtype.slice(0, 64), summary: capText(systemSummary(sys.data), 1000).text, raw: capText(line, MAX_RAW).text }] };
+      const status = StatusLine.safeParse(value);
+      return { ...none, ...(status.success ? { settings: { permissionMode: status.data.permissionMode, model: null } } : {}), events: [{ type: 'claude_system', subtype: sys.data.subtype.slice(0, 64), summary: capText(systemSummary(sys.data), 1000).text, raw: capText(line, MAX_RAW).text }] };
     }
     case 'control_request': {
       const p = ControlRequestLine.safeParse(value);
@@ -340,7 +360,7 @@ export function parseClaudeLine(line: string): ParsedLine {
       const p = ControlResponseLine.safeParse(value);
       if (!p.success) return { ...none, events: [raw(line, type)] };
       const r = p.data.response;
-      return { ...none, control: { kind: 'response', requestId: r.request_id ?? null, ok: r.subtype === 'success', error: r.error ? r.error.slice(0, 300) : null } };
+      return { ...none, control: { kind: 'response', requestId: r.request_id ?? null, ok: r.subtype === 'success', error: r.error ? r.error.slice(0, 300) : null, response: r.response ?? null } };
     }
     case 'control_cancel_request': {
       const p = ControlCancelLine.safeParse(value);
@@ -360,11 +380,17 @@ export function userMessageLine(text: string): string {
 
 /**
  * Allows a pending can_use_tool request. With `always`, Claude's own suggested rule is added for
- * this session only (destination "session"), never written to the user's settings files.
+ * this session only (destination "session"), never written to the user's settings files; with
+ * no rule suggested, its own `setMode` suggestion (an edit's "acceptEdits") is applied instead.
+ * `answers` answer an AskUserQuestion (`updatedInput.answers`); `mode` switches the session's
+ * mode as the tool is allowed (ExitPlanMode's "approve and allow edits").
  */
-export function allowLine(req: CanUseTool, always: boolean): string {
-  const response: Record<string, unknown> = { behavior: 'allow', updatedInput: req.input };
+export function allowLine(req: CanUseTool, always: boolean, extra: { answers?: Record<string, unknown>; mode?: string } = {}): string {
+  const updatedInput = extra.answers ? { ...req.input, answers: extra.answers } : req.input;
+  const response: Record<string, unknown> = { behavior: 'allow', updatedInput };
   if (always && req.ruleSuggestion) response['updatedPermissions'] = [{ ...req.ruleSuggestion, destination: 'session' }];
+  else if (always && req.modeSuggestion) response['updatedPermissions'] = [{ type: 'setMode', mode: req.modeSuggestion, destination: 'session' }];
+  else if (extra.mode) response['updatedPermissions'] = [{ type: 'setMode', mode: extra.mode, destination: 'session' }];
   return JSON.stringify({ type: 'control_response', response: { subtype: 'success', request_id: req.requestId, response } }) + '\n';
 }
 

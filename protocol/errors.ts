@@ -39,6 +39,7 @@ export const ERRORS = {
   ERR_APPROVAL_NOT_FOUND: { http: 404, ws: 4404, message: 'unknown approval' },
   ERR_APPROVAL_RESOLVED: { http: 409, ws: 4409, message: 'this approval was already answered' },
   ERR_INPUT_UNSUPPORTED: { http: 409, ws: 4409, message: 'this run does not take input' },
+  ERR_RUN_REVOKED: { http: 401, ws: 4401, message: 'the run token was revoked' },
   ERR_REPLACED: { http: 409, ws: 4001, message: 'another runner connection took over this run' },
   ERR_SLOW_CONSUMER: { http: 503, ws: 4008, message: 'viewer too slow; resume from the store' },
   ERR_MACHINE_NOT_FOUND: { http: 404, ws: 4404, message: 'unknown machine' },

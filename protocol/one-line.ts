@@ -18,6 +18,10 @@ export function oneLine(s: string, max: number): string {
 export function toolSummary(name: string, input: unknown, max = 160): string {
   if (input && typeof input === 'object' && !Array.isArray(input)) {
     const o = input as Record<string, unknown>;
+    // AskUserQuestion: its first question; ExitPlanMode: its plan's first line.
+    const q = Array.isArray(o['questions']) ? (o['questions'][0] as { question?: unknown } | undefined)?.question : undefined;
+    if (typeof q === 'string') return oneLine(`${q}${(o['questions'] as unknown[]).length > 1 ? ` (+${(o['questions'] as unknown[]).length - 1} more)` : ''}`, max);
+    if (typeof o['plan'] === 'string') return oneLine((o['plan'] as string).trim().split('\n')[0] ?? '', max);
     for (const k of ['command', 'file_path', 'path', 'notebook_path', 'url', 'pattern', 'query', 'description', 'prompt']) {
       if (typeof o[k] === 'string') return oneLine(o[k] as string, max);
     }

@@ -1,3 +1,5 @@
+import { PEM_END, continueSecret, heldTail, openSecret, type Continuation } from './redaction-grammar.js';
+
 /**
  * Secret redaction, shared by the runner (before bytes leave the machine) and the gateway
  * (again, before storage). Secrets become `[REDACTED:kind]`.
@@ -28,12 +30,19 @@ export const RULES: Rule[] = [
 ];
 
 /**
- * Every match of every rule contains a match of this (case-insensitive, so a superset): one
- * pass of it over text with no secret replaces ten passes of RULES. Measured by `npm run
- * bench`: 170 → about 300 MB/s for either pass on log output with no secret. Keep it in step
- * with RULES: test/protocol/redaction-starter.test.ts generates matches of every rule and checks.
+ * Every match of every rule contains a match of one of these two: one pass of each over text with
+ * no secret replaces ten passes of RULES. Only the header rules are case-insensitive, so only
+ * their starter is: irregexp runs a case-sensitive alternation ~1.6× faster than the same one
+ * with /i (`npm run bench`, redactor figures). Keep them in step with RULES:
+ * test/protocol/redaction-starter.test.ts generates matches of every rule and checks.
  */
-export const RULE_STARTER = /-----BEGIN|sk-|gh[pousr]_|github_pat_|AKIA|ASIA|xox[abposr]-|eyJ|ccg[ro]_|authorization:|bearer[ \t]/i;
+const RULE_STARTER = /-----BEGIN|sk-|gh[pousr]_|github_pat_|AKIA|ASIA|xox[abposr]-|eyJ|ccg[ro]_/;
+const HEADER_STARTER = /authorization:|bearer[ \t]/i;
+
+/** The prefilter: false means no rule can match `text` (true means one may). */
+export function mayMatchRule(text: string): boolean {
+  return RULE_STARTER.test(text) || HEADER_STARTER.test(text);
+}
 
 /** Fragments that can begin a secret: a trailing word containing one is held back until it is complete. */
 const STARTERS = ['-----BEGIN', 'sk-', 'ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_', 'AKIA', 'ASIA', 'xox', 'eyJ', 'ccgr_', 'ccgo_'];
@@ -51,7 +60,6 @@ const MAX_HOLD = 8 * 1024;
 /** An unterminated private key block is held up to this size, then redacted to its end. */
 const MAX_PEM = 64 * 1024;
 const WHITESPACE = new Set([9, 10, 11, 12, 13, 32]);
-const PEM_END = /-----END[A-Z0-9 ]{0,40}PRIVATE KEY-----/;
 
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -85,17 +93,20 @@ export interface Found {
  */
 export class Redaction {
   private readonly literal: RegExp | null;
-  private readonly literalKinds: Map<string, string>;
+  private readonly kinds: Map<string, string>;
 
   constructor(opts: RedactorOptions = {}) {
     const lits = (opts.literals ?? []).filter((l) => l.value.length >= MIN_SECRET_VALUE);
-    this.literalKinds = new Map(lits.map((l) => [l.value, l.kind]));
-    this.literal = lits.length ? new RegExp([...this.literalKinds.keys()].sort((a, b) => b.length - a.length).map(escapeRe).join('|'), 'g') : null;
+    this.kinds = new Map(lits.map((l) => [l.value, l.kind]));
+    this.literal = lits.length ? new RegExp([...this.kinds.keys()].sort((a, b) => b.length - a.length).map(escapeRe).join('|'), 'g') : null;
+    this.literals = [...this.kinds.keys()];
+    this.literalKinds = [...this.kinds.entries()].map(([value, kind]) => ({ value, kind }));
   }
 
-  get literals(): string[] {
-    return [...this.literalKinds.keys()];
-  }
+  /** The exact values being redacted. */
+  readonly literals: readonly string[];
+  /** The exact values with the kind each is reported as. */
+  readonly literalKinds: readonly { value: string; kind: string }[];
 
   /** Secret ranges in `text`, in order, not overlapping. */
   find(text: string): Found[] {
@@ -103,10 +114,10 @@ export class Redaction {
     if (this.literal) {
       this.literal.lastIndex = 0;
       for (let m = this.literal.exec(text); m; m = this.literal.exec(text)) {
-        found.push({ start: m.index, end: m.index + m[0].length, kind: this.literalKinds.get(m[0]) ?? 'secret' });
+        found.push({ start: m.index, end: m.index + m[0].length, kind: this.kinds.get(m[0]) ?? 'secret' });
       }
     }
-    for (const rule of RULE_STARTER.test(text) ? RULES : []) {
+    for (const rule of mayMatchRule(text) ? RULES : []) {
       rule.re.lastIndex = 0;
       for (let m = rule.re.exec(text); m; m = rule.re.exec(text)) {
         const keep = rule.keep ? (m[1] ?? '').length : 0;
@@ -147,83 +158,138 @@ export class Redaction {
   }
 }
 
-/**
- * The gateway's second pass, chunk by chunk. Chunks are stored as they arrive (nothing is held
- * back, so nothing can be lost in a crash); the last bytes of the previous chunk of the stream
- * are kept so that a secret straddling two chunks is still found, and its part in the new chunk
- * redacted.
- */
-export class ChunkRedactor {
-  private tail = '';
+/** Context kept after a release, so that a secret whose first characters went out is still found. */
+const CARRY = 32;
+const EMPTY = Buffer.alloc(0);
 
-  constructor(private readonly r: Redaction) {}
-
-  apply(data: Uint8Array): Buffer {
-    const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
-    const joined = this.tail + text;
-    const offset = this.tail.length;
-    this.tail = joined.slice(-512);
-    const found = this.r.find(joined).filter((f) => f.end > offset);
-    // Nothing to redact (the usual case): no copy of a Buffer the caller already owns.
-    if (found.length === 0) return Buffer.isBuffer(data) ? data : Buffer.from(data);
-    let out = '';
-    let at = 0;
-    for (const f of found) {
-      const start = Math.max(f.start - offset, 0);
-      if (start < at) continue;
-      out += text.slice(at, start) + `[REDACTED:${f.kind}]`;
-      at = f.end - offset;
-    }
-    return Buffer.from(out + text.slice(at), 'latin1');
-  }
+export interface StreamRedactorOptions {
+  /**
+   * Keep the first 1 to 3 characters of an exact secret value held at a release (the runner).
+   * The gateway, which never holds anything back, releases them.
+   */
+  holdShortLiterals?: boolean;
 }
 
 /**
  * Streaming redaction of one output stream. `push` returns what may be emitted now; a tail that
  * could be the start of a secret split across writes is held back until the next write shows
- * whether it is one (or `flush` at the end, or after the stream has been idle a moment).
+ * whether it is one. After a pause, `release` lets the held tail go: a tail that may begin a
+ * secret goes out redacted and the redactor remembers it, so that the continuation is dropped
+ * too until the secret's grammar ends it (a token's characters, a header's line, a private key's
+ * END line), however long the pause. `flush` ends the stream.
  */
 export class StreamRedactor {
+  /** Text not yet known to be safe; its first `emitted` characters already went out (context). */
   private held = '';
-  private inPem = false;
+  private emitted = 0;
+  /** The continuation of a secret released redacted, while it lasts. */
+  private cont: Continuation | null = null;
+  private readonly holdShort: boolean;
 
-  constructor(private readonly r: Redaction) {}
+  constructor(
+    private readonly r: Redaction,
+    opts: StreamRedactorOptions = {},
+  ) {
+    this.holdShort = opts.holdShortLiterals ?? true;
+  }
 
+  /** Characters held and not yet emitted. */
   get pending(): number {
-    return this.held.length;
+    return this.held.length - this.emitted;
+  }
+
+  /** Inside a secret released redacted: what follows is dropped until its grammar ends. */
+  get continuing(): boolean {
+    return this.cont !== null;
   }
 
   push(data: Uint8Array): Buffer {
-    let text = this.held + Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
+    const input = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
+    let text = input;
+    if (this.cont) {
+      const c = continueSecret(this.cont, text);
+      this.cont = c.next;
+      if (this.cont) return EMPTY;
+      text = text.slice(c.used);
+    }
+    const joined = this.held.length > 0 ? this.held + text : text;
+    const skip = this.emitted;
+    const cut = this.holdFrom(joined);
     this.held = '';
-    if (this.inPem) {
-      // Inside an over-long private key block: drop until its END line.
-      const end = PEM_END.exec(text);
-      if (!end) {
-        this.held = text.slice(-60);
-        return Buffer.alloc(0);
-      }
-      this.inPem = false;
-      text = text.slice(end.index + end[0].length);
-    }
-    const cut = this.holdFrom(text);
+    this.emitted = 0;
     if (cut === -1) {
-      // A private key block too long to hold: redact from its BEGIN and skip to its END.
-      const begin = text.lastIndexOf('-----BEGIN');
-      this.inPem = true;
-      this.held = '';
-      return Buffer.from(this.r.apply(text.slice(0, begin)) + '[REDACTED:private-key]', 'latin1');
+      // A private key block too long to hold: redact from its BEGIN and drop to its END.
+      const begin = joined.lastIndexOf('-----BEGIN');
+      this.cont = { mode: 'pem-body', tail: joined.slice(-60) };
+      return Buffer.from(this.emit(joined, skip, Math.max(begin, skip)) + '[REDACTED:private-key]', 'latin1');
     }
-    this.held = text.slice(cut);
-    return Buffer.from(this.r.apply(text.slice(0, cut)), 'latin1');
+    if (cut < joined.length) {
+      this.held = joined.slice(cut);
+      this.emitted = Math.max(0, skip - cut);
+    }
+    const out = this.emit(joined, skip, cut);
+    // Nothing redacted or held (the usual case): no copy of a Buffer the caller already owns.
+    if (out === input && Buffer.isBuffer(data)) return data;
+    return Buffer.from(out, 'latin1');
   }
 
-  /** Everything held, redacted as if the stream ended here. */
+  /**
+   * The stream has paused: lets the held tail go. A tail that may begin a secret goes out as
+   * `[REDACTED:kind]` and its continuation will be dropped; the first characters of a format's
+   * prefix ("sk", "-----BEG") go out as they are and are kept as context for the next write.
+   */
+  release(): Buffer {
+    return Buffer.from(this.releaseText(false), 'latin1');
+  }
+
+  /** Everything held, redacted as if the stream ended here; the stream's state is reset. */
   flush(): Buffer {
-    const text = this.held;
+    const out = this.releaseText(true);
     this.held = '';
-    if (this.inPem) return Buffer.alloc(0);
-    return Buffer.from(this.r.apply(text), 'latin1');
+    this.emitted = 0;
+    this.cont = null;
+    return Buffer.from(out, 'latin1');
+  }
+
+  private releaseText(final: boolean): string {
+    if (this.pending === 0) return '';
+    const text = this.held;
+    const skip = this.emitted;
+    this.held = '';
+    this.emitted = 0;
+    const open = openSecret(text, this.r.literalKinds, this.holdShort && !final);
+    if (open) {
+      this.cont = open.next;
+      // The header name before the value stays as it is (the rules would read "Bearer" as the value).
+      const kept = text.slice(Math.max(open.keepFrom, skip), Math.max(open.at, skip));
+      return this.emit(text, skip, Math.max(open.keepFrom, skip)) + kept + `[REDACTED:${open.kind}]`;
+    }
+    let end = text.length;
+    if (this.holdShort && !final) {
+      const tail = heldTail(text, this.r.literalKinds);
+      if (tail !== -1) end = Math.max(tail, skip);
+    }
+    const out = this.emit(text, skip, end);
+    const from = Math.max(0, end - CARRY);
+    this.held = text.slice(from);
+    this.emitted = end - from;
+    return out;
+  }
+
+  /** The redacted form of text[0, end), without its first `skip` characters (already emitted). */
+  private emit(text: string, skip: number, end: number): string {
+    if (end <= skip) return '';
+    const part = end === text.length ? text : text.slice(0, end);
+    const found = this.r.find(part);
+    if (found.length === 0) return skip === 0 ? part : part.slice(skip);
+    let out = '';
+    let at = skip;
+    for (const f of found) {
+      if (f.end <= at) continue;
+      out += part.slice(at, Math.max(f.start, at)) + `[REDACTED:${f.kind}]`;
+      at = f.end;
+    }
+    return out + part.slice(at);
   }
 
   /**
@@ -274,5 +340,26 @@ export class StreamRedactor {
       for (let k = Math.min(lit.length - 1, word.length); k > 0; k--) if (word.endsWith(lit.slice(0, k))) return true;
     }
     return false;
+  }
+}
+
+/**
+ * The gateway's second pass, chunk by chunk. Chunks are stored as they arrive (nothing is held
+ * back, so nothing can be lost in a crash): each chunk is pushed through the same streaming
+ * redactor and what it would hold is released at once, so a chunk that ends inside a possible
+ * secret is stored redacted and the rest of that secret, in later chunks of the stream, too.
+ */
+export class ChunkRedactor {
+  private readonly s: StreamRedactor;
+
+  constructor(r: Redaction) {
+    this.s = new StreamRedactor(r, { holdShortLiterals: false });
+  }
+
+  apply(data: Uint8Array): Buffer {
+    const out = this.s.push(data);
+    if (this.s.pending === 0) return out;
+    const rest = this.s.release();
+    return out.length === 0 ? rest : Buffer.concat([out, rest]);
   }
 }

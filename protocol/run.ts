@@ -8,11 +8,12 @@ export const PROTOCOL_VERSION = 1;
  * Whether the runner is currently connected is a separate flag (`runnerConnected`), so a
  * running run whose runner dropped off is shown as "runner away" without losing its state.
  */
-export const RUN_STATUSES = ['created', 'connected', 'running', 'waiting', 'exited', 'failed', 'cancelled'] as const;
+export const RUN_STATUSES = ['created', 'connected', 'running', 'waiting', 'exited', 'failed', 'cancelled', 'revoked'] as const;
 export const RunStatus = z.enum(RUN_STATUSES);
 export type RunStatus = z.infer<typeof RunStatus>;
 
-export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set(['exited', 'failed', 'cancelled']);
+/** `revoked`: an operator (or the cancel grace period) cut the runner off; its token is refused from then on. */
+export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set(['exited', 'failed', 'cancelled', 'revoked']);
 
 export function isFinal(status: RunStatus): boolean {
   return FINAL_STATUSES.has(status);
@@ -52,7 +53,15 @@ export const RunnerInfo = z.object({
    * `--input-wait 0`). Absent: both (an older runner). The runner refuses the rest itself; the
    * gateway refuses early with ERR_NOT_ENABLED so people see why.
    */
-  remote: z.object({ input: z.boolean(), approval: z.boolean() }).strict().optional(),
+  remote: z
+    .object({
+      input: z.boolean(),
+      approval: z.boolean(),
+      /** The owner allowed operators to switch Claude to bypassPermissions (`--allow-bypass-permissions`). */
+      bypass: z.boolean().optional(),
+    })
+    .strict()
+    .optional(),
 });
 export type RunnerInfo = z.infer<typeof RunnerInfo>;
 

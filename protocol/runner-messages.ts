@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { PROTOCOL_VERSION, RunnerInfo } from './run.js';
 import { ERRORS, type ErrorCode } from './errors.js';
 import { AssistStatusBody } from './assist.js';
-import { GatewayApprovalDecision, GatewayInput, GatewayResize } from './claude-control.js';
+import { GatewayApprovalDecision, GatewayInput, GatewayResize, GatewaySessionControl } from './claude-control.js';
 
 /**
  * The runner WebSocket protocol (`/v1/runner`), JSON text frames. Output travels in binary
@@ -111,6 +111,7 @@ export const GatewayToRunner = z.discriminatedUnion('type', [
   GatewayApprovalDecision,
   GatewayInput,
   GatewayResize,
+  GatewaySessionControl,
 ]);
 export type GatewayToRunner = z.infer<typeof GatewayToRunner>;
 

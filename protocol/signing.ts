@@ -101,7 +101,9 @@ export function checkSignedHeaders(h: Partial<SignedHeaders>, nowMs: number): Ve
   if (!h.runId || !RUN_ID_RE.test(h.runId)) {
     return { ok: false, code: 'ERR_SIGNATURE_INVALID', message: 'missing or malformed x-ccg-run-id' };
   }
-  if (!h.timestamp || !/^[0-9]{1,12}$/.test(h.timestamp)) {
+  // One spelling per time: a leading zero (or sign, space, exponent) is refused, not normalised,
+  // so the header signed is the header checked.
+  if (!h.timestamp || !/^(0|[1-9][0-9]{0,11})$/.test(h.timestamp)) {
     return { ok: false, code: 'ERR_SIGNATURE_INVALID', message: 'missing or malformed x-ccg-timestamp' };
   }
   if (!h.nonce || !NONCE_RE.test(h.nonce)) {

@@ -1,5 +1,6 @@
 import type { ApprovalInfo, ApprovalResolved, ClaudeInit, ClaudeResult, ClaudeToolResult } from './claude-events.js';
 import { RunnerEvent, type RunnerEvent as RunnerEventT } from './runner-events.js';
+import { modeLabel } from './claude-steer.js';
 
 /**
  * The readable timeline of a run, built from its runner events (stream 3): pure data, shared by
@@ -146,6 +147,8 @@ export class Timeline {
         return push({ kind: 'notice', id, seq, time, level: 'warn', text: `the runner refused a ${ev.kind} message${ev.id ? ` (${ev.id})` : ''}: ${ev.reason}` });
       case 'interrupt_sent':
         return push({ kind: 'notice', id, seq, time, level: 'warn', text: `interrupted by ${ev.by}` });
+      case 'claude_settings':
+        return push({ kind: 'notice', id, seq, time, level: 'info', text: settingsText(ev) });
       case 'pty_resized':
         return null;
       case 'exec_started':
@@ -232,6 +235,14 @@ export function itemsOfChunk(chunk: { seq: number; time: number; data: Uint8Arra
 }
 
 export { fmtDuration };
+
+/** A mode or model change as one sentence ("mode: allow all edits (acceptEdits), set by alice"). */
+export function settingsText(ev: { permissionMode: string | null; model: string | null; by: string | null }): string {
+  const parts: string[] = [];
+  if (ev.permissionMode !== null) parts.push(`mode: ${modeLabel(ev.permissionMode)}${modeLabel(ev.permissionMode) === ev.permissionMode ? '' : ` (${ev.permissionMode})`}`);
+  if (ev.model !== null) parts.push(`model: ${ev.model}`);
+  return `${parts.join(' · ') || 'session settings'}${ev.by ? `, set by ${ev.by}` : ''}`;
+}
 
 // In their own module so that the CLI's approval commands and error lines load no event schema.
 export { oneLine, sanitizeTerminal, toolSummary } from './one-line.js';

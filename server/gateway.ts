@@ -2,6 +2,7 @@ import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import type { Agent } from 'node:https';
 import { join, resolve } from 'node:path';
 import uWS, { type TemplatedApp, type WebSocket, type us_listen_socket } from 'uWebSockets.js';
+import { InUseError, listenerPid, lockDataDir } from './instance-lock.js';
 import { closeReason } from '../protocol/errors.js';
 import { AccountService } from './auth/accounts.js';
 import { ensureOperatorToken } from './auth/api-tokens.js';
@@ -17,14 +18,17 @@ import { AssistService } from './core/assist.js';
 import { auditPowerEvents } from './core/audit-events.js';
 import { PolicyService } from './core/policy.js';
 import { Requests } from './core/requests.js';
-import { RunService } from './core/runs.js';
+import { DEFAULT_CANCEL_GRACE_MS, RunService } from './core/runs.js';
 import type { Services } from './core/services.js';
+import { ClaudeSessionService } from './core/claude-session.js';
 import { SteeringService } from './core/steering.js';
 import { mountRunsApi } from './http/api-runs.js';
 import { mountBrowser } from './http/pages/mount.js';
 import { LocalBus, type EventBus } from './live/bus.js';
 import { createLogger, type Logger } from './log.js';
 import { Notifier } from './notify/notifier.js';
+import { AuditBudget, DEFAULT_AUDIT_BUDGET, type AuditBudgetLimits } from './core/audit-budget.js';
+import { pushAudience } from './notify/push-audience.js';
 import { WebPush, ensureVapidKeys } from './notify/web-push.js';
 import { LmdbStore } from './store/lmdb-store.js';
 import type { Store } from './store/types.js';
@@ -67,6 +71,8 @@ export interface GatewayLimits {
   maxRunArtifactBytes: number;
   /** Bytes one run may upload as artifacts over its life, replaced ones included. */
   maxRunUploadBytes: number;
+  /** A cancelled run not ended within this long is revoked (its runner ignored the cancel). */
+  cancelGraceMs: number;
   /** Artifact uploads one run may make over its life. */
   maxRunUploads: number;
 }
@@ -81,6 +87,7 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   maxRunArtifactBytes: 512 * 1024 * 1024,
   maxRunUploadBytes: 2 * 1024 ** 3,
   maxRunUploads: 5000,
+  cancelGraceMs: DEFAULT_CANCEL_GRACE_MS,
 };
 
 export interface GatewayOptions extends NotifyOptions {
@@ -106,6 +113,8 @@ export interface GatewayOptions extends NotifyOptions {
   trustProxy?: boolean;
   /** Browser session lifetimes (idle, absolute). */
   sessionPolicy?: Partial<SessionPolicy>;
+  /** The audit log's retention and size budget (DEFAULT_AUDIT_BUDGET otherwise). */
+  auditBudget?: Partial<AuditBudgetLimits>;
 }
 
 export interface Gateway {
@@ -139,6 +148,9 @@ export function uwsIsNative(): boolean {
   return /\[native code\]/.test(Function.prototype.toString.call(uWS.App));
 }
 
+/** uWebSockets.js's ListenOptions.LIBUS_LISTEN_EXCLUSIVE_PORT (no SO_REUSEPORT). */
+const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
+
 /**
  * Builds and starts a gateway: store, certificate, tokens, routes and sockets, then listens.
  *
@@ -159,6 +171,17 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     throw new Error(`plain HTTP is only served on loopback; refusing to listen on ${host} without TLS`);
   }
 
+  // One gateway per data directory: a second one is refused here, before it opens the store.
+  const unlock = lockDataDir(dataDir);
+  try {
+    return await startGateway(opts, dataDir, host, log, now, limits, unlock);
+  } catch (err) {
+    unlock();
+    throw err;
+  }
+}
+
+async function startGateway(opts: GatewayOptions, dataDir: string, host: string, log: Logger, now: () => number, limits: GatewayLimits, unlock: () => void): Promise<Gateway> {
   const store = opts.store ?? LmdbStore.open(dataDir);
   const bus = opts.bus ?? new LocalBus(log);
   // Revocations, demotions and disabled users reach every open socket and stream at once.
@@ -204,12 +227,20 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     checkSetupCode: (code) => checkSetupCode(store, code),
   });
 
-  const listenSocket = await new Promise<us_listen_socket>((resolveListen, reject) => {
-    app.listen(host, port, (sock) => {
-      if (sock) resolveListen(sock);
-      else reject(new Error(`could not listen on ${host}:${port} (address in use, or not allowed)`));
-    });
+  // Exclusively: uWebSockets.js otherwise sets SO_REUSEPORT, and a second gateway on the port
+  // would listen too and take half the connections.
+  const listenSocket = await new Promise<us_listen_socket | false>((resolveListen) => {
+    (app as unknown as { listen(host: string, port: number, options: number, cb: (s: us_listen_socket | false) => void): void }).listen(host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, resolveListen);
   });
+  if (!listenSocket) {
+    offAuthChanges?.();
+    unsubscribe();
+    operatorSockets.close();
+    browser.close();
+    await store.close();
+    const pid = port === 0 ? null : listenerPid(port);
+    throw new InUseError(`could not listen on ${host}:${port}: ${pid ? `in use by pid ${pid}` : 'address in use, or not allowed'}`, 'port', pid);
+  }
   port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
 
   const pruneTimer = setInterval(() => {
@@ -221,12 +252,14 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     services.sessions.prune().catch((err: unknown) => log.warn('session.prune_failed', { err: String(err) }));
   }, 10 * 60_000);
   pruneSessions.unref();
+  services.auditBudget.start();
 
   let closed: Promise<void> | undefined;
   const close = () =>
     (closed ??= (async () => {
       clearInterval(pruneTimer);
       clearInterval(pruneSessions);
+      const trimmed = services.auditBudget.stop();
       unsubscribe(); // an injected bus outlives this gateway: its services stop listening
       offAuthChanges?.();
       operatorSockets.close();
@@ -238,8 +271,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       // fan-out) run against an open store and find its sockets closed, instead of reading a
       // closed LMDB environment ("The environment is already closed", an uncaught throw).
       for (let i = 0; i < 3; i++) await new Promise<void>((r) => setImmediate(r));
+      await trimmed;
+      await services.accounts.flushAudit(); // the repeats gathered so far are not lost
       await runs.flush();
       await store.close();
+      unlock();
     })());
 
   return {
@@ -268,9 +304,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
  * Builds every service on one store and one bus, and subscribes them to each other through the
  * bus. The one place that knows which service needs which: transports receive the result.
  */
-function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: EventBus; box: SecretBox; log: Logger; now: () => number; limits: GatewayLimits; baseUrl: () => string; sessionPolicy?: Partial<SessionPolicy> }): { services: Services; unsubscribe: () => void } {
+function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: EventBus; box: SecretBox; log: Logger; now: () => number; limits: GatewayLimits; baseUrl: () => string; sessionPolicy?: Partial<SessionPolicy>; auditBudget?: Partial<AuditBudgetLimits> }): { services: Services; unsubscribe: () => void } {
   const { store, bus, log, now, limits } = o;
-  const runs = new RunService({ store, bus, box: o.box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes });
+  const runs = new RunService({ store, bus, box: o.box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes, cancelGraceMs: limits.cancelGraceMs, audit: store });
   const artifacts = new ArtifactService({
     dir: join(o.dataDir, 'artifacts'),
     index: store,
@@ -286,12 +322,14 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
   const policy = new PolicyService({ store, log, now });
   const approvals = new ApprovalService({ store, audit: store, runs, bus, log, now });
   const steering = new SteeringService({ runs, audit: store, log, now });
+  const claudeSession = new ClaudeSessionService({ runs, store, audit: store, log, now });
   const base = o.baseUrl();
   const subject = o.vapidSubject ?? (base.startsWith('https://') && !/\/\/(localhost|127\.)/.test(base) ? base : 'mailto:ccg@localhost.localdomain');
   const push = new WebPush({
     store, keys: ensureVapidKeys(o.dataDir), subject, log, now,
     ...(o.pushAgent ? { agent: o.pushAgent } : {}),
     ...(o.pushHosts ? { pushHosts: o.pushHosts } : {}),
+    audience: pushAudience(store),
   });
   const notifier = new Notifier({
     url: o.notifyUrl, format: o.notifyFormat, push, baseUrl: o.baseUrl, runName: (id) => runs.get(id)?.name ?? id, log,
@@ -300,6 +338,7 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
   const throttle = new LoginThrottle({ now });
   const accounts = new AccountService({ store, box: o.box, log, now, throttle });
   const sessions = new SessionService(store, now, { ...DEFAULT_SESSION_POLICY, ...o.sessionPolicy });
+  const auditBudget = new AuditBudget({ store, log, now, limits: { ...DEFAULT_AUDIT_BUDGET, ...o.auditBudget } });
   const requests = new Requests({ runs, store, policy, artifacts, assist, log, now });
   const machines = new MachineService({ store, runs, log, now });
 
@@ -312,14 +351,20 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
     bus.on('events', ({ runId, events }) => audit(runId, events), keep),
     bus.on('events', ({ runId, events }) => void approvals.onEvents(runId, events), keep),
     bus.on('events', ({ runId, events }) => notifier.onEvents(runId, events), keep),
+    bus.on('events', ({ runId, events }) => claudeSession.onEvents(runId, events), keep),
+    bus.on('run', (run) => claudeSession.onRun(run), keep),
     bus.on('run', (run) => approvals.onRun(run), keep),
     bus.on('run', (run) => notifier.onRun(run), keep),
     bus.on('approval', (change) => notifier.onApproval(change), keep),
     bus.on('events', ({ runId, events }) => machines.onEvents(runId, events), keep),
+    // A deleted or disabled user (or a revoked bootstrap token) loses their push subscriptions.
+    bus.on('auth', (change) => {
+      if (change.kind !== 'session') push.prune().catch((err: unknown) => log.warn('push.prune_failed', { err: String(err) }));
+    }, keep),
   ];
 
   return {
-    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, requests, accounts, sessions, throttle, push, notifier, machines },
+    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, claudeSession, requests, accounts, sessions, throttle, push, notifier, auditBudget, machines },
     unsubscribe: () => offs.forEach((off) => off()),
   };
 }

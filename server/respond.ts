@@ -13,6 +13,12 @@ export interface RequestInfo {
   headers: Record<string, string>;
   params: string[];
   remote: string;
+  /**
+   * A header the request sent twice in a way that makes it mean two things (any `x-ccg-*`
+   * header, or `content-length` with different values): refused, since a proxy in front may
+   * have read the other copy (request smuggling).
+   */
+  ambiguous: string | null;
 }
 
 export type FullReply =
@@ -57,7 +63,9 @@ function decodeParam(raw: string): string {
 
 export function copyRequest(res: HttpResponse, req: HttpRequest, paramCount: number): RequestInfo {
   const headers: Record<string, string> = {};
+  let ambiguous: string | null = null;
   req.forEach((k, v) => {
+    if (k in headers && (k.startsWith('x-ccg-') || (k === 'content-length' && headers[k] !== v))) ambiguous ??= k;
     headers[k] = v;
   });
   const path = req.getUrl();
@@ -72,11 +80,15 @@ export function copyRequest(res: HttpResponse, req: HttpRequest, paramCount: num
     headers,
     params,
     remote: Buffer.from(res.getRemoteAddressAsText()).toString(),
+    ambiguous,
   };
 }
 
-/** Writes a full reply. Must be called while the response is still open. */
-export function writeReply(res: HttpResponse, reply: FullReply): void {
+/**
+ * Writes a full reply. Must be called while the response is still open. `closeConnection` ends
+ * the connection after it (a request whose framing is in doubt: what follows it cannot be trusted).
+ */
+export function writeReply(res: HttpResponse, reply: FullReply, closeConnection = false): void {
   res.cork(() => {
     res.writeStatus(statusLine(reply.status));
     // A reply's own header replaces the default of the same name (e.g. cache-control of static files).
@@ -85,10 +97,10 @@ export function writeReply(res: HttpResponse, reply: FullReply): void {
     if ('json' in reply) {
       for (const [k, v] of Object.entries(reply.headers ?? {})) res.writeHeader(k, v);
       res.writeHeader('content-type', 'application/json; charset=utf-8');
-      res.end(JSON.stringify(reply.json));
+      res.end(JSON.stringify(reply.json), closeConnection);
     } else {
       for (const [k, v] of Object.entries(reply.headers)) res.writeHeader(k, v);
-      res.end(reply.body);
+      res.end(reply.body, closeConnection);
     }
   });
 }
@@ -129,6 +141,11 @@ function bodyReader(res: HttpResponse, state: { aborted: boolean }): (limit: num
       });
       if (state.aborted) reject(new CcgError('ERR_BAD_REQUEST', 'client went away'));
     }));
+}
+
+/** The refusal of a request with an ambiguous header (see `RequestInfo.ambiguous`). */
+export function ambiguousHeader(name: string): CcgError {
+  return new CcgError('ERR_BAD_REQUEST', `the ${name} header is sent twice${name === 'content-length' ? ' with different values' : ''}: refused`);
 }
 
 /** Credentials never travel in URLs (they end up in logs, history and Referer headers). */
@@ -175,6 +192,19 @@ export function route(
       if (e.http >= 500 || e.code === 'ERR_INTERNAL') log.warn('http.error', { path: info.path, code: e.code });
       finish(errorReply(e));
     };
+    if (info.ambiguous) {
+      // The body's length is in doubt, so the connection goes with the answer. The answer is
+      // written from a macrotask: uWS runs a request pipelined behind this one at once (what a
+      // proxy may have taken for this body) if this one is already answered, but drops the
+      // connection unanswered when it meets one while this answer is pending. (Checked with
+      // uWS.js 20.30; test/server/ambiguous-headers.test.ts.)
+      const refusal = ambiguousHeader(info.ambiguous);
+      log.warn('http.ambiguous_header', { path: info.path, remote: info.remote, header: info.ambiguous });
+      setImmediate(() => {
+        if (!state.aborted) writeReply(res, errorReply(refusal), true);
+      });
+      return;
+    }
     try {
       if (credentialsInQuery(info.query)) throw new CcgError('ERR_TOKEN_IN_URL');
       const out = handler(ctx);

@@ -5,6 +5,7 @@ import { sanitizeTerminal } from '../../protocol/one-line.js';
 import { ApiClient, type GatewayTarget } from '../client/api.js';
 import { loadConfig, sameGateway } from '../config.js';
 import { CliError, EXIT } from '../exit-codes.js';
+import { jsonLine } from '../format.js';
 
 /** Every ccg command: `--json`, and one way of reporting errors (one line, or JSON on stderr). */
 export abstract class BaseCommand extends Command {
@@ -24,13 +25,13 @@ export abstract class BaseCommand extends Command {
     const e = err instanceof CliError ? err : new CliError(err instanceof Error ? err.message : String(err), EXIT.ERROR, 'ERR_CLI');
     // Messages often quote a gateway's words: never let them drive the terminal.
     const message = terminalLine(e.message);
-    if (this.json) this.context.stderr.write(JSON.stringify({ error: { code: terminalLine(e.code), message, exit: e.exit } }) + '\n');
+    if (this.json) this.context.stderr.write(jsonLine({ error: { code: terminalLine(e.code), message, exit: e.exit } }));
     else this.context.stderr.write(`ccg: ${message}\n`);
     return e.exit;
   }
 
   protected print(value: unknown, human: () => string): void {
-    this.context.stdout.write(this.json ? JSON.stringify(value) + '\n' : human());
+    this.context.stdout.write(this.json ? jsonLine(value) : human());
   }
 }
 

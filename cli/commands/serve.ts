@@ -4,7 +4,9 @@ import { createLogger, type LogLevel } from '../../server/log.js';
 import { installCrashHandlers } from '../crash-handlers.js';
 import { parsePushHosts } from '../../server/notify/push-hosts.js';
 import { BaseCommand, parseDuration } from './base.js';
-import { CliError } from '../exit-codes.js';
+import { CliError, EXIT } from '../exit-codes.js';
+import { InUseError } from '../../server/instance-lock.js';
+import { parseSize } from '../sizes.js';
 
 export class ServeCommand extends BaseCommand {
   static override paths = [['serve']];
@@ -22,6 +24,10 @@ export class ServeCommand extends BaseCommand {
       (/runs, /settings…) need a sign-in; with --cf-access-team-domain and --cf-access-aud every
       page request must also carry a valid Cloudflare Access assertion (see docs/OPERATIONS.md).
       Stops cleanly on SIGINT/SIGTERM.
+
+      One gateway per port and per data directory: the port is listened on exclusively and the
+      data directory is locked (\`serve.lock\`, holding the pid; a lock left by a dead process is
+      taken over). A second \`ccg serve\` on either exits 75 naming the process that has it.
     `,
     examples: [
       ['Start with defaults (https://localhost:3100, data in .data)', 'ccg serve'],
@@ -46,7 +52,10 @@ export class ServeCommand extends BaseCommand {
   cfCerts = Option.String('--cf-access-certs-url', { env: 'CCG_CF_ACCESS_CERTS_URL', description: 'Where Access signing keys are (default <team domain>/cdn-cgi/access/certs; env CCG_CF_ACCESS_CERTS_URL)' });
   trustProxy = Option.Boolean('--trust-proxy', false, { description: 'Take client addresses from CF-Connecting-IP / X-Forwarded-For on loopback connections (behind a local tunnel); env CCG_TRUST_PROXY=1' });
   sessionIdle = Option.String('--session-idle', { env: 'CCG_SESSION_IDLE', description: 'Browser sessions end after this long unused (env CCG_SESSION_IDLE; default 12h)' });
+  cancelGrace = Option.String('--cancel-grace', { env: 'CCG_CANCEL_GRACE', description: 'A cancelled run not ended this long after the cancel is revoked: its runner cut off, its token refused (env CCG_CANCEL_GRACE; default 30s; 0 never)' });
   sessionMax = Option.String('--session-max', { env: 'CCG_SESSION_MAX', description: 'Browser sessions end this long after sign-in, used or not (env CCG_SESSION_MAX; default 168h)' });
+  auditRetention = Option.String('--audit-retention', { env: 'CCG_AUDIT_RETENTION', description: 'Audit entries older than this are deleted (env CCG_AUDIT_RETENTION; default 180d)' });
+  auditMaxSize = Option.String('--audit-max-size', { env: 'CCG_AUDIT_MAX_SIZE', description: 'The audit log is kept below this size, oldest entries first (env CCG_AUDIT_MAX_SIZE; default 256M)' });
 
   protected async run(): Promise<number> {
     const started = performance.now();
@@ -77,6 +86,12 @@ export class ServeCommand extends BaseCommand {
       idleMs: parseDuration(this.sessionIdle ?? '12h', '--session-idle'),
       maxMs: parseDuration(this.sessionMax ?? '168h', '--session-max'),
     };
+    const auditBudget = {
+      retentionMs: parseDuration(this.auditRetention ?? '180d', '--audit-retention'),
+      maxBytes: parseSize(this.auditMaxSize ?? '256M', '--audit-max-size'),
+    };
+    if (auditBudget.maxBytes < 1024 * 1024) throw new CliError('--audit-max-size must be at least 1M');
+    const cancelGraceMs = this.cancelGrace === '0' ? 0 : parseDuration(this.cancelGrace ?? '30s', '--cancel-grace');
     const trustProxy = this.trustProxy || /^(1|true|yes)$/i.test(env['CCG_TRUST_PROXY'] ?? '');
     const log = createLogger({ level, write: (l) => this.context.stderr.write(l) });
     const offCrashHandlers = installCrashHandlers(log, (l) => this.context.stderr.write(l));
@@ -88,6 +103,8 @@ export class ServeCommand extends BaseCommand {
       cfAccess: this.cfTeam && this.cfAud ? { teamDomain: this.cfTeam, aud: this.cfAud, ...(this.cfCerts ? { certsUrl: this.cfCerts } : {}) } : null,
       trustProxy,
       sessionPolicy,
+      auditBudget,
+      limits: { cancelGraceMs },
       dataDir: this.data ?? '.data',
       host: this.host ?? '127.0.0.1',
       port,
@@ -96,6 +113,11 @@ export class ServeCommand extends BaseCommand {
       ...(env['CCG_TLS_KEY'] ? { tlsKeyFile: env['CCG_TLS_KEY'] } : {}),
       ...(this.publicUrl ? { publicUrl: this.publicUrl } : {}),
       log,
+    }).catch((err: unknown) => {
+      offCrashHandlers();
+      // Another gateway has the port or the data directory: say which process, exit 75.
+      if (err instanceof InUseError) throw new CliError(err.message, EXIT.IN_USE, 'ERR_IN_USE');
+      throw err;
     });
     const readyMs = Math.round(performance.now() - started);
     const info = {

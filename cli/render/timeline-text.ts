@@ -1,7 +1,9 @@
 import type { ClaudeResult } from '../../protocol/claude-events.js';
 import { visibleText } from '../../protocol/terminal-escapes.js';
 import type { TimelineItem } from '../../protocol/timeline.js';
-import { fmtDuration, oneLine, sanitizeTerminal, toolSummary } from '../../protocol/timeline.js';
+import { fmtDuration, oneLine, sanitizeTerminal, settingsText, toolSummary } from '../../protocol/timeline.js';
+import { approvalKind } from '../../protocol/claude-steer.js';
+import { approvalDetail, diffLines, type SteerKind } from './steer-text.js';
 
 export { sanitizeTerminal, toolSummary };
 
@@ -15,7 +17,12 @@ export { sanitizeTerminal, toolSummary };
  * removed, so no byte from the model reaches the terminal as a control sequence.
  */
 
-export type TextKind = 'session' | 'assistant' | 'thinking' | 'tool' | 'result-ok' | 'result-error' | 'approval' | 'prompt' | 'notice' | 'warn' | 'raw';
+export type TextKind = 'session' | 'assistant' | 'thinking' | 'tool' | 'result-ok' | 'result-error' | 'approval' | 'prompt' | 'notice' | 'warn' | 'raw' | 'diff-add' | 'diff-del' | 'diff-hunk';
+
+/** A steer-text line's kind as a timeline kind (diff lines keep their colour). */
+function steerKind(k: SteerKind): TextKind {
+  return k === 'diff-add' || k === 'diff-del' || k === 'diff-hunk' ? k : k === 'question' || k === 'option' || k === 'plan' ? 'approval' : 'notice';
+}
 
 export interface TextLine {
   kind: TextKind;
@@ -28,7 +35,7 @@ export interface TextOptions {
   /** Characters of a tool input summary (default 160). */
   inputChars?: number;
   /** How to tell people to answer an approval (default: the ccg commands). */
-  approvalHint?: (approvalId: string) => string;
+  approvalHint?: (approvalId: string, kind: 'questions' | 'plan' | 'tool') => string;
 }
 
 function lines(s: string): string[] {
@@ -66,7 +73,9 @@ export class TextTimeline {
     this.o = {
       resultLines: opts.resultLines ?? 8,
       inputChars: opts.inputChars ?? 160,
-      approvalHint: opts.approvalHint ?? ((id) => `answer: ccg runs approve RUN ${id} | ccg runs deny RUN ${id}`),
+      approvalHint:
+        opts.approvalHint ??
+        ((id, kind) => (kind === 'questions' ? `answer: ccg runs answer RUN ${id} --choose N=OPTION` : kind === 'plan' ? `answer: ccg runs plan RUN ${id} --approve [--allow-edits] | --keep-planning` : `answer: ccg runs approve RUN ${id} | ccg runs deny RUN ${id}`)),
     };
   }
 
@@ -100,6 +109,8 @@ export class TextTimeline {
         shown.forEach((l, i) => add(ev.isError ? 'warn' : 'tool', `  ${i === 0 ? (ev.isError ? `↳ ${oneLine(name, 60)} failed: ` : '↳ ') : '  '}${l}`));
         const more = ls.length - shown.length;
         if (more > 0 || ev.truncated) add('notice', `    … ${more > 0 ? `${more} more line${more === 1 ? '' : 's'}` : ''}${ev.truncated ? ` (${int(ev.chars)} characters in all)` : ''}`);
+        // An edit's patch, as Claude reported it.
+        if (ev.patch) for (const l of diffLines(ev.patch, { width: 200, maxLines: 20 })) add(steerKind(l.kind), `    ${l.text}`);
         break;
       }
       case 'claude_user':
@@ -126,8 +137,10 @@ export class TextTimeline {
           if (this.approvals.has(info.approvalId)) continue;
           this.approvals.set(info.approvalId, info.toolName);
           const rule = info.rule ? ` (always would allow ${oneLine(info.rule.toolName, 60)}${info.rule.ruleContent ? `(${oneLine(info.rule.ruleContent, 80)})` : ''})` : '';
-          add('approval', `  ⏳ approval needed for ${oneLine(info.toolName, 60)}: ${toolSummary(info.toolName, info.input, this.o.inputChars)}${rule}`);
-          add('approval', `     ${oneLine(this.o.approvalHint(info.approvalId), 200)}`);
+          const kind = approvalKind(info.toolName);
+          add('approval', `  ⏳ ${kind === 'questions' ? 'Claude asks' : kind === 'plan' ? 'Claude asks to approve its plan' : `approval needed for ${oneLine(info.toolName, 60)}`}: ${toolSummary(info.toolName, info.input, this.o.inputChars)}${rule}`);
+          for (const l of approvalDetail(info, { width: 200, maxLines: 20 })) add(steerKind(l.kind), `     ${l.text}`);
+          add('approval', `     ${oneLine(this.o.approvalHint(info.approvalId, kind), 200)}`);
         }
         break;
       }
@@ -148,6 +161,9 @@ export class TextTimeline {
         break;
       case 'interrupt_sent':
         add('warn', `! interrupted by ${oneLine(ev.by, 120)}`);
+        break;
+      case 'claude_settings':
+        add('notice', `· ${oneLine(settingsText(ev), 300)}`);
         break;
       case 'pty_resized':
         break;

@@ -20,6 +20,8 @@ export interface ChildChoice {
   remoteInput: boolean;
   /** `--no-remote-approval`: the runner denies Claude's permission requests itself. */
   remoteApproval: boolean;
+  /** `--allow-bypass-permissions`: operators may switch Claude to bypassPermissions. */
+  allowBypass?: boolean;
   cwd: string;
   env: NodeJS.ProcessEnv;
   /** The local terminal, when the runner echoes what happens. */
@@ -58,7 +60,9 @@ export function claudeChild(c: ChildChoice): { argv: string[]; mode: 'command' |
   let echo = null;
   if (c.echo) {
     const out = c.echo;
-    const text = new TextTimeline({ approvalHint: (id) => `approve from the phone or TUI, or: ccg runs approve ${c.runId} ${id}` });
+    const text = new TextTimeline({
+      approvalHint: (id, kind) => `answer from the phone or TUI, or: ccg runs ${kind === 'questions' ? 'answer' : kind === 'plan' ? 'plan' : 'approve'} ${c.runId} ${id}`,
+    });
     let seq = 0;
     echo = (ev: Parameters<TextTimeline['push']>[0]['event']) => {
       for (const l of text.push({ seq: ++seq, time: Date.now(), event: ev })) out.write(`${l.text}\n`);
@@ -69,7 +73,7 @@ export function claudeChild(c: ChildChoice): { argv: string[]; mode: 'command' |
     mode: 'claude',
     driver: new ClaudeDriver({
       argv, prompt: c.prompt, cwd: c.cwd, env: c.env, approvalTimeoutMs: c.approvalTimeoutMs, inputWaitMs: c.inputWaitMs,
-      remoteInput: c.remoteInput, remoteApproval: c.remoteApproval, echo,
+      remoteInput: c.remoteInput, remoteApproval: c.remoteApproval, allowBypass: c.allowBypass ?? false, echo,
     }),
   };
 }

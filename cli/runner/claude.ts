@@ -18,9 +18,12 @@ import {
   userMessageLine,
   type CanUseTool,
 } from '../../protocol/claude-stream.js';
+import { answersProblem, approvalKind, EDIT_TOOLS } from '../../protocol/claude-steer.js';
 import { STREAM_STDERR, STREAM_STDOUT } from '../../protocol/frames.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 import { RefusalLimit, steeringKind, type ChildDriver, type DriverIO, type SteeringMessage } from './driver.js';
+import { SessionControls } from './claude-controls.js';
+import { editDiff, PlanTracker, questionsOf } from './claude-preview.js';
 import { groupSpawnOptions } from './process-tree.js';
 
 export interface ClaudeDriverOptions {
@@ -41,6 +44,8 @@ export interface ClaudeDriverOptions {
    * denies each one itself, at once; Claude's own allow rules still apply). Default true.
    */
   remoteApproval?: boolean;
+  /** Let operators switch Claude to bypassPermissions (`--allow-bypass-permissions`). Default false. */
+  allowBypass?: boolean;
   /** Human-readable lines for the local terminal (instead of raw stream-json), or null. */
   echo: ((ev: RunnerEvent) => void) | null;
   now?: () => number;
@@ -74,7 +79,7 @@ function minutes(ms: number): string {
  */
 export class ClaudeDriver implements ChildDriver {
   readonly pty = false;
-  readonly remote: { input: boolean; approval: boolean };
+  readonly remote: { input: boolean; approval: boolean; bypass?: true };
   private io!: DriverIO;
   private child: ChildProcess | null = null;
   private stdinOpen = false;
@@ -92,11 +97,26 @@ export class ClaudeDriver implements ChildDriver {
   private readonly refusals = new RefusalLimit();
   private interruptCounter = 0;
   private readonly now: () => number;
+  private readonly plans = new PlanTracker();
+  /** Mode, model, stop this turn (claude-controls.ts). */
+  private readonly controls: SessionControls;
 
   constructor(private readonly o: ClaudeDriverOptions) {
     this.now = o.now ?? Date.now;
     // --input-wait 0 means "no follow-ups": not after the result, and not while Claude works either.
-    this.remote = { input: (o.remoteInput ?? true) && o.inputWaitMs > 0, approval: o.remoteApproval ?? true };
+    const approval = o.remoteApproval ?? true;
+    // `bypass` only when allowed, so the hello of a runner without the flag reads as before.
+    this.remote = { input: (o.remoteInput ?? true) && o.inputWaitMs > 0, approval, ...(approval && o.allowBypass === true ? { bypass: true as const } : {}) };
+    this.controls = new SessionControls({
+      remote: this.remote,
+      inputOff: () => this.inputOff(),
+      stdinOpen: () => this.stdinOpen,
+      write: (line) => void this.write(line),
+      emit: (ev) => this.emit(ev),
+      refuse: (id, reason) => this.refuse('session', id, reason),
+      status: (line) => this.io.status(line),
+      next: () => ++this.interruptCounter,
+    });
   }
 
   /** Why remote input is refused, for the refusal and the status line. */
@@ -165,7 +185,12 @@ export class ClaudeDriver implements ChildDriver {
 
   private line(line: string): void {
     const parsed = parseClaudeLine(line);
-    for (const ev of parsed.events) this.emit(ev);
+    for (const ev of parsed.events) {
+      if (ev.type === 'claude_tool_use') this.plans.toolUse(ev.toolUseId, ev.name, ev.input);
+      this.emit(ev);
+    }
+    // Claude's init carries the mode and model itself (every turn): note them silently; a status line's mode change is news.
+    if (parsed.settings) this.controls.changed(parsed.settings, null, false, parsed.events[0]?.type === 'claude_init');
     const ctl = parsed.control;
     if (ctl) {
       switch (ctl.kind) {
@@ -182,7 +207,7 @@ export class ClaudeDriver implements ChildDriver {
           this.write(controlErrorLine(ctl.requestId, `ccg does not handle ${ctl.subtype} requests`));
           break;
         case 'response':
-          if (!ctl.ok) this.io.status(`Claude refused a control request: ${ctl.error ?? 'no reason given'}`);
+          this.controls.answered(ctl.requestId, ctl.ok, ctl.error, ctl.response);
           break;
       }
     }
@@ -266,6 +291,7 @@ export class ClaudeDriver implements ChildDriver {
       blockedPath: req.blockedPath,
       rule: req.rule,
       expiresAt: this.now() + this.o.approvalTimeoutMs,
+      ...this.preview(req),
     };
     const timer = setTimeout(() => {
       this.resolve(approvalId, {
@@ -282,10 +308,30 @@ export class ClaudeDriver implements ChildDriver {
     this.emit({ type: 'approval_requested', ...info });
   }
 
+  /** What the operator sees beside the input: the diff, the questions, the plan, Claude's setMode suggestion. */
+  private preview(req: CanUseTool): Partial<ApprovalInfo> {
+    const out: Partial<ApprovalInfo> = { modeSuggestion: req.modeSuggestion };
+    try {
+      if (EDIT_TOOLS.has(req.toolName)) out.diff = editDiff(req.toolName, req.input, this.o.cwd);
+      const kind = approvalKind(req.toolName);
+      if (kind === 'questions') out.questions = questionsOf(req.input);
+      if (kind === 'plan') {
+        const plan = this.plans.plan(req.toolUseId);
+        out.plan = plan?.text ?? null;
+        if (plan?.truncated) out.planTruncated = true;
+      }
+    } catch (err) {
+      // A preview is a courtesy: the approval goes out without it.
+      this.io.status(`could not prepare a preview for ${req.toolName}: ${(err as Error).message}`);
+    }
+    return out;
+  }
+
   private resolve(
     approvalId: string,
     r: { decision: 'allow' | 'deny'; always: boolean; message: string | null; by: string; reason: 'operator' | 'timeout' | 'cancelled' | 'interrupted' | 'ended' },
     answerClaude: boolean,
+    extra: { answers?: Record<string, unknown>; mode?: string } = {},
   ): void {
     const p = this.pending.get(approvalId);
     if (!p) return;
@@ -295,8 +341,8 @@ export class ClaudeDriver implements ChildDriver {
     this.answered.push(approvalId);
     if (this.answered.length > RECENT_ANSWERED) this.answered.shift();
     if (answerClaude) {
-      const always = r.decision === 'allow' && r.always && p.request.ruleSuggestion !== null;
-      this.write(r.decision === 'allow' ? allowLine(p.request, always) : denyLine(p.request.requestId, r.message ?? `Denied by ${r.by} (via ccg).`));
+      const always = r.decision === 'allow' && r.always && (p.request.ruleSuggestion !== null || p.request.modeSuggestion !== null);
+      this.write(r.decision === 'allow' ? allowLine(p.request, always, extra) : denyLine(p.request.requestId, r.message ?? `Denied by ${r.by} (via ccg).`));
       r = { ...r, always };
     }
     this.io.status(`approval ${approvalId} (${p.info.toolName}): ${r.decision}${r.always ? ' always' : ''} by ${r.by} (${r.reason})`);
@@ -321,12 +367,23 @@ export class ClaudeDriver implements ChildDriver {
           return;
         }
         const pending = this.pending.get(msg.approvalId)!;
-        if (msg.always && msg.decision === 'allow' && !pending.request.ruleSuggestion) {
+        if (msg.always && msg.decision === 'allow' && !pending.request.ruleSuggestion && !pending.request.modeSuggestion) {
           this.io.status(`approval ${msg.approvalId}: Claude suggested no rule to always allow; allowing once`);
         }
-        this.resolve(msg.approvalId, { decision: msg.decision, always: msg.always, message: msg.decision === 'deny' ? msg.message : null, by: msg.by, reason: 'operator' }, true);
+        // Answers and a mode only where Claude asked for them, and only as it asked: the gateway cannot widen a tool's input.
+        const kind = approvalKind(pending.request.toolName);
+        if (msg.answers !== undefined && (kind !== 'questions' || msg.decision !== 'allow')) return this.refuse('approval', msg.approvalId, 'answers are for an AskUserQuestion request');
+        if (msg.mode !== undefined && (kind !== 'plan' || msg.decision !== 'allow')) return this.refuse('approval', msg.approvalId, 'a mode is for an ExitPlanMode request');
+        if (msg.answers !== undefined) {
+          const problem = answersProblem(pending.info.questions ?? [], msg.answers);
+          if (problem) return this.refuse('approval', msg.approvalId, problem);
+        }
+        const extra = { ...(msg.answers ? { answers: msg.answers } : {}), ...(msg.mode ? { mode: msg.mode } : {}) };
+        this.resolve(msg.approvalId, { decision: msg.decision, always: msg.always, message: msg.decision === 'deny' ? msg.message : null, by: msg.by, reason: 'operator' }, true, extra);
         return;
       }
+      case 'session_control':
+        return this.controls.handle(msg);
       case 'input': {
         if (!this.remote.input) {
           this.refuse('input', msg.inputId, this.inputOff());
@@ -350,12 +407,12 @@ export class ClaudeDriver implements ChildDriver {
   }
 
   refuseMalformed(type: string, value: unknown): void {
-    const v = value as { approvalId?: unknown; inputId?: unknown } | null;
-    const id = typeof v?.approvalId === 'string' ? v.approvalId : typeof v?.inputId === 'string' ? v.inputId : null;
+    const v = value as { approvalId?: unknown; inputId?: unknown; controlId?: unknown } | null;
+    const id = typeof v?.approvalId === 'string' ? v.approvalId : typeof v?.inputId === 'string' ? v.inputId : typeof v?.controlId === 'string' ? v.controlId : null;
     this.refuse(steeringKind(type), id ? id.slice(0, 64) : null, 'malformed request (unknown fields, bad values or too large)');
   }
 
-  private refuse(kind: 'approval' | 'input' | 'resize', id: string | null, reason: string): void {
+  private refuse(kind: 'approval' | 'input' | 'resize' | 'session', id: string | null, reason: string): void {
     this.io.status(`refused a ${kind} message from the gateway${id ? ` (${id})` : ''}: ${reason}`);
     if (!this.refusals.allow(this.now())) return;
     this.emit({ type: 'control_refused', kind, id, reason });

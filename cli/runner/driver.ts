@@ -1,13 +1,13 @@
-import type { GatewayApprovalDecision, GatewayInput, GatewayResize } from '../../protocol/claude-control.js';
+import type { GatewayApprovalDecision, GatewayInput, GatewayResize, GatewaySessionControl } from '../../protocol/claude-control.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 
 /** Messages from the gateway that steer the child (approvals, follow-ups, keystrokes, size). */
-export type SteeringMessage = GatewayApprovalDecision | GatewayInput | GatewayResize;
-export const STEERING_TYPES: ReadonlySet<string> = new Set(['approval_decision', 'input', 'resize']);
+export type SteeringMessage = GatewayApprovalDecision | GatewayInput | GatewayResize | GatewaySessionControl;
+export const STEERING_TYPES: ReadonlySet<string> = new Set(['approval_decision', 'input', 'resize', 'session_control']);
 
 /** What a refusal of a steering message of this type names (control_refused's `kind`). */
-export function steeringKind(type: string): 'approval' | 'input' | 'resize' {
-  return type === 'approval_decision' ? 'approval' : type === 'input' ? 'input' : 'resize';
+export function steeringKind(type: string): 'approval' | 'input' | 'resize' | 'session' {
+  return type === 'approval_decision' ? 'approval' : type === 'input' ? 'input' : type === 'session_control' ? 'session' : 'resize';
 }
 
 /** What the runner gives a driver: its output path, its event stream and the child's lifecycle. */
@@ -36,7 +36,7 @@ export interface ChildDriver {
    * What the runner's owner lets the gateway steer (told to the gateway in `hello`; enforced by
    * the driver). Null for a plain command, which takes no steering and says nothing of it.
    */
-  readonly remote: { input: boolean; approval: boolean } | null;
+  readonly remote: { input: boolean; approval: boolean; bypass?: boolean } | null;
   start(io: DriverIO): void;
   /** A validated steering message from the gateway. The driver checks it again and refuses what it cannot honour. */
   handle(msg: SteeringMessage): void;

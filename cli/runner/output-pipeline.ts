@@ -4,10 +4,24 @@ import { encodeEvent, type RunnerEvent } from '../../protocol/runner-events.js';
 import type { RunnerToGateway } from '../../protocol/runner-messages.js';
 import type { Spool } from './spool.js';
 
-/** Output is coalesced for up to this long, or until this many bytes, before it becomes a chunk. */
+/**
+ * Output is coalesced for up to this long, or until this many bytes, before it becomes a chunk,
+ * unless it can leave at once (below).
+ */
 export const COALESCE_MS = 4;
 export const COALESCE_BYTES = 64 * 1024;
-/** A tail held back by the redactor is sent after this much quiet. */
+/**
+ * Nagle's rule: a write that finds the link idle (everything before it sent) becomes a chunk at
+ * once, so a lone line reaches viewers without waiting for the window. At most this many chunks
+ * a second leave that way (a token bucket, bursts of IMMEDIATE_BURST): faster output is
+ * coalesced as before, and the runner stays well under the gateway's 2,000 messages a second.
+ */
+export const IMMEDIATE_PER_SECOND = 1000;
+export const IMMEDIATE_BURST = 20;
+/**
+ * A tail held back by the redactor is sent after this much quiet: redacted if it may begin a
+ * secret, whose continuation is then redacted too (protocol/redaction.ts, StreamRedactor.release).
+ */
 export const HOLD_RELEASE_MS = 300;
 /** Stop sending while the socket has this much unsent data; the spool keeps the rest. */
 export const SEND_WINDOW = 4 * 1024 * 1024;
@@ -26,6 +40,10 @@ export interface OutputPipelineOptions {
   tap(stream: number, data: Buffer): void;
   /** New chunks are in the spool. */
   spooled(): void;
+  /** True when the link has nothing unsent, so a chunk spooled now leaves at once (ChunkSender.idle). Without it, output is always coalesced. */
+  linkIdle?(): boolean;
+  /** The clock of the immediate-send budget, in ms (tests freeze it). */
+  now?(): number;
 }
 
 /**
@@ -38,8 +56,12 @@ export class OutputPipeline {
   private releaseTimer: NodeJS.Timeout | null = null;
   private pending: { stream: number; parts: Buffer[]; size: number } | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
+  private immediateTokens = IMMEDIATE_BURST;
+  private tokensAt: number;
 
-  constructor(private readonly o: OutputPipelineOptions) {}
+  constructor(private readonly o: OutputPipelineOptions) {
+    this.tokensAt = o.now?.() ?? performance.now();
+  }
 
   /** Output of the child (or of a command, stream 2): redacted, then coalesced. */
   output(stream: number, data: Buffer): void {
@@ -55,29 +77,32 @@ export class OutputPipeline {
 
   /** A runner event (stream 3): spooled at once, after the command output it describes. */
   event(ev: RunnerEvent): void {
-    // Events follow the output they describe: release the command stream's held tail first.
-    this.releaseStream(STREAM_COMMAND);
+    // Events follow the output they describe: release the command stream's held tail first
+    // (as after a pause: a secret it begins stays redacted in what the command writes next).
+    this.releaseStream(STREAM_COMMAND, false);
     this.output(STREAM_EVENT, encodeEvent(ev));
     // An event is a whole line: nothing more will follow it, so nothing may be held back.
-    this.releaseStream(STREAM_EVENT);
+    this.releaseStream(STREAM_EVENT, true);
     this.flush();
   }
 
   /** Spools everything now, held tails included: the child has ended. */
   drain(): void {
     if (this.releaseTimer) clearTimeout(this.releaseTimer);
-    this.releaseHeld();
+    this.releaseTimer = null;
+    for (const stream of this.redactors.keys()) this.releaseStream(stream, true);
     this.flush();
   }
 
-  private releaseStream(stream: number): void {
+  /** `final`: the stream has ended; otherwise it has paused and its redactor keeps its state. */
+  private releaseStream(stream: number, final: boolean): void {
     const r = this.redactors.get(stream);
-    if (r && r.pending > 0) this.enqueue(stream, r.flush());
+    if (r && r.pending > 0) this.enqueue(stream, final ? r.flush() : r.release());
   }
 
   private releaseHeld(): void {
     this.releaseTimer = null;
-    for (const stream of this.redactors.keys()) this.releaseStream(stream);
+    for (const stream of this.redactors.keys()) this.releaseStream(stream, false);
   }
 
   private enqueue(stream: number, data: Buffer): void {
@@ -89,7 +114,18 @@ export class OutputPipeline {
     this.pending.parts.push(data);
     this.pending.size += data.length;
     if (this.pending.size >= COALESCE_BYTES) this.flush();
+    // A chunk already waiting for the window means output is coming faster than it leaves: join it.
+    else if (!this.flushTimer && this.o.linkIdle?.() && this.takeImmediate()) this.flush();
     else this.flushTimer ??= setTimeout(() => this.flush(), COALESCE_MS);
+  }
+
+  private takeImmediate(): boolean {
+    const now = this.o.now?.() ?? performance.now();
+    this.immediateTokens = Math.min(IMMEDIATE_BURST, this.immediateTokens + ((now - this.tokensAt) * IMMEDIATE_PER_SECOND) / 1000);
+    this.tokensAt = now;
+    if (this.immediateTokens < 1) return false;
+    this.immediateTokens -= 1;
+    return true;
   }
 
   private flush(): void {
@@ -148,6 +184,11 @@ export class ChunkSender {
     this.sentSeq = Math.min(nextSeq - 1, spool.maxSeq);
     this.exitSent = false;
     return this.sentSeq + 1;
+  }
+
+  /** Connected, welcomed, every spooled chunk sent and the socket's buffer empty. */
+  idle(): boolean {
+    return this.ready() && this.sentSeq === this.spool.maxSeq && this.link.bufferedAmount === 0;
   }
 
   /** Sends what it can now; looks again shortly while the socket is backed up. */

@@ -87,6 +87,8 @@ export class PtyDriver implements ChildDriver {
         return;
       case 'approval_decision':
         return this.refuse('approval', msg.approvalId, 'a --pty run has no remote approvals (answer in the terminal)');
+      case 'session_control':
+        return this.refuse('session', msg.controlId, 'a --pty run takes no session controls (use keystrokes)');
       default: {
         const never: never = msg;
         return never;
@@ -95,12 +97,12 @@ export class PtyDriver implements ChildDriver {
   }
 
   refuseMalformed(type: string, value: unknown): void {
-    const v = value as { inputId?: unknown; approvalId?: unknown } | null;
-    const id = typeof v?.inputId === 'string' ? v.inputId : typeof v?.approvalId === 'string' ? v.approvalId : null;
+    const v = value as { inputId?: unknown; approvalId?: unknown; controlId?: unknown } | null;
+    const id = typeof v?.inputId === 'string' ? v.inputId : typeof v?.approvalId === 'string' ? v.approvalId : typeof v?.controlId === 'string' ? v.controlId : null;
     this.refuse(steeringKind(type), id?.slice(0, 64) ?? null, 'malformed request (unknown fields, bad values or too large)');
   }
 
-  private refuse(kind: 'approval' | 'input' | 'resize', id: string | null, reason: string): void {
+  private refuse(kind: 'approval' | 'input' | 'resize' | 'session', id: string | null, reason: string): void {
     this.io.status(`refused a ${kind} message from the gateway: ${reason}`);
     if (this.refusals.allow()) this.io.event({ type: 'control_refused', kind, id, reason });
   }

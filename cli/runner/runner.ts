@@ -138,7 +138,7 @@ class Runner {
     this.cancel = new CancelLadder(this.driver, o.graceMs, o.status);
     // Secrets never leave this machine: each stream is redacted before it is spooled.
     this.redaction = runRedaction(o.token, o.env);
-    this.pipeline = new OutputPipeline({ spool, redaction: this.redaction, tap: (stream, data) => this.powers.onOutput(stream, data), spooled: () => this.sender.pump() });
+    this.pipeline = new OutputPipeline({ spool, redaction: this.redaction, tap: (stream, data) => this.powers.onOutput(stream, data), spooled: () => this.sender.pump(), linkIdle: () => this.sender.idle() });
     this.link = new ReconnectingSocket({
       gateway: o.gateway,
       path: '/v1/runner',
@@ -357,6 +357,7 @@ class Runner {
       case 'approval_decision':
       case 'input':
       case 'resize':
+      case 'session_control':
         return this.steer(msg);
     }
   }

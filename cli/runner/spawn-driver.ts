@@ -37,7 +37,7 @@ export class SpawnDriver implements ChildDriver {
   }
 
   handle(msg: SteeringMessage): void {
-    const id = msg.type === 'approval_decision' ? msg.approvalId : msg.type === 'input' ? msg.inputId : null;
+    const id = msg.type === 'approval_decision' ? msg.approvalId : msg.type === 'input' ? msg.inputId : msg.type === 'session_control' ? msg.controlId : null;
     const kind = steeringKind(msg.type);
     this.io.status(`refused a ${kind} message from the gateway: this run takes none`);
     this.io.event({ type: 'control_refused', kind, id, reason: 'this run takes no input (a plain command without --pty)' });

@@ -5,6 +5,8 @@ import { ArtifactsResponse, CollectResponse, type ArtifactInfo } from '../../pro
 import { AssistActionResponse, AssistResponse } from '../../protocol/assist.js';
 import { PolicyResponse, type CommandPolicy, type PolicyUpdate } from '../../protocol/policy.js';
 import { ListMachinesResponse, StartRunResponse, type MachineSummary, type StartRunRequest } from '../../protocol/machine.js';
+import { ApprovalResponse, ControlResponse, SessionResponse, type AnswerPlanRequest } from '../../protocol/claude-control.js';
+import type { PermissionMode, QuestionAnswers } from '../../protocol/claude-steer.js';
 import type { ApiClient } from '../client/api.js';
 
 /** A text artifact as the pager reads it: at most `maxBytes`, or why it cannot be shown. */
@@ -38,6 +40,16 @@ export interface TuiApi {
   machines?(): Promise<MachineSummary[]>;
   /** Starts Claude on a machine. */
   startOnMachine?(name: string, body: StartRunRequest): Promise<StartRunResponse>;
+  /** Answers Claude's questions (AskUserQuestion). */
+  answerQuestions(id: string, approvalId: string, answers: QuestionAnswers): Promise<unknown>;
+  /** Approves Claude's plan (in a mode) or keeps it planning. */
+  answerPlan(id: string, approvalId: string, body: AnswerPlanRequest): Promise<unknown>;
+  /** The session's mode and model, and the modes an operator may switch to. */
+  session(id: string): Promise<SessionResponse>;
+  setMode(id: string, mode: PermissionMode): Promise<unknown>;
+  setModel(id: string, model: string): Promise<unknown>;
+  /** Stops Claude's current turn; the session stays open. */
+  interrupt(id: string): Promise<unknown>;
 }
 
 const TEXT_TYPES = /^(text\/|application\/(json|x-ndjson)\b)/;
@@ -92,5 +104,11 @@ export function createTuiApi(api: ApiClient): TuiApi {
     },
     assist: (id) => api.json('GET', `${run(id)}/assist`, AssistResponse),
     assistAction: (id, action) => api.json('POST', `${run(id)}/assist`, AssistActionResponse, { action }),
+    answerQuestions: (id, approvalId, answers) => api.json('POST', `${run(id)}/approvals/${encodeURIComponent(approvalId)}/answers`, ApprovalResponse, { answers }),
+    answerPlan: (id, approvalId, body) => api.json('POST', `${run(id)}/approvals/${encodeURIComponent(approvalId)}/plan`, ApprovalResponse, body),
+    session: (id) => api.json('GET', `${run(id)}/session`, SessionResponse),
+    setMode: (id, mode) => api.json('POST', `${run(id)}/mode`, ControlResponse, { mode }),
+    setModel: (id, model) => api.json('POST', `${run(id)}/model`, ControlResponse, { model }),
+    interrupt: (id) => api.json('POST', `${run(id)}/interrupt`, ControlResponse, {}),
   };
 }

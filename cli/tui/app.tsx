@@ -5,6 +5,8 @@ import { isFinal, type RunSummary } from '../../protocol/run.js';
 import type { OperatorClient } from '../client/operator-client.js';
 import type { CliError } from '../exit-codes.js';
 import type { TuiApi } from './api.js';
+import { SessionScreen } from './components/SessionScreen.js';
+import { modeLabel } from '../../protocol/claude-steer.js';
 import { ApprovalsScreen } from './components/ApprovalsScreen.js';
 import { ArtifactsScreen } from './components/ArtifactsScreen.js';
 import { AssistScreen } from './components/AssistScreen.js';
@@ -56,6 +58,7 @@ export interface AppProps {
 const BUILTIN_PANELS: PanelDef[] = [
   { id: 'policy', title: 'command policy', roles: ['admin'], render: (p) => <PolicyScreen {...p} /> },
   { id: 'approvals', title: 'approvals', render: (p) => <ApprovalsScreen {...p} /> },
+  { id: 'session', title: 'Claude session', render: (p) => <SessionScreen {...p} /> },
   { id: 'commands', title: 'allowlisted commands', render: (p) => <CommandsScreen {...p} /> },
   { id: 'artifacts', title: 'artifacts', render: (p) => <ArtifactsScreen {...p} /> },
   // The links are credentials: the gateway sends them to operators and admins only.
@@ -509,7 +512,7 @@ export function App(props: AppProps) {
             theme={theme}
             emptyText={runs.length === 0 ? (connection.state === 'open' ? 'no runs yet: press n to create one' : 'waiting for the gateway…') : 'no run matches the filter'}
           />
-          <TitleBar left={outputTitle} right={selected ? selected.id : ''} width={width} active={focus === 'output'} />
+          <TitleBar left={outputTitle} right={selected ? `${live.settings?.permissionMode && isClaudeRun(selected) ? `${modeLabel(live.settings.permissionMode)} (m) · ` : ''}${selected.id}` : ''} width={width} active={focus === 'output'} />
           <OutputView
             rows={view.rows}
             height={outputHeight}

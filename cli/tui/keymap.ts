@@ -143,7 +143,7 @@ export function defaultBindings(): KeyBinding[] {
     { keys: ['c'], label: 'c', help: 'cancel', primary: true, rank: 7, roles: ['admin', 'operator'], action: (c) => c.cancelRun() },
     { keys: ['r'], label: 'r', help: 'reconnect', primary: true, rank: 9, action: (c) => c.reconnect() },
     { keys: ['p'], label: 'p', help: 'policy', roles: ['admin'], action: (c) => c.openPanel('policy') },
-    { keys: ['m'], label: 'm', help: 'machines', action: (c) => c.openPanel('machines') },
+    { keys: ['M'], label: 'M', help: 'machines', action: (c) => c.openPanel('machines') },
     { keys: ['?'], label: '?', help: 'help', primary: true, action: (c) => c.help() },
     { keys: ['q', 'ctrl+c'], label: 'q', help: 'quit', primary: true, action: (c) => c.quit() },
   ];
@@ -174,6 +174,7 @@ export function runBindings(): KeyBinding[] {
     { keys: ['i'], label: 'i', help: 'input', primary: true, rank: 4, roles: OPERATORS, relevant: (c) => live(c.selectedRun) && takesInput(c.selectedRun), action: (c) => c.input() },
     { keys: ['K'], label: 'K', help: 'keys to the terminal (pty)', helpFor: () => 'keys', primary: true, rank: 5, roles: OPERATORS, relevant: (c) => live(c.selectedRun) && takesInput(c.selectedRun) && inputKind(c.selectedRun) === 'pty', action: (c) => c.keysMode() },
     { keys: ['x'], label: 'x', help: 'commands', primary: true, rank: 5, relevant: (c) => live(c.selectedRun) && (c.selectedRun?.runner?.commands.length ?? 0) > 0, action: (c) => c.openPanel('commands') },
+    { keys: ['m'], label: 'm', help: 'mode/model/stop', primary: true, rank: 13, relevant: (c) => live(c.selectedRun) && inputKind(c.selectedRun) === 'claude', action: (c) => c.openPanel('session') },
     { keys: ['v'], label: 'v', help: 'raw/timeline', helpFor: (c) => (c.rawOutput ? 'timeline' : 'raw'), primary: true, rank: 10, relevant: (c) => inputKind(c.selectedRun) === 'claude', action: (c) => c.toggleRaw() },
     { keys: ['o'], label: 'o', help: 'artifacts', primary: true, rank: 11, relevant: (c) => c.selectedRun !== null && (c.live.artifacts?.length ?? 0) > 0, action: (c) => c.openPanel('artifacts') },
     { keys: ['t'], label: 't', help: 'assist (tmate)', helpFor: () => 'assist', primary: true, rank: 12, roles: OPERATORS, relevant: (c) => Boolean(c.selectedRun?.runner?.assist) || c.live.assist?.state === 'active', action: (c) => c.openPanel('assist') },

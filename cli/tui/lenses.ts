@@ -18,6 +18,9 @@ const KIND_STYLE: Record<TextKind, Style> = {
   notice: { dim: true },
   warn: { color: 'yellow' },
   raw: { dim: true },
+  'diff-add': { color: 'green' },
+  'diff-del': { color: 'red' },
+  'diff-hunk': { color: 'cyan' },
 };
 
 function timelineRenderer(describe: EventDescriber): EventRenderer {

@@ -23,6 +23,8 @@ export function statusColor(run: RunSummary): string | undefined {
       return 'red';
     case 'cancelled':
       return 'magenta';
+    case 'revoked':
+      return 'red';
   }
 }
 

@@ -3,6 +3,8 @@ import { Email, Password, Username, type UserRole } from '../../protocol/account
 import { CcgError } from '../../protocol/errors.js';
 import type { Logger } from '../log.js';
 import type { AuditEntry, AuthStore, UserRecord } from '../store/types.js';
+import { revokeUserTokens } from './api-tokens.js';
+import { AGGREGATED_ACTIONS, AuditAggregator } from './audit-aggregate.js';
 import { burnPasswordCheck, hashPassword, needsRehash, passwordTooLong, verifyPassword } from './passwords.js';
 import type { SecretBox } from './secret-box.js';
 import { LoginThrottle } from './throttle.js';
@@ -43,16 +45,30 @@ function validate<T>(schema: { safeParse(v: unknown): { success: true; data: T }
  * Used by the pages and by `POST /api/v1/login` alike, so both answer the same way.
  */
 export class AccountService {
-  constructor(private readonly d: AccountDeps) {}
+  private readonly repeats: AuditAggregator;
+
+  constructor(private readonly d: AccountDeps) {
+    this.repeats = new AuditAggregator({ write: (e) => this.write(e), now: d.now });
+  }
 
   private totpContext(userId: string): string {
     return `totp:${userId}`;
   }
 
+  /** Writes an audit entry; repeats of the failures anyone can cause are gathered (audit-aggregate.ts). */
   async audit(actor: Actor | string, action: string, target: string | null, detail?: AuditDetail): Promise<void> {
     const a = typeof actor === 'string' ? { name: actor, remote: null } : actor;
     const entry: AuditEntry = { at: this.d.now(), actor: a.name.slice(0, 64), action, target, from: a.remote, ...(detail ? { detail } : {}) };
-    await this.d.store.appendAudit(entry).catch((err: unknown) => this.d.log.warn('audit.write_failed', { err: String(err) }));
+    await (AGGREGATED_ACTIONS.has(action) ? this.repeats.add(entry) : this.write(entry));
+  }
+
+  private write(entry: AuditEntry): Promise<void> {
+    return this.d.store.appendAudit(entry).catch((err: unknown) => this.d.log.warn('audit.write_failed', { err: String(err) }));
+  }
+
+  /** Writes the gathered repeats now (the gateway does at shutdown). */
+  flushAudit(): Promise<void> {
+    return this.repeats.flush();
   }
 
   adminExists(): boolean {
@@ -158,14 +174,21 @@ export class AccountService {
     return out;
   }
 
-  async resetPassword(id: string, password: string, by: Actor): Promise<UserRecord> {
+  /**
+   * An admin sets someone's password. Every API token of that user is revoked with it: a token
+   * made with the old password (perhaps by whoever learnt it) must not outlive it. (Password
+   * changes are made on the pages, with a session, never with a token: there is no token making
+   * the change to spare. The caller ends the sessions.)
+   */
+  async resetPassword(id: string, password: string, by: Actor): Promise<{ user: UserRecord; tokensRevoked: number }> {
     const pw = validate(Password, password);
     const hash = await hashPassword(pw);
     const u = await this.change(id, (x) => {
       x.passwordHash = hash;
     });
-    await this.audit(by, 'user.password_reset', u.name);
-    return u;
+    const tokensRevoked = await revokeUserTokens(this.d.store, id, this.d.now());
+    await this.audit(by, 'user.password_reset', u.name, { tokensRevoked });
+    return { user: u, tokensRevoked };
   }
 
   async deleteUser(id: string, by: Actor): Promise<UserRecord> {
@@ -179,11 +202,11 @@ export class AccountService {
   // ---- login
 
   /**
-   * Checks a username and password, throttled per account and per address. Unknown users,
+   * Checks a username and password, throttled per account and address, and per address. Unknown users,
    * wrong passwords and disabled accounts get the same error after the same work.
    */
   async checkPassword(username: string, password: string, remote: string): Promise<PasswordResult> {
-    const keys = [LoginThrottle.accountKey(username), LoginThrottle.addressKey(remote)];
+    const keys = [LoginThrottle.accountKey(username, remote), LoginThrottle.addressKey(remote)];
     // Counted before the Argon2 work, not after it: concurrent guesses see each other.
     const attempt = this.d.throttle.begin(keys);
     if (!attempt.ok) {
@@ -220,7 +243,7 @@ export class AccountService {
    * requests with the same code cannot both pass.
    */
   async checkSecondFactor(user: UserRecord, code: string, remote: string, purpose: string): Promise<{ via: 'totp' | 'recovery'; remaining: number }> {
-    const keys = [LoginThrottle.accountKey(user.name), LoginThrottle.addressKey(remote)];
+    const keys = [LoginThrottle.accountKey(user.name, remote), LoginThrottle.addressKey(remote)];
     const attempt = this.d.throttle.begin(keys);
     if (!attempt.ok) throw new CcgError('ERR_THROTTLED', `too many failed attempts: try again in ${attempt.retryAfterS} s`);
     const clean = code.replace(/\s+/g, '');
@@ -256,9 +279,10 @@ export class AccountService {
     return { via, remaining };
   }
 
-  async changePassword(user: UserRecord, current: string, next: string, remote: string): Promise<void> {
+  /** A user changes their own password; every API token of theirs is revoked with it (see resetPassword). */
+  async changePassword(user: UserRecord, current: string, next: string, remote: string): Promise<{ tokensRevoked: number }> {
     const pw = validate(Password, next);
-    const keys = [LoginThrottle.accountKey(user.name), LoginThrottle.addressKey(remote)];
+    const keys = [LoginThrottle.accountKey(user.name, remote), LoginThrottle.addressKey(remote)];
     const attempt = this.d.throttle.begin(keys);
     if (!attempt.ok) throw new CcgError('ERR_THROTTLED', `too many failed attempts: try again in ${attempt.retryAfterS} s`);
     let ok: boolean;
@@ -277,7 +301,9 @@ export class AccountService {
     await this.change(user.id, (x) => {
       x.passwordHash = hash;
     });
-    await this.audit({ name: user.name, remote }, 'password.change', user.name);
+    const tokensRevoked = await revokeUserTokens(this.d.store, user.id, this.d.now());
+    await this.audit({ name: user.name, remote }, 'password.change', user.name, { tokensRevoked });
+    return { tokensRevoked };
   }
 
   // ---- two-factor enrolment
@@ -303,7 +329,7 @@ export class AccountService {
   async confirmTotp(user: UserRecord, code: string, remote: string): Promise<string[]> {
     const pending = this.pendingTotp(user);
     if (!pending) throw new CcgError('ERR_BAD_REQUEST', 'start enrolment first');
-    const keys = [LoginThrottle.accountKey(user.name), LoginThrottle.addressKey(remote)];
+    const keys = [LoginThrottle.accountKey(user.name, remote), LoginThrottle.addressKey(remote)];
     const verdict = this.d.throttle.check(keys);
     if (!verdict.ok) throw new CcgError('ERR_THROTTLED', `too many failed attempts: try again in ${verdict.retryAfterS} s`);
     const step = totpStep(pending.secret, code.replace(/\s+/g, ''), this.d.now());

@@ -58,6 +58,8 @@ export function checkRunnerSignature(
   if (!token || !signatureMatches(token, signed, req)) {
     throw new CcgError('ERR_SIGNATURE_INVALID', 'signature does not match this run (wrong token, run, path or body)');
   }
+  // A revoked token is refused for good: reconnects, uploads, everything it signs.
+  if (run.revokedBy) throw new CcgError('ERR_RUN_REVOKED', `the token of run ${run.id} was revoked`);
   return { run, signed };
 }
 

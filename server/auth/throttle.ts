@@ -1,5 +1,5 @@
 /**
- * Login throttling: a growing delay after repeated failures, per account and per address.
+ * Login throttling: a growing delay after repeated failures, per account and address, and per address.
  *
  * A key (an account name, an address) gets `free` failures; after that each further failure
  * doubles the wait before the next attempt is even looked at (1 s, 2 s, 4 s … up to `maxMs`).
@@ -41,8 +41,15 @@ export class LoginThrottle {
     this.o = { accountFree: 4, addressFree: 20, baseMs: 1000, maxMs: 15 * 60_000, forgetMs: 60 * 60_000, maxKeys: 50_000, ...opts };
   }
 
-  static accountKey(name: string): string {
-    return `acct:${name.trim().toLowerCase().slice(0, 64)}`;
+  /**
+   * An account's key; with `remote`, the account as tried from that address. The gateway counts
+   * an account's failures per address: guesses from one address must not lock the real user
+   * out from another. Guessing from many addresses at once is bounded by each address's own
+   * key and by the gateway-wide Argon2 limit (`argon2Limiter`).
+   */
+  static accountKey(name: string, remote?: string): string {
+    const account = `acct:${name.trim().toLowerCase().slice(0, 64)}`;
+    return remote === undefined ? account : `${account}@${remote.slice(0, 64)}`;
   }
 
   static addressKey(remote: string): string {

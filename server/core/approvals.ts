@@ -1,5 +1,6 @@
 import type { Approval } from '../../protocol/claude-control.js';
 import { MAX_PENDING_APPROVALS, type ApprovalInfo } from '../../protocol/claude-events.js';
+import { answersProblem, approvalKind, type PlanExitMode, type QuestionAnswers } from '../../protocol/claude-steer.js';
 import { CcgError } from '../../protocol/errors.js';
 import { isFinal, type RunSummary } from '../../protocol/run.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
@@ -129,6 +130,47 @@ export class ApprovalService {
    * the promise resolves once the answer is durable.
    */
   async answer(runId: string, approvalId: string, input: AnswerInput, who: Principal, from: string | null): Promise<Approval> {
+    const current = this.claimable(runId, approvalId, who);
+    const kind = approvalKind(current.toolName);
+    // Allowing a question without answers tells Claude "the user did not answer"; a plan's plain approval continues asking before edits.
+    if (input.decision === 'allow' && kind === 'questions') throw new CcgError('ERR_BAD_REQUEST', 'Claude asked questions: answer them (ccg runs answer, POST …/answers) or deny');
+    if (input.decision === 'allow' && kind === 'plan') return this.answerPlan(runId, approvalId, { decision: 'approve', mode: 'default' }, who, from);
+    const always = input.decision === 'allow' && input.always === true;
+    if (always && !current.rule && !current.modeSuggestion) throw new CcgError('ERR_BAD_REQUEST', `Claude suggested no rule for "always allow" on this ${current.toolName} request; allow it once instead`);
+    const message = input.decision === 'deny' ? (input.message?.trim() || `Denied by ${who.name} (via ccg).`) : null;
+    return this.claim(current, { decision: input.decision, always, message }, who, from, { kind, ...(message ? { message: message.slice(0, 300) } : {}) });
+  }
+
+  /**
+   * Answers an AskUserQuestion: `answers` maps each question's text to an option's label, several
+   * labels (multi-select) or free text. First answer wins, as for every approval.
+   */
+  async answerQuestions(runId: string, approvalId: string, answers: QuestionAnswers, who: Principal, from: string | null): Promise<Approval> {
+    const current = this.claimable(runId, approvalId, who);
+    if (approvalKind(current.toolName) !== 'questions') throw new CcgError('ERR_BAD_REQUEST', `approval ${approvalId} is a ${current.toolName} request, not questions`);
+    const problem = answersProblem(current.questions ?? [], answers);
+    if (problem) throw new CcgError('ERR_BAD_REQUEST', problem);
+    const summary = Object.entries(answers).map(([q, a]) => `${q.slice(0, 60)}=${(Array.isArray(a) ? a.join(', ') : a).slice(0, 100)}`).join('; ');
+    return this.claim(current, { decision: 'allow', always: false, message: null, answers }, who, from, { kind: 'questions', answers: summary.slice(0, 500) });
+  }
+
+  /**
+   * Answers an ExitPlanMode: approve (and continue in `mode`: default asks before edits,
+   * acceptEdits allows them), or keep planning (a deny; `message` tells Claude what to change).
+   */
+  async answerPlan(runId: string, approvalId: string, input: { decision: 'approve' | 'keep_planning'; mode?: PlanExitMode | undefined; message?: string | undefined }, who: Principal, from: string | null): Promise<Approval> {
+    const current = this.claimable(runId, approvalId, who);
+    if (approvalKind(current.toolName) !== 'plan') throw new CcgError('ERR_BAD_REQUEST', `approval ${approvalId} is a ${current.toolName} request, not a plan`);
+    if (input.decision === 'approve') {
+      const mode = input.mode ?? 'default';
+      return this.claim(current, { decision: 'allow', always: false, message: null, mode }, who, from, { kind: 'plan', mode });
+    }
+    const message = input.message?.trim() ? `Keep planning. ${who.name} says: ${input.message.trim()}` : `Keep planning: ${who.name} did not approve the plan yet (via ccg).`;
+    return this.claim(current, { decision: 'deny', always: false, message }, who, from, { kind: 'plan', mode: 'keep_planning', message: message.slice(0, 300) });
+  }
+
+  /** The pending approval an operator may answer now, or the reason they may not. */
+  private claimable(runId: string, approvalId: string, who: Principal): Approval {
     requireRole(who, 'operator');
     const run = this.o.runs.mustGet(runId);
     if (run.runner?.remote?.approval === false) throw new CcgError('ERR_NOT_ENABLED', 'the runner takes no remote approvals (started with --no-remote-approval): it denies permission requests itself');
@@ -142,21 +184,19 @@ export class ApprovalService {
       throw new CcgError('ERR_APPROVAL_RESOLVED', `approval ${approvalId} was already ${current.answer?.decision === 'allow' ? 'allowed' : 'denied'} by ${current.answer?.by ?? 'someone'}`);
     }
     if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${runId} is already ${run.status}`);
-    const always = input.decision === 'allow' && input.always === true;
-    if (always && !current.rule) throw new CcgError('ERR_BAD_REQUEST', `Claude suggested no rule for "always allow" on this ${current.toolName} request; allow it once instead`);
-    const message = input.decision === 'deny' ? (input.message?.trim() || `Denied by ${who.name} (via ccg).`) : null;
-    const answered: Approval = { ...current, state: 'answered', answer: { decision: input.decision, always, message, by: who.name, at: this.o.now() } };
-    // Claimed synchronously, before any await: a concurrent second answer sees `answered`.
+    return current;
+  }
+
+  /**
+   * Claims the approval for this answer (synchronously, before any await: a concurrent second
+   * answer sees `answered`), sends it to the runner, audits it with who answered and how.
+   */
+  private async claim(current: Approval, a: { decision: 'allow' | 'deny'; always: boolean; message: string | null; answers?: QuestionAnswers; mode?: PlanExitMode }, who: Principal, from: string | null, detail: Record<string, string>): Promise<Approval> {
+    const answered: Approval = { ...current, state: 'answered', answer: { ...a, by: who.name, at: this.o.now() } };
     const durable = this.change(answered);
     const delivered = this.deliver(answered);
-    this.audit(who.name, 'approval.answer', runId, from, {
-      approvalId,
-      tool: current.toolName,
-      decision: input.decision,
-      always,
-      ...(message ? { message: message.slice(0, 300) } : {}),
-    });
-    this.o.log.info('approval.answered', { run: runId, approval: approvalId, decision: input.decision, always, by: who.name, delivered });
+    this.audit(who.name, 'approval.answer', current.runId, from, { approvalId: current.approvalId, tool: current.toolName, decision: a.decision, always: a.always, ...detail });
+    this.o.log.info('approval.answered', { run: current.runId, approval: current.approvalId, decision: a.decision, always: a.always, by: who.name, delivered });
     await durable;
     return answered;
   }
@@ -170,6 +210,8 @@ export class ApprovalService {
       always: a.answer.always,
       message: a.answer.message,
       by: a.answer.by,
+      ...(a.answer.answers ? { answers: a.answer.answers } : {}),
+      ...(a.answer.mode ? { mode: a.answer.mode } : {}),
     });
   }
 

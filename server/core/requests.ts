@@ -104,6 +104,17 @@ export class Requests {
     return out;
   }
 
+  /**
+   * Revokes the run's token: the runner is cut off at once and can never reconnect; a run still
+   * going ends `revoked`. Operators and admins; audited as `run.revoke`.
+   */
+  async revokeRun(a: Actor, id: string): Promise<{ run: RunRecord; connected: boolean }> {
+    requireRole(a.principal, 'operator');
+    const out = await this.o.runs.revoke(id, a.principal.name);
+    await this.auditAfter(a, 'run.revoke', id, { status: out.run.status, connected: out.connected });
+    return out;
+  }
+
   /** Asks the run's runner to cancel (now, or when it reconnects). Operators and admins. */
   async cancelRun(a: Actor, id: string): Promise<{ run: RunRecord; delivered: boolean }> {
     requireRole(a.principal, 'operator');

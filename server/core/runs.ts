@@ -4,10 +4,11 @@ import type { GatewayAssist, GatewayCollect, GatewayExec, GatewayToRunner } from
 import { CcgError } from '../../protocol/errors.js';
 import { newRunId, newRunToken } from '../../protocol/ids.js';
 import { isFinal, type RunOrigin, type RunnerInfo, type RunStatus, type RunSummary } from '../../protocol/run.js';
-import { toLiveChunk, type EventBus } from '../live/bus.js';
+import { toLiveChunk, type EventBus, type LiveChunk } from '../live/bus.js';
+import type { FollowSource } from '../live/follower.js';
 import type { SecretBox } from '../auth/secret-box.js';
 import type { Logger } from '../log.js';
-import type { RunRecord, RunStore, StoredChunk } from '../store/types.js';
+import type { AuthStore, RunRecord, RunStore, StoredChunk } from '../store/types.js';
 import { ChunkRedactor, Redaction } from '../../protocol/redaction.js';
 
 /** What the run service needs of a connected runner socket. */
@@ -26,6 +27,8 @@ interface Live {
   receivedSeq: number;
   /** Highest seq the store has committed: the only number ever acknowledged. */
   committedSeq: number;
+  /** Chunks after committedSeq, in seq order: already fanned out (or about to be), not yet committed. */
+  inFlight: LiveChunk[];
   pendingBytes: number;
   lastWrite: Promise<void>;
   progressTimer: NodeJS.Timeout | null;
@@ -42,7 +45,14 @@ export interface RunServiceOptions {
   now: () => number;
   maxRuns: number;
   maxRunBytes: number;
+  /** A cancelled run whose runner has not ended it within this long is revoked (default 30 s). */
+  cancelGraceMs?: number;
+  /** Where revocations are audited. */
+  audit?: Pick<AuthStore, 'appendAudit'>;
 }
+
+/** How long a cancelled run may take to end before the gateway revokes it. */
+export const DEFAULT_CANCEL_GRACE_MS = 30_000;
 
 /** Seconds between progress (lastSeq/bytes) updates to run watchers and the stored record. */
 const PROGRESS_INTERVAL_MS = 1000;
@@ -56,9 +66,11 @@ export class RunService {
   private readonly cache = new Map<string, RunRecord>();
   private readonly live = new Map<string, Live>();
   private readonly runners = new Map<string, RunnerLink>();
-  /** What to do after commits (fan-out, acks), run together in the next check phase: see `afterCommit`. */
+  /** What to do after ingest and after commits (fan-out, acks), run together in the next check phase: see `afterCommit`. */
   private afterCommitQueue: (() => void)[] = [];
   private afterCommitTimer: NodeJS.Immediate | null = null;
+  /** Cancelled runs waiting to end: revoked when their timer fires first. */
+  private readonly graceTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly o: RunServiceOptions) {}
 
@@ -142,7 +154,7 @@ export class RunService {
   }
 
   summary(run: RunRecord): RunSummary {
-    const { tokenBox: _t, cancelRequestedBy: _c, ...pub } = run;
+    const { tokenBox: _t, cancelRequestedBy: _c, revokedBy: _r, ...pub } = run;
     const live = this.live.get(run.id);
     return {
       ...pub,
@@ -182,6 +194,8 @@ export class RunService {
       r.runner = { ...info, command };
       if (r.status === 'created') r.status = 'connected';
     });
+    // A cancel this runner has not honoured yet (say from before a gateway restart): the clock runs.
+    if (run.cancelRequestedBy) this.armGrace(id);
     return { nextSeq: live.receivedSeq + 1, run };
   }
 
@@ -211,7 +225,7 @@ export class RunService {
       const run = this.get(id);
       const token = run ? this.tokenOf(run) : undefined;
       const redaction = new Redaction({ literals: token ? [{ kind: 'ccg-token', value: token }] : [] });
-      live = { receivedSeq: seq, committedSeq: seq, pendingBytes: 0, lastWrite: Promise.resolve(), progressTimer: null, redactors: new Map(), redaction };
+      live = { receivedSeq: seq, committedSeq: seq, inFlight: [], pendingBytes: 0, lastWrite: Promise.resolve(), progressTimer: null, redactors: new Map(), redaction };
       this.live.set(id, live);
     }
     return live;
@@ -220,6 +234,24 @@ export class RunService {
   committedSeq(id: string): number {
     return this.live.get(id)?.committedSeq ?? this.o.store.lastSeq(id);
   }
+
+  /** Accepted chunks of a run not yet committed, from `from` on, in order (they are fanned out before their commit). */
+  pendingChunks(id: string, from: number): readonly LiveChunk[] {
+    const inFlight = this.live.get(id)?.inFlight ?? [];
+    const first = inFlight.findIndex((c) => c.seq >= from);
+    return first < 0 ? [] : inFlight.slice(first);
+  }
+
+  /** Where viewers' followers read: the store up to the commit, then the chunks in flight, then the bus. */
+  get followSource(): FollowSource {
+    return (this.follow ??= {
+      committedSeq: (id) => this.committedSeq(id),
+      readChunks: (id, from, opts) => this.o.store.readChunks(id, from, opts),
+      pendingChunks: (id, from) => this.pendingChunks(id, from),
+      bus: this.o.bus,
+    });
+  }
+  private follow: FollowSource | null = null;
 
   /**
    * Accepts one output chunk from the runner. Returns 'duplicate' for a chunk the gateway already
@@ -242,20 +274,27 @@ export class RunService {
     chunk = { ...chunk, data: redactor.apply(chunk.data) };
     live.receivedSeq = chunk.seq;
     live.pendingBytes += chunk.data.length;
+    // Fan-out before the commit: viewers get the chunk now, validated and redacted; the runner's
+    // ack still waits for the commit (docs/ARCHITECTURE.md, "Fan-out before the commit"). An
+    // event chunk is parsed here, once: viewers, sections and services share the items.
+    const published = toLiveChunk(chunk, true);
+    live.inFlight.push(published);
+    this.afterCommit(() => this.o.bus.publishChunk(id, published));
     live.lastWrite = this.o.store.appendChunk(id, chunk).then(
       () => {
         // lmdb-js can resolve the promises of consecutive write batches out of order (seen with
         // ~1000 writes in flight); a later batch resolving means every earlier one is committed.
         live.committedSeq = Math.max(live.committedSeq, chunk.seq);
+        let done = 0;
+        while (done < live.inFlight.length && live.inFlight[done]!.seq <= live.committedSeq) done++;
+        if (done > 0) live.inFlight.splice(0, done);
         live.pendingBytes -= chunk.data.length;
         const cached = this.cache.get(id) ?? run;
         cached.bytes += chunk.data.length;
         cached.lastSeq = Math.max(cached.lastSeq, chunk.seq);
         this.cache.set(id, cached);
         this.afterCommit(() => {
-          // An event chunk is parsed here, once: viewers, sections and services share the items.
-          const published = toLiveChunk(chunk, true);
-          this.o.bus.publishChunk(id, published);
+          // Services act on committed events only: a crash before the commit leaves nothing to undo.
           if (published.items.length > 0) this.o.bus.publish('events', { runId: id, events: published.items.map((i) => i.event) });
           this.scheduleProgress(id, live);
           onCommitted(chunk.seq);
@@ -264,6 +303,7 @@ export class RunService {
       (err: unknown) => {
         // Nothing past the committed seq is acknowledged; the runner resends it after reconnecting.
         live.receivedSeq = live.committedSeq;
+        live.inFlight = [];
         live.pendingBytes = 0;
         this.afterCommit(() => onFailed(err));
       },
@@ -301,6 +341,7 @@ export class RunService {
     // One exit per run: a second one (or one after the gateway ended the run) is refused, not acked.
     if (isFinal(current.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${id} is already ${current.status}`);
     const signum = exit.signal ? (osConstants.signals as Record<string, number>)[exit.signal] : undefined;
+    this.clearGrace(id);
     return this.update(id, (r) => {
       r.exitCode = exit.code ?? (signum !== undefined ? 128 + signum : null);
       r.signal = exit.signal;
@@ -346,7 +387,58 @@ export class RunService {
       }
     });
     if (link) link.sendCancel(by);
+    if (!isFinal(updated.status)) this.armGrace(id);
     return { run: updated, delivered: Boolean(link) };
+  }
+
+  /**
+   * Revokes the run's token: its runner socket is closed at once, every request signed with the
+   * token is refused from then on (reconnects, uploads), and a run still going ends `revoked`.
+   * An ended run keeps its status; its token is refused all the same. The caller audits it
+   * (Requests for an operator; armGrace for the gateway's own).
+   */
+  async revoke(id: string, by: string, why: string | null = null): Promise<{ run: RunRecord; connected: boolean }> {
+    const run = this.mustGet(id);
+    if (run.revokedBy) throw new CcgError('ERR_RUN_FINISHED', `the token of run ${id} is already revoked`);
+    this.clearGrace(id);
+    // Cut off first, before anything is awaited: not one more message of this runner is taken.
+    const link = this.runners.get(id);
+    if (link) {
+      this.runners.delete(id);
+      link.kick(new CcgError('ERR_RUN_REVOKED', `the token of run ${id} was revoked`));
+    }
+    const updated = await this.update(id, (r) => {
+      r.revokedBy = by;
+      if (!isFinal(r.status)) {
+        r.status = 'revoked';
+        r.reason = why ?? `revoked by ${by}`;
+        r.endedAt = this.o.now();
+        r.lastSeq = this.live.get(id)?.committedSeq ?? r.lastSeq;
+      }
+    });
+    return { run: updated, connected: Boolean(link) };
+  }
+
+  private armGrace(id: string): void {
+    const ms = this.o.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS;
+    if (this.graceTimers.has(id) || ms <= 0) return;
+    const timer = setTimeout(() => {
+      this.graceTimers.delete(id);
+      const run = this.get(id);
+      if (!run || isFinal(run.status) || run.revokedBy) return;
+      const why = `cancelled by ${run.cancelRequestedBy ?? 'an operator'}, not ended within ${Math.round(ms / 1000)} s: token revoked`;
+      this.revoke(id, 'gateway', why)
+        .then(({ connected }) => this.o.audit?.appendAudit({ at: this.o.now(), actor: 'gateway', action: 'run.revoke', target: id, from: null, detail: { reason: why, connected } }))
+        .catch((err: unknown) => this.o.log.warn('run.revoke_failed', { run: id, err: String(err) }));
+    }, ms);
+    timer.unref();
+    this.graceTimers.set(id, timer);
+  }
+
+  private clearGrace(id: string): void {
+    const t = this.graceTimers.get(id);
+    if (t) clearTimeout(t);
+    this.graceTimers.delete(id);
   }
 
   /**
@@ -414,6 +506,8 @@ export class RunService {
 
   /** Writes pending progress of every active run (shutdown). */
   async flush(): Promise<void> {
+    for (const t of this.graceTimers.values()) clearTimeout(t);
+    this.graceTimers.clear();
     const writes: Promise<void>[] = [];
     for (const [id, live] of this.live) {
       if (live.progressTimer) clearTimeout(live.progressTimer);

@@ -9,12 +9,14 @@ import type { WebPush } from '../notify/web-push.js';
 import type { Store } from '../store/types.js';
 import type { ApprovalService } from './approvals.js';
 import type { ArtifactService } from './artifacts.js';
+import type { AuditBudget } from './audit-budget.js';
 import type { AssistService } from './assist.js';
 import type { PolicyService } from './policy.js';
 import type { Requests } from './requests.js';
 import type { RunService } from './runs.js';
 import type { SteeringService } from './steering.js';
 import type { MachineService } from './machines.js';
+import type { ClaudeSessionService } from './claude-session.js';
 
 /**
  * Everything `createGateway` builds, handed to the transports (http/, ws/) whole. They take what
@@ -35,6 +37,8 @@ export interface Services {
   approvals: ApprovalService;
   /** Follow-up input, keystrokes and terminal size. */
   steering: SteeringService;
+  /** A Claude session's mode and model, and the controls that change them or stop a turn. */
+  claudeSession: ClaudeSessionService;
   /** The operations both the JSON API and the pages call (requests.ts). */
   requests: Requests;
   accounts: AccountService;
@@ -44,4 +48,6 @@ export interface Services {
   notifier: Notifier;
   /** Machine daemons and the runs started on them. */
   machines: MachineService;
+  /** The audit log's retention and size budget. */
+  auditBudget: AuditBudget;
 }

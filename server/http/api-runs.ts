@@ -9,6 +9,7 @@ import { parseJson, route, type Ctx } from '../respond.js';
 import { mountArtifactsApi } from './api-artifacts.js';
 import { mountAssistApi } from './api-assist.js';
 import { mountChunksApi } from './api-chunks.js';
+import { mountClaudeSteerApi } from './api-claude-steer.js';
 import { mountClaudeApi } from './api-claude.js';
 import { mountCommandsApi } from './api-commands.js';
 import { mountPolicyApi } from './api-policy.js';
@@ -36,6 +37,7 @@ export function mountRunsApi(app: TemplatedApp, s: Services, o: ApiOptions): voi
   mountArtifactsApi(app, { runs: s.runs, store: s.store, artifacts: s.artifacts, requests: s.requests, log, who, now: s.now });
   mountAssistApi(app, { runs: s.runs, requests: s.requests, log, who, maxBodyBytes: o.maxBodyBytes });
   mountClaudeApi(app, { runs: s.runs, store: s.store, approvals: s.approvals, steering: s.steering, log, who, maxBodyBytes: o.maxBodyBytes });
+  mountClaudeSteerApi(app, { runs: s.runs, approvals: s.approvals, claudeSession: s.claudeSession, log, who, maxBodyBytes: o.maxBodyBytes });
   mountPushApi(app, { push: s.push, log, who, maxBodyBytes: o.maxBodyBytes, baseUrl: () => o.runnerUrl(undefined) });
 
   route(app, 'post', '/api/v1/runs', log, async (ctx) => {
@@ -68,6 +70,13 @@ export function mountRunsApi(app: TemplatedApp, s: Services, o: ApiOptions): voi
     const a = actor(ctx);
     const { run, delivered } = await s.requests.cancelRun(a, runIdParam(ctx));
     return { status: 202, json: { run: s.runs.summary(run), delivered } };
+  });
+
+  // Cuts a runner off for good: its socket closes now and its token is refused from then on.
+  route(app, 'post', '/api/v1/runs/:id/revoke', log, async (ctx) => {
+    const a = actor(ctx);
+    const { run, connected } = await s.requests.revokeRun(a, runIdParam(ctx));
+    return { status: 200, json: { run: s.runs.summary(run), connected } };
   });
 
   route(app, 'get', '/api/v1/audit', log, (ctx) => {

@@ -5,6 +5,8 @@ import { toLiveChunk, type EventBus, type LiveChunk } from './bus.js';
 export interface FollowSource {
   committedSeq(runId: string): number;
   readChunks(runId: string, from: number, opts: { limit: number; maxBytes: number }): StoredChunk[];
+  /** Chunks after the committed end, already fanned out but not yet committed, from `from` on. */
+  pendingChunks(runId: string, from: number): readonly LiveChunk[];
   bus: Pick<EventBus, 'onChunk'>;
 }
 
@@ -14,8 +16,8 @@ export interface FollowSink {
   deliver(chunks: readonly LiveChunk[]): boolean;
   /** True when the transport cannot take a live chunk now: the follower falls back to the store. */
   congested(): boolean;
-  /** The follower reached the committed end and takes live chunks from here (again after each fallback). */
-  caughtUp?(committed: number): void;
+  /** The follower has everything up to `seq` (the committed end, or past it: chunks in flight) and takes live chunks from here (again after each fallback). */
+  caughtUp?(seq: number): void;
 }
 
 /** One catch-up read from the store. */
@@ -77,9 +79,17 @@ export class Follower {
       const committed = this.src.committedSeq(this.runId);
       const chunks = this.next > committed ? [] : this.src.readChunks(this.runId, this.next, this.batch).filter((c) => c.seq <= committed);
       if (chunks.length === 0) {
+        // Past the commit: the chunks in flight (fanned out before their commit) come from memory.
+        const pending = this.src.pendingChunks(this.runId, this.next);
+        if (pending.length > 0 && pending[0]!.seq === this.next) {
+          this.next = pending.at(-1)!.seq + 1;
+          if (!this.sink.deliver(pending)) this.waiting = true;
+          continue;
+        }
         if (!this.live) {
           this.live = true;
-          this.sink.caughtUp?.(committed);
+          const end = Math.max(committed, this.src.pendingChunks(this.runId, committed + 1).at(-1)?.seq ?? 0);
+          this.sink.caughtUp?.(Math.min(this.next - 1, end));
         }
         return;
       }

@@ -60,8 +60,9 @@ export class Notifier {
       {
         kind: 'approval',
         runId: a.runId,
-        title: clip(`Approval needed: ${a.toolName} (${name})`, 120),
-        body: clip(`${toolSummary(a.toolName, a.input, 200)}${a.description ? ` — ${a.description}` : ''}`, 300),
+        // Claude's questions and plans wait for an answer, not a yes: say so.
+        title: clip(`${a.toolName === 'AskUserQuestion' ? 'Claude asks you' : a.toolName === 'ExitPlanMode' ? 'Plan to approve' : `Approval needed: ${a.toolName}`} (${name})`, 120),
+        body: clip(a.toolName === 'ExitPlanMode' ? (a.plan ?? '').trim().split('\n')[0] || 'Claude wants to leave plan mode' : `${toolSummary(a.toolName, a.input, 200)}${a.description ? ` — ${a.description}` : ''}`, 300),
         url: this.link(a.runId),
         tag: `approval-${a.runId}`,
       },
@@ -95,7 +96,7 @@ export class Notifier {
     if (this.notifiedFinal.size > 10_000) this.notifiedFinal.clear();
     const result = this.lastResult.get(run.id);
     this.lastResult.delete(run.id);
-    const outcome = run.status === 'exited' ? `exited with code ${run.exitCode}` : run.status === 'cancelled' ? 'was cancelled' : `failed${run.reason ? `: ${run.reason}` : ''}`;
+    const outcome = run.status === 'exited' ? `exited with code ${run.exitCode}` : run.status === 'cancelled' ? 'was cancelled' : run.status === 'revoked' ? 'was revoked' : `failed${run.reason ? `: ${run.reason}` : ''}`;
     void this.notify(
       {
         kind: 'finished',

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Agent } from 'node:https';
 import { join } from 'node:path';
+import type { PushOwner } from './push-audience.js';
 // web-push is loaded at the first push sent, not at gateway start: an idle gateway does not pay for it.
 let webPushModule: typeof import('web-push') | undefined;
 const webPush = () => (webPushModule ??= createRequire(import.meta.url)('web-push') as typeof import('web-push'));
@@ -74,6 +75,8 @@ export interface WebPushOptions {
   agent?: Agent;
   /** Push hosts the admin allows besides the browsers' own services (`--push-hosts`). */
   pushHosts?: readonly string[];
+  /** Whether a subscription's owner may still be notified (push-audience.ts); default: everyone. */
+  audience?: (rec: PushSubscriptionRecord) => boolean;
 }
 
 /** Push subscriptions one user may keep (a phone, a laptop, a few browsers). */
@@ -102,7 +105,7 @@ export class WebPush {
    * Stores a browser's subscription for `user`. Only https endpoints of a known push service
    * (or a host the admin added) are taken, at most MAX_SUBSCRIPTIONS_PER_USER per user.
    */
-  async subscribe(input: PushSubscriptionInput, user: string): Promise<PushSubscriptionRecord> {
+  async subscribe(input: PushSubscriptionInput, user: string, owner?: PushOwner): Promise<PushSubscriptionRecord> {
     const url = new URL(input.endpoint);
     if (url.protocol !== 'https:') throw new CcgError('ERR_BAD_REQUEST', 'a push endpoint must be an https:// URL');
     if (url.username || url.password) throw new CcgError('ERR_BAD_REQUEST', 'a push endpoint must not carry credentials');
@@ -115,7 +118,7 @@ export class WebPush {
     if (mine.length >= MAX_SUBSCRIPTIONS_PER_USER) {
       throw new CcgError('ERR_BAD_REQUEST', `you have ${mine.length} push subscriptions, the most one user may keep: remove one first (DELETE /api/v1/push/subscriptions/ID)`);
     }
-    const rec: PushSubscriptionRecord = { id, endpoint: input.endpoint, keys: input.keys, user, createdAt: this.o.now() };
+    const rec: PushSubscriptionRecord = { id, endpoint: input.endpoint, keys: input.keys, user, ...(owner ? { userId: owner.userId, tokenId: owner.tokenId } : {}), createdAt: this.o.now() };
     await this.o.store.putPushSubscription(rec);
     return rec;
   }
@@ -129,6 +132,22 @@ export class WebPush {
 
   list(user: string | null): PushSubscriptionRecord[] {
     return this.o.store.listPushSubscriptions().filter((s) => user === null || s.user === user);
+  }
+
+  /**
+   * Deletes the subscriptions whose owner may no longer be notified (deleted, disabled, token
+   * revoked): run after every account change. Resolves with how many went.
+   */
+  async prune(): Promise<number> {
+    const audience = this.o.audience;
+    if (!audience) return 0;
+    let n = 0;
+    for (const s of this.o.store.listPushSubscriptions()) {
+      if (audience(s)) continue;
+      if (await this.o.store.deletePushSubscription(s.id)) n++;
+      this.o.log.info('push.subscription_dropped', { id: s.id, user: s.user });
+    }
+    return n;
   }
 
   /** Test notifications are on demand: at most TESTS_PER_MINUTE a minute per user, whichever page or API asks. */
@@ -149,6 +168,9 @@ export class WebPush {
     if (payload.kind === 'test') this.allowTest(opts.user ?? '');
     // Checked again at send time: a subscription stored under an older configuration is skipped.
     const subs = this.list(opts.user ?? null).filter((s) => {
+      // The owner is checked now, not only when the sweep runs: nothing is sent to a deleted or
+      // disabled user, whatever is still stored.
+      if (this.o.audience && !this.o.audience(s)) return false;
       const ok = this.hosts.match(new URL(s.endpoint)) !== null;
       if (!ok) this.o.log.warn('push.host_refused', { id: s.id, host: new URL(s.endpoint).host });
       return ok;

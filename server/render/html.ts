@@ -18,13 +18,15 @@ export type SafeHtml = string & { readonly [brand]: true };
 /** What `html` accepts between its constant parts; nullish and booleans render as nothing. */
 export type HtmlValue = SafeHtml | number | boolean | null | undefined | readonly SafeHtml[];
 
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 const SPECIAL = /[&<>"']/;
 
 /** Escapes text for HTML element content and quoted attribute values. */
 export function escapeHtml(s: string): SafeHtml {
-  // Most text has nothing to escape: skip the replace (and its allocation) then.
-  return (SPECIAL.test(s) ? s.replace(/[&<>"']/g, (c) => ESCAPES[c]!) : s) as SafeHtml;
+  // Most text has nothing to escape: skip the replace (and its allocation) then. Five native
+  // replaces, `&` first: a callback per character was the slowest part of rendering text dense
+  // with `<` (35 ms for 56 KiB of `<a`; now well under 1 ms).
+  if (!SPECIAL.test(s)) return s as SafeHtml;
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;') as SafeHtml;
 }
 
 /**

@@ -79,6 +79,8 @@ export function badge(run: RunSummary): RunView['badge'] {
       return { text: 'failed', tone: 'bad' };
     case 'cancelled':
       return { text: 'cancelled', tone: 'muted' };
+    case 'revoked':
+      return { text: 'revoked', tone: 'bad' };
     default: {
       const never: never = run.status;
       return { text: String(never), tone: 'neutral' };

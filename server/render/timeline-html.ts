@@ -1,9 +1,11 @@
-import { createRequire } from 'node:module';
-import type MarkdownItType from 'markdown-it';
 import type { ClaudeResult } from '../../protocol/claude-events.js';
 import { visibleText } from '../../protocol/terminal-escapes.js';
 import { fmtDuration, toolSummary, type ApprovalState, type TimelineEntry } from '../../protocol/timeline.js';
+import { renderDiffHtml } from './diff-html.js';
 import { escapeHtml, html, joinHtml, raw, type SafeHtml } from './html.js';
+import { renderMarkdown } from './markdown.js';
+
+export { renderMarkdown };
 
 /**
  * The timeline as HTML fragments for the phone pages. Pure: entries in, a string out; the page
@@ -13,7 +15,8 @@ import { escapeHtml, html, joinHtml, raw, type SafeHtml } from './html.js';
  * Everything in an entry came from the model, a tool or a file, and is hostile:
  * - every text is HTML-escaped; Claude's markdown is rendered by markdown-it with raw HTML off,
  *   links limited to http(s) and mailto (rel="noopener noreferrer nofollow"), images shown as
- *   links (no remote loads), and control characters removed first;
+ *   links (no remote loads), and control characters removed first, at a bounded cost
+ *   (markdown.ts: size cap, a linear path for pathological text, a cache);
  * - no inline script or style is produced (the pages' CSP forbids them): collapsing uses
  *   `<details>`, styling uses the `tl-*` classes.
  */
@@ -41,32 +44,6 @@ export interface HtmlOptions {
 // page and would only show as garbage; bidi controls are shown as U+FFFD, as everywhere.
 function clean(s: string): string {
   return visibleText(s, { cr: 'newline' });
-}
-
-const SAFE_LINK = /^(https?:\/\/|mailto:)/i;
-
-function createMarkdown(): InstanceType<typeof MarkdownItType> {
-  // Required on first use (the first Claude timeline rendered), not at gateway start.
-  const MarkdownIt = createRequire(import.meta.url)('markdown-it') as typeof MarkdownItType;
-  const md = new MarkdownIt({ html: false, linkify: true, breaks: true, typographer: false });
-  // No images: a remote image is a tracking pixel and a CSP violation; its alt text and URL stay visible as text.
-  md.disable('image');
-  md.validateLink = (url: string) => SAFE_LINK.test(url.trim());
-  const defaultLinkOpen = md.renderer.rules.link_open ?? ((tokens, idx, options, _env, self) => self.renderToken(tokens, idx, options));
-  md.renderer.rules.link_open = (tokens, idx, options, env, self) => {
-    const t = tokens[idx]!;
-    t.attrSet('rel', 'noopener noreferrer nofollow');
-    t.attrSet('target', '_blank');
-    return defaultLinkOpen(tokens, idx, options, env, self);
-  };
-  return md;
-}
-
-let md: InstanceType<typeof MarkdownItType> | undefined;
-
-/** Claude's markdown as safe HTML (no raw HTML, safe links only, no images). */
-export function renderMarkdown(text: string): SafeHtml {
-  return raw((md ??= createMarkdown()).render(clean(text))); // html: false, so every text is escaped by markdown-it
 }
 
 function pre(text: string, cls = ''): SafeHtml {
@@ -106,6 +83,34 @@ function resultBlock(content: string, isError: boolean, truncated: boolean, char
   return html`<pre class="${cls}">${escapeHtml(head)}</pre>${more}${cut}`;
 }
 
+/** A unified diff (an edit's preview, Claude's patch) as the phone's coloured diff, bounded. */
+export function diffBlock(text: string, truncated: boolean, cls = 'tl-diff'): SafeHtml {
+  const d = renderDiffHtml(text, { maxLines: 400, maxLineChars: 400 });
+  const cut = truncated || d.truncated ? raw('<p class="tl-note">diff truncated: too large to show whole</p>') : raw('');
+  return html`<div class="${raw(cls)} diff-view">${d.html}</div>${cut}`;
+}
+
+/** What a special approval holds: an edit's diff, Claude's questions (read only), its plan. */
+function approvalExtras(info: ApprovalState['info'], withQuestions: boolean): SafeHtml {
+  const parts: SafeHtml[] = [];
+  if (info.diff) {
+    parts.push(html`<p class="tl-note">${info.diff.text ? raw('Change to') : raw('No preview of')} <code>${escapeHtml(clean(info.diff.path))}</code>${info.diff.note ? html` — ${escapeHtml(clean(info.diff.note))}` : null}</p>`);
+    if (info.diff.text) parts.push(diffBlock(info.diff.text, info.diff.truncated));
+  }
+  if (info.questions && withQuestions) {
+    parts.push(html`<ol class="tl-questions">${info.questions.map((q) => html`<li><p>${q.header ? html`<span class="q-header">${escapeHtml(clean(q.header))}</span> ` : null}${escapeHtml(clean(q.question))}${q.multiSelect ? raw(' <span class="tl-note">(one or more)</span>') : null}</p><ul>${q.options.map((op) => html`<li><strong>${escapeHtml(clean(op.label))}</strong>${op.description ? html` — ${escapeHtml(clean(op.description))}` : null}</li>`)}</ul></li>`)}</ol>`);
+  }
+  if (info.toolName === 'ExitPlanMode') {
+    parts.push(info.plan ? html`<div class="tl-plan tl-md">${renderMarkdown(info.plan)}</div>${info.planTruncated ? raw('<p class="tl-note">plan truncated</p>') : null}` : raw('<p class="tl-note">Claude wants to leave plan mode; ccg found no plan text.</p>'));
+  }
+  return joinHtml(parts);
+}
+
+/** True when the approval shows something better than its raw input (a diff, questions, a plan). */
+export function hasExtras(info: ApprovalState['info']): boolean {
+  return !!info.diff || !!info.questions || info.toolName === 'ExitPlanMode';
+}
+
 function approvalBlock(a: ApprovalState, o: HtmlOptions & { now: number }): SafeHtml {
   const { info, resolved } = a;
   const id = escapeHtml(info.approvalId);
@@ -119,9 +124,14 @@ function approvalBlock(a: ApprovalState, o: HtmlOptions & { now: number }): Safe
   const left = Math.max(0, Math.round((info.expiresAt - o.now) / 60_000));
   return joinHtml([
     html`<div class="tl-approval tl-approval-pending" data-approval-id="${id}">`,
-    html`<p><strong>Approval needed</strong> for ${escapeHtml(info.toolName)}${info.description ? html` — ${escapeHtml(clean(info.description))}` : null}</p>`,
+    info.toolName === 'AskUserQuestion'
+      ? raw('<p><strong>Claude asks you</strong></p>')
+      : info.toolName === 'ExitPlanMode'
+        ? raw('<p><strong>Claude’s plan</strong>: approve it to let Claude start</p>')
+        : html`<p><strong>Approval needed</strong> for ${escapeHtml(info.toolName)}${info.description ? html` — ${escapeHtml(clean(info.description))}` : null}</p>`,
     info.blockedPath ? html`<p class="tl-note">path: <code>${escapeHtml(clean(info.blockedPath))}</code></p>` : raw(''),
     rule ? html`<p class="tl-note">“Always allow” adds <code>${escapeHtml(clean(rule))}</code> for this run</p>` : raw(''),
+    approvalExtras(info, !o.approvalActions),
     html`<p class="tl-note">denied automatically in ${left} min</p>`,
     o.approvalActions ? o.approvalActions(a) : raw(''),
     raw(`</div>`),
@@ -177,11 +187,14 @@ export function renderEntryHtml(e: TimelineEntry, opts: HtmlOptions = {}): SafeH
         e.input === null ? raw('') : inputBlock(e.name, e.input, e.inputTruncated, { ...o }),
         e.approval ? approvalBlock(e.approval, { ...opts, now: o.now }) : raw(''),
         e.result ? resultBlock(e.result.content, e.result.isError, e.result.truncated, e.result.chars, { ...o }) : e.approval?.resolved?.decision === 'deny' ? raw('') : raw('<p class="tl-note tl-running">running…</p>'),
+        e.result?.patch ? diffBlock(e.result.patch, e.result.patchTruncated === true, 'tl-diff tl-patch') : raw(''),
         raw('</article>'),
       ]);
     }
     case 'approval':
-      return html`${open('approval')}<h3><span class="tl-tool-name">${escapeHtml(e.approval.info.toolName)}</span> <code>${escapeHtml(toolSummary(e.approval.info.toolName, e.approval.info.input, 120))}</code></h3>${inputBlock(e.approval.info.toolName, e.approval.info.input, e.approval.info.inputTruncated, { ...o })}${approvalBlock(e.approval, { ...opts, now: o.now })}</article>`;
+      // A diff, questions or a plan say it better than the raw input.
+      const sum = toolSummary(e.approval.info.toolName, e.approval.info.input, 120);
+      return html`${open('approval')}<h3><span class="tl-tool-name">${escapeHtml(e.approval.info.toolName)}</span>${sum === '{}' ? null : html` <code>${escapeHtml(sum)}</code>`}</h3>${hasExtras(e.approval.info) ? null : inputBlock(e.approval.info.toolName, e.approval.info.input, e.approval.info.inputTruncated, { ...o })}${approvalBlock(e.approval, { ...opts, now: o.now })}</article>`;
     case 'prompt':
       return html`${open('prompt')}<p class="tl-who">${raw(e.initial ? 'Prompt' : 'Follow-up')} from ${escapeHtml(e.by)}</p>${e.text === null ? html`<p class="tl-note">${e.bytes} bytes typed</p>` : pre(e.text, 'tl-prompt-text')}</article>`;
     case 'user':

@@ -261,6 +261,25 @@ export class LmdbStore implements Store {
     return { entries, next: null };
   }
 
+  auditUsage(): { entries: number; bytes: number } {
+    const st = this.audit.getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number; entryCount: number };
+    return { entries: st.entryCount, bytes: (st.treeBranchPageCount + st.treeLeafPageCount + st.overflowPages) * st.pageSize };
+  }
+
+  async trimAudit(opts: { before: number; atLeast: number; limit: number }): Promise<number> {
+    return this.write(() =>
+      this.root.transaction(() => {
+        let n = 0;
+        for (const key of this.audit.getKeys({ limit: opts.limit })) {
+          if (n >= opts.atLeast && key[0] >= opts.before) break;
+          this.audit.remove(key);
+          n++;
+        }
+        return n;
+      }),
+    );
+  }
+
   // ---- accounts
 
   listApiTokens(): { hash: string; record: ApiTokenRecord }[] {

@@ -22,6 +22,8 @@ export interface RunRecord extends RunSummary {
   tokenBox: string;
   /** Set when an operator asked to cancel; decides `cancelled` vs `exited` at exit. */
   cancelRequestedBy: string | null;
+  /** Set when the run token was revoked (by whom, or the gateway): the token is refused from then on. */
+  revokedBy?: string | null;
 }
 
 export interface RunStore {
@@ -128,6 +130,14 @@ export interface AuthStore {
   listAudit(opts: { limit: number }): AuditEntry[];
   /** Newest first, `limit` entries older than the opaque cursor `before`; `next` continues. */
   listAuditPage(opts: { limit: number; before?: string }): { entries: AuditEntry[]; next: string | null };
+  /** What the audit log holds: its entries and the bytes of its pages on disk. Cheap (no scan). */
+  auditUsage(): { entries: number; bytes: number };
+  /**
+   * Deletes the oldest audit entries, oldest first, at most `limit` in one transaction: every
+   * entry older than `before`, and at least `atLeast` entries whatever their age. Resolves with
+   * how many went. (The retention and size budget; callers loop in batches.)
+   */
+  trimAudit(opts: { before: number; atLeast: number; limit: number }): Promise<number>;
 
   // Accounts (users, sessions, and the tokens that belong to them).
   listApiTokens(): { hash: string; record: ApiTokenRecord }[];
@@ -184,6 +194,10 @@ export interface PushSubscriptionRecord {
   endpoint: string;
   keys: { p256dh: string; auth: string };
   user: string;
+  /** The user it belongs to (absent on subscriptions stored before this was recorded). */
+  userId?: string | null;
+  /** For a subscription made with a token that belongs to no user: that token's id. */
+  tokenId?: string | null;
   createdAt: number;
 }
 

@@ -7,7 +7,7 @@ import { authenticateBearer, canOperate, type Principal } from '../auth/operator
 import type { Services } from '../core/services.js';
 import { Follower, type FollowSink } from '../live/follower.js';
 import { CredentialWatch } from '../live/recheck.js';
-import { copyRequest, errorReply, writeReply } from '../respond.js';
+import { ambiguousHeader, copyRequest, errorReply, writeReply } from '../respond.js';
 import { STEERING_MESSAGE_TYPES, operatorSteering } from './operator-steering.js';
 import { parseTextMessage } from './parse-message.js';
 
@@ -86,7 +86,6 @@ export function mountOperatorSocket(app: TemplatedApp, s: Services, o: OperatorS
     d.principal = now;
     return true;
   };
-  const followSource = { committedSeq: (id: string) => runs.committedSeq(id), readChunks: store.readChunks.bind(store), bus };
   /** The socket's side of a follower: VIEW frames, dropped to the store past HIGH_WATER (drain() resumes it). */
   const viewSink = (ws: WebSocket<OperatorData>, runId: string): FollowSink => {
     const congested = () => ws.getUserData().closed || ws.getBufferedAmount() > HIGH_WATER;
@@ -109,7 +108,7 @@ export function mountOperatorSocket(app: TemplatedApp, s: Services, o: OperatorS
     if (d.subs.size >= MAX_SUBS) throw new CcgError('ERR_BAD_REQUEST', `at most ${MAX_SUBS} subscriptions per socket`);
     const committed = runs.committedSeq(runId);
     const next = from ?? (tail ? Math.max(1, committed - tail + 1) : 1);
-    const follower = new Follower(followSource, runId, next, viewSink(ws, runId));
+    const follower = new Follower(runs.followSource, runId, next, viewSink(ws, runId));
     // Viewers see the output; only operators and admins see assist links: decided at each send,
     // with the role as it is then (a demotion stops the links at once).
     const seesAssist = () => canOperate(d.principal);
@@ -198,6 +197,7 @@ export function mountOperatorSocket(app: TemplatedApp, s: Services, o: OperatorS
       res.onAborted(() => undefined);
       try {
         if (/ccg[ro]_/.test(info.query)) throw new CcgError('ERR_TOKEN_IN_URL');
+        if (info.ambiguous) throw ambiguousHeader(info.ambiguous);
         const principal = resolvePrincipal(info.headers);
         const credentials: Record<string, string> = {};
         for (const k of ['authorization', 'cookie']) if (info.headers[k] !== undefined) credentials[k] = info.headers[k]!;

@@ -6,7 +6,7 @@ import { GatewayToRunner, RUNNER_MESSAGE_TYPES, RunnerToGateway, type RunnerAssi
 import { HEADER_PROTOCOL } from '../../protocol/signing.js';
 import { verifyRunnerRequest, type RunnerAuthDeps } from '../auth/runner-auth.js';
 import { parseTextMessage } from './parse-message.js';
-import { copyRequest, errorReply, writeReply } from '../respond.js';
+import { ambiguousHeader, copyRequest, errorReply, writeReply } from '../respond.js';
 import type { Logger } from '../log.js';
 
 import type { RunService, RunnerLink } from '../core/runs.js';
@@ -215,6 +215,7 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
         if (!aborted) writeReply(res, errorReply(err));
       };
       if (/ccg[ro]_/.test(info.query)) return refuse(new CcgError('ERR_TOKEN_IN_URL'));
+      if (info.ambiguous) return refuse(ambiguousHeader(info.ambiguous));
       const version = info.headers[HEADER_PROTOCOL];
       if (version !== String(PROTOCOL_VERSION)) {
         return refuse(new CcgError('ERR_VERSION', `gateway speaks protocol ${PROTOCOL_VERSION}; runner sent ${version ?? 'none'} in ${HEADER_PROTOCOL}`));

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
@@ -7,6 +9,7 @@ import type { CreateRunResponse } from '../../protocol/api.js';
 import { runCli } from '../helpers/cli.js';
 import { startGateway, tempDir } from '../helpers/gateway.js';
 import { claudeRun } from '../helpers/claude-run.js';
+import { askStep, editStep, toolResults } from '../helpers/model-api.js';
 import { CCG_BIN, spawnCcg, waitFor } from '../helpers/processes.js';
 
 const TICKER = fileURLToPath(new URL('../../../test/fixtures/ticker.mjs', import.meta.url));
@@ -189,6 +192,56 @@ test('tui in a real terminal: approve a Claude tool use and run an allowlisted c
   await keys('Escape', 'q');
   await until((s) => s.includes('EXITED:0'), 'quit');
   // Ended before the gateway closes.
+  assert.equal((await c.cli(['runs', 'cancel', c.run.id])).code, 0);
+  await c.runner.exited;
+});
+
+test('tui in a real terminal: answer Claude\'s question by number, read an edit diff and allow all edits, switch the mode and stop a turn, at 80×24', async (t) => {
+  if (NO_TMUX) assert.fail(NO_TMUX);
+  const c = await claudeRun(t, [askStep([{ question: 'Which port?', header: 'Port', options: [{ label: '8080', description: 'the usual' }, { label: '9090', description: 'free here' }] }])], { prompt: 'serve it', args: ['--input-wait', '2m'] });
+  const file = join(c.cwd, 'server.ts');
+  writeFileSync(file, 'listen(8080);\n// \u001b]52;c;ZXZpbA==\u0007 hostile\n');
+  c.api.script(editStep(file, 'listen(8080)', 'listen(9090)'), { text: 'Port changed.' });
+  const { screen, until, keys, type, start } = tmuxSession(t);
+  start(c.g);
+  await until((s) => s.includes('⏳ 1 approval: AskUserQuestion Which port? (a)'), 'the question banner', 60_000);
+  await keys('a');
+  let s = await until((s) => s.includes('1. [Port] Which port?') && s.includes('2) 9090 — free here'), 'the question with its options');
+  await keys('y');
+  await until((s) => s.includes('Answer: an option number'), 'the answer prompt');
+  const pressed = performance.now();
+  await type('2');
+  await keys('Enter');
+  const next = (await c.api.waitForRequests(2, 30_000))[1]!;
+  t.diagnostic(`AskUserQuestion round trip in a real terminal (Enter on the answer → Claude's next model request): ${(next.receivedAt - pressed).toFixed(1)} ms`);
+  assert.match(toolResults(next)[0]!, /"Which port\?"="9090"/);
+
+  s = await until((s) => s.includes('-listen(8080);') && s.includes('+listen(9090);') && s.includes('A allows all edits this session'), 'the edit diff', 30_000);
+  assert.ok(s.split('\n').every((r) => r.length <= 80), s);
+  assert.doesNotMatch(screen(true), /\u001b\]52/, 'no OSC 52 from the file reaches the terminal');
+  await keys('A');
+  await waitFor(() => (readFileSync(file, 'utf8').startsWith('listen(9090);') ? true : undefined), 30_000, 'the edit on disk');
+  await until((s) => s.includes('No approval waiting'), 'answered');
+  await keys('Escape');
+  await until((s) => s.includes('mode: allow all edits (acceptEdits), set by') || s.includes('mode: allow all edits (acceptEdits)'), 'the mode change in the timeline', 30_000);
+
+  await keys('m');
+  await until((s) => s.includes('Mode:  allow all edits (acceptEdits)') && s.includes('3  plan only (plan)'), 'the session screen');
+  await keys('3');
+  await until((s) => s.includes('Mode:  plan only (plan)'), 'the mode switched', 30_000);
+  c.api.script({ text: 'A very long thought', stall: true });
+  const m = c.api.requests.length;
+  assert.equal((await c.cli(['runs', 'input', c.run.id, 'think hard'])).code, 0);
+  await c.api.waitForRequests(m + 1, 30_000);
+  await keys('S');
+  await waitFor(() => (c.api.requests[m]!.aborted ? true : undefined), 30_000, 'the turn stopped');
+  await c.event('claude_result', (e) => e.subtype === 'error_during_execution');
+  assert.equal(c.runner.child.exitCode, null, 'the session stays open');
+  await keys('Escape');
+  // The run's mode shows beside it wherever the run shows: here, the output's title.
+  await until((s) => s.includes(`plan only (m) · ${c.run.id}`), 'the mode in the title');
+  await keys('q');
+  await until((s) => s.includes('EXITED:0'), 'quit');
   assert.equal((await c.cli(['runs', 'cancel', c.run.id])).code, 0);
   await c.runner.exited;
 });

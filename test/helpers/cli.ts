@@ -9,8 +9,10 @@ export interface CliResult {
 }
 
 /** Runs a ccg command in-process, as clipanion commands are meant to be tested. */
-export async function runCli(argv: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+export async function runCli(argv: string[], env: Record<string, string | undefined> = {}, opts: { tty?: boolean } = {}): Promise<CliResult> {
   const stdout = new PassThrough();
+  // As if stdout were a terminal: commands that filter what reaches a person's terminal do.
+  if (opts.tty) (stdout as PassThrough & { isTTY?: boolean }).isTTY = true;
   const stderr = new PassThrough();
   const out: Buffer[] = [];
   const err: Buffer[] = [];

@@ -30,7 +30,7 @@ export interface FakeRunner {
  * A runner speaking the wire protocol by hand (signed upgrade, hello, event chunks), for testing
  * the gateway's side of approvals and input without a real child.
  */
-export async function fakeRunner(g: TestGateway, runId: string, token: string, info: { mode?: 'claude' | 'command'; pty?: boolean; commands?: AdvertisedCommand[]; assist?: { maxMinutes: number }; remote?: { input: boolean; approval: boolean } } = {}): Promise<FakeRunner> {
+export async function fakeRunner(g: TestGateway, runId: string, token: string, info: { mode?: 'claude' | 'command'; pty?: boolean; commands?: AdvertisedCommand[]; assist?: { maxMinutes: number }; remote?: { input: boolean; approval: boolean }; hello?: { hostname?: string; version?: string; command?: string[]; cwd?: string; artifactGlobs?: string[] } } = {}): Promise<FakeRunner> {
   const tls = g.url.startsWith('https:');
   const url = new URL('/v1/runner', g.url.replace(/^http/, 'ws'));
   const ws = new WebSocket(url, { headers: signedHeaders(token, runId), ...(tls ? { agent: new PinnedAgent(g.fingerprint) } : {}), perMessageDeflate: false });
@@ -50,7 +50,7 @@ export async function fakeRunner(g: TestGateway, runId: string, token: string, i
   ws.send(JSON.stringify({
     type: 'hello',
     v: 1,
-    runner: { hostname: 'fake', pid: 1, version: 'test', mode: info.mode ?? 'claude', pty: info.pty ?? false, command: ['claude'], cwd: '/w', commands: info.commands ?? [], ...(info.assist ? { assist: info.assist } : {}), ...(info.remote ? { remote: info.remote } : {}) },
+    runner: { hostname: 'fake', pid: 1, version: 'test', mode: info.mode ?? 'claude', pty: info.pty ?? false, command: ['claude'], cwd: '/w', commands: info.commands ?? [], ...(info.assist ? { assist: info.assist } : {}), ...(info.remote ? { remote: info.remote } : {}), ...info.hello },
   }));
   const welcome = await waitFor(() => messages.find((m) => m.type === 'welcome') as Extract<GatewayToRunner, { type: 'welcome' }> | undefined, 15_000, 'welcome');
   let seq = welcome.nextSeq - 1;

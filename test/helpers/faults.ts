@@ -105,3 +105,97 @@ export function scratch(t: { after(fn: () => void): void }, prefix: string): str
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
+
+/** What a live viewer saw of a run, through every restart of the gateway. */
+export interface LiveView {
+  seqs: number[];
+  stdout(): Buffer;
+  stderr(): Buffer;
+  /** The highest seq seen so far. */
+  last(): number;
+  /** The highest seq seen on each connection that was cut (by a kill of the gateway). */
+  seenBeforeCut: number[];
+  close(): void;
+}
+
+/**
+ * A viewer that follows a run live over the operator socket and, whenever the connection is cut,
+ * reconnects and resubscribes from the seq after the last one it saw, as `ccg runs logs --follow`
+ * does. `gw()` gives the current gateway (it is restarted on the same port).
+ */
+export function followLive(gw: () => { url: string; fingerprint: string; token: string }, runId: string): LiveView {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const seqs: number[] = [];
+  const seenBeforeCut: number[] = [];
+  let closed = false;
+  let ws: WebSocket | null = null;
+  let last = 0;
+  const connect = () => {
+    if (closed) return;
+    const g = gw();
+    const url = new URL('/v1/operator', g.url);
+    url.protocol = 'wss:';
+    const sock = new WebSocket(url, { headers: { authorization: `Bearer ${g.token}` }, agent: new PinnedAgent(g.fingerprint), maxPayload: 64 * 1024 * 1024 });
+    ws = sock;
+    let opened = false;
+    sock.on('open', () => {
+      opened = true;
+      sock.send(JSON.stringify({ type: 'hello', v: 1 }));
+      sock.send(JSON.stringify({ type: 'subscribe', runId, from: last + 1 }));
+    });
+    sock.on('message', (data, isBinary) => {
+      if (!isBinary) return;
+      const f = decodeView(data as Buffer);
+      if (!f.ok) return;
+      seqs.push(f.value.seq);
+      last = Math.max(last, f.value.seq);
+      if (f.value.stream === STREAM_STDOUT) out.push(Buffer.from(f.value.data));
+      if (f.value.stream === STREAM_STDERR) err.push(Buffer.from(f.value.data));
+    });
+    sock.on('error', () => undefined);
+    sock.on('close', () => {
+      if (closed) return;
+      if (opened) seenBeforeCut.push(last);
+      setTimeout(connect, 100);
+    });
+  };
+  connect();
+  return {
+    seqs,
+    seenBeforeCut,
+    stdout: () => Buffer.concat(out),
+    stderr: () => Buffer.concat(err),
+    last: () => last,
+    close: () => {
+      closed = true;
+      ws?.terminate();
+    },
+  };
+}
+
+/** The seq a gateway has committed for a run, as its operator socket says it (subscribe to the last chunk, read `caught_up`). */
+export function committedSeqOf(gw: { url: string; fingerprint: string; token: string }, runId: string): Promise<number> {
+  const url = new URL('/v1/operator', gw.url);
+  url.protocol = 'wss:';
+  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${gw.token}` }, agent: new PinnedAgent(gw.fingerprint) });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new Error(`run ${runId}: no caught_up within 10 s`));
+    }, 10_000);
+    ws.on('open', () => {
+      ws.send(JSON.stringify({ type: 'hello', v: 1 }));
+      ws.send(JSON.stringify({ type: 'subscribe', runId, tail: 1 }));
+    });
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      const msg = JSON.parse(String(data)) as { type: string; seq?: number };
+      if (msg.type !== 'caught_up') return;
+      clearTimeout(timer);
+      ws.close();
+      resolve(msg.seq!);
+    });
+    ws.on('error', reject);
+  });
+}

@@ -201,3 +201,41 @@ export async function startModelApi(initial: ModelStep[] = []): Promise<ModelApi
     },
   };
 }
+
+// ---- steps that ask for Claude Code's interactive tools (AskUserQuestion, edits, ExitPlanMode)
+
+export interface StandInQuestion {
+  question: string;
+  header: string;
+  options: { label: string; description: string }[];
+  multiSelect?: boolean;
+}
+
+/** Claude asks the person questions with options (AskUserQuestion); the answer comes back as its tool result. */
+export function askStep(questions: StandInQuestion[], text = 'I have a question first.'): ModelStep {
+  return { text, tools: [{ name: 'AskUserQuestion', input: { questions: questions.map((q) => ({ ...q, multiSelect: q.multiSelect ?? false })) } }] };
+}
+
+/** Claude edits a real file (Edit: old_string → new_string). */
+export function editStep(filePath: string, oldString: string, newString: string, text = 'Editing the file.'): ModelStep {
+  return { text, tools: [{ name: 'Edit', input: { file_path: filePath, old_string: oldString, new_string: newString } }] };
+}
+
+/** Claude writes a whole file (Write). */
+export function writeStep(filePath: string, content: string, text = 'Writing the file.'): ModelStep {
+  return { text, tools: [{ name: 'Write', input: { file_path: filePath, content } }] };
+}
+
+/** Claude, in plan mode, presents its plan and asks to leave plan mode (ExitPlanMode with `plan`). */
+export function planStep(plan: string, text = 'Here is my plan.'): ModelStep {
+  return { text, tools: [{ name: 'ExitPlanMode', input: { plan } }] };
+}
+
+/** The text of every tool result in the last user turn of a request (what Claude sent back to the model). */
+export function toolResults(req: ModelRequest): string[] {
+  const last = (req.body.messages ?? []).filter((m) => m.role === 'user').at(-1);
+  if (!last || !Array.isArray(last.content)) return [];
+  return (last.content as { type?: string; content?: unknown }[])
+    .filter((p) => p.type === 'tool_result')
+    .map((p) => (typeof p.content === 'string' ? p.content : JSON.stringify(p.content)));
+}

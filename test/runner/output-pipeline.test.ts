@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { MAX_CHUNK_DATA, STREAM_COMMAND, STREAM_EVENT, STREAM_STDERR, STREAM_STDOUT, decodeOutput } from '../../protocol/frames.js';
-import { COALESCE_BYTES, COALESCE_MS, ChunkSender, HOLD_RELEASE_MS, OutputPipeline, SEND_WINDOW, runRedaction, type ChunkLink } from '../../cli/runner/output-pipeline.js';
+import { COALESCE_BYTES, COALESCE_MS, ChunkSender, HOLD_RELEASE_MS, IMMEDIATE_BURST, OutputPipeline, SEND_WINDOW, runRedaction, type ChunkLink } from '../../cli/runner/output-pipeline.js';
 import { Spool } from '../../cli/runner/spool.js';
 import { tempDir } from '../helpers/gateway.js';
 
@@ -29,7 +29,7 @@ function chunks(spool: Spool, from = spool.minSeq): [number, number, string][] {
   return out;
 }
 
-function pipeline(t: TestContext) {
+function pipeline(t: TestContext, linkIdle?: () => boolean, now?: () => number) {
   const spool = openSpool(t);
   const tapped: [number, string][] = [];
   let spooled = 0;
@@ -42,6 +42,8 @@ function pipeline(t: TestContext) {
       spooled++;
       wake?.();
     },
+    ...(linkIdle ? { linkIdle } : {}),
+    ...(now ? { now } : {}),
   });
   /** Resolves at the next `spooled` call. */
   const nextSpooled = () => new Promise<void>((resolve) => (wake = resolve));
@@ -71,6 +73,34 @@ test('output pipeline: small writes coalesce into one chunk; a switch of stream 
   ]);
 });
 
+test('output pipeline: a write that finds the link idle is a chunk at once; one that finds it busy, or a chunk waiting, is coalesced', async (t) => {
+  let idle = true;
+  const { spool, p, nextSpooled } = pipeline(t, () => idle);
+  p.output(STREAM_STDOUT, Buffer.from('alone\n'));
+  assert.deepEqual(chunks(spool), [[1, STREAM_STDOUT, 'alone\n']], 'a lone line does not wait for the window');
+  idle = false;
+  p.output(STREAM_STDOUT, Buffer.from('a\n'));
+  idle = true;
+  p.output(STREAM_STDOUT, Buffer.from('b\n'));
+  assert.equal(spool.maxSeq, 1, 'a line written while the link was busy waits, and the next joins it');
+  await nextSpooled();
+  assert.deepEqual(chunks(spool), [
+    [1, STREAM_STDOUT, 'alone\n'],
+    [2, STREAM_STDOUT, 'a\nb\n'],
+  ]);
+});
+
+test('output pipeline: past IMMEDIATE_BURST writes at once, a fast writer is coalesced even on an idle link', async (t) => {
+  const { spool, p, nextSpooled } = pipeline(t, () => true, () => 1000); // a frozen clock: no refill however slow the machine
+  const lines = IMMEDIATE_BURST + 50;
+  for (let i = 0; i < lines; i++) p.output(STREAM_STDOUT, Buffer.from(`line ${i}\n`));
+  assert.equal(spool.maxSeq, IMMEDIATE_BURST, 'IMMEDIATE_BURST chunks left at once');
+  await nextSpooled();
+  const all = chunks(spool);
+  assert.equal(all.map(([, , text]) => text).join(''), Array.from({ length: lines }, (_, i) => `line ${i}\n`).join(''), 'every line, in order, once');
+  assert.ok(all.length < lines, 'the rest was coalesced');
+});
+
 test('output pipeline: COALESCE_BYTES is spooled at once, and more than MAX_CHUNK_DATA becomes several chunks', (t) => {
   const { spool, p, spooledCalls } = pipeline(t);
   p.output(STREAM_STDOUT, Buffer.alloc(COALESCE_BYTES, 'x'));
@@ -94,7 +124,8 @@ test('output pipeline: a secret split across writes is redacted; an event releas
   const got = chunks(spool);
   assert.equal(got.length, 2, 'the event closed the command chunk at once');
   assert.deepEqual(got[0]!.slice(0, 2), [1, STREAM_COMMAND]);
-  assert.equal(got[0]![2], 'curl -H "Bearer [REDACTED:ccg-token]" ok\ntail ccgrun_');
+  // The tail began the run token: released by the event, but redacted (it used to go out in clear).
+  assert.equal(got[0]![2], 'curl -H "Bearer [REDACTED:ccg-token]" ok\ntail [REDACTED:ccg-token]');
   assert.deepEqual(got[1]!.slice(0, 2), [2, STREAM_EVENT]);
   assert.deepEqual(JSON.parse(got[1]![2]), { type: 'exec_refused', requestId: 'r1', name: 'x', reason: 'no' });
   assert.ok(!tapped.some(([, text]) => text.includes(TOKEN.slice(8))), 'the tap sees only redacted output');
@@ -108,11 +139,13 @@ test('output pipeline: a held tail goes out after HOLD_RELEASE_MS of quiet, or a
   assert.deepEqual(chunks(spool), [[1, STREAM_STDOUT, 'prompt> ']]);
   await nextSpooled();
   assert.ok(performance.now() - started >= HOLD_RELEASE_MS - 1, 'released after the quiet period');
-  assert.deepEqual(chunks(spool, 2), [[2, STREAM_STDOUT, 'ccgrun_']]);
+  // The tail is the start of the run token: it goes out redacted, never in clear.
+  assert.deepEqual(chunks(spool, 2), [[2, STREAM_STDOUT, '[REDACTED:ccg-token]']]);
 
-  p.output(STREAM_STDOUT, Buffer.from('last words ccgrun_'));
+  p.output(STREAM_STDOUT, Buffer.from('0123 rest\nlast words ccgrun_'));
   p.drain();
-  assert.deepEqual(chunks(spool, 3), [[3, STREAM_STDOUT, 'last words ccgrun_']]);
+  // Its continuation is dropped too, however late; at the end, a held token start is redacted.
+  assert.deepEqual(chunks(spool, 3), [[3, STREAM_STDOUT, ' rest\nlast words [REDACTED:ccg-token]']]);
 });
 
 /** A link that keeps what is sent; `buffered` plays the socket's unsent bytes. */

@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import { test } from 'node:test';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { startGateway } from '../helpers/gateway.js';
+import { request } from '../helpers/http.js';
 import { PageClient, fetchJson } from '../helpers/page-client.js';
 
 const TEAM = 'https://ccg-test.cloudflareaccess.com';
@@ -103,4 +104,22 @@ test('Cloudflare Access: RS256 assertions from the team, for this app, in date, 
 
   // The API (bearer tokens, CLI, CI) and runners are not behind the browser check.
   assert.equal((await fetchJson(g, '/api/v1/runs', g.operatorToken)).status, 200);
+
+  // But a login is: POST /api/v1/login issues a token only with an assertion for that same user.
+  const apiLogin = (username: string, password: string, headers: Record<string, string> = {}) =>
+    request(g, 'POST', '/api/v1/login', { body: JSON.stringify({ username, password }), headers });
+  let l = await apiLogin('admin', PW);
+  assert.equal(l.status, 403, 'the password alone issues no token');
+  assert.equal(l.json?.error?.code, 'ERR_ACCESS_DENIED');
+  for (const [label, jwt] of [['expired', await sign({ exp: Math.floor(Date.now() / 1000) - 120 })], ['wrong audience', await sign({ aud: 'someone-elses-app' })], ['unknown email', await sign({ email: 'mallory@example.com' })]] as const) {
+    assert.equal((await apiLogin('admin', PW, as(jwt))).status, 403, label);
+  }
+  l = await apiLogin('admin', PW, as(bobJwt));
+  assert.equal(l.status, 403, "bob's assertion does not sign in as admin");
+  assert.match(l.json?.error?.message ?? '', /sign in as bob/);
+  l = await apiLogin('admin', 'wrong password', as(adminJwt));
+  assert.equal(l.status, 401, 'the password is still checked');
+  l = await apiLogin('Admin', PW, as(adminJwt));
+  assert.equal(l.status, 201, JSON.stringify(l.json));
+  assert.equal((await fetchJson(g, '/api/v1/runs', l.json.token as string)).status, 200);
 });

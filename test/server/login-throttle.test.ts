@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CcgError } from '../../protocol/errors.js';
 import { argon2Limiter, hashPassword, verifyPassword, WorkLimiter } from '../../server/auth/passwords.js';
+import { auditCount } from '../../server/auth/audit-aggregate.js';
 import { LoginThrottle } from '../../server/auth/throttle.js';
 import { startGateway } from '../helpers/gateway.js';
+import { request } from '../helpers/http.js';
 import { fetchJson } from '../helpers/page-client.js';
 
 const PW = 'correct horse battery';
@@ -33,9 +35,14 @@ test('20 concurrent wrong logins for one account: only the free attempts (and th
   // The right password is refused too while the wait lasts.
   const right = await login(PW);
   assert.equal(right.status, 429);
-  const actions = g.gw.store.listAudit({ limit: 100 }).map((e) => e.action);
-  assert.equal(actions.filter((a) => a === 'login.failed').length, 5);
-  assert.equal(actions.filter((a) => a === 'login.throttled').length, 16);
+  // Every attempt is accounted for in the audit log, repeats from one address gathered into
+  // one entry with their count (test/server/audit-budget.test.ts).
+  await g.gw.accounts.flushAudit();
+  const entries = g.gw.store.listAudit({ limit: 100 });
+  const total = (action: string) => entries.filter((e) => e.action === action).reduce((n, e) => n + auditCount(e), 0);
+  assert.equal(total('login.failed'), 5);
+  assert.equal(total('login.throttled'), 16);
+  assert.ok(entries.length <= 5, `few entries: ${entries.length}`);
 });
 
 test('concurrent logins for many made-up names from one address: at most the address allowance is checked, Argon2 stays bounded', async (t) => {
@@ -106,4 +113,27 @@ test('throttle: begin counts before the slow check, undo takes a success back; l
   assert.equal(t.check([LoginThrottle.accountKey('alice')]).ok, false, 'eviction never frees a locked account');
   now += 16 * 60_000;
   assert.equal(t.check([LoginThrottle.accountKey('alice')]).ok, true, 'the wait ends as it should');
+});
+
+test('throttled per account and address: guesses from one address do not lock the right password out from another; Argon2 stays capped', async (t) => {
+  const clock = Date.now();
+  // Behind a local tunnel: the client address comes from CF-Connecting-IP.
+  const g = await startGateway({ now: () => clock, trustProxy: true });
+  t.after(() => g.close());
+  await g.gw.accounts.createUser({ name: 'alice', password: PW, role: 'operator' }, by);
+  argon2Limiter.peak = 0;
+  const login = (password: string, ip: string) =>
+    request(g, 'POST', '/api/v1/login', { body: JSON.stringify({ username: 'alice', password }), headers: { 'cf-connecting-ip': ip } });
+  const guesses = await Promise.all(Array.from({ length: 12 }, (_, i) => login(`wrong guess ${i}`, '203.0.113.5')));
+  assert.deepEqual(tally(guesses.map((r) => r.status)), { 401: 5, 429: 7 });
+  assert.equal((await login(PW, '203.0.113.5')).status, 429, 'the guessing address waits, right password or not');
+  const elsewhere = await login(PW, '198.51.100.7');
+  assert.equal(elsewhere.status, 201, `the real user elsewhere gets in: ${elsewhere.text}`);
+  assert.ok(argon2Limiter.peak <= argon2Limiter.maxActive, `the global Argon2 cap holds (peak ${argon2Limiter.peak})`);
+  // Guessing from many addresses: each address gets its own few tries, never more.
+  for (let i = 1; i <= 3; i++) {
+    const statuses: number[] = [];
+    for (let j = 0; j < 7; j++) statuses.push((await login(`spread ${i}.${j}`, `192.0.2.${i}`)).status);
+    assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429, 429]);
+  }
 });

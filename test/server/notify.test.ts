@@ -57,6 +57,24 @@ const approval = (id: string): ApprovalInfo => ({
 
 const api = (g: TestGateway, method: string, path: string, body?: unknown) => apiRequest(g, method, path, body);
 
+test('the webhook says what Claude waits for: its questions and its plan read as such', async (t) => {
+  const hook = await startHook();
+  t.after(() => hook.close());
+  const g = await startGateway({ notifyUrl: hook.url, publicUrl: 'https://ccg.example.test' });
+  t.after(() => g.close());
+  const run = JSON.parse((await runCli(['runs', 'create', '--name', 'asks', '--json'], g.env)).stdout) as CreateRunResponse;
+  const runner = await fakeRunner(g, run.id, run.token);
+  t.after(() => runner.close());
+  const questions = [{ question: 'Which port?', header: 'Port', multiSelect: false, options: [{ label: '80', description: '' }, { label: '8080', description: '' }] }];
+  await runner.events({ type: 'approval_requested', ...approval('appr_notify_ask_00001'), toolName: 'AskUserQuestion', displayName: null, input: { questions }, description: null, questions });
+  await runner.events({ type: 'approval_requested', ...approval('appr_notify_plan_0001'), toolName: 'ExitPlanMode', displayName: null, input: {}, description: null, plan: '# Plan' });
+  await waitFor(() => hook.got[1], 5000, 'two webhooks');
+  assert.deepEqual(hook.got.map((h) => [JSON.parse(h.body).title, JSON.parse(h.body).message]), [
+    ['Claude asks you (asks)', 'Which port?'],
+    ['Plan to approve (asks)', '# Plan'],
+  ]);
+});
+
 test('the webhook hears: approval needed, Claude waiting for a follow-up, run finished (JSON)', async (t) => {
   const hook = await startHook();
   t.after(() => hook.close());
@@ -197,4 +215,50 @@ test('push subscriptions are validated: https only, no private hosts, well-forme
     assert.equal(r.status, 400, JSON.stringify(body));
   }
   assert.equal((await api(g, 'POST', '/api/v1/push/subscriptions', { endpoint: 'https://127.0.0.1:9/x', keys })).status, 400, 'the gateway never POSTs into its own network');
+});
+
+test('Web Push: a deleted or disabled user gets nothing more; their subscriptions go, and the owner is checked again at send time', async (t) => {
+  const push = await startPushService();
+  t.after(() => push.close());
+  const g = await startGateway({ pushAgent: new PinnedAgent(push.fingerprint), pushHosts: [new URL(push.url).host] });
+  t.after(() => g.close());
+  const by = { name: 'test', remote: null };
+  const PW = 'correct horse battery';
+  const tokens: Record<string, string> = {};
+  for (const [name, role] of [['alice', 'operator'], ['bob', 'viewer'], ['carol', 'operator'], ['root', 'admin']] as const) {
+    await g.gw.accounts.createUser({ name, password: PW, role }, by);
+    const r = await apiRequest(g, 'POST', '/api/v1/login', { username: name, password: PW }, '');
+    assert.equal(r.status, 201);
+    tokens[name] = r.json.token as string;
+    assert.equal((await apiRequest(g, 'POST', '/api/v1/push/subscriptions', push.subscription(name), tokens[name])).status, 201);
+  }
+  assert.equal((await api(g, 'POST', '/api/v1/push/subscriptions', push.subscription('bootstrap'))).status, 201, 'the operator token may subscribe too');
+  const owners = () => g.gw.store.listPushSubscriptions().map((s) => s.user).sort();
+  assert.deepEqual(owners(), ['alice', 'bob', 'carol', 'operator.token (bootstrap)', 'root']);
+
+  const bob = g.gw.accounts.list().find((u) => u.name === 'bob')!;
+  const carol = g.gw.accounts.list().find((u) => u.name === 'carol')!;
+  const stored = g.gw.store.listPushSubscriptions().filter((s) => s.user === 'bob' || s.user === 'carol');
+  await g.gw.accounts.setDisabled(bob.id, true, by);
+  await g.gw.accounts.deleteUser(carol.id, by);
+  await waitFor(() => (owners().length === 3 ? true : undefined), 10_000, 'the disabled and deleted users\' subscriptions removed');
+  assert.deepEqual(owners(), ['alice', 'operator.token (bootstrap)', 'root']);
+
+  // Suppose a subscription survived (written back by a race, or a store shared with an older
+  // gateway): the send-time check still keeps the notification from it.
+  for (const s of stored) await g.gw.store.putPushSubscription(s);
+  // A new user named carol is not the carol the subscription was made for.
+  await g.gw.accounts.createUser({ name: 'carol', password: PW, role: 'admin' }, by);
+
+  const run = JSON.parse((await runCli(['runs', 'create', '--name', 'secret work', '--json'], g.env)).stdout) as CreateRunResponse;
+  const runner = await fakeRunner(g, run.id, run.token);
+  t.after(() => runner.close());
+  await runner.events({ type: 'approval_requested', ...approval('appr_notify_000000009') });
+  const paths = () => push.received.map((p) => `${p.path.split('/').pop()}:${JSON.parse(p.payload).kind}`).sort();
+  await waitFor(() => (paths().length >= 3 ? true : undefined), 10_000, `approval pushes; errors: ${push.errors.join('; ')}`);
+  // Sentinel: the run's finish goes out after the approval round; once it reached everyone
+  // entitled, anything sent to bob or carol would have arrived too.
+  await runner.exit(0);
+  await waitFor(() => (paths().length >= 6 ? true : undefined), 10_000, 'finish pushes');
+  assert.deepEqual(paths(), ['alice:approval', 'alice:finished', 'bootstrap:approval', 'bootstrap:finished', 'root:approval', 'root:finished']);
 });

@@ -388,3 +388,40 @@ test('settings: password change signs out other sessions; API tokens shown once,
   const actions = g.gw.store.listAudit({ limit: 50 }).map((e) => e.action);
   for (const a of ['password.change_failed', 'password.change', 'token.create', 'token.revoke']) assert.ok(actions.includes(a), a);
 });
+
+test('a password change or an admin reset revokes the user\'s API tokens (the page says so); others\' tokens stay', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const c = await adminClient(g);
+  await g.gw.accounts.createUser({ name: 'bob', password: PW, role: 'operator' }, { name: 'test', remote: null });
+  const apiLogin = async (username: string, password: string) => {
+    const r = await fetchJson(g, '/api/v1/login', '', 'POST', { username, password });
+    assert.equal(r.status, 201);
+    return r.json['token'] as string;
+  };
+  const adminToken = await apiLogin('admin', PW);
+  const bobTokens = [await apiLogin('bob', PW), await apiLogin('bob', PW)];
+  for (const tok of [adminToken, ...bobTokens]) assert.equal((await fetchJson(g, '/api/v1/runs', tok)).status, 200);
+
+  // An admin resets bob's password: bob's tokens stop, the admin's does not.
+  const bob = g.gw.accounts.list().find((u) => u.name === 'bob')!;
+  await c.get(`/settings/users/${bob.id}`);
+  let r = await c.post(`/settings/users/${bob.id}/password`, { password: 'another long password' });
+  assert.equal(r.status, 303);
+  const shown = await c.get(String(r.headers['location']));
+  assert.match(shown.body, /Their sessions were signed out and their API tokens were revoked/);
+  for (const tok of bobTokens) assert.equal((await fetchJson(g, '/api/v1/runs', tok)).status, 401, 'bob\'s token is revoked');
+  assert.equal((await fetchJson(g, '/api/v1/runs', adminToken)).status, 200, 'the admin\'s own token stays');
+
+  // The admin changes their own password: their tokens stop, this browser session stays.
+  await c.get('/settings');
+  assert.match((await c.get('/settings')).body, /your API tokens revoked/);
+  r = await c.post('/settings/password', { current: PW, new: 'a new long password', new2: 'a new long password' });
+  assert.equal(r.status, 303);
+  assert.match((await c.get(String(r.headers['location']))).body, /your API tokens \(from ccg login or made below\) were revoked/);
+  assert.equal((await fetchJson(g, '/api/v1/runs', adminToken)).status, 401);
+  assert.equal((await c.get('/runs')).status, 200, 'this session stays');
+  const audit = g.gw.store.listAudit({ limit: 20 });
+  assert.equal(audit.find((e) => e.action === 'password.change')?.detail?.['tokensRevoked'], 1);
+  assert.equal(audit.find((e) => e.action === 'user.password_reset')?.detail?.['tokensRevoked'], 2);
+});

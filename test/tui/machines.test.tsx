@@ -14,9 +14,9 @@ import { KEYS, startTui } from './harness.js';
 /**
  * The console and machines: with a machine online, `n` offers to start Claude there (workspace,
  * prompt, mode asked in the input line), the run starts on the real daemon and shows its reply;
- * `m` lists the machines.
+ * `M` lists the machines.
  */
-test('tui: n starts Claude on a machine, m lists the machines', async (t) => {
+test('tui: n starts Claude on a machine, M lists the machines', async (t) => {
   const g = await startGateway();
   t.after(() => g.close());
   const api = await startModelApi([{ text: 'Started from the console.' }]);
@@ -58,7 +58,7 @@ test('tui: n starts Claude on a machine, m lists the machines', async (t) => {
   }, 60_000, 'the run ended');
   assert.equal(run.origin?.machine, 'tm1');
 
-  await tui.press('m');
+  await tui.press('M');
   await tui.until((fr) => fr.includes('Machines (1)') && /tm1\s+online/.test(fr), 'the machines screen');
   await tui.press(KEYS.escape);
   await tui.until((fr) => !fr.includes('Machines (1)'), 'back');

@@ -47,7 +47,9 @@ export class RunnerStartCommand extends BaseCommand {
       itself at once (only what Claude's own settings allow, such as the tools given with the
       flags --claude-arg=--allowedTools, then runs); and with --input-wait 0 no follow-up
       prompt is taken either (the run ends after Claude's result). Refusals show here as
-      status lines and in the run's timeline as control_refused.
+      status lines and in the run's timeline as control_refused. Operators may also switch
+      Claude's permission mode (default, acceptEdits, plan: not with --no-remote-approval) and
+      model, and stop the current turn; bypassPermissions only with --allow-bypass-permissions.
 
       After \`--\` it runs any command instead. Exits with the command's exit code (130 when the run
       was cancelled).
@@ -99,6 +101,7 @@ export class RunnerStartCommand extends BaseCommand {
   inputWait = Option.String('--input-wait', '10m', { description: 'After Claude finishes, wait this long for a follow-up prompt (0: end at once, and refuse follow-ups meanwhile too)' });
   remoteInput = Option.Boolean('--remote-input', true, { description: 'Let the gateway send Claude prompts / --pty keystrokes (default on; --no-remote-input refuses them all)' });
   remoteApproval = Option.Boolean('--remote-approval', true, { description: "Let the gateway answer Claude's permission requests (default on; --no-remote-approval: the runner denies each one itself)" });
+  allowBypass = Option.Boolean('--allow-bypass-permissions', false, { description: 'Let operators switch Claude to bypassPermissions mode (every tool runs unasked); off by default' });
   claudeArgs = Option.Array('--claude-arg', { description: 'An extra argument for claude (repeatable): --claude-arg=--model --claude-arg=sonnet' });
   claudeSettings = Option.String('--claude-settings', { description: "Passed to claude's --settings (a file or JSON): hooks, permissions, env" });
   pty = Option.Boolean('--pty', false, { description: 'Run in a pseudo-terminal: interactive claude with --cmd, or the command after --' });
@@ -163,6 +166,7 @@ export class RunnerStartCommand extends BaseCommand {
       inputWaitMs: parseDuration(this.inputWait, '--input-wait'),
       remoteInput: this.remoteInput,
       remoteApproval: this.remoteApproval,
+      allowBypass: this.allowBypass,
       cwd,
       env: childEnv,
       echo: echoing ? this.context.stdout : null,

@@ -2,6 +2,7 @@ import { Command, Option } from 'clipanion';
 import { ApprovalsResponse, type Approval } from '../../../protocol/claude-control.js';
 import { toolSummary } from '../../../protocol/one-line.js';
 import { age, safe, table } from '../../format.js';
+import { approvalDetail, paint } from '../../render/steer-text.js';
 import { GatewayCommand } from '../base.js';
 import { runIdArg } from './args.js';
 
@@ -27,7 +28,13 @@ export class RunsApprovalsCommand extends GatewayCommand {
       \`ccg runs deny\`, or the phone or TUI. If nobody answers within the runner's
       approval timeout (--approval-timeout, default 10m), it is denied.
 
-      With --json: {"approvals":[{"approvalId","toolName","input","rule","state","expiresAt",…}]}.
+      Under the table, each open approval that needs more than yes or no shows what it holds:
+      an edit's unified diff against the file on disk (coloured on a terminal), Claude's
+      questions with their numbered options (answer with \`ccg runs answer\`), or its plan
+      (answer with \`ccg runs plan\`).
+
+      With --json: {"approvals":[{"approvalId","toolName","input","rule","state","expiresAt",
+      "diff","questions","plan","modeSuggestion",…}]}.
     `,
     examples: [
       ['What is waiting', 'ccg runs approvals 7k2m9x4q3w8z'],
@@ -37,17 +44,26 @@ export class RunsApprovalsCommand extends GatewayCommand {
 
   id = Option.String({ name: 'RUN_ID' });
   all = Option.Boolean('--all', false, { description: 'Include answered and resolved approvals' });
+  color = Option.Boolean('--color', { description: 'Colour diffs (default: when printing to a terminal)' });
 
   protected async run(): Promise<number> {
     const id = runIdArg(this.id);
     const out = await this.api().json('GET', `/api/v1/runs/${id}/approvals${this.all ? '?all=1' : ''}`, ApprovalsResponse);
+    const colour = this.color ?? (this.context.stdout as NodeJS.WriteStream).isTTY === true;
+    const details = () =>
+      out.approvals
+        .filter((a) => a.state === 'pending')
+        .map((a) => ({ a, lines: approvalDetail(a, { width: 160, maxLines: 80 }) }))
+        .filter((d) => d.lines.length > 0)
+        .map((d) => `\n${d.a.approvalId} ${safe(d.a.toolName)}:\n${d.lines.map((l) => `  ${paint(l, colour)}`).join('\n')}\n`)
+        .join('');
     this.print(out, () =>
       out.approvals.length === 0
         ? `no ${this.all ? '' : 'pending '}approvals\n`
         : table([
             ['APPROVAL', 'TOOL', 'STATE', 'AGE', 'INPUT'],
             ...out.approvals.map((a) => [a.approvalId, safe(a.toolName), safe(approvalState(a)), age(a.requestedAt), toolSummary(a.toolName, a.input, 80)]),
-          ]),
+          ]) + details(),
     );
     return 0;
   }

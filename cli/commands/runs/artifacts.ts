@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'clipanion';
 import { ArtifactsResponse, artifactBasename, isArtifactName } from '../../../protocol/artifacts.js';
 import { CliError, EXIT } from '../../exit-codes.js';
-import { age, bytes, safe, table } from '../../format.js';
+import { age, bytes, jsonLine, safe, table } from '../../format.js';
 import { GatewayCommand } from '../base.js';
 import { runIdArg } from './args.js';
 
@@ -57,7 +57,7 @@ export class RunsArtifactsCommand extends GatewayCommand {
     }
     await pipeline(res, createWriteStream(dest, { mode: 0o600 }));
     const size = Number(res.headers['content-length'] ?? 0);
-    if (this.json) this.context.stdout.write(JSON.stringify({ saved: dest, bytes: size, sha256: res.headers['x-ccg-sha256'] ?? null }) + '\n');
+    if (this.json) this.context.stdout.write(jsonLine({ saved: dest, bytes: size, sha256: res.headers['x-ccg-sha256'] ?? null }));
     else this.context.stderr.write(`saved ${name} to ${dest} (${bytes(size)})\n`);
     return 0;
   }

@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { CommandsResponse } from '../../../protocol/api.js';
-import { table } from '../../format.js';
+import { safe, table } from '../../format.js';
 import { GatewayCommand } from '../base.js';
 import { runIdArg } from './args.js';
 
@@ -18,7 +18,8 @@ export class RunsCommandsCommand extends GatewayCommand {
     const out = await this.api().json('GET', `/api/v1/runs/${runIdArg(this.id)}/commands`, CommandsResponse);
     this.print(out, () => {
       if (out.commands.length === 0) return 'this runner offers no commands\n';
-      const rows = out.commands.map((c) => [c.name, c.params.map((p) => `${p.name}=/${p.pattern}/`).join(' ') || '-', `${Math.round(c.timeoutMs / 1000)}s`, c.description ?? '']);
+      // Names are checked by the gateway; patterns and descriptions are the runner's free text.
+      const rows = out.commands.map((c) => [safe(c.name), c.params.map((p) => `${safe(p.name)}=/${safe(p.pattern)}/`).join(' ') || '-', `${Math.round(c.timeoutMs / 1000)}s`, safe(c.description ?? '')]);
       return table([['NAME', 'PARAMS', 'TIMEOUT', 'DESCRIPTION'], ...rows]) + (out.connected ? '' : '(the runner is not connected right now)\n');
     });
     return 0;

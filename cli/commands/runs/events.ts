@@ -7,6 +7,7 @@ import { itemsOfChunk, type TimelineItem } from '../../../protocol/timeline.js';
 import { OperatorClient } from '../../client/operator-client.js';
 import { CliError } from '../../exit-codes.js';
 import { TextTimeline } from '../../render/timeline-text.js';
+import { jsonLine } from '../../format.js';
 import { GatewayCommand } from '../base.js';
 import { fromOption, runIdArg } from './args.js';
 
@@ -44,7 +45,10 @@ export class RunsEventsCommand extends GatewayCommand {
   protected async run(): Promise<number> {
     const id = runIdArg(this.id);
     const from = fromOption(this.from);
-    this.text = new TextTimeline({ approvalHint: (a) => `answer: ccg runs approve ${id} ${a}  |  ccg runs deny ${id} ${a}` });
+    this.text = new TextTimeline({
+      approvalHint: (a, kind) =>
+        kind === 'questions' ? `answer: ccg runs answer ${id} ${a} --choose N=OPTION` : kind === 'plan' ? `answer: ccg runs plan ${id} ${a} --approve [--allow-edits] | --keep-planning` : `answer: ccg runs approve ${id} ${a}  |  ccg runs deny ${id} ${a}`,
+    });
     if (!this.follow) {
       const res = await this.api().open('GET', `/api/v1/runs/${id}/events?from=${from}`);
       for await (const line of createInterface({ input: res, crlfDelay: Infinity })) {
@@ -67,7 +71,7 @@ export class RunsEventsCommand extends GatewayCommand {
 
   private emit(item: TimelineItem): void {
     if (this.json) {
-      this.context.stdout.write(JSON.stringify({ seq: item.seq, time: item.time, ...item.event }) + '\n');
+      this.context.stdout.write(jsonLine({ seq: item.seq, time: item.time, ...item.event }));
       return;
     }
     for (const l of this.text!.push(item)) this.context.stdout.write(`${l.text}\n`);

@@ -2,6 +2,8 @@ import { Command, Option } from 'clipanion';
 import { ExecResponse } from '../../../protocol/api.js';
 import { STREAM_COMMAND } from '../../../protocol/frames.js';
 import { CliError, EXIT } from '../../exit-codes.js';
+import { jsonLine } from '../../format.js';
+import { isTerminal, TerminalFilter } from '../../terminal-filter.js';
 import { GatewayCommand, parseDuration } from '../base.js';
 import { runIdArg } from './args.js';
 import { commandExitStatus, followRequest } from './follow.js';
@@ -36,6 +38,7 @@ export class RunsExecCommand extends GatewayCommand {
   params = Option.Rest({ name: 'PARAM=VALUE' });
   wait = Option.Boolean('--wait', false, { description: "Stream the output and exit with the command's exit code" });
   timeout = Option.String('--timeout', { description: 'With --wait: give up after this long (e.g. 10m; default: no limit besides the runner\'s own timeout)' });
+  raw = Option.Boolean('--raw', false, { description: 'With --wait, on a terminal too: write the output exactly as the command wrote it (escape sequences included)' });
 
   protected async run(): Promise<number> {
     const id = runIdArg(this.id);
@@ -53,12 +56,14 @@ export class RunsExecCommand extends GatewayCommand {
       return 0;
     }
     let mine = false;
+    // On a terminal, the runner's escape sequences are filtered (colours kept); see `runs logs`.
+    const filter = !this.raw && isTerminal(this.context.stdout) ? new TerminalFilter() : null;
     return followRequest(target, id, res.fromSeq, {
       // One command runs at a time on a runner: between our exec_started and exec_exit, stream 2 is ours.
       chunk: (c) => {
         if (c.stream !== STREAM_COMMAND || !mine) return;
-        if (this.json) this.context.stdout.write(JSON.stringify({ seq: c.seq, text: Buffer.from(c.data).toString('utf8') }) + '\n');
-        else this.context.stdout.write(c.data);
+        if (this.json) this.context.stdout.write(jsonLine({ seq: c.seq, text: Buffer.from(c.data).toString('utf8') }));
+        else this.context.stdout.write(filter ? filter.write(c.data) : c.data);
       },
       event: (ev) => {
         if (!('requestId' in ev) || ev.requestId !== res.requestId) return undefined;
@@ -70,7 +75,7 @@ export class RunsExecCommand extends GatewayCommand {
             return this.report(new CliError(`the runner refused ${this.name}: ${ev.reason}`, EXIT.ERROR, 'ERR_REFUSED'));
           case 'exec_exit':
             mine = false;
-            if (this.json) this.context.stdout.write(JSON.stringify({ exit: ev }) + '\n');
+            if (this.json) this.context.stdout.write(jsonLine({ exit: ev }));
             else if (ev.timedOut) this.context.stderr.write(`ccg: ${this.name} timed out on the runner\n`);
             else if (ev.truncated) this.context.stderr.write(`ccg: the output of ${this.name} hit the runner's cap; it was stopped\n`);
             return ev.timedOut ? EXIT.TIMEOUT : commandExitStatus(ev.code, ev.signal);

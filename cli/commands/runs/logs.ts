@@ -5,6 +5,8 @@ import { CHILD_STREAMS, STREAMS } from '../../../protocol/frames.js';
 import { isFinal, type RunSummary } from '../../../protocol/run.js';
 import { OperatorClient } from '../../client/operator-client.js';
 import { CliError } from '../../exit-codes.js';
+import { jsonLine } from '../../format.js';
+import { isTerminal, TerminalFilter } from '../../terminal-filter.js';
 import { GatewayCommand } from '../base.js';
 import { fromOption, runIdArg } from './args.js';
 
@@ -39,17 +41,29 @@ export class RunsLogsCommand extends GatewayCommand {
   id = Option.String({ name: 'RUN_ID' });
   follow = Option.Boolean('-f,--follow', false, { description: 'Keep streaming until the run ends' });
   from = Option.String('--from', { description: 'Start at this chunk sequence number (default 1)' });
+  raw = Option.Boolean('--raw', false, { description: 'On a terminal too, write the bytes exactly as the run wrote them (escape sequences included)' });
 
   protected async run(): Promise<number> {
     const id = runIdArg(this.id);
     const from = fromOption(this.from);
+    // On a terminal the runner's escape sequences are filtered (colours kept): a hostile run must
+    // not write the operator's clipboard or retitle their terminal. Into a pipe or a file, and
+    // with --raw, the bytes are exactly the run's.
+    const filter = !this.raw && !this.json && isTerminal(this.context.stdout) ? new TerminalFilter() : null;
+    this.filter = filter;
     if (!this.follow && !this.json) {
       const res = await this.api().open('GET', `/api/v1/runs/${id}/log?from=${from}`);
-      await pipeline(res, this.context.stdout, { end: false });
+      if (!filter) {
+        await pipeline(res, this.context.stdout, { end: false });
+        return 0;
+      }
+      for await (const chunk of res as AsyncIterable<Buffer>) this.context.stdout.write(filter.write(chunk));
       return 0;
     }
     return this.stream(id, from);
   }
+
+  private filter: TerminalFilter | null = null;
 
   private stream(id: string, from: number): Promise<number> {
     const client = new OperatorClient(this.target(), { reconnect: this.follow, client: 'ccg-logs', failFast: true });
@@ -73,9 +87,9 @@ export class RunsLogsCommand extends GatewayCommand {
       };
       client.on('chunk', (c) => {
         if (this.json) {
-          out.write(JSON.stringify({ seq: c.seq, stream: STREAMS[c.stream] ?? String(c.stream), time: c.time, text: decode(c.stream, c.data) }) + '\n');
+          out.write(jsonLine({ seq: c.seq, stream: STREAMS[c.stream] ?? String(c.stream), time: c.time, text: decode(c.stream, c.data) }));
         } else if (CHILD_STREAMS.has(c.stream)) {
-          out.write(c.data);
+          out.write(this.filter ? this.filter.write(c.data) : c.data);
         }
         maybeDone();
       });

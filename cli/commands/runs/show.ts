@@ -1,6 +1,8 @@
 import { Command, Option } from 'clipanion';
 import { RunResponse } from '../../../protocol/api.js';
 import { bytes, safe, statusText } from '../../format.js';
+import { SessionResponse } from '../../../protocol/claude-control.js';
+import { sessionLine } from './mode.js';
 import { GatewayCommand } from '../base.js';
 import { runIdArg } from './args.js';
 
@@ -17,6 +19,8 @@ export class RunsShowCommand extends GatewayCommand {
   protected async run(): Promise<number> {
     const { run } = await this.api().json('GET', `/api/v1/runs/${runIdArg(this.id)}`, RunResponse);
     const t = (ms: number | null) => (ms ? new Date(ms).toISOString() : '-');
+    // A Claude run (not --pty): its mode and model, in the human form only (--json stays the run).
+    const session = !this.json && run.runner?.mode === 'claude' && !run.runner.pty ? await this.api().json('GET', `/api/v1/runs/${run.id}/session`, SessionResponse).catch(() => null) : null;
     this.print({ run }, () =>
       [
         `run       ${run.id}  ${safe(run.name)}`,
@@ -33,6 +37,7 @@ export class RunsShowCommand extends GatewayCommand {
               ...(run.origin.next ? [`next      ${run.origin.next}`] : []),
             ]
           : []),
+        ...(session ? [`claude    ${sessionLine(session)}`] : []),
         '',
       ].join('\n'),
     );

@@ -2,13 +2,14 @@ import { Command, Option } from 'clipanion';
 import { isFinal, type RunSummary } from '../../../protocol/run.js';
 import { OperatorClient } from '../../client/operator-client.js';
 import { CliError, EXIT } from '../../exit-codes.js';
-import { statusText } from '../../format.js';
+import { safe, statusText } from '../../format.js';
 import { GatewayCommand, parseDuration } from '../base.js';
 import { runIdArg } from './args.js';
 
 /** The exit status `ccg runs wait` reports for a finished run. */
 export function exitStatusOf(run: RunSummary): number {
-  if (run.status === 'cancelled') return EXIT.CANCELLED;
+  // Revoked: cut off by an operator or after an unanswered cancel, a cancel by force.
+  if (run.status === 'cancelled' || run.status === 'revoked') return EXIT.CANCELLED;
   if (run.status === 'exited') return run.exitCode ?? EXIT.ERROR;
   return run.exitCode && run.exitCode > 0 ? run.exitCode : EXIT.ERROR;
 }
@@ -50,7 +51,7 @@ export class RunsWaitCommand extends GatewayCommand {
       }
       client.on('run', (run) => {
         if (run.id !== id || !isFinal(run.status)) return;
-        this.print({ run }, () => `run ${id} ${statusText(run)}${run.reason ? ` — ${run.reason}` : ''}\n`);
+        this.print({ run }, () => `run ${id} ${statusText(run)}${run.reason ? ` — ${safe(run.reason)}` : ''}\n`);
         end(exitStatusOf(run));
       });
       client.on('notice', (n) => end(this.report(new CliError(n.message, n.code === 'ERR_RUN_NOT_FOUND' ? EXIT.NOT_FOUND : EXIT.ERROR, n.code))));

@@ -8,6 +8,47 @@ import { ESC_BACK, usePanelHelp } from '../hooks/use-panel-help.js';
 import type { PanelProps } from '../panels.js';
 import { plainText } from '../sanitize.js';
 import { clean, fit } from '../theme.js';
+import { approvalKind, type ClaudeQuestion, type QuestionAnswers } from '../../../protocol/claude-steer.js';
+import { approvalDetail, type SteerKind } from '../../render/steer-text.js';
+
+const STEER_COLOR: Partial<Record<SteerKind, string>> = { 'diff-add': 'green', 'diff-del': 'red', 'diff-hunk': 'cyan', question: 'yellow' };
+
+/**
+ * What an operator typed as answers: an option's number (one question), `N=OPTIONS` per question
+ * (`1=2 2=1+3`: options 1 and 3 of a multi-select), or their own words (one question). Throws
+ * with what to type instead.
+ */
+export function parseAnswers(questions: readonly ClaudeQuestion[], text: string): QuestionAnswers {
+  const t = text.trim();
+  if (!t) throw new Error('nothing typed');
+  const answers: QuestionAnswers = {};
+  const pick = (q: ClaudeQuestion, nums: string) => {
+    const labels = nums.split('+').map((n) => {
+      const o = q.options[Number(n) - 1];
+      if (!o) throw new Error(`"${q.question.slice(0, 40)}" has no option ${n}`);
+      return o.label;
+    });
+    if (labels.length > 1 && !q.multiSelect) throw new Error(`"${q.question.slice(0, 40)}" takes one option`);
+    answers[q.question] = q.multiSelect ? [...new Set(labels)] : labels[0]!;
+  };
+  if (/^\d{1,2}(\+\d{1,2})*$/.test(t) && questions.length === 1) {
+    pick(questions[0]!, t);
+    return answers;
+  }
+  const parts = t.split(/\s+/);
+  if (parts.every((p) => /^\d{1,2}=\d{1,2}(\+\d{1,2})*$/.test(p))) {
+    for (const p of parts) {
+      const [n, nums] = p.split('=') as [string, string];
+      const q = questions[Number(n) - 1];
+      if (!q) throw new Error(`there is no question ${n}`);
+      pick(q, nums);
+    }
+    return answers;
+  }
+  if (questions.length !== 1) throw new Error('several questions: type N=OPTION for each, e.g. 1=2 2=1+3');
+  answers[questions[0]!.question] = t.slice(0, 2000);
+  return answers;
+}
 
 
 /** "allowed by alice", "denied (timeout)": what became of an approval, or null while it is open. */
@@ -53,7 +94,7 @@ function inputLines(a: Approval): string[] {
  * one in full (tool, description, input, the rule "always" would add, time left). Operators and
  * admins answer; viewers see the same screen without the keys.
  */
-export function ApprovalsScreen({ ctx, close, keys, setHelp, height, width, theme }: PanelProps) {
+export function ApprovalsScreen({ ctx, api, close, keys, setHelp, height, width, theme }: PanelProps) {
   const { live } = ctx;
   const list = [...live.approvals].sort((a, b) => Number(b.state !== 'resolved') - Number(a.state !== 'resolved') || a.requestedAt - b.requestedAt);
   // The cursor is on an approval, not a row: rows move as approvals open and close. A new open
@@ -88,10 +129,43 @@ export function ApprovalsScreen({ ctx, close, keys, setHelp, height, width, them
       if (name === 'escape' || name === 'q' || name === 'a') return close();
       if (name === 'up' || name === 'k') return choose(all, all[Math.max(0, at - 1)]?.approvalId ?? null);
       if (name === 'down' || name === 'j') return choose(all, all[Math.min(all.length - 1, at + 1)]?.approvalId ?? null);
-      if (name !== 'y' && name !== 'n' && name !== 'A') return;
+      if (name !== 'y' && name !== 'n' && name !== 'A' && name !== 'e') return;
       if (!chosen) return ctx.notify('no approval to answer', 'error');
       choose(all, chosen.approvalId);
       if (!mayAnswer) return ctx.notify(`viewers see approvals but cannot answer them (you are ${ctx.role ?? 'not connected yet'})`, 'error');
+      const kind = approvalKind(chosen.toolName);
+      if (kind !== 'tool' && chosen.state !== 'pending') return ctx.answerApproval(chosen, 'deny'); // says who answered first
+      const sent = (p: Promise<unknown>, what: string) =>
+        p.then(() => ctx.notify(what)).catch((err: Error) => ctx.notify(`not sent: ${clean(err.message, 200)}`, 'error'));
+      if (kind === 'questions' && name === 'y') {
+        const qs = chosen.questions ?? [];
+        return ctx.prompt({
+          label: qs.length === 1 ? 'Answer: an option number (2, or 1+3 where several are allowed), or your own words:' : 'Answers, N=OPTION each (1=2 2=1+3):',
+          placeholder: qs.length === 1 ? '1' : '1=1 2=2',
+          onSubmit: (value) => {
+            try {
+              sent(api.answerQuestions(chosen.runId, chosen.approvalId, parseAnswers(qs, value)), 'answer sent to Claude');
+            } catch (err) {
+              ctx.notify((err as Error).message, 'error');
+            }
+          },
+        });
+      }
+      if (kind === 'plan' && (name === 'y' || name === 'e')) {
+        const mode = name === 'e' ? 'acceptEdits' : 'default';
+        return sent(api.answerPlan(chosen.runId, chosen.approvalId, { decision: 'approve', mode }), `plan approved${mode === 'acceptEdits' ? '; edits allowed' : ''}`);
+      }
+      if (kind === 'plan' && name === 'n') {
+        return ctx.prompt({
+          label: 'Keep planning; what should Claude change? (optional)',
+          placeholder: 'e.g. also cover the migration',
+          onSubmit: (message) => {
+            const m = message.trim().slice(0, MAX_MESSAGE);
+            sent(api.answerPlan(chosen.runId, chosen.approvalId, { decision: 'keep_planning', ...(m ? { message: m } : {}) }), 'Claude keeps planning');
+          },
+        });
+      }
+      if (name === 'e' || (kind !== 'tool' && name === 'A')) return;
       if (name === 'y') return ctx.answerApproval(chosen, 'allow');
       if (name === 'A') return ctx.answerApproval(chosen, 'allow', { always: true });
       if (chosen.state !== 'pending') return ctx.answerApproval(chosen, 'deny'); // says who answered first
@@ -121,8 +195,11 @@ export function ApprovalsScreen({ ctx, close, keys, setHelp, height, width, them
     const outcome = approvalOutcome(a);
     details.push({ text: `${clean(a.toolName, 60)}${a.displayName && a.displayName !== a.toolName ? ` (${clean(a.displayName, 60)})` : ''}${a.description ? ` — ${clean(a.description, 200)}` : ''}`, bold: true });
     if (a.blockedPath) details.push({ text: `path: ${clean(a.blockedPath, 300)}` });
-    if (a.state === 'pending') {
-      details.push({ text: a.rule ? `A would always allow ${clean(a.rule.toolName, 60)}${a.rule.ruleContent ? `(${clean(a.rule.ruleContent, 120)})` : ''} for this run` : 'Claude suggested no rule: it can be allowed once only', dim: true });
+    const kind = approvalKind(a.toolName);
+    if (a.state === 'pending' && kind === 'questions') details.push({ text: 'y answers (option numbers or your own words), n denies', dim: true });
+    else if (a.state === 'pending' && kind === 'plan') details.push({ text: 'y approves (Claude still asks before edits), e approves and allows edits, n keeps planning', dim: true });
+    else if (a.state === 'pending') {
+      details.push({ text: a.rule ? `A would always allow ${clean(a.rule.toolName, 60)}${a.rule.ruleContent ? `(${clean(a.rule.ruleContent, 120)})` : ''} for this run` : a.modeSuggestion === 'acceptEdits' ? 'A allows all edits this session (acceptEdits)' : 'Claude suggested no rule: it can be allowed once only', dim: true });
       details.push({ text: `denied by the runner in ${mmss(a.expiresAt - Date.now())} if nobody answers`, dim: true });
     } else {
       details.push({ text: outcome ?? '', color: 'yellow' });
@@ -130,9 +207,12 @@ export function ApprovalsScreen({ ctx, close, keys, setHelp, height, width, them
       const message = a.resolution?.message ?? a.answer?.message;
       if (message) details.push({ text: `message: ${clean(message, 300)}` });
     }
-    details.push({ text: 'input:' });
-    const room = detailHeight - details.length;
-    const lines = inputLines(a);
+    const extra = approvalDetail(a, { width: Math.max(20, width - 2), maxLines: Math.max(1, detailHeight - details.length - 1) });
+    const room = detailHeight - details.length - (extra.length ? extra.length : 1);
+    // A diff, questions or a plan say it better than the raw input; the input follows if there is room.
+    for (const l of extra) details.push({ text: l.text, ...(STEER_COLOR[l.kind] ? { color: STEER_COLOR[l.kind]! } : {}), ...(l.kind === 'note' ? { dim: true } : {}) });
+    if (extra.length === 0) details.push({ text: 'input:' });
+    const lines = extra.length ? [] : inputLines(a);
     const shown = lines.length > room ? lines.slice(0, Math.max(0, room - 1)) : lines;
     for (const l of shown) details.push({ text: `  ${l}` });
     if (shown.length < lines.length) details.push({ text: `  … ${lines.length - shown.length} more lines`, dim: true });
@@ -142,7 +222,8 @@ export function ApprovalsScreen({ ctx, close, keys, setHelp, height, width, them
       ? [
           { key: 'y', help: 'approve', rank: 1 },
           { key: 'n', help: 'deny', rank: 1 },
-          { key: 'A', help: 'always allow', rank: 2 },
+          { key: 'A', help: selected?.modeSuggestion && !selected.rule ? 'allow all edits' : 'always allow', rank: 2 },
+          ...(selected && approvalKind(selected.toolName) === 'plan' ? [{ key: 'e', help: 'approve + edits', rank: 1 }] : []),
         ]
       : []),
     { key: '↑↓', help: 'choose', rank: 3 },

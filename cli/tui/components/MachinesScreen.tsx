@@ -13,7 +13,7 @@ function state(m: MachineSummary): string {
 }
 
 /**
- * `m`: the machines — online or last seen, host, version, workspaces, running runs — refreshed
+ * `M`: the machines — online or last seen, host, version, workspaces, running runs — refreshed
  * every 2 s. `s` starts Claude on the selected one (operators and admins; the machine decides).
  */
 export function MachinesScreen({ ctx, api, close, keys, setHelp, height, width, theme }: PanelProps) {
@@ -42,7 +42,7 @@ export function MachinesScreen({ ctx, api, close, keys, setHelp, height, width, 
 
   useLayoutEffect(() => {
     keys.current = (name) => {
-      if (name === 'escape' || name === 'q' || name === 'm') return close();
+      if (name === 'escape' || name === 'q' || name === 'M') return close();
       if (name === 'up' || name === 'k') return setIndex((i) => Math.max(0, i - 1));
       if (name === 'down' || name === 'j') return setIndex((i) => Math.min(list.length - 1, i + 1));
       if (name === 's' || name === 'enter') {

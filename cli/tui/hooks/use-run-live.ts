@@ -1,3 +1,5 @@
+import { STREAM_EVENT } from '../../../protocol/frames.js';
+import { itemsOfChunk } from '../../../protocol/timeline.js';
 import { useEffect, useState } from 'react';
 import type { ArtifactInfo } from '../../../protocol/artifacts.js';
 import type { AssistInfo } from '../../../protocol/assist.js';
@@ -19,6 +21,10 @@ export interface RunLive {
   artifacts: readonly ArtifactInfo[] | null;
   /** The assist session (operators and admins only; null for viewers and when none was started). */
   assist: AssistInfo | null;
+  /** Claude's mode and model as its events last said (null: not seen since the run was opened here). */
+  settings?: { permissionMode: string | null; model: string | null } | null;
+  /** Counts the mode/model changes seen, so a screen can read the session again. */
+  settingsVersion?: number;
 }
 
 /** Resolved approvals kept for display after they close. */
@@ -28,11 +34,13 @@ export function useRunLive(client: OperatorClient, runId: string | null): RunLiv
   const [approvals, setApprovals] = useState<Approval[]>([]);
   const [artifacts, setArtifacts] = useState<ArtifactInfo[] | null>(null);
   const [assist, setAssist] = useState<AssistInfo | null>(null);
+  const [settings, setSettings] = useState<{ permissionMode: string | null; model: string | null; version: number } | null>(null);
 
   useEffect(() => {
     setApprovals([]);
     setArtifacts(null);
     setAssist(null);
+    setSettings(null);
     if (!runId) return;
     const order = (list: Approval[]) => {
       const resolved = list.filter((a) => a.state === 'resolved');
@@ -55,11 +63,24 @@ export function useRunLive(client: OperatorClient, runId: string | null): RunLiv
     const onAssist = (m: { runId: string; assist: AssistInfo }) => {
       if (m.runId === runId) setAssist(m.assist);
     };
+    const onChunk = (c: { runId: string; stream: number; seq: number; time: number; data: Uint8Array }) => {
+      if (c.runId !== runId || c.stream !== STREAM_EVENT) return;
+      for (const { event: ev } of itemsOfChunk(c)) {
+        if (ev.type !== 'claude_settings' && ev.type !== 'claude_init') continue;
+        setSettings((prev) => ({
+          permissionMode: ev.permissionMode ?? prev?.permissionMode ?? null,
+          model: ev.model ?? prev?.model ?? null,
+          version: (prev?.version ?? 0) + 1,
+        }));
+      }
+    };
+    client.on('chunk', onChunk);
     client.on('approvals', onApprovals);
     client.on('approval', onApproval);
     client.on('artifacts', onArtifacts);
     client.on('assist', onAssist);
     return () => {
+      client.off('chunk', onChunk);
       client.off('approvals', onApprovals);
       client.off('approval', onApproval);
       client.off('artifacts', onArtifacts);
@@ -67,5 +88,8 @@ export function useRunLive(client: OperatorClient, runId: string | null): RunLiv
     };
   }, [client, runId]);
 
-  return { runId, approvals, pending: approvals.filter((a) => a.state === 'pending'), artifacts, assist };
+  return {
+    runId, approvals, pending: approvals.filter((a) => a.state === 'pending'), artifacts, assist,
+    settings: settings ? { permissionMode: settings.permissionMode, model: settings.model } : null, settingsVersion: settings?.version ?? 0,
+  };
 }

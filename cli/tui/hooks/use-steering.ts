@@ -98,7 +98,7 @@ export function useSteering(
     (a, decision, opts = {}) => {
       const outcome = approvalOutcome(a);
       if (a.state !== 'pending') return notify(`${clean(a.toolName, 30)} was already ${outcome ?? 'answered'}`, 'error');
-      if (opts.always && !a.rule) return notify(`Claude suggested no rule for this ${clean(a.toolName, 30)}: y allows it once`, 'error');
+      if (opts.always && !a.rule && !a.modeSuggestion) return notify(`Claude suggested no rule for this ${clean(a.toolName, 30)}: y allows it once`, 'error');
       if (!client.answerApproval(a.runId, a.approvalId, decision, opts)) return notify('not connected: nothing was sent; try again once connected', 'error');
       notify(`${decision === 'allow' ? (opts.always ? 'always allowing' : 'allowing') : 'denying'} ${clean(a.toolName, 30)}…`);
     },

@@ -93,6 +93,7 @@ export function mountAdminPages(app: TemplatedApp, d: BrowserDeps): void {
   onUser('password', async (pc, id, f) => {
     await d.accounts.resetPassword(id, f.get('password') ?? '', actor(pc));
     await d.sessions.destroyUser(id, id === pc.user!.id ? pc.session!.hash : undefined);
+    return `/settings/users/${id}?notice=password-reset`;
   });
   onUser('totp-reset', async (pc, id) => {
     await d.accounts.resetTotp(id, actor(pc));

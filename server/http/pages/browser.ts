@@ -10,6 +10,7 @@ import type { ArtifactService } from '../../core/artifacts.js';
 import type { AssistService } from '../../core/assist.js';
 import type { EventBus } from '../../live/bus.js';
 import type { ApprovalService } from '../../core/approvals.js';
+import type { ClaudeSessionService } from '../../core/claude-session.js';
 import type { SteeringService } from '../../core/steering.js';
 import type { WebPush } from '../../notify/web-push.js';
 import type { PolicyService } from '../../core/policy.js';
@@ -29,6 +30,8 @@ export interface PagePowers {
   assist: AssistService;
   approvals: ApprovalService;
   steering: SteeringService;
+  /** A Claude session's mode, model and "stop this turn". */
+  claudeSession: ClaudeSessionService;
   push: WebPush;
   /** The operations the JSON API calls too (role, policy and audit in one place). */
   requests: Requests;

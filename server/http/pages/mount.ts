@@ -60,12 +60,12 @@ export function mountBrowser(app: TemplatedApp, s: Services, o: BrowserOptions):
     setupPending: o.setupPending,
     markSetupDone: o.markSetupDone,
     checkSetupCode: o.checkSetupCode,
-    powers: { policy: s.policy, artifacts: s.artifacts, assist: s.assist, approvals: s.approvals, steering: s.steering, push: s.push, requests: s.requests, machines: s.machines },
+    powers: { policy: s.policy, artifacts: s.artifacts, assist: s.assist, approvals: s.approvals, steering: s.steering, claudeSession: s.claudeSession, push: s.push, requests: s.requests, machines: s.machines },
     sections: [],
   };
   d.sections.push(...runSections(d));
 
-  mountLoginApi(app, { store: s.store, accounts: s.accounts, log: s.log, now: s.now, trustProxy: d.trustProxy });
+  mountLoginApi(app, { store: s.store, accounts: s.accounts, log: s.log, now: s.now, trustProxy: d.trustProxy, cf: o.cf });
   mountAuthPages(app, d, { throttle: s.throttle, closeSessionStreams: (hash) => streams.closeSession(hash) });
   mountRunLive(app, d, streams);
   mountRunsPages(app, d);

@@ -154,7 +154,7 @@ export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStr
     };
 
     // The output follows the run like an operator socket's subscription does (live/follower.ts).
-    const follower: Follower = new Follower({ committedSeq: (r) => d.runs.committedSeq(r), readChunks: d.store.readChunks.bind(d.store), bus: d.bus }, id, after + 1, {
+    const follower: Follower = new Follower(d.runs.followSource, id, after + 1, {
       deliver(chunks) {
         if (s.isClosed) return false;
         const ok = sendChunks(chunks);

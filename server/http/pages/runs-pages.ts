@@ -157,4 +157,10 @@ export function mountRunsPages(app: TemplatedApp, d: BrowserDeps): void {
     await d.powers.requests.cancelRun({ principal: pc.principal!, from: pc.ip, via: 'page' }, id);
     return redirect(pc, `/runs/${id}?notice=run-cancelled`);
   });
+
+  pageRoute(app, d, 'post', '/runs/:id/revoke', { auth: 'user', role: 'operator' }, async (pc) => {
+    const id = runIdOf(pc);
+    await d.powers.requests.revokeRun({ principal: pc.principal!, from: pc.ip, via: 'page' }, id);
+    return redirect(pc, `/runs/${id}?notice=run-revoked`);
+  });
 }

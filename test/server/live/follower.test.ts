@@ -34,7 +34,7 @@ async function withRun(t: { after(fn: () => Promise<void>): void }) {
   t.after(h.close);
   const { run } = await h.runs.create('follow', 'alice');
   await h.runs.attachRunner(run.id, recordingLink(), RUNNER_INFO);
-  const src = { committedSeq: (id: string) => h.runs.committedSeq(id), readChunks: h.store.readChunks.bind(h.store), bus: h.bus };
+  const src = h.runs.followSource;
   return { h, run, src, line: (seq: number) => ingest(h.runs, run.id, seq, STREAM_STDOUT, `line ${seq}\n`) };
 }
 
@@ -83,7 +83,7 @@ test('Follower: a live chunk out of order (one was missed) sends it back to the 
     if (forward.has(c.seq)) lossy.publishChunk(run.id, c);
   });
   const s = sink();
-  const f = new Follower({ committedSeq: (id) => h.runs.committedSeq(id), readChunks: h.store.readChunks.bind(h.store), bus: lossy }, run.id, 1, s);
+  const f = new Follower({ ...h.runs.followSource, bus: lossy }, run.id, 1, s);
   t.after(() => f.close());
   f.pump();
   await line(1);
@@ -94,4 +94,38 @@ test('Follower: a live chunk out of order (one was missed) sends it back to the 
   assert.equal(s.items[2]!.length, 1);
   assert.equal(s.items[2]![0]!.event.type, 'collect_started');
   assert.equal(f.isLive, true);
+});
+
+test('Follower: chunks reach viewers before their commit; one who arrives meanwhile reads them from memory; the ack waits for the commit', async (t) => {
+  const { h, run, src } = await withRun(t);
+  // The store's commits wait for a gate we open: a slow disk, at the store's boundary.
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const append = h.store.appendChunk.bind(h.store);
+  h.store.appendChunk = (id, chunk) => gate.then(() => append(id, chunk));
+  const early = sink();
+  const live = new Follower(src, run.id, 1, early);
+  t.after(() => live.close());
+  live.pump();
+  const acked: number[] = [];
+  const committed: Promise<number>[] = [];
+  for (let seq = 1; seq <= 3; seq++) {
+    committed.push(new Promise((resolve, reject) => h.runs.ingest(run.id, { seq, stream: STREAM_STDOUT, time: seq, data: Buffer.from(`line ${seq}\n`) }, (n) => resolve(acked.push(n)), reject)));
+  }
+  await new Promise((resolve) => setImmediate(resolve)); // the fan-out's turn
+  assert.deepEqual(early.got, [1, 2, 3], 'a live viewer has every chunk before any commit');
+  assert.equal(h.runs.committedSeq(run.id), 0);
+  assert.deepEqual(acked, [], 'nothing is acknowledged before its commit');
+  const late = sink();
+  const joined = new Follower(src, run.id, 2, late);
+  t.after(() => joined.close());
+  joined.pump();
+  assert.deepEqual(late.got, [2, 3], 'a viewer arriving before the commit reads the chunks in flight');
+  assert.deepEqual(late.caught, [3], 'caught up past the commit');
+  open();
+  await Promise.all(committed);
+  assert.deepEqual(acked, [1, 2, 3]);
+  await ingest(h.runs, run.id, 4, STREAM_STDOUT, 'line 4\n'); // the sentinel: nothing twice before it
+  assert.deepEqual(early.got, [1, 2, 3, 4]);
+  assert.deepEqual(late.got, [2, 3, 4]);
 });

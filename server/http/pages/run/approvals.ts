@@ -1,11 +1,14 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import type { Approval } from '../../../../protocol/claude-control.js';
+import type { QuestionAnswers } from '../../../../protocol/claude-steer.js';
+import { visibleText } from '../../../../protocol/terminal-escapes.js';
 import { APPROVAL_ID_RE, MAX_MESSAGE } from '../../../../protocol/claude-events.js';
 import { CcgError } from '../../../../protocol/errors.js';
 import { canOperate, type Principal } from '../../../auth/operator-auth.js';
 import { toolSummary, type ApprovalState } from '../../../../protocol/timeline.js';
 import { escapeHtml, html, joinHtml, raw, type SafeHtml } from '../../../render/html.js';
 import { renderEntryHtml } from '../../../render/timeline-html.js';
+import { approvalKind, MAX_ANSWER, modeLabel } from '../../../../protocol/claude-steer.js';
 import { fragment, pageRoute, redirect, runIdOf, type BrowserDeps, type PageCtx } from '../browser.js';
 import type { RunSection, SectionCtx } from '../run-sections.js';
 import { isClaudeRun } from './timeline.js';
@@ -40,10 +43,7 @@ export function approvalCards(d: BrowserDeps, runId: string, viewer: Principal, 
         { kind: 'approval', id: `ap-${a.approvalId}`, seq: 0, time: a.requestedAt, approval: stateOf(a) },
         {
           now,
-          approvalActions: (s) =>
-            canOperate(viewer)
-              ? d.views.partial('run/approval-actions', { runId, approvalId: s.info.approvalId, csrf, always: s.info.rule !== null, maxMessage: MAX_MESSAGE })
-              : raw('<p class="tl-note">An operator or admin can answer this; you can watch.</p>'),
+          approvalActions: (s) => (canOperate(viewer) ? actionsFor(d, runId, s.info, csrf) : raw('<p class="tl-note">An operator or admin can answer this; you can watch.</p>')),
         },
       );
       // One wrapper per approval, versioned by its state, so a live update replaces only the cards that changed.
@@ -51,6 +51,35 @@ export function approvalCards(d: BrowserDeps, runId: string, viewer: Principal, 
     }),
     raw('\n'),
   );
+}
+
+/** The buttons of a pending approval, by what it asks: questions, a plan, or a tool use. */
+function actionsFor(d: BrowserDeps, runId: string, info: ApprovalState['info'], csrf: string): SafeHtml {
+  const base = { runId, approvalId: info.approvalId, csrf, maxMessage: MAX_MESSAGE };
+  switch (approvalKind(info.toolName)) {
+    case 'questions': {
+      const qs = info.questions ?? [];
+      // One single-choice question: each option is a button that answers at once.
+      const buttons = qs.length === 1 && !qs[0]!.multiSelect;
+      // Claude's text is shown cleaned (no control characters); the form names options by number, so what Claude gets back is its own label, exactly.
+      const questions = qs.map((q, i) => ({
+        i,
+        question: visibleText(q.question),
+        header: visibleText(q.header),
+        multiSelect: q.multiSelect,
+        type: q.multiSelect ? 'checkbox' : 'radio',
+        options: q.options.map((o, j) => ({ j, label: visibleText(o.label), description: visibleText(o.description) })),
+      }));
+      return d.views.partial('run/approval-questions', { ...base, buttons, questions, maxAnswer: MAX_ANSWER });
+    }
+    case 'plan':
+      return d.views.partial('run/approval-plan', base);
+    case 'tool': {
+      const always = info.rule !== null || !!info.modeSuggestion;
+      const alwaysLabel = info.rule === null && info.modeSuggestion === 'acceptEdits' ? 'Allow all edits this session' : info.rule === null && info.modeSuggestion ? `Switch to ${modeLabel(info.modeSuggestion)}` : 'Always allow this';
+      return d.views.partial('run/approval-actions', { ...base, always, alwaysLabel });
+    }
+  }
 }
 
 /** An answered approval: one line, who answered and how. */
@@ -99,8 +128,74 @@ function answerError(err: unknown, htmx: boolean): CcgError | null {
   return news.includes(err.code) || (htmx && ['ERR_APPROVAL_NOT_FOUND', 'ERR_BAD_REQUEST'].includes(err.code)) ? err : null;
 }
 
+/** The answers in a question form: `q<i>` (one, or several for multi-select) or `q<i>_other` (free text, wins when given). */
+function answersOf(a: Approval, f: URLSearchParams): QuestionAnswers {
+  const answers: QuestionAnswers = {};
+  (a.questions ?? []).forEach((q, i) => {
+    const other = (f.get(`q${i}_other`) ?? '').trim();
+    const picked = f.getAll(`q${i}`).flatMap((n) => (/^\d{1,2}$/.test(n) && q.options[Number(n)] ? [q.options[Number(n)]!.label] : []));
+    if (other) answers[q.question] = other.slice(0, MAX_ANSWER);
+    else if (picked.length) answers[q.question] = q.multiSelect ? [...new Set(picked)] : picked[0]!;
+  });
+  if (Object.keys(answers).length === 0) throw new CcgError('ERR_BAD_REQUEST', 'choose an option or type an answer first');
+  return answers;
+}
+
+/** Runs one answer; refusals that are news (someone was faster) come back in the list, not as an error page. */
+async function answerWith(pc: PageCtx, d: BrowserDeps, id: string, fn: () => Promise<unknown>): Promise<ReturnType<typeof redirect>> {
+  let problem: string | null = null;
+  try {
+    await fn();
+  } catch (err) {
+    const known = answerError(err, pc.htmx);
+    if (!known) throw err;
+    problem = known.message.charAt(0).toUpperCase() + known.message.slice(1) + '.';
+    if (!pc.htmx) return redirect(pc, `/runs/${id}?notice=${known.code === 'ERR_APPROVAL_RESOLVED' ? 'approval-taken' : 'approval-failed'}#run-approvals`);
+  }
+  if (!pc.htmx) return redirect(pc, `/runs/${id}?notice=approval-sent#run-approvals`);
+  return fragment(pc, 200, 'run/approvals-list', { cards: approvalCards(d, id, pc.principal!, pc.csrf), problem });
+}
+
 /** `POST /runs/:id/approvals/:approvalId`: decision=allow|deny|always, message (deny). Operators and admins. */
 export function mountApprovalActions(app: TemplatedApp, d: BrowserDeps): void {
+  const target = (pc: PageCtx) => {
+    const id = runIdOf(pc);
+    d.runs.mustGet(id);
+    const approvalId = pc.ctx.params[1] ?? '';
+    if (!APPROVAL_ID_RE.test(approvalId)) throw new CcgError('ERR_APPROVAL_NOT_FOUND', 'There is no such approval.');
+    return { id, approvalId };
+  };
+
+  // AskUserQuestion: the options chosen (buttons, radios, checkboxes) or a free answer.
+  pageRoute(app, d, 'post', '/runs/:id/approvals/:approval/answers', { auth: 'user', role: 'operator' }, async (pc: PageCtx) => {
+    const { id, approvalId } = target(pc);
+    const f = await pc.form();
+    return answerWith(pc, d, id, async () => {
+      const a = d.powers.approvals.get(id, approvalId);
+      if (!a) throw new CcgError('ERR_APPROVAL_NOT_FOUND', 'There is no such approval.');
+      await d.powers.approvals.answerQuestions(id, approvalId, answersOf(a, f), pc.principal!, pc.ip);
+    });
+  });
+
+  // ExitPlanMode: approve (keep asking / allow edits) or keep planning with a message.
+  pageRoute(app, d, 'post', '/runs/:id/approvals/:approval/plan', { auth: 'user', role: 'operator' }, async (pc: PageCtx) => {
+    const { id, approvalId } = target(pc);
+    const f = await pc.form();
+    const choice = f.get('decision');
+    if (choice !== 'approve' && choice !== 'approve-edits' && choice !== 'keep_planning') throw new CcgError('ERR_BAD_REQUEST', 'pick Approve, Approve and allow edits, or Keep planning');
+    const message = (f.get('message') ?? '').trim();
+    if (message.length > MAX_MESSAGE) throw new CcgError('ERR_BAD_REQUEST', `the message may be at most ${MAX_MESSAGE} characters`);
+    return answerWith(pc, d, id, () =>
+      d.powers.approvals.answerPlan(
+        id,
+        approvalId,
+        choice === 'keep_planning' ? { decision: 'keep_planning', ...(message ? { message } : {}) } : { decision: 'approve', mode: choice === 'approve-edits' ? 'acceptEdits' : 'default' },
+        pc.principal!,
+        pc.ip,
+      ),
+    );
+  });
+
   pageRoute(app, d, 'post', '/runs/:id/approvals/:approval', { auth: 'user', role: 'operator' }, async (pc: PageCtx) => {
     const id = runIdOf(pc);
     d.runs.mustGet(id);
