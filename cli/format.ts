@@ -5,8 +5,16 @@ import { showInvisible } from '../protocol/terminal-escapes.js';
 export function statusText(run: RunSummary): string {
   let s: string = run.status;
   if (run.status === 'exited') s = `exited ${run.exitCode ?? '?'}`;
-  if (!run.runnerConnected && ['connected', 'running', 'waiting'].includes(run.status)) s += ' (runner away)';
+  if (!run.runnerConnected && ['connected', 'running', 'waiting'].includes(run.status)) s += run.runnerLostAt != null ? ' (runner lost)' : ' (runner away)';
+  else if (run.claude?.retrying && !['exited', 'failed', 'cancelled'].includes(run.status)) s += ' (Claude retrying)';
+  if (run.claude?.stopped === 'budget') s += ' (budget reached)';
   return s;
+}
+
+/** A run's cost so far ("$0.0123"; "-" when unknown), for the runs list. */
+export function costText(run: RunSummary): string {
+  const usd = run.claude?.costUsd;
+  return usd == null ? '-' : usd < 0.01 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`;
 }
 
 export function age(ms: number, now = Date.now()): string {

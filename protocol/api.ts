@@ -1,9 +1,16 @@
 import { z } from 'zod';
+import { BudgetUsd } from './claude-run-state.js';
 import { AdvertisedCommand, RunName, RunStatus, RunSummary } from './run.js';
 
 /** The operator HTTP API (`/api/v1/…`, `Authorization: Bearer ccgo_…`). */
 
-export const CreateRunRequest = z.object({ name: RunName.optional() }).strict();
+export const CreateRunRequest = z
+  .object({
+    name: RunName.optional(),
+    /** A spending limit for Claude in US dollars: the runner passes it to claude as --max-budget-usd. */
+    maxBudgetUsd: BudgetUsd.optional(),
+  })
+  .strict();
 export type CreateRunRequest = z.infer<typeof CreateRunRequest>;
 
 export const CreateRunResponse = z.object({

@@ -11,6 +11,8 @@ import {
   type PermissionRule,
 } from './claude-events.js';
 import { patchText } from './claude-steer.js';
+import { isPartialOnlyLine, liveDeltaOf, type LiveDelta } from './claude-live.js';
+import { systemSentence } from './claude-system.js';
 
 /**
  * Claude Code's stream-json, both directions: the one module that knows its wire format
@@ -18,6 +20,7 @@ import { patchText } from './claude-steer.js';
  *
  * Out of `claude -p --output-format stream-json --verbose` come JSON lines of type `system`
  * (`init`, `hook_started`, `hook_response`, …), `assistant` (one content block per line),
+ * `stream_event` (with `--include-partial-messages`: the API's events as they arrive),
  * `user` (tool results), `result`, and with `--permission-prompt-tool stdio` also
  * `control_request` (`can_use_tool`), `control_cancel_request` and `control_response`.
  * Into it (`--input-format stream-json`) go `user` lines and `control_response` /
@@ -153,6 +156,8 @@ export interface ParsedLine {
   result: ClaudeResult | null;
   /** The line reported the session's permission mode or model (init, status). */
   settings?: { permissionMode: string | null; model: string | null };
+  /** A `stream_event` with reply text (`--include-partial-messages`): live text, never a timeline event (claude-live.ts). */
+  live?: LiveDelta | null;
 }
 
 function raw(line: string, claudeType: string | null): ClaudeEvent {
@@ -179,20 +184,6 @@ function cut(s: string | null | undefined, max: number): string | null {
 
 const nn = (v: number | null | undefined): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v) : 0);
 const orNull = (v: number | null | undefined): number | null => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : null);
-
-function systemSummary(o: Record<string, unknown>): string {
-  const s = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : typeof o[k] === 'number' ? String(o[k]) : null);
-  switch (o['subtype']) {
-    case 'hook_started':
-      return `hook ${s('hook_name') ?? s('hook_event') ?? '?'} started`;
-    case 'hook_response': {
-      const out = (s('output') ?? '').trim();
-      return `hook ${s('hook_name') ?? s('hook_event') ?? '?'} ${s('outcome') ?? 'done'}${s('exit_code') !== null ? ` (exit ${s('exit_code')})` : ''}${out ? `: ${out.slice(0, 300)}` : ''}`;
-    }
-    default:
-      return String(o['subtype']).slice(0, 64);
-  }
-}
 
 function fromAssistant(line: z.infer<typeof AssistantLine>): ClaudeEvent[] {
   const out: ClaudeEvent[] = [];
@@ -324,6 +315,8 @@ export function parseClaudeLine(line: string): ParsedLine {
       return { events: [result], control: null, result };
     }
     case 'system': {
+      // The per-request "requesting" status comes with --include-partial-messages and says nothing the reply does not.
+      if (isPartialOnlyLine(line)) return none;
       const init = InitLine.safeParse(value);
       if (init.success) {
         const i = init.data;
@@ -344,7 +337,7 @@ export function parseClaudeLine(line: string): ParsedLine {
       const sys = SystemLine.safeParse(value);
       if (!sys.success) return { ...none, events: [raw(line, type)] };
       const status = StatusLine.safeParse(value);
-      return { ...none, ...(status.success ? { settings: { permissionMode: status.data.permissionMode, model: null } } : {}), events: [{ type: 'claude_system', subtype: sys.data.subtype.slice(0, 64), summary: capText(systemSummary(sys.data), 1000).text, raw: capText(line, MAX_RAW).text }] };
+      return { ...none, ...(status.success ? { settings: { permissionMode: status.data.permissionMode, model: null } } : {}), events: [{ type: 'claude_system', subtype: sys.data.subtype.slice(0, 64), summary: capText(systemSentence(sys.data), 1000).text, raw: capText(line, MAX_RAW).text }] };
     }
     case 'control_request': {
       const p = ControlRequestLine.safeParse(value);
@@ -366,6 +359,9 @@ export function parseClaudeLine(line: string): ParsedLine {
       const p = ControlCancelLine.safeParse(value);
       return p.success ? { ...none, control: { kind: 'cancel', requestId: p.data.request_id } } : { ...none, events: [raw(line, type)] };
     }
+    case 'stream_event':
+      // Partial messages: text deltas are live text; every other stream event is dropped (the complete message follows).
+      return { ...none, live: liveDeltaOf(value) };
     default:
       return { ...none, events: [raw(line, type)] };
   }
@@ -417,4 +413,6 @@ export const CLAUDE_STREAM_FLAGS = [
   '--input-format', 'stream-json',
   '--permission-prompt-tool', 'stdio',
   '--include-hook-events',
+  // Reply text as it is written (stream_event lines): shown live, never stored (claude-live.ts).
+  '--include-partial-messages',
 ] as const;

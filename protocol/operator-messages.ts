@@ -3,6 +3,7 @@ import { RUN_ID_RE } from './ids.js';
 import { RunSummary } from './run.js';
 import { AssistInfo } from './assist.js';
 import { ArtifactInfo } from './artifacts.js';
+import { OperatorLiveText } from './claude-live.js';
 import { OperatorApproval, OperatorApprovalAnswer, OperatorApprovals, OperatorInput, OperatorInputAccepted, OperatorResize } from './claude-control.js';
 
 /**
@@ -80,5 +81,6 @@ export const GatewayToOperator = z.discriminatedUnion('type', [
   OperatorApprovals,
   OperatorApproval,
   OperatorInputAccepted,
+  OperatorLiveText,
 ]);
 export type GatewayToOperator = z.infer<typeof GatewayToOperator>;

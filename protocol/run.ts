@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ClaudeRunState } from './claude-run-state.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -102,6 +103,10 @@ export const RunSummary = z.object({
   runner: RunnerInfo.nullable(),
   /** Set for runs a machine started (absent for runs started by hand). */
   origin: RunOrigin.nullable().optional(),
+  /** Cost, spending limit, retries (claude-run-state.ts). Absent from older gateways and never-Claude runs. */
+  claude: ClaudeRunState.optional(),
+  /** Set while the run's runner is gone without having reported an exit: when it went (gateway clock). */
+  runnerLostAt: z.number().nullable().optional(),
 });
 export type RunSummary = z.infer<typeof RunSummary>;
 

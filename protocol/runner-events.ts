@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { EpochMs } from './time.js';
 import { CLAUDE_EVENTS } from './claude-events.js';
+import { CLAUDE_NARRATIVE_EVENTS } from './claude-narrative-events.js';
 
 /**
  * Runner events: JSON lines in the run's `event` stream (stream 3). They travel as output does
@@ -82,6 +83,7 @@ export const RunnerEvent = z.discriminatedUnion('type', [
   AssistStopped,
   AssistRefused,
   ...CLAUDE_EVENTS,
+  ...CLAUDE_NARRATIVE_EVENTS,
 ]);
 export type RunnerEvent = z.infer<typeof RunnerEvent>;
 

@@ -3,6 +3,7 @@ import { PROTOCOL_VERSION, RunnerInfo } from './run.js';
 import { ERRORS, type ErrorCode } from './errors.js';
 import { AssistStatusBody } from './assist.js';
 import { GatewayApprovalDecision, GatewayInput, GatewayResize, GatewaySessionControl } from './claude-control.js';
+import { RunnerLiveText } from './claude-live.js';
 
 /**
  * The runner WebSocket protocol (`/v1/runner`), JSON text frames. Output travels in binary
@@ -37,9 +38,9 @@ export const RunnerExit = z.object({
 export const RunnerAssistStatus = AssistStatusBody.extend({ type: z.literal('assist_status') }).strict();
 export type RunnerAssistStatus = z.infer<typeof RunnerAssistStatus>;
 
-export const RunnerToGateway = z.discriminatedUnion('type', [RunnerHello, RunnerStarted, RunnerExit, RunnerAssistStatus]);
+export const RunnerToGateway = z.discriminatedUnion('type', [RunnerHello, RunnerStarted, RunnerExit, RunnerAssistStatus, RunnerLiveText]);
 /** The `type`s of RunnerToGateway, to tell an unknown message from a malformed one. */
-export const RUNNER_MESSAGE_TYPES: readonly string[] = ['hello', 'started', 'exit', 'assist_status'];
+export const RUNNER_MESSAGE_TYPES: readonly string[] = ['hello', 'started', 'exit', 'assist_status', 'live_text'];
 export type RunnerToGateway = z.infer<typeof RunnerToGateway>;
 
 // gateway → runner
@@ -54,6 +55,8 @@ export const GatewayWelcome = z.object({
   exitCode: z.number().int().nullable(),
   serverTime: z.number(),
   limits: z.object({ maxChunkBytes: z.number().int().positive(), maxRunBytes: z.number().int().positive() }),
+  /** What the gateway sets for a Claude run (absent from older gateways): the spending limit passed to claude as --max-budget-usd. */
+  claude: z.object({ maxBudgetUsd: z.number().positive().max(100_000).nullable() }).optional(),
 });
 export const GatewayAck = z.object({
   type: z.literal('ack'),

@@ -1,6 +1,7 @@
 import type { ApprovalInfo, ApprovalResolved, ClaudeInit, ClaudeResult, ClaudeToolResult } from './claude-events.js';
 import { RunnerEvent, type RunnerEvent as RunnerEventT } from './runner-events.js';
 import { modeLabel } from './claude-steer.js';
+import { agentLabel, claudeEndedText, MAX_GROUP_CHILDREN, systemFold, type AgentGroup } from './timeline-narrative.js';
 
 /**
  * The readable timeline of a run, built from its runner events (stream 3): pure data, shared by
@@ -46,10 +47,12 @@ export type TimelineEntry =
       sub: boolean;
       result: (ClaudeToolResult & { seq: number; time: number }) | null;
       approval: ApprovalState | null;
+      /** Set once the call turned out to start a subagent (a Task): its label and what it did (grouping.ts). */
+      agent?: AgentGroup;
     })
   | (Base & { kind: 'prompt'; by: string; text: string | null; bytes: number; initial: boolean })
   | (Base & { kind: 'user'; text: string })
-  | (Base & { kind: 'result'; result: ClaudeResult })
+  | (Base & { kind: 'result'; result: ClaudeResult; /** This turn's share of the session total, when the window saw the previous total. */ turnCostUsd: number | null })
   | (Base & { kind: 'system'; subtype: string; summary: string; raw: string })
   | (Base & { kind: 'raw'; label: string; raw: string; truncated: boolean })
   | (Base & { kind: 'approval'; approval: ApprovalState })
@@ -78,13 +81,21 @@ export class Timeline {
   private readonly approvals = new Map<string, ApprovalState>();
   private readonly approvalEntries = new Map<string, TimelineEntry>();
   private lastSeq = 0;
+  /** The top-level entry each subagent's group sits in (nested subagents share their outermost one). */
+  private readonly roots = new Map<string, TimelineEntry>();
+  /** The session total seen last (null: not known in this window), for each result's per-turn cost. */
+  private sessionCost: number | null = null;
 
   add(item: TimelineItem): TimelineEntry | null {
     if (item.seq < this.lastSeq) return null;
     this.lastSeq = item.seq;
     const { seq, time, event: ev } = item;
     const id = item.index ? `${seq}-${item.index}` : String(seq);
+    // An event from inside a subagent goes into the group of the call that started it.
+    const parentId = 'parentToolUseId' in ev ? ev.parentToolUseId : null;
+    const parent = parentId ? this.tools.get(parentId) : undefined;
     const push = (e: TimelineEntry) => {
+      if (parent) return this.intoGroup(parent, e);
       this.entries.push(e);
       return e;
     };
@@ -92,6 +103,7 @@ export class Timeline {
       case 'claude_init':
         // Claude repeats init at the start of every turn; show the session once.
         if (this.entries.some((e) => e.kind === 'session' && e.init.sessionId === ev.sessionId)) return null;
+        this.sessionCost = 0;
         return push({ kind: 'session', id, seq, time, init: ev });
       case 'claude_text':
         return push({ kind: 'text', id, seq, time, text: ev.text, truncated: ev.truncated, error: ev.error, sub: ev.parentToolUseId !== null });
@@ -106,7 +118,7 @@ export class Timeline {
         const tool = this.tools.get(ev.toolUseId);
         if (tool) {
           tool.result = { ...ev, seq, time };
-          return tool;
+          return this.roots.get(tool.toolUseId) ?? tool;
         }
         // A result whose call is outside the window read: show it on its own.
         const entry = { kind: 'tool' as const, id, seq, time, toolUseId: ev.toolUseId, name: '(tool)', input: null, inputTruncated: false, sub: ev.parentToolUseId !== null, result: { ...ev, seq, time }, approval: null };
@@ -117,10 +129,26 @@ export class Timeline {
         return push({ kind: 'user', id, seq, time, text: ev.text });
       case 'input_sent':
         return push({ kind: 'prompt', id, seq, time, by: ev.by, text: ev.text, bytes: ev.bytes, initial: ev.inputId === 'initial-prompt' });
-      case 'claude_result':
-        return push({ kind: 'result', id, seq, time, result: ev });
-      case 'claude_system':
+      case 'claude_result': {
+        const turnCostUsd = ev.costUsd !== null && this.sessionCost !== null ? Math.max(0, ev.costUsd - this.sessionCost) : null;
+        if (ev.costUsd !== null) this.sessionCost = ev.costUsd;
+        return push({ kind: 'result', id, seq, time, result: ev, turnCostUsd });
+      }
+      case 'claude_system': {
+        // Subagent starts and ends belong to their group; chatter that repeats them is left to the raw stream.
+        const fold = systemFold(ev);
+        if (fold === 'drop') return null;
+        if (fold) {
+          const tool = this.tools.get(fold.toolUseId);
+          if (tool) {
+            tool.agent = { ...(tool.agent ?? agentLabel(tool.name, tool.input)), ...fold.patch, children: tool.agent?.children ?? [], dropped: tool.agent?.dropped ?? 0 };
+            return this.roots.get(tool.toolUseId) ?? tool;
+          }
+        }
         return push({ kind: 'system', id, seq, time, subtype: ev.subtype, summary: ev.summary, raw: ev.raw });
+      }
+      case 'claude_ended':
+        return push({ kind: 'notice', id, seq, time, level: 'warn', text: claudeEndedText(ev) });
       case 'claude_raw':
         return push({ kind: 'raw', id, seq, time, label: ev.claudeType ?? 'not JSON', raw: ev.raw, truncated: ev.truncated });
       case 'approval_requested': {
@@ -188,6 +216,19 @@ export class Timeline {
     }
   }
 
+  /** Puts `e` into the subagent group of `parent` (bounded: the oldest steps go first) and returns the top-level entry that changed. */
+  private intoGroup(parent: Extract<TimelineEntry, { kind: 'tool' }>, e: TimelineEntry): TimelineEntry {
+    const group = (parent.agent ??= { ...agentLabel(parent.name, parent.input), children: [], dropped: 0 });
+    group.children.push(e);
+    if (group.children.length > MAX_GROUP_CHILDREN) {
+      group.children.shift();
+      group.dropped++;
+    }
+    const root = this.roots.get(parent.toolUseId) ?? parent;
+    if (e.kind === 'tool') this.roots.set(e.toolUseId, root);
+    return root;
+  }
+
   private approval(info: ApprovalInfo, id: string, seq: number, time: number): TimelineEntry {
     const known = this.approvals.get(info.approvalId);
     if (known) return this.approvalEntries.get(info.approvalId)!;
@@ -196,8 +237,9 @@ export class Timeline {
     const tool = info.toolUseId ? this.tools.get(info.toolUseId) : undefined;
     if (tool && !tool.approval) {
       tool.approval = state;
-      this.approvalEntries.set(info.approvalId, tool);
-      return tool;
+      const root = this.roots.get(tool.toolUseId) ?? tool;
+      this.approvalEntries.set(info.approvalId, root);
+      return root;
     }
     const entry: TimelineEntry = { kind: 'approval', id, seq, time, approval: state };
     this.approvalEntries.set(info.approvalId, entry);

@@ -15,6 +15,9 @@ import { LoginThrottle } from './auth/throttle.js';
 import { ApprovalService } from './core/approvals.js';
 import { ArtifactService } from './core/artifacts.js';
 import { AssistService } from './core/assist.js';
+import { ClaudeStateService } from './core/claude-state.js';
+import { LiveTextService } from './core/live-text.js';
+import { isFinal } from '../protocol/run.js';
 import { auditPowerEvents } from './core/audit-events.js';
 import { PolicyService } from './core/policy.js';
 import { Requests } from './core/requests.js';
@@ -205,7 +208,7 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
 
   const app: TemplatedApp = tls ? uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile }) : uWS.App();
   const sockets = new Set<WebSocket<unknown>>();
-  mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets, onAssistStatus: (id, s) => services.assist.report(id, s) });
+  mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets, onAssistStatus: (id, s) => services.assist.report(id, s), onLiveText: (id, m) => services.liveText.report(id, m) });
   mountMachineSocket(app, { machines: services.machines, store, log, now, sockets });
   const operatorSockets = mountOperatorSocket(app, services, { sockets });
   mountRunsApi(app, services, { runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes });
@@ -341,6 +344,8 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
   const auditBudget = new AuditBudget({ store, log, now, limits: { ...DEFAULT_AUDIT_BUDGET, ...o.auditBudget } });
   const requests = new Requests({ runs, store, policy, artifacts, assist, log, now });
   const machines = new MachineService({ store, runs, log, now });
+  const liveText = new LiveTextService({ bus });
+  const claudeState = new ClaudeStateService({ runs, log, now, onRetrying: (id, r) => notifier.onRetrying(id, r) });
 
   // Who reacts to what, in this order. Each is its own listener, kept when it throws: one
   // hostile event that breaks one service (logged) never switches off the others, or itself.
@@ -361,10 +366,16 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
     bus.on('auth', (change) => {
       if (change.kind !== 'session') push.prune().catch((err: unknown) => log.warn('push.prune_failed', { err: String(err) }));
     }, keep),
+    bus.on('events', ({ runId, events }) => liveText.onEvents(runId, events), keep),
+    bus.on('events', ({ runId, events }) => claudeState.onEvents(runId, events), keep),
+    bus.on('run', (run) => {
+      if (isFinal(run.status) || !run.runnerConnected) liveText.onRunGone(run.id);
+      if (isFinal(run.status)) claudeState.onRunEnded(run.id);
+    }, keep),
   ];
 
   return {
-    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, claudeSession, requests, accounts, sessions, throttle, push, notifier, auditBudget, machines },
+    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, claudeSession, requests, accounts, sessions, throttle, push, notifier, auditBudget, liveText, machines },
     unsubscribe: () => offs.forEach((off) => off()),
   };
 }

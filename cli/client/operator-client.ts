@@ -1,3 +1,4 @@
+import type { OperatorLiveText } from '../../protocol/claude-live.js';
 import { EventEmitter } from 'node:events';
 import type { RawData } from 'ws';
 import { decodeView, type ViewChunk } from '../../protocol/frames.js';
@@ -34,6 +35,8 @@ export interface OperatorClientEvents {
   approvals: [{ runId: string; approvals: Approval[] }];
   approval: [{ runId: string; approval: Approval }];
   input_accepted: [{ runId: string; inputId: string; ref?: string | undefined }];
+  /** Claude's reply as it is written (live text, never stored; protocol/claude-live.ts). */
+  live_text: [OperatorLiveText];
 }
 
 interface Wanted {
@@ -234,6 +237,9 @@ export class OperatorClient extends EventEmitter<OperatorClientEvents> {
         return;
       case 'input_accepted':
         this.emit('input_accepted', { runId: msg.runId, inputId: msg.inputId, ref: msg.ref });
+        return;
+      case 'live_text':
+        if (this.subs.has(msg.runId)) this.emit('live_text', msg);
         return;
       case 'error':
         // A refusal about one run's request (an approval, an input) is news, not the end of the socket.

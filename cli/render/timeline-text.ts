@@ -4,6 +4,7 @@ import type { TimelineItem } from '../../protocol/timeline.js';
 import { fmtDuration, oneLine, sanitizeTerminal, settingsText, toolSummary } from '../../protocol/timeline.js';
 import { approvalKind } from '../../protocol/claude-steer.js';
 import { approvalDetail, diffLines, type SteerKind } from './steer-text.js';
+import { agentLabel, claudeEndedText, money, resultHeadline, systemFold } from '../../protocol/timeline-narrative.js';
 
 export { sanitizeTerminal, toolSummary };
 
@@ -42,13 +43,16 @@ function lines(s: string): string[] {
   return visibleText(s, { tab: '    ', cr: 'newline' }).split('\n');
 }
 
-const money = (usd: number) => (usd < 0.01 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`);
 const int = (n: number) => n.toLocaleString('en-US');
 
-/** The final line of a turn: outcome, cost, tokens, turns, duration, denials. */
-export function resultSummary(r: ClaudeResult): string {
-  const parts = [r.isError ? `error (${r.subtype}${r.apiErrorStatus ? `, API ${r.apiErrorStatus}` : ''})` : r.subtype];
-  if (r.costUsd !== null) parts.push(money(r.costUsd));
+/**
+ * The final line of a turn: outcome, cost (this turn's, when known, and the session's total:
+ * Claude Code reports the total so far, not the turn's), tokens, turns, duration, denials.
+ */
+export function resultSummary(r: ClaudeResult, turnCostUsd: number | null = null): string {
+  const parts = [r.isError ? resultHeadline(r) : r.subtype];
+  if (turnCostUsd !== null) parts.push(`${money(turnCostUsd)} this turn`);
+  if (r.costUsd !== null) parts.push(`${money(r.costUsd)} session total`);
   parts.push(`${int(r.usage.inputTokens + r.usage.cacheReadTokens + r.usage.cacheCreationTokens)} in / ${int(r.usage.outputTokens)} out tokens`);
   if (r.numTurns !== null) parts.push(`${r.numTurns} turn${r.numTurns === 1 ? '' : 's'}`);
   if (r.durationMs !== null) parts.push(fmtDuration(r.durationMs));
@@ -67,6 +71,9 @@ export class TextTimeline {
   private readonly toolNames = new Map<string, string>();
   private readonly approvals = new Map<string, string>();
   private readonly sessions = new Set<string | null>();
+  /** Subagent labels by the id of the call that started them. */
+  private readonly agents = new Map<string, string>();
+  private sessionCost: number | null = null;
   private readonly o: Required<TextOptions>;
 
   constructor(opts: TextOptions = {}) {
@@ -83,30 +90,37 @@ export class TextTimeline {
     const ev = item.event;
     const out: TextLine[] = [];
     const add = (kind: TextKind, text: string) => out.push({ kind, text });
+    // Inside a subagent: its label instead of "Claude", indented under the call that started it.
+    const parentId = 'parentToolUseId' in ev ? ev.parentToolUseId : null;
+    const agent = parentId ? `[${oneLine(this.agents.get(parentId) ?? 'subagent', 60)}] ` : '';
+    const indent = parentId ? '    ' : '';
     switch (ev.type) {
       case 'claude_init':
         if (this.sessions.has(ev.sessionId)) break;
         this.sessions.add(ev.sessionId);
+        this.sessionCost = 0;
         add('session', oneLine(`● session ${ev.sessionId?.slice(0, 8) ?? '?'} · ${ev.model ?? 'model ?'} · Claude Code ${ev.version ?? '?'} · ${ev.permissionMode ?? ''} · ${ev.cwd ?? ''}`, 300));
         break;
       case 'claude_text': {
         const ls = lines(ev.text);
-        ls.forEach((l, i) => add(ev.error ? 'warn' : 'assistant', `${i === 0 ? (ev.error ? `✖ Claude (${sanitizeTerminal(ev.error)}): ` : '◆ Claude: ') : '  '}${l}`));
+        const who = agent ? `◇ ${agent.trimEnd()}` : 'Claude';
+        ls.forEach((l, i) => add(ev.error ? 'warn' : 'assistant', `${indent}${i === 0 ? (ev.error ? `✖ ${who} (${sanitizeTerminal(ev.error)}): ` : agent ? `${who}: ` : '◆ Claude: ') : '  '}${l}`));
         if (ev.truncated) add('notice', '  … (truncated; the raw stream has it all)');
         break;
       }
       case 'claude_thinking':
-        add('thinking', `  (thinking) ${oneLine(ev.text, 200)}`);
+        add('thinking', `${indent}  (thinking) ${agent}${oneLine(ev.text, 200)}`);
         break;
       case 'claude_tool_use':
         this.toolNames.set(ev.toolUseId, ev.name);
-        add('tool', `⚙ ${oneLine(ev.name, 60)}: ${toolSummary(ev.name, ev.input, this.o.inputChars)}`);
+        if (ev.input && typeof ev.input === 'object' && !Array.isArray(ev.input) && 'subagent_type' in ev.input) this.agents.set(ev.toolUseId, agentLabel(ev.name, ev.input).label);
+        add('tool', `${indent}⚙ ${agent}${oneLine(ev.name, 60)}: ${toolSummary(ev.name, ev.input, this.o.inputChars)}`);
         break;
       case 'claude_tool_result': {
         const name = this.toolNames.get(ev.toolUseId) ?? 'tool';
         const ls = lines(ev.content.replace(/\n+$/, ''));
         const shown = ls.slice(0, this.o.resultLines);
-        shown.forEach((l, i) => add(ev.isError ? 'warn' : 'tool', `  ${i === 0 ? (ev.isError ? `↳ ${oneLine(name, 60)} failed: ` : '↳ ') : '  '}${l}`));
+        shown.forEach((l, i) => add(ev.isError ? 'warn' : 'tool', `${indent}  ${i === 0 ? (ev.isError ? `↳ ${oneLine(name, 60)} failed: ` : '↳ ') : '  '}${l}`));
         const more = ls.length - shown.length;
         if (more > 0 || ev.truncated) add('notice', `    … ${more > 0 ? `${more} more line${more === 1 ? '' : 's'}` : ''}${ev.truncated ? ` (${int(ev.chars)} characters in all)` : ''}`);
         // An edit's patch, as Claude reported it.
@@ -120,12 +134,22 @@ export class TextTimeline {
         if (ev.text === null) add('prompt', `▸ ${oneLine(ev.by, 60)} typed ${ev.bytes} byte${ev.bytes === 1 ? '' : 's'}`);
         else lines(ev.text).forEach((l, i) => add('prompt', `${i === 0 ? `▸ ${oneLine(ev.by, 60)}: ` : '  '}${l}`));
         break;
-      case 'claude_result':
-        add(ev.isError ? 'result-error' : 'result-ok', `${ev.isError ? '✖' : '✔'} result: ${resultSummary(ev)}`);
+      case 'claude_result': {
+        const turn = ev.costUsd !== null && this.sessionCost !== null ? Math.max(0, ev.costUsd - this.sessionCost) : null;
+        if (ev.costUsd !== null) this.sessionCost = ev.costUsd;
+        add(ev.isError ? 'result-error' : 'result-ok', `${ev.isError ? '✖' : '✔'} result: ${resultSummary(ev, turn)}`);
         for (const e of ev.errors.slice(0, 3)) add('warn', `  ${oneLine(e, 300)}`);
         break;
-      case 'claude_system':
-        add('notice', `· ${oneLine(ev.summary, 300)}`);
+      }
+      case 'claude_system': {
+        const fold = systemFold(ev);
+        if (fold === 'drop') break;
+        const label = fold ? this.agents.get(fold.toolUseId) : undefined;
+        add(ev.subtype === 'api_retry' ? 'warn' : 'notice', `· ${label ? `[${oneLine(label, 60)}] ` : ''}${oneLine(ev.summary, 300)}`);
+        break;
+      }
+      case 'claude_ended':
+        add('warn', `! ${oneLine(claudeEndedText(ev), 300)}`);
         break;
       case 'claude_raw':
         add('raw', `? [${oneLine(ev.claudeType ?? 'not JSON', 40)}] ${oneLine(ev.raw, 300)}`);

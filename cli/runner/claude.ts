@@ -25,6 +25,9 @@ import { RefusalLimit, steeringKind, type ChildDriver, type DriverIO, type Steer
 import { SessionControls } from './claude-controls.js';
 import { editDiff, PlanTracker, questionsOf } from './claude-preview.js';
 import { groupSpawnOptions } from './process-tree.js';
+import { LiveForwarder } from './claude-live.js';
+import { isPartialOnlyLine } from '../../protocol/claude-live.js';
+import { claudeArgsWithBudget, endedMidTurn, startAfterPreflight } from './claude-narrative.js';
 
 export interface ClaudeDriverOptions {
   /** The claude executable and its flags (CLAUDE_STREAM_FLAGS plus any extra). */
@@ -100,6 +103,10 @@ export class ClaudeDriver implements ChildDriver {
   private readonly plans = new PlanTracker();
   /** Mode, model, stop this turn (claude-controls.ts). */
   private readonly controls: SessionControls;
+  /** Live text to the gateway (claude-live.ts); created at start, when io exists. */
+  private live: LiveForwarder | null = null;
+  /** The spending limit the gateway set for the run (configure), passed as --max-budget-usd. */
+  private maxBudgetUsd: number | null = null;
 
   constructor(private readonly o: ClaudeDriverOptions) {
     this.now = o.now ?? Date.now;
@@ -124,20 +131,27 @@ export class ClaudeDriver implements ChildDriver {
     return this.o.remoteInput === false ? 'remote input is off on this runner (--no-remote-input)' : 'this runner takes no follow-up prompts (--input-wait 0)';
   }
 
+  configure(c: { maxBudgetUsd: number | null }): void {
+    this.maxBudgetUsd = c.maxBudgetUsd;
+  }
+
   start(io: DriverIO): void {
     this.io = io;
-    const [file, ...args] = this.o.argv;
-    io.status(`starting: ${this.o.argv.join(' ')} (prompt on stdin)`);
+    this.live = new LiveForwarder((m) => io.live?.(m));
+    // Claude missing or not logged in: refused before it starts, with what to do (claude-narrative.ts).
+    startAfterPreflight(this.o, io, () => this.spawnClaude(io));
+  }
+
+  private spawnClaude(io: DriverIO): void {
+    const [file, ...args] = claudeArgsWithBudget(this.o.argv, this.maxBudgetUsd, io);
+    io.status(`starting: ${[file, ...args].join(' ')} (prompt on stdin)`);
     const c = spawn(file!, args, { cwd: this.o.cwd, env: this.o.env, stdio: ['pipe', 'pipe', 'pipe'], ...groupSpawnOptions });
     this.child = c;
     c.stdin!.on('error', () => {
       // EPIPE after Claude exited: the exit handler reports it.
       this.stdinOpen = false;
     });
-    c.stdout!.on('data', (d: Buffer) => {
-      io.output(STREAM_STDOUT, d, { echo: this.o.echo === null });
-      this.read(d);
-    });
+    c.stdout!.on('data', (d: Buffer) => this.read(d));
     c.stderr!.on('data', (d: Buffer) => io.output(STREAM_STDERR, d));
     c.on('spawn', () => {
       this.stdinOpen = true;
@@ -151,10 +165,15 @@ export class ClaudeDriver implements ChildDriver {
     });
     c.on('close', (code, signal) => {
       this.buf += this.decoder.end();
-      if (this.buf) this.line(this.buf);
+      if (this.buf) {
+        this.forward(this.buf);
+        this.line(this.buf);
+      }
       this.buf = '';
       this.stdinOpen = false;
       if (this.inputWait) clearTimeout(this.inputWait);
+      this.live?.stop();
+      if (this.turnsInFlight > 0 && !this.exited) this.emit(endedMidTurn(code, signal, this.turnsInFlight));
       for (const id of [...this.pending.keys()]) this.resolve(id, { decision: 'deny', always: false, message: null, by: 'runner', reason: 'ended' }, false);
       if (this.exited) return;
       this.exited = true;
@@ -164,27 +183,51 @@ export class ClaudeDriver implements ChildDriver {
 
   // ---- Claude's stdout
 
+  /**
+   * Claude's stdout, line by line: each line is the run's output (stream 0) as Claude wrote it,
+   * except the lines that exist only for live text (isPartialOnlyLine), which are not stored.
+   */
   private read(d: Buffer): void {
     let text = this.buf + this.decoder.write(d);
+    // Consecutive stored lines go out together, and always before the events of the next line
+    // (the output of a line comes before what the runner makes of it, as the raw view expects).
+    let out = '';
     for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n')) {
       const line = text.slice(0, nl);
       text = text.slice(nl + 1);
       if (this.skippingLongLine) {
+        out += `${line}\n`;
         this.skippingLongLine = false;
         continue;
       }
+      if (isPartialOnlyLine(line)) {
+        this.line(line);
+        continue;
+      }
+      this.forward(out + `${line}\n`);
+      out = '';
       this.line(line);
     }
     if (text.length > MAX_LINE) {
+      this.forward(out + text);
+      out = '';
       this.line(text.slice(0, MAX_RAW + 1)); // not JSON once cut: shown raw, marked truncated
       text = '';
       this.skippingLongLine = true;
     }
     this.buf = text;
+    this.forward(out);
+  }
+
+  private forward(text: string): void {
+    if (text) this.io.output(STREAM_STDOUT, Buffer.from(text, 'utf8'), { echo: this.o.echo === null });
   }
 
   private line(line: string): void {
     const parsed = parseClaudeLine(line);
+    if (parsed.live) this.live?.delta(parsed.live);
+    // What was gathered of the reply goes out before the complete message supersedes it.
+    if (parsed.events.length) this.live?.flush();
     for (const ev of parsed.events) {
       if (ev.type === 'claude_tool_use') this.plans.toolUse(ev.toolUseId, ev.name, ev.input);
       this.emit(ev);
@@ -213,7 +256,9 @@ export class ClaudeDriver implements ChildDriver {
     }
     if (parsed.result) {
       this.turnsInFlight = Math.max(0, this.turnsInFlight - 1);
-      if (this.turnsInFlight === 0) this.idle();
+      // Over budget, every further turn would stop at once: no follow-ups are awaited.
+      if (parsed.result.subtype === 'error_max_budget_usd') this.closeInput(`the run's spending limit${this.maxBudgetUsd !== null ? ` ($${this.maxBudgetUsd})` : ''} was reached`);
+      else if (this.turnsInFlight === 0) this.idle();
     }
   }
 

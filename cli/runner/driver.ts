@@ -1,3 +1,4 @@
+import type { RunnerLiveText } from '../../protocol/claude-live.js';
 import type { GatewayApprovalDecision, GatewayInput, GatewayResize, GatewaySessionControl } from '../../protocol/claude-control.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 
@@ -22,6 +23,8 @@ export interface DriverIO {
   exited(code: number | null, signal: NodeJS.Signals | null, error: string | null): void;
   /** A status line for the person at the runner's terminal. */
   status(line: string): void;
+  /** Claude's reply as it is written: sent to the gateway while connected, never spooled (protocol/claude-live.ts). */
+  live?(m: RunnerLiveText): void;
 }
 
 /**
@@ -52,6 +55,8 @@ export interface ChildDriver {
   interrupt(by: string): boolean;
   /** Signals the child itself, when its process group could not be signalled (only a plain spawn can). */
   signalChild?(sig: NodeJS.Signals): void;
+  /** What the gateway set for the run (its first welcome), before `start`: Claude's spending limit. */
+  configure?(c: { maxBudgetUsd: number | null }): void;
 }
 
 /**

@@ -218,6 +218,10 @@ class Runner {
         this.onExit(code, signal, error);
       },
       status: o.status,
+      // Live text is ephemeral (protocol/claude-live.ts): sent while connected, dropped otherwise.
+      live: (m) => {
+        if (this.conn.welcomed && !this.sender.exit) this.send(m);
+      },
     };
     this.driver.start(io);
   }
@@ -376,7 +380,10 @@ class Runner {
     this.conn.welcomed = true;
     if (this.conn.wasConnected) this.o.status(`reconnected; resending from seq ${from}`);
     this.conn.wasConnected = true;
-    if (!this.child.started) this.startChild();
+    if (!this.child.started) {
+      this.driver.configure?.({ maxBudgetUsd: msg.claude?.maxBudgetUsd ?? null });
+      this.startChild();
+    }
     else if (!this.sender.exit) {
       this.send({ type: 'started', pid: this.child.pid ?? 0 });
       this.driver.connected();

@@ -28,6 +28,8 @@ import { osc52 } from './clipboard.js';
 import { useDiscreteInput } from './hooks/use-discrete-input.js';
 import { ESC_BACK } from './hooks/use-panel-help.js';
 import { useRunOutput, type RunOutputOptions } from './hooks/use-run-output.js';
+import { useLiveText } from './hooks/use-live-text.js';
+import { liveRows } from './live-rows.js';
 import { useRunLive } from './hooks/use-run-live.js';
 import { useRuns } from './hooks/use-runs.js';
 import { useSteering } from './hooks/use-steering.js';
@@ -218,6 +220,10 @@ export function App(props: AppProps) {
   }, [output.model, output.version]);
 
   const view = viewport(output.model, anchor, width, outputHeight);
+  // Claude's reply as it is written, under the timeline while the view follows the end (live-rows.ts).
+  const liveText = useLiveText(client, selected?.id ?? null);
+  const live_ = anchor === null && liveText !== null && isClaudeRun(selected) && !rawOutput ? liveRows(liveText, width, Math.min(6, outputHeight - 1)) : [];
+  const outputRows = live_.length ? [...view.rows, ...live_].slice(-outputHeight) : view.rows;
   // Older output pages in when the top of what is loaded comes into view (once per page).
   const requested = useRef<number | undefined>(undefined);
   // `g` pressed while a page was loading: go to the new top when it is in (the press is not lost).
@@ -514,7 +520,7 @@ export function App(props: AppProps) {
           />
           <TitleBar left={outputTitle} right={selected ? `${live.settings?.permissionMode && isClaudeRun(selected) ? `${modeLabel(live.settings.permissionMode)} (m) · ` : ''}${selected.id}` : ''} width={width} active={focus === 'output'} />
           <OutputView
-            rows={view.rows}
+            rows={outputRows}
             height={outputHeight}
             theme={theme}
             emptyText={!selected ? '' : output.error ? `! ${clean(output.error, 200)}` : output.live ? 'no output yet' : 'loading…'}

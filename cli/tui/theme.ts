@@ -31,7 +31,8 @@ export function statusColor(run: RunSummary): string | undefined {
 /** A short state word that carries the meaning without colour: "running", "exit 0", "away"… */
 export function statusWord(run: RunSummary): string {
   if (run.status === 'exited') return `exit ${run.exitCode ?? '?'}`;
-  if (!run.runnerConnected && ['connected', 'running', 'waiting'].includes(run.status)) return `${run.status === 'running' ? 'run' : run.status}·away`;
+  if (!run.runnerConnected && ['connected', 'running', 'waiting'].includes(run.status)) return `${run.status === 'running' ? 'run' : run.status}·${run.runnerLostAt != null ? 'lost' : 'away'}`;
+  if (run.claude?.retrying && !['exited', 'failed', 'cancelled'].includes(run.status)) return 'retrying';
   return run.status;
 }
 

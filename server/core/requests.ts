@@ -97,10 +97,10 @@ export class Requests {
   }
 
   /** A new run and its token (shown once). Operators and admins. */
-  async createRun(a: Actor, name: string | undefined): Promise<{ run: RunRecord; token: string }> {
+  async createRun(a: Actor, name: string | undefined, opts: { maxBudgetUsd?: number | undefined } = {}): Promise<{ run: RunRecord; token: string }> {
     requireRole(a.principal, 'operator');
-    const out = await this.o.runs.create(name, a.principal.name);
-    await this.auditAfter(a, 'run.create', out.run.id, { name: out.run.name });
+    const out = await this.o.runs.create(name, a.principal.name, opts);
+    await this.auditAfter(a, 'run.create', out.run.id, { name: out.run.name, ...(opts.maxBudgetUsd !== undefined ? { maxBudgetUsd: opts.maxBudgetUsd } : {}) });
     return out;
   }
 

@@ -3,6 +3,7 @@ import { constants as osConstants } from 'node:os';
 import type { GatewayAssist, GatewayCollect, GatewayExec, GatewayToRunner } from '../../protocol/runner-messages.js';
 import { CcgError } from '../../protocol/errors.js';
 import { newRunId, newRunToken } from '../../protocol/ids.js';
+import { emptyClaudeState, type ClaudeRunState } from '../../protocol/claude-run-state.js';
 import { isFinal, type RunOrigin, type RunnerInfo, type RunStatus, type RunSummary } from '../../protocol/run.js';
 import { toLiveChunk, type EventBus, type LiveChunk } from '../live/bus.js';
 import type { FollowSource } from '../live/follower.js';
@@ -64,6 +65,8 @@ const PROGRESS_INTERVAL_MS = 1000;
  */
 export class RunService {
   private readonly cache = new Map<string, RunRecord>();
+  /** Runs whose runner went away without reporting an exit, and when (in memory: a restarted gateway knows only "not connected"). */
+  private readonly lostAt = new Map<string, number>();
   private readonly live = new Map<string, Live>();
   private readonly runners = new Map<string, RunnerLink>();
   /** What to do after ingest and after commits (fan-out, acks), run together in the next check phase: see `afterCommit`. */
@@ -103,7 +106,7 @@ export class RunService {
     return `run-token:${id}`;
   }
 
-  async create(name: string | undefined, createdBy: string): Promise<{ run: RunRecord; token: string }> {
+  async create(name: string | undefined, createdBy: string, opts: { maxBudgetUsd?: number | undefined } = {}): Promise<{ run: RunRecord; token: string }> {
     if (this.o.store.countRuns() >= this.o.maxRuns) {
       throw new CcgError('ERR_RUN_LIMIT', `the gateway holds its maximum of ${this.o.maxRuns} runs`);
     }
@@ -126,6 +129,7 @@ export class RunService {
       bytes: 0,
       createdBy,
       runner: null,
+      ...(opts.maxBudgetUsd !== undefined ? { claude: emptyClaudeState(opts.maxBudgetUsd) } : {}),
       tokenBox: this.o.box.seal(token, this.tokenContext(id)),
       cancelRequestedBy: null,
     };
@@ -156,11 +160,22 @@ export class RunService {
   summary(run: RunRecord): RunSummary {
     const { tokenBox: _t, cancelRequestedBy: _c, revokedBy: _r, ...pub } = run;
     const live = this.live.get(run.id);
+    const lostAt = this.lostAt.get(run.id);
     return {
       ...pub,
       runnerConnected: this.runners.has(run.id),
       lastSeq: live ? live.committedSeq : run.lastSeq,
+      ...(lostAt !== undefined && !isFinal(run.status) && !this.runners.has(run.id) ? { runnerLostAt: lostAt } : {}),
     };
+  }
+
+  /** Changes what the run's summary says about Claude (cost, retries, budget; claude-state.ts). */
+  async setClaude(id: string, patch: (state: ClaudeRunState) => ClaudeRunState): Promise<void> {
+    const run = this.get(id);
+    if (!run) return;
+    await this.update(id, (r) => {
+      r.claude = patch(r.claude ?? emptyClaudeState());
+    });
   }
 
   private async update(id: string, patch: (run: RunRecord) => void): Promise<RunRecord> {
@@ -187,6 +202,7 @@ export class RunService {
     const previous = this.runners.get(id);
     if (previous && previous !== link) previous.kick(new CcgError('ERR_REPLACED'));
     this.runners.set(id, link);
+    this.lostAt.delete(id);
     const live = this.liveOf(id);
     // The command line is displayed to every viewer: redacted again here, as output is.
     const command = info.command.map((a) => live.redaction.applyBytes(Buffer.from(a, 'utf8')).toString('utf8'));
@@ -203,6 +219,7 @@ export class RunService {
     if (this.runners.get(id) !== link) return;
     this.runners.delete(id);
     const run = this.get(id);
+    if (run && !isFinal(run.status)) this.lostAt.set(id, this.o.now());
     if (run) this.o.bus.publish('run', this.summary(run));
   }
 

@@ -10,6 +10,7 @@ import type { Store } from '../store/types.js';
 import type { ApprovalService } from './approvals.js';
 import type { ArtifactService } from './artifacts.js';
 import type { AuditBudget } from './audit-budget.js';
+import type { LiveTextService } from './live-text.js';
 import type { AssistService } from './assist.js';
 import type { PolicyService } from './policy.js';
 import type { Requests } from './requests.js';
@@ -50,4 +51,6 @@ export interface Services {
   machines: MachineService;
   /** The audit log's retention and size budget. */
   auditBudget: AuditBudget;
+  /** The reply Claude is writing in each run (live text, never stored). */
+  liveText: LiveTextService;
 }

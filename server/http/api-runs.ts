@@ -44,7 +44,7 @@ export function mountRunsApi(app: TemplatedApp, s: Services, o: ApiOptions): voi
     const a = actor(ctx);
     requireRole(a.principal, 'operator');
     const body = parseJson(await ctx.body(o.maxBodyBytes), CreateRunRequest);
-    const { run, token } = await s.requests.createRun(a, body.name);
+    const { run, token } = await s.requests.createRun(a, body.name, { maxBudgetUsd: body.maxBudgetUsd });
     const out: CreateRunResponse = {
       id: run.id,
       token,

@@ -1,6 +1,7 @@
 import type { ArtifactInfo } from '../../protocol/artifacts.js';
 import type { AssistInfo } from '../../protocol/assist.js';
 import type { Approval } from '../../protocol/claude-control.js';
+import type { OperatorLiveText } from '../../protocol/claude-live.js';
 import type { RunSummary } from '../../protocol/run.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 import { STREAM_EVENT } from '../../protocol/frames.js';
@@ -56,6 +57,12 @@ export interface Topics {
   approval: ApprovalChange;
   /** A token, user or session changed (revoked, disabled, deleted, demoted): open connections re-check. */
   auth: AuthChange;
+  /**
+   * The one topic about something not committed: Claude's reply as it is written (live text,
+   * protocol/claude-live.ts). Ephemeral by design: a viewer that misses a piece gets the stored
+   * message moments later.
+   */
+  live: OperatorLiveText;
 }
 
 export type Topic = keyof Topics;

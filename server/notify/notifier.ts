@@ -4,6 +4,7 @@ import { isFinal, type RunSummary } from '../../protocol/run.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 import { visibleText } from '../../protocol/terminal-escapes.js';
 import { toolSummary } from '../../protocol/timeline.js';
+import { apiErrorPhrase, type ApiRetry } from '../../protocol/claude-system.js';
 import type { ApprovalChange } from '../live/bus.js';
 import type { Logger } from '../log.js';
 import type { PushPayload, WebPush } from './web-push.js';
@@ -90,6 +91,21 @@ export class Notifier {
     }
   }
 
+  /** Claude keeps failing to reach its API (claude-state.ts): once per streak of retries. */
+  onRetrying(runId: string, r: ApiRetry): void {
+    void this.notify(
+      {
+        kind: 'retrying',
+        runId,
+        title: clip(`Claude is retrying: ${apiErrorPhrase(r)} (${this.o.runName(runId)})`, 120),
+        body: clip(`Attempt ${r.attempt}${r.maxRetries ? ` of ${r.maxRetries}` : ''}. Claude keeps retrying by itself; the run continues when the API answers, or ends with the error.`, 300),
+        url: this.link(runId),
+        tag: `run-${runId}`,
+      },
+      false,
+    );
+  }
+
   onRun(run: RunSummary): void {
     if (!isFinal(run.status) || this.notifiedFinal.has(run.id)) return;
     this.notifiedFinal.add(run.id);
@@ -133,7 +149,7 @@ export class Notifier {
           'content-type': 'text/plain; charset=utf-8',
           // ntfy headers are latin-1: keep titles ASCII.
           title: p.title.replace(/[^\x20-\x7e]/g, '?'),
-          tags: p.kind === 'approval' ? 'warning' : p.kind === 'finished' ? 'checkered_flag' : 'speech_balloon',
+          tags: p.kind === 'approval' || p.kind === 'retrying' ? 'warning' : p.kind === 'finished' ? 'checkered_flag' : 'speech_balloon',
           priority: p.kind === 'approval' ? 'high' : 'default',
           click: p.url,
         }

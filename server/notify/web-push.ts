@@ -59,7 +59,7 @@ export interface PushPayload {
   /** Where a tap on the notification should go (the run's page). */
   url: string;
   runId: string;
-  kind: 'approval' | 'input' | 'finished' | 'test';
+  kind: 'approval' | 'input' | 'finished' | 'retrying' | 'test';
   /** Notifications with the same tag replace each other on the phone. */
   tag: string;
 }

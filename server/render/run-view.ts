@@ -3,6 +3,7 @@ import { isFinal, type RunSummary } from '../../protocol/run.js';
 import { showInvisible } from '../../protocol/terminal-escapes.js';
 import type { RunStore, StoredChunk } from '../store/types.js';
 import { AnsiHtml, ansiToText } from './ansi.js';
+import { runNarrativeView, type RunNarrativeView } from './run-narrative-view.js';
 import { joinHtml, type SafeHtml } from './html.js';
 
 /** What the templates get for a run: display strings only, computed here, escaped by eta. */
@@ -27,6 +28,8 @@ export interface RunView {
   bytes: string;
   lastSeq: number;
   runner: { hostname: string; mode: string; cwd: string; command: string; version: string } | null;
+  /** Cost, limit, retries, budget stop, a lost runner (run-narrative-view.ts). */
+  narrative: RunNarrativeView;
 }
 
 /** Runner-supplied text shown in the header: control characters dropped, bidi controls made visible. */
@@ -63,7 +66,8 @@ function stamp(ms: number | null, now: number): { iso: string; ago: string } | n
 
 export function badge(run: RunSummary): RunView['badge'] {
   const away = !run.runnerConnected && (run.status === 'connected' || run.status === 'running' || run.status === 'waiting');
-  if (away) return { text: `${run.status} · runner away`, tone: 'away' };
+  if (away) return { text: `${run.status} · runner ${run.runnerLostAt != null ? 'lost' : 'away'}`, tone: 'away' };
+  if (run.claude?.retrying && !isFinal(run.status)) return { text: 'Claude is retrying', tone: 'wait' };
   switch (run.status) {
     case 'created':
       return { text: 'created', tone: 'neutral' };
@@ -129,6 +133,7 @@ export function runView(run: RunSummary, now: number): RunView {
           version: run.runner.version,
         }
       : null,
+    narrative: runNarrativeView(run, run.runner ? plain(run.runner.hostname) : null),
   };
 }
 

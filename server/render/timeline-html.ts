@@ -2,6 +2,7 @@ import type { ClaudeResult } from '../../protocol/claude-events.js';
 import { visibleText } from '../../protocol/terminal-escapes.js';
 import { fmtDuration, toolSummary, type ApprovalState, type TimelineEntry } from '../../protocol/timeline.js';
 import { renderDiffHtml } from './diff-html.js';
+import { money, resultHeadline, type AgentGroup } from '../../protocol/timeline-narrative.js';
 import { escapeHtml, html, joinHtml, raw, type SafeHtml } from './html.js';
 import { renderMarkdown } from './markdown.js';
 
@@ -138,12 +139,13 @@ function approvalBlock(a: ApprovalState, o: HtmlOptions & { now: number }): Safe
   ]);
 }
 
-const money = (usd: number) => (usd < 0.01 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`);
 const int = (n: number) => n.toLocaleString('en-US');
 
-function resultHtml(r: ClaudeResult, withText: boolean): SafeHtml {
+function resultHtml(r: ClaudeResult, turnCostUsd: number | null, withText: boolean): SafeHtml {
   const stats: [string, string][] = [];
-  if (r.costUsd !== null) stats.push(['cost', money(r.costUsd)]);
+  // Claude Code reports the session's total so far; the turn's share is the difference to the previous total.
+  if (turnCostUsd !== null) stats.push(['this turn', money(turnCostUsd)]);
+  if (r.costUsd !== null) stats.push(['session total', money(r.costUsd)]);
   stats.push(['tokens', `${int(r.usage.inputTokens + r.usage.cacheReadTokens + r.usage.cacheCreationTokens)} in · ${int(r.usage.outputTokens)} out`]);
   if (r.numTurns !== null) stats.push(['turns', String(r.numTurns)]);
   if (r.durationMs !== null) stats.push(['duration', fmtDuration(r.durationMs)]);
@@ -152,7 +154,7 @@ function resultHtml(r: ClaudeResult, withText: boolean): SafeHtml {
     ? html`<ul class="tl-denials">${r.denials.map((d) => html`<li>${escapeHtml(d.toolName)}: <code>${escapeHtml(toolSummary(d.toolName, d.input, 120))}</code></li>`)}</ul>`
     : null;
   const errors = r.errors.length ? html`<ul class="tl-errors">${r.errors.map((e) => html`<li>${escapeHtml(clean(e))}</li>`)}</ul>` : null;
-  const title = r.isError ? html`Ended with an error (${escapeHtml(r.subtype)}${r.apiErrorStatus ? html`, API ${r.apiErrorStatus}` : null})` : raw('Done');
+  const title = escapeHtml(resultHeadline(r));
   return joinHtml([
     html`<h3>${title}</h3>`,
     r.result && withText ? html`<div class="tl-md">${renderMarkdown(r.result)}</div>` : raw(''),
@@ -165,6 +167,39 @@ function resultHtml(r: ClaudeResult, withText: boolean): SafeHtml {
 function time(ms: number): SafeHtml {
   const iso = escapeHtml(new Date(ms).toISOString());
   return html`<time datetime="${iso}">${raw(iso.slice(11, 19))}</time>`;
+}
+
+/**
+ * A subagent's steps, collapsed (a `<details>`: no script needed), labelled with its type and
+ * task. The label and summary come from the model: escaped like everything else.
+ */
+function agentHtml(g: AgentGroup, opts: HtmlOptions): SafeHtml {
+  const steps = g.children.length + g.dropped;
+  const state = g.status ? html` · ${escapeHtml(g.status)}` : null;
+  return joinHtml([
+    html`<details class="tl-agent"><summary>Subagent <strong class="tl-agent-name">${escapeHtml(clean(g.label))}</strong>${g.description ? html`: ${escapeHtml(clean(g.description))}` : null}${state} · ${steps} step${raw(steps === 1 ? '' : 's')}</summary>`,
+    g.dropped ? html`<p class="tl-note">${g.dropped} earlier step${raw(g.dropped === 1 ? '' : 's')} not shown; the raw stream has them</p>` : raw(''),
+    html`<div class="tl-agent-steps">${joinHtml(g.children.map((c) => renderEntryHtml(c, opts)), raw('\n'))}</div>`,
+    g.summary ? html`<p class="tl-note">Summary: ${escapeHtml(clean(g.summary))}</p>` : raw(''),
+    raw('</details>'),
+  ]);
+}
+
+/** Characters of live text the page shows while Claude writes (its end). */
+export const LIVE_PAGE_CHARS = 4096;
+
+/**
+ * The reply Claude is writing, as one growing entry (live text, protocol/claude-live.ts). Its id
+ * is `tl-live-<key>` (key: letters, digits, '-', '_' only); the page swaps it as it grows and hides
+ * it once the stored message arrives.
+ */
+export function renderLiveHtml(key: string, text: string | null): SafeHtml {
+  const id = escapeHtml(key.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 80));
+  if (text === null) return html`<article id="tl-live-${id}" class="tl tl-live" hidden></article>`;
+  // The page re-renders the growing entry a few times a second: only its end is shown (the stored message has all of it).
+  const tail = text.length > LIVE_PAGE_CHARS ? `…${text.slice(text.length - LIVE_PAGE_CHARS)}` : text;
+  const note = text.length > LIVE_PAGE_CHARS ? `Claude is writing… (the last ${LIVE_PAGE_CHARS.toLocaleString('en-US')} of ${text.length.toLocaleString('en-US')} characters)` : 'Claude is writing…';
+  return html`<article id="tl-live-${id}" class="tl tl-text tl-live" aria-live="polite"><p class="tl-note">${escapeHtml(note)}</p><div class="tl-md">${renderMarkdown(tail)}</div></article>`;
 }
 
 /** One entry as `<article id="tl-<id>" class="tl tl-<kind>">…</article>`. */
@@ -188,6 +223,7 @@ export function renderEntryHtml(e: TimelineEntry, opts: HtmlOptions = {}): SafeH
         e.approval ? approvalBlock(e.approval, { ...opts, now: o.now }) : raw(''),
         e.result ? resultBlock(e.result.content, e.result.isError, e.result.truncated, e.result.chars, { ...o }) : e.approval?.resolved?.decision === 'deny' ? raw('') : raw('<p class="tl-note tl-running">running…</p>'),
         e.result?.patch ? diffBlock(e.result.patch, e.result.patchTruncated === true, 'tl-diff tl-patch') : raw(''),
+        e.agent ? agentHtml(e.agent, opts) : raw(''),
         raw('</article>'),
       ]);
     }
@@ -200,7 +236,7 @@ export function renderEntryHtml(e: TimelineEntry, opts: HtmlOptions = {}): SafeH
     case 'user':
       return html`${open('user')}<p>${escapeHtml(clean(e.text))}</p></article>`;
     case 'result':
-      return html`${open('result', e.result.isError ? ' tl-error' : '')}${resultHtml(e.result, opts.resultText !== false)}</article>`;
+      return html`${open('result', e.result.isError ? ' tl-error' : '')}${resultHtml(e.result, e.turnCostUsd, opts.resultText !== false)}</article>`;
     case 'system':
       return html`${open('system')}<p>${escapeHtml(clean(e.summary))}</p></article>`;
     case 'raw':

@@ -97,7 +97,12 @@ export function mountOperatorSocket(app: TemplatedApp, s: Services, o: OperatorS
         });
         return !congested();
       },
-      caughtUp: (seq) => send(ws, { type: 'caught_up', runId, seq }),
+      caughtUp: (seq) => {
+        send(ws, { type: 'caught_up', runId, seq });
+        // The reply Claude is writing right now, whole; its next pieces follow from the bus.
+        const live = s.liveText.snapshot(runId);
+        if (live) send(ws, live);
+      },
     };
   };
 
@@ -126,6 +131,10 @@ export function mountOperatorSocket(app: TemplatedApp, s: Services, o: OperatorS
       }),
       bus.on('approval', ({ approval }) => {
         if (approval.runId === runId) send(ws, { type: 'approval', runId, approval });
+      }),
+      // Live text is a nicety: a socket that is backed up skips it (the stored message follows).
+      bus.on('live', (m) => {
+        if (m.runId === runId && ws.getBufferedAmount() < HIGH_WATER && !d.closed) send(ws, m);
       }),
     ];
     const sub: Sub = {

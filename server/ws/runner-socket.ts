@@ -1,4 +1,5 @@
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
+import type { RunnerLiveText } from '../../protocol/claude-live.js';
 import { CcgError, closeReason } from '../../protocol/errors.js';
 import { MAX_CHUNK_DATA, OUTPUT_HEADER_BYTES, decodeOutput } from '../../protocol/frames.js';
 import { PROTOCOL_VERSION, isFinal } from '../../protocol/run.js';
@@ -38,6 +39,8 @@ export interface RunnerSocketOptions extends RunnerAuthDeps {
   sockets: Set<WebSocket<unknown>>;
   /** The runner's assist session changed (the links are for operators only: never logged). */
   onAssistStatus?: (runId: string, status: RunnerAssistStatus) => void;
+  /** Claude's reply as it is written (live text): in memory only, never stored. */
+  onLiveText?: (runId: string, m: RunnerLiveText) => void;
 }
 
 const SHUTDOWN_REASON = closeReason('ERR_SHUTDOWN');
@@ -136,7 +139,7 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
     }
     d.link = link;
     d.ready = true;
-    send(ws, { type: 'welcome', v: PROTOCOL_VERSION, runId: d.runId, nextSeq, finished: false, exitCode: null, serverTime: Date.now(), limits });
+    send(ws, { type: 'welcome', v: PROTOCOL_VERSION, runId: d.runId, nextSeq, finished: false, exitCode: null, serverTime: Date.now(), limits, claude: { maxBudgetUsd: current.claude?.maxBudgetUsd ?? null } });
     const cancelBy = o.runs.pendingCancel(d.runId);
     if (cancelBy) send(ws, { type: 'cancel', by: cancelBy });
     o.log.info('runner.connected', { run: d.runId, remote: d.remote, nextSeq, host: msg.runner.hostname });
@@ -164,6 +167,9 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
       case 'assist_status':
         if (isFinal(o.runs.mustGet(d.runId).status)) throw new CcgError('ERR_RUN_FINISHED', 'the run ended: its assist session is over');
         o.onAssistStatus?.(d.runId, msg);
+        return;
+      case 'live_text':
+        o.onLiveText?.(d.runId, msg);
         return;
       default: {
         const never: never = msg;

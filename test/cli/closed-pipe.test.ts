@@ -43,6 +43,23 @@ test('output into a pipe whose reader went away ends quietly: logs, logs --follo
   }
 });
 
+test('`runs events` (stored, --json, --follow) into a pipe whose reader went away ends quietly', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const run = JSON.parse((await runCli(['runs', 'create', '--name', 'many events', '--json'], g.env)).stdout) as CreateRunResponse;
+  const runner = await fakeRunner(g, run.id, run.token, { mode: 'claude' });
+  t.after(() => runner.close());
+  // About 4 MiB of timeline: far more than a pipe holds.
+  const text = 'y'.repeat(60_000);
+  for (let i = 0; i < 70; i++) await runner.events({ type: 'claude_text', messageId: `m${i}`, text, truncated: false, parentToolUseId: null, error: null });
+  for (const args of [['runs', 'events', run.id], ['runs', 'events', '--json', run.id], ['runs', 'events', '--follow', run.id], ['runs', 'events', '--follow', '--json', '--live', run.id]]) {
+    const r = await intoClosedPipe(args, g.env);
+    assert.equal(r.stderr, '', `${args.join(' ')}: nothing on stderr`);
+    assert.equal(r.code, '0', `${args.join(' ')}: exit 0`);
+    assert.equal(Buffer.byteLength(r.head), 16, `${args.join(' ')}: the reader got its 16 bytes`);
+  }
+});
+
 test('a runner whose local echo is read by nobody keeps streaming its child to the gateway to the end', async (t) => {
   const g = await startGateway();
   t.after(() => g.close());

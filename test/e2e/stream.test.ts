@@ -68,7 +68,7 @@ test('the seed spelling: --cmd drives claude over stream-json, with the prompt o
   assert.equal(code, 0, runner.stderr());
   const logs = await runCli(['runs', 'logs', created.id], g.env);
   assert.deepEqual(JSON.parse(logs.stdout), {
-    argv: ['-p', '--output-format', 'stream-json', '--verbose', '--input-format', 'stream-json', '--permission-prompt-tool', 'stdio', '--include-hook-events'],
+    argv: ['-p', '--output-format', 'stream-json', '--verbose', '--input-format', 'stream-json', '--permission-prompt-tool', 'stdio', '--include-hook-events', '--include-partial-messages'],
     stdin: { type: 'user', message: { role: 'user', content: 'fix the "bug"; rm -rf /' } },
   });
   const show = JSON.parse((await runCli(['runs', 'show', created.id, '--json'], g.env)).stdout) as { run: RunSummary };

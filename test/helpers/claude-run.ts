@@ -47,12 +47,12 @@ export interface ClaudeRun {
  * A real gateway, the model stand-in scripted with `steps`, a run, the real `claude` driven by a
  * real `ccg runner start --cmd PROMPT` process, and an operator client watching the run.
  */
-export async function claudeRun(t: TestContext, steps: ModelStep[], opts: { prompt?: string; args?: string[]; gateway?: GatewayRef; name?: string } = {}): Promise<ClaudeRun> {
+export async function claudeRun(t: TestContext, steps: ModelStep[], opts: { prompt?: string; args?: string[]; gateway?: GatewayRef; name?: string; env?: Record<string, string>; createArgs?: string[] } = {}): Promise<ClaudeRun> {
   const g = (opts.gateway ?? (await startGateway())) as TestGateway;
   if (!opts.gateway) t.after(() => g.close());
   const api = await startModelApi(steps);
   t.after(() => api.close());
-  const run = JSON.parse((await runCli(['runs', 'create', '--json', ...(opts.name ? ['--name', opts.name] : [])], g.env)).stdout) as CreateRunResponse;
+  const run = JSON.parse((await runCli(['runs', 'create', '--json', ...(opts.name ? ['--name', opts.name] : []), ...(opts.createArgs ?? [])], g.env)).stdout) as CreateRunResponse;
   const cwd = tempDir('ccg-claude-ws-');
   const seen: Seen = { events: [], eventTimes: [], approvals: [], runs: [], stdout: '', notices: [] };
   const operator = new OperatorClient({ gateway: g.url, token: g.operatorToken, fingerprint: g.fingerprint }, { reconnect: true, client: 'test' });
@@ -77,7 +77,7 @@ export async function claudeRun(t: TestContext, steps: ModelStep[], opts: { prom
       'runner', 'start', '--run-id', run.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--claude-bin', claudeBinary(),
       '--spool-dir', tempDir(), '--cwd', cwd, '--quiet', '--no-collect', '--grace', '5s', ...(opts.args ?? []), '--cmd', opts.prompt ?? 'do the thing',
     ],
-    { ...claudeEnv(api.url), CCG_RUN_TOKEN: run.token },
+    { ...claudeEnv(api.url), ...opts.env, CCG_RUN_TOKEN: run.token },
   );
   t.after(() => {
     if (runner.child.exitCode === null && runner.child.signalCode === null) runner.child.kill('SIGKILL');

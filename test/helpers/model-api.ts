@@ -33,6 +33,8 @@ export interface ModelStep {
   delayMs?: number;
   /** Answer with an HTTP error instead (e.g. 500 overloaded). */
   httpError?: { status: number; type: string; message: string };
+  /** Stream `text` in this many deltas, `everyMs` apart (a long reply written slowly; see streamedPieces). */
+  stream?: { pieces: number; everyMs: number };
 }
 
 export interface ModelRequest {
@@ -58,6 +60,11 @@ export interface ModelApi {
   requests: ModelRequest[];
   /** Appends steps to the script. */
   script(...steps: ModelStep[]): void;
+  /**
+   * Answers the requests `when` picks with `step`, ahead of the script (each route once): e.g. a
+   * subagent's request, told apart by its prompt, while the main conversation follows the script.
+   */
+  route(when: (req: ModelRequest) => boolean, step: ModelStep): void;
   /** Steps not yet used. */
   remaining(): number;
   /** Resolves once `n` message requests have arrived. */
@@ -94,6 +101,7 @@ export async function startModelApi(initial: ModelStep[] = []): Promise<ModelApi
   const requests: ModelRequest[] = [];
   const waiters = new Set<() => void>();
   const open = new Set<http.ServerResponse>();
+  const routes: Route[] = [];
   let counter = 0;
 
   const server = http.createServer((req, res) => {
@@ -119,7 +127,7 @@ export async function startModelApi(initial: ModelStep[] = []): Promise<ModelApi
       const record: ModelRequest = { n, method: req.method, url: req.url ?? '', headers: req.headers, body, aborted: false, receivedAt: performance.now() };
       requests.push(record);
       for (const w of waiters) w();
-      const step = steps.shift() ?? { text: '(the model stand-in has no scripted reply left)' };
+      const step = takeRoute(routes, record) ?? steps.shift() ?? { text: '(the model stand-in has no scripted reply left)' };
       void respond(record, step, res);
     });
   });
@@ -148,11 +156,14 @@ export async function startModelApi(initial: ModelStep[] = []): Promise<ModelApi
     let outputTokens = 0;
     if (step.text !== undefined) {
       event('content_block_start', { index, content_block: { type: 'text', text: '' } });
-      const parts = pieces(step.text, 3);
+      const parts = step.stream ? streamedPieces(step.text, step.stream.pieces) : pieces(step.text, 3);
       event('content_block_delta', { index, delta: { type: 'text_delta', text: parts[0] } });
       if (step.stall) return; // hang until the client goes away
       if (step.delayMs) await new Promise((r) => setTimeout(r, step.delayMs));
-      for (const p of parts.slice(1)) event('content_block_delta', { index, delta: { type: 'text_delta', text: p } });
+      for (const p of parts.slice(1)) {
+        if (step.stream) await new Promise((r) => setTimeout(r, step.stream!.everyMs));
+        event('content_block_delta', { index, delta: { type: 'text_delta', text: p } });
+      }
       event('content_block_stop', { index });
       outputTokens += Math.ceil(step.text.length / 4);
       index++;
@@ -177,6 +188,7 @@ export async function startModelApi(initial: ModelStep[] = []): Promise<ModelApi
     url: `http://127.0.0.1:${port}`,
     requests,
     script: (...more) => void steps.push(...more),
+    route: (when, step) => void routes.push({ when, step }),
     remaining: () => steps.length,
     waitForRequests(n, ms = 30_000) {
       if (requests.length >= n) return Promise.resolve(requests.slice(0, n));
@@ -238,4 +250,45 @@ export function toolResults(req: ModelRequest): string[] {
   return (last.content as { type?: string; content?: unknown }[])
     .filter((p) => p.type === 'tool_result')
     .map((p) => (typeof p.content === 'string' ? p.content : JSON.stringify(p.content)));
+}
+
+// ---- for the narrative tests (live text, subagents, retries): kept apart from the rest
+
+interface Route {
+  when: (req: ModelRequest) => boolean;
+  step: ModelStep;
+}
+
+/** The first route that picks `req`, used up; or undefined. */
+function takeRoute(routes: Route[], req: ModelRequest): ModelStep | undefined {
+  const i = routes.findIndex((r) => r.when(req));
+  return i === -1 ? undefined : routes.splice(i, 1)[0]!.step;
+}
+
+/** `text` cut into `n` deltas of about equal length (at least one character each). */
+export function streamedPieces(text: string, n: number): string[] {
+  const size = Math.max(1, Math.ceil(text.length / Math.max(1, n)));
+  const out: string[] = [];
+  for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
+  return out.length ? out : [''];
+}
+
+/** A long reply streamed slowly: `pieces` deltas, `everyMs` apart. */
+export function longReplyStep(text: string, pieces = 40, everyMs = 50): ModelStep {
+  return { text, stream: { pieces, everyMs } };
+}
+
+/** The API's 529 overloaded answer, as Claude Code sees it when the model is at capacity. */
+export function overloadedStep(): ModelStep {
+  return { httpError: { status: 529, type: 'overloaded_error', message: 'Overloaded' } };
+}
+
+/** A Task call starting a subagent of `subagentType` with `prompt`. */
+export function taskStep(text: string, subagentType: string, description: string, prompt: string): ModelStep {
+  return { text, tools: [{ name: 'Task', input: { description, prompt, subagent_type: subagentType } }] };
+}
+
+/** True for the request a subagent makes with `prompt` (its first user turn). */
+export function isSubagentRequest(prompt: string): (req: ModelRequest) => boolean {
+  return (req) => lastUserText(req).includes(prompt);
 }

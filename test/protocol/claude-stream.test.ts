@@ -163,7 +163,7 @@ test('huge fields are capped so one event always fits one output chunk', () => {
 });
 
 test('the flags ccg passes are the ones verified against the real CLI', () => {
-  assert.deepEqual([...CLAUDE_STREAM_FLAGS], ['-p', '--output-format', 'stream-json', '--verbose', '--input-format', 'stream-json', '--permission-prompt-tool', 'stdio', '--include-hook-events']);
+  assert.deepEqual([...CLAUDE_STREAM_FLAGS], ['-p', '--output-format', 'stream-json', '--verbose', '--input-format', 'stream-json', '--permission-prompt-tool', 'stdio', '--include-hook-events', '--include-partial-messages']);
 });
 
 test('approval ids never start with "-" or "_": operators type them as a command argument, where "-…" reads as an option', () => {

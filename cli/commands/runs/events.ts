@@ -8,6 +8,7 @@ import { OperatorClient } from '../../client/operator-client.js';
 import { CliError } from '../../exit-codes.js';
 import { TextTimeline } from '../../render/timeline-text.js';
 import { jsonLine } from '../../format.js';
+import { LiveTextPrinter } from '../../render/live-text-printer.js';
 import { GatewayCommand } from '../base.js';
 import { fromOption, runIdArg } from './args.js';
 
@@ -27,7 +28,10 @@ export class RunsEventsCommand extends GatewayCommand {
       Without it, prints terminal lines with every control sequence removed.
 
       With --follow, keeps printing new events until the run ends, reconnecting and resuming
-      without duplicates if the gateway goes away.
+      without duplicates if the gateway goes away. Claude's reply is printed as it is written
+      (live text); the stored message then completes it. With --follow --json, add --live to
+      get live text as {"type":"live_text",…} lines too (they are not events: the claude_text
+      event that follows holds the same text).
     `,
     examples: [
       ['The timeline so far', 'ccg runs events 7k2m9x4q3w8z'],
@@ -39,8 +43,10 @@ export class RunsEventsCommand extends GatewayCommand {
   id = Option.String({ name: 'RUN_ID' });
   follow = Option.Boolean('-f,--follow', false, { description: 'Keep printing until the run ends' });
   from = Option.String('--from', { description: 'Start at this output sequence number (default 1)' });
+  live = Option.Boolean('--live', false, { description: 'With --follow --json: also print live text ({"type":"live_text",…}) as Claude writes' });
 
   private text: TextTimeline | null = null;
+  private livePrinter: LiveTextPrinter | null = null;
 
   protected async run(): Promise<number> {
     const id = runIdArg(this.id);
@@ -74,7 +80,9 @@ export class RunsEventsCommand extends GatewayCommand {
       this.context.stdout.write(jsonLine({ seq: item.seq, time: item.time, ...item.event }));
       return;
     }
-    for (const l of this.text!.push(item)) this.context.stdout.write(`${l.text}\n`);
+    const shown = this.livePrinter?.beforeEvent(item.event) ?? false;
+    const lines = this.text!.push(item);
+    if (!shown) for (const l of lines) this.context.stdout.write(`${l.text}\n`);
   }
 
   private stream(id: string, from: number): Promise<number> {
@@ -91,6 +99,13 @@ export class RunsEventsCommand extends GatewayCommand {
       client.on('chunk', (c) => {
         if (c.stream === STREAM_EVENT) for (const item of itemsOfChunk(c)) this.emit(item);
         maybeDone();
+      });
+      if (!this.json) this.livePrinter = new LiveTextPrinter((s) => this.context.stdout.write(s));
+      client.on('live_text', (m) => {
+        if (m.runId !== id) return;
+        if (this.json) {
+          if (this.live) this.context.stdout.write(JSON.stringify(m) + '\n');
+        } else this.livePrinter?.onLive(m);
       });
       client.on('run', (run) => {
         if (run.id === id && isFinal(run.status)) final = run;

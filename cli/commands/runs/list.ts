@@ -2,7 +2,7 @@ import { Command, Option } from 'clipanion';
 import { ListRunsResponse } from '../../../protocol/api.js';
 import { RUN_STATUSES } from '../../../protocol/run.js';
 import { CliError } from '../../exit-codes.js';
-import { age, safe, statusText, table } from '../../format.js';
+import { age, costText, safe, statusText, table } from '../../format.js';
 import { GatewayCommand } from '../base.js';
 
 export class RunsListCommand extends GatewayCommand {
@@ -28,7 +28,7 @@ export class RunsListCommand extends GatewayCommand {
     this.print(out, () =>
       out.runs.length === 0
         ? 'no runs yet: create one with `ccg runs create`\n'
-        : table([['ID', 'STATUS', 'AGE', 'NAME'], ...out.runs.map((r) => [r.id, statusText(r), age(r.createdAt), safe(r.name)])]),
+        : table([['ID', 'STATUS', 'AGE', 'COST', 'NAME'], ...out.runs.map((r) => [r.id, statusText(r), age(r.createdAt), costText(r), safe(r.name)])]),
     );
     return 0;
   }

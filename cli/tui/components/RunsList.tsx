@@ -1,5 +1,6 @@
 import { Box, Text } from 'ink';
 import type { RunSummary } from '../../../protocol/run.js';
+import { costText } from '../../format.js';
 import { ago, clean, fit, statusColor, statusWord, type Theme } from '../theme.js';
 
 export interface RunsListProps {
@@ -28,7 +29,7 @@ export function RunsList({ runs, selectedId, focused, width, height, now, theme,
   const top = Math.min(Math.max(0, index - height + 1), Math.max(0, runs.length - height), index);
   const start = Math.max(0, Math.min(top, index));
   const visible = runs.slice(start, start + height);
-  const nameWidth = Math.max(4, width - 2 - 10 - 1 - 12 - 1 - 4 - 1);
+  const nameWidth = Math.max(4, width - 2 - 10 - 1 - 12 - 1 - 4 - 1 - 8);
   return (
     <Box height={height} flexDirection="column">
       {visible.map((run) => {
@@ -37,7 +38,7 @@ export function RunsList({ runs, selectedId, focused, width, height, now, theme,
         return (
           <Text key={run.id} wrap="truncate-end" inverse={selected && focused} bold={selected}>
             {selected ? '› ' : '  '}
-            <Text color={color}>{fit(statusWord(run), 10)}</Text> {run.id} {fit(ago(run.createdAt, now), 4)} {fit(clean(run.name), nameWidth)}
+            <Text color={color}>{fit(statusWord(run), 10)}</Text> {run.id} {fit(ago(run.createdAt, now), 4)} {fit(clean(run.name), nameWidth)} {costText(run) === '-' ? '' : costText(run)}
           </Text>
         );
       })}

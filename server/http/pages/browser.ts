@@ -8,6 +8,7 @@ import { requireRole, type Principal, type Role } from '../../auth/operator-auth
 import { PRE_COOKIE, SessionService, cookieHeader, readCookie, safeEqual, type ResolvedSession } from '../../auth/sessions.js';
 import type { ArtifactService } from '../../core/artifacts.js';
 import type { AssistService } from '../../core/assist.js';
+import type { LiveTextService } from '../../core/live-text.js';
 import type { EventBus } from '../../live/bus.js';
 import type { ApprovalService } from '../../core/approvals.js';
 import type { ClaudeSessionService } from '../../core/claude-session.js';
@@ -37,6 +38,8 @@ export interface PagePowers {
   requests: Requests;
   /** Machines and the runs started on them. */
   machines: MachineService;
+  /** The reply Claude is writing in each run (live text). */
+  liveText: LiveTextService;
 }
 
 /** Everything the page routes need, built once by mountBrowser. */

@@ -167,7 +167,7 @@ export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStr
 
     // The header is re-sent only when what it shows changes (not on every progress tick), so an
     // open "Cancel…" disclosure does not snap shut while output flows.
-    const headerKey = (r: RunSummary) => JSON.stringify([r.status, r.runnerConnected, r.exitCode, r.signal, r.reason, r.startedAt, r.endedAt, r.runner?.hostname ?? null]);
+    const headerKey = (r: RunSummary) => JSON.stringify([r.status, r.runnerConnected, r.exitCode, r.signal, r.reason, r.startedAt, r.endedAt, r.runner?.hostname ?? null, r.claude ?? null, r.runnerLostAt ?? null]);
     let sentKey = '';
     const sendStatus = (r: RunSummary) => {
       const key = headerKey(r);

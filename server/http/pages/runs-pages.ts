@@ -1,4 +1,5 @@
 import type { TemplatedApp } from 'uWebSockets.js';
+import { BudgetUsd } from '../../../protocol/claude-run-state.js';
 import { RunName, RUN_STATUSES, isFinal, type RunStatus, type RunSummary } from '../../../protocol/run.js';
 import { CcgError } from '../../../protocol/errors.js';
 import { canOperate, type Principal } from '../../auth/operator-auth.js';
@@ -74,10 +75,17 @@ export function mountRunsPages(app: TemplatedApp, d: BrowserDeps): void {
     let name: string | undefined;
     if (rawName) {
       const parsed = RunName.safeParse(rawName);
-      if (!parsed.success) return html(pc, 400, 'run-new', 'New run', { error: parsed.error.issues[0]?.message ?? 'bad name', name: rawName.slice(0, 200) }, { nav: 'new' });
+      if (!parsed.success) return html(pc, 400, 'run-new', 'New run', { error: parsed.error.issues[0]?.message ?? 'bad name', name: rawName.slice(0, 200), budget: '' }, { nav: 'new' });
       name = parsed.data;
     }
-    const { run, token } = await d.powers.requests.createRun({ principal: pc.principal!, from: pc.ip, via: 'page' }, name);
+    const rawBudget = (f.get('budget') ?? '').trim().replace(/^\$/, '');
+    let maxBudgetUsd: number | undefined;
+    if (rawBudget) {
+      const parsed = BudgetUsd.safeParse(/^\d{1,6}(\.\d{1,6})?$/.test(rawBudget) ? Number(rawBudget) : NaN);
+      if (!parsed.success) return html(pc, 400, 'run-new', 'New run', { error: 'The spending limit is an amount of US dollars, like 2.50', name: rawName.slice(0, 200), budget: rawBudget.slice(0, 20) }, { nav: 'new' });
+      maxBudgetUsd = parsed.data;
+    }
+    const { run, token } = await d.powers.requests.createRun({ principal: pc.principal!, from: pc.ip, via: 'page' }, name, { maxBudgetUsd });
     // The token is on this response only: never cached, never shown again.
     return html(pc, 201, 'run-created', 'Run created', await createdData(d, pc, run, token, { mode: 'prompt', prompt: '', command: '' }), { nav: 'new' });
   });

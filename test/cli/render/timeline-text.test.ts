@@ -43,5 +43,5 @@ test('a session reads as a log: prompt, text, tool call, approval, result, and t
     'assistant|◆ Claude: Understood, I did not remove it.',
     out.find((l) => l.startsWith('result-ok|'))!,
   ]);
-  assert.match(out.find((l) => l.startsWith('result-ok|'))!, /^result-ok\|✔ result: success · \$0\.\d+ · [\d,]+ in \/ [\d,]+ out tokens · 2 turns · [\d.]+ (ms|s) · 1 denial \(Bash\)$/);
+  assert.match(out.find((l) => l.startsWith('result-ok|'))!, /^result-ok\|✔ result: success · \$0\.\d+ this turn · \$0\.\d+ session total · [\d,]+ in \/ [\d,]+ out tokens · 2 turns · [\d.]+ (ms|s) · 1 denial \(Bash\)$/);
 });

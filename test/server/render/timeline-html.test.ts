@@ -80,8 +80,10 @@ test('the final result shows cost, tokens, turns, duration and denials', () => {
   const entries = buildTimeline(fixtureItems('tool-denied'));
   const r = entries.find((e) => e.kind === 'result')!;
   const html = renderEntryHtml(r);
-  for (const k of ['cost', 'tokens', 'turns', 'duration', 'denials']) assert.ok(html.includes(`<dt>${k}</dt>`), k);
-  assert.match(html, /<dt>cost<\/dt><dd>\$0\.\d+<\/dd>/);
+  // Claude Code reports the session's total so far: labelled so, with this turn's share beside it.
+  for (const k of ['this turn', 'session total', 'tokens', 'turns', 'duration', 'denials']) assert.ok(html.includes(`<dt>${k}</dt>`), k);
+  assert.match(html, /<dt>session total<\/dt><dd>\$0\.\d+<\/dd>/);
+  assert.match(html, /<dt>this turn<\/dt><dd>\$0\.\d+<\/dd>/);
   assert.match(html, /<dt>turns<\/dt><dd>2<\/dd>/);
   assert.match(html, /<dt>denials<\/dt><dd>1<\/dd>/);
   assert.ok(html.includes('<ul class="tl-denials"><li>Bash: <code>rm -rf build</code></li></ul>'));

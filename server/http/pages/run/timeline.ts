@@ -9,6 +9,7 @@ import { renderTimelineHtml, type HtmlOptions } from '../../../render/timeline-h
 import { html, pageRoute, runIdOf, type BrowserDeps } from '../browser.js';
 import type { RunPageView, RunSection, SectionCtx } from '../run-sections.js';
 import { readEventWindow } from './events.js';
+import { followLiveText } from './live-text.js';
 
 /** Entries put on a page at once; older ones are a link away. */
 const MAX_ENTRIES = 300;
@@ -67,7 +68,10 @@ export function timelineSection(d: BrowserDeps): RunSection {
       if (c.view !== 'timeline') return null;
       const tl = new Timeline();
       for (const item of c.events().items) tl.add(item);
+      // The reply Claude is writing, as one growing entry (live-text.ts); never stored.
+      const stopLive = followLiveText(d, c, send);
       return {
+        close: stopLive,
         onChunk(chunk) {
           if (chunk.stream !== STREAM_EVENT) return;
           const changed = new Map<string, TimelineEntry>();
