@@ -62,11 +62,13 @@ export function exitForCode(code: ErrorCode | string): number {
     case 'ERR_TOTP_REQUIRED':
     case 'ERR_TOTP_INVALID':
     case 'ERR_THROTTLED':
+    case 'ERR_MACHINE_REVOKED':
     case 'ERR_RUN_REVOKED':
       return EXIT.AUTH;
     case 'ERR_NOT_FOUND':
     case 'ERR_RUN_NOT_FOUND':
     case 'ERR_APPROVAL_NOT_FOUND':
+    case 'ERR_MACHINE_NOT_FOUND':
       return EXIT.NOT_FOUND;
     default:
       return EXIT.ERROR;

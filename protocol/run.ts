@@ -66,6 +66,22 @@ export const RunnerInfo = z.object({
 });
 export type RunnerInfo = z.infer<typeof RunnerInfo>;
 
+/** How a run came from a machine (`ccg machine start`): shown on its page and in `runs show`. */
+export const RunOrigin = z.object({
+  machine: z.string().max(32),
+  workspace: z.string().max(32),
+  mode: z.string().max(32).nullable(),
+  model: z.string().max(80).nullable(),
+  /** The run this one continues, and the one that continued it. */
+  previous: z.string().max(12).nullable(),
+  next: z.string().max(12).nullable(),
+  /** Claude's session id, once its init event arrived (what Continue resumes). */
+  sessionId: z.string().max(200).nullable(),
+  /** pending: handed to the machine, not yet answered; started; refused (the run's reason says why). */
+  start: z.enum(['pending', 'started', 'refused']),
+});
+export type RunOrigin = z.infer<typeof RunOrigin>;
+
 /** A run as the API, the operator socket and the pages see it. Never carries the token. */
 export const RunSummary = z.object({
   id: z.string(),
@@ -85,6 +101,8 @@ export const RunSummary = z.object({
   bytes: z.number().int().nonnegative(),
   createdBy: z.string(),
   runner: RunnerInfo.nullable(),
+  /** Set for runs a machine started (absent for runs started by hand). */
+  origin: RunOrigin.nullable().optional(),
   /** Cost, spending limit, retries (claude-run-state.ts). Absent from older gateways and never-Claude runs. */
   claude: ClaudeRunState.optional(),
   /** Set while the run's runner is gone without having reported an exit: when it went (gateway clock). */

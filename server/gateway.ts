@@ -7,6 +7,7 @@ import { ConnectionLimiter, defaultConnectionLimits } from './connection-limits.
 import { closeReason } from '../protocol/errors.js';
 import { AccountService } from './auth/accounts.js';
 import { ensureOperatorToken } from './auth/api-tokens.js';
+import { authenticateBearer } from './auth/operator-auth.js';
 import { CfAccessVerifier, type CfAccessConfig } from './auth/cf-access.js';
 import { SecretBox } from './auth/secret-box.js';
 import { DEFAULT_SESSION_POLICY, SessionService, type SessionPolicy } from './auth/sessions.js';
@@ -39,6 +40,10 @@ import type { Store } from './store/types.js';
 import { ensureCertificate } from './tls.js';
 import { mountOperatorSocket } from './ws/operator-socket.js';
 import { mountRunnerSocket } from './ws/runner-socket.js';
+import { MachineService } from './core/machines.js';
+import { mountMachinesApi } from './http/api-machines.js';
+import { loadRunnerFile, mountRunnerFile } from './http/runner-file.js';
+import { mountMachineSocket } from './ws/machine-socket.js';
 
 /** Gateway options for notifications (createGateway passes them through). */
 export interface NotifyOptions {
@@ -230,10 +235,17 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
   const sockets = new Set<WebSocket<unknown>>();
   const limiter = new ConnectionLimiter({ perAddress: limits.maxConnectionsPerAddress, perLoopback: limits.maxConnectionsPerLoopback, total: limits.maxConnections, runnerReserve: Math.min(limits.runnerReserve, limits.maxConnections) });
   mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets, onAssistStatus: (id, s) => services.assist.report(id, s), onLiveText: (id, m) => services.liveText.report(id, m), limiter, helloTimeoutMs: limits.runnerHelloTimeoutMs });
+  mountMachineSocket(app, { machines: services.machines, store, log, now, sockets });
   const operatorSockets = mountOperatorSocket(app, services, { sockets, limiter });
   mountRunsApi(app, services, { runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes });
+  const runnerFile = loadRunnerFile();
+  mountRunnerFile(app, log, runnerFile);
+  mountMachinesApi(app, {
+    machines: services.machines, runs, log, maxBodyBytes: limits.maxBodyBytes, runnerUrl, fingerprint: tls?.fingerprint ?? null, runnerSha256: runnerFile?.sha256 ?? null,
+    who: (ctx) => authenticateBearer(store, ctx.headers),
+  });
   const browser = mountBrowser(app, services, {
-    tls: tls !== null, limiter, runnerUrl, fingerprint: tls?.fingerprint ?? null,
+    tls: tls !== null, limiter, runnerUrl, fingerprint: tls?.fingerprint ?? null, runnerSha256: runnerFile?.sha256 ?? null,
     cf: opts.cfAccess ? new CfAccessVerifier(opts.cfAccess, now) : null,
     trustProxy: opts.trustProxy ?? false,
     setupPending: () => !store.getMeta<boolean>(ADMIN_EXISTS_KEY),
@@ -356,6 +368,7 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
   const sessions = new SessionService(store, now, { ...DEFAULT_SESSION_POLICY, ...o.sessionPolicy });
   const auditBudget = new AuditBudget({ store, log, now, limits: { ...DEFAULT_AUDIT_BUDGET, ...o.auditBudget } });
   const requests = new Requests({ runs, store, policy, artifacts, assist, log, now });
+  const machines = new MachineService({ store, runs, log, now });
   const liveText = new LiveTextService({ bus });
   const claudeState = new ClaudeStateService({ runs, log, now, onRetrying: (id, r) => notifier.onRetrying(id, r) });
   const screens = new TermSnapshots({ store, runs: { committedSeq: (id) => runs.committedSeq(id), pendingChunks: (id, from) => runs.pendingChunks(id, from), summaryOf: (id) => { const r = runs.get(id); return r ? runs.summary(r) : undefined; } }, bus, log, now, ...(o.termSnapshots ? { policy: o.termSnapshots } : {}) });
@@ -374,6 +387,7 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
     bus.on('run', (run) => approvals.onRun(run), keep),
     bus.on('run', (run) => notifier.onRun(run), keep),
     bus.on('approval', (change) => notifier.onApproval(change), keep),
+    bus.on('events', ({ runId, events }) => machines.onEvents(runId, events), keep),
     // A deleted or disabled user (or a revoked bootstrap token) loses their push subscriptions.
     bus.on('auth', (change) => {
       if (change.kind !== 'session') push.prune().catch((err: unknown) => log.warn('push.prune_failed', { err: String(err) }));
@@ -389,7 +403,7 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
   ];
 
   return {
-    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, claudeSession, screens, requests, accounts, sessions, throttle, push, notifier, auditBudget, liveText },
+    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, claudeSession, screens, requests, accounts, sessions, throttle, push, notifier, auditBudget, liveText, machines },
     unsubscribe: () => offs.forEach((off) => off()),
   };
 }

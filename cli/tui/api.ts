@@ -4,6 +4,7 @@ import { CancelResponse, ChunksResponse, CommandsResponse, ScreenResponse, Creat
 import { ArtifactsResponse, CollectResponse, type ArtifactInfo } from '../../protocol/artifacts.js';
 import { AssistActionResponse, AssistResponse } from '../../protocol/assist.js';
 import { PolicyResponse, type CommandPolicy, type PolicyUpdate } from '../../protocol/policy.js';
+import { ListMachinesResponse, StartRunResponse, type MachineSummary, type StartRunRequest } from '../../protocol/machine.js';
 import { ApprovalResponse, ControlResponse, SessionResponse, type AnswerPlanRequest } from '../../protocol/claude-control.js';
 import type { PermissionMode, QuestionAnswers } from '../../protocol/claude-steer.js';
 import type { ApiClient } from '../client/api.js';
@@ -37,6 +38,10 @@ export interface TuiApi {
   saveArtifact(id: string, name: string, path: string, overwrite: boolean): Promise<{ bytes: number }>;
   assist(id: string): Promise<AssistResponse>;
   assistAction(id: string, action: 'start' | 'stop'): Promise<AssistActionResponse>;
+  /** Machines (optional: an API without them leaves `n` and `m` as they were). */
+  machines?(): Promise<MachineSummary[]>;
+  /** Starts Claude on a machine. */
+  startOnMachine?(name: string, body: StartRunRequest): Promise<StartRunResponse>;
   /** Answers Claude's questions (AskUserQuestion). */
   answerQuestions(id: string, approvalId: string, answers: QuestionAnswers): Promise<unknown>;
   /** Approves Claude's plan (in a mode) or keeps it planning. */
@@ -57,6 +62,8 @@ export function createTuiApi(api: ApiClient): TuiApi {
   const artifact = (id: string, name: string) => `${run(id)}/artifacts/${encodeURIComponent(name)}`;
   return {
     createRun: (name) => api.json('POST', '/api/v1/runs', CreateRunResponse, name ? { name } : {}),
+    machines: async () => (await api.json('GET', '/api/v1/machines', ListMachinesResponse)).machines,
+    startOnMachine: (name, body) => api.json('POST', `/api/v1/machines/${encodeURIComponent(name)}/runs`, StartRunResponse, body),
     cancelRun: (id) => api.json('POST', `${run(id)}/cancel`, CancelResponse),
     chunks: (id, q) => {
       const params = new URLSearchParams();

@@ -17,6 +17,9 @@ import { InputLine } from './components/InputLine.js';
 import { commandRows, NewRunPanel, shownCommand } from './components/NewRunPanel.js';
 import { OutputView } from './components/OutputView.js';
 import { PolicyScreen } from './components/PolicyScreen.js';
+import { MachinesScreen } from './components/MachinesScreen.js';
+import { startClaudeOn, startable } from './machine-start.js';
+import type { MachineSummary } from '../../protocol/machine.js';
 import { RunsList } from './components/RunsList.js';
 import { messageRows, StatusLine } from './components/StatusLine.js';
 import { TitleBar } from './components/TitleBar.js';
@@ -64,6 +67,7 @@ const BUILTIN_PANELS: PanelDef[] = [
   { id: 'artifacts', title: 'artifacts', render: (p) => <ArtifactsScreen {...p} /> },
   // The links are credentials: the gateway sends them to operators and admins only.
   { id: 'assist', title: 'assist session', roles: ['admin', 'operator'], render: (p) => <AssistScreen {...p} /> },
+  { id: 'machines', title: 'machines', render: (p) => <MachinesScreen {...p} /> },
 ];
 
 type OpenPanel = { id: 'help' } | { id: 'new-run'; created: CreateRunResponse } | { id: string; def: PanelDef };
@@ -154,7 +158,12 @@ export function App(props: AppProps) {
   const { runs: runsHeight, output: outputHeight } = panes(body);
 
   const notify = useCallback((text: string, level: 'info' | 'error' = 'info') => setMessage({ text: clean(text, 300), level, id: Date.now() }), []);
-  const openPrompt = useCallback((p: PromptRequest) => setPrompt({ ...p, value: p.initial ?? '' }), [setPrompt]);
+  // A new prompt gets a new input (epoch): one opened from another's Enter (machine → workspace →
+  // prompt) would otherwise keep the old one's cursor position.
+  const openPrompt = useCallback((p: PromptRequest) => {
+    setPrompt({ ...p, value: p.initial ?? '' });
+    setPromptEpoch((e) => e + 1);
+  }, [setPrompt]);
   // A run's terminal keeps the pane's size without a message: a message of a few seconds does not resize it.
   const termRef = useRef(term);
   termRef.current = term;
@@ -169,6 +178,26 @@ export function App(props: AppProps) {
     },
     [exit, props],
   );
+
+  // The machines, for `n` (fetched now and every 5 s; an API without machines leaves `n` as it was).
+  const machinesRef = useRef<MachineSummary[]>([]);
+  useEffect(() => {
+    if (!api.machines) return;
+    let active = true;
+    const load = () =>
+      api.machines!().then(
+        (ms) => {
+          if (active) machinesRef.current = ms;
+        },
+        () => undefined,
+      );
+    void load();
+    const t = setInterval(() => void load(), 5000);
+    return () => {
+      active = false;
+      clearInterval(t);
+    };
+  }, [api]);
 
   // Ages tick; messages fade.
   useEffect(() => {
@@ -244,19 +273,35 @@ export function App(props: AppProps) {
       const delta = d === 'page-up' ? page : d === 'page-down' ? -page : d;
       setAnchor((a) => moveAnchor(output.model, a, delta, width, outputHeight));
     },
-    newRun: () =>
+    newRun: () => {
+      const byHand = () =>
+        ctx.prompt({
+          label: 'New run, name (Enter for a default):',
+          onSubmit: (name) => {
+            api
+              .createRun(name.trim() || undefined)
+              .then((created) => {
+                setSelectedId(created.id);
+                setPanel({ id: 'new-run', created });
+              })
+              .catch((err: Error) => notify(`could not create a run: ${err.message}`, 'error'));
+          },
+        });
+      // With machines online (as last fetched: `n` must answer at once, keys typed next go to its prompt), it offers to start Claude on one of them first.
+      const ms = startable(machinesRef.current);
+      if (ms.length === 0) return byHand();
       ctx.prompt({
-        label: 'New run, name (Enter for a default):',
-        onSubmit: (name) => {
-          api
-            .createRun(name.trim() || undefined)
-            .then((created) => {
-              setSelectedId(created.id);
-              setPanel({ id: 'new-run', created });
-            })
-            .catch((err: Error) => notify(`could not create a run: ${err.message}`, 'error'));
+        label: `New run: start Claude on a machine (${ms.map((m) => m.name).join(', ')}), or Enter for a run by hand:`,
+        initial: ms.length === 1 ? ms[0]!.name : '',
+        onSubmit: (v) => {
+          const name = v.trim();
+          if (!name) return byHand();
+          const m = ms.find((x) => x.name === name);
+          if (!m) return notify(`no machine named ${clean(name, 32)} is online`, 'error');
+          startClaudeOn(ctx, api, m, (id) => setSelectedId(id));
         },
-      }),
+      });
+    },
     filter: () =>
       ctx.prompt({
         label: 'Filter:',

@@ -143,6 +143,7 @@ export function defaultBindings(): KeyBinding[] {
     { keys: ['c'], label: 'c', help: 'cancel', primary: true, rank: 7, roles: ['admin', 'operator'], action: (c) => c.cancelRun() },
     { keys: ['r'], label: 'r', help: 'reconnect', primary: true, rank: 9, action: (c) => c.reconnect() },
     { keys: ['p'], label: 'p', help: 'policy', roles: ['admin'], action: (c) => c.openPanel('policy') },
+    { keys: ['M'], label: 'M', help: 'machines', action: (c) => c.openPanel('machines') },
     { keys: ['?'], label: '?', help: 'help', primary: true, action: (c) => c.help() },
     { keys: ['q', 'ctrl+c'], label: 'q', help: 'quit', primary: true, action: (c) => c.quit() },
   ];

@@ -5,7 +5,7 @@ import { CcgError } from '../../protocol/errors.js';
 import { STREAM_EVENT } from '../../protocol/frames.js';
 import { newRunId, newRunToken } from '../../protocol/ids.js';
 import { emptyClaudeState, type ClaudeRunState } from '../../protocol/claude-run-state.js';
-import { isFinal, type RunnerInfo, type RunStatus, type RunSummary } from '../../protocol/run.js';
+import { isFinal, type RunOrigin, type RunnerInfo, type RunStatus, type RunSummary } from '../../protocol/run.js';
 import { toLiveChunk, type EventBus, type LiveChunk } from '../live/bus.js';
 import type { FollowSource } from '../live/follower.js';
 import type { SecretBox } from '../auth/secret-box.js';
@@ -189,6 +189,13 @@ export class RunService {
     this.o.bus.publish('run', this.summary(run));
     await this.o.store.putRun(run);
     return run;
+  }
+
+  /** Records how a machine started this run (machines.ts): its workspace, links, Claude's session. */
+  setOrigin(id: string, origin: RunOrigin): Promise<RunRecord> {
+    return this.update(id, (r) => {
+      r.origin = origin;
+    });
   }
 
   // ---- runner connection lifecycle

@@ -17,6 +17,7 @@ import type { PolicyService } from './policy.js';
 import type { Requests } from './requests.js';
 import type { RunService } from './runs.js';
 import type { SteeringService } from './steering.js';
+import type { MachineService } from './machines.js';
 import type { ClaudeSessionService } from './claude-session.js';
 
 /**
@@ -49,6 +50,8 @@ export interface Services {
   throttle: LoginThrottle;
   push: WebPush;
   notifier: Notifier;
+  /** Machine daemons and the runs started on them. */
+  machines: MachineService;
   /** The audit log's retention and size budget. */
   auditBudget: AuditBudget;
   /** The reply Claude is writing in each run (live text, never stored). */

@@ -29,7 +29,7 @@ export interface LayoutData {
   /** The anti-CSRF token for forms and htmx requests; null on pages without forms. */
   csrf: string | null;
   /** Which nav item is current. */
-  nav?: 'runs' | 'new' | 'settings' | 'audit' | null;
+  nav?: 'runs' | 'new' | 'machines' | 'settings' | 'audit' | null;
   /** A short message from a fixed list (never text from a request). */
   notice?: string | null;
   /** Extra scripts of this page, by static asset name (e.g. the settings page's push.js). */

@@ -30,6 +30,13 @@ export class RunsShowCommand extends GatewayCommand {
         `ended     ${t(run.endedAt)}${run.exitCode !== null ? `  exit code ${run.exitCode}` : ''}${run.signal ? ` (${run.signal})` : ''}`,
         `output    ${bytes(run.bytes)} in ${run.lastSeq} chunks`,
         `runner    ${run.runner ? `${safe(run.runner.hostname)} pid ${run.runner.pid}: ${safe(run.runner.command.join(' ')).slice(0, 200)}` : '-'}`,
+        ...(run.origin
+          ? [
+              `machine   ${safe(run.origin.machine)} workspace ${safe(run.origin.workspace)}${run.origin.mode ? ` mode ${safe(run.origin.mode)}` : ''}${run.origin.model ? ` model ${safe(run.origin.model)}` : ''} (${run.origin.start})`,
+              ...(run.origin.previous ? [`previous  ${run.origin.previous}`] : []),
+              ...(run.origin.next ? [`next      ${run.origin.next}`] : []),
+            ]
+          : []),
         ...(session ? [`claude    ${sessionLine(session)}`] : []),
         '',
       ].join('\n'),

@@ -15,6 +15,7 @@ import type { ClaudeSessionService } from '../../core/claude-session.js';
 import type { SteeringService } from '../../core/steering.js';
 import type { WebPush } from '../../notify/web-push.js';
 import type { PolicyService } from '../../core/policy.js';
+import type { MachineService } from '../../core/machines.js';
 import type { Requests } from '../../core/requests.js';
 import type { Logger } from '../../log.js';
 import type { RunService } from '../../core/runs.js';
@@ -35,6 +36,8 @@ export interface PagePowers {
   push: WebPush;
   /** The operations the JSON API calls too (role, policy and audit in one place). */
   requests: Requests;
+  /** Machines and the runs started on them. */
+  machines: MachineService;
   /** The reply Claude is writing in each run (live text). */
   liveText: LiveTextService;
 }
@@ -55,6 +58,8 @@ export interface BrowserDeps {
   tls: boolean;
   runnerUrl: (hostHeader: string | undefined) => string;
   fingerprint: string | null;
+  /** The single-file runner's SHA-256, when the gateway serves it. */
+  runnerSha256?: string | null;
   setupPending: () => boolean;
   markSetupDone: () => Promise<void>;
   checkSetupCode: (code: string) => boolean;

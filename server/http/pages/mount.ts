@@ -13,6 +13,7 @@ import { mountRunActions, runSections } from './run/mount.js';
 import { LiveStreams, mountRunLive } from './run-live.js';
 import { mountRunTerminal } from './run-term.js';
 import { mountRunsPages } from './runs-pages.js';
+import { mountMachinesPages } from './machines-pages.js';
 import { mountSettingsPages } from './settings-pages.js';
 import type { ConnectionLimiter } from '../../connection-limits.js';
 
@@ -23,6 +24,8 @@ export interface BrowserOptions {
   limiter?: ConnectionLimiter;
   runnerUrl: (hostHeader: string | undefined) => string;
   fingerprint: string | null;
+  /** The single-file runner's SHA-256, when the gateway serves it (Add machine shows it). */
+  runnerSha256?: string | null;
   /** Cloudflare Access in front of the pages, when configured. */
   cf: CfAccessVerifier | null;
   trustProxy: boolean;
@@ -57,10 +60,11 @@ export function mountBrowser(app: TemplatedApp, s: Services, o: BrowserOptions):
     tls: o.tls,
     runnerUrl: o.runnerUrl,
     fingerprint: o.fingerprint,
+    runnerSha256: o.runnerSha256 ?? null,
     setupPending: o.setupPending,
     markSetupDone: o.markSetupDone,
     checkSetupCode: o.checkSetupCode,
-    powers: { policy: s.policy, artifacts: s.artifacts, assist: s.assist, approvals: s.approvals, steering: s.steering, claudeSession: s.claudeSession, push: s.push, requests: s.requests, liveText: s.liveText },
+    powers: { policy: s.policy, artifacts: s.artifacts, assist: s.assist, approvals: s.approvals, steering: s.steering, claudeSession: s.claudeSession, push: s.push, requests: s.requests, liveText: s.liveText, machines: s.machines },
     sections: [],
   };
   d.sections.push(...runSections(d));
@@ -70,6 +74,7 @@ export function mountBrowser(app: TemplatedApp, s: Services, o: BrowserOptions):
   mountRunLive(app, d, streams);
   mountRunTerminal(app, d, streams);
   mountRunsPages(app, d);
+  mountMachinesPages(app, d);
   mountSettingsPages(app, d);
   mountRunActions(app, d);
   mountPushPages(app, d);

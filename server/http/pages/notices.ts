@@ -12,6 +12,7 @@ export const NOTICES: Record<string, string> = {
   'user-updated': 'Saved.',
   'user-deleted': 'The user is deleted; their sessions and tokens no longer work.',
   'run-cancelled': 'Cancel sent to the runner.',
+  'machine-revoked': 'Machine revoked: its connection was closed and its token no longer works.',
   'run-revoked': 'Run token revoked: the runner was cut off and cannot reconnect.',
   'recovery-low': 'You signed in with a recovery code. Few are left: make new ones by turning two-factor login off and on again.',
   'session-ended': 'Your session ended. Sign in again.',

@@ -14,6 +14,7 @@ import type { ViewData } from '../views.js';
  *   approvals   pending permission requests, Approve / Deny / Always allow   (above: urgent)
  *   session     a Claude session's mode and model, switches, Stop this turn (above)
  *   timeline    the readable Claude Code timeline                           (above)
+ *   machine     where a machine-started run runs, previous/next, Continue  (below)
  *   input       the follow-up prompt box, or keys for a --pty run           (below)
  *   commands    the runner's allowlisted commands as buttons, their output (below)
  *   artifacts   logs, diffs, files; Collect                                 (below)
@@ -27,7 +28,7 @@ import type { ViewData } from '../views.js';
  * sections post to their own routes (`pageRoute`: session, same-origin, CSRF) with the page's
  * CSRF token (`it.csrf`) and check roles of their own.
  */
-export type RunSectionId = 'approvals' | 'session' | 'timeline' | 'input' | 'commands' | 'artifacts' | 'assist';
+export type RunSectionId = 'approvals' | 'session' | 'timeline' | 'machine' | 'input' | 'commands' | 'artifacts' | 'assist';
 
 /** Which main view the page shows: Claude's timeline, the raw output as text, or a pty run's terminal (xterm.js). */
 export type RunPageView = 'timeline' | 'raw' | 'terminal';
@@ -82,7 +83,7 @@ export interface RunSection {
 
 /** The order of the slots on the page. */
 export const SLOTS_ABOVE_OUTPUT: readonly RunSectionId[] = ['approvals', 'session', 'timeline'];
-export const SLOTS_BELOW_OUTPUT: readonly RunSectionId[] = ['input', 'commands', 'artifacts', 'assist'];
+export const SLOTS_BELOW_OUTPUT: readonly RunSectionId[] = ['machine', 'input', 'commands', 'artifacts', 'assist'];
 
 export interface RenderedSection {
   id: RunSectionId;

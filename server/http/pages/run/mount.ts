@@ -8,10 +8,11 @@ import { commandsSection, mountCommandActions } from './commands.js';
 import { inputSection, mountInputActions } from './input.js';
 import { mountSessionActions, sessionSection } from './session.js';
 import { mountTimelinePages, timelineSection } from './timeline.js';
+import { machineSection, mountMachineActions } from './machine.js';
 
 /** The run page's sections (see run-sections.ts for the slots and their order). */
 export function runSections(d: BrowserDeps): RunSection[] {
-  return [approvalsSection(d), sessionSection(d), timelineSection(d), inputSection(d), commandsSection(d), artifactsSection(d), assistSection(d)];
+  return [approvalsSection(d), sessionSection(d), timelineSection(d), machineSection(d), inputSection(d), commandsSection(d), artifactsSection(d), assistSection(d)];
 }
 
 /** The routes behind the sections: their forms' POSTs, downloads and views. */
@@ -23,4 +24,5 @@ export function mountRunActions(app: TemplatedApp, d: BrowserDeps): void {
   mountArtifactPages(app, d);
   mountAssistActions(app, d);
   mountTimelinePages(app, d);
+  mountMachineActions(app, d);
 }

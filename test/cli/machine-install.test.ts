@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/gateway.js';
+
+test('ccg machine install writes a systemd user unit naming the token file (never the token), and prints the launchd agent on macOS', async () => {
+  const home = tempDir('ccg-install-');
+  const tokenFile = join(home, 'machine.token');
+  writeFileSync(tokenFile, 'ccgm_' + 'a'.repeat(43), { mode: 0o600 });
+  const config = join(home, 'machine.json');
+  writeFileSync(config, JSON.stringify({ workspaces: { app: { dir: home } } }));
+  const fp = `sha256:${'ab'.repeat(32)}`;
+  const args = ['machine', 'install', '--gateway', 'https://gw.example:3100', '--fingerprint', fp, '--name', 'laptop', '--token-file', tokenFile, '--config', config];
+  const res = await runCli([...args, '--platform', 'linux'], { HOME: home, PATH: '/usr/bin:/bin' });
+  assert.equal(res.code, 0, res.stderr);
+  const unit = readFileSync(join(home, '.config/systemd/user/ccg-machine.service'), 'utf8');
+  assert.match(unit, /^ExecStart=\S+ \S+ machine start --gateway https:\/\/gw\.example:3100 --fingerprint sha256:[0-9a-f]{64} --name laptop --token-file \S+machine\.token --config \S+machine\.json$/m);
+  assert.match(unit, /^Restart=always$/m);
+  assert.match(unit, /^KillMode=process$/m, 'restarting the daemon leaves its runs alone');
+  assert.ok(!unit.includes('ccgm_'), 'the unit never holds the token');
+  const mac = await runCli([...args, '--platform', 'darwin'], { HOME: home });
+  assert.equal(mac.code, 0, mac.stderr);
+  assert.match(mac.stdout, /<key>KeepAlive<\/key><true\/>/);
+  assert.match(mac.stdout, /<string>--token-file<\/string>/);
+  const missing = await runCli(['machine', 'install', '--gateway', 'https://gw.example', '--name', 'laptop', '--config', config], { HOME: home });
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /--token-file is needed/);
+});

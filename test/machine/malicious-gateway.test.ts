@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import WebSocket, { WebSocketServer } from 'ws';
+import { newRunId, newRunToken } from '../../protocol/ids.js';
+import { HEADER_MACHINE, newMachineToken } from '../../protocol/machine.js';
+import { tempDir } from '../helpers/gateway.js';
+import { machineRuns } from '../helpers/machine.js';
+import { spawnCcg, waitFor } from '../helpers/processes.js';
+
+/**
+ * A compromised gateway (a stand-in that passes every check the machine makes of its peer) asks
+ * the machine for what its config does not allow. The machine refuses each one, says why, and
+ * starts nothing; a well-formed, allowed start afterwards is the sentinel that it read them all.
+ */
+test('a malicious gateway asking for another directory, a disallowed mode, model or workspace, or a command off the list is refused by the machine', async (t) => {
+  const server = createServer();
+  const wss = new WebSocketServer({ server, path: '/v1/machine', perMessageDeflate: false });
+  const results: { runId: string; ok: boolean; reason?: string }[] = [];
+  let hello: Record<string, unknown> | null = null;
+  let headers: Record<string, unknown> = {};
+  let socket: WebSocket | null = null;
+  wss.on('connection', (ws, req) => {
+    headers = req.headers;
+    socket = ws;
+    ws.on('message', (data) => {
+      const msg = JSON.parse(String(data)) as { type: string; runId: string; ok: boolean; reason?: string; machine?: Record<string, unknown> };
+      if (msg.type === 'hello') {
+        hello = msg.machine!;
+        ws.send(JSON.stringify({ type: 'welcome', v: 1, name: 'm1', serverTime: Date.now() }));
+      }
+      if (msg.type === 'start_result') results.push(msg);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    for (const c of wss.clients) c.terminate();
+    server.close();
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const ws = tempDir('ccg-machine-ws-');
+  const other = tempDir('ccg-machine-other-');
+  const dir = tempDir('ccg-machine-');
+  const config = join(dir, 'machine.json');
+  writeFileSync(config, JSON.stringify({
+    maxRuns: 4,
+    workspaces: {
+      app: { dir: ws, modes: ['default', 'plan'], models: ['sonnet'], commands: { hello: 'echo hello' } },
+      docs: { dir: other, claude: false, commands: { build: 'true' } },
+    },
+  }));
+  const stateDir = join(dir, 'state');
+  const token = newMachineToken();
+  const daemon = spawnCcg(['machine', 'start', '--gateway', url, '--name', 'm1', '--config', config, '--state-dir', stateDir], { CCG_MACHINE_TOKEN: token });
+  t.after(() => {
+    daemon.child.kill('SIGKILL');
+    for (const r of machineRuns(stateDir)) {
+      try {
+        process.kill(r.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  });
+  await waitFor(() => (hello && socket ? true : undefined), 30_000, `the machine's hello; it said: ${daemon.stderr()}`);
+  assert.equal(headers[HEADER_MACHINE], 'm1');
+  assert.ok(!JSON.stringify(headers).includes(token), 'the token itself never travels');
+  assert.ok(!JSON.stringify(hello).includes(ws), 'directories are never advertised');
+
+  const base = { type: 'start', token: newRunToken(), workspace: 'app', prompt: 'do it' };
+  const hostile: [Record<string, unknown>, RegExp][] = [
+    [{ ...base, workspace: 'other' }, /no workspace named other/],
+    [{ ...base, cwd: '/etc' }, /malformed start request/],
+    [{ ...base, workspace: '../etc' }, /malformed start request/],
+    [{ ...base, argv: ['sh', '-c', 'id'] }, /malformed start request/],
+    [{ ...base, mode: 'bypassPermissions' }, /does not allow the permission mode bypassPermissions/],
+    [{ ...base, model: 'opus' }, /does not allow the model opus/],
+    [{ ...base, prompt: undefined, command: 'rm' }, /"rm" is not on workspace app's command list/],
+    [{ ...base, workspace: 'docs' }, /workspace docs does not allow starting Claude/],
+    [{ ...base, resume: '../../etc/passwd' }, /malformed start request/],
+  ];
+  const ids: string[] = [];
+  for (const [msg] of hostile) {
+    const runId = newRunId();
+    ids.push(runId);
+    socket!.send(JSON.stringify({ ...msg, runId }));
+  }
+  const sentinel = newRunId();
+  socket!.send(JSON.stringify({ type: 'start', runId: sentinel, token: newRunToken(), workspace: 'docs', command: 'build' }));
+  await waitFor(() => (results.some((r) => r.runId === sentinel) ? true : undefined), 30_000, `the sentinel's answer; the machine said: ${daemon.stderr()}`);
+
+  hostile.forEach(([, reason], i) => {
+    const got = results.find((r) => r.runId === ids[i]);
+    assert.ok(got, `an answer for case ${i}`);
+    assert.equal(got.ok, false, `case ${i} refused`);
+    assert.match(got.reason ?? '', reason, `case ${i}`);
+  });
+  assert.equal(results.find((r) => r.runId === sentinel)?.ok, true, 'an allowed start is started');
+  assert.deepEqual(machineRuns(stateDir).map((r) => r.runId), [sentinel], 'nothing else was started');
+  assert.equal(machineRuns(stateDir)[0]!.dir, other);
+});
