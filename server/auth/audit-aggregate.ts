@@ -68,7 +68,9 @@ export class AuditAggregator {
 
   /** Records one occurrence; resolves once whatever it wrote is stored (usually nothing). */
   add(entry: AuditEntry): Promise<void> {
-    const account = this.o.isAccount?.(entry.actor) ?? true ? entry.actor : UNKNOWN;
+    // Without isAccount, the entry's own reason tells ("unknown user"); anything else is kept apart.
+    const isAccount = this.o.isAccount ? this.o.isAccount(entry.actor) : entry.detail?.['reason'] !== 'unknown user';
+    const account = isAccount ? entry.actor : UNKNOWN;
     const key = `${entry.action}\n${entry.from === null ? '' : addressGroup(entry.from)}\n${account}`;
     const w = this.windows.get(key);
     if (w) {
