@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { AuditEntry, AuthStore, UserRecord } from '../store/types.js';
 import { revokeUserTokens } from './api-tokens.js';
 import { AGGREGATED_ACTIONS, AuditAggregator } from './audit-aggregate.js';
+import { deviceCookie, readDeviceCookie, type KnownDevice } from './device-cookie.js';
 import { burnPasswordCheck, hashPassword, needsRehash, passwordTooLong, verifyPassword } from './passwords.js';
 import type { SecretBox } from './secret-box.js';
 import { LoginThrottle } from './throttle.js';
@@ -30,6 +31,15 @@ export interface Actor {
 
 export type PasswordResult = { user: UserRecord; needsCode: boolean };
 
+/**
+ * A user's credential generation: bumped by every password change and reset. Tokens and sessions
+ * carry the generation they were made under and are refused once it is older than the user's,
+ * however late they were made (a login that checked the old password before the change).
+ */
+export function credGenOf(u: Pick<UserRecord, 'credGen'>): number {
+  return u.credGen ?? 0;
+}
+
 /** The one answer for an unknown user, a wrong password and a disabled account. */
 const loginFailed = () => new CcgError('ERR_LOGIN_FAILED', 'wrong username or password');
 
@@ -48,7 +58,7 @@ export class AccountService {
   private readonly repeats: AuditAggregator;
 
   constructor(private readonly d: AccountDeps) {
-    this.repeats = new AuditAggregator({ write: (e) => this.write(e), now: d.now });
+    this.repeats = new AuditAggregator({ write: (e) => this.write(e), now: d.now, isAccount: (name) => d.store.getUserByName(name) !== undefined });
   }
 
   private totpContext(userId: string): string {
@@ -176,7 +186,9 @@ export class AccountService {
 
   /**
    * An admin sets someone's password. Every API token of that user is revoked with it: a token
-   * made with the old password (perhaps by whoever learnt it) must not outlive it. (Password
+   * made with the old password (perhaps by whoever learnt it) must not outlive it. The credential
+   * generation goes up too, which also retires tokens and sessions still being made with the
+   * old password, and (push-audience.ts) the user's push subscriptions. (Password
    * changes are made on the pages, with a session, never with a token: there is no token making
    * the change to spare. The caller ends the sessions.)
    */
@@ -185,6 +197,7 @@ export class AccountService {
     const hash = await hashPassword(pw);
     const u = await this.change(id, (x) => {
       x.passwordHash = hash;
+      x.credGen = credGenOf(x) + 1;
     });
     const tokensRevoked = await revokeUserTokens(this.d.store, id, this.d.now());
     await this.audit(by, 'user.password_reset', u.name, { tokensRevoked });
@@ -202,19 +215,23 @@ export class AccountService {
   // ---- login
 
   /**
-   * Checks a username and password, throttled per account and address, and per address. Unknown users,
-   * wrong passwords and disabled accounts get the same error after the same work.
+   * Checks a username and password, throttled per account and address, per account over all
+   * addresses (left out when `device` shows this browser signed in to the account before), and
+   * per address. Unknown users, wrong passwords and disabled accounts get the same error after
+   * the same work. The user returned is the record read with the hash checked: its `credGen` is
+   * the one whatever this login makes must carry.
    */
-  async checkPassword(username: string, password: string, remote: string): Promise<PasswordResult> {
-    const keys = [LoginThrottle.accountKey(username, remote), LoginThrottle.addressKey(remote)];
+  async checkPassword(username: string, password: string, remote: string, opts: { device?: KnownDevice } = {}): Promise<PasswordResult> {
+    const name = username.trim().toLowerCase();
+    const user = name.length <= 32 ? this.d.store.getUserByName(name) : undefined;
+    const known = user !== undefined && opts.device?.userId === user.id && opts.device.credGen === credGenOf(user);
+    const keys = [LoginThrottle.accountKey(username, remote), LoginThrottle.addressKey(remote), ...(known ? [] : [LoginThrottle.accountKey(username)])];
     // Counted before the Argon2 work, not after it: concurrent guesses see each other.
     const attempt = this.d.throttle.begin(keys);
     if (!attempt.ok) {
       await this.audit({ name: username.slice(0, 64) || '?', remote }, 'login.throttled', null, { retryAfterS: attempt.retryAfterS });
       throw new CcgError('ERR_THROTTLED', `too many failed attempts: try again in ${attempt.retryAfterS} s`);
     }
-    const name = username.trim().toLowerCase();
-    const user = name.length <= 32 ? this.d.store.getUserByName(name) : undefined;
     let ok: boolean;
     try {
       ok = user && !passwordTooLong(password) ? await verifyPassword(password, user.passwordHash) : await burnPasswordCheck(password);
@@ -227,11 +244,18 @@ export class AccountService {
       throw loginFailed();
     }
     attempt.undo();
+    // Only the per-address key is cleared: the account-wide count stays, or every success of the
+    // real user would hand a guesser spread over many addresses a fresh allowance.
     if (!user.totp) this.d.throttle.succeed(keys[0]!);
     if (needsRehash(user.passwordHash)) {
       const hash = await hashPassword(password);
-      await this.change(user.id, (x) => {
+      // Only over the hash that was checked: a password changed meanwhile must not be overwritten
+      // with the old one's new hash.
+      await this.d.store.updateUser(user.id, (x) => {
+        if (credGenOf(x) !== credGenOf(user) || x.passwordHash !== user.passwordHash) return undefined;
         x.passwordHash = hash;
+        x.updatedAt = this.d.now();
+        return x;
       });
     }
     return { user, needsCode: user.totp !== null };
@@ -280,7 +304,7 @@ export class AccountService {
   }
 
   /** A user changes their own password; every API token of theirs is revoked with it (see resetPassword). */
-  async changePassword(user: UserRecord, current: string, next: string, remote: string): Promise<{ tokensRevoked: number }> {
+  async changePassword(user: UserRecord, current: string, next: string, remote: string): Promise<{ tokensRevoked: number; credGen: number }> {
     const pw = validate(Password, next);
     const keys = [LoginThrottle.accountKey(user.name, remote), LoginThrottle.addressKey(remote)];
     const attempt = this.d.throttle.begin(keys);
@@ -298,12 +322,23 @@ export class AccountService {
     }
     attempt.undo();
     const hash = await hashPassword(pw);
-    await this.change(user.id, (x) => {
+    const changed = await this.change(user.id, (x) => {
       x.passwordHash = hash;
+      x.credGen = credGenOf(x) + 1;
     });
     const tokensRevoked = await revokeUserTokens(this.d.store, user.id, this.d.now());
     await this.audit({ name: user.name, remote }, 'password.change', user.name, { tokensRevoked });
-    return { tokensRevoked };
+    return { tokensRevoked, credGen: credGenOf(changed) };
+  }
+
+  /** The Set-Cookie value that marks this browser as one that signed in to `user` (device-cookie.ts). */
+  deviceCookie(user: UserRecord): string {
+    return deviceCookie(this.d.box, user.id, credGenOf(user), this.d.now());
+  }
+
+  /** The account a request's device cookie vouches for, if any. */
+  knownDevice(cookies: string | undefined): KnownDevice | undefined {
+    return readDeviceCookie(this.d.box, cookies, this.d.now());
   }
 
   // ---- two-factor enrolment

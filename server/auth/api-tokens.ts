@@ -11,7 +11,8 @@ export function hashApiToken(token: string): string {
 
 export async function createApiToken(
   store: AuthStore,
-  opts: { name: string; role: ApiTokenRecord['role']; userId: string | null; now: number },
+  // A user's token must say which credential generation it was made under (see credGenOf).
+  opts: { name: string; role: ApiTokenRecord['role']; now: number } & ({ userId: null; credGen?: number } | { userId: string; credGen: number }),
 ): Promise<{ token: string; record: ApiTokenRecord }> {
   const token = newApiToken();
   const record: ApiTokenRecord = {
@@ -21,6 +22,7 @@ export async function createApiToken(
     userId: opts.userId,
     createdAt: opts.now,
     revokedAt: null,
+    ...(opts.userId !== null ? { credGen: opts.credGen } : {}),
   };
   await store.putApiToken(hashApiToken(token), record);
   return { token, record };

@@ -13,6 +13,8 @@ export interface Principal {
   tokenId: string | null;
   /** The user behind a session or a user's token; null for the bootstrap token (operator.token). */
   userId?: string | null;
+  /** The user's credential generation the token or session was made under. */
+  credGen?: number;
 }
 
 
@@ -26,10 +28,12 @@ export function authenticateBearer(store: AuthStore, headers: Record<string, str
   }
   if (rec.userId !== null) {
     // A user's token acts as that user, with the user's current role (capped by the token's),
-    // and stops working the moment the user is disabled or deleted.
+    // and stops working the moment the user is disabled or deleted, or the password changes
+    // (an older credential generation: also a token made by a login that checked the old
+    // password and finished after the change).
     const user = store.getUser(rec.userId);
-    if (!user || user.disabled) throw new CcgError('ERR_UNAUTHORIZED', 'API token is unknown or revoked');
-    return { name: user.name, role: minRole(rec.role, user.role), via: 'token', tokenId: rec.id, userId: user.id };
+    if (!user || user.disabled || (rec.credGen ?? 0) < (user.credGen ?? 0)) throw new CcgError('ERR_UNAUTHORIZED', 'API token is unknown or revoked');
+    return { name: user.name, role: minRole(rec.role, user.role), via: 'token', tokenId: rec.id, userId: user.id, credGen: rec.credGen ?? 0 };
   }
   return { name: rec.name, role: rec.role, via: 'token', tokenId: rec.id, userId: null };
 }

@@ -6,7 +6,8 @@ import type { AuthStore, SessionRecord, UserRecord } from '../store/types.js';
  * HttpOnly, SameSite=Strict, Path=/, no Domain: the browser sends it to this origin alone); the
  * store keys the session by the id's SHA-256, so a copy of the database cannot be replayed as a
  * cookie. Sessions end when idle too long, when too old, at logout, and when the user is
- * disabled, deleted or changes the password. Every login gets a new id.
+ * disabled, deleted or changes the password (a session made under an older credential
+ * generation is refused, however late it was made). Every login gets a new id.
  */
 export const SESSION_COOKIE = '__Host-ccg';
 /** Double-submit token of the anonymous forms (login, setup), against login CSRF. */
@@ -73,8 +74,12 @@ export class SessionService {
     readonly policy: SessionPolicy = DEFAULT_SESSION_POLICY,
   ) {}
 
-  /** Starts a session; returns the id for the cookie (never stored) and the Set-Cookie value. */
-  async create(user: UserRecord, meta: Pick<SessionRecord, 'stage' | 'via' | 'remote' | 'userAgent'>): Promise<{ id: string; hash: string; record: SessionRecord; cookie: string }> {
+  /**
+   * Starts a session; returns the id for the cookie (never stored) and the Set-Cookie value. It
+   * carries `meta.credGen`, else the generation of `user` as given: pass the record whose
+   * password was checked, not a fresh read.
+   */
+  async create(user: UserRecord, meta: Pick<SessionRecord, 'stage' | 'via' | 'remote' | 'userAgent'> & { credGen?: number }): Promise<{ id: string; hash: string; record: SessionRecord; cookie: string }> {
     const id = randomBytes(32).toString('base64url');
     const now = this.now();
     const record: SessionRecord = {
@@ -84,6 +89,7 @@ export class SessionService {
       csrf: randomBytes(32).toString('base64url'),
       ...meta,
       userAgent: meta.userAgent.slice(0, 200),
+      credGen: meta.credGen ?? user.credGen ?? 0,
     };
     const hash = hashSessionId(id);
     await this.store.putSession(hash, record);
@@ -105,7 +111,7 @@ export class SessionService {
       return undefined;
     }
     const user = this.store.getUser(record.userId);
-    if (!user || user.disabled) return undefined;
+    if (!user || user.disabled || (record.credGen ?? 0) < (user.credGen ?? 0)) return undefined;
     return { hash, record, user };
   }
 
@@ -138,9 +144,16 @@ export class SessionService {
     await this.store.deleteSession(hash);
   }
 
-  /** Ends every session of a user, except (optionally) the one making the change. */
+  /**
+   * Ends every session of a user, except (optionally) the one making the change; after a
+   * password change that one is moved to the user's new credential generation.
+   */
   async destroyUser(userId: string, keepHash?: string): Promise<number> {
-    return this.store.deleteSessions((rec, hash) => rec.userId === userId && hash !== keepHash);
+    const n = await this.store.deleteSessions((rec, hash) => rec.userId === userId && hash !== keepHash);
+    const kept = keepHash === undefined ? undefined : this.store.getSession(keepHash);
+    const user = this.store.getUser(userId);
+    if (kept && user && kept.userId === userId && (kept.credGen ?? 0) !== (user.credGen ?? 0)) await this.store.putSession(keepHash!, { ...kept, credGen: user.credGen ?? 0 });
+    return n;
   }
 
   async prune(): Promise<number> {

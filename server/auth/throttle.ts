@@ -1,5 +1,9 @@
+import { isIPv4, isIPv6 } from 'node:net';
+
 /**
- * Login throttling: a growing delay after repeated failures, per account and address, and per address.
+ * Login throttling: a growing delay after repeated failures, per account and address, per
+ * account across all addresses, and per address. An IPv6 address counts as its /64: one
+ * subscriber or host is handed a whole /64 and can use any address in it.
  *
  * A key (an account name, an address) gets `free` failures; after that each further failure
  * doubles the wait before the next attempt is even looked at (1 s, 2 s, 4 s … up to `maxMs`).
@@ -9,8 +13,13 @@
  */
 export interface ThrottleOptions {
   now: () => number;
-  /** Failures allowed per account before delays start. */
+  /** Failures allowed per account and address before delays start. */
   accountFree?: number;
+  /**
+   * Per account over every address (larger: it only has to stop guessing spread over many
+   * addresses, and it can lock the real user out; see `accountKey`).
+   */
+  accountAllFree?: number;
   /** Per address (higher: many people can share one address, e.g. behind a tunnel or NAT). */
   addressFree?: number;
   baseMs?: number;
@@ -38,22 +47,25 @@ export class LoginThrottle {
   private readonly o: Required<ThrottleOptions>;
 
   constructor(opts: ThrottleOptions) {
-    this.o = { accountFree: 4, addressFree: 20, baseMs: 1000, maxMs: 15 * 60_000, forgetMs: 60 * 60_000, maxKeys: 50_000, ...opts };
+    this.o = { accountFree: 4, accountAllFree: 20, addressFree: 20, baseMs: 1000, maxMs: 15 * 60_000, forgetMs: 60 * 60_000, maxKeys: 50_000, ...opts };
   }
 
   /**
-   * An account's key; with `remote`, the account as tried from that address. The gateway counts
-   * an account's failures per address: guesses from one address must not lock the real user
-   * out from another. Guessing from many addresses at once is bounded by each address's own
-   * key and by the gateway-wide Argon2 limit (`argon2Limiter`).
+   * An account's key; with `remote`, the account as tried from that address (its /64 for
+   * IPv6). Guesses from one address must not lock the real user out from another, so each
+   * address gets its own few tries; the key without `remote` counts the account's failures
+   * from every address together, with a larger allowance, so rotating addresses (a /64 holds
+   * 2^64 of them, a botnet many) does not give unlimited guesses either. The login leaves that
+   * key out for a browser that signed in to the account before (a device cookie,
+   * server/auth/device-cookie.ts), so the real user is not locked out by it.
    */
   static accountKey(name: string, remote?: string): string {
     const account = `acct:${name.trim().toLowerCase().slice(0, 64)}`;
-    return remote === undefined ? account : `${account}@${remote.slice(0, 64)}`;
+    return remote === undefined ? account : `${account}@${addressGroup(remote)}`;
   }
 
   static addressKey(remote: string): string {
-    return `addr:${remote.slice(0, 64)}`;
+    return `addr:${addressGroup(remote)}`;
   }
 
   /** Refuses while any of the keys is inside its wait. */
@@ -110,7 +122,8 @@ export class LoginThrottle {
   }
 
   private free(k: string): number {
-    return k.startsWith('addr:') ? this.o.addressFree : this.o.accountFree;
+    if (k.startsWith('addr:')) return this.o.addressFree;
+    return k.includes('@') ? this.o.accountFree : this.o.accountAllFree;
   }
 
   /**
@@ -147,4 +160,23 @@ export class LoginThrottle {
     }
     return e;
   }
+}
+
+/**
+ * The unit an address is throttled (and its audit repeats gathered) by: an IPv4 address as
+ * itself, an IPv6 address as its /64 (`2001:db8:0:0::/64`), an IPv4-mapped IPv6 address as
+ * the IPv4 address. Anything else (not an address) is kept as given, cut to 64 characters.
+ */
+export function addressGroup(remote: string): string {
+  const a = remote.trim().toLowerCase().replace(/^\[|\]$/g, '').replace(/%.*$/, '');
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(a);
+  if (mapped && isIPv4(mapped[1]!)) return mapped[1]!;
+  if (!isIPv6(a)) return a.slice(0, 64);
+  const [head, tail] = a.includes('::') ? a.split('::') : [a, undefined];
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  // An embedded IPv4 tail (::1.2.3.4) sits in the last 64 bits: it never changes the /64.
+  const width = (parts: string[]) => parts.reduce((n, p) => n + (p.includes('.') ? 2 : 1), 0);
+  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - width(left) - width(right)).fill('0'), ...right];
+  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
 }

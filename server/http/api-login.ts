@@ -1,7 +1,7 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import { LoginRequest, type LoginResponse } from '../../protocol/accounts.js';
 import { CcgError } from '../../protocol/errors.js';
-import type { AccountService } from '../auth/accounts.js';
+import { credGenOf, type AccountService } from '../auth/accounts.js';
 import { createApiToken, hashApiToken } from '../auth/api-tokens.js';
 import { CF_ACCESS_HEADER, type CfAccessVerifier } from '../auth/cf-access.js';
 import { authenticateBearer } from '../auth/operator-auth.js';
@@ -50,7 +50,9 @@ export function mountLoginApi(app: TemplatedApp, o: LoginApiOptions): void {
       twoFactor = (await o.accounts.checkSecondFactor(user, body.totp, ip, 'login')).via;
     }
     // "admin" here is no cap: the token acts with the user's current role, whatever it becomes.
-    const { token, record } = await createApiToken(o.store, { name: body.name ?? `ccg login from ${ip}`, role: 'admin', userId: user.id, now: o.now() });
+    // The token carries the credential generation read with the hash that was checked: if the
+    // password changed while this login was being checked, the token is refused from the start.
+    const { token, record } = await createApiToken(o.store, { name: body.name ?? `ccg login from ${ip}`, role: 'admin', userId: user.id, now: o.now(), credGen: credGenOf(user) });
     await o.accounts.audit({ name: user.name, remote: ip }, 'login', user.name, { via: 'api', twoFactor });
     await o.accounts.audit({ name: user.name, remote: ip }, 'token.create', record.id, { name: record.name, owner: user.name });
     const out: LoginResponse = { token, user: { name: user.name, role: user.role } };

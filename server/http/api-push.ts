@@ -32,7 +32,7 @@ export function mountPushApi(app: TemplatedApp, o: PushApiOptions): void {
   route(app, 'post', '/api/v1/push/subscriptions', o.log, async (ctx) => {
     const p = o.who(ctx);
     const body = parseJson(await ctx.body(Math.min(o.maxBodyBytes, 16 * 1024)), PushSubscriptionInput);
-    const rec = await o.push.subscribe(body, p.name, { userId: p.userId ?? null, tokenId: p.userId ? null : p.tokenId });
+    const rec = await o.push.subscribe(body, p.name, { userId: p.userId ?? null, tokenId: p.tokenId, credGen: p.credGen ?? 0 });
     o.log.info('push.subscribed', { user: p.name, id: rec.id, host: new URL(rec.endpoint).host });
     return { status: 201, json: { id: rec.id } };
   });

@@ -118,7 +118,7 @@ export class WebPush {
     if (mine.length >= MAX_SUBSCRIPTIONS_PER_USER) {
       throw new CcgError('ERR_BAD_REQUEST', `you have ${mine.length} push subscriptions, the most one user may keep: remove one first (DELETE /api/v1/push/subscriptions/ID)`);
     }
-    const rec: PushSubscriptionRecord = { id, endpoint: input.endpoint, keys: input.keys, user, ...(owner ? { userId: owner.userId, tokenId: owner.tokenId } : {}), createdAt: this.o.now() };
+    const rec: PushSubscriptionRecord = { id, endpoint: input.endpoint, keys: input.keys, user, ...(owner ? { userId: owner.userId, tokenId: owner.tokenId, ...(owner.userId ? { credGen: owner.credGen ?? 0 } : {}) } : {}), createdAt: this.o.now() };
     await this.o.store.putPushSubscription(rec);
     return rec;
   }

@@ -77,6 +77,8 @@ export interface ApiTokenRecord {
   userId: string | null;
   createdAt: number;
   revokedAt: number | null;
+  /** A user's token: the user's credential generation when it was made (absent: 0). */
+  credGen?: number;
 }
 
 export interface AuditEntry {
@@ -113,6 +115,11 @@ export interface UserRecord {
   } | null;
   /** A secret being enrolled (shown as a QR code), until confirmed with a code. */
   totpPending: { box: string; createdAt: number } | null;
+  /**
+   * Credential generation (absent: 0), bumped by every password change and reset. Tokens,
+   * sessions and push subscriptions made under an older one are refused.
+   */
+  credGen?: number;
 }
 
 /** A browser session, stored under the SHA-256 of its random id (the id itself is only in the cookie). */
@@ -127,6 +134,8 @@ export interface SessionRecord {
   via: 'password' | 'setup' | 'cf-access';
   remote: string;
   userAgent: string;
+  /** The user's credential generation when the session was made (absent: 0). */
+  credGen?: number;
 }
 
 /**
@@ -221,6 +230,8 @@ export interface PushSubscriptionRecord {
   userId?: string | null;
   /** For a subscription made with a token that belongs to no user: that token's id. */
   tokenId?: string | null;
+  /** The owner's credential generation when it was made (absent: 0): a password change ends it. */
+  credGen?: number;
   createdAt: number;
 }
 

@@ -41,7 +41,7 @@ test('TOTP: ±1 step accepted, further refused; the step is reported so it can b
 
 test('throttle: free attempts, then a doubling wait per account and per address; unknown names alike', () => {
   let now = 0;
-  const t = new LoginThrottle({ now: () => now, accountFree: 3, addressFree: 10, baseMs: 1000 });
+  const t = new LoginThrottle({ now: () => now, accountFree: 3, accountAllFree: 3, addressFree: 10, baseMs: 1000 });
   const keys = (name: string) => [LoginThrottle.accountKey(name), LoginThrottle.addressKey('10.0.0.1')];
   for (let i = 0; i < 3; i++) {
     assert.deepEqual(t.check(keys('alice')), { ok: true });

@@ -43,7 +43,7 @@ test('a flood of bad logins adds a few audit entries, not one per request; every
 test('the aggregator: one window per action and address, bounded, flushed with a count', async () => {
   const written: AuditEntry[] = [];
   let now = 1_000_000;
-  const agg = new AuditAggregator({ write: async (e) => void written.push(e), now: () => now, windowMs: 3_600_000, maxWindows: 3 });
+  const agg = new AuditAggregator({ write: async (e) => void written.push(e), now: () => now, isAccount: () => false, windowMs: 3_600_000, maxWindows: 3 });
   const e = (action: string, from: string, actor = 'x'): AuditEntry => ({ at: now, actor, action, target: null, from, detail: { reason: 'password' } });
   for (let i = 0; i < 50; i++) await agg.add(e('login.failed', '10.0.0.1', `n${i}`));
   assert.equal(written.length, 1, 'the first is written at once, the repeats wait');
@@ -55,7 +55,9 @@ test('the aggregator: one window per action and address, bounded, flushed with a
   await new Promise((r) => setImmediate(r));
   assert.equal(written.length, 5);
   assert.equal(written[3]!.detail?.['repeated'], 49);
-  assert.equal(written[3]!.actor, '(8+ names)');
+  assert.equal(written[3]!.actor, '(50 unknown names)', 'names that are no account share one window, counted');
+  assert.equal(written[3]!.detail?.['distinctNames'], 50);
+  assert.equal(written[3]!.detail?.['reasons'], 'password: 49');
   now += 5;
   await agg.flush();
   assert.equal(written.length, 5, 'windows without repeats write nothing more');
@@ -106,4 +108,30 @@ test('the audit log keeps its retention and size budget, trimming in batches wit
   await budget.enforce();
   const left = store.listAudit({ limit: 10 });
   assert.deepEqual(left.map((e) => e.action), ['audit.trimmed', 'run.create']);
+});
+
+test('the aggregator keeps an attacked account apart: its own window and entry, whatever junk names come first; reasons counted', async () => {
+  const written: AuditEntry[] = [];
+  const accounts = new Set(['root', 'alice']);
+  const agg = new AuditAggregator({ write: async (e) => void written.push(e), now: () => 1_000_000, isAccount: (n) => accounts.has(n) });
+  const e = (actor: string, from = '203.0.113.7'): AuditEntry => ({ at: 1_000_000, actor, action: 'login.failed', target: null, from, detail: { reason: accounts.has(actor) ? 'password' : 'unknown user' } });
+  for (let i = 0; i <= 8; i++) await agg.add(e(`junk${i}`));
+  for (let i = 0; i < 500; i++) await agg.add(e('root'));
+  await agg.add(e('junk9'));
+  // From rotating addresses of one /64: one window.
+  for (let i = 0; i < 20; i++) await agg.add(e('alice', `2001:db8::${i + 1}`));
+  await agg.flush();
+  const root = written.filter((w) => w.actor === 'root');
+  assert.equal(root.length, 2, 'the first failure for root at once, then its summary');
+  assert.equal(root[1]!.detail?.['repeated'], 499);
+  assert.equal(root[1]!.detail?.['reasons'], 'password: 499');
+  const junk = written.filter((w) => w.actor.includes('unknown name'));
+  assert.equal(junk.length, 1);
+  assert.equal(junk[0]!.actor, '(10 unknown names)');
+  assert.equal(junk[0]!.detail?.['reasons'], 'unknown user: 9');
+  assert.match(String(junk[0]!.detail?.['names']), /^junk0, junk1, .*, …$/);
+  const alice = written.filter((w) => w.actor === 'alice');
+  assert.equal(alice.length, 2, 'a /64 is one address');
+  assert.equal(alice[1]!.detail?.['repeated'], 19);
+  assert.equal(written.reduce((n, x) => n + auditCount(x), 0), 530);
 });

@@ -122,4 +122,18 @@ test('Cloudflare Access: RS256 assertions from the team, for this app, in date, 
   l = await apiLogin('Admin', PW, as(adminJwt));
   assert.equal(l.status, 201, JSON.stringify(l.json));
   assert.equal((await fetchJson(g, '/api/v1/runs', l.json.token as string)).status, 200);
+
+  // The login page checks the Access identity before the password too: bob, signed in to
+  // Access, gets the same answer for the admin's right and wrong password (no password oracle).
+  const pageLogin = async (username: string, password: string) => {
+    const m = new PageClient(g.url, g.fingerprint);
+    await m.get('/login', as(bobJwt));
+    return m.post('/login', { username, password, next: '/runs' }, { headers: as(bobJwt) });
+  };
+  const right = await pageLogin('admin', PW);
+  const wrong = await pageLogin('admin', 'not the password');
+  assert.equal(right.status, 403, 'another account, right password: refused before the password is looked at');
+  assert.equal(wrong.status, right.status, 'right and wrong password answer alike');
+  assert.equal((await pageLogin('bob', 'not the password')).status, 401, "bob's own password is still checked");
+  assert.equal((await pageLogin('bob', PW)).status, 303);
 });

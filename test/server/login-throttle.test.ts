@@ -92,7 +92,7 @@ test('the Argon2 limiter runs at most 2 at once, queues 16, refuses the rest wit
 
 test('throttle: begin counts before the slow check, undo takes a success back; locked entries survive eviction', () => {
   let now = 1_000_000;
-  const t = new LoginThrottle({ now: () => now, accountFree: 2, addressFree: 100, maxKeys: 20 });
+  const t = new LoginThrottle({ now: () => now, accountFree: 2, accountAllFree: 2, addressFree: 100, maxKeys: 20 });
   const keys = [LoginThrottle.accountKey('alice'), LoginThrottle.addressKey('10.0.0.1')];
   const a = t.begin(keys);
   const b = t.begin(keys);

@@ -18,9 +18,11 @@ async function dropCurrent(pc: PageCtx): Promise<void> {
 async function startSession(pc: PageCtx, user: UserRecord, via: 'password' | 'setup' | 'cf-access', next: string): Promise<ReturnType<typeof redirect>> {
   await dropCurrent(pc);
   const stage = user.totp ? 'totp' : 'full';
+  // `user` is the record the password was checked against: the session carries its credential generation.
   const s = await pc.d.sessions.create(user, { stage, via, remote: pc.ip, userAgent: pc.ctx.headers['user-agent'] ?? '' });
   pc.cookies.push(s.cookie);
   if (stage === 'totp') return redirect(pc, `/login/totp?next=${encodeURIComponent(next)}`);
+  pc.cookies.push(pc.d.accounts.deviceCookie(user));
   await pc.d.accounts.audit({ name: user.name, remote: pc.ip }, 'login', user.name, { via, twoFactor: false });
   return redirect(pc, next);
 }
@@ -88,9 +90,19 @@ export function mountAuthPages(app: TemplatedApp, d: BrowserDeps, o: { throttle:
     const f = await pc.form();
     const username = (f.get('username') ?? '').slice(0, 256);
     const next = safeNext(f.get('next'));
+    if (pc.cfEmail) {
+      // With Access on, the Access identity is checked before the password, as on the API login:
+      // checked after, a signed-in person could try passwords for other accounts and tell a right
+      // one (403) from a wrong one (401).
+      const vouched = d.accounts.findByEmail(pc.cfEmail);
+      if (!vouched || vouched.name !== username.trim().toLowerCase()) {
+        await d.accounts.audit({ name: vouched?.name ?? pc.cfEmail.slice(0, 64), remote: pc.ip }, 'login.access_mismatch', username.slice(0, 64), { via: 'page' });
+        throw new CcgError('ERR_ACCESS_DENIED', 'sign in as the user Cloudflare Access knows you as');
+      }
+    }
     try {
-      const { user } = await d.accounts.checkPassword(username, f.get('password') ?? '', pc.ip);
-      if (pc.cfEmail && user.email !== pc.cfEmail) throw new CcgError('ERR_ACCESS_DENIED', 'sign in as the user Cloudflare Access knows you as');
+      const device = d.accounts.knownDevice(pc.ctx.headers['cookie']);
+      const { user } = await d.accounts.checkPassword(username, f.get('password') ?? '', pc.ip, device ? { device } : {});
       return await startSession(pc, user, 'password', next);
     } catch (err) {
       if (err instanceof CcgError && (err.code === 'ERR_LOGIN_FAILED' || err.code === 'ERR_THROTTLED')) {
@@ -129,8 +141,10 @@ export function mountAuthPages(app: TemplatedApp, d: BrowserDeps, o: { throttle:
     }
     // The second factor is in: the pending id is thrown away and a new one issued.
     await d.sessions.destroy(pending.hash);
-    const s = await d.sessions.create(pending.user, { stage: 'full', via: pending.record.via, remote: pc.ip, userAgent: pc.ctx.headers['user-agent'] ?? '' });
+    // The generation of the pending session (whose password was checked), not of a fresh read.
+    const s = await d.sessions.create(pending.user, { stage: 'full', via: pending.record.via, remote: pc.ip, userAgent: pc.ctx.headers['user-agent'] ?? '', credGen: pending.record.credGen ?? 0 });
     pc.cookies.push(s.cookie);
+    pc.cookies.push(d.accounts.deviceCookie({ ...pending.user, credGen: pending.record.credGen ?? 0 }));
     await d.accounts.audit({ name: pending.user.name, remote: pc.ip }, 'login', pending.user.name, { via: pending.record.via, twoFactor: result.via });
     return redirect(pc, result.via === 'recovery' && result.remaining <= 3 ? '/settings?notice=recovery-low' : next);
   });

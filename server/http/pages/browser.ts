@@ -279,7 +279,7 @@ async function handle(pc: PageCtx, method: 'get' | 'post', opts: PageRouteOption
     d.sessions.touch(usable);
     pc.session = usable;
     pc.user = usable.user;
-    pc.principal = { name: usable.user.name, role: usable.user.role, via: 'session', tokenId: null, userId: usable.user.id };
+    pc.principal = { name: usable.user.name, role: usable.user.role, via: 'session', tokenId: null, userId: usable.user.id, credGen: usable.record.credGen ?? 0 };
     pc.csrf = usable.record.csrf;
   } else if (usable && usable.record.stage === 'totp' && opts.auth === 'pending') {
     pc.session = usable;

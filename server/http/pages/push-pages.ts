@@ -25,7 +25,7 @@ export function mountPushPages(app: TemplatedApp, d: BrowserDeps): void {
     const parsed = PushSubscriptionInput.safeParse({ endpoint: f.get('endpoint') ?? '', keys: { p256dh: f.get('p256dh') ?? '', auth: f.get('auth') ?? '' } });
     if (!parsed.success) throw new CcgError('ERR_BAD_REQUEST', `not a push subscription: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
     const p = pc.principal!;
-    const rec = await d.powers.push.subscribe(parsed.data, p.name, { userId: p.userId ?? null, tokenId: p.userId ? null : p.tokenId });
+    const rec = await d.powers.push.subscribe(parsed.data, p.name, { userId: p.userId ?? null, tokenId: p.tokenId, credGen: p.credGen ?? 0 });
     await d.accounts.audit({ name: p.name, remote: pc.ip }, 'push.subscribe', rec.id, { host: new URL(rec.endpoint).host });
     return { status: 201, json: { id: rec.id } };
   });

@@ -69,8 +69,11 @@ export function mountSettingsPages(app: TemplatedApp, d: BrowserDeps): void {
     return orShow(pc, 'password', async () => {
       if ((f.get('new') ?? '') !== (f.get('new2') ?? '')) throw new CcgError('ERR_BAD_REQUEST', 'the two new passwords differ');
       await d.accounts.changePassword(me(pc), f.get('current') ?? '', f.get('new') ?? '', pc.ip);
-      // Anyone else holding a session of this account is out; this browser stays in.
+      // Anyone else holding a session of this account is out; this browser stays in (its session
+      // and device cookie move to the new credential generation).
       await d.sessions.destroyUser(pc.user!.id, pc.session!.hash);
+      const now = d.accounts.get(pc.user!.id);
+      if (now) pc.cookies.push(d.accounts.deviceCookie(now));
       return redirect(pc, '/settings?notice=password-changed');
     });
   });
@@ -107,7 +110,7 @@ export function mountSettingsPages(app: TemplatedApp, d: BrowserDeps): void {
       const capRaw = f.get('cap') ?? 'follow';
       const cap = capRaw === 'follow' ? { success: true as const, data: 'admin' as const } : UserRole.safeParse(capRaw);
       if (!cap.success) throw new CcgError('ERR_BAD_REQUEST', 'pick what the token may do');
-      const { token, record } = await createApiToken(d.store, { name, role: cap.data, userId: user.id, now: d.now() });
+      const { token, record } = await createApiToken(d.store, { name, role: cap.data, userId: user.id, now: d.now(), credGen: pc.session!.record.credGen ?? 0 });
       await d.accounts.audit({ name: user.name, remote: pc.ip }, 'token.create', record.id, { name, cap: record.role, owner: user.name });
       return html(pc, 201, 'token-created', 'Token created', { token, name, role: tokenView(record, d.now(), user).role }, { nav: 'settings' });
     });
