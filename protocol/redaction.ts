@@ -59,6 +59,8 @@ const MIN_SECRET_VALUE = 6;
 const MAX_HOLD = 8 * 1024;
 /** An unterminated private key block is held up to this size, then redacted to its end. */
 const MAX_PEM = 64 * 1024;
+/** A private key header, whose block is redacted to its END (or, in a complete text, to the end). */
+const PEM_OPEN = /-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----/;
 const WHITESPACE = new Set([9, 10, 11, 12, 13, 32]);
 
 function escapeRe(s: string): string {
@@ -148,6 +150,17 @@ export class Redaction {
       at = f.end;
     }
     return out + text.slice(at);
+  }
+
+  /**
+   * Redacts a complete text that nothing will follow (a string of an event): as `apply`, and a
+   * private key block without its END is redacted from its BEGIN to the end of the text.
+   */
+  applyWhole(text: string): string {
+    const out = this.apply(text);
+    // Complete blocks are gone by now: a header left is one whose END never comes.
+    const open = out.search(PEM_OPEN);
+    return open === -1 ? out : out.slice(0, open) + '[REDACTED:private-key]';
   }
 
   /** Bytes in, bytes out. */

@@ -9,7 +9,9 @@ import type { FollowSource } from '../live/follower.js';
 import type { SecretBox } from '../auth/secret-box.js';
 import type { Logger } from '../log.js';
 import type { AuthStore, RunRecord, RunStore, StoredChunk } from '../store/types.js';
+import { EventChunkRedactor } from '../../protocol/event-redaction.js';
 import { ChunkRedactor, Redaction } from '../../protocol/redaction.js';
+import { STREAM_EVENT } from '../../protocol/frames.js';
 
 /** What the run service needs of a connected runner socket. */
 export interface RunnerLink {
@@ -33,7 +35,7 @@ interface Live {
   lastWrite: Promise<void>;
   progressTimer: NodeJS.Timeout | null;
   /** The gateway's own redaction pass, one per stream (the runner already redacted; this is defence in depth). */
-  redactors: Map<number, ChunkRedactor>;
+  redactors: Map<number, { apply(data: Uint8Array): Buffer }>;
   redaction: Redaction;
 }
 
@@ -263,7 +265,8 @@ export class RunService {
       throw new CcgError('ERR_OUTPUT_LIMIT', `run output exceeds ${this.o.maxRunBytes} bytes`);
     }
     let redactor = live.redactors.get(chunk.stream);
-    if (!redactor) live.redactors.set(chunk.stream, (redactor = new ChunkRedactor(live.redaction)));
+    // Events are redacted string by string, so a redaction never runs past its string (or line) and drops the event.
+    if (!redactor) live.redactors.set(chunk.stream, (redactor = chunk.stream === STREAM_EVENT ? new EventChunkRedactor(live.redaction) : new ChunkRedactor(live.redaction)));
     chunk = { ...chunk, data: redactor.apply(chunk.data) };
     live.receivedSeq = chunk.seq;
     live.pendingBytes += chunk.data.length;
