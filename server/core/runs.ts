@@ -59,6 +59,11 @@ export const DEFAULT_CANCEL_GRACE_MS = 30_000;
 /** Seconds between progress (lastSeq/bytes) updates to run watchers and the stored record. */
 const PROGRESS_INTERVAL_MS = 1000;
 
+/** Requests of one run awaiting their answer; beyond this the oldest is forgotten (its answer goes unaudited). */
+export const MAX_OPEN_REQUESTS = 256;
+/** Runner reports that answer no request (collection at exit, an assist session's end) audited per run. */
+export const MAX_UNSOLICITED_AUDIT = 16;
+
 /**
  * The run lifecycle and the durable ingest path. Routes and sockets call this; it owns the
  * in-memory truth of active runs (LMDB reads do not see writes before they commit, so updates
@@ -73,6 +78,8 @@ export class RunService {
   private afterCommitTimer: NodeJS.Immediate | null = null;
   /** Cancelled runs waiting to end: revoked when their timer fires first. */
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
+  /** Per run: request ids issued and not yet answered, and how many unsolicited reports were audited. */
+  private readonly answers = new Map<string, { open: Set<string>; unsolicited: number }>();
 
   constructor(private readonly o: RunServiceOptions) {}
 
@@ -452,7 +459,7 @@ export class RunService {
     const want = new Set(cmd.params.map((p) => p.name));
     for (const k of Object.keys(params)) if (!want.has(k)) throw new CcgError('ERR_BAD_REQUEST', `${name} has no parameter "${k.slice(0, 64)}"`);
     for (const p of cmd.params) if (params[p.name] === undefined) throw new CcgError('ERR_BAD_REQUEST', `${name} needs the parameter "${p.name}"`);
-    const requestId = randomBytes(16).toString('base64url');
+    const requestId = this.issue(id);
     const fromSeq = this.liveOf(id).receivedSeq + 1;
     link.sendExec({ type: 'exec', requestId, name, params });
     return { requestId, fromSeq };
@@ -467,10 +474,36 @@ export class RunService {
     if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${id} is already ${run.status}`);
     const link = this.runners.get(id);
     if (!link) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected');
-    const requestId = randomBytes(16).toString('base64url');
+    const requestId = this.issue(id);
     const fromSeq = this.liveOf(id).receivedSeq + 1;
     link.send(build(requestId));
     return { requestId, fromSeq };
+  }
+
+  /** A fresh request id for a run, remembered until its answer is audited (claimAnswer). */
+  private issue(id: string): string {
+    const requestId = randomBytes(16).toString('base64url');
+    let a = this.answers.get(id);
+    if (!a) this.answers.set(id, (a = { open: new Set(), unsolicited: 0 }));
+    a.open.add(requestId);
+    // Requests the runner never answers must not pile up: the oldest is forgotten.
+    if (a.open.size > MAX_OPEN_REQUESTS) a.open.delete(a.open.values().next().value!);
+    return requestId;
+  }
+
+  /**
+   * Whether a runner's answer may be audited: once per request this gateway issued to this run
+   * and has not seen answered (the id is used up), or, for a report no request caused (a
+   * collection at exit, a session that timed out), at most MAX_UNSOLICITED_AUDIT per run. So a
+   * holder of the run token can add only a few entries to the audit log, never evict its history.
+   */
+  claimAnswer(id: string, requestId: string | null): boolean {
+    let a = this.answers.get(id);
+    if (!a) this.answers.set(id, (a = { open: new Set(), unsolicited: 0 }));
+    if (requestId !== null) return a.open.delete(requestId);
+    if (a.unsolicited >= MAX_UNSOLICITED_AUDIT) return false;
+    a.unsolicited++;
+    return true;
   }
 
   /** Claude waits for an approval or a follow-up (`waiting`), or works again (`running`). */
