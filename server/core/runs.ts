@@ -410,7 +410,9 @@ export class RunService {
       this.runners.delete(id);
       link.kick(new CcgError('ERR_RUN_REVOKED', `the token of run ${id} was revoked`));
     }
-    const updated = await this.update(id, (r) => {
+    // Set in the cache now (update writes it through synchronously), so a socket saying hello or
+    // an upload finishing while the store write is under way is refused too.
+    const updating = this.update(id, (r) => {
       r.revokedBy = by;
       if (!isFinal(r.status)) {
         r.status = 'revoked';
@@ -419,8 +421,17 @@ export class RunService {
         r.lastSeq = this.live.get(id)?.committedSeq ?? r.lastSeq;
       }
     });
+    // Sockets of the run that have not said hello yet (no link): closed too.
+    for (const fn of this.revokeHooks) fn(id);
+    const updated = await updating;
     return { run: updated, connected: Boolean(link) };
   }
+
+  /** Called with a run's id when its token is revoked (the runner socket closes every socket of the run). */
+  onRevoke(fn: (id: string) => void): void {
+    this.revokeHooks.add(fn);
+  }
+  private readonly revokeHooks = new Set<(id: string) => void>();
 
   private armGrace(id: string): void {
     const ms = this.o.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS;
