@@ -11,10 +11,12 @@ export type Continuation =
   /** Characters of `cls` are dropped (at most `left`; leading blanks first when `blanks`). */
   | { mode: 'class'; cls: (c: number) => boolean; left: number; blanks: boolean }
   /**
-   * An Authorization header's value: blanks, then a scheme word and blanks (`gap`) before the
-   * credential, or the credential itself (`word1` not a scheme); it ends at the blank after it.
+   * An Authorization header's value: blanks, then a scheme word (any: `Bot`, `Negotiate`…) and
+   * blanks (`gap`) before the credential, or the credential itself (`word1` not scheme-like); it
+   * ends at the blank after it. A quoted value (`"authorization": "…"`) is `quoted`: it
+   * ends at a quote or the line's end, whatever it holds.
    */
-  | { mode: 'auth'; stage: 'lead' | 'word1' | 'gap' | 'word2'; word: string }
+  | { mode: 'auth'; stage: 'lead' | 'word1' | 'gap' | 'word2' | 'quoted'; word: string }
   /** A private key header still being written: `head` is what it has so far. */
   | { mode: 'pem-head'; head: string }
   /** Inside a private key block: everything up to its END line is dropped; `tail` finds a split END. */
@@ -39,7 +41,6 @@ const patCls = (c: number) => alnum(c) || c === 95;
 const jwtCls = (c: number) => withDash(c) || c === 46;
 const BEARER_CHARS = new Set([...'._~+/=-'].map((ch) => ch.charCodeAt(0)));
 const bearerCls = (c: number) => alnum(c) || BEARER_CHARS.has(c);
-const nonSpace = (c: number) => !(c === 9 || c === 10 || c === 11 || c === 12 || c === 13 || c === 32);
 
 /** Token formats: a starter, then characters of one class (at most `max` of them). Same formats as RULES. */
 const TOKENS: { kind: string; starter: RegExp; cls: (c: number) => boolean; max: number }[] = [
@@ -53,11 +54,14 @@ const TOKENS: { kind: string; starter: RegExp; cls: (c: number) => boolean; max:
   { kind: 'ccg-token', starter: /ccg[ro]_/g, cls: withDash, max: 43 },
 ];
 
-const PEM_HEAD_PREFIX = /^-----BEGIN[A-Z0-9 ]{0,40}(P(R(I(V(A(T(E( (K(E(Y(-{1,5})?)?)?)?)?)?)?)?)?)?)?)?$/;
-export const PEM_HEAD = /^-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY-----/;
-export const PEM_END = /-----END[A-Z0-9 ]{0,40}PRIVATE KEY-----/;
-const AUTH = /authorization:[ \t]*(?:(?:bearer|basic|token|digest)[ \t]+)?/i;
-const SCHEMES = ['bearer', 'basic', 'token', 'digest'];
+/** A private key header still being written (`PRIVATE KEY-----` or `PRIVATE KEY BLOCK-----`, PGP). */
+export const PEM_HEAD_PREFIX = /^-----BEGIN[A-Z0-9 ]{0,40}(P(R(I(V(A(T(E( (K(E(Y( BLOCK)?(-{1,5})?)?)?)?)?)?)?)?)?)?)?)?$/;
+export const PEM_HEAD = /^-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----/;
+export const PEM_END = /-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----/;
+/** An Authorization header or field name up to its value (same as the rules in redaction.ts). */
+const AUTH = /authorization["']?[ \t]*[:=][ \t]*(["']?)/i;
+/** A word that reads as an Authorization scheme (kept in clear, the credential after it is not). */
+export const SCHEME_LIKE = /^[a-z][a-z0-9-]{1,19}$/i;
 const BEARER = /\bbearer[ \t]+/i;
 /** The bearer rule's shortest credential (RULES in redaction.ts). */
 const BEARER_MIN = 16;
@@ -91,7 +95,7 @@ export function openSecret(text: string, literals: readonly { value: string; kin
   if (auth) {
     const at = lineStart + auth.index + auth[0].length;
     // Run the value's grammar over what is there: open if it has not ended by the end of the text.
-    const start: Continuation = { mode: 'auth', stage: /[ \t]$/.test(auth[0]) && /[a-z][ \t]+$/i.test(auth[0]) ? 'gap' : 'lead', word: '' };
+    const start: Continuation = { mode: 'auth', stage: auth[1] ? 'quoted' : 'lead', word: '' };
     const c = continueSecret(start, text.slice(at));
     if (c.next) found.push({ at, keepFrom: lineStart + auth.index, kind: 'authorization', next: c.next });
   } else {
@@ -173,19 +177,28 @@ export function continueSecret(c: Continuation, text: string): { used: number; n
       for (let i = 0; i < text.length; i++) {
         const ch = text.charCodeAt(i);
         const blank = ch === 32 || ch === 9;
-        const space = !nonSpace(ch);
+        const space = blank || ch === 10 || ch === 11 || ch === 12 || ch === 13;
+        if (stage === 'quoted') {
+          if (ch === 10 || ch === 13 || ch === 34 || ch === 39) return { used: i, next: null };
+          continue;
+        }
         if (stage === 'lead' || stage === 'gap') {
           if (blank) continue;
+          // The value opens with a quote (a JSON / YAML field): all of it up to the closing one.
+          if (stage === 'lead' && (ch === 34 || ch === 39)) {
+            stage = 'quoted';
+            continue;
+          }
           if (space) return { used: i, next: null };
           stage = stage === 'lead' ? 'word1' : 'word2';
           word = '';
         }
         if (stage === 'word1') {
           if (!space) {
-            if (word.length <= 6) word += text[i]!.toLowerCase();
+            if (word.length <= 20) word += text[i]!;
             continue;
           }
-          if (blank && SCHEMES.includes(word)) {
+          if (blank && SCHEME_LIKE.test(word)) {
             stage = 'gap';
             continue;
           }

@@ -1,4 +1,4 @@
-import { PEM_END, continueSecret, heldTail, openSecret, type Continuation } from './redaction-grammar.js';
+import { PEM_END, PEM_HEAD_PREFIX, continueSecret, heldTail, openSecret, type Continuation } from './redaction-grammar.js';
 
 /**
  * Secret redaction, shared by the runner (before bytes leave the machine) and the gateway
@@ -17,7 +17,7 @@ export interface Rule {
 
 /** Known token formats. Order matters where one format is a prefix of another (sk-ant before sk-). */
 export const RULES: Rule[] = [
-  { kind: 'private-key', re: /-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY-----[\s\S]*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY-----/g },
+  { kind: 'private-key', re: /-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----/g },
   { kind: 'anthropic', re: /sk-ant-[A-Za-z0-9_-]{20,}/g },
   { kind: 'openai', re: /sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}/g },
   { kind: 'github', re: /(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})/g },
@@ -25,7 +25,10 @@ export const RULES: Rule[] = [
   { kind: 'slack', re: /xox[abposr]-[A-Za-z0-9-]{10,}/g },
   { kind: 'jwt', re: /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g },
   { kind: 'ccg-token', re: /ccg[ro]_[A-Za-z0-9_-]{43}/g },
-  { kind: 'authorization', re: /(authorization:[ \t]*(?:(?:bearer|basic|token|digest)[ \t]+)?)[^\s]{4,}/gi, keep: true },
+  // A quoted value (`"Authorization": "Basic …"`, YAML `authorization: '…'`): all of it, to its closing quote.
+  { kind: 'authorization', re: /(authorization["']?[ \t]*[:=][ \t]*["'](?:[a-z][a-z0-9-]{1,19}[ \t]+)?)[^\s"'][^\r\n"']*/gi, keep: true },
+  // A header or `authorization=`: whatever the scheme word (`Bot`, `Negotiate`, `SSWS`…), the credential after it.
+  { kind: 'authorization', re: /(authorization["']?[ \t]*[:=][ \t]*(?:[a-z][a-z0-9-]{1,19}[ \t]+)?)[^\s"'][^\s]*/gi, keep: true },
   { kind: 'bearer', re: /(\bbearer[ \t]+)[A-Za-z0-9._~+/=-]{16,}/gi, keep: true },
 ];
 
@@ -37,7 +40,7 @@ export const RULES: Rule[] = [
  * test/protocol/redaction-starter.test.ts generates matches of every rule and checks.
  */
 const RULE_STARTER = /-----BEGIN|sk-|gh[pousr]_|github_pat_|AKIA|ASIA|xox[abposr]-|eyJ|ccg[ro]_/;
-const HEADER_STARTER = /authorization:|bearer[ \t]/i;
+const HEADER_STARTER = /authorization|bearer[ \t]/i;
 
 /** The prefilter: false means no rule can match `text` (true means one may). */
 export function mayMatchRule(text: string): boolean {
@@ -51,7 +54,7 @@ const STARTERS = ['-----BEGIN', 'sk-', 'ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', '
  * that ends inside the name ("…Au") must be held too, or the rest ("thorization: token x") would
  * arrive without the name that marks its value as a secret.
  */
-const CI_STARTERS = ['authorization:', 'bearer'];
+const CI_STARTERS = ['authorization', 'bearer'];
 /** Environment variable names whose values are secrets. */
 const SECRET_NAME = /(TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_?KEY|_KEY$|^KEY$|AUTH|COOKIE|SESSION)/i;
 const MIN_SECRET_VALUE = 6;
@@ -59,6 +62,10 @@ const MIN_SECRET_VALUE = 6;
 const MAX_HOLD = 8 * 1024;
 /** An unterminated private key block is held up to this size, then redacted to its end. */
 const MAX_PEM = 64 * 1024;
+/** A private key header, whose block is redacted to its END (or, in a complete text, to the end). */
+const PEM_OPEN = /-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----/;
+/** A line whose end may be (the start of) an Authorization value or a Bearer credential: held from there. */
+const HOLD_LINE = /authorization["']?[ \t]*(?:[:=]|$)|bearer[ \t]/i;
 const WHITESPACE = new Set([9, 10, 11, 12, 13, 32]);
 
 function escapeRe(s: string): string {
@@ -148,6 +155,17 @@ export class Redaction {
       at = f.end;
     }
     return out + text.slice(at);
+  }
+
+  /**
+   * Redacts a complete text that nothing will follow (a string of an event): as `apply`, and a
+   * private key block without its END is redacted from its BEGIN to the end of the text.
+   */
+  applyWhole(text: string): string {
+    const out = this.apply(text);
+    // Complete blocks are gone by now: a header left is one whose END never comes.
+    const open = out.search(PEM_OPEN);
+    return open === -1 ? out : out.slice(0, open) + '[REDACTED:private-key]';
   }
 
   /** Bytes in, bytes out. */
@@ -301,15 +319,16 @@ export class StreamRedactor {
     const begin = text.lastIndexOf('-----BEGIN');
     if (begin !== -1 && !PEM_END.test(text.slice(begin))) {
       const head = text.slice(begin, begin + 60);
-      if (/^-----BEGIN[A-Z0-9 ]{0,40}(P(R(I(V(A(T(E( (K(E(Y(-{1,5})?)?)?)?)?)?)?)?)?)?)?)?$/.test(head.split('\n')[0]!) || head.includes('PRIVATE KEY-----')) {
-        if (text.length - begin > MAX_PEM) return head.includes('PRIVATE KEY-----') ? -1 : cut;
+      const complete = PEM_OPEN.test(head);
+      if (PEM_HEAD_PREFIX.test(head.split('\n')[0]!) || complete) {
+        if (text.length - begin > MAX_PEM) return complete ? -1 : cut;
         cut = begin;
       }
     }
     // The last line, if it carries an Authorization header or a Bearer credential still being written.
     const lineStart = Math.max(text.lastIndexOf('\n'), text.lastIndexOf('\r')) + 1;
     const line = text.slice(lineStart);
-    const auth = /authorization:|bearer[ \t]/i.exec(line);
+    const auth = HOLD_LINE.exec(line);
     if (auth && line.length - auth.index < MAX_HOLD) cut = Math.min(cut, lineStart + auth.index);
     // The trailing word, if it could be (the start of) a secret.
     let ws = text.length;

@@ -375,7 +375,7 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
 
   // Who reacts to what, in this order. Each is its own listener, kept when it throws: one
   // hostile event that breaks one service (logged) never switches off the others, or itself.
-  const audit = auditPowerEvents(store, now, log);
+  const audit = auditPowerEvents(store, now, log, (id, requestId) => runs.claimAnswer(id, requestId));
   const keep = { keep: true };
   const offs = [
     bus.on('run', (run) => assist.onRun(run), keep),

@@ -1,4 +1,5 @@
 import { MAX_CHUNK_DATA, STREAM_COMMAND, STREAM_EVENT, encodeOutput } from '../../protocol/frames.js';
+import { redactValue } from '../../protocol/event-redaction.js';
 import { Redaction, StreamRedactor, secretEnvValues } from '../../protocol/redaction.js';
 import { encodeEvent, type RunnerEvent } from '../../protocol/runner-events.js';
 import type { RunnerToGateway } from '../../protocol/runner-messages.js';
@@ -80,9 +81,9 @@ export class OutputPipeline {
     // Events follow the output they describe: release the command stream's held tail first
     // (as after a pause: a secret it begins stays redacted in what the command writes next).
     this.releaseStream(STREAM_COMMAND, false);
-    this.output(STREAM_EVENT, encodeEvent(ev));
-    // An event is a whole line: nothing more will follow it, so nothing may be held back.
-    this.releaseStream(STREAM_EVENT, true);
+    // Redacted string by string (protocol/event-redaction.ts): a secret's rule can never run past
+    // the end of its string and break the JSON, which would lose the event (an approval, say).
+    this.enqueue(STREAM_EVENT, encodeEvent(redactValue(this.o.redaction, ev)));
     this.flush();
   }
 

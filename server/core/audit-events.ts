@@ -6,9 +6,10 @@ import type { AuditEntry, AuthStore } from '../store/types.js';
  * The audit trail of what runners report doing for the gateway: allowlisted commands (exit,
  * refusal), artifact collections and assist sessions (opened, closed, refused). It listens to the bus's `events`. The
  * actor is the runner; the request that caused it was audited with its operator when it was made.
- * No link of an assist session is ever written here.
+ * No link of an assist session is ever written here. `claim` (RunService.claimAnswer) decides
+ * which reports are audited: one per request the gateway issued, a few unsolicited ones per run.
  */
-export function auditPowerEvents(store: AuthStore, now: () => number, log: Logger): (runId: string, events: readonly RunnerEvent[]) => void {
+export function auditPowerEvents(store: AuthStore, now: () => number, log: Logger, claim: (runId: string, requestId: string | null) => boolean): (runId: string, events: readonly RunnerEvent[]) => void {
   return (runId, events) => {
     for (const ev of events) {
       let entry: Pick<AuditEntry, 'action' | 'detail'> | null = null;
@@ -34,7 +35,9 @@ export function auditPowerEvents(store: AuthStore, now: () => number, log: Logge
         default:
           break;
       }
-      if (!entry) continue;
+      // Only an answer to a request this gateway made and has not seen answered (or one of a few
+      // unsolicited reports): a run token alone cannot flood the log and evict its history.
+      if (!entry || !claim(runId, (entry.detail as { requestId: string | null }).requestId)) continue;
       store.appendAudit({ at: now(), actor: 'runner', target: runId, from: null, ...entry }).catch((err: unknown) => log.warn('audit.write_failed', { err: String(err) }));
     }
   };

@@ -11,7 +11,9 @@ import type { FollowSource } from '../live/follower.js';
 import type { SecretBox } from '../auth/secret-box.js';
 import type { Logger } from '../log.js';
 import type { AuthStore, RunRecord, RunStore, StoredChunk } from '../store/types.js';
+import { EventChunkRedactor } from '../../protocol/event-redaction.js';
 import { ChunkRedactor, Redaction } from '../../protocol/redaction.js';
+import { STREAM_EVENT } from '../../protocol/frames.js';
 
 /** What the run service needs of a connected runner socket. */
 export interface RunnerLink {
@@ -37,7 +39,7 @@ interface Live {
   lastWrite: Promise<void>;
   progressTimer: NodeJS.Timeout | null;
   /** The gateway's own redaction pass, one per stream (the runner already redacted; this is defence in depth). */
-  redactors: Map<number, ChunkRedactor>;
+  redactors: Map<number, { apply(data: Uint8Array): Buffer }>;
   redaction: Redaction;
 }
 
@@ -61,6 +63,11 @@ export const DEFAULT_CANCEL_GRACE_MS = 30_000;
 /** Seconds between progress (lastSeq/bytes) updates to run watchers and the stored record. */
 const PROGRESS_INTERVAL_MS = 1000;
 
+/** Requests of one run awaiting their answer; beyond this the oldest is forgotten (its answer goes unaudited). */
+export const MAX_OPEN_REQUESTS = 256;
+/** Runner reports that answer no request (collection at exit, an assist session's end) audited per run. */
+export const MAX_UNSOLICITED_AUDIT = 16;
+
 /**
  * The run lifecycle and the durable ingest path. Routes and sockets call this; it owns the
  * in-memory truth of active runs (LMDB reads do not see writes before they commit, so updates
@@ -77,6 +84,8 @@ export class RunService {
   private afterCommitTimer: NodeJS.Immediate | null = null;
   /** Cancelled runs waiting to end: revoked when their timer fires first. */
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
+  /** Per run: request ids issued and not yet answered, and how many unsolicited reports were audited. */
+  private readonly answers = new Map<string, { open: Set<string>; unsolicited: number }>();
 
   constructor(private readonly o: RunServiceOptions) {}
 
@@ -290,7 +299,8 @@ export class RunService {
       throw new CcgError('ERR_OUTPUT_LIMIT', `run output exceeds ${this.o.maxRunBytes} bytes`);
     }
     let redactor = live.redactors.get(chunk.stream);
-    if (!redactor) live.redactors.set(chunk.stream, (redactor = new ChunkRedactor(live.redaction)));
+    // Events are redacted string by string, so a redaction never runs past its string (or line) and drops the event.
+    if (!redactor) live.redactors.set(chunk.stream, (redactor = chunk.stream === STREAM_EVENT ? new EventChunkRedactor(live.redaction) : new ChunkRedactor(live.redaction)));
     chunk = { ...chunk, data: redactor.apply(chunk.data) };
     live.receivedSeq = chunk.seq;
     live.pendingBytes += chunk.data.length;
@@ -447,7 +457,9 @@ export class RunService {
       this.runners.delete(id);
       link.kick(new CcgError('ERR_RUN_REVOKED', `the token of run ${id} was revoked`));
     }
-    const updated = await this.update(id, (r) => {
+    // Set in the cache now (update writes it through synchronously), so a socket saying hello or
+    // an upload finishing while the store write is under way is refused too.
+    const updating = this.update(id, (r) => {
       r.revokedBy = by;
       if (!isFinal(r.status)) {
         r.status = 'revoked';
@@ -456,8 +468,17 @@ export class RunService {
         r.lastSeq = this.live.get(id)?.committedSeq ?? r.lastSeq;
       }
     });
+    // Sockets of the run that have not said hello yet (no link): closed too.
+    for (const fn of this.revokeHooks) fn(id);
+    const updated = await updating;
     return { run: updated, connected: Boolean(link) };
   }
+
+  /** Called with a run's id when its token is revoked (the runner socket closes every socket of the run). */
+  onRevoke(fn: (id: string) => void): void {
+    this.revokeHooks.add(fn);
+  }
+  private readonly revokeHooks = new Set<(id: string) => void>();
 
   private armGrace(id: string): void {
     const ms = this.o.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS;
@@ -496,7 +517,7 @@ export class RunService {
     const want = new Set(cmd.params.map((p) => p.name));
     for (const k of Object.keys(params)) if (!want.has(k)) throw new CcgError('ERR_BAD_REQUEST', `${name} has no parameter "${k.slice(0, 64)}"`);
     for (const p of cmd.params) if (params[p.name] === undefined) throw new CcgError('ERR_BAD_REQUEST', `${name} needs the parameter "${p.name}"`);
-    const requestId = randomBytes(16).toString('base64url');
+    const requestId = this.issue(id);
     const fromSeq = this.liveOf(id).receivedSeq + 1;
     link.sendExec({ type: 'exec', requestId, name, params });
     return { requestId, fromSeq };
@@ -511,10 +532,36 @@ export class RunService {
     if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${id} is already ${run.status}`);
     const link = this.runners.get(id);
     if (!link) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected');
-    const requestId = randomBytes(16).toString('base64url');
+    const requestId = this.issue(id);
     const fromSeq = this.liveOf(id).receivedSeq + 1;
     link.send(build(requestId));
     return { requestId, fromSeq };
+  }
+
+  /** A fresh request id for a run, remembered until its answer is audited (claimAnswer). */
+  private issue(id: string): string {
+    const requestId = randomBytes(16).toString('base64url');
+    let a = this.answers.get(id);
+    if (!a) this.answers.set(id, (a = { open: new Set(), unsolicited: 0 }));
+    a.open.add(requestId);
+    // Requests the runner never answers must not pile up: the oldest is forgotten.
+    if (a.open.size > MAX_OPEN_REQUESTS) a.open.delete(a.open.values().next().value!);
+    return requestId;
+  }
+
+  /**
+   * Whether a runner's answer may be audited: once per request this gateway issued to this run
+   * and has not seen answered (the id is used up), or, for a report no request caused (a
+   * collection at exit, a session that timed out), at most MAX_UNSOLICITED_AUDIT per run. So a
+   * holder of the run token can add only a few entries to the audit log, never evict its history.
+   */
+  claimAnswer(id: string, requestId: string | null): boolean {
+    let a = this.answers.get(id);
+    if (!a) this.answers.set(id, (a = { open: new Set(), unsolicited: 0 }));
+    if (requestId !== null) return a.open.delete(requestId);
+    if (a.unsolicited >= MAX_UNSOLICITED_AUDIT) return false;
+    a.unsolicited++;
+    return true;
   }
 
   /** Claude waits for an approval or a follow-up (`waiting`), or works again (`running`). */

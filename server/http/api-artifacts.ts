@@ -63,6 +63,8 @@ export function mountArtifactsApi(app: TemplatedApp, o: ArtifactsApiOptions): vo
     try {
       await receive(ctx, upload);
       await nonce;
+      // The token may have been revoked while the body arrived: nothing of it is kept then.
+      if (o.runs.get(run.id)?.revokedBy) throw new CcgError('ERR_RUN_REVOKED', `the token of run ${run.id} was revoked`);
       const token = o.runs.tokenOf(run);
       const info = await upload.finish(declared, new Redaction({ literals: token ? [{ kind: 'ccg-token', value: token }] : [] }));
       await o.store.appendAudit({

@@ -28,18 +28,35 @@ export const MD_MAX_CHARS = 8 * 1024;
 export const MD_MAX_DELIMITERS = 64;
 /** Delimiter characters handed to the inline parser per text, all paragraphs together. */
 export const MD_DELIMITER_BUDGET = 512;
+/**
+ * Lines with a `|` one text may have and still be parsed as markdown: markdown-it's table rule
+ * (and, without it, its setext heading scan) is superlinear in such rows (8 KiB of `x|` rows took
+ * 30-90 ms per text); past this the text is shown as its plain text, line breaks kept (linear).
+ */
+export const MD_MAX_TABLE_ROWS = 200;
+/**
+ * Link candidates (`://`, `@`, `www.`) one paragraph may have and still be linkified: linkify's
+ * scan is superlinear in them (8 KiB of `a@b.co ` took ~150 ms, of `http://` 5-50 ms). A denser
+ * paragraph takes the plain path, as a paragraph dense with delimiters does.
+ */
+export const MD_MAX_LINKS = 32;
+/** Link candidates handed to linkify per text, all paragraphs together. */
+export const MD_LINK_BUDGET = 128;
 /** Blockquotes and lists nested deeper than this are text (markdown-it's default is 100). */
 export const MD_MAX_NESTING = 20;
 /** The render cache's budget (HTML bytes, as UTF-16 length). */
 export const MD_CACHE_BYTES = 16 * 1024 * 1024;
 
 /** What the renderer did, for tests and diagnostics: the parser's work is what costs. */
-export const markdownStats = { renders: 0, cacheHits: 0, inlineParses: 0, inlineChars: 0, inlineDelimiters: 0, plainParagraphs: 0 };
+export const markdownStats = { renders: 0, cacheHits: 0, inlineParses: 0, inlineChars: 0, inlineDelimiters: 0, plainParagraphs: 0, plainTexts: 0 };
 
 const SAFE_LINK = /^(https?:\/\/|mailto:)/i;
 // Characters markdown-it's inline rules open or close on (emphasis, strikethrough, links,
 // images, code spans, autolinks, entities, escapes).
 const DELIMITER = /[*_~[\]`<>!&\\]/g;
+// What linkify starts a match on: a scheme's `://`, an e-mail's `@`, a fuzzy `www.`.
+const LINK_CANDIDATE = /:\/\/|@|www\./gi;
+const TABLE_LINE = /^[^\n]*\|/gm;
 
 // Terminal escape sequences and other control characters (tab and newline kept) mean nothing in a
 // page and would only show as garbage; bidi controls are shown as U+FFFD, as everywhere.
@@ -47,10 +64,10 @@ function clean(s: string): string {
   return visibleText(s, { cr: 'newline' });
 }
 
-function countDelimiters(s: string): number {
-  DELIMITER.lastIndex = 0;
+function countMatches(re: RegExp, s: string, stopAt = Infinity): number {
+  re.lastIndex = 0;
   let n = 0;
-  while (DELIMITER.exec(s) !== null) n++;
+  while (n < stopAt && re.exec(s) !== null) n++;
   return n;
 }
 
@@ -77,11 +94,13 @@ function createMarkdown(): Md {
   // delimiters: their text as it is, one line per line (softbreak is <br> with breaks: true).
   md.core.ruler.at('inline', (state: CoreState) => {
     let budget = MD_DELIMITER_BUDGET;
+    let links = MD_LINK_BUDGET;
     for (const tok of state.tokens) {
       if (tok.type !== 'inline') continue;
       tok.children ??= [];
-      const delimiters = countDelimiters(tok.content);
-      if (delimiters > MD_MAX_DELIMITERS || delimiters > budget) {
+      const delimiters = countMatches(DELIMITER, tok.content);
+      const candidates = countMatches(LINK_CANDIDATE, tok.content, MD_MAX_LINKS + 1);
+      if (delimiters > MD_MAX_DELIMITERS || delimiters > budget || candidates > MD_MAX_LINKS || candidates > links) {
         markdownStats.plainParagraphs++;
         tok.content.split('\n').forEach((line, i) => {
           if (i > 0) tok.children!.push(new state.Token('softbreak', 'br', 0));
@@ -95,6 +114,7 @@ function createMarkdown(): Md {
         continue;
       }
       budget -= delimiters;
+      links -= candidates;
       markdownStats.inlineParses++;
       markdownStats.inlineChars += tok.content.length;
       markdownStats.inlineDelimiters += delimiters;
@@ -123,7 +143,14 @@ function remember(key: string, value: string): void {
 function render(text: string): string {
   const src = clean(text);
   const head = src.length > MD_MAX_CHARS ? src.slice(0, MD_MAX_CHARS) : src;
-  const out = (md ??= createMarkdown()).render(head); // html: false, so every text is escaped by markdown-it
+  let out: string;
+  if (countMatches(TABLE_LINE, head, MD_MAX_TABLE_ROWS + 1) > MD_MAX_TABLE_ROWS) {
+    // Too many rows for the block parser's table and heading rules (superlinear in them): the text as it is, line by line.
+    markdownStats.plainTexts++;
+    out = `<p>${escapeHtml(head).replace(/\n/g, '<br>\n')}</p>\n`;
+  } else {
+    out = (md ??= createMarkdown()).render(head); // html: false, so every text is escaped by markdown-it
+  }
   if (head.length === src.length) return out;
   const rest = src.slice(head.length);
   return out + html`<details class="tl-more"><summary>show the rest (${escapeHtml(rest.length.toLocaleString('en-US'))} more characters, as plain text)</summary><pre class="tl-md-rest">${escapeHtml(rest)}</pre></details>`;

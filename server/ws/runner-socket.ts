@@ -70,6 +70,13 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
     if (!ws.getUserData().closed) ws.send(JSON.stringify(msg), false);
   };
 
+  const revoked = (runId: string) => new CcgError('ERR_RUN_REVOKED', `the token of run ${runId} was revoked`);
+  /** Every open socket of each run, from `open` on (hello or not): a revoke closes them all. */
+  const byRun = new Map<string, Set<WebSocket<RunnerData>>>();
+  o.runs.onRevoke((runId) => {
+    for (const ws of [...(byRun.get(runId) ?? [])]) fail(ws, revoked(runId));
+  });
+
   const fail = (ws: WebSocket<RunnerData>, err: CcgError) => {
     const d = ws.getUserData();
     if (d.closed) return;
@@ -129,6 +136,8 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
     const d = ws.getUserData();
     if (msg.v !== PROTOCOL_VERSION) throw new CcgError('ERR_VERSION', `runner speaks v${msg.v}, gateway v${PROTOCOL_VERSION}`);
     const current = o.runs.mustGet(d.runId);
+    // Revoked after this socket upgraded, before it said hello: cut off like a connected one.
+    if (current.revokedBy) throw revoked(d.runId);
     const limits = { maxChunkBytes: MAX_CHUNK_DATA, maxRunBytes: o.maxRunBytes };
     if (isFinal(current.status)) {
       d.finished = true; // told so; anything it sends now is refused
@@ -142,8 +151,10 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
       kick: (err) => fail(ws, err),
     };
     const { nextSeq } = await o.runs.attachRunner(d.runId, link, msg.runner);
-    if (d.closed) {
+    if (d.closed || o.runs.get(d.runId)?.revokedBy) {
+      // Revoked while it attached: the revoke found no link to kick; this one goes now.
       o.runs.detachRunner(d.runId, link);
+      if (!d.closed) throw revoked(d.runId);
       return;
     }
     d.link = link;
@@ -280,6 +291,9 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
         d.helloTimer = null;
         if (!d.helloSeen && !d.closed) fail(ws, new CcgError('ERR_NOT_READY', `no hello within ${o.helloTimeoutMs} ms`));
       }, o.helloTimeoutMs);
+      let mine = byRun.get(d.runId);
+      if (!mine) byRun.set(d.runId, (mine = new Set()));
+      mine.add(ws);
     },
 
     message: (ws, message, isBinary) => {
@@ -311,6 +325,9 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
       o.sockets.delete(ws as WebSocket<unknown>);
       d.release();
       if (d.helloTimer) clearTimeout(d.helloTimer);
+      const mine = byRun.get(d.runId);
+      mine?.delete(ws);
+      if (mine?.size === 0) byRun.delete(d.runId);
       clearAck(d);
       if (d.link) o.runs.detachRunner(d.runId, d.link);
       o.log.info('runner.disconnected', { run: d.runId, code });

@@ -41,6 +41,12 @@ CASES.push(
   { name: 'authorization', pre: 'GET /\r\nAuthorization: ', secret: 'Bearer abcdefghijklmnopqrstuvwxyz012345', post: '\r\nnext: 1\r\n', pub: 7 },
   { name: 'authorization-token', pre: 'curl -H "authorization: ', secret: 'token gho_notreallyatoken123"', post: ' x\n', pub: 6 },
   { name: 'bearer', pre: 'send it with ', secret: 'bearer Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA==', post: ' please\n', pub: 7 },
+  // Any scheme word, a quoted field's whole value, PGP key blocks.
+  { name: 'authorization-bot', pre: 'GET /\r\nAuthorization: ', secret: 'Bot MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.ZnCjm1XVW7vRze4b7Cq4se7kKWs', post: '\r\nnext: 1\r\n', pub: 4 },
+  { name: 'authorization-negotiate', pre: 'GET /\r\nAuthorization: ', secret: 'Negotiate YIIHRAYGKwYBBQUCoIIHODCCBzSgMDAuBgkqhkiC9xIBAgIGCSqG', post: '\r\nnext: 1\r\n', pub: 10 },
+  { name: 'authorization-ssws', pre: 'authorization: ', secret: 'SSWS 00QCjAl4MlV-WPXM-ABCDEFGHIJKLMNOPQRSTUVWXYZ', post: '\nnext\n', pub: 5 },
+  { name: 'authorization-json', pre: '{"headers": {"Authorization": "', secret: 'Basic dXNlcjpwYXNzd29yZDEyMzQ= more words', post: '", "x": 1}}\n', pub: 6 },
+  { name: 'private-key-pgp', pre: 'before ', secret: '-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBF' + 'QyNTUxOQAAACBZ'.repeat(70) + '\n-----END PGP PRIVATE KEY BLOCK-----', post: ' after\nnext line\n', pub: 38 },
 );
 
 function redaction(): Redaction {

@@ -48,6 +48,12 @@ test('Authorization and Bearer credentials are redacted whatever offset the stre
   const cases: [string, string][] = [
     ['GET /\r\nAuthorization: Bearer abcdefghijklmnopqrstuvwxyz012345\r\nnext: 1\r\n', 'GET /\r\nAuthorization: Bearer [REDACTED:authorization]\r\nnext: 1\r\n'],
     ['curl -H "authorization: token gho_notreallyatoken123" x\n', 'curl -H "authorization: token [REDACTED:authorization] x\n'],
+    ['Authorization: Bot MTk4NjIy.Cl2FMQ.ZnCjm1X\n', 'Authorization: Bot [REDACTED:authorization]\n'],
+    ['Authorization: Negotiate YIIHRAYGKwYB x\n', 'Authorization: Negotiate [REDACTED:authorization] x\n'],
+    ['Authorization: SSWS 00abcDEF\n', 'Authorization: SSWS [REDACTED:authorization]\n'],
+    ['{"Authorization": "Basic dXNlcjpw YWJj", "x": 1}', '{"Authorization": "Basic [REDACTED:authorization]", "x": 1}'],
+    ["authorization: 'Bearer abc def'", "authorization: 'Bearer [REDACTED:authorization]'"],
+    ['-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF\n-----END PGP PRIVATE KEY BLOCK-----\nok', '[REDACTED:private-key]\nok'],
     ['send it with bearer Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA== please\n', 'send it with bearer [REDACTED:bearer] please\n'],
   ];
   for (const [input, expected] of cases) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { escapeHtml } from '../../../server/render/html.js';
-import { clearMarkdownCache, markdownStats, MD_DELIMITER_BUDGET, MD_MAX_CHARS, renderMarkdown } from '../../../server/render/markdown.js';
+import { clearMarkdownCache, markdownStats, MD_DELIMITER_BUDGET, MD_MAX_CHARS, MD_MAX_LINKS, MD_MAX_TABLE_ROWS, renderMarkdown } from '../../../server/render/markdown.js';
 import { fakeRunner } from '../../helpers/fake-runner.js';
 import { startGateway } from '../../helpers/gateway.js';
 import { waitFor } from '../../helpers/processes.js';
@@ -60,7 +60,20 @@ test('a page of 32 Claude texts of 64 KiB `*a*a…`: the markdown parser gets bo
 test('the worst markdown costs within a generous factor of plain text of the same size; ordinary markdown still renders', (t) => {
   renderMarkdown('warm *up* [x](https://example.com)');
   const plain = (k: number) => `${'hello world. '.repeat(KIB64 / 13)}${k}`;
-  const worst = [hostile, (k: number) => `${'<a'.repeat(KIB64 / 2 - 8)}${k}`, (k: number) => Array.from({ length: 1000 }, () => '*a'.repeat(30)).join('\n\n') + k, (k: number) => `${'> '.repeat(30_000)}${k}`];
+  const fill = (unit: string, n: number) => unit.repeat(Math.ceil(n / unit.length)).slice(0, n);
+  const worst = [
+    hostile,
+    (k: number) => `${'<a'.repeat(KIB64 / 2 - 8)}${k}`,
+    (k: number) => Array.from({ length: 1000 }, () => '*a'.repeat(30)).join('\n\n') + k,
+    (k: number) => `${'> '.repeat(30_000)}${k}`,
+    // A table of 8 KiB of one-cell rows (markdown-it's table rule: 30-90 ms a text before).
+    (k: number) => `a|b\n-|-\n${fill('x|\n', 8180)}${k}`,
+    (k: number) => `|a|b|\n|-|-|\n${fill('|x|y|\n', 8180)}${k}`,
+    // Linkify: 8 KiB of scheme starts, of e-mail addresses (4-150 ms a text before).
+    (k: number) => `${fill('http://', 8192)}${k}`,
+    (k: number) => `${fill('a@b.co ', 8192)}${k}`,
+    (k: number) => `${fill('@', 8192)}${k}`,
+  ];
   clearMarkdownCache();
   const reference = cpuMs(() => {
     for (let k = 0; k < 32; k++) renderMarkdown(plain(k));
@@ -78,4 +91,15 @@ test('the worst markdown costs within a generous factor of plain text of the sam
   const dense = renderMarkdown(`${'*a'.repeat(100)}\nnext <b>line</b>`);
   assert.match(dense, /^<p>\*a\*a/, 'a paragraph too dense to parse is its text');
   assert.match(dense, /<br>\s*next &lt;b&gt;line&lt;\/b&gt;/, 'line breaks kept, still escaped');
+  // Tables and links still work in ordinary texts; past the caps the text is shown as it is.
+  assert.match(renderMarkdown('| a | b |\n|---|---|\n| 1 | 2 |'), /<table>[\s\S]*<td>1<\/td>/);
+  assert.match(renderMarkdown('see https://example.com/x'), /<a href="https:\/\/example.com\/x"/);
+  const s0 = { ...markdownStats };
+  const table = renderMarkdown(`a|b\n-|-\n${'x|<i>\n'.repeat(MD_MAX_TABLE_ROWS)}`);
+  assert.equal(markdownStats.plainTexts - s0.plainTexts, 1, 'a text with too many table rows is shown as text');
+  assert.doesNotMatch(table, /<table|<i>/);
+  assert.match(table, /x\|&lt;i&gt;<br>/);
+  const links = renderMarkdown(Array.from({ length: MD_MAX_LINKS + 1 }, (_, i) => `https://e.com/${i}`).join(' '));
+  assert.doesNotMatch(links, /<a /, 'a paragraph with too many link candidates is not linkified');
+  assert.match(links, /https:\/\/e.com\/32/);
 });
