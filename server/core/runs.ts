@@ -13,7 +13,6 @@ import type { Logger } from '../log.js';
 import type { AuthStore, RunRecord, RunStore, StoredChunk } from '../store/types.js';
 import { EventChunkRedactor } from '../../protocol/event-redaction.js';
 import { ChunkRedactor, Redaction } from '../../protocol/redaction.js';
-import { STREAM_EVENT } from '../../protocol/frames.js';
 
 /** What the run service needs of a connected runner socket. */
 export interface RunnerLink {
