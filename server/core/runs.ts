@@ -345,8 +345,8 @@ export class RunService {
   /**
    * Publishes the run's accepted chunks in seq order, output at once, an event chunk only once it
    * is committed, and everything after an uncommitted event chunk behind it. Services hear a
-   * chunk's events (after its commit) before any viewer sees the chunk, in the same turn of the
-   * event loop: an operator who answers an approval the moment it shows finds it known.
+   * chunk's events (after its commit) in the same synchronous step as viewers get the chunk: an
+   * operator who answers an approval the moment it shows finds it known.
    */
   private fanOut(id: string, live: Live): void {
     let n = 0;
@@ -354,10 +354,12 @@ export class RunService {
       const c = live.unpublished[n]!;
       if (c.stream === STREAM_EVENT && c.seq > live.committedSeq) break;
       if (c.seq > live.committedSeq) live.inFlight.push(c);
-      // Services act on committed events only (a crash before the commit leaves nothing to undo),
-      // and hear them before any viewer sees the chunk.
-      if (c.items.length > 0) this.o.bus.publish('events', { runId: id, events: c.items.map((i) => i.event) });
       this.o.bus.publishChunk(id, c);
+      // Services act on committed events only (a crash before the commit leaves nothing to undo),
+      // in the same synchronous step as the viewers get the chunk: nothing a viewer sends back can
+      // be handled in between. After the chunk, so that what a service publishes in answer (the
+      // live text it drops, an approval) reaches a viewer after the event it answers.
+      if (c.items.length > 0) this.o.bus.publish('events', { runId: id, events: c.items.map((i) => i.event) });
     }
     if (n > 0) live.unpublished.splice(0, n);
   }

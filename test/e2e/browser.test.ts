@@ -145,11 +145,12 @@ test('phone, end to end: setup → TOTP → sign out → sign in with TOTP → n
     await waitFor(async () => ((await scroll()).gap < 40 ? true : undefined), 5000, 'back at the live end');
     assert.equal(await page.getByRole('button', { name: 'Jump to live' }).isVisible(), false);
 
-    // ---- kill the runner (and its child) mid-stream: the run shows "runner away"
+    // ---- kill -9 the runner (and its child) mid-stream: the run shows "runner lost" and how it continues
     first.child.kill('SIGKILL');
     await first.exited;
     process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
-    await page.locator('#run-status').getByText('runner away').waitFor();
+    await page.locator('#run-status .badge').getByText('runner lost').waitFor();
+    await page.locator('#run-status .run-lost').waitFor();
     await phone.shot('08-run-runner-away');
 
     // ---- kill -9 the gateway under the open page and start it again: the live stream must resume
