@@ -90,12 +90,12 @@ test('phone, Claude: the timeline shows the reply; a tool use approved from the 
     await page.locator(`#approval-${req.approvalId}`).getByText(/Allowed by operator\.token/).waitFor();
     assert.equal(await page.locator(`#approval-${req.approvalId}`).getByRole('button').count(), 0);
 
-    // ---- the final result: markdown safe (no image, no javascript: link), cost, turns; waiting for a follow-up
+    // ---- the final result: markdown safe (no image, no javascript: link), the session's cost, turns; waiting for a follow-up
     await tl.locator('.tl-text strong', { hasText: 'the test is stable now' }).waitFor();
     assert.equal(await tl.locator('img').count(), 0);
     assert.equal(await tl.locator('a[href^="javascript:"]').count(), 0);
     const result = tl.locator('.tl-result').last();
-    await result.getByText('cost').waitFor();
+    await result.getByText('session total').waitFor();
     await result.getByText('turns').waitFor();
     await result.getByText('denials').waitFor();
     await page.locator('#run-status').getByText('waiting for you').waitFor();
