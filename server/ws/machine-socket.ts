@@ -3,6 +3,7 @@ import { CcgError, closeReason } from '../../protocol/errors.js';
 import { HEADER_MACHINE, MACHINE_MESSAGE_TYPES, MACHINE_NAME_RE, MachineToGateway, PROTOCOL_VERSION, checkMachineSignature, type GatewayToMachine } from '../../protocol/machine.js';
 import { HEADER_NONCE, HEADER_PROTOCOL, HEADER_SIGNATURE, HEADER_TIMESTAMP, SIGNATURE_WINDOW_S } from '../../protocol/signing.js';
 import type { MachineLink, MachineService } from '../core/machines.js';
+import type { ConnectionLimiter } from '../connection-limits.js';
 import type { Logger } from '../log.js';
 import { copyRequest, errorReply, writeReply } from '../respond.js';
 import type { AuthStore } from '../store/types.js';
@@ -16,6 +17,8 @@ interface MachineData {
   link: MachineLink | null;
   bucket: number;
   bucketAt: number;
+  /** Gives back this socket's slot in the connection caps. */
+  release: () => void;
 }
 
 export interface MachineSocketOptions {
@@ -24,6 +27,8 @@ export interface MachineSocketOptions {
   log: Logger;
   now: () => number;
   sockets: Set<WebSocket<unknown>>;
+  /** Connection caps (per address, in total): a machine counts as a runner (it may use the reserve). */
+  limiter: ConnectionLimiter;
 }
 
 /** Machines send a hello, answers and running lists: a few messages a second at most. */
@@ -98,6 +103,11 @@ export function mountMachineSocket(app: TemplatedApp, o: MachineSocketOptions): 
         if (!aborted) writeReply(res, errorReply(err));
       };
       if (/ccg[rom]_/.test(info.query)) return refuse(new CcgError('ERR_TOKEN_IN_URL'));
+      try {
+        o.limiter.check(info.remote); // before any work: an address past its cap costs nothing more
+      } catch (err) {
+        return refuse(err as CcgError);
+      }
       if (info.headers[HEADER_PROTOCOL] !== String(PROTOCOL_VERSION)) return refuse(new CcgError('ERR_VERSION', `gateway speaks protocol ${PROTOCOL_VERSION}`));
       const name = info.headers[HEADER_MACHINE] ?? '';
       if (!MACHINE_NAME_RE.test(name)) return refuse(new CcgError('ERR_SIGNATURE_MISSING', `missing or malformed ${HEADER_MACHINE}`));
@@ -112,10 +122,17 @@ export function mountMachineSocket(app: TemplatedApp, o: MachineSocketOptions): 
         (fresh) => {
           if (aborted) return;
           if (!fresh) return refuse(new CcgError('ERR_NONCE_REPLAY'));
-          const data: MachineData = { name, remote: info.remote, closed: false, ready: false, link: null, bucket: MSG_RATE * 2, bucketAt: Date.now() };
+          let release: () => void;
+          try {
+            release = o.limiter.acquire(info.remote, 'runner');
+          } catch (err) {
+            return refuse(err as CcgError);
+          }
+          const data: MachineData = { name, remote: info.remote, closed: false, ready: false, link: null, bucket: MSG_RATE * 2, bucketAt: Date.now(), release };
           // From a macrotask, as the runner socket does (see there): never inside uWS's own callback chain.
           setImmediate(() => {
-            if (!aborted) res.cork(() => res.upgrade(data, key, protocol, extensions, context));
+            if (aborted) release();
+            else res.cork(() => res.upgrade(data, key, protocol, extensions, context));
           });
         },
         () => refuse(new CcgError('ERR_STORAGE')),
@@ -152,6 +169,7 @@ export function mountMachineSocket(app: TemplatedApp, o: MachineSocketOptions): 
       const d = ws.getUserData();
       d.closed = true;
       o.sockets.delete(ws as WebSocket<unknown>);
+      d.release();
       if (d.link) o.machines.detach(d.name, d.link);
       o.log.info('machine.disconnected', { machine: d.name });
     },

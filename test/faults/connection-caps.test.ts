@@ -4,6 +4,9 @@ import WebSocket from 'ws';
 import { PinnedAgent } from '../../cli/client/pinned-agent.js';
 import type { CreateRunResponse } from '../../protocol/api.js';
 import { STREAM_STDOUT } from '../../protocol/frames.js';
+import { AddMachineResponse, signMachineRequest } from '../../protocol/machine.js';
+import { HEADER_PROTOCOL } from '../../protocol/signing.js';
+import { createApiToken } from '../../server/auth/api-tokens.js';
 import { fakeRunner } from '../helpers/fake-runner.js';
 import { runCli } from '../helpers/cli.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
@@ -53,6 +56,15 @@ test('per address: with a cap of 20, 25 connections from loopback get 20 through
   const refused = await rawRunnerUpgrade(g.url, g.fingerprint, signedHeaders(run.token, run.id));
   assert.equal(refused.status, 503);
   assert.equal(refused.body?.error?.code, 'ERR_TOO_MANY_CONNECTIONS');
+  // And a machine daemon, with a valid machine token.
+  const admin = (await createApiToken(g.gw.store, { name: 'caps-admin', role: 'admin', userId: null, now: Date.now() })).token;
+  const added = await apiRequest(g, 'POST', '/api/v1/machines', { name: 'capped' }, admin);
+  assert.equal(added.status, 201, JSON.stringify(added.json));
+  const machineToken = AddMachineResponse.parse(added.json).token;
+  const machineHeaders = { ...signMachineRequest(machineToken, { method: 'GET', target: '/v1/machine', name: 'capped' }), [HEADER_PROTOCOL]: '1' };
+  const machine = await rawRunnerUpgrade(g.url, g.fingerprint, machineHeaders, '/v1/machine');
+  assert.equal(machine.status, 503);
+  assert.equal(machine.body?.error?.code, 'ERR_TOO_MANY_CONNECTIONS');
   const closed = new Promise((resolve) => opened[0]!.ws!.once('close', resolve));
   opened[0]!.ws!.close();
   await closed;
