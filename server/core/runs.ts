@@ -8,6 +8,7 @@ import { emptyClaudeState, type ClaudeRunState } from '../../protocol/claude-run
 import { isFinal, type RunOrigin, type RunnerInfo, type RunStatus, type RunSummary } from '../../protocol/run.js';
 import { toLiveChunk, type EventBus, type LiveChunk } from '../live/bus.js';
 import type { FollowSource } from '../live/follower.js';
+import type { RunnerRouter } from './runner-router.js';
 import type { SecretBox } from '../auth/secret-box.js';
 import type { Logger } from '../log.js';
 import type { AuthStore, RunRecord, RunStore, StoredChunk } from '../store/types.js';
@@ -54,6 +55,8 @@ export interface RunServiceOptions {
   cancelGraceMs?: number;
   /** Where revocations are audited. */
   audit?: Pick<AuthStore, 'appendAudit'>;
+  /** Clustered gateway: reaches a runner whose socket another node holds (runner-router.ts). */
+  router?: RunnerRouter;
 }
 
 /** How long a cancelled run may take to end before the gateway revokes it. */
@@ -86,7 +89,23 @@ export class RunService {
   /** Per run: request ids issued and not yet answered, and how many unsolicited reports were audited. */
   private readonly answers = new Map<string, { open: Set<string>; unsolicited: number }>();
 
-  constructor(private readonly o: RunServiceOptions) {}
+  constructor(private readonly o: RunServiceOptions) {
+    // Another node took a runner over (it reconnected there): this node lets its socket go.
+    o.router?.onTakeover((id) => {
+      const link = this.runners.get(id);
+      if (!link) return;
+      this.runners.delete(id);
+      link.kick(new CcgError('ERR_REPLACED'));
+    });
+    o.router?.onRevoke((id) => {
+      for (const fn of this.revokeHooks) fn(id);
+    });
+  }
+
+  /** The run's runner: its socket on this node, or through the node that holds it (cluster). */
+  private linkOf(id: string): RunnerLink | undefined {
+    return this.runners.get(id) ?? this.o.router?.remote(id, this.get(id)?.runnerNode);
+  }
 
   /**
    * Runs `fn` from setImmediate, never from the promise continuation of a commit. lmdb-js often
@@ -169,14 +188,15 @@ export class RunService {
   }
 
   summary(run: RunRecord): RunSummary {
-    const { tokenBox: _t, cancelRequestedBy: _c, revokedBy: _r, ...pub } = run;
+    const { tokenBox: _t, cancelRequestedBy: _c, revokedBy: _r, runnerNode, ...pub } = run;
     const live = this.live.get(run.id);
     const lostAt = this.lostAt.get(run.id);
+    const connected = this.runners.has(run.id) || Boolean(this.o.router?.remote(run.id, runnerNode));
     return {
       ...pub,
-      runnerConnected: this.runners.has(run.id),
+      runnerConnected: connected,
       lastSeq: live ? live.committedSeq : run.lastSeq,
-      ...(lostAt !== undefined && !isFinal(run.status) && !this.runners.has(run.id) ? { runnerLostAt: lostAt } : {}),
+      ...(lostAt !== undefined && !isFinal(run.status) && !connected ? { runnerLostAt: lostAt } : {}),
     };
   }
 
@@ -213,12 +233,14 @@ export class RunService {
     const previous = this.runners.get(id);
     if (previous && previous !== link) previous.kick(new CcgError('ERR_REPLACED'));
     this.runners.set(id, link);
+    this.o.router?.attached(id, link);
     this.lostAt.delete(id);
     const live = this.liveOf(id);
     // The command line is displayed to every viewer: redacted again here, as output is.
     const command = info.command.map((a) => live.redaction.applyBytes(Buffer.from(a, 'utf8')).toString('utf8'));
     const run = await this.update(id, (r) => {
       r.runner = { ...info, command };
+      if (this.o.router) r.runnerNode = this.o.router.node;
       if (r.status === 'created') r.status = 'connected';
     });
     // A cancel this runner has not honoured yet (say from before a gateway restart): the clock runs.
@@ -229,9 +251,15 @@ export class RunService {
   detachRunner(id: string, link: RunnerLink): void {
     if (this.runners.get(id) !== link) return;
     this.runners.delete(id);
+    this.o.router?.detached(id, link);
     const run = this.get(id);
     if (run && !isFinal(run.status)) this.lostAt.set(id, this.o.now());
-    if (run) this.o.bus.publish('run', this.summary(run));
+    if (run?.runnerNode && run.runnerNode === this.o.router?.node) {
+      // Other nodes read who holds the runner from the record.
+      this.update(id, (r) => {
+        if (r.runnerNode === this.o.router?.node) r.runnerNode = null;
+      }).catch((err: unknown) => this.o.log.warn('run.detach_write_failed', { run: id, err: String(err).slice(0, 300) }));
+    } else if (run) this.o.bus.publish('run', this.summary(run));
   }
 
   async started(id: string): Promise<void> {
@@ -428,7 +456,7 @@ export class RunService {
   async cancel(id: string, by: string): Promise<{ run: RunRecord; delivered: boolean }> {
     const run = this.mustGet(id);
     if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${id} is already ${run.status}`);
-    const link = this.runners.get(id);
+    const link = this.linkOf(id);
     const updated = await this.update(id, (r) => {
       r.cancelRequestedBy = by;
       if (r.status === 'created' && !link) {
@@ -453,11 +481,12 @@ export class RunService {
     if (run.revokedBy) throw new CcgError('ERR_RUN_FINISHED', `the token of run ${id} is already revoked`);
     this.clearGrace(id);
     // Cut off first, before anything is awaited: not one more message of this runner is taken.
-    const link = this.runners.get(id);
+    const link = this.linkOf(id);
     if (link) {
       this.runners.delete(id);
       link.kick(new CcgError('ERR_RUN_REVOKED', `the token of run ${id} was revoked`));
     }
+    this.o.router?.broadcastRevoke(id);
     // Set in the cache now (update writes it through synchronously), so a socket saying hello or
     // an upload finishing while the store write is under way is refused too.
     const updating = this.update(id, (r) => {
@@ -511,7 +540,7 @@ export class RunService {
   exec(id: string, name: string, params: Record<string, string>): { requestId: string; fromSeq: number } {
     const run = this.mustGet(id);
     if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${id} is already ${run.status}`);
-    const link = this.runners.get(id);
+    const link = this.linkOf(id);
     if (!link) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected');
     const cmd = run.runner?.commands?.find((c) => c.name === name);
     if (!cmd) throw new CcgError('ERR_NOT_FOUND', `the runner does not offer a command named "${name.slice(0, 64)}"`);
@@ -531,7 +560,7 @@ export class RunService {
   request<M extends GatewayCollect | GatewayAssist>(id: string, build: (requestId: string) => M): { requestId: string; fromSeq: number } {
     const run = this.mustGet(id);
     if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${id} is already ${run.status}`);
-    const link = this.runners.get(id);
+    const link = this.linkOf(id);
     if (!link) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected');
     const requestId = this.issue(id);
     const fromSeq = this.liveOf(id).receivedSeq + 1;
@@ -577,7 +606,7 @@ export class RunService {
 
   /** Sends a message to the run's runner if it is connected; false if it is away. */
   sendToRunner(id: string, msg: GatewayToRunner): boolean {
-    const link = this.runners.get(id);
+    const link = this.linkOf(id);
     if (!link) return false;
     link.send(msg);
     return true;

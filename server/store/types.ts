@@ -24,6 +24,8 @@ export interface RunRecord extends RunSummary {
   cancelRequestedBy: string | null;
   /** Set when the run token was revoked (by whom, or the gateway): the token is refused from then on. */
   revokedBy?: string | null;
+  /** Clustered gateway: the node that holds the runner's socket (absent or null: none, or one gateway). */
+  runnerNode?: string | null;
 }
 
 export interface RunStore {
