@@ -100,6 +100,13 @@ export class RunService {
     o.router?.onRevoke((id) => {
       for (const fn of this.revokeHooks) fn(id);
     });
+    // Another node changed a run (a cancel, its runner's progress): the cached record takes it,
+    // keeping the output counters this node may be ahead on (it holds the runner).
+    o.store.onRunChange?.((run) => {
+      const mine = this.cache.get(run.id);
+      if (!mine) return;
+      this.cache.set(run.id, { ...run, bytes: Math.max(run.bytes, mine.bytes), lastSeq: Math.max(run.lastSeq, mine.lastSeq) });
+    });
   }
 
   /** The run's runner: its socket on this node, or through the node that holds it (cluster). */
@@ -215,8 +222,29 @@ export class RunService {
     run.updatedAt = this.o.now();
     this.cache.set(id, run);
     this.o.bus.publish('run', this.summary(run));
-    await this.o.store.putRun(run);
-    return run;
+    return this.write(run, patch);
+  }
+
+  /**
+   * Stores a changed record: whole on one gateway; on a cluster, `patch` is applied again to the
+   * latest stored record (another node may have changed the run since), so no node's change
+   * overwrites another's, and the cache takes the result unless a newer change replaced it.
+   */
+  private async write(run: RunRecord, patch: (run: RunRecord) => void): Promise<RunRecord> {
+    if (!this.o.store.updateRun) {
+      await this.o.store.putRun(run);
+      return run;
+    }
+    const stored = await this.o.store.updateRun(run.id, (latest) => {
+      const next = { ...latest };
+      patch(next);
+      next.updatedAt = run.updatedAt;
+      return next;
+    });
+    if (!stored) return run;
+    const mine = this.cache.get(run.id);
+    if (mine === run) this.cache.set(run.id, { ...stored, bytes: Math.max(stored.bytes, run.bytes), lastSeq: Math.max(stored.lastSeq, run.lastSeq) });
+    return stored;
   }
 
   /** Records how a machine started this run (machines.ts): its workspace, links, Claude's session. */
@@ -399,7 +427,11 @@ export class RunService {
       const run = this.cache.get(id);
       if (!run) return;
       this.o.bus.publish('run', this.summary(run));
-      this.o.store.putRun(run).catch((err: unknown) => this.o.log.error('run.progress.write_failed', { run: id, err: String(err) }));
+      const { bytes, lastSeq } = run;
+      this.write(run, (r) => {
+        r.bytes = Math.max(r.bytes, bytes);
+        r.lastSeq = Math.max(r.lastSeq, lastSeq);
+      }).catch((err: unknown) => this.o.log.error('run.progress.write_failed', { run: id, err: String(err) }));
     }, PROGRESS_INTERVAL_MS);
     live.progressTimer.unref();
   }

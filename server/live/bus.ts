@@ -84,6 +84,12 @@ export interface EventBus {
 
 export interface ListenOptions {
   keep?: boolean;
+  /**
+   * Clustered gateway: hear only what other nodes published (a service that keeps state their
+   * changes affect, such as the approvals another node's runner asked for). On one gateway such a
+   * listener never fires.
+   */
+  remote?: boolean;
 }
 
 /**
@@ -153,6 +159,7 @@ export class LocalBus implements EventBus {
   }
 
   on<T extends Topic>(topic: T, listener: (message: Topics[T]) => void, opts: ListenOptions = {}): () => void {
+    if (opts.remote) return () => undefined;
     return this.listeners(topic).add(listener, opts.keep);
   }
 
