@@ -260,6 +260,14 @@ export class RunService {
   async attachRunner(id: string, link: RunnerLink, info: RunnerInfo): Promise<{ nextSeq: number; run: RunRecord }> {
     const previous = this.runners.get(id);
     if (previous && previous !== link) previous.kick(new CcgError('ERR_REPLACED'));
+    // The runner was on another node since this one last took its output: what this node knew
+    // of the run's ingest is stale (the store has more), so it starts again from the store.
+    const holder = this.get(id)?.runnerNode;
+    if (this.o.router && !previous && holder && holder !== this.o.router.node) {
+      const stale = this.live.get(id);
+      if (stale?.progressTimer) clearTimeout(stale.progressTimer);
+      this.live.delete(id);
+    }
     this.runners.set(id, link);
     this.o.router?.attached(id, link);
     this.lostAt.delete(id);
@@ -319,6 +327,13 @@ export class RunService {
     return this.live.get(id)?.committedSeq ?? this.o.store.lastSeq(id);
   }
 
+  /** Clustered gateway: the run's runner is on another node (or on none, last seen on another). */
+  private elsewhere(id: string): boolean {
+    if (!this.o.router || this.runners.has(id)) return false;
+    const node = this.get(id)?.runnerNode;
+    return Boolean(node) && node !== this.o.router.node;
+  }
+
   /** Accepted chunks of a run not yet committed, from `from` on, in order (they are fanned out before their commit). */
   pendingChunks(id: string, from: number): readonly LiveChunk[] {
     const inFlight = this.live.get(id)?.inFlight ?? [];
@@ -329,9 +344,11 @@ export class RunService {
   /** Where viewers' followers read: the store up to the commit, then the chunks in flight, then the bus. */
   get followSource(): FollowSource {
     return (this.follow ??= {
-      committedSeq: (id) => this.committedSeq(id),
+      // A run whose runner another node holds: whatever the store has is committed, and the chunks
+      // that node fanned out before their commit come from the bus.
+      committedSeq: (id) => (this.elsewhere(id) ? Number.MAX_SAFE_INTEGER : this.committedSeq(id)),
       readChunks: (id, from, opts) => this.o.store.readChunks(id, from, opts),
-      pendingChunks: (id, from) => this.pendingChunks(id, from),
+      pendingChunks: (id, from) => (this.elsewhere(id) ? (this.o.bus.remoteChunks?.(id, from) ?? []) : this.pendingChunks(id, from)),
       bus: this.o.bus,
     });
   }

@@ -77,6 +77,8 @@ export interface EventBus {
   /** Output of one run: only that run's listeners hear it (the hot path). */
   publishChunk(runId: string, chunk: LiveChunk): void;
   onChunk(runId: string, listener: (chunk: LiveChunk) => void): () => void;
+  /** Clustered gateway: chunks of a run other nodes fanned out recently, from `from` on (nats-bus.ts). */
+  remoteChunks?(runId: string, from: number): readonly LiveChunk[];
   publish<T extends Topic>(topic: T, message: Topics[T]): void;
   /** `keep`: a listener that throws is logged and kept (the gateway's services), not dropped (a viewer's). */
   on<T extends Topic>(topic: T, listener: (message: Topics[T]) => void, opts?: ListenOptions): () => void;
