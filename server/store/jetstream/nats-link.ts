@@ -174,6 +174,7 @@ export class NatsLink {
 /** The servers given and those the connected server announced (`connect_urls`: its cluster's client URLs). */
 function knownServers(nc: NatsConnection, given: string[]): string[] {
   const announced = (nc as unknown as { info?: { connect_urls?: string[] } }).info?.connect_urls ?? [];
-  const norm = (u: string) => u.replace(/^[a-z]+:\/\//, '');
+  // Scheme and credentials off: this list is logged and shown by /healthz.
+  const norm = (u: string) => u.replace(/^[a-z]+:\/\//, '').replace(/^[^@/]*@/, '');
   return [...new Set([...given.map(norm), ...announced.map(norm)])];
 }
