@@ -16,9 +16,10 @@ const MAX_WINDOW = 64;
  * JetStream answer a resend within its dedupe window without even that check.
  *
  * A run's seqs are contiguous from 1 (the gateway refuses a gap), so every read asks for the
- * exact subjects it wants with direct gets (served by any replica, no consumer): a range is a
+ * exact subjects it wants, asked of the stream's leader (no consumer per viewer): a range is a
  * window of gets in flight, and the end of a run is found by probing up from the run record's
- * lastSeq (exact once a run ended; at most a second behind while it runs).
+ * lastSeq (exact once a run ended; at most a second behind while it runs). Not direct gets:
+ * a replica may answer those before it has what the leader acknowledged.
  */
 export class JsChunks {
   constructor(
@@ -56,7 +57,9 @@ export class JsChunks {
   async get(runId: string, seq: number): Promise<StoredChunk | undefined> {
     let m;
     try {
-      m = await this.link.jsm.direct.getMessage(RESOURCES.out, { last_by_subj: chunkSubject(runId, seq) });
+      // From the stream's leader: a direct get may be answered by a replica that is behind, and
+      // a read must see every chunk acknowledged before it (found by the three-server test).
+      m = await this.link.jsm.streams.getMessage(RESOURCES.out, { last_by_subj: chunkSubject(runId, seq) });
     } catch (err) {
       throw this.link.storageError(err, 'read of output');
     }

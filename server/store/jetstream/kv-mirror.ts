@@ -171,18 +171,22 @@ export class KvMirror<T> {
     return had;
   }
 
-  /** The server's current entry of a key (and applies it to the copy). */
+  /**
+   * The current entry of a key (and applies it to the copy), from the stream's leader: `kv.get`
+   * uses direct gets, which a replica that is behind may answer.
+   */
   private async fetch(key: string): Promise<{ rev: number; value: T | undefined }> {
-    let e;
+    let m;
     try {
-      e = await this.kv.get(key);
+      m = await this.link.jsm.streams.getMessage(`KV_${this.bucket}`, { last_by_subj: `$KV.${this.bucket}.${key}` });
     } catch (err) {
       throw this.link.storageError(err, `read of ${this.bucket}`);
     }
-    if (!e) return { rev: 0, value: undefined };
-    const value = e.operation === 'PUT' ? (JSON.parse(decoder.decode(e.value)) as T) : undefined;
-    this.apply(key, e.revision, value, false);
-    return { rev: e.revision, value };
+    if (!m) return { rev: 0, value: undefined };
+    const op = m.header?.get('KV-Operation');
+    const value = op === 'DEL' || op === 'PURGE' ? undefined : (JSON.parse(decoder.decode(m.data)) as T);
+    this.apply(key, m.seq, value, false);
+    return { rev: m.seq, value };
   }
 
   private fromWatch(m: JsMsg): void {
