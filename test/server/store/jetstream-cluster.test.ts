@@ -58,3 +58,38 @@ test('JetStream store on three NATS servers: R3 by default, a node on each side 
   assert.deepEqual(all.map((c) => c.seq), Array.from({ length: seq }, (_, i) => i + 1), 'every seq once, in order');
   await nats.restart(0);
 });
+
+test('JetStream store with its one NATS server down: writes are refused at once with ERR_STORAGE, and when it is back writes go on and each node hears the other again', async (t) => {
+  const nats = await startNatsCluster(1);
+  t.after(() => nats.stop());
+  const open = () => JetStreamStore.open({ servers: [nats.urls], log: silentLogger, audit: { retentionMs: 3600_000, maxBytes: 8 * 1024 * 1024 } });
+  const a = await open();
+  const b = await open();
+  t.after(async () => {
+    await a.close();
+    await b.close();
+  });
+  await a.createRun(run('jsdown000001'));
+  await nats.kill(0);
+  await waitFor(() => (a.health().ok ? undefined : true), 30_000, 'a knows NATS is gone');
+  const started = performance.now();
+  await assert.rejects(a.putRun({ ...run('jsdown000001'), bytes: 1 }), (e: unknown) => (e as { code?: string }).code === 'ERR_STORAGE' && /unreachable/.test((e as Error).message));
+  await assert.rejects(a.appendChunk('jsdown000001', { seq: 1, stream: 1, time: 1, data: Buffer.from('x') }), (e: unknown) => (e as { code?: string }).code === 'ERR_STORAGE');
+  assert.ok(performance.now() - started < 1000, 'refused at once, not after a timeout');
+  assert.match(a.health().detail, /unreachable/);
+  assert.equal(a.getRun('jsdown000001')?.name, 'jsdown000001', 'reads are still served from memory');
+
+  await nats.restart(0);
+  await waitFor(async () => {
+    try {
+      await a.appendChunk('jsdown000001', { seq: 1, stream: 1, time: 1, data: Buffer.from('x') });
+      return true;
+    } catch {
+      return undefined;
+    }
+  }, 60_000, 'a writes again');
+  // The watchers resumed: b hears a's write made after the outage.
+  await a.putRun({ ...run('jsdown000001'), bytes: 77 });
+  await waitFor(() => (b.getRun('jsdown000001')?.bytes === 77 ? true : undefined), 30_000, 'b hears a after the outage');
+  assert.equal(await b.lastSeq('jsdown000001'), 1);
+});
