@@ -37,7 +37,6 @@ export class LmdbStore implements Store {
   private readonly claude: LmdbClaudeStore;
   private readonly artifactIndex: LmdbArtifactIndex;
   private readonly termSnapshots: LmdbTermSnapshots;
-  private auditCounter = 0;
   private readonly authListeners = new Set<(change: AuthChange) => void>();
 
   constructor(private readonly dir: string) {
@@ -250,11 +249,19 @@ export class LmdbStore implements Store {
   }
 
   async appendAudit(entry: AuditEntry): Promise<void> {
-    // [time, counter] keeps entries in order and unique; there is no update or delete.
-    this.auditCounter = (this.auditCounter + 1) % 1_000_000;
     // Every caller's free text passes here: secrets of known formats never reach the log.
     const clean = redactAuditEntry(entry);
-    await this.write(() => this.audit.put([entry.at, this.auditCounter], clean));
+    // [time, n] keeps entries in order and unique: n is one past the highest of that millisecond,
+    // read in the write transaction, so entries of one millisecond are all kept even when they
+    // come after a restart or a clock stepped back (a counter kept in memory started again at 1
+    // and overwrote them).
+    await this.write(() =>
+      this.root.transaction(() => {
+        let n = 1;
+        for (const key of this.audit.getKeys({ start: [entry.at, MAX_SEQ], end: [entry.at, 0], reverse: true, limit: 1 })) n = key[1] + 1;
+        this.audit.put([entry.at, n], clean);
+      }),
+    );
   }
 
   listAudit(opts: { limit: number }): AuditEntry[] {
@@ -363,10 +370,16 @@ export class LmdbStore implements Store {
   }
 
   async deleteSession(hash: string): Promise<boolean> {
-    const userId = this.sessions.get(hash)?.userId;
-    const removed = await this.sessions.remove(hash);
-    if (removed && userId) this.authChanged({ kind: 'session', id: userId });
-    return removed;
+    // Read and removed in one transaction: true only for the call that removed it (lmdb-js
+    // resolves a plain remove with true whether or not the key was there).
+    const gone = await this.root.transaction(() => {
+      const cur = this.sessions.get(hash);
+      if (!cur) return null;
+      this.sessions.remove(hash);
+      return cur;
+    });
+    if (gone) this.authChanged({ kind: 'session', id: gone.userId });
+    return gone !== null;
   }
 
   async deleteSessions(drop: (rec: SessionRecord, hash: string) => boolean): Promise<number> {
