@@ -66,6 +66,18 @@ export function authContract(t: ContractTest): void {
     assert.equal(store.getApiToken('h2')!.role, 'viewer', 'a read record is a copy');
   });
 
+  t('api tokens under odd hashes survive a reopen, revocations included', async (h) => {
+    for (const [i, hash] of ODD_IDS.entries()) await h.store.putApiToken(hash, makeToken(`tok${i}`));
+    await h.store.updateApiToken('a.b', (r) => ({ ...r, revokedAt: 77 }));
+    for await (const store of nowAndReopened(h)) {
+      assert.equal(store.listApiTokens().length, ODD_IDS.length);
+      for (const [i, hash] of ODD_IDS.entries()) assert.equal(store.getApiToken(hash)?.id, `tok${i}`, hash);
+      assert.equal(store.getApiToken('a.b')?.revokedAt, 77);
+      assert.equal(store.getApiToken('a.b.c')?.revokedAt, null);
+      assert.deepEqual(new Set(store.listApiTokens().map((t) => t.hash)), new Set(ODD_IDS));
+    }
+  });
+
   t('meta: any JSON value round-trips under any key, is replaced by a put, and survives a reopen', async (h) => {
     assert.equal(h.store.getMeta('absent'), undefined);
     const values: [string, unknown][] = [
