@@ -1,3 +1,5 @@
+import { MAX_INPUT_JSON } from '../../../protocol/claude-events.js';
+import { MAX_DIFF, MAX_PLAN } from '../../../protocol/claude-steer.js';
 import type { PushSubscriptionRecord } from '../../../server/store/types.js';
 import { assert, nowAndReopened, makeApproval, makeArtifact, ODD_IDS, sha, tamper, type ContractTest } from './fixtures.js';
 
@@ -33,6 +35,22 @@ export function claudeContract(t: ContractTest): void {
     const read = h.store.getApproval('r1', A(1))!;
     tamper(() => (read.state = 'resolved'));
     assert.equal(h.store.getApproval('r1', A(1))!.state, 'pending', 'a read record is a copy');
+  });
+
+  t('approvals at their size caps round-trip (input, plan, diff, questions)', async (h) => {
+    const a = makeApproval('r1', A(1), {
+      toolName: 'Write',
+      input: { content: 'x'.repeat(MAX_INPUT_JSON), path: '/tmp/ü.txt' },
+      plan: '# plan\n' + 'p'.repeat(MAX_PLAN - 7),
+      diff: { path: '/work/ü.ts', text: '+'.repeat(MAX_DIFF), truncated: false, note: null },
+      description: 'd'.repeat(1000),
+      blockedPath: '/'.repeat(4096),
+    });
+    await h.store.putApproval(a);
+    for await (const store of nowAndReopened(h)) {
+      assert.deepEqual(store.getApproval('r1', A(1)), a);
+      assert.deepEqual(store.listOpenApprovals(), [a]);
+    }
   });
 
   t('approvals: listOpenApprovals has every pending or answered one of every run, never a resolved one', async (h) => {

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { MAX_CHUNK_DATA } from '../../../protocol/frames.js';
 import type { StoredChunk } from '../../../server/store/types.js';
 import { assert, nowAndReopened, chunkView, makeChunk, makeRun, ODD_IDS, tamper, withStatus, type ContractTest } from './fixtures.js';
 
@@ -141,6 +143,23 @@ export function runContract(t: ContractTest): void {
       }
       assert.equal(store.getRun('a.b.c.d'), undefined);
       assert.equal(await store.lastSeq('a.b.'), 0);
+    }
+  });
+
+  t('the largest values the gateway writes round-trip: 256 KiB chunks, a 10 MB screen snapshot', async (h) => {
+    const big = (seq: number) => ({ seq, stream: 1, time: seq, data: randomBytes(MAX_CHUNK_DATA) });
+    const chunks = [big(1), big(2), big(3)];
+    for (const c of chunks) await h.store.appendChunk('big', c);
+    // A 1000×500 screen (the terminal clamp's largest) with every cell coloured serializes to about 10 MB.
+    const screen = { seq: 3, cols: 1000, rows: 500, data: '\x1b[38;5;12m\x1b[48;5;200mü'.repeat(400_000), at: 1 };
+    await h.store.putTermSnapshot('big', screen);
+    for await (const store of nowAndReopened(h)) {
+      assert.deepEqual((await store.readChunks('big', 1, ALL)).map(chunkView), chunks.map(chunkView));
+      assert.deepEqual((await store.readChunks('big', 1, { limit: 10, maxBytes: MAX_CHUNK_DATA + 1 })).map((c) => c.seq), [1, 2]);
+      assert.deepEqual((await store.readChunksBefore('big', 4, { limit: 10, maxBytes: MAX_CHUNK_DATA })).map((c) => c.seq), [3]);
+      const got = store.latestTermSnapshot('big');
+      assert.equal(got?.data.length, screen.data.length);
+      assert.ok(got?.data === screen.data, 'the snapshot, character for character');
     }
   });
 
