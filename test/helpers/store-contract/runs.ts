@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { MAX_CHUNK_DATA } from '../../../protocol/frames.js';
 import type { StoredChunk } from '../../../server/store/types.js';
-import { assert, nowAndReopened, chunkView, makeChunk, makeRun, ODD_IDS, tamper, withStatus, type ContractTest } from './fixtures.js';
+import { assert, nowAndReopened, chunkView, makeApproval, makeArtifact, makeChunk, makeRun, makeSession, makeToken, makeUser, ODD_IDS, tamper, withStatus, type ContractTest } from './fixtures.js';
 
 const ALL = { limit: 10_000, maxBytes: 1 << 30 };
 
@@ -160,6 +160,47 @@ export function runContract(t: ContractTest): void {
       const got = store.latestTermSnapshot('big');
       assert.equal(got?.data.length, screen.data.length);
       assert.ok(got?.data === screen.data, 'the snapshot, character for character');
+    }
+  });
+
+  t('after close every write rejects (none hangs, none takes the process down); closing twice is harmless', async ({ store }) => {
+    await store.createRun(makeRun('r1'));
+    await store.close();
+    await store.close();
+    const writes: [string, () => Promise<unknown>][] = [
+      ['createRun', () => store.createRun(makeRun('r2'))],
+      ['putRun', () => store.putRun(makeRun('r1'))],
+      ['appendChunk', () => store.appendChunk('r1', makeChunk('r1', 1))],
+      ['putTermSnapshot', () => store.putTermSnapshot('r1', { seq: 1, cols: 80, rows: 24, data: '', at: 1 })],
+      ['claimNonce', () => store.claimNonce('nonce-zzzzzzzzzzzzzzzz', Date.now() + 60_000)],
+      ['pruneNonces', () => store.pruneNonces(Date.now())],
+      ['putApiToken', () => store.putApiToken('h', makeToken('t'))],
+      ['updateApiToken', () => store.updateApiToken('h', (r) => r)],
+      ['putMeta', () => store.putMeta('k', 1)],
+      ['appendAudit', () => store.appendAudit({ at: 1, actor: 'a', action: 'x', target: null, from: null })],
+      ['trimAudit', () => store.trimAudit({ before: 1, atLeast: 0, limit: 1 })],
+      ['createUser', () => store.createUser(makeUser('u1', 'amy'))],
+      ['updateUser', () => store.updateUser('u1', (u) => u)],
+      ['deleteUser', () => store.deleteUser('u1')],
+      ['putSession', () => store.putSession('s', makeSession('u1'))],
+      ['deleteSession', () => store.deleteSession('s')],
+      ['deleteSessions', () => store.deleteSessions(() => true)],
+      ['putApproval', () => store.putApproval(makeApproval('r1', 'appr_0000000000000001'))],
+      ['putPushSubscription', () => store.putPushSubscription({ id: 's', endpoint: 'https://push.example.test/s', keys: { p256dh: 'p', auth: 'a' }, user: 'amy', createdAt: 1 })],
+      ['deletePushSubscription', () => store.deletePushSubscription('s')],
+      ['putArtifact', () => store.putArtifact('r1', makeArtifact('a.txt', 'x'))],
+    ];
+    for (const [name, write] of writes) {
+      const outcome = await Promise.race([
+        Promise.resolve()
+          .then(write)
+          .then(
+            () => 'resolved',
+            () => 'rejected',
+          ),
+        new Promise((r) => setTimeout(() => r('pending after 10 s'), 10_000).unref()),
+      ]);
+      assert.equal(outcome, 'rejected', name);
     }
   });
 
