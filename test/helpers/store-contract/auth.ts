@@ -1,5 +1,5 @@
 import type { AuditEntry } from '../../../server/store/types.js';
-import { assert, nowAndReopened, makeToken, ODD_IDS, tamper, type ContractTest } from './fixtures.js';
+import { assert, nowAndReopened, makeToken, ODD_IDS, tamper, type ContractTest, type StoreTraits } from './fixtures.js';
 
 const GITHUB = `ghp_${'A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8'}`;
 const ANTHROPIC = `sk-ant-api03-${'x'.repeat(93)}AA`;
@@ -9,7 +9,7 @@ function entry(at: number, action: string, over: Partial<AuditEntry> = {}): Audi
 }
 
 /** Nonces, API tokens, meta values and the audit log. */
-export function authContract(t: ContractTest): void {
+export function authContract(t: ContractTest, traits: StoreTraits): void {
   t('nonces: the first claim wins, every later one (also concurrent, also after a reopen) is refused', async (h) => {
     const far = Date.now() + 3_600_000;
     assert.equal(await h.store.claimNonce('nonce-aaaaaaaaaaaaaaaa', far), true);
@@ -28,6 +28,13 @@ export function authContract(t: ContractTest): void {
     assert.equal(await store.claimNonce('expired-2-aaaaaaaaaaaa', now - 1), true);
     assert.equal(await store.claimNonce('live-1-aaaaaaaaaaaaaaa', now + 600_000), true);
     assert.equal(await store.claimNonce('live-2-aaaaaaaaaaaaaaa', now + 1), true);
+    if (traits.expiresByItself) {
+      // Expiry is the store's own business: a prune changes nothing, and nothing unexpired is lost.
+      assert.equal(await store.pruneNonces(now), 0);
+      assert.equal(await store.claimNonce('live-1-aaaaaaaaaaaaaaa', now + 600_000), false);
+      assert.equal(await store.claimNonce('live-2-aaaaaaaaaaaaaaa', now + 600_000), false);
+      return;
+    }
     assert.equal(await store.pruneNonces(now), 2);
     assert.equal(await store.pruneNonces(now), 0, 'nothing left to prune');
     assert.equal(await store.claimNonce('expired-1-aaaaaaaaaaaa', now + 600_000), true, 'pruned: free again');
@@ -160,6 +167,13 @@ export function authContract(t: ContractTest): void {
     const at = (i: number) => 1_700_000_000_000 + i * 1000;
     for (let i = 1; i <= 20; i++) await store.appendAudit(entry(at(i), `e${i}`));
     const oldest = () => store.listAudit({ limit: 100 }).at(-1)!.action;
+    if (traits.expiresByItself) {
+      // The store keeps to its budget by itself: a trim changes nothing.
+      assert.equal(await store.trimAudit({ before: at(100), atLeast: 5, limit: 100 }), 0);
+      assert.equal(store.auditUsage().entries, 20);
+      assert.equal(oldest(), 'e1');
+      return;
+    }
     assert.equal(await store.trimAudit({ before: at(4), atLeast: 0, limit: 100 }), 3, 'e1..e3 are older than e4');
     assert.equal(oldest(), 'e4');
     assert.equal(await store.trimAudit({ before: 0, atLeast: 2, limit: 100 }), 2, 'at least 2, whatever their age');

@@ -25,6 +25,16 @@ export interface StoreUnderTest {
 
 export type OpenStore = () => Promise<StoreUnderTest>;
 
+/** What an implementation does its own way, where the contract allows two. */
+export interface StoreTraits {
+  /**
+   * Nonces expire and the audit log keeps to its budget by themselves (JetStream: the nonce
+   * bucket's max_age, the audit stream's max_age and max_bytes), so `pruneNonces` and `trimAudit`
+   * resolve 0 and change nothing. Otherwise (LMDB) they do the work when called.
+   */
+  expiresByItself?: boolean;
+}
+
 /** How a group registers its tests: `t(title, body)` opens a fresh store for each. */
 export type ContractTest = (title: string, body: (h: StoreUnderTest) => Promise<void>, opts?: { needsPeer?: boolean }) => void;
 

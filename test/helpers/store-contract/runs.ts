@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { MAX_CHUNK_DATA } from '../../../protocol/frames.js';
 import type { StoredChunk } from '../../../server/store/types.js';
-import { assert, nowAndReopened, chunkView, makeApproval, makeArtifact, makeChunk, makeRun, makeSession, makeToken, makeUser, ODD_IDS, tamper, withStatus, type ContractTest } from './fixtures.js';
+import { assert, nowAndReopened, chunkView, makeApproval, makeArtifact, makeChunk, makeRun, makeSession, makeToken, makeUser, ODD_IDS, tamper, withStatus, type ContractTest, type StoreTraits } from './fixtures.js';
 
 const ALL = { limit: 10_000, maxBytes: 1 << 30 };
 
 /** Runs, their output chunks and screen snapshots. */
-export function runContract(t: ContractTest): void {
+export function runContract(t: ContractTest, traits: StoreTraits): void {
   t('runs: create, get, count; put replaces; unknown ids are undefined', async ({ store }) => {
     assert.equal(store.countRuns(), 0);
     assert.equal(store.getRun('nope'), undefined);
@@ -72,7 +72,6 @@ export function runContract(t: ContractTest): void {
     assert.deepEqual((await store.readChunks('r1', 30, ALL)).map((c) => c.seq), [30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42], 'from is inclusive');
     assert.deepEqual((await store.readChunks('r1', 10, { limit: 3, maxBytes: 1 << 30 })).map((c) => c.seq), [10, 11, 12]);
     assert.deepEqual(await store.readChunks('r1', 43, ALL), [], 'from past the end: nothing');
-    assert.deepEqual((await store.readChunks('r1', 0, { limit: 2, maxBytes: 1 << 30 })).map((c) => c.seq), [1, 2], 'from 0 starts at the first');
   });
 
   t('chunks: maxBytes stops once it is reached or passed (the chunk that passes it is included; at least one chunk)', async ({ store }) => {
@@ -190,7 +189,10 @@ export function runContract(t: ContractTest): void {
       ['deletePushSubscription', () => store.deletePushSubscription('s')],
       ['putArtifact', () => store.putArtifact('r1', makeArtifact('a.txt', 'x'))],
     ];
+    // A store that expires by itself may answer these two without asking anyone (they change nothing).
+    const mayResolve = new Set(traits.expiresByItself ? ['pruneNonces', 'trimAudit'] : []);
     for (const [name, write] of writes) {
+      if (mayResolve.has(name)) continue;
       const outcome = await Promise.race([
         Promise.resolve()
           .then(write)
