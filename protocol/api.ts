@@ -41,8 +41,21 @@ export type CancelResponse = z.infer<typeof CancelResponse>;
 export const RevokeResponse = z.object({ run: RunSummary, connected: z.boolean() });
 export type RevokeResponse = z.infer<typeof RevokeResponse>;
 
-/** `GET /healthz`: up, and the gateway's clock (ms since the epoch; older gateways omit it). */
-export const HealthResponse = z.object({ ok: z.boolean(), time: z.number().optional() });
+/**
+ * The store's report in `/healthz`: whether it can serve, and what it says about itself (`kind`:
+ * `lmdb`, `jetstream`; the rest is the store's own, shown by `ccg doctor`).
+ */
+export const StoreHealthReport = z.object({
+  ok: z.boolean(),
+  detail: z.object({ kind: z.string().min(1).max(32) }).catchall(z.unknown()),
+});
+export type StoreHealthReport = z.infer<typeof StoreHealthReport>;
+
+/**
+ * `GET /healthz` (200, or 503 when the store cannot serve): up, the gateway's clock (ms since the
+ * epoch) and its store's report; older gateways omit `time` and `store`.
+ */
+export const HealthResponse = z.object({ ok: z.boolean(), time: z.number().optional(), store: StoreHealthReport.optional() });
 export type HealthResponse = z.infer<typeof HealthResponse>;
 
 export const ExecRequest = z

@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { HealthResponse } from '../../protocol/api.js';
+import { HealthResponse, type StoreHealthReport } from '../../protocol/api.js';
 import { API_TOKEN_RE } from '../../protocol/ids.js';
 import { TESTED_CLAUDE_VERSION } from '../../protocol/claude-stream.js';
 import { Command, Option } from 'clipanion';
@@ -35,14 +35,15 @@ export class DoctorCommand extends BaseCommand {
   static override paths = [['doctor']];
   static override usage = Command.Usage({
     category: 'Gateway',
-    description: 'Check this machine and the gateway: Node, uWebSockets.js build, data directory, certificate, tools, gateway, pin, token, login, clock',
+    description: 'Check this machine and the gateway: Node, uWebSockets.js build, data directory, certificate, tools, gateway, its store, pin, token, login, clock',
     details: `
       Each check says ok, warn or fail. Missing tools are warnings: git is needed for the
       default allowlist and the diff artifacts, tmate only for --assist, cloudflared only for
       \`ccg tunnel\`, claude only for --cmd.
 
       With a gateway (--gateway, CCG_GATEWAY or the one \`ccg login\` saved) it also checks that
-      the gateway answers, that its certificate matches the pin (--fingerprint, CCG_FINGERPRINT or
+      the gateway answers and that its store can serve (LMDB, or a cluster's JetStream: a store
+      that cannot is a failure, with what the store reports), that its certificate matches the pin (--fingerprint, CCG_FINGERPRINT or
       the saved one), that the API token is accepted and with which role (the token is sent only
       to a gateway whose certificate checked out), and compares this machine's clock with the
       gateway's: signed runner requests are refused when they are more than
@@ -189,6 +190,7 @@ export class DoctorCommand extends BaseCommand {
         ? { name: 'gateway', level: 'ok', detail: `${url.origin} answers` }
         : { name: 'gateway', level: 'warn', detail: `${url.origin} answered /healthz with ${probe.status} but no ccg health report: not a ccg gateway, or a proxy in between?` },
     );
+    if (health.success) checks.push(storeCheck(health.data.store));
 
     let pinOk = true;
     if (url.protocol === 'http:') {
@@ -261,7 +263,7 @@ function probeHealth(url: URL): Promise<Probe> {
       const trusted = url.protocol === 'https:' && socket.authorized === true;
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (d: string) => (body = (body + d).slice(0, 4096)));
+      res.on('data', (d: string) => (body = (body + d).slice(0, 16_384)));
       res.on('end', () => {
         let json: unknown = null;
         try {
@@ -275,6 +277,19 @@ function probeHealth(url: URL): Promise<Probe> {
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', (err) => resolveGet({ ok: false, error: (err as NodeJS.ErrnoException).code ?? err.message }));
   });
+}
+
+/**
+ * The store's report from `/healthz`: ok, or a failure (the gateway cannot serve: its cluster
+ * lost quorum, NATS is unreachable…) with whatever the store said. The detail is the store's own
+ * (fields differ by kind), so it is shown generically: `kind`, then `key value` pairs.
+ */
+function storeCheck(store: StoreHealthReport | undefined): Check {
+  if (!store) return { name: 'store', level: 'warn', detail: 'the gateway does not report its store (an older gateway)' };
+  const { kind, ...rest } = store.detail;
+  const parts = Object.entries(rest).map(([k, v]) => `${k.slice(0, 40)} ${typeof v === 'string' ? v.slice(0, 200) : (JSON.stringify(v) ?? String(v)).slice(0, 200)}`);
+  const text = [kind, ...parts].join(', ').slice(0, 600);
+  return store.ok ? { name: 'store', level: 'ok', detail: text } : { name: 'store', level: 'fail', detail: `cannot serve: ${text}` };
 }
 
 /** Clock skew against the gateway's `/healthz` time, from the midpoint of the request. */

@@ -31,8 +31,13 @@ export function mountRunsApi(app: TemplatedApp, s: Services, o: ApiOptions): voi
   const { log } = s;
   mountPolicyApi(app, { policy: s.policy, store: s.store, log, who });
   mountChunksApi(app, { runs: s.runs, store: s.store, log, who });
-  // `time` lets runners and `ccg doctor` see clock skew before signatures go stale.
-  route(app, 'get', '/healthz', log, () => ({ status: 200, json: { ok: true, time: s.now() } }));
+  // `time` lets runners and `ccg doctor` see clock skew before signatures go stale. `store` is
+  // the store's own report; a store that cannot serve makes it a 503, so a load balancer's
+  // health check takes this node out.
+  route(app, 'get', '/healthz', log, () => {
+    const store = s.store.health();
+    return { status: store.ok ? 200 : 503, json: { ok: store.ok, time: s.now(), store } };
+  });
   mountCommandsApi(app, { runs: s.runs, requests: s.requests, log, who, maxBodyBytes: o.maxBodyBytes });
   mountArtifactsApi(app, { runs: s.runs, store: s.store, artifacts: s.artifacts, requests: s.requests, log, who, now: s.now });
   mountAssistApi(app, { runs: s.runs, requests: s.requests, log, who, maxBodyBytes: o.maxBodyBytes });

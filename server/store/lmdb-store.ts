@@ -5,7 +5,7 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import type { ArtifactInfo } from '../../protocol/artifacts.js';
 import type { Approval } from '../../protocol/claude-control.js';
 import type { TermSnapshot } from './types.js';
-import type { ApiTokenRecord, ArtifactUsage, AuditEntry, AuthChange, PushSubscriptionRecord, RunRecord, SessionRecord, Store, StoredChunk, UserRecord } from './types.js';
+import type { ApiTokenRecord, ArtifactUsage, AuditEntry, AuthChange, PushSubscriptionRecord, RunRecord, SessionRecord, Store, StoredChunk, StoreHealth, UserRecord } from './types.js';
 import { LmdbArtifactIndex } from './lmdb-artifacts.js';
 import { LmdbClaudeStore } from './lmdb-claude.js';
 import { LmdbTermSnapshots } from './lmdb-term.js';
@@ -402,6 +402,11 @@ export class LmdbStore implements Store {
   }
 
   private closed = false;
+
+  /** One process, one disk: up while open. (A full disk refuses writes, but reads and the rest still serve.) */
+  health(): StoreHealth {
+    return { ok: !this.closed, detail: { kind: 'lmdb' } };
+  }
 
   async close(): Promise<void> {
     this.closed = true;

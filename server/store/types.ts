@@ -259,5 +259,18 @@ export interface ClaudeStore {
  * LMDB (`LmdbStore`) is the embedded default.
  */
 export interface Store extends RunStore, TermSnapshotStore, AuthStore, ClaudeStore, ArtifactIndex {
+  /** Whether the store can serve now, for `/healthz` and `ccg doctor`; cheap and synchronous (a cached state). */
+  health(): StoreHealth;
   close(): Promise<void>;
+}
+
+/**
+ * A store's report on itself. `ok` false means the gateway cannot serve (`/healthz` answers 503,
+ * `ccg doctor` fails). `detail` names the store (`kind`: `lmdb`, `jetstream`) and says what it
+ * knows (a cluster's servers, its leader, replicas behind): a few small fields, shown on the
+ * public `/healthz`, so never a secret, a credential or a file path.
+ */
+export interface StoreHealth {
+  ok: boolean;
+  detail: { kind: string } & Record<string, unknown>;
 }

@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { runCli } from '../helpers/cli.js';
+import { HealthResponse } from '../../protocol/api.js';
+import { LmdbStore } from '../../server/store/lmdb-store.js';
+import type { Store, StoreHealth } from '../../server/store/types.js';
 import { startGateway, tempDir } from '../helpers/gateway.js';
+import { request } from '../helpers/http.js';
 
 interface Doctor {
   ok: boolean;
@@ -146,4 +150,54 @@ test('doctor shows what other programs and the gateway say without their termina
   assert.match(claude, /2\.1\.331 red/, r.stdout);
   assert.match(r.stdout, /tmate 2\.4/);
   assert.doesNotMatch(r.stdout, /[\u001b\u009b\u202e]/, 'no escape or bidi control reaches the terminal');
+});
+
+test("/healthz carries the store's report (503 when it cannot serve), and doctor fails on it, showing the report without escapes", async (t) => {
+  const dataDir = tempDir();
+  const inner = LmdbStore.open(dataDir);
+  assert.deepEqual(inner.health(), { ok: true, detail: { kind: 'lmdb' } });
+  let report: StoreHealth | null = null; // null: the LMDB store's own
+  const store = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'health') return () => report ?? target.health();
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  }) as Store;
+  const g = await startGateway({ dataDir, store });
+  t.after(() => g.close());
+  const doctor = async () => {
+    const r = await runCli(['doctor', '--data', tempDir(), '--json'], { ...g.env, CCG_CLAUDE_BIN: '/nonexistent/claude' });
+    const by = Object.fromEntries((JSON.parse(r.stdout) as Doctor).checks.map((c) => [c.name, c]));
+    return { code: r.code, store: by['store']!, gateway: by['gateway']! };
+  };
+
+  const up = await request(g, 'GET', '/healthz');
+  assert.equal(up.status, 200);
+  assert.deepEqual(HealthResponse.parse(up.json).store, { ok: true, detail: { kind: 'lmdb' } });
+  const good = await doctor();
+  assert.equal(good.code, 0);
+  assert.deepEqual([good.store.level, good.store.detail], ['ok', 'lmdb']);
+
+  // A clustered store that lost its quorum (what part of the store reports is its own).
+  report = { ok: false, detail: { kind: 'jetstream', servers: 3, reachable: 1, error: '\u001b]0;pwned\u0007no meta leader: \u001b[2Jquorum lost' } };
+  const down = await request(g, 'GET', '/healthz');
+  assert.equal(down.status, 503, 'a load balancer takes this node out');
+  const parsed = HealthResponse.parse(down.json);
+  assert.equal(parsed.ok, false);
+  assert.deepEqual(parsed.store, report);
+  const bad = await doctor();
+  assert.equal(bad.code, 1, 'doctor fails');
+  assert.equal(bad.gateway.level, 'ok', 'the gateway itself answers');
+  assert.equal(bad.store.level, 'fail');
+  assert.match(bad.store.detail, /^cannot serve: jetstream, servers 3, reachable 1, error .*no meta leader: .*quorum lost$/);
+  const human = await runCli(['doctor', '--data', tempDir()], { ...g.env, CCG_CLAUDE_BIN: '/nonexistent/claude' });
+  assert.equal(human.code, 1);
+  assert.match(human.stdout, /^fail {2}store {11}cannot serve: jetstream, servers 3, reachable 1, error /m);
+  assert.doesNotMatch(human.stdout, /[\u001b\u0007\u009b]/, 'no escape from the report reaches the terminal');
+
+  // Recovered.
+  report = null;
+  assert.equal((await request(g, 'GET', '/healthz')).status, 200);
+  assert.equal((await doctor()).code, 0);
 });
