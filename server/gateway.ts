@@ -230,6 +230,8 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
 
   const { services, unsubscribe } = buildServices({ ...opts, dataDir, store, bus, box, log, now, limits, baseUrl: () => runnerUrl(undefined) });
   const { runs } = services;
+  // Runs that were active when the gateway stopped: their stored end, before any viewer asks.
+  await runs.primeSeqs();
 
   const app: TemplatedApp = tls ? uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile }) : uWS.App();
   const sockets = new Set<WebSocket<unknown>>();

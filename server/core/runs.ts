@@ -77,6 +77,12 @@ export class RunService {
   /** Runs whose runner went away without reporting an exit, and when (in memory: a restarted gateway knows only "not connected"). */
   private readonly lostAt = new Map<string, number>();
   private readonly live = new Map<string, Live>();
+  /**
+   * The stored end of runs with no ingest state here (ended runs, runs whose runner has not come
+   * back): read from the store by `latestSeq` and `primeSeqs`, since chunk reads are asynchronous
+   * and `committedSeq` is not. Bounded: an entry that goes falls back to the record's lastSeq.
+   */
+  private readonly settled = new Map<string, number>();
   private readonly runners = new Map<string, RunnerLink>();
   /** What to do after ingest and after commits (fan-out, acks), run together in the next check phase: see `afterCommit`. */
   private afterCommitQueue: (() => void)[] = [];
@@ -175,7 +181,7 @@ export class RunService {
     return {
       ...pub,
       runnerConnected: this.runners.has(run.id),
-      lastSeq: live ? live.committedSeq : run.lastSeq,
+      lastSeq: live ? live.committedSeq : Math.max(run.lastSeq, this.settled.get(run.id) ?? 0),
       ...(lostAt !== undefined && !isFinal(run.status) && !this.runners.has(run.id) ? { runnerLostAt: lostAt } : {}),
     };
   }
@@ -210,11 +216,13 @@ export class RunService {
 
   /** Registers a connected runner; any earlier connection of the same run is kicked. */
   async attachRunner(id: string, link: RunnerLink, info: RunnerInfo): Promise<{ nextSeq: number; run: RunRecord }> {
+    // The stored end, read before the link is registered (no chunk of this socket comes before its welcome).
+    const stored = this.live.has(id) ? undefined : await this.o.store.lastSeq(id);
     const previous = this.runners.get(id);
     if (previous && previous !== link) previous.kick(new CcgError('ERR_REPLACED'));
     this.runners.set(id, link);
     this.lostAt.delete(id);
-    const live = this.liveOf(id);
+    const live = this.liveOf(id, stored);
     // The command line is displayed to every viewer: redacted again here, as output is.
     const command = info.command.map((a) => live.redaction.applyBytes(Buffer.from(a, 'utf8')).toString('utf8'));
     const run = await this.update(id, (r) => {
@@ -246,21 +254,54 @@ export class RunService {
 
   // ---- output
 
-  private liveOf(id: string): Live {
+  private liveOf(id: string, storedSeq?: number): Live {
     let live = this.live.get(id);
     if (!live) {
-      const seq = this.o.store.lastSeq(id);
+      // attachRunner reads the stored end first; other callers come after it (they need a runner).
+      const seq = storedSeq ?? this.committedSeq(id);
       const run = this.get(id);
       const token = run ? this.tokenOf(run) : undefined;
       const redaction = new Redaction({ literals: token ? [{ kind: 'ccg-token', value: token }] : [] });
       live = { receivedSeq: seq, committedSeq: seq, inFlight: [], unpublished: [], pendingBytes: 0, lastWrite: Promise.resolve(), progressTimer: null, redactors: new Map(), redaction };
       this.live.set(id, live);
+      this.settled.delete(id);
     }
     return live;
   }
 
+  /**
+   * The highest committed seq of a run: exact for a run whose output flows through this service;
+   * otherwise the stored end last read (`latestSeq`, `primeSeqs`), or the record's lastSeq.
+   */
   committedSeq(id: string): number {
-    return this.live.get(id)?.committedSeq ?? this.o.store.lastSeq(id);
+    const live = this.live.get(id);
+    if (live) return live.committedSeq;
+    return Math.max(this.settled.get(id) ?? 0, this.get(id)?.lastSeq ?? 0);
+  }
+
+  /** The highest committed seq, read from the store when no output flows through this service (then `committedSeq` agrees). */
+  async latestSeq(id: string): Promise<number> {
+    const live = this.live.get(id);
+    if (live) return live.committedSeq;
+    const seq = await this.o.store.lastSeq(id);
+    if (!this.live.has(id)) this.remember(id, seq);
+    return this.committedSeq(id);
+  }
+
+  /**
+   * Reads the stored end of every run not yet final (at start: a gateway that stopped between a
+   * commit and the next progress write left the record behind the chunks).
+   */
+  async primeSeqs(): Promise<void> {
+    for (const status of ['created', 'connected', 'running', 'waiting'] as const) {
+      for (const run of this.o.store.listRuns({ limit: 10_000, status })) await this.latestSeq(run.id);
+    }
+  }
+
+  private remember(id: string, seq: number): void {
+    this.settled.delete(id);
+    this.settled.set(id, seq);
+    if (this.settled.size > 50_000) this.settled.delete(this.settled.keys().next().value!);
   }
 
   /** Accepted chunks of a run not yet committed, from `from` on, in order (they are fanned out before their commit). */
@@ -466,7 +507,7 @@ export class RunService {
         r.status = 'revoked';
         r.reason = why ?? `revoked by ${by}`;
         r.endedAt = this.o.now();
-        r.lastSeq = this.live.get(id)?.committedSeq ?? r.lastSeq;
+        r.lastSeq = this.committedSeq(id);
       }
     });
     // Sockets of the run that have not said hello yet (no link): closed too.

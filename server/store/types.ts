@@ -35,16 +35,17 @@ export interface RunStore {
   putRun(run: RunRecord): Promise<void>;
   /** Resolves once the chunk is durable: only then may it be acknowledged. */
   appendChunk(runId: string, chunk: StoredChunk): Promise<void>;
+  // Chunk reads are asynchronous: a networked store answers over the wire (LMDB resolves at once).
   /** Chunks with seq ≥ from, in order, stopping at `limit` chunks or once `maxBytes` is passed. */
-  readChunks(runId: string, from: number, opts: { limit: number; maxBytes: number }): StoredChunk[];
+  readChunks(runId: string, from: number, opts: { limit: number; maxBytes: number }): Promise<StoredChunk[]>;
   /**
    * The newest chunks with seq < before, read backwards (the tail of a huge run costs what the
    * tail of a small one does), stopping at `limit` chunks or once `maxBytes` is passed; returned
    * in ascending seq order.
    */
-  readChunksBefore(runId: string, before: number, opts: { limit: number; maxBytes: number }): StoredChunk[];
+  readChunksBefore(runId: string, before: number, opts: { limit: number; maxBytes: number }): Promise<StoredChunk[]>;
   /** The highest stored seq of a run, 0 when it has none. */
-  lastSeq(runId: string): number;
+  lastSeq(runId: string): Promise<number>;
 }
 
 /**
