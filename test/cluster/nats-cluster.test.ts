@@ -50,6 +50,7 @@ test('three nats-servers: an R3 stream keeps taking publishes with its leader SI
   const victim = c.nodes.findIndex((n) => n.name === leader);
   assert.ok(victim >= 0, `leader ${leader} is one of ours`);
   const pid = c.nodes[victim]!.pid()!;
+  const killedAt = performance.now();
   await c.kill(victim);
   assert.equal(c.nodes[victim]!.pid(), undefined);
   assert.throws(() => process.kill(pid, 0), /ESRCH/);
@@ -63,6 +64,7 @@ test('three nats-servers: an R3 stream keeps taking publishes with its leader SI
     }
   }, 60_000, 'a publish acknowledged by the two survivors');
   assert.equal(first.seq, 11);
+  t.diagnostic(`first publish acknowledged ${Math.round(performance.now() - killedAt)} ms after the stream leader was killed`);
   for (let i = 12; i <= 30; i++) assert.equal((await js.publish(`fo.${i}`, `m${i}`)).seq, i);
   const during = await jsm.streams.info('FAILOVER');
   assert.notEqual(during.cluster?.leader, leader);
@@ -70,6 +72,7 @@ test('three nats-servers: an R3 stream keeps taking publishes with its leader SI
   assert.ok(during.cluster?.replicas?.some((r) => r.name === leader && (r.offline || !r.current)), `the killed ${leader} is reported down`);
 
   // Restarted on the same ports and store, it rejoins and catches up on what it missed.
+  const restartedAt = performance.now();
   await c.restart(victim);
   await waitFor(async () => {
     const info = await jsm.streams.info('FAILOVER');
@@ -77,5 +80,6 @@ test('three nats-servers: an R3 stream keeps taking publishes with its leader SI
     return peers.length === 2 && peers.every((p) => p.current && !p.offline) ? true : undefined;
   }, 60_000, 'both replicas current again');
   assert.equal(await waitFor(async () => ((await storedOn(c.nodes[victim]!.monitorPort)) === 30 ? 30 : undefined), 60_000, `${leader} to hold all 30 messages`), 30);
+  t.diagnostic(`restarted server current again and caught up ${Math.round(performance.now() - restartedAt)} ms after its restart`);
   assert.equal((await js.publish('fo.31', 'm31')).seq, 31);
 });
