@@ -9,6 +9,7 @@ import { TESTED_CLAUDE_VERSION } from '../../protocol/claude-stream.js';
 import { Command, Option } from 'clipanion';
 import { fingerprintOfDer, fingerprintOfPem, parseFingerprint } from '../../protocol/fingerprint.js';
 import { SIGNATURE_WINDOW_S } from '../../protocol/signing.js';
+import { parseGateways, type GatewayTarget } from '../client/gateways.js';
 import { OperatorClient } from '../client/operator-client.js';
 import { configPath, loadConfig, sameGateway, type SavedConfig } from '../config.js';
 import { EXIT } from '../exit-codes.js';
@@ -52,13 +53,16 @@ export class DoctorCommand extends BaseCommand {
       Exit status: 0 when nothing failed; 69 when the gateway cannot be reached, 76 when its
       certificate does not match the pin or cannot be verified, 77 when the token is refused (the
       first of these that failed); 1 for any other failure.
+
+      A cluster: --gateway URL1,URL2,… (one --fingerprint for all, or one per URL) checks every
+      node the same way, each check's detail beginning with the node's URL.
     `,
-    examples: [['Check', 'ccg doctor'], ['For a script', 'ccg doctor --json'], ['Check a gateway and a token', 'ccg doctor --gateway https://gw:3100 --fingerprint sha256:… --token "$CCG_TOKEN"']],
+    examples: [['Check', 'ccg doctor'], ['For a script', 'ccg doctor --json'], ['Check a gateway and a token', 'ccg doctor --gateway https://gw:3100 --fingerprint sha256:… --token "$CCG_TOKEN"'], ['Check every node of a cluster', 'ccg doctor --gateway https://ccg1:3100,https://ccg2:3100,https://ccg3:3100 --fingerprint sha256:…']],
   });
 
   data = Option.String('--data', { env: 'CCG_DATA_DIR', description: 'Data directory to check (default .data)' });
-  gateway = Option.String('--gateway', { env: 'CCG_GATEWAY', description: 'Also check this gateway: reachable, pin, token, clock (env CCG_GATEWAY; default: the one `ccg login` saved)' });
-  fingerprint = Option.String('--fingerprint', { env: 'CCG_FINGERPRINT', description: "Pin the gateway's certificate (env CCG_FINGERPRINT; default: the saved one)" });
+  gateway = Option.String('--gateway', { env: 'CCG_GATEWAY', description: 'Also check this gateway: reachable, its store, pin, token, clock; a comma-separated list checks each cluster node (env CCG_GATEWAY; default: the one `ccg login` saved)' });
+  fingerprint = Option.String('--fingerprint', { env: 'CCG_FINGERPRINT', description: "Pin the gateway's certificate, or each node's comma-separated (env CCG_FINGERPRINT; default: the saved one)" });
   token = Option.String('--token', { env: 'CCG_TOKEN', description: 'Check this API token, ccgo_… (env CCG_TOKEN; default: the saved one)' });
 
   protected async run(): Promise<number> {
@@ -160,6 +164,21 @@ export class DoctorCommand extends BaseCommand {
       checks.push({ name: 'login', level: 'ok', detail: 'none saved (`ccg login` saves a gateway, its pin and a token for every command)' });
     }
     if (!gateway) return checks;
+    if (gateway.includes(',')) {
+      // A cluster's nodes: each one is checked on its own (reachable, store, pin, token, clock).
+      let nodes: GatewayTarget[];
+      try {
+        nodes = parseGateways(gateway, this.fingerprint);
+      } catch (err) {
+        checks.push({ name: 'gateway', level: 'fail', detail: (err as Error).message });
+        return checks;
+      }
+      for (const node of nodes) {
+        const own = await this.nodeChecks(new URL(node.url), node.fingerprint, undefined);
+        checks.push(...own.map((c) => (c.detail.includes(node.url) ? c : { ...c, detail: `${node.url}: ${c.detail}` })));
+      }
+      return checks;
+    }
 
     let url: URL;
     let pin: string | undefined;
@@ -177,7 +196,13 @@ export class DoctorCommand extends BaseCommand {
       checks.push({ name: 'pin', level: 'fail', detail: (err as Error).message });
       return checks;
     }
+    checks.push(...(await this.nodeChecks(url, pin, useSaved ? saved : undefined)));
+    return checks;
+  }
 
+  /** One gateway (node): reachable, its store, pin, token and role, clock. */
+  private async nodeChecks(url: URL, pin: string | undefined, saved: SavedConfig | undefined): Promise<Check[]> {
+    const checks: Check[] = [];
     const probe = await probeHealth(url);
     if (!probe.ok) {
       checks.push({ name: 'gateway', level: 'fail', detail: `cannot reach ${url.origin}: ${probe.error}`, exit: EXIT.UNREACHABLE });
@@ -214,7 +239,7 @@ export class DoctorCommand extends BaseCommand {
       });
     }
 
-    checks.push(await this.tokenCheck(url, pin, pinOk, useSaved ? saved : undefined));
+    checks.push(await this.tokenCheck(url, pin, pinOk, saved));
     checks.push(health.success ? clockCheck(url.origin, health.data.time, probe.t0, probe.t1) : { name: 'clock', level: 'warn', detail: `${url.origin} sent an unexpected /healthz answer` });
     return checks;
   }

@@ -201,3 +201,34 @@ test("/healthz carries the store's report (503 when it cannot serve), and doctor
   assert.equal((await request(g, 'GET', '/healthz')).status, 200);
   assert.equal((await doctor()).code, 0);
 });
+
+test('doctor given a cluster\'s nodes checks each one: its store, its own pin', async (t) => {
+  const healthy = await startGateway();
+  t.after(() => healthy.close());
+  const dataDir = tempDir();
+  const inner = LmdbStore.open(dataDir);
+  const sick = await startGateway({
+    dataDir,
+    store: new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop === 'health') return (): StoreHealth => ({ ok: false, detail: { kind: 'jetstream', error: 'no quorum' } });
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    }) as Store,
+  });
+  t.after(() => sick.close());
+  const r = await runCli(['doctor', '--data', tempDir(), '--json', '--gateway', `${healthy.url},${sick.url}`, '--fingerprint', `${healthy.fingerprint},${sick.fingerprint}`], { CCG_CLAUDE_BIN: '/nonexistent/claude' });
+  assert.equal(r.code, 1, r.stdout);
+  const checks = (JSON.parse(r.stdout) as Doctor).checks;
+  const of = (name: string) => checks.filter((c) => c.name === name).map((c) => [c.level, c.detail]);
+  assert.deepEqual(of('gateway'), [['ok', `${healthy.url} answers`], ['ok', `${sick.url} answers`]]);
+  assert.deepEqual(of('store'), [['ok', `${healthy.url}: lmdb`], ['fail', `${sick.url}: cannot serve: jetstream, error no quorum`]]);
+  assert.deepEqual(of('pin'), [['ok', `${healthy.url}: the certificate matches ${healthy.fingerprint}`], ['ok', `${sick.url}: the certificate matches ${sick.fingerprint}`]]);
+  assert.equal(of('clock').length, 2);
+
+  // Pins swapped: each node is held to its own, and both fail (76).
+  const swapped = await runCli(['doctor', '--data', tempDir(), '--json', '--gateway', `${healthy.url},${sick.url}`, '--fingerprint', `${sick.fingerprint},${healthy.fingerprint}`], { CCG_CLAUDE_BIN: '/nonexistent/claude' });
+  assert.equal(swapped.code, 76);
+  assert.deepEqual((JSON.parse(swapped.stdout) as Doctor).checks.filter((c) => c.name === 'pin').map((c) => c.level), ['fail', 'fail']);
+});
