@@ -9,7 +9,7 @@ import { TESTED_CLAUDE_VERSION } from '../../protocol/claude-stream.js';
 import { Command, Option } from 'clipanion';
 import { fingerprintOfDer, fingerprintOfPem, parseFingerprint } from '../../protocol/fingerprint.js';
 import { SIGNATURE_WINDOW_S } from '../../protocol/signing.js';
-import { parseGateways, type GatewayTarget } from '../client/gateways.js';
+import { parseGateways, type GatewayUrl } from '../client/gateways.js';
 import { OperatorClient } from '../client/operator-client.js';
 import { configPath, loadConfig, sameGateway, type SavedConfig } from '../config.js';
 import { EXIT } from '../exit-codes.js';
@@ -166,7 +166,7 @@ export class DoctorCommand extends BaseCommand {
     if (!gateway) return checks;
     if (gateway.includes(',')) {
       // A cluster's nodes: each one is checked on its own (reachable, store, pin, token, clock).
-      let nodes: GatewayTarget[];
+      let nodes: GatewayUrl[];
       try {
         nodes = parseGateways(gateway, this.fingerprint);
       } catch (err) {
