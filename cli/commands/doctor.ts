@@ -3,13 +3,14 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { HealthResponse, type StoreHealthReport } from '../../protocol/api.js';
+import { HealthResponse, StoreHealthResponse, type StoreState } from '../../protocol/api.js';
 import { API_TOKEN_RE } from '../../protocol/ids.js';
 import { TESTED_CLAUDE_VERSION } from '../../protocol/claude-stream.js';
 import { Command, Option } from 'clipanion';
 import { fingerprintOfDer, fingerprintOfPem, parseFingerprint } from '../../protocol/fingerprint.js';
 import { SIGNATURE_WINDOW_S } from '../../protocol/signing.js';
 import { parseGateways, type GatewayUrl } from '../client/gateways.js';
+import { ApiClient } from '../client/api.js';
 import { OperatorClient } from '../client/operator-client.js';
 import { configPath, loadConfig, sameGateway, type SavedConfig } from '../config.js';
 import { EXIT } from '../exit-codes.js';
@@ -215,7 +216,7 @@ export class DoctorCommand extends BaseCommand {
         ? { name: 'gateway', level: 'ok', detail: `${url.origin} answers` }
         : { name: 'gateway', level: 'warn', detail: `${url.origin} answered /healthz with ${probe.status} but no ccg health report: not a ccg gateway, or a proxy in between?` },
     );
-    if (health.success) checks.push(storeCheck(health.data.store));
+    const storeAt = checks.length;
 
     let pinOk = true;
     if (url.protocol === 'http:') {
@@ -239,7 +240,11 @@ export class DoctorCommand extends BaseCommand {
       });
     }
 
-    checks.push(await this.tokenCheck(url, pin, pinOk, saved));
+    const token = await this.tokenCheck(url, pin, pinOk, saved);
+    checks.push(token);
+    // The store's own report needs a signed-in user: only with a token that was just accepted.
+    const accepted = token.level === 'ok' ? (this.token ?? saved?.token)?.trim() : undefined;
+    if (health.success) checks.splice(storeAt, 0, await storeCheck(url, pin, accepted, health.data.store));
     checks.push(health.success ? clockCheck(url.origin, health.data.time, probe.t0, probe.t1) : { name: 'clock', level: 'warn', detail: `${url.origin} sent an unexpected /healthz answer` });
     return checks;
   }
@@ -305,16 +310,35 @@ function probeHealth(url: URL): Promise<Probe> {
 }
 
 /**
- * The store's report from `/healthz`: ok, or a failure (the gateway cannot serve: its cluster
- * lost quorum, NATS is unreachable…) with whatever the store said. The detail is the store's own
- * (fields differ by kind), so it is shown generically: `kind`, then `key value` pairs.
+ * The store from `/healthz` (whether it takes writes, its kind) and, with an accepted token, its
+ * own report from `/api/v1/health` (a line, and a cluster's node, NATS servers, replicas and what
+ * is degraded). A store that takes no writes is a failure.
  */
-function storeCheck(store: StoreHealthReport | undefined): Check {
-  if (!store) return { name: 'store', level: 'warn', detail: 'the gateway does not report its store (an older gateway)' };
-  const { kind, ...rest } = store.detail;
-  const parts = Object.entries(rest).map(([k, v]) => `${k.slice(0, 40)} ${typeof v === 'string' ? v.slice(0, 200) : (JSON.stringify(v) ?? String(v)).slice(0, 200)}`);
-  const text = [kind, ...parts].join(', ').slice(0, 600);
-  return store.ok ? { name: 'store', level: 'ok', detail: text } : { name: 'store', level: 'fail', detail: `cannot serve: ${text}` };
+async function storeCheck(url: URL, pin: string | undefined, token: string | undefined, state: StoreState | undefined): Promise<Check> {
+  if (!state) return { name: 'store', level: 'warn', detail: 'the gateway does not report its store (an older gateway)' };
+  let ok = state.ok;
+  let text = state.kind;
+  if (token) {
+    try {
+      const report = (await new ApiClient({ gateway: url.origin, token, fingerprint: pin }).json('GET', '/api/v1/health', StoreHealthResponse)).store;
+      ok = report.ok;
+      text = describeStore(report);
+    } catch {
+      text += ' (no report: give a token for the details)';
+    }
+  }
+  return ok ? { name: 'store', level: 'ok', detail: text } : { name: 'store', level: 'fail', detail: `takes no writes: ${text}` };
+}
+
+/** One line from a store's report. */
+function describeStore(r: StoreHealthResponse['store']): string {
+  let text = `${r.kind}: ${r.detail}`;
+  const c = r.cluster;
+  if (c) {
+    text += `; node ${c.nodeId}, NATS ${c.server ?? 'none'} (${c.servers.length} known), cluster ${c.name ?? 'none'}, R${c.replicas}`;
+    text += c.degraded.length ? `, degraded: ${c.degraded.join(' ')}` : ', all replicas current';
+  }
+  return text.slice(0, 800);
 }
 
 /** Clock skew against the gateway's `/healthz` time, from the midpoint of the request. */

@@ -403,9 +403,14 @@ export class LmdbStore implements Store {
 
   private closed = false;
 
-  /** One process, one disk: up while open. (A full disk refuses writes, but reads and the rest still serve.) */
   health(): StoreHealth {
-    return { ok: !this.closed, detail: { kind: 'lmdb' } };
+    if (this.closed) return { ok: false, kind: 'lmdb', detail: 'closed' };
+    try {
+      this.space.check();
+    } catch (err) {
+      return { ok: false, kind: 'lmdb', detail: err instanceof Error ? err.message : String(err) };
+    }
+    return { ok: true, kind: 'lmdb', detail: `LMDB in ${this.dir}` };
   }
 
   async close(): Promise<void> {
