@@ -58,6 +58,10 @@ export abstract class GatewayCommand extends BaseCommand {
       }
     }
     if (!gateway) throw new CliError('no gateway given: pass --gateway URL, set CCG_GATEWAY, or run `ccg login`');
+    // A list of nodes is for runners and machine daemons; an operator command talks to one.
+    if (gateway.includes(',')) {
+      throw new CliError('this command takes one gateway URL; a comma-separated list of cluster nodes is for `ccg runner start` and `ccg machine start`: give one node\'s URL or the load balancer\'s');
+    }
     let url: URL;
     try {
       url = new URL(gateway);

@@ -5,7 +5,7 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import type { ArtifactInfo } from '../../protocol/artifacts.js';
 import type { Approval } from '../../protocol/claude-control.js';
 import type { TermSnapshot } from './types.js';
-import type { ApiTokenRecord, ArtifactUsage, AuditEntry, AuthChange, PushSubscriptionRecord, RunRecord, SessionRecord, Store, StoredChunk, UserRecord } from './types.js';
+import type { ApiTokenRecord, ArtifactUsage, AuditEntry, AuthChange, PushSubscriptionRecord, RunRecord, SessionRecord, Store, StoredChunk, StoreHealth, UserRecord } from './types.js';
 import { LmdbArtifactIndex } from './lmdb-artifacts.js';
 import { LmdbClaudeStore } from './lmdb-claude.js';
 import { LmdbTermSnapshots } from './lmdb-term.js';
@@ -431,6 +431,16 @@ export class LmdbStore implements Store {
   }
 
   private closed = false;
+
+  health(): StoreHealth {
+    if (this.closed) return { ok: false, kind: 'lmdb', detail: 'closed' };
+    try {
+      this.space.check();
+    } catch (err) {
+      return { ok: false, kind: 'lmdb', detail: err instanceof Error ? err.message : String(err) };
+    }
+    return { ok: true, kind: 'lmdb', detail: `LMDB in ${this.dir}` };
+  }
 
   async close(): Promise<void> {
     this.closed = true;

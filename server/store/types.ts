@@ -276,5 +276,29 @@ export interface ClaudeStore {
  * LMDB (`LmdbStore`) is the embedded default.
  */
 export interface Store extends RunStore, TermSnapshotStore, AuthStore, ClaudeStore, ArtifactIndex {
+  /** Whether the store takes writes now, and what it runs on (for /healthz and `ccg doctor`). Cheap: no I/O. */
+  health(): StoreHealth;
   close(): Promise<void>;
+}
+
+/** What `Store.health()` reports. */
+export interface StoreHealth {
+  ok: boolean;
+  /** Which implementation: 'lmdb' or 'jetstream'. */
+  kind: 'lmdb' | 'jetstream';
+  /** One line for a person: where the data is, or what is wrong. */
+  detail: string;
+  /** A clustered store: this node, the NATS servers and the replication it uses. */
+  cluster?: {
+    nodeId: string;
+    /** The NATS server this node is connected to now (null: none). */
+    server: string | null;
+    /** NATS servers known in the cluster (this node's URLs and those the server announced). */
+    servers: string[];
+    /** The NATS cluster's name, when the servers form one. */
+    name: string | null;
+    replicas: number;
+    /** Streams and buckets whose replicas are not all current (leader missing, peers lagging). */
+    degraded: string[];
+  };
 }
