@@ -12,9 +12,12 @@ import { LmdbTermSnapshots } from './lmdb-term.js';
 import type { RunStatus } from '../../protocol/run.js';
 import { FreeSpace, guardLmdbRejections, storageError } from './lmdb-guard.js';
 import { redactAuditEntry } from './redact-audit.js';
+import { WriteBatcher } from './write-batcher.js';
 
 const CHUNK_HEADER = 9; // u8 stream | f64be time
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+/** Under load, chunk writes start at most this often, each batch one transaction (write-batcher.ts). */
+const CHUNK_BATCH_MS = 4;
 
 /**
  * LMDB-backed store: one environment in `<data>/db`, one named database per collection.
@@ -170,13 +173,25 @@ export class LmdbStore implements Store {
 
   // ---- output
 
-  async appendChunk(runId: string, chunk: StoredChunk): Promise<void> {
+  appendChunk(runId: string, chunk: StoredChunk): Promise<void> {
     const value = Buffer.allocUnsafe(CHUNK_HEADER + chunk.data.length);
     value[0] = chunk.stream;
     value.writeDoubleBE(chunk.time, 1);
     value.set(chunk.data, CHUNK_HEADER);
-    await this.write(() => this.chunks.put([runId, chunk.seq], value));
+    return this.chunkWrites.add({ key: [runId, chunk.seq], value });
   }
+
+  /** Chunk writes, gathered into one transaction per turn, at most one every CHUNK_BATCH_MS while they keep coming. */
+  private readonly chunkWrites = new WriteBatcher<{ key: [string, number]; value: Buffer }>(
+    (items) =>
+      this.write(() => {
+        let last!: Promise<boolean>;
+        for (const { key, value } of items) last = this.chunks.put(key, value);
+        // Puts started in one turn are one transaction: the last one's commit is everyone's.
+        return last;
+      }).then(() => undefined),
+    CHUNK_BATCH_MS,
+  );
 
   readChunks(runId: string, from: number, opts: { limit: number; maxBytes: number }): StoredChunk[] {
     const out: StoredChunk[] = [];
@@ -404,6 +419,7 @@ export class LmdbStore implements Store {
   private closed = false;
 
   async close(): Promise<void> {
+    this.chunkWrites.flush();
     this.closed = true;
     await this.root.close();
   }
