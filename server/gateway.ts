@@ -29,6 +29,7 @@ import { SteeringService } from './core/steering.js';
 import { mountRunsApi } from './http/api-runs.js';
 import { mountBrowser } from './http/pages/mount.js';
 import { LocalBus, type EventBus } from './live/bus.js';
+import type { RunnerRouter } from './core/runner-router.js';
 import { TermSnapshots, type SnapshotPolicy } from './live/term-snapshots.js';
 import { createLogger, type Logger } from './log.js';
 import { Notifier } from './notify/notifier.js';
@@ -134,6 +135,8 @@ export interface GatewayOptions extends NotifyOptions {
   log?: Logger;
   now?: () => number;
   bus?: EventBus;
+  /** Clustered gateway: reaches runners whose sockets other nodes hold (server/core/runner-router.ts). */
+  router?: RunnerRouter;
   /** Where everything is kept; by default LMDB in `<dataDir>/db`. Any implementation of Store works. */
   store?: Store;
   /** Cloudflare Access in front of the pages (team domain, audience tag, optional certs URL). */
@@ -230,6 +233,8 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
 
   const { services, unsubscribe } = buildServices({ ...opts, dataDir, store, bus, box, log, now, limits, baseUrl: () => runnerUrl(undefined) });
   const { runs } = services;
+  // Runs that were active when the gateway stopped: their stored end, before any viewer asks.
+  await runs.primeSeqs();
 
   const app: TemplatedApp = tls ? uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile }) : uWS.App();
   const sockets = new Set<WebSocket<unknown>>();
@@ -332,9 +337,9 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
  * Builds every service on one store and one bus, and subscribes them to each other through the
  * bus. The one place that knows which service needs which: transports receive the result.
  */
-function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: EventBus; box: SecretBox; log: Logger; now: () => number; limits: GatewayLimits; baseUrl: () => string; sessionPolicy?: Partial<SessionPolicy>; termSnapshots?: SnapshotPolicy | undefined; auditBudget?: Partial<AuditBudgetLimits> }): { services: Services; unsubscribe: () => void } {
+function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: EventBus; router?: RunnerRouter | undefined; box: SecretBox; log: Logger; now: () => number; limits: GatewayLimits; baseUrl: () => string; sessionPolicy?: Partial<SessionPolicy>; termSnapshots?: SnapshotPolicy | undefined; auditBudget?: Partial<AuditBudgetLimits> }): { services: Services; unsubscribe: () => void } {
   const { store, bus, log, now, limits } = o;
-  const runs = new RunService({ store, bus, box: o.box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes, cancelGraceMs: limits.cancelGraceMs, audit: store });
+  const runs = new RunService({ store, bus, box: o.box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes, cancelGraceMs: limits.cancelGraceMs, audit: store, ...(o.router ? { router: o.router } : {}) });
   const artifacts = new ArtifactService({
     dir: join(o.dataDir, 'artifacts'),
     index: store,

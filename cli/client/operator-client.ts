@@ -74,9 +74,8 @@ export class OperatorClient extends EventEmitter<OperatorClientEvents> {
   ) {
     super();
     this.socket = new ReconnectingSocket({
-      gateway: target.gateway,
+      gateways: [{ url: target.gateway, fingerprint: target.fingerprint }],
       path: '/v1/operator',
-      fingerprint: target.fingerprint,
       headers: () => ({ authorization: `Bearer ${target.token}` }),
       maxPayload: 8 * 1024 * 1024,
       backoffMs: 200,

@@ -3,6 +3,7 @@ import WebSocket, { type RawData } from 'ws';
 import { parseCloseReason } from '../../protocol/errors.js';
 import { CliError, EXIT, networkError } from '../exit-codes.js';
 import { readAll } from './api.js';
+import type { GatewayTarget } from './gateways.js';
 import { agentFor } from './pinned-agent.js';
 
 /** What to do about a dropped or refused connection: give up with `err`, or try again. */
@@ -23,21 +24,31 @@ export interface SocketHandlers {
   /** A connection is open (send the hello now). */
   open(): void;
   message(data: RawData, isBinary: boolean): void;
-  /** A connection was lost; the next attempt follows after a backoff. `attempt` counts from 1 since the last `resetBackoff()`. */
-  retrying(why: CliError, attempt: number): void;
+  /**
+   * A connection was lost or refused; the next attempt follows after a backoff, at `next` (the
+   * next gateway URL in the list, or the same one when there is one). `attempt` counts from 1
+   * since the last `resetBackoff()`.
+   */
+  retrying(why: CliError, attempt: number, next: string): void;
   /** The socket gave up for good; nothing more follows. */
   fatal(err: CliError): void;
 }
 
 export interface ReconnectingSocketOptions {
-  /** The gateway's base URL (https://host:port); the socket goes to `path` on it over wss (ws for http). */
-  gateway: string;
+  /**
+   * The gateway's base URLs (https://host:port) with their certificate pins, in the order they
+   * are tried: the socket goes to `path` on one over wss (ws for http), and on to the next after
+   * a connection there is refused or lost (the nodes of a cluster; one URL for one gateway).
+   */
+  gateways: GatewayTarget[];
   path: string;
-  fingerprint: string | undefined;
   /** The upgrade request's headers, asked for again on every attempt (a signed request is good once). */
   headers(url: URL): Record<string, string>;
   maxPayload: number;
-  /** The first backoff step: each retry waits a random time below min(5 s, backoffMs · 2^attempt). */
+  /**
+   * The first backoff step: each retry waits a random time below min(5 s, backoffMs · 2^round),
+   * where a round is one attempt at every URL (with one URL, every attempt is a round).
+   */
   backoffMs: number;
   /**
    * Ping this often; a connection that brings nothing back (no message, ping or pong) for three
@@ -70,10 +81,24 @@ interface Attempt {
 export class ReconnectingSocket {
   private current: Attempt | null = null;
   private attempt = 0;
+  /** Which of `gateways` the current (or next) attempt goes to. */
+  private index = 0;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
-  constructor(private readonly o: ReconnectingSocketOptions) {}
+  constructor(private readonly o: ReconnectingSocketOptions) {
+    if (o.gateways.length === 0) throw new Error('ReconnectingSocket needs at least one gateway URL');
+  }
+
+  /** The gateway the current connection goes to (or the next attempt will). */
+  get gateway(): GatewayTarget {
+    return this.o.gateways[this.index]!;
+  }
+
+  /** Its position in the list given (for handing the list on, starting with the one that answers). */
+  get gatewayIndex(): number {
+    return this.index;
+  }
 
   /** Opens the first connection. */
   start(): this {
@@ -129,10 +154,11 @@ export class ReconnectingSocket {
 
   private connect(): void {
     if (this.stopped) return;
-    const url = new URL(this.o.path, this.o.gateway);
+    const target = this.gateway;
+    const url = new URL(this.o.path, target.url);
     const headers = this.o.headers(url);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    const agent = agentFor(url, this.o.fingerprint);
+    const agent = agentFor(url, target.fingerprint);
     const ws = new WebSocket(url, { headers, ...(agent ? { agent } : {}), perMessageDeflate: false, handshakeTimeout: 10_000, maxPayload: this.o.maxPayload });
     const a: Attempt = { ws, noted: null, settled: false, lastHeard: Date.now(), heartbeat: null };
     this.current = a;
@@ -153,7 +179,7 @@ export class ReconnectingSocket {
     });
     ws.on('error', (err) => {
       if (a.settled) return;
-      const e = networkError(err, this.o.gateway);
+      const e = networkError(err, target.url);
       // A certificate that does not match the pin (or cannot be checked) will not change by retrying.
       if (e.code === 'ERR_PIN_MISMATCH' || e.code === 'ERR_TLS') this.fail(a, e);
       else a.noted ??= e;
@@ -209,8 +235,12 @@ export class ReconnectingSocket {
     if (this.stopped) return;
     const giveUp = this.o.policy.giveUp(verdict.err);
     if (giveUp) return this.fail(a, giveUp);
-    const delay = Math.random() * Math.min(MAX_BACKOFF_MS, this.o.backoffMs * 2 ** this.attempt++); // full jitter
-    this.o.handlers.retrying(verdict.err, this.attempt);
+    // A refused or lost connection moves on to the next node; the backoff grows once per round.
+    const n = this.o.gateways.length;
+    this.index = (this.index + 1) % n;
+    const round = Math.floor(this.attempt++ / n);
+    const delay = Math.random() * Math.min(MAX_BACKOFF_MS, this.o.backoffMs * 2 ** round); // full jitter
+    this.o.handlers.retrying(verdict.err, this.attempt, this.gateway.url);
     this.timer = setTimeout(() => this.connect(), delay);
   }
 

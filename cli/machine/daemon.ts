@@ -5,14 +5,15 @@ import { join } from 'node:path';
 import { GatewayToMachine, MachineStart, PROTOCOL_VERSION, signMachineRequest, type MachineToGateway } from '../../protocol/machine.js';
 import { RUN_ID_RE } from '../../protocol/ids.js';
 import { HEADER_PROTOCOL } from '../../protocol/signing.js';
+import { gatewayFlags, type GatewayTarget } from '../client/gateways.js';
 import { ReconnectingSocket, type ReconnectPolicy } from '../client/reconnecting-socket.js';
 import { CliError, EXIT, exitForCode } from '../exit-codes.js';
 import { advertiseWorkspaces, checkStart, type MachineConfig, type Workspace } from './config.js';
 import { addWorktree, pruneWorktrees, worktreePath } from './worktree.js';
 
 export interface MachineDaemonOptions {
-  gateway: string;
-  fingerprint: string | undefined;
+  /** The gateway URLs (a cluster's nodes, or one) with their pins, in the order tried. */
+  gateways: GatewayTarget[];
   name: string;
   token: string;
   config: MachineConfig;
@@ -73,9 +74,8 @@ export class MachineDaemon {
     this.runsDir = join(o.stateDir, 'runs');
     mkdirSync(this.runsDir, { recursive: true, mode: 0o700 });
     this.link = new ReconnectingSocket({
-      gateway: o.gateway,
+      gateways: o.gateways,
       path: '/v1/machine',
-      fingerprint: o.fingerprint,
       headers: (url) => ({ ...signMachineRequest(o.token, { method: 'GET', target: url.pathname, name: o.name }), [HEADER_PROTOCOL]: String(PROTOCOL_VERSION) }),
       maxPayload: 256 * 1024,
       backoffMs: 200,
@@ -86,9 +86,9 @@ export class MachineDaemon {
         message: (data, isBinary) => {
           if (!isBinary) this.onMessage(String(data));
         },
-        retrying: (why, attempt) => {
+        retrying: (why, attempt, next) => {
           this.welcomed = false;
-          if (attempt === 1 || attempt % 10 === 0) o.status(`${why.message}; reconnecting…`);
+          if (attempt === 1 || attempt % 10 === 0) o.status(`${why.message}; reconnecting${o.gateways.length > 1 ? ` to ${next}` : ''}…`);
         },
         fatal: (err) => this.stop(err),
       },
@@ -175,7 +175,7 @@ export class MachineDaemon {
       case 'welcome':
         this.welcomed = true;
         this.link.resetBackoff();
-        this.o.status(`connected to ${this.o.gateway} as machine ${this.o.name}`);
+        this.o.status(`connected to ${this.link.gateway.url} as machine ${this.o.name}`);
         this.lastRunning = '';
         this.reportRunning();
         return;
@@ -272,7 +272,8 @@ export class MachineDaemon {
   private spawnRunner(ws: Workspace, dir: string, msg: MachineStart): number {
     const o = this.o;
     const args = [
-      ...o.runnerEntry.slice(1), '--gateway', o.gateway, ...(o.fingerprint ? ['--fingerprint', o.fingerprint] : []),
+      // Every node, starting with the one this daemon is connected to (it just answered).
+      ...o.runnerEntry.slice(1), ...gatewayFlags(o.gateways, this.link.gatewayIndex),
       '--run-id', msg.runId, '--cwd', dir, '--spool-dir', join(o.stateDir, 'spool'), '--quiet',
       ...ws.allowFlags.flatMap((spec) => ['--allow', spec]),
       ...(ws.allowlistFile ? ['--allowlist', ws.allowlistFile] : []),

@@ -1,3 +1,5 @@
+import { gatewayFlags, type GatewayTarget } from '../client/gateways.js';
+
 /**
  * Service definitions that start `ccg machine start` at login/boot and restart it when it stops:
  * a systemd user unit (Linux) and a launchd agent (macOS). The token stays in a 0600 file; the
@@ -7,8 +9,8 @@ export interface ServiceSpec {
   /** node, and the script with its first words (`/usr/bin/node /path/ccg machine start` or `… ccg-runner.mjs machine start`). */
   argv: string[];
   name: string;
-  gateway: string;
-  fingerprint: string | undefined;
+  /** The gateway URLs (a cluster's nodes, or one) with their pins. */
+  gateways: GatewayTarget[];
   tokenFile: string;
   config: string;
   path: string;
@@ -23,7 +25,7 @@ function xml(s: string): string {
 }
 
 function args(s: ServiceSpec): string[] {
-  return [...s.argv, '--gateway', s.gateway, ...(s.fingerprint ? ['--fingerprint', s.fingerprint] : []), '--name', s.name, '--token-file', s.tokenFile, '--config', s.config];
+  return [...s.argv, ...gatewayFlags(s.gateways), '--name', s.name, '--token-file', s.tokenFile, '--config', s.config];
 }
 
 /** `~/.config/systemd/user/ccg-machine.service`. */

@@ -5,6 +5,7 @@ import type { Redaction } from '../../protocol/redaction.js';
 import { PROTOCOL_VERSION } from '../../protocol/run.js';
 import { GatewayToRunner, REQUEST_ID_RE, type RunnerToGateway } from '../../protocol/runner-messages.js';
 import { HEADER_PROTOCOL, signRequest } from '../../protocol/signing.js';
+import type { GatewayTarget } from '../client/gateways.js';
 import { ReconnectingSocket, type ReconnectPolicy } from '../client/reconnecting-socket.js';
 import { CliError, EXIT, exitForCode } from '../exit-codes.js';
 import type { AllowedCommand } from './allowlist.js';
@@ -17,10 +18,10 @@ import { SpawnDriver } from './spawn-driver.js';
 import { Spool } from './spool.js';
 
 export interface RunnerOptions {
-  gateway: string;
+  /** The gateway URLs (the nodes of a cluster, or one) with their pins, in the order tried. */
+  gateways: GatewayTarget[];
   runId: string;
   token: string;
-  fingerprint: string | undefined;
   argv: string[];
   mode: 'command' | 'claude';
   cwd: string;
@@ -140,9 +141,8 @@ class Runner {
     this.redaction = runRedaction(o.token, o.env);
     this.pipeline = new OutputPipeline({ spool, redaction: this.redaction, tap: (stream, data) => this.powers.onOutput(stream, data), spooled: () => this.sender.pump(), linkIdle: () => this.sender.idle() });
     this.link = new ReconnectingSocket({
-      gateway: o.gateway,
+      gateways: o.gateways,
       path: '/v1/runner',
-      fingerprint: o.fingerprint,
       // Signed anew for every attempt: a signature is good once.
       headers: (url) => ({ ...signRequest(o.token, { method: 'GET', target: url.pathname, runId: o.runId }), [HEADER_PROTOCOL]: String(PROTOCOL_VERSION) }),
       maxPayload: 1024 * 1024,
@@ -154,7 +154,7 @@ class Runner {
         message: (data, isBinary) => {
           if (!isBinary) this.onMessage(String(data));
         },
-        retrying: (why, attempt) => this.retrying(why, attempt),
+        retrying: (why, attempt, next) => this.retrying(why, attempt, next),
         fatal: (err) => this.fatal(err),
       },
     });
@@ -170,9 +170,20 @@ class Runner {
 
   private newPowers(): RunnerPowers {
     const o = this.o;
+    const link = () => this.link;
     return new RunnerPowers({
       config: o.powers ?? DEFAULT_POWERS,
-      target: { gateway: o.gateway, runId: o.runId, token: o.token, fingerprint: o.fingerprint },
+      // Uploads go to whichever node the link is on now (read on every attempt).
+      target: {
+        get gateway() {
+          return link().gateway.url;
+        },
+        get fingerprint() {
+          return link().gateway.fingerprint;
+        },
+        runId: o.runId,
+        token: o.token,
+      },
       allowlist: o.allowlist,
       cwd: o.cwd,
       env: o.env,
@@ -291,10 +302,11 @@ class Runner {
     };
   }
 
-  private retrying(why: CliError, attempt: number): void {
+  private retrying(why: CliError, attempt: number, next: string): void {
     this.conn.welcomed = false;
     if (attempt === 1 || attempt % 5 === 0) {
-      this.o.status(`${why.message}; reconnecting${this.conn.wasConnected ? ` (resuming after seq ${this.spool.minSeq - 1})` : ''}…`);
+      const via = this.o.gateways.length > 1 ? ` to ${next}` : '';
+      this.o.status(`${why.message}; reconnecting${via}${this.conn.wasConnected ? ` (resuming after seq ${this.spool.minSeq - 1})` : ''}…`);
     }
   }
 
@@ -378,7 +390,8 @@ class Runner {
     }
     const from = this.sender.welcomed(msg.nextSeq, this.child.started);
     this.conn.welcomed = true;
-    if (this.conn.wasConnected) this.o.status(`reconnected; resending from seq ${from}`);
+    const at = this.o.gateways.length > 1 ? ` at ${this.link.gateway.url}` : '';
+    if (this.conn.wasConnected) this.o.status(`reconnected${at}; resending from seq ${from}`);
     this.conn.wasConnected = true;
     if (!this.child.started) {
       this.driver.configure?.({ maxBudgetUsd: msg.claude?.maxBudgetUsd ?? null });

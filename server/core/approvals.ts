@@ -48,6 +48,9 @@ const key = (runId: string, approvalId: string) => `${runId}/${approvalId}`;
  * who answers the moment the event reaches them finds the approval; writing it down, telling
  * subscribers and the run status follow in the same order, one run at a time.
  */
+/** How far an approval got: a change never goes back. */
+const STATE_RANK: Record<Approval['state'], number> = { pending: 0, answered: 1, resolved: 2 };
+
 export class ApprovalService {
   /** Approvals not yet resolved, by run, then by id. */
   private readonly open = new Map<string, Map<string, Approval>>();
@@ -60,6 +63,14 @@ export class ApprovalService {
 
   constructor(private readonly o: ApprovalServiceOptions) {
     for (const a of o.store.listOpenApprovals()) this.cache(a);
+    // Clustered gateway: approvals other nodes' runners asked for, and answers given on other
+    // nodes, so an operator here can answer them and a runner here gets its answers again after a
+    // reconnect. A change never goes back (a late 'pending' after 'answered' is ignored).
+    o.bus.on('approval', ({ approval: a }) => {
+      const held = this.open.get(a.runId)?.get(a.approvalId) ?? this.recent.get(key(a.runId, a.approvalId));
+      if (held && STATE_RANK[held.state] > STATE_RANK[a.state]) return;
+      this.cache(a);
+    }, { keep: true, remote: true });
   }
 
   private cache(a: Approval): void {
@@ -101,11 +112,11 @@ export class ApprovalService {
   }
 
   /** Applies a change now; writes it, tells subscribers and updates the run's status in order. */
-  private change(a: Approval, created = false): Promise<void> {
+  private change(a: Approval, created = false, written = false): Promise<void> {
     this.cache(a);
     const waiting = this.isWaiting(a.runId);
     return this.serial(a.runId, async () => {
-      await this.o.store.putApproval(a);
+      if (!written) await this.o.store.putApproval(a);
       this.o.bus.publish('approval', { approval: a, created });
       await this.o.runs.setWaiting(a.runId, waiting);
     });
@@ -193,7 +204,18 @@ export class ApprovalService {
    */
   private async claim(current: Approval, a: { decision: 'allow' | 'deny'; always: boolean; message: string | null; answers?: QuestionAnswers; mode?: PlanExitMode }, who: Principal, from: string | null, detail: Record<string, string>): Promise<Approval> {
     const answered: Approval = { ...current, state: 'answered', answer: { ...a, by: who.name, at: this.o.now() } };
-    const durable = this.change(answered);
+    const cluster = Boolean(this.o.store.updateApproval);
+    if (this.o.store.updateApproval) {
+      // A cluster: the store decides which node's answer was first (and has written it).
+      this.cache(answered);
+      const won = await this.o.store.updateApproval(current.runId, current.approvalId, (latest) => (latest.state === 'pending' ? answered : undefined));
+      if (!won) {
+        const latest = this.o.store.getApproval(current.runId, current.approvalId) ?? current;
+        this.cache(latest.state === 'pending' ? current : latest);
+        throw new CcgError('ERR_APPROVAL_RESOLVED', `approval ${current.approvalId} was already ${latest.answer?.decision === 'allow' ? 'allowed' : latest.answer ? 'denied' : 'resolved'} by ${latest.answer?.by ?? 'someone'}`);
+      }
+    }
+    const durable = this.change(answered, false, cluster);
     const delivered = this.deliver(answered);
     this.audit(who.name, 'approval.answer', current.runId, from, { approvalId: current.approvalId, tool: current.toolName, decision: a.decision, always: a.always, ...detail });
     this.o.log.info('approval.answered', { run: current.runId, approval: current.approvalId, decision: a.decision, always: a.always, by: who.name, delivered });

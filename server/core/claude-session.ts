@@ -44,47 +44,63 @@ export class ClaudeSessionService {
 
   /** Runner events of a committed chunk (from the bus). */
   onEvents(runId: string, events: readonly RunnerEvent[]): void {
-    for (const ev of events) {
-      if (ev.type !== 'claude_init' && ev.type !== 'claude_settings') continue;
-      const s = this.known(runId);
-      if (ev.permissionMode !== null) s.permissionMode = ev.permissionMode;
-      if (ev.model !== null) s.model = ev.model;
-    }
+    const relevant = events.filter((ev) => ev.type === 'claude_init' || ev.type === 'claude_settings');
+    if (relevant.length === 0) return;
+    const s = this.state.get(runId);
+    if (s) return apply(s, relevant);
+    // Not known yet: read back what came before, then apply these (in order, after it).
+    let queue = this.queued.get(runId);
+    if (!queue) this.queued.set(runId, (queue = []));
+    queue.push(relevant);
+    void this.known(runId);
   }
 
   onRun(run: RunSummary): void {
     if (isFinal(run.status)) this.state.delete(run.id);
   }
 
-  private known(runId: string): State {
-    let s = this.state.get(runId);
-    if (!s) {
-      s = this.readBack(runId);
-      this.state.set(runId, s);
-      if (this.state.size > MAX_TRACKED) this.state.delete(this.state.keys().next().value!);
+  /** Events heard while a run's state was being read back: applied once it is. */
+  private readonly queued = new Map<string, RunnerEvent[][]>();
+  private readonly loading = new Map<string, Promise<State>>();
+
+  private known(runId: string): Promise<State> {
+    const s = this.state.get(runId);
+    if (s) return Promise.resolve(s);
+    let p = this.loading.get(runId);
+    if (!p) {
+      p = this.readBack(runId)
+        .catch((err: unknown) => {
+          this.o.log.warn('session.read_back_failed', { run: runId, err: String(err) });
+          return { permissionMode: null, model: null };
+        })
+        .then((st) => {
+          this.loading.delete(runId);
+          for (const evs of this.queued.get(runId) ?? []) apply(st, evs);
+          this.queued.delete(runId);
+          this.state.set(runId, st);
+          if (this.state.size > MAX_TRACKED) this.state.delete(this.state.keys().next().value!);
+          return st;
+        });
+      this.loading.set(runId, p);
     }
-    return s;
+    return p;
   }
 
   /** The newest mode and model among the run's recent events (a restarted gateway, an ended run). */
-  private readBack(runId: string): State {
+  private async readBack(runId: string): Promise<State> {
     const s: State = { permissionMode: null, model: null };
-    const chunks = this.o.store.readChunksBefore(runId, Number.MAX_SAFE_INTEGER, LOOKBACK);
+    const chunks = await this.o.store.readChunksBefore(runId, Number.MAX_SAFE_INTEGER, LOOKBACK);
     for (const c of chunks) {
       if (c.stream !== STREAM_EVENT) continue;
-      for (const { event: ev } of itemsOfChunk(c)) {
-        if (ev.type !== 'claude_init' && ev.type !== 'claude_settings') continue;
-        if (ev.permissionMode !== null) s.permissionMode = ev.permissionMode;
-        if (ev.model !== null) s.model = ev.model;
-      }
+      apply(s, itemsOfChunk(c).map((i) => i.event));
     }
     return s;
   }
 
   /** The session's mode and model, and which modes an operator may switch to. */
-  session(runId: string): SessionResponse {
+  async session(runId: string): Promise<SessionResponse> {
     const run = this.o.runs.mustGet(runId);
-    const s = this.state.get(runId) ?? (isFinal(run.status) ? this.readBack(runId) : this.known(runId));
+    const s = this.state.get(runId) ?? (isFinal(run.status) ? await this.readBack(runId) : await this.known(runId));
     const remote = run.runner?.remote;
     const canSetMode = run.runner?.mode === 'claude' && !run.runner.pty && remote?.approval !== false && !isFinal(run.status);
     const modes = canSetMode ? PERMISSION_MODES.filter((m) => m !== 'bypassPermissions' || remote?.bypass === true) : [];
@@ -131,5 +147,14 @@ export class ClaudeSessionService {
   interrupt(runId: string, who: Principal, from: string | null): { controlId: string; fromSeq: number } {
     this.target(runId, who);
     return this.send(runId, who, from, { action: 'interrupt' }, {});
+  }
+}
+
+/** Claude's reported mode and model, newest last. */
+function apply(s: State, events: readonly RunnerEvent[]): void {
+  for (const ev of events) {
+    if (ev.type !== 'claude_init' && ev.type !== 'claude_settings') continue;
+    if (ev.permissionMode !== null) s.permissionMode = ev.permissionMode;
+    if (ev.model !== null) s.model = ev.model;
   }
 }

@@ -285,7 +285,7 @@ export class MachineService {
     if (!prev.origin) throw new CcgError('ERR_BAD_REQUEST', `run ${runId} was not started by a machine: only those can be continued`);
     if (!isFinal(prev.status)) throw new CcgError('ERR_CONFLICT', `run ${runId} is still ${prev.status}: send it a follow-up instead, or wait until it ends`);
     if (prev.origin.next) throw new CcgError('ERR_CONFLICT', `run ${runId} was already continued by run ${prev.origin.next}`);
-    const sessionId = prev.origin.sessionId ?? this.sessionOf(runId);
+    const sessionId = prev.origin.sessionId ?? (await this.sessionOf(runId));
     if (!sessionId || !SESSION_ID_RE.test(sessionId)) throw new CcgError('ERR_CONFLICT', `run ${runId} has no Claude session to resume (Claude never started)`);
     return this.start(a, prev.origin.machine, {
       workspace: prev.origin.workspace, prompt,
@@ -295,10 +295,10 @@ export class MachineService {
   }
 
   /** Claude's session id from the run's stored events (its init is among the first). */
-  private sessionOf(runId: string): string | null {
+  private async sessionOf(runId: string): Promise<string | null> {
     let from = 1;
     for (let pages = 0; pages < 20; pages++) {
-      const chunks = this.o.store.readChunks(runId, from, { limit: 200, maxBytes: 1024 * 1024 });
+      const chunks = await this.o.store.readChunks(runId, from, { limit: 200, maxBytes: 1024 * 1024 });
       if (chunks.length === 0) return null;
       for (const c of chunks) {
         if (c.stream !== STREAM_EVENT) continue;

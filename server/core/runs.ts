@@ -8,6 +8,7 @@ import { emptyClaudeState, type ClaudeRunState } from '../../protocol/claude-run
 import { isFinal, type RunOrigin, type RunnerInfo, type RunStatus, type RunSummary } from '../../protocol/run.js';
 import { toLiveChunk, type EventBus, type LiveChunk } from '../live/bus.js';
 import type { FollowSource } from '../live/follower.js';
+import type { RunnerRouter } from './runner-router.js';
 import type { SecretBox } from '../auth/secret-box.js';
 import type { Logger } from '../log.js';
 import type { AuthStore, RunRecord, RunStore, StoredChunk } from '../store/types.js';
@@ -56,6 +57,8 @@ export interface RunServiceOptions {
   cancelGraceMs?: number;
   /** Where revocations are audited. */
   audit?: Pick<AuthStore, 'appendAudit'>;
+  /** Clustered gateway: reaches a runner whose socket another node holds (runner-router.ts). */
+  router?: RunnerRouter;
 }
 
 /** How long a cancelled run may take to end before the gateway revokes it. */
@@ -79,6 +82,12 @@ export class RunService {
   /** Runs whose runner went away without reporting an exit, and when (in memory: a restarted gateway knows only "not connected"). */
   private readonly lostAt = new Map<string, number>();
   private readonly live = new Map<string, Live>();
+  /**
+   * The stored end of runs with no ingest state here (ended runs, runs whose runner has not come
+   * back): read from the store by `latestSeq` and `primeSeqs`, since chunk reads are asynchronous
+   * and `committedSeq` is not. Bounded: an entry that goes falls back to the record's lastSeq.
+   */
+  private readonly settled = new Map<string, number>();
   private readonly runners = new Map<string, RunnerLink>();
   /** What to do after ingest and after commits (fan-out, acks), run together in the next check phase: see `afterCommit`. */
   private afterCommitQueue: (() => void)[] = [];
@@ -88,7 +97,30 @@ export class RunService {
   /** Per run: request ids issued and not yet answered, and how many unsolicited reports were audited. */
   private readonly answers = new Map<string, { open: Set<string>; unsolicited: number }>();
 
-  constructor(private readonly o: RunServiceOptions) {}
+  constructor(private readonly o: RunServiceOptions) {
+    // Another node took a runner over (it reconnected there): this node lets its socket go.
+    o.router?.onTakeover((id) => {
+      const link = this.runners.get(id);
+      if (!link) return;
+      this.runners.delete(id);
+      link.kick(new CcgError('ERR_REPLACED'));
+    });
+    o.router?.onRevoke((id) => {
+      for (const fn of this.revokeHooks) fn(id);
+    });
+    // Another node changed a run (a cancel, its runner's progress): the cached record takes it,
+    // keeping the output counters this node may be ahead on (it holds the runner).
+    o.store.onRunChange?.((run) => {
+      const mine = this.cache.get(run.id);
+      if (!mine) return;
+      this.cache.set(run.id, { ...run, bytes: Math.max(run.bytes, mine.bytes), lastSeq: Math.max(run.lastSeq, mine.lastSeq) });
+    });
+  }
+
+  /** The run's runner: its socket on this node, or through the node that holds it (cluster). */
+  private linkOf(id: string): RunnerLink | undefined {
+    return this.runners.get(id) ?? this.o.router?.remote(id, this.get(id)?.runnerNode);
+  }
 
   /**
    * Runs `fn` from setImmediate, never from the promise continuation of a commit. lmdb-js often
@@ -171,14 +203,15 @@ export class RunService {
   }
 
   summary(run: RunRecord): RunSummary {
-    const { tokenBox: _t, cancelRequestedBy: _c, revokedBy: _r, ...pub } = run;
+    const { tokenBox: _t, cancelRequestedBy: _c, revokedBy: _r, runnerNode, ...pub } = run;
     const live = this.live.get(run.id);
     const lostAt = this.lostAt.get(run.id);
+    const connected = this.runners.has(run.id) || Boolean(this.o.router?.remote(run.id, runnerNode));
     return {
       ...pub,
-      runnerConnected: this.runners.has(run.id),
-      lastSeq: live ? live.committedSeq : run.lastSeq,
-      ...(lostAt !== undefined && !isFinal(run.status) && !this.runners.has(run.id) ? { runnerLostAt: lostAt } : {}),
+      runnerConnected: connected,
+      lastSeq: live ? live.committedSeq : Math.max(run.lastSeq, this.settled.get(run.id) ?? 0),
+      ...(lostAt !== undefined && !isFinal(run.status) && !connected ? { runnerLostAt: lostAt } : {}),
     };
   }
 
@@ -197,8 +230,29 @@ export class RunService {
     run.updatedAt = this.o.now();
     this.cache.set(id, run);
     this.o.bus.publish('run', this.summary(run));
-    await this.o.store.putRun(run);
-    return run;
+    return this.write(run, patch);
+  }
+
+  /**
+   * Stores a changed record: whole on one gateway; on a cluster, `patch` is applied again to the
+   * latest stored record (another node may have changed the run since), so no node's change
+   * overwrites another's, and the cache takes the result unless a newer change replaced it.
+   */
+  private async write(run: RunRecord, patch: (run: RunRecord) => void): Promise<RunRecord> {
+    if (!this.o.store.updateRun) {
+      await this.o.store.putRun(run);
+      return run;
+    }
+    const stored = await this.o.store.updateRun(run.id, (latest) => {
+      const next = { ...latest };
+      patch(next);
+      next.updatedAt = run.updatedAt;
+      return next;
+    });
+    if (!stored) return run;
+    const mine = this.cache.get(run.id);
+    if (mine === run) this.cache.set(run.id, { ...stored, bytes: Math.max(stored.bytes, run.bytes), lastSeq: Math.max(stored.lastSeq, run.lastSeq) });
+    return stored;
   }
 
   /** Records how a machine started this run (machines.ts): its workspace, links, Claude's session. */
@@ -212,15 +266,27 @@ export class RunService {
 
   /** Registers a connected runner; any earlier connection of the same run is kicked. */
   async attachRunner(id: string, link: RunnerLink, info: RunnerInfo): Promise<{ nextSeq: number; run: RunRecord }> {
+    // The runner was on another node since this one last took its output: what this node knew
+    // of the run's ingest is stale (the store has more), so it starts again from the store.
+    const holder = this.get(id)?.runnerNode;
+    if (this.o.router && !this.runners.has(id) && holder && holder !== this.o.router.node) {
+      const stale = this.live.get(id);
+      if (stale?.progressTimer) clearTimeout(stale.progressTimer);
+      this.live.delete(id);
+    }
+    // The stored end, read before the link is registered (no chunk of this socket comes before its welcome).
+    const stored = this.live.has(id) ? undefined : await this.o.store.lastSeq(id);
     const previous = this.runners.get(id);
     if (previous && previous !== link) previous.kick(new CcgError('ERR_REPLACED'));
     this.runners.set(id, link);
+    this.o.router?.attached(id, link);
     this.lostAt.delete(id);
-    const live = this.liveOf(id);
+    const live = this.liveOf(id, stored);
     // The command line is displayed to every viewer: redacted again here, as output is.
     const command = info.command.map((a) => live.redaction.applyBytes(Buffer.from(a, 'utf8')).toString('utf8'));
     const run = await this.update(id, (r) => {
       r.runner = { ...info, command };
+      if (this.o.router) r.runnerNode = this.o.router.node;
       if (r.status === 'created') r.status = 'connected';
     });
     // A cancel this runner has not honoured yet (say from before a gateway restart): the clock runs.
@@ -231,9 +297,15 @@ export class RunService {
   detachRunner(id: string, link: RunnerLink): void {
     if (this.runners.get(id) !== link) return;
     this.runners.delete(id);
+    this.o.router?.detached(id, link);
     const run = this.get(id);
     if (run && !isFinal(run.status)) this.lostAt.set(id, this.o.now());
-    if (run) this.o.bus.publish('run', this.summary(run));
+    if (run?.runnerNode && run.runnerNode === this.o.router?.node) {
+      // Other nodes read who holds the runner from the record.
+      this.update(id, (r) => {
+        if (r.runnerNode === this.o.router?.node) r.runnerNode = null;
+      }).catch((err: unknown) => this.o.log.warn('run.detach_write_failed', { run: id, err: String(err).slice(0, 300) }));
+    } else if (run) this.o.bus.publish('run', this.summary(run));
   }
 
   async started(id: string): Promise<void> {
@@ -248,21 +320,61 @@ export class RunService {
 
   // ---- output
 
-  private liveOf(id: string): Live {
+  private liveOf(id: string, storedSeq?: number): Live {
     let live = this.live.get(id);
     if (!live) {
-      const seq = this.o.store.lastSeq(id);
+      // attachRunner reads the stored end first; other callers come after it (they need a runner).
+      const seq = storedSeq ?? this.committedSeq(id);
       const run = this.get(id);
       const token = run ? this.tokenOf(run) : undefined;
       const redaction = new Redaction({ literals: token ? [{ kind: 'ccg-token', value: token }] : [] });
       live = { receivedSeq: seq, committedSeq: seq, inFlight: [], unpublished: [], fanOutQueued: false, pendingBytes: 0, lastWrite: Promise.resolve(), progressTimer: null, redactors: new Map(), redaction };
       this.live.set(id, live);
+      this.settled.delete(id);
     }
     return live;
   }
 
+  /**
+   * The highest committed seq of a run: exact for a run whose output flows through this service;
+   * otherwise the stored end last read (`latestSeq`, `primeSeqs`), or the record's lastSeq.
+   */
   committedSeq(id: string): number {
-    return this.live.get(id)?.committedSeq ?? this.o.store.lastSeq(id);
+    const live = this.live.get(id);
+    if (live) return live.committedSeq;
+    return Math.max(this.settled.get(id) ?? 0, this.get(id)?.lastSeq ?? 0);
+  }
+
+  /** The highest committed seq, read from the store when no output flows through this service (then `committedSeq` agrees). */
+  async latestSeq(id: string): Promise<number> {
+    const live = this.live.get(id);
+    if (live) return live.committedSeq;
+    const seq = await this.o.store.lastSeq(id);
+    if (!this.live.has(id)) this.remember(id, seq);
+    return this.committedSeq(id);
+  }
+
+  /**
+   * Reads the stored end of every run not yet final (at start: a gateway that stopped between a
+   * commit and the next progress write left the record behind the chunks).
+   */
+  async primeSeqs(): Promise<void> {
+    for (const status of ['created', 'connected', 'running', 'waiting'] as const) {
+      for (const run of this.o.store.listRuns({ limit: 10_000, status })) await this.latestSeq(run.id);
+    }
+  }
+
+  private remember(id: string, seq: number): void {
+    this.settled.delete(id);
+    this.settled.set(id, seq);
+    if (this.settled.size > 50_000) this.settled.delete(this.settled.keys().next().value!);
+  }
+
+  /** Clustered gateway: the run's runner is on another node (or on none, last seen on another). */
+  private elsewhere(id: string): boolean {
+    if (!this.o.router || this.runners.has(id)) return false;
+    const node = this.get(id)?.runnerNode;
+    return Boolean(node) && node !== this.o.router.node;
   }
 
   /** Accepted chunks of a run not yet committed, from `from` on, in order (they are fanned out before their commit). */
@@ -275,9 +387,11 @@ export class RunService {
   /** Where viewers' followers read: the store up to the commit, then the chunks in flight, then the bus. */
   get followSource(): FollowSource {
     return (this.follow ??= {
-      committedSeq: (id) => this.committedSeq(id),
+      // A run whose runner another node holds: whatever the store has is committed, and the chunks
+      // that node fanned out before their commit come from the bus.
+      committedSeq: (id) => (this.elsewhere(id) ? Number.MAX_SAFE_INTEGER : this.committedSeq(id)),
       readChunks: (id, from, opts) => this.o.store.readChunks(id, from, opts),
-      pendingChunks: (id, from) => this.pendingChunks(id, from),
+      pendingChunks: (id, from) => (this.elsewhere(id) ? (this.o.bus.remoteChunks?.(id, from) ?? []) : this.pendingChunks(id, from)),
       bus: this.o.bus,
     });
   }
@@ -379,7 +493,11 @@ export class RunService {
       const run = this.cache.get(id);
       if (!run) return;
       this.o.bus.publish('run', this.summary(run));
-      this.o.store.putRun(run).catch((err: unknown) => this.o.log.error('run.progress.write_failed', { run: id, err: String(err) }));
+      const { bytes, lastSeq } = run;
+      this.write(run, (r) => {
+        r.bytes = Math.max(r.bytes, bytes);
+        r.lastSeq = Math.max(r.lastSeq, lastSeq);
+      }).catch((err: unknown) => this.o.log.error('run.progress.write_failed', { run: id, err: String(err) }));
     }, PROGRESS_INTERVAL_MS);
     live.progressTimer.unref();
   }
@@ -436,7 +554,7 @@ export class RunService {
   async cancel(id: string, by: string): Promise<{ run: RunRecord; delivered: boolean }> {
     const run = this.mustGet(id);
     if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${id} is already ${run.status}`);
-    const link = this.runners.get(id);
+    const link = this.linkOf(id);
     const updated = await this.update(id, (r) => {
       r.cancelRequestedBy = by;
       if (r.status === 'created' && !link) {
@@ -461,11 +579,12 @@ export class RunService {
     if (run.revokedBy) throw new CcgError('ERR_RUN_FINISHED', `the token of run ${id} is already revoked`);
     this.clearGrace(id);
     // Cut off first, before anything is awaited: not one more message of this runner is taken.
-    const link = this.runners.get(id);
+    const link = this.linkOf(id);
     if (link) {
       this.runners.delete(id);
       link.kick(new CcgError('ERR_RUN_REVOKED', `the token of run ${id} was revoked`));
     }
+    this.o.router?.broadcastRevoke(id);
     // Set in the cache now (update writes it through synchronously), so a socket saying hello or
     // an upload finishing while the store write is under way is refused too.
     const updating = this.update(id, (r) => {
@@ -474,7 +593,7 @@ export class RunService {
         r.status = 'revoked';
         r.reason = why ?? `revoked by ${by}`;
         r.endedAt = this.o.now();
-        r.lastSeq = this.live.get(id)?.committedSeq ?? r.lastSeq;
+        r.lastSeq = this.committedSeq(id);
       }
     });
     // Sockets of the run that have not said hello yet (no link): closed too.
@@ -519,7 +638,7 @@ export class RunService {
   exec(id: string, name: string, params: Record<string, string>): { requestId: string; fromSeq: number } {
     const run = this.mustGet(id);
     if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${id} is already ${run.status}`);
-    const link = this.runners.get(id);
+    const link = this.linkOf(id);
     if (!link) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected');
     const cmd = run.runner?.commands?.find((c) => c.name === name);
     if (!cmd) throw new CcgError('ERR_NOT_FOUND', `the runner does not offer a command named "${name.slice(0, 64)}"`);
@@ -539,7 +658,7 @@ export class RunService {
   request<M extends GatewayCollect | GatewayAssist>(id: string, build: (requestId: string) => M): { requestId: string; fromSeq: number } {
     const run = this.mustGet(id);
     if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${id} is already ${run.status}`);
-    const link = this.runners.get(id);
+    const link = this.linkOf(id);
     if (!link) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected');
     const requestId = this.issue(id);
     const fromSeq = this.liveOf(id).receivedSeq + 1;
@@ -585,7 +704,7 @@ export class RunService {
 
   /** Sends a message to the run's runner if it is connected; false if it is away. */
   sendToRunner(id: string, msg: GatewayToRunner): boolean {
-    const link = this.runners.get(id);
+    const link = this.linkOf(id);
     if (!link) return false;
     link.send(msg);
     return true;

@@ -21,7 +21,7 @@ export interface ChunksApiOptions {
  * read, so scrolling a run with a million chunks costs what scrolling a small one does.
  */
 export function mountChunksApi(app: TemplatedApp, o: ChunksApiOptions): void {
-  route(app, 'get', '/api/v1/runs/:id/chunks', o.log, (ctx) => {
+  route(app, 'get', '/api/v1/runs/:id/chunks', o.log, async (ctx) => {
     o.who(ctx);
     const id = ctx.params[0] ?? '';
     if (!RUN_ID_RE.test(id)) throw new CcgError('ERR_RUN_NOT_FOUND', `no run with id ${id.slice(0, 40)}`);
@@ -31,16 +31,16 @@ export function mountChunksApi(app: TemplatedApp, o: ChunksApiOptions): void {
       const issue = q.error.issues[0];
       throw new CcgError('ERR_BAD_REQUEST', `${issue?.path.length ? `${issue.path.join('.')}: ` : ''}${issue?.message ?? 'bad query'}`);
     }
-    const lastSeq = o.runs.committedSeq(id);
+    const lastSeq = await o.runs.latestSeq(id);
     const limits = { limit: q.data.limit, maxBytes: q.data.maxBytes };
     let chunks;
     let more: boolean;
     if (q.data.before !== undefined) {
-      chunks = o.store.readChunksBefore(id, Math.min(q.data.before, lastSeq + 1), limits);
+      chunks = await o.store.readChunksBefore(id, Math.min(q.data.before, lastSeq + 1), limits);
       more = (chunks[0]?.seq ?? 1) > 1;
     } else {
       // Never past the committed seq: what is not yet acknowledged is not yet output.
-      chunks = o.store.readChunks(id, q.data.from ?? 1, limits).filter((c) => c.seq <= lastSeq);
+      chunks = (await o.store.readChunks(id, q.data.from ?? 1, limits)).filter((c) => c.seq <= lastSeq);
       const last = chunks.at(-1)?.seq ?? (q.data.from ?? 1) - 1;
       more = last < lastSeq;
     }
@@ -53,13 +53,15 @@ export function mountChunksApi(app: TemplatedApp, o: ChunksApiOptions): void {
   });
 
   // A pty run's latest screen: the TUI's terminal pane starts from it (O(screen), not O(history)).
-  route(app, 'get', '/api/v1/runs/:id/screen', o.log, (ctx) => {
+  route(app, 'get', '/api/v1/runs/:id/screen', o.log, async (ctx) => {
     o.who(ctx);
     const id = ctx.params[0] ?? '';
     if (!RUN_ID_RE.test(id)) throw new CcgError('ERR_RUN_NOT_FOUND', `no run with id ${id.slice(0, 40)}`);
     o.runs.mustGet(id);
+    // The snapshot first: the seq it covers is never past the lastSeq read after it.
     const snap = o.store.latestTermSnapshot(id);
-    const out: ScreenResponse = { snapshot: snap ? { seq: snap.seq, cols: snap.cols, rows: snap.rows, data: snap.data } : null, lastSeq: o.runs.committedSeq(id) };
+    const lastSeq = await o.runs.latestSeq(id);
+    const out: ScreenResponse = { snapshot: snap ? { seq: snap.seq, cols: snap.cols, rows: snap.rows, data: snap.data } : null, lastSeq };
     return { status: 200, json: out };
   });
 }

@@ -53,9 +53,9 @@ export function mountClaudeSteerApi(app: TemplatedApp, o: ClaudeSteerApiOptions)
     return { status: 200, json: { approval: await o.approvals.answerPlan(id, a, body, p, ctx.remote) } };
   });
 
-  route(app, 'get', '/api/v1/runs/:id/session', o.log, (ctx) => {
+  route(app, 'get', '/api/v1/runs/:id/session', o.log, async (ctx) => {
     o.who(ctx);
-    return { status: 200, json: o.claudeSession.session(runId(ctx)) };
+    return { status: 200, json: await o.claudeSession.session(runId(ctx)) };
   });
 
   route(app, 'post', '/api/v1/runs/:id/mode', o.log, async (ctx) => {

@@ -69,13 +69,14 @@ export function mountClaudeApi(app: TemplatedApp, o: ClaudeApiOptions): void {
 
   // The timeline: every runner event from `from` on, one JSON object per line
   // ({"seq","time","type",…}), streamed with backpressure like the log.
-  route(app, 'get', '/api/v1/runs/:id/events', o.log, (ctx) => {
+  route(app, 'get', '/api/v1/runs/:id/events', o.log, async (ctx) => {
     o.who(ctx);
     const id = runId(ctx);
     const run = o.runs.mustGet(id);
     const from = fromParam(new URLSearchParams(ctx.query));
+    const until = await o.runs.latestSeq(id); // after the status (see api-runs.ts /log)
     return streamStoredChunks(ctx, o.store, {
-      runId: id, from, until: o.runs.committedSeq(id), status: run.status, contentType: 'application/x-ndjson; charset=utf-8',
+      runId: id, from, until, status: run.status, contentType: 'application/x-ndjson; charset=utf-8',
       emit: (c, write) => {
         if (c.stream !== STREAM_EVENT) return;
         for (const item of itemsOfChunk(c)) write(JSON.stringify({ seq: item.seq, time: item.time, ...item.event }) + '\n');

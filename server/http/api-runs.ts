@@ -85,7 +85,7 @@ export function mountRunsApi(app: TemplatedApp, s: Services, o: ApiOptions): voi
   });
 
   // The stored output, byte for byte, streamed with backpressure (runs can be gigabytes).
-  route(app, 'get', '/api/v1/runs/:id/log', log, (ctx) => {
+  route(app, 'get', '/api/v1/runs/:id/log', log, async (ctx) => {
     who(ctx);
     const id = runIdParam(ctx);
     const run = s.runs.mustGet(id);
@@ -93,8 +93,10 @@ export function mountRunsApi(app: TemplatedApp, s: Services, o: ApiOptions): voi
     const from = fromParam(query);
     // By default the child's own output only: exactly what it wrote, nothing of ccg's.
     const allStreams = query.get('streams') === 'all';
+    // The status first: a final status then means `until` is the whole output.
+    const until = await s.runs.latestSeq(id);
     return streamStoredChunks(ctx, s.store, {
-      runId: id, from, until: s.runs.committedSeq(id), status: run.status, contentType: 'application/octet-stream',
+      runId: id, from, until, status: run.status, contentType: 'application/octet-stream',
       emit: (c, write) => {
         if (allStreams || CHILD_STREAMS.has(c.stream)) write(c.data);
       },

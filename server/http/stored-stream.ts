@@ -37,6 +37,7 @@ export interface StoredStream {
  */
 export function streamStoredChunks(ctx: Ctx, store: RunStore, s: StoredStream): { streamed: true } {
   const res = ctx.res;
+  if (ctx.aborted()) return { streamed: true };
   let next = s.from;
   let writable = true;
   const write = (data: RecognizedString) => {
@@ -49,13 +50,14 @@ export function streamStoredChunks(ctx: Ctx, store: RunStore, s: StoredStream): 
     res.writeHeader('x-ccg-last-seq', String(s.until));
     res.writeHeader('x-ccg-run-status', s.status);
   });
-  const pump = (): void => {
+  const pump = async (): Promise<void> => {
     while (!ctx.aborted()) {
       if (next > s.until) {
         res.cork(() => res.end());
         return;
       }
-      const chunks = store.readChunks(s.runId, next, { limit: 512, maxBytes: 1024 * 1024 });
+      const chunks = await store.readChunks(s.runId, next, { limit: 512, maxBytes: 1024 * 1024 });
+      if (ctx.aborted()) return;
       if (chunks.length === 0) {
         next = s.until + 1;
         continue;
@@ -71,13 +73,19 @@ export function streamStoredChunks(ctx: Ctx, store: RunStore, s: StoredStream): 
       if (!writable) {
         // uWS buffered it all; wait for the socket to drain before reading more from the store.
         res.onWritable(() => {
-          setImmediate(pump);
+          setImmediate(start);
           return true;
         });
         return;
       }
     }
   };
-  pump();
+  // A store read that fails ends the response early (the client sees a short body and x-ccg-last-seq).
+  const start = (): void => {
+    pump().catch(() => {
+      if (!ctx.aborted()) res.cork(() => res.close());
+    });
+  };
+  start();
   return { streamed: true };
 }

@@ -77,6 +77,8 @@ export interface EventBus {
   /** Output of one run: only that run's listeners hear it (the hot path). */
   publishChunk(runId: string, chunk: LiveChunk): void;
   onChunk(runId: string, listener: (chunk: LiveChunk) => void): () => void;
+  /** Clustered gateway: chunks of a run other nodes fanned out recently, from `from` on (nats-bus.ts). */
+  remoteChunks?(runId: string, from: number): readonly LiveChunk[];
   publish<T extends Topic>(topic: T, message: Topics[T]): void;
   /** `keep`: a listener that throws is logged and kept (the gateway's services), not dropped (a viewer's). */
   on<T extends Topic>(topic: T, listener: (message: Topics[T]) => void, opts?: ListenOptions): () => void;
@@ -84,6 +86,12 @@ export interface EventBus {
 
 export interface ListenOptions {
   keep?: boolean;
+  /**
+   * Clustered gateway: hear only what other nodes published (a service that keeps state their
+   * changes affect, such as the approvals another node's runner asked for). On one gateway such a
+   * listener never fires.
+   */
+  remote?: boolean;
 }
 
 /**
@@ -153,6 +161,7 @@ export class LocalBus implements EventBus {
   }
 
   on<T extends Topic>(topic: T, listener: (message: Topics[T]) => void, opts: ListenOptions = {}): () => void {
+    if (opts.remote) return () => undefined;
     return this.listeners(topic).add(listener, opts.keep);
   }
 

@@ -4,7 +4,7 @@ import { toLiveChunk, type EventBus, type LiveChunk } from './bus.js';
 /** Where a follower reads: the committed end of a run, its stored chunks, its live chunks. */
 export interface FollowSource {
   committedSeq(runId: string): number;
-  readChunks(runId: string, from: number, opts: { limit: number; maxBytes: number }): StoredChunk[];
+  readChunks(runId: string, from: number, opts: { limit: number; maxBytes: number }): Promise<StoredChunk[]>;
   /** Chunks after the committed end, already fanned out but not yet committed, from `from` on. */
   pendingChunks(runId: string, from: number): readonly LiveChunk[];
   bus: Pick<EventBus, 'onChunk'>;
@@ -35,6 +35,10 @@ export class Follower {
   private live = false;
   private waiting = false;
   private closed = false;
+  /** A store read is under way (reads are asynchronous): one pump at a time. */
+  private pumping = false;
+  /** pump() was asked for while one ran: it goes round once more before it stops. */
+  private again = false;
   private readonly off: () => void;
 
   constructor(
@@ -69,15 +73,44 @@ export class Follower {
     this.off();
   }
 
-  /** Reads from the store until caught up, the transport backs up, or the follower closes. */
+  /**
+   * Reads from the store until caught up, the transport backs up, or the follower closes. Store
+   * reads are asynchronous; live chunks that arrive meanwhile are ignored (the follower is not
+   * live), and the switch to live happens synchronously with the last look at the in-flight
+   * chunks, so nothing falls between the store and the bus.
+   */
   pump(): void {
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    this.again = false;
+    this.pumpLoop()
+      .catch(() => {
+        // A failed store read: try again shortly, unless closed (the viewer sees no gap, only a delay).
+        if (!this.closed) setTimeout(() => this.pump(), 500).unref();
+      })
+      .finally(() => {
+        this.pumping = false;
+        if (this.again && !this.closed && !this.live) this.pump();
+      });
+  }
+
+  private async pumpLoop(): Promise<void> {
     while (!this.closed && !this.waiting) {
       if (this.sink.congested()) {
         this.waiting = true; // resume() on drain
         return;
       }
-      const committed = this.src.committedSeq(this.runId);
-      const chunks = this.next > committed ? [] : this.src.readChunks(this.runId, this.next, this.batch).filter((c) => c.seq <= committed);
+      let committed = this.src.committedSeq(this.runId);
+      let chunks: StoredChunk[] = [];
+      if (this.next <= committed) {
+        const from = this.next;
+        chunks = (await this.src.readChunks(this.runId, from, this.batch)).filter((c) => c.seq <= committed);
+        if (this.closed) return;
+        committed = this.src.committedSeq(this.runId);
+      }
       if (chunks.length === 0) {
         // Past the commit: the chunks in flight (fanned out before their commit) come from memory.
         const pending = this.src.pendingChunks(this.runId, this.next);
@@ -88,6 +121,7 @@ export class Follower {
         }
         if (!this.live) {
           this.live = true;
+          this.again = false;
           const end = Math.max(committed, this.src.pendingChunks(this.runId, committed + 1).at(-1)?.seq ?? 0);
           this.sink.caughtUp?.(Math.min(this.next - 1, end));
         }

@@ -138,9 +138,9 @@ export function runView(run: RunSummary, now: number): RunView {
 }
 
 /** The last non-empty line of the child's output, as plain text (for the runs list). */
-export function lastLine(store: RunStore, run: RunSummary): string {
+export async function lastLine(store: RunStore, run: RunSummary): Promise<string> {
   if (run.lastSeq === 0) return '';
-  const chunks = store.readChunksBefore(run.id, run.lastSeq + 1, { limit: 16, maxBytes: 8 * 1024 }).filter((c) => CHILD_STREAMS.has(c.stream));
+  const chunks = (await store.readChunksBefore(run.id, run.lastSeq + 1, { limit: 16, maxBytes: 8 * 1024 })).filter((c) => CHILD_STREAMS.has(c.stream));
   const tail = Buffer.concat(chunks.map((c) => c.data)).subarray(-8 * 1024);
   const lines = ansiToText(tail).split('\n').map((l) => l.trim()).filter(Boolean);
   const line = lines.at(-1) ?? '';
@@ -170,8 +170,11 @@ export const WINDOW_CHUNKS = 600;
 export class OutputRenderer {
   private readonly renderers = new Map<number, AnsiHtml>();
 
-  constructor(store: RunStore, runId: string, startSeq: number) {
-    if (startSeq > 1) for (const c of store.readChunksBefore(runId, startSeq, { limit: 8, maxBytes: 16 * 1024 })) if (CHILD_STREAMS.has(c.stream)) this.of(c.stream).prime(c.data);
+  /** A renderer for output from `startSeq` on, primed with the few chunks before it. */
+  static async at(store: RunStore, runId: string, startSeq: number): Promise<OutputRenderer> {
+    const r = new OutputRenderer();
+    if (startSeq > 1) for (const c of await store.readChunksBefore(runId, startSeq, { limit: 8, maxBytes: 16 * 1024 })) if (CHILD_STREAMS.has(c.stream)) r.of(c.stream).prime(c.data);
+    return r;
   }
 
   private of(stream: number): AnsiHtml {
@@ -192,9 +195,9 @@ export class OutputRenderer {
  * Reads only the output window before `before` (backwards from there, so a run with a million
  * chunks costs what a run with ten does) and renders it.
  */
-export function outputWindow(store: RunStore, runId: string, before: number): OutputWindow {
-  const chunks = store.readChunksBefore(runId, before, { limit: WINDOW_CHUNKS, maxBytes: WINDOW_BYTES });
+export async function outputWindow(store: RunStore, runId: string, before: number): Promise<OutputWindow> {
+  const chunks = await store.readChunksBefore(runId, before, { limit: WINDOW_CHUNKS, maxBytes: WINDOW_BYTES });
   const firstSeq = chunks[0]?.seq ?? before;
-  const html = new OutputRenderer(store, runId, firstSeq).render(chunks);
+  const html = (await OutputRenderer.at(store, runId, firstSeq)).render(chunks);
   return { html, firstSeq, lastSeq: Math.max(0, before - 1), hasEarlier: firstSeq > 1, chunks };
 }

@@ -193,7 +193,7 @@ export class LmdbStore implements Store {
     CHUNK_BATCH_MS,
   );
 
-  readChunks(runId: string, from: number, opts: { limit: number; maxBytes: number }): StoredChunk[] {
+  async readChunks(runId: string, from: number, opts: { limit: number; maxBytes: number }): Promise<StoredChunk[]> {
     const out: StoredChunk[] = [];
     let bytes = 0;
     for (const { key, value } of this.chunks.getRange({ start: [runId, from], end: [runId, MAX_SEQ], limit: opts.limit })) {
@@ -205,7 +205,7 @@ export class LmdbStore implements Store {
     return out;
   }
 
-  readChunksBefore(runId: string, before: number, opts: { limit: number; maxBytes: number }): StoredChunk[] {
+  async readChunksBefore(runId: string, before: number, opts: { limit: number; maxBytes: number }): Promise<StoredChunk[]> {
     const out: StoredChunk[] = [];
     if (before <= 1) return out;
     let bytes = 0;
@@ -218,7 +218,7 @@ export class LmdbStore implements Store {
     return out.reverse();
   }
 
-  lastSeq(runId: string): number {
+  async lastSeq(runId: string): Promise<number> {
     for (const key of this.chunks.getKeys({ start: [runId, MAX_SEQ], end: [runId, 0], reverse: true, limit: 1 })) {
       return key[1];
     }

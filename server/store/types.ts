@@ -24,6 +24,8 @@ export interface RunRecord extends RunSummary {
   cancelRequestedBy: string | null;
   /** Set when the run token was revoked (by whom, or the gateway): the token is refused from then on. */
   revokedBy?: string | null;
+  /** Clustered gateway: the node that holds the runner's socket (absent or null: none, or one gateway). */
+  runnerNode?: string | null;
 }
 
 export interface RunStore {
@@ -33,18 +35,27 @@ export interface RunStore {
   listRuns(opts: { limit: number; status?: RunStatus }): RunRecord[];
   countRuns(): number;
   putRun(run: RunRecord): Promise<void>;
+  /**
+   * Clustered stores: atomic read-modify-write of a run record (`change` sees the latest stored
+   * record and returns the new one, or undefined to leave it), so that nodes changing the same run
+   * (a cancel on one, progress on another) never overwrite each other. Resolves with what is stored.
+   */
+  updateRun?(id: string, change: (run: RunRecord) => RunRecord | undefined): Promise<RunRecord | undefined>;
+  /** Clustered stores: hears run records other nodes wrote. */
+  onRunChange?(listener: (run: RunRecord) => void): () => void;
   /** Resolves once the chunk is durable: only then may it be acknowledged. */
   appendChunk(runId: string, chunk: StoredChunk): Promise<void>;
+  // Chunk reads are asynchronous: a networked store answers over the wire (LMDB resolves at once).
   /** Chunks with seq ≥ from, in order, stopping at `limit` chunks or once `maxBytes` is passed. */
-  readChunks(runId: string, from: number, opts: { limit: number; maxBytes: number }): StoredChunk[];
+  readChunks(runId: string, from: number, opts: { limit: number; maxBytes: number }): Promise<StoredChunk[]>;
   /**
    * The newest chunks with seq < before, read backwards (the tail of a huge run costs what the
    * tail of a small one does), stopping at `limit` chunks or once `maxBytes` is passed; returned
    * in ascending seq order.
    */
-  readChunksBefore(runId: string, before: number, opts: { limit: number; maxBytes: number }): StoredChunk[];
+  readChunksBefore(runId: string, before: number, opts: { limit: number; maxBytes: number }): Promise<StoredChunk[]>;
   /** The highest stored seq of a run, 0 when it has none. */
-  lastSeq(runId: string): number;
+  lastSeq(runId: string): Promise<number>;
 }
 
 /**
@@ -242,6 +253,12 @@ export interface PushSubscriptionRecord {
  */
 export interface ClaudeStore {
   putApproval(a: Approval): Promise<void>;
+  /**
+   * Atomic read-modify-write of an approval (`change` sees the latest stored one and returns the
+   * new one, or undefined to leave it). Resolves with what was written, undefined when nothing was.
+   * Clustered stores have it: it is how the first answer wins across nodes.
+   */
+  updateApproval?(runId: string, approvalId: string, change: (a: Approval) => Approval | undefined): Promise<Approval | undefined>;
   getApproval(runId: string, approvalId: string): Approval | undefined;
   /** A run's approvals, oldest first (at most `limit`). */
   listApprovals(runId: string, limit: number): Approval[];

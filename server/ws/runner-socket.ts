@@ -144,7 +144,7 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
     const limits = { maxChunkBytes: MAX_CHUNK_DATA, maxRunBytes: o.maxRunBytes };
     if (isFinal(current.status)) {
       d.finished = true; // told so; anything it sends now is refused
-      send(ws, { type: 'welcome', v: PROTOCOL_VERSION, runId: d.runId, nextSeq: o.runs.committedSeq(d.runId) + 1, finished: true, exitCode: current.exitCode, serverTime: Date.now(), limits });
+      send(ws, { type: 'welcome', v: PROTOCOL_VERSION, runId: d.runId, nextSeq: (await o.runs.latestSeq(d.runId)) + 1, finished: true, exitCode: current.exitCode, serverTime: Date.now(), limits });
       return;
     }
     const link: RunnerLink = {

@@ -7,6 +7,7 @@ import { test, type TestContext } from 'node:test';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ReconnectingSocket, type ReconnectPolicy } from '../../cli/client/reconnecting-socket.js';
 import { CliError } from '../../cli/exit-codes.js';
+import { freePort } from '../helpers/serve.js';
 
 /** What the test server does with the n-th upgrade request (from 1). */
 type Answer = 'accept' | { status: number; body: string };
@@ -64,7 +65,7 @@ const POLICY: ReconnectPolicy = {
 interface Seen {
   opens: number;
   messages: string[];
-  retries: { why: CliError; attempt: number }[];
+  retries: { why: CliError; attempt: number; next: string }[];
   fatal: CliError[];
 }
 
@@ -75,15 +76,14 @@ interface Client {
   until(pred: (seen: Seen) => boolean): Promise<void>;
 }
 
-function client(t: TestContext, url: string, over: { heartbeatMs?: number; onOpen?: (seen: Seen) => void } = {}): Client {
+function client(t: TestContext, url: string | string[], over: { heartbeatMs?: number; onOpen?: (seen: Seen) => void } = {}): Client {
   const seen: Seen = { opens: 0, messages: [], retries: [], fatal: [] };
   const changed = new EventEmitter();
   const note = () => changed.emit('change');
   let signed = 0;
   const socket = new ReconnectingSocket({
-    gateway: url,
+    gateways: (Array.isArray(url) ? url : [url]).map((u) => ({ url: u, fingerprint: undefined })),
     path: '/v1/test',
-    fingerprint: undefined,
     // A new value per attempt, as a signed upgrade has.
     headers: () => ({ 'x-attempt': String(++signed) }),
     maxPayload: 1024 * 1024,
@@ -97,7 +97,7 @@ function client(t: TestContext, url: string, over: { heartbeatMs?: number; onOpe
         note();
       },
       message: (data) => (seen.messages.push(String(data)), note()),
-      retrying: (why, attempt) => (seen.retries.push({ why, attempt }), note()),
+      retrying: (why, attempt, next) => (seen.retries.push({ why, attempt, next }), note()),
       fatal: (err) => (seen.fatal.push(err), note()),
     },
   });
@@ -171,6 +171,31 @@ test('reconnecting socket: a fatal refusal or close code stops it for good', asy
   assert.equal(refusing.upgrades.length, 1);
   assert.equal(closing.upgrades.length, 2);
   assert.deepEqual([a.seen.retries.length, b.seen.retries.length, a.seen.fatal.length, b.seen.fatal.length], [0, 0, 1, 1]);
+});
+
+test('reconnecting socket: with several gateway URLs, a refused, dead or dropped one moves on to the next, round and round; a welcome keeps it where it is', async (t) => {
+  const dead = `http://127.0.0.1:${await freePort()}`; // nobody listens: refused at once
+  const a = await startServer(t, () => 'accept');
+  const b = await startServer(t, (n) => (n === 1 ? { status: 503, body: '{"error":{"code":"ERR_UNAVAILABLE","message":"store down"}}' } : 'accept'));
+  const c = client(t, [dead, a.url, b.url]);
+  assert.equal(c.socket.gateway.url, dead);
+  c.socket.start();
+  // dead → a (accepted)
+  await a.accepted(1);
+  await c.until((s) => s.opens === 1);
+  assert.equal(c.socket.gateway.url, a.url);
+  c.socket.resetBackoff(); // as the runner does on a welcome
+  // a drops it → b (503) → dead (refused) → a again
+  a.sockets[0]!.terminate();
+  await a.accepted(2);
+  await c.until((s) => s.opens === 2);
+  assert.deepEqual(c.seen.retries.map((r) => [r.attempt, r.next]), [[1, a.url], [1, b.url], [2, dead], [3, a.url]]);
+  assert.match(c.seen.retries[0]!.why.message, /ECONNREFUSED|refused|unreachable/i);
+  assert.equal(c.seen.retries[2]!.why.message, '503 ERR_UNAVAILABLE: store down');
+  assert.deepEqual([a.upgrades.length, b.upgrades.length], [2, 1]);
+  assert.deepEqual([...a.upgrades, ...b.upgrades].map((h) => h['x-attempt']).sort(), ['2', '3', '5'], 'signed anew for every URL and attempt');
+  assert.equal(c.socket.gatewayIndex, 1);
+  assert.deepEqual(c.seen.fatal, []);
 });
 
 test('reconnecting socket: a connection that answers no ping for three heartbeats is dropped and reopened', async (t) => {

@@ -12,6 +12,7 @@ import { startGateway, tempDir } from '../helpers/gateway.js';
 import { machineRuns } from '../helpers/machine.js';
 import { startModelApi } from '../helpers/model-api.js';
 import { waitFor } from '../helpers/processes.js';
+import { freePort } from '../helpers/serve.js';
 
 /** Runs a shell line in `cwd` with only node on PATH; resolves with its exit code and output. */
 function sh(line: string, cwd: string, env: Record<string, string> = {}): { done: Promise<{ code: number | null; out: string }>; kill: () => void } {
@@ -51,18 +52,22 @@ test('single-file runner: fetched with pin and hash checked, then streams a run 
   assert.match(fetched.out, /verified/);
   assert.deepEqual(readFileSync(join(dir, 'ccg-runner.mjs')), built);
 
-  // A run, by hand.
+  // A run, by hand, given a dead node before the live one (a cluster's list): it moves on.
+  const dead = `https://127.0.0.1:${await freePort()}`;
   const run = CreateRunResponse.parse(JSON.parse((await runCli(['runs', 'create', '--json'], g.env)).stdout));
-  const r = await sh(`node ccg-runner.mjs runner start --gateway ${g.url} --fingerprint ${g.fingerprint} --run-id ${run.id} --spool-dir ./spool --quiet -- sh -c 'echo hello from one file'`, dir, { CCG_RUN_TOKEN: run.token }).done;
+  const r = await sh(`node ccg-runner.mjs runner start --gateway ${dead},${g.url} --fingerprint ${g.fingerprint} --run-id ${run.id} --spool-dir ./spool --quiet -- sh -c 'echo hello from one file'`, dir, { CCG_RUN_TOKEN: run.token }).done;
   assert.equal(r.code, 0, r.out);
   assert.equal((await runCli(['runs', 'logs', run.id], g.env)).stdout, 'hello from one file\n');
+  assert.ok(r.out.includes(`reconnecting to ${g.url}`), r.out);
 
   // The machine daemon from the same file, starting Claude.
   const api = await startModelApi([{ text: 'Hello from a bare machine.' }]);
   t.after(() => api.close());
   const ws = tempDir('ccg-bare-ws-');
   writeFileSync(join(dir, 'machine.json'), JSON.stringify({ runnerArgs: ['--input-wait', '0', '--no-collect'], workspaces: { app: { dir: ws } } }));
-  const daemon = sh(`${startLine} --config machine.json --state-dir ./state --claude-bin ${claudeBinary()}`, dir, claudeEnv(api.url));
+  // The daemon too (its runners then get the list starting with the node it is connected to).
+  assert.ok(startLine.includes(` --gateway ${g.url} `), startLine);
+  const daemon = sh(`${startLine.replace(` --gateway ${g.url} `, ` --gateway ${dead},${g.url} `)} --config machine.json --state-dir ./state --claude-bin ${claudeBinary()}`, dir, claudeEnv(api.url));
   t.after(() => {
     daemon.kill();
     for (const m of machineRuns(join(dir, 'state'))) {
@@ -85,4 +90,7 @@ test('single-file runner: fetched with pin and hash checked, then streams a run 
   assert.ok(ended.runner?.command.some((a) => a.endsWith('claude')), 'Claude ran');
   const events = await runCli(['runs', 'events', id, '--json'], g.env);
   assert.match(events.stdout, /Hello from a bare machine\./);
+  // Its runner was handed the live node first: it never had to move on.
+  const runnerLog = readFileSync(join(dir, 'state', 'logs', `${id}.log`), 'utf8');
+  assert.ok(!runnerLog.includes('reconnecting'), runnerLog);
 });

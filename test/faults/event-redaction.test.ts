@@ -98,6 +98,6 @@ test('hostile runner that does not redact: an approval with an unterminated key 
   assert.equal((byId.get('appr_host000000000001')!.input as { command: string }).command, "grep -rn 'BEGIN OPENSSH' . # matches: [REDACTED:private-key]");
   assert.equal((byId.get('appr_host000000000002')!.input as { command: string }).command, 'npm test');
   assert.equal((byId.get('appr_host000000000003')!.input as { command: string }).command, 'echo [REDACTED:private-key]');
-  const stored = g.gw.store.readChunks(runId, 1, { limit: 100, maxBytes: 1 << 20 }).map((c) => Buffer.from(c.data).toString('latin1')).join('');
+  const stored = (await g.gw.store.readChunks(runId, 1, { limit: 100, maxBytes: 1 << 20 })).map((c) => Buffer.from(c.data).toString('latin1')).join('');
   assert.ok(!stored.includes('-----BEGIN OPENSSH') && !stored.includes(KEY_BODY.slice(0, 16)), 'the store holds no key');
 });

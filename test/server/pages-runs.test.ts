@@ -200,8 +200,8 @@ test('a run with a million lines opens by reading only its tail; older output pa
     get(target, prop, receiver) {
       const v = Reflect.get(target, prop, receiver) as unknown;
       if (prop === 'readChunks' || prop === 'readChunksBefore') {
-        return (...args: unknown[]) => {
-          const out = (v as (...a: unknown[]) => StoredChunk[]).apply(target, args);
+        return async (...args: unknown[]) => {
+          const out = await (v as (...a: unknown[]) => Promise<StoredChunk[]>).apply(target, args);
           reads.chunks += out.length;
           return out;
         };

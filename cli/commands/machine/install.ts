@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Command, Option } from 'clipanion';
-import { parseFingerprint } from '../../../protocol/fingerprint.js';
+import { parseGateways } from '../../client/gateways.js';
 import { MACHINE_NAME_RE } from '../../../protocol/machine.js';
 import { CliError } from '../../exit-codes.js';
 import { defaultMachineConfigPath, loadMachineConfig } from '../../machine/config.js';
@@ -24,8 +24,8 @@ export class MachineInstallCommand extends BaseCommand {
     examples: [['Install', 'ccg machine install --gateway https://gw:3100 --fingerprint sha256:… --name laptop --token-file ~/.config/ccg/machine.token']],
   });
 
-  gateway = Option.String('--gateway', { env: 'CCG_GATEWAY', description: 'Gateway URL' });
-  fingerprint = Option.String('--fingerprint', { env: 'CCG_FINGERPRINT', description: 'Pin the gateway certificate: sha256:<64 hex>' });
+  gateway = Option.String('--gateway', { env: 'CCG_GATEWAY', description: 'Gateway URL, or a cluster\'s node URLs comma-separated' });
+  fingerprint = Option.String('--fingerprint', { env: 'CCG_FINGERPRINT', description: 'Pin the gateway certificate: sha256:<64 hex> (one, or one per URL comma-separated)' });
   name = Option.String('--name', { description: "This machine's name" });
   tokenFile = Option.String('--token-file', { description: 'The machine token file (0600)' });
   config = Option.String('--config', { description: 'The machine config file (default ~/.config/ccg/machine.json)' });
@@ -34,23 +34,16 @@ export class MachineInstallCommand extends BaseCommand {
 
   protected async run(): Promise<number> {
     const env = this.context.env;
-    if (!this.gateway) throw new CliError('no gateway given: pass --gateway URL');
+    const gateways = parseGateways(this.gateway, this.fingerprint);
     if (!this.name || !MACHINE_NAME_RE.test(this.name)) throw new CliError('--name is missing or malformed');
     if (!this.tokenFile) throw new CliError('--token-file is needed: the service reads the token from a file, never from its definition');
     const tokenFile = resolve(this.tokenFile);
     if (!existsSync(tokenFile)) throw new CliError(`${tokenFile} does not exist`);
     const config = resolve(this.config ?? defaultMachineConfigPath(env));
     loadMachineConfig(config); // refuse to install something that cannot start
-    let fingerprint: string | undefined;
-    try {
-      fingerprint = this.fingerprint ? parseFingerprint(this.fingerprint) : undefined;
-    } catch (err) {
-      throw new CliError((err as Error).message);
-    }
     const words = ['machine', 'start'];
     const spec: ServiceSpec = {
-      argv: [process.execPath, resolve(process.argv[1]!), ...words], name: this.name, gateway: new URL(this.gateway).origin,
-      fingerprint, tokenFile, config, path: env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin',
+      argv: [process.execPath, resolve(process.argv[1]!), ...words], name: this.name, gateways, tokenFile, config, path: env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin',
     };
     const platform = this.platform ?? process.platform;
     if (platform === 'darwin') {

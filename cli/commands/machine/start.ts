@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'clipanion';
-import { parseFingerprint } from '../../../protocol/fingerprint.js';
 import { MACHINE_NAME_RE, MACHINE_TOKEN_RE } from '../../../protocol/machine.js';
+import { parseGateways } from '../../client/gateways.js';
 import { CliError, EXIT } from '../../exit-codes.js';
 import { defaultMachineConfigPath, loadMachineConfig } from '../../machine/config.js';
 import { MachineDaemon } from '../../machine/daemon.js';
@@ -23,7 +23,9 @@ export class MachineStartCommand extends BaseCommand {
     details: `
       Connects out to the gateway (no inbound port) with a machine token made by an admin
       (\`ccg machines add NAME\`, or Add machine on the phone), over the same signed, pinned,
-      heartbeat-checked connection a runner uses, and reconnects for ever with backoff.
+      heartbeat-checked connection a runner uses, and reconnects for ever with backoff. Given a
+      cluster's nodes (--gateway URL1,URL2,…), it moves on to the next whenever one refuses or
+      drops it, and hands its runners the same list, starting with the node it is connected to.
 
       What may be started here is decided by this machine's config file (--config, default
       ~/.config/ccg/machine.json), never by the gateway: named workspaces (name → directory),
@@ -45,8 +47,8 @@ export class MachineStartCommand extends BaseCommand {
     ],
   });
 
-  gateway = Option.String('--gateway', { env: 'CCG_GATEWAY', description: 'Gateway URL (env CCG_GATEWAY)' });
-  fingerprint = Option.String('--fingerprint', { env: 'CCG_FINGERPRINT', description: 'Pin the gateway certificate: sha256:<64 hex> (env CCG_FINGERPRINT)' });
+  gateway = Option.String('--gateway', { env: 'CCG_GATEWAY', description: 'Gateway URL, or the URLs of a cluster\'s nodes comma-separated, tried in turn (env CCG_GATEWAY)' });
+  fingerprint = Option.String('--fingerprint', { env: 'CCG_FINGERPRINT', description: 'Pin the gateway certificate: sha256:<64 hex>, one for every URL or one per URL comma-separated (env CCG_FINGERPRINT)' });
   name = Option.String('--name', { env: 'CCG_MACHINE_NAME', description: 'This machine\'s name, as added on the gateway (env CCG_MACHINE_NAME)' });
   tokenFile = Option.String('--token-file', { description: 'Read the machine token from this file (else CCG_MACHINE_TOKEN)' });
   config = Option.String('--config', { env: 'CCG_MACHINE_CONFIG', description: 'The machine config file (default ~/.config/ccg/machine.json)' });
@@ -56,14 +58,7 @@ export class MachineStartCommand extends BaseCommand {
 
   protected async run(): Promise<number> {
     const env = this.context.env;
-    if (!this.gateway) throw new CliError('no gateway given: pass --gateway URL or set CCG_GATEWAY');
-    let url: URL;
-    try {
-      url = new URL(this.gateway);
-    } catch {
-      throw new CliError(`--gateway "${this.gateway.slice(0, 100)}" is not a URL`);
-    }
-    if (url.protocol === 'http:' && !/^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(url.hostname)) throw new CliError('refusing plain http:// to a non-loopback gateway');
+    const gateways = parseGateways(this.gateway, this.fingerprint);
     if (!this.name || !MACHINE_NAME_RE.test(this.name)) throw new CliError('--name is missing or malformed (1-32 of a-z, 0-9 and -, starting with a letter)');
     let token: string | undefined;
     if (this.tokenFile) {
@@ -75,12 +70,6 @@ export class MachineStartCommand extends BaseCommand {
     } else token = env['CCG_MACHINE_TOKEN']?.trim();
     if (!token) throw new CliError('no machine token: set CCG_MACHINE_TOKEN or pass --token-file FILE', EXIT.AUTH, 'ERR_UNAUTHORIZED');
     if (!MACHINE_TOKEN_RE.test(token)) throw new CliError('the machine token is malformed (expected ccgm_ followed by 43 characters)', EXIT.AUTH, 'ERR_UNAUTHORIZED');
-    let fingerprint: string | undefined;
-    try {
-      fingerprint = this.fingerprint ? parseFingerprint(this.fingerprint) : undefined;
-    } catch (err) {
-      throw new CliError((err as Error).message);
-    }
     const config = loadMachineConfig(this.config ?? defaultMachineConfigPath(env));
     const status = (raw: string) => {
       const line = terminalLine(raw);
@@ -91,7 +80,7 @@ export class MachineStartCommand extends BaseCommand {
     const runnerEntry = [process.execPath, script, ...(this.cli.binaryName === 'claude-runner' ? ['start'] : ['runner', 'start'])];
     const childEnv = { ...env };
     const daemon = new MachineDaemon({
-      gateway: url.origin, fingerprint, name: this.name, token, config,
+      gateways, name: this.name, token, config,
       stateDir: this.stateDir ?? defaultMachineStateDir(env, this.name),
       runnerEntry, claudeBin: this.claudeBin, env: childEnv, version: VERSION,
       heartbeatMs: parseDuration(this.heartbeat, '--heartbeat'), status,

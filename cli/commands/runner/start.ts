@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { Command, Option } from 'clipanion';
-import { parseFingerprint } from '../../../protocol/fingerprint.js';
 import { RUN_ID_RE, RUN_TOKEN_RE } from '../../../protocol/ids.js';
+import { parseGateways } from '../../client/gateways.js';
 import { DEFAULT_ALLOWLIST, loadAllowlistFile, parseAllowFlag } from '../../runner/allowlist.js';
 import { checkGlob } from '../../runner/glob.js';
 import { DEFAULT_POWERS } from '../../runner/powers.js';
@@ -23,6 +23,12 @@ export class RunnerStartCommand extends BaseCommand {
       On the machine where Claude Code works. Connects out to the gateway (no inbound port),
       starts the command, and streams its output. Every chunk is kept in a spool on disk until the
       gateway has committed it, so a gateway restart or a dropped network loses nothing.
+
+      A cluster's nodes can all be named: --gateway https://gw1:3100,https://gw2:3100,… (or
+      CCG_GATEWAY the same). The runner connects to the first and, whenever a connection is
+      refused or lost, tries the next (round and round), resuming from the last acknowledged
+      seq as after any reconnect. One --fingerprint pins every URL; a comma-separated list pins
+      each URL with its own, in order.
 
       With --cmd "PROMPT" it drives Claude Code over stream-json. It runs
       \`claude -p --output-format stream-json --verbose --input-format stream-json --permission-prompt-tool stdio --include-hook-events\`
@@ -80,6 +86,7 @@ export class RunnerStartCommand extends BaseCommand {
     examples: [
       ['Claude Code with a prompt', 'CCG_RUN_TOKEN=ccgr_… ccg runner start --gateway https://gw:3100 --fingerprint sha256:… --run-id 7k2m9x4q3w8z --cmd "fix the failing test"'],
       ['Any command', 'CCG_RUN_TOKEN=ccgr_… ccg runner start --gateway https://gw:3100 --run-id 7k2m9x4q3w8z -- npm test'],
+      ['Three cluster nodes, each with its own certificate pin', 'ccg runner start --gateway https://gw1:3100,https://gw2:3100,https://gw3:3100 --fingerprint sha256:…,sha256:…,sha256:… --run-id 7k2m9x4q3w8z -- npm test'],
       ['For CI: end when Claude is done, deny tool uses nobody answers within 2 minutes', 'ccg runner start … --input-wait 0 --approval-timeout 2m --cmd "run the tests and fix what fails"'],
       ['Watch only: the gateway can neither prompt Claude nor approve its tool uses', 'ccg runner start … --no-remote-input --no-remote-approval --claude-arg=--allowedTools --claude-arg="Bash(npm test)" --cmd "fix the failing test"'],
       ['Pass flags to Claude (model, allowed tools, hooks)', 'ccg runner start … --claude-arg=--model --claude-arg=sonnet --claude-settings ./hooks.json --cmd "…"'],
@@ -91,8 +98,8 @@ export class RunnerStartCommand extends BaseCommand {
     ],
   });
 
-  gateway = Option.String('--gateway', { env: 'CCG_GATEWAY', description: 'Gateway URL (env CCG_GATEWAY)' });
-  fingerprint = Option.String('--fingerprint', { env: 'CCG_FINGERPRINT', description: 'Pin the gateway certificate: sha256:<64 hex> (env CCG_FINGERPRINT)' });
+  gateway = Option.String('--gateway', { env: 'CCG_GATEWAY', description: 'Gateway URL, or the URLs of a cluster\'s nodes comma-separated, tried in turn (env CCG_GATEWAY)' });
+  fingerprint = Option.String('--fingerprint', { env: 'CCG_FINGERPRINT', description: 'Pin the gateway certificate: sha256:<64 hex>, one for every URL or one per URL comma-separated (env CCG_FINGERPRINT)' });
   runId = Option.String('--run-id', { env: 'CCG_RUN_ID', description: 'The run to stream into (env CCG_RUN_ID)' });
   token = Option.String('--token', { description: 'Run token (visible in ps: prefer CCG_RUN_TOKEN or --token-file)' });
   tokenFile = Option.String('--token-file', { description: 'Read the run token from this file' });
@@ -126,19 +133,9 @@ export class RunnerStartCommand extends BaseCommand {
 
   protected async run(): Promise<number> {
     const env = this.context.env;
-    if (!this.gateway) throw new CliError('no gateway given: pass --gateway URL or set CCG_GATEWAY');
-    let gatewayUrl: URL;
-    try {
-      gatewayUrl = new URL(this.gateway);
-    } catch {
-      throw new CliError(`--gateway "${this.gateway.slice(0, 100)}" is not a URL`);
-    }
+    const gateways = parseGateways(this.gateway, this.fingerprint);
     if (!this.runId || !RUN_ID_RE.test(this.runId)) throw new CliError('--run-id is missing or malformed (12 characters, like 7k2m9x4q3w8z)');
     const token = this.readToken(env);
-    const fingerprint = this.fingerprint ? this.pin(this.fingerprint) : undefined;
-    if (gatewayUrl.protocol === 'http:' && !/^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(gatewayUrl.hostname)) {
-      throw new CliError('refusing plain http:// to a non-loopback gateway: the output would travel unencrypted');
-    }
     if (this.command.length > 0 && this.cmd) throw new CliError('give either --cmd "PROMPT" or -- COMMAND, not both');
     if (this.command.length === 0 && !this.cmd) throw new CliError('nothing to run: give --cmd "PROMPT" for Claude Code, or -- COMMAND ARGS…');
     const childEnv = { ...env };
@@ -188,10 +185,9 @@ export class RunnerStartCommand extends BaseCommand {
     const assistMax = Number(this.assistMax);
     if (!Number.isInteger(assistMax) || assistMax < 1 || assistMax > 24 * 60) throw new CliError('--assist-max is a whole number of minutes, 1 to 1440');
     const code = await runRunner({
-      gateway: gatewayUrl.origin,
+      gateways,
       runId: this.runId,
       token,
-      fingerprint,
       argv,
       mode,
       cwd,
@@ -217,14 +213,6 @@ export class RunnerStartCommand extends BaseCommand {
     });
     if (this.json) this.context.stdout.write(JSON.stringify({ runId: this.runId, exitCode: code }) + '\n');
     return code;
-  }
-
-  private pin(text: string): string {
-    try {
-      return parseFingerprint(text);
-    } catch (err) {
-      throw new CliError((err as Error).message);
-    }
   }
 
   private readToken(env: Record<string, string | undefined>): string {

@@ -7,7 +7,8 @@ import type { CredentialWatch } from '../../live/recheck.js';
 import { SseStream, type SseEvent } from '../sse.js';
 import { pageHeaders, pageRoute, runIdOf, type BrowserDeps, type PageCtx } from './browser.js';
 import { partialData, type RunPageView, type SectionCtx, type SectionLive } from './run-sections.js';
-import { eventWindowOf, lazyWindow, readEventWindow } from './run/events.js';
+import { eventWindowOf, readEventWindow } from './run/events.js';
+import type { EventWindow } from './run-sections.js';
 import { isClaudeRun } from './run/timeline.js';
 import { listRuns, parseFilter, statusData } from './runs-pages.js';
 import type { ConnectionLimiter } from '../../connection-limits.js';
@@ -90,17 +91,19 @@ export function openStream(pc: PageCtx, streams: LiveStreams): SseStream {
  * order, the stream falls back to reading the store from the exact seq it needs once drained.
  */
 export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStreams): void {
-  pageRoute(app, d, 'get', '/runs/:id/live', { auth: 'user' }, (pc) => {
+  pageRoute(app, d, 'get', '/runs/:id/live', { auth: 'user' }, async (pc) => {
     const id = runIdOf(pc);
-    const run = d.runs.mustGet(id);
+    d.runs.mustGet(id);
     const q = new URLSearchParams(pc.ctx.query);
     const after = Math.max(parseSeq(q.get('after')) ?? 0, parseSeq(pc.ctx.headers['last-event-id']) ?? 0);
+    const committedAtStart = await d.runs.latestSeq(id);
     if (pc.ctx.aborted()) return { streamed: true };
+    const run = d.runs.mustGet(id);
     const s = openStream(pc, streams);
     const principal = pc.principal!;
     const csrf = pc.csrf;
 
-    if (d.runs.committedSeq(id) - after > MAX_REPLAY_CHUNKS) {
+    if (committedAtStart - after > MAX_REPLAY_CHUNKS) {
       s.send({ event: 'reset', data: 'reload' });
       s.end();
       return { streamed: true };
@@ -118,16 +121,20 @@ export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStr
       s.end();
       return { streamed: true };
     }
-    const windowBefore = (before: number) =>
-      lazyWindow(() => (view === 'timeline' ? readEventWindow(d.store, id, before) : eventWindowOf(d.store.readChunksBefore(id, before, { limit: WINDOW_CHUNKS, maxBytes: WINDOW_BYTES }), before)));
-    const ctxOf = (r: RunSummary, before: number): SectionCtx => ({ run: r, viewer: principal, csrf, from: pc.ip, view, events: windowBefore(before) });
+    const readWindow = async (before: number): Promise<EventWindow> =>
+      view === 'timeline' ? readEventWindow(d.store, id, before) : eventWindowOf(await d.store.readChunksBefore(id, before, { limit: WINDOW_CHUNKS, maxBytes: WINDOW_BYTES }), before);
+    const ctxOf = (r: RunSummary, w: EventWindow): SectionCtx => ({ run: r, viewer: principal, csrf, from: pc.ip, view, events: () => w });
+    // Read before anything follows the run (the follower starts at after + 1 whatever happens meanwhile).
+    const startWindow = await readWindow(after + 1);
+    const renderer = view === 'raw' ? await OutputRenderer.at(d.store, id, after + 1) : null;
+    if (s.isClosed) return { streamed: true };
 
     // Each section follows the run for this stream. Their events carry no id (ids are output
     // resume points) and go out before the output event of the same chunks: a reconnect may send
     // them twice, never lose them (the page merges them by element id).
     const sectionEvents: SseEvent[] = [];
     let flushing = false;
-    const startCtx = ctxOf(d.runs.summary(run), after + 1);
+    const startCtx = ctxOf(d.runs.summary(d.runs.mustGet(id)), startWindow);
     const sectionKeys = new Map<string, string>();
     const lives: SectionLive[] = [];
     for (const sec of d.sections) {
@@ -140,7 +147,6 @@ export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStr
       if (l) lives.push(l);
     }
 
-    const renderer = view === 'raw' ? new OutputRenderer(d.store, id, after + 1) : null;
     let ended = false;
 
     const sendChunks = (chunks: readonly LiveChunk[]): boolean => {
@@ -201,17 +207,36 @@ export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStr
         }
         for (const l of lives) l.onRun?.(latest);
         // A section whose offer changed (runner connected, run ended…) is sent again, whole.
-        for (const sec of d.sections) {
-          if (!sec.key) continue;
+        const changed = d.sections.filter((sec) => {
+          if (!sec.key) return false;
           const key = sec.key(latest, principal);
-          if (key === sectionKeys.get(sec.id)) continue;
+          if (key === sectionKeys.get(sec.id)) return false;
           sectionKeys.set(sec.id, key);
-          const data = sec.data(ctxOf(latest, d.runs.committedSeq(id) + 1));
-          s.send({ event: `${sec.id}-section`, data: data ? d.views.partial(`run/${sec.id}`, partialData(data, runView(latest, d.now()), csrf)) : '' });
-        }
-        if (follower.isLive) maybeEnd(latest);
+          return true;
+        });
+        // The end goes out after the sections it changed (the page closes its stream on it).
+        const ended = () => {
+          if (follower.isLive && !s.isClosed) maybeEnd(d.runs.summary(d.runs.mustGet(id)));
+        };
+        if (changed.length > 0) void resend(changed, latest).then(ended);
+        else ended();
       }, 200);
     });
+
+    // One window read for the sections sent again together; sent in their order.
+    const resend = async (changed: typeof d.sections, latest: RunSummary) => {
+      try {
+        const c = ctxOf(latest, await readWindow(d.runs.committedSeq(id) + 1));
+        const datas = await Promise.all(changed.map((sec) => sec.data(c)));
+        if (s.isClosed) return;
+        changed.forEach((sec, i) => {
+          const data = datas[i];
+          s.send({ event: `${sec.id}-section`, data: data ? d.views.partial(`run/${sec.id}`, partialData(data, runView(latest, d.now()), csrf)) : '' });
+        });
+      } catch (err) {
+        d.log.warn('page.section_failed', { run: id, err: String(err).slice(0, 200) });
+      }
+    };
 
     s.onClose(() => {
       follower.close();
@@ -220,7 +245,7 @@ export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStr
       for (const l of lives) l.close?.();
     });
     // The page may have been rendered a moment before a change: send the current header once.
-    sendStatus(d.runs.summary(run));
+    sendStatus(d.runs.summary(d.runs.mustGet(id)));
     follower.pump();
     return { streamed: true };
   });
@@ -235,10 +260,12 @@ export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStr
     const send = () => {
       timer = null;
       if (s.isClosed) return;
-      const body = d.views.partial('runs-list', { runs: listRuns(d, filter), filter });
-      if (body === lastSent) return;
-      lastSent = body;
-      s.send({ event: 'runs', data: body });
+      void listRuns(d, filter).then((runs) => {
+        const body = d.views.partial('runs-list', { runs, filter });
+        if (body === lastSent || s.isClosed) return;
+        lastSent = body;
+        s.send({ event: 'runs', data: body });
+      }, (err: unknown) => d.log.warn('page.runs_list_failed', { err: String(err).slice(0, 200) }));
     };
     const schedule = (ms: number) => {
       timer ??= setTimeout(send, ms);

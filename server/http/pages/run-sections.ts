@@ -51,7 +51,7 @@ export interface SectionCtx {
   /** The viewer's address, for audit entries a section writes (showing assist links). */
   from: string | null;
   view: RunPageView;
-  /** The window of events up to where the page (or the live stream) starts; read on first use. */
+  /** The window of events up to where the page (or the live stream) starts (read before the sections render). */
   events(): EventWindow;
 }
 
@@ -65,8 +65,8 @@ export interface SectionLive {
 
 export interface RunSection {
   id: RunSectionId;
-  /** Data for the section's partial, or null to leave it out. Called on every page render. */
-  data(c: SectionCtx): ViewData | null;
+  /** Data for the section's partial, or null to leave it out. Called on every page render (may read the store). */
+  data(c: SectionCtx): ViewData | null | Promise<ViewData | null>;
   /**
    * What the section's offer depends on (the runner connected, the run not final, the commands it
    * advertised…). When it changes on a live page, the section is rendered again and sent whole
@@ -97,8 +97,8 @@ export function partialData(data: ViewData, run: RunView, csrf: string): ViewDat
 }
 
 /** The sections of a run for a viewer, split by where they go. */
-export function sectionsFor(c: SectionCtx, sections: readonly RunSection[]): { above: RenderedSection[]; below: RenderedSection[] } {
+export async function sectionsFor(c: SectionCtx, sections: readonly RunSection[]): Promise<{ above: RenderedSection[]; below: RenderedSection[] }> {
   const pick = (slots: readonly RunSectionId[]) =>
-    slots.flatMap((id) => sections.filter((s) => s.id === id).map((s) => ({ id, data: s.data(c) })));
-  return { above: pick(SLOTS_ABOVE_OUTPUT), below: pick(SLOTS_BELOW_OUTPUT) };
+    Promise.all(slots.flatMap((id) => sections.filter((s) => s.id === id).map(async (s) => ({ id, data: await s.data(c) }))));
+  return { above: await pick(SLOTS_ABOVE_OUTPUT), below: await pick(SLOTS_BELOW_OUTPUT) };
 }

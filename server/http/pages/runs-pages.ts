@@ -11,7 +11,7 @@ import type { RunRecord } from '../../store/types.js';
 import { fragment, html, pageRoute, redirect, runIdOf, type BrowserDeps, type PageCtx } from './browser.js';
 import { notice } from './notices.js';
 import { sectionsFor, type SectionCtx } from './run-sections.js';
-import { eventWindowOf, lazyWindow, readEventWindow } from './run/events.js';
+import { eventWindowOf, readEventWindow } from './run/events.js';
 import { isClaudeRun, pageView } from './run/timeline.js';
 
 /** The filters of the runs list: every status, plus "active" and "away". */
@@ -40,7 +40,7 @@ async function createdData(d: BrowserDeps, pc: PageCtx, run: RunRecord, token: s
   return { run: runView(d.runs.summary(run), d.now()), token, command, qr: await qrDataUrl(command), pick, promptMax: PROMPT_MAX, commandMax: COMMAND_MAX };
 }
 
-export function listRuns(d: BrowserDeps, filter: RunFilter): (RunView & { lastLine: string })[] {
+export async function listRuns(d: BrowserDeps, filter: RunFilter): Promise<(RunView & { lastLine: string })[]> {
   let runs: RunSummary[];
   if (filter === 'all' || filter === 'active' || filter === 'away') {
     runs = d.runs.list({ limit: filter === 'all' ? LIST_LIMIT : 500 });
@@ -51,7 +51,7 @@ export function listRuns(d: BrowserDeps, filter: RunFilter): (RunView & { lastLi
     runs = d.runs.list({ limit: LIST_LIMIT, status: filter as RunStatus });
   }
   const now = d.now();
-  return runs.map((r) => ({ ...runView(r, now), lastLine: lastLine(d.store, r) }));
+  return Promise.all(runs.map(async (r) => ({ ...runView(r, now), lastLine: await lastLine(d.store, r) })));
 }
 
 /** The data of the run header partial (status, times, actions): also sent live over SSE. */
@@ -66,9 +66,9 @@ function terminalData(run: RunSummary, pc: PageCtx): Record<string, unknown> {
 }
 
 export function mountRunsPages(app: TemplatedApp, d: BrowserDeps): void {
-  pageRoute(app, d, 'get', '/runs', { auth: 'user' }, (pc) => {
+  pageRoute(app, d, 'get', '/runs', { auth: 'user' }, async (pc) => {
     const filter = parseFilter(pc.ctx.query);
-    const runs = listRuns(d, filter);
+    const runs = await listRuns(d, filter);
     if (pc.htmx) return fragment(pc, 200, 'runs-list', { runs, filter });
     return html(pc, 200, 'runs', 'Runs', { runs, filter, filters: RUN_FILTERS}, { nav: 'runs', notice: notice(pc.ctx.query) });
   });
@@ -117,32 +117,34 @@ export function mountRunsPages(app: TemplatedApp, d: BrowserDeps): void {
     return html(pc, 200, 'run-created', 'Run created', data, { nav: 'new' });
   });
 
-  pageRoute(app, d, 'get', '/runs/:id', { auth: 'user' }, (pc) => {
+  pageRoute(app, d, 'get', '/runs/:id', { auth: 'user' }, async (pc) => {
     const id = runIdOf(pc);
+    d.runs.mustGet(id);
+    const committed = await d.runs.latestSeq(id);
     const summary = d.runs.summary(d.runs.mustGet(id));
     const query = new URLSearchParams(pc.ctx.query);
     const beforeRaw = query.get('before');
-    const committed = d.runs.committedSeq(id);
     // `?before=N`: an earlier window of the output, without live updates (the no-JavaScript way to page back).
     const before = beforeRaw && /^[1-9]\d{0,15}$/.test(beforeRaw) ? Math.min(Number(beforeRaw), committed + 1) : committed + 1;
     const paged = before <= committed;
     // A Claude run opens on its timeline; "Raw output" (`?view=raw`) is the terminal view of the same stream.
     const view = paged ? 'raw' : pageView(summary, pc.ctx.query);
-    const output = view === 'raw' ? outputWindow(d.store, id, before) : null;
+    const output = view === 'raw' ? await outputWindow(d.store, id, before) : null;
+    // The raw view already read a window of every stream: the sections reuse it. The terminal
+    // view reads as small a window (its screen comes from a snapshot, not from this).
+    const events = paged ? null
+      : output ? eventWindowOf(output.chunks, before)
+      : view === 'terminal' ? eventWindowOf(await d.store.readChunksBefore(id, before, { limit: WINDOW_CHUNKS, maxBytes: WINDOW_BYTES }), before)
+      : await readEventWindow(d.store, id, before);
     const ctx: SectionCtx = {
       run: summary,
       viewer: pc.principal!,
       csrf: pc.csrf,
       from: pc.ip,
       view,
-      // The raw view already read a window of every stream: the sections reuse it. The terminal
-      // view reads as small a window (its screen comes from a snapshot, not from this).
-      events: lazyWindow(() =>
-        output ? eventWindowOf(output.chunks, before)
-        : view === 'terminal' ? eventWindowOf(d.store.readChunksBefore(id, before, { limit: WINDOW_CHUNKS, maxBytes: WINDOW_BYTES }), before)
-        : readEventWindow(d.store, id, before)),
+      events: () => events ?? eventWindowOf([], before),
     };
-    const sections = paged ? { above: [], below: [] } : sectionsFor(ctx, d.sections);
+    const sections = paged ? { above: [], below: [] } : await sectionsFor(ctx, d.sections);
     const lastSeq = output ? output.lastSeq : committed;
     const live = !paged && !(isFinal(summary.status) && lastSeq >= summary.lastSeq);
     const liveView = view === 'timeline' ? '&view=timeline' : view === 'terminal' ? '&view=terminal' : query.get('view') === 'raw' ? '&view=raw' : '';
@@ -162,13 +164,13 @@ export function mountRunsPages(app: TemplatedApp, d: BrowserDeps): void {
   });
 
   // Older output, paged in on demand: a fragment for htmx, the paged page otherwise.
-  pageRoute(app, d, 'get', '/runs/:id/output', { auth: 'user' }, (pc) => {
+  pageRoute(app, d, 'get', '/runs/:id/output', { auth: 'user' }, async (pc) => {
     const id = runIdOf(pc);
     d.runs.mustGet(id);
     const beforeRaw = new URLSearchParams(pc.ctx.query).get('before') ?? '';
     if (!/^[1-9]\d{0,15}$/.test(beforeRaw)) throw new CcgError('ERR_BAD_REQUEST', 'before must be a positive number');
     if (!pc.htmx) return redirect(pc, `/runs/${id}?before=${beforeRaw}`);
-    const output = outputWindow(d.store, id, Math.min(Number(beforeRaw), d.runs.committedSeq(id) + 1));
+    const output = await outputWindow(d.store, id, Math.min(Number(beforeRaw), (await d.runs.latestSeq(id)) + 1));
     return fragment(pc, 200, 'run-earlier', { runId: id, output });
   });
 

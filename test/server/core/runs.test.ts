@@ -21,7 +21,7 @@ test('RunService: chunks are committed in order, acknowledged once durable, anno
   const exitEvent = encodeEvent({ type: 'exec_exit', requestId: 'r'.repeat(22), name: 'test', code: 0, signal: null, timedOut: false, truncated: false, durationMs: 5 });
   assert.equal(await ingest(h.runs, run.id, 2, STREAM_EVENT, exitEvent), 2);
 
-  assert.deepEqual(h.store.readChunks(run.id, 1, { limit: 10, maxBytes: 1e6 }).map((c) => c.seq), [1, 2], 'both stored');
+  assert.deepEqual((await h.store.readChunks(run.id, 1, { limit: 10, maxBytes: 1e6 })).map((c) => c.seq), [1, 2], 'both stored');
   assert.deepEqual(chunks.map((c) => [c.seq, c.items.length]), [[1, 0], [2, 1]], 'the event chunk carries its parsed event');
   assert.equal(chunks[1]!.items[0]!.event.type, 'exec_exit');
   assert.deepEqual(events, [`${run.id}:exec_exit`], 'the events topic hears each event once');
@@ -40,7 +40,7 @@ test('RunService: the run token never reaches the store or a viewer, even split 
   h.bus.onChunk(run.id, (c) => seen.push(c.data.toString()));
   await ingest(h.runs, run.id, 1, STREAM_STDOUT, `leaked ${token.slice(0, 10)}`);
   await ingest(h.runs, run.id, 2, STREAM_STDOUT, `${token.slice(10)} done\n`);
-  const stored = h.store.readChunks(run.id, 1, { limit: 10, maxBytes: 1e6 }).map((c) => c.data.toString()).join('');
+  const stored = (await h.store.readChunks(run.id, 1, { limit: 10, maxBytes: 1e6 })).map((c) => c.data.toString()).join('');
   assert.ok(!stored.includes(token), stored);
   assert.ok(!seen.join('').includes(token));
   assert.match(stored, /done/);

@@ -29,6 +29,12 @@ function sink() {
   return s;
 }
 
+/** Store reads are asynchronous: waits (turn by turn, bounded) until the follower is live again. */
+async function untilLive(f: Follower): Promise<void> {
+  for (let i = 0; i < 10_000 && !f.isLive; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(f.isLive, true, 'the follower caught up');
+}
+
 async function withRun(t: { after(fn: () => Promise<void>): void }) {
   const h = coreHarness();
   t.after(h.close);
@@ -44,6 +50,7 @@ test('Follower: catches up from the store, says so once, then follows live: ever
   const s = sink();
   const f = new Follower(src, run.id, 2, s, { limit: 2, maxBytes: 1e6 });
   f.pump();
+  await untilLive(f);
   assert.deepEqual(s.got, [2, 3, 4, 5]);
   assert.deepEqual(s.caught, [5]);
   for (let i = 6; i <= 8; i++) await line(i);
@@ -67,8 +74,8 @@ test('Follower: a backed-up viewer falls back to the store and resumes from exac
   assert.equal(f.isLive, false);
   s.setFull(false);
   f.resume();
+  await untilLive(f);
   assert.deepEqual(s.got, [1, 2, 3, 4]);
-  assert.equal(f.isLive, true);
   await line(5);
   assert.deepEqual(s.got, [1, 2, 3, 4, 5]);
   assert.deepEqual(s.caught, [0, 4], 'live again after the fallback');
@@ -90,6 +97,7 @@ test('Follower: a live chunk out of order (one was missed) sends it back to the 
   await line(2); // lost on the way
   assert.deepEqual(s.got, [1]);
   await ingest(h.runs, run.id, 3, STREAM_EVENT, encodeEvent({ type: 'collect_started', requestId: 'c'.repeat(22), trigger: 'request' }));
+  await untilLive(f);
   assert.deepEqual(s.got, [1, 2, 3], 'chunk 2 read from the store, then 3, nothing twice');
   assert.equal(s.items[2]!.length, 1);
   assert.equal(s.items[2]![0]!.event.type, 'collect_started');
@@ -157,4 +165,29 @@ test('Follower: an event chunk reaches viewers only after its commit, in the sam
   open();
   await Promise.all(committed);
   assert.deepEqual(order, ['viewer:1', 'viewer:2', 'service:collect_started', 'viewer:3']);
+});
+
+test('Follower: with a slow store (reads answer later), live chunks during a read and a gap found meanwhile still give every seq once, in order', async (t) => {
+  const { h, run, src, line } = await withRun(t);
+  for (let i = 1; i <= 20; i++) await line(i);
+  // A networked store: every read answers a few turns later.
+  const read = h.store.readChunks.bind(h.store);
+  let reads = 0;
+  h.store.readChunks = async (id, from, opts) => {
+    reads++;
+    const out = await read(id, from, opts);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    return out;
+  };
+  const s = sink();
+  const f = new Follower(src, run.id, 1, s, { limit: 3, maxBytes: 1e6 });
+  t.after(() => f.close());
+  f.pump();
+  f.pump(); // asked again while a read is under way: still one pump
+  for (let i = 21; i <= 40; i++) await line(i); // committed while the follower reads
+  await untilLive(f);
+  for (let i = 41; i <= 45; i++) await line(i);
+  assert.deepEqual(s.got, Array.from({ length: 45 }, (_, i) => i + 1));
+  assert.deepEqual(s.caught.length, 1, 'caught up once');
+  assert.ok(reads >= 7, `read in batches (${reads} reads)`);
 });

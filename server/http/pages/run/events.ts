@@ -23,12 +23,6 @@ export function eventWindowOf(chunks: readonly StoredChunk[], before: number): E
 }
 
 /** Reads the event window before `before` (backwards, bounded). */
-export function readEventWindow(store: RunStore, runId: string, before: number): EventWindow {
-  return eventWindowOf(store.readChunksBefore(runId, before, EVENT_WINDOW), before);
-}
-
-/** Memoises a window read, so the sections of one page render share it. */
-export function lazyWindow(read: () => EventWindow): () => EventWindow {
-  let w: EventWindow | undefined;
-  return () => (w ??= read());
+export async function readEventWindow(store: RunStore, runId: string, before: number): Promise<EventWindow> {
+  return eventWindowOf(await store.readChunksBefore(runId, before, EVENT_WINDOW), before);
 }

@@ -17,8 +17,8 @@ const MODE_HELP: Record<string, string> = {
 };
 
 /** What the session box shows: Claude's mode and model, and (operators, active run) the switches and Stop this turn. */
-function bodyData(d: BrowserDeps, run: RunSummary, viewer: Principal, csrf: string, extra: { notice?: string | null; problem?: string | null } = {}): ViewData {
-  const s = d.powers.claudeSession.session(run.id);
+async function bodyData(d: BrowserDeps, run: RunSummary, viewer: Principal, csrf: string, extra: { notice?: string | null; problem?: string | null } = {}): Promise<ViewData> {
+  const s = await d.powers.claudeSession.session(run.id);
   const active = !isFinal(run.status) && run.runner !== null;
   const operate = canOperate(viewer) && active;
   return {
@@ -35,8 +35,8 @@ function bodyData(d: BrowserDeps, run: RunSummary, viewer: Principal, csrf: stri
   };
 }
 
-function body(d: BrowserDeps, run: RunSummary, viewer: Principal, csrf: string): SafeHtml {
-  return d.views.partial('run/session-body', bodyData(d, run, viewer, csrf));
+async function body(d: BrowserDeps, run: RunSummary, viewer: Principal, csrf: string): Promise<SafeHtml> {
+  return d.views.partial('run/session-body', await bodyData(d, run, viewer, csrf));
 }
 
 /**
@@ -48,9 +48,9 @@ function body(d: BrowserDeps, run: RunSummary, viewer: Principal, csrf: string):
 export function sessionSection(d: BrowserDeps): RunSection {
   return {
     id: 'session',
-    data(c) {
+    async data(c) {
       if (!isClaudeRun(c.run) || c.run.runner?.pty) return null;
-      return { body: body(d, c.run, c.viewer, c.csrf) };
+      return { body: await body(d, c.run, c.viewer, c.csrf) };
     },
     key: (run, viewer) => `${isClaudeRun(run)}:${isFinal(run.status)}:${run.runner !== null}:${canOperate(viewer)}`,
     live(c, send) {
@@ -62,7 +62,8 @@ export function sessionSection(d: BrowserDeps): RunSection {
           if (chunk.items.some((i) => i.event.type === 'claude_settings' || i.event.type === 'claude_init')) {
             // The page may hear of the chunk before the session service does (bus order): apply it first; applying twice changes nothing.
             d.powers.claudeSession.onEvents(run.id, chunk.items.map((i) => i.event));
-            send({ event: 'session-state', data: body(d, run, c.viewer, c.csrf) });
+            // The state may be read back from the store first (a run this gateway did not see start).
+            void body(d, run, c.viewer, c.csrf).then((html) => send({ event: 'session-state', data: html }), () => undefined);
           }
         },
       };
@@ -86,7 +87,7 @@ async function control(pc: PageCtx, act: (f: URLSearchParams, id: string) => str
     problem = err.message.charAt(0).toUpperCase() + err.message.slice(1) + '.';
   }
   if (!pc.htmx) return redirect(pc, `/runs/${id}#run-session`);
-  return fragment(pc, 200, 'run/session-body', bodyData(d, d.runs.summary(d.runs.mustGet(id)), pc.principal!, pc.csrf, { notice, problem }));
+  return fragment(pc, 200, 'run/session-body', await bodyData(d, d.runs.summary(d.runs.mustGet(id)), pc.principal!, pc.csrf, { notice, problem }));
 }
 
 /** `POST /runs/:id/mode`, `/runs/:id/model`, `/runs/:id/interrupt`: operators and admins, through ClaudeSessionService. */

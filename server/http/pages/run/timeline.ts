@@ -92,13 +92,14 @@ export function timelineSection(d: BrowserDeps): RunSection {
 
 /** `/runs/:id/timeline?before=N`: an earlier window of the timeline, as a page of its own (no live updates). */
 export function mountTimelinePages(app: TemplatedApp, d: BrowserDeps): void {
-  pageRoute(app, d, 'get', '/runs/:id/timeline', { auth: 'user' }, (pc) => {
+  pageRoute(app, d, 'get', '/runs/:id/timeline', { auth: 'user' }, async (pc) => {
     const id = runIdOf(pc);
+    d.runs.mustGet(id);
+    const committed = await d.runs.latestSeq(id);
     const run = d.runs.summary(d.runs.mustGet(id));
     const raw = new URLSearchParams(pc.ctx.query).get('before') ?? '';
-    const committed = d.runs.committedSeq(id);
     const before = /^[1-9]\d{0,15}$/.test(raw) ? Math.min(Number(raw), committed + 1) : committed + 1;
-    const w = readEventWindow(d.store, id, before);
+    const w = await readEventWindow(d.store, id, before);
     const entries = buildTimeline(w.items);
     const shown = entries.slice(-MAX_ENTRIES);
     const earlierBefore = entries.length > shown.length ? shown[0]!.seq : w.firstSeq > 1 ? w.firstSeq : null;

@@ -1,0 +1,190 @@
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { CcgError, ERRORS, type ErrorCode } from '../../protocol/errors.js';
+import { GatewayToRunner } from '../../protocol/runner-messages.js';
+import type { Logger } from '../log.js';
+import type { RunnerLink } from './runs.js';
+
+/**
+ * Which node of a cluster holds a run's runner socket, and a way to reach it from any other.
+ * The run service asks it whenever it has no socket of its own for a run: what an operator on
+ * node B sends (a command, an approval decision, input, cancel, revoke) reaches the runner on A.
+ */
+export interface RunnerRouter {
+  /** This node's id (stored in the run record while it holds the runner). */
+  readonly node: string;
+  /** This node now holds the run's runner: an older holder on another node drops its socket. */
+  attached(runId: string, link: RunnerLink): void;
+  /** The socket went away (only if it is still the one attached). */
+  detached(runId: string, link: RunnerLink): void;
+  /** A link to the runner through the node that holds it, if that node is alive; else undefined. */
+  remote(runId: string, holder: string | null | undefined): RunnerLink | undefined;
+  /** Called when another node took a run's runner over: this node drops its own socket. */
+  onTakeover(fn: (runId: string) => void): void;
+  /** Tells every node a run's token was revoked (they close its sockets that have not said hello). */
+  broadcastRevoke(runId: string): void;
+  onRevoke(fn: (runId: string) => void): void;
+  close(): void;
+}
+
+/** How often a node says it is alive, and how long without it before it counts as gone. */
+export const HEARTBEAT_MS = 2000;
+export const NODE_GONE_MS = 3 * HEARTBEAT_MS + 500;
+
+const subject = {
+  runner: (runId: string) => `ccg.runner.${runId}`,
+  alive: 'ccg.node.alive',
+  hello: 'ccg.node.hello',
+  revoke: 'ccg.run.revoked',
+};
+
+/** What travels to the holder of a runner. */
+type Op =
+  | { op: 'send'; n: string; msg: unknown }
+  | { op: 'cancel'; n: string; by: string }
+  | { op: 'kick'; n: string; code: string; message: string }
+  | { op: 'takeover'; n: string };
+
+export interface NatsRunnerRouterOptions {
+  nc: NatsConnection;
+  node: string;
+  log: Logger;
+  now?: () => number;
+}
+
+/** RunnerRouter over NATS core: a subject per held runner, heartbeats for liveness. */
+export class NatsRunnerRouter implements RunnerRouter {
+  readonly node: string;
+  private readonly held = new Map<string, { link: RunnerLink; sub: Subscription }>();
+  private readonly seen = new Map<string, number>();
+  private readonly takeoverHooks = new Set<(runId: string) => void>();
+  private readonly revokeHooks = new Set<(runId: string) => void>();
+  private readonly subs: Subscription[] = [];
+  private readonly timer: NodeJS.Timeout;
+  private readonly now: () => number;
+
+  constructor(private readonly o: NatsRunnerRouterOptions) {
+    this.node = o.node;
+    this.now = o.now ?? Date.now;
+    const nc = o.nc;
+    this.subs.push(
+      nc.subscribe(subject.alive, { callback: (err, m) => void (!err && this.heard(m.string())) }),
+      // A node that just started asks; everyone answers with a heartbeat at once.
+      nc.subscribe(subject.hello, { callback: (err, m) => void (!err && m.string() !== this.node && this.beat()) }),
+      nc.subscribe(subject.revoke, {
+        callback: (err, m) => {
+          if (err) return;
+          const { n, runId } = parseJson(m.string()) as { n?: unknown; runId?: unknown };
+          if (n === this.node || typeof runId !== 'string') return;
+          for (const fn of this.revokeHooks) fn(runId);
+        },
+      }),
+    );
+    nc.publish(subject.hello, this.node);
+    this.beat();
+    this.timer = setInterval(() => this.beat(), HEARTBEAT_MS);
+    this.timer.unref();
+  }
+
+  /** The nodes heard from recently (this one included). */
+  aliveNodes(): string[] {
+    const t = this.now();
+    return [this.node, ...[...this.seen].filter(([n, at]) => n !== this.node && t - at < NODE_GONE_MS).map(([n]) => n)];
+  }
+
+  isAlive(node: string): boolean {
+    if (node === this.node) return true;
+    const at = this.seen.get(node);
+    return at !== undefined && this.now() - at < NODE_GONE_MS;
+  }
+
+  attached(runId: string, link: RunnerLink): void {
+    this.held.get(runId)?.sub.unsubscribe();
+    this.o.nc.publish(subject.runner(runId), JSON.stringify({ op: 'takeover', n: this.node } satisfies Op));
+    const sub = this.o.nc.subscribe(subject.runner(runId), { callback: (err, m) => void (!err && this.onOp(runId, m.string())) });
+    this.held.set(runId, { link, sub });
+  }
+
+  detached(runId: string, link: RunnerLink): void {
+    const h = this.held.get(runId);
+    if (!h || h.link !== link) return;
+    h.sub.unsubscribe();
+    this.held.delete(runId);
+  }
+
+  remote(runId: string, holder: string | null | undefined): RunnerLink | undefined {
+    if (!holder || holder === this.node || !this.isAlive(holder)) return undefined;
+    const post = (op: Op) => this.o.nc.publish(subject.runner(runId), JSON.stringify(op));
+    const n = this.node;
+    return {
+      send: (msg) => post({ op: 'send', n, msg }),
+      sendExec: (msg) => post({ op: 'send', n, msg }),
+      sendCancel: (by) => post({ op: 'cancel', n, by }),
+      kick: (err) => post({ op: 'kick', n, code: err.code, message: err.message }),
+    };
+  }
+
+  onTakeover(fn: (runId: string) => void): void {
+    this.takeoverHooks.add(fn);
+  }
+
+  broadcastRevoke(runId: string): void {
+    this.o.nc.publish(subject.revoke, JSON.stringify({ n: this.node, runId }));
+  }
+
+  onRevoke(fn: (runId: string) => void): void {
+    this.revokeHooks.add(fn);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    for (const s of this.subs) s.unsubscribe();
+    for (const h of this.held.values()) h.sub.unsubscribe();
+    this.held.clear();
+  }
+
+  private beat(): void {
+    this.o.nc.publish(subject.alive, this.node);
+  }
+
+  private heard(node: string): void {
+    if (node.length > 0 && node.length <= 32) this.seen.set(node, this.now());
+  }
+
+  /** A message for the runner this node holds, from another node. Checked like any input. */
+  private onOp(runId: string, text: string): void {
+    const h = this.held.get(runId);
+    const op = parseJson(text) as Partial<Op> & Record<string, unknown>;
+    if (!h || typeof op !== 'object' || op === null || op.n === this.node) return;
+    switch (op.op) {
+      case 'send': {
+        const msg = GatewayToRunner.safeParse(op.msg);
+        if (msg.success) h.link.send(msg.data);
+        else this.o.log.warn('router.bad_message', { run: runId, from: String(op.n).slice(0, 32) });
+        return;
+      }
+      case 'cancel':
+        if (typeof op.by === 'string') h.link.sendCancel(op.by.slice(0, 200));
+        return;
+      case 'kick': {
+        const code = (typeof op.code === 'string' && op.code in ERRORS ? op.code : 'ERR_REPLACED') as ErrorCode;
+        this.held.delete(runId);
+        h.sub.unsubscribe();
+        h.link.kick(new CcgError(code, typeof op.message === 'string' ? op.message.slice(0, 300) : undefined));
+        return;
+      }
+      case 'takeover':
+        this.held.delete(runId);
+        h.sub.unsubscribe();
+        for (const fn of this.takeoverHooks) fn(runId);
+        return;
+    }
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return {};
+  }
+}

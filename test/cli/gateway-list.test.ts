@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { gatewayFlags, MAX_GATEWAYS, parseGateways } from '../../cli/client/gateways.js';
+import { runCli } from '../helpers/cli.js';
+
+const A = `sha256:${'a'.repeat(64)}`;
+const B = `sha256:${'b'.repeat(64)}`;
+
+test('--gateway takes one URL or a comma-separated list; one pin for all or one per URL', () => {
+  assert.deepEqual(parseGateways('https://gw:3100/some/path', undefined), [{ url: 'https://gw:3100', fingerprint: undefined }]);
+  assert.deepEqual(parseGateways(' https://gw1:3100 , https://gw2:3100', A.toUpperCase().replace('SHA256', 'sha256')), [
+    { url: 'https://gw1:3100', fingerprint: A },
+    { url: 'https://gw2:3100', fingerprint: A },
+  ]);
+  assert.deepEqual(parseGateways('https://gw1,https://gw2', `${A},${B}`), [
+    { url: 'https://gw1', fingerprint: A },
+    { url: 'https://gw2', fingerprint: B },
+  ]);
+  assert.deepEqual(parseGateways('http://127.0.0.1:1,http://localhost:2', undefined).map((g) => g.url), ['http://127.0.0.1:1', 'http://localhost:2']);
+});
+
+test('--gateway refuses what it cannot use, and says why', () => {
+  const refuses = (gw: string | undefined, fp: string | undefined, re: RegExp) => assert.throws(() => parseGateways(gw, fp), re);
+  refuses(undefined, undefined, /no gateway given/);
+  refuses(' ', undefined, /no gateway given/);
+  refuses('https://gw1,,https://gw2', undefined, /empty entry/);
+  refuses('https://gw1,', undefined, /empty entry/);
+  refuses('https://gw1,not a url', undefined, /"not a url" is not a URL/);
+  refuses('ftp://gw1', undefined, /not an https:\/\/ URL/);
+  refuses('https://gw1,http://gw2.example', undefined, /plain http:\/\/ to a non-loopback/);
+  refuses('https://gw1:3100,https://gw1:3100/x', undefined, /same gateway twice/);
+  refuses(Array.from({ length: MAX_GATEWAYS + 1 }, (_, i) => `https://gw${i}`).join(','), undefined, /at most 16/);
+  refuses('https://gw1,https://gw2,https://gw3', `${A},${B}`, /2 pins for 3 gateway URLs/);
+  refuses('https://gw1', 'sha256:nothex', /invalid certificate fingerprint/);
+  refuses('https://gw1,https://gw2', `${A},`, /invalid certificate fingerprint/);
+  // A hostile value is cut in the message, not echoed whole.
+  assert.throws(() => parseGateways(`x${'y'.repeat(10_000)}`, undefined), (err: Error) => err.message.length < 300);
+});
+
+test('the list handed on to a child starts at the node that answers and keeps each pin with its URL', () => {
+  const one = parseGateways('https://gw1,https://gw2,https://gw3', A);
+  assert.deepEqual(gatewayFlags(one, 1), ['--gateway', 'https://gw2,https://gw3,https://gw1', '--fingerprint', A]);
+  assert.deepEqual(gatewayFlags(parseGateways('https://gw1', undefined)), ['--gateway', 'https://gw1']);
+  const each = parseGateways('https://gw1,https://gw2', `${A},${B}`);
+  assert.deepEqual(gatewayFlags(each, 1), ['--gateway', 'https://gw2,https://gw1', '--fingerprint', `${B},${A}`]);
+  assert.deepEqual(parseGateways(...(gatewayFlags(each, 1).filter((_, i) => i % 2 === 1) as [string, string])), [each[1], each[0]]);
+});
+
+test('ccg runner start and ccg machine start refuse a bad gateway list before doing anything', async () => {
+  const r = await runCli(['runner', 'start', '--gateway', 'https://gw1,https://gw2', '--fingerprint', `${A},${B},${A}`, '--run-id', '7k2m9x4q3w8z', '--', 'true'], { CCG_RUN_TOKEN: `ccgr_${'a'.repeat(43)}` });
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /3 pins for 2 gateway URLs/);
+  const m = await runCli(['machine', 'start', '--gateway', 'https://gw1,http://gw2.example', '--name', 'box'], { CCG_MACHINE_TOKEN: `ccgm_${'a'.repeat(43)}` });
+  assert.notEqual(m.code, 0);
+  assert.match(m.stderr, /plain http:\/\//);
+});
