@@ -16,8 +16,8 @@ import { WriteBatcher } from './write-batcher.js';
 
 const CHUNK_HEADER = 9; // u8 stream | f64be time
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
-/** Under load, chunk writes start at most this often, each batch one transaction (write-batcher.ts). */
-const CHUNK_BATCH_MS = 4;
+/** Under load, chunk and run-record writes start at most this often, each batch one transaction (write-batcher.ts). */
+const WRITE_BATCH_MS = 4;
 
 /**
  * LMDB-backed store: one environment in `<data>/db`, one named database per collection.
@@ -167,8 +167,9 @@ export class LmdbStore implements Store {
     return this.runs.getCount();
   }
 
-  async putRun(run: RunRecord): Promise<void> {
-    await this.write(() => this.runs.put(run.id, run));
+  /** Goes out with the chunk writes (one transaction per batch): with a thousand running runs, their progress records alone were a thousand transactions a second. */
+  putRun(run: RunRecord): Promise<void> {
+    return this.batched.add(() => this.runs.put(run.id, run));
   }
 
   // ---- output
@@ -178,19 +179,23 @@ export class LmdbStore implements Store {
     value[0] = chunk.stream;
     value.writeDoubleBE(chunk.time, 1);
     value.set(chunk.data, CHUNK_HEADER);
-    return this.chunkWrites.add({ key: [runId, chunk.seq], value });
+    return this.batched.add(() => this.chunks.put([runId, chunk.seq], value));
   }
 
-  /** Chunk writes, gathered into one transaction per turn, at most one every CHUNK_BATCH_MS while they keep coming. */
-  private readonly chunkWrites = new WriteBatcher<{ key: [string, number]; value: Buffer }>(
-    (items) =>
+  /**
+   * Chunk and run-record writes, gathered: one batch per turn, at most one every WRITE_BATCH_MS
+   * while they keep coming, its puts started in one turn and so one lmdb-js transaction. They
+   * keep their order. Nothing removes chunks or run records, so no other write can be overtaken.
+   */
+  private readonly batched = new WriteBatcher<() => Promise<boolean>>(
+    (puts) =>
       this.write(() => {
         let last!: Promise<boolean>;
-        for (const { key, value } of items) last = this.chunks.put(key, value);
+        for (const put of puts) last = put();
         // Puts started in one turn are one transaction: the last one's commit is everyone's.
         return last;
       }).then(() => undefined),
-    CHUNK_BATCH_MS,
+    WRITE_BATCH_MS,
   );
 
   async readChunks(runId: string, from: number, opts: { limit: number; maxBytes: number }): Promise<StoredChunk[]> {
@@ -419,7 +424,7 @@ export class LmdbStore implements Store {
   private closed = false;
 
   async close(): Promise<void> {
-    this.chunkWrites.flush();
+    this.batched.flush();
     this.closed = true;
     await this.root.close();
   }

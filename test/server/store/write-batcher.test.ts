@@ -3,6 +3,7 @@ import { rmSync } from 'node:fs';
 import { test } from 'node:test';
 import { STREAM_STDOUT } from '../../../protocol/frames.js';
 import { LmdbStore } from '../../../server/store/lmdb-store.js';
+import type { RunRecord } from '../../../server/store/types.js';
 import { WriteBatcher } from '../../../server/store/write-batcher.js';
 import { tempDir } from '../../helpers/gateway.js';
 
@@ -64,4 +65,26 @@ test('LmdbStore: chunks appended one per event-loop turn are committed in far fe
   assert.deepEqual(back.map((c) => c.seq), Array.from({ length: N }, (_, i) => i + 1));
   assert.equal(back[N - 1]!.data.toString(), `line ${N}\n`);
   assert.ok(transactions < N / 4, `${transactions} transactions for ${N} chunks`);
+});
+
+test('LmdbStore: run records written one per turn (progress of many runs) share transactions with the chunks, and the last write of a record wins', async (t) => {
+  const dir = tempDir('ccg-batch-');
+  const store = new LmdbStore(dir);
+  t.after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  let transactions = 0;
+  store.root.on('beforecommit', () => transactions++);
+  const N = 100;
+  const writes: Promise<void>[] = [];
+  for (let i = 0; i < N; i++) {
+    const run = { id: `run-${i % 10}`, name: 'progress', lastSeq: i, bytes: i } as unknown as RunRecord;
+    writes.push(store.putRun(run));
+    writes.push(store.appendChunk(run.id, { seq: i + 1, stream: STREAM_STDOUT, time: i, data: Buffer.from('x') }));
+    await turn();
+  }
+  await Promise.all(writes);
+  assert.ok(transactions < N / 4, `${transactions} transactions for ${N} run records and ${N} chunks`);
+  for (let r = 0; r < 10; r++) assert.equal(store.getRun(`run-${r}`)?.lastSeq, 90 + r, 'each record as last written');
 });
