@@ -28,16 +28,23 @@ export interface E2eLatency {
 }
 
 /**
- * The child: prints `lines` lines, one every `every` ms, each starting with its wall-clock time
- * in ms with µs digits (performance.timeOrigin + now(): the same clock in every process here).
+ * The child: prints `lines` lines, one every `every` ms, each starting with the time on the
+ * system's monotonic clock in ms with µs digits (process.hrtime: one clock for every process on
+ * the machine). Not performance.timeOrigin + now(): each process samples its time origin at start,
+ * and under load that sample was off by a millisecond or more (a negative p50 came out).
  */
 const CHILD = `const [n, every] = process.argv.slice(2).map(Number);
 let i = 0;
 const timer = setInterval(() => {
-  process.stdout.write((performance.timeOrigin + performance.now()).toFixed(3) + ' line ' + i + ' of the end-to-end latency figure\\n');
+  process.stdout.write((Number(process.hrtime.bigint()) / 1e6).toFixed(3) + ' line ' + i + ' of the end-to-end latency figure\\n');
   if (++i === n) clearInterval(timer);
 }, every);
 `;
+
+/** Now on the system's monotonic clock, ms (the clock the child stamps its lines with). */
+function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
 
 interface Timed {
   delays: number[];
@@ -56,7 +63,7 @@ function timeLine(r: Timed, line: string, now: number, warmup: number): void {
 function timeLines(child: ChildProcess, warmup: number): Promise<Timed> {
   const r: Timed = { delays: [], seen: 0 };
   const lines = createInterface({ input: child.stdout! });
-  lines.on('line', (line) => timeLine(r, line, performance.timeOrigin + performance.now(), warmup));
+  lines.on('line', (line) => timeLine(r, line, monotonicMs(), warmup));
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('close', () => resolve(r));
@@ -86,7 +93,7 @@ function timeSse(t: Target, cookie: string, runId: string, warmup: number): Prom
       }
       res.setEncoding('utf8');
       res.on('data', (text: string) => {
-        const now = performance.timeOrigin + performance.now();
+        const now = monotonicMs();
         buf += text;
         let i: number;
         while ((i = buf.indexOf('\n\n')) >= 0) {

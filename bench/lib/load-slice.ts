@@ -21,7 +21,7 @@ export interface SliceResult {
   samples: Float64Array;
   /** Lines the viewers received between the end of the warm-up and the last send (the CPU meter's window). */
   receivedInWindow: number;
-  /** p99 event-loop delay of this thread while lines flowed after the warm-up, ms. */
+  /** p99 event-loop delay of this thread while lines flowed after the warm-up, ms (NaN: the thread was too starved to sample it). */
   loopDelayP99: number;
 }
 
@@ -97,5 +97,5 @@ export async function runSlice(task: SliceTask, open: { runners: LoadRunner[]; v
   onSent();
   await until(() => received >= sent, 10_000);
   await mapLimit([...viewers, ...runners], 64, (c) => c.close());
-  return { sent, received, receivedInWindow, samples: Float64Array.from(samples), loopDelayP99: loop.percentile(99) / 1e6 };
+  return { sent, received, receivedInWindow, samples: Float64Array.from(samples), loopDelayP99: loop.count > 0 ? loop.percentile(99) / 1e6 : Number.NaN };
 }
