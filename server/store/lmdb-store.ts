@@ -12,9 +12,12 @@ import { LmdbTermSnapshots } from './lmdb-term.js';
 import type { RunStatus } from '../../protocol/run.js';
 import { FreeSpace, guardLmdbRejections, storageError } from './lmdb-guard.js';
 import { redactAuditEntry } from './redact-audit.js';
+import { WriteBatcher } from './write-batcher.js';
 
 const CHUNK_HEADER = 9; // u8 stream | f64be time
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+/** Under load, chunk and run-record writes start at most this often, each batch one transaction (write-batcher.ts). */
+const WRITE_BATCH_MS = 4;
 
 /**
  * LMDB-backed store: one environment in `<data>/db`, one named database per collection.
@@ -165,19 +168,36 @@ export class LmdbStore implements Store {
     return this.runs.getCount();
   }
 
-  async putRun(run: RunRecord): Promise<void> {
-    await this.write(() => this.runs.put(run.id, run));
+  /** Goes out with the chunk writes (one transaction per batch): with a thousand running runs, their progress records alone were a thousand transactions a second. */
+  putRun(run: RunRecord): Promise<void> {
+    return this.batched.add(() => this.runs.put(run.id, run));
   }
 
   // ---- output
 
-  async appendChunk(runId: string, chunk: StoredChunk): Promise<void> {
+  appendChunk(runId: string, chunk: StoredChunk): Promise<void> {
     const value = Buffer.allocUnsafe(CHUNK_HEADER + chunk.data.length);
     value[0] = chunk.stream;
     value.writeDoubleBE(chunk.time, 1);
     value.set(chunk.data, CHUNK_HEADER);
-    await this.write(() => this.chunks.put([runId, chunk.seq], value));
+    return this.batched.add(() => this.chunks.put([runId, chunk.seq], value));
   }
+
+  /**
+   * Chunk and run-record writes, gathered: one batch per turn, at most one every WRITE_BATCH_MS
+   * while they keep coming, its puts started in one turn and so one lmdb-js transaction. They
+   * keep their order. Nothing removes chunks or run records, so no other write can be overtaken.
+   */
+  private readonly batched = new WriteBatcher<() => Promise<boolean>>(
+    (puts) =>
+      this.write(() => {
+        let last!: Promise<boolean>;
+        for (const put of puts) last = put();
+        // Puts started in one turn are one transaction: the last one's commit is everyone's.
+        return last;
+      }).then(() => undefined),
+    WRITE_BATCH_MS,
+  );
 
   async readChunks(runId: string, from: number, opts: { limit: number; maxBytes: number }): Promise<StoredChunk[]> {
     const out: StoredChunk[] = [];
@@ -443,6 +463,7 @@ export class LmdbStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.batched.flush();
     this.closed = true;
     await this.root.close();
   }
