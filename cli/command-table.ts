@@ -17,7 +17,7 @@ export interface CommandEntry {
 /** Every ccg command, in the order `ccg --help` lists them inside a category. */
 export const COMMANDS: readonly CommandEntry[] = [
   { paths: [['serve']], category: 'Gateway', description: 'Run the gateway (what `npm start` does)', load: async () => (await import('./commands/serve.js')).ServeCommand },
-  { paths: [['doctor']], category: 'Gateway', description: 'Check this machine and the gateway: Node, uWebSockets.js build, data directory, certificate, tools, gateway, pin, token, login, clock', load: async () => (await import('./commands/doctor.js')).DoctorCommand },
+  { paths: [['doctor']], category: 'Gateway', description: 'Check this machine and the gateway: Node, uWebSockets.js build, data directory, certificate, tools, gateway, its store, pin, token, login, clock', load: async () => (await import('./commands/doctor.js')).DoctorCommand },
   { paths: [['tunnel']], category: 'Gateway', description: 'Make the gateway reachable from anywhere through a Cloudflare Tunnel (cloudflared)', load: async () => (await import('./commands/tunnel.js')).TunnelCommand },
   { paths: [['runs', 'create']], category: 'Runs', description: 'Create a run and print its id, its token (shown once) and the runner command', load: async () => (await import('./commands/runs/create.js')).RunsCreateCommand },
   { paths: [['runs', 'list'], ['runs']], category: 'Runs', description: 'List runs, newest first', load: async () => (await import('./commands/runs/list.js')).RunsListCommand },
