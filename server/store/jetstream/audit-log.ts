@@ -20,16 +20,17 @@ const decoder = new TextDecoder();
  */
 export class AuditLog {
   /** Ascending by stream sequence. */
-  private readonly tail: { seq: number; entry: AuditEntry }[] = [];
+  private readonly tail: { seq: number; entry: AuditEntry; size: number }[] = [];
   private messages: ConsumerMessages | null = null;
-  private usage = { entries: 0, bytes: 0 };
+  /** The stream's state as last read: usage is that plus the entries heard since. */
+  private server = { messages: 0, bytes: 0, lastSeq: 0 };
 
   constructor(private readonly link: NatsLink) {}
 
   /** Loads the newest entries and follows the stream. */
   async start(): Promise<void> {
     const info = await this.link.jsm.streams.info(RESOURCES.audit);
-    this.usage = { entries: info.state.messages, bytes: info.state.bytes };
+    this.server = { messages: info.state.messages, bytes: info.state.bytes, lastSeq: info.state.last_seq };
     const from = Math.max(info.state.first_seq, info.state.last_seq - AUDIT_TAIL + 1, 1);
     const consumer = await this.link.js.consumers.get(RESOURCES.audit, { deliver_policy: 'by_start_sequence', opt_start_seq: from });
     let ready!: () => void;
@@ -37,7 +38,7 @@ export class AuditLog {
     this.messages = await consumer.consume({
       callback: (m) => {
         try {
-          this.add(m.seq, JSON.parse(decoder.decode(m.data)) as AuditEntry);
+          this.add(m.seq, JSON.parse(decoder.decode(m.data)) as AuditEntry, m.data.length);
         } catch {
           /* not an entry: skipped */
         }
@@ -58,14 +59,12 @@ export class AuditLog {
     } catch (err) {
       throw this.link.storageError(err, 'write of the audit log');
     }
-    this.usage.entries++;
-    this.usage.bytes += body.length;
-    this.add(seq, clean);
+    this.add(seq, clean, Buffer.byteLength(body));
   }
 
-  private add(seq: number, entry: AuditEntry): void {
+  private add(seq: number, entry: AuditEntry, size: number): void {
     const last = this.tail.at(-1);
-    if (!last || last.seq < seq) this.tail.push({ seq, entry });
+    if (!last || last.seq < seq) this.tail.push({ seq, entry, size });
     else {
       // Arrived out of order (own entry first): insert in place, once.
       let lo = 0;
@@ -76,7 +75,7 @@ export class AuditLog {
         else hi = mid;
       }
       if (this.tail[lo]?.seq === seq) return;
-      this.tail.splice(lo, 0, { seq, entry });
+      this.tail.splice(lo, 0, { seq, entry, size });
     }
     if (this.tail.length > AUDIT_TAIL) this.tail.splice(0, this.tail.length - AUDIT_TAIL);
   }
@@ -96,14 +95,20 @@ export class AuditLog {
     return { entries: slice.map((e) => e.entry), next: start > 0 && slice.length > 0 ? `${slice.at(-1)!.seq}.0` : null };
   }
 
-  /** Entries and bytes in the stream (refreshed from the server by `refresh`, counted between). */
+  /** Entries and bytes in the stream: as last read from the server (`refresh`), plus the entries heard since. */
   usageNow(): { entries: number; bytes: number } {
-    return { ...this.usage };
+    let entries = this.server.messages;
+    let bytes = this.server.bytes;
+    for (let i = this.tail.length - 1; i >= 0 && this.tail[i]!.seq > this.server.lastSeq; i--) {
+      entries++;
+      bytes += this.tail[i]!.size;
+    }
+    return { entries, bytes };
   }
 
   async refresh(): Promise<void> {
     const info = await this.link.jsm.streams.info(RESOURCES.audit);
-    this.usage = { entries: info.state.messages, bytes: info.state.bytes };
+    this.server = { messages: info.state.messages, bytes: info.state.bytes, lastSeq: info.state.last_seq };
   }
 
   async stop(): Promise<void> {

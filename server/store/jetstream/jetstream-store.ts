@@ -9,6 +9,7 @@ import { AuditLog } from './audit-log.js';
 import { JsChunks } from './chunks.js';
 import { JsAccounts } from './js-accounts.js';
 import { JsArtifacts } from './js-artifacts.js';
+import { JsTermSnapshots, type TermValue } from './js-term.js';
 import { joinKey, keyPart, RESOURCES } from './keys.js';
 import { KvMirror } from './kv-mirror.js';
 import { NatsLink, type NatsLinkOptions } from './nats-link.js';
@@ -43,7 +44,7 @@ export class JetStreamStore implements Store {
     private readonly meta: KvMirror<unknown>,
     private readonly approvals: KvMirror<Approval>,
     private readonly push: KvMirror<PushSubscriptionRecord>,
-    private readonly term: KvMirror<TermSnapshot>,
+    private readonly term: JsTermSnapshots,
     private readonly nonces: KV,
     private readonly accounts: JsAccounts,
     private readonly artifacts: JsArtifacts,
@@ -79,12 +80,12 @@ export class JetStreamStore implements Store {
       const approvals = mirror<Approval>(b.approvals);
       const push = mirror<PushSubscriptionRecord>(b.push);
       const artifacts = mirror<ArtifactInfo | number | ArtifactUsage>(b.artifacts);
-      const term = mirror<TermSnapshot>(b.term);
+      const term = mirror<TermValue>(b.term);
       const mirrors = [runs, users, tokens, sessions, meta, approvals, push, artifacts, term] as KvMirror<unknown>[];
       await Promise.all(mirrors.map((m) => m.start()));
       const audit = new AuditLog(link);
       await audit.start();
-      const store: JetStreamStore = new JetStreamStore(link, runs, meta, approvals, push, term, kvs.get(b.nonces)!, new JsAccounts(users, tokens, sessions), new JsArtifacts(artifacts), audit, new JsChunks(link, o.log, (id) => store.getRun(id)?.lastSeq ?? 0), mirrors);
+      const store: JetStreamStore = new JetStreamStore(link, runs, meta, approvals, push, new JsTermSnapshots(term), kvs.get(b.nonces)!, new JsAccounts(users, tokens, sessions), new JsArtifacts(artifacts), audit, new JsChunks(link, o.log, (id) => store.getRun(id)?.lastSeq ?? 0), mirrors);
       store.startHealth();
       o.log.info('nats.store_ready', { node: link.nodeId, servers: link.servers().join(','), replicas: link.replicas, runs: runs.size });
       return store;
@@ -161,13 +162,13 @@ export class JetStreamStore implements Store {
 
   // ---- screen snapshots
 
-  async putTermSnapshot(runId: string, snap: TermSnapshot): Promise<void> {
-    // Never replaces a newer one, whichever node took it.
-    await this.term.upsert(keyPart(runId), (old) => (!old || old.seq < snap.seq ? snap : undefined));
+  /** Never replaces a newer one, whichever node took it (js-term.ts). */
+  putTermSnapshot(runId: string, snap: TermSnapshot): Promise<void> {
+    return this.term.putTermSnapshot(runId, snap);
   }
 
   latestTermSnapshot(runId: string): TermSnapshot | undefined {
-    return this.term.get(keyPart(runId));
+    return this.term.latestTermSnapshot(runId);
   }
 
   // ---- auth

@@ -84,6 +84,11 @@ export class KvMirror<T> {
     return v === undefined ? undefined : structuredClone(v);
   }
 
+  /** The value itself, not a copy: for callers that only read it (a large screen snapshot). */
+  peek(key: string): Readonly<T> | undefined {
+    return this.entries.get(key)?.value;
+  }
+
   /** Whether the key holds a value (no copy). */
   has(key: string): boolean {
     return this.entries.get(key)?.value !== undefined;
