@@ -20,7 +20,7 @@ async function wipe(urls: string): Promise<void> {
     const jsm = await jetstreamManager(nc);
     const names: string[] = [];
     for await (const n of jsm.streams.names()) names.push(n);
-    for (const n of names) if (n.startsWith('CCG_') || n.startsWith('KV_ccg_')) await jsm.streams.delete(n);
+    for (const n of names) if (n.startsWith('CCG_') || n.startsWith('KV_ccg_') || n.startsWith('OBJ_ccg_')) await jsm.streams.delete(n);
   } finally {
     await nc.close();
   }

@@ -6,6 +6,7 @@ import { SIGNATURE_WINDOW_S } from '../../../protocol/signing.js';
 import type { Logger } from '../../log.js';
 import type { ApiTokenRecord, ArtifactUsage, AuditEntry, AuthChange, PushSubscriptionRecord, RunRecord, SessionRecord, Store, StoredChunk, StoreHealth, TermSnapshot, UserRecord } from '../types.js';
 import { AuditLog } from './audit-log.js';
+import { JsBlobs } from './blobs.js';
 import { JsChunks } from './chunks.js';
 import { JsAccounts } from './js-accounts.js';
 import { JsArtifacts } from './js-artifacts.js';
@@ -51,6 +52,7 @@ export class JetStreamStore implements Store {
     private readonly audit: AuditLog,
     private readonly chunks: JsChunks,
     private readonly mirrors: KvMirror<unknown>[],
+    readonly blobs: JsBlobs,
   ) {
     runs.onChange((c) => {
       if (!c.old || !c.value || c.old.createdAt !== c.value.createdAt) this.runsIndex.dirty = true;
@@ -85,7 +87,7 @@ export class JetStreamStore implements Store {
       await Promise.all(mirrors.map((m) => m.start()));
       const audit = new AuditLog(link);
       await audit.start();
-      const store: JetStreamStore = new JetStreamStore(link, runs, meta, approvals, push, new JsTermSnapshots(term), kvs.get(b.nonces)!, new JsAccounts(users, tokens, sessions), new JsArtifacts(artifacts), audit, new JsChunks(link, o.log, (id) => store.getRun(id)?.lastSeq ?? 0), mirrors);
+      const store: JetStreamStore = new JetStreamStore(link, runs, meta, approvals, push, new JsTermSnapshots(term), kvs.get(b.nonces)!, new JsAccounts(users, tokens, sessions), new JsArtifacts(artifacts), audit, new JsChunks(link, o.log, (id) => store.getRun(id)?.lastSeq ?? 0), mirrors, await JsBlobs.open(link));
       store.startHealth();
       o.log.info('nats.store_ready', { node: link.nodeId, servers: link.servers().join(','), replicas: link.replicas, runs: runs.size });
       return store;
@@ -343,7 +345,7 @@ export class JetStreamStore implements Store {
   /** Reads every stream's cluster state: a stream without a leader, or with a replica offline or behind, is degraded. */
   async refreshHealth(): Promise<void> {
     if (!this.link.connected) return;
-    const names = [RESOURCES.out, RESOURCES.audit, ...Object.values(RESOURCES.buckets).map((b) => `KV_${b}`)];
+    const names = [RESOURCES.out, RESOURCES.audit, `OBJ_${RESOURCES.blobs}`, ...Object.values(RESOURCES.buckets).map((b) => `KV_${b}`)];
     const degraded: string[] = [];
     for (const name of names) {
       const info = await this.link.jsm.streams.info(name);

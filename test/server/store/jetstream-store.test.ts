@@ -139,6 +139,8 @@ test('JetStream store: two nodes share runs, users, tokens, approvals and nonces
   assert.deepEqual(await a.putArtifact('jsrun0000001', art('a')), { unreferenced: [] });
   assert.deepEqual(await b.putArtifact('jsrun0000001', art('b')), { unreferenced: ['a'.repeat(64)] });
   await waitFor(() => (a.listArtifacts('jsrun0000001')[0]?.sha256 === 'b'.repeat(64) ? true : undefined), 10_000, 'a sees the replacement');
+  // The usage is b's last write of the four: a hears it after the record.
+  await waitFor(() => (a.usageOf('jsrun0000001').uploads === 2 ? true : undefined), 10_000, 'a sees the usage');
   assert.deepEqual(a.usageOf('jsrun0000001'), { uploads: 2, bytes: 20 });
   assert.equal(a.blobRefs('b'.repeat(64)), 1);
 
