@@ -336,7 +336,8 @@ function describeStore(r: StoreHealthResponse['store']): string {
   const c = r.cluster;
   if (c) {
     text += `; node ${c.nodeId}, NATS ${c.server ?? 'none'} (${c.servers.length} known), cluster ${c.name ?? 'none'}, R${c.replicas}`;
-    text += c.degraded.length ? `, degraded: ${c.degraded.join(' ')}` : ', all replicas current';
+    // The store's own line names what is degraded; the count is enough here.
+    text += c.degraded.length ? `, ${c.degraded.length} stream(s) or bucket(s) not fully current` : ', all replicas current';
   }
   return text.slice(0, 800);
 }

@@ -206,7 +206,7 @@ test("/healthz and /readyz say whether the store takes writes, /api/v1/health gi
   assert.equal(bad.code, 1, 'doctor fails');
   assert.equal(bad.gateway.level, 'ok', 'the gateway itself answers');
   assert.equal(bad.store.level, 'fail');
-  assert.match(bad.store.detail, /^takes no writes: jetstream: .*NATS unreachable \(.*connection refused\): writes are refused; node n-1234abcd, NATS none \(2 known\), cluster ccg, R3, degraded: CCG_OUT$/);
+  assert.match(bad.store.detail, /^takes no writes: jetstream: .*NATS unreachable \(.*connection refused\): writes are refused; node n-1234abcd, NATS none \(2 known\), cluster ccg, R3, 1 stream\(s\) or bucket\(s\) not fully current$/);
   const anonymous = await doctor(false);
   assert.deepEqual([anonymous.code, anonymous.store.level, anonymous.store.detail], [1, 'fail', 'takes no writes: jetstream']);
   const human = await runCli(['doctor', '--data', tempDir()], { ...g.env, CCG_CLAUDE_BIN: '/nonexistent/claude' });

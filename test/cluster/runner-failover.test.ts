@@ -30,10 +30,15 @@ function expectedLines(n: number): Buffer {
  * URLs streams into it: the runner moves on to B and resumes there.
  */
 test('cluster: a runner given both nodes moves from a stopped node to the other and resumes; a viewer on that node sees every byte once', async (t) => {
+  // Torn down in reverse order of creation: gateways before their buses, buses before NATS.
+  const cleanup: (() => unknown)[] = [];
+  t.after(async () => {
+    for (const fn of cleanup.reverse()) await fn();
+  });
   const nats = await startNatsCluster(1);
-  t.after(() => nats.stop());
+  cleanup.push(() => nats.stop());
   const shared = LmdbStore.open(tempDir());
-  t.after(() => shared.close());
+  cleanup.push(() => shared.close());
   // Each node "closes" its store on shutdown; the shared one outlives node A.
   const store = new Proxy(shared, {
     get(target, prop, receiver) {
@@ -44,10 +49,10 @@ test('cluster: a runner given both nodes moves from a stopped node to the other 
   }) as Store;
   const node = async (name: string, keyFrom?: string): Promise<TestGateway> => {
     const nc = await connect({ servers: nats.urls });
-    t.after(() => nc.close());
+    cleanup.push(() => nc.close());
     const bus = new NatsBus({ nc, node: name, log: silentLogger });
     const router = new NatsRunnerRouter({ nc, node: name, log: silentLogger });
-    t.after(() => (router.close(), bus.close()));
+    cleanup.push(() => (router.close(), bus.close()));
     const dataDir = tempDir();
     if (keyFrom) {
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -57,9 +62,9 @@ test('cluster: a runner given both nodes moves from a stopped node to the other 
   };
   const a = await node('n-aaaaaaaa');
   let aClosed = false;
-  t.after(() => (aClosed ? undefined : a.close()));
+  cleanup.push(() => (aClosed ? undefined : a.close()));
   const b = await node('n-bbbbbbbb', a.dataDir);
-  t.after(() => b.close());
+  cleanup.push(() => b.close());
   assert.notEqual(a.fingerprint, b.fingerprint, 'each node its own certificate: one pin per URL');
 
   const envA = a.env;
