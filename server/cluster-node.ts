@@ -11,6 +11,8 @@ export interface ClusterOptions {
   servers: string[];
   /** 1, 3 or 5; by default 3 when the NATS cluster has ≥ 3 servers, else 1. */
   replicas?: number;
+  /** The NATS user and password, when the servers require them. */
+  auth?: { user: string; pass: string };
   /** A file holding the gateway's secret key (base64 of 32 bytes), the same on every node; else the one in `ccg_meta`. */
   secretKeyFile?: string;
 }
@@ -35,7 +37,7 @@ export interface ClusterNode {
  * `ccg_meta` bucket (an atomic create: two nodes starting together agree) and every node reads it.
  */
 export async function openClusterNode(o: ClusterOptions & { log: Logger; audit: { retentionMs: number; maxBytes: number } }): Promise<ClusterNode> {
-  const store = await JetStreamStore.open({ servers: o.servers, log: o.log, audit: o.audit, ...(o.replicas !== undefined ? { replicas: o.replicas } : {}) });
+  const store = await JetStreamStore.open({ servers: o.servers, log: o.log, audit: o.audit, ...(o.replicas !== undefined ? { replicas: o.replicas } : {}), ...(o.auth ? { auth: o.auth } : {}) });
   try {
     const box = await sharedSecretBox(store, o.secretKeyFile);
     const bus = new NatsBus({ nc: store.link.nc, node: store.nodeId, log: o.log });

@@ -116,6 +116,9 @@ export class ServeCommand extends BaseCommand {
     if (!nats && (this.natsReplicas || this.secretKeyFile)) throw new CliError('--nats-replicas and --secret-key-file need --nats (a cluster node)');
     const replicas = this.natsReplicas === undefined ? undefined : Number(this.natsReplicas);
     if (replicas !== undefined && ![1, 3, 5].includes(replicas)) throw new CliError(`--nats-replicas must be 1, 3 or 5 (got "${this.natsReplicas}")`);
+    // The NATS user's password from the environment only (a flag would show in ps).
+    const natsUser = env['CCG_NATS_USER'];
+    const natsAuth = natsUser ? { auth: { user: natsUser, pass: env['CCG_NATS_PASSWORD'] ?? '' } } : {};
     const trustProxy = this.trustProxy || /^(1|true|yes)$/i.test(env['CCG_TRUST_PROXY'] ?? '');
     const log = createLogger({ level, write: (l) => this.context.stderr.write(l) });
     const offCrashHandlers = installCrashHandlers(log, (l) => this.context.stderr.write(l));
@@ -133,7 +136,7 @@ export class ServeCommand extends BaseCommand {
         ...(perAddress !== undefined ? { maxConnectionsPerAddress: perAddress } : {}),
         ...(total !== undefined ? { maxConnections: total, runnerReserve: Math.max(4, Math.floor(total / 10)) } : {}),
       },
-      ...(nats ? { nats: { servers: nats, ...(replicas !== undefined ? { replicas } : {}), ...(this.secretKeyFile ? { secretKeyFile: this.secretKeyFile } : {}) } } : {}),
+      ...(nats ? { nats: { servers: nats, ...(replicas !== undefined ? { replicas } : {}), ...(this.secretKeyFile ? { secretKeyFile: this.secretKeyFile } : {}), ...natsAuth } } : {}),
       dataDir: this.data ?? '.data',
       host: this.host ?? '127.0.0.1',
       port,

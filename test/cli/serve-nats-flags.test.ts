@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { tempDir } from '../helpers/gateway.js';
+import { runCli } from '../helpers/cli.js';
+import { startNatsCluster } from '../helpers/nats-cluster.js';
 import { spawnCcg } from '../helpers/processes.js';
+import { startServe } from '../helpers/serve.js';
 
 /** `ccg serve` as a process: its cluster flags are checked before anything starts. */
 async function serve(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stderr: string }> {
@@ -24,4 +27,15 @@ test('ccg serve: --nats takes NATS URLs and says clearly when none answers; the 
   const down = await serve([], { CCG_NATS: 'nats://127.0.0.1:1' });
   assert.equal(down.code, 1);
   assert.match(down.stderr, /cannot reach NATS at nats:\/\/127\.0\.0\.1:1/);
+});
+
+test('ccg serve --nats on servers that require a user: CCG_NATS_USER and CCG_NATS_PASSWORD from the environment', async (t) => {
+  const nats = await startNatsCluster(1, { auth: { user: 'ccg', pass: 'test-only-password' } });
+  t.after(() => nats.stop());
+  const refused = await serve([], { CCG_NATS: nats.urls });
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /cannot reach NATS.*auth/i);
+  const gw = await startServe(tempDir(), 0, { CCG_NATS: nats.urls, CCG_NATS_USER: 'ccg', CCG_NATS_PASSWORD: 'test-only-password' });
+  t.after(() => gw.stop());
+  assert.equal((await runCli(['runs', 'create', '--json'], gw.env)).code, 0);
 });

@@ -14,6 +14,8 @@ export interface NatsLinkOptions {
   log: Logger;
   /** A JetStream request (publish ack, get) that takes longer fails (default 5 s). */
   timeoutMs?: number;
+  /** The NATS user and password (`CCG_NATS_USER`, `CCG_NATS_PASSWORD`), when the servers ask for them. */
+  auth?: { user: string; pass: string };
 }
 
 /** A stream field that may change between starts (the rest must match, or the start fails naming it). */
@@ -52,7 +54,7 @@ export class NatsLink {
     if (o.servers.length === 0) throw new Error('no NATS server given (--nats URL[,URL…])');
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: o.servers, name: 'ccg-gateway', maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: o.timeoutMs ?? 5000, pingInterval: 10_000 });
+      nc = await connect({ servers: o.servers, name: 'ccg-gateway', maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: o.timeoutMs ?? 5000, pingInterval: 10_000, ...(o.auth ?? {}) });
     } catch (err) {
       throw new Error(`cannot reach NATS at ${o.servers.join(', ')}: ${err instanceof Error ? err.message : String(err)}`);
     }

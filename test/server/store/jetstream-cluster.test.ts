@@ -93,3 +93,14 @@ test('JetStream store with its one NATS server down: writes are refused at once 
   await waitFor(() => (b.getRun('jsdown000001')?.bytes === 77 ? true : undefined), 30_000, 'b hears a after the outage');
   assert.equal(await b.lastSeq('jsdown000001'), 1);
 });
+
+test('JetStream store on a NATS server that requires a user: opened with it; refused clearly without', async (t) => {
+  const nats = await startNatsCluster(1, { auth: { user: 'ccg', pass: 'test-only-password' } });
+  t.after(() => nats.stop());
+  const opts = { servers: [nats.urls], log: silentLogger, audit: { retentionMs: 3600_000, maxBytes: 8 * 1024 * 1024 } };
+  await assert.rejects(JetStreamStore.open(opts), /cannot reach NATS.*(authoriz|auth)/i);
+  const s = await JetStreamStore.open({ ...opts, auth: { user: 'ccg', pass: 'test-only-password' } });
+  t.after(() => s.close());
+  await s.createRun(run('jsauth000001'));
+  assert.equal(s.getRun('jsauth000001')?.id, 'jsauth000001');
+});
