@@ -5,9 +5,11 @@ import { test } from 'node:test';
 import { PinnedAgent } from '../../cli/client/pinned-agent.js';
 import { uploadPath } from '../../protocol/artifacts.js';
 import { HEADER_CONTENT_SHA256, signRequest } from '../../protocol/signing.js';
+import { approvalInfo, fakeRunner, messagesBeforeSentinel } from '../helpers/fake-runner.js';
 import { startGateway } from '../helpers/gateway.js';
 import { apiRequest } from '../helpers/http.js';
 import { startNatsCluster } from '../helpers/nats-cluster.js';
+import { waitFor } from '../helpers/processes.js';
 
 interface Reply {
   status: number;
@@ -62,3 +64,29 @@ test('two gateway nodes on one JetStream: one secret key and one token table, an
   assert.equal(dl.body.toString(), 'made on node b\n');
 });
 
+
+test('two gateway nodes on one JetStream: an approval asked on node A, answered on A and B at once: exactly one answer wins, the runner gets one decision', async (t) => {
+  const nats = await startNatsCluster(1);
+  t.after(() => nats.stop());
+  const a = await startGateway({ nats: { servers: [nats.urls] } });
+  t.after(() => a.close());
+  const b = await startGateway({ nats: { servers: [nats.urls] } });
+  t.after(() => b.close());
+  const created = await apiRequest(a, 'POST', '/api/v1/runs', { name: 'approve-across' });
+  const run = created.json as { id: string; token: string };
+  const runner = await fakeRunner(a, run.id, run.token);
+  t.after(() => runner.close());
+  await runner.events({ type: 'approval_requested', ...approvalInfo('appr_across000000001') });
+  const onB = { url: b.url, fingerprint: b.fingerprint, operatorToken: a.operatorToken };
+  await waitFor(async () => ((await apiRequest(onB, 'GET', `/api/v1/runs/${run.id}/approvals`)).json.approvals?.length === 1 ? true : undefined), 10_000, 'node B knows the approval');
+  const [ra, rb] = await Promise.all([
+    apiRequest(a, 'POST', `/api/v1/runs/${run.id}/approvals/appr_across000000001`, { decision: 'allow' }),
+    apiRequest(onB, 'POST', `/api/v1/runs/${run.id}/approvals/appr_across000000001`, { decision: 'deny', message: 'from b' }),
+  ]);
+  assert.deepEqual([ra.status, rb.status].sort(), [200, 409], `one wins: ${JSON.stringify([ra.json, rb.json])}`);
+  const winner = ra.status === 200 ? 'allow' : 'deny';
+  const decision = await runner.next('approval_decision');
+  assert.equal(decision.decision, winner);
+  const before = await messagesBeforeSentinel(a, runner, run.id);
+  assert.equal(before.filter((m) => m.type === 'approval_decision').length, 1, 'one decision reached the runner');
+});
