@@ -3,7 +3,6 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseByPlan } from '../protocol/plan-parse.js';
 import type { SavedConfig } from './config-schema.js';
-import { PLANS } from './client/plans.js';
 
 /**
  * The saved login (cli/config.ts) as every gateway command reads it, without zod: the file is
@@ -33,6 +32,9 @@ export async function loadSavedConfig(env: Record<string, string | undefined>): 
     } catch {
       value = undefined;
     }
+    // Imported here, not at the top: the runner's single-file bundle holds this module too, and
+    // there (unlike in the CLI bundle) the plans are computed from zod when first imported.
+    const { PLANS } = await import('./client/plans.js');
     const fast = value === undefined ? undefined : parseByPlan(PLANS.SavedConfig, value);
     if (fast) return fast.value as SavedConfig;
   }

@@ -390,7 +390,7 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
   const sessions = new SessionService(store, now, { ...DEFAULT_SESSION_POLICY, ...o.sessionPolicy });
   const auditBudget = new AuditBudget({ store, log, now, limits: { ...DEFAULT_AUDIT_BUDGET, ...o.auditBudget } });
   const requests = new Requests({ runs, store, policy, artifacts, assist, log, now });
-  const machines = new MachineService({ store, runs, log, now });
+  const machines = new MachineService({ store, runs, log, now, ...(o.router ? { router: o.router } : {}) });
   const liveText = new LiveTextService({ bus });
   const claudeState = new ClaudeStateService({ runs, log, now, onRetrying: (id, r) => notifier.onRetrying(id, r) });
   const screens = new TermSnapshots({ store, runs: { committedSeq: (id) => runs.committedSeq(id), pendingChunks: (id, from) => runs.pendingChunks(id, from), summaryOf: (id) => { const r = runs.get(id); return r ? runs.summary(r) : undefined; } }, bus, log, now, ...(o.termSnapshots ? { policy: o.termSnapshots } : {}) });
