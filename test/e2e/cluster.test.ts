@@ -16,8 +16,8 @@ import { startServe, type ServeProc } from '../helpers/serve.js';
 
 /**
  * Three `ccg serve --nats` nodes on a three-server JetStream cluster (loopback). Each node is a
- * real process with its own data dir; they share the certificate and the secret key (copied from
- * the first, as docs/OPERATIONS.md says to) and everything else through JetStream.
+ * real process with its own data dir; they share the certificate (copied from the first, as
+ * docs/OPERATIONS.md says to) and everything else, the secret key included, through JetStream.
  */
 describe('a three-node cluster on NATS JetStream', () => {
   let nats: NatsCluster;
@@ -33,7 +33,7 @@ describe('a three-node cluster on NATS JetStream', () => {
     for (const i of [2, 3]) {
       const dir = tempDir(`ccg-cluster-${i}-`);
       mkdirSync(join(dir, 'certs'), { recursive: true, mode: 0o700 });
-      for (const f of ['certs/cert.pem', 'certs/key.pem', 'secret.key']) copyFileSync(join(first, f), join(dir, f));
+      for (const f of ['certs/cert.pem', 'certs/key.pem']) copyFileSync(join(first, f), join(dir, f));
       nodes.push(await startServe(dir, 0, {}, ['--nats', nats.urls]));
     }
     assert.equal(new Set(nodes.map((n) => n.fingerprint)).size, 1, 'one certificate for the cluster');

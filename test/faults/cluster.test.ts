@@ -32,7 +32,8 @@ test(`cluster: ${KILLS} SIGKILLs of gateway nodes and one of a NATS server durin
   nodes.push(await startServe(dirs[0]!, ports[0], {}, args));
   for (const i of [1, 2]) {
     mkdirSync(join(dirs[i]!, 'certs'), { recursive: true, mode: 0o700 });
-    for (const f of ['certs/cert.pem', 'certs/key.pem', 'secret.key']) copyFileSync(join(dirs[0]!, f), join(dirs[i]!, f));
+    // One certificate for all (one pin); the secret key is the cluster's, in JetStream (ccg_meta).
+    for (const f of ['certs/cert.pem', 'certs/key.pem']) copyFileSync(join(dirs[0]!, f), join(dirs[i]!, f));
     nodes.push(await startServe(dirs[i]!, ports[i], {}, args));
   }
   t.after(() => nodes.forEach((n) => n.proc.child.kill('SIGKILL')));

@@ -19,6 +19,8 @@ import { createResources } from './resources.js';
 export interface JetStreamStoreOptions extends NatsLinkOptions {
   /** The audit stream's max_age and max_bytes (`--audit-retention`, `--audit-max-size`). */
   audit: { retentionMs: number; maxBytes: number };
+  /** How long the start waits for a JetStream that does not answer yet (a cluster electing leaders; default 60 s). */
+  startTimeoutMs?: number;
 }
 
 /** How often health (stream leaders, lagging replicas) and the audit usage are read from the servers. */
@@ -69,6 +71,26 @@ export class JetStreamStore implements Store {
    */
   static async open(o: JetStreamStoreOptions): Promise<JetStreamStore> {
     const link = await NatsLink.open(o);
+    // A NATS cluster that lost a server a moment ago may take seconds to elect its streams'
+    // leaders: JetStream requests time out meanwhile. The start waits for it (up to a minute).
+    const deadline = Date.now() + (o.startTimeoutMs ?? 60_000);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await JetStreamStore.load(link, o);
+      } catch (err) {
+        const transient = /timeout|no responders|jetstream (not|temporarily) (enabled|available)|no suitable peers|leader/i.test(String((err as Error).message));
+        if (!transient || Date.now() > deadline) {
+          await link.close().catch(() => undefined);
+          throw err;
+        }
+        o.log.warn('nats.store_retry', { attempt, err: String((err as Error).message).slice(0, 200) });
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  private static async load(link: NatsLink, o: JetStreamStoreOptions): Promise<JetStreamStore> {
+    const started: { stop(): Promise<void> }[] = [];
     try {
       const b = RESOURCES.buckets;
       // A nonce lives as long as a signature could be replayed: its timestamp ± the window.
@@ -84,15 +106,18 @@ export class JetStreamStore implements Store {
       const artifacts = mirror<ArtifactInfo | number | ArtifactUsage>(b.artifacts);
       const term = mirror<TermValue>(b.term);
       const mirrors = [runs, users, tokens, sessions, meta, approvals, push, artifacts, term] as KvMirror<unknown>[];
+      started.push(...mirrors);
       await Promise.all(mirrors.map((m) => m.start()));
       const audit = new AuditLog(link);
+      started.push(audit);
       await audit.start();
       const store: JetStreamStore = new JetStreamStore(link, runs, meta, approvals, push, new JsTermSnapshots(term), kvs.get(b.nonces)!, new JsAccounts(users, tokens, sessions), new JsArtifacts(artifacts), audit, new JsChunks(link, o.log, (id) => store.getRun(id)?.lastSeq ?? 0), mirrors, await JsBlobs.open(link));
       store.startHealth();
       o.log.info('nats.store_ready', { node: link.nodeId, servers: link.servers().join(','), replicas: link.replicas, runs: runs.size });
       return store;
     } catch (err) {
-      await link.close().catch(() => undefined);
+      // Followers already started stop: a retry starts them afresh.
+      await Promise.all(started.map((s) => s.stop()));
       throw err;
     }
   }
