@@ -19,7 +19,7 @@ import { ApiClient } from '../cli/client/api.js';
 import { CreateRunResponse } from '../protocol/api.js';
 import { measureBulk } from './figures/bulk.js';
 import { measureCliStart } from './figures/cli-start.js';
-import { clusterFigures, measureCluster, startClusterNode } from './figures/cluster.js';
+import { clusterFigures, measureCluster, natsServerMissing, startClusterNode } from './figures/cluster.js';
 import { measureE2eLatency } from './figures/e2e-latency.js';
 import { measureIngest, type IngestResult } from './figures/ingest.js';
 import { measureLatency, type LatencyResult } from './figures/latency.js';
@@ -339,7 +339,9 @@ async function main(): Promise<number> {
       }));
     }
 
-    if (only.has('cluster')) {
+    const natsMissing = only.has('cluster') ? natsServerMissing() : null;
+    if (natsMissing) log(`cluster: skipped (${natsMissing})`);
+    if (only.has('cluster') && !natsMissing) {
       const latencyOpts = { rate: LINES_PER_SECOND, seconds: sizes.latencySeconds, warmupMs: sizes.latencyWarmupMs, threads: generatorThreads };
       // The single LMDB gateway beside it, from this run's ingest and latency groups (or measured now).
       if (!lmdbIngest) {

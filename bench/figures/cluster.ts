@@ -1,12 +1,22 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startNatsCluster, type NatsCluster } from '../../test/helpers/nats-cluster.js';
+import { natsServerBinary, startNatsCluster, type NatsCluster } from '../../test/helpers/nats-cluster.js';
 import type { BenchRun, Target } from '../lib/clients.js';
 import { cpuMsOf, startGateway, type ServerProc } from '../lib/procs.js';
 import { figure, type Figure } from '../lib/report.js';
 import { measureIngest, type IngestResult } from './ingest.js';
 import { measureLatency, type LatencyResult } from './latency.js';
+
+/** Why the cluster figures cannot be measured here (no nats-server), or null. */
+export function natsServerMissing(): string | null {
+  try {
+    natsServerBinary();
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
 
 /** One ccg node on a three-server JetStream cluster (R3), as `ccg serve --nats` runs it. */
 export interface ClusterNode {
