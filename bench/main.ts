@@ -19,8 +19,9 @@ import { ApiClient } from '../cli/client/api.js';
 import { CreateRunResponse } from '../protocol/api.js';
 import { measureBulk } from './figures/bulk.js';
 import { measureCliStart } from './figures/cli-start.js';
+import { clusterFigures, measureCluster, natsServerMissing, startClusterNode } from './figures/cluster.js';
 import { measureE2eLatency } from './figures/e2e-latency.js';
-import { measureIngest } from './figures/ingest.js';
+import { measureIngest, type IngestResult } from './figures/ingest.js';
 import { measureLatency, type LatencyResult } from './figures/latency.js';
 import { measureIdleRunners, settledRss } from './figures/memory.js';
 import { measureOpenTail, seedRuns } from './figures/open-tail.js';
@@ -35,7 +36,7 @@ import { MiB, mapLimit, sleep } from './lib/stats.js';
 /** V8's memory reducer returns the start-up heap about 10 s after a quiet start: idle RSS is read after this. */
 const IDLE_SETTLE_MS = 12_000;
 
-const GROUPS = ['redactor', 'serve', 'cli', 'e2e', 'memory', 'open', 'latency', 'bulk', 'ingest'] as const;
+const GROUPS = ['redactor', 'serve', 'cli', 'e2e', 'memory', 'open', 'latency', 'bulk', 'ingest', 'cluster'] as const;
 type Group = (typeof GROUPS)[number];
 
 interface Sizes {
@@ -99,6 +100,8 @@ const LINES_PER_SECOND = 20;
 /** 4 ms of coalescing (the runner's) at 2,000 lines/s per runner: 100 runners × 2,000 = the 200,000 lines/s target. */
 const INGEST_LINES_PER_CHUNK = 8;
 const INGEST_WINDOW = 256;
+/** The cluster's latency phase: as many runners as the latency figure's middle phase, to compare with it. */
+const CLUSTER_LATENCY_RUNNERS = 100;
 const MB = 1e6;
 const KB = 1e3;
 
@@ -248,7 +251,8 @@ async function main(): Promise<number> {
     const wantRuns = Math.max(
       only.has('memory') ? sizes.idleRunners : 0,
       only.has('latency') ? Math.max(...sizes.latencyRunners) : 0,
-      only.has('ingest') ? sizes.ingestRunners : 0,
+      only.has('ingest') || only.has('cluster') ? sizes.ingestRunners : 0,
+      only.has('cluster') ? CLUSTER_LATENCY_RUNNERS : 0,
     );
     log(`creating ${wantRuns + 1} runs through the API`);
     const runs = await createRuns(gwT, wantRuns + 1);
@@ -316,10 +320,12 @@ async function main(): Promise<number> {
       }));
     }
 
+    const ingestOpts = { linesPerChunk: INGEST_LINES_PER_CHUNK, window: INGEST_WINDOW, seconds: sizes.ingestSeconds, warmupMs: 1000 };
+    let lmdbIngest: IngestResult | null = null;
     if (only.has('ingest')) {
       log(`durable ingest: ${sizes.ingestRunners} runners, ${INGEST_LINES_PER_CHUNK} lines per chunk, ${sizes.ingestSeconds} s`);
-      const o = { linesPerChunk: INGEST_LINES_PER_CHUNK, window: INGEST_WINDOW, seconds: sizes.ingestSeconds, warmupMs: 1000 };
-      const g = await measureIngest(gwT, runs.slice(0, sizes.ingestRunners), { ...o, rss: gw.rss });
+      const o = ingestOpts;
+      const g = (lmdbIngest = await measureIngest(gwT, runs.slice(0, sizes.ingestRunners), { ...o, rss: gw.rss }));
       const r = await measureIngest(relayT, runs.slice(0, sizes.ingestRunners), { ...o, rss: relay.rss });
       raw['ingest'] = { gateway: g, relay: r };
       figures.push(figure({
@@ -331,6 +337,36 @@ async function main(): Promise<number> {
         target: { text: '≥ 200,000 lines/s', met: g.linesPerSecond >= 200_000 },
         detail: { chunksPerSecond: g.chunksPerSecond, MBps: g.bytesPerSecond / MB, linesPerChunk: g.linesPerChunk, gatewayPeakRssMB: g.peakRss / MB },
       }));
+    }
+
+    const natsMissing = only.has('cluster') ? natsServerMissing() : null;
+    if (natsMissing) log(`cluster: skipped (${natsMissing})`);
+    if (only.has('cluster') && !natsMissing) {
+      const latencyOpts = { rate: LINES_PER_SECOND, seconds: sizes.latencySeconds, warmupMs: sizes.latencyWarmupMs, threads: generatorThreads };
+      // The single LMDB gateway beside it, from this run's ingest and latency groups (or measured now).
+      if (!lmdbIngest) {
+        log(`durable ingest, single node (the cluster's reference): ${sizes.ingestRunners} runners, ${sizes.ingestSeconds} s`);
+        lmdbIngest = await measureIngest(gwT, runs.slice(0, sizes.ingestRunners), { ...ingestOpts, rss: gw.rss });
+      }
+      let lmdbLatency = (raw['latency'] as { gateway: LatencyResult }[] | undefined)?.find((r) => r.gateway.runners === CLUSTER_LATENCY_RUNNERS)?.gateway;
+      if (!lmdbLatency) {
+        log(`latency, single node (the cluster's reference): ${CLUSTER_LATENCY_RUNNERS} runners × ${LINES_PER_SECOND} lines/s, ${sizes.latencySeconds} s`);
+        lmdbLatency = await measureLatency(gwT, runs.slice(0, CLUSTER_LATENCY_RUNNERS), { ...latencyOpts, serverPid: gw.pid });
+      }
+      log('cluster: three nats-server -js (R3) and one ccg serve --nats on them');
+      const node = await startClusterNode({ plain });
+      servers.push(node.gateway);
+      try {
+        const clusterRuns = await createRuns(node.target, Math.max(sizes.ingestRunners, CLUSTER_LATENCY_RUNNERS));
+        log(`  durable ingest through JetStream: ${sizes.ingestRunners} runners, ${sizes.ingestSeconds} s; then latency, ${CLUSTER_LATENCY_RUNNERS} runners × ${LINES_PER_SECOND} lines/s`);
+        const c = await measureCluster(node, clusterRuns, { ingest: ingestOpts, latency: { runners: CLUSTER_LATENCY_RUNNERS, ...latencyOpts } });
+        log(`  ${c.ingest.linesPerSecond.toFixed(0)} lines/s, ${c.ingestSmallWindow.linesPerSecond.toFixed(0)} with 16 unacked (LMDB ${lmdbIngest.linesPerSecond.toFixed(0)}); latency p50 ${c.latency.p50.toFixed(1)} p99 ${c.latency.p99.toFixed(1)} ms; ccg CPU ${c.latency.serverCpu.toFixed(0)}%, NATS CPU ${(c.latency.otherCpu ?? Number.NaN).toFixed(0)}%`);
+        raw['cluster'] = { ...c, lmdbIngest, lmdbLatency };
+        figures.push(...clusterFigures(c, { ingest: lmdbIngest, latency: lmdbLatency }));
+      } finally {
+        servers.splice(servers.indexOf(node.gateway), 1);
+        await node.stop();
+      }
     }
   } catch (err) {
     for (const s of servers) {

@@ -30,6 +30,10 @@ export interface LatencyResult {
   generatorLoopDelayP99: number;
   /** Each thread's p99 event-loop delay, ms. */
   generatorLoopDelaysP99: number[];
+  /** CPU time per line of `otherPids` together (the NATS servers of a cluster), µs, over the same window. */
+  otherCpuPerLine?: number;
+  /** Their CPU use, % of one core, summed. */
+  otherCpu?: number;
 }
 
 const SLICE_JS = new URL('../lib/load-slice-worker.js', import.meta.url);
@@ -82,7 +86,7 @@ class SliceWorker {
 export async function measureLatency(
   t: Target,
   runs: BenchRun[],
-  o: { rate: number; seconds: number; warmupMs: number; serverPid: number; threads: number },
+  o: { rate: number; seconds: number; warmupMs: number; serverPid: number; threads: number; otherPids?: number[] },
 ): Promise<LatencyResult> {
   const n = runs.length;
   const threads = Math.max(1, Math.min(o.threads, n));
@@ -100,14 +104,17 @@ export async function measureLatency(
     const results = workers.map((w) => w.next<SliceResult>('done'));
     for (const w of workers) w.post({ type: 'go', startAt });
     let cpu: (() => { server: number; generator: number }) | null = null;
+    let others: (() => { server: number })[] = [];
     let cpuFrom = 0;
     setTimeout(() => {
       cpu = cpuMeter(o.serverPid);
+      others = (o.otherPids ?? []).map((pid) => cpuMeter(pid));
       cpuFrom = performance.now();
     }, startAt + o.warmupMs - (performance.timeOrigin + performance.now())).unref();
     const measuredEnd = Promise.all(workers.map((w) => w.next('sent')));
     await measuredEnd;
     const usage = cpu ? (cpu as () => { server: number; generator: number })() : { server: Number.NaN, generator: Number.NaN };
+    const otherCpu = others.reduce((sum, m) => sum + m().server, 0);
     const windowMs = performance.now() - cpuFrom;
     const all = await Promise.all(results);
     const samples = Float64Array.from(all.flatMap((r) => Array.from(r.samples))).sort();
@@ -131,6 +138,7 @@ export async function measureLatency(
       generatorThreads: threads,
       generatorLoopDelayP99: Math.max(...delays),
       generatorLoopDelaysP99: delays,
+      ...(o.otherPids ? { otherCpu, otherCpuPerLine: ((otherCpu / 100) * windowMs * 1000) / inWindow } : {}),
     };
   } finally {
     await Promise.all(workers.map((w) => w.end()));

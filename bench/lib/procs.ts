@@ -114,9 +114,9 @@ function startServer(args: string[], what: string, opts: SpawnOptions): Promise<
   });
 }
 
-/** Starts `ccg serve` on loopback, port 0, in its own process. */
-export function startGateway(dataDir: string, o: SpawnOptions & { plain: boolean }): Promise<ServerProc> {
-  const args = [CCG_BIN, 'serve', '--data', dataDir, '--host', '127.0.0.1', '--port', '0', '--json', '--log-level', 'warn'];
+/** Starts `ccg serve` on loopback, port 0, in its own process (`args`: more options, e.g. `--nats`). */
+export function startGateway(dataDir: string, o: SpawnOptions & { plain: boolean; args?: string[] }): Promise<ServerProc> {
+  const args = [CCG_BIN, 'serve', '--data', dataDir, '--host', '127.0.0.1', '--port', '0', '--json', '--log-level', 'warn', ...(o.args ?? [])];
   if (o.plain) args.push('--insecure-http');
   return startServer(args, 'ccg serve', o);
 }
