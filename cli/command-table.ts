@@ -12,15 +12,21 @@ export interface CommandEntry {
   category: string;
   description: string;
   load: () => Promise<CommandClass>;
+  /**
+   * Its work is one request and the answer: once it returns, nothing is left to finish, so bin/ccg
+   * exits as soon as the output is written instead of waiting for the connection's polite close
+   * (a few ms of a script's `ccg runs approve`, docs/BENCH.md).
+   */
+  oneShot?: true;
 }
 
 /** Every ccg command, in the order `ccg --help` lists them inside a category. */
 export const COMMANDS: readonly CommandEntry[] = [
   { paths: [['serve']], category: 'Gateway', description: 'Run the gateway (what `npm start` does)', load: async () => (await import('./commands/serve.js')).ServeCommand },
-  { paths: [['doctor']], category: 'Gateway', description: 'Check this machine and the gateway: Node, uWebSockets.js build, data directory, certificate, tools, gateway, pin, token, login, clock', load: async () => (await import('./commands/doctor.js')).DoctorCommand },
+  { paths: [['doctor']], category: 'Gateway', description: 'Check this machine and the gateway: Node, uWebSockets.js build, data directory, certificate, tools, gateway, its store, pin, token, login, clock', load: async () => (await import('./commands/doctor.js')).DoctorCommand },
   { paths: [['tunnel']], category: 'Gateway', description: 'Make the gateway reachable from anywhere through a Cloudflare Tunnel (cloudflared)', load: async () => (await import('./commands/tunnel.js')).TunnelCommand },
   { paths: [['runs', 'create']], category: 'Runs', description: 'Create a run and print its id, its token (shown once) and the runner command', load: async () => (await import('./commands/runs/create.js')).RunsCreateCommand },
-  { paths: [['runs', 'list'], ['runs']], category: 'Runs', description: 'List runs, newest first', load: async () => (await import('./commands/runs/list.js')).RunsListCommand },
+  { paths: [['runs', 'list'], ['runs']], category: 'Runs', description: 'List runs, newest first', load: async () => (await import('./commands/runs/list.js')).RunsListCommand, oneShot: true },
   { paths: [['runs', 'show']], category: 'Runs', description: 'Show one run: state, exit code, runner, output size', load: async () => (await import('./commands/runs/show.js')).RunsShowCommand },
   { paths: [['runs', 'logs']], category: 'Runs', description: "Print a run's output exactly as its command wrote it", load: async () => (await import('./commands/runs/logs.js')).RunsLogsCommand },
   { paths: [['runs', 'events']], category: 'Runs', description: "Print a run's timeline: Claude's text, tool calls, results, approvals, the final cost", load: async () => (await import('./commands/runs/events.js')).RunsEventsCommand },
@@ -28,7 +34,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { paths: [['runs', 'cancel']], category: 'Runs', description: 'Cancel a run: Claude is interrupted cleanly (a plain command gets SIGINT), then SIGTERM, then SIGKILL after grace periods', load: async () => (await import('./commands/runs/cancel.js')).RunsCancelCommand },
   { paths: [['runs', 'revoke']], category: 'Runs', description: "Revoke a run's token: its runner is cut off now and can never reconnect; the run ends as revoked", load: async () => (await import('./commands/runs/revoke.js')).RunsRevokeCommand },
   { paths: [['runs', 'approvals']], category: 'Runs', description: "List a run's tool uses waiting for approval", load: async () => (await import('./commands/runs/approvals.js')).RunsApprovalsCommand },
-  { paths: [['runs', 'approve']], category: 'Runs', description: 'Allow a tool use Claude is waiting for', load: async () => (await import('./commands/runs/approve.js')).RunsApproveCommand },
+  { paths: [['runs', 'approve']], category: 'Runs', description: 'Allow a tool use Claude is waiting for', load: async () => (await import('./commands/runs/approve.js')).RunsApproveCommand, oneShot: true },
   { paths: [['runs', 'deny']], category: 'Runs', description: 'Deny a tool use Claude is waiting for (optionally telling it why)', load: async () => (await import('./commands/runs/deny.js')).RunsDenyCommand },
   { paths: [['runs', 'answer']], category: 'Runs', description: "Answer Claude's questions (AskUserQuestion): choose its options or give a free answer", load: async () => (await import('./commands/runs/answer.js')).RunsAnswerCommand },
   { paths: [['runs', 'plan']], category: 'Runs', description: "Show Claude's plan (ExitPlanMode) and approve it, or keep it planning", load: async () => (await import('./commands/runs/plan.js')).RunsPlanCommand },

@@ -1,5 +1,5 @@
 import type { BaseContext } from 'clipanion';
-import { COMMANDS, GROUPS, commandName, type CommandEntry } from './command-table.js';
+import { COMMANDS, GROUPS, candidates, commandName, type CommandEntry } from './command-table.js';
 import { EXIT_CODES_HELP } from './exit-codes.js';
 import { VERSION } from './version.js';
 
@@ -72,4 +72,16 @@ export function quietOnClosedPipe(keepRunning: boolean): void {
 export async function main(argv: string[], binaryName = 'ccg'): Promise<number> {
   quietOnClosedPipe(argv[0] === 'runner');
   return createCli(binaryName).run(argv);
+}
+
+/** argv runs a `oneShot` command (cli/command-table.ts): bin/ccg may exit once the output is written. */
+export function endsWithItsOutput(argv: readonly string[]): boolean {
+  const wanted = candidates(argv);
+  return wanted.length === 1 && wanted[0]!.oneShot === true;
+}
+
+/** Exits with `code` once everything written to stdout and stderr has been handed to the OS. */
+export async function exitWhenWritten(code: number): Promise<never> {
+  for (const stream of [process.stdout, process.stderr]) await new Promise<void>((resolve) => stream.write('', () => resolve()));
+  process.exit(code);
 }

@@ -41,8 +41,40 @@ export type CancelResponse = z.infer<typeof CancelResponse>;
 export const RevokeResponse = z.object({ run: RunSummary, connected: z.boolean() });
 export type RevokeResponse = z.infer<typeof RevokeResponse>;
 
-/** `GET /healthz`: up, and the gateway's clock (ms since the epoch; older gateways omit it). */
-export const HealthResponse = z.object({ ok: z.boolean(), time: z.number().optional() });
+/** The store's state as anyone may see it: whether it takes writes, and which kind it is. */
+export const StoreState = z.object({ ok: z.boolean(), kind: z.string().min(1).max(32) });
+export type StoreState = z.infer<typeof StoreState>;
+
+/**
+ * `GET /healthz` (always 200 while the gateway answers) and `GET /readyz` (200, or 503 with `ok`
+ * false while the store takes no writes): the gateway's clock (ms since the epoch) and its store's
+ * state. Older gateways omit `time` and `store` and have no /readyz.
+ */
+export const HealthResponse = z.object({ ok: z.boolean(), time: z.number().optional(), store: StoreState.optional() });
+
+/**
+ * `GET /api/v1/health` (any signed-in role): the store's own report (`Store.health()`): a line for
+ * a person, and for a clustered store this node, its NATS servers and what is degraded.
+ */
+export const StoreHealthResponse = z.object({
+  time: z.number(),
+  store: z.object({
+    ok: z.boolean(),
+    kind: z.string().min(1).max(32),
+    detail: z.string().max(4000),
+    cluster: z
+      .object({
+        nodeId: z.string().max(64),
+        server: z.string().max(1000).nullable(),
+        servers: z.array(z.string().max(1000)).max(64),
+        name: z.string().max(256).nullable(),
+        replicas: z.number().int().min(0).max(64),
+        degraded: z.array(z.string().max(256)).max(256),
+      })
+      .optional(),
+  }),
+});
+export type StoreHealthResponse = z.infer<typeof StoreHealthResponse>;
 export type HealthResponse = z.infer<typeof HealthResponse>;
 
 export const ExecRequest = z

@@ -2,7 +2,7 @@ import { parseFingerprint } from '../../protocol/fingerprint.js';
 import { CliError } from '../exit-codes.js';
 
 /** One gateway address (an origin: scheme, host, port) and the certificate pin checked there. */
-export interface GatewayTarget {
+export interface GatewayUrl {
   url: string;
   fingerprint: string | undefined;
 }
@@ -18,7 +18,7 @@ const LOOPBACK_RE = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
  * pin applies to every URL; as many pins as URLs pin each URL with its own, in order. Plain
  * http:// is for loopback only: the output would travel unencrypted.
  */
-export function parseGateways(gateway: string | undefined, fingerprint: string | undefined): GatewayTarget[] {
+export function parseGateways(gateway: string | undefined, fingerprint: string | undefined): GatewayUrl[] {
   if (!gateway?.trim()) throw new CliError('no gateway given: pass --gateway URL[,URL…] or set CCG_GATEWAY');
   const parts = gateway.split(',').map((s) => s.trim());
   if (parts.some((p) => p === '')) throw new CliError('--gateway has an empty entry: give URLs separated by single commas');
@@ -48,7 +48,7 @@ export function parseGateways(gateway: string | undefined, fingerprint: string |
  * The flags that hand the same list on to a child (a machine daemon's runners), starting at
  * `first` (the one that answers now) and going round: a fresh runner tries the live node first.
  */
-export function gatewayFlags(targets: GatewayTarget[], first = 0): string[] {
+export function gatewayFlags(targets: GatewayUrl[], first = 0): string[] {
   const n = targets.length;
   const order = targets.map((_, i) => targets[(first + i) % n]!);
   const pins = order.map((t) => t.fingerprint);

@@ -3,7 +3,7 @@ import WebSocket, { type RawData } from 'ws';
 import { parseCloseReason } from '../../protocol/errors.js';
 import { CliError, EXIT, networkError } from '../exit-codes.js';
 import { readAll } from './api.js';
-import type { GatewayTarget } from './gateways.js';
+import type { GatewayUrl } from './gateways.js';
 import { agentFor } from './pinned-agent.js';
 
 /** What to do about a dropped or refused connection: give up with `err`, or try again. */
@@ -40,7 +40,7 @@ export interface ReconnectingSocketOptions {
    * are tried: the socket goes to `path` on one over wss (ws for http), and on to the next after
    * a connection there is refused or lost (the nodes of a cluster; one URL for one gateway).
    */
-  gateways: GatewayTarget[];
+  gateways: GatewayUrl[];
   path: string;
   /** The upgrade request's headers, asked for again on every attempt (a signed request is good once). */
   headers(url: URL): Record<string, string>;
@@ -91,7 +91,7 @@ export class ReconnectingSocket {
   }
 
   /** The gateway the current connection goes to (or the next attempt will). */
-  get gateway(): GatewayTarget {
+  get gateway(): GatewayUrl {
     return this.o.gateways[this.index]!;
   }
 

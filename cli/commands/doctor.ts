@@ -3,12 +3,14 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { HealthResponse } from '../../protocol/api.js';
+import { HealthResponse, StoreHealthResponse, type StoreState } from '../../protocol/api.js';
 import { API_TOKEN_RE } from '../../protocol/ids.js';
 import { TESTED_CLAUDE_VERSION } from '../../protocol/claude-stream.js';
 import { Command, Option } from 'clipanion';
 import { fingerprintOfDer, fingerprintOfPem, parseFingerprint } from '../../protocol/fingerprint.js';
 import { SIGNATURE_WINDOW_S } from '../../protocol/signing.js';
+import { parseGateways, type GatewayUrl } from '../client/gateways.js';
+import { ApiClient } from '../client/api.js';
 import { OperatorClient } from '../client/operator-client.js';
 import { configPath, loadConfig, sameGateway, type SavedConfig } from '../config.js';
 import { EXIT } from '../exit-codes.js';
@@ -35,14 +37,15 @@ export class DoctorCommand extends BaseCommand {
   static override paths = [['doctor']];
   static override usage = Command.Usage({
     category: 'Gateway',
-    description: 'Check this machine and the gateway: Node, uWebSockets.js build, data directory, certificate, tools, gateway, pin, token, login, clock',
+    description: 'Check this machine and the gateway: Node, uWebSockets.js build, data directory, certificate, tools, gateway, its store, pin, token, login, clock',
     details: `
       Each check says ok, warn or fail. Missing tools are warnings: git is needed for the
       default allowlist and the diff artifacts, tmate only for --assist, cloudflared only for
       \`ccg tunnel\`, claude only for --cmd.
 
       With a gateway (--gateway, CCG_GATEWAY or the one \`ccg login\` saved) it also checks that
-      the gateway answers, that its certificate matches the pin (--fingerprint, CCG_FINGERPRINT or
+      the gateway answers and that its store can serve (LMDB, or a cluster's JetStream: a store
+      that cannot is a failure, with what the store reports), that its certificate matches the pin (--fingerprint, CCG_FINGERPRINT or
       the saved one), that the API token is accepted and with which role (the token is sent only
       to a gateway whose certificate checked out), and compares this machine's clock with the
       gateway's: signed runner requests are refused when they are more than
@@ -51,13 +54,16 @@ export class DoctorCommand extends BaseCommand {
       Exit status: 0 when nothing failed; 69 when the gateway cannot be reached, 76 when its
       certificate does not match the pin or cannot be verified, 77 when the token is refused (the
       first of these that failed); 1 for any other failure.
+
+      A cluster: --gateway URL1,URL2,… (one --fingerprint for all, or one per URL) checks every
+      node the same way, each check's detail beginning with the node's URL.
     `,
-    examples: [['Check', 'ccg doctor'], ['For a script', 'ccg doctor --json'], ['Check a gateway and a token', 'ccg doctor --gateway https://gw:3100 --fingerprint sha256:… --token "$CCG_TOKEN"']],
+    examples: [['Check', 'ccg doctor'], ['For a script', 'ccg doctor --json'], ['Check a gateway and a token', 'ccg doctor --gateway https://gw:3100 --fingerprint sha256:… --token "$CCG_TOKEN"'], ['Check every node of a cluster', 'ccg doctor --gateway https://ccg1:3100,https://ccg2:3100,https://ccg3:3100 --fingerprint sha256:…']],
   });
 
   data = Option.String('--data', { env: 'CCG_DATA_DIR', description: 'Data directory to check (default .data)' });
-  gateway = Option.String('--gateway', { env: 'CCG_GATEWAY', description: 'Also check this gateway: reachable, pin, token, clock (env CCG_GATEWAY; default: the one `ccg login` saved)' });
-  fingerprint = Option.String('--fingerprint', { env: 'CCG_FINGERPRINT', description: "Pin the gateway's certificate (env CCG_FINGERPRINT; default: the saved one)" });
+  gateway = Option.String('--gateway', { env: 'CCG_GATEWAY', description: 'Also check this gateway: reachable, its store, pin, token, clock; a comma-separated list checks each cluster node (env CCG_GATEWAY; default: the one `ccg login` saved)' });
+  fingerprint = Option.String('--fingerprint', { env: 'CCG_FINGERPRINT', description: "Pin the gateway's certificate, or each node's comma-separated (env CCG_FINGERPRINT; default: the saved one)" });
   token = Option.String('--token', { env: 'CCG_TOKEN', description: 'Check this API token, ccgo_… (env CCG_TOKEN; default: the saved one)' });
 
   protected async run(): Promise<number> {
@@ -159,6 +165,21 @@ export class DoctorCommand extends BaseCommand {
       checks.push({ name: 'login', level: 'ok', detail: 'none saved (`ccg login` saves a gateway, its pin and a token for every command)' });
     }
     if (!gateway) return checks;
+    if (gateway.includes(',')) {
+      // A cluster's nodes: each one is checked on its own (reachable, store, pin, token, clock).
+      let nodes: GatewayUrl[];
+      try {
+        nodes = parseGateways(gateway, this.fingerprint);
+      } catch (err) {
+        checks.push({ name: 'gateway', level: 'fail', detail: (err as Error).message });
+        return checks;
+      }
+      for (const node of nodes) {
+        const own = await this.nodeChecks(new URL(node.url), node.fingerprint, undefined);
+        checks.push(...own.map((c) => (c.detail.includes(node.url) ? c : { ...c, detail: `${node.url}: ${c.detail}` })));
+      }
+      return checks;
+    }
 
     let url: URL;
     let pin: string | undefined;
@@ -176,7 +197,13 @@ export class DoctorCommand extends BaseCommand {
       checks.push({ name: 'pin', level: 'fail', detail: (err as Error).message });
       return checks;
     }
+    checks.push(...(await this.nodeChecks(url, pin, useSaved ? saved : undefined)));
+    return checks;
+  }
 
+  /** One gateway (node): reachable, its store, pin, token and role, clock. */
+  private async nodeChecks(url: URL, pin: string | undefined, saved: SavedConfig | undefined): Promise<Check[]> {
+    const checks: Check[] = [];
     const probe = await probeHealth(url);
     if (!probe.ok) {
       checks.push({ name: 'gateway', level: 'fail', detail: `cannot reach ${url.origin}: ${probe.error}`, exit: EXIT.UNREACHABLE });
@@ -189,6 +216,7 @@ export class DoctorCommand extends BaseCommand {
         ? { name: 'gateway', level: 'ok', detail: `${url.origin} answers` }
         : { name: 'gateway', level: 'warn', detail: `${url.origin} answered /healthz with ${probe.status} but no ccg health report: not a ccg gateway, or a proxy in between?` },
     );
+    const storeAt = checks.length;
 
     let pinOk = true;
     if (url.protocol === 'http:') {
@@ -212,7 +240,11 @@ export class DoctorCommand extends BaseCommand {
       });
     }
 
-    checks.push(await this.tokenCheck(url, pin, pinOk, useSaved ? saved : undefined));
+    const token = await this.tokenCheck(url, pin, pinOk, saved);
+    checks.push(token);
+    // The store's own report needs a signed-in user: only with a token that was just accepted.
+    const accepted = token.level === 'ok' ? (this.token ?? saved?.token)?.trim() : undefined;
+    if (health.success) checks.splice(storeAt, 0, await storeCheck(url, pin, accepted, health.data.store));
     checks.push(health.success ? clockCheck(url.origin, health.data.time, probe.t0, probe.t1) : { name: 'clock', level: 'warn', detail: `${url.origin} sent an unexpected /healthz answer` });
     return checks;
   }
@@ -261,7 +293,7 @@ function probeHealth(url: URL): Promise<Probe> {
       const trusted = url.protocol === 'https:' && socket.authorized === true;
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (d: string) => (body = (body + d).slice(0, 4096)));
+      res.on('data', (d: string) => (body = (body + d).slice(0, 16_384)));
       res.on('end', () => {
         let json: unknown = null;
         try {
@@ -275,6 +307,39 @@ function probeHealth(url: URL): Promise<Probe> {
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', (err) => resolveGet({ ok: false, error: (err as NodeJS.ErrnoException).code ?? err.message }));
   });
+}
+
+/**
+ * The store from `/healthz` (whether it takes writes, its kind) and, with an accepted token, its
+ * own report from `/api/v1/health` (a line, and a cluster's node, NATS servers, replicas and what
+ * is degraded). A store that takes no writes is a failure.
+ */
+async function storeCheck(url: URL, pin: string | undefined, token: string | undefined, state: StoreState | undefined): Promise<Check> {
+  if (!state) return { name: 'store', level: 'warn', detail: 'the gateway does not report its store (an older gateway)' };
+  let ok = state.ok;
+  let text = state.kind;
+  if (token) {
+    try {
+      const report = (await new ApiClient({ gateway: url.origin, token, fingerprint: pin }).json('GET', '/api/v1/health', StoreHealthResponse)).store;
+      ok = report.ok;
+      text = describeStore(report);
+    } catch {
+      text += ' (no report: give a token for the details)';
+    }
+  }
+  return ok ? { name: 'store', level: 'ok', detail: text } : { name: 'store', level: 'fail', detail: `takes no writes: ${text}` };
+}
+
+/** One line from a store's report. */
+function describeStore(r: StoreHealthResponse['store']): string {
+  let text = `${r.kind}: ${r.detail}`;
+  const c = r.cluster;
+  if (c) {
+    text += `; node ${c.nodeId}, NATS ${c.server ?? 'none'} (${c.servers.length} known), cluster ${c.name ?? 'none'}, R${c.replicas}`;
+    // The store's own line names what is degraded; the count is enough here.
+    text += c.degraded.length ? `, ${c.degraded.length} stream(s) or bucket(s) not fully current` : ', all replicas current';
+  }
+  return text.slice(0, 800);
 }
 
 /** Clock skew against the gateway's `/healthz` time, from the midpoint of the request. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { GatewayToMachine, MachineStart, PROTOCOL_VERSION, signMachineRequest, type MachineToGateway } from '../../protocol/machine.js';
 import { RUN_ID_RE } from '../../protocol/ids.js';
 import { HEADER_PROTOCOL } from '../../protocol/signing.js';
-import { gatewayFlags, type GatewayTarget } from '../client/gateways.js';
+import { gatewayFlags, type GatewayUrl } from '../client/gateways.js';
 import { ReconnectingSocket, type ReconnectPolicy } from '../client/reconnecting-socket.js';
 import { CliError, EXIT, exitForCode } from '../exit-codes.js';
 import { advertiseWorkspaces, checkStart, type MachineConfig, type Workspace } from './config.js';
@@ -13,7 +13,7 @@ import { addWorktree, pruneWorktrees, worktreePath } from './worktree.js';
 
 export interface MachineDaemonOptions {
   /** The gateway URLs (a cluster's nodes, or one) with their pins, in the order tried. */
-  gateways: GatewayTarget[];
+  gateways: GatewayUrl[];
   name: string;
   token: string;
   config: MachineConfig;

@@ -1,4 +1,4 @@
-import { gatewayFlags, type GatewayTarget } from '../client/gateways.js';
+import { gatewayFlags, type GatewayUrl } from '../client/gateways.js';
 
 /**
  * Service definitions that start `ccg machine start` at login/boot and restart it when it stops:
@@ -10,7 +10,7 @@ export interface ServiceSpec {
   argv: string[];
   name: string;
   /** The gateway URLs (a cluster's nodes, or one) with their pins. */
-  gateways: GatewayTarget[];
+  gateways: GatewayUrl[];
   tokenFile: string;
   config: string;
   path: string;

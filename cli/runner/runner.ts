@@ -5,7 +5,7 @@ import type { Redaction } from '../../protocol/redaction.js';
 import { PROTOCOL_VERSION } from '../../protocol/run.js';
 import { GatewayToRunner, REQUEST_ID_RE, type RunnerToGateway } from '../../protocol/runner-messages.js';
 import { HEADER_PROTOCOL, signRequest } from '../../protocol/signing.js';
-import type { GatewayTarget } from '../client/gateways.js';
+import type { GatewayUrl } from '../client/gateways.js';
 import { ReconnectingSocket, type ReconnectPolicy } from '../client/reconnecting-socket.js';
 import { CliError, EXIT, exitForCode } from '../exit-codes.js';
 import type { AllowedCommand } from './allowlist.js';
@@ -19,7 +19,7 @@ import { Spool } from './spool.js';
 
 export interface RunnerOptions {
   /** The gateway URLs (the nodes of a cluster, or one) with their pins, in the order tried. */
-  gateways: GatewayTarget[];
+  gateways: GatewayUrl[];
   runId: string;
   token: string;
   argv: string[];

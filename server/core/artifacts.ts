@@ -7,7 +7,7 @@ import { CcgError } from '../../protocol/errors.js';
 import { ChunkRedactor, type Redaction } from '../../protocol/redaction.js';
 import type { EventBus } from '../live/bus.js';
 import type { Logger } from '../log.js';
-import type { ArtifactIndex } from '../store/types.js';
+import type { ArtifactIndex, SharedBlobs } from '../store/types.js';
 
 export interface ArtifactLimits {
   /** One artifact. */
@@ -25,6 +25,9 @@ export interface ArtifactLimits {
   maxRunUploads: number;
 }
 
+/** How long an unreferenced cluster blob is kept before it is deleted (see dropShared). */
+const SHARED_DELETE_DELAY_MS = 60_000;
+
 export interface ArtifactServiceOptions {
   /** `<data>/artifacts`: blobs under `sha256/<2 hex>/<64 hex>`, uploads in progress under `tmp/`. */
   dir: string;
@@ -32,6 +35,8 @@ export interface ArtifactServiceOptions {
   limits: ArtifactLimits;
   /** Where a run's new artifact list is announced (`artifacts`). */
   bus: EventBus;
+  /** A cluster: blobs every node reads; the local directory is then this node's copy of them. */
+  shared?: SharedBlobs | undefined;
   log: Logger;
   now: () => number;
 }
@@ -194,6 +199,30 @@ export class ArtifactService {
     return join(this.o.dir, 'sha256', sha256.slice(0, 2), sha256);
   }
 
+  /**
+   * Deletes a cluster blob nothing refers to, a minute later and only if still nothing does:
+   * another node may be uploading the same content right now (its put found the blob there and
+   * its reference is not counted yet). A blob kept too long costs space; one deleted too early
+   * would lose an artifact.
+   */
+  private dropShared(sha256: string): void {
+    const timer = setTimeout(() => {
+      if (this.o.index.blobRefs(sha256) > 0) return;
+      this.o.shared?.delete(sha256).catch((err: unknown) => this.o.log.warn('artifact.blob_delete_failed', { sha256, err: String(err) }));
+    }, SHARED_DELETE_DELAY_MS);
+    timer.unref();
+  }
+
+  /** The blob's file on this node: fetched once from the cluster's blobs when another node received it. */
+  async localBlob(sha256: string): Promise<string> {
+    const path = this.blobPath(sha256);
+    if (this.o.shared && !existsSync(path)) {
+      mkdirSync(join(this.o.dir, 'sha256', sha256.slice(0, 2)), { recursive: true, mode: 0o700 });
+      await this.o.shared.fetch(sha256, path);
+    }
+    return path;
+  }
+
   list(runId: string): ArtifactInfo[] {
     return this.o.index.listArtifacts(runId);
   }
@@ -246,6 +275,15 @@ export class ArtifactService {
       mkdirSync(join(this.o.dir, 'sha256', stored.sha256.slice(0, 2)), { recursive: true, mode: 0o700 });
       renameSync(stored.file, blob);
     }
+    // A cluster: durable where every node reads it before the artifact is recorded.
+    if (this.o.shared) {
+      try {
+        await this.o.shared.put(stored.sha256, blob);
+      } catch (err) {
+        if (this.o.index.blobRefs(stored.sha256) === 0) rmSync(blob, { force: true });
+        throw err;
+      }
+    }
     const info: ArtifactInfo = {
       name: meta.name,
       kind: meta.kind,
@@ -265,7 +303,10 @@ export class ArtifactService {
       if (this.o.index.blobRefs(stored.sha256) === 0) rmSync(blob, { force: true });
       throw err;
     }
-    for (const sha of unreferenced) rmSync(this.blobPath(sha), { force: true });
+    for (const sha of unreferenced) {
+      rmSync(this.blobPath(sha), { force: true });
+      if (this.o.shared) this.dropShared(sha);
+    }
     this.o.bus.publish('artifacts', { runId, artifacts: this.list(runId) });
     return info;
   }

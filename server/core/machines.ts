@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import type { AuditEntry, AuthStore, RunRecord, RunStore } from '../store/types.js';
 import type { Actor } from './requests.js';
 import type { RunService } from './runs.js';
+import type { RunnerRouter } from './runner-router.js';
 
 /** A machine as the gateway keeps it: the token only as its SHA-256. */
 export interface MachineRecord {
@@ -24,6 +25,8 @@ export interface MachineRecord {
   lastSeenAt: number | null;
   /** What it said in its last hello (workspaces, limits, host). */
   info: MachineInfo | null;
+  /** Clustered gateway: the node that holds its socket (absent or null: none, or one gateway). */
+  node?: string | null;
 }
 
 /** What the machine service needs of a connected machine socket. */
@@ -40,6 +43,8 @@ export interface MachineServiceOptions {
   now: () => number;
   /** How long an API call waits for the machine's answer before reporting the start as pending. */
   answerTimeoutMs?: number;
+  /** Clustered gateway: reaches a machine whose socket another node holds. */
+  router?: RunnerRouter;
 }
 
 const META_KEY = 'machines:v1';
@@ -74,8 +79,39 @@ export class MachineService {
   private writes: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: MachineServiceOptions) {
-    const saved = o.store.getMeta<Record<string, MachineRecord>>(META_KEY) ?? {};
+    this.reload();
+    o.router?.onMachineTakeover((name) => {
+      const link = this.links.get(name);
+      if (!link) return;
+      this.links.delete(name);
+      link.kick(new CcgError('ERR_REPLACED', 'another connection of this machine took over'));
+    });
+    // A machine on another node answered a start an operator asked for here.
+    o.router?.onMachineAnswer((runId, ok, reason) => {
+      const wait = this.waiting.get(runId);
+      this.waiting.delete(runId);
+      wait?.({ ok, reason });
+    });
+  }
+
+  /**
+   * Reads the records from the store. On one gateway, once (this service is their only writer);
+   * on a cluster before every use, as other nodes add, revoke and connect machines (the store
+   * keeps its key-value buckets in memory, so this is a map lookup).
+   */
+  private reload(): void {
+    const saved = this.o.store.getMeta<Record<string, MachineRecord>>(META_KEY) ?? {};
+    this.records.clear();
     for (const [name, rec] of Object.entries(saved)) this.records.set(name, rec);
+  }
+
+  private fresh(): void {
+    if (this.o.router) this.reload();
+  }
+
+  /** The machine's socket: on this node, or through the node that holds it. */
+  private linkOf(name: string): MachineLink | undefined {
+    return this.links.get(name) ?? this.o.router?.remoteMachine(name, this.records.get(name)?.node);
   }
 
   private save(): Promise<void> {
@@ -90,23 +126,28 @@ export class MachineService {
 
   /** A machine record by name (undefined when unknown). */
   get(name: string): MachineRecord | undefined {
+    this.fresh();
     return this.records.get(name);
   }
 
   online(name: string): boolean {
-    return this.links.has(name);
+    this.fresh();
+    return Boolean(this.linkOf(name));
   }
 
   summary(rec: MachineRecord): MachineSummary {
-    const online = this.links.has(rec.name);
-    return { name: rec.name, online, lastSeenAt: online ? this.o.now() : rec.lastSeenAt, createdAt: rec.createdAt, createdBy: rec.createdBy, revokedAt: rec.revokedAt, info: rec.info };
+    const online = Boolean(this.linkOf(rec.name));
+    const { node: _n, ...pub } = rec;
+    return { name: pub.name, online, lastSeenAt: online ? this.o.now() : pub.lastSeenAt, createdAt: pub.createdAt, createdBy: pub.createdBy, revokedAt: pub.revokedAt, info: pub.info };
   }
 
   list(): MachineSummary[] {
+    this.fresh();
     return [...this.records.values()].sort((a, b) => a.name.localeCompare(b.name)).map((r) => this.summary(r));
   }
 
   mustGet(name: string): MachineRecord {
+    this.fresh();
     const rec = MACHINE_NAME_RE.test(name) ? this.records.get(name) : undefined;
     if (!rec) throw new CcgError('ERR_MACHINE_NOT_FOUND', `no machine named ${JSON.stringify(name.slice(0, 40))}`);
     return rec;
@@ -120,6 +161,7 @@ export class MachineService {
   /** A new machine and its token (shown once). Admins. */
   async add(a: Actor, name: string): Promise<{ machine: MachineRecord; token: string }> {
     requireRole(a.principal, 'admin');
+    this.fresh();
     if (!MACHINE_NAME_RE.test(name)) throw new CcgError('ERR_BAD_REQUEST', 'a machine name is 1-32 of a-z, 0-9 and -, starting with a letter');
     const existing = this.records.get(name);
     if (existing && existing.revokedAt === null) throw new CcgError('ERR_CONFLICT', `a machine named ${name} exists; revoke it first to issue a new token`);
@@ -139,7 +181,7 @@ export class MachineService {
       rec.revokedAt = this.o.now();
       await this.save();
     }
-    this.links.get(name)?.kick(new CcgError('ERR_MACHINE_REVOKED'));
+    this.linkOf(name)?.kick(new CcgError('ERR_MACHINE_REVOKED'));
     await this.audit(a, 'machine.revoke', name);
     return rec;
   }
@@ -148,7 +190,7 @@ export class MachineService {
   async remove(a: Actor, name: string): Promise<void> {
     requireRole(a.principal, 'admin');
     this.mustGet(name);
-    this.links.get(name)?.kick(new CcgError('ERR_MACHINE_REVOKED'));
+    this.linkOf(name)?.kick(new CcgError('ERR_MACHINE_REVOKED'));
     this.records.delete(name);
     await this.save();
     await this.audit(a, 'machine.remove', name);
@@ -160,8 +202,10 @@ export class MachineService {
     const previous = this.links.get(name);
     if (previous && previous !== link) previous.kick(new CcgError('ERR_REPLACED', 'another connection of this machine took over'));
     this.links.set(name, link);
+    this.o.router?.attachedMachine(name, link);
     rec.info = info;
     rec.lastSeenAt = this.o.now();
+    if (this.o.router) rec.node = this.o.router.node;
     await this.save();
     for (const run of this.o.store.listRuns({ limit: 500, status: 'created' })) {
       const current = this.o.runs.get(run.id) ?? run;
@@ -172,9 +216,12 @@ export class MachineService {
   detach(name: string, link: MachineLink): void {
     if (this.links.get(name) !== link) return;
     this.links.delete(name);
+    this.o.router?.detachedMachine(name, link);
+    this.fresh();
     const rec = this.records.get(name);
     if (rec) {
       rec.lastSeenAt = this.o.now();
+      if (rec.node === this.o.router?.node) rec.node = null;
       void this.save().catch((err: unknown) => this.o.log.warn('machine.save_failed', { err: String(err) }));
     }
   }
@@ -200,6 +247,7 @@ export class MachineService {
       }
     }
     wait?.({ ok, reason });
+    if (!wait) this.o.router?.broadcastMachineAnswer(runId, ok, reason);
   }
 
   /** Claude's session id, noted from the run's init event (what Continue resumes). */
@@ -235,7 +283,7 @@ export class MachineService {
     requireRole(a.principal, 'operator');
     const rec = this.mustGet(machine);
     if (rec.revokedAt !== null) throw new CcgError('ERR_MACHINE_REVOKED', `machine ${machine} was revoked`);
-    const link = this.links.get(machine);
+    const link = this.linkOf(machine);
     if (!link) throw new CcgError('ERR_MACHINE_OFFLINE', `machine ${machine} is not connected (last seen ${rec.lastSeenAt ? new Date(rec.lastSeenAt).toISOString() : 'never'})`);
     const ws = rec.info?.workspaces.find((w) => w.name === req.workspace);
     const refuse = async (why: string): Promise<never> => {

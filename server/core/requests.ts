@@ -162,7 +162,7 @@ export class Requests {
     if (!info) throw new CcgError('ERR_NOT_FOUND', `run ${id} has no artifact named ${JSON.stringify(name.slice(0, 100))}`);
     accept?.(info);
     await this.audit(a, `artifact.${purpose}`, id, { name: info.name, sha256: info.sha256 });
-    return { info, path: this.o.artifacts.blobPath(info.sha256) };
+    return { info, path: await this.o.artifacts.localBlob(info.sha256) };
   }
 
   /**

@@ -1,11 +1,14 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { CcgError, ERRORS, type ErrorCode } from '../../protocol/errors.js';
+import { GatewayToMachine } from '../../protocol/machine.js';
 import { GatewayToRunner } from '../../protocol/runner-messages.js';
 import type { Logger } from '../log.js';
+import type { MachineLink } from './machines.js';
 import type { RunnerLink } from './runs.js';
 
 /**
- * Which node of a cluster holds a run's runner socket, and a way to reach it from any other.
+ * Which node of a cluster holds a run's runner socket (or a machine daemon's), and a way to reach
+ * it from any other.
  * The run service asks it whenever it has no socket of its own for a run: what an operator on
  * node B sends (a command, an approval decision, input, cancel, revoke) reaches the runner on A.
  */
@@ -23,6 +26,16 @@ export interface RunnerRouter {
   /** Tells every node a run's token was revoked (they close its sockets that have not said hello). */
   broadcastRevoke(runId: string): void;
   onRevoke(fn: (runId: string) => void): void;
+
+  /** The same for machine daemons: this node holds the machine's socket now. */
+  attachedMachine(name: string, link: MachineLink): void;
+  detachedMachine(name: string, link: MachineLink): void;
+  /** A link to the machine through the node that holds it, if that node is alive. */
+  remoteMachine(name: string, holder: string | null | undefined): MachineLink | undefined;
+  onMachineTakeover(fn: (name: string) => void): void;
+  /** A machine answered a start (on this node): the node whose operator asked is waiting for it. */
+  broadcastMachineAnswer(runId: string, ok: boolean, reason: string | undefined): void;
+  onMachineAnswer(fn: (runId: string, ok: boolean, reason: string | undefined) => void): void;
   close(): void;
 }
 
@@ -32,6 +45,8 @@ export const NODE_GONE_MS = 3 * HEARTBEAT_MS + 500;
 
 const subject = {
   runner: (runId: string) => `ccg.runner.${runId}`,
+  machine: (name: string) => `ccg.machine.${name}`,
+  machineAnswer: 'ccg.machine-answer',
   alive: 'ccg.node.alive',
   hello: 'ccg.node.hello',
   revoke: 'ccg.run.revoked',
@@ -55,6 +70,9 @@ export interface NatsRunnerRouterOptions {
 export class NatsRunnerRouter implements RunnerRouter {
   readonly node: string;
   private readonly held = new Map<string, { link: RunnerLink; sub: Subscription }>();
+  private readonly heldMachines = new Map<string, { link: MachineLink; sub: Subscription }>();
+  private readonly machineTakeoverHooks = new Set<(name: string) => void>();
+  private readonly machineAnswerHooks = new Set<(runId: string, ok: boolean, reason: string | undefined) => void>();
   private readonly seen = new Map<string, number>();
   private readonly takeoverHooks = new Set<(runId: string) => void>();
   private readonly revokeHooks = new Set<(runId: string) => void>();
@@ -76,6 +94,16 @@ export class NatsRunnerRouter implements RunnerRouter {
           const { n, runId } = parseJson(m.string()) as { n?: unknown; runId?: unknown };
           if (n === this.node || typeof runId !== 'string') return;
           for (const fn of this.revokeHooks) fn(runId);
+        },
+      }),
+    );
+    this.subs.push(
+      nc.subscribe(subject.machineAnswer, {
+        callback: (err, m) => {
+          if (err) return;
+          const { n, runId, ok, reason } = parseJson(m.string()) as { n?: unknown; runId?: unknown; ok?: unknown; reason?: unknown };
+          if (n === this.node || typeof runId !== 'string' || typeof ok !== 'boolean') return;
+          for (const fn of this.machineAnswerHooks) fn(runId, ok, typeof reason === 'string' ? reason.slice(0, 500) : undefined);
         },
       }),
     );
@@ -135,11 +163,75 @@ export class NatsRunnerRouter implements RunnerRouter {
     this.revokeHooks.add(fn);
   }
 
+  attachedMachine(name: string, link: MachineLink): void {
+    this.heldMachines.get(name)?.sub.unsubscribe();
+    this.o.nc.publish(subject.machine(name), JSON.stringify({ op: 'takeover', n: this.node } satisfies Op));
+    const sub = this.o.nc.subscribe(subject.machine(name), { callback: (err, m) => void (!err && this.onMachineOp(name, m.string())) });
+    this.heldMachines.set(name, { link, sub });
+  }
+
+  detachedMachine(name: string, link: MachineLink): void {
+    const h = this.heldMachines.get(name);
+    if (!h || h.link !== link) return;
+    h.sub.unsubscribe();
+    this.heldMachines.delete(name);
+  }
+
+  remoteMachine(name: string, holder: string | null | undefined): MachineLink | undefined {
+    if (!holder || holder === this.node || !this.isAlive(holder)) return undefined;
+    const post = (op: Op) => this.o.nc.publish(subject.machine(name), JSON.stringify(op));
+    const n = this.node;
+    return {
+      send: (msg) => post({ op: 'send', n, msg }),
+      kick: (err) => post({ op: 'kick', n, code: err.code, message: err.message }),
+    };
+  }
+
+  onMachineTakeover(fn: (name: string) => void): void {
+    this.machineTakeoverHooks.add(fn);
+  }
+
+  broadcastMachineAnswer(runId: string, ok: boolean, reason: string | undefined): void {
+    this.o.nc.publish(subject.machineAnswer, JSON.stringify({ n: this.node, runId, ok, ...(reason !== undefined ? { reason } : {}) }));
+  }
+
+  onMachineAnswer(fn: (runId: string, ok: boolean, reason: string | undefined) => void): void {
+    this.machineAnswerHooks.add(fn);
+  }
+
   close(): void {
     clearInterval(this.timer);
     for (const s of this.subs) s.unsubscribe();
-    for (const h of this.held.values()) h.sub.unsubscribe();
+    for (const h of [...this.held.values(), ...this.heldMachines.values()]) h.sub.unsubscribe();
     this.held.clear();
+    this.heldMachines.clear();
+  }
+
+  /** A message for the machine this node holds, from another node. */
+  private onMachineOp(name: string, text: string): void {
+    const h = this.heldMachines.get(name);
+    const op = parseJson(text) as Partial<Op> & Record<string, unknown>;
+    if (!h || typeof op !== 'object' || op === null || op.n === this.node) return;
+    switch (op.op) {
+      case 'send': {
+        const msg = GatewayToMachine.safeParse(op.msg);
+        if (msg.success) h.link.send(msg.data);
+        else this.o.log.warn('router.bad_machine_message', { machine: name, from: String(op.n).slice(0, 32) });
+        return;
+      }
+      case 'kick': {
+        const code = (typeof op.code === 'string' && op.code in ERRORS ? op.code : 'ERR_REPLACED') as ErrorCode;
+        this.heldMachines.delete(name);
+        h.sub.unsubscribe();
+        h.link.kick(new CcgError(code, typeof op.message === 'string' ? op.message.slice(0, 300) : undefined));
+        return;
+      }
+      case 'takeover':
+        this.heldMachines.delete(name);
+        h.sub.unsubscribe();
+        for (const fn of this.machineTakeoverHooks) fn(name);
+        return;
+    }
   }
 
   private beat(): void {

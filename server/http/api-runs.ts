@@ -31,8 +31,25 @@ export function mountRunsApi(app: TemplatedApp, s: Services, o: ApiOptions): voi
   const { log } = s;
   mountPolicyApi(app, { policy: s.policy, store: s.store, log, who });
   mountChunksApi(app, { runs: s.runs, store: s.store, log, who });
-  // `time` lets runners and `ccg doctor` see clock skew before signatures go stale.
-  route(app, 'get', '/healthz', log, () => ({ status: 200, json: { ok: true, time: s.now() } }));
+  // `time` lets runners and `ccg doctor` see clock skew before signatures go stale. Public: the
+  // store's state only (whether it takes writes, and its kind); what it says about itself (a
+  // data directory, NATS addresses) is for signed-in users, at /api/v1/health.
+  const storeState = () => {
+    const h = s.store.health();
+    return { ok: h.ok, kind: h.kind };
+  };
+  // Liveness: the gateway answers (reads, pages) even while its store refuses writes.
+  route(app, 'get', '/healthz', log, () => ({ status: 200, json: { ok: true, time: s.now(), store: storeState() } }));
+  // Readiness, for a load balancer's health check: 503 while the store takes no writes (a full
+  // disk; a cluster node cut off from NATS or its quorum), so runners are sent to another node.
+  route(app, 'get', '/readyz', log, () => {
+    const store = storeState();
+    return { status: store.ok ? 200 : 503, json: { ok: store.ok, time: s.now(), store } };
+  });
+  route(app, 'get', '/api/v1/health', log, (ctx) => {
+    who(ctx);
+    return { status: 200, json: { time: s.now(), store: s.store.health() } };
+  });
   mountCommandsApi(app, { runs: s.runs, requests: s.requests, log, who, maxBodyBytes: o.maxBodyBytes });
   mountArtifactsApi(app, { runs: s.runs, store: s.store, artifacts: s.artifacts, requests: s.requests, log, who, now: s.now });
   mountAssistApi(app, { runs: s.runs, requests: s.requests, log, who, maxBodyBytes: o.maxBodyBytes });

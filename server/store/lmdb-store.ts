@@ -5,7 +5,7 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import type { ArtifactInfo } from '../../protocol/artifacts.js';
 import type { Approval } from '../../protocol/claude-control.js';
 import type { TermSnapshot } from './types.js';
-import type { ApiTokenRecord, ArtifactUsage, AuditEntry, AuthChange, PushSubscriptionRecord, RunRecord, SessionRecord, Store, StoredChunk, UserRecord } from './types.js';
+import type { ApiTokenRecord, ArtifactUsage, AuditEntry, AuthChange, PushSubscriptionRecord, RunRecord, SessionRecord, Store, StoredChunk, StoreHealth, UserRecord } from './types.js';
 import { LmdbArtifactIndex } from './lmdb-artifacts.js';
 import { LmdbClaudeStore } from './lmdb-claude.js';
 import { LmdbTermSnapshots } from './lmdb-term.js';
@@ -40,7 +40,6 @@ export class LmdbStore implements Store {
   private readonly claude: LmdbClaudeStore;
   private readonly artifactIndex: LmdbArtifactIndex;
   private readonly termSnapshots: LmdbTermSnapshots;
-  private auditCounter = 0;
   private readonly authListeners = new Set<(change: AuthChange) => void>();
 
   constructor(private readonly dir: string) {
@@ -66,8 +65,10 @@ export class LmdbStore implements Store {
   private readonly space: FreeSpace;
 
   /**
-   * Starts a write unless the disk is full, and awaits it; a failure becomes ERR_STORAGE with
-   * its cause (disk full, I/O error).
+   * Starts a write unless the store is closed or the disk is full, and awaits it; a failure
+   * becomes ERR_STORAGE with its cause (disk full, I/O error). Every write goes through here: an
+   * lmdb-js write after close throws out of a timer (the process dies), and one that meets a full
+   * disk may abort in native code.
    */
   private async write<T>(start: () => Promise<T>): Promise<T> {
     if (this.closed) throw new CcgError('ERR_SHUTDOWN', 'the gateway is shutting down; nothing more is stored');
@@ -86,7 +87,7 @@ export class LmdbStore implements Store {
   // ---- approvals and push subscriptions
 
   putApproval(a: Approval): Promise<void> {
-    return this.claude.putApproval(a);
+    return this.write(() => this.claude.putApproval(a));
   }
   getApproval(runId: string, approvalId: string): Approval | undefined {
     return this.claude.getApproval(runId, approvalId);
@@ -98,10 +99,10 @@ export class LmdbStore implements Store {
     return this.claude.listOpenApprovals();
   }
   putPushSubscription(s: PushSubscriptionRecord): Promise<void> {
-    return this.claude.putPushSubscription(s);
+    return this.write(() => this.claude.putPushSubscription(s));
   }
   deletePushSubscription(id: string): Promise<boolean> {
-    return this.claude.deletePushSubscription(id);
+    return this.write(() => this.claude.deletePushSubscription(id));
   }
   listPushSubscriptions(): PushSubscriptionRecord[] {
     return this.claude.listPushSubscriptions();
@@ -119,7 +120,7 @@ export class LmdbStore implements Store {
   // ---- artifact metadata
 
   putArtifact(runId: string, info: ArtifactInfo): Promise<{ unreferenced: string[] }> {
-    return this.artifactIndex.putArtifact(runId, info);
+    return this.write(() => this.artifactIndex.putArtifact(runId, info));
   }
   getArtifact(runId: string, name: string): ArtifactInfo | undefined {
     return this.artifactIndex.getArtifact(runId, name);
@@ -242,14 +243,16 @@ export class LmdbStore implements Store {
 
   async pruneNonces(now: number): Promise<number> {
     let n = 0;
-    await this.root.transaction(() => {
-      for (const { key, value } of this.nonces.getRange()) {
-        if (value < now) {
-          this.nonces.remove(key);
-          n++;
+    await this.write(() =>
+      this.root.transaction(() => {
+        for (const { key, value } of this.nonces.getRange()) {
+          if (value < now) {
+            this.nonces.remove(key);
+            n++;
+          }
         }
-      }
-    });
+      }),
+    );
     return n;
   }
 
@@ -258,7 +261,7 @@ export class LmdbStore implements Store {
   }
 
   async putApiToken(hash: string, rec: ApiTokenRecord): Promise<void> {
-    await this.apiTokens.put(hash, rec);
+    await this.write(() => this.apiTokens.put(hash, rec));
   }
 
   getMeta<T>(key: string): T | undefined {
@@ -266,15 +269,23 @@ export class LmdbStore implements Store {
   }
 
   async putMeta(key: string, value: unknown): Promise<void> {
-    await this.meta.put(key, value);
+    await this.write(() => this.meta.put(key, value));
   }
 
   async appendAudit(entry: AuditEntry): Promise<void> {
-    // [time, counter] keeps entries in order and unique; there is no update or delete.
-    this.auditCounter = (this.auditCounter + 1) % 1_000_000;
     // Every caller's free text passes here: secrets of known formats never reach the log.
     const clean = redactAuditEntry(entry);
-    await this.write(() => this.audit.put([entry.at, this.auditCounter], clean));
+    // [time, n] keeps entries in order and unique: n is one past the highest of that millisecond,
+    // read in the write transaction, so entries of one millisecond are all kept even when they
+    // come after a restart or a clock stepped back (a counter kept in memory started again at 1
+    // and overwrote them).
+    await this.write(() =>
+      this.root.transaction(() => {
+        let n = 1;
+        for (const key of this.audit.getKeys({ start: [entry.at, MAX_SEQ], end: [entry.at, 0], reverse: true, limit: 1 })) n = key[1] + 1;
+        this.audit.put([entry.at, n], clean);
+      }),
+    );
   }
 
   listAudit(opts: { limit: number }): AuditEntry[] {
@@ -320,12 +331,14 @@ export class LmdbStore implements Store {
   }
 
   async updateApiToken(hash: string, change: (rec: ApiTokenRecord) => ApiTokenRecord | undefined): Promise<ApiTokenRecord | undefined> {
-    const out = await this.root.transaction(() => {
-      const cur = this.apiTokens.get(hash);
-      const next = cur ? change(cur) : undefined;
-      if (next) this.apiTokens.put(hash, next);
-      return next;
-    });
+    const out = await this.write(() =>
+      this.root.transaction(() => {
+        const cur = this.apiTokens.get(hash);
+        const next = cur ? change(cur) : undefined;
+        if (next) this.apiTokens.put(hash, next);
+        return next;
+      }),
+    );
     if (out) this.authChanged({ kind: 'token', id: out.id });
     return out;
   }
@@ -344,33 +357,39 @@ export class LmdbStore implements Store {
   }
 
   async createUser(user: UserRecord, opts: { onlyFirst?: boolean } = {}): Promise<boolean> {
-    return this.root.transaction(() => {
-      if (this.userNames.get(user.name) !== undefined) return false;
-      if (opts.onlyFirst && this.users.getCount() > 0) return false;
-      this.users.put(user.id, user);
-      this.userNames.put(user.name, user.id);
-      return true;
-    });
+    return this.write(() =>
+      this.root.transaction(() => {
+        if (this.userNames.get(user.name) !== undefined) return false;
+        if (opts.onlyFirst && this.users.getCount() > 0) return false;
+        this.users.put(user.id, user);
+        this.userNames.put(user.name, user.id);
+        return true;
+      }),
+    );
   }
 
   async updateUser(id: string, change: (user: UserRecord) => UserRecord | undefined): Promise<UserRecord | undefined> {
-    const out = await this.root.transaction(() => {
-      const cur = this.users.get(id);
-      const next = cur ? change(structuredClone(cur)) : undefined;
-      if (next) this.users.put(id, next);
-      return next;
-    });
+    const out = await this.write(() =>
+      this.root.transaction(() => {
+        const cur = this.users.get(id);
+        const next = cur ? change(structuredClone(cur)) : undefined;
+        if (next) this.users.put(id, next);
+        return next;
+      }),
+    );
     if (out) this.authChanged({ kind: 'user', id });
     return out;
   }
 
   async deleteUser(id: string): Promise<void> {
-    await this.root.transaction(() => {
-      const cur = this.users.get(id);
-      if (!cur) return;
-      this.users.remove(id);
-      if (this.userNames.get(cur.name) === id) this.userNames.remove(cur.name);
-    });
+    await this.write(() =>
+      this.root.transaction(() => {
+        const cur = this.users.get(id);
+        if (!cur) return;
+        this.users.remove(id);
+        if (this.userNames.get(cur.name) === id) this.userNames.remove(cur.name);
+      }),
+    );
     this.authChanged({ kind: 'user', id });
   }
 
@@ -379,29 +398,39 @@ export class LmdbStore implements Store {
   }
 
   async putSession(hash: string, rec: SessionRecord): Promise<void> {
-    await this.sessions.put(hash, rec);
+    await this.write(() => this.sessions.put(hash, rec));
   }
 
   async deleteSession(hash: string): Promise<boolean> {
-    const userId = this.sessions.get(hash)?.userId;
-    const removed = await this.sessions.remove(hash);
-    if (removed && userId) this.authChanged({ kind: 'session', id: userId });
-    return removed;
+    // Read and removed in one transaction: true only for the call that removed it (lmdb-js
+    // resolves a plain remove with true whether or not the key was there).
+    const gone = await this.write(() =>
+      this.root.transaction(() => {
+        const cur = this.sessions.get(hash);
+        if (!cur) return null;
+        this.sessions.remove(hash);
+        return cur;
+      }),
+    );
+    if (gone) this.authChanged({ kind: 'session', id: gone.userId });
+    return gone !== null;
   }
 
   async deleteSessions(drop: (rec: SessionRecord, hash: string) => boolean): Promise<number> {
     const users = new Set<string>();
-    const n = await this.root.transaction(() => {
-      let count = 0;
-      for (const { key, value } of this.sessions.getRange()) {
-        if (drop(value, key)) {
-          this.sessions.remove(key);
-          users.add(value.userId);
-          count++;
+    const n = await this.write(() =>
+      this.root.transaction(() => {
+        let count = 0;
+        for (const { key, value } of this.sessions.getRange()) {
+          if (drop(value, key)) {
+            this.sessions.remove(key);
+            users.add(value.userId);
+            count++;
+          }
         }
-      }
-      return count;
-    });
+        return count;
+      }),
+    );
     for (const id of users) this.authChanged({ kind: 'session', id });
     return n;
   }
@@ -422,6 +451,16 @@ export class LmdbStore implements Store {
   }
 
   private closed = false;
+
+  health(): StoreHealth {
+    if (this.closed) return { ok: false, kind: 'lmdb', detail: 'closed' };
+    try {
+      this.space.check();
+    } catch (err) {
+      return { ok: false, kind: 'lmdb', detail: err instanceof Error ? err.message : String(err) };
+    }
+    return { ok: true, kind: 'lmdb', detail: `LMDB in ${this.dir}` };
+  }
 
   async close(): Promise<void> {
     this.batched.flush();

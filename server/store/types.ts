@@ -230,6 +230,18 @@ export interface ArtifactIndex {
   blobRefs(sha256: string): number;
 }
 
+/**
+ * Artifact blobs every gateway node can read (a cluster: the JetStream object store). Without
+ * one, blobs live only in the node's own `<data>/artifacts`.
+ */
+export interface SharedBlobs {
+  /** Stores the file's content under its sha256 (nothing if already there). Resolves once durable. */
+  put(sha256: string, file: string): Promise<void>;
+  /** Writes the blob to `dest`; resolves false when there is no such blob. */
+  fetch(sha256: string, dest: string): Promise<boolean>;
+  delete(sha256: string): Promise<void>;
+}
+
 /** A browser's Web Push subscription (what PushManager.subscribe() returns), and whose it is. */
 export interface PushSubscriptionRecord {
   /** SHA-256 of the endpoint, base64url: the id the API hands out. */
@@ -276,5 +288,31 @@ export interface ClaudeStore {
  * LMDB (`LmdbStore`) is the embedded default.
  */
 export interface Store extends RunStore, TermSnapshotStore, AuthStore, ClaudeStore, ArtifactIndex {
+  /** Whether the store takes writes now, and what it runs on (for /healthz and `ccg doctor`). Cheap: no I/O. */
+  health(): StoreHealth;
+  /** Artifact blobs every node reads (a clustered store); absent: blobs stay in the node's data dir. */
+  readonly blobs?: SharedBlobs;
   close(): Promise<void>;
+}
+
+/** What `Store.health()` reports. */
+export interface StoreHealth {
+  ok: boolean;
+  /** Which implementation: 'lmdb' or 'jetstream'. */
+  kind: 'lmdb' | 'jetstream';
+  /** One line for a person: where the data is, or what is wrong. */
+  detail: string;
+  /** A clustered store: this node, the NATS servers and the replication it uses. */
+  cluster?: {
+    nodeId: string;
+    /** The NATS server this node is connected to now (null: none). */
+    server: string | null;
+    /** NATS servers known in the cluster (this node's URLs and those the server announced). */
+    servers: string[];
+    /** The NATS cluster's name, when the servers form one. */
+    name: string | null;
+    replicas: number;
+    /** Streams and buckets whose replicas are not all current (leader missing, peers lagging). */
+    degraded: string[];
+  };
 }

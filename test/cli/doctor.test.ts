@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
 import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../helpers/cli.js';
+import { HealthResponse, StoreHealthResponse } from '../../protocol/api.js';
+import { LmdbStore } from '../../server/store/lmdb-store.js';
+import type { Store, StoreHealth } from '../../server/store/types.js';
 import { startGateway, tempDir } from '../helpers/gateway.js';
+import { request } from '../helpers/http.js';
 
 interface Doctor {
   ok: boolean;
@@ -146,4 +151,102 @@ test('doctor shows what other programs and the gateway say without their termina
   assert.match(claude, /2\.1\.331 red/, r.stdout);
   assert.match(r.stdout, /tmate 2\.4/);
   assert.doesNotMatch(r.stdout, /[\u001b\u009b\u202e]/, 'no escape or bidi control reaches the terminal');
+});
+
+test("/healthz and /readyz say whether the store takes writes, /api/v1/health gives its report to signed-in users, and doctor fails on it, without escapes", async (t) => {
+  const dataDir = tempDir();
+  const inner = LmdbStore.open(dataDir);
+  assert.deepEqual({ ...inner.health(), detail: '' }, { ok: true, kind: 'lmdb', detail: '' });
+  let report: StoreHealth | null = null; // null: the LMDB store's own
+  const store = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'health') return () => report ?? target.health();
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  }) as Store;
+  const g = await startGateway({ dataDir, store });
+  t.after(() => g.close());
+  const doctor = async (withToken = true) => {
+    const env: Record<string, string> = { ...g.env, CCG_CLAUDE_BIN: '/nonexistent/claude' };
+    if (!withToken) delete env['CCG_TOKEN'];
+    const r = await runCli(['doctor', '--data', tempDir(), '--json'], env);
+    const by = Object.fromEntries((JSON.parse(r.stdout) as Doctor).checks.map((c) => [c.name, c]));
+    return { code: r.code, store: by['store']!, gateway: by['gateway']! };
+  };
+
+  const live = await request(g, 'GET', '/healthz');
+  assert.equal(live.status, 200);
+  assert.deepEqual(HealthResponse.parse(live.json).store, { ok: true, kind: 'lmdb' });
+  assert.ok(!live.text.includes(dataDir), 'no file path on the public endpoint');
+  assert.equal((await request(g, 'GET', '/readyz')).status, 200);
+  assert.equal((await request(g, 'GET', '/api/v1/health')).status, 401, 'the report is for signed-in users');
+  const full = StoreHealthResponse.parse((await request(g, 'GET', '/api/v1/health', { token: g.operatorToken })).json);
+  assert.equal(full.store.detail, `LMDB in ${join(dataDir, 'db')}`);
+  const good = await doctor();
+  assert.equal(good.code, 0);
+  assert.deepEqual([good.store.level, good.store.detail], ['ok', `lmdb: LMDB in ${join(dataDir, 'db')}`]);
+
+  // A clustered node cut off from NATS (the report is the store's own words).
+  report = {
+    ok: false,
+    kind: 'jetstream',
+    detail: '\u001b]0;pwned\u0007NATS unreachable (\u001b[2Jconnection refused): writes are refused',
+    cluster: { nodeId: 'n-1234abcd', server: null, servers: ['nats://10.0.0.1:4222', 'nats://10.0.0.2:4222'], name: 'ccg', replicas: 3, degraded: ['CCG_OUT'] },
+  };
+  const down = await request(g, 'GET', '/healthz');
+  assert.equal(down.status, 200, 'still alive: pages and reads are served');
+  assert.deepEqual(HealthResponse.parse(down.json).store, { ok: false, kind: 'jetstream' });
+  assert.ok(!down.text.includes('10.0.0.1'), 'no NATS address on the public endpoint');
+  const notReady = await request(g, 'GET', '/readyz');
+  assert.equal(notReady.status, 503, 'a load balancer takes this node out');
+  assert.equal(HealthResponse.parse(notReady.json).ok, false);
+  assert.deepEqual(StoreHealthResponse.parse((await request(g, 'GET', '/api/v1/health', { token: g.operatorToken })).json).store, report);
+  const bad = await doctor();
+  assert.equal(bad.code, 1, 'doctor fails');
+  assert.equal(bad.gateway.level, 'ok', 'the gateway itself answers');
+  assert.equal(bad.store.level, 'fail');
+  assert.match(bad.store.detail, /^takes no writes: jetstream: .*NATS unreachable \(.*connection refused\): writes are refused; node n-1234abcd, NATS none \(2 known\), cluster ccg, R3, 1 stream\(s\) or bucket\(s\) not fully current$/);
+  const anonymous = await doctor(false);
+  assert.deepEqual([anonymous.code, anonymous.store.level, anonymous.store.detail], [1, 'fail', 'takes no writes: jetstream']);
+  const human = await runCli(['doctor', '--data', tempDir()], { ...g.env, CCG_CLAUDE_BIN: '/nonexistent/claude' });
+  assert.equal(human.code, 1);
+  assert.match(human.stdout, /^fail {2}store {11}takes no writes: jetstream: /m);
+  assert.doesNotMatch(human.stdout, /[\u001b\u0007\u009b]/, 'no escape from the report reaches the terminal');
+
+  // Recovered.
+  report = null;
+  assert.equal((await request(g, 'GET', '/readyz')).status, 200);
+  assert.equal((await doctor()).code, 0);
+});
+
+test('doctor given a cluster\'s nodes checks each one: its store, its own pin', async (t) => {
+  const healthy = await startGateway();
+  t.after(() => healthy.close());
+  const dataDir = tempDir();
+  const inner = LmdbStore.open(dataDir);
+  const sick = await startGateway({
+    dataDir,
+    store: new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop === 'health') return (): StoreHealth => ({ ok: false, kind: 'jetstream', detail: 'no quorum' });
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    }) as Store,
+  });
+  t.after(() => sick.close());
+  const r = await runCli(['doctor', '--data', tempDir(), '--json', '--gateway', `${healthy.url},${sick.url}`, '--fingerprint', `${healthy.fingerprint},${sick.fingerprint}`], { CCG_CLAUDE_BIN: '/nonexistent/claude' });
+  assert.equal(r.code, 1, r.stdout);
+  const checks = (JSON.parse(r.stdout) as Doctor).checks;
+  const of = (name: string) => checks.filter((c) => c.name === name).map((c) => [c.level, c.detail]);
+  assert.deepEqual(of('gateway'), [['ok', `${healthy.url} answers`], ['ok', `${sick.url} answers`]]);
+  assert.deepEqual(of('store'), [['ok', `${healthy.url}: lmdb`], ['fail', `${sick.url}: takes no writes: jetstream`]]);
+  assert.deepEqual(of('pin'), [['ok', `${healthy.url}: the certificate matches ${healthy.fingerprint}`], ['ok', `${sick.url}: the certificate matches ${sick.fingerprint}`]]);
+  assert.equal(of('clock').length, 2);
+
+  // Pins swapped: each node is held to its own, and both fail (76).
+  const swapped = await runCli(['doctor', '--data', tempDir(), '--json', '--gateway', `${healthy.url},${sick.url}`, '--fingerprint', `${sick.fingerprint},${healthy.fingerprint}`], { CCG_CLAUDE_BIN: '/nonexistent/claude' });
+  assert.equal(swapped.code, 76);
+  assert.deepEqual((JSON.parse(swapped.stdout) as Doctor).checks.filter((c) => c.name === 'pin').map((c) => c.level), ['fail', 'fail']);
 });

@@ -54,3 +54,9 @@ test('ccg runner start and ccg machine start refuse a bad gateway list before do
   assert.notEqual(m.code, 0);
   assert.match(m.stderr, /plain http:\/\//);
 });
+
+test('an operator command given a list (CCG_GATEWAY shared with a runner) says it takes one URL', async () => {
+  const r = await runCli(['runs', 'list'], { CCG_GATEWAY: 'https://gw1:3100,https://gw2:3100', CCG_TOKEN: `ccgo_${'a'.repeat(43)}` });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^ccg: this command takes one gateway URL; a comma-separated list of cluster nodes is for `ccg runner start` and `ccg machine start`/);
+});

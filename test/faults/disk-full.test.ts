@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../../cli/client/api.js';
 import { CreateRunResponse, HealthResponse, RunResponse } from '../../protocol/api.js';
 import { contiguous, readStreams, scaled, scratch, spoolBytes } from '../helpers/faults.js';
+import { request } from '../helpers/http.js';
 import { spawnCcg, waitFor } from '../helpers/processes.js';
 import { startServe, type ServeProc } from '../helpers/serve.js';
 
@@ -92,6 +93,10 @@ test('disk full on the data dir: clear error, no crash, no corruption, recovery 
   assert.match(gw.proc.stderr(), /storage write refused: the disk of the data directory is full/, 'the log says the disk is full');
   assert.match(runner.stderr(), /ERR_STORAGE: storage write refused: the disk of the data directory is full/);
   assert.equal((await api().json('GET', '/healthz', HealthResponse)).ok, true, 'reads still work');
+  // But it is not ready for writes: a load balancer's check (/readyz) would take it out.
+  const notReady = await request(gw, 'GET', '/readyz');
+  assert.equal(notReady.status, 503);
+  assert.deepEqual(HealthResponse.parse(notReady.json).store, { ok: false, kind: 'lmdb' });
   assert.ok(spoolBytes(spool) > 0, 'the runner keeps the undelivered output in its spool');
 
   // Space returns: the runner's retries get through.
@@ -107,6 +112,7 @@ test('disk full on the data dir: clear error, no crash, no corruption, recovery 
     assert.deepEqual([summary.status, summary.exitCode], ['exited', 0], `${when}: final state`);
   };
   await check('after recovery');
+  assert.equal((await request(gw, 'GET', '/readyz')).status, 200, 'ready again once space returned');
   assert.ok(!existsSync(spool), 'spool removed once everything was acknowledged');
 
   // No corruption: a restarted gateway opens the same database and has the same log.

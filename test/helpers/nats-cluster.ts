@@ -30,12 +30,17 @@ export interface NatsCluster {
   urls: string;
   /** SIGKILLs server `i` (from 0) and waits until its process is gone. */
   kill(i: number): Promise<void>;
-  /** Starts server `i` again on its ports and store dir; waits until it is back in the cluster. */
-  restart(i: number): Promise<void>;
+  /**
+   * Starts server `i` again on its ports and store dir; waits until it is back in the cluster,
+   * unless `ready: false` (after losing the quorum, restart each that way, then `ready()`).
+   */
+  restart(i: number, opts?: { ready?: boolean }): Promise<void>;
   /** Waits until JetStream answers (a cluster: every running server sees the same meta leader). */
   ready(ms?: number): Promise<void>;
   /** Stops the servers this helper started (only their pids) and removes their store dirs. */
   stop(): Promise<void>;
+  /** The user and password every client must give, when started with `auth`. */
+  auth: { user: string; pass: string } | undefined;
 }
 
 /** The nats-server binary: CCG_NATS_SERVER, else `nats-server` on PATH, else Debian's /usr/sbin one. */
@@ -95,7 +100,7 @@ async function jsz(monitorPort: number): Promise<{ meta_cluster?: Meta } | undef
  * with its own temp store dir; with more than one, they form a JetStream cluster over routes.
  * Resolves once JetStream is ready. Register `stop` with `t.after`.
  */
-export async function startNatsCluster(size = 3, opts: { clusterName?: string } = {}): Promise<NatsCluster> {
+export async function startNatsCluster(size = 3, opts: { clusterName?: string; auth?: { user: string; pass: string } } = {}): Promise<NatsCluster> {
   const bin = natsServerBinary();
   const clustered = size > 1;
   const ports = await freePorts(size * (clustered ? 3 : 2));
@@ -123,6 +128,8 @@ export async function startNatsCluster(size = 3, opts: { clusterName?: string } 
   const launch = (i: number): void => {
     const n = nodes[i]!;
     const args = ['-js', '-sd', n.storeDir, '-a', '127.0.0.1', '-p', String(n.clientPort), '-m', String(n.monitorPort), '-n', n.name];
+    // On the command line, so visible in ps: a test password on loopback only.
+    if (opts.auth) args.push('--user', opts.auth.user, '--pass', opts.auth.pass);
     if (clustered) {
       const routes = nodes.filter((_, j) => j !== i).map((o) => `nats-route://127.0.0.1:${o.routePort}`);
       args.push('--cluster_name', clusterName, '--cluster', `nats://127.0.0.1:${n.routePort}`, '--routes', routes.join(','));
@@ -160,7 +167,7 @@ export async function startNatsCluster(size = 3, opts: { clusterName?: string } 
       for (const n of live) {
         await waitFor(async () => {
           try {
-            const nc = await connect({ servers: n.url, reconnect: false, timeout: 2_000 });
+            const nc = await connect({ servers: n.url, reconnect: false, timeout: 2_000, ...(opts.auth ?? {}) });
             try {
               const jsm = await jetstreamManager(nc, { timeout: 2_000 });
               await jsm.getAccountInfo();
@@ -200,12 +207,13 @@ export async function startNatsCluster(size = 3, opts: { clusterName?: string } 
       await halt(i, 'SIGKILL');
       children[i] = undefined;
     },
-    async restart(i) {
+    async restart(i, o = {}) {
       await halt(i, 'SIGKILL');
       launch(i);
-      await ready();
+      if (o.ready !== false) await ready();
     },
     ready,
+    auth: opts.auth,
     async stop() {
       await Promise.all(nodes.map((_, i) => halt(i, 'SIGTERM')));
       for (const n of nodes) rmSync(n.storeDir, { recursive: true, force: true });

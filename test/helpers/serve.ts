@@ -29,9 +29,9 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Starts `ccg serve --data DIR` on loopback (port 0 picks one) and waits for its ready line. */
-export async function startServe(dataDir: string, port = 0, env: Record<string, string> = {}): Promise<ServeProc> {
-  const proc = spawnCcg(['serve', '--data', dataDir, '--port', String(port), '--host', '127.0.0.1', '--json', '--log-level', 'warn'], env);
+/** Starts `ccg serve --data DIR [ARGS…]` on loopback (port 0 picks one) and waits for its ready line. */
+export async function startServe(dataDir: string, port = 0, env: Record<string, string> = {}, args: string[] = []): Promise<ServeProc> {
+  const proc = spawnCcg(['serve', '--data', dataDir, '--port', String(port), '--host', '127.0.0.1', '--json', '--log-level', 'warn', ...args], env);
   const ready = await waitFor(() => {
     if (proc.child.exitCode !== null) throw new Error(`ccg serve exited ${proc.child.exitCode}: ${proc.stderr().slice(-2000)}`);
     const line = proc.stdout().toString().split('\n').find((l) => l.includes('"ready"'));

@@ -155,4 +155,33 @@ describe('cluster live layer over a real nats-server', () => {
       rb.close();
     }
   });
+
+  it("a machine's socket on node A is reached from node B; its answer to a start reaches B", async () => {
+    const ra = new NatsRunnerRouter({ nc: ncA, node: 'n-aaaaaa', log: silentLogger });
+    const rb = new NatsRunnerRouter({ nc: ncB, node: 'n-bbbbbb', log: silentLogger });
+    try {
+      const sent: string[] = [];
+      const kicked: string[] = [];
+      ra.attachedMachine('box-1', { send: (m) => sent.push(m.type), kick: (e) => kicked.push(e.code) });
+      await ncA.flush();
+      await waitFor(() => (rb.isAlive('n-aaaaaa') ? true : undefined), 10_000, 'B to hear A');
+      const viaB = rb.remoteMachine('box-1', 'n-aaaaaa');
+      assert.ok(viaB);
+      // Not a message for a machine: refused on A.
+      probe.publish('ccg.machine.box-1', JSON.stringify({ op: 'send', n: 'n-x', msg: { type: 'exec', cmd: 'rm -rf /' } }));
+      viaB.send({ type: 'error', code: 'ERR_BAD_REQUEST', message: 'test' } as never);
+      viaB.kick(new CcgError('ERR_MACHINE_REVOKED'));
+      await waitFor(() => (kicked.length ? true : undefined), 10_000, 'the kick');
+      assert.deepEqual(sent, ['error']);
+      assert.deepEqual(kicked, ['ERR_MACHINE_REVOKED']);
+      const answers: unknown[] = [];
+      rb.onMachineAnswer((runId, ok, reason) => answers.push([runId, ok, reason]));
+      ra.broadcastMachineAnswer('run9', false, 'no such workspace');
+      await waitFor(() => (answers.length ? true : undefined), 10_000, 'the answer');
+      assert.deepEqual(answers, [['run9', false, 'no such workspace']]);
+    } finally {
+      ra.close();
+      rb.close();
+    }
+  });
 });
