@@ -1,29 +1,11 @@
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { z } from 'zod';
-import { API_TOKEN_RE } from '../protocol/ids.js';
+import { dirname } from 'node:path';
+import { SavedConfig } from './config-schema.js';
 import { CliError } from './exit-codes.js';
+import { configPath } from './saved-config.js';
 
-/**
- * What `ccg login` saves: the gateway, its certificate pin and an API token, in
- * `$XDG_CONFIG_HOME/ccg/config.json` (default `~/.config/ccg/config.json`), mode 0600 in a 0700
- * directory. Every gateway command falls back to it when no flag or environment variable says
- * otherwise.
- */
-export const SavedConfig = z.object({
-  gateway: z.string().url(),
-  fingerprint: z.string().nullable(),
-  token: z.string().regex(API_TOKEN_RE),
-  user: z.object({ name: z.string(), role: z.string() }).optional(),
-  savedAt: z.string().optional(),
-});
-export type SavedConfig = z.infer<typeof SavedConfig>;
-
-export function configPath(env: Record<string, string | undefined>): string {
-  const base = env['XDG_CONFIG_HOME'] || join(env['HOME'] || homedir(), '.config');
-  return join(base, 'ccg', 'config.json');
-}
+export { SavedConfig } from './config-schema.js';
+export { configPath, sameGateway } from './saved-config.js';
 
 /** The saved login, undefined when there is none; a damaged file is an error that says what to do. */
 export function loadConfig(env: Record<string, string | undefined>): SavedConfig | undefined {
@@ -73,14 +55,5 @@ export function removeConfig(env: Record<string, string | undefined>): boolean {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw new CliError(`cannot remove ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
-}
-
-/** Two gateway URLs name the same gateway (scheme, host and port). */
-export function sameGateway(a: string, b: string): boolean {
-  try {
-    return new URL(a).origin === new URL(b).origin;
-  } catch {
-    return false;
   }
 }

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { APPROVAL_ID_RE } from './ids.js';
+import { planCheck } from './schema-plan.js';
 import { EpochMs } from './time.js';
 import { ClaudeQuestion, MAX_PATCH, MAX_PLAN, ToolDiff } from './claude-steer.js';
 
@@ -23,9 +25,8 @@ export const MAX_MESSAGE = 1000;
 export const MAX_PENDING_APPROVALS = 64;
 
 const Id = z.string().min(1).max(200);
-/** Never starts with '-' or '_': operators type it as an argument (`ccg runs approve RUN ID`), and
- *  a leading '-' would read as an option. */
-export const APPROVAL_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{15,63}$/;
+// APPROVAL_ID_RE is in ids.ts (no zod there: `ccg runs approve` checks its argument without zod).
+export { APPROVAL_ID_RE };
 export const ApprovalId = z.string().regex(APPROVAL_ID_RE, 'malformed approval id');
 export const INPUT_ID_RE = /^[A-Za-z0-9_-]{8,64}$/;
 export const InputId = z.string().regex(INPUT_ID_RE, 'malformed input id');
@@ -34,7 +35,8 @@ export const Actor = z.string().min(1).max(120);
 
 /** Any JSON value whose serialisation stays under `max` characters. */
 export function cappedJson(max: number) {
-  return z.json().refine((v) => JSON.stringify(v).length <= max, `JSON value larger than ${max} characters`);
+  // Named for protocol/schema-plan.ts, so the CLI can check it without zod.
+  return z.json().refine((v) => JSON.stringify(v).length <= max, { message: `JSON value larger than ${max} characters`, params: planCheck(['jsonMax', max]) });
 }
 
 export const ClaudeInit = z.object({

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { planCheck } from './schema-plan.js';
 
 /**
  * Steering Claude Code beyond allow/deny: its questions (AskUserQuestion), its plan
@@ -70,7 +71,7 @@ export const QuestionAnswer = z.union([z.string().min(1).max(MAX_ANSWER), z.arra
 /** Answers keyed by the question's text, as Claude reads them. */
 export const QuestionAnswers = z
   .record(z.string().min(1).max(1000), QuestionAnswer)
-  .refine((r) => Object.keys(r).length >= 1 && Object.keys(r).length <= MAX_QUESTIONS, `answer 1 to ${MAX_QUESTIONS} questions`);
+  .refine((r) => Object.keys(r).length >= 1 && Object.keys(r).length <= MAX_QUESTIONS, { message: `answer 1 to ${MAX_QUESTIONS} questions`, params: planCheck(['keys', 1, MAX_QUESTIONS]) });
 export type QuestionAnswers = z.infer<typeof QuestionAnswers>;
 
 /**

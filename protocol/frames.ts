@@ -75,16 +75,22 @@ export function decodeOutput(message: ArrayBuffer): FrameResult<OutputChunk> {
   return { ok: true, value: { stream, seq, data } };
 }
 
-export function encodeView(chunk: ViewChunk): Buffer {
-  const id = Buffer.from(chunk.runId, 'ascii');
-  const head = 19 + id.length;
+/**
+ * Encodes a VIEW frame. `runIdBytes`: the run id as ASCII bytes, when the caller (a viewer's
+ * subscription, which sends every chunk of one run) encoded it once already.
+ */
+export function encodeView(chunk: ViewChunk, runIdBytes: Uint8Array = Buffer.from(chunk.runId, 'ascii')): Buffer {
+  const n = runIdBytes.length;
+  const head = 19 + n;
   const buf = Buffer.allocUnsafe(head + chunk.data.length);
   buf[0] = FRAME_VIEW;
   buf[1] = chunk.stream;
-  buf.writeBigUInt64BE(BigInt(chunk.seq), 2);
+  // The seq as two 32-bit halves: no BigInt per frame (seq ≤ 2^53).
+  buf.writeUInt32BE(Math.floor(chunk.seq / 0x1_0000_0000), 2);
+  buf.writeUInt32BE(chunk.seq >>> 0, 6);
   buf.writeDoubleBE(chunk.time, 10);
-  buf[18] = id.length;
-  id.copy(buf, 19);
+  buf[18] = n;
+  buf.set(runIdBytes, 19);
   buf.set(chunk.data, head);
   return buf;
 }

@@ -7,6 +7,9 @@ export const RUN_ID_RE = /^[0-9a-hjkmnp-tv-z]{12}$/;
 export const RUN_TOKEN_RE = /^ccgr_[A-Za-z0-9_-]{43}$/;
 export const API_TOKEN_RE = /^ccgo_[A-Za-z0-9_-]{43}$/;
 export const NONCE_RE = /^[A-Za-z0-9_-]{16,64}$/;
+/** An approval id. Never starts with '-' or '_': operators type it as an argument (`ccg runs
+ *  approve RUN ID`), and a leading '-' would read as an option. */
+export const APPROVAL_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{15,63}$/;
 
 /** A new run id: 12 characters, 60 random bits. */
 export function newRunId(): string {

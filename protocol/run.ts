@@ -1,15 +1,11 @@
 import { z } from 'zod';
 import { ClaudeRunState } from './claude-run-state.js';
+import { RUN_STATUSES } from './run-status.js';
 
 export const PROTOCOL_VERSION = 1;
 
-/**
- * Run states. `created` until a runner first connects; `connected` until its child starts;
- * `running`; `waiting` while Claude waits for an approval or input; then one final state.
- * Whether the runner is currently connected is a separate flag (`runnerConnected`), so a
- * running run whose runner dropped off is shown as "runner away" without losing its state.
- */
-export const RUN_STATUSES = ['created', 'connected', 'running', 'waiting', 'exited', 'failed', 'cancelled', 'revoked'] as const;
+// RUN_STATUSES lives in a module without zod: `ccg runs list` checks --status without loading zod.
+export { RUN_STATUSES };
 export const RunStatus = z.enum(RUN_STATUSES);
 export type RunStatus = z.infer<typeof RunStatus>;
 

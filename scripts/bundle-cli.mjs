@@ -18,9 +18,15 @@
 // anyone's hot path and its stack traces stay readable.
 import { build } from 'esbuild';
 import { rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const INLINE = /^(zod|clipanion)(\/|$)/;
 const ZOD_LOCALES = 'zod-locales-en-only';
+// The plans the CLI checks answers with instead of zod (cli/client/plans.ts), computed now from
+// the zod schemas and written into the bundle as data: `ccg runs list` then loads no zod at all.
+const PLANS_JS = resolve('dist/cli/client/plans.js');
+const { PLANS } = await import(pathToFileURL(PLANS_JS).href);
 
 rmSync('dist/bundle', { recursive: true, force: true });
 const { metafile } = await build({
@@ -46,6 +52,7 @@ const { metafile } = await build({
           contents: "export { default as en } from 'zod/v4/locales/en.js';",
           resolveDir: process.cwd(),
         }));
+        b.onLoad({ filter: /[\\/]plans\.js$/ }, (a) => (a.path === PLANS_JS ? { contents: `export const PLANS = ${JSON.stringify(PLANS)};`, loader: 'js' } : undefined));
         b.onResolve({ filter: /^[^./]/ }, (a) => (INLINE.test(a.path) || a.namespace === ZOD_LOCALES ? undefined : { path: a.path, external: true }));
       },
     },

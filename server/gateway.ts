@@ -29,6 +29,7 @@ import { SteeringService } from './core/steering.js';
 import { mountRunsApi } from './http/api-runs.js';
 import { mountBrowser } from './http/pages/mount.js';
 import { LocalBus, type EventBus } from './live/bus.js';
+import { openClusterNode, type ClusterOptions } from './cluster-node.js';
 import type { RunnerRouter } from './core/runner-router.js';
 import { TermSnapshots, type SnapshotPolicy } from './live/term-snapshots.js';
 import { createLogger, type Logger } from './log.js';
@@ -139,6 +140,13 @@ export interface GatewayOptions extends NotifyOptions {
   router?: RunnerRouter;
   /** Where everything is kept; by default LMDB in `<dataDir>/db`. Any implementation of Store works. */
   store?: Store;
+  /**
+   * A node of a cluster (`ccg serve --nats`): the store on NATS JetStream, the live bus and runner
+   * routing over NATS, the secret key shared by every node (server/cluster-node.ts).
+   */
+  nats?: ClusterOptions;
+  /** The secret key that seals run tokens and TOTP secrets; by default `<dataDir>/secret.key`. */
+  secretBox?: SecretBox;
   /** Cloudflare Access in front of the pages (team domain, audience tag, optional certs URL). */
   cfAccess?: CfAccessConfig | null;
   /** Take client addresses from CF-Connecting-IP / X-Forwarded-For on loopback connections (a local tunnel). */
@@ -161,6 +169,8 @@ export interface Gateway {
   operatorTokenFile: string;
   setupCode: string | undefined;
   native: boolean;
+  /** A cluster node's id (`n-<6 hex>`), null for a single gateway. */
+  node: string | null;
   /** What the gateway built (store, bus, services), for tests and tools that run beside it. */
   services: Services;
   store: Store;
@@ -213,11 +223,14 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 }
 
 async function startGateway(opts: GatewayOptions, dataDir: string, host: string, log: Logger, now: () => number, limits: GatewayLimits, unlock: () => void): Promise<Gateway> {
-  const store = opts.store ?? LmdbStore.open(dataDir);
-  const bus = opts.bus ?? new LocalBus(log);
+  const cluster = opts.nats && !opts.store ? await openClusterNode({ ...opts.nats, log, audit: { ...DEFAULT_AUDIT_BUDGET, ...opts.auditBudget } }) : null;
+  const store = opts.store ?? cluster?.store ?? LmdbStore.open(dataDir);
+  const bus = opts.bus ?? cluster?.bus ?? new LocalBus(log);
+  const router = opts.router ?? cluster?.router;
   // Revocations, demotions and disabled users reach every open socket and stream at once.
   const offAuthChanges = store.onAuthChange?.((change) => bus.publish('auth', change));
-  const box = SecretBox.fromDataDir(dataDir);
+  // A cluster's nodes share one key (tokens sealed on one node open on another): not the data dir's.
+  const box = opts.secretBox ?? cluster?.box ?? SecretBox.fromDataDir(dataDir);
   const tls = opts.insecureHttp ? null : ensureCertificate(dataDir, { certFile: opts.tlsCertFile, keyFile: opts.tlsKeyFile });
   const operatorTokenFile = await ensureOperatorToken(store, dataDir, now());
   const setupCode = await ensureSetupCode(store, dataDir);
@@ -231,7 +244,7 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
     return `${scheme}://${urlHost}:${port}`;
   };
 
-  const { services, unsubscribe } = buildServices({ ...opts, dataDir, store, bus, box, log, now, limits, baseUrl: () => runnerUrl(undefined) });
+  const { services, unsubscribe } = buildServices({ ...opts, dataDir, store, bus, router, box, log, now, limits, baseUrl: () => runnerUrl(undefined) });
   const { runs } = services;
   // Runs that were active when the gateway stopped: their stored end, before any viewer asks.
   await runs.primeSeqs();
@@ -270,6 +283,7 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
     unsubscribe();
     operatorSockets.close();
     browser.close();
+    cluster?.close();
     await store.close();
     const pid = port === 0 ? null : listenerPid(port);
     throw new InUseError(`could not listen on ${host}:${port}: ${pid ? `in use by pid ${pid}` : 'address in use, or not allowed'}`, 'port', pid);
@@ -307,6 +321,7 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
       await trimmed;
       await services.accounts.flushAudit(); // the repeats gathered so far are not lost
       await runs.flush();
+      cluster?.close();
       await store.close();
       unlock();
     })());
@@ -321,6 +336,7 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
     operatorTokenFile,
     setupCode,
     native: uwsIsNative(),
+    node: cluster?.store.nodeId ?? null,
     services,
     store,
     runs,

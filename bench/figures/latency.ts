@@ -1,8 +1,8 @@
-import { STREAM_STDOUT } from '../../protocol/frames.js';
-import { LoadRunner, LoadViewer, type BenchRun, type Target } from '../lib/clients.js';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import { cpuMeter } from '../lib/procs.js';
-import { mapLimit, percentile, sleep, until } from '../lib/stats.js';
+import type { BenchRun, Target } from '../lib/clients.js';
+import type { SliceResult, SliceTask } from '../lib/load-slice.js';
+import { percentile } from '../lib/stats.js';
 
 export interface LatencyResult {
   runners: number;
@@ -15,93 +15,124 @@ export interface LatencyResult {
   p50: number;
   p99: number;
   max: number;
-  /** CPU use while lines flowed, % of one core: the server's and the load generator's (this process). */
+  /**
+   * CPU time of the server per line it carried, µs: its CPU time (user + system, all threads)
+   * after the warm-up until the last line was sent, divided by the lines the viewers received
+   * meanwhile (not the lines due: a starved generator sends fewer).
+   */
+  serverCpuPerLine: number;
+  /** CPU use while lines flowed, % of one core: the server's and the load generator's (this process, all its threads). */
   serverCpu: number;
   generatorCpu: number;
-  /** p99 event-loop delay of the load generator, ms: when high, the generator (not the server) adds latency. */
+  /** The load generator's threads (worker threads, each with its share of the runners and their viewers). */
+  generatorThreads: number;
+  /** Highest p99 event-loop delay of the generator's threads, ms: when high, the generator (not the server) adds latency. */
   generatorLoopDelayP99: number;
+  /** Each thread's p99 event-loop delay, ms. */
+  generatorLoopDelaysP99: number[];
 }
 
-/**
- * A log line of about 100 bytes that starts with its send time on the bench's monotonic clock
- * (performance.now(), ms): the viewer, in the same process, subtracts it from its receive time.
- */
-export function timedLine(t: number, runner: number, n: number): Buffer {
-  return Buffer.from(`${t.toFixed(3)} r${runner} n${n} INFO worker compiled src/feature/module-${n % 97}.ts in ${n % 53} ms, 0 warnings\n`, 'latin1');
-}
+const SLICE_JS = new URL('../lib/load-slice-worker.js', import.meta.url);
 
-function sentTime(data: Buffer): number {
-  const space = data.indexOf(32);
-  return Number(data.toString('latin1', 0, space));
+/** One worker thread of the load generator, driven by messages (load-slice-worker.ts). */
+class SliceWorker {
+  private readonly worker: Worker;
+  private readonly waiters = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private failure: Error | null = null;
+
+  constructor(task: SliceTask) {
+    this.worker = new Worker(SLICE_JS, { workerData: task });
+    this.worker.on('message', (m: { type: string; value?: unknown; error?: string }) => {
+      const w = this.waiters.get(m.type);
+      if (m.error) this.failure ??= new Error(m.error);
+      if (!w) return;
+      this.waiters.delete(m.type);
+      if (m.error) w.reject(new Error(m.error));
+      else w.resolve(m.value);
+    });
+    this.worker.on('error', (err) => {
+      this.failure ??= err;
+      for (const w of this.waiters.values()) w.reject(err);
+      this.waiters.clear();
+    });
+  }
+
+  /** Waits for the worker's next message of this type. */
+  next<T>(type: string): Promise<T> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.waiters.set(type, { resolve: resolve as (v: unknown) => void, reject }));
+  }
+
+  post(msg: unknown): void {
+    this.worker.postMessage(msg);
+  }
+
+  async end(): Promise<void> {
+    await this.worker.terminate();
+  }
 }
 
 /**
  * End-to-end latency, runner write → viewer receive: `runs.length` runners each send one line
  * every 1/rate s (spread evenly across runners), each run watched by one live viewer. Lines sent
- * during the first `warmupMs` are not counted.
+ * during the first `warmupMs` are not counted. The runners and their viewers are spread over
+ * `threads` worker threads (each thread times the lines of its own runners, on its own clock), so
+ * one event loop holding thousands of TLS sockets does not become the bottleneck.
  */
-export async function measureLatency(t: Target, runs: BenchRun[], o: { rate: number; seconds: number; warmupMs: number; serverPid: number }): Promise<LatencyResult> {
-  const runners = await mapLimit(runs, 16, (run) => LoadRunner.open(t, run));
-  const viewers = await mapLimit(runners, 16, (r) => LoadViewer.open(t, r.runId, { from: r.seq + 1 }));
-  const samples: number[] = [];
-  let received = 0;
-  let start = 0;
-  const measureFrom = () => start + o.warmupMs;
-  for (const v of viewers) {
-    v.onData = (data) => {
-      const now = performance.now();
-      const sent = sentTime(data);
-      received++;
-      if (sent >= measureFrom()) samples.push(now - sent);
+export async function measureLatency(
+  t: Target,
+  runs: BenchRun[],
+  o: { rate: number; seconds: number; warmupMs: number; serverPid: number; threads: number },
+): Promise<LatencyResult> {
+  const n = runs.length;
+  const threads = Math.max(1, Math.min(o.threads, n));
+  const workers: SliceWorker[] = [];
+  try {
+    for (let w = 0; w < threads; w++) {
+      const lo = Math.floor((w * n) / threads);
+      const hi = Math.floor(((w + 1) * n) / threads);
+      const task: SliceTask = { target: t, runs: runs.slice(lo, hi), first: lo, total: n, rate: o.rate, seconds: o.seconds, warmupMs: o.warmupMs };
+      workers.push(new SliceWorker(task));
+    }
+    await Promise.all(workers.map((w) => w.next('ready')));
+    // Every thread starts at the same wall-clock moment, so the runners' phases stay spread evenly.
+    const startAt = performance.timeOrigin + performance.now() + 200;
+    const results = workers.map((w) => w.next<SliceResult>('done'));
+    for (const w of workers) w.post({ type: 'go', startAt });
+    let cpu: (() => { server: number; generator: number }) | null = null;
+    let cpuFrom = 0;
+    setTimeout(() => {
+      cpu = cpuMeter(o.serverPid);
+      cpuFrom = performance.now();
+    }, startAt + o.warmupMs - (performance.timeOrigin + performance.now())).unref();
+    const measuredEnd = Promise.all(workers.map((w) => w.next('sent')));
+    await measuredEnd;
+    const usage = cpu ? (cpu as () => { server: number; generator: number })() : { server: Number.NaN, generator: Number.NaN };
+    const windowMs = performance.now() - cpuFrom;
+    const all = await Promise.all(results);
+    const samples = Float64Array.from(all.flatMap((r) => Array.from(r.samples))).sort();
+    const sent = all.reduce((a, r) => a + r.sent, 0);
+    const received = all.reduce((a, r) => a + r.received, 0);
+    const delays = all.map((r) => r.loopDelayP99);
+    const inWindow = all.reduce((a, r) => a + r.receivedInWindow, 0);
+    return {
+      runners: n,
+      linesPerSecond: o.rate,
+      seconds: o.seconds,
+      sent,
+      received,
+      lost: sent - received,
+      p50: percentile(samples, 50),
+      p99: percentile(samples, 99),
+      max: samples.length ? samples[samples.length - 1]! : Number.NaN,
+      serverCpuPerLine: ((usage.server / 100) * windowMs * 1000) / inWindow,
+      serverCpu: usage.server,
+      generatorCpu: usage.generator,
+      generatorThreads: threads,
+      generatorLoopDelayP99: Math.max(...delays),
+      generatorLoopDelaysP99: delays,
     };
+  } finally {
+    await Promise.all(workers.map((w) => w.end()));
   }
-  await sleep(200);
-
-  // One line per runner every 1/rate s, the runners' phases spread evenly: the k-th line overall
-  // is due at k / (runners × rate) s, whatever the timer jitter.
-  const n = runners.length;
-  const perMs = (n * o.rate) / 1000;
-  const totalMs = o.warmupMs + o.seconds * 1000;
-  let sent = 0;
-  const loop = monitorEventLoopDelay({ resolution: 5 });
-  let cpu: (() => { server: number; generator: number }) | null = null;
-  start = performance.now();
-  setTimeout(() => {
-    cpu = cpuMeter(o.serverPid);
-    loop.enable();
-  }, o.warmupMs).unref();
-  await new Promise<void>((resolve) => {
-    const tick = () => {
-      const elapsed = performance.now() - start;
-      const due = Math.floor(Math.min(elapsed, totalMs) * perMs);
-      while (sent < due) {
-        const i = sent % n;
-        const r = runners[i]!;
-        r.send(STREAM_STDOUT, timedLine(performance.now(), i, sent));
-        sent++;
-      }
-      if (elapsed >= totalMs) resolve();
-      else setTimeout(tick, 1);
-    };
-    tick();
-  });
-  const usage = cpu ? (cpu as () => { server: number; generator: number })() : { server: Number.NaN, generator: Number.NaN };
-  loop.disable();
-  await until(() => received >= sent, 10_000);
-  await mapLimit([...viewers, ...runners], 64, (c) => c.close());
-  const sorted = Float64Array.from(samples).sort();
-  return {
-    runners: n,
-    linesPerSecond: o.rate,
-    seconds: o.seconds,
-    sent,
-    received,
-    lost: sent - received,
-    p50: percentile(sorted, 50),
-    p99: percentile(sorted, 99),
-    max: sorted.length ? sorted[sorted.length - 1]! : Number.NaN,
-    serverCpu: usage.server,
-    generatorCpu: usage.generator,
-    generatorLoopDelayP99: loop.percentile(99) / 1e6,
-  };
 }

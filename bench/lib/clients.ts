@@ -27,6 +27,13 @@ export interface BenchRun {
   token: string;
 }
 
+/**
+ * The load clients' frames go out with an all-zero mask, which ws then skips applying: the bench
+ * measures the server, and masking every byte (plus the random mask) in the generator only
+ * starves it. Servers unmask either way.
+ */
+const zeroMask = (): void => undefined;
+
 const agents = new Map<string, Agent>();
 function agentOf(t: Target): Agent | undefined {
   if (!t.fingerprint) return undefined;
@@ -80,7 +87,7 @@ export class LoadRunner {
    */
   static async open(t: Target, run: BenchRun, opts: { ack?: boolean } = {}): Promise<LoadRunner> {
     let ws: WebSocket;
-    const common = { agent: agentOf(t), perMessageDeflate: false, skipUTF8Validation: true, maxPayload: 64 * 1024 * 1024 };
+    const common = { agent: agentOf(t), perMessageDeflate: false, skipUTF8Validation: true, maxPayload: 64 * 1024 * 1024, generateMask: zeroMask };
     if (t.kind === 'gateway') {
       const url = wsUrl(t, '/v1/runner');
       const headers = { ...signRequest(run.token, { method: 'GET', target: url.pathname, runId: run.id }), [HEADER_PROTOCOL]: String(PROTOCOL_VERSION) };
@@ -166,7 +173,7 @@ export class LoadViewer {
 
   /** Subscribes to one run, from `from` (gateway); resolves once it is live (caught up). */
   static async open(t: Target, runId: string, opts: { from?: number } = {}): Promise<LoadViewer> {
-    const common = { agent: agentOf(t), perMessageDeflate: false, skipUTF8Validation: true, maxPayload: 64 * 1024 * 1024 };
+    const common = { agent: agentOf(t), perMessageDeflate: false, skipUTF8Validation: true, maxPayload: 64 * 1024 * 1024, generateMask: zeroMask };
     const ws =
       t.kind === 'gateway'
         ? new WebSocket(wsUrl(t, '/v1/operator'), { ...common, headers: { authorization: `Bearer ${t.operatorToken}` } })
@@ -189,10 +196,10 @@ export class LoadViewer {
       let seq: number;
       if (buf[0] === FRAME_VIEW) {
         offset = 19 + buf[18]!;
-        seq = Number(buf.readBigUInt64BE(2));
+        seq = buf.readUInt32BE(2) * 0x1_0000_0000 + buf.readUInt32BE(6);
       } else if (buf[0] === FRAME_OUTPUT) {
         offset = 10;
-        seq = Number(buf.readBigUInt64BE(2));
+        seq = buf.readUInt32BE(2) * 0x1_0000_0000 + buf.readUInt32BE(6);
       } else return;
       v.chunks++;
       v.bytes += buf.length - offset;

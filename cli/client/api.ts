@@ -3,7 +3,9 @@ import https from 'node:https';
 import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 import { isErrorCode } from '../../protocol/errors.js';
+import { parseByPlan } from '../../protocol/plan-parse.js';
 import { CliError, exitForCode, networkError, unexpectedResponse } from '../exit-codes.js';
+import type { LazySchema } from './lazy-schemas.js';
 import { agentFor } from './pinned-agent.js';
 
 /**
@@ -71,9 +73,13 @@ export class ApiClient {
   /**
    * Sends a request and returns its JSON answer checked against `schema` (the protocol's schema
    * for that route): anything else is an `unexpectedResponse` CliError here, at the boundary.
+   * A LazySchema (cli/client/lazy-schemas.ts) gives the same answer and errors, and loads zod only
+   * when its plan is unsure of the answer.
    * @example const { run } = await api.json('GET', `/api/v1/runs/${id}`, RunResponse);
    */
-  async json<S extends z.ZodType>(method: string, path: string, schema: S, body?: unknown): Promise<z.infer<S>> {
+  async json<S extends z.ZodType>(method: string, path: string, schema: S, body?: unknown): Promise<z.infer<S>>;
+  async json<T>(method: string, path: string, schema: LazySchema<T>, body?: unknown): Promise<T>;
+  async json(method: string, path: string, given: z.ZodType | LazySchema<unknown>, body?: unknown): Promise<unknown> {
     const res = await this.open(method, path, body);
     const data = await readUpTo(res, MAX_JSON_RESPONSE_BYTES);
     if (data === null) throw unexpectedResponse(method, path, `more than ${MAX_JSON_RESPONSE_BYTES} bytes`);
@@ -83,6 +89,12 @@ export class ApiClient {
     } catch {
       throw unexpectedResponse(method, path, 'not JSON');
     }
+    let schema: z.ZodType;
+    if ('plan' in given) {
+      const fast = parseByPlan(given.plan, value);
+      if (fast) return fast.value;
+      schema = await given.load();
+    } else schema = given;
     const checked = schema.safeParse(value);
     if (!checked.success) throw unexpectedResponse(method, path, describeIssue(checked.error.issues[0]));
     return checked.data;

@@ -3,9 +3,10 @@ import { parseFingerprint } from '../../protocol/fingerprint.js';
 import { API_TOKEN_RE } from '../../protocol/ids.js';
 import { sanitizeTerminal } from '../../protocol/one-line.js';
 import { ApiClient, type GatewayTarget } from '../client/api.js';
-import { loadConfig, sameGateway } from '../config.js';
+import type { SavedConfig } from '../config-schema.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { jsonLine } from '../format.js';
+import { loadSavedConfig, sameGateway } from '../saved-config.js';
 
 /** Every ccg command: `--json`, and one way of reporting errors (one line, or JSON on stderr). */
 export abstract class BaseCommand extends Command {
@@ -41,6 +42,20 @@ export abstract class GatewayCommand extends BaseCommand {
   token = Option.String('--token', { env: 'CCG_TOKEN', description: 'Operator API token, ccgo_… (env CCG_TOKEN; `cat .data/operator.token` on the gateway host; default: the one `ccg login` saved)' });
   fingerprint = Option.String('--fingerprint', { env: 'CCG_FINGERPRINT', description: 'Pin the gateway certificate: sha256:<64 hex> (env CCG_FINGERPRINT; default: the one `ccg login` saved)' });
 
+  /** The saved login, read before run() when a flag or variable is missing; an error is thrown where target() needs it. */
+  private saved: { config: SavedConfig | undefined } | { error: unknown } | undefined;
+
+  override async execute(): Promise<number> {
+    if (!this.gateway || !this.token) {
+      // Read here, where waiting is possible, so that zod loads only for an unusual file (cli/saved-config.ts).
+      this.saved = await loadSavedConfig(this.context.env).then(
+        (config) => ({ config }),
+        (error: unknown) => ({ error }),
+      );
+    }
+    return super.execute();
+  }
+
   /**
    * Where and as whom to connect: flags, then CCG_* variables, then what `ccg login` saved. The
    * saved token and pin are used only for the saved gateway, never sent to another one.
@@ -50,7 +65,9 @@ export abstract class GatewayCommand extends BaseCommand {
     let token = this.token;
     let pin = this.fingerprint;
     if (!gateway || !token) {
-      const saved = loadConfig(this.context.env);
+      if (!this.saved) throw new Error('GatewayCommand.target() before execute()');
+      if ('error' in this.saved) throw this.saved.error;
+      const saved = this.saved.config;
       if (saved && (!gateway || sameGateway(gateway, saved.gateway))) {
         gateway ??= saved.gateway;
         token ??= saved.token;

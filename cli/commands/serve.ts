@@ -28,11 +28,19 @@ export class ServeCommand extends BaseCommand {
       One gateway per port and per data directory: a port another socket listens on is refused,
       and the data directory is locked (\`serve.lock\`, holding the pid; a lock left by a dead process is
       taken over). A second \`ccg serve\` on either exits 75 naming the process that has it.
+
+      With --nats (env CCG_NATS) the gateway is one node of a cluster: runs, output, accounts,
+      sessions, tokens, approvals and the audit log live in NATS JetStream (replicated, R3 on a
+      three-server NATS cluster), live output and operator commands cross nodes over NATS, and the
+      data directory keeps only this node's certificate and CLI token. Every node shares one
+      secret key: the one the first node stored in JetStream, or --secret-key-file on every node.
+      See docs/OPERATIONS.md for a three-node setup.
     `,
     examples: [
       ['Start with defaults (https://localhost:3100, data in .data)', 'ccg serve'],
       ['Listen on all interfaces, port 8443', 'ccg serve --host 0.0.0.0 --port 8443'],
       ['Plain HTTP on loopback, behind cloudflared', 'ccg serve --insecure-http --host 127.0.0.1 --trust-proxy'],
+      ['One node of a cluster on three NATS servers', 'ccg serve --host 0.0.0.0 --nats nats://10.0.0.1:4222,nats://10.0.0.2:4222,nats://10.0.0.3:4222'],
       ['Behind Cloudflare Access', 'CCG_CF_ACCESS_TEAM_DOMAIN=myteam.cloudflareaccess.com CCG_CF_ACCESS_AUD=4714c1… ccg serve'],
     ],
   });
@@ -57,6 +65,9 @@ export class ServeCommand extends BaseCommand {
   maxConnections = Option.String('--max-connections', { env: 'CCG_MAX_CONNECTIONS', description: 'WebSockets and live page streams in all, a tenth kept for runners (env CCG_MAX_CONNECTIONS; default 80% of the open-files limit)' });
   sessionMax = Option.String('--session-max', { env: 'CCG_SESSION_MAX', description: 'Browser sessions end this long after sign-in, used or not (env CCG_SESSION_MAX; default 168h)' });
   auditRetention = Option.String('--audit-retention', { env: 'CCG_AUDIT_RETENTION', description: 'Audit entries older than this are deleted (env CCG_AUDIT_RETENTION; default 180d)' });
+  nats = Option.String('--nats', { env: 'CCG_NATS', description: 'Run as a cluster node on NATS JetStream: server URLs, comma-separated (env CCG_NATS; nats://host:4222,…)' });
+  natsReplicas = Option.String('--nats-replicas', { env: 'CCG_NATS_REPLICAS', description: 'Replicas of every JetStream stream and bucket: 1, 3 or 5 (env CCG_NATS_REPLICAS; default 3 when the NATS cluster has 3 or more servers, else 1)' });
+  secretKeyFile = Option.String('--secret-key-file', { env: 'CCG_SECRET_KEY_FILE', description: "With --nats: the cluster's secret key (base64 of 32 bytes), the same file on every node, instead of the one stored in JetStream (env CCG_SECRET_KEY_FILE)" });
   auditMaxSize = Option.String('--audit-max-size', { env: 'CCG_AUDIT_MAX_SIZE', description: 'The audit log is kept below this size, oldest entries first (env CCG_AUDIT_MAX_SIZE; default 256M)' });
 
   protected async run(): Promise<number> {
@@ -101,6 +112,10 @@ export class ServeCommand extends BaseCommand {
     };
     const perAddress = count(this.maxPerAddress, '--max-connections-per-address', 0);
     const total = count(this.maxConnections, '--max-connections', 16);
+    const nats = this.nats ? parseNatsUrls(this.nats) : undefined;
+    if (!nats && (this.natsReplicas || this.secretKeyFile)) throw new CliError('--nats-replicas and --secret-key-file need --nats (a cluster node)');
+    const replicas = this.natsReplicas === undefined ? undefined : Number(this.natsReplicas);
+    if (replicas !== undefined && ![1, 3, 5].includes(replicas)) throw new CliError(`--nats-replicas must be 1, 3 or 5 (got "${this.natsReplicas}")`);
     const trustProxy = this.trustProxy || /^(1|true|yes)$/i.test(env['CCG_TRUST_PROXY'] ?? '');
     const log = createLogger({ level, write: (l) => this.context.stderr.write(l) });
     const offCrashHandlers = installCrashHandlers(log, (l) => this.context.stderr.write(l));
@@ -118,6 +133,7 @@ export class ServeCommand extends BaseCommand {
         ...(perAddress !== undefined ? { maxConnectionsPerAddress: perAddress } : {}),
         ...(total !== undefined ? { maxConnections: total, runnerReserve: Math.max(4, Math.floor(total / 10)) } : {}),
       },
+      ...(nats ? { nats: { servers: nats, ...(replicas !== undefined ? { replicas } : {}), ...(this.secretKeyFile ? { secretKeyFile: this.secretKeyFile } : {}) } } : {}),
       dataDir: this.data ?? '.data',
       host: this.host ?? '127.0.0.1',
       port,
@@ -141,6 +157,8 @@ export class ServeCommand extends BaseCommand {
       setupCode: gw.setupCode ?? null,
       cfAccess: this.cfTeam ?? null,
       native: gw.native,
+      node: gw.node,
+      store: gw.store.health().detail,
       readyMs,
     };
     this.print({ ready: true, ...info }, () =>
@@ -149,6 +167,7 @@ export class ServeCommand extends BaseCommand {
         `  url          ${gw.url}`,
         gw.fingerprint ? `  fingerprint  ${gw.fingerprint}` : `  tls          off (plain HTTP on loopback)`,
         `  data         ${gw.dataDir}${gw.certGenerated ? ' (new self-signed certificate)' : ''}`,
+        ...(gw.node ? [`  node         ${gw.node} (cluster)`, `  store        ${gw.store.health().detail}`] : []),
         `  CLI token    ${gw.operatorTokenFile}`,
         ...(gw.setupCode ? [`  setup code   ${gw.setupCode}   (open ${gw.url}/setup to create the admin)`] : [`  pages        ${gw.url}/login`]),
         ...(this.cfTeam ? [`  access       Cloudflare Access required (${this.cfTeam})`] : []),
@@ -168,4 +187,14 @@ export class ServeCommand extends BaseCommand {
     offCrashHandlers();
     return 0;
   }
+}
+
+/** `--nats a,b,c`: NATS server URLs (nats://, tls://, or host:port). */
+export function parseNatsUrls(raw: string): string[] {
+  const urls = raw.split(',').map((u) => u.trim()).filter(Boolean);
+  if (urls.length === 0) throw new CliError('--nats needs at least one NATS server URL');
+  for (const u of urls) {
+    if (!/^((nats|tls|ws|wss):\/\/)?([^\s/@]+@)?[A-Za-z0-9.\-[\]:]+(:\d{1,5})?$/.test(u)) throw new CliError(`--nats: "${u.slice(0, 80)}" is not a NATS URL (nats://host:4222)`);
+  }
+  return urls;
 }

@@ -35,6 +35,8 @@ interface Live {
   inFlight: LiveChunk[];
   /** Accepted chunks not yet fanned out, in seq order: held behind an event chunk until it is committed. */
   unpublished: LiveChunk[];
+  /** A fan-out of `unpublished` is queued (one per turn, whatever the chunks). */
+  fanOutQueued: boolean;
   pendingBytes: number;
   lastWrite: Promise<void>;
   progressTimer: NodeJS.Timeout | null;
@@ -326,7 +328,7 @@ export class RunService {
       const run = this.get(id);
       const token = run ? this.tokenOf(run) : undefined;
       const redaction = new Redaction({ literals: token ? [{ kind: 'ccg-token', value: token }] : [] });
-      live = { receivedSeq: seq, committedSeq: seq, inFlight: [], unpublished: [], pendingBytes: 0, lastWrite: Promise.resolve(), progressTimer: null, redactors: new Map(), redaction };
+      live = { receivedSeq: seq, committedSeq: seq, inFlight: [], unpublished: [], fanOutQueued: false, pendingBytes: 0, lastWrite: Promise.resolve(), progressTimer: null, redactors: new Map(), redaction };
       this.live.set(id, live);
       this.settled.delete(id);
     }
@@ -422,7 +424,13 @@ export class RunService {
     // event chunk is parsed here, once: viewers, sections and services share the items.
     const published = toLiveChunk(chunk, true);
     live.unpublished.push(published);
-    this.afterCommit(() => this.fanOut(id, live));
+    if (!live.fanOutQueued) {
+      live.fanOutQueued = true;
+      this.afterCommit(() => {
+        live.fanOutQueued = false;
+        this.fanOut(id, live);
+      });
+    }
     live.lastWrite = this.o.store.appendChunk(id, chunk).then(
       () => {
         // lmdb-js can resolve the promises of consecutive write batches out of order (seen with

@@ -12,9 +12,12 @@ import { LmdbTermSnapshots } from './lmdb-term.js';
 import type { RunStatus } from '../../protocol/run.js';
 import { FreeSpace, guardLmdbRejections, storageError } from './lmdb-guard.js';
 import { redactAuditEntry } from './redact-audit.js';
+import { WriteBatcher } from './write-batcher.js';
 
 const CHUNK_HEADER = 9; // u8 stream | f64be time
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+/** Under load, chunk and run-record writes start at most this often, each batch one transaction (write-batcher.ts). */
+const WRITE_BATCH_MS = 4;
 
 /**
  * LMDB-backed store: one environment in `<data>/db`, one named database per collection.
@@ -37,7 +40,6 @@ export class LmdbStore implements Store {
   private readonly claude: LmdbClaudeStore;
   private readonly artifactIndex: LmdbArtifactIndex;
   private readonly termSnapshots: LmdbTermSnapshots;
-  private auditCounter = 0;
   private readonly authListeners = new Set<(change: AuthChange) => void>();
 
   constructor(private readonly dir: string) {
@@ -63,8 +65,10 @@ export class LmdbStore implements Store {
   private readonly space: FreeSpace;
 
   /**
-   * Starts a write unless the disk is full, and awaits it; a failure becomes ERR_STORAGE with
-   * its cause (disk full, I/O error).
+   * Starts a write unless the store is closed or the disk is full, and awaits it; a failure
+   * becomes ERR_STORAGE with its cause (disk full, I/O error). Every write goes through here: an
+   * lmdb-js write after close throws out of a timer (the process dies), and one that meets a full
+   * disk may abort in native code.
    */
   private async write<T>(start: () => Promise<T>): Promise<T> {
     if (this.closed) throw new CcgError('ERR_SHUTDOWN', 'the gateway is shutting down; nothing more is stored');
@@ -83,7 +87,7 @@ export class LmdbStore implements Store {
   // ---- approvals and push subscriptions
 
   putApproval(a: Approval): Promise<void> {
-    return this.claude.putApproval(a);
+    return this.write(() => this.claude.putApproval(a));
   }
   getApproval(runId: string, approvalId: string): Approval | undefined {
     return this.claude.getApproval(runId, approvalId);
@@ -95,10 +99,10 @@ export class LmdbStore implements Store {
     return this.claude.listOpenApprovals();
   }
   putPushSubscription(s: PushSubscriptionRecord): Promise<void> {
-    return this.claude.putPushSubscription(s);
+    return this.write(() => this.claude.putPushSubscription(s));
   }
   deletePushSubscription(id: string): Promise<boolean> {
-    return this.claude.deletePushSubscription(id);
+    return this.write(() => this.claude.deletePushSubscription(id));
   }
   listPushSubscriptions(): PushSubscriptionRecord[] {
     return this.claude.listPushSubscriptions();
@@ -116,7 +120,7 @@ export class LmdbStore implements Store {
   // ---- artifact metadata
 
   putArtifact(runId: string, info: ArtifactInfo): Promise<{ unreferenced: string[] }> {
-    return this.artifactIndex.putArtifact(runId, info);
+    return this.write(() => this.artifactIndex.putArtifact(runId, info));
   }
   getArtifact(runId: string, name: string): ArtifactInfo | undefined {
     return this.artifactIndex.getArtifact(runId, name);
@@ -164,19 +168,36 @@ export class LmdbStore implements Store {
     return this.runs.getCount();
   }
 
-  async putRun(run: RunRecord): Promise<void> {
-    await this.write(() => this.runs.put(run.id, run));
+  /** Goes out with the chunk writes (one transaction per batch): with a thousand running runs, their progress records alone were a thousand transactions a second. */
+  putRun(run: RunRecord): Promise<void> {
+    return this.batched.add(() => this.runs.put(run.id, run));
   }
 
   // ---- output
 
-  async appendChunk(runId: string, chunk: StoredChunk): Promise<void> {
+  appendChunk(runId: string, chunk: StoredChunk): Promise<void> {
     const value = Buffer.allocUnsafe(CHUNK_HEADER + chunk.data.length);
     value[0] = chunk.stream;
     value.writeDoubleBE(chunk.time, 1);
     value.set(chunk.data, CHUNK_HEADER);
-    await this.write(() => this.chunks.put([runId, chunk.seq], value));
+    return this.batched.add(() => this.chunks.put([runId, chunk.seq], value));
   }
+
+  /**
+   * Chunk and run-record writes, gathered: one batch per turn, at most one every WRITE_BATCH_MS
+   * while they keep coming, its puts started in one turn and so one lmdb-js transaction. They
+   * keep their order. Nothing removes chunks or run records, so no other write can be overtaken.
+   */
+  private readonly batched = new WriteBatcher<() => Promise<boolean>>(
+    (puts) =>
+      this.write(() => {
+        let last!: Promise<boolean>;
+        for (const put of puts) last = put();
+        // Puts started in one turn are one transaction: the last one's commit is everyone's.
+        return last;
+      }).then(() => undefined),
+    WRITE_BATCH_MS,
+  );
 
   async readChunks(runId: string, from: number, opts: { limit: number; maxBytes: number }): Promise<StoredChunk[]> {
     const out: StoredChunk[] = [];
@@ -222,14 +243,16 @@ export class LmdbStore implements Store {
 
   async pruneNonces(now: number): Promise<number> {
     let n = 0;
-    await this.root.transaction(() => {
-      for (const { key, value } of this.nonces.getRange()) {
-        if (value < now) {
-          this.nonces.remove(key);
-          n++;
+    await this.write(() =>
+      this.root.transaction(() => {
+        for (const { key, value } of this.nonces.getRange()) {
+          if (value < now) {
+            this.nonces.remove(key);
+            n++;
+          }
         }
-      }
-    });
+      }),
+    );
     return n;
   }
 
@@ -238,7 +261,7 @@ export class LmdbStore implements Store {
   }
 
   async putApiToken(hash: string, rec: ApiTokenRecord): Promise<void> {
-    await this.apiTokens.put(hash, rec);
+    await this.write(() => this.apiTokens.put(hash, rec));
   }
 
   getMeta<T>(key: string): T | undefined {
@@ -246,15 +269,23 @@ export class LmdbStore implements Store {
   }
 
   async putMeta(key: string, value: unknown): Promise<void> {
-    await this.meta.put(key, value);
+    await this.write(() => this.meta.put(key, value));
   }
 
   async appendAudit(entry: AuditEntry): Promise<void> {
-    // [time, counter] keeps entries in order and unique; there is no update or delete.
-    this.auditCounter = (this.auditCounter + 1) % 1_000_000;
     // Every caller's free text passes here: secrets of known formats never reach the log.
     const clean = redactAuditEntry(entry);
-    await this.write(() => this.audit.put([entry.at, this.auditCounter], clean));
+    // [time, n] keeps entries in order and unique: n is one past the highest of that millisecond,
+    // read in the write transaction, so entries of one millisecond are all kept even when they
+    // come after a restart or a clock stepped back (a counter kept in memory started again at 1
+    // and overwrote them).
+    await this.write(() =>
+      this.root.transaction(() => {
+        let n = 1;
+        for (const key of this.audit.getKeys({ start: [entry.at, MAX_SEQ], end: [entry.at, 0], reverse: true, limit: 1 })) n = key[1] + 1;
+        this.audit.put([entry.at, n], clean);
+      }),
+    );
   }
 
   listAudit(opts: { limit: number }): AuditEntry[] {
@@ -300,12 +331,14 @@ export class LmdbStore implements Store {
   }
 
   async updateApiToken(hash: string, change: (rec: ApiTokenRecord) => ApiTokenRecord | undefined): Promise<ApiTokenRecord | undefined> {
-    const out = await this.root.transaction(() => {
-      const cur = this.apiTokens.get(hash);
-      const next = cur ? change(cur) : undefined;
-      if (next) this.apiTokens.put(hash, next);
-      return next;
-    });
+    const out = await this.write(() =>
+      this.root.transaction(() => {
+        const cur = this.apiTokens.get(hash);
+        const next = cur ? change(cur) : undefined;
+        if (next) this.apiTokens.put(hash, next);
+        return next;
+      }),
+    );
     if (out) this.authChanged({ kind: 'token', id: out.id });
     return out;
   }
@@ -324,33 +357,39 @@ export class LmdbStore implements Store {
   }
 
   async createUser(user: UserRecord, opts: { onlyFirst?: boolean } = {}): Promise<boolean> {
-    return this.root.transaction(() => {
-      if (this.userNames.get(user.name) !== undefined) return false;
-      if (opts.onlyFirst && this.users.getCount() > 0) return false;
-      this.users.put(user.id, user);
-      this.userNames.put(user.name, user.id);
-      return true;
-    });
+    return this.write(() =>
+      this.root.transaction(() => {
+        if (this.userNames.get(user.name) !== undefined) return false;
+        if (opts.onlyFirst && this.users.getCount() > 0) return false;
+        this.users.put(user.id, user);
+        this.userNames.put(user.name, user.id);
+        return true;
+      }),
+    );
   }
 
   async updateUser(id: string, change: (user: UserRecord) => UserRecord | undefined): Promise<UserRecord | undefined> {
-    const out = await this.root.transaction(() => {
-      const cur = this.users.get(id);
-      const next = cur ? change(structuredClone(cur)) : undefined;
-      if (next) this.users.put(id, next);
-      return next;
-    });
+    const out = await this.write(() =>
+      this.root.transaction(() => {
+        const cur = this.users.get(id);
+        const next = cur ? change(structuredClone(cur)) : undefined;
+        if (next) this.users.put(id, next);
+        return next;
+      }),
+    );
     if (out) this.authChanged({ kind: 'user', id });
     return out;
   }
 
   async deleteUser(id: string): Promise<void> {
-    await this.root.transaction(() => {
-      const cur = this.users.get(id);
-      if (!cur) return;
-      this.users.remove(id);
-      if (this.userNames.get(cur.name) === id) this.userNames.remove(cur.name);
-    });
+    await this.write(() =>
+      this.root.transaction(() => {
+        const cur = this.users.get(id);
+        if (!cur) return;
+        this.users.remove(id);
+        if (this.userNames.get(cur.name) === id) this.userNames.remove(cur.name);
+      }),
+    );
     this.authChanged({ kind: 'user', id });
   }
 
@@ -359,29 +398,39 @@ export class LmdbStore implements Store {
   }
 
   async putSession(hash: string, rec: SessionRecord): Promise<void> {
-    await this.sessions.put(hash, rec);
+    await this.write(() => this.sessions.put(hash, rec));
   }
 
   async deleteSession(hash: string): Promise<boolean> {
-    const userId = this.sessions.get(hash)?.userId;
-    const removed = await this.sessions.remove(hash);
-    if (removed && userId) this.authChanged({ kind: 'session', id: userId });
-    return removed;
+    // Read and removed in one transaction: true only for the call that removed it (lmdb-js
+    // resolves a plain remove with true whether or not the key was there).
+    const gone = await this.write(() =>
+      this.root.transaction(() => {
+        const cur = this.sessions.get(hash);
+        if (!cur) return null;
+        this.sessions.remove(hash);
+        return cur;
+      }),
+    );
+    if (gone) this.authChanged({ kind: 'session', id: gone.userId });
+    return gone !== null;
   }
 
   async deleteSessions(drop: (rec: SessionRecord, hash: string) => boolean): Promise<number> {
     const users = new Set<string>();
-    const n = await this.root.transaction(() => {
-      let count = 0;
-      for (const { key, value } of this.sessions.getRange()) {
-        if (drop(value, key)) {
-          this.sessions.remove(key);
-          users.add(value.userId);
-          count++;
+    const n = await this.write(() =>
+      this.root.transaction(() => {
+        let count = 0;
+        for (const { key, value } of this.sessions.getRange()) {
+          if (drop(value, key)) {
+            this.sessions.remove(key);
+            users.add(value.userId);
+            count++;
+          }
         }
-      }
-      return count;
-    });
+        return count;
+      }),
+    );
     for (const id of users) this.authChanged({ kind: 'session', id });
     return n;
   }
@@ -414,6 +463,7 @@ export class LmdbStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.batched.flush();
     this.closed = true;
     await this.root.close();
   }

@@ -94,11 +94,12 @@ export function mountOperatorSocket(app: TemplatedApp, s: Services, o: OperatorS
   /** The socket's side of a follower: VIEW frames, dropped to the store past HIGH_WATER (drain() resumes it). */
   const viewSink = (ws: WebSocket<OperatorData>, runId: string): FollowSink => {
     const congested = () => ws.getUserData().closed || ws.getBufferedAmount() > HIGH_WATER;
+    const idBytes = Buffer.from(runId, 'ascii');
     return {
       congested,
       deliver(chunks) {
         ws.cork(() => {
-          for (const c of chunks) ws.send(encodeView({ runId, seq: c.seq, stream: c.stream, time: c.time, data: c.data }), true);
+          for (const c of chunks) ws.send(encodeView({ runId, seq: c.seq, stream: c.stream, time: c.time, data: c.data }, idBytes), true);
         });
         return !congested();
       },

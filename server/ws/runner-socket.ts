@@ -53,8 +53,11 @@ export interface RunnerSocketOptions extends RunnerAuthDeps {
 }
 
 const SHUTDOWN_REASON = closeReason('ERR_SHUTDOWN');
-/** Acks of a trickling stream wait up to this long, gathered into one (see scheduleAck). */
-const ACK_DELAY_MS = 50;
+/**
+ * Acks of a trickling stream wait up to this long, gathered into one (see scheduleAck). At 50 ms
+ * a runner writing a line every 50 ms still got one ack per line: as many TLS writes as VIEW frames.
+ */
+const ACK_DELAY_MS = 250;
 /** …and a stream with this many chunks waiting for an ack is acked at the end of the turn. */
 const ACK_EVERY_CHUNKS = 16;
 /** Runner JSON messages are small; a hello with a long command line is the largest. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
@@ -135,4 +135,21 @@ test('ccg --version and --help load no command; runs list and runs approve load 
   assert.equal(approve.code, 66);
   assert.deepEqual(commandModules(approve.modules).sort(), ['base.js', 'runs/approve.js', 'runs/args.js']);
   assert.deepEqual(heavy(approve.modules), []);
+
+  // Nor zod or the protocol's schemas: the answers are checked by their plans
+  // (protocol/plan-parse.ts), and zod loads only when a plan is unsure.
+  const schemas = (mods: string[]) => mods.filter((m) => /\/node_modules\/zod\//.test(m) || /\/dist\/protocol\/(api|run|claude-\w+|operator-messages)\.js$/.test(m) || /\/dist\/cli\/config(-schema)?\.js$/.test(m));
+  assert.deepEqual(schemas(list.modules), []);
+  assert.deepEqual(schemas(approve.modules), []);
+  const approveBadRun = await loadedModules(['runs', 'approve', 'nosuchrun000', 'aJx2bbbbbbbbbbbbbbbbbbbbbb'], g.env);
+  assert.equal(approveBadRun.code, 66);
+  assert.deepEqual(schemas(approveBadRun.modules), []);
+  // With the login `ccg login` saved instead of CCG_* variables: the saved file is checked the same way.
+  const home = tempDir('ccg-saved-login-');
+  mkdirSync(join(home, 'ccg'), { recursive: true });
+  writeFileSync(join(home, 'ccg', 'config.json'), JSON.stringify({ gateway: g.env['CCG_GATEWAY'], fingerprint: g.env['CCG_FINGERPRINT'] || null, token: g.env['CCG_TOKEN'], savedAt: new Date().toISOString() }));
+  const listSaved = await loadedModules(['runs', 'list', '--json'], { XDG_CONFIG_HOME: home });
+  assert.equal(listSaved.code, 0);
+  assert.equal(listSaved.stdout, list.stdout);
+  assert.deepEqual(schemas(listSaved.modules), []);
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -11,6 +12,7 @@ import { createTuiApi } from '../../cli/tui/api.js';
 import { ensureCertificate } from '../../server/tls.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/gateway.js';
+import { CCG_BIN } from '../helpers/processes.js';
 
 /**
  * A gateway that lies: a real HTTP(S) server on 127.0.0.1 answering each route with whatever the
@@ -123,6 +125,48 @@ test('malformed JSON, a wrong top-level type or a missing field is one clear err
   const err = (JSON.parse(j.stderr) as { error: { code: string; message: string; exit: number } }).error;
   assert.deepEqual([err.code, err.exit], ['ERR_BAD_RESPONSE', 1]);
   assert.match(err.message, /^gateway sent an unexpected response to GET \/api\/v1\/runs\/7k2m9x4q3w8z: run\./);
+});
+
+/** bin/ccg itself, spawned: the bundle, whose runs list and runs approve check answers by plan before zod. */
+async function runBundled(argv: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CCG_BIN, ...argv], { env: { PATH: process.env['PATH'], HOME: tempDir('ccg-home-'), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { code: code ?? -1, stdout, stderr };
+}
+
+test('bin/ccg (the bundle) refuses the same lies in the same words: what its plans do not accept, zod judges', async (t) => {
+  const { l, env } = await liar(t, true);
+  const list = 'GET /api/v1/runs?limit=50';
+  const { lastSeq: _, ...noLastSeq } = summary();
+  const lies: [unknown, RegExp][] = [
+    [[], /\(the whole answer\): .*expected object/],
+    [{ runs: [summary(), noLastSeq] }, /runs\[1\]\.lastSeq: .*expected number/],
+    [{ runs: [summary({ status: 'exploded' })] }, /runs\[0\]\.status: /],
+    [{ runs: [summary({ bytes: -1 })] }, /runs\[0\]\.bytes: /],
+    [{ runs: [summary({ runner: { hostname: 'h', pid: 1, version: '1', mode: 'command', command: [], cwd: '/', remote: { input: true, approval: true, evil: 1 } } })] }, /runs\[0\]\.runner\.remote: /],
+  ];
+  for (const [body, detail] of lies) {
+    l.answer('GET /api/v1/runs', body);
+    const spawned = await runBundled(['runs', 'list'], env);
+    assertRefused(spawned, list, detail);
+    assert.equal(spawned.stderr, (await runCli(['runs', 'list'], env)).stderr, 'the same words as the unbundled command');
+  }
+  // A good answer, with fields this ccg does not know: dropped, as zod drops them.
+  l.answer('GET /api/v1/runs', { runs: [summary({ future: '\u001b[31mred' })], more: true });
+  const ok = await runBundled(['runs', 'list', '--json'], env);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.deepEqual(JSON.parse(ok.stdout), { runs: [summary()] });
+
+  const approval = `POST /api/v1/runs/${RUN_ID}/approvals/aJx2bbbbbbbbbbbbbbbbbbbbbb`;
+  l.answer(approval, { approval: { approvalId: 'aJx2bbbbbbbbbbbbbbbbbbbbbb', toolName: 'Bash' } });
+  const refused = await runBundled(['runs', 'approve', RUN_ID, 'aJx2bbbbbbbbbbbbbbbbbbbbbb'], env);
+  assertRefused(refused, approval, /approval\.displayName: /);
+  l.answer(approval, { approval: { approvalId: 'aJx2bbbbbbbbbbbbbbbbbbbbbb', toolName: 'Bash', displayName: null, toolUseId: null, input: { command: 'x'.repeat(70_000) }, inputTruncated: false, description: null, blockedPath: null, rule: null, expiresAt: 1, runId: RUN_ID, state: 'answered', requestedAt: 1, answer: null, resolution: null } });
+  assertRefused(await runBundled(['runs', 'approve', RUN_ID, 'aJx2bbbbbbbbbbbbbbbbbbbbbb'], env), approval, /approval\.input: JSON value larger than/);
 });
 
 test('every command that reads a JSON answer checks it: create, cancel, commands, exec, collect, artifacts, assist, approvals, input, policy', async (t) => {

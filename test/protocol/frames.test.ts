@@ -36,6 +36,13 @@ test('view frames carry run id and time', () => {
   assert.equal(r.value.runId, 'abcdefghjkmn');
   assert.equal(r.value.time, 1234.5);
   assert.equal(Buffer.from(r.value.data).toString(), 'hi');
+  // The run id encoded once by the caller, and a seq past 2^32 (written as two halves).
+  const big = 2 ** 40 + 5;
+  const g = decodeView(encodeView({ runId: 'abcdefghjkmn', seq: big, stream: 1, time: 1, data: Buffer.from('x') }, Buffer.from('abcdefghjkmn')));
+  assert.ok(g.ok);
+  assert.equal(g.value.seq, big);
+  assert.equal(g.value.runId, 'abcdefghjkmn');
+  assert.equal(g.value.stream, 1);
 });
 
 test('fingerprints parse in any case, with colons, and refuse anything else', () => {

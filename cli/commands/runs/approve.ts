@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
-import { ApprovalResponse } from '../../../protocol/claude-control.js';
-import { APPROVAL_ID_RE } from '../../../protocol/claude-events.js';
+import { APPROVAL_ID_RE } from '../../../protocol/ids.js';
 import { toolSummary } from '../../../protocol/one-line.js';
+import { ApprovalResponse } from '../../client/lazy-schemas.js';
 import { CliError, EXIT } from '../../exit-codes.js';
 import { safe } from '../../format.js';
 import { GatewayCommand } from '../base.js';

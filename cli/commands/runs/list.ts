@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
-import { ListRunsResponse } from '../../../protocol/api.js';
-import { RUN_STATUSES } from '../../../protocol/run.js';
+import { RUN_STATUSES } from '../../../protocol/run-status.js';
+import { ListRunsResponse } from '../../client/lazy-schemas.js';
 import { CliError } from '../../exit-codes.js';
 import { age, costText, safe, statusText, table } from '../../format.js';
 import { GatewayCommand } from '../base.js';

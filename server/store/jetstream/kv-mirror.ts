@@ -1,0 +1,238 @@
+import { Empty, headers } from '@nats-io/transport-node';
+import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { CcgError } from '../../../protocol/errors.js';
+import type { NatsLink } from './nats-link.js';
+
+/** A change of one key, as the mirror applied it. */
+export interface MirrorChange<T> {
+  key: string;
+  /** undefined: the key was deleted. */
+  value: T | undefined;
+  /** What the mirror held before. */
+  old: T | undefined;
+  /** True when this node wrote it (applied on the publish ack); false when another node did (the watcher). */
+  own: boolean;
+}
+
+/** Revision-checked writes that lost to another writer this many times in a row give up. */
+const MAX_CONFLICTS = 50;
+/** How long the initial load of a bucket may take. */
+const LOAD_TIMEOUT_MS = 60_000;
+
+const decoder = new TextDecoder();
+
+/**
+ * An in-memory copy of one KV bucket, so the store's reads stay synchronous: loaded at start
+ * (the last value of every key), then kept current by a watcher (an ordered consumer of the
+ * bucket's stream). A write updates the copy as soon as JetStream acknowledged it, so this node
+ * reads its own writes at once; the watcher applies other nodes' writes. Every entry carries
+ * its revision (the stream sequence): an update older than the one held is ignored, so the
+ * watcher's late copy of a write this node already applied changes nothing.
+ */
+export class KvMirror<T> {
+  private readonly entries = new Map<string, { rev: number; value: T | undefined }>();
+  private readonly listeners = new Set<(c: MirrorChange<T>) => void>();
+  private messages: ConsumerMessages | null = null;
+  private live = 0;
+
+  constructor(
+    private readonly link: NatsLink,
+    readonly kv: KV,
+    readonly bucket: string,
+  ) {}
+
+  /** Loads every key's last value and starts following changes. */
+  async start(): Promise<void> {
+    const consumer = await this.link.js.consumers.get(`KV_${this.bucket}`, { deliver_policy: 'last_per_subject' });
+    let ready!: () => void;
+    const loaded = new Promise<void>((resolve) => (ready = resolve));
+    let delivered = 0;
+    let target: number | null = null;
+    this.messages = await consumer.consume({
+      callback: (m) => {
+        this.fromWatch(m);
+        delivered = m.info.deliverySequence;
+        if (m.info.pending === 0 || (target !== null && delivered >= target)) ready();
+      },
+    });
+    const info = await consumer.info();
+    if (info.num_pending === 0) {
+      target = info.delivered.consumer_seq;
+      if (delivered >= target) ready();
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`loading the JetStream bucket ${this.bucket} took over ${LOAD_TIMEOUT_MS / 1000} s`)), LOAD_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([loaded, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Hears every change applied to the copy (own writes and other nodes'). */
+  onChange(listener: (c: MirrorChange<T>) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** A copy of the value (callers may change what they get, as they may an LMDB read). */
+  get(key: string): T | undefined {
+    const v = this.entries.get(key)?.value;
+    return v === undefined ? undefined : structuredClone(v);
+  }
+
+  /** The value itself, not a copy: for callers that only read it (a large screen snapshot). */
+  peek(key: string): Readonly<T> | undefined {
+    return this.entries.get(key)?.value;
+  }
+
+  /** Whether the key holds a value (no copy). */
+  has(key: string): boolean {
+    return this.entries.get(key)?.value !== undefined;
+  }
+
+  /** Every key with a value, for reading only (not copies: callers copy what they hand out). */
+  *all(): IterableIterator<[string, T]> {
+    for (const [k, e] of this.entries) if (e.value !== undefined) yield [k, e.value];
+  }
+
+  get size(): number {
+    return this.live;
+  }
+
+  /** Writes a value, whatever was there. Resolves once JetStream has it (on a quorum). */
+  async put(key: string, value: T): Promise<void> {
+    this.link.mustBeUp();
+    let rev: number;
+    try {
+      rev = await this.kv.put(key, JSON.stringify(value));
+    } catch (err) {
+      throw this.link.storageError(err, `write of ${this.bucket}`);
+    }
+    this.apply(key, rev, value, true);
+  }
+
+  /** Writes a value only if the key holds none (on any node): false when it does. */
+  async create(key: string, value: T): Promise<boolean> {
+    this.link.mustBeUp();
+    try {
+      const rev = await this.kv.create(key, JSON.stringify(value));
+      this.apply(key, rev, value, true);
+      return true;
+    } catch (err) {
+      if (isConflict(err)) return false;
+      throw this.link.storageError(err, `create in ${this.bucket}`);
+    }
+  }
+
+  /**
+   * Atomic read-modify-write: `change` gets the latest value (the copy's first, the server's
+   * after a conflict) and returns the new one, or undefined to leave it. Written with the
+   * revision it was read at; another writer in between makes it read and try again. A key that
+   * holds nothing is left alone.
+   */
+  update(key: string, change: (cur: T) => T | undefined): Promise<T | undefined> {
+    return this.upsert(key, (cur) => (cur === undefined ? undefined : change(cur)), true);
+  }
+
+  /** As `update`, and `change` also sees a key that holds nothing (undefined), to create it. */
+  async upsert(key: string, change: (cur: T | undefined) => T | undefined, mustExist = false): Promise<T | undefined> {
+    this.link.mustBeUp();
+    let held = this.entries.get(key);
+    // An absent key may have been written a moment ago elsewhere: ask the server once.
+    if (!held || (held.value === undefined && mustExist)) held = await this.fetch(key);
+    for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
+      const next = change(held.value === undefined ? undefined : structuredClone(held.value));
+      if (next === undefined) return undefined;
+      try {
+        // No value: create (which also takes a key whose last entry is a delete marker).
+        const rev = held.value === undefined ? await this.kv.create(key, JSON.stringify(next)) : await this.kv.update(key, JSON.stringify(next), held.rev);
+        this.apply(key, rev, next, true);
+        return next;
+      } catch (err) {
+        if (!isConflict(err)) throw this.link.storageError(err, `update in ${this.bucket}`);
+        held = await this.fetch(key);
+      }
+    }
+    throw new CcgError('ERR_CONFLICT', `${this.bucket}/${key} kept changing under this write`);
+  }
+
+  /** Deletes a key (a delete marker, so every node's watcher hears it). Resolves true when the copy held a value. */
+  async delete(key: string): Promise<boolean> {
+    this.link.mustBeUp();
+    const had = this.has(key);
+    const h = headers();
+    h.set('KV-Operation', 'DEL');
+    let rev: number;
+    try {
+      rev = (await this.link.js.publish(`$KV.${this.bucket}.${key}`, Empty, { headers: h })).seq;
+    } catch (err) {
+      throw this.link.storageError(err, `delete in ${this.bucket}`);
+    }
+    this.apply(key, rev, undefined, true);
+    return had;
+  }
+
+  /**
+   * The current entry of a key (and applies it to the copy), from the stream's leader: `kv.get`
+   * uses direct gets, which a replica that is behind may answer.
+   */
+  private async fetch(key: string): Promise<{ rev: number; value: T | undefined }> {
+    let m;
+    try {
+      m = await this.link.jsm.streams.getMessage(`KV_${this.bucket}`, { last_by_subj: `$KV.${this.bucket}.${key}` });
+    } catch (err) {
+      throw this.link.storageError(err, `read of ${this.bucket}`);
+    }
+    if (!m) return { rev: 0, value: undefined };
+    const op = m.header?.get('KV-Operation');
+    const value = op === 'DEL' || op === 'PURGE' ? undefined : (JSON.parse(decoder.decode(m.data)) as T);
+    this.apply(key, m.seq, value, false);
+    return { rev: m.seq, value };
+  }
+
+  private fromWatch(m: JsMsg): void {
+    const key = m.subject.slice(`$KV.${this.bucket}.`.length);
+    const op = m.headers?.get('KV-Operation');
+    let value: T | undefined;
+    if (op !== 'DEL' && op !== 'PURGE') {
+      try {
+        value = JSON.parse(decoder.decode(m.data)) as T;
+      } catch {
+        return; // not ours: nothing else writes these buckets
+      }
+    }
+    this.apply(key, m.seq, value, false);
+  }
+
+  private apply(key: string, rev: number, value: T | undefined, own: boolean): void {
+    const held = this.entries.get(key);
+    if (held && held.rev >= rev) return;
+    const old = held?.value;
+    this.entries.set(key, { rev, value });
+    if (old === undefined && value !== undefined) this.live++;
+    if (old !== undefined && value === undefined) this.live--;
+    if (old === undefined && value === undefined) return;
+    for (const l of this.listeners) {
+      try {
+        l({ key, value, old, own });
+      } catch {
+        /* a listener's failure is its own */
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.messages?.close().catch(() => undefined);
+    this.messages = null;
+  }
+}
+
+/** A revision check that failed: someone else wrote the key first. */
+function isConflict(err: unknown): boolean {
+  const e = err as { code?: unknown; api_error?: { err_code?: number }; message?: string } | null;
+  return e?.api_error?.err_code === 10071 || /wrong last sequence/i.test(String(e?.message ?? ''));
+}
