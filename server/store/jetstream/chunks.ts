@@ -7,6 +7,12 @@ import type { NatsLink } from './nats-link.js';
 
 /** Gets in flight at once while reading a range of chunks (the window doubles from 4 up to this). */
 const MAX_WINDOW = 64;
+/**
+ * Publishes awaiting their ack at once, per node; the rest wait their turn in order. Without a
+ * cap, 100 runners with 256 unacknowledged chunks each put 25,600 publishes in flight, their acks
+ * timed out and ingest stalled completely (the cluster bench).
+ */
+export const MAX_PUBLISHES_IN_FLIGHT = 512;
 
 /**
  * Run output on the `CCG_OUT` stream: one message per chunk on `ccg.out.<runId>.<seq>`, the
@@ -29,8 +35,42 @@ export class JsChunks {
     private readonly hint: (runId: string) => number,
   ) {}
 
+  private inFlight = 0;
+  private readonly queued: (() => void)[] = [];
+
+  /** Waits for one of the MAX_PUBLISHES_IN_FLIGHT slots (first come, first served). */
+  private async slot(): Promise<void> {
+    if (this.inFlight < MAX_PUBLISHES_IN_FLIGHT) {
+      this.inFlight++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.queued.push(resolve));
+  }
+
+  /** Hands the slot to the next publish waiting, if any. */
+  private release(): void {
+    const next = this.queued.shift();
+    if (next) next();
+    else this.inFlight--;
+  }
+
+  /** Publishes in flight and waiting (for tests and the bench). */
+  get pending(): { inFlight: number; queued: number } {
+    return { inFlight: this.inFlight, queued: this.queued.length };
+  }
+
   /** Resolves once the chunk is stored on a quorum (or was already, byte for byte). */
   async append(runId: string, chunk: StoredChunk): Promise<void> {
+    this.link.mustBeUp();
+    await this.slot();
+    try {
+      await this.publish(runId, chunk);
+    } finally {
+      this.release();
+    }
+  }
+
+  private async publish(runId: string, chunk: StoredChunk): Promise<void> {
     this.link.mustBeUp();
     const h = headers();
     h.set('Ccg-Stream', String(chunk.stream));

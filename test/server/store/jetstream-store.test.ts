@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { silentLogger } from '../../../server/log.js';
+import { MAX_PUBLISHES_IN_FLIGHT } from '../../../server/store/jetstream/chunks.js';
 import { JetStreamStore } from '../../../server/store/jetstream/jetstream-store.js';
 import type { ApiTokenRecord, AuthChange, RunRecord, UserRecord } from '../../../server/store/types.js';
 import { startNatsCluster, type NatsCluster } from '../../helpers/nats-cluster.js';
@@ -50,6 +51,30 @@ test('JetStream store: chunks are stored once per seq, read forwards and backwar
   await a.appendChunk(id, { seq: 5, stream: 2, time: 9, data: Buffer.from('line 5\n') });
   await assert.rejects(a.appendChunk(id, { seq: 5, stream: 2, time: 9, data: Buffer.from('other\n') }), (e: unknown) => (e as { code?: string }).code === 'ERR_CONFLICT');
   assert.equal((await a.readChunks(id, 5, { limit: 1, maxBytes: 1e6 }))[0]!.data.toString(), 'line 5\n', 'the stored seq never changes');
+});
+
+test('JetStream store: 3,000 appends at once (30 runners with 100 unacknowledged each) all land, never more than the cap awaiting their ack', async (t) => {
+  const a = await open();
+  t.after(() => a.close());
+  const runs = Array.from({ length: 30 }, (_, i) => `jsflood${String(i).padStart(5, '0')}`);
+  for (const [i, id] of runs.entries()) await a.createRun(run(id, 10 + i));
+  const chunks = (a as unknown as { chunks: { pending: { inFlight: number; queued: number } } }).chunks;
+  let most = 0;
+  let queuedSeen = 0;
+  const watch = setInterval(() => {
+    most = Math.max(most, chunks.pending.inFlight);
+    queuedSeen = Math.max(queuedSeen, chunks.pending.queued);
+  }, 1);
+  const writes: Promise<void>[] = [];
+  for (let seq = 1; seq <= 100; seq++) for (const id of runs) writes.push(a.appendChunk(id, { seq, stream: 1, time: seq, data: Buffer.from(`${id} ${seq}\n`) }));
+  most = Math.max(most, chunks.pending.inFlight);
+  queuedSeen = Math.max(queuedSeen, chunks.pending.queued);
+  await Promise.all(writes);
+  clearInterval(watch);
+  assert.ok(most <= MAX_PUBLISHES_IN_FLIGHT, `at most ${MAX_PUBLISHES_IN_FLIGHT} in flight (saw ${most})`);
+  assert.ok(queuedSeen > 0, 'the rest waited their turn');
+  assert.deepEqual(chunks.pending, { inFlight: 0, queued: 0 });
+  for (const id of [runs[0]!, runs[29]!]) assert.equal(await a.lastSeq(id), 100);
 });
 
 test('JetStream store: two nodes share runs, users, tokens, approvals and nonces; read-modify-writes are atomic across them', async (t) => {
