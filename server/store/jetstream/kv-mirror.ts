@@ -107,20 +107,23 @@ export class KvMirror<T> {
   async put(key: string, value: T): Promise<void> {
     this.link.mustBeUp();
     let rev: number;
+    const text = JSON.stringify(value);
     try {
-      rev = await this.kv.put(key, JSON.stringify(value));
+      rev = await this.kv.put(key, text);
     } catch (err) {
       throw this.link.storageError(err, `write of ${this.bucket}`);
     }
-    this.apply(key, rev, value, true);
+    // The copy holds what was written, never the caller's object (which the caller may change).
+    this.apply(key, rev, JSON.parse(text) as T, true);
   }
 
   /** Writes a value only if the key holds none (on any node): false when it does. */
   async create(key: string, value: T): Promise<boolean> {
     this.link.mustBeUp();
     try {
-      const rev = await this.kv.create(key, JSON.stringify(value));
-      this.apply(key, rev, value, true);
+      const text = JSON.stringify(value);
+      const rev = await this.kv.create(key, text);
+      this.apply(key, rev, JSON.parse(text) as T, true);
       return true;
     } catch (err) {
       if (isConflict(err)) return false;
@@ -149,8 +152,9 @@ export class KvMirror<T> {
       if (next === undefined) return undefined;
       try {
         // No value: create (which also takes a key whose last entry is a delete marker).
-        const rev = held.value === undefined ? await this.kv.create(key, JSON.stringify(next)) : await this.kv.update(key, JSON.stringify(next), held.rev);
-        this.apply(key, rev, next, true);
+        const text = JSON.stringify(next);
+        const rev = held.value === undefined ? await this.kv.create(key, text) : await this.kv.update(key, text, held.rev);
+        this.apply(key, rev, JSON.parse(text) as T, true);
         return next;
       } catch (err) {
         if (!isConflict(err)) throw this.link.storageError(err, `update in ${this.bucket}`);
