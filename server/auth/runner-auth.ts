@@ -9,12 +9,14 @@ import {
   signatureMatches,
   type SignedHeaders,
 } from '../../protocol/signing.js';
-import type { AuthStore, RunRecord } from '../store/types.js';
+import type { AuthStore, RunRecord, RunStore } from '../store/types.js';
+import { isRunId } from '../../protocol/ids.js';
 
 export interface RunnerAuthDeps {
   /** The runs (core/runs.ts's RunService): a run by id, and its token for the signature check. */
   runs: { get(id: string): RunRecord | undefined; tokenOf(run: RunRecord): string | undefined };
-  store: AuthStore;
+  /** Nonces; on a cluster also `fetchRun`, for a run another node created a moment ago. */
+  store: AuthStore & Partial<Pick<RunStore, 'fetchRun'>>;
   now: () => number;
 }
 
@@ -28,6 +30,11 @@ export async function verifyRunnerRequest(
   deps: RunnerAuthDeps,
   req: { method: string; target: string; headers: Record<string, string>; body?: Uint8Array },
 ): Promise<RunRecord> {
+  // A cluster: a run created on another node a moment ago may not have reached this node's copy
+  // yet (a runner behind a load balancer can be that quick). Asked of the server once, and only
+  // for a well-formed run id (a made-up one costs one read, like any refused upgrade).
+  const runId = req.headers[HEADER_RUN_ID];
+  if (deps.store.fetchRun && runId !== undefined && isRunId(runId) && !deps.runs.get(runId)) await deps.store.fetchRun(runId);
   const { run, signed } = checkRunnerSignature(deps, req);
   await claimRunnerNonce(deps, signed);
   return run;

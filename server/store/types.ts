@@ -41,6 +41,11 @@ export interface RunStore {
    * (a cancel on one, progress on another) never overwrite each other. Resolves with what is stored.
    */
   updateRun?(id: string, change: (run: RunRecord) => RunRecord | undefined): Promise<RunRecord | undefined>;
+  /**
+   * Clustered stores: reads a run record from the server into the in-memory copy (a run another
+   * node created a moment ago, before this node heard of it). Resolves with it, or undefined.
+   */
+  fetchRun?(id: string): Promise<RunRecord | undefined>;
   /** Clustered stores: hears run records other nodes wrote. */
   onRunChange?(listener: (run: RunRecord) => void): () => void;
   /** Resolves once the chunk is durable: only then may it be acknowledged. */

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { newRunId, newRunToken } from '../../protocol/ids.js';
 import { HEADER_PROTOCOL } from '../../protocol/signing.js';
+import { verifyRunnerRequest, type RunnerAuthDeps } from '../../server/auth/runner-auth.js';
+import { SecretBox } from '../../server/auth/secret-box.js';
+import type { RunRecord } from '../../server/store/types.js';
 import { createLogger } from '../../server/log.js';
 import type { CreateRunResponse } from '../../protocol/api.js';
 import { runCli } from '../helpers/cli.js';
@@ -122,4 +127,36 @@ test('protocol violations close only the offending runner socket, with a clear c
   good.send(Buffer.from('01000000000000000001' + Buffer.from('still here').toString('hex'), 'hex'));
   await new Promise<void>((resolve) => good.on('message', (d) => (JSON.parse(String(d)).type === 'ack' ? resolve() : undefined)));
   good.close();
+});
+
+test("a cluster node that has not heard of a run yet reads it from the store before refusing the runner's signature", async () => {
+  const box = new SecretBox(randomBytes(32));
+  const token = newRunToken();
+  const id = newRunId();
+  const run = { id, tokenBox: box.seal(token, `run-token:${id}`) } as RunRecord;
+  const known = new Map<string, RunRecord>();
+  const fetched: string[] = [];
+  const deps = {
+    runs: { get: (rid: string) => known.get(rid), tokenOf: (r: RunRecord) => box.open(r.tokenBox, `run-token:${r.id}`) },
+    store: {
+      claimNonce: async () => true,
+      // What another node wrote a moment ago: on the server, not yet in this node's copy.
+      fetchRun: async (rid: string) => {
+        fetched.push(rid);
+        if (rid === id) known.set(rid, run);
+        return known.get(rid);
+      },
+    } as unknown as RunnerAuthDeps['store'],
+    now: () => Date.now(),
+  };
+  const headers = signedHeaders(token, id);
+  const got = await verifyRunnerRequest(deps, { method: 'GET', target: '/v1/runner', headers });
+  assert.equal(got.id, id);
+  assert.deepEqual(fetched, [id], 'asked the store once');
+  // Known now: not asked again. An unknown (well-formed) run is asked once and refused; a malformed id is never asked.
+  await verifyRunnerRequest(deps, { method: 'GET', target: '/v1/runner', headers: signedHeaders(token, id) });
+  const other = newRunId();
+  await assert.rejects(verifyRunnerRequest(deps, { method: 'GET', target: '/v1/runner', headers: signedHeaders(token, other) }), (e: unknown) => (e as { code?: string }).code === 'ERR_RUN_NOT_FOUND');
+  await assert.rejects(verifyRunnerRequest(deps, { method: 'GET', target: '/v1/runner', headers: { ...signedHeaders(token, id), 'x-ccg-run-id': '../../x' } }));
+  assert.deepEqual(fetched, [id, other]);
 });

@@ -133,6 +133,10 @@ export class JetStreamStore implements Store {
     await this.runs.put(keyPart(run.id), run);
   }
 
+  fetchRun(id: string): Promise<RunRecord | undefined> {
+    return this.runs.refresh(keyPart(id));
+  }
+
   getRun(id: string): RunRecord | undefined {
     return this.runs.get(keyPart(id));
   }

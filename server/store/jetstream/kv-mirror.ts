@@ -184,6 +184,12 @@ export class KvMirror<T> {
    * The current entry of a key (and applies it to the copy), from the stream's leader: `kv.get`
    * uses direct gets, which a replica that is behind may answer.
    */
+  /** The key's current value read from the server (applied to the copy too); a copy of it. */
+  async refresh(key: string): Promise<T | undefined> {
+    const { value } = await this.fetch(key);
+    return value === undefined ? undefined : structuredClone(value);
+  }
+
   private async fetch(key: string): Promise<{ rev: number; value: T | undefined }> {
     let m;
     try {
