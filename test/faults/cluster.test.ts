@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../../cli/client/api.js';
 import { CreateRunResponse, RunResponse } from '../../protocol/api.js';
 import { contiguous, followLive, readStreams, scaled, scratch, type LiveView } from '../helpers/faults.js';
+import { claudeRun } from '../helpers/claude-run.js';
+import { runCli } from '../helpers/cli.js';
 import { startNatsCluster } from '../helpers/nats-cluster.js';
 import { spawnCcg, type Proc } from '../helpers/processes.js';
 import { freePort, startServe, type ServeProc } from '../helpers/serve.js';
@@ -101,4 +103,52 @@ test(`cluster: ${KILLS} SIGKILLs of gateway nodes and one of a NATS server durin
   }
   t.diagnostic(`${moved} of ${STREAMS} runners moved to another node at least once`);
   assert.ok(moved > 0, 'the kills hit the streams');
+});
+
+// Claude's approvals while the node holding its runner dies: each approval, asked through one node
+// and answered from another, is answered exactly once and Claude goes on, whichever node the
+// runner is on when the answer comes.
+test('cluster: three approvals of a real Claude, its node SIGKILLed before each answer: each answered once, Claude finishes', async (t) => {
+  const nats = await startNatsCluster(3);
+  t.after(() => nats.stop());
+  const dirs = [1, 2, 3].map((i) => scratch(t, `ccg-fault-cluster-ap-${i}-`));
+  const ports = [await freePort(), await freePort(), await freePort()];
+  const args = ['--nats', nats.urls];
+  const nodes: ServeProc[] = [await startServe(dirs[0]!, ports[0], {}, args)];
+  for (const i of [1, 2]) {
+    mkdirSync(join(dirs[i]!, 'certs'), { recursive: true, mode: 0o700 });
+    for (const f of ['certs/cert.pem', 'certs/key.pem']) copyFileSync(join(dirs[0]!, f), join(dirs[i]!, f));
+    nodes.push(await startServe(dirs[i]!, ports[i], {}, args));
+  }
+  t.after(() => nodes.forEach((n) => n.proc.child.kill('SIGKILL')));
+  const token = nodes[0]!.operatorToken;
+  const fingerprint = nodes[0]!.fingerprint;
+  const n3 = nodes[2]!;
+  const env3 = { CCG_GATEWAY: n3.url, CCG_FINGERPRINT: fingerprint, CCG_TOKEN: token };
+  const tools = ['one', 'two', 'three'];
+  // The runner knows nodes 1 and 2 only; operators watch and answer on node 3, never killed.
+  const c = await claudeRun(t, [
+    ...tools.map((n) => ({ text: `Step ${n}.`, tools: [{ name: 'Bash', input: { command: `touch ${n}.txt`, description: `Create ${n}.txt` } }] })),
+    { text: 'All done.' },
+  ], { args: ['--input-wait', '0'], gateway: { url: n3.url, fingerprint, operatorToken: token, env: env3 }, runnerGateways: `${nodes[0]!.url},${nodes[1]!.url}` });
+  for (const [i, n] of tools.entries()) {
+    const req = await c.event('approval_requested', (e) => JSON.stringify(e.input).includes(`touch ${n}.txt`), 60_000);
+    // The node the runner is on dies (1, then 2, then 1 again, each restarted after).
+    const victim = i % 2;
+    nodes[victim]!.proc.child.kill('SIGKILL');
+    await nodes[victim]!.proc.exited;
+    const answered = await runCli(['runs', 'approve', c.run.id, req.approvalId, '--json'], env3);
+    assert.equal(answered.code, 0, answered.stderr);
+    nodes[victim] = await startServe(dirs[victim]!, ports[victim], {}, args);
+    await c.event('approval_resolved', (e) => e.approvalId === req.approvalId, 60_000);
+  }
+  const { code } = await Promise.race([c.runner.exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('claude did not finish within 3 min')), 180_000))]);
+  assert.equal(code, 0, c.runner.stderr().slice(-1500));
+  for (const n of tools) assert.ok(existsSync(join(c.cwd, `${n}.txt`)), `${n}.txt exists: its approval reached Claude`);
+  const stored = await c.stored();
+  const resolved = stored.filter((e) => e.type === 'approval_resolved');
+  assert.equal(resolved.length, tools.length, 'every approval resolved once');
+  assert.equal(new Set(resolved.map((e) => (e as { approvalId: string }).approvalId)).size, tools.length);
+  assert.ok(resolved.every((e) => (e as { decision: string }).decision === 'allow'));
+  assert.equal(c.api.requests.length, tools.length + 1, 'Claude asked the model once per step: no answer given twice');
 });

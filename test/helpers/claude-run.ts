@@ -47,7 +47,7 @@ export interface ClaudeRun {
  * A real gateway, the model stand-in scripted with `steps`, a run, the real `claude` driven by a
  * real `ccg runner start --cmd PROMPT` process, and an operator client watching the run.
  */
-export async function claudeRun(t: TestContext, steps: ModelStep[], opts: { prompt?: string; args?: string[]; gateway?: GatewayRef; name?: string; env?: Record<string, string>; createArgs?: string[] } = {}): Promise<ClaudeRun> {
+export async function claudeRun(t: TestContext, steps: ModelStep[], opts: { prompt?: string; args?: string[]; gateway?: GatewayRef; name?: string; env?: Record<string, string>; createArgs?: string[]; runnerGateways?: string } = {}): Promise<ClaudeRun> {
   const g = (opts.gateway ?? (await startGateway())) as TestGateway;
   if (!opts.gateway) t.after(() => g.close());
   const api = await startModelApi(steps);
@@ -74,7 +74,7 @@ export async function claudeRun(t: TestContext, steps: ModelStep[], opts: { prom
   await waitFor(() => (operator.state === 'open' ? true : undefined), 10_000, 'operator socket');
   const runner = spawnCcg(
     [
-      'runner', 'start', '--run-id', run.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--claude-bin', claudeBinary(),
+      'runner', 'start', '--run-id', run.id, '--gateway', opts.runnerGateways ?? g.url, '--fingerprint', g.fingerprint, '--claude-bin', claudeBinary(),
       '--spool-dir', tempDir(), '--cwd', cwd, '--quiet', '--no-collect', '--grace', '5s', ...(opts.args ?? []), '--cmd', opts.prompt ?? 'do the thing',
     ],
     { ...claudeEnv(api.url), ...opts.env, CCG_RUN_TOKEN: run.token },
