@@ -95,7 +95,7 @@ export class JetStreamStore implements Store {
       const b = RESOURCES.buckets;
       // A nonce lives as long as a signature could be replayed: its timestamp ± the window.
       const kvs = await createResources(link, { audit: o.audit, nonceTtlMs: 3 * SIGNATURE_WINDOW_S * 1000 });
-      const mirror = <T>(name: string) => new KvMirror<T>(link, kvs.get(name)!, name);
+      const mirror = <T>(name: string) => new KvMirror<T>(link, kvs.get(name)!, name, kvs.get(b.nonces)!);
       const runs = mirror<RunRecord>(b.runs);
       const users = mirror<UserRecord | string>(b.users);
       const tokens = mirror<ApiTokenRecord>(b.tokens);

@@ -40,6 +40,12 @@ export class KvMirror<T> {
     private readonly link: NatsLink,
     readonly kv: KV,
     readonly bucket: string,
+    /**
+     * Where a read-modify-write first claims the revision it read (`kv.create`, atomic): on
+     * nats-server 2.9 with three replicas, two updates expecting the same revision can both be
+     * accepted (measured: 20 of 40 concurrent pairs), while two creates of one key never are.
+     */
+    private readonly guard?: KV,
   ) {}
 
   /** Loads every key's last value and starts following changes. */
@@ -153,6 +159,10 @@ export class KvMirror<T> {
       try {
         // No value: create (which also takes a key whose last entry is a delete marker).
         const text = JSON.stringify(next);
+        if (held.value !== undefined && this.guard && !(await this.claimRevision(key, held.rev))) {
+          held = await this.fetch(key);
+          continue;
+        }
         const rev = held.value === undefined ? await this.kv.create(key, text) : await this.kv.update(key, text, held.rev);
         this.apply(key, rev, JSON.parse(text) as T, true);
         return next;
@@ -184,6 +194,20 @@ export class KvMirror<T> {
    * The current entry of a key (and applies it to the copy), from the stream's leader: `kv.get`
    * uses direct gets, which a replica that is behind may answer.
    */
+  /**
+   * Claims the right to replace revision `rev` of `key`: true for exactly one writer on any node
+   * (the claim expires with the guard bucket's max_age, long after the race it settles).
+   */
+  private async claimRevision(key: string, rev: number): Promise<boolean> {
+    try {
+      await this.guard!.create(`cas.${this.bucket}.${key}.${rev}`, '');
+      return true;
+    } catch (err) {
+      if (isConflict(err) || /exists|wrong last sequence/i.test(String((err as Error)?.message ?? ''))) return false;
+      throw this.link.storageError(err, `update in ${this.bucket}`);
+    }
+  }
+
   /** The key's current value read from the server (applied to the copy too); a copy of it. */
   async refresh(key: string): Promise<T | undefined> {
     const { value } = await this.fetch(key);
