@@ -141,6 +141,7 @@ export class ApprovalService {
    * the promise resolves once the answer is durable.
    */
   async answer(runId: string, approvalId: string, input: AnswerInput, who: Principal, from: string | null): Promise<Approval> {
+    await this.heardOf(runId, approvalId);
     const current = this.claimable(runId, approvalId, who);
     const kind = approvalKind(current.toolName);
     // Allowing a question without answers tells Claude "the user did not answer"; a plan's plain approval continues asking before edits.
@@ -157,6 +158,7 @@ export class ApprovalService {
    * labels (multi-select) or free text. First answer wins, as for every approval.
    */
   async answerQuestions(runId: string, approvalId: string, answers: QuestionAnswers, who: Principal, from: string | null): Promise<Approval> {
+    await this.heardOf(runId, approvalId);
     const current = this.claimable(runId, approvalId, who);
     if (approvalKind(current.toolName) !== 'questions') throw new CcgError('ERR_BAD_REQUEST', `approval ${approvalId} is a ${current.toolName} request, not questions`);
     const problem = answersProblem(current.questions ?? [], answers);
@@ -170,6 +172,7 @@ export class ApprovalService {
    * acceptEdits allows them), or keep planning (a deny; `message` tells Claude what to change).
    */
   async answerPlan(runId: string, approvalId: string, input: { decision: 'approve' | 'keep_planning'; mode?: PlanExitMode | undefined; message?: string | undefined }, who: Principal, from: string | null): Promise<Approval> {
+    await this.heardOf(runId, approvalId);
     const current = this.claimable(runId, approvalId, who);
     if (approvalKind(current.toolName) !== 'plan') throw new CcgError('ERR_BAD_REQUEST', `approval ${approvalId} is a ${current.toolName} request, not a plan`);
     if (input.decision === 'approve') {
@@ -178,6 +181,18 @@ export class ApprovalService {
     }
     const message = input.message?.trim() ? `Keep planning. ${who.name} says: ${input.message.trim()}` : `Keep planning: ${who.name} did not approve the plan yet (via ccg).`;
     return this.claim(current, { decision: 'deny', always: false, message }, who, from, { kind: 'plan', mode: 'keep_planning', message: message.slice(0, 300) });
+  }
+
+  /**
+   * A cluster: an operator on this node can see an approval's event (fanned out by the node that
+   * holds the runner) a moment before this node has heard of the approval itself (written, then
+   * announced, by that node). Waits up to 3 s for it rather than refusing what the operator sees.
+   */
+  private async heardOf(runId: string, approvalId: string): Promise<void> {
+    if (!this.o.store.updateApproval || this.get(runId, approvalId)) return;
+    for (const t0 = Date.now(); Date.now() - t0 < 3000 && !this.get(runId, approvalId); ) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
   }
 
   /** The pending approval an operator may answer now, or the reason they may not. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +10,7 @@ import { claudeRun } from '../helpers/claude-run.js';
 import { runCli } from '../helpers/cli.js';
 import { startNatsCluster } from '../helpers/nats-cluster.js';
 import { spawnCcg, type Proc } from '../helpers/processes.js';
-import { freePort, startServe, type ServeProc } from '../helpers/serve.js';
+import { startCcgCluster } from '../helpers/ccg-cluster.js';
 
 const EMIT = fileURLToPath(new URL('../../../test/fixtures/fault-emitter.mjs', import.meta.url));
 
@@ -27,22 +27,14 @@ const KILLS = scaled(4, 2);
 test(`cluster: ${KILLS} SIGKILLs of gateway nodes and one of a NATS server during ${STREAMS} streams of ${LINES} lines: every run byte-identical, every seq once, a viewer on another node saw every chunk once`, async (t) => {
   const nats = await startNatsCluster(3);
   t.after(() => nats.stop());
-  const dirs = [1, 2, 3].map((i) => scratch(t, `ccg-fault-cluster-${i}-`));
-  const ports = [await freePort(), await freePort(), await freePort()];
-  const args = ['--nats', nats.urls];
-  const nodes: ServeProc[] = [];
-  nodes.push(await startServe(dirs[0]!, ports[0], {}, args));
-  for (const i of [1, 2]) {
-    mkdirSync(join(dirs[i]!, 'certs'), { recursive: true, mode: 0o700 });
-    // One certificate for all (one pin); the secret key is the cluster's, in JetStream (ccg_meta).
-    for (const f of ['certs/cert.pem', 'certs/key.pem']) copyFileSync(join(dirs[0]!, f), join(dirs[i]!, f));
-    nodes.push(await startServe(dirs[i]!, ports[i], {}, args));
-  }
-  t.after(() => nodes.forEach((n) => n.proc.child.kill('SIGKILL')));
-  const token = nodes[0]!.operatorToken;
-  const fingerprint = nodes[0]!.fingerprint;
-  const api = (i: number) => new ApiClient({ gateway: nodes[i]!.url, token, fingerprint });
-  const gateways = nodes.map((n) => n.url).join(',');
+  // One certificate for all (one pin); the secret key is the cluster's, in JetStream (ccg_meta).
+  const cluster = await startCcgCluster({ args: () => ['--nats', nats.urls] });
+  t.after(() => cluster.stop());
+  const { CCG_TOKEN: token } = cluster.env(0);
+  const fingerprint = cluster.fingerprint;
+  const nodes = cluster.nodes;
+  const api = (i: number) => new ApiClient({ gateway: nodes[i]!.url, token: token!, fingerprint });
+  const gateways = cluster.urls;
 
   const viewers: LiveView[] = [];
   t.after(() => viewers.forEach((v) => v.close()));
@@ -50,7 +42,7 @@ test(`cluster: ${KILLS} SIGKILLs of gateway nodes and one of a NATS server durin
   const runners: { run: CreateRunResponse; proc: Proc; out: string; spool: string; code: number }[] = [];
   for (let i = 0; i < STREAMS; i++) {
     const run = await api(0).json('POST', '/api/v1/runs', CreateRunResponse, { name: `cluster ${i}` });
-    viewers.push(followLive(() => ({ url: nodes[2]!.url, fingerprint, token }), run.id));
+    viewers.push(followLive(() => ({ url: nodes[2]!.url, fingerprint, token: token! }), run.id));
     const out = join(work, `child-${i}`);
     const spool = scratch(t, 'ccg-fault-cluster-spool-');
     const code = i % 3;
@@ -66,8 +58,7 @@ test(`cluster: ${KILLS} SIGKILLs of gateway nodes and one of a NATS server durin
   for (let k = 0; k < KILLS; k++) {
     await new Promise((r) => setTimeout(r, 500 + Math.random() * 1500));
     const victim = k % 2; // nodes 1 and 2 in turn; node 3 carries the viewers
-    nodes[victim]!.proc.child.kill('SIGKILL');
-    await nodes[victim]!.proc.exited;
+    await cluster.kill(victim);
     if (k === 0) {
       // One NATS server dies too, and comes back: R3 keeps a quorum throughout.
       await nats.kill(1);
@@ -75,7 +66,7 @@ test(`cluster: ${KILLS} SIGKILLs of gateway nodes and one of a NATS server durin
       await nats.restart(1);
     }
     await new Promise((r) => setTimeout(r, Math.random() * 800));
-    nodes[victim] = await startServe(dirs[victim]!, ports[victim], {}, args);
+    await cluster.restart(victim);
   }
   const codes = await Promise.race([exits, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('runners did not finish within 5 min')), 300_000))]);
 
@@ -83,7 +74,7 @@ test(`cluster: ${KILLS} SIGKILLs of gateway nodes and one of a NATS server durin
   for (const [i, r] of runners.entries()) {
     assert.equal(codes[i]!.code, r.code, `runner ${i} exit; stderr: ${r.proc.stderr().slice(-1500)}`);
     if (/reconnect|moving|next gateway/i.test(r.proc.stderr())) moved++;
-    const stored = await readStreams({ url: nodes[2]!.url, fingerprint, token }, r.run.id);
+    const stored = await readStreams({ url: nodes[2]!.url, fingerprint, token: token! }, r.run.id);
     const stdout = readFileSync(`${r.out}.stdout`);
     const stderr = readFileSync(`${r.out}.stderr`);
     assert.ok(contiguous(stored.seqs), `run ${i}: every seq once, in order`);
@@ -111,35 +102,26 @@ test(`cluster: ${KILLS} SIGKILLs of gateway nodes and one of a NATS server durin
 test('cluster: three approvals of a real Claude, its node SIGKILLed before each answer: each answered once, Claude finishes', async (t) => {
   const nats = await startNatsCluster(3);
   t.after(() => nats.stop());
-  const dirs = [1, 2, 3].map((i) => scratch(t, `ccg-fault-cluster-ap-${i}-`));
-  const ports = [await freePort(), await freePort(), await freePort()];
-  const args = ['--nats', nats.urls];
-  const nodes: ServeProc[] = [await startServe(dirs[0]!, ports[0], {}, args)];
-  for (const i of [1, 2]) {
-    mkdirSync(join(dirs[i]!, 'certs'), { recursive: true, mode: 0o700 });
-    for (const f of ['certs/cert.pem', 'certs/key.pem']) copyFileSync(join(dirs[0]!, f), join(dirs[i]!, f));
-    nodes.push(await startServe(dirs[i]!, ports[i], {}, args));
-  }
-  t.after(() => nodes.forEach((n) => n.proc.child.kill('SIGKILL')));
-  const token = nodes[0]!.operatorToken;
-  const fingerprint = nodes[0]!.fingerprint;
-  const n3 = nodes[2]!;
-  const env3 = { CCG_GATEWAY: n3.url, CCG_FINGERPRINT: fingerprint, CCG_TOKEN: token };
+  const cluster = await startCcgCluster({ args: () => ['--nats', nats.urls] });
+  t.after(() => cluster.stop());
+  const { CCG_TOKEN: token } = cluster.env(0);
+  const fingerprint = cluster.fingerprint;
+  const n3 = cluster.nodes[2]!;
+  const env3 = { CCG_GATEWAY: n3.url, CCG_FINGERPRINT: fingerprint, CCG_TOKEN: token! };
   const tools = ['one', 'two', 'three'];
   // The runner knows nodes 1 and 2 only; operators watch and answer on node 3, never killed.
   const c = await claudeRun(t, [
     ...tools.map((n) => ({ text: `Step ${n}.`, tools: [{ name: 'Bash', input: { command: `touch ${n}.txt`, description: `Create ${n}.txt` } }] })),
     { text: 'All done.' },
-  ], { args: ['--input-wait', '0'], gateway: { url: n3.url, fingerprint, operatorToken: token, env: env3 }, runnerGateways: `${nodes[0]!.url},${nodes[1]!.url}` });
+  ], { args: ['--input-wait', '0'], gateway: { url: n3.url, fingerprint, operatorToken: token!, env: env3 }, runnerGateways: `${cluster.nodes[0]!.url},${cluster.nodes[1]!.url}` });
   for (const [i, n] of tools.entries()) {
     const req = await c.event('approval_requested', (e) => JSON.stringify(e.input).includes(`touch ${n}.txt`), 60_000);
     // The node the runner is on dies (1, then 2, then 1 again, each restarted after).
     const victim = i % 2;
-    nodes[victim]!.proc.child.kill('SIGKILL');
-    await nodes[victim]!.proc.exited;
+    await cluster.kill(victim);
     const answered = await runCli(['runs', 'approve', c.run.id, req.approvalId, '--json'], env3);
     assert.equal(answered.code, 0, answered.stderr);
-    nodes[victim] = await startServe(dirs[victim]!, ports[victim], {}, args);
+    await cluster.restart(victim);
     await c.event('approval_resolved', (e) => e.approvalId === req.approvalId, 60_000);
   }
   const { code } = await Promise.race([c.runner.exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('claude did not finish within 3 min')), 180_000))]);
