@@ -141,7 +141,11 @@ test('approval round trip from the console, measured over several approvals (y p
     const next = (await c.api.waitForRequests(i + 2, 30_000))[i + 1]!;
     toModel.push(next.receivedAt - pressed);
     // The panel's row for it says who allowed it: the console saw it resolved.
-    await waitFor(() => (tui.frame().split('\n').some((l) => l.includes(`touch step-${i}.txt`) && l.includes('allowed by operator.token')) ? true : undefined), 30_000, `approval ${i} resolved on screen`);
+    await waitFor(() => (tui.frame().split('\n').some((l) => l.includes(`touch step-${i}.txt`) && l.includes('allowed by operator.token')) ? true : undefined), 30_000, `approval ${i} resolved on screen`).catch((err: unknown) => {
+      // Once seen failing under load (CI): say what the console showed and what the gateway holds.
+      const held = c.g.gw.approvals.list(c.run.id, { all: true }).map((a) => `${a.approvalId} ${a.state}`).join(', ');
+      throw new Error(`${(err as Error).message}\nthe gateway holds: ${held}\nthe console showed:\n${tui.frame()}`);
+    });
     toScreen.push(performance.now() - pressed);
   }
   assert.equal((await c.runner.exited).code, 0, c.runner.stderr());
