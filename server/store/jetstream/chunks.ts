@@ -128,7 +128,8 @@ export class JsChunks {
     while (out.length < opts.limit && seq >= 1) {
       const n = Math.min(window, opts.limit - out.length, dir < 0 ? seq : Number.MAX_SAFE_INTEGER);
       const got = await Promise.all(Array.from({ length: n }, (_, i) => this.get(runId, seq + dir * i)));
-      for (const c of got) {
+      for (const [i, found] of got.entries()) {
+        const c = found ?? (await this.stored(runId, seq + dir * i));
         if (!c) return out;
         out.push(c);
         bytes += c.data.length;
@@ -138,6 +139,24 @@ export class JsChunks {
       window = Math.min(MAX_WINDOW, window * 2);
     }
     return out;
+  }
+
+  /**
+   * A seq a first get did not find: the end of the run, unless the run record says it is stored
+   * (its lastSeq is exact once the run ended, at most a second behind while it runs). Then it is
+   * asked again for a while: right after a NATS server restart a get was seen answering "none"
+   * for a chunk acknowledged long before (`runs logs` came back with 46 KB of 349 KB). Still
+   * missing after 2 s, the read ends there, logged (`chunk.missing`).
+   */
+  private async stored(runId: string, seq: number): Promise<StoredChunk | undefined> {
+    if (seq > this.hint(runId)) return undefined;
+    for (let attempt = 0; attempt < 40; attempt++) {
+      await new Promise((r) => setTimeout(r, 50));
+      const c = await this.get(runId, seq);
+      if (c) return c;
+    }
+    this.log.warn('chunk.missing', { run: runId, seq, recorded: this.hint(runId) });
+    return undefined;
   }
 
   /** The highest stored seq: up from the record's lastSeq, doubling, then halving the gap. */

@@ -56,6 +56,11 @@ export class KvMirror<T> {
     let delivered = 0;
     let target: number | null = null;
     this.messages = await consumer.consume({
+      // Pull requests that expire every 5 s (heartbeats every 2.5 s) instead of 30 s: when this
+      // node's NATS server dies, the ordered consumer notices the silence and starts again where
+      // it was within seconds, rather than leaving the copy stale for half a minute (a node read a
+      // run's output short right after its server was killed and restarted).
+      expires: 5000,
       callback: (m) => {
         this.fromWatch(m);
         delivered = m.info.deliverySequence;
