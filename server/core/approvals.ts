@@ -200,7 +200,16 @@ export class ApprovalService {
     requireRole(who, 'operator');
     const run = this.o.runs.mustGet(runId);
     if (run.runner?.remote?.approval === false) throw new CcgError('ERR_NOT_ENABLED', 'the runner takes no remote approvals (started with --no-remote-approval): it denies permission requests itself');
-    const current = this.open.get(runId)?.get(approvalId);
+    let current = this.open.get(runId)?.get(approvalId);
+    if (!current && this.o.store.updateApproval) {
+      // A cluster: the store's copy can have another node's approval before its announcement
+      // reaches this node; pending there is pending (the store still decides the first answer).
+      const stored = this.o.store.getApproval(runId, approvalId);
+      if (stored?.state === 'pending') {
+        this.cache(stored);
+        current = stored;
+      }
+    }
     if (!current) {
       const done = this.get(runId, approvalId);
       if (done) throw new CcgError('ERR_APPROVAL_RESOLVED', `approval ${approvalId} was already ${done.resolution ? `${done.resolution.decision === 'allow' ? 'allowed' : 'denied'} ${done.resolution.reason === 'operator' ? `by ${done.resolution.by}` : `(${done.resolution.reason})`}` : 'answered'}`);
