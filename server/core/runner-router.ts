@@ -220,10 +220,9 @@ export class NatsRunnerRouter implements RunnerRouter {
         return;
       }
       case 'kick': {
-        const code = (typeof op.code === 'string' && op.code in ERRORS ? op.code : 'ERR_REPLACED') as ErrorCode;
         this.heldMachines.delete(name);
         h.sub.unsubscribe();
-        h.link.kick(new CcgError(code, typeof op.message === 'string' ? op.message.slice(0, 300) : undefined));
+        h.link.kick(kickError(op));
         return;
       }
       case 'takeover':
@@ -258,10 +257,9 @@ export class NatsRunnerRouter implements RunnerRouter {
         if (typeof op.by === 'string') h.link.sendCancel(op.by.slice(0, 200));
         return;
       case 'kick': {
-        const code = (typeof op.code === 'string' && op.code in ERRORS ? op.code : 'ERR_REPLACED') as ErrorCode;
         this.held.delete(runId);
         h.sub.unsubscribe();
-        h.link.kick(new CcgError(code, typeof op.message === 'string' ? op.message.slice(0, 300) : undefined));
+        h.link.kick(kickError(op));
         return;
       }
       case 'takeover':
@@ -271,6 +269,12 @@ export class NatsRunnerRouter implements RunnerRouter {
         return;
     }
   }
+}
+
+/** The error a kick from another node carries: a known code (else ERR_REPLACED), its message bounded. */
+function kickError(op: Record<string, unknown>): CcgError {
+  const code = (typeof op['code'] === 'string' && op['code'] in ERRORS ? op['code'] : 'ERR_REPLACED') as ErrorCode;
+  return new CcgError(code, typeof op['message'] === 'string' ? op['message'].slice(0, 300) : undefined);
 }
 
 function parseJson(text: string): unknown {
