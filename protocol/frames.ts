@@ -59,9 +59,11 @@ export function encodeOutput(chunk: OutputChunk): Buffer {
 
 /**
  * Decodes a runner output frame. The returned `data` is a copy: uWebSockets.js frees the
- * message buffer as soon as the handler returns.
+ * message buffer as soon as the handler returns. `headroom`: that many free bytes are left right
+ * before `data` in its buffer (the gateway's store writes its record header there instead of
+ * copying the chunk again).
  */
-export function decodeOutput(message: ArrayBuffer): FrameResult<OutputChunk> {
+export function decodeOutput(message: ArrayBuffer, headroom = 0): FrameResult<OutputChunk> {
   if (message.byteLength < OUTPUT_HEADER_BYTES) return { ok: false, message: 'output frame shorter than its header' };
   const view = new DataView(message);
   if (view.getUint8(0) !== FRAME_OUTPUT) return { ok: false, message: `unknown binary frame kind ${view.getUint8(0)}` };
@@ -74,19 +76,27 @@ export function decodeOutput(message: ArrayBuffer): FrameResult<OutputChunk> {
   // Copied into Buffer.allocUnsafe's memory: a line (under 4 KiB) lands in Node's shared pool
   // instead of an ArrayBuffer of its own (ArrayBuffer.slice), which at 20,000 lines a second was
   // a good part of the gateway's garbage collection; nothing is zero-filled first.
-  const data = Buffer.allocUnsafe(length);
+  const data = Buffer.allocUnsafe(headroom + length).subarray(headroom);
   data.set(new Uint8Array(message, OUTPUT_HEADER_BYTES, length));
   return { ok: true, value: { stream, seq, data } };
 }
 
-/**
- * Encodes a VIEW frame. `runIdBytes`: the run id as ASCII bytes, when the caller (a viewer's
- * subscription, which sends every chunk of one run) encoded it once already.
- */
+/** Encodes a VIEW frame. */
 export function encodeView(chunk: ViewChunk, runIdBytes: Uint8Array = Buffer.from(chunk.runId, 'ascii')): Buffer {
+  const buf = encodeViewHead(chunk, runIdBytes, chunk.data.length);
+  buf.set(chunk.data, buf.length - chunk.data.length);
+  return buf;
+}
+
+/**
+ * A VIEW frame's header, followed by `room` bytes left for its data (uninitialised): the whole
+ * frame, or with room 0 the first fragment of one whose data is sent as is (a viewer's
+ * subscription sends a large chunk so rather than copy it). `runIdBytes`: the run id as ASCII.
+ */
+export function encodeViewHead(chunk: Pick<ViewChunk, 'seq' | 'stream' | 'time'>, runIdBytes: Uint8Array, room = 0): Buffer {
   const n = runIdBytes.length;
   const head = 19 + n;
-  const buf = Buffer.allocUnsafe(head + chunk.data.length);
+  const buf = Buffer.allocUnsafe(head + room);
   buf[0] = FRAME_VIEW;
   buf[1] = chunk.stream;
   // The seq as two 32-bit halves: no BigInt per frame (seq ≤ 2^53).
@@ -95,7 +105,6 @@ export function encodeView(chunk: ViewChunk, runIdBytes: Uint8Array = Buffer.fro
   buf.writeDoubleBE(chunk.time, 10);
   buf[18] = n;
   buf.set(runIdBytes, 19);
-  buf.set(chunk.data, head);
   return buf;
 }
 

@@ -47,6 +47,22 @@ export function mayMatchRule(text: string): boolean {
   return RULE_STARTER.test(text) || HEADER_STARTER.test(text);
 }
 
+/**
+ * Which starters a text holds: each is false only when no match of it is anywhere in the text,
+ * and so in no part of it either. The streaming redactor looks once per write and lets the rest of
+ * its work skip what cannot be there (a 64 KiB chunk was scanned five times over before).
+ */
+export interface Starters {
+  /** A token format's starter (RULE_STARTER), `-----BEGIN` among them. */
+  rule: boolean;
+  /** An Authorization header or a Bearer credential's starter (HEADER_STARTER). */
+  header: boolean;
+}
+
+export function startersIn(text: string): Starters {
+  return { rule: RULE_STARTER.test(text), header: HEADER_STARTER.test(text) };
+}
+
 /** Fragments that can begin a secret: a trailing word containing one is held back until it is complete. */
 const STARTERS = ['-----BEGIN', 'sk-', 'ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_', 'AKIA', 'ASIA', 'xox', 'eyJ', 'ccgr_', 'ccgo_'];
 /**
@@ -115,8 +131,8 @@ export class Redaction {
   /** The exact values with the kind each is reported as. */
   readonly literalKinds: readonly { value: string; kind: string }[];
 
-  /** Secret ranges in `text`, in order, not overlapping. */
-  find(text: string): Found[] {
+  /** Secret ranges in `text`, in order, not overlapping. `starters`: what `startersIn` said of `text` or of a text containing it. */
+  find(text: string, starters?: Starters): Found[] {
     const found: Found[] = [];
     if (this.literal) {
       this.literal.lastIndex = 0;
@@ -124,7 +140,8 @@ export class Redaction {
         found.push({ start: m.index, end: m.index + m[0].length, kind: this.kinds.get(m[0]) ?? 'secret' });
       }
     }
-    for (const rule of mayMatchRule(text) ? RULES : []) {
+    const may = starters ? starters.rule || starters.header : mayMatchRule(text);
+    for (const rule of may ? RULES : []) {
       rule.re.lastIndex = 0;
       for (let m = rule.re.exec(text); m; m = rule.re.exec(text)) {
         const keep = rule.keep ? (m[1] ?? '').length : 0;
@@ -176,6 +193,13 @@ export class Redaction {
   }
 }
 
+/** Where the last line of `text` begins: after its last LF or CR (a CR is looked for after the last LF only). */
+function lastLineStart(text: string): number {
+  let start = text.lastIndexOf('\n') + 1;
+  for (let cr = text.indexOf('\r', start); cr !== -1; cr = text.indexOf('\r', cr + 1)) start = cr + 1;
+  return start;
+}
+
 /** Context kept after a release, so that a secret whose first characters went out is still found. */
 const CARRY = 32;
 const EMPTY = Buffer.alloc(0);
@@ -203,6 +227,12 @@ export class StreamRedactor {
   /** The continuation of a secret released redacted, while it lasts. */
   private cont: Continuation | null = null;
   private readonly holdShort: boolean;
+  /**
+   * True while what this redactor gave out since the last `push` began is that push's input,
+   * unchanged and in order (nothing redacted, dropped or carried over from before it): the chunk
+   * redactor then hands back the caller's buffer instead of two copies of it.
+   */
+  private untouched = false;
 
   constructor(
     private readonly r: Redaction,
@@ -221,8 +251,14 @@ export class StreamRedactor {
     return this.cont !== null;
   }
 
+  /** Since the last `push` began, everything given out was its input as it was (see `untouched`). */
+  get unchanged(): boolean {
+    return this.untouched;
+  }
+
   push(data: Uint8Array): Buffer {
     const input = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
+    this.untouched = this.cont === null && this.pending === 0;
     let text = input;
     if (this.cont) {
       const c = continueSecret(this.cont, text);
@@ -232,22 +268,26 @@ export class StreamRedactor {
     }
     const joined = this.held.length > 0 ? this.held + text : text;
     const skip = this.emitted;
-    const cut = this.holdFrom(joined);
+    const starters = startersIn(joined);
+    const cut = this.holdFrom(joined, starters);
     this.held = '';
     this.emitted = 0;
     if (cut === -1) {
+      this.untouched = false;
       // A private key block too long to hold: redact from its BEGIN and drop to its END.
       const begin = joined.lastIndexOf('-----BEGIN');
       this.cont = { mode: 'pem-body', tail: joined.slice(-60) };
-      return Buffer.from(this.emit(joined, skip, Math.max(begin, skip)) + '[REDACTED:private-key]', 'latin1');
+      return Buffer.from(this.emit(joined, skip, Math.max(begin, skip), starters) + '[REDACTED:private-key]', 'latin1');
     }
     if (cut < joined.length) {
       this.held = joined.slice(cut);
       this.emitted = Math.max(0, skip - cut);
     }
-    const out = this.emit(joined, skip, cut);
+    const out = this.emit(joined, skip, cut, starters);
     // Nothing redacted or held (the usual case): no copy of a Buffer the caller already owns.
     if (out === input && Buffer.isBuffer(data)) return data;
+    // Nothing redacted, a tail held: the output is the start of the input.
+    if (this.untouched && Buffer.isBuffer(data)) return data.subarray(0, out.length);
     return Buffer.from(out, 'latin1');
   }
 
@@ -277,6 +317,7 @@ export class StreamRedactor {
     this.emitted = 0;
     const open = openSecret(text, this.r.literalKinds, this.holdShort && !final);
     if (open) {
+      this.untouched = false;
       this.cont = open.next;
       // The header name before the value stays as it is (the rules would read "Bearer" as the value).
       const kept = text.slice(Math.max(open.keepFrom, skip), Math.max(open.at, skip));
@@ -295,15 +336,16 @@ export class StreamRedactor {
   }
 
   /** The redacted form of text[0, end), without its first `skip` characters (already emitted). */
-  private emit(text: string, skip: number, end: number): string {
+  private emit(text: string, skip: number, end: number, starters?: Starters): string {
     if (end <= skip) return '';
     const part = end === text.length ? text : text.slice(0, end);
-    const found = this.r.find(part);
+    const found = this.r.find(part, starters);
     if (found.length === 0) return skip === 0 ? part : part.slice(skip);
     let out = '';
     let at = skip;
     for (const f of found) {
       if (f.end <= at) continue;
+      this.untouched = false;
       out += part.slice(at, Math.max(f.start, at)) + `[REDACTED:${f.kind}]`;
       at = f.end;
     }
@@ -314,9 +356,9 @@ export class StreamRedactor {
    * Where the part that may still grow into a secret begins (text.length: nothing to hold;
    * -1: an unterminated private key block past MAX_PEM).
    */
-  private holdFrom(text: string): number {
+  private holdFrom(text: string, starters: Starters): number {
     let cut = text.length;
-    const begin = text.lastIndexOf('-----BEGIN');
+    const begin = starters.rule ? text.lastIndexOf('-----BEGIN') : -1;
     if (begin !== -1 && !PEM_END.test(text.slice(begin))) {
       const head = text.slice(begin, begin + 60);
       const complete = PEM_OPEN.test(head);
@@ -326,10 +368,12 @@ export class StreamRedactor {
       }
     }
     // The last line, if it carries an Authorization header or a Bearer credential still being written.
-    const lineStart = Math.max(text.lastIndexOf('\n'), text.lastIndexOf('\r')) + 1;
-    const line = text.slice(lineStart);
-    const auth = HOLD_LINE.exec(line);
-    if (auth && line.length - auth.index < MAX_HOLD) cut = Math.min(cut, lineStart + auth.index);
+    if (starters.header) {
+      const lineStart = lastLineStart(text);
+      const line = text.slice(lineStart);
+      const auth = HOLD_LINE.exec(line);
+      if (auth && line.length - auth.index < MAX_HOLD) cut = Math.min(cut, lineStart + auth.index);
+    }
     // The trailing word, if it could be (the start of) a secret.
     let ws = text.length;
     const floor = Math.max(0, text.length - MAX_HOLD);
@@ -339,7 +383,7 @@ export class StreamRedactor {
     if (cut < text.length) {
       // Never cut through a complete secret (e.g. a key block whose last word is held).
       const from = Math.max(0, cut - MAX_PEM);
-      for (const f of this.r.find(text.slice(from))) if (from + f.start < cut && from + f.end > cut) cut = from + f.start;
+      for (const f of this.r.find(text.slice(from), starters)) if (from + f.start < cut && from + f.end > cut) cut = from + f.start;
     }
     return cut;
   }
@@ -379,6 +423,8 @@ export class ChunkRedactor {
     const out = this.s.push(data);
     if (this.s.pending === 0) return out;
     const rest = this.s.release();
+    // Nothing redacted: the chunk as it came (a 64 KiB chunk was copied twice to give it back).
+    if (this.s.unchanged && Buffer.isBuffer(data) && out.length + rest.length === data.length) return data;
     return out.length === 0 ? rest : Buffer.concat([out, rest]);
   }
 }

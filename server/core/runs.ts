@@ -416,7 +416,9 @@ export class RunService {
     let redactor = live.redactors.get(chunk.stream);
     // Events are redacted string by string, so a redaction never runs past its string (or line) and drops the event.
     if (!redactor) live.redactors.set(chunk.stream, (redactor = chunk.stream === STREAM_EVENT ? new EventChunkRedactor(live.redaction) : new ChunkRedactor(live.redaction)));
-    chunk = { ...chunk, data: redactor.apply(chunk.data) };
+    const redacted = redactor.apply(chunk.data);
+    // The headroom before the data goes with it; a redacted copy has none.
+    chunk = { seq: chunk.seq, stream: chunk.stream, time: chunk.time, data: redacted, headroom: redacted === chunk.data ? (chunk.headroom ?? 0) : 0 };
     live.receivedSeq = chunk.seq;
     live.pendingBytes += chunk.data.length;
     // Fan-out before the commit: viewers get the chunk now, validated and redacted; the runner's

@@ -127,7 +127,7 @@ export class NatsBus implements EventBus {
   }
 
   on<T extends Topic>(topic: T, listener: (message: Topics[T]) => void, opts: ListenOptions = {}): () => void {
-    if (opts.remote) return this.viewers.on(topic, listener, { keep: opts.keep ?? false });
+    if (opts.remote) return this.viewers.on(topic, listener, { keep: opts.keep ?? false, ...(opts.run === undefined ? {} : { run: opts.run }) });
     const offLocal = this.local.on(topic, listener, opts);
     if (opts.keep) return offLocal;
     const offRemote = this.viewers.on(topic, listener, opts);

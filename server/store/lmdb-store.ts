@@ -17,7 +17,7 @@ import { WriteBatcher } from './write-batcher.js';
 const CHUNK_HEADER = 9; // u8 stream | f64be time
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 /** Under load, chunk and run-record writes start at most this often, each batch one transaction (write-batcher.ts). */
-const WRITE_BATCH_MS = 4;
+const WRITE_BATCH_MS = 16;
 
 /**
  * LMDB-backed store: one environment in `<data>/db`, one named database per collection.
@@ -176,10 +176,17 @@ export class LmdbStore implements Store {
   // ---- output
 
   appendChunk(runId: string, chunk: StoredChunk): Promise<void> {
-    const value = Buffer.allocUnsafe(CHUNK_HEADER + chunk.data.length);
+    const { data } = chunk;
+    let value: Buffer;
+    if ((chunk.headroom ?? 0) >= CHUNK_HEADER) {
+      // The record around the data where it lies (StoredChunk.headroom): no copy.
+      value = Buffer.from(data.buffer, data.byteOffset - CHUNK_HEADER, CHUNK_HEADER + data.length);
+    } else {
+      value = Buffer.allocUnsafe(CHUNK_HEADER + data.length);
+      value.set(data, CHUNK_HEADER);
+    }
     value[0] = chunk.stream;
     value.writeDoubleBE(chunk.time, 1);
-    value.set(chunk.data, CHUNK_HEADER);
     return this.batched.add(() => this.chunks.put([runId, chunk.seq], value));
   }
 

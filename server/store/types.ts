@@ -14,7 +14,16 @@ export interface StoredChunk {
   /** Gateway receive time, ms since the epoch. */
   time: number;
   data: Buffer;
+  /**
+   * Bytes right before `data` in its buffer that nothing else uses, which a store may write its
+   * own record header into (STORE_HEADROOM; the runner socket decodes output so): a 64 KiB chunk
+   * is then stored without another copy.
+   */
+  headroom?: number;
 }
+
+/** The most any store writes before a chunk's data (LMDB: stream and time, 9 bytes). */
+export const STORE_HEADROOM = 9;
 
 /** A run as stored: the public summary plus what only the gateway may see. */
 export interface RunRecord extends RunSummary {

@@ -1,10 +1,11 @@
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 import { CcgError, closeReason } from '../../protocol/errors.js';
-import { encodeView } from '../../protocol/frames.js';
+import { encodeViewHead } from '../../protocol/frames.js';
 import { OperatorToGateway, type GatewayToOperator } from '../../protocol/operator-messages.js';
 import { PROTOCOL_VERSION } from '../../protocol/run.js';
 import { authenticateBearer, canOperate, type Principal } from '../auth/operator-auth.js';
 import type { Services } from '../core/services.js';
+import type { LiveChunk } from '../live/bus.js';
 import { Follower, type FollowSink } from '../live/follower.js';
 import { CredentialWatch } from '../live/recheck.js';
 import { ambiguousHeader, copyRequest, errorReply, writeReply } from '../respond.js';
@@ -45,6 +46,8 @@ export interface OperatorSocketOptions {
 /** Past this many buffered bytes a viewer stops getting live chunks and catches up from the store on drain. */
 const HIGH_WATER = 1024 * 1024;
 const MAX_SUBS = 64;
+/** VIEW frames of chunks this large go as two fragments, header then data, instead of a copy. */
+const VIEW_FRAGMENT_FROM = 16 * 1024;
 
 export interface OperatorSockets {
   /** Stops the periodic credential checks (gateway shutdown). */
@@ -95,12 +98,28 @@ export function mountOperatorSocket(app: TemplatedApp, s: Services, o: OperatorS
   const viewSink = (ws: WebSocket<OperatorData>, runId: string): FollowSink => {
     const congested = () => ws.getUserData().closed || ws.getBufferedAmount() > HIGH_WATER;
     const idBytes = Buffer.from(runId, 'ascii');
+    let batch: readonly LiveChunk[] = [];
+    // One callback for the socket's life (cork takes one per call): no closure per line.
+    const sendBatch = () => {
+      for (const c of batch) {
+        const len = c.data.length;
+        if (len < VIEW_FRAGMENT_FROM) {
+          const frame = encodeViewHead(c, idBytes, len);
+          frame.set(c.data, frame.length - len);
+          ws.send(frame, true);
+        } else {
+          // A large chunk goes as two fragments of one message, its data as it is: no copy of it.
+          ws.sendFirstFragment(encodeViewHead(c, idBytes), true);
+          ws.sendLastFragment(c.data);
+        }
+      }
+    };
     return {
       congested,
       deliver(chunks) {
-        ws.cork(() => {
-          for (const c of chunks) ws.send(encodeView({ runId, seq: c.seq, stream: c.stream, time: c.time, data: c.data }, idBytes), true);
-        });
+        batch = chunks;
+        ws.cork(sendBatch);
+        batch = [];
         return !congested();
       },
       caughtUp: (seq) => {
@@ -125,23 +144,24 @@ export function mountOperatorSocket(app: TemplatedApp, s: Services, o: OperatorS
     const seesAssist = () => canOperate(d.principal);
     // Subscribers also hear about their run's state (so a follower knows when output has ended),
     // its assist session, its artifacts and its approvals: requested, answered (by anyone), resolved.
+    const ofRun = { run: runId };
     const offs = [
       bus.on('run', (run) => {
         if (run.id === runId) send(ws, { type: 'run', run });
-      }),
+      }, ofRun),
       bus.on('assist', ({ runId: id, info }) => {
         if (id === runId && seesAssist()) send(ws, { type: 'assist', runId, assist: info });
-      }),
+      }, ofRun),
       bus.on('artifacts', ({ runId: id, artifacts }) => {
         if (id === runId) send(ws, { type: 'artifacts', runId, artifacts });
-      }),
+      }, ofRun),
       bus.on('approval', ({ approval }) => {
         if (approval.runId === runId) send(ws, { type: 'approval', runId, approval });
-      }),
+      }, ofRun),
       // Live text is a nicety: a socket that is backed up skips it (the stored message follows).
       bus.on('live', (m) => {
         if (m.runId === runId && ws.getBufferedAmount() < HIGH_WATER && !d.closed) send(ws, m);
-      }),
+      }, ofRun),
     ];
     const sub: Sub = {
       runId,

@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import type { ConnectionLimiter } from '../connection-limits.js';
 
 import type { RunService, RunnerLink } from '../core/runs.js';
+import { STORE_HEADROOM } from '../store/types.js';
 
 interface RunnerData {
   runId: string;
@@ -57,7 +58,7 @@ const SHUTDOWN_REASON = closeReason('ERR_SHUTDOWN');
  * Acks of a trickling stream wait up to this long, gathered into one (see scheduleAck). At 50 ms
  * a runner writing a line every 50 ms still got one ack per line: as many TLS writes as VIEW frames.
  */
-const ACK_DELAY_MS = 250;
+const ACK_DELAY_MS = 1000;
 /** …and a stream with this many chunks waiting for an ack is acked at the end of the turn. */
 const ACK_EVERY_CHUNKS = 16;
 /** Runner JSON messages are small; a hello with a long command line is the largest. */
@@ -208,12 +209,13 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
     const d = ws.getUserData();
     if (d.finished) throw new CcgError('ERR_RUN_FINISHED', 'the run ended: no output after exit');
     if (!d.ready) throw new CcgError('ERR_NOT_READY');
-    const frame = decodeOutput(message); // copies the data out of uWS's buffer
+    // Copies the data out of uWS's buffer, leaving room for the store's record header before it.
+    const frame = decodeOutput(message, STORE_HEADROOM);
     if (!frame.ok) throw new CcgError('ERR_BAD_FRAME', frame.message);
     const { seq, stream, data } = frame.value;
     const result = o.runs.ingest(
       d.runId,
-      { seq, stream, time: Date.now(), data: data as Buffer },
+      { seq, stream, time: Date.now(), data: data as Buffer, headroom: STORE_HEADROOM },
       (committed) => scheduleAck(ws, committed),
       (err) => {
         o.log.error('store.write_failed', { run: d.runId, err: String(err) });

@@ -143,3 +143,33 @@ test('gateway pass: a secret straddling two stored chunks is redacted in both', 
   assert.equal(second, ' end');
   assert.equal(c.apply(Buffer.from(`plain ${runToken}\n`)).toString(), 'plain [REDACTED:ccg-token]\n');
 });
+
+test('gateway pass: a chunk with nothing to redact comes back as the same buffer, whatever its last word', () => {
+  const c = new ChunkRedactor(redaction());
+  // Each ends in a word the stream redactor holds back (it could begin a secret) or in nothing held.
+  for (const tail of ['ordinary words\n', 'ends in sk', 'ends in ghp', 'ends with Author', 'then Bearer', 'no newline at all']) {
+    const chunk = Buffer.from(`line of output with sk- and eyJ alone and AKIA short\n${tail}`);
+    const copy = Buffer.from(chunk);
+    const out = c.apply(chunk);
+    assert.equal(out.toString('latin1'), copy.toString('latin1'), tail);
+    assert.equal(out, chunk, `${JSON.stringify(tail)}: not copied`);
+  }
+  // …and one that had something redacted is a new buffer; the caller's is left as it was.
+  const secret = 'ghp_' + 'A1b2C3d4E5'.repeat(4);
+  const chunk = Buffer.from(`push with ${secret} now\n`);
+  const out = c.apply(chunk);
+  assert.equal(out.toString(), 'push with [REDACTED:github] now\n');
+  assert.equal(chunk.toString(), `push with ${secret} now\n`);
+});
+
+test('gateway pass: every secret kind split over two chunks at every offset is never stored in clear', () => {
+  for (const [kind, secret] of SAMPLES) {
+    const whole = Buffer.from(`before ${secret} after\nnext line`, 'latin1');
+    for (let cut = 0; cut <= whole.length; cut++) {
+      const c = new ChunkRedactor(redaction());
+      const out = Buffer.concat([c.apply(whole.subarray(0, cut)), c.apply(whole.subarray(cut))]).toString('latin1');
+      assert.ok(!out.includes(secret.slice(0, 12)) || kind === 'private-key', `${kind} stored at split ${cut}: ${out}`);
+      if (kind === 'private-key') assert.ok(!out.includes('b3BlbnNzaC1rZXktdjEAAAAA'), `key body stored at split ${cut}`);
+    }
+  }
+});

@@ -221,7 +221,7 @@ export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStr
         if (changed.length > 0) void resend(changed, latest).then(ended);
         else ended();
       }, 200);
-    });
+    }, { run: id });
 
     // One window read for the sections sent again together; sent in their order.
     const resend = async (changed: typeof d.sections, latest: RunSummary) => {

@@ -109,7 +109,7 @@ export function mountRunTerminal(app: TemplatedApp, d: BrowserDeps, streams: Liv
     }, BATCH);
     const offRun = d.bus.on('run', (r) => {
       if (r.id === id && !s.isClosed && follower.isLive) maybeEnd();
-    });
+    }, { run: id });
     s.onClose(() => {
       follower.close();
       offRun();

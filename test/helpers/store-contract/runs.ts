@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { MAX_CHUNK_DATA } from '../../../protocol/frames.js';
-import type { StoredChunk } from '../../../server/store/types.js';
+import { STORE_HEADROOM, type StoredChunk } from '../../../server/store/types.js';
 import { assert, nowAndReopened, chunkView, makeApproval, makeArtifact, makeChunk, makeRun, makeSession, makeToken, makeUser, ODD_IDS, tamper, withStatus, type ContractTest, type StoreTraits } from './fixtures.js';
 
 const ALL = { limit: 10_000, maxBytes: 1 << 30 };
@@ -72,6 +72,26 @@ export function runContract(t: ContractTest, traits: StoreTraits): void {
     assert.deepEqual((await store.readChunks('r1', 30, ALL)).map((c) => c.seq), [30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42], 'from is inclusive');
     assert.deepEqual((await store.readChunks('r1', 10, { limit: 3, maxBytes: 1 << 30 })).map((c) => c.seq), [10, 11, 12]);
     assert.deepEqual(await store.readChunks('r1', 43, ALL), [], 'from past the end: nothing');
+  });
+
+  t('chunks: a chunk handed over with headroom (the runner socket\'s) is stored as given, its neighbours in the same buffer untouched', async ({ store }) => {
+    // Three chunks laid out in one buffer, each with STORE_HEADROOM free bytes before it (the
+    // store may write there) and nothing else: a store writing past its headroom, or keeping a
+    // view of bytes it does not own, breaks the chunk before or after.
+    const sizes = [1, 300, 70_000];
+    const whole = Buffer.alloc(sizes.reduce((n, len) => n + STORE_HEADROOM + len, 0));
+    const chunks: StoredChunk[] = [];
+    let at = 0;
+    for (const [i, len] of sizes.entries()) {
+      at += STORE_HEADROOM;
+      const data = whole.subarray(at, at + len);
+      randomBytes(len).copy(data);
+      chunks.push({ seq: i + 1, stream: i % 2, time: 1_700_000_000_000 + i, data, headroom: STORE_HEADROOM });
+      at += len;
+    }
+    const expected = chunks.map((c) => ({ ...chunkView(c) }));
+    await Promise.all(chunks.map((c) => store.appendChunk('hr', c)));
+    assert.deepEqual((await store.readChunks('hr', 1, ALL)).map(chunkView), expected);
   });
 
   t('chunks: maxBytes stops once it is reached or passed (the chunk that passes it is included; at least one chunk)', async ({ store }) => {

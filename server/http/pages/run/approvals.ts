@@ -109,7 +109,7 @@ export function approvalsSection(d: BrowserDeps): RunSection {
       const push = () => send({ event: 'approvals-list', data: approvalCards(d, c.run.id, c.viewer, c.csrf) });
       const off = d.bus.on('approval', ({ approval }) => {
         if (approval.runId === c.run.id) push();
-      });
+      }, { run: c.run.id });
       // Whatever changed between the page's render and this stream.
       push();
       return { close: off };

@@ -83,7 +83,7 @@ export function artifactsSection(d: BrowserDeps): RunSection {
     live(c, send) {
       const off = d.bus.on('artifacts', ({ runId }) => {
         if (runId === c.run.id) send({ event: 'artifacts-list', data: d.views.partial('run/artifacts-list', listData(d, runId)) });
-      });
+      }, { run: c.run.id });
       let note: string | null = null;
       return {
         onChunk(chunk) {

@@ -62,7 +62,7 @@ export function assistSection(d: BrowserDeps): RunSection {
         const run = d.runs.summary(d.runs.mustGet(id));
         const body = assistBody(d, run, c.viewer, null, info.state === 'refused' ? { refused: info.reason ?? 'no reason given' } : {});
         if (body) send({ event: 'assist-body', data: d.views.partial('run/assist-body', { ...body, csrf: c.csrf }) });
-      });
+      }, { run: c.run.id });
       return { close: off };
     },
   };

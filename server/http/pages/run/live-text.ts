@@ -42,7 +42,7 @@ export function followLiveText(d: BrowserDeps, c: SectionCtx, send: (ev: SseEven
     view.apply(m);
     timer ??= setTimeout(flush, LIVE_PAGE_MS);
   };
-  const off = d.bus.on('live', onLive);
+  const off = d.bus.on('live', onLive, { run: runId });
   const now = d.powers.liveText.snapshot(runId);
   if (now) onLive(now);
   return () => {
