@@ -12,7 +12,10 @@ export interface FollowSource {
 
 /** The transport a follower writes to: an operator socket's subscription, a page's event stream. */
 export interface FollowSink {
-  /** Sends chunks, in order. False when the transport is backed up: the follower waits for `resume()`. */
+  /**
+   * Sends chunks, in order. False when the transport is backed up: the follower waits for
+   * `resume()`. The array is the follower's, reused: a sink reads it now and keeps no reference.
+   */
   deliver(chunks: readonly LiveChunk[]): boolean;
   /** True when the transport cannot take a live chunk now: the follower falls back to the store. */
   congested(): boolean;
@@ -40,6 +43,8 @@ export class Follower {
   /** pump() was asked for while one ran: it goes round once more before it stops. */
   private again = false;
   private readonly off: () => void;
+  /** The array a live chunk is delivered in (one per follower, not one per line). */
+  private readonly one: LiveChunk[] = [];
 
   constructor(
     private readonly src: FollowSource,
@@ -141,7 +146,8 @@ export class Follower {
       return;
     }
     this.next = chunk.seq + 1;
-    if (!this.sink.deliver([chunk])) {
+    this.one[0] = chunk;
+    if (!this.sink.deliver(this.one)) {
       this.live = false;
       this.waiting = true;
     }

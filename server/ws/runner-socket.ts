@@ -34,6 +34,9 @@ interface RunnerData {
   release: () => void;
   helloSeen: boolean;
   helloTimer: NodeJS.Timeout | null;
+  /** What ingest calls back once a chunk is committed, or its write failed: made once per socket, not per chunk. */
+  onCommitted: ((seq: number) => void) | null;
+  onFailed: ((err: unknown) => void) | null;
 }
 
 export interface RunnerSocketOptions extends RunnerAuthDeps {
@@ -213,16 +216,13 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
     const frame = decodeOutput(message, STORE_HEADROOM);
     if (!frame.ok) throw new CcgError('ERR_BAD_FRAME', frame.message);
     const { seq, stream, data } = frame.value;
-    const result = o.runs.ingest(
-      d.runId,
-      { seq, stream, time: Date.now(), data: data as Buffer, headroom: STORE_HEADROOM },
-      (committed) => scheduleAck(ws, committed),
-      (err) => {
-        o.log.error('store.write_failed', { run: d.runId, err: String(err) });
-        const why = err instanceof CcgError ? err.message : 'could not store output';
-        fail(ws, new CcgError('ERR_STORAGE', `${why}; resend after reconnect`));
-      },
-    );
+    d.onCommitted ??= (committed) => scheduleAck(ws, committed);
+    d.onFailed ??= (err) => {
+      o.log.error('store.write_failed', { run: d.runId, err: String(err) });
+      const why = err instanceof CcgError ? err.message : 'could not store output';
+      fail(ws, new CcgError('ERR_STORAGE', `${why}; resend after reconnect`));
+    };
+    const result = o.runs.ingest(d.runId, { seq, stream, time: Date.now(), data: data as Buffer, headroom: STORE_HEADROOM }, d.onCommitted, d.onFailed);
     if (result === 'duplicate') scheduleAck(ws, o.runs.committedSeq(d.runId));
   };
 
@@ -271,7 +271,7 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
           const data: RunnerData = {
             runId: run.id, remote: info.remote, closed: false, ready: false, finished: false, link: null,
             ackSeq: 0, ackSent: 0, ackTimer: null, ackSoon: false, bucket: o.msgRate * 2, bucketAt: Date.now(),
-            release, helloSeen: false, helloTimer: null,
+            release, helloSeen: false, helloTimer: null, onCommitted: null, onFailed: null,
           };
           // Upgrade from a macrotask, never from this promise continuation: uWS.js drains
           // microtasks at the end of every JS callback, so this could run while uWS is parsing
