@@ -216,9 +216,14 @@ export class ArtifactService {
   /** The blob's file on this node: fetched once from the cluster's blobs when another node received it. */
   async localBlob(sha256: string): Promise<string> {
     const path = this.blobPath(sha256);
-    if (this.o.shared && !existsSync(path)) {
+    if (existsSync(path)) return path;
+    if (this.o.shared) {
       mkdirSync(join(this.o.dir, 'sha256', sha256.slice(0, 2)), { recursive: true, mode: 0o700 });
       await this.o.shared.fetch(sha256, path);
+    }
+    // Checked before the download's status line goes out: a missing file was a dropped connection.
+    if (!existsSync(path)) {
+      throw new CcgError('ERR_NOT_FOUND', `the artifact is listed but its file (sha256 ${sha256.slice(0, 16)}…) is not on this gateway${this.o.shared ? ' nor in the shared blob store' : ''}`);
     }
     return path;
   }

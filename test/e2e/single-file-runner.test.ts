@@ -14,13 +14,24 @@ import { startModelApi } from '../helpers/model-api.js';
 import { waitFor } from '../helpers/processes.js';
 import { freePort } from '../helpers/serve.js';
 
-/** Runs a shell line in `cwd` with only node on PATH; resolves with its exit code and output. */
+/**
+ * Runs a shell line in `cwd` with only node on PATH; resolves with its exit code and output.
+ * `kill` ends the shell's whole process group: killing the shell alone left the node it started
+ * (the machine daemon) running after every test run.
+ */
 function sh(line: string, cwd: string, env: Record<string, string> = {}): { done: Promise<{ code: number | null; out: string }>; kill: () => void } {
-  const child = spawn('/bin/sh', ['-c', line], { cwd, env: { PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, HOME: cwd, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('/bin/sh', ['-c', line], { cwd, env: { PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, HOME: cwd, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  return { done: new Promise((r) => child.on('close', (code) => r({ code, out }))), kill: () => child.kill('SIGKILL') };
+  const kill = () => {
+    try {
+      if (child.pid) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  };
+  return { done: new Promise((r) => child.on('close', (code) => r({ code, out }))), kill };
 }
 
 /**

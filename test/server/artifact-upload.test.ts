@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -166,6 +166,14 @@ test('artifact uploads: only the run token, for its own run, with exactly the si
   assert.deepEqual(list.artifacts.map((x) => x.name), ['dump.bin', 'four.txt', 'logs/build.log', 'once.txt']);
   assert.deepEqual((await request(g, 'GET', `/api/v1/runs/${b.id}/artifacts`, auth)).json, { artifacts: [] });
   assert.deepEqual(readdirSync(join(g.dataDir, 'artifacts', 'tmp')), [], 'refused uploads leave nothing behind');
+
+  // A listed artifact whose file is gone (a disk restored without it, a cluster node without the
+  // blob store): a clear 404, not a 200 whose connection is then cut.
+  const four = list.artifacts.find((x) => x.name === 'four.txt')!;
+  rmSync(join(g.dataDir, 'artifacts', 'sha256', four.sha256.slice(0, 2), four.sha256));
+  await expectError('a listed artifact whose file is gone', request(g, 'GET', `/api/v1/runs/${a.id}/artifacts/four.txt`, auth), 404, 'ERR_NOT_FOUND');
+  assert.match(String((await request(g, 'GET', `/api/v1/runs/${a.id}/artifacts/four.txt`, auth)).json?.error?.message), /file .* is not on this gateway/);
+  assert.equal((await request(g, 'GET', `/api/v1/runs/${a.id}/artifacts/once.txt`, auth)).status, 200, 'the others still download');
   assert.equal((await request(g, 'GET', '/healthz', {})).status, 200, 'the gateway is still up');
 });
 
