@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { MODEL_RE, PERMISSION_MODES, PermissionMode } from './claude-steer.js';
 import { PROTOCOL_VERSION, RUN_NAME_MAX, RunSummary } from './run.js';
 import { RUN_ID_RE, RUN_TOKEN_RE, newNonce } from './ids.js';
 import { HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, checkSignedHeaders, signature, signatureMatches, type Verdict } from './signing.js';
@@ -13,11 +14,9 @@ import { HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, checkSignedHeaders, s
 export const MACHINE_NAME_RE = /^[a-z][a-z0-9-]{0,31}$/;
 export const MACHINE_TOKEN_RE = /^ccgm_[A-Za-z0-9_-]{43}$/;
 export const WORKSPACE_NAME_RE = /^[a-z][a-z0-9_-]{0,31}$/;
-/** Claude Code's permission modes, as its `--permission-mode` flag takes them. */
-export const PERMISSION_MODES = ['default', 'acceptEdits', 'plan', 'bypassPermissions'] as const;
-export const PermissionMode = z.enum(PERMISSION_MODES);
-export type PermissionMode = z.infer<typeof PermissionMode>;
-export const MODEL_RE = /^[A-Za-z0-9][A-Za-z0-9._:\[\]-]{0,79}$/;
+// Claude Code's permission modes and model names: one definition (claude-steer.ts) for starting
+// a run and for switching one (a model a run may switch to was refused to start one with).
+export { MODEL_RE, PERMISSION_MODES, PermissionMode };
 export const MAX_PROMPT = 32 * 1024;
 /** Claude Code's session ids are UUIDs; anything else never reaches its command line. */
 export const SESSION_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
