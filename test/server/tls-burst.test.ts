@@ -24,13 +24,17 @@ test('a runner bursting 64 KiB chunks over TLS to a watched run is not disconnec
   });
   let viewed = 0;
   let caughtUp = false;
+  const got = new Map<number, Buffer>();
   viewer.on('message', (data, isBinary) => {
     if (!isBinary) {
       if (String(data).includes('"caught_up"')) caughtUp = true;
       return;
     }
     const f = decodeView(data as Buffer);
-    if (f.ok) viewed += f.value.data.length;
+    if (f.ok) {
+      viewed += f.value.data.length;
+      got.set(f.value.seq, Buffer.from(f.value.data));
+    }
   });
   await new Promise((r) => viewer.once('open', r));
   t.after(() => viewer.close());
@@ -47,12 +51,15 @@ test('a runner bursting 64 KiB chunks over TLS to a watched run is not disconnec
   await waitFor(() => (messages.some((m) => (m as { type: string }).type === 'welcome') ? true : undefined), 10_000, 'welcome');
 
   const N = 256;
-  const data = Buffer.alloc(64 * 1024, 'output line 0123456789\n');
-  for (let seq = 1; seq <= N; seq++) ws.send(encodeOutput({ stream: STREAM_STDOUT, seq, data }));
+  // Each chunk its own bytes: a VIEW frame this large goes as two fragments (header, then data).
+  const chunkOf = (seq: number) => Buffer.alloc(64 * 1024, `output line ${seq} 0123456789\n`);
+  const data = chunkOf(1);
+  for (let seq = 1; seq <= N; seq++) ws.send(encodeOutput({ stream: STREAM_STDOUT, seq, data: chunkOf(seq) }));
   const acked = () => Math.max(0, ...messages.filter((m) => (m as { type: string }).type === 'ack').map((m) => (m as { seq: number }).seq));
   await waitFor(() => (acked() === N || closedEarly ? true : undefined), 60_000, 'every chunk acknowledged');
   assert.equal(closedEarly, null, `runner socket closed mid-stream: ${JSON.stringify(closedEarly)}`);
   assert.equal(acked(), N);
   await waitFor(() => (viewed === N * data.length ? true : undefined), 30_000, 'the viewer to have every byte');
+  for (let seq = 1; seq <= N; seq++) assert.ok(got.get(seq)?.equals(chunkOf(seq)), `chunk ${seq} as sent`);
   ws.close();
 });
