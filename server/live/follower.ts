@@ -147,7 +147,9 @@ export class Follower {
     }
     this.next = chunk.seq + 1;
     this.one[0] = chunk;
-    if (!this.sink.deliver(this.one)) {
+    const sent = this.sink.deliver(this.one);
+    this.one.length = 0; // not holding the chunk's bytes until the next one
+    if (!sent) {
       this.live = false;
       this.waiting = true;
     }

@@ -216,9 +216,13 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
     const frame = decodeOutput(message, STORE_HEADROOM);
     if (!frame.ok) throw new CcgError('ERR_BAD_FRAME', frame.message);
     const { seq, stream, data } = frame.value;
-    d.onCommitted ??= (committed) => scheduleAck(ws, committed);
+    // A commit may land after the socket closed: uWS throws on any use of a closed socket.
+    d.onCommitted ??= (committed) => {
+      if (!d.closed) scheduleAck(ws, committed);
+    };
     d.onFailed ??= (err) => {
       o.log.error('store.write_failed', { run: d.runId, err: String(err) });
+      if (d.closed) return;
       const why = err instanceof CcgError ? err.message : 'could not store output';
       fail(ws, new CcgError('ERR_STORAGE', `${why}; resend after reconnect`));
     };
