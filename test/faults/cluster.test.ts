@@ -68,7 +68,28 @@ test(`cluster: ${KILLS} SIGKILLs of gateway nodes and one of a NATS server durin
     await new Promise((r) => setTimeout(r, Math.random() * 800));
     await cluster.restart(victim);
   }
-  const codes = await Promise.race([exits, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('runners did not finish within 5 min')), 300_000))]);
+  const done = runners.map(() => false);
+  runners.forEach((r, i) => void r.proc.exited.then(() => (done[i] = true)));
+  const codes = await Promise.race([
+    exits,
+    new Promise<never>((_, reject) =>
+      setTimeout(() => {
+        // Which runners are stuck, what they last said, and what each node holds of their runs.
+        void Promise.all(
+          runners.map(async (r, i) => {
+            const states = await Promise.all(
+              [0, 1, 2].map((n) =>
+                api(n)
+                  .json('GET', `/api/v1/runs/${r.run.id}`, RunResponse)
+                  .then(({ run }) => `node ${n + 1}: ${run.status} lastSeq ${run.lastSeq} bytes ${run.bytes} runner ${run.runnerConnected ? 'connected' : 'away'}`, (err: unknown) => `node ${n + 1}: ${String(err).slice(0, 120)}`),
+              ),
+            );
+            return `runner ${i} ${done[i] ? 'exited' : 'STILL RUNNING'}; ${states.join('; ')}\n  stderr: ${r.proc.stderr().slice(-1200)}`;
+          }),
+        ).then((lines) => reject(new Error(`runners did not finish within 5 min:\n${lines.join('\n')}`)));
+      }, 300_000),
+    ),
+  ]);
 
   let moved = 0;
   for (const [i, r] of runners.entries()) {

@@ -17,6 +17,19 @@ export interface MirrorChange<T> {
 
 /** Revision-checked writes that lost to another writer this many times in a row give up. */
 const MAX_CONFLICTS = 50;
+/**
+ * A revision claimed by a writer that has not replaced it this long is taken to be abandoned: the
+ * writer died between its claim and its update (a node SIGKILLed), or its update failed (its NATS
+ * server went away). The next claim of that revision is then made under a new generation
+ * (`….<rev>.<gen>`), so one dead writer cannot block every later write to the key until the
+ * nonce bucket drops its claim (15 minutes: runs stuck with ERR_CONFLICT in the cluster fault test).
+ * Measured on this node's clock, from when this writer first found the claim in its way.
+ */
+const CLAIM_STALE_MS = 2000;
+/** While another writer's fresh claim is in the way, look again this often. */
+const CLAIM_RECHECK_MS = 50;
+/** Generations of one revision's claim tried before giving up (each one another abandoned writer). */
+const MAX_CLAIM_GENERATIONS = 8;
 /** How long the initial load of a bucket may take. */
 const LOAD_TIMEOUT_MS = 60_000;
 
@@ -158,15 +171,31 @@ export class KvMirror<T> {
     let held = this.entries.get(key);
     // An absent key may have been written a moment ago elsewhere: ask the server once.
     if (!held || (held.value === undefined && mustExist)) held = await this.fetch(key);
+    // A claim in the way: the revision it is on, its generation, and since when (this node's clock).
+    let blocked = null as { rev: number; gen: number; since: number } | null;
     for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
       const next = change(held.value === undefined ? undefined : structuredClone(held.value));
       if (next === undefined) return undefined;
       try {
         // No value: create (which also takes a key whose last entry is a delete marker).
         const text = JSON.stringify(next);
-        if (held.value !== undefined && this.guard && !(await this.claimRevision(key, held.rev))) {
-          held = await this.fetch(key);
-          continue;
+        if (held.value !== undefined && this.guard) {
+          if (blocked && blocked.rev !== held.rev) blocked = null;
+          const gen = blocked?.gen ?? 0;
+          if (!(await this.claimRevision(key, held.rev, gen))) {
+            const now = performance.now();
+            if (!blocked) blocked = { rev: held.rev, gen, since: now };
+            else if (now - blocked.since >= CLAIM_STALE_MS) {
+              // Abandoned: the next generation may be claimed (by one writer: creates do not both win).
+              if (gen + 1 >= MAX_CLAIM_GENERATIONS) break;
+              blocked = { rev: held.rev, gen: gen + 1, since: now };
+            }
+            // Not counted as a conflict while the claimer may still be writing: wait, then look again.
+            attempt--;
+            await new Promise((r) => setTimeout(r, CLAIM_RECHECK_MS));
+            held = await this.fetch(key);
+            continue;
+          }
         }
         const rev = held.value === undefined ? await this.kv.create(key, text) : await this.kv.update(key, text, held.rev);
         this.apply(key, rev, JSON.parse(text) as T, true);
@@ -201,11 +230,12 @@ export class KvMirror<T> {
    */
   /**
    * Claims the right to replace revision `rev` of `key`: true for exactly one writer on any node
-   * (the claim expires with the guard bucket's max_age, long after the race it settles).
+   * per generation (the claim expires with the guard bucket's max_age, long after the race it
+   * settles; a later generation is claimed only once an earlier one was abandoned, CLAIM_STALE_MS).
    */
-  private async claimRevision(key: string, rev: number): Promise<boolean> {
+  private async claimRevision(key: string, rev: number, gen: number): Promise<boolean> {
     try {
-      await this.guard!.create(`cas.${this.bucket}.${key}.${rev}`, '');
+      await this.guard!.create(`cas.${this.bucket}.${key}.${rev}${gen === 0 ? '' : `.${gen}`}`, '');
       return true;
     } catch (err) {
       if (isConflict(err) || /exists|wrong last sequence/i.test(String((err as Error)?.message ?? ''))) return false;

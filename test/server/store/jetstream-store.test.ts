@@ -176,3 +176,28 @@ test('JetStream store: two nodes share runs, users, tokens, approvals and nonces
   assert.equal(a.health().ok, true);
   assert.equal(a.health().kind, 'jetstream');
 });
+
+test('JetStream store: a revision claimed by a writer that died before its update does not block the key (the next writer takes it over after a moment)', async (t) => {
+  const a = await open();
+  const b = await open();
+  t.after(async () => {
+    await a.close();
+    await b.close();
+  });
+  const id = 'jsabandon001';
+  await a.createRun(run(id, 300));
+  await waitFor(() => (b.getRun(id) ? true : undefined), 10_000, 'node b sees the run');
+  // A writer on another node claimed the run's current revision, then died (SIGKILL, or its NATS
+  // server went away) before it updated the run: its claim stays in the nonce bucket.
+  const m = await a.link.jsm.streams.getMessage('KV_ccg_runs', { last_by_subj: `$KV.ccg_runs.${id}` });
+  const nonces = await a.link.kvm.open('ccg_nonces');
+  await nonces.create(`cas.ccg_runs.${id}.${m!.seq}`, '');
+  const t0 = performance.now();
+  const updated = await b.updateRun(id, (r) => ({ ...r, cancelRequestedBy: 'bob' }));
+  assert.equal(updated?.cancelRequestedBy, 'bob', 'the write went through');
+  t.diagnostic(`taken over after ${Math.round(performance.now() - t0)} ms`);
+  await waitFor(() => (a.getRun(id)?.cancelRequestedBy === 'bob' ? true : undefined), 10_000, 'node a hears it');
+  // And the next write, on a fresh revision, goes at once.
+  await a.updateRun(id, (r) => ({ ...r, bytes: 7 }));
+  assert.equal(a.getRun(id)?.bytes, 7);
+});
