@@ -1,5 +1,5 @@
 import { Empty, headers } from '@nats-io/transport-node';
-import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import { DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { CcgError } from '../../../protocol/errors.js';
 import type { NatsLink } from './nats-link.js';
@@ -17,6 +17,8 @@ export interface MirrorChange<T> {
 
 /** Revision-checked writes that lost to another writer this many times in a row give up. */
 const MAX_CONFLICTS = 50;
+/** How often the watcher's progress is checked against the bucket's stream (see `watchdog`). */
+const WATCHDOG_MS = 3000;
 /**
  * A revision claimed by a writer that has not replaced it this long is taken to be abandoned: the
  * writer died between its claim and its update (a node SIGKILLed), or its update failed (its NATS
@@ -47,6 +49,11 @@ export class KvMirror<T> {
   private readonly entries = new Map<string, { rev: number; value: T | undefined }>();
   private readonly listeners = new Set<(c: MirrorChange<T>) => void>();
   private messages: ConsumerMessages | null = null;
+  /** The stream sequence of the last change the watcher delivered (own writes included: they come back through it too). */
+  private watched = 0;
+  /** Checks that the watcher keeps up (see `watchdog`); null once stopped. */
+  private watchdogTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
   private live = 0;
 
   constructor(
@@ -80,6 +87,8 @@ export class KvMirror<T> {
         if (m.info.pending === 0 || (target !== null && delivered >= target)) ready();
       },
     });
+    this.watchdogTimer = setTimeout(() => void this.watchdog(-1), WATCHDOG_MS);
+    this.watchdogTimer.unref();
     const info = await consumer.info();
     if (info.num_pending === 0) {
       target = info.delivered.consumer_seq;
@@ -263,7 +272,42 @@ export class KvMirror<T> {
     return { rev: m.seq, value };
   }
 
+  /**
+   * The watcher's safety net. After a NATS server restart the ordered consumer was seen to stay
+   * silent for good on a node that was never touched itself: its copy of the runs went stale
+   * (another node's exit never arrived; a run's output read short, or empty, from it). Every
+   * WATCHDOG_MS this compares the bucket stream's last sequence with the last change the watcher
+   * delivered; behind at two looks in a row with no progress between them, the watcher starts again
+   * from the change after the last it delivered.
+   */
+  private async watchdog(behindAt: number): Promise<void> {
+    if (this.stopped) return;
+    let next = -1;
+    try {
+      const last = (await this.link.jsm.streams.info(`KV_${this.bucket}`)).state.last_seq;
+      if (last > this.watched) {
+        if (behindAt === this.watched) await this.restartWatch();
+        else next = this.watched;
+      }
+    } catch {
+      // NATS unreachable: the link reports it; look again later.
+    }
+    if (this.stopped) return;
+    this.watchdogTimer = setTimeout(() => void this.watchdog(next), WATCHDOG_MS);
+    this.watchdogTimer.unref();
+  }
+
+  private async restartWatch(): Promise<void> {
+    const from = this.watched + 1;
+    this.link.log.warn('store.watch_restarted', { bucket: this.bucket, from });
+    await this.messages?.close().catch(() => undefined);
+    const consumer = await this.link.js.consumers.get(`KV_${this.bucket}`, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from });
+    if (this.stopped) return;
+    this.messages = await consumer.consume({ expires: 5000, callback: (m) => this.fromWatch(m) });
+  }
+
   private fromWatch(m: JsMsg): void {
+    this.watched = Math.max(this.watched, m.seq);
     const key = m.subject.slice(`$KV.${this.bucket}.`.length);
     const op = m.headers?.get('KV-Operation');
     let value: T | undefined;
@@ -295,6 +339,9 @@ export class KvMirror<T> {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.watchdogTimer) clearTimeout(this.watchdogTimer);
+    this.watchdogTimer = null;
     await this.messages?.close().catch(() => undefined);
     this.messages = null;
   }

@@ -37,6 +37,11 @@ export class NatsLink {
   private closing = false;
   private lastProblem: string | null = null;
 
+  /** The node's logger (the store's parts log through it). */
+  get log(): Logger {
+    return this.o.log;
+  }
+
   private constructor(
     readonly nc: NatsConnection,
     jsm: JetStreamManager,
