@@ -41,7 +41,17 @@ test('three nats-servers: an R3 stream keeps taking publishes with its leader SI
   t.after(() => nc.close());
   const jsm = await jetstreamManager(nc, { timeout: 10_000 });
   const js = jetstream(nc, { timeout: 10_000 });
-  const si = await jsm.streams.add({ name: 'FAILOVER', subjects: ['fo.>'], num_replicas: 3 });
+  // Placing an R3 stream needs its own leader election: on a loaded machine (the whole suite at
+  // once, 2 cores) the first request timed out after 10 s once. Adding the same stream again is
+  // harmless, so ask until it is there.
+  const si = await waitFor(async () => {
+    try {
+      return await jsm.streams.add({ name: 'FAILOVER', subjects: ['fo.>'], num_replicas: 3 });
+    } catch (err) {
+      if (!/timeout/i.test(String((err as Error)?.message ?? err))) throw err;
+      return undefined;
+    }
+  }, 60_000, 'the R3 stream placed');
   assert.equal(si.config.num_replicas, 3);
   for (let i = 1; i <= 10; i++) assert.equal((await js.publish(`fo.${i}`, `m${i}`)).seq, i);
 
