@@ -29,8 +29,10 @@ export interface RunnerLink {
 interface Live {
   /** Highest seq accepted and handed to the store (maybe not yet committed). */
   receivedSeq: number;
-  /** Highest seq the store has committed: the only number ever acknowledged. */
+  /** Highest seq the store has committed with every seq before it: the only number ever acknowledged. */
   committedSeq: number;
+  /** Seqs past committedSeq whose writes completed, waiting for the ones before them. */
+  stored: Set<number>;
   /** Chunks after committedSeq, in seq order: fanned out, not yet committed. */
   inFlight: LiveChunk[];
   /** Accepted chunks not yet fanned out, in seq order: held behind an event chunk until it is committed. */
@@ -328,7 +330,7 @@ export class RunService {
       const run = this.get(id);
       const token = run ? this.tokenOf(run) : undefined;
       const redaction = new Redaction({ literals: token ? [{ kind: 'ccg-token', value: token }] : [] });
-      live = { receivedSeq: seq, committedSeq: seq, inFlight: [], unpublished: [], fanOutQueued: false, pendingBytes: 0, lastWrite: Promise.resolve(), progressTimer: null, redactors: new Map(), redaction };
+      live = { receivedSeq: seq, committedSeq: seq, stored: new Set(), inFlight: [], unpublished: [], fanOutQueued: false, pendingBytes: 0, lastWrite: Promise.resolve(), progressTimer: null, redactors: new Map(), redaction };
       this.live.set(id, live);
       this.settled.delete(id);
     }
@@ -435,21 +437,26 @@ export class RunService {
     }
     live.lastWrite = this.o.store.appendChunk(id, chunk).then(
       () => {
-        // lmdb-js can resolve the promises of consecutive write batches out of order (seen with
-        // ~1000 writes in flight); a later batch resolving means every earlier one is committed.
-        live.committedSeq = Math.max(live.committedSeq, chunk.seq);
+        // The committed seq advances over the seqs stored without a hole only. Writes may resolve
+        // out of order (lmdb-js's batches with ~1000 writes in flight; JetStream's publishes always),
+        // and with JetStream a later publish can succeed while an earlier one failed (its NATS
+        // server died): acknowledging the later one made the runner drop the earlier from its
+        // spool, a hole in the run's output for ever (the cluster test read 46 KB of 349 KB).
+        live.stored.add(chunk.seq);
+        while (live.stored.delete(live.committedSeq + 1)) live.committedSeq++;
         let done = 0;
         while (done < live.inFlight.length && live.inFlight[done]!.seq <= live.committedSeq) done++;
         if (done > 0) live.inFlight.splice(0, done);
         live.pendingBytes -= chunk.data.length;
         const cached = this.cache.get(id) ?? run;
         cached.bytes += chunk.data.length;
-        cached.lastSeq = Math.max(cached.lastSeq, chunk.seq);
+        cached.lastSeq = Math.max(cached.lastSeq, live.committedSeq);
         this.cache.set(id, cached);
+        const upTo = live.committedSeq;
         this.afterCommit(() => {
           this.fanOut(id, live);
           this.scheduleProgress(id, live);
-          onCommitted(chunk.seq);
+          onCommitted(upTo);
         });
       },
       (err: unknown) => {
@@ -511,6 +518,10 @@ export class RunService {
   ): Promise<RunRecord> {
     const live = this.liveOf(id);
     await live.lastWrite.catch(() => undefined);
+    // The last write may complete before earlier ones (see ingest): wait for those still under way.
+    for (const until = Date.now() + 10_000; live.committedSeq < exit.lastSeq && live.receivedSeq >= exit.lastSeq && Date.now() < until; ) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
     if (live.committedSeq < exit.lastSeq) {
       throw new CcgError('ERR_SEQ_GAP', `exit claims output up to ${exit.lastSeq}, gateway has ${live.committedSeq}`);
     }

@@ -90,6 +90,11 @@ test('cluster: a NATS server SIGKILLed and restarted while a runner streams: eve
   assert.equal(code, 5, `runner exit; stderr: ${runner.stderr().slice(-2000)}`);
   const want = expectedLines(N);
   for (const i of [0, 1]) {
+    // Each node hears of the exit through its copy of the runs bucket: at once as a rule, within
+    // seconds when the copy's watcher stalled with the killed server (kv-mirror.ts, the watchdog).
+    const t0 = performance.now();
+    await waitFor(async () => (/"status":\s*"exited"/.test((await runCli(['runs', 'show', created.id, '--json'], c.env(i))).stdout) ? true : undefined), 15_000, `node ${i + 1} to show the run ended`);
+    if (performance.now() - t0 > 500) t.diagnostic(`node ${i + 1} showed the exit after ${Math.round(performance.now() - t0)} ms`);
     const logs = await runCli(['runs', 'logs', created.id], c.env(i));
     assert.ok(logs.stdoutBytes.equals(want), `byte-identical through node ${i + 1} (${logs.stdoutBytes.length} of ${want.length} bytes)`);
   }

@@ -18,7 +18,7 @@ export interface MirrorChange<T> {
 /** Revision-checked writes that lost to another writer this many times in a row give up. */
 const MAX_CONFLICTS = 50;
 /** How often the watcher's progress is checked against the bucket's stream (see `watchdog`). */
-const WATCHDOG_MS = 3000;
+const WATCHDOG_MS = 1500;
 /**
  * A revision claimed by a writer that has not replaced it this long is taken to be abandoned: the
  * writer died between its claim and its update (a node SIGKILLed), or its update failed (its NATS

@@ -191,3 +191,30 @@ test('Follower: with a slow store (reads answer later), live chunks during a rea
   assert.deepEqual(s.caught.length, 1, 'caught up once');
   assert.ok(reads >= 7, `read in batches (${reads} reads)`);
 });
+
+test('a write that fails while a later one succeeds (JetStream: its NATS server died) is never acknowledged past: the ack stops before the hole', async (t) => {
+  const { h, run } = await withRun(t);
+  // Seq 1's write fails after seq 2's succeeded: publishes to JetStream complete in any order.
+  let failFirst!: () => void;
+  const firstFails = new Promise<void>((_, reject) => (failFirst = () => reject(new Error('nats: timeout'))));
+  const append = h.store.appendChunk.bind(h.store);
+  h.store.appendChunk = (id, chunk) => (chunk.seq === 1 ? firstFails : append(id, chunk));
+  const acked: number[] = [];
+  const failed: unknown[] = [];
+  for (let seq = 1; seq <= 2; seq++) {
+    h.runs.ingest(run.id, { seq, stream: STREAM_STDOUT, time: seq, data: Buffer.from(`line ${seq}\n`) }, (n) => acked.push(n), (err) => failed.push(err));
+  }
+  // Seq 2 is stored first; then seq 1 fails.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  failFirst();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.ok(acked.every((n) => n < 1), `nothing acknowledged past the hole: ${JSON.stringify(acked)}`);
+  assert.equal(h.runs.committedSeq(run.id), 0);
+  assert.equal(failed.length, 1, 'the runner is told (its socket closes; it resends from seq 1)');
+  // The resend: seq 1 and 2 again, both stored now: acknowledged up to 2.
+  h.store.appendChunk = append;
+  for (let seq = 1; seq <= 2; seq++) {
+    await new Promise<void>((resolve, reject) => h.runs.ingest(run.id, { seq, stream: STREAM_STDOUT, time: seq, data: Buffer.from(`line ${seq}\n`) }, () => resolve(), reject));
+  }
+  assert.equal(h.runs.committedSeq(run.id), 2);
+});
