@@ -5,6 +5,7 @@ import { encodeEvent } from '../../../protocol/runner-events.js';
 import { LocalBus, type LiveChunk } from '../../../server/live/bus.js';
 import { Follower, type FollowSink } from '../../../server/live/follower.js';
 import { RUNNER_INFO, coreHarness, ingest, recordingLink } from '../core/harness.js';
+import { waitFor } from '../../helpers/processes.js';
 
 /** A viewer's transport we can back up and drain at will; it records what it got. */
 function sink() {
@@ -198,16 +199,18 @@ test('a write that fails while a later one succeeds (JetStream: its NATS server 
   let failFirst!: () => void;
   const firstFails = new Promise<void>((_, reject) => (failFirst = () => reject(new Error('nats: timeout'))));
   const append = h.store.appendChunk.bind(h.store);
-  h.store.appendChunk = (id, chunk) => (chunk.seq === 1 ? firstFails : append(id, chunk));
+  let secondStored!: Promise<void>;
+  h.store.appendChunk = (id, chunk) => (chunk.seq === 1 ? firstFails : (secondStored = append(id, chunk)));
   const acked: number[] = [];
   const failed: unknown[] = [];
   for (let seq = 1; seq <= 2; seq++) {
     h.runs.ingest(run.id, { seq, stream: STREAM_STDOUT, time: seq, data: Buffer.from(`line ${seq}\n`) }, (n) => acked.push(n), (err) => failed.push(err));
   }
-  // Seq 2 is stored first; then seq 1 fails.
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // Seq 2 is stored first (and its commit handled); then seq 1 fails, and the runner is told.
+  await secondStored;
+  await new Promise((resolve) => setImmediate(resolve)); // the turn its commit is handled in
   failFirst();
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await waitFor(() => (failed.length > 0 ? true : undefined), 5_000, 'the failure reported');
   assert.ok(acked.every((n) => n < 1), `nothing acknowledged past the hole: ${JSON.stringify(acked)}`);
   assert.equal(h.runs.committedSeq(run.id), 0);
   assert.equal(failed.length, 1, 'the runner is told (its socket closes; it resends from seq 1)');
