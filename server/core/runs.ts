@@ -206,13 +206,12 @@ export class RunService {
 
   summary(run: RunRecord): RunSummary {
     const { tokenBox: _t, cancelRequestedBy: _c, revokedBy: _r, runnerNode, ...pub } = run;
-    const live = this.live.get(run.id);
     const lostAt = this.lostAt.get(run.id);
     const connected = this.runners.has(run.id) || Boolean(this.o.router?.remote(run.id, runnerNode));
     return {
       ...pub,
       runnerConnected: connected,
-      lastSeq: live ? live.committedSeq : Math.max(run.lastSeq, this.settled.get(run.id) ?? 0),
+      lastSeq: this.ingestHere(run.id)?.committedSeq ?? this.knownEnd(run.id, run.lastSeq),
       ...(lostAt !== undefined && !isFinal(run.status) && !connected ? { runnerLostAt: lostAt } : {}),
     };
   }
@@ -268,10 +267,12 @@ export class RunService {
 
   /** Registers a connected runner; any earlier connection of the same run is kicked. */
   async attachRunner(id: string, link: RunnerLink, info: RunnerInfo): Promise<{ nextSeq: number; run: RunRecord }> {
-    // The runner was on another node since this one last took its output: what this node knew
-    // of the run's ingest is stale (the store has more), so it starts again from the store.
-    const holder = this.get(id)?.runnerNode;
-    if (this.o.router && !this.runners.has(id) && holder && holder !== this.o.router.node) {
+    // Clustered, a runner not attached here may have streamed into other nodes since this one
+    // last took its output (whether or not the record still names one: a node lets go of the
+    // runner when it leaves), so what this node knew of the ingest is stale: it starts again from
+    // the store. Writes of the earlier connection still under way end on the old state; a chunk
+    // they had not stored yet is resent by the runner (it was never acknowledged).
+    if (this.o.router && !this.runners.has(id)) {
       const stale = this.live.get(id);
       if (stale?.progressTimer) clearTimeout(stale.progressTimer);
       this.live.delete(id);
@@ -342,18 +343,32 @@ export class RunService {
    * otherwise the stored end last read (`latestSeq`, `primeSeqs`), or the record's lastSeq.
    */
   committedSeq(id: string): number {
-    const live = this.live.get(id);
-    if (live) return live.committedSeq;
-    return Math.max(this.settled.get(id) ?? 0, this.get(id)?.lastSeq ?? 0);
+    return this.ingestHere(id)?.committedSeq ?? this.knownEnd(id, this.get(id)?.lastSeq ?? 0);
   }
 
   /** The highest committed seq, read from the store when no output flows through this service (then `committedSeq` agrees). */
   async latestSeq(id: string): Promise<number> {
-    const live = this.live.get(id);
+    const live = this.ingestHere(id);
     if (live) return live.committedSeq;
     const seq = await this.o.store.lastSeq(id);
-    if (!this.live.has(id)) this.remember(id, seq);
+    if (!this.ingestHere(id)) this.remember(id, seq);
     return this.committedSeq(id);
+  }
+
+  /**
+   * This service's ingest state of a run when its numbers are the run's: always on a single
+   * gateway; clustered, only while the runner is attached here. Once it left, another node may
+   * take its output on, and what this node counted stops where the runner left it (a viewer here
+   * read the run up to there and no further, the cluster fault test's short reads).
+   */
+  private ingestHere(id: string): Live | undefined {
+    const live = this.live.get(id);
+    return live && (!this.o.router || this.runners.has(id)) ? live : undefined;
+  }
+
+  /** The end of a run's output as far as this node knows without its runner: output only grows, so the most any source says. */
+  private knownEnd(id: string, recordSeq: number): number {
+    return Math.max(recordSeq, this.settled.get(id) ?? 0, this.live.get(id)?.committedSeq ?? 0);
   }
 
   /**

@@ -6,8 +6,10 @@ import { PinnedAgent } from '../../cli/client/pinned-agent.js';
 import { uploadPath } from '../../protocol/artifacts.js';
 import { HEADER_CONTENT_SHA256, signRequest } from '../../protocol/signing.js';
 import { approvalInfo, fakeRunner, messagesBeforeSentinel } from '../helpers/fake-runner.js';
-import { startGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { apiRequest } from '../helpers/http.js';
+import { STREAM_STDOUT } from '../../protocol/frames.js';
+import { readStreams } from '../helpers/faults.js';
 import { startNatsCluster } from '../helpers/nats-cluster.js';
 import { waitFor } from '../helpers/processes.js';
 
@@ -89,4 +91,49 @@ test('two gateway nodes on one JetStream: an approval asked on node A, answered 
   assert.equal(decision.decision, winner);
   const before = await messagesBeforeSentinel(a, runner, run.id);
   assert.equal(before.filter((m) => m.type === 'approval_decision').length, 1, 'one decision reached the runner');
+});
+
+test('two gateway nodes on one JetStream: a runner that streamed into node A, moved to B and came back to A reads back whole through A, and A takes it on at the seq B stopped at', async (t) => {
+  const nats = await startNatsCluster(1);
+  t.after(() => nats.stop());
+  const a = await startGateway({ nats: { servers: [nats.urls] } });
+  t.after(() => a.close());
+  const b = await startGateway({ nats: { servers: [nats.urls] } });
+  t.after(() => b.close());
+  const created = await apiRequest(a, 'POST', '/api/v1/runs', { name: 'moved' });
+  const run = created.json as { id: string; token: string };
+  const t0 = Date.now();
+  const lap = (what: string) => t.diagnostic(`${what} at ${Date.now() - t0} ms`);
+  // A node lets the runner go when it leaves (the record then names no node) before it connects elsewhere.
+  const letGo = (g: TestGateway, name: string) => waitFor(() => (g.gw.runs.get(run.id)?.runnerNode === null ? true : undefined), 10_000, `${name} let the runner go`);
+  const first = await fakeRunner(a, run.id, run.token, { mode: 'command' });
+  await Promise.all(['one\n', 'two\n', 'three\n'].map((line) => first.output(STREAM_STDOUT, line))); // sent in order, acked together
+  await first.close();
+  await letGo(a, 'node A');
+  lap('on A: 3 chunks');
+  const second = await fakeRunner({ ...b, operatorToken: a.operatorToken }, run.id, run.token, { mode: 'command' });
+  await Promise.all(['four\n', 'five\n', 'six\n'].map((line) => second.output(STREAM_STDOUT, line)));
+  await second.close();
+  await letGo(b, 'node B');
+  await letGo(a, "node A's copy: B");
+  lap('on B: 3 more');
+  // A, which counted 3 when the runner left it, learns the end from B's progress record, and a
+  // viewer there reads all of it.
+  await waitFor(() => (a.gw.runs.committedSeq(run.id) === 6 ? true : undefined), 10_000, "node A knows B's end");
+  assert.deepEqual((await readStreams({ url: a.url, fingerprint: a.fingerprint, token: a.operatorToken }, run.id)).seqs, [1, 2, 3, 4, 5, 6], 'every seq so far through node A');
+  lap('read through A');
+  // Back on A, which counted 3 when the runner left: it takes the runner on where B stopped.
+  const third = await fakeRunner(a, run.id, run.token, { mode: 'command' });
+  assert.equal(third.messages.find((m) => m.type === 'welcome')?.nextSeq, 7, 'A asks for seq 7 on');
+  await third.output(STREAM_STDOUT, 'seven\n');
+  await third.exit(0);
+  await third.close();
+  await waitFor(() => (b.gw.runs.get(run.id)?.status === 'exited' ? true : undefined), 10_000, 'node B knows the run ended');
+  lap('back on A: exited');
+  for (const g of [a, b]) {
+    const through = await readStreams({ url: g.url, fingerprint: g.fingerprint, token: a.operatorToken }, run.id);
+    assert.deepEqual(through.seqs, [1, 2, 3, 4, 5, 6, 7], `every seq through node ${g === a ? 'A' : 'B'}`);
+    assert.equal(through.stdout.toString(), 'one\ntwo\nthree\nfour\nfive\nsix\nseven\n');
+    assert.equal(g.gw.runs.committedSeq(run.id), 7, `node ${g === a ? 'A' : 'B'}: the committed end is the run's`);
+  }
 });
