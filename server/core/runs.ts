@@ -674,7 +674,7 @@ export class RunService {
     for (const k of Object.keys(params)) if (!want.has(k)) throw new CcgError('ERR_BAD_REQUEST', `${name} has no parameter "${k.slice(0, 64)}"`);
     for (const p of cmd.params) if (params[p.name] === undefined) throw new CcgError('ERR_BAD_REQUEST', `${name} needs the parameter "${p.name}"`);
     const requestId = this.issue(id);
-    const fromSeq = this.liveOf(id).receivedSeq + 1;
+    const fromSeq = this.nextSeq(id);
     link.sendExec({ type: 'exec', requestId, name, params });
     return { requestId, fromSeq };
   }
@@ -689,7 +689,7 @@ export class RunService {
     const link = this.linkOf(id);
     if (!link) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected');
     const requestId = this.issue(id);
-    const fromSeq = this.liveOf(id).receivedSeq + 1;
+    const fromSeq = this.nextSeq(id);
     link.send(build(requestId));
     return { requestId, fromSeq };
   }
@@ -740,7 +740,9 @@ export class RunService {
 
   /** The seq the next chunk of a run will get (where a viewer waiting for the answer to a request starts). */
   nextSeq(id: string): number {
-    return this.liveOf(id).receivedSeq + 1;
+    // Not liveOf: a node whose runner is elsewhere keeps no ingest state of the run.
+    const live = this.ingestHere(id);
+    return (live ? live.receivedSeq : this.committedSeq(id)) + 1;
   }
 
   pendingCancel(id: string): string | null {
