@@ -40,7 +40,10 @@ interface Live {
   /** A fan-out of `unpublished` is queued (one per turn, whatever the chunks). */
   fanOutQueued: boolean;
   pendingBytes: number;
-  lastWrite: Promise<void>;
+  /** Writes handed to the store and not yet finished (successfully or not). */
+  writing: number;
+  /** Called once `writing` is back to 0 (recordExit, a rebuild of this state, shutdown). */
+  whenIdle: (() => void)[];
   progressTimer: NodeJS.Timeout | null;
   /** The gateway's own redaction pass, one per stream (the runner already redacted; this is defence in depth). */
   redactors: Map<number, { apply(data: Uint8Array): Buffer }>;
@@ -102,6 +105,8 @@ export class RunService {
   constructor(private readonly o: RunServiceOptions) {
     // Another node took a runner over (it reconnected there): this node lets its socket go.
     o.router?.onTakeover((id) => {
+      // Whether and when the runner is lost is for its new holder to say.
+      this.lostAt.delete(id);
       const link = this.runners.get(id);
       if (!link) return;
       this.runners.delete(id);
@@ -270,19 +275,24 @@ export class RunService {
     // Clustered, a runner not attached here may have streamed into other nodes since this one
     // last took its output (whether or not the record still names one: a node lets go of the
     // runner when it leaves), so what this node knew of the ingest is stale: it starts again from
-    // the store. Writes of the earlier connection still under way end on the old state; a chunk
-    // they had not stored yet is resent by the runner (it was never acknowledged).
-    if (this.o.router && !this.runners.has(id)) {
-      const stale = this.live.get(id);
-      if (stale?.progressTimer) clearTimeout(stale.progressTimer);
-      this.live.delete(id);
+    // the store's end (where every seq before is stored). A chunk not stored by then was never
+    // acknowledged: the runner resends it.
+    const stale = this.live.get(id);
+    if (stale && this.o.router && (!this.runners.has(id) || this.heldElsewhere(id))) {
+      // Its writes finish first: a write finishing later would count its bytes (and fan its
+      // chunk out) a second time when the runner resends it here.
+      if (!(await this.writesDone(stale, 10_000))) this.o.log.warn('run.writes_outlived', { run: id, writing: stale.writing });
+      if (stale.progressTimer) clearTimeout(stale.progressTimer);
+      stale.progressTimer = null;
+      if (this.live.get(id) === stale) this.live.delete(id);
+      this.remember(id, stale.committedSeq);
     }
     // The stored end, read before the link is registered (no chunk of this socket comes before its welcome).
     const stored = this.live.has(id) ? undefined : await this.o.store.lastSeq(id);
     const previous = this.runners.get(id);
     if (previous && previous !== link) previous.kick(new CcgError('ERR_REPLACED'));
     this.runners.set(id, link);
-    this.o.router?.attached(id, link);
+    this.o.router?.attached(id, this.routedLink(id, link));
     this.lostAt.delete(id);
     const live = this.liveOf(id, stored);
     // The command line is displayed to every viewer: redacted again here, as output is.
@@ -300,7 +310,7 @@ export class RunService {
   detachRunner(id: string, link: RunnerLink): void {
     if (this.runners.get(id) !== link) return;
     this.runners.delete(id);
-    this.o.router?.detached(id, link);
+    this.o.router?.detached(id, this.routedLink(id, link));
     const run = this.get(id);
     if (run && !isFinal(run.status)) this.lostAt.set(id, this.o.now());
     if (run?.runnerNode && run.runnerNode === this.o.router?.node) {
@@ -331,7 +341,7 @@ export class RunService {
       const run = this.get(id);
       const token = run ? this.tokenOf(run) : undefined;
       const redaction = new Redaction({ literals: token ? [{ kind: 'ccg-token', value: token }] : [] });
-      live = { receivedSeq: seq, committedSeq: seq, stored: new Set(), inFlight: [], unpublished: [], fanOutQueued: false, pendingBytes: 0, lastWrite: Promise.resolve(), progressTimer: null, redactors: new Map(), redaction };
+      live = { receivedSeq: seq, committedSeq: seq, stored: new Set(), inFlight: [], unpublished: [], fanOutQueued: false, pendingBytes: 0, writing: 0, whenIdle: [], progressTimer: null, redactors: new Map(), redaction };
       this.live.set(id, live);
       this.settled.delete(id);
     }
@@ -363,7 +373,29 @@ export class RunService {
    */
   private ingestHere(id: string): Live | undefined {
     const live = this.live.get(id);
-    return live && (!this.o.router || this.runners.has(id)) ? live : undefined;
+    return live && (!this.o.router || (this.runners.has(id) && !this.heldElsewhere(id))) ? live : undefined;
+  }
+
+  /**
+   * Clustered: the record says another node holds the runner (or held it last). A socket this
+   * node still has for it is then a dead one whose takeover message did not arrive (NATS core
+   * delivers at most once).
+   */
+  private heldElsewhere(id: string): boolean {
+    const node = this.get(id)?.runnerNode;
+    return Boolean(this.o.router && node && node !== this.o.router.node);
+  }
+
+  /** Resolves true once none of the run's writes is under way, false if some still are after `ms`. */
+  private writesDone(live: Live, ms: number): Promise<boolean> {
+    if (live.writing === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      live.whenIdle.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
   }
 
   /** The end of a run's output as far as this node knows without its runner: output only grows, so the most any source says. */
@@ -387,16 +419,9 @@ export class RunService {
     if (this.settled.size > 50_000) this.settled.delete(this.settled.keys().next().value!);
   }
 
-  /** Clustered gateway: the run's runner is on another node (or on none, last seen on another). */
-  private elsewhere(id: string): boolean {
-    if (!this.o.router || this.runners.has(id)) return false;
-    const node = this.get(id)?.runnerNode;
-    return Boolean(node) && node !== this.o.router.node;
-  }
-
   /** Accepted chunks of a run not yet committed, from `from` on, in order (they are fanned out before their commit). */
   pendingChunks(id: string, from: number): readonly LiveChunk[] {
-    const inFlight = this.live.get(id)?.inFlight ?? [];
+    const inFlight = this.ingestHere(id)?.inFlight ?? [];
     const first = inFlight.findIndex((c) => c.seq >= from);
     return first < 0 ? [] : inFlight.slice(first);
   }
@@ -406,9 +431,9 @@ export class RunService {
     return (this.follow ??= {
       // A run whose runner another node holds: whatever the store has is committed, and the chunks
       // that node fanned out before their commit come from the bus.
-      committedSeq: (id) => (this.elsewhere(id) ? Number.MAX_SAFE_INTEGER : this.committedSeq(id)),
+      committedSeq: (id) => (this.heldElsewhere(id) ? Number.MAX_SAFE_INTEGER : this.committedSeq(id)),
       readChunks: (id, from, opts) => this.o.store.readChunks(id, from, opts),
-      pendingChunks: (id, from) => (this.elsewhere(id) ? (this.o.bus.remoteChunks?.(id, from) ?? []) : this.pendingChunks(id, from)),
+      pendingChunks: (id, from) => (this.heldElsewhere(id) ? (this.o.bus.remoteChunks?.(id, from) ?? []) : this.pendingChunks(id, from)),
       bus: this.o.bus,
     });
   }
@@ -450,7 +475,8 @@ export class RunService {
         this.fanOut(id, live);
       });
     }
-    live.lastWrite = this.o.store.appendChunk(id, chunk).then(
+    live.writing++;
+    const write = this.o.store.appendChunk(id, chunk).then(
       () => {
         // The committed seq advances over the seqs stored without a hole only. Writes may resolve
         // out of order (lmdb-js's batches with ~1000 writes in flight; JetStream's publishes always),
@@ -473,6 +499,7 @@ export class RunService {
           this.scheduleProgress(id, live);
           onCommitted(upTo);
         });
+        this.written(live);
       },
       (err: unknown) => {
         // Nothing past the committed seq is acknowledged; the runner resends it after reconnecting.
@@ -481,11 +508,17 @@ export class RunService {
         live.unpublished = [];
         live.pendingBytes = 0;
         this.afterCommit(() => onFailed(err));
+        this.written(live);
       },
     );
-    // Never an unhandled rejection (Node 20 ends the process on one): recordExit awaits it too.
-    live.lastWrite.catch((err: unknown) => this.o.log.error('run.ingest_failed', { run: id, err: String(err).slice(0, 300) }));
+    // Never an unhandled rejection (Node 20 ends the process on one).
+    write.catch((err: unknown) => this.o.log.error('run.ingest_failed', { run: id, err: String(err).slice(0, 300) }));
     return 'accepted';
+  }
+
+  /** One write of the run finished: whoever waits for none to be under way hears it. */
+  private written(live: Live): void {
+    if (--live.writing === 0 && live.whenIdle.length > 0) for (const fn of live.whenIdle.splice(0)) fn();
   }
 
   /**
@@ -532,11 +565,9 @@ export class RunService {
     exit: { code: number | null; signal: string | null; lastSeq: number; error?: string | null | undefined },
   ): Promise<RunRecord> {
     const live = this.liveOf(id);
-    await live.lastWrite.catch(() => undefined);
-    // The last write may complete before earlier ones (see ingest): wait for those still under way.
-    for (const until = Date.now() + 10_000; live.committedSeq < exit.lastSeq && live.receivedSeq >= exit.lastSeq && Date.now() < until; ) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    // Writes may finish out of order (see ingest): every chunk before the exit was received
+    // before it, so once none is under way every one that could be stored is.
+    await this.writesDone(live, 10_000);
     if (live.committedSeq < exit.lastSeq) {
       throw new CcgError('ERR_SEQ_GAP', `exit claims output up to ${exit.lastSeq}, gateway has ${live.committedSeq}`);
     }
@@ -621,7 +652,7 @@ export class RunService {
         r.status = 'revoked';
         r.reason = why ?? `revoked by ${by}`;
         r.endedAt = this.o.now();
-        r.lastSeq = this.committedSeq(id);
+        r.lastSeq = Math.max(r.lastSeq, this.committedSeq(id));
       }
     });
     // Sockets of the run that have not said hello yet (no link): closed too.
@@ -697,12 +728,43 @@ export class RunService {
   /** A fresh request id for a run, remembered until its answer is audited (claimAnswer). */
   private issue(id: string): string {
     const requestId = randomBytes(16).toString('base64url');
+    this.expect(id, requestId);
+    return requestId;
+  }
+
+  /**
+   * The link another node's requests reach this node's runner socket through (cluster): a request
+   * issued there (a command, a collection, an assist session) is expected here too, where the
+   * runner's answer arrives and is audited. One per socket, so that `detached` knows it.
+   */
+  private routedLink(id: string, link: RunnerLink): RunnerLink {
+    let routed = this.routed.get(link);
+    if (!routed) {
+      routed = {
+        send: (msg) => {
+          if (msg.type === 'exec' || msg.type === 'collect' || msg.type === 'assist') this.expect(id, msg.requestId);
+          link.send(msg);
+        },
+        sendExec: (msg) => {
+          this.expect(id, msg.requestId);
+          link.sendExec(msg);
+        },
+        sendCancel: (by) => link.sendCancel(by),
+        kick: (err) => link.kick(err),
+      };
+      this.routed.set(link, routed);
+    }
+    return routed;
+  }
+  private readonly routed = new WeakMap<RunnerLink, RunnerLink>();
+
+  /** Remembers a request id until its answer is audited. */
+  private expect(id: string, requestId: string): void {
     let a = this.answers.get(id);
     if (!a) this.answers.set(id, (a = { open: new Set(), unsolicited: 0 }));
     a.open.add(requestId);
     // Requests the runner never answers must not pile up: the oldest is forgotten.
     if (a.open.size > MAX_OPEN_REQUESTS) a.open.delete(a.open.values().next().value!);
-    return requestId;
   }
 
   /**
@@ -757,7 +819,7 @@ export class RunService {
     for (const [id, live] of this.live) {
       if (live.progressTimer) clearTimeout(live.progressTimer);
       live.progressTimer = null;
-      await live.lastWrite.catch(() => undefined);
+      await this.writesDone(live, 10_000);
       const run = this.cache.get(id);
       if (run) writes.push(this.o.store.putRun(run));
     }

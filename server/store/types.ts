@@ -68,7 +68,10 @@ export interface RunStore {
    * in ascending seq order.
    */
   readChunksBefore(runId: string, before: number, opts: { limit: number; maxBytes: number }): Promise<StoredChunk[]>;
-  /** The highest stored seq of a run, 0 when it has none. */
+  /**
+   * The highest seq of a run stored with every seq before it, 0 when it has none: where a runner
+   * is taken on (a clustered store can hold a later chunk while an earlier write failed).
+   */
   lastSeq(runId: string): Promise<number>;
 }
 

@@ -137,3 +137,32 @@ test('two gateway nodes on one JetStream: a runner that streamed into node A, mo
     assert.equal(g.gw.runs.committedSeq(run.id), 7, `node ${g === a ? 'A' : 'B'}: the committed end is the run's`);
   }
 });
+
+test('two gateway nodes on one JetStream: a command asked through node B of a runner on node A is audited once when the runner answers on A', async (t) => {
+  const nats = await startNatsCluster(1);
+  t.after(() => nats.stop());
+  const a = await startGateway({ nats: { servers: [nats.urls] } });
+  t.after(() => a.close());
+  const b = await startGateway({ nats: { servers: [nats.urls] } });
+  t.after(() => b.close());
+  const created = await apiRequest(a, 'POST', '/api/v1/runs', { name: 'audit-across' });
+  const run = created.json as { id: string; token: string };
+  const runner = await fakeRunner(a, run.id, run.token, { mode: 'command', commands: [{ name: 'test', params: [], timeoutMs: 60_000 }] });
+  t.after(() => runner.close());
+  const onB = { url: b.url, fingerprint: b.fingerprint, operatorToken: a.operatorToken };
+  await waitFor(async () => ((await apiRequest(onB, 'GET', `/api/v1/runs/${run.id}`)).json.run?.runnerConnected ? true : undefined), 10_000, 'node B sees the runner');
+  const asked = await apiRequest(onB, 'POST', `/api/v1/runs/${run.id}/exec`, { name: 'test', params: {} });
+  assert.equal(asked.status, 202, JSON.stringify(asked.json));
+  const exec = await runner.next('exec');
+  assert.equal(exec.requestId, asked.json.requestId);
+  const exit = { type: 'exec_exit', requestId: exec.requestId, name: 'test', code: 0, signal: null, timedOut: false, truncated: false, durationMs: 5 } as const;
+  await runner.events(exit, exit); // answered twice: audited once
+  const audited = () => a.gw.store.listAudit({ limit: 100 }).filter((e) => e.action === 'command.exit' && e.detail?.['requestId'] === exec.requestId);
+  await waitFor(() => (audited().length > 0 ? true : undefined), 10_000, 'the answer audited');
+  // A sentinel asked through A, answered after: its entry means the earlier ones were written.
+  const sentinel = await apiRequest(a, 'POST', `/api/v1/runs/${run.id}/exec`, { name: 'test', params: {} });
+  const exec2 = await runner.next('exec', (m) => m.requestId === sentinel.json.requestId);
+  await runner.events({ ...exit, requestId: exec2.requestId, code: 7 });
+  await waitFor(() => (a.gw.store.listAudit({ limit: 100 }).some((e) => e.action === 'command.exit' && e.detail?.['code'] === 7) ? true : undefined), 10_000, 'the sentinel audited');
+  assert.equal(audited().length, 1, 'one entry for the request asked through B');
+});

@@ -23,8 +23,8 @@ export const MAX_PUBLISHES_IN_FLIGHT = 512;
  *
  * A run's seqs are contiguous from 1 (the gateway refuses a gap), so every read asks for the
  * exact subjects it wants, asked of the stream's leader (no consumer per viewer): a range is a
- * window of gets in flight, and the end of a run is found by probing up from the run record's
- * lastSeq (exact once a run ended; at most a second behind while it runs). Not direct gets:
+ * window of gets in flight, and the end of a run is found by reading up from the run record's
+ * lastSeq (exact once a run ended; at most a second behind while it runs) to the first hole. Not direct gets:
  * a replica may answer those before it has what the leader acknowledged.
  */
 export class JsChunks {
@@ -159,27 +159,23 @@ export class JsChunks {
     return undefined;
   }
 
-  /** The highest stored seq: up from the record's lastSeq, doubling, then halving the gap. */
+  /**
+   * The end of the run's output stored without a hole: up from the record's lastSeq (every seq
+   * up to it is stored: it is written from the committed seq, which never passes a hole) to the
+   * first seq missing, a window of gets at a time. Not a search by halving: a later chunk can be
+   * stored while an earlier one is not (its publish failed with its NATS server), and a node that
+   * took the runner on past that hole would lose the earlier chunk for ever (it would acknowledge
+   * the later ones, and the runner drop the earlier from its spool).
+   */
   async lastSeq(runId: string): Promise<number> {
-    let lo = Math.max(0, Math.floor(this.hint(runId)));
-    if (lo > 0 && !(await this.get(runId, lo))) lo = 0; // the record ahead of the output: start over
-    let step = 1;
-    let hi: number;
-    for (;;) {
-      if (!(await this.get(runId, lo + step))) {
-        hi = lo + step;
-        break;
-      }
-      lo += step;
-      step *= 2;
+    let end = Math.max(0, Math.floor(this.hint(runId)));
+    if (end > 0 && !(await this.get(runId, end))) end = 0; // the record ahead of the output: start over
+    for (let window = 4; ; window = Math.min(MAX_WINDOW, window * 2)) {
+      const got = await Promise.all(Array.from({ length: window }, (_, i) => this.get(runId, end + 1 + i)));
+      const missing = got.findIndex((c) => !c);
+      if (missing >= 0) return end + missing;
+      end += window;
     }
-    // lo is stored, hi is not: halve until they meet.
-    while (hi - lo > 1) {
-      const mid = Math.floor((lo + hi) / 2);
-      if (await this.get(runId, mid)) lo = mid;
-      else hi = mid;
-    }
-    return lo;
   }
 }
 

@@ -53,6 +53,18 @@ test('JetStream store: chunks are stored once per seq, read forwards and backwar
   assert.equal((await a.readChunks(id, 5, { limit: 1, maxBytes: 1e6 }))[0]!.data.toString(), 'line 5\n', 'the stored seq never changes');
 });
 
+test('JetStream store: the end of a run is the end of what is stored without a hole (a node that took a runner on past a hole would lose the missing chunk for ever)', async (t) => {
+  const a = await open();
+  t.after(() => a.close());
+  const id = 'jsholes00001';
+  await a.createRun(run(id, 1));
+  // Seq 2's publish failed (its NATS server died) while 3 to 20 were stored.
+  for (const seq of [1, ...Array.from({ length: 18 }, (_, i) => i + 3)]) await a.appendChunk(id, { seq, stream: 1, time: seq, data: Buffer.from(`line ${seq}\n`) });
+  assert.equal(await a.lastSeq(id), 1, 'a runner is taken on at seq 2, which it still has');
+  await a.appendChunk(id, { seq: 2, stream: 1, time: 2, data: Buffer.from('line 2\n') });
+  assert.equal(await a.lastSeq(id), 20);
+});
+
 test('JetStream store: 3,000 appends at once (30 runners with 100 unacknowledged each) all land, never more than the cap awaiting their ack', async (t) => {
   const a = await open();
   t.after(() => a.close());
