@@ -170,7 +170,7 @@ export class JsChunks {
   async lastSeq(runId: string): Promise<number> {
     let end = Math.max(0, Math.floor(this.hint(runId)));
     if (end > 0 && !(await this.get(runId, end))) end = 0; // the record ahead of the output: start over
-    for (let window = 4; ; window = Math.min(MAX_WINDOW, window * 2)) {
+    for (let window = 1; ; window = Math.min(MAX_WINDOW, window * 2)) {
       const got = await Promise.all(Array.from({ length: window }, (_, i) => this.get(runId, end + 1 + i)));
       const missing = got.findIndex((c) => !c);
       if (missing >= 0) return end + missing;
