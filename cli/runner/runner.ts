@@ -379,6 +379,16 @@ class Runner {
   }
 
   private onWelcome(msg: Extract<GatewayToRunner, { type: 'welcome' }>): void {
+    // A gateway asking for output it acknowledged earlier (this runner dropped it from its
+    // spool then) lost stored output: nothing here can fill that gap, and waiting for chunks the
+    // spool no longer has would hang silently. Said plainly, then the usual retry (another
+    // gateway, when there are several; this one again after a backoff, once it is restored).
+    if (msg.nextSeq < this.spool.minSeq && !msg.finished) {
+      const err = new CliError(`gateway ${this.link.gateway.url} asks for output from seq ${msg.nextSeq}, but it acknowledged everything before seq ${this.spool.minSeq} and this runner no longer holds it: the gateway lost stored output`, EXIT.UNREACHABLE, 'ERR_SEQ_GAP');
+      this.link.note(err);
+      this.link.reconnectNow();
+      return;
+    }
     this.link.resetBackoff();
     if (msg.finished) {
       this.finish(() => {

@@ -85,7 +85,9 @@ test('a viewer of a live pty run gets the latest snapshot and only the output af
   const script = `${LINES}process.stdin.once('data',(d)=>{process.stdout.write('\\r\\nGOT '+d.toString().trim()+'\\r\\n');setTimeout(()=>process.exit(0),500);});`;
   const { run, runner } = await ptyRun(t, g, ['node', '-e', script, '300000'], { size: '80x24' });
   await waitFor(() => ((g.gw.store.latestTermSnapshot(run.id)?.seq ?? 0) > 0 && g.gw.runs.committedSeq(run.id) > 0 ? true : undefined), 30_000, 'a snapshot of the live run');
-  // Output stopped: the 3 s timer snapshots the rest.
+  // Output stopped (all 300,000 bytes are in; a runner slowed by a busy machine can pause for
+  // longer than the idle timer mid-way): the 3 s timer snapshots the rest.
+  await waitFor(() => ((g.gw.runs.get(run.id)?.bytes ?? 0) >= 300_000 ? true : undefined), 30_000, 'the whole output stored');
   await waitFor(() => (g.gw.store.latestTermSnapshot(run.id)?.seq === g.gw.runs.committedSeq(run.id) ? true : undefined), 30_000, 'the idle snapshot');
   const c = await pageUser(g, 'olive');
   const live = await openUntil(g, run.id, c.cookieHeader(), (text) => text.includes('event: snapshot'));

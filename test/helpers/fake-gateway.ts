@@ -94,6 +94,11 @@ export class FakeGateway {
     this.ws.send(typeof msg === 'string' || Buffer.isBuffer(msg) ? msg : JSON.stringify(msg), { binary: Buffer.isBuffer(msg) });
   }
 
+  /** Drops the runner's current connection (it reconnects). */
+  drop(): void {
+    this.ws?.terminate();
+  }
+
   /** Waits until the runner is connected and welcomed on connection `n`. */
   async connected(n = 1, ms = 15_000): Promise<void> {
     // `welcomed`, not `hello`: hello stays set from an earlier connection, and a request sent on

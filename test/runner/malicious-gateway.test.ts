@@ -229,3 +229,21 @@ test('allowlisted commands: timeouts kill the whole process group, output is cap
   assert.equal(fail.ev.code, 3);
   assert.equal(fail.out, 'failing\n');
 });
+
+test('a gateway that lost output it had acknowledged is told so plainly, and the runner keeps its child and retries instead of hanging', async (t) => {
+  const fake = await FakeGateway.start();
+  t.after(() => fake.close());
+  const runner = spawnCcg(
+    ['runner', 'start', '--run-id', RUN_ID, '--gateway', fake.url, '--quiet', '--no-collect', '--spool-dir', tempDir(), '--', process.execPath, '-e', 'let i = 0; setInterval(() => console.log(`line ${++i}`), 20)'],
+    { CCG_RUN_TOKEN: TOKEN },
+  );
+  t.after(() => runner.child.kill('SIGKILL'));
+  await fake.connected();
+  await waitFor(() => (fake.receivedSeq >= 5 ? true : undefined), 15_000, 'five chunks acknowledged');
+  // The gateway's store is replaced by an empty one (say, restored from an old backup).
+  fake.receivedSeq = 0;
+  fake.drop();
+  await waitFor(() => (/asks for output from seq 1, but it acknowledged everything before seq \d+ .*lost stored output; reconnecting/.test(runner.stderr()) ? true : undefined), 15_000, 'the runner saying what the gateway did');
+  assert.equal(runner.child.exitCode, null, 'the runner (and its child) go on');
+  assert.equal(fake.receivedSeq, 0, 'nothing was sent past the gap');
+});
