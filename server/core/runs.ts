@@ -475,8 +475,9 @@ export class RunService {
         this.fanOut(id, live);
       });
     }
-    live.writing++;
-    const write = this.o.store.appendChunk(id, chunk).then(
+    const appended = this.o.store.appendChunk(id, chunk);
+    live.writing++; // after the call: a store that threw has no write under way
+    const write = appended.then(
       () => {
         // The committed seq advances over the seqs stored without a hole only. Writes may resolve
         // out of order (lmdb-js's batches with ~1000 writes in flight; JetStream's publishes always),
@@ -566,8 +567,10 @@ export class RunService {
   ): Promise<RunRecord> {
     const live = this.liveOf(id);
     // Writes may finish out of order (see ingest): every chunk before the exit was received
-    // before it, so once none is under way every one that could be stored is.
-    await this.writesDone(live, 10_000);
+    // before it, so once none is under way every one that could be stored is. (A clustered
+    // store's publishes can queue behind other runs' for a while: a minute before the exit is
+    // refused and the runner sends it again.)
+    await this.writesDone(live, 60_000);
     if (live.committedSeq < exit.lastSeq) {
       throw new CcgError('ERR_SEQ_GAP', `exit claims output up to ${exit.lastSeq}, gateway has ${live.committedSeq}`);
     }
