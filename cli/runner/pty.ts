@@ -1,3 +1,4 @@
+import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { createRequire } from 'node:module';
 import type { IPty } from '@lydell/node-pty';
@@ -84,9 +85,14 @@ export class PtyDriver implements ChildDriver {
       return;
     }
     this.term = term;
+    let lastData = Date.now();
+    drainAfterExit(term, () => lastData);
     io.spawned(term.pid);
     io.event({ type: 'pty_resized', cols: this.o.cols, rows: this.o.rows });
-    term.onData((d: string | Buffer) => io.output(STREAM_STDOUT, typeof d === 'string' ? Buffer.from(d, 'utf8') : d));
+    term.onData((d: string | Buffer) => {
+      lastData = Date.now();
+      io.output(STREAM_STDOUT, typeof d === 'string' ? Buffer.from(d, 'utf8') : d);
+    });
     term.onExit(({ exitCode, signal }) => {
       this.term = null;
       this.hook?.close();
@@ -146,4 +152,70 @@ export class PtyDriver implements ChildDriver {
     // In a terminal, Ctrl-C is the clean interrupt; the runner's SIGINT to the group does that.
     return false;
   }
+}
+
+/** After the child's exit, the pty is read until it has been quiet this long (at most DRAIN_MS). */
+const QUIET_MS = 100;
+const DRAIN_MS = 5000;
+
+interface PtySocket {
+  destroyed?: boolean;
+  destroy(err?: Error): unknown;
+}
+
+/**
+ * Keeps the end of a pty run's output. Two things lost it on a busy machine (a 1 MB run's screen
+ * ended 7 to 250 lines short, about one run in five with two cores loaded): Linux ends the pty's
+ * master with EIO as soon as the child's last descriptor of the other side closes, even with its
+ * last output not yet readable; and node-pty destroys its socket 200 ms after the child's exit.
+ * So the runner holds the other side open itself (O_NOCTTY: it never becomes its terminal) and
+ * defers node-pty's destroy: after the exit the pty is read until it has been quiet for
+ * QUIET_MS, then the runner lets go of its side and the EIO that follows ends it (node-pty
+ * reports the exit then). A process the child left holding the pty cannot keep it open past
+ * DRAIN_MS. Reaches into node-pty's `_socket` and `_pty` (@lydell/node-pty 1.1.0, pinned); without
+ * them it changes nothing.
+ */
+function drainAfterExit(term: IPty, lastData: () => number): void {
+  const t = term as unknown as { _socket?: PtySocket; _pty?: unknown };
+  const socket = t._socket;
+  if (!socket || typeof socket.destroy !== 'function') return;
+  let side: number | null = null;
+  try {
+    if (typeof t._pty === 'string') side = openSync(t._pty, fsConstants.O_RDWR | fsConstants.O_NOCTTY);
+  } catch {
+    side = null;
+  }
+  const letGo = () => {
+    if (side === null) return;
+    try {
+      closeSync(side);
+    } catch {
+      // already closed
+    }
+    side = null;
+  };
+  const destroy = socket.destroy.bind(socket);
+  let draining = false;
+  // node-pty calls destroy() without an error only from its timer after the exit; a read error
+  // (the EIO that ends a drained pty) passes straight through.
+  socket.destroy = (err?: Error) => {
+    if (err !== undefined || draining) {
+      letGo();
+      return destroy(err);
+    }
+    draining = true;
+    const until = Date.now() + DRAIN_MS;
+    const look = () => {
+      if (socket.destroyed) return letGo();
+      if (Date.now() - lastData() < QUIET_MS && Date.now() < until) {
+        setTimeout(look, QUIET_MS).unref();
+        return;
+      }
+      if (side === null) return void destroy();
+      letGo();
+      setTimeout(() => void (socket.destroyed || destroy()), Math.max(0, until - Date.now()) + QUIET_MS).unref();
+    };
+    look();
+    return socket;
+  };
 }
