@@ -17,14 +17,24 @@ export class LiveTextPrinter {
   /** Characters of the current live text already printed, and whether a line is open. */
   private printed = 0;
   private open = false;
+  /**
+   * The live text last printed in full and ended (its `done` came, or another message began):
+   * the stored message may still arrive after that (a viewer catching up from the store gets
+   * the chunk later than the `done`), and is then not printed a second time.
+   */
+  private shown: { messageId: string; text: string } | null = null;
 
   constructor(private readonly write: (s: string) => void) {}
 
   onLive(m: OperatorLiveText): void {
     const before = this.view.messageId === null ? null : `${this.view.messageId}\u0000${this.view.block}`;
+    const was = this.open && this.view.messageId !== null ? { messageId: this.view.messageId, text: this.view.text } : null;
     const text = this.view.apply(m);
     const now = this.view.messageId === null ? null : `${this.view.messageId}\u0000${this.view.block}`;
-    if (now !== before) this.end();
+    if (now !== before) {
+      if (was) this.shown = was;
+      this.end();
+    }
     if (text === null) return;
     if (!this.open) {
       this.write('◆ Claude: ');
@@ -42,8 +52,11 @@ export class LiveTextPrinter {
    * live text already showed in full (print nothing more for it).
    */
   beforeEvent(ev: RunnerEvent): boolean {
-    if (!this.open) return false;
-    const same = ev.type === 'claude_text' && ev.parentToolUseId === null && ev.error === null && !ev.truncated && ev.messageId === this.view.messageId && ev.text === this.view.text;
+    const whole = ev.type === 'claude_text' && ev.parentToolUseId === null && ev.error === null && !ev.truncated;
+    const shown = this.shown;
+    this.shown = null; // only the next event can be the one it showed
+    if (!this.open) return whole && shown !== null && ev.messageId === shown.messageId && ev.text === shown.text;
+    const same = whole && ev.messageId === this.view.messageId && ev.text === this.view.text;
     // Any other line ends the live one (printed again in full if more of it comes).
     this.end();
     if (ev.type === 'claude_text' || ev.type === 'claude_result' || ev.type === 'claude_ended') this.view.clear();
