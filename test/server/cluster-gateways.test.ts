@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import https from 'node:https';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { PinnedAgent } from '../../cli/client/pinned-agent.js';
 import { uploadPath } from '../../protocol/artifacts.js';
 import { HEADER_CONTENT_SHA256, signRequest } from '../../protocol/signing.js';
@@ -30,13 +30,19 @@ function request(g: { url: string; fingerprint: string }, method: string, path: 
   });
 }
 
-test('two gateway nodes on one JetStream: one secret key and one token table, an artifact uploaded through one downloads through the other, a signed request replayed to the other node is refused', async (t) => {
+/** Two gateway nodes on one nats-server (one JetStream), stopped after the test. */
+async function twoNodes(t: TestContext): Promise<{ a: TestGateway; b: TestGateway }> {
   const nats = await startNatsCluster(1);
   t.after(() => nats.stop());
   const a = await startGateway({ nats: { servers: [nats.urls] } });
   t.after(() => a.close());
   const b = await startGateway({ nats: { servers: [nats.urls] } });
   t.after(() => b.close());
+  return { a, b };
+}
+
+test('two gateway nodes on one JetStream: one secret key and one token table, an artifact uploaded through one downloads through the other, a signed request replayed to the other node is refused', async (t) => {
+  const { a, b } = await twoNodes(t);
   assert.ok(a.gw.node && b.gw.node && a.gw.node !== b.gw.node, 'each node has its own id');
   assert.equal(a.gw.store.health().kind, 'jetstream');
 
@@ -68,12 +74,7 @@ test('two gateway nodes on one JetStream: one secret key and one token table, an
 
 
 test('two gateway nodes on one JetStream: an approval asked on node A, answered on A and B at once: exactly one answer wins, the runner gets one decision', async (t) => {
-  const nats = await startNatsCluster(1);
-  t.after(() => nats.stop());
-  const a = await startGateway({ nats: { servers: [nats.urls] } });
-  t.after(() => a.close());
-  const b = await startGateway({ nats: { servers: [nats.urls] } });
-  t.after(() => b.close());
+  const { a, b } = await twoNodes(t);
   const created = await apiRequest(a, 'POST', '/api/v1/runs', { name: 'approve-across' });
   const run = created.json as { id: string; token: string };
   const runner = await fakeRunner(a, run.id, run.token);
@@ -94,12 +95,7 @@ test('two gateway nodes on one JetStream: an approval asked on node A, answered 
 });
 
 test('two gateway nodes on one JetStream: a runner that streamed into node A, moved to B and came back to A reads back whole through A, and A takes it on at the seq B stopped at', async (t) => {
-  const nats = await startNatsCluster(1);
-  t.after(() => nats.stop());
-  const a = await startGateway({ nats: { servers: [nats.urls] } });
-  t.after(() => a.close());
-  const b = await startGateway({ nats: { servers: [nats.urls] } });
-  t.after(() => b.close());
+  const { a, b } = await twoNodes(t);
   const created = await apiRequest(a, 'POST', '/api/v1/runs', { name: 'moved' });
   const run = created.json as { id: string; token: string };
   const t0 = Date.now();
@@ -138,12 +134,7 @@ test('two gateway nodes on one JetStream: a runner that streamed into node A, mo
 });
 
 test('two gateway nodes on one JetStream: a command asked through node B of a runner on node A is audited once when the runner answers on A', async (t) => {
-  const nats = await startNatsCluster(1);
-  t.after(() => nats.stop());
-  const a = await startGateway({ nats: { servers: [nats.urls] } });
-  t.after(() => a.close());
-  const b = await startGateway({ nats: { servers: [nats.urls] } });
-  t.after(() => b.close());
+  const { a, b } = await twoNodes(t);
   const created = await apiRequest(a, 'POST', '/api/v1/runs', { name: 'audit-across' });
   const run = created.json as { id: string; token: string };
   const runner = await fakeRunner(a, run.id, run.token, { mode: 'command', commands: [{ name: 'test', params: [], timeoutMs: 60_000 }] });
