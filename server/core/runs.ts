@@ -484,8 +484,9 @@ export class RunService {
         // and with JetStream a later publish can succeed while an earlier one failed (its NATS
         // server died): acknowledging the later one made the runner drop the earlier from its
         // spool, a hole in the run's output for ever (the cluster test read 46 KB of 349 KB).
-        live.stored.add(chunk.seq);
-        while (live.stored.delete(live.committedSeq + 1)) live.committedSeq++;
+        if (chunk.seq === live.committedSeq + 1) live.committedSeq++;
+        else live.stored.add(chunk.seq);
+        while (live.stored.size > 0 && live.stored.delete(live.committedSeq + 1)) live.committedSeq++;
         let done = 0;
         while (done < live.inFlight.length && live.inFlight[done]!.seq <= live.committedSeq) done++;
         if (done > 0) live.inFlight.splice(0, done);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import { silentLogger } from '../../../server/log.js';
 import { MAX_PUBLISHES_IN_FLIGHT } from '../../../server/store/jetstream/chunks.js';
 import { JetStreamStore } from '../../../server/store/jetstream/jetstream-store.js';
@@ -10,6 +10,17 @@ import { waitFor } from '../../helpers/processes.js';
 /** Two gateway nodes' stores on one nats-server: what one writes, the other sees. */
 let nats: NatsCluster;
 const open = () => JetStreamStore.open({ servers: [nats.urls], log: silentLogger, audit: { retentionMs: 3600_000, maxBytes: 8 * 1024 * 1024 } });
+
+/** Two nodes' stores on the one server, closed after the test. */
+async function openTwo(t: TestContext): Promise<[JetStreamStore, JetStreamStore]> {
+  const a = await open();
+  const b = await open();
+  t.after(async () => {
+    await a.close();
+    await b.close();
+  });
+  return [a, b];
+}
 
 before(async () => {
   nats = await startNatsCluster(1);
@@ -90,12 +101,7 @@ test('JetStream store: 3,000 appends at once (30 runners with 100 unacknowledged
 });
 
 test('JetStream store: two nodes share runs, users, tokens, approvals and nonces; read-modify-writes are atomic across them', async (t) => {
-  const a = await open();
-  const b = await open();
-  t.after(async () => {
-    await a.close();
-    await b.close();
-  });
+  const [a, b] = await openTwo(t);
   assert.notEqual(a.nodeId, b.nodeId);
   assert.match(a.nodeId, /^n-[0-9a-f]{6}$/);
 
@@ -190,12 +196,7 @@ test('JetStream store: two nodes share runs, users, tokens, approvals and nonces
 });
 
 test('JetStream store: a revision claimed by a writer that died before its update does not block the key (the next writer takes it over after a moment)', async (t) => {
-  const a = await open();
-  const b = await open();
-  t.after(async () => {
-    await a.close();
-    await b.close();
-  });
+  const [a, b] = await openTwo(t);
   const id = 'jsabandon001';
   await a.createRun(run(id, 300));
   await waitFor(() => (b.getRun(id) ? true : undefined), 10_000, 'node b sees the run');
