@@ -11,7 +11,7 @@ import type { FollowSource } from '../live/follower.js';
 import type { RunnerRouter } from './runner-router.js';
 import type { SecretBox } from '../auth/secret-box.js';
 import type { Logger } from '../log.js';
-import type { AuthStore, RunRecord, RunStore, StoredChunk } from '../store/types.js';
+import type { AuthStore, RunRecord, RunStore, StoredChunk, WriteUrgency } from '../store/types.js';
 import { EventChunkRedactor } from '../../protocol/event-redaction.js';
 import { ChunkRedactor, Redaction } from '../../protocol/redaction.js';
 
@@ -244,9 +244,9 @@ export class RunService {
    * latest stored record (another node may have changed the run since), so no node's change
    * overwrites another's, and the cache takes the result unless a newer change replaced it.
    */
-  private async write(run: RunRecord, patch: (run: RunRecord) => void): Promise<RunRecord> {
+  private async write(run: RunRecord, patch: (run: RunRecord) => void, urgency: WriteUrgency = 'soon'): Promise<RunRecord> {
     if (!this.o.store.updateRun) {
-      await this.o.store.putRun(run);
+      await this.o.store.putRun(run, urgency);
       return run;
     }
     const stored = await this.o.store.updateRun(run.id, (latest) => {
@@ -389,6 +389,7 @@ export class RunService {
   /** Resolves true once none of the run's writes is under way, false if some still are after `ms`. */
   private writesDone(live: Live, ms: number): Promise<boolean> {
     if (live.writing === 0) return Promise.resolve(true);
+    this.o.store.hurry?.(); // output lingers in a batch while only its ack waits
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), ms);
       live.whenIdle.push(() => {
@@ -475,7 +476,8 @@ export class RunService {
         this.fanOut(id, live);
       });
     }
-    const appended = this.o.store.appendChunk(id, chunk);
+    // Only the ack waits for output's commit; services and viewers wait for an event chunk's.
+    const appended = this.o.store.appendChunk(id, chunk, chunk.stream === STREAM_EVENT ? 'soon' : 'lazy');
     live.writing++; // after the call: a store that threw has no write under way
     const write = appended.then(
       () => {
@@ -553,10 +555,14 @@ export class RunService {
       if (!run) return;
       this.o.bus.publish('run', this.summary(run));
       const { bytes, lastSeq } = run;
-      this.write(run, (r) => {
-        r.bytes = Math.max(r.bytes, bytes);
-        r.lastSeq = Math.max(r.lastSeq, lastSeq);
-      }).catch((err: unknown) => this.o.log.error('run.progress.write_failed', { run: id, err: String(err) }));
+      this.write(
+        run,
+        (r) => {
+          r.bytes = Math.max(r.bytes, bytes);
+          r.lastSeq = Math.max(r.lastSeq, lastSeq);
+        },
+        'lazy',
+      ).catch((err: unknown) => this.o.log.error('run.progress.write_failed', { run: id, err: String(err) }));
     }, PROGRESS_INTERVAL_MS);
     live.progressTimer.unref();
   }

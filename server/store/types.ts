@@ -37,13 +37,22 @@ export interface RunRecord extends RunSummary {
   runnerNode?: string | null;
 }
 
+/**
+ * How soon a write must be durable. `soon` (the default): someone waits for it (an API answer, an
+ * event chunk's viewers and services). `lazy`: only an ack or a progress figure does (viewers got
+ * the chunk before its commit), so a store may gather it with others for a while: LmdbStore up to
+ * 250 ms (write-batcher.ts), fewer transactions and fewer pages written per line.
+ */
+export type WriteUrgency = 'soon' | 'lazy';
+
 export interface RunStore {
   createRun(run: RunRecord): Promise<void>;
   getRun(id: string): RunRecord | undefined;
   /** Newest first, optionally only one status. */
   listRuns(opts: { limit: number; status?: RunStatus }): RunRecord[];
   countRuns(): number;
-  putRun(run: RunRecord): Promise<void>;
+  /** `lazy`: only a progress figure waits for it (WriteUrgency). */
+  putRun(run: RunRecord, urgency?: WriteUrgency): Promise<void>;
   /**
    * Clustered stores: atomic read-modify-write of a run record (`change` sees the latest stored
    * record and returns the new one, or undefined to leave it), so that nodes changing the same run
@@ -57,8 +66,10 @@ export interface RunStore {
   fetchRun?(id: string): Promise<RunRecord | undefined>;
   /** Clustered stores: hears run records other nodes wrote. */
   onRunChange?(listener: (run: RunRecord) => void): () => void;
-  /** Resolves once the chunk is durable: only then may it be acknowledged. */
-  appendChunk(runId: string, chunk: StoredChunk): Promise<void>;
+  /** Resolves once the chunk is durable: only then may it be acknowledged. `lazy`: only the ack waits for it (WriteUrgency). */
+  appendChunk(runId: string, chunk: StoredChunk, urgency?: WriteUrgency): Promise<void>;
+  /** Starts the lazy writes waiting now: someone waits for all of a run's writes (its exit, a shutdown). */
+  hurry?(): void;
   // Chunk reads are asynchronous: a networked store answers over the wire (LMDB resolves at once).
   /** Chunks with seq ≥ from, in order, stopping at `limit` chunks or once `maxBytes` is passed. */
   readChunks(runId: string, from: number, opts: { limit: number; maxBytes: number }): Promise<StoredChunk[]>;

@@ -1,51 +1,92 @@
+/** When a batch of gathered writes may start. */
+export interface BatchTiming {
+  /** At most one batch starts per this many ms while writes keep coming. */
+  intervalMs: number;
+  /** Writes nobody waits for (see `add`) wait up to this long, gathered with the ones that follow… */
+  lingerMs: number;
+  /** …unless nothing more came for this long (the stream paused: gathering longer gains nothing)… */
+  quietMs: number;
+  /** …or this many bytes of them wait. */
+  maxBytes: number;
+}
+
+/** The batcher's clock and delays (tests drive them by hand). */
+export interface BatchClock {
+  now(): number;
+  /** Calls `fn` after `ms`; the function returned cancels it. */
+  after(ms: number, fn: () => void): () => void;
+}
+
+const realClock: BatchClock = {
+  now: () => performance.now(),
+  after(ms, fn) {
+    const t = setTimeout(fn, ms);
+    return () => clearTimeout(t);
+  },
+};
+
 /**
- * Gathers writes into fewer transactions under load. Each transaction costs the same whatever it
- * holds (a commit on lmdb-js's write thread and its flush to disk): at 20,000 lines/s from 1,000
- * trickling runners, one per line was most of the gateway's storage CPU. A write that arrives
- * after a quiet spell goes out at the end of the event-loop turn, as before; while writes keep
- * coming, at most one batch starts per `intervalMs`. Only the acks wait for it: viewers get a
- * chunk before its commit (docs/ARCHITECTURE.md, "Fan-out before the commit").
+ * Gathers writes into fewer transactions. Each transaction costs about the same whatever it holds
+ * (a commit on lmdb-js's write thread and its flush to disk), and with many runs interleaved each
+ * one's chunk lands on its own B-tree page, so a transaction of a few lines from each of a hundred
+ * runs writes a hundred pages. A write someone waits for (`soon`) starts at the end of its
+ * event-loop turn after a quiet spell, and at most one batch starts per `intervalMs` while writes
+ * keep coming. A write only an ack waits for (a chunk of output: viewers get it before its commit,
+ * docs/ARCHITECTURE.md, "Fan-out before the commit") lingers up to `lingerMs`, gathered with what
+ * follows, unless the stream pauses, enough bytes wait, or a `soon` write or `hurry` takes it along.
  */
 export class WriteBatcher<T> {
   private queue: { item: T; resolve: () => void; reject: (err: unknown) => void }[] = [];
-  private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
-  private immediate = false;
+  private queuedBytes = 0;
+  /** Whether something waiting must go at the earliest start allowed. */
+  private soon = false;
+  private firstAt = 0;
+  private lastAddAt = 0;
+  /** Cancels the armed timer (an immediate or a delay). */
+  private timer: (() => void) | null = null;
+  /** When the armed timer fires (Infinity: none). */
+  private timerAt = Number.POSITIVE_INFINITY;
   private lastStart = Number.NEGATIVE_INFINITY;
 
   constructor(
     /** Starts every write of the batch in this turn (one transaction) and resolves once they are committed. */
     private readonly write: (items: readonly T[]) => Promise<void>,
-    private readonly intervalMs: number,
-    private readonly now: () => number = () => performance.now(),
+    private readonly timing: BatchTiming,
+    private readonly clock: BatchClock = realClock,
   ) {}
 
-  /** Resolves once `item` is committed (with the rest of its batch). */
-  add(item: T): Promise<void> {
+  /**
+   * Resolves once `item` is committed (with the rest of its batch). `soon`: someone waits for it
+   * (an API answer, an event chunk's viewers); otherwise it may linger (`BatchTiming`).
+   */
+  add(item: T, o: { bytes?: number; soon?: boolean } = {}): Promise<void> {
     return new Promise((resolve, reject) => {
+      const now = this.clock.now();
+      if (this.queue.length === 0) this.firstAt = now;
       this.queue.push({ item, resolve, reject });
-      if (this.timer) return;
-      const wait = this.lastStart + this.intervalMs - this.now();
-      if (wait <= 0) {
-        this.immediate = true;
-        this.timer = setImmediate(() => this.flush());
-      } else {
-        this.immediate = false;
-        this.timer = setTimeout(() => this.flush(), Math.ceil(wait));
-      }
+      this.lastAddAt = now;
+      this.queuedBytes += o.bytes ?? 0;
+      if (o.soon !== false || this.queuedBytes >= this.timing.maxBytes) this.soon = true;
+      this.arm(now);
     });
+  }
+
+  /** What waits goes at the earliest start allowed (someone waits for all of a run's writes: its exit). */
+  hurry(): void {
+    if (this.queue.length === 0 || this.soon) return;
+    this.soon = true;
+    this.arm(this.clock.now());
   }
 
   /** Starts the waiting writes now (before the store closes). */
   flush(): void {
-    if (this.timer) {
-      if (this.immediate) clearImmediate(this.timer as NodeJS.Immediate);
-      else clearTimeout(this.timer as NodeJS.Timeout);
-      this.timer = null;
-    }
+    this.disarm();
     const batch = this.queue;
     if (batch.length === 0) return;
     this.queue = [];
-    this.lastStart = this.now();
+    this.queuedBytes = 0;
+    this.soon = false;
+    this.lastStart = this.clock.now();
     let done: Promise<void>;
     try {
       done = this.write(batch.map((p) => p.item));
@@ -60,5 +101,47 @@ export class WriteBatcher<T> {
         for (const p of batch) p.reject(err);
       },
     );
+  }
+
+  /** When the waiting writes may start. */
+  private due(): number {
+    const earliest = this.lastStart + this.timing.intervalMs;
+    if (this.soon) return earliest;
+    return Math.max(earliest, Math.min(this.firstAt + this.timing.lingerMs, this.lastAddAt + this.timing.quietMs));
+  }
+
+  /** Makes sure a timer fires by the time the batch is due (a later add only moves it later, or to the earliest start). */
+  private arm(now: number): void {
+    const at = this.due();
+    if (this.timer) {
+      if (at >= this.timerAt) return; // it fires first and looks again
+      this.disarm();
+    }
+    const wait = at - now;
+    if (wait <= 0) {
+      this.timerAt = now;
+      const t = setImmediate(() => this.fire());
+      this.timer = () => clearImmediate(t);
+    } else {
+      this.timerAt = at;
+      this.timer = this.clock.after(Math.ceil(wait), () => this.fire());
+    }
+  }
+
+  private fire(): void {
+    this.timer = null;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    if (this.queue.length === 0) return;
+    const now = this.clock.now();
+    // A delay may end a fraction of a ms before `due` by this clock (libuv's is in whole ms).
+    if (this.due() - now > 1) this.arm(now);
+    else this.flush();
+  }
+
+  private disarm(): void {
+    if (!this.timer) return;
+    this.timer();
+    this.timer = null;
+    this.timerAt = Number.POSITIVE_INFINITY;
   }
 }

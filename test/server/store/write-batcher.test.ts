@@ -9,8 +9,33 @@ import { tempDir } from '../../helpers/gateway.js';
 
 const turn = () => new Promise<void>((r) => setImmediate(r));
 
-test('WriteBatcher: a write after a quiet spell goes at once; writes that follow within the interval go together; a failure fails its batch only', async () => {
+/** A clock moved by hand: `to(t)` sets the time and runs the delays that ended by then. */
+function handClock() {
   let now = 0;
+  let timers: { at: number; fn: () => void }[] = [];
+  return {
+    now: () => now,
+    after(ms: number, fn: () => void) {
+      const t = { at: now + ms, fn };
+      timers.push(t);
+      return () => {
+        timers = timers.filter((x) => x !== t);
+      };
+    },
+    to(t: number) {
+      now = t;
+      for (;;) {
+        const due = timers.filter((x) => x.at <= now).sort((a, b) => a.at - b.at)[0];
+        if (!due) return;
+        timers = timers.filter((x) => x !== due);
+        due.fn();
+      }
+    },
+  };
+}
+
+test('WriteBatcher: a write after a quiet spell goes at once; writes that follow within the interval go together; a failure fails its batch only', async () => {
+  const clock = handClock();
   const batches: string[][] = [];
   let fail = false;
   const b = new WriteBatcher<string>(
@@ -18,13 +43,13 @@ test('WriteBatcher: a write after a quiet spell goes at once; writes that follow
       batches.push([...items]);
       if (fail) throw new Error('disk full');
     },
-    60_000,
-    () => now,
+    { intervalMs: 60_000, lingerMs: 120_000, quietMs: 60_000, maxBytes: 1024 },
+    clock,
   );
   await b.add('a');
   assert.deepEqual(batches, [['a']], 'the first write went at the end of its turn');
 
-  now = 1;
+  clock.to(1);
   const later = [b.add('b'), b.add('c')];
   await turn();
   await turn();
@@ -35,13 +60,73 @@ test('WriteBatcher: a write after a quiet spell goes at once; writes that follow
   assert.deepEqual(batches, [['a'], ['b', 'c', 'd']], 'one batch of everything that waited');
 
   fail = true;
-  now = 120_000;
+  clock.to(120_000);
   const failed = await Promise.allSettled([b.add('e'), b.add('f')]);
   assert.deepEqual(failed.map((r) => r.status), ['rejected', 'rejected'], 'both writes of the failed batch are refused');
   fail = false;
-  now = 240_000;
+  clock.to(240_000);
   await b.add('g');
   assert.deepEqual(batches.at(-1), ['g'], 'the next batch is not affected');
+});
+
+test('WriteBatcher: a lazy write lingers, gathered with what follows, until the stream pauses, its bytes add up, a soon write or hurry takes it along, or the linger ends', async () => {
+  const clock = handClock();
+  const batches: string[][] = [];
+  const b = new WriteBatcher<string>(
+    async (items) => {
+      batches.push([...items]);
+    },
+    { intervalMs: 16, lingerMs: 250, quietMs: 20, maxBytes: 100 },
+    clock,
+  );
+  const lazy = (item: string, bytes = 1) => b.add(item, { bytes, soon: false });
+  const settle = async () => {
+    for (let i = 0; i < 3; i++) await turn();
+  };
+  // A pause: a lone lazy write goes once the stream has been quiet for quietMs.
+  const first = lazy('a');
+  await settle();
+  assert.deepEqual(batches, [], 'a lazy write does not go at the end of its turn');
+  clock.to(19);
+  await settle();
+  assert.deepEqual(batches, [], 'not before it');
+  clock.to(20);
+  await first;
+  assert.deepEqual(batches, [['a']], 'it went once its stream paused');
+
+  // A steady trickle (a write every 10 ms, never quiet for 20): gathered until the linger ends.
+  const trickle: Promise<void>[] = [];
+  for (let t = 100; t < 400; t += 10) {
+    clock.to(t);
+    trickle.push(lazy(`t${t}`));
+    await settle();
+  }
+  assert.equal(batches.length, 2, 'one batch for the trickle');
+  assert.deepEqual(batches[1], Array.from({ length: 25 }, (_, i) => `t${100 + i * 10}`), 'everything added in the 250 ms from the first, in order');
+  clock.to(420);
+  await Promise.all(trickle);
+  assert.deepEqual(batches.at(-1), ['t350', 't360', 't370', 't380', 't390'], 'the rest went when the stream paused');
+
+  // Bytes: a batch starts (at the earliest start allowed) once 100 bytes wait.
+  clock.to(1000);
+  const big = [lazy('x', 60), lazy('y', 60)];
+  await settle();
+  assert.deepEqual(batches.at(-1), ['x', 'y'], '120 bytes went at once');
+  await Promise.all(big);
+
+  // A soon write takes the lazy ones along; hurry does too.
+  clock.to(2000);
+  const along = [lazy('l1'), b.add('approval')];
+  await settle();
+  assert.deepEqual(batches.at(-1), ['l1', 'approval']);
+  await Promise.all(along);
+  clock.to(3000);
+  const hurried = lazy('exit-waits');
+  await settle();
+  assert.notDeepEqual(batches.at(-1), ['exit-waits'], 'lingering');
+  b.hurry();
+  await hurried;
+  assert.deepEqual(batches.at(-1), ['exit-waits'], 'hurry started it');
 });
 
 test('LmdbStore: chunks appended one per event-loop turn are committed in far fewer transactions, each in order and readable', async (t) => {
