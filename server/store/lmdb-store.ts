@@ -176,7 +176,7 @@ export class LmdbStore implements Store {
 
   /** Goes out with the chunk writes (one transaction per batch): with a thousand running runs, their progress records alone were a thousand transactions a second. */
   putRun(run: RunRecord, urgency: WriteUrgency = 'soon'): Promise<void> {
-    return this.batched.add(() => this.runs.put(run.id, run), { soon: urgency === 'soon' });
+    return this.batched.add(() => this.runs.put(run.id, run), 0, urgency === 'soon');
   }
 
   // ---- output
@@ -193,7 +193,7 @@ export class LmdbStore implements Store {
     }
     value[0] = chunk.stream;
     value.writeDoubleBE(chunk.time, 1);
-    return this.batched.add(() => this.chunks.put([runId, chunk.seq], value), { bytes: data.length, soon: urgency === 'soon' });
+    return this.batched.add(() => this.chunks.put([runId, chunk.seq], value), data.length, urgency === 'soon');
   }
 
   hurry(): void {

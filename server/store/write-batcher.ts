@@ -36,7 +36,9 @@ const realClock: BatchClock = {
  * follows, unless the stream pauses, enough bytes wait, or a `soon` write or `hurry` takes it along.
  */
 export class WriteBatcher<T> {
-  private queue: { item: T; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private queue: T[] = [];
+  /** The promise every write of the waiting batch gets (one per batch, not one per write: a line is one write). */
+  private settle: { done: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | null = null;
   private queuedBytes = 0;
   /** Whether something waiting must go at the earliest start allowed. */
   private soon = false;
@@ -56,19 +58,28 @@ export class WriteBatcher<T> {
   ) {}
 
   /**
-   * Resolves once `item` is committed (with the rest of its batch). `soon`: someone waits for it
-   * (an API answer, an event chunk's viewers); otherwise it may linger (`BatchTiming`).
+   * Resolves once `item` is committed, with the rest of its batch (every write of a batch gets the
+   * same promise). `soon`: someone waits for it (an API answer, an event chunk's viewers);
+   * otherwise it may linger (`BatchTiming`).
    */
-  add(item: T, o: { bytes?: number; soon?: boolean } = {}): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const now = this.clock.now();
-      if (this.queue.length === 0) this.firstAt = now;
-      this.queue.push({ item, resolve, reject });
-      this.lastAddAt = now;
-      this.queuedBytes += o.bytes ?? 0;
-      if (o.soon !== false || this.queuedBytes >= this.timing.maxBytes) this.soon = true;
-      this.arm(now);
-    });
+  add(item: T, bytes = 0, soon = true): Promise<void> {
+    const now = this.clock.now();
+    if (this.queue.length === 0) this.firstAt = now;
+    this.queue.push(item);
+    this.lastAddAt = now;
+    this.queuedBytes += bytes;
+    if (soon || this.queuedBytes >= this.timing.maxBytes) this.soon = true;
+    if (!this.settle) {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const done = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.settle = { done, resolve, reject };
+    }
+    this.arm(now);
+    return this.settle.done;
   }
 
   /** What waits goes at the earliest start allowed (someone waits for all of a run's writes: its exit). */
@@ -82,25 +93,20 @@ export class WriteBatcher<T> {
   flush(): void {
     this.disarm();
     const batch = this.queue;
-    if (batch.length === 0) return;
+    const settle = this.settle;
+    if (batch.length === 0 || !settle) return;
     this.queue = [];
+    this.settle = null;
     this.queuedBytes = 0;
     this.soon = false;
     this.lastStart = this.clock.now();
     let done: Promise<void>;
     try {
-      done = this.write(batch.map((p) => p.item));
+      done = this.write(batch);
     } catch (err) {
       done = Promise.reject(err);
     }
-    done.then(
-      () => {
-        for (const p of batch) p.resolve();
-      },
-      (err: unknown) => {
-        for (const p of batch) p.reject(err);
-      },
-    );
+    done.then(settle.resolve, settle.reject);
   }
 
   /** When the waiting writes may start. */

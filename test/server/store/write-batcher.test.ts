@@ -79,7 +79,7 @@ test('WriteBatcher: a lazy write lingers, gathered with what follows, until the 
     { intervalMs: 16, lingerMs: 250, quietMs: 20, maxBytes: 100 },
     clock,
   );
-  const lazy = (item: string, bytes = 1) => b.add(item, { bytes, soon: false });
+  const lazy = (item: string, bytes = 1) => b.add(item, bytes, false);
   const settle = async () => {
     for (let i = 0; i < 3; i++) await turn();
   };
