@@ -66,6 +66,50 @@ test('RunService: exit waits for the output it claims; one exit per run; then no
   assert.deepEqual(statuses, ['connected', 'running', 'exited']);
 });
 
+test('RunService: output and progress are written lazily (only acks wait for them), events soon; an exit hurries what lingers', async (t) => {
+  const h = coreHarness();
+  t.after(h.close);
+  const { run } = await h.runs.create('linger', 'alice');
+  await h.runs.attachRunner(run.id, recordingLink(), RUNNER_INFO);
+  await h.runs.started(run.id);
+  const urgencies: string[] = [];
+  let hurried = 0;
+  const append = h.store.appendChunk.bind(h.store);
+  h.store.appendChunk = (id, chunk, urgency) => {
+    urgencies.push(`${chunk.stream}:${urgency}`);
+    return append(id, chunk, urgency);
+  };
+  const hurry = h.store.hurry.bind(h.store);
+  h.store.hurry = () => {
+    hurried++;
+    hurry();
+  };
+  let progressWritten!: (urgency: string | undefined) => void;
+  const progress = new Promise<string | undefined>((r) => (progressWritten = r));
+  const putRun = h.store.putRun.bind(h.store);
+  h.store.putRun = (r, urgency) => {
+    if (r.id === run.id && r.lastSeq === 1) progressWritten(urgency);
+    return putRun(r, urgency);
+  };
+  await ingest(h.runs, run.id, 1, STREAM_STDOUT, 'one\n');
+  const keepAlive = setTimeout(() => undefined, 30_000); // the progress timer does not hold the process
+  assert.equal(await progress, 'lazy', "the run's progress record (a second after the output) is lazy");
+  clearTimeout(keepAlive);
+  const event = encodeEvent({ type: 'exec_exit', requestId: 'r'.repeat(22), name: 'test', code: 0, signal: null, timedOut: false, truncated: false, durationMs: 5 });
+  await ingest(h.runs, run.id, 2, STREAM_EVENT, event);
+  assert.deepEqual(urgencies, [`${STREAM_STDOUT}:lazy`, `${STREAM_EVENT}:soon`]);
+  assert.equal(hurried, 0, 'nothing waited for the writes yet');
+
+  // The exit arrives while the last output is still in the batch: the exit hurries it.
+  const last = ingest(h.runs, run.id, 3, STREAM_STDOUT, 'last\n');
+  const ended = await h.runs.recordExit(run.id, { code: 0, signal: null, lastSeq: 3 });
+  assert.equal(await last, 3);
+  assert.equal(hurried, 1, 'the exit hurried the lingering write');
+  assert.equal(ended.status, 'exited');
+  assert.equal(ended.lastSeq, 3);
+  assert.deepEqual((await h.store.readChunks(run.id, 1, { limit: 10, maxBytes: 1e6 })).map((c) => c.seq), [1, 2, 3]);
+});
+
 test('RunService: cancel reaches a connected runner; a run no runner picked up is cancelled at once; a second runner kicks the first', async (t) => {
   const h = coreHarness();
   t.after(h.close);
