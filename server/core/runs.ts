@@ -304,7 +304,12 @@ export class RunService {
     });
     // A cancel this runner has not honoured yet (say from before a gateway restart): the clock runs.
     if (run.cancelRequestedBy) this.armGrace(id);
-    return { nextSeq: live.receivedSeq + 1, run };
+    // The welcome names what is durable: a restarted runner drops its spool up to there, so a
+    // chunk of its predecessor still in a write batch (output lingers: step 9 of ARCHITECTURE.md)
+    // would be lost if that write failed or the gateway died now. Those writes finish first
+    // (hurried); past 10 s the runner resends them and the duplicates are dropped.
+    if (live.writing > 0) await this.writesDone(live, 10_000);
+    return { nextSeq: (live.writing > 0 ? live.committedSeq : live.receivedSeq) + 1, run };
   }
 
   detachRunner(id: string, link: RunnerLink): void {

@@ -12,7 +12,7 @@ import { LmdbTermSnapshots } from './lmdb-term.js';
 import type { RunStatus } from '../../protocol/run.js';
 import { FreeSpace, guardLmdbRejections, storageError } from './lmdb-guard.js';
 import { redactAuditEntry } from './redact-audit.js';
-import { WriteBatcher } from './write-batcher.js';
+import { WriteBatcher, type BatchTiming } from './write-batcher.js';
 
 const CHUNK_HEADER = 9; // u8 stream | f64be time
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
@@ -48,7 +48,21 @@ export class LmdbStore implements Store {
   private readonly termSnapshots: LmdbTermSnapshots;
   private readonly authListeners = new Set<(change: AuthChange) => void>();
 
-  constructor(private readonly dir: string) {
+  /** `writeBatches`: when gathered writes start (tests stretch it); default WRITE_BATCHES. */
+  constructor(
+    private readonly dir: string,
+    o: { writeBatches?: BatchTiming } = {},
+  ) {
+    this.batched = new WriteBatcher(
+      (puts) =>
+        this.write(() => {
+          let last!: Promise<boolean>;
+          for (const put of puts) last = put();
+          // Puts started in one turn are one transaction: the last one's commit is everyone's.
+          return last;
+        }).then(() => undefined),
+      o.writeBatches ?? WRITE_BATCHES,
+    );
     guardLmdbRejections();
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.space = new FreeSpace(dir);
@@ -86,8 +100,8 @@ export class LmdbStore implements Store {
     }
   }
 
-  static open(dataDir: string): LmdbStore {
-    return new LmdbStore(join(dataDir, 'db'));
+  static open(dataDir: string, o: { writeBatches?: BatchTiming } = {}): LmdbStore {
+    return new LmdbStore(join(dataDir, 'db'), o);
   }
 
   // ---- approvals and push subscriptions
@@ -116,7 +130,9 @@ export class LmdbStore implements Store {
 
   // ---- screen snapshots of pty runs
 
-  putTermSnapshot(runId: string, snap: TermSnapshot): Promise<void> {
+  async putTermSnapshot(runId: string, snap: TermSnapshot): Promise<void> {
+    // Never committed before the output it shows: that output may still linger in the write batch.
+    await this.batched.settled();
     return this.write(() => this.termSnapshots.putTermSnapshot(runId, snap));
   }
   latestTermSnapshot(runId: string): TermSnapshot | undefined {
@@ -203,18 +219,10 @@ export class LmdbStore implements Store {
   /**
    * Chunk and run-record writes, gathered: one batch per turn, at most one every 16 ms while they
    * keep coming (lazy ones linger, WRITE_BATCHES), its puts started in one turn and so one
-   * lmdb-js transaction. They keep their order. Nothing removes chunks or run records, so no other write can be overtaken.
+   * lmdb-js transaction. They keep their order. Nothing removes chunks or run records, so no
+   * other write can be overtaken.
    */
-  private readonly batched = new WriteBatcher<() => Promise<boolean>>(
-    (puts) =>
-      this.write(() => {
-        let last!: Promise<boolean>;
-        for (const put of puts) last = put();
-        // Puts started in one turn are one transaction: the last one's commit is everyone's.
-        return last;
-      }).then(() => undefined),
-    WRITE_BATCHES,
-  );
+  private readonly batched: WriteBatcher<() => Promise<boolean>>;
 
   async readChunks(runId: string, from: number, opts: { limit: number; maxBytes: number }): Promise<StoredChunk[]> {
     const out: StoredChunk[] = [];

@@ -17,6 +17,8 @@ export interface BatchClock {
   after(ms: number, fn: () => void): () => void;
 }
 
+const noop = () => undefined;
+
 const realClock: BatchClock = {
   now: () => performance.now(),
   after(ms, fn) {
@@ -49,6 +51,8 @@ export class WriteBatcher<T> {
   /** When the armed timer fires (Infinity: none). */
   private timerAt = Number.POSITIVE_INFINITY;
   private lastStart = Number.NEGATIVE_INFINITY;
+  /** The last batch started, finished (committed or failed). */
+  private lastBatch: Promise<void> = Promise.resolve();
 
   constructor(
     /** Starts every write of the batch in this turn (one transaction) and resolves once they are committed. */
@@ -89,6 +93,15 @@ export class WriteBatcher<T> {
     this.arm(this.clock.now());
   }
 
+  /**
+   * Resolves once every write added so far has finished, committed or failed (never rejects):
+   * a write that must not be durable before them (a screen snapshot of the output) waits for it.
+   * Hurries nothing: lazy writes still linger.
+   */
+  settled(): Promise<void> {
+    return this.settle ? this.settle.done.then(noop, noop) : this.lastBatch;
+  }
+
   /** Starts the waiting writes now (before the store closes). */
   flush(): void {
     this.disarm();
@@ -107,6 +120,8 @@ export class WriteBatcher<T> {
       done = Promise.reject(err);
     }
     done.then(settle.resolve, settle.reject);
+    // Batches commit in order: the last one finished means every one did.
+    this.lastBatch = done.then(noop, noop);
   }
 
   /** When the waiting writes may start. */
@@ -125,7 +140,7 @@ export class WriteBatcher<T> {
     }
     const wait = at - now;
     if (wait <= 0) {
-      this.timerAt = now;
+      this.timerAt = Number.NEGATIVE_INFINITY; // nothing goes sooner: later writes of this turn keep it
       const t = setImmediate(() => this.fire());
       this.timer = () => clearImmediate(t);
     } else {

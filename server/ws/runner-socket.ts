@@ -323,7 +323,7 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
       } catch (err) {
         if (!(err instanceof CcgError)) o.log.error('runner.internal', { run: d.runId, err: String(err) });
         const e = err instanceof CcgError ? err : new CcgError('ERR_INTERNAL');
-        if (e.code === 'ERR_OUTPUT_LIMIT') void o.runs.fail(d.runId, e.message);
+        if (e.code === 'ERR_OUTPUT_LIMIT') o.runs.fail(d.runId, e.message).catch((err: unknown) => o.log.error('run.fail_write_failed', { run: d.runId, err: String(err).slice(0, 300) }));
         fail(ws, e);
       }
     },

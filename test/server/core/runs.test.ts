@@ -67,7 +67,8 @@ test('RunService: exit waits for the output it claims; one exit per run; then no
 });
 
 test('RunService: output and progress are written lazily (only acks wait for them), events soon; an exit hurries what lingers', async (t) => {
-  const h = coreHarness();
+  // Output lingers an hour unless something hurries it: an exit that did not would hang here.
+  const h = coreHarness({ writeBatches: { intervalMs: 16, lingerMs: 3_600_000, quietMs: 3_600_000, maxBytes: 1 << 30 } });
   t.after(h.close);
   const { run } = await h.runs.create('linger', 'alice');
   await h.runs.attachRunner(run.id, recordingLink(), RUNNER_INFO);
@@ -88,16 +89,18 @@ test('RunService: output and progress are written lazily (only acks wait for the
   const progress = new Promise<string | undefined>((r) => (progressWritten = r));
   const putRun = h.store.putRun.bind(h.store);
   h.store.putRun = (r, urgency) => {
-    if (r.id === run.id && r.lastSeq === 1) progressWritten(urgency);
+    if (r.id === run.id && r.lastSeq === 2 && !r.endedAt) progressWritten(urgency);
     return putRun(r, urgency);
   };
-  await ingest(h.runs, run.id, 1, STREAM_STDOUT, 'one\n');
+  const first = ingest(h.runs, run.id, 1, STREAM_STDOUT, 'one\n');
+  const event = encodeEvent({ type: 'exec_exit', requestId: 'r'.repeat(22), name: 'test', code: 0, signal: null, timedOut: false, truncated: false, durationMs: 5 });
+  // The event chunk goes soon (its viewers and services wait for its commit), the output with it.
+  assert.equal(await ingest(h.runs, run.id, 2, STREAM_EVENT, event), 2);
+  assert.equal(await first, 1);
+  assert.deepEqual(urgencies, [`${STREAM_STDOUT}:lazy`, `${STREAM_EVENT}:soon`]);
   const keepAlive = setTimeout(() => undefined, 30_000); // the progress timer does not hold the process
   assert.equal(await progress, 'lazy', "the run's progress record (a second after the output) is lazy");
   clearTimeout(keepAlive);
-  const event = encodeEvent({ type: 'exec_exit', requestId: 'r'.repeat(22), name: 'test', code: 0, signal: null, timedOut: false, truncated: false, durationMs: 5 });
-  await ingest(h.runs, run.id, 2, STREAM_EVENT, event);
-  assert.deepEqual(urgencies, [`${STREAM_STDOUT}:lazy`, `${STREAM_EVENT}:soon`]);
   assert.equal(hurried, 0, 'nothing waited for the writes yet');
 
   // The exit arrives while the last output is still in the batch: the exit hurries it.

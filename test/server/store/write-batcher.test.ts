@@ -129,6 +129,39 @@ test('WriteBatcher: a lazy write lingers, gathered with what follows, until the 
   assert.deepEqual(batches.at(-1), ['exit-waits'], 'hurry started it');
 });
 
+test('WriteBatcher: settled() waits for every write added so far, committed or failed, and hurries nothing', async () => {
+  const clock = handClock();
+  let fail = false;
+  let written = 0;
+  const b = new WriteBatcher<string>(
+    async () => {
+      written++;
+      if (fail) throw new Error('disk full');
+    },
+    { intervalMs: 16, lingerMs: 250, quietMs: 20, maxBytes: 100 },
+    clock,
+  );
+  let settled = false;
+  await b.settled(); // nothing written yet: at once
+  const lingering = b.add('out', 1, false);
+  void b.settled().then(() => (settled = true));
+  for (let i = 0; i < 3; i++) await turn();
+  assert.equal(settled, false, 'the lazy write still lingers');
+  assert.equal(written, 0, 'and settled() did not start it');
+  clock.to(20);
+  await lingering;
+  await turn();
+  assert.equal(settled, true, 'settled once the batch committed');
+
+  fail = true;
+  const failing = b.add('out', 1, true);
+  failing.catch(() => undefined);
+  const after = b.settled();
+  clock.to(100);
+  await after; // resolves, does not reject
+  await assert.rejects(failing);
+});
+
 test('LmdbStore: chunks appended one per event-loop turn are committed in far fewer transactions, each in order and readable', async (t) => {
   const dir = tempDir('ccg-batch-');
   const store = new LmdbStore(dir);
@@ -150,6 +183,27 @@ test('LmdbStore: chunks appended one per event-loop turn are committed in far fe
   assert.deepEqual(back.map((c) => c.seq), Array.from({ length: N }, (_, i) => i + 1));
   assert.equal(back[N - 1]!.data.toString(), `line ${N}\n`);
   assert.ok(transactions < N / 4, `${transactions} transactions for ${N} chunks`);
+});
+
+test('LmdbStore: a screen snapshot is not committed before the output it shows, which may linger in the write batch', async (t) => {
+  const dir = tempDir('ccg-batch-');
+  // Output lingers an hour unless hurried: nothing here goes by a timer.
+  const store = new LmdbStore(dir, { writeBatches: { intervalMs: 16, lingerMs: 3_600_000, quietMs: 3_600_000, maxBytes: 1 << 30 } });
+  t.after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const chunk = store.appendChunk('run-1', { seq: 1, stream: STREAM_STDOUT, time: 1, data: Buffer.from('$ ls\n') }, 'lazy');
+  const snap = store.putTermSnapshot('run-1', { seq: 1, cols: 80, rows: 24, data: 'screen', at: 1 });
+  await turn();
+  // A write of its own, after the snapshot's: committed, so anything started before it is too.
+  await store.putMeta('sentinel', 1);
+  assert.equal(store.latestTermSnapshot('run-1'), undefined, 'the snapshot waits for its output');
+  assert.deepEqual(await store.readChunks('run-1', 1, { limit: 10, maxBytes: 1e6 }), [], 'which lingers');
+  store.hurry();
+  await Promise.all([chunk, snap]);
+  assert.equal(store.latestTermSnapshot('run-1')?.seq, 1);
+  assert.equal((await store.readChunks('run-1', 1, { limit: 10, maxBytes: 1e6 }))[0]?.data.toString(), '$ ls\n');
 });
 
 test('LmdbStore: run records written one per turn (progress of many runs) share transactions with the chunks, and the last write of a record wins', async (t) => {
