@@ -22,6 +22,8 @@ function handClock() {
         timers = timers.filter((x) => x !== t);
       };
     },
+    /** Delays armed and not yet run or cancelled. */
+    pending: () => timers.length,
     to(t: number) {
       now = t;
       for (;;) {
@@ -127,6 +129,36 @@ test('WriteBatcher: a lazy write lingers, gathered with what follows, until the 
   b.hurry();
   await hurried;
   assert.deepEqual(batches.at(-1), ['exit-waits'], 'hurry started it');
+});
+
+test('WriteBatcher: flush() (the store closing) starts lingering writes at once and cancels their timer; a failed lazy batch refuses its writes; hurry with nothing waiting does nothing', async () => {
+  const clock = handClock();
+  const batches: string[][] = [];
+  let fail = false;
+  const b = new WriteBatcher<string>(
+    async (items) => {
+      batches.push([...items]);
+      if (fail) throw new Error('disk full');
+    },
+    { intervalMs: 16, lingerMs: 250, quietMs: 20, maxBytes: 100 },
+    clock,
+  );
+  b.hurry();
+  for (let i = 0; i < 3; i++) await turn();
+  assert.deepEqual(batches, [], 'nothing to hurry');
+  const closing = b.add('last', 1, false);
+  assert.equal(clock.pending(), 1, 'its linger timer is armed');
+  b.flush();
+  assert.equal(clock.pending(), 0, 'and cancelled by the flush');
+  await closing;
+  assert.deepEqual(batches, [['last']]);
+
+  fail = true;
+  const lost = [b.add('a', 1, false), b.add('b', 1, false)];
+  clock.to(1020);
+  const results = await Promise.allSettled(lost);
+  assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected'], 'both lazy writes of the failed batch are refused');
+  assert.deepEqual(batches.at(-1), ['a', 'b']);
 });
 
 test('WriteBatcher: settled() waits for every write added so far, committed or failed, and hurries nothing', async () => {
