@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { STREAM_STDOUT } from '../../../protocol/frames.js';
 import { LmdbStore } from '../../../server/store/lmdb-store.js';
 import type { RunRecord } from '../../../server/store/types.js';
-import { WriteBatcher } from '../../../server/store/write-batcher.js';
+import { WriteBatcher, type BatchTiming } from '../../../server/store/write-batcher.js';
 import { tempDir } from '../../helpers/gateway.js';
 
 const turn = () => new Promise<void>((r) => setImmediate(r));
@@ -35,19 +35,25 @@ function handClock() {
     },
   };
 }
-
-test('WriteBatcher: a write after a quiet spell goes at once; writes that follow within the interval go together; a failure fails its batch only', async () => {
+/** A batcher on a hand clock whose batches are recorded, failing while `state.failing`. */
+function recordingBatcher(timing: BatchTiming) {
   const clock = handClock();
   const batches: string[][] = [];
-  let fail = false;
+  const state = { failing: false };
   const b = new WriteBatcher<string>(
     async (items) => {
       batches.push([...items]);
-      if (fail) throw new Error('disk full');
+      if (state.failing) throw new Error('disk full');
     },
-    { intervalMs: 60_000, lingerMs: 120_000, quietMs: 60_000, maxBytes: 1024 },
+    timing,
     clock,
   );
+  return { clock, batches, state, b };
+}
+
+
+test('WriteBatcher: a write after a quiet spell goes at once; writes that follow within the interval go together; a failure fails its batch only', async () => {
+  const { clock, batches, state, b } = recordingBatcher({ intervalMs: 60_000, lingerMs: 120_000, quietMs: 60_000, maxBytes: 1024 });
   await b.add('a');
   assert.deepEqual(batches, [['a']], 'the first write went at the end of its turn');
 
@@ -61,26 +67,18 @@ test('WriteBatcher: a write after a quiet spell goes at once; writes that follow
   await Promise.all(later);
   assert.deepEqual(batches, [['a'], ['b', 'c', 'd']], 'one batch of everything that waited');
 
-  fail = true;
+  state.failing = true;
   clock.to(120_000);
   const failed = await Promise.allSettled([b.add('e'), b.add('f')]);
   assert.deepEqual(failed.map((r) => r.status), ['rejected', 'rejected'], 'both writes of the failed batch are refused');
-  fail = false;
+  state.failing = false;
   clock.to(240_000);
   await b.add('g');
   assert.deepEqual(batches.at(-1), ['g'], 'the next batch is not affected');
 });
 
 test('WriteBatcher: a lazy write lingers, gathered with what follows, until the stream pauses, its bytes add up, a soon write or hurry takes it along, or the linger ends', async () => {
-  const clock = handClock();
-  const batches: string[][] = [];
-  const b = new WriteBatcher<string>(
-    async (items) => {
-      batches.push([...items]);
-    },
-    { intervalMs: 16, lingerMs: 250, quietMs: 20, maxBytes: 100 },
-    clock,
-  );
+  const { clock, batches, b } = recordingBatcher({ intervalMs: 16, lingerMs: 250, quietMs: 20, maxBytes: 100 });
   const lazy = (item: string, bytes = 1) => b.add(item, bytes, false);
   const settle = async () => {
     for (let i = 0; i < 3; i++) await turn();
@@ -132,17 +130,7 @@ test('WriteBatcher: a lazy write lingers, gathered with what follows, until the 
 });
 
 test('WriteBatcher: flush() (the store closing) starts lingering writes at once and cancels their timer; a failed lazy batch refuses its writes; hurry with nothing waiting does nothing', async () => {
-  const clock = handClock();
-  const batches: string[][] = [];
-  let fail = false;
-  const b = new WriteBatcher<string>(
-    async (items) => {
-      batches.push([...items]);
-      if (fail) throw new Error('disk full');
-    },
-    { intervalMs: 16, lingerMs: 250, quietMs: 20, maxBytes: 100 },
-    clock,
-  );
+  const { clock, batches, state, b } = recordingBatcher({ intervalMs: 16, lingerMs: 250, quietMs: 20, maxBytes: 100 });
   b.hurry();
   for (let i = 0; i < 3; i++) await turn();
   assert.deepEqual(batches, [], 'nothing to hurry');
@@ -153,7 +141,7 @@ test('WriteBatcher: flush() (the store closing) starts lingering writes at once 
   await closing;
   assert.deepEqual(batches, [['last']]);
 
-  fail = true;
+  state.failing = true;
   const lost = [b.add('a', 1, false), b.add('b', 1, false)];
   clock.to(1020);
   const results = await Promise.allSettled(lost);
@@ -162,30 +150,20 @@ test('WriteBatcher: flush() (the store closing) starts lingering writes at once 
 });
 
 test('WriteBatcher: settled() waits for every write added so far, committed or failed, and hurries nothing', async () => {
-  const clock = handClock();
-  let fail = false;
-  let written = 0;
-  const b = new WriteBatcher<string>(
-    async () => {
-      written++;
-      if (fail) throw new Error('disk full');
-    },
-    { intervalMs: 16, lingerMs: 250, quietMs: 20, maxBytes: 100 },
-    clock,
-  );
+  const { clock, batches, state, b } = recordingBatcher({ intervalMs: 16, lingerMs: 250, quietMs: 20, maxBytes: 100 });
   let settled = false;
   await b.settled(); // nothing written yet: at once
   const lingering = b.add('out', 1, false);
   void b.settled().then(() => (settled = true));
   for (let i = 0; i < 3; i++) await turn();
   assert.equal(settled, false, 'the lazy write still lingers');
-  assert.equal(written, 0, 'and settled() did not start it');
+  assert.equal(batches.length, 0, 'and settled() did not start it');
   clock.to(20);
   await lingering;
   await turn();
   assert.equal(settled, true, 'settled once the batch committed');
 
-  fail = true;
+  state.failing = true;
   const failing = b.add('out', 1, true);
   failing.catch(() => undefined);
   const after = b.settled();
