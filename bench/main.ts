@@ -7,6 +7,10 @@
  *   npm run bench -- --quick      a smaller version of every figure (under a minute)
  *   npm run bench -- --only latency,bulk
  *   npm run bench -- --cpu-prof   also write V8 CPU profiles of the gateway to bench/results/prof/
+ *   npm run bench -- --node-args='--max-semi-space-size=32'   node options for the gateway and the
+ *                                 relay (what V8 flags change; also --trace-gc, --perf-basic-prof)
+ *   npm run bench -- --malloc-default   the servers without run.sh's GLIBC_TUNABLES (glibc's
+ *                                 default trim threshold: heavy output faults its pages in afresh)
  *   npm run bench -- --plain      plain HTTP/WS on loopback (ccg serve --insecure-http) instead of TLS
  *   npm run bench -- --generator-threads 1   the latency load generator's worker threads (default 2)
  *   npm run bench -- --only latency --latency-runners 1000   only these latency phases (runner counts)
@@ -123,6 +127,8 @@ async function main(): Promise<number> {
       quick: { type: 'boolean', default: false },
       plain: { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
+      'node-args': { type: 'string' },
+      'malloc-default': { type: 'boolean', default: false },
       'generator-threads': { type: 'string', default: '2' },
       'latency-runners': { type: 'string' },
       only: { type: 'string' },
@@ -143,6 +149,9 @@ async function main(): Promise<number> {
   if (!Number.isInteger(generatorThreads) || generatorThreads < 1) throw new Error('--generator-threads: a whole number ≥ 1');
   const profDir = values['cpu-prof'] ? join(ROOT, 'bench/results/prof') : undefined;
   if (profDir) mkdirSync(profDir, { recursive: true });
+  const nodeArgs = values['node-args']?.split(/\s+/).filter(Boolean);
+  for (const a of nodeArgs ?? []) if (!a.startsWith('--')) throw new Error(`--node-args: "${a}" is not a node option (each starts with --)`);
+  const serverOpts = { ...(profDir ? { cpuProfDir: profDir } : {}), ...(nodeArgs?.length ? { nodeArgs } : {}), mallocDefault: values['malloc-default'] };
   const started = Date.now();
   const load = { start: loadavg()[0]!, end: 0 };
   const dataDir = mkdtempSync(join(tmpdir(), 'ccg-bench-'));
@@ -168,7 +177,7 @@ async function main(): Promise<number> {
     const sr = await measureServeReady(dataDir, {
       starts: sizes.serveStarts,
       plain,
-      ...(profDir ? { cpuProfDir: profDir } : {}),
+      ...serverOpts,
       beforeWarmStarts: async () => {
         if (!only.has('open')) return;
         const t0 = performance.now();
@@ -188,7 +197,7 @@ async function main(): Promise<number> {
     const gwT: Target = { kind: 'gateway', url: gw.url, fingerprint: gw.fingerprint, operatorToken };
     const tls = plain ? null : { cert: join(dataDir, 'certs/cert.pem'), key: join(dataDir, 'certs/key.pem'), fingerprint: gw.fingerprint! };
     const relayStarted = performance.now();
-    const relay = await startRelay({ tls, ...(profDir ? { cpuProfDir: profDir } : {}) });
+    const relay = await startRelay({ tls, ...serverOpts });
     servers.push(relay);
     const relayT: Target = { kind: 'relay', url: relay.url, fingerprint: relay.fingerprint };
 
@@ -306,17 +315,26 @@ async function main(): Promise<number> {
 
     if (only.has('bulk')) {
       log(`bulk: ${sizes.bulkBytes / MiB} MiB through one run to one viewer`);
-      const g = await measureBulk(gwT, bulkRun, { totalBytes: sizes.bulkBytes, rss: gw.rss });
-      const r = await measureBulk(relayT, bulkRun, { totalBytes: sizes.bulkBytes, rss: relay.rss });
+      const g = await measureBulk(gwT, bulkRun, { totalBytes: sizes.bulkBytes, rss: gw.rss, pid: gw.pid });
+      const r = await measureBulk(relayT, bulkRun, { totalBytes: sizes.bulkBytes, rss: relay.rss, pid: relay.pid });
       raw['bulk'] = { gateway: g, relay: r };
       figures.push(figure({
         id: 'bulk',
-        name: `bulk, ${sizes.bulkBytes / MiB} MiB, one run, acked after commit`,
+        name: `bulk, ${sizes.bulkBytes / MiB} MiB, one run, viewed and committed`,
         value: g.bytesPerSecond / MB,
         unit: 'MB/s',
         reference: { label: 'bare relay', value: r.bytesPerSecond / MB, unit: 'MB/s' },
         target: { text: '≥ 0.7× relay', met: g.bytesPerSecond >= 0.7 * r.bytesPerSecond },
         detail: { gatewayPeakRssMB: g.peakRss / MB, relayPeakRssMB: r.peakRss / MB },
+      }));
+      figures.push(figure({
+        id: 'bulk.cpu',
+        name: 'bulk, server CPU per MiB (all its threads: TLS, redaction, LMDB)',
+        value: g.serverCpuPerMiB,
+        unit: 'ms',
+        reference: { label: 'bare relay', value: r.serverCpuPerMiB, unit: 'ms' },
+        target: null,
+        detail: { gatewayGeneratorCpuPerMiB: g.generatorCpuPerMiB, relayGeneratorCpuPerMiB: r.generatorCpuPerMiB },
       }));
     }
 

@@ -1,5 +1,6 @@
 import { STREAM_STDOUT } from '../../protocol/frames.js';
 import { LoadRunner, LoadViewer, type BenchRun, type Target } from '../lib/clients.js';
+import { cpuMsOf } from '../lib/procs.js';
 import { MiB, until } from '../lib/stats.js';
 
 /** Log-like text with no secret in it, `size` bytes, whole lines. */
@@ -26,15 +27,19 @@ export interface BulkResult {
   bytesPerSecond: number;
   /** Gateway RSS high-water mark while streaming, bytes (sampled). */
   peakRss: number;
+  /** CPU time of the server process (all its threads) per MiB streamed, ms: steadier than the rate on a shared machine. */
+  serverCpuPerMiB: number;
+  /** The same of the load generator (this process: the runner and the viewer, TLS both ways). */
+  generatorCpuPerMiB: number;
 }
 
 /**
  * One run streams `totalBytes` to one live viewer in 64 KiB chunks (what `ccg runner start`
  * coalesces a busy child's output to), keeping at most 4 MiB written but not yet flushed to the
  * socket, as the runner does. Done when the viewer has every byte and — for the gateway — the
- * last chunk is acknowledged as committed.
+ * run's exit is acknowledged, which the gateway does once every chunk is committed.
  */
-export async function measureBulk(t: Target, run: BenchRun, o: { totalBytes: number; rss: () => number }): Promise<BulkResult> {
+export async function measureBulk(t: Target, run: BenchRun, o: { totalBytes: number; rss: () => number; pid: number }): Promise<BulkResult> {
   const CHUNK = 64 * 1024;
   const WINDOW = 4 * MiB;
   const chunk = logText(CHUNK);
@@ -46,6 +51,7 @@ export async function measureBulk(t: Target, run: BenchRun, o: { totalBytes: num
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, o.rss());
   }, 100);
+  const cpu0 = { server: cpuMsOf(o.pid), generator: process.cpuUsage() };
   const t0 = performance.now();
   let queued = 0;
   let sentChunks = 0;
@@ -65,11 +71,19 @@ export async function measureBulk(t: Target, run: BenchRun, o: { totalBytes: num
     };
     pump();
   });
-  const done = await until(() => viewer.bytes >= total && (runner.acked >= lastSeq || t.kind === 'relay'), 300_000, 2);
+  // The gateway: its answer to the runner's exit, as at the end of a real run, which comes once
+  // every chunk is committed. (Not the last chunk's ack: acks of the last few chunks of a burst
+  // may be gathered for up to a second, see runner-socket.ts, and that is not throughput.)
+  const committed = t.kind === 'gateway' ? runner.exit() : Promise.resolve();
+  const delivered = await until(() => viewer.bytes >= total, 300_000, 2);
+  await committed;
   const seconds = (performance.now() - t0) / 1000;
+  const serverCpuMs = cpuMsOf(o.pid) - cpu0.server;
+  const g = process.cpuUsage(cpu0.generator);
   clearInterval(sampler);
-  if (!done) throw new Error(`bulk (${t.kind}): ${viewer.bytes} of ${total} bytes arrived, ack ${runner.acked}/${lastSeq}`);
+  if (!delivered) throw new Error(`bulk (${t.kind}): ${viewer.bytes} of ${total} bytes arrived, ack ${runner.acked}/${lastSeq}`);
   await viewer.close();
   await runner.close();
-  return { bytes: total, seconds, bytesPerSecond: total / seconds, peakRss };
+  const mib = total / MiB;
+  return { bytes: total, seconds, bytesPerSecond: total / seconds, peakRss, serverCpuPerMiB: serverCpuMs / mib, generatorCpuPerMiB: (g.user + g.system) / 1000 / mib };
 }

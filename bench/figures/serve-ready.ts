@@ -28,9 +28,9 @@ async function nodeStart(): Promise<number> {
  */
 export async function measureServeReady(
   dataDir: string,
-  o: { starts: number; plain: boolean; cpuProfDir?: string; beforeWarmStarts?: () => Promise<void> },
+  o: { starts: number; plain: boolean; cpuProfDir?: string; nodeArgs?: string[]; mallocDefault?: boolean; beforeWarmStarts?: () => Promise<void> },
 ): Promise<{ result: ServeReadyResult; gateway: ServerProc }> {
-  const first = await startGateway(dataDir, { plain: o.plain });
+  const first = await startGateway(dataDir, { plain: o.plain, mallocDefault: o.mallocDefault ?? false });
   await first.stop();
   await o.beforeWarmStarts?.();
   const warm: number[] = [];
@@ -40,7 +40,7 @@ export async function measureServeReady(
   for (let i = 0; i < o.starts; i++) {
     node.push(await nodeStart());
     const last = i === o.starts - 1;
-    gw = await startGateway(dataDir, { plain: o.plain, ...(last && o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}) });
+    gw = await startGateway(dataDir, { plain: o.plain, mallocDefault: o.mallocDefault ?? false, ...(last && o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}), ...(last && o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}) });
     warm.push(gw.spawnToReadyMs);
     inProc.push(Number(gw.ready['readyMs']));
     if (!last) await gw.stop();

@@ -134,6 +134,27 @@ export class LoadRunner {
     return r;
   }
 
+  /**
+   * Ends the run as `ccg runner start` does when its child exits (gateway only): the gateway
+   * answers `exit_ack` once every chunk up to the last sent is committed and the run recorded.
+   */
+  exit(timeoutMs = 60_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`runner ${this.runId}: no exit_ack within ${timeoutMs} ms`)), timeoutMs);
+      const onMessage = (data: unknown, isBinary: boolean) => {
+        if (isBinary) return;
+        const msg = JSON.parse(String(data)) as { type: string; message?: string };
+        if (msg.type !== 'exit_ack' && msg.type !== 'error') return;
+        clearTimeout(timer);
+        this.ws.off('message', onMessage);
+        if (msg.type === 'error') reject(new Error(`runner ${this.runId}: exit refused: ${msg.message ?? ''}`));
+        else resolve();
+      };
+      this.ws.on('message', onMessage);
+      this.ws.send(JSON.stringify({ type: 'exit', code: 0, signal: null, lastSeq: this.seq }));
+    });
+  }
+
   /** Sends one chunk as the next seq; `done` fires once ws has written it to the socket. */
   send(stream: number, data: Uint8Array, done?: (err?: Error) => void): number {
     if (this.closed) throw new Error(`runner ${this.runId}: the server closed the socket (${this.closedWith})`);

@@ -28,6 +28,24 @@ export interface ServerProc {
 export interface SpawnOptions {
   /** Write a V8 CPU profile of the server to this directory (node --cpu-prof). */
   cpuProfDir?: string;
+  /** More node options for the server process (`--node-args`), e.g. `--max-semi-space-size=32`. */
+  nodeArgs?: string[];
+  /** Start it with glibc's default trim threshold instead of run.sh's (`--malloc-default`). */
+  mallocDefault?: boolean;
+}
+
+/**
+ * What run.sh (and docs/OPERATIONS.md's unit) adds to GLIBC_TUNABLES: freed memory stays mapped up
+ * to 32 MiB instead of 128 KiB, so heavy output does not fault every page in afresh. The bench
+ * starts both servers so, the gateway as it is deployed and the relay like it.
+ */
+export const MALLOC_TUNABLE = 'glibc.malloc.trim_threshold=33554432';
+
+function serverEnv(opts: SpawnOptions): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'production' };
+  const tunables = env['GLIBC_TUNABLES'] ?? '';
+  if (!opts.mallocDefault && !tunables.includes('glibc.malloc.trim_threshold=')) env['GLIBC_TUNABLES'] = tunables ? `${tunables}:${MALLOC_TUNABLE}` : MALLOC_TUNABLE;
+  return env;
 }
 
 /** Resident set size of a process, in bytes (Linux). */
@@ -64,9 +82,9 @@ export function cpuMeter(pid: number): () => { server: number; generator: number
 }
 
 function startServer(args: string[], what: string, opts: SpawnOptions): Promise<ServerProc> {
-  const nodeArgs = opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [];
+  const nodeArgs = [...(opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : []), ...(opts.nodeArgs ?? [])];
   const t0 = performance.now();
-  const child = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT, env: { ...process.env, NODE_ENV: 'production' } });
+  const child = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT, env: serverEnv(opts) });
   let out = '';
   let err = '';
   child.stderr!.on('data', (d: Buffer) => {

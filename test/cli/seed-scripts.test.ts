@@ -4,6 +4,7 @@ import { chmodSync, copyFileSync, existsSync, readFileSync, rmSync, symlinkSync,
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { MALLOC_TUNABLE } from '../../bench/lib/procs.js';
 import { groupSpawnOptions, stopTree } from '../../cli/runner/process-tree.js';
 import { tempDir } from '../helpers/gateway.js';
 import { request } from '../helpers/http.js';
@@ -98,6 +99,27 @@ test('run.sh passes its arguments to ccg serve (installed dependencies: no npm c
   const s = runScript(t, join(dir, 'run.sh'), serveArgs(data), { PATH: process.env['PATH'], HOME: process.env['HOME'] });
   await checkServes(s, data, 20_000);
   assert.doesNotMatch(s.stderr(), /npm ci/);
+});
+
+test("run.sh gives node glibc's trim threshold the bench uses, unless the caller chose one", async (t) => {
+  // Only the environment matters here: a node that prints it and exits. (The gateway's own
+  // /proc/PID/environ cannot show it: glibc splits GLIBC_TUNABLES in place as it reads it.)
+  const dir = tempDir();
+  for (const f of ['run.sh', 'package.json', 'package-lock.json']) copyFileSync(join(ROOT, f), join(dir, f));
+  for (const d of ['dist', 'node_modules']) symlinkSync(join(ROOT, d), join(dir, d));
+  utimesSync(join(dir, 'package-lock.json'), new Date(0), new Date(0));
+  const bin = tempDir();
+  writeFileSync(join(bin, 'node'), `#!/bin/sh\n[ "$1" = -p ] && { echo ${process.versions.node}; exit 0; }\necho "GLIBC_TUNABLES=$GLIBC_TUNABLES"\n`);
+  chmodSync(join(bin, 'node'), 0o755);
+  for (const [given, expected] of [
+    [undefined, MALLOC_TUNABLE],
+    ['glibc.malloc.arena_max=4', `glibc.malloc.arena_max=4:${MALLOC_TUNABLE}`],
+    ['glibc.malloc.trim_threshold=1048576', 'glibc.malloc.trim_threshold=1048576'],
+  ] as const) {
+    const s = runScript(t, join(dir, 'run.sh'), [], { PATH: `${bin}:${process.env['PATH']}`, ...(given ? { GLIBC_TUNABLES: given } : {}) });
+    assert.equal(await s.exited, 0, s.stderr());
+    assert.equal(s.stdout(), `GLIBC_TUNABLES=${expected}\n`);
+  }
 });
 
 // The one test that installs for real (about a minute; from the npm cache where it can, else the
