@@ -48,6 +48,23 @@ interface Live {
   /** The gateway's own redaction pass, one per stream (the runner already redacted; this is defence in depth). */
   redactors: Map<number, { apply(data: Uint8Array): Buffer }>;
   redaction: Redaction;
+  /** The last group of writes, until its commit (or failure) is handled: a chunk whose write shares its promise joins it. */
+  group: WriteGroup | null;
+}
+
+/**
+ * Chunks of one run whose store writes share one promise (an LmdbStore batch): their commit is
+ * handled once. A chunk joins only a group not yet handled (Live.group), so a store that hands out
+ * one settled promise for many writes still has each of them handled.
+ */
+interface WriteGroup {
+  done: Promise<void>;
+  seqs: number[];
+  bytes: number;
+  /** The run's record when the group began (the cache's copy is used when there is one). */
+  run: RunRecord;
+  onCommitted: (seq: number) => void;
+  onFailed: (err: unknown) => void;
 }
 
 export interface RunServiceOptions {
@@ -346,7 +363,7 @@ export class RunService {
       const run = this.get(id);
       const token = run ? this.tokenOf(run) : undefined;
       const redaction = new Redaction({ literals: token ? [{ kind: 'ccg-token', value: token }] : [] });
-      live = { receivedSeq: seq, committedSeq: seq, stored: new Set(), inFlight: [], unpublished: [], fanOutQueued: false, pendingBytes: 0, writing: 0, whenIdle: [], progressTimer: null, redactors: new Map(), redaction };
+      live = { receivedSeq: seq, committedSeq: seq, stored: new Set(), inFlight: [], unpublished: [], fanOutQueued: false, pendingBytes: 0, writing: 0, whenIdle: [], progressTimer: null, redactors: new Map(), redaction, group: null };
       this.live.set(id, live);
       this.settled.delete(id);
     }
@@ -484,50 +501,71 @@ export class RunService {
     // Only the ack waits for output's commit; services and viewers wait for an event chunk's.
     const appended = this.o.store.appendChunk(id, chunk, chunk.stream === STREAM_EVENT ? 'soon' : 'lazy');
     live.writing++; // after the call: a store that threw has no write under way
-    const write = appended.then(
-      () => {
-        // The committed seq advances over the seqs stored without a hole only. Writes may resolve
-        // out of order (lmdb-js's batches with ~1000 writes in flight; JetStream's publishes always),
-        // and with JetStream a later publish can succeed while an earlier one failed (its NATS
-        // server died): acknowledging the later one made the runner drop the earlier from its
-        // spool, a hole in the run's output for ever (the cluster test read 46 KB of 349 KB).
-        if (chunk.seq === live.committedSeq + 1) live.committedSeq++;
-        else live.stored.add(chunk.seq);
-        while (live.stored.size > 0 && live.stored.delete(live.committedSeq + 1)) live.committedSeq++;
-        let done = 0;
-        while (done < live.inFlight.length && live.inFlight[done]!.seq <= live.committedSeq) done++;
-        if (done > 0) live.inFlight.splice(0, done);
-        live.pendingBytes -= chunk.data.length;
-        const cached = this.cache.get(id) ?? run;
-        cached.bytes += chunk.data.length;
-        cached.lastSeq = Math.max(cached.lastSeq, live.committedSeq);
-        this.cache.set(id, cached);
-        const upTo = live.committedSeq;
-        this.afterCommit(() => {
-          this.fanOut(id, live);
-          this.scheduleProgress(id, live);
-          onCommitted(upTo);
-        });
-        this.written(live);
-      },
-      (err: unknown) => {
-        // Nothing past the committed seq is acknowledged; the runner resends it after reconnecting.
-        live.receivedSeq = live.committedSeq;
-        live.inFlight = [];
-        live.unpublished = [];
-        live.pendingBytes = 0;
-        this.afterCommit(() => onFailed(err));
-        this.written(live);
-      },
-    );
-    // Never an unhandled rejection (Node 20 ends the process on one).
-    write.catch((err: unknown) => this.o.log.error('run.ingest_failed', { run: id, err: String(err).slice(0, 300) }));
+    // Writes that share one promise (an LmdbStore batch) complete as one group: one continuation
+    // and one after-commit step per batch instead of per chunk.
+    const open = live.group;
+    if (open && open.done === appended && open.onCommitted === onCommitted && open.onFailed === onFailed) {
+      open.seqs.push(chunk.seq);
+      open.bytes += chunk.data.length;
+      return 'accepted';
+    }
+    const group: WriteGroup = { done: appended, seqs: [chunk.seq], bytes: chunk.data.length, run, onCommitted, onFailed };
+    live.group = group;
+    appended
+      .then(
+        () => this.stored(id, live, group),
+        (err: unknown) => this.notStored(live, group, err),
+      )
+      // Never an unhandled rejection (Node 20 ends the process on one).
+      .catch((err: unknown) => this.o.log.error('run.ingest_failed', { run: id, err: String(err).slice(0, 300) }));
     return 'accepted';
   }
 
-  /** One write of the run finished: whoever waits for none to be under way hears it. */
-  private written(live: Live): void {
-    if (--live.writing === 0 && live.whenIdle.length > 0) for (const fn of live.whenIdle.splice(0)) fn();
+  /** A group of the run's writes committed. */
+  private stored(id: string, live: Live, group: WriteGroup): void {
+    if (live.group === group) live.group = null; // handled: a chunk that comes now starts a group of its own
+    // The committed seq advances over the seqs stored without a hole only. Writes may resolve out
+    // of order (lmdb-js's batches with ~1000 writes in flight; JetStream's publishes always), and
+    // with JetStream a later publish can succeed while an earlier one failed (its NATS server
+    // died): acknowledging the later one made the runner drop the earlier from its spool, a hole
+    // in the run's output for ever (the cluster test read 46 KB of 349 KB).
+    for (const seq of group.seqs) {
+      if (seq === live.committedSeq + 1) live.committedSeq++;
+      else live.stored.add(seq);
+    }
+    while (live.stored.size > 0 && live.stored.delete(live.committedSeq + 1)) live.committedSeq++;
+    let done = 0;
+    while (done < live.inFlight.length && live.inFlight[done]!.seq <= live.committedSeq) done++;
+    if (done > 0) live.inFlight.splice(0, done);
+    live.pendingBytes -= group.bytes;
+    const cached = this.cache.get(id) ?? group.run;
+    cached.bytes += group.bytes;
+    cached.lastSeq = Math.max(cached.lastSeq, live.committedSeq);
+    this.cache.set(id, cached);
+    const upTo = live.committedSeq;
+    this.afterCommit(() => {
+      this.fanOut(id, live);
+      this.scheduleProgress(id, live);
+      group.onCommitted(upTo);
+    });
+    this.written(live, group.seqs.length);
+  }
+
+  /** A group of the run's writes failed: nothing past the committed seq is acknowledged; the runner resends it after reconnecting. */
+  private notStored(live: Live, group: WriteGroup, err: unknown): void {
+    if (live.group === group) live.group = null;
+    live.receivedSeq = live.committedSeq;
+    live.inFlight = [];
+    live.unpublished = [];
+    live.pendingBytes = 0;
+    this.afterCommit(() => group.onFailed(err));
+    this.written(live, group.seqs.length);
+  }
+
+  /** `n` writes of the run finished: whoever waits for none to be under way hears it. */
+  private written(live: Live, n: number): void {
+    live.writing -= n;
+    if (live.writing === 0 && live.whenIdle.length > 0) for (const fn of live.whenIdle.splice(0)) fn();
   }
 
   /**

@@ -5,6 +5,7 @@ import { STREAM_EVENT, STREAM_STDOUT } from '../../../protocol/frames.js';
 import { encodeEvent } from '../../../protocol/runner-events.js';
 import type { RunSummary } from '../../../protocol/run.js';
 import type { LiveChunk } from '../../../server/live/bus.js';
+import { waitFor } from '../../helpers/processes.js';
 import { RUNNER_INFO, coreHarness, ingest, recordingLink } from './harness.js';
 
 test('RunService: chunks are committed in order, acknowledged once durable, announced once with their events parsed', async (t) => {
@@ -111,6 +112,39 @@ test('RunService: output and progress are written lazily (only acks wait for the
   assert.equal(ended.status, 'exited');
   assert.equal(ended.lastSeq, 3);
   assert.deepEqual((await h.store.readChunks(run.id, 1, { limit: 10, maxBytes: 1e6 })).map((c) => c.seq), [1, 2, 3]);
+});
+
+test('RunService: the chunks of one write batch are handled as one (one ack for the batch); a store that hands out one settled promise still has every write handled', async (t) => {
+  // Output lingers an hour: the five chunks land in one batch, which the test lets go.
+  const h = coreHarness({ writeBatches: { intervalMs: 16, lingerMs: 3_600_000, quietMs: 3_600_000, maxBytes: 1 << 30 } });
+  t.after(h.close);
+  const { run } = await h.runs.create('groups', 'alice');
+  await h.runs.attachRunner(run.id, recordingLink(), RUNNER_INFO);
+  const acks: number[] = [];
+  const onCommitted = (seq: number) => acks.push(seq);
+  const failed = (err: unknown) => assert.fail(String(err));
+  for (let seq = 1; seq <= 5; seq++) h.runs.ingest(run.id, { seq, stream: STREAM_STDOUT, time: seq, data: Buffer.from(`line ${seq}\n`) }, onCommitted, failed);
+  h.store.hurry();
+  await waitFor(() => (acks.length > 0 ? true : undefined), 10_000, 'the batch committed');
+  // A sentinel write behind it: once it is committed, every ack of the batch has been given.
+  const sentinel = ingest(h.runs, run.id, 6, STREAM_STDOUT, 'sentinel\n');
+  h.store.hurry();
+  assert.equal(await sentinel, 6);
+  assert.deepEqual(acks, [5], 'one ack for the batch, for its last seq');
+
+  // A store whose every write returns the same settled promise: a chunk that comes after that
+  // promise's group was handled is handled too (it must not join the finished group).
+  const settled = Promise.resolve();
+  const append = h.store.appendChunk.bind(h.store);
+  h.store.appendChunk = (id, chunk, urgency) => {
+    void append(id, chunk, urgency);
+    return settled;
+  };
+  h.runs.ingest(run.id, { seq: 7, stream: STREAM_STDOUT, time: 7, data: Buffer.from('seven\n') }, onCommitted, failed);
+  await waitFor(() => (acks.includes(7) ? true : undefined), 10_000, 'seq 7 acknowledged');
+  h.runs.ingest(run.id, { seq: 8, stream: STREAM_STDOUT, time: 8, data: Buffer.from('eight\n') }, onCommitted, failed);
+  await waitFor(() => (acks.includes(8) ? true : undefined), 10_000, 'seq 8 acknowledged');
+  assert.equal(h.runs.committedSeq(run.id), 8);
 });
 
 test('RunService: cancel reaches a connected runner; a run no runner picked up is cancelled at once; a second runner kicks the first', async (t) => {
