@@ -39,8 +39,8 @@ fi
 
 # glibc gives freed memory back to the kernel once 128 KiB of it is free at the top of a heap:
 # under heavy output (64 KiB chunks copied in, then written to LMDB) the gateway then maps
-# every page afresh, a page fault each. Keeping up to 32 MiB cut its CPU per MiB streamed by a
-# quarter (docs/OPERATIONS.md, "Heavy output"). Ignored where the C library is not glibc.
+# every page afresh, a page fault each. Keeping up to 32 MiB cut its CPU per MiB streamed by
+# about 30 % (docs/OPERATIONS.md, "Heavy output"). Ignored where the C library is not glibc.
 case "${GLIBC_TUNABLES:-}" in
   *glibc.malloc.trim_threshold=*) ;;
   *) GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.malloc.trim_threshold=33554432"; export GLIBC_TUNABLES ;;

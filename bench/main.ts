@@ -9,8 +9,9 @@
  *   npm run bench -- --cpu-prof   also write V8 CPU profiles of the gateway to bench/results/prof/
  *   npm run bench -- --node-args='--max-semi-space-size=32'   node options for the gateway and the
  *                                 relay (what V8 flags change; also --trace-gc, --perf-basic-prof)
- *   npm run bench -- --malloc-default   the servers without run.sh's GLIBC_TUNABLES (glibc's
- *                                 default trim threshold: heavy output faults its pages in afresh)
+ *   npm run bench -- --malloc-default   the servers without the trim threshold run.sh adds to
+ *                                 GLIBC_TUNABLES (glibc's default: heavy output faults its pages
+ *                                 in afresh); a GLIBC_TUNABLES of your own still applies
  *   npm run bench -- --plain      plain HTTP/WS on loopback (ccg serve --insecure-http) instead of TLS
  *   npm run bench -- --generator-threads 1   the latency load generator's worker threads (default 2)
  *   npm run bench -- --only latency --latency-runners 1000   only these latency phases (runner counts)

@@ -139,18 +139,25 @@ export class LoadRunner {
    * answers `exit_ack` once every chunk up to the last sent is committed and the run recorded.
    */
   exit(timeoutMs = 60_000): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`runner ${this.runId}: the server closed the socket (${this.closedWith})`));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`runner ${this.runId}: no exit_ack within ${timeoutMs} ms`)), timeoutMs);
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        this.ws.off('message', onMessage);
+        this.ws.off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const timer = setTimeout(() => done(new Error(`runner ${this.runId}: no exit_ack within ${timeoutMs} ms`)), timeoutMs);
       const onMessage = (data: unknown, isBinary: boolean) => {
         if (isBinary) return;
         const msg = JSON.parse(String(data)) as { type: string; message?: string };
-        if (msg.type !== 'exit_ack' && msg.type !== 'error') return;
-        clearTimeout(timer);
-        this.ws.off('message', onMessage);
-        if (msg.type === 'error') reject(new Error(`runner ${this.runId}: exit refused: ${msg.message ?? ''}`));
-        else resolve();
+        if (msg.type === 'exit_ack') done();
+        else if (msg.type === 'error') done(new Error(`runner ${this.runId}: exit refused: ${msg.message ?? ''}`));
       };
+      const onClose = () => done(new Error(`runner ${this.runId}: closed before its exit was answered (${this.closedWith})`));
       this.ws.on('message', onMessage);
+      this.ws.on('close', onClose);
       this.ws.send(JSON.stringify({ type: 'exit', code: 0, signal: null, lastSeq: this.seq }));
     });
   }

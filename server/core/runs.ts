@@ -557,7 +557,9 @@ export class RunService {
     live.receivedSeq = live.committedSeq;
     live.inFlight = [];
     live.unpublished = [];
-    live.pendingBytes = 0;
+    // Its own bytes only: the other groups under way take theirs off when they finish (it was
+    // set to 0, and went below 0 as they did).
+    live.pendingBytes -= group.bytes;
     this.afterCommit(() => group.onFailed(err));
     this.written(live, group.seqs.length);
   }

@@ -25,6 +25,11 @@ const MAX_SEQ = Number.MAX_SAFE_INTEGER;
  */
 const WRITE_BATCHES = { intervalMs: 16, lingerMs: 250, quietMs: 16, maxBytes: 1024 * 1024 };
 
+export interface LmdbStoreOptions {
+  /** When gathered writes start (tests stretch it); default WRITE_BATCHES. */
+  writeBatches?: BatchTiming;
+}
+
 /**
  * LMDB-backed store: one environment in `<data>/db`, one named database per collection.
  * Chunks are keyed `[runId, seq]`, so a run's output is one contiguous key range: the tail of a
@@ -48,10 +53,9 @@ export class LmdbStore implements Store {
   private readonly termSnapshots: LmdbTermSnapshots;
   private readonly authListeners = new Set<(change: AuthChange) => void>();
 
-  /** `writeBatches`: when gathered writes start (tests stretch it); default WRITE_BATCHES. */
   constructor(
     private readonly dir: string,
-    o: { writeBatches?: BatchTiming } = {},
+    o: LmdbStoreOptions = {},
   ) {
     this.batched = new WriteBatcher(
       (puts) =>
@@ -100,7 +104,7 @@ export class LmdbStore implements Store {
     }
   }
 
-  static open(dataDir: string, o: { writeBatches?: BatchTiming } = {}): LmdbStore {
+  static open(dataDir: string, o: LmdbStoreOptions = {}): LmdbStore {
     return new LmdbStore(join(dataDir, 'db'), o);
   }
 

@@ -120,6 +120,8 @@ test("run.sh gives node glibc's trim threshold the bench uses, unless the caller
     assert.equal(await s.exited, 0, s.stderr());
     assert.equal(s.stdout(), `GLIBC_TUNABLES=${expected}\n`);
   }
+  // The setting docs/OPERATIONS.md tells a unit to give: the same one.
+  assert.ok(readFileSync(join(ROOT, 'docs/OPERATIONS.md'), 'utf8').includes(`Environment=GLIBC_TUNABLES=${MALLOC_TUNABLE}`));
 });
 
 // The one test that installs for real (about a minute; from the npm cache where it can, else the

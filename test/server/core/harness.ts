@@ -3,15 +3,14 @@ import { RunService } from '../../../server/core/runs.js';
 import { LocalBus } from '../../../server/live/bus.js';
 import { silentLogger } from '../../../server/log.js';
 import type { RunnerLink } from '../../../server/core/runs.js';
-import { LmdbStore } from '../../../server/store/lmdb-store.js';
-import type { BatchTiming } from '../../../server/store/write-batcher.js';
+import { LmdbStore, type LmdbStoreOptions } from '../../../server/store/lmdb-store.js';
 import type { RunnerInfo } from '../../../protocol/run.js';
 import type { GatewayToRunner } from '../../../protocol/runner-messages.js';
 import { CcgError } from '../../../protocol/errors.js';
 import { tempDir } from '../../helpers/gateway.js';
 
 /** The core services on a real LMDB store in a temp dir and an in-process bus, no transport. */
-export function coreHarness(o: { writeBatches?: BatchTiming } = {}) {
+export function coreHarness(o: LmdbStoreOptions = {}) {
   const dataDir = tempDir('ccg-core-');
   const store = LmdbStore.open(dataDir, o);
   const bus = new LocalBus(silentLogger);

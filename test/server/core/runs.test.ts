@@ -121,8 +121,9 @@ test('RunService: the chunks of one write batch are handled as one (one ack for 
   const { run } = await h.runs.create('groups', 'alice');
   await h.runs.attachRunner(run.id, recordingLink(), RUNNER_INFO);
   const acks: number[] = [];
+  const failures: unknown[] = [];
   const onCommitted = (seq: number) => acks.push(seq);
-  const failed = (err: unknown) => assert.fail(String(err));
+  const failed = (err: unknown) => failures.push(err);
   for (let seq = 1; seq <= 5; seq++) h.runs.ingest(run.id, { seq, stream: STREAM_STDOUT, time: seq, data: Buffer.from(`line ${seq}\n`) }, onCommitted, failed);
   h.store.hurry();
   await waitFor(() => (acks.length > 0 ? true : undefined), 10_000, 'the batch committed');
@@ -145,6 +146,42 @@ test('RunService: the chunks of one write batch are handled as one (one ack for 
   h.runs.ingest(run.id, { seq: 8, stream: STREAM_STDOUT, time: 8, data: Buffer.from('eight\n') }, onCommitted, failed);
   await waitFor(() => (acks.includes(8) ? true : undefined), 10_000, 'seq 8 acknowledged');
   assert.equal(h.runs.committedSeq(run.id), 8);
+  assert.deepEqual(failures, []);
+});
+
+test('RunService: a failed write batch fails its chunks once; nothing of it is acknowledged, no write stays counted, and the runner resends from the commit', async (t) => {
+  const h = coreHarness();
+  t.after(h.close);
+  const { run } = await h.runs.create('failed batch', 'alice');
+  await h.runs.attachRunner(run.id, recordingLink(), RUNNER_INFO);
+  assert.equal(await ingest(h.runs, run.id, 1, STREAM_STDOUT, 'stored\n'), 1);
+  // Three chunks in one batch that fails (one promise for all three, as LmdbStore's batches).
+  let failBatch!: (err: Error) => void;
+  const batch = new Promise<void>((_, reject) => (failBatch = reject));
+  const append = h.store.appendChunk.bind(h.store);
+  h.store.appendChunk = () => batch;
+  const acks: number[] = [];
+  const failures: unknown[] = [];
+  // One pair of callbacks for the socket, as the runner socket passes.
+  const onCommitted = (seq: number) => acks.push(seq);
+  const onFailed = (err: unknown) => failures.push(err);
+  for (let seq = 2; seq <= 4; seq++) h.runs.ingest(run.id, { seq, stream: STREAM_STDOUT, time: seq, data: Buffer.from(`lost ${seq}\n`) }, onCommitted, onFailed);
+  failBatch(new Error('disk gone'));
+  await waitFor(() => (failures.length > 0 ? true : undefined), 10_000, 'the failure reported');
+  h.store.appendChunk = append;
+  // The runner resends from the committed seq on: accepted, stored, acknowledged.
+  for (let seq = 2; seq <= 4; seq++) assert.equal(await ingest(h.runs, run.id, seq, STREAM_STDOUT, `again ${seq}\n`), seq);
+  // No write of the failed batch is still counted: the exit does not wait a minute for it.
+  let waited: NodeJS.Timeout | undefined;
+  const ended = await Promise.race([
+    h.runs.recordExit(run.id, { code: 0, signal: null, lastSeq: 4 }),
+    new Promise<never>((_, reject) => (waited = setTimeout(() => reject(new Error('the exit waited for writes that had failed')), 10_000))),
+  ]);
+  clearTimeout(waited);
+  assert.equal(ended.lastSeq, 4);
+  assert.equal(failures.length, 1, 'one failure for the batch');
+  assert.deepEqual(acks, [], 'nothing of the failed batch was acknowledged');
+  assert.deepEqual((await h.store.readChunks(run.id, 1, { limit: 10, maxBytes: 1e6 })).map((c) => c.data.toString()), ['stored\n', 'again 2\n', 'again 3\n', 'again 4\n']);
 });
 
 test('RunService: cancel reaches a connected runner; a run no runner picked up is cancelled at once; a second runner kicks the first', async (t) => {
