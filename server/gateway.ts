@@ -224,7 +224,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
 async function startGateway(opts: GatewayOptions, dataDir: string, host: string, log: Logger, now: () => number, limits: GatewayLimits, unlock: () => void): Promise<Gateway> {
   // The NATS client and the JetStream store load only for a cluster node: at every start they
-  // were about 200 ms and 25 MB of a gateway that never uses them (`npm run bench`, serve, memory).
+  // cost a gateway that never uses them about 60 ms and 8 MB (docs/BENCH.md).
   const cluster = opts.nats && !opts.store ? await (await import('./cluster-node.js')).openClusterNode({ ...opts.nats, log, audit: { ...DEFAULT_AUDIT_BUDGET, ...opts.auditBudget } }) : null;
   const store = opts.store ?? cluster?.store ?? LmdbStore.open(dataDir);
   const bus = opts.bus ?? cluster?.bus ?? new LocalBus(log);

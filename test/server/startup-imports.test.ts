@@ -7,12 +7,16 @@ import { fileURLToPath } from 'node:url';
 /**
  * What `ccg serve` loads at start: the static imports of tsc's output, followed from the entry
  * bin/ccg uses and the serve command the command table loads from it (other dynamic `import()`s,
- * which load on first use, are not followed). The NATS client
- * and the JetStream store were reached this way from server/gateway.ts: about 200 ms and 25 MB of
- * every gateway's start, clustered or not (`npm run bench -- --only serve,memory`).
+ * which load on first use, are not followed). The NATS client and the JetStream store were
+ * reached this way from server/gateway.ts, at every gateway's start, clustered or not: 234 ms and
+ * 27 MB when loaded alone; the gateway's modules loaded 62 ms faster and its RSS 2 s after start
+ * was 8 MB lower without them (docs/BENCH.md, "Fixes the bench and the fault suite led to").
  */
 const DIST = fileURLToPath(new URL('../../', import.meta.url));
-const STATIC_IMPORT = /^(?:import|export)\s[^;]*?\sfrom\s+'([^']+)';?$|^import\s+'([^']+)';?$/gm;
+/** `import … from '…'` (over several lines too), `export … from "…"`, `import '…'`: either quote. */
+const STATIC_IMPORT = /^(?:import\s+[^;'"()]*?\sfrom|export\s*(?:\*(?:\s+as\s+\w+)?|\{[^}]*\})\s*from)\s*(['"])([^'"]+)\1|^import\s*(['"])([^'"]+)\3/gm;
+/** Any line that begins a static import or re-export: each must be one the pattern above reads. */
+const IMPORT_LINE = /^(?:import\s+[\w{*]|import\s*['"]|export\s*(?:\*|\{[^}]*\}\s*from))/gm;
 
 function staticGraph(entries: string[]): { files: Set<string>; packages: Set<string> } {
   const files = new Set<string>();
@@ -22,8 +26,11 @@ function staticGraph(entries: string[]): { files: Set<string>; packages: Set<str
     const file = queue.pop()!;
     if (files.has(file)) continue;
     files.add(file);
-    for (const m of readFileSync(file, 'utf8').matchAll(STATIC_IMPORT)) {
-      const spec = (m[1] ?? m[2])!;
+    const text = readFileSync(file, 'utf8');
+    const read = [...text.matchAll(STATIC_IMPORT)];
+    assert.equal(read.length, [...text.matchAll(IMPORT_LINE)].length, `an import in ${file} the walk cannot read`);
+    for (const m of read) {
+      const spec = (m[2] ?? m[4])!;
       if (spec.startsWith('.')) queue.push(resolve(dirname(file), spec));
       else if (!spec.startsWith('node:')) packages.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
     }
