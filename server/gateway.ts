@@ -231,11 +231,29 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
   const router = opts.router ?? cluster?.router;
   // Revocations, demotions and disabled users reach every open socket and stream at once.
   const offAuthChanges = store.onAuthChange?.((change) => bus.publish('auth', change));
-  // A cluster's nodes share one key (tokens sealed on one node open on another): not the data dir's.
-  const box = opts.secretBox ?? cluster?.box ?? SecretBox.fromDataDir(dataDir);
-  const tls = opts.insecureHttp ? null : ensureCertificate(dataDir, { certFile: opts.tlsCertFile, keyFile: opts.tlsKeyFile });
-  const operatorTokenFile = await ensureOperatorToken(store, dataDir, now());
-  const setupCode = await ensureSetupCode(store, dataDir);
+  // A start that fails from here on (a certificate file that is missing, the listen) closes what
+  // it opened: an open NATS connection kept `ccg serve --nats` running after its error.
+  let unsubscribe: (() => void) | undefined;
+  const release = async () => {
+    unsubscribe?.();
+    offAuthChanges?.();
+    cluster?.close();
+    await store.close();
+  };
+  let box: SecretBox;
+  let tls: ReturnType<typeof ensureCertificate> | null;
+  let operatorTokenFile: string;
+  let setupCode: Awaited<ReturnType<typeof ensureSetupCode>>;
+  try {
+    // A cluster's nodes share one key (tokens sealed on one node open on another): not the data dir's.
+    box = opts.secretBox ?? cluster?.box ?? SecretBox.fromDataDir(dataDir);
+    tls = opts.insecureHttp ? null : ensureCertificate(dataDir, { certFile: opts.tlsCertFile, keyFile: opts.tlsKeyFile });
+    operatorTokenFile = await ensureOperatorToken(store, dataDir, now());
+    setupCode = await ensureSetupCode(store, dataDir);
+  } catch (err) {
+    await release();
+    throw err;
+  }
 
   const scheme = tls ? 'https' : 'http';
   let port = opts.port ?? 3100;
@@ -246,10 +264,17 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
     return `${scheme}://${urlHost}:${port}`;
   };
 
-  const { services, unsubscribe } = buildServices({ ...opts, dataDir, store, bus, router, box, log, now, limits, baseUrl: () => runnerUrl(undefined) });
+  const built = buildServices({ ...opts, dataDir, store, bus, router, box, log, now, limits, baseUrl: () => runnerUrl(undefined) });
+  const { services } = built;
+  unsubscribe = built.unsubscribe;
   const { runs } = services;
   // Runs that were active when the gateway stopped: their stored end, before any viewer asks.
-  await runs.primeSeqs();
+  try {
+    await runs.primeSeqs();
+  } catch (err) {
+    await release();
+    throw err;
+  }
 
   const app: TemplatedApp = tls ? uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile }) : uWS.App();
   const sockets = new Set<WebSocket<unknown>>();
@@ -281,12 +306,9 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
   const busy = port === 0 ? null : await portHasListener(host, port);
   const listenSocket: us_listen_socket | false = busy ? false : await new Promise<us_listen_socket | false>((resolveListen) => app.listen(host, port, resolveListen));
   if (!listenSocket) {
-    offAuthChanges?.();
-    unsubscribe();
     operatorSockets.close();
     browser.close();
-    cluster?.close();
-    await store.close();
+    await release();
     const pid = port === 0 ? null : listenerPid(port);
     throw new InUseError(`could not listen on ${host}:${port}: ${pid ? `in use by pid ${pid}` : 'address in use, or not allowed'}`, 'port', pid);
   }
@@ -309,7 +331,7 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
       clearInterval(pruneTimer);
       clearInterval(pruneSessions);
       const trimmed = services.auditBudget.stop();
-      unsubscribe(); // an injected bus outlives this gateway: its services stop listening
+      built.unsubscribe(); // an injected bus outlives this gateway: its services stop listening
       offAuthChanges?.();
       operatorSockets.close();
       uWS.us_listen_socket_close(listenSocket);

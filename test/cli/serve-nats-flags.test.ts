@@ -39,3 +39,17 @@ test('ccg serve --nats on servers that require a user: CCG_NATS_USER and CCG_NAT
   t.after(() => gw.stop());
   assert.equal((await runCli(['runs', 'create', '--json'], gw.env)).code, 0);
 });
+
+test('ccg serve --nats whose start fails after it joined the cluster (a certificate file missing) exits with its error instead of staying up on its NATS connection', async (t) => {
+  const nats = await startNatsCluster(1);
+  t.after(() => nats.stop());
+  const p = spawnCcg(['serve', '--data', tempDir(), '--port', '0'], { CCG_NATS: nats.urls, CCG_TLS_CERT: '/nonexistent/cert.pem', CCG_TLS_KEY: '/nonexistent/key.pem' });
+  t.after(() => p.child.kill('SIGKILL'));
+  let bound: NodeJS.Timeout | undefined;
+  const ended = await Promise.race([p.exited, new Promise<'running'>((r) => (bound = setTimeout(() => r('running'), 30_000)))]);
+  clearTimeout(bound);
+  assert.notEqual(ended, 'running', `still running 30 s after its error: ${p.stderr()}`);
+  assert.equal((ended as { code: number | null }).code, 1);
+  assert.match(p.stderr(), /cluster\.node/, 'it joined the cluster first');
+  assert.match(p.stderr(), /ccg: .*\/nonexistent\/cert\.pem/);
+});
