@@ -72,8 +72,9 @@ export async function measureBulk(t: Target, run: BenchRun, o: { totalBytes: num
     pump();
   });
   // The gateway: its answer to the runner's exit, as at the end of a real run, which comes once
-  // every chunk is committed (and the run's record says it exited). (Not the last chunk's ack: acks of the last few chunks of a burst
-  // may be gathered for up to a second, see runner-socket.ts, and that is not throughput.)
+  // every chunk is committed and the run's record says it exited. Not the last chunk's ack: the
+  // acks of a burst's last few chunks may be gathered for up to a second (runner-socket.ts), and
+  // that is not throughput.
   const [delivered] = await Promise.all([until(() => viewer.bytes >= total, 300_000, 2), t.kind === 'gateway' ? runner.exit() : undefined]);
   const seconds = (performance.now() - t0) / 1000;
   const serverCpuMs = cpuMsOf(o.pid) - cpu0.server;
