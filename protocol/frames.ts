@@ -42,10 +42,15 @@ export interface ViewChunk extends OutputChunk {
 
 export type FrameResult<T> = { ok: true; value: T } | { ok: false; message: string };
 
-function readSeq(view: DataView, offset: number): number | undefined {
-  const seq = view.getBigUint64(offset);
-  if (seq < 1n || seq > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
-  return Number(seq);
+/**
+ * A u64be seq at `at`, read as two 32-bit halves (no BigInt per frame); undefined outside
+ * 1..2^53-1.
+ */
+function readSeq(bytes: Uint8Array, at: number): number | undefined {
+  const hi = ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+  const lo = ((bytes[at + 4]! << 24) | (bytes[at + 5]! << 16) | (bytes[at + 6]! << 8) | bytes[at + 7]!) >>> 0;
+  if (hi >= 0x20_0000 || (hi === 0 && lo === 0)) return undefined;
+  return hi * 0x1_0000_0000 + lo;
 }
 
 export function encodeOutput(chunk: OutputChunk): Buffer {
@@ -65,20 +70,21 @@ export function encodeOutput(chunk: OutputChunk): Buffer {
  */
 export function decodeOutput(message: ArrayBuffer, headroom = 0): FrameResult<OutputChunk> {
   if (message.byteLength < OUTPUT_HEADER_BYTES) return { ok: false, message: 'output frame shorter than its header' };
-  const view = new DataView(message);
-  if (view.getUint8(0) !== FRAME_OUTPUT) return { ok: false, message: `unknown binary frame kind ${view.getUint8(0)}` };
-  const stream = view.getUint8(1);
+  // Bytes read straight from the frame: no DataView, no BigInt (this runs once per line).
+  const bytes = new Uint8Array(message);
+  if (bytes[0] !== FRAME_OUTPUT) return { ok: false, message: `unknown binary frame kind ${bytes[0]}` };
+  const stream = bytes[1]!;
   if (stream >= STREAMS.length) return { ok: false, message: `unknown stream ${stream}` };
-  const seq = readSeq(view, 2);
+  const seq = readSeq(bytes, 2);
   if (seq === undefined) return { ok: false, message: 'sequence number out of range' };
-  const length = message.byteLength - OUTPUT_HEADER_BYTES;
+  const length = bytes.length - OUTPUT_HEADER_BYTES;
   if (length > MAX_CHUNK_DATA) return { ok: false, message: `chunk of ${length} bytes exceeds ${MAX_CHUNK_DATA}` };
   // Copied into Buffer.allocUnsafe's memory: a line (under 4 KiB) lands in Node's shared pool
   // instead of an ArrayBuffer of its own (ArrayBuffer.slice), which at 20,000 lines a second was
   // a good part of the gateway's garbage collection; nothing is zero-filled first.
-  const data = Buffer.allocUnsafe(headroom + length).subarray(headroom);
-  data.set(new Uint8Array(message, OUTPUT_HEADER_BYTES, length));
-  return { ok: true, value: { stream, seq, data } };
+  const data = Buffer.allocUnsafe(headroom + length);
+  data.set(bytes.subarray(OUTPUT_HEADER_BYTES), headroom);
+  return { ok: true, value: { stream, seq, data: headroom === 0 ? data : data.subarray(headroom) } };
 }
 
 /** Encodes a VIEW frame. */
@@ -111,17 +117,17 @@ export function encodeViewHead(chunk: Pick<ViewChunk, 'seq' | 'stream' | 'time'>
 export function decodeView(message: ArrayBuffer | Uint8Array): FrameResult<ViewChunk> {
   const bytes = message instanceof Uint8Array ? message : new Uint8Array(message);
   if (bytes.length < 19) return { ok: false, message: 'view frame shorter than its header' };
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (view.getUint8(0) !== FRAME_VIEW) return { ok: false, message: `unknown binary frame kind ${view.getUint8(0)}` };
-  const seq = readSeq(view, 2);
+  if (bytes[0] !== FRAME_VIEW) return { ok: false, message: `unknown binary frame kind ${bytes[0]}` };
+  const seq = readSeq(bytes, 2);
   if (seq === undefined) return { ok: false, message: 'sequence number out of range' };
-  const n = view.getUint8(18);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = bytes[18]!;
   if (bytes.length < 19 + n) return { ok: false, message: 'view frame truncated' };
   const runId = Buffer.from(bytes.subarray(19, 19 + n)).toString('ascii');
   return {
     ok: true,
     value: {
-      stream: view.getUint8(1),
+      stream: bytes[1]!,
       seq,
       time: view.getFloat64(10),
       runId,

@@ -124,7 +124,15 @@ export class Redaction {
     this.literal = lits.length ? new RegExp([...this.kinds.keys()].sort((a, b) => b.length - a.length).map(escapeRe).join('|'), 'g') : null;
     this.literals = [...this.kinds.keys()];
     this.literalKinds = [...this.kinds.entries()].map(([value, kind]) => ({ value, kind }));
+    this.literalsHaveStarter = this.literals.every((l) => RULE_STARTER.test(l));
   }
+
+  /**
+   * Every literal holds a token format's starter (the run token: `ccgr_…`): a text in which the
+   * prefilter found no starter holds none of them either, and is not scanned for them (the
+   * gateway's pass over every line did that scan for nothing).
+   */
+  private readonly literalsHaveStarter: boolean;
 
   /** The exact values being redacted. */
   readonly literals: readonly string[];
@@ -134,7 +142,7 @@ export class Redaction {
   /** Secret ranges in `text`, in order, not overlapping. `starters`: what `startersIn` said of `text` or of a text containing it. */
   find(text: string, starters?: Starters): Found[] {
     const found: Found[] = [];
-    if (this.literal) {
+    if (this.literal && !(starters && !starters.rule && this.literalsHaveStarter)) {
       this.literal.lastIndex = 0;
       for (let m = this.literal.exec(text); m; m = this.literal.exec(text)) {
         found.push({ start: m.index, end: m.index + m[0].length, kind: this.kinds.get(m[0]) ?? 'secret' });

@@ -37,8 +37,10 @@ interface Live {
   inFlight: LiveChunk[];
   /** Accepted chunks not yet fanned out, in seq order: held behind an event chunk until it is committed. */
   unpublished: LiveChunk[];
-  /** A fan-out of `unpublished` is queued (one per turn, whatever the chunks). */
+  /** A fan-out of `unpublished` is queued (one per turn, whatever the chunks)… */
   fanOutQueued: boolean;
+  /** …this one, made once per run rather than once per line. */
+  fanOutTask: () => void;
   pendingBytes: number;
   /** Writes handed to the store and not yet finished (successfully or not). */
   writing: number;
@@ -363,7 +365,15 @@ export class RunService {
       const run = this.get(id);
       const token = run ? this.tokenOf(run) : undefined;
       const redaction = new Redaction({ literals: token ? [{ kind: 'ccg-token', value: token }] : [] });
-      live = { receivedSeq: seq, committedSeq: seq, stored: new Set(), inFlight: [], unpublished: [], fanOutQueued: false, pendingBytes: 0, writing: 0, whenIdle: [], progressTimer: null, redactors: new Map(), redaction, group: null };
+      const fresh: Live = {
+        receivedSeq: seq, committedSeq: seq, stored: new Set(), inFlight: [], unpublished: [], fanOutQueued: false,
+        fanOutTask: () => {
+          fresh.fanOutQueued = false;
+          this.fanOut(id, fresh);
+        },
+        pendingBytes: 0, writing: 0, whenIdle: [], progressTimer: null, redactors: new Map(), redaction, group: null,
+      };
+      live = fresh;
       this.live.set(id, live);
       this.settled.delete(id);
     }
@@ -493,10 +503,7 @@ export class RunService {
     live.unpublished.push(published);
     if (!live.fanOutQueued) {
       live.fanOutQueued = true;
-      this.afterCommit(() => {
-        live.fanOutQueued = false;
-        this.fanOut(id, live);
-      });
+      this.afterCommit(live.fanOutTask);
     }
     // Only the ack waits for output's commit; services and viewers wait for an event chunk's.
     const appended = this.o.store.appendChunk(id, chunk, chunk.stream === STREAM_EVENT ? 'soon' : 'lazy');

@@ -98,28 +98,34 @@ export function mountOperatorSocket(app: TemplatedApp, s: Services, o: OperatorS
   const viewSink = (ws: WebSocket<OperatorData>, runId: string): FollowSink => {
     const congested = () => ws.getUserData().closed || ws.getBufferedAmount() > HIGH_WATER;
     const idBytes = Buffer.from(runId, 'ascii');
-    let batch: readonly LiveChunk[] = [];
-    // One callback for the socket's life (cork takes one per call): no closure per line.
-    const sendBatch = () => {
-      for (const c of batch) {
-        const len = c.data.length;
-        if (len < VIEW_FRAGMENT_FROM) {
-          const frame = encodeViewHead(c, idBytes, len);
-          frame.set(c.data, frame.length - len);
-          ws.send(frame, true);
-        } else {
-          // A large chunk goes as two fragments of one message, its data as it is: no copy of it.
-          ws.sendFirstFragment(encodeViewHead(c, idBytes), true);
-          ws.sendLastFragment(c.data);
-        }
+    const sendChunk = (c: LiveChunk) => {
+      const len = c.data.length;
+      if (len < VIEW_FRAGMENT_FROM) {
+        const frame = encodeViewHead(c, idBytes, len);
+        frame.set(c.data, frame.length - len);
+        ws.send(frame, true);
+      } else {
+        // A large chunk goes as two fragments of one message, its data as it is: no copy of it.
+        ws.sendFirstFragment(encodeViewHead(c, idBytes), true);
+        ws.sendLastFragment(c.data);
       }
+    };
+    let batch: readonly LiveChunk[] = [];
+    // One callback for the socket's life (cork takes one per call): no closure per batch.
+    const sendBatch = () => {
+      for (const c of batch) sendChunk(c);
     };
     return {
       congested,
       deliver(chunks) {
-        batch = chunks;
-        ws.cork(sendBatch);
-        batch = [];
+        // A live line is one frame, which uWS corks and writes by itself (one TLS record, one
+        // write): only a batch (a catch-up read, or a fragmented chunk's two parts) needs a cork.
+        if (chunks.length === 1 && chunks[0]!.data.length < VIEW_FRAGMENT_FROM) sendChunk(chunks[0]!);
+        else {
+          batch = chunks;
+          ws.cork(sendBatch);
+          batch = [];
+        }
         return !congested();
       },
       caughtUp: (seq) => {

@@ -130,8 +130,7 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
     }
   };
 
-  const withinRate = (d: RunnerData): boolean => {
-    const now = Date.now();
+  const withinRate = (d: RunnerData, now: number): boolean => {
     d.bucket = Math.min(o.msgRate * 2, d.bucket + ((now - d.bucketAt) / 1000) * o.msgRate);
     d.bucketAt = now;
     if (d.bucket < 1) return false;
@@ -208,7 +207,8 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
     }
   };
 
-  const onBinary = (ws: WebSocket<RunnerData>, message: ArrayBuffer) => {
+  /** `now`: when the frame arrived (the chunk's time; Date.now is a call into C++, once per frame is enough). */
+  const onBinary = (ws: WebSocket<RunnerData>, message: ArrayBuffer, now: number) => {
     const d = ws.getUserData();
     if (d.finished) throw new CcgError('ERR_RUN_FINISHED', 'the run ended: no output after exit');
     if (!d.ready) throw new CcgError('ERR_NOT_READY');
@@ -226,7 +226,7 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
       const why = err instanceof CcgError ? err.message : 'could not store output';
       fail(ws, new CcgError('ERR_STORAGE', `${why}; resend after reconnect`));
     };
-    const result = o.runs.ingest(d.runId, { seq, stream, time: Date.now(), data: data as Buffer, headroom: STORE_HEADROOM }, d.onCommitted, d.onFailed);
+    const result = o.runs.ingest(d.runId, { seq, stream, time: now, data: data as Buffer, headroom: STORE_HEADROOM }, d.onCommitted, d.onFailed);
     if (result === 'duplicate') scheduleAck(ws, o.runs.committedSeq(d.runId));
   };
 
@@ -308,11 +308,12 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
     message: (ws, message, isBinary) => {
       const d = ws.getUserData();
       try {
-        if (!withinRate(d)) throw new CcgError('ERR_RATE_LIMIT', `more than ${o.msgRate} messages/s`);
+        const now = Date.now();
+        if (!withinRate(d, now)) throw new CcgError('ERR_RATE_LIMIT', `more than ${o.msgRate} messages/s`);
         const max = isBinary ? OUTPUT_HEADER_BYTES + MAX_CHUNK_DATA : MAX_TEXT_FRAME;
         if (message.byteLength > max) throw new CcgError('ERR_FRAME_TOO_LARGE', `${isBinary ? 'binary' : 'text'} frame of ${message.byteLength} bytes exceeds ${max}`);
         if (isBinary) {
-          onBinary(ws, message);
+          onBinary(ws, message, now);
           return;
         }
         const text = Buffer.from(message).toString('utf8'); // decoded now: the buffer dies with this callback

@@ -21,12 +21,29 @@ test('malformed output frames are refused with a reason', () => {
     [Buffer.from('01070000000000000001', 'hex'), /stream/],
     [Buffer.from('01000000000000000000', 'hex'), /range/],
     [Buffer.from('0100ffffffffffffffff', 'hex'), /range/],
+    // 2^53: past Number.MAX_SAFE_INTEGER, the first seq that would not survive as a number.
+    [Buffer.from('01000020000000000000', 'hex'), /range/],
     [Buffer.concat([Buffer.from('01000000000000000001', 'hex'), Buffer.alloc(MAX_CHUNK_DATA + 1)]), /exceeds/],
   ];
   for (const [frame, why] of cases) {
     const r = decodeOutput(ab(frame));
     assert.ok(!r.ok && why.test(r.message), `${frame.subarray(0, 10).toString('hex')}: ${JSON.stringify(r)}`);
   }
+});
+
+test('output frames take every seq up to 2^53 - 1, read as two 32-bit halves', () => {
+  for (const seq of [1, 0xffff_ffff, 2 ** 32, 2 ** 32 + 1, 2 ** 40 + 5, Number.MAX_SAFE_INTEGER]) {
+    const r = decodeOutput(ab(encodeOutput({ stream: 0, seq, data: Buffer.from('x') })), 9);
+    assert.ok(r.ok, String(seq));
+    assert.equal(r.value.seq, seq);
+    assert.equal(Buffer.from(r.value.data).toString(), 'x', 'the data after the headroom');
+  }
+  const v = decodeView(encodeView({ runId: 'abcdefghjkmn', seq: Number.MAX_SAFE_INTEGER, stream: 2, time: 3, data: Buffer.from('y') }));
+  assert.ok(v.ok);
+  assert.deepEqual([v.value.seq, v.value.stream, v.value.time], [Number.MAX_SAFE_INTEGER, 2, 3]);
+  const past = encodeView({ runId: 'abcdefghjkmn', seq: 1, stream: 0, time: 0, data: Buffer.alloc(0) });
+  past.writeUInt32BE(0x20_0000, 2); // seq 2^53
+  assert.ok(!decodeView(past).ok);
 });
 
 test('view frames carry run id and time', () => {

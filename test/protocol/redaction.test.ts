@@ -173,3 +173,23 @@ test('gateway pass: every secret kind split over two chunks at every offset is n
     }
   }
 });
+
+test('gateway pass with the run token as its only literal: the token is caught whole, split at any offset, and beside other secrets', () => {
+  // The gateway's own Redaction holds just the run token, whose `ccgr_` is a starter: a text the
+  // prefilter finds no starter in is not scanned for the token again. Every way the token can
+  // reach the gateway must still be caught.
+  const gateway = () => new Redaction({ literals: [{ kind: 'ccg-token', value: runToken }] });
+  const lines = [`plain ${runToken}\n`, `${runToken}`, `x=${runToken};ghp_${'A1b2C3d4E5'.repeat(4)} and AKIAIOSFODNN7EXAMPLE\n`, `Authorization: Bearer ${runToken}\n`];
+  for (const line of lines) {
+    const whole = Buffer.from(line, 'latin1');
+    for (let cut = 0; cut <= whole.length; cut++) {
+      const c = new ChunkRedactor(gateway());
+      const out = Buffer.concat([c.apply(whole.subarray(0, cut)), c.apply(whole.subarray(cut))]).toString('latin1');
+      assert.ok(!out.includes(runToken.slice(5, 25)), `token stored at split ${cut} of ${JSON.stringify(line)}: ${out}`);
+    }
+  }
+  assert.equal(new ChunkRedactor(gateway()).apply(Buffer.from(`plain ${runToken}\n`)).toString(), 'plain [REDACTED:ccg-token]\n');
+  // A literal with no starter in it (a secret env value at the runner) is still looked for in a line with none.
+  const env = new ChunkRedactor(new Redaction({ literals: [{ kind: 'ccg-token', value: runToken }, { kind: 'env:X', value: 'hunter2-secret-value' }] }));
+  assert.equal(env.apply(Buffer.from('say hunter2-secret-value now\n')).toString(), 'say [REDACTED:env:X] now\n');
+});
