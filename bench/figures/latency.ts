@@ -30,10 +30,20 @@ export interface LatencyResult {
   generatorLoopDelayP99: number;
   /** Each thread's p99 event-loop delay, ms. */
   generatorLoopDelaysP99: number[];
+  /**
+   * The window the CPU figures cover, in seconds on the system's monotonic clock: the clock
+   * `perf record -k CLOCK_MONOTONIC` stamps its samples with, so a profile can be cut to it.
+   */
+  window: { fromS: number; toS: number };
   /** CPU time per line of `otherPids` together (the NATS servers of a cluster), µs, over the same window. */
   otherCpuPerLine?: number;
   /** Their CPU use, % of one core, summed. */
   otherCpu?: number;
+}
+
+/** Now on the system's monotonic clock, in seconds. */
+function monotonicS(): number {
+  return Number(process.hrtime.bigint()) / 1e9;
 }
 
 const SLICE_JS = new URL('../lib/load-slice-worker.js', import.meta.url);
@@ -106,16 +116,19 @@ export async function measureLatency(
     let cpu: (() => { server: number; generator: number }) | null = null;
     let others: (() => { server: number })[] = [];
     let cpuFrom = 0;
+    let fromS = Number.NaN;
     setTimeout(() => {
       cpu = cpuMeter(o.serverPid);
       others = (o.otherPids ?? []).map((pid) => cpuMeter(pid));
       cpuFrom = performance.now();
+      fromS = monotonicS();
     }, startAt + o.warmupMs - (performance.timeOrigin + performance.now())).unref();
     const measuredEnd = Promise.all(workers.map((w) => w.next('sent')));
     await measuredEnd;
     const usage = cpu ? (cpu as () => { server: number; generator: number })() : { server: Number.NaN, generator: Number.NaN };
     const otherCpu = others.reduce((sum, m) => sum + m().server, 0);
     const windowMs = performance.now() - cpuFrom;
+    const toS = monotonicS();
     const all = await Promise.all(results);
     const samples = Float64Array.from(all.flatMap((r) => Array.from(r.samples))).sort();
     const sent = all.reduce((a, r) => a + r.sent, 0);
@@ -138,6 +151,7 @@ export async function measureLatency(
       generatorThreads: threads,
       generatorLoopDelayP99: Math.max(...delays),
       generatorLoopDelaysP99: delays,
+      window: { fromS, toS },
       ...(o.otherPids ? { otherCpu, otherCpuPerLine: ((otherCpu / 100) * windowMs * 1000) / inWindow } : {}),
     };
   } finally {
