@@ -42,7 +42,8 @@ test('output frames take every seq up to 2^53 - 1, read as two 32-bit halves', (
   assert.ok(v.ok);
   assert.deepEqual([v.value.seq, v.value.stream, v.value.time], [Number.MAX_SAFE_INTEGER, 2, 3]);
   const past = encodeView({ runId: 'abcdefghjkmn', seq: 1, stream: 0, time: 0, data: Buffer.alloc(0) });
-  past.writeUInt32BE(0x20_0000, 2); // seq 2^53
+  past.writeUInt32BE(0x20_0000, 2); // seq 2^53: the high half…
+  past.writeUInt32BE(0, 6); // …and the low half
   assert.ok(!decodeView(past).ok);
 });
 

@@ -193,3 +193,26 @@ test('gateway pass with the run token as its only literal: the token is caught w
   const env = new ChunkRedactor(new Redaction({ literals: [{ kind: 'ccg-token', value: runToken }, { kind: 'env:X', value: 'hunter2-secret-value' }] }));
   assert.equal(env.apply(Buffer.from('say hunter2-secret-value now\n')).toString(), 'say [REDACTED:env:X] now\n');
 });
+
+test('Redaction.find: the token-only literal scan is skipped exactly when the prefilter found no starter; literals near a starter are always looked for', () => {
+  const tokenOnly = new Redaction({ literals: [{ kind: 'ccg-token', value: runToken }] });
+  const line = `plain ${runToken} line`;
+  // The caller's prefilter result is trusted: told there is no starter, the token-only scan is
+  // skipped (a caller must never say so of a text holding one: the streaming redactor computes it
+  // on the very text, or a text holding it)…
+  assert.deepEqual(tokenOnly.find(line, { rule: false, header: false }), []);
+  // …and with the starters as they are, the token is found (by its literal and by its rule).
+  assert.deepEqual(tokenOnly.find(line, { rule: true, header: false }).map((f) => [f.start, f.end]), [[6, 6 + runToken.length]]);
+  // Literals that only look like a token format (no starter in them) switch the skip off: each is
+  // found in a line with no starter, beside the run token.
+  for (const value of ['sk_live_0123456789abcdef', 'xoxz-0123456789', 'ghpABCDEF0123456', 'akiaabcdef012345', 'ccgr-abcdefghijk', 'a.b*c(d)+secret']) {
+    const r = new Redaction({ literals: [{ kind: 'ccg-token', value: runToken }, { kind: 'env:X', value }] });
+    const c = new ChunkRedactor(r);
+    assert.equal(c.apply(Buffer.from(`say ${value} now\n`, 'latin1')).toString('latin1'), 'say [REDACTED:env:X] now\n', value);
+    assert.deepEqual(r.find(`say ${value} now`, { rule: false, header: false }).map((f) => f.kind), ['env:X'], value);
+  }
+  // A literal with regex characters that holds a starter: found exactly, its near miss left alone.
+  const odd = 'ccgr_a.b*c(d)';
+  const r = new ChunkRedactor(new Redaction({ literals: [{ kind: 'env:Y', value: odd }] }));
+  assert.equal(r.apply(Buffer.from(`x ${odd} ccgr_aXbbc(d) y\n`)).toString(), 'x [REDACTED:env:Y] ccgr_aXbbc(d) y\n');
+});
