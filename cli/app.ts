@@ -88,6 +88,16 @@ function commandWords(argv: readonly string[]): string[] {
   return at < 0 ? words : words.slice(at);
 }
 
+/**
+ * The command the words begin with, by its longest path: `serve` for `serve --port 0 --bogus`
+ * (the words hold option values too), `runs show` for `runs show`.
+ */
+function namedCommand(words: readonly string[]): readonly string[] {
+  let named: readonly string[] = words.slice(0, 1);
+  for (const c of COMMANDS) for (const p of c.paths) if (p.length >= named.length && p.every((w, i) => words[i] === w)) named = p;
+  return named;
+}
+
 /** `unknown command "runs lst": did you mean `ccg runs list`?` — the nearest commands, if any is close. */
 function unknownCommand(words: readonly string[], binaryName: string): string {
   const typed = words.slice(0, GROUPS.includes(words[0] ?? '') ? 2 : 1);
@@ -144,7 +154,7 @@ export async function runCommandLine(argv: string[], ctx: Partial<BaseContext>, 
       return usageError(unknownCommand(words, binaryName), json, stderr);
     }
     const first = ((err as Error).message || String(err)).split('\n')[0]!.replace(/[;:,]\s*$/, '');
-    return usageError(/^Command not found/.test(first) ? unknownCommand(words, binaryName) : `${first} (see ${binaryName} ${words.slice(0, 2).join(' ')} --help)`, json, stderr);
+    return usageError(/^Command not found/.test(first) ? unknownCommand(words, binaryName) : `${first} (see ${binaryName} ${namedCommand(words).join(' ')} --help)`, json, stderr);
   }
   return cli.run(command, ctx);
 }

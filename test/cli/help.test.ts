@@ -78,6 +78,10 @@ test('a mistyped command suggests the nearest one on stderr, exit 1', async () =
   assert.equal(far.stderr, 'ccg: unknown command "runs xyzzyq" (see ccg runs --help)\n');
   // A known command with a bad argument keeps clipanion's own message.
   assert.match((await runCli(['runs', 'show'])).stderr, /^ccg: Not enough positional arguments.*\(see ccg runs show --help\)\n$/);
+  // An option's value is not part of the command's name.
+  assert.match((await runCli(['runs', 'list', '--limit', '5', '--bogus'])).stderr, /^ccg: Unsupported option name \("--bogus"\).*\(see ccg runs list --help\)\n$/);
+  assert.match((await runCli(['runs', '--limit', '5', '--bogus'])).stderr, /\(see ccg runs --help\)\n$/);
+  assert.match((await runCli(['serve', '--port', '0', '--bogus'])).stderr, /\(see ccg serve --help\)\n$/);
 });
 
 /** Runs bin/ccg with a module hook that lists every module it loads. */
