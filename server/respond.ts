@@ -148,9 +148,12 @@ export function ambiguousHeader(name: string): CcgError {
   return new CcgError('ERR_BAD_REQUEST', `the ${name} header is sent twice${name === 'content-length' ? ' with different values' : ''}: refused`);
 }
 
-/** Credentials never travel in URLs (they end up in logs, history and Referer headers). */
-function credentialsInQuery(query: string): boolean {
-  return /(^|&)(token|access_token|run_token|api_token|key|signature)=/i.test(query) || /ccg[ro]_/.test(query);
+/**
+ * Credentials never travel in URLs (they end up in logs, history and Referer headers): a query
+ * naming one, or holding anything that looks like a ccg token (run, operator or machine).
+ */
+export function credentialsInQuery(query: string): boolean {
+  return /(^|&)(token|access_token|run_token|api_token|key|signature)=/i.test(query) || /ccg[rom]_/.test(query);
 }
 
 /**

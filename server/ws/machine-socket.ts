@@ -5,9 +5,9 @@ import { HEADER_NONCE, HEADER_PROTOCOL, HEADER_SIGNATURE, HEADER_TIMESTAMP, SIGN
 import type { MachineLink, MachineService } from '../core/machines.js';
 import type { ConnectionLimiter } from '../connection-limits.js';
 import type { Logger } from '../log.js';
-import { copyRequest, errorReply, writeReply } from '../respond.js';
 import type { AuthStore } from '../store/types.js';
 import { parseTextMessage } from './parse-message.js';
+import { beginUpgrade } from './upgrade.js';
 
 interface MachineData {
   name: string;
@@ -90,52 +90,33 @@ export function mountMachineSocket(app: TemplatedApp, o: MachineSocketOptions): 
     compression: 0,
 
     upgrade: (res, req, context) => {
-      const info = copyRequest(res, req, 0);
-      const key = req.getHeader('sec-websocket-key');
-      const protocol = req.getHeader('sec-websocket-protocol');
-      const extensions = req.getHeader('sec-websocket-extensions');
-      let aborted = false;
-      res.onAborted(() => {
-        aborted = true;
-      });
-      const refuse = (err: CcgError) => {
-        o.log.warn('machine.upgrade_refused', { remote: info.remote, code: err.code, reason: err.message });
-        if (!aborted) writeReply(res, errorReply(err));
-      };
-      if (/ccg[rom]_/.test(info.query)) return refuse(new CcgError('ERR_TOKEN_IN_URL'));
-      try {
-        o.limiter.check(info.remote); // before any work: an address past its cap costs nothing more
-      } catch (err) {
-        return refuse(err as CcgError);
-      }
-      if (info.headers[HEADER_PROTOCOL] !== String(PROTOCOL_VERSION)) return refuse(new CcgError('ERR_VERSION', `gateway speaks protocol ${PROTOCOL_VERSION}`));
+      const up = beginUpgrade(res, req, context, { log: o.log, limiter: o.limiter, refusedEvent: 'machine.upgrade_refused' });
+      if (!up) return;
+      const { info } = up;
+      if (info.headers[HEADER_PROTOCOL] !== String(PROTOCOL_VERSION)) return up.refuse(new CcgError('ERR_VERSION', `gateway speaks protocol ${PROTOCOL_VERSION}`));
       const name = info.headers[HEADER_MACHINE] ?? '';
-      if (!MACHINE_NAME_RE.test(name)) return refuse(new CcgError('ERR_SIGNATURE_MISSING', `missing or malformed ${HEADER_MACHINE}`));
+      if (!MACHINE_NAME_RE.test(name)) return up.refuse(new CcgError('ERR_SIGNATURE_MISSING', `missing or malformed ${HEADER_MACHINE}`));
       const rec = o.machines.get(name);
       // Unknown and revoked machines get the same answer as a bad signature would: no probing for names.
-      if (!rec || rec.revokedAt !== null) return refuse(new CcgError(rec ? 'ERR_MACHINE_REVOKED' : 'ERR_SIGNATURE_INVALID', rec ? `machine ${name}'s token was revoked` : 'signature does not match this machine (wrong token or revoked)'));
+      if (!rec || rec.revokedAt !== null) return up.refuse(new CcgError(rec ? 'ERR_MACHINE_REVOKED' : 'ERR_SIGNATURE_INVALID', rec ? `machine ${name}'s token was revoked` : 'signature does not match this machine (wrong token or revoked)'));
       const h = { name, timestamp: info.headers[HEADER_TIMESTAMP], nonce: info.headers[HEADER_NONCE], signature: info.headers[HEADER_SIGNATURE] };
       const verdict = checkMachineSignature(rec.key, h, { method: 'GET', target: info.target }, o.now());
-      if (!verdict.ok) return refuse(new CcgError(verdict.code, verdict.message));
+      if (!verdict.ok) return up.refuse(new CcgError(verdict.code, verdict.message));
       const expiresAt = Number(h.timestamp) * 1000 + 2 * SIGNATURE_WINDOW_S * 1000;
       o.store.claimNonce(h.nonce!, expiresAt).then(
         (fresh) => {
-          if (aborted) return;
-          if (!fresh) return refuse(new CcgError('ERR_NONCE_REPLAY'));
+          if (up.aborted) return;
+          if (!fresh) return up.refuse(new CcgError('ERR_NONCE_REPLAY'));
           let release: () => void;
           try {
             release = o.limiter.acquire(info.remote, 'runner');
           } catch (err) {
-            return refuse(err as CcgError);
+            return up.refuse(err as CcgError);
           }
           const data: MachineData = { name, remote: info.remote, closed: false, ready: false, link: null, bucket: MSG_RATE * 2, bucketAt: Date.now(), release };
-          // From a macrotask, as the runner socket does (see there): never inside uWS's own callback chain.
-          setImmediate(() => {
-            if (aborted) release();
-            else res.cork(() => res.upgrade(data, key, protocol, extensions, context));
-          });
+          up.acceptSoon(data, release);
         },
-        () => refuse(new CcgError('ERR_STORAGE')),
+        () => up.refuse(new CcgError('ERR_STORAGE')),
       );
     },
 

@@ -8,9 +8,9 @@ import type { Services } from '../core/services.js';
 import type { LiveChunk } from '../live/bus.js';
 import { Follower, type FollowSink } from '../live/follower.js';
 import { CredentialWatch } from '../live/recheck.js';
-import { ambiguousHeader, copyRequest, errorReply, writeReply } from '../respond.js';
 import { STEERING_MESSAGE_TYPES, operatorSteering } from './operator-steering.js';
 import { parseTextMessage } from './parse-message.js';
+import { beginUpgrade } from './upgrade.js';
 import type { ConnectionLimiter } from '../connection-limits.js';
 
 interface Sub {
@@ -231,27 +231,21 @@ export function mountOperatorSocket(app: TemplatedApp, s: Services, o: OperatorS
     compression: 0,
 
     upgrade: (res, req, context) => {
-      const info = copyRequest(res, req, 0);
-      const key = req.getHeader('sec-websocket-key');
-      const protocol = req.getHeader('sec-websocket-protocol');
-      const extensions = req.getHeader('sec-websocket-extensions');
-      res.onAborted(() => undefined);
+      const up = beginUpgrade(res, req, context, { log, limiter: o.limiter, refusedEvent: 'operator.upgrade_refused' });
+      if (!up) return;
+      const { info } = up;
       let release: (() => void) | null = null;
       try {
-        if (/ccg[ro]_/.test(info.query)) throw new CcgError('ERR_TOKEN_IN_URL');
-        if (info.ambiguous) throw ambiguousHeader(info.ambiguous);
         const principal = resolvePrincipal(info.headers);
         const credentials: Record<string, string> = {};
         for (const k of ['authorization', 'cookie']) if (info.headers[k] !== undefined) credentials[k] = info.headers[k]!;
         // After authentication: refused credentials never take a slot.
         release = o.limiter.acquire(info.remote, 'other');
         const data: OperatorData = { principal, credentials, remote: info.remote, closed: false, ready: false, subs: new Map(), offRuns: null, offRecheck: null, release };
-        res.upgrade(data, key, protocol, extensions, context);
+        up.accept(data);
       } catch (err) {
         release?.();
-        const e = err instanceof CcgError ? err : new CcgError('ERR_INTERNAL');
-        log.warn('operator.upgrade_refused', { remote: info.remote, code: e.code });
-        writeReply(res, errorReply(e));
+        up.refuse(err instanceof CcgError ? err : new CcgError('ERR_INTERNAL'));
       }
     },
 

@@ -7,7 +7,7 @@ import { GatewayToRunner, RUNNER_MESSAGE_TYPES, RunnerToGateway, type RunnerAssi
 import { HEADER_PROTOCOL } from '../../protocol/signing.js';
 import { verifyRunnerRequest, type RunnerAuthDeps } from '../auth/runner-auth.js';
 import { parseTextMessage } from './parse-message.js';
-import { ambiguousHeader, copyRequest, errorReply, writeReply } from '../respond.js';
+import { beginUpgrade } from './upgrade.js';
 import type { Logger } from '../log.js';
 import type { ConnectionLimiter } from '../connection-limits.js';
 
@@ -240,55 +240,30 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
     compression: 0,
 
     upgrade: (res, req, context) => {
-      const info = copyRequest(res, req, 0);
-      const key = req.getHeader('sec-websocket-key');
-      const protocol = req.getHeader('sec-websocket-protocol');
-      const extensions = req.getHeader('sec-websocket-extensions');
-      let aborted = false;
-      res.onAborted(() => {
-        aborted = true;
-      });
-      const refuse = (err: CcgError) => {
-        o.log.warn('runner.upgrade_refused', { remote: info.remote, code: err.code, reason: err.message });
-        if (!aborted) writeReply(res, errorReply(err));
-      };
-      if (/ccg[ro]_/.test(info.query)) return refuse(new CcgError('ERR_TOKEN_IN_URL'));
-      if (info.ambiguous) return refuse(ambiguousHeader(info.ambiguous));
-      try {
-        o.limiter.check(info.remote); // before any work: an address past its cap costs nothing more
-      } catch (err) {
-        return refuse(err as CcgError);
-      }
+      const up = beginUpgrade(res, req, context, { log: o.log, limiter: o.limiter, refusedEvent: 'runner.upgrade_refused' });
+      if (!up) return;
+      const { info } = up;
       const version = info.headers[HEADER_PROTOCOL];
       if (version !== String(PROTOCOL_VERSION)) {
-        return refuse(new CcgError('ERR_VERSION', `gateway speaks protocol ${PROTOCOL_VERSION}; runner sent ${version ?? 'none'} in ${HEADER_PROTOCOL}`));
+        return up.refuse(new CcgError('ERR_VERSION', `gateway speaks protocol ${PROTOCOL_VERSION}; runner sent ${version ?? 'none'} in ${HEADER_PROTOCOL}`));
       }
       verifyRunnerRequest(o, { method: 'GET', target: info.target, headers: info.headers }).then(
         (run) => {
-          if (aborted) return;
+          if (up.aborted) return;
           let release: () => void;
           try {
             release = o.limiter.acquire(info.remote, 'runner');
           } catch (err) {
-            return refuse(err as CcgError);
+            return up.refuse(err as CcgError);
           }
           const data: RunnerData = {
             runId: run.id, remote: info.remote, closed: false, ready: false, finished: false, link: null,
             ackSeq: 0, ackSent: 0, ackTimer: null, ackSoon: false, bucket: o.msgRate * 2, bucketAt: Date.now(),
             release, helloSeen: false, helloTimer: null, onCommitted: null, onFailed: null,
           };
-          // Upgrade from a macrotask, never from this promise continuation: uWS.js drains
-          // microtasks at the end of every JS callback, so this could run while uWS is parsing
-          // ANOTHER socket's HTTP request. uWS (v20.30) then takes our new WebSocket for that
-          // socket's upgrade, leaves that socket corked, and aborts the whole process ("Cork
-          // buffer must not be held across event loop iterations!"). Found by `npm run bench`
-          // with 100 runners connecting at once; test/server/connect-storm.test.ts repeats it.
-          setImmediate(() => {
-            if (aborted) release();
-            else res.cork(() => res.upgrade(data, key, protocol, extensions, context));
-          });
+          up.acceptSoon(data, release);
         },
-        (err: unknown) => refuse(err instanceof CcgError ? err : new CcgError('ERR_INTERNAL')),
+        (err: unknown) => up.refuse(err instanceof CcgError ? err : new CcgError('ERR_INTERNAL')),
       );
     },
 

@@ -2,9 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import tls from 'node:tls';
 import type { CreateRunResponse } from '../../protocol/api.js';
-import { HEADER_TIMESTAMP } from '../../protocol/signing.js';
+import { AddMachineResponse, signMachineRequest } from '../../protocol/machine.js';
+import { HEADER_PROTOCOL, HEADER_TIMESTAMP } from '../../protocol/signing.js';
+import { createApiToken } from '../../server/auth/api-tokens.js';
 import { runCli } from '../helpers/cli.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { fetchJson } from '../helpers/page-client.js';
 import { rawRunnerUpgrade, signedHeaders } from '../helpers/runner-socket.js';
 
 async function createRun(g: TestGateway, name: string): Promise<CreateRunResponse> {
@@ -98,4 +101,38 @@ test('two Content-Length headers with different values: 400 and the connection i
   // The same value twice means one thing: answered as usual (a failed login, 401).
   const same = await rawExchange(g, head([body.length, body.length]).replace('Host:', 'Connection: close\r\nHost:') + body);
   assert.match(same.text, /^HTTP\/1\.1 401/);
+});
+
+test('every WebSocket upgrade (runner, machine, operator) refuses a header sent twice and a credential in its URL, before anything else', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const run = await createRun(g, 'upgrades');
+  const admin = (await createApiToken(g.gw.store, { name: 'admin', role: 'admin', userId: null, now: Date.now() })).token;
+  const added = await fetchJson(g, '/api/v1/machines', admin, 'POST', { name: 'm1' });
+  const { token: machineToken } = AddMachineResponse.parse(added.json);
+  const machineHeaders = () => ({ ...signMachineRequest(machineToken, { method: 'GET', target: '/v1/machine', name: 'm1' }), [HEADER_PROTOCOL]: '1' });
+  const sockets = {
+    runner: { path: '/v1/runner', headers: () => signedHeaders(run.token, run.id) },
+    machine: { path: '/v1/machine', headers: machineHeaders },
+    operator: { path: '/v1/operator', headers: () => ({ authorization: `Bearer ${admin}` }) },
+  };
+  for (const [name, s] of Object.entries(sockets)) {
+    // Each is good as it stands (the sentinel: a refusal below is the change's, not the headers').
+    const ok = await rawRunnerUpgrade(g.url, g.fingerprint, s.headers(), s.path);
+    assert.equal(ok.status, 101, `${name}: ${JSON.stringify(ok.body)}`);
+    ok.ws!.close();
+    // A signing header twice: a proxy in front may have read the other copy.
+    const twice: Record<string, string | string[]> = { ...s.headers(), 'x-ccg-probe': ['a', 'b'] };
+    const dup = await rawRunnerUpgrade(g.url, g.fingerprint, twice as Record<string, string>, s.path);
+    assert.equal(dup.status, 400, `${name} twice: ${JSON.stringify(dup.body)}`);
+    assert.match(dup.body?.error?.message ?? '', /x-ccg-probe header is sent twice/, name);
+    // Any ccg token in the query (a machine token too), or a parameter named like a credential.
+    for (const query of [`?t=${machineToken}`, `?t=${run.token}`, '?access_token=x']) {
+      const inUrl = await rawRunnerUpgrade(g.url, g.fingerprint, s.headers(), s.path + query);
+      assert.equal(inUrl.body?.error?.code, 'ERR_TOKEN_IN_URL', `${name} ${query.slice(0, 12)}: ${JSON.stringify(inUrl.body)}`);
+    }
+  }
+  // Plain HTTP refuses a machine token in the URL as it does the others.
+  const api = await fetchJson(g, `/api/v1/runs?x=${machineToken}`, admin);
+  assert.equal(api.json.error?.code, 'ERR_TOKEN_IN_URL');
 });
