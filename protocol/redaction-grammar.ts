@@ -51,7 +51,7 @@ const TOKENS: { kind: string; starter: RegExp; cls: (c: number) => boolean; max:
   { kind: 'aws', starter: /AKIA|ASIA/g, cls: upperNum, max: 16 },
   { kind: 'slack', starter: /xox[abposr]-/g, cls: slackCls, max: Infinity },
   { kind: 'jwt', starter: /eyJ/g, cls: jwtCls, max: Infinity },
-  { kind: 'ccg-token', starter: /ccg[ro]_/g, cls: withDash, max: 43 },
+  { kind: 'ccg-token', starter: /ccg[rom]_/g, cls: withDash, max: 43 },
 ];
 
 /** A private key header still being written (`PRIVATE KEY-----` or `PRIVATE KEY BLOCK-----`, PGP). */

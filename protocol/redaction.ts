@@ -24,7 +24,7 @@ export const RULES: Rule[] = [
   { kind: 'aws', re: /(?:AKIA|ASIA)[A-Z0-9]{16}/g },
   { kind: 'slack', re: /xox[abposr]-[A-Za-z0-9-]{10,}/g },
   { kind: 'jwt', re: /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g },
-  { kind: 'ccg-token', re: /ccg[ro]_[A-Za-z0-9_-]{43}/g },
+  { kind: 'ccg-token', re: /ccg[rom]_[A-Za-z0-9_-]{43}/g }, // run, operator and machine tokens
   // A quoted value (`"Authorization": "Basic …"`, YAML `authorization: '…'`): all of it, to its closing quote.
   { kind: 'authorization', re: /(authorization["']?[ \t]*[:=][ \t]*["'](?:[a-z][a-z0-9-]{1,19}[ \t]+)?)[^\s"'][^\r\n"']*/gi, keep: true },
   // A header or `authorization=`: whatever the scheme word (`Bot`, `Negotiate`, `SSWS`…), the credential after it.
@@ -39,7 +39,7 @@ export const RULES: Rule[] = [
  * with /i (`npm run bench`, redactor figures). Keep them in step with RULES:
  * test/protocol/redaction-starter.test.ts generates matches of every rule and checks.
  */
-const RULE_STARTER = /-----BEGIN|sk-|gh[pousr]_|github_pat_|AKIA|ASIA|xox[abposr]-|eyJ|ccg[ro]_/;
+const RULE_STARTER = /-----BEGIN|sk-|gh[pousr]_|github_pat_|AKIA|ASIA|xox[abposr]-|eyJ|ccg[rom]_/;
 const HEADER_STARTER = /authorization|bearer[ \t]/i;
 
 /** The prefilter: false means no rule can match `text` (true means one may). */
@@ -64,7 +64,7 @@ export function startersIn(text: string): Starters {
 }
 
 /** Fragments that can begin a secret: a trailing word containing one is held back until it is complete. */
-const STARTERS = ['-----BEGIN', 'sk-', 'ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_', 'AKIA', 'ASIA', 'xox', 'eyJ', 'ccgr_', 'ccgo_'];
+const STARTERS = ['-----BEGIN', 'sk-', 'ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_', 'AKIA', 'ASIA', 'xox', 'eyJ', 'ccgr_', 'ccgo_', 'ccgm_'];
 /**
  * Case-insensitive starters: header names whose value is redacted whatever it looks like. A write
  * that ends inside the name ("…Au") must be held too, or the rest ("thorization: token x") would

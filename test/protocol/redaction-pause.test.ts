@@ -33,6 +33,7 @@ const CASES: Case[] = [
   ['slack', 'xoxb-1234567890-abcdefghij', 5],
   ['jwt', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U', 3],
   ['ccg-token', runToken, 5],
+  ['ccg-machine-token', 'ccgm_' + 'M1_-'.repeat(10) + 'Mmm', 5],
   ['env-literal', 'hunter2-secret-value', 0],
   ['env-literal-short', 'pa55word!', 0],
   ['private-key', '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n' + 'QyNTUxOQAAACBZ'.repeat(70) + '\n-----END OPENSSH PRIVATE KEY-----', 36],

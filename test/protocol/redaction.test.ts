@@ -15,6 +15,8 @@ const SAMPLES: [string, string][] = [
   ['slack', 'xoxb-1234567890-abcdefghij'],
   ['jwt', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U'],
   ['ccg-token', runToken],
+  ['ccg-token', 'ccgo_' + 'O'.repeat(43)],
+  ['ccg-token', 'ccgm_' + 'M1_-'.repeat(10) + 'Mmm'], // a machine token
   ['env:MY_API_TOKEN', 'hunter2-secret-value'],
   ['env:DB_PASSWORD', 'pa55word!'],
   ['private-key', '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nQyNTUxOQAAACBZ\n-----END OPENSSH PRIVATE KEY-----'],
