@@ -388,12 +388,41 @@ export class StreamRedactor {
     while (ws > floor && !WHITESPACE.has(text.charCodeAt(ws - 1))) ws--;
     const word = text.slice(ws);
     if (word.length > 0 && word.length < MAX_HOLD && this.couldBeSecret(word)) cut = Math.min(cut, ws);
+    else if (word.length >= MAX_HOLD) {
+      // A word too long to hold whole (minified JSON, a long URL, base64): held from the first
+      // place in its last MAX_HOLD characters where a secret could begin. (It was let go whole,
+      // and a token split at its end left in two halves that neither pass recognises.)
+      const at = this.firstSecretStart(word);
+      if (at !== -1) cut = Math.min(cut, ws + at);
+    }
     if (cut < text.length) {
       // Never cut through a complete secret (e.g. a key block whose last word is held).
       const from = Math.max(0, cut - MAX_PEM);
       for (const f of this.r.find(text.slice(from), starters)) if (from + f.start < cut && from + f.end > cut) cut = from + f.start;
     }
     return cut;
+  }
+
+  /** Where in `word` a secret, or the start of one at its end, could begin first; -1: nowhere. */
+  private firstSecretStart(word: string): number {
+    let first = -1;
+    const take = (at: number) => {
+      if (at !== -1 && (first === -1 || at < first)) first = at;
+    };
+    const lower = word.toLowerCase();
+    for (const s of CI_STARTERS) {
+      take(lower.indexOf(s));
+      for (let k = Math.min(s.length - 1, lower.length); k > 0; k--) if (lower.endsWith(s.slice(0, k))) take(lower.length - k);
+    }
+    for (const s of STARTERS) {
+      take(word.indexOf(s));
+      for (let k = Math.min(s.length - 1, word.length); k > 0; k--) if (word.endsWith(s.slice(0, k))) take(word.length - k);
+    }
+    for (const lit of this.r.literals) {
+      take(word.indexOf(lit));
+      for (let k = Math.min(lit.length - 1, word.length); k > 0; k--) if (word.endsWith(lit.slice(0, k))) take(word.length - k);
+    }
+    return first;
   }
 
   private couldBeSecret(word: string): boolean {

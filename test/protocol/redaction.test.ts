@@ -176,6 +176,28 @@ test('gateway pass: every secret kind split over two chunks at every offset is n
   }
 });
 
+test('a secret split at any offset after more than 8 KiB without whitespace (minified JSON) is caught by both passes', () => {
+  /** Whether any 8 characters of the secret past its public format marker reached `out`. */
+  const leaked = (out: string, secret: string, pub: number) => {
+    for (let i = pub; i + 8 <= secret.length; i++) if (out.includes(secret.slice(i, i + 8))) return secret.slice(i, i + 8);
+    return null;
+  };
+  for (const [kind, secret] of SAMPLES.filter(([k]) => k !== 'private-key')) {
+    const pre = `{"data":"${'~'.repeat(9000)}","token":"`;
+    const whole = Buffer.from(`${pre}${secret}"}\n`, 'latin1');
+    const pub = kind.startsWith('env:') ? 0 : 3; // the shortest format marker (sk-, eyJ) is public
+    for (let cut = pre.length - 2; cut <= whole.length; cut++) {
+      const runner = streamThrough([whole.subarray(0, cut), whole.subarray(cut)]);
+      assert.equal(leaked(runner, secret, pub), null, `${kind}: the runner let part of it out at split ${cut}`);
+      const c = new ChunkRedactor(redaction());
+      const gateway = Buffer.concat([c.apply(whole.subarray(0, cut)), c.apply(whole.subarray(cut))]).toString('latin1');
+      assert.equal(leaked(gateway, secret, pub), null, `${kind}: the gateway stored part of it at split ${cut}`);
+    }
+    // Nothing else is lost: unsplit, the text comes out whole but for the secret.
+    assert.equal(streamThrough([whole]), `${pre}[REDACTED:${kind}]"}\n`);
+  }
+});
+
 test('gateway pass with the run token as its only literal: the token is caught whole, split at any offset, and beside other secrets', () => {
   // The gateway's own Redaction holds just the run token, whose `ccgr_` is a starter: a text the
   // prefilter finds no starter in is not scanned for the token again. Every way the token can
