@@ -2,6 +2,12 @@ import { z } from 'zod';
 import { ClaudeRunState } from './claude-run-state.js';
 import { RUN_STATUSES } from './run-status.js';
 
+/**
+ * A signal as a runner reports one (`SIGTERM`: the names Node gives, os.constants.signals). Only
+ * a name: the runner's text reaches terminals and pages, and a signal field is no place for more.
+ */
+export const SignalName = z.string().regex(/^SIG[A-Z0-9]{1,14}$/, 'a signal name such as SIGTERM');
+
 export const PROTOCOL_VERSION = 1;
 
 // RUN_STATUSES lives in a module without zod: `ccg runs list` checks --status without loading zod.

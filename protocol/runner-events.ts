@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SignalName } from './run.js';
 import { EpochMs } from './time.js';
 import { CLAUDE_EVENTS } from './claude-events.js';
 import { CLAUDE_NARRATIVE_EVENTS } from './claude-narrative-events.js';
@@ -33,7 +34,7 @@ export const ExecExit = z.object({
   requestId: Id,
   name: Name,
   code: z.number().int().nullable(),
-  signal: z.string().max(32).nullable(),
+  signal: SignalName.nullable(),
   timedOut: z.boolean(),
   truncated: z.boolean(),
   durationMs: z.number().nonnegative(),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PROTOCOL_VERSION, RunnerInfo } from './run.js';
+import { PROTOCOL_VERSION, RunnerInfo, SignalName } from './run.js';
 import { ERRORS, type ErrorCode } from './errors.js';
 import { AssistStatusBody } from './assist.js';
 import { GatewayApprovalDecision, GatewayInput, GatewayResize, GatewaySessionControl } from './claude-control.js';
@@ -24,7 +24,7 @@ export const RunnerExit = z.object({
   type: z.literal('exit'),
   /** The child's exit code; null when it was ended by a signal or never started. */
   code: z.number().int().min(0).max(255).nullable(),
-  signal: z.string().max(32).nullable(),
+  signal: SignalName.nullable(),
   /** The last output sequence number the runner produced; the gateway records the exit once it has all of them. */
   lastSeq: z.number().int().nonnegative(),
   /** Set when the child could not be started at all. */

@@ -201,7 +201,7 @@ export class TextTimeline {
         add('warn', `! command ${oneLine(ev.name, 64)} refused: ${oneLine(ev.reason, 200)}`);
         break;
       case 'exec_exit':
-        add(ev.code === 0 ? 'notice' : 'warn', `· command ${oneLine(ev.name, 64)} ${ev.timedOut ? 'timed out' : ev.signal ? `ended by ${ev.signal}` : `exited ${ev.code}`} after ${fmtDuration(ev.durationMs)}`);
+        add(ev.code === 0 ? 'notice' : 'warn', `· command ${oneLine(ev.name, 64)} ${ev.timedOut ? 'timed out' : ev.signal ? `ended by ${oneLine(ev.signal, 32)}` : `exited ${ev.code}`} after ${fmtDuration(ev.durationMs)}`);
         break;
       case 'collect_started':
         add('notice', `· collecting artifacts (${ev.trigger === 'exit' ? 'at exit' : 'on request'})`);

@@ -141,3 +141,34 @@ test('every ccg command that prints runner- or Claude-supplied text prints no ES
   assert.ok(raw.stdout.includes(EVIL), '--raw on a terminal too');
   assert.ok(ran >= 16);
 });
+
+test('a signal is a signal name: a runner sending anything else is refused, and one stored by an older gateway is printed inert', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const created = await runCli(['runs', 'create', '--name', 'exits', '--json'], g.env);
+  const run = JSON.parse(created.stdout) as CreateRunResponse;
+  const r = await fakeRunner(g, run.id, run.token, { mode: 'command' });
+  t.after(() => r.close());
+  const requestId = 'y4OQm2xT1cR9vKb7Ne3WfA';
+  // An exec_exit whose signal is not a name is no event: nothing of it is shown.
+  await r.events({ type: 'exec_exit', requestId, name: 'hello', code: null, signal: evil('zq').slice(0, 32), timedOut: false, truncated: false, durationMs: 1 } as never);
+  await r.events({ type: 'exec_exit', requestId, name: 'hello', code: null, signal: 'SIGTERM', timedOut: false, truncated: false, durationMs: 2 });
+  for (const json of [false, true]) {
+    const res = await runCli(['runs', 'events', run.id, ...(json ? ['--json'] : [])], g.env);
+    assert.equal(res.code, 0, res.stderr);
+    assertInert(res.stdout, `runs events${json ? ' --json' : ''}`);
+    assert.match(res.stdout, /SIGTERM/, 'the real one is shown');
+    assert.doesNotMatch(res.stdout, /zq/, 'the hostile one is not');
+  }
+  // An exit whose signal is not a name is refused like any malformed message.
+  r.send({ type: 'exit', code: null, signal: evil('zq').slice(0, 32), lastSeq: 2 });
+  const refused = await r.next('error');
+  assert.equal(refused.code, 'ERR_BAD_FRAME');
+  assert.equal(g.gw.runs.get(run.id)?.signal, null);
+  // A record an older gateway stored with such a signal: `runs show` prints it inert.
+  g.gw.runs.get(run.id)!.signal = evil('zq');
+  const shown = await runCli(['runs', 'show', run.id], g.env);
+  assert.equal(shown.code, 0, shown.stderr);
+  assertInert(shown.stdout, 'runs show');
+  assert.match(shown.stdout, /zq.*zq/);
+});

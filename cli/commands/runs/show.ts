@@ -27,7 +27,7 @@ export class RunsShowCommand extends GatewayCommand {
         `status    ${statusText(run)}${run.reason ? ` — ${safe(run.reason)}` : ''}`,
         `created   ${t(run.createdAt)} by ${safe(run.createdBy)}`,
         `started   ${t(run.startedAt)}`,
-        `ended     ${t(run.endedAt)}${run.exitCode !== null ? `  exit code ${run.exitCode}` : ''}${run.signal ? ` (${run.signal})` : ''}`,
+        `ended     ${t(run.endedAt)}${run.exitCode !== null ? `  exit code ${run.exitCode}` : ''}${run.signal ? ` (${safe(run.signal)})` : ''}`,
         `output    ${bytes(run.bytes)} in ${run.lastSeq} chunks`,
         `runner    ${run.runner ? `${safe(run.runner.hostname)} pid ${run.runner.pid}: ${safe(run.runner.command.join(' ')).slice(0, 200)}` : '-'}`,
         ...(run.origin
