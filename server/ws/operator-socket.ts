@@ -140,8 +140,11 @@ export function mountOperatorSocket(app: TemplatedApp, s: Services, o: OperatorS
   const subscribe = (ws: WebSocket<OperatorData>, runId: string, from: number | undefined, tail: number | undefined) => {
     const d = ws.getUserData();
     runs.mustGet(runId);
-    d.subs.get(runId)?.off();
-    if (d.subs.size >= MAX_SUBS) throw new CcgError('ERR_BAD_REQUEST', `at most ${MAX_SUBS} subscriptions per socket`);
+    // Subscribing again replaces the run's subscription (it is not one more, even at the cap).
+    const earlier = d.subs.get(runId);
+    if (!earlier && d.subs.size >= MAX_SUBS) throw new CcgError('ERR_BAD_REQUEST', `at most ${MAX_SUBS} subscriptions per socket`);
+    earlier?.off();
+    d.subs.delete(runId);
     const committed = runs.committedSeq(runId);
     const next = from ?? (tail ? Math.max(1, committed - tail + 1) : 1);
     const follower = new Follower(runs.followSource, runId, next, viewSink(ws, runId));
