@@ -117,7 +117,8 @@ export function checkSignedHeaders(h: Partial<SignedHeaders>, nowMs: number): Ve
     return {
       ok: false,
       code: 'ERR_SIGNATURE_STALE',
-      message: `timestamp is ${Math.round(skew)} s away from the gateway clock (window ±${SIGNATURE_WINDOW_S} s)`,
+      // Never rounded down into the window: 300.4 s reads as "more than 300 s".
+      message: `timestamp is ${skew < SIGNATURE_WINDOW_S + 1 ? `more than ${SIGNATURE_WINDOW_S}` : Math.round(skew)} s away from the gateway clock (window ±${SIGNATURE_WINDOW_S} s)`,
     };
   }
   return { ok: true };

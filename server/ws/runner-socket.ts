@@ -171,11 +171,15 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
     o.log.info('runner.connected', { run: d.runId, remote: d.remote, nextSeq, host: msg.runner.hostname });
   };
 
+  /** A message before the socket is ready: before `hello`, or after it but before `welcome` (the gateway still reads where the run stands). */
+  const notReady = (d: RunnerData, what: string) =>
+    new CcgError('ERR_NOT_READY', d.helloSeen ? `${what} before welcome: wait for the gateway's welcome after hello` : `${what} before hello: hello must be the first message`);
+
   const onText = async (ws: WebSocket<RunnerData>, text: string) => {
     const d = ws.getUserData();
     const msg = parseTextMessage(text, RunnerToGateway, RUNNER_MESSAGE_TYPES);
     if (d.finished) throw new CcgError('ERR_RUN_FINISHED', `the run ended: no ${msg.type} after exit`);
-    if (msg.type !== 'hello' && !d.ready) throw new CcgError('ERR_NOT_READY');
+    if (msg.type !== 'hello' && !d.ready) throw notReady(d, msg.type);
     switch (msg.type) {
       case 'hello':
         if (d.ready || d.helloSeen) throw new CcgError('ERR_BAD_FRAME', 'hello sent twice');
@@ -211,7 +215,7 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
   const onBinary = (ws: WebSocket<RunnerData>, message: ArrayBuffer, now: number) => {
     const d = ws.getUserData();
     if (d.finished) throw new CcgError('ERR_RUN_FINISHED', 'the run ended: no output after exit');
-    if (!d.ready) throw new CcgError('ERR_NOT_READY');
+    if (!d.ready) throw notReady(d, 'output');
     // Copies the data out of uWS's buffer, leaving room for the store's record header before it.
     const frame = decodeOutput(message, STORE_HEADROOM);
     if (!frame.ok) throw new CcgError('ERR_BAD_FRAME', frame.message);

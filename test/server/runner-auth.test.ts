@@ -97,7 +97,16 @@ test('protocol violations close only the offending runner socket, with a clear c
   const cases: { name: string; send: (ws: import('ws').WebSocket) => void; code: number; reason: RegExp }[] = [
     { name: 'malformed JSON', send: (ws) => ws.send('{not json'), code: 4400, reason: /ERR_BAD_FRAME/ },
     { name: 'unknown type', send: (ws) => ws.send(JSON.stringify({ type: 'rm -rf' })), code: 4400, reason: /ERR_UNKNOWN_TYPE/ },
-    { name: 'output before hello', send: (ws) => ws.send(Buffer.from('01000000000000000001ff', 'hex')), code: 4400, reason: /ERR_NOT_READY/ },
+    { name: 'output before hello', send: (ws) => ws.send(Buffer.from('01000000000000000001ff', 'hex')), code: 4400, reason: /ERR_NOT_READY: output before hello/ },
+    {
+      name: 'output right after hello, before welcome',
+      send: (ws) => {
+        ws.send(hello(a));
+        ws.send(Buffer.from('01000000000000000001ff', 'hex'));
+      },
+      code: 4400,
+      reason: /ERR_NOT_READY: output before welcome: wait for the gateway's welcome/,
+    },
     { name: 'wrong version in hello', send: (ws) => ws.send(JSON.stringify({ type: 'hello', v: 7, runner: { hostname: 'h', pid: 1, version: 't', mode: 'command', command: [], cwd: '/' } })), code: 4426, reason: /ERR_VERSION/ },
     { name: 'oversized binary frame', send: (ws) => ws.send(Buffer.alloc(600 * 1024)), code: 1009, reason: /ERR_FRAME_TOO_LARGE/ },
     { name: 'oversized text frame', send: (ws) => ws.send('"' + 'x'.repeat(100 * 1024) + '"'), code: 1009, reason: /ERR_FRAME_TOO_LARGE/ },
