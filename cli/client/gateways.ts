@@ -13,6 +13,25 @@ export const MAX_GATEWAYS = 16;
 const LOOPBACK_RE = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
 
 /**
+ * The origin of one gateway URL as given (`--gateway`, CCG_GATEWAY, a saved login): https://,
+ * or http:// to this machine only. Every command that talks to a gateway reads its URL here: a
+ * token, a password or a run's output must never travel unencrypted.
+ */
+export function gatewayOrigin(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new CliError(`--gateway "${text.slice(0, 100)}" is not a URL (expected https://host:port)`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new CliError(`--gateway must be an https:// URL, not ${url.protocol.slice(0, 20)}`);
+  if (url.protocol === 'http:' && !LOOPBACK_RE.test(url.hostname)) {
+    throw new CliError('refusing plain http:// to a non-loopback gateway: tokens, passwords and output would travel unencrypted (use https://)');
+  }
+  return url.origin;
+}
+
+/**
  * Reads `--gateway URL[,URL…]` and `--fingerprint PIN[,PIN…]` (or their environment variables):
  * the gateway nodes a runner or machine daemon may connect to, in the order it tries them. One
  * pin applies to every URL; as many pins as URLs pin each URL with its own, in order. Plain
@@ -23,19 +42,7 @@ export function parseGateways(gateway: string | undefined, fingerprint: string |
   const parts = gateway.split(',').map((s) => s.trim());
   if (parts.some((p) => p === '')) throw new CliError('--gateway has an empty entry: give URLs separated by single commas');
   if (parts.length > MAX_GATEWAYS) throw new CliError(`--gateway names ${parts.length} URLs; at most ${MAX_GATEWAYS}`);
-  const urls = parts.map((p) => {
-    let url: URL;
-    try {
-      url = new URL(p);
-    } catch {
-      throw new CliError(`--gateway "${p.slice(0, 100)}" is not a URL`);
-    }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new CliError(`--gateway "${p.slice(0, 100)}" is not an https:// URL`);
-    if (url.protocol === 'http:' && !LOOPBACK_RE.test(url.hostname)) {
-      throw new CliError('refusing plain http:// to a non-loopback gateway: the output would travel unencrypted');
-    }
-    return url.origin;
-  });
+  const urls = parts.map(gatewayOrigin);
   if (new Set(urls).size !== urls.length) throw new CliError('--gateway names the same gateway twice');
   const pins = fingerprint?.trim() ? fingerprint.split(',').map((s) => pin(s.trim())) : [];
   if (pins.length > 1 && pins.length !== urls.length) {

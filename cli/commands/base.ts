@@ -1,3 +1,4 @@
+import { gatewayOrigin } from '../client/gateways.js';
 import { Command, Option } from 'clipanion';
 import { parseFingerprint } from '../../protocol/fingerprint.js';
 import { API_TOKEN_RE } from '../../protocol/ids.js';
@@ -79,13 +80,7 @@ export abstract class GatewayCommand extends BaseCommand {
     if (gateway.includes(',')) {
       throw new CliError('this command takes one gateway URL; a comma-separated list of cluster nodes is for `ccg runner start` and `ccg machine start`: give one node\'s URL or the load balancer\'s');
     }
-    let url: URL;
-    try {
-      url = new URL(gateway);
-    } catch {
-      throw new CliError(`--gateway "${gateway.slice(0, 100)}" is not a URL (expected https://host:port)`);
-    }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new CliError(`--gateway must be an https:// URL, not ${url.protocol}`);
+    const origin = gatewayOrigin(gateway);
     if (!token) throw new CliError('no API token given: pass --token, set CCG_TOKEN, or run `ccg login`', EXIT.AUTH, 'ERR_UNAUTHORIZED');
     if (!API_TOKEN_RE.test(token.trim())) throw new CliError('the API token is malformed (expected ccgo_ followed by 43 characters)', EXIT.AUTH, 'ERR_UNAUTHORIZED');
     let fingerprint: string | undefined;
@@ -96,7 +91,7 @@ export abstract class GatewayCommand extends BaseCommand {
         throw new CliError((err as Error).message);
       }
     }
-    return { gateway: url.origin, token: token.trim(), fingerprint };
+    return { gateway: origin, token: token.trim(), fingerprint };
   }
 
   protected api(): ApiClient {

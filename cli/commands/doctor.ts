@@ -9,7 +9,7 @@ import { TESTED_CLAUDE_VERSION } from '../../protocol/claude-stream.js';
 import { Command, Option } from 'clipanion';
 import { fingerprintOfDer, fingerprintOfPem, parseFingerprint } from '../../protocol/fingerprint.js';
 import { SIGNATURE_WINDOW_S } from '../../protocol/signing.js';
-import { parseGateways, type GatewayUrl } from '../client/gateways.js';
+import { gatewayOrigin, parseGateways, type GatewayUrl } from '../client/gateways.js';
 import { ApiClient } from '../client/api.js';
 import { OperatorClient } from '../client/operator-client.js';
 import { configPath, loadConfig, sameGateway, type SavedConfig } from '../config.js';
@@ -184,10 +184,9 @@ export class DoctorCommand extends BaseCommand {
     let url: URL;
     let pin: string | undefined;
     try {
-      url = new URL(gateway);
-      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`${url.protocol} is not https:`);
+      url = new URL(gatewayOrigin(gateway));
     } catch (err) {
-      checks.push({ name: 'gateway', level: 'fail', detail: `"${gateway.slice(0, 100)}" is not a gateway URL (${(err as Error).message})` });
+      checks.push({ name: 'gateway', level: 'fail', detail: (err as Error).message });
       return checks;
     }
     const pinText = this.fingerprint ?? (useSaved ? (saved?.fingerprint ?? undefined) : undefined);

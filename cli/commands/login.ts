@@ -1,3 +1,4 @@
+import { gatewayOrigin } from '../client/gateways.js';
 import { hostname } from 'node:os';
 import { Command, Option } from 'clipanion';
 import { LoginResponse, LogoutResponse } from '../../protocol/accounts.js';
@@ -46,13 +47,7 @@ export class LoginCommand extends BaseCommand {
     const previous = tryLoadConfig(env);
     const gatewayText = this.gateway ?? previous?.gateway;
     if (!gatewayText) throw new CliError('no gateway given: pass --gateway URL (or set CCG_GATEWAY)');
-    let url: URL;
-    try {
-      url = new URL(gatewayText);
-    } catch {
-      throw new CliError(`--gateway "${gatewayText.slice(0, 100)}" is not a URL (expected https://host:port)`);
-    }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new CliError(`--gateway must be an https:// URL, not ${url.protocol}`);
+    const url = new URL(gatewayOrigin(gatewayText));
     const samePrevious = previous && sameGateway(previous.gateway, url.origin) ? previous : undefined;
     let fingerprint: string | undefined;
     const pin = this.fingerprint ?? samePrevious?.fingerprint ?? undefined;

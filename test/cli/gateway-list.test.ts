@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { gatewayFlags, MAX_GATEWAYS, parseGateways } from '../../cli/client/gateways.js';
+import { createServer, type AddressInfo } from 'node:net';
 import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/processes.js';
 
 const A = `sha256:${'a'.repeat(64)}`;
 const B = `sha256:${'b'.repeat(64)}`;
@@ -26,7 +29,7 @@ test('--gateway refuses what it cannot use, and says why', () => {
   refuses('https://gw1,,https://gw2', undefined, /empty entry/);
   refuses('https://gw1,', undefined, /empty entry/);
   refuses('https://gw1,not a url', undefined, /"not a url" is not a URL/);
-  refuses('ftp://gw1', undefined, /not an https:\/\/ URL/);
+  refuses('ftp://gw1', undefined, /must be an https:\/\/ URL, not ftp:/);
   refuses('https://gw1,http://gw2.example', undefined, /plain http:\/\/ to a non-loopback/);
   refuses('https://gw1:3100,https://gw1:3100/x', undefined, /same gateway twice/);
   refuses(Array.from({ length: MAX_GATEWAYS + 1 }, (_, i) => `https://gw${i}`).join(','), undefined, /at most 16/);
@@ -59,4 +62,30 @@ test('an operator command given a list (CCG_GATEWAY shared with a runner) says i
   const r = await runCli(['runs', 'list'], { CCG_GATEWAY: 'https://gw1:3100,https://gw2:3100', CCG_TOKEN: `ccgo_${'a'.repeat(43)}` });
   assert.equal(r.code, 1);
   assert.match(r.stderr, /^ccg: this command takes one gateway URL; a comma-separated list of cluster nodes is for `ccg runner start` and `ccg machine start`/);
+});
+
+test('every command that talks to a gateway refuses plain http:// to another host before it connects: no token or password leaves in clear', async (t) => {
+  // A listener on loopback, reached as ::ffff:127.0.0.1: a name the loopback check does not
+  // take, and an address a regression would reach (nothing outside this machine is ever tried).
+  const connections: string[] = [];
+  const server = createServer((s) => {
+    s.on('data', (d) => connections.push(String(d).slice(0, 200)));
+    s.on('error', () => undefined);
+    s.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  const gateway = `http://[::ffff:127.0.0.1]:${port}`;
+  const env = { CCG_GATEWAY: gateway, CCG_TOKEN: `ccgo_${'A'.repeat(43)}`, CCG_PASSWORD: 'a password', HOME: tempDir() };
+  for (const argv of [['runs', 'list'], ['runs', 'show', 'abcdefghjkmn'], ['login', '-u', 'bob', '--gateway', gateway], ['doctor']]) {
+    const r = await runCli(argv, env);
+    assert.notEqual(r.code, 0, argv.join(' '));
+    assert.match(r.stdout + r.stderr, /refusing plain http:\/\/ to a non-loopback gateway/, argv.join(' '));
+  }
+  // The sentinel: a loopback name is still allowed, and its request arrives at the listener.
+  await runCli(['runs', 'list'], { ...env, CCG_GATEWAY: `http://127.0.0.1:${port}` });
+  await waitFor(() => (connections.length > 0 ? true : undefined), 5000, 'the loopback request');
+  assert.equal(connections.length, 1, 'only the loopback request arrived');
+  assert.match(connections[0]!, /^GET \/api\/v1\/runs/);
 });
