@@ -15,8 +15,7 @@ export function startAfterPreflight(o: { argv: string[]; env: NodeJS.ProcessEnv;
   claudePreflight(o.argv[0]!, o.env, o.cwd).then(
     (problem) => {
       if (problem === null) return spawn();
-      io.status(problem);
-      io.exited(null, null, problem);
+      io.exited(null, null, problem); // the runner prints it as the run's end
     },
     () => spawn(),
   );

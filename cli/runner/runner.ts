@@ -250,6 +250,9 @@ class Runner {
 
   private reportExit(code: number | null, signal: NodeJS.Signals | null, error: string | null): void {
     const { o, spool } = this;
+    // Already over (a fatal refusal: revoked, replaced): the child was stopped, nothing more goes
+    // to the gateway, and no linger keeps the process waiting for an ack that cannot come.
+    if (this.finished) return;
     this.powers.close();
     this.pipeline.drain();
     this.cancel.stop();
@@ -311,7 +314,7 @@ class Runner {
   }
 
   private fatal(err: CliError): void {
-    this.o.status(err.message);
+    // Not printed here: the command prints the error it ends with, once.
     // Only a plain command's child is cancelled here; a driver's (Claude, pty) never was, and a
     // restructure keeps that as it is. Whether it should be is a question of its own.
     if (this.driver instanceof SpawnDriver && this.child.started && !this.sender.exit) this.cancelChild('the runner (fatal gateway error)');

@@ -5,9 +5,9 @@ import type { CreateRunResponse } from '../../protocol/api.js';
 import { STREAM_STDOUT, encodeOutput } from '../../protocol/frames.js';
 import { fakeRunner, type FakeRunner } from '../helpers/fake-runner.js';
 import { runCli } from '../helpers/cli.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.js';
 import { apiRequest } from '../helpers/http.js';
-import { waitFor } from '../helpers/processes.js';
+import { spawnCcg, waitFor } from '../helpers/processes.js';
 import { rawRunnerUpgrade, signedHeaders } from '../helpers/runner-socket.js';
 import { addUsers, pageUser } from '../helpers/users.js';
 
@@ -153,4 +153,23 @@ test('phone: operators see "Revoke token…" and revoke with CSRF; viewers neith
   assert.match(after.body, /Run token revoked/);
   assert.match(after.body, /revoked/);
   assert.doesNotMatch(after.body, /Revoke token…/, 'no button on an ended run');
+});
+
+test('a real runner whose run is revoked stops its command and ends at once (it lingered 10 minutes)', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const run = await createRun(g);
+  const runner = spawnCcg(
+    ['runner', 'start', '--run-id', run.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--quiet', '--spool-dir', tempDir(), '--', 'sh', '-c', 'echo started; sleep 60'],
+    { CCG_RUN_TOKEN: run.token },
+  );
+  t.after(() => (runner.child.exitCode === null && runner.child.signalCode === null ? runner.child.kill('SIGKILL') : undefined));
+  await waitFor(async () => ((await runCli(['runs', 'logs', run.id], g.env)).stdout.includes('started') ? true : undefined), 15_000, 'the output');
+  assert.equal((await runCli(['runs', 'revoke', run.id], g.env)).code, 0);
+  // Well inside the default --linger (10 minutes) and the child's 60 s.
+  const { code } = await Promise.race([runner.exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the runner did not end: ${runner.stderr()}`)), 30_000))]);
+  assert.equal(code, 77, runner.stderr());
+  // The gateway's message as it came, and the error the runner ends with (not a third copy).
+  const lines = runner.stderr().split('\n').filter((l) => l.includes('ERR_RUN_REVOKED'));
+  assert.deepEqual(lines.map((l) => l.replace(/: ERR_RUN_REVOKED.*/, '')), ['ccg-runner: gateway', 'ccg: gateway closed the connection'], runner.stderr());
 });
