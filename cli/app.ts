@@ -101,8 +101,13 @@ function namedCommand(words: readonly string[]): readonly string[] {
 /** `unknown command "runs lst": did you mean `ccg runs list`?` — the nearest commands, if any is close. */
 function unknownCommand(words: readonly string[], binaryName: string): string {
   const typed = words.slice(0, GROUPS.includes(words[0] ?? '') ? 2 : 1);
-  const near = nearestCommands(typed);
   const see = GROUPS.includes(typed[0] ?? '') ? `${binaryName} ${typed[0]} --help` : `${binaryName} --help`;
+  if (typed.length === 1 && GROUPS.includes(typed[0]!)) {
+    // A group's name alone (`ccg runner`): what it holds.
+    const members = COMMANDS.flatMap((c) => c.paths.filter((p) => p.length === 2 && p[0] === typed[0])).map((p) => `\`${binaryName} ${p.join(' ')}\``);
+    return `"${typed[0]}" needs a command: ${members.join(', ')} (see ${see})`;
+  }
+  const near = nearestCommands(typed);
   const hint = near.length > 0 ? `: did you mean ${near.map((n) => `\`${binaryName} ${n}\``).join(' or ')}?` : '';
   return `unknown command "${typed.join(' ').slice(0, 80)}"${hint} (see ${see})`;
 }

@@ -78,6 +78,12 @@ test('a mistyped command suggests the nearest one on stderr, exit 1', async () =
   assert.equal(far.stderr, 'ccg: unknown command "runs xyzzyq" (see ccg runs --help)\n');
   // A known command with a bad argument keeps clipanion's own message.
   assert.match((await runCli(['runs', 'show'])).stderr, /^ccg: Not enough positional arguments.*\(see ccg runs show --help\)\n$/);
+  // A mistyped subcommand of a group is never read as the command to run (`runner strat` ran
+  // "strat", and used up the run's one start).
+  const strat = await runCli(['runner', 'strat', '--run-id', '7k2m9x4q3w8z', '--', 'true']);
+  assert.equal(strat.code, 1);
+  assert.equal(strat.stderr, 'ccg: unknown command "runner strat": did you mean `ccg runner start`? (see ccg runner --help)\n');
+  assert.equal((await runCli(['runner'])).stderr, 'ccg: "runner" needs a command: `ccg runner start` (see ccg runner --help)\n');
   // An option's value is not part of the command's name.
   assert.match((await runCli(['runs', 'list', '--limit', '5', '--bogus'])).stderr, /^ccg: Unsupported option name \("--bogus"\).*\(see ccg runs list --help\)\n$/);
   assert.match((await runCli(['runs', '--limit', '5', '--bogus'])).stderr, /\(see ccg runs --help\)\n$/);

@@ -15,7 +15,7 @@ import { BaseCommand, parseDuration, terminalLine } from '../base.js';
 import { VERSION } from '../../version.js';
 
 export class RunnerStartCommand extends BaseCommand {
-  static override paths = [['runner', 'start'], ['runner']];
+  static override paths = [['runner', 'start']];
   static override usage = Command.Usage({
     category: 'Runner',
     description: 'Run Claude Code (or any command) and stream it to the gateway over an outbound connection',
