@@ -41,6 +41,9 @@ test('a runner streams `seq 1 200000`; `ccg runs logs` gives it back byte for by
 
   const wait = await runCli(['runs', 'wait', created.id, '--timeout', '10s'], g.env);
   assert.equal(wait.code, 7, "`runs wait` exits with the run's code");
+  // However short the timeout: an ended run is reported as ended (it said "still not finished after 0").
+  for (const timeout of ['0', '1ms']) assert.equal((await runCli(['runs', 'wait', created.id, '--timeout', timeout], g.env)).code, 7, `--timeout ${timeout}`);
+  assert.match((await runCli(['runs', 'wait', created.id, '--timeout', ''], g.env)).stderr, /--timeout/, 'an empty timeout is an error, not "forever"');
 
   // Resuming from a sequence number gives exactly the tail.
   const json = await runCli(['runs', 'logs', created.id, '--json'], g.env);

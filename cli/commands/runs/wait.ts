@@ -37,7 +37,7 @@ export class RunsWaitCommand extends GatewayCommand {
 
   protected async run(): Promise<number> {
     const id = runIdArg(this.id);
-    const timeoutMs = this.timeout ? parseDuration(this.timeout, '--timeout') : undefined;
+    const timeoutMs = this.timeout !== undefined ? parseDuration(this.timeout, '--timeout') : undefined;
     const client = new OperatorClient(this.target(), { reconnect: true, client: 'ccg-wait', failFast: true });
     return new Promise<number>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
@@ -46,11 +46,14 @@ export class RunsWaitCommand extends GatewayCommand {
         client.close();
         resolve(code);
       };
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => end(this.report(new CliError(`run ${id} still not finished after ${this.timeout}`, EXIT.TIMEOUT, 'ERR_TIMEOUT'))), timeoutMs);
-      }
       client.on('run', (run) => {
-        if (run.id !== id || !isFinal(run.status)) return;
+        if (run.id !== id) return;
+        // The time counts from the run's first known state: a run that has already ended is
+        // reported as ended, whatever the timeout (`--timeout 0` answered "still not finished").
+        if (timeoutMs !== undefined && !timer && !isFinal(run.status)) {
+          timer = setTimeout(() => end(this.report(new CliError(`run ${id} still not finished after ${this.timeout}`, EXIT.TIMEOUT, 'ERR_TIMEOUT'))), timeoutMs);
+        }
+        if (!isFinal(run.status)) return;
         this.print({ run }, () => `run ${id} ${statusText(run)}${run.reason ? ` — ${safe(run.reason)}` : ''}\n`);
         end(exitStatusOf(run));
       });
