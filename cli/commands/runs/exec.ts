@@ -19,7 +19,8 @@ export class RunsExecCommand extends GatewayCommand {
 
       With --wait, streams the command's output (stdout and stderr together) and exits with the
       command's exit code: 128 + N when signal N ended it, 124 when it hit its timeout on the
-      runner. A refusal by the runner exits 1 and prints the runner's reason. Without --wait,
+      runner. A refusal by the runner exits 1 and prints the runner's reason; a name it does not
+      offer exits 66. Without --wait,
       prints the request id and returns at once; the output is in \`ccg runs logs ID --json\`
       (stream "command").
 
