@@ -77,6 +77,13 @@ test('CI: exit codes and one-line errors for unreachable gateways, usage errors,
     const human = await runCli([...argv], g.env);
     assert.match(human.stderr, /^ccg: .+\n$/);
   }
+  // A bad --limit is named as such, here, before any request (it was the gateway's schema text).
+  for (const limit of ['0', 'abc', '100000', '-1', '1.5']) {
+    const r = await runCli(['runs', 'list', `--limit=${limit}`], g.env);
+    assert.equal(r.code, 1, limit);
+    assert.match(r.stderr, /^ccg: --limit must be a whole number from 1 to 500/, limit);
+  }
+  assert.equal((await runCli(['runs', 'list', '--limit', '500'], g.env)).code, 0);
 
   // runner start --json: progress as JSON lines on stderr, the result on stdout.
   const runner = await runCli(['runner', 'start', '--run-id', run.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--spool-dir', tempDir(), '--json', '--', 'sh', '-c', 'echo hi; exit 3'], { CCG_RUN_TOKEN: run.token });

@@ -4,6 +4,7 @@ import { ListRunsResponse } from '../../client/lazy-schemas.js';
 import { CliError } from '../../exit-codes.js';
 import { age, costText, safe, statusText, table } from '../../format.js';
 import { GatewayCommand } from '../base.js';
+import { countOption } from './args.js';
 
 export class RunsListCommand extends GatewayCommand {
   static override paths = [['runs', 'list'], ['runs']];
@@ -23,7 +24,8 @@ export class RunsListCommand extends GatewayCommand {
     if (this.status && !(RUN_STATUSES as readonly string[]).includes(this.status)) {
       throw new CliError(`--status must be one of ${RUN_STATUSES.join(', ')}`);
     }
-    const q = new URLSearchParams({ limit: this.limit, ...(this.status ? { status: this.status } : {}) });
+    const limit = countOption(this.limit, '--limit', 1, 500);
+    const q = new URLSearchParams({ limit: String(limit), ...(this.status ? { status: this.status } : {}) });
     const out = await this.api().json('GET', `/api/v1/runs?${q}`, ListRunsResponse);
     this.print(out, () =>
       out.runs.length === 0
