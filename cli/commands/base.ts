@@ -65,6 +65,8 @@ export abstract class GatewayCommand extends BaseCommand {
     let gateway = this.gateway;
     let token = this.token;
     let pin = this.fingerprint;
+    /** A saved login for another gateway than the one given (it is never sent there). */
+    let otherLogin: string | undefined;
     if (!gateway || !token) {
       if (!this.saved) throw new Error('GatewayCommand.target() before execute()');
       if ('error' in this.saved) throw this.saved.error;
@@ -73,7 +75,7 @@ export abstract class GatewayCommand extends BaseCommand {
         gateway ??= saved.gateway;
         token ??= saved.token;
         pin ??= saved.fingerprint ?? undefined;
-      }
+      } else if (saved) otherLogin = saved.gateway;
     }
     if (!gateway) throw new CliError('no gateway given: pass --gateway URL, set CCG_GATEWAY, or run `ccg login`');
     // A list of nodes is for runners and machine daemons; an operator command talks to one.
@@ -81,6 +83,9 @@ export abstract class GatewayCommand extends BaseCommand {
       throw new CliError('this command takes one gateway URL; a comma-separated list of cluster nodes is for `ccg runner start` and `ccg machine start`: give one node\'s URL or the load balancer\'s');
     }
     const origin = gatewayOrigin(gateway);
+    if (!token && otherLogin) {
+      throw new CliError(`no API token for ${origin}: the saved login (\`ccg login\`) is for ${otherLogin}, and is only ever sent there. Use that URL, pass --token or set CCG_TOKEN, or run \`ccg login --gateway ${origin}\``, EXIT.AUTH, 'ERR_UNAUTHORIZED');
+    }
     if (!token) throw new CliError('no API token given: pass --token, set CCG_TOKEN, or run `ccg login`', EXIT.AUTH, 'ERR_UNAUTHORIZED');
     if (!API_TOKEN_RE.test(token.trim())) throw new CliError('the API token is malformed (expected ccgo_ followed by 43 characters)', EXIT.AUTH, 'ERR_UNAUTHORIZED');
     let fingerprint: string | undefined;

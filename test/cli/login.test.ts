@@ -50,7 +50,8 @@ test('ccg login saves a 0600 login that every command falls back to; flags and e
   // Another gateway never gets the saved token.
   r = await runCli(['runs', 'list', '--json'], { ...home, CCG_GATEWAY: 'https://127.0.0.1:1' });
   assert.equal(r.code, 77);
-  assert.match(JSON.parse(r.stderr).error.message, /no API token/);
+  // …and the error says why the saved login was not used.
+  assert.match(JSON.parse(r.stderr).error.message, /^no API token for https:\/\/127\.0\.0\.1:1: the saved login \(`ccg login`\) is for https:\/\/127\.0\.0\.1:\d+, and is only ever sent there/);
 
   // Logging in again replaces the saved token and revokes the old one.
   r = await runCli(['login', '--username', 'alice'], { ...home, CCG_PASSWORD: PW });
