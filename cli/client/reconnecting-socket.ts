@@ -17,6 +17,11 @@ export interface ReconnectPolicy {
   closed(code: number, reason: { code: string | undefined; message: string }, noted: CliError | null): Verdict;
   /** Before each retry: an error to give up with instead (a deadline, no reconnecting), or null to go on. */
   giveUp(why: CliError): CliError | null;
+  /**
+   * When `giveUp` will give up at the latest (ms since the epoch), if it has such a deadline: no
+   * backoff waits past it, so the last attempt is made by then (a 5 s timeout took up to 9 s).
+   */
+  deadline?(): number | null;
 }
 
 /** What the socket tells its owner. */
@@ -239,7 +244,10 @@ export class ReconnectingSocket {
     const n = this.o.gateways.length;
     this.index = (this.index + 1) % n;
     const round = Math.floor(this.attempt++ / n);
-    const delay = Math.random() * Math.min(MAX_BACKOFF_MS, this.o.backoffMs * 2 ** round); // full jitter
+    let delay = Math.random() * Math.min(MAX_BACKOFF_MS, this.o.backoffMs * 2 ** round); // full jitter
+    const until = this.o.policy.deadline?.() ?? null;
+    const left = until === null ? 0 : until - Date.now();
+    if (left > 0) delay = Math.min(delay, left);
     this.o.handlers.retrying(verdict.err, this.attempt, this.gateway.url);
     this.timer = setTimeout(() => this.connect(), delay);
   }

@@ -298,6 +298,7 @@ class Runner {
         }
         return { fatal: false, err: noted ?? new CliError(`connection closed (${code}${reason.message ? `: ${reason.message}` : ''})`, EXIT.UNREACHABLE, 'ERR_UNREACHABLE') };
       },
+      deadline: () => (this.child.started ? null : this.connectDeadline),
       giveUp: (why) => {
         if (this.child.started || Date.now() <= this.connectDeadline) return null;
         return new CliError(`gave up reaching the gateway after ${Math.round(o.connectTimeoutMs / 1000)} s: ${why.message}`, EXIT.UNREACHABLE, 'ERR_UNREACHABLE');

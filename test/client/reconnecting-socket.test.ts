@@ -76,7 +76,7 @@ interface Client {
   until(pred: (seen: Seen) => boolean): Promise<void>;
 }
 
-function client(t: TestContext, url: string | string[], over: { heartbeatMs?: number; onOpen?: (seen: Seen) => void } = {}): Client {
+function client(t: TestContext, url: string | string[], over: { heartbeatMs?: number; onOpen?: (seen: Seen) => void; policy?: ReconnectPolicy; backoffMs?: number } = {}): Client {
   const seen: Seen = { opens: 0, messages: [], retries: [], fatal: [] };
   const changed = new EventEmitter();
   const note = () => changed.emit('change');
@@ -87,9 +87,9 @@ function client(t: TestContext, url: string | string[], over: { heartbeatMs?: nu
     // A new value per attempt, as a signed upgrade has.
     headers: () => ({ 'x-attempt': String(++signed) }),
     maxPayload: 1024 * 1024,
-    backoffMs: 1,
+    backoffMs: over.backoffMs ?? 1,
     ...(over.heartbeatMs !== undefined ? { heartbeatMs: over.heartbeatMs } : {}),
-    policy: POLICY,
+    policy: over.policy ?? POLICY,
     handlers: {
       open: () => {
         seen.opens++;
@@ -223,4 +223,22 @@ test('reconnecting socket: a peer that answers pings keeps its connection', asyn
   await Promise.race([tenPings, c.until((s) => s.retries.length > 0)]);
   assert.deepEqual(c.seen.retries, []);
   assert.equal(server.upgrades.length, 1);
+});
+
+test('reconnecting socket: no backoff waits past the policy\'s deadline, so giving up comes at the deadline (a 5 s connect timeout took up to 9 s)', async (t) => {
+  const port = await freePort(); // nothing listens: every attempt is refused at once
+  t.mock.method(Math, 'random', () => 0.999); // every backoff as long as it can be: about 5 s
+  const deadline = Date.now() + 300;
+  const policy: ReconnectPolicy = {
+    ...POLICY,
+    deadline: () => deadline,
+    giveUp: (why) => (Date.now() > deadline ? new CliError(`gave up: ${why.message}`, 69, 'ERR_UNREACHABLE') : null),
+  };
+  const c = client(t, `http://127.0.0.1:${port}`, { policy, backoffMs: 5000 });
+  const t0 = Date.now();
+  c.socket.start();
+  await c.until((s) => s.fatal.length === 1);
+  assert.match(c.seen.fatal[0]!.message, /^gave up/);
+  // Well short of one full backoff (5 s), whatever the machine's load.
+  assert.ok(Date.now() - t0 < 3000, `gave up after ${Date.now() - t0} ms`);
 });
