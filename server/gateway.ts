@@ -343,6 +343,9 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
       // closed LMDB environment ("The environment is already closed", an uncaught throw).
       for (let i = 0; i < 3; i++) await new Promise<void>((r) => setImmediate(r));
       await trimmed;
+      // The start-up sweep of unreferenced blobs reads the store: a gateway stopped seconds after
+      // it started logged "closed database" for it (a new-user review).
+      await services.artifacts.swept.catch(() => undefined);
       await services.accounts.flushAudit(); // the repeats gathered so far are not lost
       await runs.flush();
       cluster?.close();
