@@ -321,7 +321,8 @@ class Runner {
     if (this.driver instanceof SpawnDriver && this.child.started && !this.sender.exit) this.cancelChild('the runner (fatal gateway error)');
     void this.powers.abort();
     this.finish(() => {
-      this.spool.close(false);
+      // Refused before anything was spooled (a wrong token, run id or pin): no spool is left behind.
+      this.spool.close(!this.child.started && this.spool.maxSeq === 0);
       this.reject(err);
     });
   }

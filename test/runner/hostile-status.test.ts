@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { test } from 'node:test';
 import { FakeGateway } from '../helpers/fake-gateway.js';
 import { tempDir } from '../helpers/gateway.js';
@@ -37,9 +38,12 @@ test('a gateway\'s close reason and refusal body are shown without their escapes
   const fake = await FakeGateway.start();
   t.after(() => fake.close());
   fake.beforeWelcome = (ws) => ws.close(4401, 'ERR_UNAUTHORIZED: \u001b]52;c;ZXZpbA==\u0007\u001b[31mno');
-  const runner = spawnCcg(['runner', 'start', '--run-id', RUN_ID, '--gateway', fake.url, '--cwd', tempDir('ccg-ws-'), '--quiet', '--no-collect', '--spool-dir', tempDir(), '--', 'true'], { CCG_RUN_TOKEN: TOKEN });
+  const spoolRoot = tempDir();
+  const runner = spawnCcg(['runner', 'start', '--run-id', RUN_ID, '--gateway', fake.url, '--cwd', tempDir('ccg-ws-'), '--quiet', '--no-collect', '--spool-dir', spoolRoot, '--', 'true'], { CCG_RUN_TOKEN: TOKEN });
   const { code } = await runner.exited;
   assert.equal(code, 77);
   assert.match(runner.stderr(), /gateway closed the connection: ERR_UNAUTHORIZED: no/);
   assert.doesNotMatch(runner.stderr(), CONTROL);
+  // Refused before anything was spooled: no spool directory is left behind.
+  assert.deepEqual(readdirSync(spoolRoot), []);
 });
