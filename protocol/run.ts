@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CcgError } from './errors.js';
 import { ClaudeRunState } from './claude-run-state.js';
 import { RUN_STATUSES } from './run-status.js';
 
@@ -20,6 +21,11 @@ export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set(['exited', 'failed
 
 export function isFinal(status: RunStatus): boolean {
   return FINAL_STATUSES.has(status);
+}
+
+/** The refusal of anything asked of a run that has ended: `run ID has ended (exited)`, then `more`. */
+export function runEnded(id: string, status: RunStatus, more = ''): CcgError {
+  return new CcgError('ERR_RUN_FINISHED', `run ${id} has ended (${status})${more}`);
 }
 
 export const COMMAND_NAME_RE = /^[a-z][a-z0-9_-]{0,31}$/;

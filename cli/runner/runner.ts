@@ -399,7 +399,7 @@ class Runner {
       this.finish(() => {
         this.spool.close(true);
         if (this.child.started) this.settle(this.exitStatus());
-        else this.reject(new CliError(`run ${this.o.runId} already finished (exit code ${msg.exitCode ?? 'none'}); create a new run`, EXIT.ERROR, 'ERR_RUN_FINISHED'));
+        else this.reject(new CliError(`run ${this.o.runId} has already ended${msg.exitCode !== null && msg.exitCode !== undefined ? ` (exit code ${msg.exitCode})` : ''}: a run starts once; create a new one`, EXIT.ERROR, 'ERR_RUN_FINISHED'));
       });
       return;
     }

@@ -2,7 +2,7 @@ import type { Approval } from '../../protocol/claude-control.js';
 import { MAX_PENDING_APPROVALS, type ApprovalInfo } from '../../protocol/claude-events.js';
 import { answersProblem, approvalKind, type PlanExitMode, type QuestionAnswers } from '../../protocol/claude-steer.js';
 import { CcgError } from '../../protocol/errors.js';
-import { isFinal, type RunSummary } from '../../protocol/run.js';
+import { isFinal, runEnded, type RunSummary } from '../../protocol/run.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 import { requireRole, type Principal } from '../auth/operator-auth.js';
 import type { EventBus } from '../live/bus.js';
@@ -218,7 +218,7 @@ export class ApprovalService {
     if (current.state !== 'pending') {
       throw new CcgError('ERR_APPROVAL_RESOLVED', `approval ${approvalId} was already ${current.answer?.decision === 'allow' ? 'allowed' : 'denied'} by ${current.answer?.by ?? 'someone'}`);
     }
-    if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${runId} is already ${run.status}`);
+    if (isFinal(run.status)) throw runEnded(runId, run.status);
     return current;
   }
 

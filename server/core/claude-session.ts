@@ -3,7 +3,7 @@ import type { SessionResponse } from '../../protocol/claude-control.js';
 import { PERMISSION_MODES, type PermissionMode } from '../../protocol/claude-steer.js';
 import { CcgError } from '../../protocol/errors.js';
 import { STREAM_EVENT } from '../../protocol/frames.js';
-import { isFinal, type RunSummary } from '../../protocol/run.js';
+import { isFinal, runEnded, type RunSummary } from '../../protocol/run.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 import { itemsOfChunk } from '../../protocol/timeline.js';
 import { requireRole, type Principal } from '../auth/operator-auth.js';
@@ -110,7 +110,7 @@ export class ClaudeSessionService {
   private target(runId: string, who: Principal): RunSummary {
     requireRole(who, 'operator');
     const run = this.o.runs.mustGet(runId);
-    if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${runId} is already ${run.status}`);
+    if (isFinal(run.status)) throw runEnded(runId, run.status);
     if (!run.runner) throw new CcgError('ERR_RUNNER_AWAY', 'no runner has connected to this run yet');
     if (run.runner.mode !== 'claude' || run.runner.pty) throw new CcgError('ERR_INPUT_UNSUPPORTED', 'session controls are for Claude runs started with --cmd (not --pty, not a plain command)');
     return run;

@@ -5,7 +5,7 @@ import { CcgError } from '../../protocol/errors.js';
 import { STREAM_EVENT } from '../../protocol/frames.js';
 import { newRunId, newRunToken } from '../../protocol/ids.js';
 import { emptyClaudeState, type ClaudeRunState } from '../../protocol/claude-run-state.js';
-import { isFinal, type RunOrigin, type RunnerInfo, type RunStatus, type RunSummary } from '../../protocol/run.js';
+import { isFinal, runEnded, type RunOrigin, type RunnerInfo, type RunStatus, type RunSummary } from '../../protocol/run.js';
 import { toLiveChunk, type EventBus, type LiveChunk } from '../live/bus.js';
 import type { FollowSource } from '../live/follower.js';
 import type { RunnerRouter } from './runner-router.js';
@@ -347,7 +347,7 @@ export class RunService {
 
   async started(id: string): Promise<void> {
     const run = this.mustGet(id);
-    if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${id} is already ${run.status}`);
+    if (isFinal(run.status)) throw runEnded(id, run.status);
     await this.update(id, (r) => {
       // A reconnecting runner says `started` again: a run waiting for an operator stays waiting.
       if (!isFinal(r.status) && r.status !== 'waiting') r.status = 'running';
@@ -484,7 +484,7 @@ export class RunService {
     }
     const run = this.mustGet(id);
     // Nothing is added to a run once it is final (a resend of what it has is a duplicate, above).
-    if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${id} is already ${run.status}: no more output`);
+    if (isFinal(run.status)) throw runEnded(id, run.status, ', no more output');
     if (run.bytes + live.pendingBytes + chunk.data.length > this.o.maxRunBytes) {
       throw new CcgError('ERR_OUTPUT_LIMIT', `run output exceeds ${this.o.maxRunBytes} bytes`);
     }
@@ -637,7 +637,7 @@ export class RunService {
     live.progressTimer = null;
     const current = this.mustGet(id);
     // One exit per run: a second one (or one after the gateway ended the run) is refused, not acked.
-    if (isFinal(current.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${id} is already ${current.status}`);
+    if (isFinal(current.status)) throw runEnded(id, current.status);
     const signum = exit.signal ? (osConstants.signals as Record<string, number>)[exit.signal] : undefined;
     this.clearGrace(id);
     return this.update(id, (r) => {
@@ -674,7 +674,7 @@ export class RunService {
    */
   async cancel(id: string, by: string): Promise<{ run: RunRecord; delivered: boolean }> {
     const run = this.mustGet(id);
-    if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${id} is already ${run.status}`);
+    if (isFinal(run.status)) throw runEnded(id, run.status);
     const link = this.linkOf(id);
     const updated = await this.update(id, (r) => {
       r.cancelRequestedBy = by;
@@ -758,7 +758,7 @@ export class RunService {
    */
   exec(id: string, name: string, params: Record<string, string>): { requestId: string; fromSeq: number } {
     const run = this.mustGet(id);
-    if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${id} is already ${run.status}`);
+    if (isFinal(run.status)) throw runEnded(id, run.status);
     const link = this.linkOf(id);
     if (!link) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected');
     const cmd = run.runner?.commands?.find((c) => c.name === name);
@@ -778,7 +778,7 @@ export class RunService {
    */
   request<M extends GatewayCollect | GatewayAssist>(id: string, build: (requestId: string) => M): { requestId: string; fromSeq: number } {
     const run = this.mustGet(id);
-    if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${id} is already ${run.status}`);
+    if (isFinal(run.status)) throw runEnded(id, run.status);
     const link = this.linkOf(id);
     if (!link) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected');
     const requestId = this.issue(id);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { MAX_INPUT } from '../../protocol/claude-events.js';
 import { CcgError } from '../../protocol/errors.js';
-import { isFinal } from '../../protocol/run.js';
+import { isFinal, runEnded } from '../../protocol/run.js';
 import { requireRole, type Principal } from '../auth/operator-auth.js';
 import type { Logger } from '../log.js';
 import type { RunService } from './runs.js';
@@ -41,7 +41,7 @@ export class SteeringService {
   private target(runId: string, who: Principal) {
     requireRole(who, 'operator');
     const run = this.o.runs.mustGet(runId);
-    if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${runId} is already ${run.status}`);
+    if (isFinal(run.status)) throw runEnded(runId, run.status);
     if (!run.runner) throw new CcgError('ERR_RUNNER_AWAY', 'no runner has connected to this run yet');
     return run;
   }

@@ -2,7 +2,7 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import { UploadQuery, type ArtifactsResponse } from '../../protocol/artifacts.js';
 import { CcgError } from '../../protocol/errors.js';
 import { Redaction } from '../../protocol/redaction.js';
-import { isFinal } from '../../protocol/run.js';
+import { isFinal, runEnded } from '../../protocol/run.js';
 import { HEADER_CONTENT_SHA256 } from '../../protocol/signing.js';
 import type { ArtifactService, Upload } from '../core/artifacts.js';
 import type { Requests } from '../core/requests.js';
@@ -50,7 +50,7 @@ export function mountArtifactsApi(app: TemplatedApp, o: ArtifactsApiOptions): vo
     const { run, signed } = checkRunnerSignature(o, { method: 'POST', target: ctx.target, headers: ctx.headers, bodySha256: declared });
     // The token opens only its own run: the path must name the run that signed.
     if (run.id !== pathId) throw new CcgError('ERR_FORBIDDEN', 'the request is signed for another run than the one in its path');
-    if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', `run ${run.id} is already ${run.status}`);
+    if (isFinal(run.status)) throw runEnded(run.id, run.status);
     const upload = o.artifacts.begin(run.id, {
       name: q.data.name,
       kind: q.data.kind,

@@ -97,7 +97,7 @@ test('runner: refuses a malformed or missing token and a finished run; warns abo
 
   r = await runCli([...base, '--', 'true'], { CCG_RUN_TOKEN: c.token });
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /already finished/);
+  assert.match(r.stderr, /has already ended \(exit code 4\): a run starts once; create a new one/);
 });
 
 test('cancel: the runner interrupts its child and the run ends cancelled', async (t) => {

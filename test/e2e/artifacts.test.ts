@@ -179,5 +179,5 @@ test('collect on request, per role; bad globs are refused at start', async (t) =
   // The run is over: nothing more to collect.
   const late = await runCli(['runs', 'collect', c.id], g.env);
   assert.equal(late.code, 1);
-  assert.match(late.stderr, /already exited/);
+  assert.match(late.stderr, /has ended \(exited\)/);
 });

@@ -101,7 +101,7 @@ test('ccg runs commands / exec: list, stream the output, exit with the code, ref
   assert.equal((await runner.exited).code, 0);
   const away = await runCli(['runs', 'exec', c.id, 'test', '--wait'], g.env);
   assert.equal(away.code, 1);
-  assert.match(away.stderr, /already exited/);
+  assert.match(away.stderr, /has ended \(exited\)/);
 
   const entries = (await audit(g)).filter((e) => e.target === c.id);
   const count = (action: string) => entries.filter((e) => e.action === action).length;
