@@ -106,6 +106,14 @@ export abstract class GatewayCommand extends BaseCommand {
 
 export { parseDuration } from '../durations.js';
 
+/** A whole number between `min` and `max` given as `flag` (`--limit 0`, `--limit abc` were the gateway's schema messages). */
+export function countOption(value: string, flag: string, min: number, max: number): number {
+  const n = /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(n >= min && n <= max)) throw new CliError(`${flag} must be a whole number from ${min} to ${max}, not "${value.slice(0, 20)}"`);
+  return n;
+}
+
+
 /**
  * Text for one line of a terminal, from anything (a gateway's error message, an operator's name):
  * every escape sequence and control character removed (sanitizeTerminal), line breaks made spaces.

@@ -14,10 +14,3 @@ export function fromOption(value: string | undefined): number {
   if (!/^[1-9]\d{0,15}$/.test(value)) throw new CliError('--from must be a positive integer');
   return Number(value);
 }
-
-/** A whole number between `min` and `max` given as `flag` (`--limit 0`, `--limit abc` were the gateway's schema messages). */
-export function countOption(value: string, flag: string, min: number, max: number): number {
-  const n = /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN;
-  if (!(n >= min && n <= max)) throw new CliError(`${flag} must be a whole number from ${min} to ${max}, not "${value.slice(0, 20)}"`);
-  return n;
-}

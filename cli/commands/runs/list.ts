@@ -3,8 +3,7 @@ import { RUN_STATUSES } from '../../../protocol/run-status.js';
 import { ListRunsResponse } from '../../client/lazy-schemas.js';
 import { CliError } from '../../exit-codes.js';
 import { age, costText, safe, statusText, table } from '../../format.js';
-import { GatewayCommand } from '../base.js';
-import { countOption } from './args.js';
+import { GatewayCommand, countOption } from '../base.js';
 
 export class RunsListCommand extends GatewayCommand {
   static override paths = [['runs', 'list'], ['runs']];
