@@ -60,9 +60,9 @@ export class RunnerStartCommand extends BaseCommand {
       After \`--\` it runs any command instead. Exits with the command's exit code (130 when the run
       was cancelled).
 
-      The gateway can ask this runner to run commands from ITS OWN allowlist only, by name:
-      --allow NAME="COMMAND ARGS" (repeatable) or --allowlist FILE (JSON, outside the workspace;
-      see docs/COMMANDS.md). Without either, the allowlist is status (git status --porcelain),
+      The gateway can ask this runner to run commands from ITS OWN allowlist only, by name: the
+      flag --allow NAME="COMMAND ARGS" (repeatable) or --allowlist FILE (JSON, outside the
+      workspace; see docs/COMMANDS.md). Without either, the allowlist is status (git status --porcelain),
       diff (git diff) and log (git log -n 20 --oneline). Commands run without a shell, in the
       workspace, with a scrubbed environment, a timeout and an output cap.
 
@@ -104,26 +104,26 @@ export class RunnerStartCommand extends BaseCommand {
   token = Option.String('--token', { description: 'Run token (visible in ps: prefer CCG_RUN_TOKEN or --token-file)' });
   tokenFile = Option.String('--token-file', { description: 'Read the run token from this file' });
   cmd = Option.String('--cmd', { description: 'Prompt for Claude Code, driven over stream-json (the prompt goes to its stdin)' });
-  approvalTimeout = Option.String('--approval-timeout', '10m', { description: 'Deny a tool use that no operator answered within this long' });
-  inputWait = Option.String('--input-wait', '10m', { description: 'After Claude finishes, wait this long for a follow-up prompt (0: end at once, and refuse follow-ups meanwhile too)' });
+  approvalTimeout = Option.String('--approval-timeout', '10m', { description: 'Deny a tool use that no operator answered within this long (default 10m)' });
+  inputWait = Option.String('--input-wait', '10m', { description: 'After Claude finishes, wait this long for a follow-up prompt (default 10m; 0: end at once, and refuse follow-ups meanwhile too)' });
   remoteInput = Option.Boolean('--remote-input', true, { description: 'Let the gateway send Claude prompts / --pty keystrokes (default on; --no-remote-input refuses them all)' });
   remoteApproval = Option.Boolean('--remote-approval', true, { description: "Let the gateway answer Claude's permission requests (default on; --no-remote-approval: the runner denies each one itself)" });
   allowBypass = Option.Boolean('--allow-bypass-permissions', false, { description: 'Let operators switch Claude to bypassPermissions mode (every tool runs unasked); off by default' });
   claudeArgs = Option.Array('--claude-arg', { description: 'An extra argument for claude (repeatable): --claude-arg=--model --claude-arg=sonnet' });
   claudeSettings = Option.String('--claude-settings', { description: "Passed to claude's --settings (a file or JSON): hooks, permissions, env" });
   pty = Option.Boolean('--pty', false, { description: 'Run in a pseudo-terminal: interactive claude with --cmd, or the command after --' });
-  ptySize = Option.String('--pty-size', '120x40', { description: 'Initial terminal size for --pty, COLSxROWS' });
+  ptySize = Option.String('--pty-size', '120x40', { description: 'Initial terminal size for --pty (default 120x40)' });
   claudeBin = Option.String('--claude-bin', { env: 'CCG_CLAUDE_BIN', description: 'The claude executable (env CCG_CLAUDE_BIN; default claude)' });
   cwd = Option.String('--cwd', { description: 'Workspace directory (default: the current directory)' });
   spoolDir = Option.String('--spool-dir', { env: 'CCG_SPOOL_DIR', description: 'Where unacknowledged output is kept (default $XDG_STATE_HOME/ccg/spool or ~/.local/state/ccg/spool; %LOCALAPPDATA%\\ccg\\spool on Windows)' });
-  connectTimeout = Option.String('--connect-timeout', '60s', { description: 'How long to try reaching the gateway before starting the command' });
-  linger = Option.String('--linger', '10m', { description: 'How long to keep delivering output after the command exited' });
-  grace = Option.String('--grace', '5s', { description: 'Time between SIGINT, SIGTERM and SIGKILL when a run is cancelled' });
-  heartbeat = Option.String('--heartbeat', '15s', { description: 'Ping the gateway this often; a connection silent for 3 heartbeats is dropped and reopened' });
+  connectTimeout = Option.String('--connect-timeout', '60s', { description: 'How long to try reaching the gateway before starting the command (default 60s)' });
+  linger = Option.String('--linger', '10m', { description: 'How long to keep delivering output after the command exited (default 10m)' });
+  grace = Option.String('--grace', '5s', { description: 'Time between SIGINT, SIGTERM and SIGKILL when a run is cancelled (default 5s)' });
+  heartbeat = Option.String('--heartbeat', '15s', { description: 'Ping the gateway this often (default 15s); a connection silent for 3 heartbeats is dropped and reopened' });
   allow = Option.Array('--allow', { description: 'Allow a command by name: --allow test="npm test" (repeatable). Default: status, diff, log' });
   allowlistFile = Option.String('--allowlist', { description: 'JSON allowlist file, outside the workspace (commands with parameter patterns, timeouts, output caps)' });
   artifact = Option.Array('--artifact', { description: "Also collect workspace files matching this glob, e.g. 'coverage/**' (repeatable)" });
-  artifactMax = Option.String('--artifact-max', '8M', { description: 'Cap per artifact (the log keeps its end; diffs are cut; larger files are skipped)' });
+  artifactMax = Option.String('--artifact-max', '8M', { description: 'Cap per artifact (default 8M; the log keeps its end, diffs are cut, larger files are skipped)' });
   collect = Option.Boolean('--collect', true, { description: 'Collect artifacts when the command exits (--no-collect: only on request)' });
   assist = Option.Boolean('--assist', false, { description: 'Allow assist sessions: operators may open a tmate terminal in the workspace' });
   assistMax = Option.String('--assist-max', '30', { description: 'Longest assist session, in minutes (default 30)' });
