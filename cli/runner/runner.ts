@@ -252,7 +252,10 @@ class Runner {
     const { o, spool } = this;
     // Already over (a fatal refusal: revoked, replaced): the child was stopped, nothing more goes
     // to the gateway, and no linger keeps the process waiting for an ack that cannot come.
-    if (this.finished) return;
+    if (this.finished) {
+      this.cancel.stop(); // the child is gone: no SIGTERM, SIGKILL to a process group that is no more
+      return;
+    }
     this.powers.close();
     this.pipeline.drain();
     this.cancel.stop();

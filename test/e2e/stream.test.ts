@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
+import { WebSocketServer } from 'ws';
 import type { CreateRunResponse } from '../../protocol/api.js';
 import type { RunSummary } from '../../protocol/run.js';
 import { runCli } from '../helpers/cli.js';
@@ -77,4 +80,20 @@ test('the seed spelling: --cmd drives claude over stream-json, with the prompt o
   const show = JSON.parse((await runCli(['runs', 'show', created.id, '--json'], g.env)).stdout) as { run: RunSummary };
   assert.equal(show.run.runner?.mode, 'claude');
   assert.ok(!show.run.runner?.command.some((a) => a.includes('rm -rf')), 'the prompt is not on the command line (ps)');
+});
+
+test('runs wait --timeout is kept by a gateway that accepts the socket and never tells the run\'s state', { timeout: 30_000 }, async (t) => {
+  // A stand-in on loopback that takes the operator socket and says nothing.
+  const server = createServer();
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', () => undefined);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    for (const c of wss.clients) c.terminate();
+    server.close();
+  });
+  const port = (server.address() as AddressInfo).port;
+  const r = await runCli(['runs', 'wait', '3k9wtr0836hs', '--timeout', '300ms'], { CCG_GATEWAY: `http://127.0.0.1:${port}`, CCG_TOKEN: `ccgo_${'A'.repeat(43)}` });
+  assert.equal(r.code, 124, r.stderr);
+  assert.match(r.stderr, /still not finished after 300ms/);
 });

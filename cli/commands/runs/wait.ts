@@ -7,6 +7,9 @@ import { GatewayCommand, parseDuration } from '../base.js';
 import { runIdArg } from './args.js';
 
 /** The exit status `ccg runs wait` reports for a finished run. */
+/** How long past --timeout the run's first state may still come (the socket's own handshake bound). */
+const FIRST_STATE_GRACE_MS = 5_000;
+
 export function exitStatusOf(run: RunSummary): number {
   // Revoked: cut off by an operator or after an unanswered cancel, a cancel by force.
   if (run.status === 'cancelled' || run.status === 'revoked') return EXIT.CANCELLED;
@@ -21,7 +24,8 @@ export class RunsWaitCommand extends GatewayCommand {
     description: "Wait for a run to end and exit with the run's exit code",
     details: `
       Exits with the run's own exit code (130 if it was cancelled, 1 if it failed without one),
-      or 124 when --timeout runs out first. Survives gateway restarts: once connected, it
+      or 124 when --timeout runs out first (a run that has already ended gives its own code,
+      however short the timeout). Survives gateway restarts: once connected, it
       reconnects and keeps waiting. If the gateway cannot be reached at the start it exits 69;
       66 for an unknown run; 77 for a refused token.
 
@@ -41,19 +45,32 @@ export class RunsWaitCommand extends GatewayCommand {
     const client = new OperatorClient(this.target(), { reconnect: true, client: 'ccg-wait', failFast: true });
     return new Promise<number>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
+      /** Whether the run's state has been heard yet, and whether the time ran out before it was. */
+      let heard = false;
+      let expired = false;
       const end = (code: number) => {
         if (timer) clearTimeout(timer);
         client.close();
         resolve(code);
       };
+      const timedOut = () => end(this.report(new CliError(`run ${id} still not finished after ${this.timeout}`, EXIT.TIMEOUT, 'ERR_TIMEOUT')));
+      if (timeoutMs !== undefined) {
+        // A run that has already ended is reported as ended, however short the timeout
+        // (`--timeout 0` said "still not finished"): the time may run out before its state
+        // arrives, which then gets a moment more (a gateway that never says stays bounded).
+        timer = setTimeout(() => {
+          if (heard) return timedOut();
+          expired = true;
+          timer = setTimeout(timedOut, FIRST_STATE_GRACE_MS);
+        }, timeoutMs);
+      }
       client.on('run', (run) => {
         if (run.id !== id) return;
-        // The time counts from the run's first known state: a run that has already ended is
-        // reported as ended, whatever the timeout (`--timeout 0` answered "still not finished").
-        if (timeoutMs !== undefined && !timer && !isFinal(run.status)) {
-          timer = setTimeout(() => end(this.report(new CliError(`run ${id} still not finished after ${this.timeout}`, EXIT.TIMEOUT, 'ERR_TIMEOUT'))), timeoutMs);
+        heard = true;
+        if (!isFinal(run.status)) {
+          if (expired) timedOut();
+          return;
         }
-        if (!isFinal(run.status)) return;
         this.print({ run }, () => `run ${id} ${statusText(run)}${run.reason ? ` — ${safe(run.reason)}` : ''}\n`);
         end(exitStatusOf(run));
       });
