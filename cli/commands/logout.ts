@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { LogoutResponse } from '../../protocol/accounts.js';
 import { ApiClient } from '../client/api.js';
+import { gatewayOrigin } from '../client/gateways.js';
 import { configPath, removeConfig, tryLoadConfig } from '../config.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { BaseCommand } from './base.js';
@@ -26,7 +27,9 @@ export class LogoutCommand extends BaseCommand {
     if (!saved) throw new CliError(`not signed in (no ${configPath(env)})`, EXIT.NOT_FOUND, 'ERR_NOT_FOUND');
     let revoked = false;
     try {
-      await new ApiClient({ gateway: saved.gateway, token: saved.token, fingerprint: saved.fingerprint ?? undefined }).json('POST', '/api/v1/logout', LogoutResponse);
+      // A saved login is checked like a given URL: no token goes out in clear (an http:// login
+      // saved before that was refused).
+      await new ApiClient({ gateway: gatewayOrigin(saved.gateway), token: saved.token, fingerprint: saved.fingerprint ?? undefined }).json('POST', '/api/v1/logout', LogoutResponse);
       revoked = true;
     } catch (err) {
       // Already revoked (or the user is gone): the token is dead either way.

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { gatewayFlags, MAX_GATEWAYS, parseGateways } from '../../cli/client/gateways.js';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/processes.js';
@@ -83,6 +85,18 @@ test('every command that talks to a gateway refuses plain http:// to another hos
     assert.notEqual(r.code, 0, argv.join(' '));
     assert.match(r.stdout + r.stderr, /refusing plain http:\/\/ to a non-loopback gateway/, argv.join(' '));
   }
+  // A login saved for such a URL (before it was refused) is not sent there either: logout refuses
+  // and keeps the file, unless --force, which forgets it without a request.
+  const xdg = tempDir();
+  mkdirSync(join(xdg, 'ccg'), { recursive: true });
+  const file = join(xdg, 'ccg', 'config.json');
+  writeFileSync(file, JSON.stringify({ gateway, fingerprint: null, token: env.CCG_TOKEN }), { mode: 0o600 });
+  const out = await runCli(['logout'], { XDG_CONFIG_HOME: xdg, HOME: env.HOME });
+  assert.equal(out.code, 1);
+  assert.match(out.stderr, /refusing plain http:\/\//);
+  assert.ok(existsSync(file), 'the saved login is kept');
+  assert.equal((await runCli(['logout', '--force'], { XDG_CONFIG_HOME: xdg, HOME: env.HOME })).code, 0);
+  assert.ok(!existsSync(file), '--force forgets it');
   // The sentinel: a loopback name is still allowed, and its request arrives at the listener.
   await runCli(['runs', 'list'], { ...env, CCG_GATEWAY: `http://127.0.0.1:${port}` });
   await waitFor(() => (connections.length > 0 ? true : undefined), 5000, 'the loopback request');
