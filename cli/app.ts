@@ -82,7 +82,11 @@ async function groupHelp(group: string, binaryName: string): Promise<string> {
 /** The words of argv that name a command: from the first known command word, options left out. */
 function commandWords(argv: readonly string[]): string[] {
   const end = argv.indexOf('--');
-  const words = (end < 0 ? argv : argv.slice(0, end)).filter((a) => !a.startsWith('-'));
+  const args = end < 0 ? argv : argv.slice(0, end);
+  // A command's words come before its options: `runner --run-id X` names "runner", not "runner X".
+  const firstOption = args.findIndex((a) => a.startsWith('-'));
+  const lead = firstOption < 0 ? args : args.slice(0, firstOption);
+  const words = (lead.length > 0 ? lead : args).filter((a) => !a.startsWith('-'));
   const firsts = new Set(COMMANDS.flatMap((c) => c.paths.map((p) => p[0])));
   const at = words.findIndex((w) => firsts.has(w));
   return at < 0 ? words : words.slice(at);

@@ -84,6 +84,8 @@ test('a mistyped command suggests the nearest one on stderr, exit 1', async () =
   assert.equal(strat.code, 1);
   assert.equal(strat.stderr, 'ccg: unknown command "runner strat": did you mean `ccg runner start`? (see ccg runner --help)\n');
   assert.equal((await runCli(['runner'])).stderr, 'ccg: "runner" needs a command: `ccg runner start` (see ccg runner --help)\n');
+  // …and an option's value is not taken for the subcommand.
+  assert.equal((await runCli(['runner', '--run-id', '7k2m9x4q3w8z', '--', 'true'])).stderr, 'ccg: "runner" needs a command: `ccg runner start` (see ccg runner --help)\n');
   // An option's value is not part of the command's name.
   assert.match((await runCli(['runs', 'list', '--limit', '5', '--bogus'])).stderr, /^ccg: Unsupported option name \("--bogus"\).*\(see ccg runs list --help\)\n$/);
   assert.match((await runCli(['runs', '--limit', '5', '--bogus'])).stderr, /\(see ccg runs --help\)\n$/);
