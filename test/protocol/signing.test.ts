@@ -71,6 +71,11 @@ test('header checks: window of ±300 s and strict formats', () => {
   assert.deepEqual(checkSignedHeaders({ ...base, timestamp: String(now / 1000 + 300) }, now), { ok: true });
   const stale = checkSignedHeaders({ ...base, timestamp: '0' }, now);
   assert.equal(!stale.ok && stale.code, 'ERR_SIGNATURE_STALE');
+  // Just outside the window never reads as inside it ("300 s away … (window ±300 s)").
+  const justOut = checkSignedHeaders(base, now + 300_400);
+  assert.match(!justOut.ok ? justOut.message : '', /^timestamp is more than 300 s away/);
+  const far = checkSignedHeaders(base, now + 3_600_000);
+  assert.match(!far.ok ? far.message : '', /^timestamp is 3600 s away/);
   for (const bad of [{ runId: 'UPPERCASE123' }, { timestamp: '1e9' }, { timestamp: '-5' }, { timestamp: '+5' }, { timestamp: '0' + String(now / 1000) }, { timestamp: '00' }, { nonce: 'short' }, { nonce: 'a b c d e f g h i j' }, { signature: 'A'.repeat(64) }, { signature: 'a'.repeat(63) }]) {
     const r = checkSignedHeaders({ ...base, ...bad }, now);
     assert.equal(!r.ok && r.code, 'ERR_SIGNATURE_INVALID', JSON.stringify(bad));
