@@ -3,6 +3,15 @@ import { RunnerEvent, type RunnerEvent as RunnerEventT } from './runner-events.j
 import { modeLabel } from './claude-steer.js';
 import { agentLabel, claudeEndedText, MAX_GROUP_CHILDREN, systemFold, type AgentGroup } from './timeline-narrative.js';
 
+/** How deep subagent groups nest in a timeline: deeper steps are shown in the deepest group. */
+export const MAX_AGENT_DEPTH = 8;
+/**
+ * How many steps one top-level call's groups gather in all before later ones go into its own
+ * group only (bounded like every group): a page re-renders the whole top-level entry when a step
+ * changes, and 200 subagents of 200 steps each were 11 MB of HTML and 1.5 s a render.
+ */
+export const MAX_TREE_STEPS = 400;
+
 /**
  * The readable timeline of a run, built from its runner events (stream 3): pure data, shared by
  * the phone's HTML renderer (server/render/timeline-html.ts), the terminal renderer
@@ -83,6 +92,10 @@ export class Timeline {
   private lastSeq = 0;
   /** The top-level entry each subagent's group sits in (nested subagents share their outermost one). */
   private readonly roots = new Map<string, TimelineEntry>();
+  /** For each call inside a subagent's group: that group's call, and how deep it sits (1: in a top-level call's group). */
+  private readonly holders = new Map<string, { holder: Extract<TimelineEntry, { kind: 'tool' }>; depth: number }>();
+  /** Steps put into each top-level call's groups so far. */
+  private readonly treeSteps = new Map<TimelineEntry, number>();
   /** The session total seen last (null: not known in this window), for each result's per-turn cost. */
   private sessionCost: number | null = null;
 
@@ -93,7 +106,15 @@ export class Timeline {
     const id = item.index ? `${seq}-${item.index}` : String(seq);
     // An event from inside a subagent goes into the group of the call that started it.
     const parentId = 'parentToolUseId' in ev ? ev.parentToolUseId : null;
-    const parent = parentId ? this.tools.get(parentId) : undefined;
+    let parent = parentId ? this.tools.get(parentId) : undefined;
+    // Groups nest MAX_AGENT_DEPTH deep at most; a step deeper joins the deepest group shown. A
+    // runner can nest subagent calls without end, and every reader of the timeline recursed once
+    // per level (3,000 levels: a stack overflow on the page; 1,000: seconds a chunk re-rendered).
+    const held = parent && this.holders.get(parent.toolUseId);
+    if (held && held.depth >= MAX_AGENT_DEPTH) parent = held.holder;
+    // A tree that has gathered its share of steps takes new ones in its top-level call's group.
+    const top = parent && this.roots.get(parent.toolUseId);
+    if (top?.kind === 'tool' && (this.treeSteps.get(top) ?? 0) >= MAX_TREE_STEPS) parent = top;
     const push = (e: TimelineEntry) => {
       if (parent) return this.intoGroup(parent, e);
       this.entries.push(e);
@@ -227,7 +248,11 @@ export class Timeline {
       group.dropped++;
     }
     const root = this.roots.get(parent.toolUseId) ?? parent;
-    if (e.kind === 'tool') this.roots.set(e.toolUseId, root);
+    this.treeSteps.set(root, (this.treeSteps.get(root) ?? 0) + 1);
+    if (e.kind === 'tool') {
+      this.roots.set(e.toolUseId, root);
+      this.holders.set(e.toolUseId, { holder: parent, depth: (this.holders.get(parent.toolUseId)?.depth ?? 0) + 1 });
+    }
     return root;
   }
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LiveTextView, isPartialOnlyLine, liveDeltaOf, MAX_LIVE_CHUNK } from '../../protocol/claude-live.js';
 import { apiRetryOf, systemSentence } from '../../protocol/claude-system.js';
-import { resultHeadline } from '../../protocol/timeline-narrative.js';
-import { buildTimeline, type TimelineItem } from '../../protocol/timeline.js';
+import { MAX_GROUP_CHILDREN, resultHeadline } from '../../protocol/timeline-narrative.js';
+import { buildTimeline, MAX_AGENT_DEPTH, MAX_TREE_STEPS, type TimelineEntry, type TimelineItem } from '../../protocol/timeline.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 import { LiveForwarder } from '../../cli/runner/claude-live.js';
 import { renderTimelineHtml } from '../../server/render/timeline-html.js';
@@ -77,4 +77,36 @@ test('live text: deltas of the main conversation only; kept in order, bounded, n
   assert.ok(sent.every((m) => m.text.length <= MAX_LIVE_CHUNK));
   assert.equal(sent.reduce((n, m) => n + m.text.length, 0), 64 * 1024, 'nothing past the cap is sent');
   assert.deepEqual(sent.map((m) => m.offset), sent.map((_, i) => sent.slice(0, i).reduce((n, m) => n + m.text.length, 0)), 'offsets are contiguous');
+});
+
+test('subagent groups nest at most MAX_AGENT_DEPTH deep and hold MAX_TREE_STEPS in all: a runner nesting 3,000 calls, or 200 subagents of 200, gets a timeline every reader can show', () => {
+  const evs: RunnerEvent[] = [];
+  for (let i = 0; i < 3000; i++) evs.push({ type: 'claude_tool_use', toolUseId: `t${i}`, name: 'Task', input: { subagent_type: 'x', description: `level ${i}`, prompt: 'p' }, inputTruncated: false, parentToolUseId: i === 0 ? null : `t${i - 1}` });
+  evs.push({ type: 'claude_text', messageId: 'm', text: 'deepest', truncated: false, parentToolUseId: 't2999', error: null });
+  const tl = buildTimeline(items(evs));
+  assert.equal(tl.length, 1, 'one top-level call');
+  /** The deepest nesting of groups under an entry, and the steps in them. */
+  const walk = (e: TimelineEntry): { depth: number; steps: number } => {
+    if (e.kind !== 'tool' || !e.agent) return { depth: 0, steps: 0 };
+    const below = e.agent.children.map(walk);
+    return { depth: 1 + Math.max(0, ...below.map((b) => b.depth)), steps: e.agent.children.length + below.reduce((a, b) => a + b.steps, 0) };
+  };
+  const { depth, steps } = walk(tl[0]!);
+  assert.ok(depth <= MAX_AGENT_DEPTH, `${depth} groups deep`);
+  // A chain within the tree's share: exactly as deep as the cap.
+  assert.equal(walk(buildTimeline(items(evs.slice(0, 300)))[0]!).depth, MAX_AGENT_DEPTH, 'as deep as the cap, no deeper');
+  // Bounded in all (what one change re-renders), the newest steps kept.
+  assert.ok(steps <= MAX_TREE_STEPS + MAX_GROUP_CHILDREN, `${steps} steps in the groups`);
+  const html = renderTimelineHtml(tl).toString(); // recursed once per level: a stack overflow at 3,000
+  assert.match(html, /deepest/);
+  assert.ok(renderTimelineText(items(evs)).some((l) => l.text.includes('deepest')));
+  // Wide: 200 subagents of 200 steps each under one call (11 MB of HTML a re-render before).
+  const wide: RunnerEvent[] = [{ type: 'claude_tool_use', toolUseId: 'w', name: 'Task', input: { subagent_type: 'x', description: 'd', prompt: 'p' }, inputTruncated: false, parentToolUseId: null }];
+  for (let i = 0; i < 200; i++) {
+    wide.push({ type: 'claude_tool_use', toolUseId: `w${i}`, name: 'Task', input: { subagent_type: 'x', description: 'd', prompt: 'p' }, inputTruncated: false, parentToolUseId: 'w' });
+    for (let j = 0; j < 200; j++) wide.push({ type: 'claude_text', messageId: `m${i}.${j}`, text: `step ${i}.${j}`, truncated: false, parentToolUseId: `w${i}`, error: null });
+  }
+  const w = walk(buildTimeline(items(wide))[0]!);
+  assert.ok(w.steps <= MAX_TREE_STEPS + MAX_GROUP_CHILDREN, `${w.steps} steps under the wide call`);
+  assert.match(renderTimelineHtml(buildTimeline(items(wide))).toString(), /step 199\.199/, 'the newest step is shown');
 });

@@ -164,6 +164,7 @@ export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStr
     const maybeEnd = (summary: RunSummary) => {
       if (ended || !isFinal(summary.status) || follower.nextSeq <= summary.lastSeq) return;
       ended = true;
+      for (const l of lives) l.flush?.();
       s.send({ event: 'end', data: 'end' });
       // The page closes its EventSource on `end`; close our side too if it does not.
       setTimeout(() => s.end(), 5000).unref();

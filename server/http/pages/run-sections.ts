@@ -60,6 +60,8 @@ export interface SectionLive {
   onChunk?(chunk: LiveChunk): void;
   /** The run changed (coalesced: at most a few times a second). */
   onRun?(run: RunSummary): void;
+  /** Send now whatever is held back (the stream is about to say `end`). */
+  flush?(): void;
   close?(): void;
 }
 

@@ -43,6 +43,9 @@ function timelineOptions(viewer: Principal, now: number): HtmlOptions {
   };
 }
 
+/** A live timeline stream re-renders its changed entries at most this often (the first at once). */
+const LIVE_FLUSH_MS = 100;
+
 function entriesHtml(entries: readonly TimelineEntry[], viewer: Principal, now: number): SafeHtml {
   return renderTimelineHtml(entries, timelineOptions(viewer, now));
 }
@@ -74,16 +77,38 @@ export function timelineSection(d: BrowserDeps): RunSection {
       for (const item of c.events().items) tl.add(item);
       // The reply Claude is writing, as one growing entry (live-text.ts); never stored.
       const stopLive = followLiveText(d, c, send);
+      // Changed entries go out at once, then at most every LIVE_FLUSH_MS: a busy subagent changes
+      // its top-level entry with every step, and a runner could send thousands a second.
+      const changed = new Map<string, TimelineEntry>();
+      let timer: NodeJS.Timeout | null = null;
+      let sentAt = Number.NEGATIVE_INFINITY;
+      const flush = () => {
+        timer = null;
+        sentAt = performance.now();
+        if (changed.size === 0) return;
+        const entries = [...changed.values()];
+        changed.clear();
+        send({ event: 'timeline-entries', data: entriesHtml(entries, c.viewer, d.now()) });
+      };
       return {
-        close: stopLive,
+        flush() {
+          if (timer) clearTimeout(timer);
+          flush();
+        },
+        close() {
+          stopLive();
+          if (timer) clearTimeout(timer);
+        },
         onChunk(chunk) {
           if (chunk.stream !== STREAM_EVENT) return;
-          const changed = new Map<string, TimelineEntry>();
           for (const item of chunk.items) {
             const e = tl.add(item);
             if (e) changed.set(e.id, e);
           }
-          if (changed.size) send({ event: 'timeline-entries', data: entriesHtml([...changed.values()], c.viewer, d.now()) });
+          if (changed.size === 0 || timer) return;
+          const wait = sentAt + LIVE_FLUSH_MS - performance.now();
+          if (wait <= 0) flush();
+          else timer = setTimeout(flush, wait);
         },
       };
     },

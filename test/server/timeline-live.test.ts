@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { STREAM_EVENT, encodeOutput } from '../../protocol/frames.js';
+import { encodeEvent, type RunnerEvent } from '../../protocol/runner-events.js';
+import { fakeRunner } from '../helpers/fake-runner.js';
+import { startGateway } from '../helpers/gateway.js';
+import { PageClient, setupAdmin } from '../helpers/page-client.js';
+import { waitFor } from '../helpers/processes.js';
+import { openSse } from '../helpers/sse-reader.js';
+
+const PW = 'correct horse battery';
+
+test("the page's live timeline re-renders a busy subagent's entry at most every 100 ms, and sends the last state before the stream ends", async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const admin = new PageClient(g.url, g.fingerprint);
+  assert.equal((await setupAdmin(admin, g.gw.setupCode!, 'admin', PW)).status, 303);
+  const { run, token } = await g.gw.runs.create('busy subagent', 'test');
+  const r = await fakeRunner(g, run.id, token);
+  t.after(() => r.close());
+  const live = openSse(g, `/runs/${run.id}/live?after=0&view=timeline`, admin.cookieHeader());
+  t.after(() => live.close());
+  assert.equal(await live.status, 200);
+
+  // 60 chunks at once, each a step of one subagent: every one changes the same top-level entry
+  // (it was re-rendered, whole, for each: a runner nesting or widening that tree stalled the gateway).
+  const task: RunnerEvent = { type: 'claude_tool_use', toolUseId: 'task1', name: 'Task', input: { subagent_type: 'x', description: 'busy', prompt: 'p' }, inputTruncated: false, parentToolUseId: null };
+  const chunks = [encodeEvent(task)];
+  for (let i = 1; i < 60; i++) chunks.push(encodeEvent({ type: 'claude_text', messageId: `m${i}`, text: `step ${i} of the subagent`, truncated: false, parentToolUseId: 'task1', error: null }));
+  chunks.forEach((data, i) => r.ws.send(encodeOutput({ stream: STREAM_EVENT, seq: i + 1, data })));
+  r.send({ type: 'exit', code: 0, signal: null, lastSeq: chunks.length });
+  await waitFor(() => live.events.find((e) => e.event === 'end'), 15_000, 'the end of the stream');
+
+  const renders = live.events.filter((e) => e.event === 'timeline-entries');
+  assert.ok(renders.length > 0 && renders.length < 30, `${renders.length} renders of the timeline for 60 changes`);
+  // The last state went out before `end`.
+  const endAt = live.events.findIndex((e) => e.event === 'end');
+  const lastRender = live.events.map((e) => e.event).lastIndexOf('timeline-entries');
+  assert.ok(lastRender < endAt, 'rendered before the end');
+  assert.match(live.events[lastRender]!.data, /step 59 of the subagent/);
+});
