@@ -132,7 +132,10 @@ export class Timeline {
         return push({ kind: 'thinking', id, seq, time, text: ev.text, truncated: ev.truncated, sub: ev.parentToolUseId !== null });
       case 'claude_tool_use': {
         const entry = { kind: 'tool' as const, id, seq, time, toolUseId: ev.toolUseId, name: ev.name, input: ev.input, inputTruncated: ev.inputTruncated, sub: ev.parentToolUseId !== null, result: null, approval: null };
-        this.tools.set(ev.toolUseId, entry);
+        // An id seen before keeps its first call: steps, results and approvals that name it go
+        // there. (Claude never reuses one; a runner re-announcing ids reset the nesting's
+        // bookkeeping and nested past the cap: 3,600 levels, the stack overflow again.)
+        if (!this.tools.has(ev.toolUseId)) this.tools.set(ev.toolUseId, entry);
         return push(entry);
       }
       case 'claude_tool_result': {
@@ -249,7 +252,8 @@ export class Timeline {
     }
     const root = this.roots.get(parent.toolUseId) ?? parent;
     this.treeSteps.set(root, (this.treeSteps.get(root) ?? 0) + 1);
-    if (e.kind === 'tool') {
+    // Only a call that owns its id (the first with it, see add) is looked up by it later.
+    if (e.kind === 'tool' && this.tools.get(e.toolUseId) === e) {
       this.roots.set(e.toolUseId, root);
       this.holders.set(e.toolUseId, { holder: parent, depth: (this.holders.get(parent.toolUseId)?.depth ?? 0) + 1 });
     }

@@ -106,6 +106,22 @@ test('subagent groups nest at most MAX_AGENT_DEPTH deep and hold MAX_TREE_STEPS 
     wide.push({ type: 'claude_tool_use', toolUseId: `w${i}`, name: 'Task', input: { subagent_type: 'x', description: 'd', prompt: 'p' }, inputTruncated: false, parentToolUseId: 'w' });
     for (let j = 0; j < 200; j++) wide.push({ type: 'claude_text', messageId: `m${i}.${j}`, text: `step ${i}.${j}`, truncated: false, parentToolUseId: `w${i}`, error: null });
   }
+  // A runner re-announcing a call's id under a fresh call (its bookkeeping said depth 1 again):
+  // 30 rounds nested 188 deep before; an id keeps its first call.
+  const reuse: RunnerEvent[] = [];
+  const call = (id: string, parent: string | null) => reuse.push({ type: 'claude_tool_use', toolUseId: id, name: 'Task', input: { subagent_type: 'x', description: id, prompt: 'p' }, inputTruncated: false, parentToolUseId: parent });
+  call('r0', null);
+  let prev = 'r0';
+  for (let i = 1; i <= 9; i++) call(`c0_${i}`, prev), (prev = `c0_${i}`);
+  let holderId = 'c0_7';
+  for (let k = 1; k <= 30; k++) {
+    call(`R${k}`, null);
+    call(holderId, `R${k}`);
+    for (let i = 1; i <= 9; i++) call(`c${k}_${i}`, prev), (prev = `c${k}_${i}`);
+    holderId = `c${k}_6`;
+  }
+  const reused = buildTimeline(items(reuse));
+  assert.ok(Math.max(...reused.map((e) => walk(e).depth)) <= MAX_AGENT_DEPTH, 'ids re-announced nest no deeper');
   const w = walk(buildTimeline(items(wide))[0]!);
   assert.ok(w.steps <= MAX_TREE_STEPS + MAX_GROUP_CHILDREN, `${w.steps} steps under the wide call`);
   assert.match(renderTimelineHtml(buildTimeline(items(wide))).toString(), /step 199\.199/, 'the newest step is shown');

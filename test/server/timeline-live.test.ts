@@ -39,3 +39,32 @@ test("the page's live timeline re-renders a busy subagent's entry at most every 
   assert.ok(lastRender < endAt, 'rendered before the end');
   assert.match(live.events[lastRender]!.data, /step 59 of the subagent/);
 });
+
+test('a timeline change held back when the stream drops reaches the page after it reconnects (the resume point stays below it)', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const admin = new PageClient(g.url, g.fingerprint);
+  assert.equal((await setupAdmin(admin, g.gw.setupCode!, 'admin', PW)).status, 303);
+  const { run, token } = await g.gw.runs.create('dropped stream', 'test');
+  const r = await fakeRunner(g, run.id, token);
+  t.after(() => r.close());
+  const live = openSse(g, `/runs/${run.id}/live?after=0&view=timeline`, admin.cookieHeader());
+  assert.equal(await live.status, 200);
+  const withId = () => live.events.filter((e) => e.id !== undefined);
+  const task: RunnerEvent = { type: 'claude_tool_use', toolUseId: 'task1', name: 'Task', input: { subagent_type: 'x', description: 'busy', prompt: 'p' }, inputTruncated: false, parentToolUseId: null };
+  r.ws.send(encodeOutput({ stream: STREAM_EVENT, seq: 1, data: encodeEvent(task) }));
+  await waitFor(() => (withId().length >= 1 ? true : undefined), 5000, 'the first chunk');
+  // The second change comes within 100 ms of the first render: held back a moment.
+  r.ws.send(encodeOutput({ stream: STREAM_EVENT, seq: 2, data: encodeEvent({ type: 'claude_text', messageId: 'm2', text: 'STEP-TWO', truncated: false, parentToolUseId: 'task1', error: null }) }));
+  await waitFor(() => (withId().length >= 2 ? true : undefined), 5000, 'the second chunk');
+  const seenBefore = live.events.some((e) => e.event === 'timeline-entries' && e.data.includes('STEP-TWO'));
+  const resumeAt = withId().at(-1)!.id!;
+  live.close(); // the network drops; the page comes back from its Last-Event-ID
+  const again = openSse(g, `/runs/${run.id}/live?after=${resumeAt}&view=timeline`, admin.cookieHeader());
+  t.after(() => again.close());
+  assert.equal(await again.status, 200);
+  r.send({ type: 'exit', code: 0, signal: null, lastSeq: 2 });
+  await waitFor(() => again.events.find((e) => e.event === 'end'), 15_000, 'the end');
+  const seenAfter = again.events.some((e) => e.event === 'timeline-entries' && e.data.includes('STEP-TWO'));
+  assert.ok(seenBefore || seenAfter, `STEP-TWO never reached the page (resumed after ${resumeAt})`);
+});

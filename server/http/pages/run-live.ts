@@ -158,7 +158,14 @@ export function mountRunLive(app: TemplatedApp, d: BrowserDeps, streams: LiveStr
       let ok = true;
       for (const ev of sectionEvents.splice(0)) ok = s.send(ev) && ok;
       const htmlText = renderer ? renderer.render(chunks) : '';
-      return s.send(htmlText ? { id: last, event: 'output', data: `<span data-seq="${first}">${htmlText}</span>` } : { id: last }) && ok;
+      // A section holding a change back keeps the resume point below it (only the timeline view
+      // holds, and it sends no output: nothing is sent twice but what the page merges by id).
+      let resumeAt = last;
+      for (const l of lives) {
+        const held = l.holding?.() ?? null;
+        if (held !== null) resumeAt = Math.min(resumeAt, held - 1);
+      }
+      return s.send(htmlText ? { id: resumeAt, event: 'output', data: `<span data-seq="${first}">${htmlText}</span>` } : { id: resumeAt }) && ok;
     };
 
     const maybeEnd = (summary: RunSummary) => {

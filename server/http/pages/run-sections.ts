@@ -62,6 +62,11 @@ export interface SectionLive {
   onRun?(run: RunSummary): void;
   /** Send now whatever is held back (the stream is about to say `end`). */
   flush?(): void;
+  /**
+   * The first chunk seq whose changes this section holds back, if any: the stream's resume point
+   * (its event id) stays below it, so a page that reconnects meanwhile gets that change again.
+   */
+  holding?(): number | null;
   close?(): void;
 }
 

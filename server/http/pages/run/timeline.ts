@@ -82,13 +82,17 @@ export function timelineSection(d: BrowserDeps): RunSection {
       const changed = new Map<string, TimelineEntry>();
       let timer: NodeJS.Timeout | null = null;
       let sentAt = Number.NEGATIVE_INFINITY;
+      /** The first chunk whose changes wait (the stream's resume point stays below it). */
+      let heldFrom: number | null = null;
       const flush = () => {
         timer = null;
-        sentAt = performance.now();
+        heldFrom = null;
         if (changed.size === 0) return;
         const entries = [...changed.values()];
         changed.clear();
         send({ event: 'timeline-entries', data: entriesHtml(entries, c.viewer, d.now()) });
+        // From the end of the render: a render slower than the interval is not followed at once by another.
+        sentAt = performance.now();
       };
       return {
         flush() {
@@ -99,13 +103,16 @@ export function timelineSection(d: BrowserDeps): RunSection {
           stopLive();
           if (timer) clearTimeout(timer);
         },
+        holding: () => heldFrom,
         onChunk(chunk) {
           if (chunk.stream !== STREAM_EVENT) return;
           for (const item of chunk.items) {
             const e = tl.add(item);
             if (e) changed.set(e.id, e);
           }
-          if (changed.size === 0 || timer) return;
+          if (changed.size === 0) return;
+          heldFrom ??= chunk.seq;
+          if (timer) return;
           const wait = sentAt + LIVE_FLUSH_MS - performance.now();
           if (wait <= 0) flush();
           else timer = setTimeout(flush, wait);
