@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { STREAM_EVENT, encodeOutput } from '../../protocol/frames.js';
 import { encodeEvent, type RunnerEvent } from '../../protocol/runner-events.js';
 import { fakeRunner } from '../helpers/fake-runner.js';
@@ -10,17 +10,23 @@ import { openSse } from '../helpers/sse-reader.js';
 
 const PW = 'correct horse battery';
 
-test("the page's live timeline re-renders a busy subagent's entry at most every 100 ms, and sends the last state before the stream ends", async (t) => {
+/** A gateway with its admin, a run driven by a fake runner, and the admin's page watching its timeline live. */
+async function watchedRun(t: TestContext) {
   const g = await startGateway();
   t.after(() => g.close());
   const admin = new PageClient(g.url, g.fingerprint);
   assert.equal((await setupAdmin(admin, g.gw.setupCode!, 'admin', PW)).status, 303);
-  const { run, token } = await g.gw.runs.create('busy subagent', 'test');
+  const { run, token } = await g.gw.runs.create('watched', 'test');
   const r = await fakeRunner(g, run.id, token);
   t.after(() => r.close());
   const live = openSse(g, `/runs/${run.id}/live?after=0&view=timeline`, admin.cookieHeader());
   t.after(() => live.close());
   assert.equal(await live.status, 200);
+  return { g, admin, run, r, live };
+}
+
+test("the page's live timeline re-renders a busy subagent's entry at most every 100 ms, and sends the last state before the stream ends", async (t) => {
+  const { r, live } = await watchedRun(t);
 
   // 60 chunks at once, each a step of one subagent: every one changes the same top-level entry
   // (it was re-rendered, whole, for each: a runner nesting or widening that tree stalled the gateway).
@@ -41,15 +47,7 @@ test("the page's live timeline re-renders a busy subagent's entry at most every 
 });
 
 test('a timeline change held back when the stream drops reaches the page after it reconnects (the resume point stays below it)', async (t) => {
-  const g = await startGateway();
-  t.after(() => g.close());
-  const admin = new PageClient(g.url, g.fingerprint);
-  assert.equal((await setupAdmin(admin, g.gw.setupCode!, 'admin', PW)).status, 303);
-  const { run, token } = await g.gw.runs.create('dropped stream', 'test');
-  const r = await fakeRunner(g, run.id, token);
-  t.after(() => r.close());
-  const live = openSse(g, `/runs/${run.id}/live?after=0&view=timeline`, admin.cookieHeader());
-  assert.equal(await live.status, 200);
+  const { g, admin, run, r, live } = await watchedRun(t);
   const withId = () => live.events.filter((e) => e.id !== undefined);
   const task: RunnerEvent = { type: 'claude_tool_use', toolUseId: 'task1', name: 'Task', input: { subagent_type: 'x', description: 'busy', prompt: 'p' }, inputTruncated: false, parentToolUseId: null };
   r.ws.send(encodeOutput({ stream: STREAM_EVENT, seq: 1, data: encodeEvent(task) }));
