@@ -387,14 +387,11 @@ export class StreamRedactor {
     const floor = Math.max(0, text.length - MAX_HOLD);
     while (ws > floor && !WHITESPACE.has(text.charCodeAt(ws - 1))) ws--;
     const word = text.slice(ws);
-    if (word.length > 0 && word.length < MAX_HOLD && this.couldBeSecret(word)) cut = Math.min(cut, ws);
-    else if (word.length >= MAX_HOLD) {
-      // A word too long to hold whole (minified JSON, a long URL, base64): held from the first
-      // place in its last MAX_HOLD characters where a secret could begin. (It was let go whole,
-      // and a token split at its end left in two halves that neither pass recognises.)
-      const at = this.firstSecretStart(word);
-      if (at !== -1) cut = Math.min(cut, ws + at);
-    }
+    const at = word.length > 0 ? this.firstSecretStart(word) : -1;
+    // Held whole; a word too long to hold whole (minified JSON, a long URL, base64) from the first
+    // place in its last MAX_HOLD characters where a secret could begin. (It was let go whole, and
+    // a token split at its end left in two halves that neither pass recognises.)
+    if (at !== -1) cut = Math.min(cut, word.length < MAX_HOLD ? ws : ws + at);
     if (cut < text.length) {
       // Never cut through a complete secret (e.g. a key block whose last word is held).
       const from = Math.max(0, cut - MAX_PEM);
@@ -423,23 +420,6 @@ export class StreamRedactor {
       for (let k = Math.min(lit.length - 1, word.length); k > 0; k--) if (word.endsWith(lit.slice(0, k))) take(word.length - k);
     }
     return first;
-  }
-
-  private couldBeSecret(word: string): boolean {
-    const lower = word.toLowerCase();
-    for (const s of CI_STARTERS) {
-      if (lower.includes(s)) return true;
-      for (let k = Math.min(s.length - 1, lower.length); k > 0; k--) if (lower.endsWith(s.slice(0, k))) return true;
-    }
-    for (const s of STARTERS) {
-      if (word.includes(s)) return true;
-      for (let k = Math.min(s.length - 1, word.length); k > 0; k--) if (word.endsWith(s.slice(0, k))) return true;
-    }
-    for (const lit of this.r.literals) {
-      if (word.includes(lit.slice(0, Math.min(lit.length, word.length)))) return true;
-      for (let k = Math.min(lit.length - 1, word.length); k > 0; k--) if (word.endsWith(lit.slice(0, k))) return true;
-    }
-    return false;
   }
 }
 
