@@ -113,7 +113,6 @@ export function countOption(value: string, flag: string, min: number, max: numbe
   return n;
 }
 
-
 /**
  * Text for one line of a terminal, from anything (a gateway's error message, an operator's name):
  * every escape sequence and control character removed (sanitizeTerminal), line breaks made spaces.

@@ -7,7 +7,7 @@ import { GatewayCommand, parseDuration } from '../base.js';
 import { runIdArg } from './args.js';
 
 /** The exit status `ccg runs wait` reports for a finished run. */
-/** How long past --timeout the run's first state may still come (the socket's own handshake bound). */
+/** How long past --timeout the run's first state may still come (then 124: a gateway that never sends it stays bounded). */
 const FIRST_STATE_GRACE_MS = 5_000;
 
 export function exitStatusOf(run: RunSummary): number {
