@@ -43,9 +43,17 @@ class CcgClipanion extends Cli {
     const built = self.getUsageByIndex.bind(this);
     self.getUsageByIndex = (n, opts) => {
       const u = built(n, opts);
-      return { ...u, usage: namePlaceholders(u.usage), options: u.options.map((o) => ({ ...o, definition: namePlaceholders(o.definition) })) };
+      return { ...u, usage: respell(this.binaryName, namePlaceholders(u.usage)), options: u.options.map((o) => ({ ...o, definition: namePlaceholders(o.definition) })) };
     };
   }
+}
+
+/** The seed's spelling of the runner (bin/claude-runner): `claude-runner start` is `ccg runner start`, `claude-runner machine start` is `ccg machine start`. */
+const SEED_RUNNER = 'claude-runner';
+
+/** Text that names commands, as the binary that prints it spells them: `claude-runner runner start` is `claude-runner start`. */
+function respell(binaryName: string, text: string): string {
+  return binaryName === SEED_RUNNER ? text.replaceAll(`${SEED_RUNNER} runner `, `${SEED_RUNNER} `).replaceAll('"runner ', '"') : text;
 }
 
 /** ccg's clipanion Cli, with no command registered yet (cli/serve-main.ts uses it too). */
@@ -65,18 +73,26 @@ async function cliFor(entries: readonly CommandEntry[], binaryName: string): Pro
   return { cli, classes };
 }
 
-/** `ccg runs --help`, `ccg help runs`: the group's commands, once each, with their arguments. */
+/**
+ * `ccg runs --help`, `ccg help runs`: the group's commands, once each, with their arguments. The
+ * seed's runner spelling shows the machine daemon's commands too: it takes both.
+ */
 async function groupHelp(group: string, binaryName: string): Promise<string> {
-  const entries = COMMANDS.filter((c) => c.paths[0]![0] === group);
-  const { cli, classes } = await cliFor(entries, binaryName);
-  const lines = [`${entries[0]!.category}: ${binaryName} ${group} <command> [options]`, ''];
-  for (const e of entries) {
-    const usage = cli.definition(classes.get(e)!)?.usage ?? `${binaryName} ${commandName(e)}`;
-    const alias = e.paths.find((p) => p.length === 1);
-    lines.push(`  ${usage}`, `      ${e.description}${alias ? ` (also: ${binaryName} ${alias.join(' ')})` : ''}`);
+  const groups = binaryName === SEED_RUNNER && group === 'runner' ? ['runner', 'machine'] : [group];
+  const lines: string[] = [];
+  for (const g of groups) {
+    const entries = COMMANDS.filter((c) => c.paths[0]![0] === g);
+    const { cli, classes } = await cliFor(entries, binaryName);
+    if (lines.length > 0) lines.push('');
+    lines.push(`${entries[0]!.category}: ${binaryName} ${g} <command> [options]`, '');
+    for (const e of entries) {
+      const usage = cli.definition(classes.get(e)!)?.usage ?? `${binaryName} ${commandName(e)}`;
+      const alias = e.paths.find((p) => p.length === 1);
+      lines.push(`  ${usage}`, `      ${e.description}${alias ? ` (also: ${binaryName} ${alias.join(' ')})` : ''}`);
+    }
   }
   lines.push('', `Options and examples of one: ${binaryName} ${group} COMMAND --help. Every command: ${binaryName} --help.`);
-  return lines.join('\n') + '\n';
+  return respell(binaryName, lines.join('\n') + '\n');
 }
 
 /** The words of argv that name a command: from the first known command word, options left out. */
@@ -116,7 +132,8 @@ function unknownCommand(words: readonly string[], binaryName: string): string {
   return `unknown command "${typed.join(' ').slice(0, 80)}"${hint} (see ${see})`;
 }
 
-function usageError(message: string, json: boolean, stderr: NodeJS.WritableStream): number {
+function usageError(message: string, json: boolean, stderr: NodeJS.WritableStream, binaryName: string): number {
+  message = respell(binaryName, message);
   // Clipanion prints usage errors on stdout; scripts read stdout as data, so ccg reports them
   // like every other error: one line on stderr, JSON with --json, exit 1.
   if (json) stderr.write(JSON.stringify({ error: { code: 'ERR_USAGE', message, exit: EXIT.ERROR } }) + '\n');
@@ -140,7 +157,7 @@ export async function runCommandLine(argv: string[], ctx: Partial<BaseContext>, 
       return 0;
     }
     const entry = COMMANDS.find((c) => c.paths.some((p) => p.join(' ') === words.join(' ')));
-    if (!entry) return usageError(unknownCommand(words, binaryName), json, stderr);
+    if (!entry) return usageError(unknownCommand(words, binaryName), json, stderr, binaryName);
     const { cli, classes } = await cliFor([entry], binaryName);
     stdout.write(cli.usage(classes.get(entry)!, { detailed: true }));
     return 0;
@@ -152,7 +169,7 @@ export async function runCommandLine(argv: string[], ctx: Partial<BaseContext>, 
 
   const words = commandWords(argv);
   const wanted = candidates(argv);
-  if (wanted.length === 0) return usageError(unknownCommand(words, binaryName), json, stderr);
+  if (wanted.length === 0) return usageError(unknownCommand(words, binaryName), json, stderr, binaryName);
   const { cli } = await cliFor(wanted, binaryName);
   let command: Command<BaseContext>;
   try {
@@ -160,10 +177,10 @@ export async function runCommandLine(argv: string[], ctx: Partial<BaseContext>, 
   } catch (err) {
     const group = words[0]!;
     if (GROUPS.includes(group) && words.length > 1 && !COMMANDS.some((c) => c.paths.some((p) => p.join(' ') === `${group} ${words[1]}`))) {
-      return usageError(unknownCommand(words, binaryName), json, stderr);
+      return usageError(unknownCommand(words, binaryName), json, stderr, binaryName);
     }
     const first = ((err as Error).message || String(err)).split('\n')[0]!.replace(/[;:,]\s*$/, '');
-    return usageError(/^Command not found/.test(first) ? unknownCommand(words, binaryName) : `${first} (see ${binaryName} ${namedCommand(words).join(' ')} --help)`, json, stderr);
+    return usageError(/^Command not found/.test(first) ? unknownCommand(words, binaryName) : `${first} (see ${binaryName} ${namedCommand(words).join(' ')} --help)`, json, stderr, binaryName);
   }
   return cli.run(command, ctx);
 }

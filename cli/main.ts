@@ -55,9 +55,9 @@ export function createCli(binaryName = 'ccg'): CcgCli {
 
 /**
  * Output into a pipe whose reader has gone (`ccg runs logs ID | head`) ends the command quietly
- * with exit 0, as the reader asked for no more: no `write EPIPE` and no stack trace. A runner
- * (`keepRunning`) must not leave its child and its gateway because nobody reads its local echo:
- * it only stops writing there.
+ * with exit 0, as the reader asked for no more: no `write EPIPE` and no stack trace. A runner or
+ * a machine daemon (`keepRunning`) must not leave its child, its runs and its gateway because
+ * nobody reads its local echo: it only stops writing there.
  */
 export function quietOnClosedPipe(keepRunning: boolean): void {
   for (const stream of [process.stdout, process.stderr]) {
@@ -70,7 +70,7 @@ export function quietOnClosedPipe(keepRunning: boolean): void {
 
 /** bin/ccg's entry: one command line of this process. */
 export async function main(argv: string[], binaryName = 'ccg'): Promise<number> {
-  quietOnClosedPipe(argv[0] === 'runner');
+  quietOnClosedPipe(argv[0] === 'runner' || argv[0] === 'machine');
   return createCli(binaryName).run(argv);
 }
 

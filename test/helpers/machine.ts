@@ -32,7 +32,7 @@ export async function machineOf(g: Pick<TestGateway, 'env'>, name: string): Prom
 export async function startMachine(
   t: TestContext,
   g: Pick<TestGateway, 'env' | 'url' | 'fingerprint'>,
-  o: { name: string; config: unknown; env?: Record<string, string>; args?: string[]; token?: string },
+  o: { name: string; config: unknown; env?: Record<string, string>; args?: string[]; token?: string; bin?: string },
 ): Promise<TestMachine> {
   let token = o.token;
   if (!token) {
@@ -47,7 +47,7 @@ export async function startMachine(
   const spawnIt = () =>
     spawnCcg(['machine', 'start', '--gateway', g.url, '--fingerprint', g.fingerprint, '--name', o.name, '--config', configFile, '--state-dir', stateDir, '--heartbeat', '1s', ...(o.args ?? [])], {
       ...o.env, CCG_MACHINE_TOKEN: token!,
-    });
+    }, o.bin ? { bin: o.bin } : {});
   const m: TestMachine = {
     name: o.name, token: token!, configFile, stateDir,
     proc: spawnIt(),

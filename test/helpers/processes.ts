@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const CCG_BIN = fileURLToPath(new URL('../../../bin/ccg', import.meta.url));
+/** The seed's spelling of the runner (`claude-runner start`, `claude-runner machine start`). */
+export const SEED_RUNNER_BIN = fileURLToPath(new URL('../../../bin/claude-runner', import.meta.url));
 
 export interface Proc {
   child: ChildProcess;
@@ -10,9 +12,9 @@ export interface Proc {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `bin/ccg ARGS` as a real child process, collecting its output. */
-export function spawnCcg(args: string[], env: Record<string, string | undefined>, opts: { cwd?: string } = {}): Proc {
-  const child = spawn(process.execPath, [CCG_BIN, ...args], {
+/** Starts `bin/ccg ARGS` (or `opts.bin`) as a real child process, collecting its output. */
+export function spawnCcg(args: string[], env: Record<string, string | undefined>, opts: { cwd?: string; bin?: string } = {}): Proc {
+  const child = spawn(process.execPath, [opts.bin ?? CCG_BIN, ...args], {
     env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
