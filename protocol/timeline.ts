@@ -76,14 +76,17 @@ function fmtDuration(ms: number): string {
 }
 
 /**
- * Builds the timeline incrementally: `add` each item in seq order; it returns the entry that
- * appeared or changed (a tool entry changes when its approval or result arrives).
+ * Builds the timeline incrementally: `add` each item in seq order; it returns the entries that
+ * appeared or changed (a tool entry changes when its approval or result arrives; a runner's
+ * approvals_sync may bring several approvals at once).
  *
  * @example
  * const tl = new Timeline();
  * for (const item of items) tl.add(item);
  * render(tl.entries);
  */
+const NO_ENTRIES: readonly TimelineEntry[] = Object.freeze([]);
+
 export class Timeline {
   readonly entries: TimelineEntry[] = [];
   private readonly tools = new Map<string, Extract<TimelineEntry, { kind: 'tool' }>>();
@@ -99,7 +102,12 @@ export class Timeline {
   /** The session total seen last (null: not known in this window), for each result's per-turn cost. */
   private sessionCost: number | null = null;
 
-  add(item: TimelineItem): TimelineEntry | null {
+  add(item: TimelineItem): readonly TimelineEntry[] {
+    const changed = this.step(item);
+    return changed === null ? NO_ENTRIES : Array.isArray(changed) ? changed : [changed as TimelineEntry];
+  }
+
+  private step(item: TimelineItem): TimelineEntry | readonly TimelineEntry[] | null {
     if (item.seq < this.lastSeq) return null;
     this.lastSeq = item.seq;
     const { seq, time, event: ev } = item;
@@ -180,9 +188,10 @@ export class Timeline {
         return this.approval(info, id, seq, time);
       }
       case 'approvals_sync': {
-        let changed: TimelineEntry | null = null;
-        for (const info of ev.pending) if (!this.approvals.has(info.approvalId)) changed = this.approval(info, id, seq, time);
-        return changed;
+        // Each approval it brings is an entry of its own, with an id of its own.
+        const changed = new Set<TimelineEntry>();
+        for (const [n, info] of ev.pending.entries()) if (!this.approvals.has(info.approvalId)) changed.add(this.approval(info, `${id}-a${n}`, seq, time));
+        return [...changed];
       }
       case 'approval_resolved': {
         const state = this.approvals.get(ev.approvalId);

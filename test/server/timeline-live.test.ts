@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { STREAM_EVENT, encodeOutput } from '../../protocol/frames.js';
 import { encodeEvent, type RunnerEvent } from '../../protocol/runner-events.js';
-import { fakeRunner } from '../helpers/fake-runner.js';
+import { approvalInfo, fakeRunner } from '../helpers/fake-runner.js';
 import { startGateway } from '../helpers/gateway.js';
 import { PageClient, setupAdmin } from '../helpers/page-client.js';
 import { waitFor } from '../helpers/processes.js';
@@ -65,4 +65,17 @@ test('a timeline change held back when the stream drops reaches the page after i
   await waitFor(() => again.events.find((e) => e.event === 'end'), 15_000, 'the end');
   const seenAfter = again.events.some((e) => e.event === 'timeline-entries' && e.data.includes('STEP-TWO'));
   assert.ok(seenBefore || seenAfter, `STEP-TWO never reached the page (resumed after ${resumeAt})`);
+});
+
+test('approvals a reconnected runner brings in one approvals_sync each reach the live timeline, as entries of their own', async (t) => {
+  const { r, live } = await watchedRun(t);
+  // The toolName tells the approvals apart on the page.
+  const tools = ['FirstTool', 'SecondTool', 'ThirdTool'];
+  await r.events({ type: 'approvals_sync', pending: tools.map((toolName, i) => approvalInfo(`appr_${String(i).repeat(16)}`, { toolName, displayName: toolName, toolUseId: `toolu_${i}` })) });
+  r.send({ type: 'exit', code: 0, signal: null, lastSeq: 1 });
+  await waitFor(() => live.events.find((e) => e.event === 'end'), 15_000, 'the end of the stream');
+  const rendered = live.events.filter((e) => e.event === 'timeline-entries').map((e) => e.data).join('\n');
+  for (const tool of tools) assert.match(rendered, new RegExp(tool), `${tool} on the page`);
+  const ids = [...rendered.matchAll(/<article id="(tl-[^"]+)"/g)].map((m) => m[1]);
+  assert.equal(new Set(ids).size, ids.length, `entry ids repeat: ${ids.join(' ')}`);
 });

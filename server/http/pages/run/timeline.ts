@@ -106,10 +106,7 @@ export function timelineSection(d: BrowserDeps): RunSection {
         holding: () => heldFrom,
         onChunk(chunk) {
           if (chunk.stream !== STREAM_EVENT) return;
-          for (const item of chunk.items) {
-            const e = tl.add(item);
-            if (e) changed.set(e.id, e);
-          }
+          for (const item of chunk.items) for (const e of tl.add(item)) changed.set(e.id, e);
           if (changed.size === 0) return;
           heldFrom ??= chunk.seq;
           if (timer) return;
