@@ -24,18 +24,38 @@
 export type TokenKind = 'text' | 'csi' | 'string' | 'escape' | 'control' | 'invisible' | 'open';
 
 /**
- * The "dangerous invisible" characters that are not controls: bidirectional marks, embeddings,
- * overrides and isolates (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069). They reorder
- * what is shown around them ("Trojan Source"); every consumer shows each as INVISIBLE_REPLACEMENT.
+ * The "dangerous invisible" characters that are not controls, each shown as
+ * INVISIBLE_REPLACEMENT by every consumer:
+ * - bidirectional marks, embeddings, overrides and isolates (U+061C, U+200E, U+200F,
+ *   U+202A–U+202E, U+2066–U+2069): they reorder what is shown around them ("Trojan Source");
+ * - characters that show nothing, so text can hide behind them or in them: the zero-width space
+ *   (U+200B), the soft hyphen (U+00AD), the word joiner and invisible operators (U+2060–U+2064),
+ *   the deprecated format characters (U+206A–U+206F), the byte order mark (U+FEFF), the Mongolian
+ *   vowel separator (U+180E), the Hangul fillers (U+115F, U+1160, U+3164, U+FFA0), the
+ *   interlinear annotation marks (U+FFF9–U+FFFB), and the tag characters (U+E0000–U+E007F, ASCII
+ *   no one sees). A terminal UI laid a run of them out wider than it measured them and cut the
+ *   rest of the line off: `ls -la` + 40 × U+200B + `; curl … | sh` showed as `ls -la`.
+ * The zero-width joiner and non-joiner (U+200C, U+200D) stay: emoji sequences and several scripts
+ * need them, and they join to the character before them.
+ *
+ * `c` is a UTF-16 code unit: a tag character is the pair U+DB40 U+DC00–U+DC7F (see `isTagPair`).
  */
 export function isInvisible(c: number): boolean {
-  return c === 0x061c || (c >= 0x200e && (c <= 0x200f || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069)));
+  if (c < 0x2000) return c === 0x00ad || c === 0x061c || c === 0x115f || c === 0x1160 || c === 0x180e;
+  if (c <= 0x206f) return c === 0x200b || c === 0x200e || c === 0x200f || (c >= 0x202a && c <= 0x202e) || c >= 0x2060;
+  return c === 0x3164 || c === 0xfeff || c === 0xffa0 || (c >= 0xfff9 && c <= 0xfffb);
+}
+
+/** The code units at `i` are a tag character (U+E0000–U+E007F). */
+function isTagPair(s: string, i: number): boolean {
+  const low = s.charCodeAt(i + 1);
+  return s.charCodeAt(i) === 0xdb40 && low >= 0xdc00 && low <= 0xdc7f;
 }
 
 /** What a dangerous invisible character is shown as: visible, so the trick shows instead of working. */
 export const INVISIBLE_REPLACEMENT = '\ufffd';
 
-const INVISIBLE = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const INVISIBLE = /[\u00ad\u061c\u115f\u1160\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb]|\udb40[\udc00-\udc7f]/g;
 
 /** Shows every dangerous invisible character as INVISIBLE_REPLACEMENT (for labels whose controls are handled apart). */
 export function showInvisible(s: string): string {
@@ -131,11 +151,12 @@ export class EscapeScanner {
     else if (isStringIntroducer(c)) this.string(i + 1);
     else if (isControl(c)) this.one('control');
     else if (isInvisible(c)) this.one('invisible');
+    else if (c === 0xdb40 && isTagPair(s, i)) this.done('invisible', i + 2);
     else {
       let j = i + 1;
       for (const n = this.n; j < n; j++) {
         const d = s.charCodeAt(j);
-        if (d < 0x7f ? d < 0x20 : d <= 0x9f || isInvisible(d)) break;
+        if (d < 0x7f ? d < 0x20 : d <= 0x9f || isInvisible(d) || (d === 0xdb40 && isTagPair(s, j))) break;
       }
       this.done('text', j);
     }

