@@ -133,6 +133,11 @@ export function App(props: AppProps) {
 
   const filtered = useMemo(() => runs.filter((r) => matches(r, filter)), [runs, filter]);
   const selected = filtered.find((r) => r.id === selectedId) ?? filtered[0] ?? null;
+  // The selection stays on its run: a run created meanwhile (the list's first) does not take it,
+  // nor what is on screen for it, nor the key the operator is about to press.
+  useEffect(() => {
+    if (selectedId === null && selected) setSelectedId(selected.id);
+  }, [selectedId, selected]);
   const output = useRunOutput(client, api, selected?.id ?? null, props.output, lensFor(selected, rawOutput));
   const live = useRunLive(client, selected?.id ?? null);
   // A --pty run's pane is its terminal screen (emulated here); v shows the output as lines instead.
@@ -489,7 +494,9 @@ export function App(props: AppProps) {
   const runsTitle = `ccg ${clean(gateway.replace(/^https?:\/\//, ''), 40)} · runs ${filtered.length}${filter ? `/${runs.length} matching "${clean(filter, 20)}"` : ''}`;
   // One key line: inside a panel only the panel's keys (the main ones do not work there).
   const helpItems: readonly HelpItem[] = !panel
-    ? helpLineItems(bindings, ctx, steering.keysRun)
+    ? steering.keysEnded
+      ? [{ key: 'Ctrl-] or Esc', help: 'back to the console; other keys are dropped', rank: 0 }]
+      : helpLineItems(bindings, ctx, steering.keysRun)
     : panel.id === 'new-run'
       ? [{ key: 'y', help: 'copy the command (OSC 52)', rank: 1 }, ESC_BACK]
       : panel.id === 'help'
@@ -497,7 +504,9 @@ export function App(props: AppProps) {
         : (panelHelp ?? [ESC_BACK]);
   const idleText = steering.keysRun
     ? `keys mode: what you type goes to the terminal of ${steering.keysRun}`
-    : filter
+    : steering.keysEnded
+      ? `keys mode ended with ${steering.keysEnded}: what you type is dropped until Ctrl-] or Esc`
+      : filter
       ? `filter: ${clean(filter, 40)}  (/ changes it, Esc in the prompt clears it)`
       : output.error
         ? `! ${output.error}`

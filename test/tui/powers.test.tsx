@@ -174,3 +174,34 @@ test('tui: a --pty run takes a typed line (i) and keys (K, until Ctrl-]), with t
   const logs = await runCli(['runs', 'logs', run.id], g.env);
   assert.ok(logs.stdout.includes('key:qx?'), `${STREAM_STDOUT}: ${logs.stdout}`);
 });
+
+test('tui: keys typed after the run of keys mode ended are dropped until Esc, not read as console keys; the selection stays on its run', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const run = await createRun(g, 'short terminal');
+  const runner = keepRunning(t, spawnCcg(
+    ['runner', 'start', '--run-id', run.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--quiet', '--no-collect', '--spool-dir', tempDir(), '--pty', '--', 'sh', '-c', 'echo ready; read a; echo "bye:$a"'],
+    { CCG_RUN_TOKEN: run.token },
+  ));
+  const tui = startTui(login(g));
+  t.after(() => tui.close());
+  await tui.until((f) => f.includes('ready') && f.includes('K keys'), 'the pty run', 20_000);
+  // A run created elsewhere comes first in the list: the selection stays where it was.
+  const other = await createRun(g, 'created elsewhere');
+  await tui.until((f) => f.includes(other.id), 'the other run listed');
+  assert.match(tui.frame(), new RegExp(`› \\S+ +${run.id}`), 'still on the pty run');
+
+  await tui.press('K');
+  await tui.until((f) => f.includes(`keys mode: what you type goes to the terminal of ${run.id}`), 'keys mode');
+  await tui.press('l', KEYS.enter);
+  await tui.until((f) => f.includes(`keys mode ended with ${run.id}`) && f.includes('Ctrl-] or Esc back to the console'), 'keys mode ended by the run');
+  // The operator goes on typing for the terminal: n would open New run, c…y cancel a run, q quit.
+  await tui.press('n', 'i', 'c', 'y', 'q');
+  const f = tui.frame();
+  assert.ok(!f.includes('New run, name') && !f.includes('Cancel run'), f);
+  assert.equal(tui.exit(), undefined, 'q did not quit the console');
+  await tui.press(KEYS.escape);
+  await tui.until((f) => f.includes('keys mode is off') && f.includes('? help  q quit'), 'back to the console');
+  assert.equal((await runner.exited).code, 0);
+  assert.equal((await runCli(['runs', 'show', other.id, '--json'], g.env)).stdout.includes('"status":"created"'), true, 'the other run was not cancelled');
+});

@@ -14,6 +14,12 @@ export interface Steering {
   keysMode(): void;
   /** The run whose terminal gets the keys, while keys mode is on. */
   keysRun: string | null;
+  /**
+   * Keys mode ended without the operator (the run ended, or left the list): the run it was for,
+   * until Ctrl-] or Esc. Keys typed meanwhile are dropped: the operator was typing for a
+   * terminal, and the console would read them as commands ("n…" a new run, "c…y" a cancel).
+   */
+  keysEnded: string | null;
   /** Keys mode: takes the key (true) or leaves it to the app (false). */
   onKey(input: string, key: Key): boolean;
 }
@@ -39,6 +45,12 @@ export function useSteering(
 ): Steering {
   const [keysRun, setKeysRun] = useState<string | null>(null);
   const keysRef = useRef<string | null>(null);
+  const [keysEnded, setKeysEndedState] = useState<string | null>(null);
+  const keysEndedRef = useRef<string | null>(null);
+  const setKeysEnded = useCallback((runId: string | null) => {
+    keysEndedRef.current = runId;
+    setKeysEndedState(runId);
+  }, []);
   const pending = useRef(new Map<string, string>());
   const counter = useRef(0);
   const batch = useRef<{ runId: string; bytes: string; timer: NodeJS.Timeout } | null>(null);
@@ -87,9 +99,10 @@ export function useSteering(
     if (keysRun && (selected?.id !== keysRun || isFinal(selected.status))) {
       flushKeys();
       setKeys(null);
-      notify(selected?.id === keysRun ? `run ${keysRun} ended: keys mode is off` : 'keys mode is off');
+      setKeysEnded(keysRun);
+      notify(`${selected?.id === keysRun ? `run ${keysRun} ended` : `run ${keysRun} is no longer selected`}: keys mode is off; Ctrl-] or Esc for the console`);
     }
-  }, [keysRun, selected, flushKeys, setKeys, notify]);
+  }, [keysRun, selected, flushKeys, setKeys, setKeysEnded, notify]);
 
   // The terminal on the runner gets the size of the console's output pane, so what it draws fits.
   useEffect(() => {
@@ -139,6 +152,13 @@ export function useSteering(
 
   const onKey = useCallback(
     (text: string, key: Key) => {
+      if (keysEndedRef.current) {
+        if (text === LEAVE_KEYS || key.escape) {
+          setKeysEnded(null);
+          notify('keys mode is off');
+        }
+        return true;
+      }
       const runId = keysRef.current;
       if (!runId) return false;
       if (text === LEAVE_KEYS) {
@@ -154,10 +174,10 @@ export function useSteering(
       else batch.current = { runId, bytes, timer: setTimeout(flushKeys, KEYS_BATCH_MS) };
       return true;
     },
-    [flushKeys, notify, setKeys, appCursor],
+    [flushKeys, notify, setKeys, setKeysEnded, appCursor],
   );
 
   useEffect(() => () => batch.current?.timer && clearTimeout(batch.current.timer), []);
 
-  return { answerApproval, input, keysMode, keysRun, onKey };
+  return { answerApproval, input, keysMode, keysRun, keysEnded, onKey };
 }
