@@ -29,6 +29,9 @@ export interface AnswerInput {
 
 
 const RESOLVED_KEPT = 200;
+
+/** Who resolved an approval the runner says an operator answered, when no operator's answer matches (shown as "allowed by …"). */
+export const RUNNER_CLAIMED_OPERATOR = 'the runner (no operator answered so)';
 /** Resolved approvals kept in memory until (and a while after) their write is durable. */
 const RECENT_MAX = 1000;
 
@@ -284,10 +287,17 @@ export class ApprovalService {
         case 'approval_resolved': {
           const a = this.get(runId, ev.approvalId);
           if (!a || a.state === 'resolved') break;
-          if (ev.reason !== 'operator') {
-            this.audit(ev.reason === 'timeout' ? 'timeout' : 'runner', `approval.${ev.reason}`, runId, null, { approvalId: ev.approvalId, tool: a.toolName, decision: ev.decision });
+          // An operator is credited only with the answer the gateway holds from them: a runner
+          // saying "olivia allowed it" (always) for an approval nobody answered, or answered
+          // otherwise, decided it itself, and says so (and the audit log has it).
+          const answered = ev.reason === 'operator' && a.answer !== null && a.answer.decision === ev.decision && a.answer.always === ev.always;
+          const by = ev.reason !== 'operator' ? ev.by : answered ? a.answer!.by : RUNNER_CLAIMED_OPERATOR;
+          if (!answered) {
+            const detail: Record<string, string> = { approvalId: ev.approvalId, tool: a.toolName, decision: ev.decision };
+            if (ev.reason === 'operator') detail['claimedBy'] = ev.by;
+            this.audit(ev.reason === 'timeout' ? 'timeout' : 'runner', `approval.${ev.reason === 'operator' ? 'runner' : ev.reason}`, runId, null, detail);
           }
-          void this.change({ ...a, state: 'resolved', resolution: { decision: ev.decision, always: ev.always, message: ev.message, by: ev.by, reason: ev.reason, at: this.o.now() } });
+          void this.change({ ...a, state: 'resolved', resolution: { decision: ev.decision, always: ev.always, message: ev.message, by, reason: ev.reason, at: this.o.now() } });
           break;
         }
         case 'approvals_sync': {

@@ -261,3 +261,32 @@ test('a hostile runner cannot switch off approvals or notifications for other ru
   await runnerB.events({ type: 'approval_requested', ...approvalInfo('appr_bbbbbbbbbbbbbbbb') });
   await waitFor(() => g.gw.approvals.list(b.id)[0], 5000, 'approval on run B');
 });
+
+test('a runner cannot credit an operator with an answer they did not give: "allowed by olivia" with no answer, or another answer, is the runner’s, and audited', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const run = await newRun(g);
+  const runner = await fakeRunner(g, run.id, run.token);
+  t.after(() => runner.close());
+  await runner.events(
+    { type: 'approval_requested', ...approvalInfo('appr_nnnnnnnnnnnnnnnn') },
+    { type: 'approval_requested', ...approvalInfo('appr_oooooooooooooooo', { toolUseId: 'toolu_2' }) },
+  );
+  await waitFor(() => (g.gw.approvals.list(run.id).length === 2 ? true : undefined), 5000, 'two pending');
+  // Nobody answered the first; the second was denied, and the runner says it was allowed.
+  assert.equal((await req(g, 'POST', `/api/v1/runs/${run.id}/approvals/appr_oooooooooooooooo`, { decision: 'deny' })).status, 200);
+  await runner.events(
+    { type: 'approval_resolved', approvalId: 'appr_nnnnnnnnnnnnnnnn', decision: 'allow', always: true, message: null, by: 'olivia', reason: 'operator' },
+    { type: 'approval_resolved', approvalId: 'appr_oooooooooooooooo', decision: 'allow', always: false, message: null, by: 'admin', reason: 'operator' },
+  );
+  const resolved = await waitFor(() => {
+    const all = g.gw.approvals.list(run.id, { all: true });
+    return all.every((a) => a.state === 'resolved') ? all : undefined;
+  }, 5000, 'both resolved');
+  for (const a of resolved) assert.equal(a.resolution!.by, 'the runner (no operator answered so)', a.approvalId);
+  const audited = await waitFor(() => {
+    const rows = g.gw.store.listAudit({ limit: 100 }).filter((e) => e.action === 'approval.runner');
+    return rows.length === 2 ? rows : undefined;
+  }, 5000, 'two audit entries');
+  assert.deepEqual(audited.map((e) => e.detail?.['claimedBy']).sort(), ['admin', 'olivia']);
+});
