@@ -85,6 +85,17 @@ class RunScreen {
   private rows = DEFAULT_TERM_SIZE.rows;
   private sinceSnapshot = 0;
   private snappedSeq = 0;
+  /**
+   * What the last snapshot cost: its length, and how long serializing took. A runner picks its
+   * screen's size (up to 1000×500) and content: a screen of differently coloured cells is 17 MB
+   * and 670 ms of the gateway's one thread to serialize, and one changed cell per 32 KiB kept the
+   * gateway stalled (health checks took 0.8–1.6 s). So the next snapshot waits for at least as
+   * much output as the last one was long (a viewer replaying that output from the snapshot before
+   * does no more work than a new snapshot would save it), and for 20 times the time the last one
+   * took (at most a twentieth of the thread). The run's last snapshot, when it ends, waits for
+   * neither.
+   */
+  private lastCost = { bytes: 0, ms: 0, at: 0 };
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   /** Runner output is hostile: sequences that would stall the emulator are clamped first. */
@@ -160,20 +171,28 @@ class RunScreen {
 
   private afterWrite(): void {
     if (this.closed) return;
-    if (this.sinceSnapshot >= this.policy.bytes) return this.snapshot();
-    if (this.sinceSnapshot > 0) this.timer ??= setTimeout(() => {
+    const due = this.sinceSnapshot >= Math.max(this.policy.bytes, this.lastCost.bytes);
+    if (due && this.o.now() >= this.lastCost.at + 20 * this.lastCost.ms) this.snapshot();
+    else if (this.sinceSnapshot > 0) this.timer ??= setTimeout(() => {
       this.timer = null;
       // Taken between chunks, so the screen is exactly that of `applied`.
       this.enqueue(0, () => this.snapshot());
-    }, this.policy.ms);
+    }, Math.max(this.policy.ms, this.lastCost.at + 20 * this.lastCost.ms - this.o.now()));
+    // Also after a snapshot: a follower that waited for the queue to drain resumes (it returned
+    // early here, and a follower that waited through a burst of large chunks waited for ever).
     if (this.follower?.isLive === false && this.queued < MAX_QUEUED_BYTES / 2) this.follower.resume();
   }
 
-  private snapshot(): void {
+  /** Stores the screen as of `applied`; `final`: the run ended, whatever the last one cost. */
+  private snapshot(final = false): void {
     if (this.closed || !this.screen || this.applied <= this.snappedSeq) return;
+    // Not worth it yet (see lastCost): a later write or the timer tries again.
+    if (!final && this.sinceSnapshot < Math.max(1, this.lastCost.bytes)) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    const started = performance.now();
     const snap = { seq: this.applied, cols: this.cols, rows: this.rows, data: serializeScreen(this.screen), at: this.o.now() };
+    this.lastCost = { bytes: snap.data.length, ms: performance.now() - started, at: this.o.now() };
     this.snappedSeq = snap.seq;
     this.sinceSnapshot = 0;
     this.o.store.putTermSnapshot(this.runId, snap).catch((err: unknown) => this.o.log.warn('term.snapshot_failed', { runId: this.runId, err: String(err) }));
@@ -184,7 +203,7 @@ class RunScreen {
     const run = this.o.runs.summaryOf(this.runId);
     if (!run || !isFinal(run.status) || !this.follower || this.follower.nextSeq <= run.lastSeq) return;
     this.enqueue(0, () => {
-      this.snapshot();
+      this.snapshot(true);
       this.close();
     });
   }

@@ -313,8 +313,12 @@
       term.reset();
       if (s.cols !== term.cols || s.rows !== term.rows) term.resize(s.cols, s.rows);
       fit();
-      term.write(s.data, done);
+      done();
     });
+    // In pieces, as output is: a runner's big screen of coloured cells is a snapshot of megabytes.
+    for (var i = 0; i < s.data.length; i += 16384) {
+      (function (piece) { enqueue(function (done) { term.write(piece, done); }); })(s.data.slice(i, i + 16384));
+    }
   });
   source.addEventListener('out', function (evt) { write(bytesOf(evt.data)); });
   source.addEventListener('size', function (evt) {
