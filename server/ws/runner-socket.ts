@@ -197,10 +197,17 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
         send(ws, { type: 'exit_ack' });
         return;
       }
-      case 'assist_status':
-        if (isFinal(o.runs.mustGet(d.runId).status)) throw new CcgError('ERR_RUN_FINISHED', 'the run ended: its assist session is over');
+      case 'assist_status': {
+        const run = o.runs.mustGet(d.runId);
+        if (isFinal(run.status)) throw new CcgError('ERR_RUN_FINISHED', 'the run ended: its assist session is over');
+        // A runner that offered no assist sessions in its hello has none to report (its "links"
+        // would show as a session an operator could join); it may refuse a request.
+        if (!run.runner?.assist && (msg.state === 'starting' || msg.state === 'active')) {
+          throw new CcgError('ERR_BAD_FRAME', `assist_status ${msg.state} from a runner that offered no assist sessions in its hello`);
+        }
         o.onAssistStatus?.(d.runId, msg);
         return;
+      }
       case 'live_text':
         o.onLiveText?.(d.runId, msg);
         return;

@@ -64,7 +64,7 @@ test('the gateway checks the links again: a runner reporting other shapes has th
   const g = await startGateway();
   t.after(() => g.close());
   const { run, token } = await g.gw.runs.create('assist', 'test');
-  const runner = await fakeRunner(g, run.id, token);
+  const runner = await fakeRunner(g, run.id, token, { assist: { maxMinutes: 30 } });
   t.after(() => runner.close());
   const report = (links: unknown) => runner.ws.send(JSON.stringify({ type: 'assist_status', requestId: null, state: 'active', links, expiresAt: Date.now() + 60_000, reason: null }));
 
@@ -82,4 +82,18 @@ test('the gateway checks the links again: a runner reporting other shapes has th
   }, 5000, 'the good links kept');
   assert.equal(partial.links?.webReadOnly, null);
   assert.equal(partial.links?.web, TMATE_LINKS.web);
+});
+
+test('a runner that offered no assist sessions in its hello cannot report one: refused, and no links reach operators', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const { run, token } = await g.gw.runs.create('no assist', 'test');
+  const runner = await fakeRunner(g, run.id, token);
+  t.after(() => runner.close());
+  // It may refuse a request (an operator's stop reaches it): not an error.
+  runner.ws.send(JSON.stringify({ type: 'assist_status', requestId: null, state: 'refused', links: null, expiresAt: null, reason: 'assist sessions are off' }));
+  runner.ws.send(JSON.stringify({ type: 'assist_status', requestId: null, state: 'active', links: TMATE_LINKS, expiresAt: Date.now() + 60_000, reason: null }));
+  const refused = await runner.next('error');
+  assert.match(JSON.stringify(refused), /assist_status active from a runner that offered no assist sessions/);
+  assert.equal(g.gw.assist.get(run.id), null);
 });

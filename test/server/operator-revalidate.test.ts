@@ -53,7 +53,7 @@ async function userToken(g: TestGateway, name: string): Promise<string> {
 async function setup(g: TestGateway) {
   const olga = await g.gw.accounts.createUser({ name: 'olga', password: PW, role: 'operator' }, by);
   const { run, token } = await g.gw.runs.create('steered', 'test');
-  const runner = await fakeRunner(g, run.id, token);
+  const runner = await fakeRunner(g, run.id, token, { assist: { maxMinutes: 30 } });
   return { olga, run, runner };
 }
 
