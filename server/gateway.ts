@@ -280,7 +280,7 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
   const sockets = new Set<WebSocket<unknown>>();
   const limiter = new ConnectionLimiter({ perAddress: limits.maxConnectionsPerAddress, perLoopback: limits.maxConnectionsPerLoopback, total: limits.maxConnections, runnerReserve: Math.min(limits.runnerReserve, limits.maxConnections) });
   mountRunnerSocket(app, { runs, store, log, now, maxRunBytes: limits.maxRunBytes, msgRate: limits.runnerMsgRate, sockets, onAssistStatus: (id, s) => services.assist.report(id, s), onLiveText: (id, m) => services.liveText.report(id, m), limiter, helloTimeoutMs: limits.runnerHelloTimeoutMs });
-  mountMachineSocket(app, { machines: services.machines, store, log, now, sockets, limiter });
+  mountMachineSocket(app, { machines: services.machines, store, log, now, sockets, limiter, helloTimeoutMs: limits.runnerHelloTimeoutMs });
   const operatorSockets = mountOperatorSocket(app, services, { sockets, limiter });
   mountRunsApi(app, services, { runnerUrl, fingerprint: tls?.fingerprint ?? null, maxBodyBytes: limits.maxBodyBytes });
   const runnerFile = loadRunnerFile();

@@ -11,6 +11,9 @@ import { beginUpgrade } from './upgrade.js';
 
 interface MachineData {
   name: string;
+  /** The token key this socket signed its upgrade with: a machine revoked (or re-added) since may not say hello on it. */
+  key: string;
+  helloTimer: NodeJS.Timeout | null;
   remote: string;
   closed: boolean;
   ready: boolean;
@@ -29,6 +32,8 @@ export interface MachineSocketOptions {
   sockets: Set<WebSocket<unknown>>;
   /** Connection caps (per address, in total): a machine counts as a runner (it may use the reserve). */
   limiter: ConnectionLimiter;
+  /** A socket that has not said hello by then is closed. */
+  helloTimeoutMs: number;
 }
 
 /** Machines send a hello, answers and running lists: a few messages a second at most. */
@@ -62,6 +67,12 @@ export function mountMachineSocket(app: TemplatedApp, o: MachineSocketOptions): 
       case 'hello': {
         if (d.ready) throw new CcgError('ERR_BAD_FRAME', 'hello sent twice');
         if (msg.v !== PROTOCOL_VERSION) throw new CcgError('ERR_VERSION', `machine speaks v${msg.v}, gateway v${PROTOCOL_VERSION}`);
+        if (d.helloTimer) clearTimeout(d.helloTimer);
+        d.helloTimer = null;
+        // Revoked, removed or re-added with a new token since this socket's upgrade: a socket
+        // opened with the old token and held silent must not take the machine's starts.
+        const rec = o.machines.get(d.name);
+        if (!rec || rec.revokedAt !== null || rec.key !== d.key) throw new CcgError('ERR_MACHINE_REVOKED', `machine ${d.name}'s token was revoked`);
         const link: MachineLink = { send: (m) => send(ws, m), kick: (err) => fail(ws, err) };
         d.ready = true;
         d.link = link;
@@ -113,7 +124,7 @@ export function mountMachineSocket(app: TemplatedApp, o: MachineSocketOptions): 
           } catch (err) {
             return up.refuse(err as CcgError);
           }
-          const data: MachineData = { name, remote: info.remote, closed: false, ready: false, link: null, bucket: MSG_RATE * 2, bucketAt: Date.now(), release };
+          const data: MachineData = { name, key: rec.key, helloTimer: null, remote: info.remote, closed: false, ready: false, link: null, bucket: MSG_RATE * 2, bucketAt: Date.now(), release };
           up.acceptSoon(data, release);
         },
         () => up.refuse(new CcgError('ERR_STORAGE')),
@@ -122,8 +133,14 @@ export function mountMachineSocket(app: TemplatedApp, o: MachineSocketOptions): 
 
     open: (ws) => {
       o.sockets.add(ws as WebSocket<unknown>);
+      const d = ws.getUserData();
       // Revoked between the upgrade and now: closed at once.
-      if (o.machines.get(ws.getUserData().name)?.revokedAt !== null) fail(ws, new CcgError('ERR_MACHINE_REVOKED'));
+      if (o.machines.get(d.name)?.revokedAt !== null) return fail(ws, new CcgError('ERR_MACHINE_REVOKED'));
+      // A signed socket that never says hello holds a descriptor and a slot for nothing.
+      d.helloTimer = setTimeout(() => {
+        d.helloTimer = null;
+        if (!d.ready && !d.closed) fail(ws, new CcgError('ERR_NOT_READY', `no hello within ${o.helloTimeoutMs} ms`));
+      }, o.helloTimeoutMs);
     },
 
     message: (ws, message, isBinary) => {
@@ -149,6 +166,7 @@ export function mountMachineSocket(app: TemplatedApp, o: MachineSocketOptions): 
     close: (ws) => {
       const d = ws.getUserData();
       d.closed = true;
+      if (d.helloTimer) clearTimeout(d.helloTimer);
       o.sockets.delete(ws as WebSocket<unknown>);
       d.release();
       if (d.link) o.machines.detach(d.name, d.link);

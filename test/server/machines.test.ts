@@ -121,3 +121,31 @@ test('machines: roles on the API, the signed upgrade and its hostile variants, r
   await waitFor(() => (g2.gw.runs.mustGet(pendingId).origin?.start === 'started' ? true : undefined), 10_000, 'started');
   m2.ws!.close();
 });
+
+test('a machine socket opened with a token since revoked cannot say hello, even after the name is re-added; a silent one is closed', async (t) => {
+  const g = await startGateway({ limits: { runnerHelloTimeoutMs: 1500 } });
+  t.after(() => g.close());
+  const admin = await tokenFor(g, 'admin');
+  const { token } = AddMachineResponse.parse((await fetchJson(g, '/api/v1/machines', admin, 'POST', { name: 'm1' })).json);
+  // A thief with the token opens the socket and says nothing; the admin revokes and re-adds the machine.
+  const thief = await connect(g, 'm1', token);
+  assert.equal(thief.status, 101);
+  const thiefSeen = collect(thief.ws!);
+  assert.equal((await fetchJson(g, '/api/v1/machines/m1/revoke', admin, 'POST')).status, 200);
+  const fresh = AddMachineResponse.parse((await fetchJson(g, '/api/v1/machines', admin, 'POST', { name: 'm1' })).json);
+  const owner = await connect(g, 'm1', fresh.token);
+  const ownerSeen = collect(owner.ws!);
+  owner.ws!.send(JSON.stringify(hello({ hostname: 'owner' })));
+  await waitFor(() => ownerSeen.messages.find((x) => (x as { type: string }).type === 'welcome'), 10_000, 'the owner welcomed');
+  thief.ws!.send(JSON.stringify(hello({ hostname: 'thief' })));
+  const within = (p: Promise<{ code: number }>) => Promise.race([p.then((c) => c.code), new Promise<string>((r) => setTimeout(() => r('still open after 10 s'), 10_000).unref())]);
+  assert.equal(await within(thiefSeen.closed), 4401);
+  assert.ok(!thiefSeen.messages.some((x) => (x as { type: string }).type === 'welcome'), 'no welcome for the old token');
+  assert.equal(g.gw.services.machines.get('m1')?.info?.hostname, 'owner');
+  assert.equal(owner.ws!.readyState, owner.ws!.OPEN, 'the owner is still attached');
+  // A socket that never says hello is closed after the hello timeout.
+  const silent = await connect(g, 'm1', fresh.token);
+  const silentSeen = collect(silent.ws!);
+  assert.equal(await within(silentSeen.closed), 4400);
+  owner.ws!.close();
+});
