@@ -284,7 +284,8 @@ export class MachineDaemon {
       if (msg.mode) args.push('--claude-arg=--permission-mode', `--claude-arg=${msg.mode}`);
       if (msg.model) args.push('--claude-arg=--model', `--claude-arg=${msg.model}`);
       if (msg.resume) args.push('--claude-arg=--resume', `--claude-arg=${msg.resume}`);
-      args.push('--cmd', msg.prompt);
+      // One word: a prompt beginning with "-" is the prompt, not an option.
+      args.push(`--cmd=${msg.prompt}`);
     } else {
       args.push('--', ...ws.allowlist.find((a) => a.name === msg.command)!.argv);
     }

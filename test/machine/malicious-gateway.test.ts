@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -102,4 +102,20 @@ test('a malicious gateway asking for another directory, a disallowed mode, model
   assert.equal(results.find((r) => r.runId === sentinel)?.ok, true, 'an allowed start is started');
   assert.deepEqual(machineRuns(stateDir).map((r) => r.runId), [sentinel], 'nothing else was started');
   assert.equal(machineRuns(stateDir)[0]!.dir, other);
+
+  // A prompt that begins with a dash is the prompt, not an option of the runner (it read
+  // `--help me` as an option and died at once, leaving the run created for ever).
+  const dashed = newRunId();
+  socket!.send(JSON.stringify({ ...base, runId: dashed, prompt: '--help me understand this repo' }));
+  await waitFor(() => (results.some((r) => r.runId === dashed) ? true : undefined), 30_000, 'the dashed prompt answered');
+  const log = join(stateDir, 'logs', `${dashed}.log`);
+  const said = await waitFor(() => {
+    try {
+      const text = readFileSync(log, 'utf8');
+      return text.length > 0 ? text : undefined;
+    } catch {
+      return undefined;
+    }
+  }, 15_000, "the runner's first words");
+  assert.doesNotMatch(said, /unknown command|Unsupported option|Not enough arguments/, said);
 });
