@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { MODEL_RE, PERMISSION_MODES, PermissionMode } from './claude-steer.js';
-import { PROTOCOL_VERSION, RUN_NAME_MAX, RunSummary } from './run.js';
+import { PROTOCOL_VERSION, RunName, RunSummary } from './run.js';
 import { RUN_ID_RE, RUN_TOKEN_RE, newNonce } from './ids.js';
 import { HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, checkSignedHeaders, signature, signatureMatches, type Verdict } from './signing.js';
 
@@ -152,7 +152,7 @@ export const StartRunRequest = z
     prompt: z.string().trim().min(1, 'the prompt is empty').max(MAX_PROMPT),
     mode: PermissionMode.optional(),
     model: z.string().regex(MODEL_RE).optional(),
-    name: z.string().trim().min(1).max(RUN_NAME_MAX).optional(),
+    name: RunName.optional(),
   })
   .strict();
 export type StartRunRequest = z.infer<typeof StartRunRequest>;

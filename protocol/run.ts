@@ -124,4 +124,4 @@ export const RunName = z
   .trim()
   .min(1, 'name must not be empty')
   .max(RUN_NAME_MAX, `name must be at most ${RUN_NAME_MAX} characters`)
-  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'name must not contain control characters');
+  .refine((s) => !/[\u0000-\u001f\u007f-\u009f]/.test(s), 'name must not contain control characters');

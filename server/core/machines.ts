@@ -76,6 +76,8 @@ export class MachineService {
   private readonly records = new Map<string, MachineRecord>();
   private readonly links = new Map<string, MachineLink>();
   private readonly waiting = new Map<string, (r: { ok: boolean; reason?: string | undefined }) => void>();
+  /** Runs a continue is under way for (on this node). */
+  private readonly continuing = new Set<string>();
   private writes: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: MachineServiceOptions) {
@@ -295,7 +297,8 @@ export class MachineService {
     if (req.mode && !ws!.modes.includes(req.mode)) await refuse(`workspace ${req.workspace} on ${machine} does not allow the permission mode ${req.mode} (allowed: ${ws!.modes.join(', ') || 'none'})`);
     if (req.model && !ws!.models.includes(req.model)) await refuse(`workspace ${req.workspace} on ${machine} does not allow the model ${req.model} (allowed: ${ws!.models.join(', ') || "Claude's default only"})`);
 
-    const { run } = await this.o.runs.create(req.name ?? `${machine}/${req.workspace}: ${req.prompt.replace(/\s+/g, ' ').slice(0, 60)}`, a.principal.name);
+    // A name from the prompt: on one line, without its control characters (the prompt may have any).
+    const { run } = await this.o.runs.create(req.name ?? `${machine}/${req.workspace}: ${req.prompt.replace(/[\s\u0000-\u001f\u007f-\u009f]+/g, ' ').slice(0, 60)}`, a.principal.name);
     const origin: RunOrigin = {
       machine, workspace: req.workspace, mode: req.mode ?? null, model: req.model ?? null,
       previous: cont?.previous.id ?? null, next: null, sessionId: null, start: 'pending',
@@ -333,13 +336,21 @@ export class MachineService {
     if (!prev.origin) throw new CcgError('ERR_BAD_REQUEST', `run ${runId} was not started by a machine: only those can be continued`);
     if (!isFinal(prev.status)) throw new CcgError('ERR_CONFLICT', `run ${runId} is still ${prev.status}: send it a follow-up instead, or wait until it ends`);
     if (prev.origin.next) throw new CcgError('ERR_CONFLICT', `run ${runId} was already continued by run ${prev.origin.next}`);
-    const sessionId = prev.origin.sessionId ?? (await this.sessionOf(runId));
-    if (!sessionId || !SESSION_ID_RE.test(sessionId)) throw new CcgError('ERR_CONFLICT', `run ${runId} has no Claude session to resume (Claude never started)`);
-    return this.start(a, prev.origin.machine, {
-      workspace: prev.origin.workspace, prompt,
-      ...(prev.origin.mode ? { mode: prev.origin.mode as StartRunRequest['mode'] } : {}),
-      ...(prev.origin.model ? { model: prev.origin.model } : {}),
-    }, { previous: prev, sessionId });
+    // One continue at a time: the next run is recorded only after several writes, and two taps
+    // on Continue started two Claudes resuming the same session.
+    if (this.continuing.has(runId)) throw new CcgError('ERR_CONFLICT', `run ${runId} is being continued already`);
+    this.continuing.add(runId);
+    try {
+      const sessionId = prev.origin.sessionId ?? (await this.sessionOf(runId));
+      if (!sessionId || !SESSION_ID_RE.test(sessionId)) throw new CcgError('ERR_CONFLICT', `run ${runId} has no Claude session to resume (Claude never started)`);
+      return await this.start(a, prev.origin.machine, {
+        workspace: prev.origin.workspace, prompt,
+        ...(prev.origin.mode ? { mode: prev.origin.mode as StartRunRequest['mode'] } : {}),
+        ...(prev.origin.model ? { model: prev.origin.model } : {}),
+      }, { previous: prev, sessionId });
+    } finally {
+      this.continuing.delete(runId);
+    }
   }
 
   /** Claude's session id from the run's stored events (its init is among the first). */

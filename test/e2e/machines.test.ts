@@ -103,8 +103,13 @@ test('start, limit, worktrees, continue, kill -9 of the daemon, revoke', async (
   }, 60_000, 'run d exited');
   assert.equal(ended.exitCode, 0);
   assert.match((await show(d.id)).origin?.sessionId ?? '', /^[0-9a-f-]{36}$/);
-  const cont = await runCli(['runs', 'continue', d.id, '--prompt', 'what did I ask before?', '--json'], g.env);
-  assert.equal(cont.code, 0, cont.stderr);
+  // Continued twice at once (a double tap): one run resumes the session, the other is refused.
+  const both = await Promise.all([1, 2].map(() => runCli(['runs', 'continue', d.id, '--prompt', 'what did I ask before?', '--json'], g.env)));
+  const cont = both.find((r) => r.code === 0)!;
+  assert.ok(cont, both.map((r) => r.stderr).join('\n'));
+  const second = both.find((r) => r !== cont)!;
+  assert.notEqual(second.code, 0, 'the second continue is refused');
+  assert.match(second.stderr, /ERR_CONFLICT|already continued|being continued/);
   const e = StartRunResponse.parse(JSON.parse(cont.stdout));
   await waitFor(async () => ((await show(e.id)).status === 'exited' ? true : undefined), 60_000, 'continued run exited');
   const req = api.requests.at(-1)!;

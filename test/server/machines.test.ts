@@ -119,6 +119,16 @@ test('machines: roles on the API, the signed upgrade and its hostile variants, r
   assert.equal(resent.prompt, 'later');
   m2.ws!.send(JSON.stringify({ type: 'start_result', runId: pendingId, ok: true }));
   await waitFor(() => (g2.gw.runs.mustGet(pendingId).origin?.start === 'started' ? true : undefined), 10_000, 'started');
+
+  // A run's name has no control characters: one given is refused like any run name, one made from the prompt drops them.
+  const operator2 = await tokenFor(g2, 'operator');
+  const named = await fetchJson(g2, '/api/v1/machines/m1/runs', operator2, 'POST', { workspace: 'app', prompt: 'x', name: 'a\u001b[31mred\u0007' });
+  assert.equal(named.status, 400);
+  const fromPrompt = fetchJson(g2, '/api/v1/machines/m1/runs', operator2, 'POST', { workspace: 'app', prompt: 'paint it\u001b[31mred\u0007\u009b2J now' });
+  const start2 = await waitFor(() => seen2.messages.find((x) => (x as { type: string; prompt?: string }).type === 'start' && (x as { prompt: string }).prompt.startsWith('paint')) as { runId: string } | undefined, 10_000, 'the start');
+  m2.ws!.send(JSON.stringify({ type: 'start_result', runId: start2.runId, ok: true }));
+  assert.equal((await fromPrompt).status, 201);
+  assert.equal(g2.gw.runs.mustGet(start2.runId).name, 'm1/app: paint it [31mred 2J now');
   m2.ws!.close();
 });
 
