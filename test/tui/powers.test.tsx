@@ -129,6 +129,11 @@ test('tui: x runs allowlisted commands (output, exit code, a parameter that fail
   const viewer = startTui(login(g, token));
   t.after(() => viewer.close());
   await viewer.until((f) => f.includes('working'), 'the viewer sees the run');
+  // The artifacts: viewable, and no key offered that a viewer may not use.
+  await viewer.press('o');
+  const arts = await viewer.until((f) => f.includes('Enter view') && f.includes('s save'), 'the artifacts, for a viewer');
+  assert.ok(!arts.includes('collect now'), arts);
+  await viewer.press(KEYS.escape);
   await viewer.press('x');
   await viewer.until((f) => f.includes("none for viewer under the gateway's policy: show, hello, fail"), 'no commands for viewers');
   await viewer.press(KEYS.enter);

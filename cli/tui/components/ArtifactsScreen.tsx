@@ -5,6 +5,7 @@ import { Box, Text } from 'ink';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { artifactBasename, type ArtifactInfo } from '../../../protocol/artifacts.js';
 import { STREAM_EVENT, type ViewChunk } from '../../../protocol/frames.js';
+import { atLeast } from '../../../protocol/roles.js';
 import { parseEvents } from '../../../protocol/runner-events.js';
 import { useFetched } from '../hooks/use-fetched.js';
 import { ESC_BACK, usePanelHelp } from '../hooks/use-panel-help.js';
@@ -133,7 +134,7 @@ export function ArtifactsScreen({ ctx, api, client, close, keys, setHelp, height
       if (name === 'down' || name === 'j') return setCursor(Math.max(0, Math.min(all.length - 1, at + 1)));
       if (name === 'c') {
         if (!runId) return;
-        if (!ctx.role || !['admin', 'operator'].includes(ctx.role)) return ctx.notify(`collecting needs the operator or admin role (you are ${ctx.role ?? '?'})`, 'error');
+        if (!atLeast(ctx.role, 'operator')) return ctx.notify(`collecting needs the operator or admin role (you are ${ctx.role ?? '?'})`, 'error');
         return void api
           .collect(runId)
           .then((r) => {
@@ -163,7 +164,8 @@ export function ArtifactsScreen({ ctx, api, client, close, keys, setHelp, height
       : [
           { key: 'Enter', help: 'view', rank: 1 },
           { key: 's', help: 'save', rank: 1 },
-          { key: 'c', help: 'collect now', rank: 2 },
+          // Viewers are not offered what they may not do.
+          ...(atLeast(ctx.role, 'operator') ? [{ key: 'c', help: 'collect now', rank: 2 }] : []),
           { key: '↑↓', help: 'choose', rank: 3 },
           ESC_BACK,
         ],
@@ -198,7 +200,7 @@ export function ArtifactsScreen({ ctx, api, client, close, keys, setHelp, height
       <Box height={listHeight} flexDirection="column">
         {list.length === 0 ? (
           <Text dimColor wrap="truncate-end">
-            {'  '}None yet. The runner collects them when the run ends; c asks it to collect now.
+            {'  '}None yet. The runner collects them when the run ends{atLeast(ctx.role, 'operator') ? '; c asks it to collect now' : ''}.
           </Text>
         ) : (
           list.slice(first, first + listHeight).map((a, i) => {
