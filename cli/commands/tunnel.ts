@@ -154,7 +154,7 @@ export class TunnelCommand extends BaseCommand {
         if (code === 'ENOENT') settle(this.report(new CliError(`${bin} is not installed or not on PATH: ${INSTALL_HINT}`, EXIT.NOT_INSTALLED, 'ERR_NOT_INSTALLED')));
         else settle(this.report(new CliError(`cannot start ${bin}: ${code ?? err.message}`)));
       });
-      child.on('close', (code, signal) => {
+      const ended = (code: number | null, signal: NodeJS.Signals | null) => {
         if (stopping && url) {
           if (!this.json) this.context.stderr.write('ccg: tunnel stopped\n');
           return settle(0);
@@ -162,6 +162,13 @@ export class TunnelCommand extends BaseCommand {
         if (stopping) return settle(EXIT.ERROR);
         const last = recent.length ? `; last line: ${safe(recent.at(-1)!.slice(0, 300))}` : '';
         settle(this.report(new CliError(`cloudflared exited (${signal ?? `code ${code}`})${url ? '' : ' before the tunnel was up'}${last}`)));
+      };
+      child.on('close', (code, signal) => {
+        // A stop signal to the whole process group (Ctrl-C, a service manager) may reach
+        // cloudflared before this process sees its own: a moment to tell that from cloudflared
+        // killed alone.
+        if (!stopping && (signal === 'SIGTERM' || signal === 'SIGINT')) setTimeout(() => ended(code, signal), 250);
+        else ended(code, signal);
       });
     });
   }
