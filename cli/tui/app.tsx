@@ -135,8 +135,9 @@ export function App(props: AppProps) {
   const selected = filtered.find((r) => r.id === selectedId) ?? filtered[0] ?? null;
   // The selection stays on its run: a run created meanwhile (the list's first) does not take it,
   // nor what is on screen for it, nor the key the operator is about to press.
+  // A selection the filter hides (or that left the list) is replaced by what is shown, and held.
   useEffect(() => {
-    if (selectedId === null && selected) setSelectedId(selected.id);
+    if (selected && selected.id !== selectedId) setSelectedId(selected.id);
   }, [selectedId, selected]);
   const output = useRunOutput(client, api, selected?.id ?? null, props.output, lensFor(selected, rawOutput));
   const live = useRunLive(client, selected?.id ?? null);

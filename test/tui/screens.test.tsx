@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { osc52 } from '../../cli/tui/clipboard.js';
+import { APPROVAL_SETTLE } from '../../cli/tui/components/ApprovalsScreen.js';
 import { runCli } from '../helpers/cli.js';
 import { approvalInfo, fakeRunner } from '../helpers/fake-runner.js';
 import { startGateway } from '../helpers/gateway.js';
@@ -107,6 +108,9 @@ test('tui: text that hides behind zero-width characters shows in the approvals s
 });
 
 test('tui: when the approval being read is withdrawn and another takes its place, the next key does not answer the new one unseen', async (t) => {
+  // However slow this machine is between the frame and the key, the key counts as "just now".
+  APPROVAL_SETTLE.ms = 10 * 60_000;
+  t.after(() => (APPROVAL_SETTLE.ms = 1500));
   const g = await startGateway();
   t.after(() => g.close());
   const run = JSON.parse((await runCli(['runs', 'create', '--name', 'swap', '--json'], g.env)).stdout) as { id: string; token: string };

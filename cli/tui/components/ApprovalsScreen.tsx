@@ -89,8 +89,8 @@ function inputLines(a: Approval): string[] {
   return lines;
 }
 
-/** After the approval under the cursor changed by itself, this long (ms) before a key answers it. */
-const SETTLE_MS = 1500;
+/** After the approval under the cursor changed by itself, this long (ms) before a key answers it (a setting: tests lengthen it). */
+export const APPROVAL_SETTLE = { ms: 1500 };
 
 /**
  * The approvals of the selected run: the open ones first, then the recently resolved; the chosen
@@ -153,17 +153,22 @@ export function ApprovalsScreen({ ctx, api, close, keys, setHelp, height, width,
       if (name !== 'y' && name !== 'n' && name !== 'A' && name !== 'e') return;
       if (!chosen) return ctx.notify('no approval to answer', 'error');
       const came = shown.current;
-      if (came && came.id === chosen.approvalId && came.changedAt > 0 && Date.now() - came.changedAt < SETTLE_MS) {
+      if (came && came.id === chosen.approvalId && came.changedAt > 0 && Date.now() - came.changedAt < APPROVAL_SETTLE.ms) {
         came.changedAt = 0;
         return ctx.notify(`the approval changed just now: ${clean(chosen.toolName, 30)} is new here; read it, then press ${name} again`, 'error');
       }
       choose(all, chosen.approvalId);
-      answeredHere.current.add(chosen.approvalId);
       if (!mayAnswer) return ctx.notify(`viewers see approvals but cannot answer them (you are ${ctx.role ?? 'not connected yet'})`, 'error');
       const kind = approvalKind(chosen.toolName);
       if (kind !== 'tool' && chosen.state !== 'pending') return ctx.answerApproval(chosen, 'deny'); // says who answered first
-      const sent = (p: Promise<unknown>, what: string) =>
-        p.then(() => ctx.notify(what)).catch((err: Error) => ctx.notify(`not sent: ${clean(err.message, 200)}`, 'error'));
+      // Answered from here: the approval that takes its place next is expected (see `shown`).
+      const answering = () => {
+        if (chosen.state === 'pending') answeredHere.current.add(chosen.approvalId);
+      };
+      const sent = (p: Promise<unknown>, what: string) => {
+        answering();
+        return p.then(() => ctx.notify(what)).catch((err: Error) => ctx.notify(`not sent: ${clean(err.message, 200)}`, 'error'));
+      };
       if (kind === 'questions' && name === 'y') {
         const qs = chosen.questions ?? [];
         return ctx.prompt({
@@ -193,14 +198,21 @@ export function ApprovalsScreen({ ctx, api, close, keys, setHelp, height, width,
         });
       }
       if (name === 'e' || (kind !== 'tool' && name === 'A')) return;
-      if (name === 'y') return ctx.answerApproval(chosen, 'allow');
-      if (name === 'A') return ctx.answerApproval(chosen, 'allow', { always: true });
+      if (name === 'y') {
+        answering();
+        return ctx.answerApproval(chosen, 'allow');
+      }
+      if (name === 'A') {
+        if (chosen.rule || chosen.modeSuggestion) answering();
+        return ctx.answerApproval(chosen, 'allow', { always: true });
+      }
       if (chosen.state !== 'pending') return ctx.answerApproval(chosen, 'deny'); // says who answered first
       ctx.prompt({
         label: `Deny ${clean(chosen.toolName, 20)}; message for Claude (optional):`,
         placeholder: 'why, or what to do instead',
         onSubmit: (message) => {
           const m = message.trim().slice(0, MAX_MESSAGE);
+          answering();
           ctx.answerApproval(chosen, 'deny', m ? { message: m } : {});
         },
       });
