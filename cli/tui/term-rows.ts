@@ -1,5 +1,5 @@
 import type { Terminal as HeadlessTerminal, IBufferCell } from '@xterm/headless';
-import { showInvisible } from '../../protocol/terminal-escapes.js';
+import { INVISIBLE_REPLACEMENT, showInvisible } from '../../protocol/terminal-escapes.js';
 import type { Segment } from './sanitize.js';
 import type { ViewRow } from './viewport.js';
 
@@ -41,7 +41,7 @@ export function screenRows(term: HeadlessTerminal, width: number, height: number
         if (cell.getWidth() === 0) continue; // the right half of a wide character
         const cursor = showCursor && y === buf.baseY + buf.cursorY && x === buf.cursorX;
         const seg: Segment = {
-          text: showInvisible(cell.getChars() || ' '),
+          text: cellText(cell.getChars()),
           color: colour('fg', cell),
           bg: colour('bg', cell),
           bold: cell.isBold() !== 0 || undefined,
@@ -62,4 +62,19 @@ export function screenRows(term: HeadlessTerminal, width: number, height: number
     rows.push({ key: `t${y}`, segments });
   }
   return rows;
+}
+
+/**
+ * A cell's characters as one column (two for a wide one). The emulator keeps zero-width
+ * characters in the cell before them; each shown as U+FFFD made one cell many columns wide (a
+ * runner's `x` + 40 × U+200B pushed the rest of the row off the pane). They are dropped instead,
+ * as a terminal shows them (as nothing), and never reach the console's own terminal, where a bidi
+ * control would reorder the row; a cell of nothing else shows U+FFFD.
+ */
+function cellText(chars: string): string {
+  if (!chars) return ' ';
+  const shown = showInvisible(chars);
+  if (shown === chars) return chars;
+  const visible = shown.replaceAll(INVISIBLE_REPLACEMENT, '');
+  return visible || INVISIBLE_REPLACEMENT;
 }
