@@ -96,6 +96,8 @@ class RunScreen {
    * neither.
    */
   private lastCost = { bytes: 0, ms: 0, at: 0 };
+  /** The size changed since the last snapshot. */
+  private resized = false;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   /** Runner output is hostile: sequences that would stall the emulator are clamped first. */
@@ -161,8 +163,8 @@ class RunScreen {
         this.cols = s.cols;
         this.rows = s.rows;
         screen.term.resize(s.cols, s.rows);
-        // A new size changes the screen: the next snapshot must be taken even without output.
-        this.sinceSnapshot += 1;
+        // A new size changes the screen: the next snapshot is due even without output.
+        this.resized = true;
       }
       this.applied = c.seq;
       this.afterWrite();
@@ -171,9 +173,9 @@ class RunScreen {
 
   private afterWrite(): void {
     if (this.closed) return;
-    const due = this.sinceSnapshot >= Math.max(this.policy.bytes, this.lastCost.bytes);
+    const due = this.resized || this.sinceSnapshot >= Math.max(this.policy.bytes, this.lastCost.bytes);
     if (due && this.o.now() >= this.lastCost.at + 20 * this.lastCost.ms) this.snapshot();
-    else if (this.sinceSnapshot > 0) this.timer ??= setTimeout(() => {
+    else if (this.sinceSnapshot > 0 || this.resized) this.timer ??= setTimeout(() => {
       this.timer = null;
       // Taken between chunks, so the screen is exactly that of `applied`.
       this.enqueue(0, () => this.snapshot());
@@ -186,8 +188,9 @@ class RunScreen {
   /** Stores the screen as of `applied`; `final`: the run ended, whatever the last one cost. */
   private snapshot(final = false): void {
     if (this.closed || !this.screen || this.applied <= this.snappedSeq) return;
-    // Not worth it yet (see lastCost): a later write or the timer tries again.
-    if (!final && this.sinceSnapshot < Math.max(1, this.lastCost.bytes)) return;
+    // Not worth it yet (see lastCost): less output since the last one than it was long, which a
+    // viewer replays for less than a new snapshot would cost. A later write tries again.
+    if (!final && !this.resized && this.sinceSnapshot < Math.max(1, this.lastCost.bytes)) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const started = performance.now();
@@ -195,6 +198,7 @@ class RunScreen {
     this.lastCost = { bytes: snap.data.length, ms: performance.now() - started, at: this.o.now() };
     this.snappedSeq = snap.seq;
     this.sinceSnapshot = 0;
+    this.resized = false;
     this.o.store.putTermSnapshot(this.runId, snap).catch((err: unknown) => this.o.log.warn('term.snapshot_failed', { runId: this.runId, err: String(err) }));
   }
 
