@@ -36,9 +36,11 @@ test('claude-runner: help, a command’s help and a typo spell its commands as t
     assert.match(r.stdout, /\$ claude-runner start /);
     assert.doesNotMatch(r.stdout, /claude-runner runner/);
   }
-  const machine = await seed(['machine', 'start', '--help']);
-  assert.equal(machine.code, 0, machine.stderr);
-  assert.match(machine.stdout, /\$ claude-runner machine start/);
+  for (const args of [['machine', 'start', '--help'], ['--json', 'machine', 'start', '--help']]) {
+    const machine = await seed(args);
+    assert.equal(machine.code, 0, machine.stderr);
+    assert.match(machine.stdout, /\$ claude-runner machine start/);
+  }
   const typo = await seed(['strat']);
   assert.equal(typo.code, 1);
   assert.equal(typo.stdout, '');

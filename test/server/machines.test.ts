@@ -133,7 +133,7 @@ test('machines: roles on the API, the signed upgrade and its hostile variants, r
 });
 
 test('a machine socket opened with a token since revoked cannot say hello, even after the name is re-added; a silent one is closed', async (t) => {
-  const g = await startGateway({ limits: { runnerHelloTimeoutMs: 1500 } });
+  const g = await startGateway();
   t.after(() => g.close());
   const admin = await tokenFor(g, 'admin');
   const { token } = AddMachineResponse.parse((await fetchJson(g, '/api/v1/machines', admin, 'POST', { name: 'm1' })).json);
@@ -153,7 +153,7 @@ test('a machine socket opened with a token since revoked cannot say hello, even 
   assert.ok(!thiefSeen.messages.some((x) => (x as { type: string }).type === 'welcome'), 'no welcome for the old token');
   assert.equal(g.gw.services.machines.get('m1')?.info?.hostname, 'owner');
   assert.equal(owner.ws!.readyState, owner.ws!.OPEN, 'the owner is still attached');
-  // A socket that never says hello is closed after the hello timeout.
+  // A socket that never says hello is closed after the hello timeout (5 s).
   const silent = await connect(g, 'm1', fresh.token);
   const silentSeen = collect(silent.ws!);
   assert.equal(await within(silentSeen.closed), 4400);
