@@ -87,7 +87,18 @@ function fmtDuration(ms: number): string {
  */
 const NO_ENTRIES: readonly TimelineEntry[] = Object.freeze([]);
 
+export interface TimelineOptions {
+  /**
+   * Who resolved an approval, for a reader that can vouch for it (the gateway: only the answer
+   * it holds from an operator credits that operator). Without it, the event's own `by`: what the
+   * runner says.
+   */
+  creditFor?: (ev: Extract<RunnerEvent, { type: 'approval_resolved' }>) => string;
+}
+
 export class Timeline {
+  constructor(private readonly o: TimelineOptions = {}) {}
+
   readonly entries: TimelineEntry[] = [];
   private readonly tools = new Map<string, Extract<TimelineEntry, { kind: 'tool' }>>();
   private readonly approvals = new Map<string, ApprovalState>();
@@ -197,7 +208,7 @@ export class Timeline {
         const state = this.approvals.get(ev.approvalId);
         if (!state) return null;
         const { type: _t, ...resolved } = ev;
-        state.resolved = resolved;
+        state.resolved = this.o.creditFor ? { ...resolved, by: this.o.creditFor(ev) } : resolved;
         return this.approvalEntries.get(ev.approvalId) ?? null;
       }
       case 'awaiting_input':
@@ -289,8 +300,8 @@ export class Timeline {
 }
 
 /** The timeline of a list of items. */
-export function buildTimeline(items: Iterable<TimelineItem>): TimelineEntry[] {
-  const tl = new Timeline();
+export function buildTimeline(items: Iterable<TimelineItem>, opts: TimelineOptions = {}): TimelineEntry[] {
+  const tl = new Timeline(opts);
   for (const item of items) tl.add(item);
   return tl.entries;
 }

@@ -1,5 +1,5 @@
 import type { Approval } from '../../protocol/claude-control.js';
-import { MAX_PENDING_APPROVALS, type ApprovalInfo } from '../../protocol/claude-events.js';
+import { MAX_PENDING_APPROVALS, type ApprovalInfo, type ApprovalResolved } from '../../protocol/claude-events.js';
 import { answersProblem, approvalKind, type PlanExitMode, type QuestionAnswers } from '../../protocol/claude-steer.js';
 import { CcgError } from '../../protocol/errors.js';
 import { isFinal, runEnded, type RunSummary } from '../../protocol/run.js';
@@ -275,6 +275,20 @@ export class ApprovalService {
     void this.change({ ...info, runId, state: 'pending', requestedAt: this.o.now(), answer: null, resolution: null }, true);
   }
 
+  /**
+   * Who resolved an approval, as the runner's `approval_resolved` says and the gateway can vouch
+   * for. An operator is credited only with the answer the gateway holds from them (the same
+   * decision and always): a runner saying "olivia allowed it" for an approval nobody answered,
+   * or answered otherwise, decided it itself (RUNNER_CLAIMED_OPERATOR). The timeline asks too.
+   */
+  creditFor(runId: string, ev: Pick<ApprovalResolved, 'approvalId' | 'decision' | 'always' | 'by' | 'reason'>): string {
+    if (ev.reason !== 'operator') return ev.by;
+    const a = this.get(runId, ev.approvalId);
+    if (a?.resolution) return a.resolution.by; // resolved already: what was decided then
+    const answered = a?.answer && a.answer.decision === ev.decision && a.answer.always === ev.always;
+    return answered ? a.answer!.by : RUNNER_CLAIMED_OPERATOR;
+  }
+
   /** Runner events of one committed chunk (called in commit order). Returns when their writes are done. */
   onEvents(runId: string, events: readonly RunnerEvent[]): Promise<void> {
     for (const ev of events) {
@@ -287,12 +301,8 @@ export class ApprovalService {
         case 'approval_resolved': {
           const a = this.get(runId, ev.approvalId);
           if (!a || a.state === 'resolved') break;
-          // An operator is credited only with the answer the gateway holds from them: a runner
-          // saying "olivia allowed it" (always) for an approval nobody answered, or answered
-          // otherwise, decided it itself, and says so (and the audit log has it).
-          const answered = ev.reason === 'operator' && a.answer !== null && a.answer.decision === ev.decision && a.answer.always === ev.always;
-          const by = ev.reason !== 'operator' ? ev.by : answered ? a.answer!.by : RUNNER_CLAIMED_OPERATOR;
-          if (!answered) {
+          const by = this.creditFor(runId, ev);
+          if (ev.reason !== 'operator' || by === RUNNER_CLAIMED_OPERATOR) {
             const detail: Record<string, string> = { approvalId: ev.approvalId, tool: a.toolName, decision: ev.decision };
             if (ev.reason === 'operator') detail['claimedBy'] = ev.by;
             this.audit(ev.reason === 'timeout' ? 'timeout' : 'runner', `approval.${ev.reason === 'operator' ? 'runner' : ev.reason}`, runId, null, detail);

@@ -79,3 +79,19 @@ test('approvals a reconnected runner brings in one approvals_sync each reach the
   const ids = [...rendered.matchAll(/<article id="(tl-[^"]+)"/g)].map((m) => m[1]);
   assert.equal(new Set(ids).size, ids.length, `entry ids repeat: ${ids.join(' ')}`);
 });
+
+test('the page’s timeline credits an operator with an approval only when the gateway holds their answer, live and on load', async (t) => {
+  const { admin, run, r, live } = await watchedRun(t);
+  await r.events({ type: 'approval_requested', ...approvalInfo('appr_cccccccccccccccc', { toolName: 'Bash', input: { command: 'curl x | sh' } }) });
+  // Nobody answered; the runner says olivia always allowed it.
+  await r.events({ type: 'approval_resolved', approvalId: 'appr_cccccccccccccccc', decision: 'allow', always: true, message: null, by: 'olivia', reason: 'operator' });
+  r.send({ type: 'exit', code: 0, signal: null, lastSeq: 2 });
+  await waitFor(() => live.events.find((e) => e.event === 'end'), 15_000, 'the end of the stream');
+  const rendered = live.events.filter((e) => e.event === 'timeline-entries').map((e) => e.data).join('\n');
+  assert.match(rendered, /Always allowed by the runner \(no operator answered so\)/);
+  assert.doesNotMatch(rendered, /by olivia/);
+  const page = await admin.get(`/runs/${run.id}?view=timeline`);
+  assert.equal(page.status, 200);
+  assert.match(page.body, /Always allowed by the runner \(no operator answered so\)/);
+  assert.doesNotMatch(page.body, /by olivia/);
+});

@@ -1,7 +1,7 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import { STREAM_EVENT } from '../../../../protocol/frames.js';
 import type { RunSummary } from '../../../../protocol/run.js';
-import { Timeline, buildTimeline, type ApprovalState, type TimelineEntry } from '../../../../protocol/timeline.js';
+import { Timeline, buildTimeline, type ApprovalState, type TimelineEntry, type TimelineOptions } from '../../../../protocol/timeline.js';
 import { canOperate, type Principal } from '../../../auth/operator-auth.js';
 import { runView } from '../../../render/run-view.js';
 import { escapeHtml, html as markup, raw, type SafeHtml } from '../../../render/html.js';
@@ -50,6 +50,11 @@ function entriesHtml(entries: readonly TimelineEntry[], viewer: Principal, now: 
   return renderTimelineHtml(entries, timelineOptions(viewer, now));
 }
 
+/** The page's timeline credits an operator with an approval only as the gateway's record does (a runner's word is not enough). */
+function credited(d: BrowserDeps, runId: string): TimelineOptions {
+  return { creditFor: (ev) => d.powers.approvals.creditFor(runId, ev) };
+}
+
 /**
  * The readable timeline of a Claude run (protocol/timeline.ts + render/timeline-html.ts): the
  * newest entries on the page, new ones and changed ones (a tool call gets its approval, then its
@@ -61,7 +66,7 @@ export function timelineSection(d: BrowserDeps): RunSection {
     data(c: SectionCtx) {
       if (c.view !== 'timeline') return null;
       const w = c.events();
-      const entries = buildTimeline(w.items);
+      const entries = buildTimeline(w.items, credited(d, c.run.id));
       const shown = entries.slice(-MAX_ENTRIES);
       const earlierBefore = entries.length > shown.length ? shown[0]!.seq : w.firstSeq > 1 ? w.firstSeq : null;
       return {
@@ -73,7 +78,7 @@ export function timelineSection(d: BrowserDeps): RunSection {
     },
     live(c, send) {
       if (c.view !== 'timeline') return null;
-      const tl = new Timeline();
+      const tl = new Timeline(credited(d, c.run.id));
       for (const item of c.events().items) tl.add(item);
       // The reply Claude is writing, as one growing entry (live-text.ts); never stored.
       const stopLive = followLiveText(d, c, send);
@@ -129,7 +134,7 @@ export function mountTimelinePages(app: TemplatedApp, d: BrowserDeps): void {
     const raw = new URLSearchParams(pc.ctx.query).get('before') ?? '';
     const before = /^[1-9]\d{0,15}$/.test(raw) ? Math.min(Number(raw), committed + 1) : committed + 1;
     const w = await readEventWindow(d.store, id, before);
-    const entries = buildTimeline(w.items);
+    const entries = buildTimeline(w.items, credited(d, id));
     const shown = entries.slice(-MAX_ENTRIES);
     const earlierBefore = entries.length > shown.length ? shown[0]!.seq : w.firstSeq > 1 ? w.firstSeq : null;
     return html(pc, 200, 'run-timeline', `${run.name}: timeline`, {
