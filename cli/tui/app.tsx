@@ -132,13 +132,17 @@ export function App(props: AppProps) {
   const exited = useRef(false);
 
   const filtered = useMemo(() => runs.filter((r) => matches(r, filter)), [runs, filter]);
-  const selected = filtered.find((r) => r.id === selectedId) ?? filtered[0] ?? null;
   // The selection stays on its run: a run created meanwhile (the list's first) does not take it,
-  // nor what is on screen for it, nor the key the operator is about to press.
-  // A selection the filter hides (or that left the list) is replaced by what is shown, and held.
+  // nor what is on screen for it, nor the key the operator is about to press. While a filter
+  // hides the chosen run, the run shown in its place is held the same way, and the chosen one
+  // comes back when the filter goes.
+  const [standIn, setStandIn] = useState<string | null>(null);
+  const chosen = filtered.find((r) => r.id === selectedId);
+  const selected = chosen ?? filtered.find((r) => r.id === standIn) ?? filtered[0] ?? null;
   useEffect(() => {
-    if (selected && selected.id !== selectedId) setSelectedId(selected.id);
-  }, [selectedId, selected]);
+    if (selectedId === null && selected) setSelectedId(selected.id);
+    else if (!chosen && selected && selected.id !== standIn) setStandIn(selected.id);
+  }, [selectedId, selected, chosen, standIn]);
   const output = useRunOutput(client, api, selected?.id ?? null, props.output, lensFor(selected, rawOutput));
   const live = useRunLive(client, selected?.id ?? null);
   // A --pty run's pane is its terminal screen (emulated here); v shows the output as lines instead.

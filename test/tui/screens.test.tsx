@@ -135,3 +135,23 @@ test('tui: when the approval being read is withdrawn and another takes its place
   await tui.press('y');
   await waitFor(() => (g.gw.approvals.get(run.id, 'appr_bbbbbbbbbbbbbbbb')?.state === 'answered' ? true : undefined), 5000, 'answered on the second press');
 });
+
+test('tui: while a filter hides the chosen run, the run shown instead is held too (a new match does not take it), and the chosen one comes back', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const make = async (name: string) => (JSON.parse((await runCli(['runs', 'create', '--name', name, '--json'], g.env)).stdout) as { id: string }).id;
+  const alphaOne = await make('alpha one');
+  const beta = await make('beta');
+  const tui = startTui({ url: g.url, token: g.operatorToken, fingerprint: g.fingerprint });
+  t.after(() => tui.close());
+  await tui.until((f) => f.includes(`› created    ${beta}`), 'beta, the newest, selected');
+  await tui.press('/');
+  await tui.type('Filter:', 'alpha');
+  await tui.press(KEYS.enter);
+  await tui.until((f) => f.includes(`› created    ${alphaOne}`) && f.includes('filter: alpha'), 'alpha one shown in its place');
+  const alphaTwo = await make('alpha two');
+  await tui.until((f) => f.includes(alphaTwo), 'the new match listed');
+  assert.ok(tui.frame().includes(`› created    ${alphaOne}`), tui.frame());
+  await tui.press('/', KEYS.escape);
+  await tui.until((f) => f.includes(`› created    ${beta}`) && f.includes('runs 3 '), 'beta chosen again once the filter is gone');
+});
