@@ -449,6 +449,7 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
     }, keep),
     bus.on('run', (run) => screens.onRun(run), keep),
     () => screens.close(),
+    () => machines.close(),
   ];
 
   return {

@@ -43,6 +43,8 @@ export interface MachineServiceOptions {
   now: () => number;
   /** How long an API call waits for the machine's answer before reporting the start as pending. */
   answerTimeoutMs?: number;
+  /** How long a run the machine said it started may wait for its runner to connect before it is failed (default 2 min). */
+  runnerConnectMs?: number;
   /** Clustered gateway: reaches a machine whose socket another node holds. */
   router?: RunnerRouter;
 }
@@ -78,6 +80,8 @@ export class MachineService {
   private readonly waiting = new Map<string, (r: { ok: boolean; reason?: string | undefined }) => void>();
   /** Runs a continue is under way for (on this node). */
   private readonly continuing = new Set<string>();
+  /** Runs a machine said it started, until their runner connects or the wait runs out (see `answered`). */
+  private readonly connectWatch = new Map<string, NodeJS.Timeout>();
   private writes: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: MachineServiceOptions) {
@@ -243,6 +247,7 @@ export class MachineService {
     if (run.origin.start === 'pending') {
       await this.o.store.putMeta(pendingKey(runId), null);
       await this.o.runs.setOrigin(runId, { ...run.origin, start: ok ? 'started' : 'refused' });
+      if (ok) this.watchConnect(runId, name);
       if (!ok) {
         await this.o.runs.fail(runId, `machine ${name} refused: ${reason ?? 'no reason given'}`);
         await this.o.store.appendAudit({ at: this.o.now(), actor: `machine:${name}`, action: 'machine.refused', target: runId, from: null, detail: { reason: (reason ?? '').slice(0, 300) } });
@@ -250,6 +255,30 @@ export class MachineService {
     }
     wait?.({ ok, reason });
     if (!wait) this.o.router?.broadcastMachineAnswer(runId, ok, reason);
+  }
+
+  /**
+   * The machine answers `ok` once it has spawned the runner. A runner that dies before it
+   * connects (a bad `runnerArgs` in machine.json, a prompt it could not take) would leave the run
+   * `created` for ever, saying nothing: after a while it is failed, with where to look.
+   */
+  private watchConnect(runId: string, machine: string): void {
+    clearTimeout(this.connectWatch.get(runId));
+    const ms = this.o.runnerConnectMs ?? 120_000;
+    const timer = setTimeout(() => {
+      this.connectWatch.delete(runId);
+      if (this.o.runs.get(runId)?.status !== 'created') return;
+      const reason = `machine ${machine} started the runner, but it did not connect within ${Math.round(ms / 1000)} s (its log on the machine: <state dir>/logs/${runId}.log)`;
+      this.o.runs.fail(runId, reason).catch((err: unknown) => this.o.log.warn('machine.connect_watch_failed', { run: runId, err: String(err) }));
+    }, ms);
+    timer.unref();
+    this.connectWatch.set(runId, timer);
+  }
+
+  /** Stops the waits for runners (the gateway is closing). */
+  close(): void {
+    for (const timer of this.connectWatch.values()) clearTimeout(timer);
+    this.connectWatch.clear();
   }
 
   /** Claude's session id, noted from the run's init event (what Continue resumes). */

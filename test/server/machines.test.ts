@@ -159,3 +159,26 @@ test('a machine socket opened with a token since revoked cannot say hello, even 
   assert.equal(await within(silentSeen.closed), 4400);
   owner.ws!.close();
 });
+
+test('a run the machine said it started whose runner never connects is failed after a while, saying where to look', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  g.gw.services.machines['o'].runnerConnectMs = 500;
+  const [admin, operator] = [await tokenFor(g, 'admin'), await tokenFor(g, 'operator')];
+  const { token } = AddMachineResponse.parse((await fetchJson(g, '/api/v1/machines', admin, 'POST', { name: 'm1' })).json);
+  const m = await connect(g, 'm1', token);
+  const seen = collect(m.ws!);
+  m.ws!.send(JSON.stringify(hello()));
+  await waitFor(() => seen.messages.find((x) => (x as { type: string }).type === 'welcome'), 10_000, 'welcome');
+  const starting = fetchJson(g, '/api/v1/machines/m1/runs', operator, 'POST', { workspace: 'app', prompt: 'fix it' });
+  const start = await waitFor(() => seen.messages.find((x) => (x as { type: string }).type === 'start') as { runId: string } | undefined, 10_000, 'start');
+  m.ws!.send(JSON.stringify({ type: 'start_result', runId: start.runId, ok: true }));
+  assert.equal((await starting).status, 201);
+  // Its runner died before connecting: nothing else comes.
+  const failed = await waitFor(() => {
+    const run = g.gw.runs.mustGet(start.runId);
+    return run.status === 'failed' ? run : undefined;
+  }, 10_000, 'the run failed');
+  assert.match(failed.reason ?? '', /machine m1 started the runner, but it did not connect within 1 s \(its log on the machine: <state dir>\/logs\/\w+\.log\)/);
+  m.ws!.close();
+});
