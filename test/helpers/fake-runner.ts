@@ -37,6 +37,8 @@ export async function fakeRunner(g: TestGateway, runId: string, token: string, i
   const messages: GatewayToRunner[] = [];
   const consumed = new Set<number>();
   let acked = 0;
+  let closed = '';
+  ws.on('close', (code, reason) => { closed = `closed ${code} ${String(reason)}`; });
   ws.on('message', (data, isBinary) => {
     if (isBinary) return;
     const msg = JSON.parse(String(data)) as GatewayToRunner;
@@ -52,7 +54,17 @@ export async function fakeRunner(g: TestGateway, runId: string, token: string, i
     v: 1,
     runner: { hostname: 'fake', pid: 1, version: 'test', mode: info.mode ?? 'claude', pty: info.pty ?? false, command: ['claude'], cwd: '/w', commands: info.commands ?? [], ...(info.assist ? { assist: info.assist } : {}), ...(info.remote ? { remote: info.remote } : {}), ...info.hello },
   }));
-  const welcome = await waitFor(() => messages.find((m) => m.type === 'welcome') as Extract<GatewayToRunner, { type: 'welcome' }> | undefined, 15_000, 'welcome');
+  const helloAt = Date.now();
+  // Said in full when it does not come: what did arrive, whether the socket closed, and whether
+  // the gateway answers HTTP at all (a blocked loop, or only this socket stuck).
+  const welcome = await waitFor(() => messages.find((m) => m.type === 'welcome') as Extract<GatewayToRunner, { type: 'welcome' }> | undefined, 15_000, 'welcome').catch(async (err: Error) => {
+    const t0 = Date.now();
+    const health = await Promise.race([
+      apiRequest(g, 'GET', '/healthz').then((r) => `healthz ${r.status} in ${Date.now() - t0} ms`, (e: Error) => `healthz failed: ${e.message}`),
+      new Promise<string>((r) => setTimeout(() => r('healthz: no answer in 5 s'), 5000).unref()),
+    ]);
+    throw new Error(`${err.message} (run ${runId}, hello sent ${Date.now() - helloAt} ms ago; received [${messages.map((m) => JSON.stringify(m).slice(0, 200)).join(', ')}]; socket ${closed || `readyState ${ws.readyState}`}; ${health})`);
+  });
   let seq = welcome.nextSeq - 1;
   ws.send(JSON.stringify({ type: 'started', pid: 2 }));
   return {
