@@ -35,6 +35,7 @@ import { screenRows } from './term-rows.js';
 import { useRunLive } from './hooks/use-run-live.js';
 import { useRuns } from './hooks/use-runs.js';
 import { useSteering } from './hooks/use-steering.js';
+import { useSyncState } from './hooks/use-sync-state.js';
 import { useTerminalSize, type TerminalSize } from './hooks/use-terminal-size.js';
 import { defaultBindings, findBinding, helpLineItems, isSelectKey, keyName, statusBanner, type Focus, type KeyBinding, type KeyContext, type PromptRequest } from './keymap.js';
 import { isClaudeRun, lensFor } from './lenses.js';
@@ -71,17 +72,6 @@ const BUILTIN_PANELS: PanelDef[] = [
 ];
 
 type OpenPanel = { id: 'help' } | { id: 'new-run'; created: CreateRunResponse } | { id: string; def: PanelDef };
-
-/** State with a ref that is current at once (for key events that arrive before a re-render). */
-function useSyncState<T>(initial: T): [T, (v: T) => void, { readonly current: T }] {
-  const [value, setValue] = useState<T>(initial);
-  const ref = useRef<T>(initial);
-  const set = useCallback((v: T) => {
-    ref.current = v;
-    setValue(v);
-  }, []);
-  return [value, set, ref];
-}
 
 function matches(run: RunSummary, filter: string): boolean {
   if (!filter) return true;

@@ -1,5 +1,5 @@
 import type { Key } from 'ink';
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef } from 'react';
 import type { Approval } from '../../../protocol/claude-control.js';
 import { isFinal, type RunSummary } from '../../../protocol/run.js';
 import type { OperatorClient } from '../../client/operator-client.js';
@@ -7,6 +7,7 @@ import { approvalOutcome } from '../components/ApprovalsScreen.js';
 import { inputKind, type PromptRequest } from '../keymap.js';
 import { keyBytes, LEAVE_KEYS } from '../pty-keys.js';
 import { clean } from '../theme.js';
+import { useSyncState } from './use-sync-state.js';
 
 export interface Steering {
   answerApproval(approval: Approval, decision: 'allow' | 'deny', opts?: { always?: boolean; message?: string }): void;
@@ -43,24 +44,13 @@ export function useSteering(
   /** The run's terminal is in application cursor mode (from the emulated screen): arrows send ESC O x. */
   appCursor: () => boolean = () => false,
 ): Steering {
-  const [keysRun, setKeysRun] = useState<string | null>(null);
-  const keysRef = useRef<string | null>(null);
-  const [keysEnded, setKeysEndedState] = useState<string | null>(null);
-  const keysEndedRef = useRef<string | null>(null);
-  const setKeysEnded = useCallback((runId: string | null) => {
-    keysEndedRef.current = runId;
-    setKeysEndedState(runId);
-  }, []);
+  const [keysRun, setKeys, keysRef] = useSyncState<string | null>(null);
+  const [keysEnded, setKeysEnded, keysEndedRef] = useSyncState<string | null>(null);
   const pending = useRef(new Map<string, string>());
   const counter = useRef(0);
   const batch = useRef<{ runId: string; bytes: string; timer: NodeJS.Timeout } | null>(null);
   const selectedRef = useRef(selected);
   selectedRef.current = selected;
-
-  const setKeys = useCallback((runId: string | null) => {
-    keysRef.current = runId;
-    setKeysRun(runId);
-  }, []);
 
   useEffect(() => {
     const onAccepted = (m: { runId: string; inputId: string; ref?: string | undefined }) => {
