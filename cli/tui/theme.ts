@@ -49,10 +49,29 @@ export function ago(ms: number, now: number): string {
   return `${Math.floor(s / 86400)}d`;
 }
 
-/** Pads or cuts to exactly `n` columns (ASCII-safe content only). */
+/**
+ * Pads or cuts to exactly `n` terminal columns, by display width (a CJK character is two, a
+ * combining mark none): a cut text ends in `…`.
+ *
+ * @example
+ * fit('build', 8) // 'build   '
+ * fit('日本語のラン', 6) // '日本…'
+ */
 export function fit(text: string, n: number): string {
   if (n <= 0) return '';
-  return text.length > n ? (n > 1 ? text.slice(0, n - 1) + '…' : text.slice(0, n)) : text.padEnd(n);
+  const w = displayWidth(text);
+  if (w <= n) return text + ' '.repeat(n - w);
+  const room = n > 1 ? n - 1 : n;
+  let out = '';
+  let used = 0;
+  for (const ch of text) {
+    const cw = displayWidth(ch);
+    if (used + cw > room) break;
+    out += ch;
+    used += cw;
+  }
+  // A wide character that did not fit leaves a column: padded, so the width is exactly n.
+  return (n > 1 ? `${out}…` : out) + ' '.repeat(room - used);
 }
 
 /**

@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Key } from 'ink';
+import { render } from 'ink-testing-library';
+import { createElement } from 'react';
 import { pagerDoc, pagerRows } from '../../cli/tui/components/Pager.js';
 import { MAX_MESSAGE_ROWS, messageRows } from '../../cli/tui/components/StatusLine.js';
 import { TIMELINE_LENS, lensFor } from '../../cli/tui/lenses.js';
 import { OutputModel, RAW_LENS, type ModelChunk } from '../../cli/tui/output-model.js';
 import { checkParam } from '../../cli/tui/param-check.js';
 import { keyBytes } from '../../cli/tui/pty-keys.js';
-import { wrapText } from '../../cli/tui/theme.js';
+import { fit, wrapText } from '../../cli/tui/theme.js';
+import { displayWidth } from '../../cli/tui/sanitize.js';
+import { TitleBar } from '../../cli/tui/components/TitleBar.js';
 import { STREAM_COMMAND, STREAM_EVENT, STREAM_STDERR, STREAM_STDOUT } from '../../protocol/frames.js';
 import type { RunSummary } from '../../protocol/run.js';
 
@@ -102,4 +106,18 @@ test('status messages: word-wrapped to the width (a long word cut), at most four
   for (const r of rows.slice(1)) assert.ok(r.length <= 38, r);
   assert.ok(rows.at(-1)!.endsWith('…'), rows.at(-1));
   assert.deepEqual(messageRows('open', 'short', 80), ['short']);
+});
+
+test('fit and the title bar measure by display width: a CJK run name neither overflows the row nor wraps it', () => {
+  assert.equal(fit('build', 8), 'build   ');
+  assert.equal(fit('日本語のラン', 6), '日本… ', 'a wide character that does not fit leaves a padded column');
+  assert.equal(fit('日本語のラン', 5), '日本…');
+  assert.equal(fit('e\u0301e\u0301e\u0301x', 3), 'e\u0301e\u0301…', 'combining marks take no column');
+  for (const [t, n] of [['日本語のラン', 7], ['日本語', 6], ['abc', 1], ['日本語', 1], ['', 3]] as const) assert.equal(displayWidth(fit(t, n)), n, `${t} in ${n}`);
+  const width = 40;
+  const { lastFrame, unmount } = render(createElement(TitleBar, { left: '運用チームの夜間ビルドと統合テスト', right: '3k2m9x4q3w8z', width }));
+  const rows = (lastFrame() ?? '').split('\n');
+  unmount();
+  assert.equal(rows.length, 1, `one row: ${JSON.stringify(rows)}`);
+  assert.equal(displayWidth(rows[0]!), width, rows[0]);
 });

@@ -4,7 +4,7 @@ import type { MachineSummary } from '../../../protocol/machine.js';
 import { ESC_BACK, usePanelHelp } from '../hooks/use-panel-help.js';
 import { startClaudeOn } from '../machine-start.js';
 import type { PanelProps } from '../panels.js';
-import { clean } from '../theme.js';
+import { clean, fit } from '../theme.js';
 
 function state(m: MachineSummary): string {
   if (m.revokedAt !== null) return 'revoked';
@@ -67,7 +67,7 @@ export function MachinesScreen({ ctx, api, close, keys, setHelp, height, width, 
       {machines && machines.length === 0 ? <Text wrap="wrap">No machines yet. An admin adds one with `ccg machines add NAME` or on the phone.</Text> : null}
       {list.slice(0, rows).map((m, i) => (
         <Text key={m.name} inverse={i === index} wrap="truncate-end">
-          {`${m.name.padEnd(14)} ${state(m).padEnd(9)} ${clean(m.info?.hostname ?? '-', 20)} ${clean(m.info?.version ?? '', 10)} ${m.info ? `${m.info.running.length}/${m.info.maxRuns} running` : ''}  ${m.info?.workspaces.map((w) => w.name).join(',') ?? ''}`.slice(0, width)}
+          {fit(`${m.name.padEnd(14)} ${state(m).padEnd(9)} ${clean(m.info?.hostname ?? '-', 20)} ${clean(m.info?.version ?? '', 10)} ${m.info ? `${m.info.running.length}/${m.info.maxRuns} running` : ''}  ${m.info?.workspaces.map((w) => w.name).join(',') ?? ''}`, width).trimEnd()}
         </Text>
       ))}
     </Box>

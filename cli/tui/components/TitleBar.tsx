@@ -1,4 +1,5 @@
 import { Text } from 'ink';
+import { displayWidth } from '../sanitize.js';
 import { fit } from '../theme.js';
 
 export interface TitleBarProps {
@@ -13,7 +14,7 @@ export interface TitleBarProps {
 export function TitleBar({ left, right = '', width, active = false }: TitleBarProps) {
   const head = `─ ${left} `;
   const tail = right ? ` ${right}` : '';
-  const text = head + '─'.repeat(Math.max(1, width - head.length - tail.length)) + tail;
+  const text = head + '─'.repeat(Math.max(1, width - displayWidth(head) - displayWidth(tail))) + tail;
   return (
     <Text bold={active} dimColor={!active} wrap="truncate-end">
       {fit(text, width)}
