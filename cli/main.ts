@@ -1,4 +1,5 @@
 import type { BaseContext } from 'clipanion';
+import { quietOnClosedPipe } from './closed-pipe.js';
 import { COMMANDS, GROUPS, candidates, commandName, type CommandEntry } from './command-table.js';
 import { EXIT_CODES_HELP } from './exit-codes.js';
 import { VERSION } from './version.js';
@@ -51,21 +52,6 @@ export function createCli(binaryName = 'ccg'): CcgCli {
       return runCommandLine(argv, context, binaryName);
     },
   };
-}
-
-/**
- * Output into a pipe whose reader has gone (`ccg runs logs ID | head`) ends the command quietly
- * with exit 0, as the reader asked for no more: no `write EPIPE` and no stack trace. A runner or
- * a machine daemon (`keepRunning`) must not leave its child, its runs and its gateway because
- * nobody reads its local echo: it only stops writing there.
- */
-export function quietOnClosedPipe(keepRunning: boolean): void {
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE') throw err;
-      if (!keepRunning) process.exit(0);
-    });
-  }
 }
 
 /** bin/ccg's entry: one command line of this process. */

@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { ExecResponse } from '../../../protocol/api.js';
 import { STREAM_COMMAND } from '../../../protocol/frames.js';
+import { waitThroughClosedPipe } from '../../closed-pipe.js';
 import { CliError, EXIT } from '../../exit-codes.js';
 import { jsonLine } from '../../format.js';
 import { isTerminal, TerminalFilter } from '../../terminal-filter.js';
@@ -43,6 +44,7 @@ export class RunsExecCommand extends GatewayCommand {
 
   protected async run(): Promise<number> {
     const id = runIdArg(this.id);
+    if (this.wait) waitThroughClosedPipe();
     const params: Record<string, string> = {};
     for (const p of this.params) {
       const eq = p.indexOf('=');

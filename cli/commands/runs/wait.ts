@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { isFinal, type RunSummary } from '../../../protocol/run.js';
 import { OperatorClient } from '../../client/operator-client.js';
+import { waitThroughClosedPipe } from '../../closed-pipe.js';
 import { CliError, EXIT } from '../../exit-codes.js';
 import { safe, statusText } from '../../format.js';
 import { GatewayCommand, parseDuration } from '../base.js';
@@ -41,6 +42,7 @@ export class RunsWaitCommand extends GatewayCommand {
 
   protected async run(): Promise<number> {
     const id = runIdArg(this.id);
+    waitThroughClosedPipe();
     const timeoutMs = this.timeout !== undefined ? parseDuration(this.timeout, '--timeout') : undefined;
     const client = new OperatorClient(this.target(), { reconnect: true, client: 'ccg-wait', failFast: true });
     return new Promise<number>((resolve) => {
