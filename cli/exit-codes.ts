@@ -8,6 +8,8 @@ export const EXIT = {
   OK: 0,
   /** Any other error, bad usage included. */
   ERROR: 1,
+  /** `runs answer` / `runs plan` without an answer: the questions or the plan shown, nothing sent. */
+  SHOWN: 2,
   /** The run or other thing asked for does not exist. */
   NOT_FOUND: 66,
   /** The gateway could not be reached (DNS, refused, reset, TLS handshake). */
@@ -27,7 +29,8 @@ export const EXIT = {
 } as const;
 
 export const EXIT_CODES_HELP = [
-  'Exit codes: 0 ok; 1 error or bad usage; 66 not found; 69 gateway unreachable;',
+  'Exit codes: 0 ok; 1 error or bad usage; 2 `runs answer`/`runs plan` showed, sent nothing;',
+  '66 not found; 69 gateway unreachable;',
   '75 `serve`: port or data directory in use by another gateway (its pid in the message);',
   '76 certificate does not match --fingerprint; 77 authentication/permission refused; 124 timeout;',
   '127 a program ccg needs is not installed (cloudflared for `ccg tunnel`);',

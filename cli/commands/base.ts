@@ -104,7 +104,7 @@ export abstract class GatewayCommand extends BaseCommand {
   }
 }
 
-export { parseDuration } from '../durations.js';
+export { parseDuration, parseWait } from '../durations.js';
 
 /** A whole number between `min` and `max` given as `flag` (`--limit 0`, `--limit abc` were the gateway's schema messages). */
 export function countOption(value: string, flag: string, min: number, max: number): number {

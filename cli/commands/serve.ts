@@ -3,7 +3,7 @@ import { createGateway } from '../../server/gateway.js';
 import { createLogger, type LogLevel } from '../../server/log.js';
 import { installCrashHandlers } from '../crash-handlers.js';
 import { parsePushHosts } from '../../server/notify/push-hosts.js';
-import { BaseCommand, parseDuration } from './base.js';
+import { BaseCommand, parseDuration, parseWait } from './base.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { InUseError } from '../../server/instance-lock.js';
 import { parseSize } from '../sizes.js';
@@ -104,7 +104,7 @@ export class ServeCommand extends BaseCommand {
       maxBytes: parseSize(this.auditMaxSize ?? '256M', '--audit-max-size'),
     };
     if (auditBudget.maxBytes < 1024 * 1024) throw new CliError('--audit-max-size must be at least 1M');
-    const cancelGraceMs = parseDuration(this.cancelGrace ?? '30s', '--cancel-grace');
+    const cancelGraceMs = parseWait(this.cancelGrace ?? '30s', '--cancel-grace');
     const count = (v: string | undefined, flag: string, min: number): number | undefined => {
       if (v === undefined) return undefined;
       if (!/^\d{1,7}$/.test(v) || Number(v) < min) throw new CliError(`${flag} "${v}" must be a whole number of at least ${min}`);

@@ -5,7 +5,7 @@ import { Command, Option } from 'clipanion';
 import QRCode from 'qrcode';
 import { CliError, EXIT } from '../exit-codes.js';
 import { safe } from '../format.js';
-import { BaseCommand, parseDuration } from './base.js';
+import { BaseCommand, parseWait } from './base.js';
 
 const INSTALL_HINT = 'install it from https://developers.cloudflare.com/cloudflare-one/connections/connect-networks/downloads/ (or pass --cloudflared PATH)';
 
@@ -85,7 +85,7 @@ export class TunnelCommand extends BaseCommand {
     if (Boolean(this.name) !== Boolean(this.hostname)) throw new CliError('--name and --hostname go together (a named tunnel needs the hostname it serves)');
     if (this.name && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(this.name)) throw new CliError('--name: letters, digits, ".", "_" and "-" only');
     if (this.hostname && !/^(?=.{1,253}$)([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}$/.test(this.hostname)) throw new CliError(`--hostname "${safe(this.hostname.slice(0, 100))}" is not a host name`);
-    const readyMs = parseDuration(this.readyTimeout, '--ready-timeout');
+    const readyMs = parseWait(this.readyTimeout, '--ready-timeout');
     const args = ['tunnel', '--no-autoupdate'];
     if (this.name) args.push('--name', this.name, '--hostname', this.hostname!);
     args.push('--url', origin.href.replace(/\/$/, ''));

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { COMMAND_NAME_RE, PARAM_NAME_RE, type AdvertisedCommand } from '../../protocol/run.js';
 import { MAX_EXEC_PARAMS } from '../../protocol/runner-messages.js';
 import { CliError } from '../exit-codes.js';
-import { parseDuration } from '../durations.js';
+import { parseWait } from '../durations.js';
 
 /**
  * The runner's allowlist: the only commands a gateway can ever get run on this machine. Entries
@@ -152,7 +152,7 @@ export function loadAllowlistFile(file: string, workspace: string): AllowedComma
       argv: c.argv,
       params,
       patterns,
-      timeoutMs: c.timeout ? parseDuration(c.timeout, `--allowlist ${c.name}.timeout`) : DEFAULT_TIMEOUT,
+      timeoutMs: c.timeout ? parseWait(c.timeout, `--allowlist ${c.name}.timeout`) : DEFAULT_TIMEOUT,
       maxOutput: c.maxOutputBytes ?? DEFAULT_MAX_OUTPUT,
       ...(c.description ? { description: c.description } : {}),
     };

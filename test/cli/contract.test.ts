@@ -45,6 +45,13 @@ test('--json shapes and exit codes: success, auth failure, not found, timeout, u
   await expectError(['runs', 'wait', 'zzzzzzzzzzzz'], g.env, 66, 'ERR_RUN_NOT_FOUND');
   await expectError(['runs', 'show', '../../etc'], g.env, 66, 'ERR_RUN_NOT_FOUND');
   await expectError(['runs', 'wait', c.id, '--timeout', '300ms'], g.env, 124, 'ERR_TIMEOUT');
+  // Past what a timer holds (about 24.8 days) Node fires after 1 ms: "still not finished" at once.
+  for (const long of ['30d', '99999999']) {
+    const r = await runCli(['runs', 'wait', c.id, '--timeout', long, '--json'], g.env);
+    assert.equal(r.code, 1, `--timeout ${long}: a usage error, not a timeout (${r.stderr})`);
+    assert.match(JSON.parse(r.stderr).error.message, /too long: at most 24d/);
+    assert.doesNotMatch(r.stderr, /TimeoutOverflowWarning/);
+  }
 
   const wrongPin = { ...g.env, CCG_FINGERPRINT: 'sha256:' + '0'.repeat(64) };
   await expectError(['runs', 'list'], wrongPin, 76, 'ERR_PIN_MISMATCH');
@@ -91,9 +98,11 @@ test('runner: refuses a malformed or missing token and a finished run; warns abo
   assert.equal(r.code, 77, r.stderr);
   assert.match(r.stderr, /ERR_SIGNATURE_INVALID/);
 
-  r = await runCli([...base, '--token', c.token, '--', 'sh', '-c', 'exit 4'], {});
+  r = await runCli([...base, '--token', c.token, '--json', '--', 'sh', '-c', 'exit 4'], {});
   assert.equal(r.code, 4);
-  assert.match(r.stderr, /visible in `ps`/);
+  // With --json every line on stderr is JSON, the warning too.
+  const lines = r.stderr.trimEnd().split('\n').map((l) => JSON.parse(l) as { status?: string });
+  assert.ok(lines.some((l) => /visible in `ps`/.test(l.status ?? '')), r.stderr);
 
   r = await runCli([...base, '--', 'true'], { CCG_RUN_TOKEN: c.token });
   assert.equal(r.code, 1);

@@ -8,7 +8,7 @@ import { CliError, EXIT } from '../../exit-codes.js';
 import { defaultMachineConfigPath, loadMachineConfig } from '../../machine/config.js';
 import { MachineDaemon } from '../../machine/daemon.js';
 import { VERSION } from '../../version.js';
-import { BaseCommand, parseDuration, terminalLine } from '../base.js';
+import { BaseCommand, parseWait, terminalLine } from '../base.js';
 
 /** `$XDG_STATE_HOME/ccg/machine/NAME`, by default `~/.local/state/ccg/machine/NAME`. */
 export function defaultMachineStateDir(env: Record<string, string | undefined>, name: string): string {
@@ -83,7 +83,7 @@ export class MachineStartCommand extends BaseCommand {
       gateways, name: this.name, token, config,
       stateDir: this.stateDir ?? defaultMachineStateDir(env, this.name),
       runnerEntry, claudeBin: this.claudeBin, env: childEnv, version: VERSION,
-      heartbeatMs: parseDuration(this.heartbeat, '--heartbeat'), status,
+      heartbeatMs: parseWait(this.heartbeat, '--heartbeat'), status,
     });
     const stop = () => daemon.close();
     process.once('SIGINT', stop);

@@ -11,7 +11,7 @@ import { runRunner } from '../../runner/runner.js';
 import { defaultSpoolRoot } from '../../runner/spool.js';
 import { claudeChild, parsePtySize } from '../../runner/claude-options.js';
 import { CliError, EXIT, EXIT_CODES_HELP } from '../../exit-codes.js';
-import { BaseCommand, parseDuration, terminalLine } from '../base.js';
+import { BaseCommand, parseWait, terminalLine } from '../base.js';
 import { VERSION } from '../../version.js';
 
 export class RunnerStartCommand extends BaseCommand {
@@ -145,10 +145,7 @@ export class RunnerStartCommand extends BaseCommand {
     // Status lines carry text from the gateway (who cancelled, error messages, operator names):
     // every control sequence goes before it reaches this terminal (no OSC 52 clipboard writes,
     // no title sets, no cursor tricks), and a line stays one line.
-    const status = (raw: string) => {
-      const line = terminalLine(raw);
-      this.context.stderr.write(this.json ? JSON.stringify({ status: line }) + '\n' : `ccg-runner: ${line}\n`);
-    };
+    const status = (raw: string) => this.status(raw);
     const cwd = this.cwd ?? process.cwd();
     const echoing = !(this.quiet || this.json);
     const { argv, mode, driver } = claudeChild({
@@ -159,8 +156,8 @@ export class RunnerStartCommand extends BaseCommand {
       claudeArgs: this.claudeArgs ?? [],
       claudeSettings: this.claudeSettings,
       pty: this.pty ? parsePtySize(this.ptySize) : null,
-      approvalTimeoutMs: parseDuration(this.approvalTimeout, '--approval-timeout'),
-      inputWaitMs: parseDuration(this.inputWait, '--input-wait'),
+      approvalTimeoutMs: parseWait(this.approvalTimeout, '--approval-timeout'),
+      inputWaitMs: parseWait(this.inputWait, '--input-wait'),
       remoteInput: this.remoteInput,
       remoteApproval: this.remoteApproval,
       allowBypass: this.allowBypass,
@@ -174,7 +171,7 @@ export class RunnerStartCommand extends BaseCommand {
       if (names.has(c.name)) throw new CliError(`the command "${c.name}" is defined twice`);
       names.add(c.name);
     }
-    const heartbeatMs = parseDuration(this.heartbeat, '--heartbeat');
+    const heartbeatMs = parseWait(this.heartbeat, '--heartbeat');
     if (heartbeatMs < 100) throw new CliError('--heartbeat must be at least 100ms');
     const globs = (this.artifact ?? []).map((g) => {
       const c = checkGlob(g);
@@ -197,9 +194,9 @@ export class RunnerStartCommand extends BaseCommand {
       status,
       echo: echoing ? { stdout: this.context.stdout, stderr: this.context.stderr } : null,
       version: VERSION,
-      connectTimeoutMs: parseDuration(this.connectTimeout, '--connect-timeout'),
-      lingerMs: parseDuration(this.linger, '--linger'),
-      graceMs: parseDuration(this.grace, '--grace'),
+      connectTimeoutMs: parseWait(this.connectTimeout, '--connect-timeout'),
+      lingerMs: parseWait(this.linger, '--linger'),
+      graceMs: parseWait(this.grace, '--grace'),
       powers: {
         ...DEFAULT_POWERS,
         artifactGlobs: globs,
@@ -215,6 +212,12 @@ export class RunnerStartCommand extends BaseCommand {
     return code;
   }
 
+  /** One status line on stderr: `ccg-runner: …`, or with --json `{"status":"…"}`. */
+  private status(raw: string): void {
+    const line = terminalLine(raw);
+    this.context.stderr.write(this.json ? JSON.stringify({ status: line }) + '\n' : `ccg-runner: ${line}\n`);
+  }
+
   private readToken(env: Record<string, string | undefined>): string {
     let token: string | undefined;
     if (this.tokenFile) {
@@ -224,7 +227,7 @@ export class RunnerStartCommand extends BaseCommand {
         throw new CliError(`cannot read --token-file ${this.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
       }
     } else if (this.token) {
-      this.context.stderr.write('ccg-runner: warning: a token on the command line is visible in `ps`; prefer CCG_RUN_TOKEN or --token-file\n');
+      this.status('warning: a token on the command line is visible in `ps`; prefer CCG_RUN_TOKEN or --token-file');
       token = this.token;
     } else {
       token = env['CCG_RUN_TOKEN'];

@@ -22,7 +22,7 @@ export async function pendingOf(api: ApiClient, runId: string, approvalId: strin
     if (approvalKind(a.toolName) !== kind) throw new CliError(`approval ${approvalId} is a ${terminalLine(a.toolName)} request, not ${what}`);
     return a;
   }
-  if (open.length === 0) throw new CliError(`run ${runId} has no open ${what}`, EXIT.NOT_FOUND, 'ERR_APPROVAL_NOT_FOUND');
+  if (open.length === 0) throw new CliError(`run ${runId} has no open ${kind === 'questions' ? what : 'plan (ExitPlanMode)'}`, EXIT.NOT_FOUND, 'ERR_APPROVAL_NOT_FOUND');
   if (open.length > 1) throw new CliError(`run ${runId} has ${open.length} open ${what}; name one: ${open.map((a) => a.approvalId).join(', ')}`);
   return open[0]!;
 }
@@ -109,7 +109,7 @@ export class RunsAnswerCommand extends GatewayCommand {
     if (this.choose.length === 0 && this.other.length === 0) {
       const lines = approvalDetail(a, { width: 160 }).map((l) => l.text);
       this.print({ approval: a }, () => `${a.approvalId}: Claude asks\n${lines.join('\n')}\nanswer with --choose N=OPTION (repeat where several are allowed) or --other N=TEXT\n`);
-      return 2;
+      return EXIT.SHOWN;
     }
     if (questions.length === 0) throw new CliError('ccg could not read these questions; deny them with a message instead');
     const answers = buildAnswers(questions, this.choose, this.other);

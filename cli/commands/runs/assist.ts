@@ -2,7 +2,7 @@ import { Command, Option } from 'clipanion';
 import { AssistActionResponse, AssistResponse, type AssistInfo } from '../../../protocol/assist.js';
 import { CliError, EXIT } from '../../exit-codes.js';
 import { safe } from '../../format.js';
-import { GatewayCommand, parseDuration } from '../base.js';
+import { GatewayCommand, parseWait } from '../base.js';
 import { runIdArg } from './args.js';
 import { followRequest } from './follow.js';
 
@@ -71,6 +71,6 @@ export class RunsAssistCommand extends GatewayCommand {
         this.print({ assist: a }, () => describe(a));
         return 0;
       },
-    }, { timeoutMs: parseDuration(this.timeout, '--timeout'), what: `assist ${this.action}`, client: 'ccg-assist' }, (err) => this.report(err));
+    }, { timeoutMs: parseWait(this.timeout, '--timeout'), what: `assist ${this.action}`, client: 'ccg-assist' }, (err) => this.report(err));
   }
 }

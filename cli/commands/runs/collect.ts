@@ -2,7 +2,7 @@ import { Command, Option } from 'clipanion';
 import { CollectResponse } from '../../../protocol/artifacts.js';
 import { CliError, EXIT } from '../../exit-codes.js';
 import { safe } from '../../format.js';
-import { GatewayCommand, parseDuration } from '../base.js';
+import { GatewayCommand, parseWait } from '../base.js';
 import { runIdArg } from './args.js';
 import { followRequest } from './follow.js';
 
@@ -32,7 +32,7 @@ export class RunsCollectCommand extends GatewayCommand {
 
   protected async run(): Promise<number> {
     const id = runIdArg(this.id);
-    const timeoutMs = parseDuration(this.timeout, '--timeout');
+    const timeoutMs = parseWait(this.timeout, '--timeout');
     const target = this.target();
     const res = await this.api().json('POST', `/api/v1/runs/${id}/collect`, CollectResponse);
     if (!this.wait) {

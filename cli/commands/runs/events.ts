@@ -5,7 +5,7 @@ import { RunnerEvent } from '../../../protocol/runner-events.js';
 import { isFinal, type RunSummary } from '../../../protocol/run.js';
 import { itemsOfChunk, type TimelineItem } from '../../../protocol/timeline.js';
 import { OperatorClient } from '../../client/operator-client.js';
-import { CliError } from '../../exit-codes.js';
+import { CliError, exitForCode } from '../../exit-codes.js';
 import { TextTimeline } from '../../render/timeline-text.js';
 import { jsonLine } from '../../format.js';
 import { LiveTextPrinter } from '../../render/live-text-printer.js';
@@ -114,11 +114,12 @@ export class RunsEventsCommand extends GatewayCommand {
       client.on('notice', (n) => {
         if (n.runId && n.runId !== id) return;
         client.close();
-        resolve(this.report(new CliError(n.message, n.code === 'ERR_RUN_NOT_FOUND' ? 66 : 1, n.code)));
+        resolve(this.report(new CliError(n.message, exitForCode(n.code), n.code)));
       });
       client.on('fatal', (err) => resolve(this.report(err)));
       client.on('state', (s) => {
-        if (s === 'reconnecting') this.context.stderr.write('ccg: gateway connection lost; reconnecting…\n');
+        // With --json, stderr holds only the one error line a script parses.
+        if (s === 'reconnecting' && !this.json) this.context.stderr.write('ccg: gateway connection lost; reconnecting…\n');
       });
       client.subscribe(id, { from });
       client.start();

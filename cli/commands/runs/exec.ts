@@ -5,7 +5,7 @@ import { waitThroughClosedPipe } from '../../closed-pipe.js';
 import { CliError, EXIT } from '../../exit-codes.js';
 import { jsonLine } from '../../format.js';
 import { isTerminal, TerminalFilter } from '../../terminal-filter.js';
-import { GatewayCommand, parseDuration } from '../base.js';
+import { GatewayCommand, parseWait } from '../base.js';
 import { runIdArg } from './args.js';
 import { commandExitStatus, followRequest } from './follow.js';
 
@@ -51,7 +51,7 @@ export class RunsExecCommand extends GatewayCommand {
       if (eq <= 0) throw new CliError(`"${p}" is not PARAM=VALUE`);
       params[p.slice(0, eq)] = p.slice(eq + 1);
     }
-    const timeoutMs = this.timeout ? parseDuration(this.timeout, '--timeout') : undefined;
+    const timeoutMs = this.timeout ? parseWait(this.timeout, '--timeout') : undefined;
     const target = this.target();
     const res = await this.api().json('POST', `/api/v1/runs/${id}/exec`, ExecResponse, { name: this.name, params });
     if (!this.wait) {

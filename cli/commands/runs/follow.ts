@@ -5,7 +5,7 @@ import { isFinal, type RunSummary } from '../../../protocol/run.js';
 import { parseEvents, type RunnerEvent } from '../../../protocol/runner-events.js';
 import type { GatewayTarget } from '../../client/api.js';
 import { OperatorClient } from '../../client/operator-client.js';
-import { CliError, EXIT } from '../../exit-codes.js';
+import { CliError, EXIT, exitForCode } from '../../exit-codes.js';
 
 /** A handler's verdict: a number ends the wait with that exit status, undefined keeps waiting. */
 type Verdict = number | undefined;
@@ -65,7 +65,7 @@ export function followRequest(target: GatewayTarget, runId: string, fromSeq: num
       if (isFinal(run.status)) final = run;
       checkEnded();
     });
-    client.on('notice', (n) => end(report(new CliError(n.message, n.code === 'ERR_RUN_NOT_FOUND' ? EXIT.NOT_FOUND : EXIT.ERROR, n.code))));
+    client.on('notice', (n) => end(report(new CliError(n.message, exitForCode(n.code), n.code))));
     client.on('fatal', (err) => end(report(err)));
     client.subscribe(runId, { from: fromSeq });
     client.start();

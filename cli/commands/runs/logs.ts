@@ -4,7 +4,7 @@ import { Command, Option } from 'clipanion';
 import { CHILD_STREAMS, STREAMS } from '../../../protocol/frames.js';
 import { isFinal, type RunSummary } from '../../../protocol/run.js';
 import { OperatorClient } from '../../client/operator-client.js';
-import { CliError } from '../../exit-codes.js';
+import { CliError, exitForCode } from '../../exit-codes.js';
 import { jsonLine } from '../../format.js';
 import { isTerminal, TerminalFilter } from '../../terminal-filter.js';
 import { GatewayCommand } from '../base.js';
@@ -103,11 +103,12 @@ export class RunsLogsCommand extends GatewayCommand {
       });
       client.on('notice', (n) => {
         client.close();
-        resolve(this.report(new CliError(n.message, n.code === 'ERR_RUN_NOT_FOUND' ? 66 : 1, n.code)));
+        resolve(this.report(new CliError(n.message, exitForCode(n.code), n.code)));
       });
       client.on('fatal', (err) => resolve(this.report(err)));
       client.on('state', (s) => {
-        if (s === 'reconnecting') this.context.stderr.write('ccg: gateway connection lost; reconnecting…\n');
+        // With --json, stderr holds only the one error line a script parses.
+        if (s === 'reconnecting' && !this.json) this.context.stderr.write('ccg: gateway connection lost; reconnecting…\n');
       });
       client.subscribe(id, { from });
       client.start();

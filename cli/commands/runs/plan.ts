@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { ApprovalResponse } from '../../../protocol/claude-control.js';
 import { MAX_MESSAGE } from '../../../protocol/claude-events.js';
-import { CliError } from '../../exit-codes.js';
+import { CliError, EXIT } from '../../exit-codes.js';
 import { approvalDetail } from '../../render/steer-text.js';
 import { GatewayCommand } from '../base.js';
 import { pendingOf } from './answer.js';
@@ -48,7 +48,7 @@ export class RunsPlanCommand extends GatewayCommand {
     if (!this.approve && !this.keepPlanning) {
       const lines = approvalDetail(a, { width: 160, maxLines: 400 }).map((l) => l.text);
       this.print({ approval: a }, () => `${a.approvalId}: Claude's plan\n${lines.join('\n')}\nanswer with --approve [--allow-edits] or --keep-planning [--message TEXT]\n`);
-      return 2;
+      return EXIT.SHOWN;
     }
     const body = this.approve ? { decision: 'approve', mode: this.allowEdits ? 'acceptEdits' : 'default' } : { decision: 'keep_planning', ...(this.message ? { message: this.message } : {}) };
     const out = await this.api().json('POST', `/api/v1/runs/${id}/approvals/${a.approvalId}/plan`, ApprovalResponse, body);

@@ -2,9 +2,9 @@ import { Command, Option } from 'clipanion';
 import { isFinal, type RunSummary } from '../../../protocol/run.js';
 import { OperatorClient } from '../../client/operator-client.js';
 import { waitThroughClosedPipe } from '../../closed-pipe.js';
-import { CliError, EXIT } from '../../exit-codes.js';
+import { CliError, EXIT, exitForCode } from '../../exit-codes.js';
 import { safe, statusText } from '../../format.js';
-import { GatewayCommand, parseDuration } from '../base.js';
+import { GatewayCommand, parseWait } from '../base.js';
 import { runIdArg } from './args.js';
 
 /** The exit status `ccg runs wait` reports for a finished run. */
@@ -43,7 +43,7 @@ export class RunsWaitCommand extends GatewayCommand {
   protected async run(): Promise<number> {
     const id = runIdArg(this.id);
     waitThroughClosedPipe();
-    const timeoutMs = this.timeout !== undefined ? parseDuration(this.timeout, '--timeout') : undefined;
+    const timeoutMs = this.timeout !== undefined ? parseWait(this.timeout, '--timeout') : undefined;
     const client = new OperatorClient(this.target(), { reconnect: true, client: 'ccg-wait', failFast: true });
     return new Promise<number>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
@@ -76,7 +76,7 @@ export class RunsWaitCommand extends GatewayCommand {
         this.print({ run }, () => `run ${id} ${statusText(run)}${run.reason ? ` — ${safe(run.reason)}` : ''}\n`);
         end(exitStatusOf(run));
       });
-      client.on('notice', (n) => end(this.report(new CliError(n.message, n.code === 'ERR_RUN_NOT_FOUND' ? EXIT.NOT_FOUND : EXIT.ERROR, n.code))));
+      client.on('notice', (n) => end(this.report(new CliError(n.message, exitForCode(n.code), n.code))));
       client.on('fatal', (err) => end(this.report(err)));
       // Only state changes are wanted: start past any output.
       client.subscribe(id, { from: Number.MAX_SAFE_INTEGER });
