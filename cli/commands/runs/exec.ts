@@ -21,7 +21,8 @@ export class RunsExecCommand extends GatewayCommand {
       With --wait, streams the command's output (stdout and stderr together) and exits with the
       command's exit code: 128 + N when signal N ended it, 124 when it hit its timeout on the
       runner. A refusal by the runner exits 1 and prints the runner's reason; a name it does not
-      offer exits 66. Without --wait,
+      offer exits 66. --timeout gives up waiting (124), not the command: it runs on to its end or
+      to the runner's own timeout, and the runner takes no other command meanwhile. Without --wait,
       prints the request id and returns at once; the output is in \`ccg runs logs ID --json\`
       (stream "command").
 
@@ -30,7 +31,7 @@ export class RunsExecCommand extends GatewayCommand {
     `,
     examples: [
       ['Run the tests and wait for the result', 'ccg runs exec 7k2m9x4q3w8z test --wait'],
-      ['With a parameter', 'ccg runs exec 7k2m9x4q3w8z show file=src/main.ts --wait'],
+      ['With a parameter', 'ccg runs exec 7k2m9x4q3w8z show rev=HEAD~1 path=src/main.ts --wait'],
       ['In CI: fail the job when the tests fail', 'ccg runs exec "$RUN" test --wait --timeout 20m || exit $?'],
     ],
   });
