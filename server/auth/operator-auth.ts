@@ -22,6 +22,7 @@ export interface Principal {
 export function authenticateBearer(store: AuthStore, headers: Record<string, string>): Principal {
   const auth = headers['authorization'] ?? '';
   const m = /^Bearer\s+(\S+)$/i.exec(auth);
+  if (m) store.assertCredentialsCurrent?.();
   const rec = verifyApiToken(store, m?.[1]);
   if (!rec) {
     throw new CcgError('ERR_UNAUTHORIZED', m ? 'API token is unknown or revoked' : 'missing Authorization: Bearer <API token>');

@@ -101,6 +101,7 @@ export class SessionService {
   resolve(cookie: string | undefined): ResolvedSession | undefined {
     const id = readCookie(cookie, SESSION_COOKIE);
     if (!id || !ID_RE.test(id)) return undefined;
+    this.store.assertCredentialsCurrent?.();
     const hash = hashSessionId(id);
     const stored = this.store.getSession(hash);
     if (!stored) return undefined;

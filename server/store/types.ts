@@ -189,6 +189,12 @@ export interface AuthChange {
 }
 
 export interface AuthStore {
+  /**
+   * Throws ERR_STORAGE when this node cannot vouch that its copy of tokens, users and sessions is
+   * current (a clustered store that has not heard from NATS for seconds: a token revoked on
+   * another node would still pass here). Checked before any stored credential is honoured.
+   */
+  assertCredentialsCurrent?(): void;
   /** Records a nonce until `expiresAt`; resolves false if it was already there. Durable when resolved. */
   claimNonce(nonce: string, expiresAt: number): Promise<boolean>;
   pruneNonces(now: number): Promise<number>;

@@ -80,9 +80,11 @@ export function mountOperatorSocket(app: TemplatedApp, s: Services, o: OperatorS
     let now: Principal;
     try {
       now = resolvePrincipal(d.credentials);
-    } catch {
-      const e = new CcgError('ERR_UNAUTHORIZED', 'your token was revoked, or your account was disabled or deleted');
-      log.warn('operator.revoked', { user: d.principal.name, remote: d.remote });
+    } catch (err) {
+      // A node cut off from NATS cannot tell (ERR_STORAGE): the socket goes, saying so.
+      const unsure = err instanceof CcgError && err.code === 'ERR_STORAGE';
+      const e = unsure ? err : new CcgError('ERR_UNAUTHORIZED', 'your token was revoked, or your account was disabled or deleted');
+      log.warn(unsure ? 'operator.unverifiable' : 'operator.revoked', { user: d.principal.name, remote: d.remote });
       ws.cork(() => {
         send(ws, { type: 'error', code: e.code, message: e.message });
         ws.end(e.ws, closeReason(e.code, e.message));

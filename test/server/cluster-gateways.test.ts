@@ -156,3 +156,47 @@ test('two gateway nodes on one JetStream: a command asked through node B of a ru
   await waitFor(() => (a.gw.store.listAudit({ limit: 100 }).some((e) => e.action === 'command.exit' && e.detail?.['code'] === 7) ? true : undefined), 10_000, 'the sentinel audited');
   assert.equal(audited().length, 1, 'one entry for the request asked through B');
 });
+
+test('a node whose NATS server stops answering honours no stored credential and is not ready, within seconds, and recovers when it answers again', async (t) => {
+  const nats = await startNatsCluster(1);
+  t.after(() => nats.stop());
+  const g = await startGateway({ nats: { servers: [nats.urls] } });
+  t.after(() => g.close());
+  const pid = nats.nodes[0]!.pid()!;
+  assert.equal((await apiRequest(g, 'GET', '/api/v1/runs')).status, 200);
+  assert.equal((await apiRequest(g, 'GET', '/readyz')).status, 200);
+  // Hung, not gone: the socket stays up, so only silence tells. A token revoked on another node
+  // meanwhile would pass on this node's copy; it was honoured for 20-30 s (the client's pings).
+  process.kill(pid, 'SIGSTOP');
+  t.after(() => void (() => { try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ } })());
+  const refused = await waitFor(async () => {
+    const r = await apiRequest(g, 'GET', '/api/v1/runs');
+    return r.status === 200 ? undefined : r;
+  }, 8000, 'the token refused while NATS does not answer');
+  assert.equal(refused.status, 503, JSON.stringify(refused.json));
+  assert.equal((refused.json as { error: { code: string } }).error.code, 'ERR_STORAGE');
+  assert.match((refused.json as { error: { message: string } }).error.message, /credentials cannot be checked on this node/);
+  assert.equal((await apiRequest(g, 'GET', '/readyz')).status, 503, 'not ready');
+  process.kill(pid, 'SIGCONT');
+  await waitFor(async () => ((await apiRequest(g, 'GET', '/api/v1/runs')).status === 200 ? true : undefined), 20_000, 'the token honoured again');
+  await waitFor(async () => ((await apiRequest(g, 'GET', '/readyz')).status === 200 ? true : undefined), 20_000, 'ready again');
+});
+
+test('three NATS servers, two of them killed: the node says it takes no writes (/readyz 503, health not ok), and is ready again once the quorum is back', async (t) => {
+  const nats = await startNatsCluster(3);
+  t.after(() => nats.stop());
+  const g = await startGateway({ nats: { servers: nats.nodes.map((n) => n.url) } });
+  t.after(() => g.close());
+  assert.equal((await apiRequest(g, 'GET', '/readyz')).status, 200);
+  await nats.kill(1);
+  await nats.kill(2);
+  // It said ok with "degraded" while no write could succeed (runs create failed, login 503).
+  // Health is read every 10 s: a later look sees it (a moment of "unreachable" may come first,
+  // while the node's client moves to the surviving server).
+  await waitFor(() => (/no leader/.test(g.gw.store.health().detail) ? true : undefined), 60_000, 'the store says it has no leader');
+  assert.equal(g.gw.store.health().ok, false);
+  assert.equal((await apiRequest(g, 'GET', '/readyz')).status, 503);
+  await Promise.all([nats.restart(1, { ready: false }), nats.restart(2, { ready: false })]);
+  await nats.ready();
+  await waitFor(async () => ((await apiRequest(g, 'GET', '/readyz')).status === 200 ? true : undefined), 60_000, 'ready again with the quorum back');
+});

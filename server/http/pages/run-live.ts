@@ -65,7 +65,12 @@ export function openStream(pc: PageCtx, streams: LiveStreams): SseStream {
   // A stream shows what its role may see (approval buttons, links): when the session ends or the
   // user's role changes, it ends, and the page reconnects as who the user is now.
   const recheck = () => {
-    const still = pc.d.sessions.resolve(pc.ctx.headers['cookie']);
+    let still;
+    try {
+      still = pc.d.sessions.resolve(pc.ctx.headers['cookie']);
+    } catch {
+      return s.end(); // this node cannot vouch for the session now (cut off from NATS)
+    }
     if (!still || still.hash !== hash || still.record.stage !== 'full' || still.user.role !== role) s.end();
   };
   const off = streams.watch.add(() => {

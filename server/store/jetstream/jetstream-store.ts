@@ -25,6 +25,8 @@ export interface JetStreamStoreOptions extends NatsLinkOptions {
 
 /** How often health (stream leaders, lagging replicas) and the audit usage are read from the servers. */
 const HEALTH_EVERY_MS = 10_000;
+/** The same while a stream has no leader. */
+const HEALTH_SOON_MS = 2000;
 
 /**
  * The gateway's Store on NATS JetStream, for a cluster of gateway nodes that keep no state of
@@ -39,6 +41,8 @@ export class JetStreamStore implements Store {
   private readonly runListeners = new Set<(run: RunRecord) => void>();
   private healthTimer: NodeJS.Timeout | null = null;
   private degraded: string[] = [];
+  /** Streams and buckets with no leader at the last look: no write to them can succeed. */
+  private leaderless: string[] = [];
   private closed = false;
 
   private constructor(
@@ -220,6 +224,10 @@ export class JetStreamStore implements Store {
     return 0;
   }
 
+  assertCredentialsCurrent(): void {
+    this.link.mustBeCurrent();
+  }
+
   getApiToken(hash: string): ApiTokenRecord | undefined {
     return this.accounts.getApiToken(hash);
   }
@@ -363,34 +371,66 @@ export class JetStreamStore implements Store {
   // ---- health
 
   private startHealth(): void {
+    // Looked at again sooner while a stream has no leader, so a node is ready soon after it has one.
     const tick = () => {
-      void this.refreshHealth().catch(() => undefined);
+      void this.refreshHealth()
+        .catch(() => undefined)
+        .then(() => {
+          if (this.closed) return;
+          this.healthTimer = setTimeout(tick, this.leaderless.length > 0 ? HEALTH_SOON_MS : HEALTH_EVERY_MS);
+          this.healthTimer.unref();
+        });
     };
-    this.healthTimer = setInterval(tick, HEALTH_EVERY_MS);
-    this.healthTimer.unref();
     tick();
   }
 
-  /** Reads every stream's cluster state: a stream without a leader, or with a replica offline or behind, is degraded. */
+  /**
+   * Reads every stream's cluster state: a stream without a leader, or with a replica offline or
+   * behind, is degraded. One without a leader (or whose state JetStream cannot give) takes no
+   * writes at all: the store is then not ok (/readyz 503, `ccg doctor` fails), where a replica
+   * offline still leaves a quorum that writes.
+   */
   async refreshHealth(): Promise<void> {
     if (!this.link.connected) return;
     const names = [RESOURCES.out, RESOURCES.audit, `OBJ_${RESOURCES.blobs}`, ...Object.values(RESOURCES.buckets).map((b) => `KV_${b}`)];
     const degraded: string[] = [];
+    const leaderless: string[] = [];
     for (const name of names) {
-      const info = await this.link.jsm.streams.info(name);
+      let info;
+      try {
+        info = await this.link.jsm.streams.info(name);
+      } catch {
+        if (!this.link.connected) return; // the link says why
+        // JetStream's API does not answer (no meta leader: the quorum is lost); asking about
+        // the other streams would take a timeout each.
+        this.degraded = names;
+        this.leaderless = names;
+        return;
+      }
       const c = info.cluster;
       if (!c || this.link.replicas === 1) continue;
+      if (!c.leader) leaderless.push(name);
       if (!c.leader || (c.replicas ?? []).some((r) => r.offline || !r.current)) degraded.push(name);
     }
     this.degraded = degraded;
+    this.leaderless = leaderless;
     await this.audit.refresh();
   }
 
   health(): StoreHealth {
     const nc = this.link.nc as unknown as { info?: { cluster?: string } };
-    const ok = !this.closed && this.link.connected;
+    const current = this.link.current;
+    const ok = !this.closed && current && this.leaderless.length === 0;
     const server = this.link.connected ? this.link.nc.getServer() : null;
-    const detail = this.closed ? 'closed' : !ok ? `NATS unreachable (${this.link.problem}): writes are refused` : `JetStream via ${server}, R${this.link.replicas}${this.degraded.length ? `, degraded: ${this.degraded.join(', ')}` : ''}`;
+    const detail = this.closed
+      ? 'closed'
+      : !this.link.connected
+        ? `NATS unreachable (${this.link.problem}): writes are refused`
+        : !current
+          ? `NATS at ${server} is not answering: credentials are not honoured until it does`
+          : this.leaderless.length > 0
+            ? `JetStream has no leader for ${this.leaderless.join(', ')} (quorum lost?): writes fail`
+            : `JetStream via ${server}, R${this.link.replicas}${this.degraded.length ? `, degraded: ${this.degraded.join(', ')}` : ''}`;
     return {
       ok,
       kind: 'jetstream',
@@ -402,7 +442,7 @@ export class JetStreamStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.healthTimer) clearInterval(this.healthTimer);
+    if (this.healthTimer) clearTimeout(this.healthTimer);
     await Promise.all(this.mirrors.map((m) => m.stop()));
     await this.audit.stop();
     await this.link.close();

@@ -18,6 +18,14 @@ export interface NatsLinkOptions {
   auth?: { user: string; pass: string };
 }
 
+/** How often the link asks its server for a PONG (the node's own liveness check, see `current`). */
+const HEARD_EVERY_MS = 1000;
+/**
+ * A node that has heard nothing from its NATS server this long may hold a stale copy of the
+ * cluster's state (tokens, users, sessions revoked on another node): it stops vouching for it.
+ */
+const STALE_AFTER_MS = 3000;
+
 /** A stream field that may change between starts (the rest must match, or the start fails naming it). */
 type Mutable = 'max_age' | 'max_bytes';
 
@@ -36,6 +44,10 @@ export class NatsLink {
   private up = true;
   private closing = false;
   private lastProblem: string | null = null;
+  /** When the server last answered a PING (performance.now()). */
+  private heardAt = performance.now();
+  private asking = false;
+  private readonly heartbeat: NodeJS.Timeout;
 
   /** The node's logger (the store's parts log through it). */
   get log(): Logger {
@@ -52,6 +64,42 @@ export class NatsLink {
     this.js = jetstream(nc, { timeout: o.timeoutMs ?? 5000 });
     this.kvm = new Kvm(this.js);
     void this.watchStatus();
+    // A server that hangs (stopped, swapping, a half-open connection) keeps the socket up: the
+    // client's own pings notice only after pingInterval × maxPingOut. Meanwhile the mirrors'
+    // copies go stale unseen, so the link times the server's answers itself.
+    this.heartbeat = setInterval(() => this.ask(), HEARD_EVERY_MS);
+    this.heartbeat.unref();
+  }
+
+  private ask(): void {
+    if (this.asking || this.closing || this.nc.isClosed()) return;
+    this.asking = true;
+    this.nc.rtt().then(
+      () => {
+        this.heardAt = performance.now();
+        this.asking = false;
+      },
+      () => {
+        this.asking = false;
+      },
+    );
+  }
+
+  /**
+   * Connected, and the server answered within STALE_AFTER_MS: this node's copies of the cluster's
+   * state are as current as NATS can make them. Credentials are honoured only while this holds.
+   */
+  get current(): boolean {
+    return this.connected && performance.now() - this.heardAt < STALE_AFTER_MS;
+  }
+
+  /** Throws ERR_STORAGE when this node cannot vouch that its copy of the cluster's credentials is current. */
+  mustBeCurrent(): void {
+    if (this.closing) throw new CcgError('ERR_SHUTDOWN', 'the gateway is shutting down');
+    if (!this.current) {
+      const why = this.connected ? `NATS has not answered for ${Math.round((performance.now() - this.heardAt) / 1000)} s` : `NATS is unreachable (${this.problem})`;
+      throw new CcgError('ERR_STORAGE', `credentials cannot be checked on this node: ${why}; retry, or use another node`);
+    }
   }
 
   /** Connects (failing with a clear error when no server answers) and checks JetStream is on. */
@@ -59,7 +107,7 @@ export class NatsLink {
     if (o.servers.length === 0) throw new Error('no NATS server given (--nats URL[,URL…])');
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: o.servers, name: 'ccg-gateway', maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: o.timeoutMs ?? 5000, pingInterval: 10_000, ...(o.auth ?? {}) });
+      nc = await connect({ servers: o.servers, name: 'ccg-gateway', maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: o.timeoutMs ?? 5000, pingInterval: 2000, maxPingOut: 2, ...(o.auth ?? {}) });
     } catch (err) {
       throw new Error(`cannot reach NATS at ${o.servers.join(', ')}: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -174,6 +222,7 @@ export class NatsLink {
 
   async close(): Promise<void> {
     this.closing = true;
+    clearInterval(this.heartbeat);
     await this.nc.drain().catch(() => this.nc.close());
   }
 }
