@@ -83,7 +83,8 @@ test('phone: Add machine, the daemon comes online, New run starts Claude there, 
     await page.getByLabel('Prompt for Claude').fill('is the build green?');
     await page.getByLabel('Permission mode').selectOption('plan');
     await phone.shot('machine-new-run');
-    await page.getByRole('button', { name: 'Start Claude' }).click();
+    // A double tap (the machine takes seconds to answer): one Claude, not two.
+    await page.getByRole('button', { name: 'Start Claude' }).dblclick();
     await page.waitForURL(/\/runs\/[0-9a-z]{12}$/);
     const first = /\/runs\/([0-9a-z]{12})$/.exec(page.url())![1]!;
     await page.locator('#tl-list').getByText('The build is green.', { exact: false }).waitFor({ timeout: 60_000 });
@@ -108,6 +109,7 @@ test('phone: Add machine, the daemon comes online, New run starts Claude there, 
     assert.equal(await page.getByLabel('Continue with').count(), 0, 'a run continued once offers no second Continue');
     const audit = g.gw.store.listAudit({ limit: 50 });
     assert.equal(audit.find((e) => e.action === 'machine.start')?.actor, 'olivia');
+    assert.equal(audit.filter((e) => e.action === 'machine.start').length, 1, 'the double tap started one run');
     assert.equal(audit.find((e) => e.action === 'machine.continue')?.actor, 'olivia');
     await waitFor(async () => (await runCli(['runs', 'show', second, '--json'], g.env)).stdout.includes('"status":"exited"') ? true : undefined, 60_000, 'second run ended');
     assert.deepEqual(realProblems(phone), []);

@@ -191,6 +191,34 @@ test('CSRF token and same-origin check on every state change; GET changes nothin
   assert.equal((await c.get('/runs')).status, 200);
 });
 
+test('New run posted twice from one form (a double tap) makes one run and shows its token both times; another form makes another', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const c = await adminClient(g);
+  const form = await c.get('/runs/new');
+  const once = /name="_once" value="([^"]+)"/.exec(form.body)?.[1];
+  assert.ok(once, 'the form carries a one-time value');
+  const [a, b] = await Promise.all([c.post('/runs/new', { name: 'tapped twice', _once: once }), c.post('/runs/new', { name: 'tapped twice', _once: once })]);
+  assert.equal(a.status, 201);
+  assert.equal(b.status, 201);
+  const tokenOf = (html: string) => /ccgr_[A-Za-z0-9_-]{43}/.exec(html)?.[0];
+  assert.ok(tokenOf(a.body));
+  assert.equal(tokenOf(b.body), tokenOf(a.body), 'the same run, its token shown on the page the phone ends on');
+  assert.equal(g.gw.runs.list({ limit: 100 }).length, 1, 'one run');
+  const again = /name="_once" value="([^"]+)"/.exec((await c.get('/runs/new')).body)?.[1];
+  assert.notEqual(again, once, 'a new form, a new value');
+  assert.equal((await c.post('/runs/new', { name: 'second', _once: again! })).status, 201);
+  assert.equal(g.gw.runs.list({ limit: 100 }).length, 2);
+  // Another session replaying the value gets nothing of the first's.
+  const other = new PageClient(g.url, g.fingerprint);
+  await login(other, 'admin', PW);
+  await other.get('/runs/new');
+  const replay = await other.post('/runs/new', { name: 'replayed', _once: once });
+  assert.equal(replay.status, 201);
+  assert.notEqual(tokenOf(replay.body), tokenOf(a.body));
+  assert.equal(g.gw.runs.list({ limit: 100 }).length, 3);
+});
+
 test('sessions: dead after logout, after idling, past their absolute age, and for disabled users', async (t) => {
   let clock = Date.now();
   const g = await startGateway({ now: () => clock, sessionPolicy: { idleMs: 10 * 60_000, maxMs: 60 * 60_000 } });

@@ -31,6 +31,26 @@
     );
   });
 
+  // ---- a form that acts once (Create run, Start Claude): a second tap while the first post is on
+  // its way sends nothing (the gateway answers a repeat of the form with the first answer too)
+  document.addEventListener('submit', function (evt) {
+    var form = evt.target;
+    if (!form || !form.hasAttribute || !form.hasAttribute('data-once')) return;
+    if (form.hasAttribute('data-sent')) {
+      evt.preventDefault();
+      return;
+    }
+    form.setAttribute('data-sent', '');
+    form.setAttribute('aria-busy', 'true');
+  });
+  // Back to the page (the browser's back button keeps it as it was): it may be sent again.
+  window.addEventListener('pageshow', function () {
+    document.querySelectorAll('form[data-sent]').forEach(function (form) {
+      form.removeAttribute('data-sent');
+      form.removeAttribute('aria-busy');
+    });
+  });
+
   // ---- typing in a field picks its choice ("Run created": a prompt or a command); runs before
   // htmx reads the form, which it does after its trigger's delay
   document.addEventListener('input', function (evt) {

@@ -8,6 +8,7 @@ import { qrDataUrl } from '../../render/qr.js';
 import { runView } from '../../render/run-view.js';
 import { html, pageRoute, redirect, type BrowserDeps, type PageCtx } from './browser.js';
 import { notice } from './notices.js';
+import { OnceForms } from './once-forms.js';
 
 function nameOf(pc: PageCtx): string {
   const name = pc.ctx.params[0] ?? '';
@@ -22,7 +23,7 @@ function machineView(m: MachineSummary): Record<string, unknown> {
   return { ...m, state, seen, running: m.info?.running.length ?? 0, workspaceNames: m.info?.workspaces.map((w) => w.name).join(', ') ?? '' };
 }
 
-function detailData(d: BrowserDeps, pc: PageCtx, name: string, form: { workspace?: string; prompt?: string; mode?: string; error?: string | null } = {}): Record<string, unknown> {
+function detailData(d: BrowserDeps, pc: PageCtx, name: string, once: string, form: { workspace?: string; prompt?: string; mode?: string; error?: string | null } = {}): Record<string, unknown> {
   const m = d.powers.machines.summary(d.powers.machines.mustGet(name));
   const now = d.now();
   const runs = d.powers.machines.runsOf(name).slice(0, 20).map((r) => runView(r, now));
@@ -37,6 +38,7 @@ function detailData(d: BrowserDeps, pc: PageCtx, name: string, form: { workspace
     workspaces: claudeWorkspaces,
     modes: modes.length ? modes : ['default'],
     promptMax: MAX_PROMPT,
+    once,
     form: { workspace: form.workspace ?? claudeWorkspaces[0]?.name ?? '', prompt: form.prompt ?? '', mode: form.mode ?? 'default', error: form.error ?? null },
   };
 }
@@ -47,6 +49,8 @@ function detailData(d: BrowserDeps, pc: PageCtx, name: string, form: { workspace
  * code, the token shown once) and Revoke for admins. Continue a run lives on the run page.
  */
 export function mountMachinesPages(app: TemplatedApp, d: BrowserDeps): void {
+  // A double tap on Start Claude started two Claudes on the machine: each form starts one run.
+  const starts = new OnceForms<string>(d.now);
   pageRoute(app, d, 'get', '/machines', { auth: 'user' }, (pc) => {
     const machines = d.powers.machines.list().map((m) => machineView(m));
     return html(pc, 200, 'machines', 'Machines', { machines, isAdmin: atLeast(pc.principal?.role, 'admin'), error: null, name: '' }, { nav: 'machines', notice: notice(pc.ctx.query) });
@@ -68,7 +72,7 @@ export function mountMachinesPages(app: TemplatedApp, d: BrowserDeps): void {
 
   pageRoute(app, d, 'get', '/machines/:name', { auth: 'user' }, (pc) => {
     const name = nameOf(pc);
-    return html(pc, 200, 'machine', name, detailData(d, pc, name), { nav: 'machines', notice: notice(pc.ctx.query) });
+    return html(pc, 200, 'machine', name, detailData(d, pc, name, starts.issue()), { nav: 'machines', notice: notice(pc.ctx.query) });
   });
 
   pageRoute(app, d, 'post', '/machines/:name/revoke', { auth: 'user', role: 'admin' }, async (pc) => {
@@ -82,13 +86,13 @@ export function mountMachinesPages(app: TemplatedApp, d: BrowserDeps): void {
     const f = await pc.form();
     const form = { workspace: f.get('workspace') ?? '', prompt: (f.get('prompt') ?? '').slice(0, MAX_PROMPT), mode: f.get('mode') ?? 'default' };
     const parsed = StartRunRequest.safeParse({ workspace: form.workspace, prompt: form.prompt, ...(form.mode && form.mode !== 'default' ? { mode: form.mode } : {}) });
-    if (!parsed.success) return html(pc, 400, 'machine', name, detailData(d, pc, name, { ...form, error: parsed.error.issues[0]?.message ?? 'bad request' }), { nav: 'machines' });
+    if (!parsed.success) return html(pc, 400, 'machine', name, detailData(d, pc, name, starts.issue(), { ...form, error: parsed.error.issues[0]?.message ?? 'bad request' }), { nav: 'machines' });
     try {
-      const { run } = await d.powers.machines.start({ principal: pc.principal!, from: pc.ip, via: 'page' }, name, parsed.data);
-      return redirect(pc, `/runs/${run.id}`);
+      const runId = await starts.run(pc.session!.hash, f.get('_once'), async () => (await d.powers.machines.start({ principal: pc.principal!, from: pc.ip, via: 'page' }, name, parsed.data)).run.id);
+      return redirect(pc, `/runs/${runId}`);
     } catch (err) {
       if (!(err instanceof CcgError) || !['ERR_MACHINE_REFUSED', 'ERR_MACHINE_OFFLINE'].includes(err.code)) throw err;
-      return html(pc, 409, 'machine', name, detailData(d, pc, name, { ...form, error: err.message }), { nav: 'machines' });
+      return html(pc, 409, 'machine', name, detailData(d, pc, name, starts.issue(), { ...form, error: err.message }), { nav: 'machines' });
     }
   });
 }

@@ -10,6 +10,7 @@ import { safeEqual } from '../../auth/sessions.js';
 import type { RunRecord } from '../../store/types.js';
 import { fragment, html, pageRoute, redirect, runIdOf, type BrowserDeps, type PageCtx } from './browser.js';
 import { notice } from './notices.js';
+import { OnceForms } from './once-forms.js';
 import { sectionsFor, type SectionCtx } from './run-sections.js';
 import { eventWindowOf, readEventWindow } from './run/events.js';
 import { isClaudeRun, pageView } from './run/timeline.js';
@@ -66,6 +67,8 @@ function terminalData(run: RunSummary, pc: PageCtx): Record<string, unknown> {
 }
 
 export function mountRunsPages(app: TemplatedApp, d: BrowserDeps): void {
+  // A double tap on Create run made two runs (and showed the second's token): each form makes one.
+  const creates = new OnceForms<{ run: RunRecord; token: string }>(d.now);
   pageRoute(app, d, 'get', '/runs', { auth: 'user' }, async (pc) => {
     const filter = parseFilter(pc.ctx.query);
     const runs = await listRuns(d, filter);
@@ -73,7 +76,7 @@ export function mountRunsPages(app: TemplatedApp, d: BrowserDeps): void {
     return html(pc, 200, 'runs', 'Runs', { runs, filter, filters: RUN_FILTERS}, { nav: 'runs', notice: notice(pc.ctx.query) });
   });
 
-  pageRoute(app, d, 'get', '/runs/new', { auth: 'user', role: 'operator' }, (pc) => html(pc, 200, 'run-new', 'New run', { error: null, name: '' }, { nav: 'new' }));
+  pageRoute(app, d, 'get', '/runs/new', { auth: 'user', role: 'operator' }, (pc) => html(pc, 200, 'run-new', 'New run', { error: null, name: '', once: creates.issue() }, { nav: 'new' }));
 
   pageRoute(app, d, 'post', '/runs/new', { auth: 'user', role: 'operator' }, async (pc) => {
     const f = await pc.form();
@@ -81,17 +84,17 @@ export function mountRunsPages(app: TemplatedApp, d: BrowserDeps): void {
     let name: string | undefined;
     if (rawName) {
       const parsed = RunName.safeParse(rawName);
-      if (!parsed.success) return html(pc, 400, 'run-new', 'New run', { error: parsed.error.issues[0]?.message ?? 'bad name', name: rawName.slice(0, 200), budget: '' }, { nav: 'new' });
+      if (!parsed.success) return html(pc, 400, 'run-new', 'New run', { error: parsed.error.issues[0]?.message ?? 'bad name', name: rawName.slice(0, 200), budget: '', once: creates.issue() }, { nav: 'new' });
       name = parsed.data;
     }
     const rawBudget = (f.get('budget') ?? '').trim().replace(/^\$/, '');
     let maxBudgetUsd: number | undefined;
     if (rawBudget) {
       const parsed = BudgetUsd.safeParse(/^\d{1,6}(\.\d{1,6})?$/.test(rawBudget) ? Number(rawBudget) : NaN);
-      if (!parsed.success) return html(pc, 400, 'run-new', 'New run', { error: 'The spending limit is an amount of US dollars, like 2.50', name: rawName.slice(0, 200), budget: rawBudget.slice(0, 20) }, { nav: 'new' });
+      if (!parsed.success) return html(pc, 400, 'run-new', 'New run', { error: 'The spending limit is an amount of US dollars, like 2.50', name: rawName.slice(0, 200), budget: rawBudget.slice(0, 20), once: creates.issue() }, { nav: 'new' });
       maxBudgetUsd = parsed.data;
     }
-    const { run, token } = await d.powers.requests.createRun({ principal: pc.principal!, from: pc.ip, via: 'page' }, name, { maxBudgetUsd });
+    const { run, token } = await creates.run(pc.session!.hash, f.get('_once'), () => d.powers.requests.createRun({ principal: pc.principal!, from: pc.ip, via: 'page' }, name, { maxBudgetUsd }));
     // The token is on this response only: never cached, never shown again.
     return html(pc, 201, 'run-created', 'Run created', await createdData(d, pc, run, token, { mode: 'prompt', prompt: '', command: '' }), { nav: 'new' });
   });
