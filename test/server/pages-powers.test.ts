@@ -144,6 +144,14 @@ test('input: follow-ups reach a Claude run with who sent them, keys reach a pty 
   assert.equal(frag.status, 200);
   assert.match(frag.body, /Sent: “and &lt;b&gt;docs&lt;\/b&gt;”/);
   await audited(g, (e) => e.action === 'run.input' && e.actor === 'olivia', 'run.input');
+  // The run ends while the phone still shows the box: the refusal and the typed text stay.
+  await rc.exit(0);
+  await waitFor(() => (g.gw.runs.get(claude.run.id)?.status === 'exited' ? true : undefined), 5000, 'exited');
+  const late = await op.post(`/runs/${claude.run.id}/input`, { text: 'one more <thing>' }, { headers: { 'hx-request': 'true' } });
+  assert.equal(late.status, 200);
+  assert.match(late.body, /Not sent/);
+  assert.match(late.body, /role="alert">[^<]*ended/);
+  assert.match(late.body, /one more &lt;thing&gt;<\/textarea>/, 'what was typed is still there');
 
   const pty = await g.gw.runs.create('pty', 'admin');
   const rp = await fakeRunner(g, pty.run.id, pty.token, { mode: 'command', pty: true });

@@ -68,8 +68,11 @@ async function send(pc: PageCtx, id: string, build: (f: URLSearchParams) => { te
     problem = err.message.charAt(0).toUpperCase() + err.message.slice(1) + '.';
   }
   if (!pc.htmx) return redirect(pc, `/runs/${id}?notice=input-sent#run-input`);
-  const data = inputData(run, pc.principal!, { sent, problem, text: problem ? (f.get('text') ?? '').slice(0, MAX_INPUT) : '' });
-  return fragment(pc, 200, 'run/input', { ...(data ?? { kind: null }), csrf: pc.csrf });
+  const text = problem ? (f.get('text') ?? '').slice(0, MAX_INPUT) : '';
+  const data = inputData(run, pc.principal!, { sent, problem, text });
+  // No box any more (the run ended meanwhile): the refusal and the typed text still show, so
+  // nothing typed is lost without a word.
+  return fragment(pc, 200, 'run/input', { ...(data ?? { kind: null, problem, text }), csrf: pc.csrf });
 }
 
 /** `POST /runs/:id/input` (a follow-up for Claude) and `POST /runs/:id/keys` (a --pty run). */
