@@ -47,6 +47,7 @@ export class NatsLink {
   /** When the server last answered a PING (performance.now()). */
   private heardAt = performance.now();
   private asking = false;
+  private inBytes = 0;
   private readonly heartbeat: NodeJS.Timeout;
 
   /** The node's logger (the store's parts log through it). */
@@ -65,14 +66,23 @@ export class NatsLink {
     this.kvm = new Kvm(this.js);
     void this.watchStatus();
     // A server that hangs (stopped, swapping, a half-open connection) keeps the socket up: the
-    // client's own pings notice only after pingInterval × maxPingOut. Meanwhile the mirrors'
-    // copies go stale unseen, so the link times the server's answers itself.
+    // client's own pings notice only after pingInterval × maxPingOut (20-30 s; shorter ones made
+    // a node busy loading a large bucket give up on a live server, again and again). Meanwhile
+    // the mirrors' copies go stale unseen, so the link times the server's answers itself.
     this.heartbeat = setInterval(() => this.ask(), HEARD_EVERY_MS);
     this.heartbeat.unref();
   }
 
   private ask(): void {
-    if (this.asking || this.closing || this.nc.isClosed()) return;
+    if (this.closing || this.nc.isClosed()) return;
+    // Data from the server counts as hearing it: a node busy reading a large catch-up may see its
+    // PONG late (it queues behind the data), yet its server is plainly alive.
+    const inBytes = this.nc.stats().inBytes;
+    if (inBytes !== this.inBytes) {
+      this.inBytes = inBytes;
+      this.heardAt = performance.now();
+    }
+    if (this.asking) return;
     this.asking = true;
     this.nc.rtt().then(
       () => {
@@ -107,7 +117,7 @@ export class NatsLink {
     if (o.servers.length === 0) throw new Error('no NATS server given (--nats URL[,URL…])');
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: o.servers, name: 'ccg-gateway', maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: o.timeoutMs ?? 5000, pingInterval: 2000, maxPingOut: 2, ...(o.auth ?? {}) });
+      nc = await connect({ servers: o.servers, name: 'ccg-gateway', maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: o.timeoutMs ?? 5000, pingInterval: 10_000, ...(o.auth ?? {}) });
     } catch (err) {
       throw new Error(`cannot reach NATS at ${o.servers.join(', ')}: ${err instanceof Error ? err.message : String(err)}`);
     }
