@@ -111,6 +111,21 @@ test('at exit the runner uploads the log, both diffs, the untracked list and its
   assert.match(again.stderr, /exists; pass --force/);
   const missing = await runCli(['runs', 'artifacts', c.id, '--download', 'nope.txt', '-o', '-'], g.env);
   assert.equal(missing.code, 66, missing.stderr);
+  // --json: the SHA-256 of what was written (and the gateway's record agrees), no partial file left.
+  const saved = await runCli(['runs', 'artifacts', c.id, '--download', 'run.log', '-o', join(cwd, 'again.log'), '--json'], g.env);
+  assert.equal(saved.code, 0, saved.stderr);
+  const savedJson = JSON.parse(saved.stdout) as { saved: string; bytes: number; sha256: string };
+  assert.equal(savedJson.sha256, createHash('sha256').update(readFileSync(join(cwd, 'again.log'))).digest('hex'));
+  assert.equal(savedJson.bytes, readFileSync(join(cwd, 'again.log')).length);
+  assert.deepEqual(readdirSync(cwd).sort(), ['again.log', 'run.log'], 'nothing else in the directory');
+  // stdout is one JSON document with --json: the artifact itself cannot go there too.
+  const mixed = await runCli(['runs', 'artifacts', c.id, '--download', 'run.log', '-o', '-', '--json'], g.env);
+  assert.equal(mixed.code, 1);
+  assert.equal(mixed.stdout, '');
+  assert.equal(JSON.parse(mixed.stderr).error.code, 'ERR_USAGE');
+  const stray = await runCli(['runs', 'artifacts', c.id, '-o', 'x.log'], g.env);
+  assert.equal(stray.code, 1);
+  assert.match(stray.stderr, /--output goes with --download/);
 
   // Content-addressed: each blob is stored under its own SHA-256; no secret is anywhere on disk.
   const blobs = filesUnder(join(g.dataDir, 'artifacts'));

@@ -1,4 +1,7 @@
-import { createWriteStream, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createWriteStream, existsSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'clipanion';
 import { ArtifactsResponse, artifactBasename, isArtifactName } from '../../../protocol/artifacts.js';
@@ -19,8 +22,9 @@ export class RunsArtifactsCommand extends GatewayCommand {
       gateway.
 
       --download NAME saves one to the file named by --output (default: the artifact's own file
-      name, in the current directory; an existing file is not overwritten unless --force).
-      \`--output -\` writes it to stdout.
+      name, in the current directory; an existing file is not overwritten unless --force). The
+      file appears only once it is whole and its SHA-256 matches the gateway's record (a download
+      cut short leaves nothing behind). \`--output -\` writes it to stdout (not with --json).
     `,
     examples: [
       ['List', 'ccg runs artifacts 7k2m9x4q3w8z'],
@@ -37,6 +41,7 @@ export class RunsArtifactsCommand extends GatewayCommand {
   protected async run(): Promise<number> {
     const id = runIdArg(this.id);
     const api = this.api();
+    if (this.download === undefined && (this.output !== undefined || this.force)) throw new CliError(`${this.output !== undefined ? '--output' : '--force'} goes with --download NAME`, EXIT.ERROR, 'ERR_USAGE');
     if (this.download === undefined) {
       const out = await api.json('GET', `/api/v1/runs/${id}/artifacts`, ArtifactsResponse);
       this.print(out, () => {
@@ -49,16 +54,36 @@ export class RunsArtifactsCommand extends GatewayCommand {
     const name = this.download;
     if (!isArtifactName(name)) throw new CliError(`"${safe(name.slice(0, 100))}" is not an artifact name`, EXIT.NOT_FOUND, 'ERR_NOT_FOUND');
     const dest = this.output ?? artifactBasename(name);
+    // stdout carries the artifact itself: a JSON document after it would corrupt both.
+    if (dest === '-' && this.json) throw new CliError('--output - writes the artifact itself to stdout; leave out --json, or give --output FILE', EXIT.ERROR, 'ERR_USAGE');
     if (dest !== '-' && existsSync(dest) && !this.force) throw new CliError(`${dest} exists; pass --force to overwrite it, or --output FILE`);
     const res = await api.open('GET', `/api/v1/runs/${id}/artifacts/${encodeURIComponent(name)}`);
     if (dest === '-') {
       await pipeline(res, this.context.stdout, { end: false });
       return 0;
     }
-    await pipeline(res, createWriteStream(dest, { mode: 0o600 }));
-    const size = Number(res.headers['content-length'] ?? 0);
-    if (this.json) this.context.stdout.write(jsonLine({ saved: dest, bytes: size, sha256: res.headers['x-ccg-sha256'] ?? null }));
-    else this.context.stderr.write(`saved ${name} to ${dest} (${bytes(size)})\n`);
+    // Written beside the destination, then renamed: never a partial file under the real name.
+    const part = join(dirname(dest), `.${artifactBasename(name)}.${process.pid}.part`);
+    const hash = createHash('sha256');
+    let size = 0;
+    const count = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(res, count, createWriteStream(part, { mode: 0o600, flags: 'wx' }));
+      const sha256 = hash.digest('hex');
+      const expected = res.headers['x-ccg-sha256'];
+      if (typeof expected === 'string' && expected !== sha256) throw new CliError(`the download of ${name} does not match the gateway's SHA-256 (got ${sha256.slice(0, 12)}…, expected ${safe(expected.slice(0, 12))}…); nothing was saved`, EXIT.ERROR, 'ERR_BAD_RESPONSE');
+      renameSync(part, dest);
+      if (this.json) this.context.stdout.write(jsonLine({ saved: dest, bytes: size, sha256 }));
+      else this.context.stderr.write(`saved ${name} to ${dest} (${bytes(size)})\n`);
+    } finally {
+      rmSync(part, { force: true });
+    }
     return 0;
   }
 }
