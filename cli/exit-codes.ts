@@ -105,3 +105,14 @@ export function networkError(err: unknown, gateway: string): CliError {
   }
   return new CliError(`cannot reach the gateway at ${gateway}: ${e.code ?? e.message ?? String(err)}`, EXIT.UNREACHABLE, 'ERR_UNREACHABLE');
 }
+
+/**
+ * A response cut off in the middle (the gateway went away, the network broke) as the same
+ * ERR_UNREACHABLE (69) a failed connection is: Node calls it "aborted" or ECONNRESET, and it read
+ * `ccg: aborted`, exit 1, where --json's streaming path said 69.
+ */
+export function brokenOff(err: unknown): CliError | null {
+  const e = err as { code?: string; message?: string } | null;
+  if (e?.message !== 'aborted' && e?.code !== 'ECONNRESET' && e?.code !== 'ERR_STREAM_PREMATURE_CLOSE') return null;
+  return new CliError(`the connection to the gateway broke off before the answer was whole (${e.code ?? e.message}); nothing more arrived`, EXIT.UNREACHABLE, 'ERR_UNREACHABLE');
+}

@@ -5,7 +5,7 @@ import { API_TOKEN_RE } from '../../protocol/ids.js';
 import { sanitizeTerminal } from '../../protocol/one-line.js';
 import { ApiClient, type GatewayTarget } from '../client/api.js';
 import type { SavedConfig } from '../config-schema.js';
-import { CliError, EXIT } from '../exit-codes.js';
+import { brokenOff, CliError, EXIT } from '../exit-codes.js';
 import { jsonLine } from '../format.js';
 import { loadSavedConfig, sameGateway } from '../saved-config.js';
 
@@ -24,7 +24,7 @@ export abstract class BaseCommand extends Command {
   }
 
   protected report(err: unknown): number {
-    const e = err instanceof CliError ? err : new CliError(err instanceof Error ? err.message : String(err), EXIT.ERROR, 'ERR_CLI');
+    const e = err instanceof CliError ? err : (brokenOff(err) ?? new CliError(err instanceof Error ? err.message : String(err), EXIT.ERROR, 'ERR_CLI'));
     // Messages often quote a gateway's words: never let them drive the terminal.
     const message = terminalLine(e.message);
     if (this.json) this.context.stderr.write(jsonLine({ error: { code: terminalLine(e.code), message, exit: e.exit } }));

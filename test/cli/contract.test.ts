@@ -4,7 +4,10 @@ import { test } from 'node:test';
 import type { CreateRunResponse } from '../../protocol/api.js';
 import type { RunSummary } from '../../protocol/run.js';
 import { runCli } from '../helpers/cli.js';
+import { fakeRunner } from '../helpers/fake-runner.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
 import { startGateway, tempDir } from '../helpers/gateway.js';
+import { STREAM_STDOUT } from '../../protocol/frames.js';
 import { spawnCcg, waitFor } from '../helpers/processes.js';
 
 test('--json shapes and exit codes: success, auth failure, not found, timeout, unreachable, pin mismatch', async (t) => {
@@ -135,4 +138,27 @@ test('cancel: the runner interrupts its child and the run ends cancelled', async
   const idle = JSON.parse((await runCli(['runs', 'create', '--json'], g.env)).stdout) as CreateRunResponse;
   const r = await runCli(['runs', 'cancel', idle.id, '--json'], g.env);
   assert.equal((JSON.parse(r.stdout) as { run: RunSummary }).run.status, 'cancelled');
+});
+
+test('a download cut off halfway exits 69 (ERR_UNREACHABLE) with or without --json, saying so', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const c = JSON.parse((await runCli(['runs', 'create', '--json'], g.env)).stdout) as CreateRunResponse;
+  const runner = await fakeRunner(g, c.id, c.token, { mode: 'command' });
+  t.after(() => runner.close());
+  // 8 MiB: far more than arrives before the proxy stops forwarding.
+  for (let i = 0; i < 32; i++) await runner.output(STREAM_STDOUT, `${'x'.repeat(1023)}\n`.repeat(256));
+  const proxy = await FaultProxy.start(Number(new URL(g.url).port));
+  t.after(() => proxy.close());
+  for (const json of [false, true]) {
+    proxy.heal();
+    const p = spawnCcg(['runs', 'logs', c.id, ...(json ? ['--json'] : [])], { ...g.env, CCG_GATEWAY: proxy.url });
+    await waitFor(() => (p.stdout().length > 0 ? true : undefined), 15_000, 'the first bytes of the log');
+    proxy.stall();
+    proxy.cut();
+    const { code } = await p.exited;
+    assert.equal(code, 69, `${json ? '--json' : 'text'}: exit (${p.stderr()})`);
+    if (json) assert.equal(JSON.parse(p.stderr().trim().split('\n').at(-1)!).error.code, 'ERR_UNREACHABLE');
+    else assert.match(p.stderr(), /^ccg: (the connection to the gateway broke off|cannot reach the gateway)/m);
+  }
 });
