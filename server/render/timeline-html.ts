@@ -28,6 +28,11 @@ export interface HtmlOptions {
    * token). Called only for approvals nobody answered yet. Default: no buttons.
    */
   approvalActions?: (a: ApprovalState) => SafeHtml;
+  /**
+   * The gateway's resolution of an approval the runner never reported resolved (the run ended,
+   * the runner was lost or revoked): shown instead of "denied automatically in … · Answer it".
+   */
+  settled?: (approvalId: string) => ApprovalState['resolved'];
   /** Lines of a tool result shown before "more" (default 12). */
   resultLines?: number;
   /** Tool inputs longer than this many characters (or 8 lines) start collapsed (default 300). */
@@ -112,8 +117,14 @@ export function hasExtras(info: ApprovalState['info']): boolean {
   return !!info.diff || !!info.questions || info.toolName === 'ExitPlanMode';
 }
 
+/** How an approval ended: as the runner said, or else as the gateway recorded it (`settled`); null while open. */
+function resolutionOf(a: ApprovalState, o: HtmlOptions): ApprovalState['resolved'] {
+  return a.resolved ?? o.settled?.(a.info.approvalId) ?? null;
+}
+
 function approvalBlock(a: ApprovalState, o: HtmlOptions & { now: number }): SafeHtml {
-  const { info, resolved } = a;
+  const { info } = a;
+  const resolved = resolutionOf(a, o);
   const id = escapeHtml(info.approvalId);
   const rule = info.rule ? `${info.rule.toolName}${info.rule.ruleContent !== null ? `(${info.rule.ruleContent})` : ''}` : null;
   if (resolved) {
@@ -221,7 +232,7 @@ export function renderEntryHtml(e: TimelineEntry, opts: HtmlOptions = {}): SafeH
         html`<h3><span class="tl-tool-name">${escapeHtml(e.name)}</span>${summary}</h3>`,
         e.input === null ? raw('') : inputBlock(e.name, e.input, e.inputTruncated, { ...o }),
         e.approval ? approvalBlock(e.approval, { ...opts, now: o.now }) : raw(''),
-        e.result ? resultBlock(e.result.content, e.result.isError, e.result.truncated, e.result.chars, { ...o }) : e.approval?.resolved?.decision === 'deny' ? raw('') : raw('<p class="tl-note tl-running">running…</p>'),
+        e.result ? resultBlock(e.result.content, e.result.isError, e.result.truncated, e.result.chars, { ...o }) : (e.approval && resolutionOf(e.approval, o)?.decision === 'deny') ? raw('') : raw('<p class="tl-note tl-running">running…</p>'),
         e.result?.patch ? diffBlock(e.result.patch, e.result.patchTruncated === true, 'tl-diff tl-patch') : raw(''),
         e.agent ? agentHtml(e.agent, opts) : raw(''),
         raw('</article>'),

@@ -405,3 +405,20 @@ test('the command output of a fake runner lands in the right command run; a host
   assert.match(page.body, /test: exited 3 after 12 ms/);
   assert.match(page.body, /&lt;b&gt;ok&lt;\/b&gt;/);
 });
+
+test('an approval the runner never resolved (the run ended under it) reads as ended in the timeline, not as open with "Answer it above"', async (t) => {
+  const { g, op } = await setup(t);
+  const { run, token } = await g.gw.runs.create('ended under it', 'admin');
+  const r = await fakeRunner(g, run.id, token, { mode: 'claude' });
+  t.after(() => r.close());
+  await r.events({ type: 'claude_tool_use', toolUseId: 'toolu_1', name: 'Bash', input: { command: 'npm test' }, inputTruncated: false, parentToolUseId: null });
+  await r.events({ type: 'approval_requested', ...approvalInfo('appr_ended_under_it01') });
+  await waitFor(() => (g.gw.runs.get(run.id)?.status === 'waiting' ? true : undefined), 5000, 'run waiting');
+  assert.match((await op.get(`/runs/${run.id}`)).body, /Answer it above/);
+  await r.exit(1);
+  await waitFor(() => (g.gw.approvals.get(run.id, 'appr_ended_under_it01')?.state === 'resolved' ? true : undefined), 5000, 'the gateway ends it');
+  const page = (await op.get(`/runs/${run.id}`)).body;
+  const entry = /<div class="tl-approval[^"]*" data-approval-id="appr_ended_under_it01">[\s\S]*?<\/div>/.exec(page)?.[0] ?? '';
+  assert.match(entry, /Denied \(ended\)/, entry);
+  assert.doesNotMatch(page, /Answer it above|denied automatically in/);
+});

@@ -32,10 +32,14 @@ export function pageView(run: RunSummary, query: string): RunPageView {
  * In the timeline, a pending approval points at its card in the approvals section (where the
  * buttons are), so one question never has two sets of buttons on the page.
  */
-function timelineOptions(viewer: Principal, now: number): HtmlOptions {
+function timelineOptions(d: BrowserDeps, runId: string, viewer: Principal, now: number): HtmlOptions {
   return {
     now,
     resultText: false,
+    settled: (approvalId) => {
+      const r = d.powers.approvals.get(runId, approvalId)?.resolution;
+      return r ? { approvalId, decision: r.decision, always: r.always, message: r.message, by: r.by, reason: r.reason } : null;
+    },
     approvalActions: (a: ApprovalState) =>
       canOperate(viewer)
         ? markup`<p class="tl-answer"><a class="button small primary" href="#approval-${escapeHtml(a.info.approvalId)}">Answer it above</a></p>`
@@ -46,8 +50,8 @@ function timelineOptions(viewer: Principal, now: number): HtmlOptions {
 /** A live timeline stream re-renders its changed entries at most this often (the first at once). */
 const LIVE_FLUSH_MS = 100;
 
-function entriesHtml(entries: readonly TimelineEntry[], viewer: Principal, now: number): SafeHtml {
-  return renderTimelineHtml(entries, timelineOptions(viewer, now));
+function entriesHtml(d: BrowserDeps, runId: string, entries: readonly TimelineEntry[], viewer: Principal, now: number): SafeHtml {
+  return renderTimelineHtml(entries, timelineOptions(d, runId, viewer, now));
 }
 
 /** The page's timeline credits an operator with an approval only as the gateway's record does (a runner's word is not enough). */
@@ -70,7 +74,7 @@ export function timelineSection(d: BrowserDeps): RunSection {
       const shown = entries.slice(-MAX_ENTRIES);
       const earlierBefore = entries.length > shown.length ? shown[0]!.seq : w.firstSeq > 1 ? w.firstSeq : null;
       return {
-        html: entriesHtml(shown, c.viewer, d.now()),
+        html: entriesHtml(d, c.run.id, shown, c.viewer, d.now()),
         count: shown.length,
         earlier: earlierBefore === null ? null : `/runs/${c.run.id}/timeline?before=${earlierBefore}`,
         rawHref: `/runs/${c.run.id}?view=raw`,
@@ -95,7 +99,7 @@ export function timelineSection(d: BrowserDeps): RunSection {
         if (changed.size === 0) return;
         const entries = [...changed.values()];
         changed.clear();
-        send({ event: 'timeline-entries', data: entriesHtml(entries, c.viewer, d.now()) });
+        send({ event: 'timeline-entries', data: entriesHtml(d, c.run.id, entries, c.viewer, d.now()) });
         // From the end of the render: a render slower than the interval is not followed at once by another.
         sentAt = performance.now();
       };
@@ -139,7 +143,7 @@ export function mountTimelinePages(app: TemplatedApp, d: BrowserDeps): void {
     const earlierBefore = entries.length > shown.length ? shown[0]!.seq : w.firstSeq > 1 ? w.firstSeq : null;
     return html(pc, 200, 'run-timeline', `${run.name}: timeline`, {
       run: runView(run, d.now()),
-      html: entriesHtml(shown, pc.principal!, d.now()),
+      html: entriesHtml(d, id, shown, pc.principal!, d.now()),
       count: shown.length,
       earlier: earlierBefore === null ? null : `/runs/${id}/timeline?before=${earlierBefore}`,
     }, { nav: 'runs' });
