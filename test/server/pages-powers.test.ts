@@ -422,3 +422,27 @@ test('an approval the runner never resolved (the run ended under it) reads as en
   assert.match(entry, /Denied \(ended\)/, entry);
   assert.doesNotMatch(page, /Answer it above|denied automatically in/);
 });
+
+test('an answered question or plan card says how it was answered: the option chosen, the mode the plan goes on in, the reason for keeping on planning', async (t) => {
+  const { g, op } = await setup(t);
+  const { run, token } = await g.gw.runs.create('answers shown', 'admin');
+  const r = await fakeRunner(g, run.id, token, { mode: 'claude' });
+  t.after(() => r.close());
+  const questions = [{ question: 'Which port?', header: 'Port', multiSelect: false, options: [{ label: '80', description: '' }, { label: '8080', description: '' }] }];
+  await r.events({ type: 'approval_requested', ...approvalInfo('appr_answers_shown_q1', { toolName: 'AskUserQuestion', displayName: null, input: { questions }, description: null, rule: null, questions }) });
+  await r.events({ type: 'approval_requested', ...approvalInfo('appr_answers_shown_p1', { toolName: 'ExitPlanMode', displayName: null, input: {}, description: null, rule: null, plan: '# Plan', toolUseId: 'toolu_2' }) });
+  await r.events({ type: 'approval_requested', ...approvalInfo('appr_answers_shown_p2', { toolName: 'ExitPlanMode', displayName: null, input: {}, description: null, rule: null, plan: '# Plan B', toolUseId: 'toolu_3' }) });
+  await op.get(`/runs/${run.id}`);
+  assert.equal((await op.post(`/runs/${run.id}/approvals/appr_answers_shown_q1/answers`, { q0: '1' })).status, 303);
+  assert.equal((await op.post(`/runs/${run.id}/approvals/appr_answers_shown_p1/plan`, { decision: 'approve-edits' })).status, 303);
+  assert.equal((await op.post(`/runs/${run.id}/approvals/appr_answers_shown_p2/plan`, { decision: 'keep_planning', message: 'cover the <migrations>' })).status, 303);
+  for (const id of ['appr_answers_shown_q1', 'appr_answers_shown_p1', 'appr_answers_shown_p2']) {
+    const m = await r.next('approval_decision', (x) => x.approvalId === id);
+    await r.events({ type: 'approval_resolved', approvalId: id, decision: m.decision, always: m.always, message: m.message, by: m.by, reason: 'operator' });
+  }
+  const page = (await op.get(`/runs/${run.id}`)).body;
+  const card = (id: string) => new RegExp(`<div class="approval-card approval-done[^"]*" id="approval-${id}"[^>]*><p>([\\s\\S]*?)</p></div>`).exec(page)?.[1] ?? '';
+  assert.match(card('appr_answers_shown_q1'), /^Claude’s questions — Answered by olivia: Which port\? → 8080$/);
+  assert.match(card('appr_answers_shown_p1'), /^Claude’s plan — Plan approved by olivia, continuing in /);
+  assert.match(card('appr_answers_shown_p2'), /^Claude’s plan — Kept planning by olivia: [^<]*cover the &lt;migrations&gt;/);
+});

@@ -82,13 +82,37 @@ function actionsFor(d: BrowserDeps, runId: string, info: ApprovalState['info'], 
   }
 }
 
+/** One line of Claude's text for a card: controls and invisible characters shown, cut at `max`. */
+function cardText(s: string, max: number): string {
+  const one = visibleText(s).replace(/\s+/g, ' ').trim();
+  return one.length > max ? `${one.slice(0, max - 1)}…` : one;
+}
+
+/**
+ * How an operator answered, when the gateway holds that answer and it is what was decided: the
+ * options chosen for questions, the mode a plan continues in.
+ */
+function howAnswered(a: Approval, decision: string): string {
+  const ans = a.answer;
+  if (!ans || ans.decision !== decision || decision !== 'allow') return '';
+  if (ans.answers) return `: ${Object.entries(ans.answers).map(([q, v]) => `${cardText(q, 80)} → ${cardText(Array.isArray(v) ? v.join(', ') : v, 120)}`).join('; ')}`;
+  if (ans.mode) return `, continuing in ${modeLabel(ans.mode)}`;
+  return '';
+}
+
 /** An answered approval: one line, who answered and how. */
 function doneCard(a: Approval): SafeHtml {
   const s = stateOf(a).resolved!;
-  const verb = s.decision === 'allow' ? (s.always ? 'Always allowed' : 'Allowed') : 'Denied';
+  const kind = approvalKind(a.toolName);
+  const verb =
+    kind === 'plan' ? (s.decision === 'allow' ? 'Plan approved' : 'Kept planning')
+    : kind === 'questions' ? (s.decision === 'allow' ? 'Answered' : 'Not answered')
+    : s.decision === 'allow' ? (s.always ? 'Always allowed' : 'Allowed') : 'Denied';
   const who = s.reason === 'operator' ? `by ${s.by}` : s.reason === 'timeout' ? 'because nobody answered in time' : `(${s.reason})`;
+  const how = s.decision === 'deny' && s.message ? `: ${cardText(s.message, 160)}` : s.reason === 'operator' ? howAnswered(a, s.decision) : '';
   const waiting = raw(a.state === 'answered' ? ' · sending to Claude…' : '');
-  return html`<div class="approval-card approval-done${raw(s.decision === 'deny' ? ' denied' : '')}" id="approval-${escapeHtml(a.approvalId)}" data-v="${raw(a.state)}"><p><span class="tl-tool-name">${escapeHtml(a.toolName)}</span> <code>${escapeHtml(toolSummary(a.toolName, a.input, 80))}</code> — ${raw(verb)} ${escapeHtml(who)}${waiting}</p></div>`;
+  const what = kind === 'plan' ? raw('Claude’s plan') : kind === 'questions' ? raw('Claude’s questions') : html`<span class="tl-tool-name">${escapeHtml(a.toolName)}</span> <code>${escapeHtml(toolSummary(a.toolName, a.input, 80))}</code>`;
+  return html`<div class="approval-card approval-done${raw(s.decision === 'deny' ? ' denied' : '')}" id="approval-${escapeHtml(a.approvalId)}" data-v="${raw(a.state)}"><p>${what} — ${raw(verb)} ${escapeHtml(who)}${escapeHtml(how)}${waiting}</p></div>`;
 }
 
 /**
