@@ -215,6 +215,7 @@ export class ApprovalService {
     }
     if (!current) {
       const done = this.get(runId, approvalId);
+      if (done?.resolution?.reason === 'ended') throw new CcgError('ERR_APPROVAL_RESOLVED', `approval ${approvalId} was already closed: the run ended (or its runner went) before anyone answered; nothing was sent`);
       if (done) throw new CcgError('ERR_APPROVAL_RESOLVED', `approval ${approvalId} was already ${done.resolution ? `${done.resolution.decision === 'allow' ? 'allowed' : 'denied'} ${done.resolution.reason === 'operator' ? `by ${done.resolution.by}` : `(${done.resolution.reason})`}` : 'answered'}`);
       throw new CcgError('ERR_APPROVAL_NOT_FOUND', `run ${runId} has no approval ${approvalId.slice(0, 64)}`);
     }

@@ -6,6 +6,7 @@ import { PinnedAgent } from '../../cli/client/pinned-agent.js';
 import { STREAM_COMMAND } from '../../protocol/frames.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 import type { AuditEntry } from '../../server/store/types.js';
+import { apiRequest } from '../helpers/http.js';
 import { approvalInfo, fakeRunner } from '../helpers/fake-runner.js';
 import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.js';
 import { request as httpRequest } from '../helpers/http.js';
@@ -421,6 +422,10 @@ test('an approval the runner never resolved (the run ended under it) reads as en
   const entry = /<div class="tl-approval[^"]*" data-approval-id="appr_ended_under_it01">[\s\S]*?<\/div>/.exec(page)?.[0] ?? '';
   assert.match(entry, /Denied \(ended\)/, entry);
   assert.doesNotMatch(page, /Answer it above|denied automatically in/);
+  // A stale card answered now: told plainly that the run ended first.
+  const late = await apiRequest(g, 'POST', `/api/v1/runs/${run.id}/approvals/appr_ended_under_it01`, { decision: 'allow' });
+  assert.equal(late.status, 409);
+  assert.match((late.json as { error: { message: string } }).error.message, /already closed: the run ended .*before anyone answered; nothing was sent/);
 });
 
 test('an answered question or plan card says how it was answered: the option chosen, the mode the plan goes on in, the reason for keeping on planning', async (t) => {
