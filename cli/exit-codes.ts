@@ -113,6 +113,6 @@ export function networkError(err: unknown, gateway: string): CliError {
  */
 export function brokenOff(err: unknown): CliError | null {
   const e = err as { code?: string; message?: string } | null;
-  if (e?.message !== 'aborted' && e?.code !== 'ECONNRESET' && e?.code !== 'ERR_STREAM_PREMATURE_CLOSE') return null;
+  if (e?.message !== 'aborted' && e?.code !== 'ECONNRESET') return null;
   return new CliError(`the connection to the gateway broke off before the answer was whole (${e.code ?? e.message}); nothing more arrived`, EXIT.UNREACHABLE, 'ERR_UNREACHABLE');
 }

@@ -19,11 +19,12 @@ export class LoginCommand extends BaseCommand {
       code. The gateway answers with a new API token bound to your user: it acts with your role
       (as it is at the time of each request) and dies with your account. The token, the gateway
       URL and its certificate pin are saved in $XDG_CONFIG_HOME/ccg/config.json (default
-      ~/.config/ccg/config.json, mode 0600). Every other command uses them unless --gateway,
-      --token, --fingerprint or CCG_GATEWAY, CCG_TOKEN, CCG_FINGERPRINT say otherwise.
+      ~/.config/ccg/config.json, mode 0600). Every other command uses them unless the
+      flags --gateway, --token, --fingerprint or CCG_GATEWAY, CCG_TOKEN, CCG_FINGERPRINT
+      say otherwise.
 
-      Without a terminal (scripts, CI), give --username, the password on stdin with
-      --password-stdin (or in CCG_PASSWORD) and --totp CODE when needed.
+      Without a terminal (scripts, CI), give --username, the password on stdin
+      with --password-stdin (or in CCG_PASSWORD) and --totp CODE when needed.
 
       A self-signed gateway needs --fingerprint (printed by \`ccg serve\`); it is saved too.
       Logging in again replaces (and revokes) the previously saved token. \`ccg logout\` revokes it.

@@ -35,7 +35,7 @@ export class TuiCommand extends GatewayCommand {
       last chunk it has, with nothing doubled or lost. Runner output is shown with every terminal
       control sequence removed (colours are kept as data and drawn by the console itself).
 
-      ${EXIT_CODES_HELP}
+      ${EXIT_CODES_HELP.replace(/\n/g, "\n      ")}
     `,
     examples: [
       ['Open the console', 'ccg tui'],

@@ -48,13 +48,14 @@ export class TunnelCommand extends BaseCommand {
       the phone. Runs until you stop it (Ctrl-C), then stops cloudflared.
 
       By default it opens a quick tunnel (\`cloudflared tunnel --url …\`: a random
-      *.trycloudflare.com address, no account needed, gone when it stops). With --name and
-      --hostname it runs a named tunnel on your own domain (\`cloudflared tunnel --name NAME
-      --hostname HOST --url …\`; cloudflared must be logged in: \`cloudflared tunnel login\`).
+      *.trycloudflare.com address, no account needed, gone when it stops). With --name
+      and --hostname it runs a named tunnel on your own domain
+      (\`cloudflared tunnel --name NAME --hostname HOST --url …\`; cloudflared must be
+      logged in: \`cloudflared tunnel login\`).
 
       The gateway's own certificate is self-signed: cloudflared checks it against
-      <data>/certs/cert.pem (--data, or --origin-ca FILE). A gateway started with
-      --insecure-http on loopback needs nothing (--url http://127.0.0.1:3100).
+      <data>/certs/cert.pem (--data, or --origin-ca FILE). A gateway started
+      with --insecure-http on loopback needs nothing (--url http://127.0.0.1:3100).
 
       Runners then connect with --gateway <public URL> and no --fingerprint: Cloudflare serves a
       publicly trusted certificate. Restart the gateway with --public-url <public URL> so the runner

@@ -18,6 +18,23 @@ test('the command table agrees with every command class: paths, category, descri
   }
 });
 
+test('every command\u2019s details survive clipanion\u2019s reflow: no line starts with an option, no column table, a list item on one line', async () => {
+  // clipanion joins a paragraph's lines, takes a line starting with "-" for a list item that
+  // ends there, and collapses aligned columns: "--choose … repeat it to" then "pick several"
+  // came out as two paragraphs, and the mode table as one line.
+  for (const c of COMMANDS) {
+    const lines = ((await c.load()).usage?.details ?? '').split('\n');
+    const base = Math.min(...lines.filter((l) => l.trim()).map((l) => l.length - l.trimStart().length));
+    for (const l of lines) {
+      const t = l.trim();
+      const where = `${commandName(c)}: ${JSON.stringify(t)}`;
+      assert.ok(!(t.startsWith('-') && !t.startsWith('- ')), `a line starting with an option is read as a list item: ${where}`);
+      assert.ok(!/\S {2,}\S/.test(t), `columns are collapsed: ${where}`);
+      assert.ok(!t || l.length - l.trimStart().length === base, `a deeper line (a list item's continuation, an unindented insert) breaks the text: ${where}`);
+    }
+  }
+});
+
 test('ccg runs --help and ccg help runs list the group once each, with named option values', async () => {
   for (const argv of [['runs', '--help'], ['runs', '-h'], ['help', 'runs']]) {
     const r = await runCli(argv);

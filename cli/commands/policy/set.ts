@@ -13,9 +13,11 @@ export class PolicySetCommand extends GatewayCommand {
     description: 'Change the command policy: default roles, per-command roles (admins)',
     details: `
       Starts from the gateway's current policy (or --file) and applies the flags in order:
-      --default ROLES sets who may run commands that have no entry of their own;
-      --command NAME=ROLES gives one command its own roles (repeatable);
-      --remove NAME drops a command's entry, so the default applies to it again.
+
+      - \`--default ROLES\` sets who may run commands that have no entry of their own;
+      - \`--command NAME=ROLES\` gives one command its own roles (repeatable);
+      - \`--remove NAME\` drops a command's entry, so the default applies to it again.
+
       ROLES is a comma list of admin, operator, viewer, or "none".
 
       The change is saved only if nobody else saved in between (otherwise exit 1 with

@@ -72,8 +72,8 @@ export class RunnerStartCommand extends BaseCommand {
       not followed), each cut at --artifact-max. Text is redacted of secrets first.
 
       Assist sessions are off unless --assist is given: then an operator can open a tmate
-      terminal in the workspace (\`ccg runs assist ID start\`), which the runner closes after
-      --assist-max minutes, on request, or when the run ends.
+      terminal in the workspace (\`ccg runs assist ID start\`), which the runner closes
+      after --assist-max minutes, on request, or when the run ends.
 
       The run token is best given as CCG_RUN_TOKEN or --token-file: a token on the command line
       is visible to every user of this machine in \`ps\`.

@@ -80,10 +80,10 @@ export class RunsAnswerCommand extends GatewayCommand {
       anywhere. Without --choose or --other it prints the questions, numbered, and their
       numbered options, and exits 2.
 
-      --choose N=OPTION picks an option of question N, by its label or its number; repeat it to
-      pick several where Claude allows that. With one question, N= may be left out.
-      --other N=TEXT gives a free answer instead of an option. Questions left unanswered reach
-      Claude as not answered.
+      - \`--choose N=OPTION\` picks an option of question N, by its label or its number; repeat it to pick several where Claude allows that. With one question, N= may be left out.
+      - \`--other N=TEXT\` gives a free answer instead of an option.
+
+      Questions left unanswered reach Claude as not answered.
 
       The approval id may be left out when the run has one open question request. The first
       answer wins (ERR_APPROVAL_RESOLVED, exit 1, when someone was faster). To refuse to

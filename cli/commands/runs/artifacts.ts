@@ -21,7 +21,7 @@ export class RunsArtifactsCommand extends GatewayCommand {
       its --artifact globs. Text artifacts are redacted of secrets by the runner and again by the
       gateway.
 
-      --download NAME saves one to the file named by --output (default: the artifact's own file
+      With --download NAME it saves one to the file named by --output (default: the artifact's own file
       name, in the current directory; an existing file is not overwritten unless --force). The
       file appears only once it is whole and its SHA-256 matches the gateway's record (a download
       cut short leaves nothing behind). \`--output -\` writes it to stdout (not with --json).

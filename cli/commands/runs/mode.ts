@@ -18,11 +18,10 @@ export class RunsModeCommand extends GatewayCommand {
     details: `
       Claude's permission mode says what it may do without asking:
 
-      default            ask before edits and commands (what rules allow runs)
-      acceptEdits        edit files without asking; still ask before commands
-      plan               only read and plan; no edits, no commands
-      bypassPermissions  ask for nothing (only where the runner was started with
-                         --allow-bypass-permissions)
+      - \`default\`: ask before edits and commands (what rules allow runs)
+      - \`acceptEdits\`: edit files without asking; still ask before commands
+      - \`plan\`: only read and plan; no edits, no commands
+      - \`bypassPermissions\`: ask for nothing (only where the runner was started with \`--allow-bypass-permissions\`)
 
       Without MODE it prints the session's mode and model. With MODE it switches now, for the
       rest of the session (the runner must be connected, and take remote approvals). The

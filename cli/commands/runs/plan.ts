@@ -16,10 +16,9 @@ export class RunsPlanCommand extends GatewayCommand {
       In plan mode Claude explores and writes a plan, then asks to leave plan mode and start
       working. Without an answer flag this prints the plan and exits 2. Then:
 
-      --approve              approve, and keep asking before each edit (mode: default)
-      --approve --allow-edits approve, and allow file edits without asking (mode: acceptEdits)
-      --keep-planning        do not approve: Claude stays in plan mode; --message tells it what
-                             to change
+      - \`--approve\`: approve, and keep asking before each edit (mode: default)
+      - \`--approve --allow-edits\`: approve, and allow file edits without asking (mode: acceptEdits)
+      - \`--keep-planning\`: do not approve; Claude stays in plan mode, and \`--message\` tells it what to change
 
       The approval id may be left out when the run has one open plan. The first answer wins.
     `,
