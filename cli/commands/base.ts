@@ -47,7 +47,7 @@ export abstract class GatewayCommand extends BaseCommand {
   private saved: { config: SavedConfig | undefined } | { error: unknown } | undefined;
 
   override async execute(): Promise<number> {
-    if (!this.gateway || !this.token) {
+    if (!this.gateway || !this.token || !this.fingerprint) {
       // Read here, where waiting is possible, so that zod loads only for an unusual file (cli/saved-config.ts).
       this.saved = await loadSavedConfig(this.context.env).then(
         (config) => ({ config }),
@@ -78,6 +78,8 @@ export abstract class GatewayCommand extends BaseCommand {
       } else if (saved) otherLogin = saved.gateway;
     }
     if (!gateway) throw new CliError('no gateway given: pass --gateway URL, set CCG_GATEWAY, or run `ccg login`');
+    // The saved login's gateway, given with another token: its pin (public, the certificate's) still holds.
+    if (!pin && this.saved && 'config' in this.saved && this.saved.config && sameGateway(gateway, this.saved.config.gateway)) pin = this.saved.config.fingerprint ?? undefined;
     // A list of nodes is for runners and machine daemons; an operator command talks to one.
     if (gateway.includes(',')) {
       throw new CliError('this command takes one gateway URL; a comma-separated list of cluster nodes is for `ccg runner start` and `ccg machine start`: give one node\'s URL or the load balancer\'s');

@@ -47,6 +47,9 @@ test('ccg login saves a 0600 login that every command falls back to; flags and e
   assert.equal((JSON.parse(r.stdout) as CreateRunResponse).run.createdBy, 'operator.token (bootstrap)');
   r = await runCli(['runs', 'create', '--json', '--token', saved.token], { ...home, CCG_TOKEN: g.operatorToken });
   assert.equal((JSON.parse(r.stdout) as CreateRunResponse).run.createdBy, 'alice');
+  // The saved gateway named in the environment with another token: its saved pin still holds.
+  r = await runCli(['runs', 'create', '--json'], { ...home, CCG_GATEWAY: g.url, CCG_TOKEN: g.operatorToken });
+  assert.equal(r.code, 0, `the saved pin for that gateway is used: ${r.stderr}`);
   // Another gateway never gets the saved token.
   r = await runCli(['runs', 'list', '--json'], { ...home, CCG_GATEWAY: 'https://127.0.0.1:1' });
   assert.equal(r.code, 77);
