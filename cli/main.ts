@@ -40,11 +40,13 @@ export function createCli(binaryName = 'ccg'): CcgCli {
   return {
     async run(argv, context = {}) {
       const stdout = context.stdout ?? process.stdout;
-      if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
-        stdout.write(`${VERSION}\n`);
+      // `--json` beside --version or --help (a script's habit) asks for the same, not a command "".
+      const bare = argv.filter((a) => a !== '--json');
+      if (bare.length === 1 && (bare[0] === '--version' || bare[0] === '-v')) {
+        stdout.write(bare.length < argv.length ? `${JSON.stringify({ version: VERSION })}\n` : `${VERSION}\n`);
         return 0;
       }
-      if (argv.length === 0 || (argv.length === 1 && ['--help', '-h', 'help'].includes(argv[0]!))) {
+      if (bare.length === 0 || (bare.length === 1 && ['--help', '-h', 'help'].includes(bare[0]!))) {
         stdout.write(generalHelp(COMMANDS, binaryName));
         return 0;
       }

@@ -80,6 +80,15 @@ test('a command’s help names every option value; ccg help and ccg help COMMAND
   assert.match(general.stdout, /77 authentication/);
 });
 
+test('ccg --version --json and --help --json answer as without --json (a version object, the help), not "unknown command"', async () => {
+  const v = await runCli(['--version', '--json'], {});
+  assert.equal(v.code, 0, v.stderr);
+  assert.match((JSON.parse(v.stdout) as { version: string }).version, /^\d+\.\d+\.\d+/);
+  const h = await runCli(['--help', '--json'], {});
+  assert.equal(h.code, 0, h.stderr);
+  assert.match(h.stdout, /^ccg — Claude Code connect-back gateway/);
+});
+
 test('a mistyped command suggests the nearest one on stderr, exit 1', async () => {
   const r = await runCli(['runs', 'lst']);
   assert.equal(r.code, 1);
