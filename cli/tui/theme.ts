@@ -55,7 +55,7 @@ export function ago(ms: number, now: number): string {
  *
  * @example
  * fit('build', 8) // 'build   '
- * fit('日本語のラン', 6) // '日本…'
+ * fit('日本語のラン', 6) // '日本… ' (a wide character that does not fit leaves a padded column)
  */
 export function fit(text: string, n: number): string {
   if (n <= 0) return '';
