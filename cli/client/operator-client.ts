@@ -243,6 +243,9 @@ export class OperatorClient extends EventEmitter<OperatorClientEvents> {
       case 'error':
         // A refusal about one run's request (an approval, an input) is news, not the end of the socket.
         if ((msg.code === 'ERR_UNAUTHORIZED' || msg.code === 'ERR_FORBIDDEN') && !msg.runId) this.socket.note(new CliError(msg.message, exitForCode(msg.code), msg.code));
+        // The gateway cannot serve this socket now (a cluster node cut off from NATS, one shutting
+        // down): the close that follows is a reconnect, not the end of the command.
+        else if ((msg.code === 'ERR_STORAGE' || msg.code === 'ERR_SHUTDOWN') && !msg.runId) return;
         else this.emit('notice', { code: msg.code, message: msg.message, runId: msg.runId });
         return;
     }

@@ -81,10 +81,17 @@ export function mountOperatorSocket(app: TemplatedApp, s: Services, o: OperatorS
     try {
       now = resolvePrincipal(d.credentials);
     } catch (err) {
-      // A node cut off from NATS cannot tell (ERR_STORAGE): the socket goes, saying so.
-      const unsure = err instanceof CcgError && err.code === 'ERR_STORAGE';
-      const e = unsure ? err : new CcgError('ERR_UNAUTHORIZED', 'your token was revoked, or your account was disabled or deleted');
-      log.warn(unsure ? 'operator.unverifiable' : 'operator.revoked', { user: d.principal.name, remote: d.remote });
+      // A node cut off from NATS cannot tell (ERR_STORAGE, ERR_SHUTDOWN): the socket goes, with
+      // only a close code (1011), so clients reconnect (to this node once it can tell, or to
+      // another) instead of reading an error frame as the end (`runs wait` exited 1 on a blip).
+      if (err instanceof CcgError && (err.code === 'ERR_STORAGE' || err.code === 'ERR_SHUTDOWN')) {
+        log.warn('operator.unverifiable', { user: d.principal.name, remote: d.remote, why: err.message.slice(0, 200) });
+        ws.end(err.ws, closeReason(err.code, err.message));
+        d.closed = true;
+        return false;
+      }
+      const e = new CcgError('ERR_UNAUTHORIZED', 'your token was revoked, or your account was disabled or deleted');
+      log.warn('operator.revoked', { user: d.principal.name, remote: d.remote });
       ws.cork(() => {
         send(ws, { type: 'error', code: e.code, message: e.message });
         ws.end(e.ws, closeReason(e.code, e.message));

@@ -11,7 +11,7 @@ import { apiRequest } from '../helpers/http.js';
 import { STREAM_STDOUT } from '../../protocol/frames.js';
 import { readStreams } from '../helpers/faults.js';
 import { startNatsCluster } from '../helpers/nats-cluster.js';
-import { waitFor } from '../helpers/processes.js';
+import { spawnCcg, waitFor } from '../helpers/processes.js';
 
 interface Reply {
   status: number;
@@ -199,4 +199,33 @@ test('three NATS servers, two of them killed: the node says it takes no writes (
   await Promise.all([nats.restart(1, { ready: false }), nats.restart(2, { ready: false })]);
   await nats.ready();
   await waitFor(async () => ((await apiRequest(g, 'GET', '/readyz')).status === 200 ? true : undefined), 60_000, 'ready again with the quorum back');
+});
+
+test('a follower rides out its node not hearing NATS for longer than a credential recheck: `runs logs --follow` reconnects and ends with the run, exit 0', async (t) => {
+  const nats = await startNatsCluster(1);
+  t.after(() => nats.stop());
+  const warned: string[] = [];
+  const log = { debug() {}, info() {}, warn: (event: string) => void warned.push(event), error() {} };
+  const g = await startGateway({ nats: { servers: [nats.urls] }, log });
+  t.after(() => g.close());
+  const pid = nats.nodes[0]!.pid()!;
+  const created = await apiRequest(g, 'POST', '/api/v1/runs', { name: 'blip' });
+  const run = created.json as { id: string; token: string };
+  const runner = await fakeRunner(g, run.id, run.token, { mode: 'command' });
+  t.after(() => runner.close());
+  await runner.output(STREAM_STDOUT, 'first\n');
+  const follower = spawnCcg(['runs', 'logs', run.id, '--follow'], { CCG_GATEWAY: g.url, CCG_TOKEN: g.operatorToken, CCG_FINGERPRINT: g.fingerprint });
+  t.after(() => void (follower.child.exitCode === null && follower.child.kill('SIGKILL')));
+  await waitFor(() => (follower.stdout().toString().includes('first') ? true : undefined), 15_000, 'the follower connected');
+  // Until the socket's credentials are checked (every 15 s) while the node cannot vouch for
+  // them: it closed with an error frame the CLI took for the end, exit 1.
+  process.kill(pid, 'SIGSTOP');
+  t.after(() => void (() => { try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ } })());
+  await waitFor(() => (warned.includes('operator.unverifiable') ? true : undefined), 25_000, 'the socket closed as unverifiable');
+  process.kill(pid, 'SIGCONT');
+  await runner.output(STREAM_STDOUT, 'second\n');
+  await runner.exit(0);
+  const { code } = await follower.exited;
+  assert.equal(code, 0, follower.stderr());
+  assert.equal(follower.stdout().toString(), 'first\nsecond\n');
 });
