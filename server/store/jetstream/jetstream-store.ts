@@ -25,6 +25,12 @@ export interface JetStreamStoreOptions extends NatsLinkOptions {
 
 /** How often health (stream leaders, lagging replicas) and the audit usage are read from the servers. */
 const HEALTH_EVERY_MS = 10_000;
+/**
+ * Credentials are honoured only while the node's copies of users, tokens and sessions were known
+ * current this recently (their watchdogs look every 1.5 s): a node on the minority side of a
+ * split still hears its NATS server, yet hears no revocation made on the majority side.
+ */
+const CREDENTIALS_CONFIRMED_MS = 5000;
 /** The same while a stream has no leader. */
 const HEALTH_SOON_MS = 2000;
 
@@ -43,6 +49,8 @@ export class JetStreamStore implements Store {
   private degraded: string[] = [];
   /** Streams and buckets with no leader at the last look: no write to them can succeed. */
   private leaderless: string[] = [];
+  /** Looks in a row at which JetStream's API did not answer. */
+  private infoFailures = 0;
   private closed = false;
 
   private constructor(
@@ -226,6 +234,7 @@ export class JetStreamStore implements Store {
 
   assertCredentialsCurrent(): void {
     this.link.mustBeCurrent();
+    this.accounts.mustBeConfirmed(CREDENTIALS_CONFIRMED_MS);
   }
 
   getApiToken(hash: string): ApiTokenRecord | undefined {
@@ -377,7 +386,7 @@ export class JetStreamStore implements Store {
         .catch(() => undefined)
         .then(() => {
           if (this.closed) return;
-          this.healthTimer = setTimeout(tick, this.leaderless.length > 0 ? HEALTH_SOON_MS : HEALTH_EVERY_MS);
+          this.healthTimer = setTimeout(tick, this.leaderless.length > 0 || this.infoFailures > 0 ? HEALTH_SOON_MS : HEALTH_EVERY_MS);
           this.healthTimer.unref();
         });
     };
@@ -401,12 +410,16 @@ export class JetStreamStore implements Store {
         info = await this.link.jsm.streams.info(name);
       } catch {
         if (!this.link.connected) return; // the link says why
-        // JetStream's API does not answer (no meta leader: the quorum is lost); asking about
-        // the other streams would take a timeout each.
+        // JetStream's API does not answer (no meta leader: the quorum is lost; or a moment of a
+        // leader election, which one failed look must not turn into every node not ready):
+        // twice in a row, the store takes no writes. Asking about the other streams would take
+        // a timeout each.
+        if (++this.infoFailures < 2) return;
         this.degraded = names;
         this.leaderless = names;
         return;
       }
+      this.infoFailures = 0;
       const c = info.cluster;
       if (!c || this.link.replicas === 1) continue;
       if (!c.leader) leaderless.push(name);

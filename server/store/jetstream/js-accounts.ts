@@ -1,3 +1,4 @@
+import { CcgError } from '../../../protocol/errors.js';
 import type { ApiTokenRecord, AuthChange, SessionRecord, UserRecord } from '../types.js';
 import { fromKeyPart, keyPart } from './keys.js';
 import type { KvMirror } from './kv-mirror.js';
@@ -55,6 +56,13 @@ export class JsAccounts {
   }
 
   // ---- tokens
+
+  /** Throws ERR_STORAGE unless the copies of users, tokens and sessions were known current within `ms`. */
+  mustBeConfirmed(ms: number): void {
+    for (const [what, m] of [['users', this.users], ['API tokens', this.tokens], ['sessions', this.sessions]] as const) {
+      if (!m.confirmedWithin(ms)) throw new CcgError('ERR_STORAGE', `credentials cannot be checked on this node: its copy of the ${what} has not been confirmed current for over ${ms / 1000} s (NATS unreachable, split, or without a leader); retry, or use another node`);
+    }
+  }
 
   getApiToken(hash: string): ApiTokenRecord | undefined {
     return this.tokens.get(keyPart(hash));

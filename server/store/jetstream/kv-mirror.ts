@@ -55,6 +55,13 @@ export class KvMirror<T> {
   private watchdogTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private live = 0;
+  /**
+   * When the copy was last known current (performance.now()): loaded, or at a look of the
+   * watchdog, the watcher had delivered everything the bucket's stream held at the look before.
+   */
+  private confirmedAt = 0;
+  /** The stream's last sequence at the watchdog's last look. */
+  private lastLook = 0;
 
   constructor(
     private readonly link: NatsLink,
@@ -103,6 +110,16 @@ export class KvMirror<T> {
     } finally {
       clearTimeout(timer);
     }
+    this.confirmedAt = performance.now();
+  }
+
+  /**
+   * Whether the copy was known current within `ms`: what another node wrote that long ago has
+   * reached it. False while this node cannot read the bucket's stream (its NATS server hangs,
+   * it is on the minority side of a split, the stream has no leader) or the watcher lags.
+   */
+  confirmedWithin(ms: number): boolean {
+    return performance.now() - this.confirmedAt < ms;
   }
 
   /** Hears every change applied to the copy (own writes and other nodes'). */
@@ -285,6 +302,8 @@ export class KvMirror<T> {
     let next = -1;
     try {
       const last = (await this.link.jsm.streams.info(`KV_${this.bucket}`)).state.last_seq;
+      if (this.watched >= this.lastLook) this.confirmedAt = performance.now();
+      this.lastLook = last;
       if (last > this.watched) {
         if (behindAt === this.watched) await this.restartWatch();
         else next = this.watched;

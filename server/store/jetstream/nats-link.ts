@@ -75,13 +75,7 @@ export class NatsLink {
 
   private ask(): void {
     if (this.closing || this.nc.isClosed()) return;
-    // Data from the server counts as hearing it: a node busy reading a large catch-up may see its
-    // PONG late (it queues behind the data), yet its server is plainly alive.
-    const inBytes = this.nc.stats().inBytes;
-    if (inBytes !== this.inBytes) {
-      this.inBytes = inBytes;
-      this.heardAt = performance.now();
-    }
+    this.noteData();
     if (this.asking) return;
     this.asking = true;
     this.nc.rtt().then(
@@ -100,7 +94,22 @@ export class NatsLink {
    * state are as current as NATS can make them. Credentials are honoured only while this holds.
    */
   get current(): boolean {
-    return this.connected && performance.now() - this.heardAt < STALE_AFTER_MS;
+    if (!this.connected) return false;
+    this.noteData();
+    return performance.now() - this.heardAt < STALE_AFTER_MS;
+  }
+
+  /**
+   * Data from the server counts as hearing it: a node busy reading a large catch-up may see its
+   * PONG late (it queues behind the data), or its loop may have been busy past a tick, yet its
+   * server is plainly alive.
+   */
+  private noteData(): void {
+    const inBytes = this.nc.stats().inBytes;
+    if (inBytes !== this.inBytes) {
+      this.inBytes = inBytes;
+      this.heardAt = performance.now();
+    }
   }
 
   /** Throws ERR_STORAGE when this node cannot vouch that its copy of the cluster's credentials is current. */
@@ -144,6 +153,7 @@ export class NatsLink {
         this.o.log.warn('nats.disconnected', { server: s.server, node: this.nodeId });
       } else if (s.type === 'reconnect') {
         this.up = true;
+        this.heardAt = performance.now(); // a new connection: the server just answered
         this.lastProblem = null;
         this.o.log.info('nats.reconnected', { server: s.server, node: this.nodeId });
       } else if (s.type === 'error') {
