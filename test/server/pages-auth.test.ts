@@ -205,18 +205,23 @@ test('New run posted twice from one form (a double tap) makes one run and shows 
   assert.ok(tokenOf(a.body));
   assert.equal(tokenOf(b.body), tokenOf(a.body), 'the same run, its token shown on the page the phone ends on');
   assert.equal(g.gw.runs.list({ limit: 100 }).length, 1, 'one run');
+  // The same form sent again with something else in it (Back, a new name): another run.
+  const changed = await c.post('/runs/new', { name: 'tapped twice, then renamed', _once: once });
+  assert.equal(changed.status, 201);
+  assert.notEqual(tokenOf(changed.body), tokenOf(a.body));
+  assert.equal(g.gw.runs.list({ limit: 100 }).length, 2);
   const again = /name="_once" value="([^"]+)"/.exec((await c.get('/runs/new')).body)?.[1];
   assert.notEqual(again, once, 'a new form, a new value');
   assert.equal((await c.post('/runs/new', { name: 'second', _once: again! })).status, 201);
-  assert.equal(g.gw.runs.list({ limit: 100 }).length, 2);
+  assert.equal(g.gw.runs.list({ limit: 100 }).length, 3);
   // Another session replaying the value gets nothing of the first's.
   const other = new PageClient(g.url, g.fingerprint);
   await login(other, 'admin', PW);
   await other.get('/runs/new');
-  const replay = await other.post('/runs/new', { name: 'replayed', _once: once });
+  const replay = await other.post('/runs/new', { name: 'tapped twice', _once: once });
   assert.equal(replay.status, 201);
   assert.notEqual(tokenOf(replay.body), tokenOf(a.body));
-  assert.equal(g.gw.runs.list({ limit: 100 }).length, 3);
+  assert.equal(g.gw.runs.list({ limit: 100 }).length, 4);
 });
 
 test('sessions: dead after logout, after idling, past their absolute age, and for disabled users', async (t) => {

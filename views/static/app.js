@@ -42,6 +42,12 @@
     }
     form.setAttribute('data-sent', '');
     form.setAttribute('aria-busy', 'true');
+    // Stop pressed on a stalled post leaves the page as it was: it may be sent again later
+    // (the gateway still answers a repeat of the same form with the first answer).
+    setTimeout(function () {
+      form.removeAttribute('data-sent');
+      form.removeAttribute('aria-busy');
+    }, 15000);
   });
   // Back to the page (the browser's back button keeps it as it was): it may be sent again.
   window.addEventListener('pageshow', function () {

@@ -88,7 +88,7 @@ export function mountMachinesPages(app: TemplatedApp, d: BrowserDeps): void {
     const parsed = StartRunRequest.safeParse({ workspace: form.workspace, prompt: form.prompt, ...(form.mode && form.mode !== 'default' ? { mode: form.mode } : {}) });
     if (!parsed.success) return html(pc, 400, 'machine', name, detailData(d, pc, name, starts.issue(), { ...form, error: parsed.error.issues[0]?.message ?? 'bad request' }), { nav: 'machines' });
     try {
-      const runId = await starts.run(pc.session!.hash, f.get('_once'), async () => (await d.powers.machines.start({ principal: pc.principal!, from: pc.ip, via: 'page' }, name, parsed.data)).run.id);
+      const runId = await starts.run(pc.session!.hash, f.get('_once'), `start\0${name}\0${form.workspace}\0${form.mode}\0${form.prompt}`, async () => (await d.powers.machines.start({ principal: pc.principal!, from: pc.ip, via: 'page' }, name, parsed.data)).run.id);
       return redirect(pc, `/runs/${runId}`);
     } catch (err) {
       if (!(err instanceof CcgError) || !['ERR_MACHINE_REFUSED', 'ERR_MACHINE_OFFLINE'].includes(err.code)) throw err;

@@ -94,15 +94,15 @@ export function mountRunsPages(app: TemplatedApp, d: BrowserDeps): void {
       if (!parsed.success) return html(pc, 400, 'run-new', 'New run', { error: 'The spending limit is an amount of US dollars, like 2.50', name: rawName.slice(0, 200), budget: rawBudget.slice(0, 20), once: creates.issue() }, { nav: 'new' });
       maxBudgetUsd = parsed.data;
     }
-    const { run, token } = await creates.run(pc.session!.hash, f.get('_once'), () => d.powers.requests.createRun({ principal: pc.principal!, from: pc.ip, via: 'page' }, name, { maxBudgetUsd }));
-    // The token is on this response only: never cached, never shown again.
+    const { run, token } = await creates.run(pc.session!.hash, f.get('_once'), `new\0${rawName}\0${rawBudget}`, () => d.powers.requests.createRun({ principal: pc.principal!, from: pc.ip, via: 'page' }, name, { maxBudgetUsd }));
+    // The token is on this response only, never cached; shown again only to a repeat of this very
+    // form (same session and fields, within 2 minutes: a double tap's second post, see OnceForms).
     return html(pc, 201, 'run-created', 'Run created', await createdData(d, pc, run, token, { mode: 'prompt', prompt: '', command: '' }), { nav: 'new' });
   });
 
   // The "Run created" page's choice, prompt or command: the printed command again (the fragment
   // for htmx as the person types, the whole page without JavaScript). The form carries the token
-  // back, as the page already holds it; the gateway never shows a token it was not given, so a
-  // run's token still cannot be had from it twice.
+  // back, as the page already holds it; the gateway never shows a token it was not given here.
   pageRoute(app, d, 'post', '/runs/:id/runner-command', { auth: 'user', role: 'operator' }, async (pc) => {
     const id = runIdOf(pc);
     const run = d.runs.mustGet(id);
