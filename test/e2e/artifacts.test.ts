@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -118,6 +118,14 @@ test('at exit the runner uploads the log, both diffs, the untracked list and its
   assert.equal(savedJson.sha256, createHash('sha256').update(readFileSync(join(cwd, 'again.log'))).digest('hex'));
   assert.equal(savedJson.bytes, readFileSync(join(cwd, 'again.log')).length);
   assert.deepEqual(readdirSync(cwd).sort(), ['again.log', 'run.log'], 'nothing else in the directory');
+  // --force into a symlink (or /dev/null, a FIFO): written through, never replaced by a file.
+  writeFileSync(join(cwd, 'real.log'), 'old\n');
+  symlinkSync(join(cwd, 'real.log'), join(cwd, 'link.log'));
+  const through = await runCli(['runs', 'artifacts', c.id, '--download', 'run.log', '-o', join(cwd, 'link.log'), '--force'], g.env);
+  assert.equal(through.code, 0, through.stderr);
+  assert.ok(lstatSync(join(cwd, 'link.log')).isSymbolicLink(), 'the symlink stays');
+  assert.equal(readFileSync(join(cwd, 'real.log'), 'utf8'), readFileSync(join(cwd, 'run.log'), 'utf8'));
+  assert.equal((await runCli(['runs', 'artifacts', c.id, '--download', 'run.log', '-o', '/dev/null', '--force'], g.env)).code, 0);
   // stdout is one JSON document with --json: the artifact itself cannot go there too.
   const mixed = await runCli(['runs', 'artifacts', c.id, '--download', 'run.log', '-o', '-', '--json'], g.env);
   assert.equal(mixed.code, 1);

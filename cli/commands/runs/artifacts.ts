@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, renameSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, lstatSync, renameSync, rmSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -24,7 +24,9 @@ export class RunsArtifactsCommand extends GatewayCommand {
       With --download NAME it saves one to the file named by --output (default: the artifact's own file
       name, in the current directory; an existing file is not overwritten unless --force). The
       file appears only once it is whole and its SHA-256 matches the gateway's record (a download
-      cut short leaves nothing behind). \`--output -\` writes it to stdout (not with --json).
+      that fails leaves nothing behind; one stopped with Ctrl-C may leave a hidden .NAME.….part
+      file). Something that is not a plain file (/dev/null, a FIFO, a symlink) is written into.
+      \`--output -\` writes it to stdout (not with --json).
     `,
     examples: [
       ['List', 'ccg runs artifacts 7k2m9x4q3w8z'],
@@ -56,14 +58,23 @@ export class RunsArtifactsCommand extends GatewayCommand {
     const dest = this.output ?? artifactBasename(name);
     // stdout carries the artifact itself: a JSON document after it would corrupt both.
     if (dest === '-' && this.json) throw new CliError('--output - writes the artifact itself to stdout; leave out --json, or give --output FILE', EXIT.ERROR, 'ERR_USAGE');
-    if (dest !== '-' && existsSync(dest) && !this.force) throw new CliError(`${dest} exists; pass --force to overwrite it, or --output FILE`);
+    let existing: Stats | null = null;
+    try {
+      existing = dest === '-' ? null : lstatSync(dest);
+    } catch {
+      /* not there: the usual case */
+    }
+    if (existing && !this.force) throw new CliError(`${dest} exists; pass --force to overwrite it, or --output FILE`);
     const res = await api.open('GET', `/api/v1/runs/${id}/artifacts/${encodeURIComponent(name)}`);
     if (dest === '-') {
       await pipeline(res, this.context.stdout, { end: false });
       return 0;
     }
     // Written beside the destination, then renamed: never a partial file under the real name.
-    const part = join(dirname(dest), `.${artifactBasename(name)}.${process.pid}.part`);
+    // Something that is not a plain file (/dev/null, a FIFO, a symlink, /dev/fd/N) is written
+    // into as it is, never replaced.
+    const inPlace = existing !== null && !existing.isFile();
+    const part = inPlace ? dest : join(dirname(dest), `.${artifactBasename(name)}.${randomBytes(6).toString('hex')}.part`);
     const hash = createHash('sha256');
     let size = 0;
     const count = new Transform({
@@ -73,16 +84,28 @@ export class RunsArtifactsCommand extends GatewayCommand {
         done(null, chunk);
       },
     });
+    let created = false;
     try {
-      await pipeline(res, count, createWriteStream(part, { mode: 0o600, flags: 'wx' }));
+      const out = createWriteStream(part, { mode: 0o600, flags: inPlace ? 'w' : 'wx' });
+      out.once('open', () => (created = !inPlace));
+      await pipeline(res, count, out).catch((err: unknown) => {
+        const e = err as NodeJS.ErrnoException;
+        // A local write failure names the file asked for, not the temporary one.
+        if (e.syscall === 'open' || e.syscall === 'write') throw new CliError(`cannot write ${dest}: ${e.code ?? e.message}`);
+        throw err;
+      });
       const sha256 = hash.digest('hex');
       const expected = res.headers['x-ccg-sha256'];
-      if (typeof expected === 'string' && expected !== sha256) throw new CliError(`the download of ${name} does not match the gateway's SHA-256 (got ${sha256.slice(0, 12)}…, expected ${safe(expected.slice(0, 12))}…); nothing was saved`, EXIT.ERROR, 'ERR_BAD_RESPONSE');
-      renameSync(part, dest);
+      if (typeof expected === 'string' && expected !== sha256) throw new CliError(`the download of ${name} does not match the gateway's SHA-256 (got ${sha256.slice(0, 12)}…, expected ${safe(expected.slice(0, 12))}…)${inPlace ? '' : '; nothing was saved'}`, EXIT.ERROR, 'ERR_BAD_RESPONSE');
+      if (!inPlace) {
+        renameSync(part, dest);
+        created = false;
+      }
       if (this.json) this.context.stdout.write(jsonLine({ saved: dest, bytes: size, sha256 }));
       else this.context.stderr.write(`saved ${name} to ${dest} (${bytes(size)})\n`);
     } finally {
-      rmSync(part, { force: true });
+      // Only what this command made (a Ctrl-C before here leaves its hidden .part file).
+      if (created) rmSync(part, { force: true });
     }
     return 0;
   }
