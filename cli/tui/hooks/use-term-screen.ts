@@ -20,6 +20,9 @@ interface Chunk {
   data: Uint8Array;
 }
 
+/** Live chunks held at most (a gap the store fills is read from it instead). */
+const MAX_HELD = 2000;
+
 const fromApi = (c: ApiChunk): Chunk => ({ seq: c.seq, stream: c.stream, time: c.time, data: Buffer.from(c.data, 'base64') });
 
 /**
@@ -42,6 +45,13 @@ export function useTermScreen(client: OperatorClient, api: TuiApi, runId: string
     let frame: NodeJS.Timeout | null = null;
     let retry: NodeJS.Timeout | null = null;
     const clamp = new TerminalClamp();
+    /**
+     * Live chunks that could not be applied yet (the screen still loading, the store being read,
+     * one missing before them). Kept, not dropped: the gateway sends output before its commit, so
+     * the store may not have it when read, and a run that then goes quiet (a prompt waiting for
+     * input) left the pane blank until it wrote again.
+     */
+    const held = new Map<number, Chunk>();
     const changed = () => {
       frame ??= setTimeout(() => {
         frame = null;
@@ -62,6 +72,14 @@ export function useTermScreen(client: OperatorClient, api: TuiApi, runId: string
       }
       queue = queue.then(changed);
     };
+    /** Applies held chunks that come next, and forgets those already applied. */
+    const drain = () => {
+      for (let c = held.get(next); c; c = held.get(next)) {
+        held.delete(c.seq);
+        apply(c);
+      }
+      for (const seq of held.keys()) if (seq < next) held.delete(seq);
+    };
     const catchUp = async () => {
       if (fetching) return;
       fetching = true;
@@ -72,6 +90,7 @@ export function useTermScreen(client: OperatorClient, api: TuiApi, runId: string
             const page = await api.chunks(runId, { from: next, maxBytes: 256 * 1024, limit: 1000 });
             if (!active) return;
             for (const c of page.chunks) if (c.seq === next) apply(fromApi(c));
+            drain();
             if (!page.more) break;
           }
         } while (missed && active);
@@ -86,15 +105,20 @@ export function useTermScreen(client: OperatorClient, api: TuiApi, runId: string
       }
     };
     const onChunk = (c: { runId: string; seq: number; stream: number; time: number; data: Uint8Array }) => {
-      if (c.runId !== runId || !screen || c.seq < next) return;
-      if (fetching || c.seq > next) {
-        // Read from the store instead (it is committed there): in order, nothing missed.
+      if (c.runId !== runId || c.seq < next) return;
+      if (!screen || fetching || c.seq > next) {
+        if (held.size < MAX_HELD) held.set(c.seq, { seq: c.seq, stream: c.stream, time: c.time, data: c.data });
+        if (!screen) return; // applied after the snapshot, unless it covers them
+        // Read what is missing from the store (in order); the held ones fill what it lacks yet.
         missed = true;
         void catchUp();
         return;
       }
       apply(c);
+      drain();
     };
+    // From the start: chunks that arrive while the snapshot loads are held (see `held`).
+    client.on('chunk', onChunk);
     void (async () => {
       try {
         const r = await api.screen(runId);
@@ -106,7 +130,6 @@ export function useTermScreen(client: OperatorClient, api: TuiApi, runId: string
           next = snap.seq + 1;
         }
         if (!active) return;
-        client.on('chunk', onChunk);
         changed();
         await catchUp();
       } catch {
