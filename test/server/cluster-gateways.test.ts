@@ -196,6 +196,10 @@ test('three NATS servers, two of them killed: the node says it takes no writes (
   await waitFor(() => (/no leader/.test(g.gw.store.health().detail) ? true : undefined), 60_000, 'the store says it has no leader');
   assert.equal(g.gw.store.health().ok, false);
   assert.equal((await apiRequest(g, 'GET', '/readyz')).status, 503);
+  // A write is refused saying what is wrong (nats.js's own words were "jetstream is not enabled").
+  const w = await apiRequest(g, 'POST', '/api/v1/runs', { name: 'no quorum' });
+  assert.equal(w.status, 503, JSON.stringify(w.json));
+  assert.match((w.json as { error: { message: string } }).error.message, /no JetStream leader|unreachable|timeout|cannot be checked/i);
   await Promise.all([nats.restart(1, { ready: false }), nats.restart(2, { ready: false })]);
   await nats.ready();
   await waitFor(async () => ((await apiRequest(g, 'GET', '/readyz')).status === 200 ? true : undefined), 60_000, 'ready again with the quorum back');

@@ -185,7 +185,11 @@ export class NatsLink {
   /** A failed JetStream call as ERR_STORAGE, saying what NATS said. */
   storageError(err: unknown, what: string): CcgError {
     if (err instanceof CcgError) return err;
-    return new CcgError('ERR_STORAGE', `storage ${what} failed: ${err instanceof Error ? err.message : String(err)}${this.connected ? '' : ' (NATS unreachable)'}`);
+    const said = err instanceof Error ? err.message : String(err);
+    // While the quorum is lost nats.js says "jetstream is not enabled", "JetStream system
+    // temporarily unavailable" or "no responders": JetStream is on, but nothing leads.
+    const why = !this.connected ? ' (NATS unreachable)' : /jetstream is not enabled|temporarily unavailable|no responders/i.test(said) ? ' (no JetStream leader: is a quorum of NATS servers up?)' : '';
+    return new CcgError('ERR_STORAGE', `storage ${what} failed: ${said}${why}`);
   }
 
   /**
