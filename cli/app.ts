@@ -148,7 +148,8 @@ function usageError(message: string, json: boolean, stderr: NodeJS.WritableStrea
 export async function runCommandLine(argv: string[], ctx: Partial<BaseContext>, binaryName: string): Promise<number> {
   const stdout = ctx.stdout ?? process.stdout;
   const stderr = ctx.stderr ?? process.stderr;
-  const json = argv.includes('--json');
+  // `--json=true` is not an option clipanion takes, but whoever wrote it reads stderr as JSON.
+  const json = argv.some((a) => a === '--json' || a.startsWith('--json='));
 
   if (argv[0] === 'help') {
     const words = argv.slice(1).filter((a) => !a.startsWith('-'));

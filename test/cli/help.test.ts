@@ -80,13 +80,17 @@ test('a command’s help names every option value; ccg help and ccg help COMMAND
   assert.match(general.stdout, /77 authentication/);
 });
 
-test('ccg --version --json and --help --json answer as without --json (a version object, the help), not "unknown command"', async () => {
+test('ccg --version --json and --help --json answer as without --json (a version object, the help), not "unknown command"; --json=true gets a JSON usage error', async () => {
   const v = await runCli(['--version', '--json'], {});
   assert.equal(v.code, 0, v.stderr);
   assert.match((JSON.parse(v.stdout) as { version: string }).version, /^\d+\.\d+\.\d+/);
   const h = await runCli(['--help', '--json'], {});
   assert.equal(h.code, 0, h.stderr);
   assert.match(h.stdout, /^ccg — Claude Code connect-back gateway/);
+  // A script's `--json=true` gets its usage error as JSON too.
+  const eq = await runCli(['runs', 'list', '--json=true'], {});
+  assert.equal(eq.code, 1);
+  assert.equal(JSON.parse(eq.stderr).error.code, 'ERR_USAGE');
 });
 
 test('a mistyped command suggests the nearest one on stderr, exit 1', async () => {
