@@ -264,9 +264,14 @@ test('a pending approval survives a gateway restart (kill -9); an answer given b
   await gw.proc.exited;
 
   gw = await startServe(dataDir, port);
-  const listed = await c.cli(['runs', 'approvals', c.run.id, '--json']);
-  assert.equal(listed.code, 0, listed.stderr);
-  const pending = (JSON.parse(listed.stdout) as { approvals: Approval[] }).approvals;
+  // Usually in the store already; a kill -9 within the few ms between the event's commit and the
+  // approval record's write loses the record, and the runner's approvals_sync brings it back once
+  // it has reconnected (the event itself is stored either way). Failed once in a fresh-clone CI.
+  const pending = await waitFor(async () => {
+    const listed = await c.cli(['runs', 'approvals', c.run.id, '--json']);
+    const open = listed.code === 0 ? (JSON.parse(listed.stdout) as { approvals: Approval[] }).approvals : [];
+    return open.length > 0 ? open : undefined;
+  }, 20_000, 'the approval listed after the restart');
   assert.deepEqual(pending.map((a) => [a.approvalId, a.state]), [[req.approvalId, 'pending']], 'the approval survived the restart');
   const approved = await c.cli(['runs', 'approve', c.run.id, req.approvalId]);
   assert.equal(approved.code, 0, approved.stderr);
