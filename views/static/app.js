@@ -44,17 +44,15 @@
     form.setAttribute('aria-busy', 'true');
     // Stop pressed on a stalled post leaves the page as it was: it may be sent again later
     // (the gateway still answers a repeat of the same form with the first answer).
-    setTimeout(function () {
-      form.removeAttribute('data-sent');
-      form.removeAttribute('aria-busy');
-    }, 15000);
+    setTimeout(function () { sendable(form); }, 15000);
   });
+  function sendable(form) {
+    form.removeAttribute('data-sent');
+    form.removeAttribute('aria-busy');
+  }
   // Back to the page (the browser's back button keeps it as it was): it may be sent again.
   window.addEventListener('pageshow', function () {
-    document.querySelectorAll('form[data-sent]').forEach(function (form) {
-      form.removeAttribute('data-sent');
-      form.removeAttribute('aria-busy');
-    });
+    document.querySelectorAll('form[data-sent]').forEach(sendable);
   });
 
   // ---- typing in a field picks its choice ("Run created": a prompt or a command); runs before

@@ -141,11 +141,6 @@ export class RunnerStartCommand extends BaseCommand {
     const childEnv = { ...env };
     // The child never needs ccg's own secrets.
     for (const k of ['CCG_RUN_TOKEN', 'CCG_TOKEN']) delete childEnv[k];
-    // With --json, progress is JSON lines on stderr too, so a script can parse all of it.
-    // Status lines carry text from the gateway (who cancelled, error messages, operator names):
-    // every control sequence goes before it reaches this terminal (no OSC 52 clipboard writes,
-    // no title sets, no cursor tricks), and a line stays one line.
-    const status = (raw: string) => this.status(raw);
     const cwd = this.cwd ?? process.cwd();
     const echoing = !(this.quiet || this.json);
     const { argv, mode, driver } = claudeChild({
@@ -191,7 +186,7 @@ export class RunnerStartCommand extends BaseCommand {
       allowlist: allowlist.length > 0 ? allowlist : DEFAULT_ALLOWLIST,
       env: childEnv,
       spoolRoot: this.spoolDir ?? defaultSpoolRoot(env, homedir()),
-      status,
+      status: (raw: string) => this.status(raw),
       echo: echoing ? { stdout: this.context.stdout, stderr: this.context.stderr } : null,
       version: VERSION,
       connectTimeoutMs: parseWait(this.connectTimeout, '--connect-timeout'),
@@ -212,7 +207,13 @@ export class RunnerStartCommand extends BaseCommand {
     return code;
   }
 
-  /** One status line on stderr: `ccg-runner: …`, or with --json `{"status":"…"}`. */
+  /**
+   * One status line on stderr: `ccg-runner: …`, or with --json `{"status":"…"}` (progress is JSON
+   * lines too, so a script can parse all of it). Status lines carry text from the gateway (who
+   * cancelled, error messages, operator names): every control sequence goes before it reaches
+   * this terminal (no OSC 52 clipboard writes, no title sets, no cursor tricks), and a line stays
+   * one line.
+   */
   private status(raw: string): void {
     const line = terminalLine(raw);
     this.context.stderr.write(this.json ? JSON.stringify({ status: line }) + '\n' : `ccg-runner: ${line}\n`);

@@ -107,7 +107,7 @@ export function useTermScreen(client: OperatorClient, api: TuiApi, runId: string
     const onChunk = (c: { runId: string; seq: number; stream: number; time: number; data: Uint8Array }) => {
       if (c.runId !== runId || c.seq < next) return;
       if (!screen || fetching || c.seq > next) {
-        if (held.size < MAX_HELD) held.set(c.seq, { seq: c.seq, stream: c.stream, time: c.time, data: c.data });
+        if (held.size < MAX_HELD) held.set(c.seq, c);
         if (!screen) return; // applied after the snapshot, unless it covers them
         // Read what is missing from the store (in order); the held ones fill what it lacks yet.
         missed = true;
