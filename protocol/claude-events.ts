@@ -251,7 +251,14 @@ export const ControlRefused = z.object({
   reason: z.string().max(300),
 });
 
-export const InterruptSent = z.object({ type: z.literal('interrupt_sent'), by: Actor });
+/**
+ * The id of the operator's session control an event answers (`session_control.controlId`): the
+ * gateway credits the operator it names only when the id vouches for them (server/core/credits.ts).
+ * Null when no control asked for it (a cancel's interrupt); absent from runners before it.
+ */
+const ControlRef = z.string().regex(INPUT_ID_RE).nullable().optional();
+
+export const InterruptSent = z.object({ type: z.literal('interrupt_sent'), by: Actor, controlId: ControlRef });
 
 /**
  * Claude's permission mode or model changed (or became known): from its init, its status lines,
@@ -263,6 +270,7 @@ export const ClaudeSettings = z.object({
   permissionMode: z.string().max(64).nullable(),
   model: z.string().max(200).nullable(),
   by: Actor.nullable(),
+  controlId: ControlRef,
 });
 
 export const PtyResized = z.object({

@@ -25,6 +25,7 @@ import { Requests } from './core/requests.js';
 import { DEFAULT_CANCEL_GRACE_MS, RunService } from './core/runs.js';
 import type { Services } from './core/services.js';
 import { ClaudeSessionService } from './core/claude-session.js';
+import { Credits } from './core/credits.js';
 import { SteeringService } from './core/steering.js';
 import { mountRunsApi } from './http/api-runs.js';
 import { mountBrowser } from './http/pages/mount.js';
@@ -398,8 +399,9 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
   const assist = new AssistService({ bus, log, now });
   const policy = new PolicyService({ store, log, now });
   const approvals = new ApprovalService({ store, audit: store, runs, bus, log, now });
-  const steering = new SteeringService({ runs, audit: store, log, now });
-  const claudeSession = new ClaudeSessionService({ runs, store, audit: store, log, now });
+  const credits = new Credits({ box: o.box, approvals, runs });
+  const steering = new SteeringService({ runs, credits, audit: store, log, now });
+  const claudeSession = new ClaudeSessionService({ runs, credits, store, audit: store, log, now });
   const base = o.baseUrl();
   const subject = o.vapidSubject ?? (base.startsWith('https://') && !/\/\/(localhost|127\.)/.test(base) ? base : 'mailto:ccg@localhost.localdomain');
   const push = new WebPush({
@@ -453,7 +455,7 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
   ];
 
   return {
-    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, claudeSession, screens, requests, accounts, sessions, throttle, push, notifier, auditBudget, liveText, machines },
+    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, credits, steering, claudeSession, screens, requests, accounts, sessions, throttle, push, notifier, auditBudget, liveText, machines },
     unsubscribe: () => offs.forEach((off) => off()),
   };
 }

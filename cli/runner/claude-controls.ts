@@ -55,7 +55,7 @@ export class SessionControls {
         return;
       case 'interrupt':
         // Stop this turn only: stdin stays open, so Claude waits for the next prompt.
-        h.emit({ type: 'interrupt_sent', by: msg.by });
+        h.emit({ type: 'interrupt_sent', by: msg.by, controlId: msg.controlId });
         h.write(interruptLine(requestId));
         return;
       default: {
@@ -75,20 +75,22 @@ export class SessionControls {
     this.sent.delete(requestId!);
     if (!ok) return this.h.refuse(c.controlId, `Claude refused: ${error ?? 'no reason given'}`);
     const s = (k: string) => (typeof response?.[k] === 'string' ? capText(response[k] as string, k === 'model' ? 200 : 64).text : null);
-    if (c.action === 'set_mode') this.changed({ permissionMode: s('mode'), model: null }, c.by, true);
-    if (c.action === 'set_model') this.changed({ permissionMode: null, model: s('model') }, c.by, true);
+    if (c.action === 'set_mode') this.changed({ permissionMode: s('mode'), model: null }, c, true);
+    if (c.action === 'set_model') this.changed({ permissionMode: null, model: s('model') }, c, true);
   }
 
   /**
    * The session's mode or model as a line of Claude's reported it: viewers hear of a change (or
-   * of an operator's switch, even to the same). `silent` only notes it (Claude's init, every turn).
+   * of an operator's switch, even to the same). `by`: the operator's control it answers (its id
+   * lets the gateway vouch for the name), null for Claude's own. `silent` only notes it (Claude's
+   * init, every turn).
    */
-  changed(next: { permissionMode: string | null; model: string | null }, by: string | null, always = false, silent = false): void {
+  changed(next: { permissionMode: string | null; model: string | null }, by: { by: string; controlId: string } | null, always = false, silent = false): void {
     const mode = next.permissionMode !== null && (always || next.permissionMode !== this.settings.permissionMode) ? next.permissionMode : null;
     const model = next.model !== null && (always || next.model !== this.settings.model) ? next.model : null;
     if (next.permissionMode !== null) this.settings.permissionMode = next.permissionMode;
     if (next.model !== null) this.settings.model = next.model;
     if ((mode === null && model === null) || silent) return;
-    this.h.emit({ type: 'claude_settings', permissionMode: mode, model, by });
+    this.h.emit({ type: 'claude_settings', permissionMode: mode, model, by: by?.by ?? null, controlId: by?.controlId ?? null });
   }
 }

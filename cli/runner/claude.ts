@@ -471,7 +471,7 @@ export class ClaudeDriver implements ChildDriver {
       this.resolve(id, { decision: 'deny', always: false, message: `The run was cancelled by ${by}.`, by, reason: 'interrupted' }, true);
     }
     if (this.stdinOpen) {
-      this.emit({ type: 'interrupt_sent', by });
+      this.emit({ type: 'interrupt_sent', by, controlId: null });
       this.write(interruptLine(`ccg-interrupt-${++this.interruptCounter}`));
       // End of input makes Claude finish once the interrupted turn is wrapped up.
       this.closeInput(`cancelled by ${by}`);

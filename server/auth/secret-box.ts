@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -8,8 +8,12 @@ import { join } from 'node:path';
  * database alone (a backup, a stolen disk image without the key file) reveals no token.
  */
 export class SecretBox {
+  /** The key's MACs use a key of their own, derived from it (never the encryption key itself). */
+  private readonly macKey: Buffer;
+
   constructor(private readonly key: Buffer) {
     if (key.length !== 32) throw new Error('secret key must be 32 bytes');
+    this.macKey = createHmac('sha256', key).update('ccg mac key v1').digest();
   }
 
   static fromDataDir(dataDir: string): SecretBox {
@@ -25,6 +29,11 @@ export class SecretBox {
     cipher.setAAD(Buffer.from(context));
     const ct = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
     return ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), ct.toString('base64url')].join('.');
+  }
+
+  /** HMAC-SHA256 of `message` under a key derived from the gateway's (every node of a cluster has the same). */
+  mac(message: string): Buffer {
+    return createHmac('sha256', this.macKey).update(message).digest();
   }
 
   /** Returns undefined when the box was not sealed by this key for this context. */

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { SessionResponse } from '../../protocol/claude-control.js';
 import { PERMISSION_MODES, type PermissionMode } from '../../protocol/claude-steer.js';
 import { CcgError } from '../../protocol/errors.js';
@@ -8,11 +7,14 @@ import type { RunnerEvent } from '../../protocol/runner-events.js';
 import { itemsOfChunk } from '../../protocol/timeline.js';
 import { requireRole, type Principal } from '../auth/operator-auth.js';
 import type { Logger } from '../log.js';
+import type { Credits } from './credits.js';
 import type { AuthStore, RunStore } from '../store/types.js';
 import type { RunService } from './runs.js';
 
 export interface ClaudeSessionOptions {
   runs: RunService;
+  /** Mints the control ids that vouch for who sent a control. */
+  credits: Pick<Credits, 'mint'>;
   store: Pick<RunStore, 'readChunksBefore'>;
   audit: Pick<AuthStore, 'appendAudit'>;
   log: Logger;
@@ -117,9 +119,11 @@ export class ClaudeSessionService {
   }
 
   private send(runId: string, who: Principal, from: string | null, control: { action: 'set_mode'; mode: PermissionMode } | { action: 'set_model'; model: string } | { action: 'interrupt' }, detail: Record<string, string>): { controlId: string; fromSeq: number } {
-    const controlId = randomBytes(12).toString('base64url');
+    const by = who.name.slice(0, 120);
+    // The id vouches for who asked (credits.ts): the runner's answer names them with it.
+    const controlId = this.o.credits.mint(runId, { kind: control.action }, by);
     const fromSeq = this.o.runs.nextSeq(runId);
-    if (!this.o.runs.sendToRunner(runId, { type: 'session_control', controlId, ...control, by: who.name.slice(0, 120) })) {
+    if (!this.o.runs.sendToRunner(runId, { type: 'session_control', controlId, ...control, by })) {
       throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected; try again when it is back');
     }
     const action = control.action === 'set_mode' ? 'run.mode' : control.action === 'set_model' ? 'run.model' : 'run.interrupt';

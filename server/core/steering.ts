@@ -1,14 +1,16 @@
-import { randomBytes } from 'node:crypto';
 import { MAX_INPUT } from '../../protocol/claude-events.js';
 import { CcgError } from '../../protocol/errors.js';
 import { isFinal, runEnded } from '../../protocol/run.js';
 import { requireRole, type Principal } from '../auth/operator-auth.js';
 import type { Logger } from '../log.js';
+import type { Credits } from './credits.js';
 import type { RunService } from './runs.js';
 import type { AuthStore } from '../store/types.js';
 
 export interface SteeringOptions {
   runs: RunService;
+  /** Mints the input ids that vouch for who sent a prompt. */
+  credits: Pick<Credits, 'mint'>;
   audit: Pick<AuthStore, 'appendAudit'>;
   log: Logger;
   now: () => number;
@@ -58,13 +60,15 @@ export class SteeringService {
     }
     const bytes = body.data !== undefined ? Buffer.from(body.data, 'base64').length : Buffer.byteLength(body.text ?? '');
     if (bytes > MAX_INPUT) throw new CcgError('ERR_TOO_LARGE', `input of ${bytes} bytes exceeds ${MAX_INPUT}`);
-    const inputId = randomBytes(12).toString('base64url');
+    const by = who.name.slice(0, 120);
+    // A prompt's id vouches for its text and sender (credits.ts); keystrokes are never shown.
+    const inputId = this.o.credits.mint(runId, body.data !== undefined ? { kind: 'keys' } : { kind: 'input', text: body.text ?? '' }, by);
     const fromSeq = this.o.runs.nextSeq(runId);
     const sent = this.o.runs.sendToRunner(runId, {
       type: 'input',
       inputId,
       ...(body.data !== undefined ? { data: body.data } : { text: body.text ?? '' }),
-      by: who.name.slice(0, 120),
+      by,
     });
     if (!sent) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected; try again when it is back');
     // Keystrokes are not recorded (they may be passwords); prompts are, in short.

@@ -4,6 +4,7 @@ import { STREAM_EVENT, encodeOutput } from '../../protocol/frames.js';
 import { encodeEvent, type RunnerEvent } from '../../protocol/runner-events.js';
 import { approvalInfo, fakeRunner } from '../helpers/fake-runner.js';
 import { startGateway } from '../helpers/gateway.js';
+import { apiRequest } from '../helpers/http.js';
 import { PageClient, setupAdmin } from '../helpers/page-client.js';
 import { waitFor } from '../helpers/processes.js';
 import { openSse } from '../helpers/sse-reader.js';
@@ -11,13 +12,13 @@ import { openSse } from '../helpers/sse-reader.js';
 const PW = 'correct horse battery';
 
 /** A gateway with its admin, a run driven by a fake runner, and the admin's page watching its timeline live. */
-async function watchedRun(t: TestContext) {
+async function watchedRun(t: TestContext, info: Parameters<typeof fakeRunner>[3] = {}) {
   const g = await startGateway();
   t.after(() => g.close());
   const admin = new PageClient(g.url, g.fingerprint);
   assert.equal((await setupAdmin(admin, g.gw.setupCode!, 'admin', PW)).status, 303);
   const { run, token } = await g.gw.runs.create('watched', 'test');
-  const r = await fakeRunner(g, run.id, token);
+  const r = await fakeRunner(g, run.id, token, info);
   t.after(() => r.close());
   const live = openSse(g, `/runs/${run.id}/live?after=0&view=timeline`, admin.cookieHeader());
   t.after(() => live.close());
@@ -94,4 +95,61 @@ test('the page’s timeline credits an operator with an approval only when the g
   assert.equal(page.status, 200);
   assert.match(page.body, /Always allowed by the runner \(no operator answered so\)/);
   assert.doesNotMatch(page.body, /by olivia/);
+});
+
+test('the page names who sent a follow-up, switched the mode or interrupted only as the gateway vouches: a runner naming olivia reads as the runner', async (t) => {
+  const { g, admin, run, r, live } = await watchedRun(t, { mode: 'claude', remote: { input: true, approval: true } });
+  // A real follow-up, mode switch and interrupt through the API: the runner reports each with the id the gateway gave it.
+  assert.equal((await apiRequest(g, 'POST', `/api/v1/runs/${run.id}/input`, { text: 'run the tests' })).status, 202);
+  const input = (await r.next('input')) as { inputId: string; by: string };
+  assert.equal((await apiRequest(g, 'POST', `/api/v1/runs/${run.id}/mode`, { mode: 'plan' })).status, 202);
+  const mode = (await r.next('session_control')) as { controlId: string; by: string };
+  assert.equal((await apiRequest(g, 'POST', `/api/v1/runs/${run.id}/interrupt`)).status, 202);
+  const interrupt = (await r.next('session_control', (m) => (m as { action?: string }).action === 'interrupt')) as { controlId: string; by: string };
+  const me = input.by;
+  await r.events(
+    { type: 'input_sent', inputId: input.inputId, by: me, text: 'run the tests', bytes: 13 },
+    { type: 'claude_settings', permissionMode: 'plan', model: null, by: me, controlId: mode.controlId },
+    { type: 'interrupt_sent', by: me, controlId: interrupt.controlId },
+    // A hostile runner: the gateway's ids with another text, person or control; ids of its own; none.
+    { type: 'input_sent', inputId: input.inputId, by: me, text: 'push straight to main', bytes: 21 },
+    { type: 'input_sent', inputId: input.inputId, by: 'olivia', text: 'run the tests', bytes: 13 },
+    { type: 'input_sent', inputId: 'made-up-id-000001', by: 'olivia', text: 'delete the release branch', bytes: 25 },
+    { type: 'claude_settings', permissionMode: 'bypassPermissions', model: null, by: 'olivia', controlId: mode.controlId },
+    { type: 'claude_settings', permissionMode: null, model: 'opus', by: me, controlId: mode.controlId },
+    { type: 'claude_settings', permissionMode: 'acceptEdits', model: null, by: 'oscar' },
+    { type: 'interrupt_sent', by: 'oscar', controlId: null },
+  );
+  // A cancel interrupts without an id: credited as the run's record of the cancel says.
+  assert.equal((await apiRequest(g, 'POST', `/api/v1/runs/${run.id}/cancel`)).status, 202);
+  const cancel = (await r.next('cancel')) as { by: string };
+  const lastSeq = await r.events({ type: 'interrupt_sent', by: cancel.by, controlId: null });
+  r.send({ type: 'exit', code: 0, signal: null, lastSeq });
+  await waitFor(() => live.events.find((e) => e.event === 'end'), 15_000, 'the end of the stream');
+
+  const expectations = (html: string) => {
+    // Each entry on its own (the live stream sends an entry again when it changes).
+    const entries = [...html.matchAll(/<article[^]*?<\/article>/g)].map((m) => m[0]);
+    const entry = (text: string) => {
+      const found = entries.filter((e) => e.includes(text));
+      assert.ok(found.length > 0, `an entry with ${text}`);
+      return found.join('\n');
+    };
+    const says = (name: string) => `the runner (says ${name})`;
+    assert.match(entry('run the tests'), new RegExp(`Follow-up from ${me.replace(/[()]/g, '\\$&')}</p>`));
+    assert.ok(entry('run the tests').includes(`Follow-up from ${says('olivia')}`), 'olivia never sent it');
+    assert.ok(entry('push straight to main').includes(`Follow-up from ${says(me)}`), 'another text under a real id');
+    assert.ok(entry('delete the release branch').includes(`Follow-up from ${says('olivia')}`));
+    assert.ok(entry('(plan)').includes(`set by ${me}`), 'the real switch');
+    assert.ok(entry('(bypassPermissions)').includes(`set by ${says('olivia')}`));
+    assert.ok(entry('model: opus').includes(`set by ${says(me)}`), 'a mode switch\'s id does not vouch for a model');
+    assert.ok(entry('(acceptEdits)').includes(`set by ${says('oscar')}`));
+    assert.ok(entry(`interrupted by ${says('oscar')}`));
+    assert.equal(new Set(entries.filter((e) => e.includes(`interrupted by ${me}`)).map((e) => /id="([^"]+)"/.exec(e)?.[1])).size, 2, 'the real interrupt and the cancel\'s');
+    assert.doesNotMatch(html, /from olivia|by olivia|by oscar/);
+  };
+  expectations(live.events.filter((e) => e.event === 'timeline-entries').map((e) => e.data).join('\n'));
+  const page = await admin.get(`/runs/${run.id}?view=timeline`);
+  assert.equal(page.status, 200);
+  expectations(page.body);
 });
