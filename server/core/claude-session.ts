@@ -118,14 +118,12 @@ export class ClaudeSessionService {
     return run;
   }
 
-  private send(runId: string, who: Principal, from: string | null, control: { action: 'set_mode'; mode: PermissionMode } | { action: 'set_model'; model: string } | { action: 'interrupt' }, detail: Record<string, string>): { controlId: string; fromSeq: number } {
+  private async send(runId: string, who: Principal, from: string | null, control: { action: 'set_mode'; mode: PermissionMode } | { action: 'set_model'; model: string } | { action: 'interrupt' }, detail: Record<string, string>): Promise<{ controlId: string; fromSeq: number }> {
     const by = who.name.slice(0, 120);
     // The id vouches for who asked (credits.ts): the runner's answer names them with it.
     const controlId = this.o.credits.mint(runId, { kind: control.action }, by);
     const fromSeq = this.o.runs.nextSeq(runId);
-    if (!this.o.runs.sendToRunner(runId, { type: 'session_control', controlId, ...control, by })) {
-      throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected; try again when it is back');
-    }
+    await this.o.runs.deliverToRunner(runId, { type: 'session_control', controlId, ...control, by });
     const action = control.action === 'set_mode' ? 'run.mode' : control.action === 'set_model' ? 'run.model' : 'run.interrupt';
     this.o.audit.appendAudit({ at: this.o.now(), actor: who.name, action, target: runId, from, detail: { controlId, ...detail } }).catch((err: unknown) => this.o.log.warn('audit.write_failed', { err: String(err) }));
     this.o.log.info(action, { run: runId, by: who.name, ...detail });
@@ -133,7 +131,7 @@ export class ClaudeSessionService {
   }
 
   /** Switches Claude's permission mode (bypassPermissions only where the runner's owner allowed it). */
-  setMode(runId: string, mode: PermissionMode, who: Principal, from: string | null): { controlId: string; fromSeq: number } {
+  async setMode(runId: string, mode: PermissionMode, who: Principal, from: string | null): Promise<{ controlId: string; fromSeq: number }> {
     const run = this.target(runId, who);
     if (run.runner?.remote?.approval === false) throw new CcgError('ERR_NOT_ENABLED', 'the runner takes no remote approvals (--no-remote-approval), so its permission mode cannot be changed from here');
     if (mode === 'bypassPermissions' && run.runner?.remote?.bypass !== true) throw new CcgError('ERR_NOT_ENABLED', 'bypassPermissions needs the runner to be started with --allow-bypass-permissions');
@@ -141,14 +139,14 @@ export class ClaudeSessionService {
   }
 
   /** Switches Claude's model for the next requests (an alias such as `sonnet`, or a full id). */
-  setModel(runId: string, model: string, who: Principal, from: string | null): { controlId: string; fromSeq: number } {
+  async setModel(runId: string, model: string, who: Principal, from: string | null): Promise<{ controlId: string; fromSeq: number }> {
     const run = this.target(runId, who);
     if (run.runner?.remote?.input === false) throw new CcgError('ERR_NOT_ENABLED', 'the runner takes no remote input (--no-remote-input or --input-wait 0)');
     return this.send(runId, who, from, { action: 'set_model', model }, { model });
   }
 
   /** Stops the current turn; the session stays open and waits for the next prompt (unlike cancel). */
-  interrupt(runId: string, who: Principal, from: string | null): { controlId: string; fromSeq: number } {
+  async interrupt(runId: string, who: Principal, from: string | null): Promise<{ controlId: string; fromSeq: number }> {
     this.target(runId, who);
     return this.send(runId, who, from, { action: 'interrupt' }, {});
   }

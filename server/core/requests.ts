@@ -139,7 +139,7 @@ export class Requests {
       await this.audit(a, 'command.denied', id, { name: body.name, role: p.role });
       throw new CcgError('ERR_FORBIDDEN', `the gateway's policy does not let the ${p.role} role run "${body.name}"`);
     }
-    const out: ExecResponse = this.o.runs.exec(id, body.name, body.params);
+    const out: ExecResponse = await this.o.runs.exec(id, body.name, body.params);
     await this.audit(a, 'command.request', id, { name: body.name, requestId: out.requestId, params: JSON.stringify(body.params).slice(0, 500) });
     return out;
   }
@@ -147,7 +147,7 @@ export class Requests {
   /** Asks the run's runner to collect its artifacts now (operators and admins), audited as `artifacts.collect`. */
   async collect(a: Actor, id: string): Promise<CollectResponse> {
     requireRole(a.principal, 'operator');
-    const out: CollectResponse = this.o.runs.request(id, (requestId) => ({ type: 'collect', requestId }));
+    const out: CollectResponse = await this.o.runs.request(id, (requestId) => ({ type: 'collect', requestId }));
     await this.audit(a, 'artifacts.collect', id, { requestId: out.requestId });
     return out;
   }
@@ -176,7 +176,7 @@ export class Requests {
     if (action === 'start' && !run.runner?.assist) {
       throw new CcgError('ERR_NOT_ENABLED', 'the runner does not allow assist sessions (start it with --assist)');
     }
-    const out = this.o.runs.request(id, (requestId) => ({ type: 'assist', requestId, action }));
+    const out = await this.o.runs.request(id, (requestId) => ({ type: 'assist', requestId, action }));
     await this.audit(a, `assist.${action}`, id, { requestId: out.requestId });
     return out;
   }

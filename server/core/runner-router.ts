@@ -1,4 +1,4 @@
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { RequestError, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { CcgError, ERRORS, type ErrorCode } from '../../protocol/errors.js';
 import { GatewayToMachine } from '../../protocol/machine.js';
 import { GatewayToRunner } from '../../protocol/runner-messages.js';
@@ -19,7 +19,12 @@ export interface RunnerRouter {
   attached(runId: string, link: RunnerLink): void;
   /** The socket went away (only if it is still the one attached). */
   detached(runId: string, link: RunnerLink): void;
-  /** A link to the runner through the node that holds it, if that node is alive; else undefined. */
+  /**
+   * A link to the runner through the node that holds it, if that node is alive; else undefined.
+   * Its `send` and `sendExec` resolve once that node handed the message to the runner's socket,
+   * and reject with ERR_RUNNER_AWAY when no node holds it any more (it died, or the runner left)
+   * or the node does not answer within `REMOTE_SEND_MS`.
+   */
   remote(runId: string, holder: string | null | undefined): RunnerLink | undefined;
   /** Called when another node took a run's runner over: this node drops its own socket. */
   onTakeover(fn: (runId: string) => void): void;
@@ -42,6 +47,8 @@ export interface RunnerRouter {
 /** How often a node says it is alive, and how long without it before it counts as gone. */
 export const HEARTBEAT_MS = 2000;
 export const NODE_GONE_MS = 3 * HEARTBEAT_MS + 500;
+/** How long a message for a runner on another node waits for that node to say its socket took it. */
+export const REMOTE_SEND_MS = 3000;
 
 const subject = {
   runner: (runId: string) => `ccg.runner.${runId}`,
@@ -128,7 +135,7 @@ export class NatsRunnerRouter implements RunnerRouter {
   attached(runId: string, link: RunnerLink): void {
     this.held.get(runId)?.sub.unsubscribe();
     this.o.nc.publish(subject.runner(runId), JSON.stringify({ op: 'takeover', n: this.node } satisfies Op));
-    const sub = this.o.nc.subscribe(subject.runner(runId), { callback: (err, m) => void (!err && this.onOp(runId, m.string())) });
+    const sub = this.o.nc.subscribe(subject.runner(runId), { callback: (err, m) => void (!err && this.onOp(runId, m)) });
     this.held.set(runId, { link, sub });
   }
 
@@ -143,9 +150,21 @@ export class NatsRunnerRouter implements RunnerRouter {
     if (!holder || holder === this.node || !this.isAlive(holder)) return undefined;
     const post = (op: Op) => this.o.nc.publish(subject.runner(runId), JSON.stringify(op));
     const n = this.node;
+    // The holder answers once its socket took the message. A node that died (or lost NATS) has no
+    // subscription left: "no responders" at once, where a publish would vanish unnoticed while its
+    // heartbeats still count for NODE_GONE_MS, and the operator would be told it was sent.
+    const deliver = async (msg: unknown): Promise<void> => {
+      try {
+        await this.o.nc.request(subject.runner(runId), JSON.stringify({ op: 'send', n, msg } satisfies Op), { timeout: REMOTE_SEND_MS });
+      } catch (err) {
+        const none = err instanceof RequestError && err.isNoResponders();
+        this.o.log.warn('router.not_delivered', { run: runId, holder, why: none ? 'no responders' : String(err) });
+        throw new CcgError('ERR_RUNNER_AWAY', none ? 'the runner of this run is not connected (its gateway node is gone); try again when it is back' : `the gateway node holding this run's runner did not confirm within ${REMOTE_SEND_MS / 1000} s (the message may still reach it)`);
+      }
+    };
     return {
-      send: (msg) => post({ op: 'send', n, msg }),
-      sendExec: (msg) => post({ op: 'send', n, msg }),
+      send: deliver,
+      sendExec: deliver,
       sendCancel: (by) => post({ op: 'cancel', n, by }),
       kick: (err) => post({ op: 'kick', n, code: err.code, message: err.message }),
     };
@@ -242,15 +261,17 @@ export class NatsRunnerRouter implements RunnerRouter {
   }
 
   /** A message for the runner this node holds, from another node. Checked like any input. */
-  private onOp(runId: string, text: string): void {
+  private onOp(runId: string, m: Msg): void {
     const h = this.held.get(runId);
-    const op = parseJson(text) as Partial<Op> & Record<string, unknown>;
+    const op = parseJson(m.string()) as Partial<Op> & Record<string, unknown>;
     if (!h || typeof op !== 'object' || op === null || op.n === this.node) return;
     switch (op.op) {
       case 'send': {
         const msg = GatewayToRunner.safeParse(op.msg);
-        if (msg.success) h.link.send(msg.data);
-        else this.o.log.warn('router.bad_message', { run: runId, from: String(op.n).slice(0, 32) });
+        if (msg.success) {
+          void h.link.send(msg.data);
+          if (m.reply) m.respond('ok'); // the sender waits for this (remote())
+        } else this.o.log.warn('router.bad_message', { run: runId, from: String(op.n).slice(0, 32) });
         return;
       }
       case 'cancel':

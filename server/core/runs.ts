@@ -18,9 +18,14 @@ import { ChunkRedactor, Redaction } from '../../protocol/redaction.js';
 /** What the run service needs of a connected runner socket. */
 export interface RunnerLink {
   sendCancel(by: string): void;
-  sendExec(msg: GatewayExec): void;
-  /** Any other message for the runner (approval decisions, input, resize). */
-  send(msg: GatewayToRunner): void;
+  /** Like `send`. */
+  sendExec(msg: GatewayExec): void | Promise<void>;
+  /**
+   * Any other message for the runner (approval decisions, input, resize). Through another node
+   * (cluster), a promise: resolved once that node's socket took it, rejected (ERR_RUNNER_AWAY)
+   * when no node holds the runner any more.
+   */
+  send(msg: GatewayToRunner): void | Promise<void>;
   /** Ends the socket with an error code (used when another connection takes over). */
   kick(code: CcgError): void;
 }
@@ -756,7 +761,7 @@ export class RunService {
    * checks its own allowlist and the parameters again); the answer arrives as events in the
    * run's event stream, after `fromSeq`.
    */
-  exec(id: string, name: string, params: Record<string, string>): { requestId: string; fromSeq: number } {
+  async exec(id: string, name: string, params: Record<string, string>): Promise<{ requestId: string; fromSeq: number }> {
     const run = this.mustGet(id);
     if (isFinal(run.status)) throw runEnded(id, run.status);
     const link = this.linkOf(id);
@@ -768,7 +773,7 @@ export class RunService {
     for (const p of cmd.params) if (params[p.name] === undefined) throw new CcgError('ERR_BAD_REQUEST', `${name} needs the parameter "${p.name}"`);
     const requestId = this.issue(id);
     const fromSeq = this.nextSeq(id);
-    link.sendExec({ type: 'exec', requestId, name, params });
+    await link.sendExec({ type: 'exec', requestId, name, params });
     return { requestId, fromSeq };
   }
 
@@ -776,14 +781,14 @@ export class RunService {
    * Sends the run's runner a request with a fresh single-use id (collect, assist). Refused when
    * the run is final or its runner is away. The answer arrives after `fromSeq` in the event stream.
    */
-  request<M extends GatewayCollect | GatewayAssist>(id: string, build: (requestId: string) => M): { requestId: string; fromSeq: number } {
+  async request<M extends GatewayCollect | GatewayAssist>(id: string, build: (requestId: string) => M): Promise<{ requestId: string; fromSeq: number }> {
     const run = this.mustGet(id);
     if (isFinal(run.status)) throw runEnded(id, run.status);
     const link = this.linkOf(id);
     if (!link) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected');
     const requestId = this.issue(id);
     const fromSeq = this.nextSeq(id);
-    link.send(build(requestId));
+    await link.send(build(requestId));
     return { requestId, fromSeq };
   }
 
@@ -854,12 +859,27 @@ export class RunService {
     });
   }
 
-  /** Sends a message to the run's runner if it is connected; false if it is away. */
+  /**
+   * Sends a message to the run's runner if it is connected; false if it is away. Through another
+   * node (cluster) it is not confirmed: for what is sent again when the runner comes back (an
+   * approval's answer) or soon replaced (a terminal size). Otherwise `deliverToRunner`.
+   */
   sendToRunner(id: string, msg: GatewayToRunner): boolean {
     const link = this.linkOf(id);
     if (!link) return false;
-    link.send(msg);
+    link.send(msg)?.catch(() => undefined); // logged by the router; the runner gets it again on attach
     return true;
+  }
+
+  /**
+   * Sends a message to the run's runner and resolves once its socket took it (at once here; through
+   * another node, once that node says so). ERR_RUNNER_AWAY when no node holds the runner: a
+   * follow-up or a command must not be reported sent and vanish with a node that just died.
+   */
+  async deliverToRunner(id: string, msg: GatewayToRunner): Promise<void> {
+    const link = this.linkOf(id);
+    if (!link) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected; try again when it is back');
+    await link.send(msg);
   }
 
   /** The seq the next chunk of a run will get (where a viewer waiting for the answer to a request starts). */

@@ -49,7 +49,7 @@ export class SteeringService {
   }
 
   /** Sends a follow-up turn (`text`) or keystrokes (`text`/`data`, pty runs) to the runner. */
-  input(runId: string, body: { text?: string | undefined; data?: string | undefined }, who: Principal, from: string | null): { inputId: string; fromSeq: number } {
+  async input(runId: string, body: { text?: string | undefined; data?: string | undefined }, who: Principal, from: string | null): Promise<{ inputId: string; fromSeq: number }> {
     const run = this.target(runId, who);
     const pty = run.runner?.pty === true;
     if (!pty && run.runner?.mode !== 'claude') throw new CcgError('ERR_INPUT_UNSUPPORTED', 'this run is a plain command: it takes no input (start it with --pty, or --cmd for Claude)');
@@ -64,13 +64,12 @@ export class SteeringService {
     // A prompt's id vouches for its text and sender (credits.ts); keystrokes are never shown.
     const inputId = this.o.credits.mint(runId, body.data !== undefined ? { kind: 'keys' } : { kind: 'input', text: body.text ?? '' }, by);
     const fromSeq = this.o.runs.nextSeq(runId);
-    const sent = this.o.runs.sendToRunner(runId, {
+    await this.o.runs.deliverToRunner(runId, {
       type: 'input',
       inputId,
       ...(body.data !== undefined ? { data: body.data } : { text: body.text ?? '' }),
       by,
     });
-    if (!sent) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected; try again when it is back');
     // Keystrokes are not recorded (they may be passwords); prompts are, in short.
     this.o.audit
       .appendAudit({

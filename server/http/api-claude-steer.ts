@@ -62,20 +62,20 @@ export function mountClaudeSteerApi(app: TemplatedApp, o: ClaudeSteerApiOptions)
     const p = o.who(ctx);
     const id = runId(ctx);
     const body = parseJson(await ctx.body(o.maxBodyBytes), SetModeRequest);
-    return { status: 202, json: o.claudeSession.setMode(id, body.mode, p, ctx.remote) };
+    return { status: 202, json: await o.claudeSession.setMode(id, body.mode, p, ctx.remote) };
   });
 
   route(app, 'post', '/api/v1/runs/:id/model', o.log, async (ctx) => {
     const p = o.who(ctx);
     const id = runId(ctx);
     const body = parseJson(await ctx.body(o.maxBodyBytes), SetModelRequest);
-    return { status: 202, json: o.claudeSession.setModel(id, body.model, p, ctx.remote) };
+    return { status: 202, json: await o.claudeSession.setModel(id, body.model, p, ctx.remote) };
   });
 
   route(app, 'post', '/api/v1/runs/:id/interrupt', o.log, async (ctx) => {
     const p = o.who(ctx);
     const id = runId(ctx);
     await ctx.body(o.maxBodyBytes);
-    return { status: 202, json: o.claudeSession.interrupt(id, p, ctx.remote) };
+    return { status: 202, json: await o.claudeSession.interrupt(id, p, ctx.remote) };
   });
 }

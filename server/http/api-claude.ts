@@ -56,7 +56,7 @@ export function mountClaudeApi(app: TemplatedApp, o: ClaudeApiOptions): void {
     const p = o.who(ctx);
     const id = runId(ctx);
     const body = parseJson(await ctx.body(o.maxBodyBytes), InputRequest);
-    return { status: 202, json: o.steering.input(id, body, p, ctx.remote) };
+    return { status: 202, json: await o.steering.input(id, body, p, ctx.remote) };
   });
 
   route(app, 'post', '/api/v1/runs/:id/resize', o.log, async (ctx) => {

@@ -37,8 +37,10 @@ export function operatorSteering(approvals: ApprovalService, steering: SteeringS
             return;
           case 'input': {
             if ((msg.text === undefined) === (msg.data === undefined)) throw new CcgError('ERR_BAD_REQUEST', 'give exactly one of text and data');
-            const { inputId } = steering.input(msg.runId, { text: msg.text, data: msg.data }, who, remote);
-            reply({ type: 'input_accepted', runId: msg.runId, inputId, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+            steering
+              .input(msg.runId, { text: msg.text, data: msg.data }, who, remote)
+              .then(({ inputId }) => reply({ type: 'input_accepted', runId: msg.runId, inputId, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) }))
+              .catch((err: unknown) => fail(err, msg.runId, reply));
             return;
           }
           case 'resize':

@@ -157,6 +157,26 @@ test('two gateway nodes on one JetStream: a command asked through node B of a ru
   assert.equal(audited().length, 1, 'one entry for the request asked through B');
 });
 
+test('two gateway nodes on one JetStream: a follow-up, a mode switch or a command sent through B for a runner on A is refused once A is cut off from NATS, not answered 202 and dropped', async (t) => {
+  const { a, b } = await twoNodes(t);
+  const created = await apiRequest(a, 'POST', '/api/v1/runs', { name: 'holder-gone' });
+  const run = created.json as { id: string; token: string };
+  const runner = await fakeRunner(a, run.id, run.token, { mode: 'claude', remote: { input: true, approval: true }, commands: [{ name: 'test', params: [], timeoutMs: 60_000 }] });
+  t.after(() => runner.close());
+  const onB = { url: b.url, fingerprint: b.fingerprint, operatorToken: a.operatorToken };
+  await waitFor(async () => ((await apiRequest(onB, 'GET', `/api/v1/runs/${run.id}`)).json.run?.runnerConnected ? true : undefined), 10_000, 'node B sees the runner');
+  const sent = await apiRequest(onB, 'POST', `/api/v1/runs/${run.id}/input`, { text: 'first' });
+  assert.equal(sent.status, 202, JSON.stringify(sent.json));
+  assert.equal((await runner.next('input')).text, 'first', 'delivered through A');
+  // As if A died: its NATS connection and subscriptions go; B still counts A alive for a few seconds.
+  await (a.gw.store as unknown as { link: { nc: { close(): Promise<void> } } }).link.nc.close();
+  for (const [path, body] of [['input', { text: 'second' }], ['mode', { mode: 'plan' }], ['exec', { name: 'test', params: {} }]] as const) {
+    const r = await apiRequest(onB, 'POST', `/api/v1/runs/${run.id}/${path}`, body);
+    assert.equal(r.status, 409, `${path}: ${JSON.stringify(r.json)}`);
+    assert.equal(r.json.error?.code, 'ERR_RUNNER_AWAY', path);
+  }
+});
+
 test('a node whose NATS server stops answering honours no stored credential and is not ready, within seconds, and recovers when it answers again', async (t) => {
   const nats = await startNatsCluster(1);
   t.after(() => nats.stop());

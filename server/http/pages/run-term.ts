@@ -124,7 +124,7 @@ export function mountRunTerminal(app: TemplatedApp, d: BrowserDeps, streams: Liv
     if (!data) throw new CcgError('ERR_BAD_REQUEST', 'no keys to send');
     const bytes = Buffer.from(data, 'utf8');
     if (bytes.length > MAX_INPUT) throw new CcgError('ERR_TOO_LARGE', `input of ${bytes.length} bytes exceeds ${MAX_INPUT}`);
-    const sent = d.powers.steering.input(run.id, { data: bytes.toString('base64') }, pc.principal!, pc.ip);
+    const sent = await d.powers.steering.input(run.id, { data: bytes.toString('base64') }, pc.principal!, pc.ip);
     return { status: 200, json: { inputId: sent.inputId } };
   });
 

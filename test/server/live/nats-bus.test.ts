@@ -116,8 +116,8 @@ describe('cluster live layer over a real nats-server', () => {
       const cancels: string[] = [];
       const kicks: string[] = [];
       const link: RunnerLink = {
-        send: (m) => got.push(m),
-        sendExec: (m) => got.push(m),
+        send: (m) => void got.push(m),
+        sendExec: (m) => void got.push(m),
         sendCancel: (by) => cancels.push(by),
         kick: (e) => kicks.push(e.code),
       };
@@ -150,6 +150,33 @@ describe('cluster live layer over a real nats-server', () => {
       await waitFor(() => (kicked.length ? true : undefined), 10_000, 'the kick');
       assert.deepEqual(kicked, ['ERR_RUN_REVOKED']);
       assert.deepEqual(kicks, []);
+    } finally {
+      ra.close();
+      rb.close();
+    }
+  });
+
+  it('a message for a runner its node no longer holds is refused (ERR_RUNNER_AWAY), not dropped, while that node still counts as alive', async () => {
+    const ra = new NatsRunnerRouter({ nc: ncA, node: 'n-aaaaaa', log: silentLogger });
+    const rb = new NatsRunnerRouter({ nc: ncB, node: 'n-bbbbbb', log: silentLogger });
+    try {
+      const got: string[] = [];
+      const link: RunnerLink = { send: (m) => void got.push(m.type), sendExec: (m) => void got.push(m.type), sendCancel: () => undefined, kick: () => undefined };
+      ra.attached('run5', link);
+      await ncA.flush();
+      await waitFor(() => (rb.isAlive('n-aaaaaa') ? true : undefined), 10_000, 'B to hear A');
+      const viaB = rb.remote('run5', 'n-aaaaaa');
+      assert.ok(viaB);
+      const input = { type: 'input', inputId: 'in_0123456789ab', text: 'hello', by: 'alice' } as GatewayToRunner;
+      await viaB.send(input); // resolves once A's socket took it
+      assert.deepEqual(got, ['input']);
+      // As when node A dies or loses NATS: its subscription goes, its last heartbeat still counts.
+      ra.detached('run5', link);
+      await ncA.flush();
+      await assert.rejects(async () => viaB.send(input), (err: unknown) => err instanceof CcgError && err.code === 'ERR_RUNNER_AWAY' && /gateway node is gone/.test(err.message));
+      await assert.rejects(async () => viaB.sendExec({ type: 'exec', requestId: 'r_0123456789abcdef', name: 'test', params: {} }), (err: unknown) => err instanceof CcgError && err.code === 'ERR_RUNNER_AWAY');
+      assert.ok(rb.isAlive('n-aaaaaa'), 'A still counts as alive: its heartbeat alone would not tell');
+      assert.deepEqual(got, ['input']);
     } finally {
       ra.close();
       rb.close();

@@ -60,7 +60,7 @@ async function send(pc: PageCtx, id: string, build: (f: URLSearchParams) => { te
   let problem: string | null = null;
   try {
     const body = build(f);
-    d.powers.steering.input(id, body.text !== undefined ? { text: body.text } : { data: body.data }, pc.principal!, pc.ip);
+    await d.powers.steering.input(id, body.text !== undefined ? { text: body.text } : { data: body.data }, pc.principal!, pc.ip);
     sent = body.echo;
   } catch (err) {
     if (!(err instanceof CcgError) || !SENDABLE.includes(err.code)) throw err;

@@ -73,7 +73,7 @@ export function sessionSection(d: BrowserDeps): RunSection {
 
 const SHOWN = ['ERR_RUNNER_AWAY', 'ERR_RUN_FINISHED', 'ERR_NOT_ENABLED', 'ERR_INPUT_UNSUPPORTED', 'ERR_BAD_REQUEST'];
 
-async function control(pc: PageCtx, act: (f: URLSearchParams, id: string) => string): Promise<ReturnType<typeof redirect>> {
+async function control(pc: PageCtx, act: (f: URLSearchParams, id: string) => Promise<string>): Promise<ReturnType<typeof redirect>> {
   const d = pc.d;
   const id = runIdOf(pc);
   d.runs.mustGet(id);
@@ -81,7 +81,7 @@ async function control(pc: PageCtx, act: (f: URLSearchParams, id: string) => str
   let notice: string | null = null;
   let problem: string | null = null;
   try {
-    notice = act(f, id);
+    notice = await act(f, id);
   } catch (err) {
     if (!(err instanceof CcgError) || !SHOWN.includes(err.code) || !pc.htmx) throw err;
     problem = err.message.charAt(0).toUpperCase() + err.message.slice(1) + '.';
@@ -93,24 +93,24 @@ async function control(pc: PageCtx, act: (f: URLSearchParams, id: string) => str
 /** `POST /runs/:id/mode`, `/runs/:id/model`, `/runs/:id/interrupt`: operators and admins, through ClaudeSessionService. */
 export function mountSessionActions(app: TemplatedApp, d: BrowserDeps): void {
   pageRoute(app, d, 'post', '/runs/:id/mode', { auth: 'user', role: 'operator' }, (pc) =>
-    control(pc, (f, id) => {
+    control(pc, async (f, id) => {
       const mode = PermissionMode.safeParse(f.get('mode'));
       if (!mode.success) throw new CcgError('ERR_BAD_REQUEST', `pick a mode: ${PERMISSION_MODES.join(', ')}`);
-      d.powers.claudeSession.setMode(id, mode.data, pc.principal!, pc.ip);
+      await d.powers.claudeSession.setMode(id, mode.data, pc.principal!, pc.ip);
       return `Asked Claude to switch to “${MODE_HELP[mode.data]}”.`;
     }),
   );
   pageRoute(app, d, 'post', '/runs/:id/model', { auth: 'user', role: 'operator' }, (pc) =>
-    control(pc, (f, id) => {
+    control(pc, async (f, id) => {
       const model = (f.get('model') ?? '').trim();
       if (!MODEL_RE.test(model)) throw new CcgError('ERR_BAD_REQUEST', 'type a model name, e.g. sonnet or opus');
-      d.powers.claudeSession.setModel(id, model, pc.principal!, pc.ip);
+      await d.powers.claudeSession.setModel(id, model, pc.principal!, pc.ip);
       return `Asked Claude to switch to ${model}.`;
     }),
   );
   pageRoute(app, d, 'post', '/runs/:id/interrupt', { auth: 'user', role: 'operator' }, (pc) =>
-    control(pc, (_f, id) => {
-      d.powers.claudeSession.interrupt(id, pc.principal!, pc.ip);
+    control(pc, async (_f, id) => {
+      await d.powers.claudeSession.interrupt(id, pc.principal!, pc.ip);
       return 'Asked Claude to stop this turn. It waits for your next message.';
     }),
   );
