@@ -67,6 +67,8 @@ export const GatewayExitAck = z.object({ type: z.literal('exit_ack') });
 export const GatewayCancel = z.object({
   type: z.literal('cancel'),
   by: z.string().max(120),
+  /** The gateway's id for it: the runner reports Claude's interrupt with it (`interrupt_sent.controlId`). */
+  controlId: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/).optional(),
 });
 /** Request ids: single-use, chosen by the gateway, remembered by the runner. */
 export const REQUEST_ID_RE = /^[A-Za-z0-9_-]{16,64}$/;

@@ -89,12 +89,11 @@ const NO_ENTRIES: readonly TimelineEntry[] = Object.freeze([]);
 
 export interface TimelineOptions {
   /**
-   * Who did what an event names someone for (resolved an approval, sent a follow-up, switched the
-   * mode or model, interrupted), for a reader that can vouch for it: the gateway credits an
-   * operator only as its own record or the event's id vouches (server/core/credits.ts); null:
-   * nobody is named. Without it, the event's own `by`: what the runner says.
+   * Who resolved an approval, for a reader that can vouch for it (the gateway: only the answer
+   * it holds from an operator credits that operator). Without it, the event's own `by`: what the
+   * runner says.
    */
-  credit?: (ev: Extract<RunnerEvent, { type: 'approval_resolved' | 'input_sent' | 'interrupt_sent' | 'claude_settings' }>) => string | null;
+  creditFor?: (ev: Extract<RunnerEvent, { type: 'approval_resolved' }>) => string;
 }
 
 export class Timeline {
@@ -172,7 +171,7 @@ export class Timeline {
       case 'claude_user':
         return push({ kind: 'user', id, seq, time, text: ev.text });
       case 'input_sent':
-        return push({ kind: 'prompt', id, seq, time, by: this.o.credit?.(ev) ?? ev.by, text: ev.text, bytes: ev.bytes, initial: ev.inputId === 'initial-prompt' });
+        return push({ kind: 'prompt', id, seq, time, by: ev.by, text: ev.text, bytes: ev.bytes, initial: ev.inputId === 'initial-prompt' });
       case 'claude_result': {
         const turnCostUsd = ev.costUsd !== null && this.sessionCost !== null ? Math.max(0, ev.costUsd - this.sessionCost) : null;
         if (ev.costUsd !== null) this.sessionCost = ev.costUsd;
@@ -209,7 +208,7 @@ export class Timeline {
         const state = this.approvals.get(ev.approvalId);
         if (!state) return null;
         const { type: _t, ...resolved } = ev;
-        state.resolved = this.o.credit ? { ...resolved, by: this.o.credit(ev) ?? ev.by } : resolved;
+        state.resolved = this.o.creditFor ? { ...resolved, by: this.o.creditFor(ev) } : resolved;
         return this.approvalEntries.get(ev.approvalId) ?? null;
       }
       case 'awaiting_input':
@@ -219,9 +218,9 @@ export class Timeline {
       case 'control_refused':
         return push({ kind: 'notice', id, seq, time, level: 'warn', text: `the runner refused a ${ev.kind} message${ev.id ? ` (${ev.id})` : ''}: ${ev.reason}` });
       case 'interrupt_sent':
-        return push({ kind: 'notice', id, seq, time, level: 'warn', text: `interrupted by ${this.o.credit?.(ev) ?? ev.by}` });
+        return push({ kind: 'notice', id, seq, time, level: 'warn', text: `interrupted by ${ev.by}` });
       case 'claude_settings':
-        return push({ kind: 'notice', id, seq, time, level: 'info', text: settingsText(this.o.credit ? { ...ev, by: this.o.credit(ev) } : ev) });
+        return push({ kind: 'notice', id, seq, time, level: 'info', text: settingsText(ev) });
       case 'pty_resized':
         return null;
       case 'pty_waiting':

@@ -383,7 +383,8 @@ async function startGateway(opts: GatewayOptions, dataDir: string, host: string,
  */
 function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: EventBus; router?: RunnerRouter | undefined; box: SecretBox; log: Logger; now: () => number; limits: GatewayLimits; baseUrl: () => string; sessionPolicy?: Partial<SessionPolicy>; termSnapshots?: SnapshotPolicy | undefined; auditBudget?: Partial<AuditBudgetLimits> }): { services: Services; unsubscribe: () => void } {
   const { store, bus, log, now, limits } = o;
-  const runs = new RunService({ store, bus, box: o.box, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes, cancelGraceMs: limits.cancelGraceMs, audit: store, ...(o.router ? { router: o.router } : {}) });
+  const credits = new Credits(o.box);
+  const runs = new RunService({ store, bus, box: o.box, credits, log, now, maxRuns: limits.maxRuns, maxRunBytes: limits.maxRunBytes, cancelGraceMs: limits.cancelGraceMs, audit: store, ...(o.router ? { router: o.router } : {}) });
   const artifacts = new ArtifactService({
     dir: join(o.dataDir, 'artifacts'),
     index: store,
@@ -399,7 +400,6 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
   const assist = new AssistService({ bus, log, now });
   const policy = new PolicyService({ store, log, now });
   const approvals = new ApprovalService({ store, audit: store, runs, bus, log, now });
-  const credits = new Credits({ box: o.box, approvals, runs });
   const steering = new SteeringService({ runs, credits, audit: store, log, now });
   const claudeSession = new ClaudeSessionService({ runs, credits, store, audit: store, log, now });
   const base = o.baseUrl();
@@ -455,7 +455,7 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
   ];
 
   return {
-    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, credits, steering, claudeSession, screens, requests, accounts, sessions, throttle, push, notifier, auditBudget, liveText, machines },
+    services: { store, bus, log, now, box: o.box, runs, policy, artifacts, assist, approvals, steering, claudeSession, screens, requests, accounts, sessions, throttle, push, notifier, auditBudget, liveText, machines },
     unsubscribe: () => offs.forEach((off) => off()),
   };
 }

@@ -6,6 +6,7 @@ import { SecretBox } from '../../server/auth/secret-box.js';
 import { LocalBus } from '../../server/live/bus.js';
 import { silentLogger } from '../../server/log.js';
 import { RunService } from '../../server/core/runs.js';
+import { Credits } from '../../server/core/credits.js';
 import { LmdbStore } from '../../server/store/lmdb-store.js';
 import type { Target } from '../lib/clients.js';
 import { median } from '../lib/stats.js';
@@ -17,7 +18,8 @@ import { median } from '../lib/stats.js';
  */
 export async function seedRuns(dataDir: string, sizes: number[]): Promise<string[]> {
   const store = LmdbStore.open(dataDir);
-  const runs = new RunService({ store, bus: new LocalBus(), box: SecretBox.fromDataDir(dataDir), log: silentLogger, now: Date.now, maxRuns: 1e9, maxRunBytes: 1e12 });
+  const box = SecretBox.fromDataDir(dataDir);
+  const runs = new RunService({ store, bus: new LocalBus(), box, credits: new Credits(box), log: silentLogger, now: Date.now, maxRuns: 1e9, maxRunBytes: 1e12 });
   const ids: string[] = [];
   for (const lines of sizes) {
     const { run } = await runs.create(`bench ${lines} lines`, 'bench');

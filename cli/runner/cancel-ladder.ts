@@ -17,12 +17,12 @@ export class CancelLadder {
     private readonly status: (line: string) => void,
   ) {}
 
-  /** Starts the ladder for the child `pid` (once); each step first asks `running()`. */
-  start(pid: number, by: string, running: () => boolean): void {
+  /** Starts the ladder for the child `pid` (once); each step first asks `running()`. `controlId`: the gateway's for the cancel. */
+  start(pid: number, by: string, running: () => boolean, controlId: string | null = null): void {
     if (this.requested) return;
     this.requested = true;
     this.status(`cancel requested by ${by}`);
-    const gentle = this.driver.interrupt(by);
+    const gentle = this.driver.interrupt(by, controlId);
     const signals: NodeJS.Signals[] = gentle ? ['SIGTERM', 'SIGKILL'] : ['SIGINT', 'SIGTERM', 'SIGKILL'];
     const next = () => {
       const sig = signals.shift();

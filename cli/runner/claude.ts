@@ -465,13 +465,13 @@ export class ClaudeDriver implements ChildDriver {
 
   // ---- cancel
 
-  interrupt(by: string): boolean {
+  interrupt(by: string, controlId: string | null = null): boolean {
     if (!this.child || this.exited) return false;
     for (const id of [...this.pending.keys()]) {
       this.resolve(id, { decision: 'deny', always: false, message: `The run was cancelled by ${by}.`, by, reason: 'interrupted' }, true);
     }
     if (this.stdinOpen) {
-      this.emit({ type: 'interrupt_sent', by, controlId: null });
+      this.emit({ type: 'interrupt_sent', by, controlId });
       this.write(interruptLine(`ccg-interrupt-${++this.interruptCounter}`));
       // End of input makes Claude finish once the interrupted turn is wrapped up.
       this.closeInput(`cancelled by ${by}`);

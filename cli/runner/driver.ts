@@ -50,9 +50,10 @@ export interface ChildDriver {
   /**
    * The first step of a cancel. Returns true when the driver stopped the child cleanly its own
    * way (Claude: an interrupt, then end of input); the runner then goes on with SIGTERM and
-   * SIGKILL after its grace periods. False: the runner starts with SIGINT.
+   * SIGKILL after its grace periods. False: the runner starts with SIGINT. `controlId`: the
+   * gateway's id of the cancel, reported with Claude's interrupt.
    */
-  interrupt(by: string): boolean;
+  interrupt(by: string, controlId: string | null): boolean;
   /** Signals the child itself, when its process group could not be signalled (only a plain spawn can). */
   signalChild?(sig: NodeJS.Signals): void;
   /** What the gateway set for the run (its first welcome), before `start`: Claude's spending limit. */

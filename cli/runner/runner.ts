@@ -276,10 +276,10 @@ class Runner {
   }
 
   /** Starts the cancel ladder (cancel-ladder.ts) once the child runs and until it has exited. */
-  cancelChild(by: string): void {
+  cancelChild(by: string, controlId: string | null = null): void {
     const pid = this.child.pid;
     if (pid === null || this.sender.exit || this.cancel.requested) return;
-    this.cancel.start(pid, by, () => this.sender.exit === null);
+    this.cancel.start(pid, by, () => this.sender.exit === null, controlId);
   }
 
   // ---- the gateway
@@ -366,7 +366,7 @@ class Runner {
         });
         return;
       case 'cancel':
-        return this.cancelChild(msg.by);
+        return this.cancelChild(msg.by, msg.controlId ?? null);
       case 'exec':
       case 'collect':
       case 'assist':

@@ -1,37 +1,34 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { RunnerEvent } from '../../protocol/runner-events.js';
 import type { SecretBox } from '../auth/secret-box.js';
-import type { ApprovalService } from './approvals.js';
-import type { RunService } from './runs.js';
 
-/** What an id the gateway mints vouches for, beside the run and the operator: a prompt (its text), keystrokes, a session control. */
-export type Vouched = { kind: 'input'; text: string } | { kind: 'keys' | 'set_mode' | 'set_model' | 'interrupt' };
+/** What an id the gateway mints vouches for, beside the run and the operator: a prompt (its text), keystrokes, a session control, a cancel. */
+export type Vouched = { kind: 'input'; text: string } | { kind: 'keys' | 'set_mode' | 'set_model' | 'interrupt' | 'cancel' };
 
-/** The events that name who did something, which the gateway credits (`Credits.of`). */
-export type CreditedEvent = Extract<RunnerEvent, { type: 'approval_resolved' | 'input_sent' | 'interrupt_sent' | 'claude_settings' }>;
-
-/** How a name the gateway cannot vouch for reads: what the runner says, said as the runner's. */
+/** How a name the gateway cannot vouch for reads: what the runner says, said as the runner's (within an event's 120 characters). */
 export function runnerSays(name: string): string {
-  return `the runner (says ${name})`;
+  return `the runner (says ${name.slice(0, 100)})`;
 }
 
 const NONCE_BYTES = 9;
 const MAC_BYTES = 18;
+/** The events that name who sent what the gateway forwarded. */
+const CREDITED = new Set(['input_sent', 'interrupt_sent', 'claude_settings']);
 
 /**
- * Who did what the run's events say someone did. The gateway names the operator in what it
- * forwards to a runner (a follow-up, a mode or model switch, an interrupt); the runner reports back
- * what it passed on under that name (`input_sent`, `claude_settings`, `interrupt_sent`), and a
- * hostile runner could name anyone: "Follow-up from olivia: push straight to main". So the id the
- * gateway gives each (`inputId`, `controlId`) is a nonce and a MAC, under the gateway's key, of the
- * run, what was sent (a prompt's text, which control) and who sent it: an event is credited to that
- * operator only when its id vouches for exactly that. No record is kept (it holds across restarts
- * and cluster nodes, whose key is shared). An approval is credited by the gateway's record of the
- * answer (`ApprovalService.creditFor`); an interrupt without an id, by the cancel the run's record
- * holds.
+ * Who sent what a run's events say an operator sent. The gateway names the operator in what it
+ * forwards to a runner (a follow-up, a mode or model switch, an interrupt, a cancel); the runner
+ * reports back what it passed on under that name (`input_sent`, `claude_settings`,
+ * `interrupt_sent`), and a hostile runner could name anyone: "Follow-up from olivia: push
+ * straight to main". So the id the gateway gives each (`inputId`, `controlId`) is a nonce and a
+ * MAC, under the gateway's key, of the run, what was sent (a prompt's text, which control) and
+ * who sent it. Every event chunk is read through `chunk` as it arrives, before it is stored or
+ * shown: a name its id does not vouch for becomes "the runner (says olivia)", so every reader
+ * (the pages, the TUI, `ccg runs events`, the API) gets the name the gateway vouches for. No
+ * record is kept: it holds across restarts and cluster nodes (whose key is shared). Approvals are
+ * credited by the gateway's record of the answer instead (`ApprovalService.creditFor`).
  */
 export class Credits {
-  constructor(private readonly o: { box: SecretBox; approvals: Pick<ApprovalService, 'creditFor'>; runs: Pick<RunService, 'get'> }) {}
+  constructor(private readonly box: SecretBox) {}
 
   /** A fresh id for `what` sent to the run's runner by `by` (36 characters of base64url). */
   mint(runId: string, what: Vouched, by: string): string {
@@ -40,40 +37,69 @@ export class Credits {
   }
 
   /** Whether `id` was minted here for exactly this run, thing and operator. */
-  vouches(runId: string, what: Vouched, by: string, id: string | null | undefined): boolean {
-    if (!id || id.length !== 36) return false;
-    const nonce = id.slice(0, 12);
+  vouches(runId: string, what: Vouched, by: string, id: unknown): boolean {
+    if (typeof id !== 'string' || id.length !== 36) return false;
     const mac = Buffer.from(id.slice(12), 'base64url');
-    return mac.length === MAC_BYTES && timingSafeEqual(mac, this.tag(runId, what, by, nonce));
+    return mac.length === MAC_BYTES && timingSafeEqual(mac, this.tag(runId, what, by, id.slice(0, 12)));
   }
 
-  /** The name to show for who did what `ev` says (null: nobody is named, e.g. Claude changed its own mode). */
-  of(runId: string, ev: CreditedEvent): string | null {
-    switch (ev.type) {
-      case 'approval_resolved':
-        return this.o.approvals.creditFor(runId, ev);
+  /**
+   * An event chunk of the run with every operator's name its id does not vouch for replaced
+   * (the same bytes when there is none). Each line is read as readers read it (one chunk at a
+   * time, `itemsOfChunk`), the last one too when it has no newline.
+   */
+  chunk(runId: string, data: Buffer): Buffer {
+    const text = data.toString('latin1');
+    // A JSON escape can spell any key or value (`"b\u0079"`): only unescaped text is read as it is.
+    if (!text.includes('"by"') && !text.includes('\\')) return data;
+    const lines = text.split('\n');
+    let changed = false;
+    for (const [i, line] of lines.entries()) {
+      if (!line.includes('"by"') && !line.includes('\\')) continue;
+      const credited = this.line(runId, Buffer.from(line, 'latin1').toString('utf8'));
+      if (credited === null) continue;
+      lines[i] = Buffer.from(credited, 'utf8').toString('latin1');
+      changed = true;
+    }
+    return changed ? Buffer.from(lines.join('\n'), 'latin1') : data;
+  }
+
+  /** One event line with its name credited, or null when it stays as it is. */
+  private line(runId: string, line: string): string | null {
+    let ev: Record<string, unknown>;
+    try {
+      const parsed: unknown = JSON.parse(line);
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
+      ev = parsed as Record<string, unknown>;
+    } catch {
+      return null;
+    }
+    if (typeof ev['type'] !== 'string' || !CREDITED.has(ev['type']) || typeof ev['by'] !== 'string') return null;
+    const by = this.name(runId, ev, ev['by']);
+    return by === ev['by'] ? null : JSON.stringify({ ...ev, by });
+  }
+
+  /** The name to keep for the operator `by` an event names. */
+  private name(runId: string, ev: Record<string, unknown>, by: string): string {
+    switch (ev['type']) {
       case 'input_sent':
         // The first prompt is the runner's own (its command line), and says so.
-        if (ev.inputId === 'initial-prompt') return ev.by;
-        return ev.text !== null && this.vouches(runId, { kind: 'input', text: ev.text }, ev.by, ev.inputId) ? ev.by : runnerSays(ev.by);
+        if (ev['inputId'] === 'initial-prompt' && by === 'runner') return by;
+        return typeof ev['text'] === 'string' && this.vouches(runId, { kind: 'input', text: ev['text'] }, by, ev['inputId']) ? by : runnerSays(by);
       case 'interrupt_sent':
-        if (this.vouches(runId, { kind: 'interrupt' }, ev.by, ev.controlId)) return ev.by;
-        // A cancel interrupts Claude too, without an id: the run's record says who asked for it.
-        return ev.controlId == null && this.o.runs.get(runId)?.cancelRequestedBy === ev.by ? ev.by : runnerSays(ev.by);
-      case 'claude_settings': {
-        if (ev.by === null) return null;
-        const kind = ev.permissionMode !== null && ev.model === null ? 'set_mode' : ev.model !== null && ev.permissionMode === null ? 'set_model' : null;
-        return kind && this.vouches(runId, { kind }, ev.by, ev.controlId) ? ev.by : runnerSays(ev.by);
-      }
+        return this.vouches(runId, { kind: 'interrupt' }, by, ev['controlId']) || this.vouches(runId, { kind: 'cancel' }, by, ev['controlId']) ? by : runnerSays(by);
       default: {
-        const never: never = ev;
-        return never;
+        // claude_settings: one operator's switch changes one of the two.
+        const kind = ev['permissionMode'] != null && ev['model'] == null ? 'set_mode' : ev['model'] != null && ev['permissionMode'] == null ? 'set_model' : null;
+        return kind && this.vouches(runId, { kind }, by, ev['controlId']) ? by : runnerSays(by);
       }
     }
   }
 
   private tag(runId: string, what: Vouched, by: string, nonce: string): Buffer {
     const thing = what.kind === 'input' ? `input ${createHash('sha256').update(what.text).digest('hex')}` : what.kind;
-    return this.o.box.mac(`ccg credit v1\0${runId}\0${thing}\0${by}\0${nonce}`).subarray(0, MAC_BYTES);
+    // Lengths first: no run id, thing or name can be made to read as another split of the same bytes.
+    const parts = [runId, thing, by, nonce];
+    return this.box.mac(`ccg credit v1 ${parts.map((p) => `${Buffer.byteLength(p)}:${p}`).join(' ')}`).subarray(0, MAC_BYTES);
   }
 }

@@ -62,7 +62,7 @@ const subject = {
 /** What travels to the holder of a runner. */
 type Op =
   | { op: 'send'; n: string; msg: unknown }
-  | { op: 'cancel'; n: string; by: string }
+  | { op: 'cancel'; n: string; by: string; controlId: string }
   | { op: 'kick'; n: string; code: string; message: string }
   | { op: 'takeover'; n: string };
 
@@ -165,7 +165,7 @@ export class NatsRunnerRouter implements RunnerRouter {
     return {
       send: deliver,
       sendExec: deliver,
-      sendCancel: (by) => post({ op: 'cancel', n, by }),
+      sendCancel: (cancel) => post({ op: 'cancel', n, ...cancel }),
       kick: (err) => post({ op: 'kick', n, code: err.code, message: err.message }),
     };
   }
@@ -275,7 +275,7 @@ export class NatsRunnerRouter implements RunnerRouter {
         return;
       }
       case 'cancel':
-        if (typeof op.by === 'string') h.link.sendCancel(op.by.slice(0, 200));
+        if (typeof op.by === 'string' && typeof op.controlId === 'string') h.link.sendCancel({ by: op.by.slice(0, 120), controlId: op.controlId.slice(0, 64) });
         return;
       case 'kick': {
         this.held.delete(runId);

@@ -10,6 +10,7 @@ import { toLiveChunk, type EventBus, type LiveChunk } from '../live/bus.js';
 import type { FollowSource } from '../live/follower.js';
 import type { RunnerRouter } from './runner-router.js';
 import type { SecretBox } from '../auth/secret-box.js';
+import type { Credits } from './credits.js';
 import type { Logger } from '../log.js';
 import type { AuthStore, RunRecord, RunStore, StoredChunk, WriteUrgency } from '../store/types.js';
 import { EventChunkRedactor } from '../../protocol/event-redaction.js';
@@ -17,7 +18,8 @@ import { ChunkRedactor, Redaction } from '../../protocol/redaction.js';
 
 /** What the run service needs of a connected runner socket. */
 export interface RunnerLink {
-  sendCancel(by: string): void;
+  /** Asks the runner to stop its child: `by` an operator, with the id that vouches for them (credits.ts). */
+  sendCancel(cancel: { by: string; controlId: string }): void;
   /** Like `send`. */
   sendExec(msg: GatewayExec): void | Promise<void>;
   /**
@@ -78,6 +80,8 @@ export interface RunServiceOptions {
   store: RunStore;
   bus: EventBus;
   box: SecretBox;
+  /** Mints the ids that vouch for who sent what, and credits the names in event chunks as they arrive. */
+  credits: Credits;
   log: Logger;
   now: () => number;
   maxRuns: number;
@@ -496,7 +500,9 @@ export class RunService {
     let redactor = live.redactors.get(chunk.stream);
     // Events are redacted string by string, so a redaction never runs past its string (or line) and drops the event.
     if (!redactor) live.redactors.set(chunk.stream, (redactor = chunk.stream === STREAM_EVENT ? new EventChunkRedactor(live.redaction) : new ChunkRedactor(live.redaction)));
-    const redacted = redactor.apply(chunk.data);
+    // An operator's name in an event stays only where the gateway vouches for it (credits.ts).
+    const data = chunk.stream === STREAM_EVENT ? this.o.credits.chunk(id, Buffer.from(chunk.data.buffer, chunk.data.byteOffset, chunk.data.byteLength)) : chunk.data;
+    const redacted = redactor.apply(data);
     // The headroom before the data goes with it; a redacted copy has none.
     chunk = { seq: chunk.seq, stream: chunk.stream, time: chunk.time, data: redacted, headroom: redacted === chunk.data ? (chunk.headroom ?? 0) : 0 };
     live.receivedSeq = chunk.seq;
@@ -689,7 +695,7 @@ export class RunService {
         r.endedAt = this.o.now();
       }
     });
-    if (link) link.sendCancel(by);
+    if (link) link.sendCancel({ by, controlId: this.o.credits.mint(id, { kind: 'cancel' }, by) });
     if (!isFinal(updated.status)) this.armGrace(id);
     return { run: updated, delivered: Boolean(link) };
   }
@@ -816,7 +822,7 @@ export class RunService {
           this.expect(id, msg.requestId);
           link.sendExec(msg);
         },
-        sendCancel: (by) => link.sendCancel(by),
+        sendCancel: (cancel) => link.sendCancel(cancel),
         kick: (err) => link.kick(err),
       };
       this.routed.set(link, routed);
@@ -889,8 +895,9 @@ export class RunService {
     return (live ? live.receivedSeq : this.committedSeq(id)) + 1;
   }
 
-  pendingCancel(id: string): string | null {
-    return this.get(id)?.cancelRequestedBy ?? null;
+  pendingCancel(id: string): { by: string; controlId: string } | null {
+    const by = this.get(id)?.cancelRequestedBy;
+    return by ? { by, controlId: this.o.credits.mint(id, { kind: 'cancel' }, by) } : null;
   }
 
   /** Writes pending progress of every active run (shutdown). */

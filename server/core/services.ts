@@ -19,7 +19,6 @@ import type { RunService } from './runs.js';
 import type { SteeringService } from './steering.js';
 import type { MachineService } from './machines.js';
 import type { ClaudeSessionService } from './claude-session.js';
-import type { Credits } from './credits.js';
 
 /**
  * Everything `createGateway` builds, handed to the transports (http/, ws/) whole. They take what
@@ -38,8 +37,6 @@ export interface Services {
   artifacts: ArtifactService;
   assist: AssistService;
   approvals: ApprovalService;
-  /** Who did what a run's events say someone did, as the gateway vouches (and the ids that let it). */
-  credits: Credits;
   /** Follow-up input, keystrokes and terminal size. */
   steering: SteeringService;
   /** A Claude session's mode and model, and the controls that change them or stop a turn. */

@@ -151,7 +151,7 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
       return;
     }
     const link: RunnerLink = {
-      sendCancel: (by) => send(ws, { type: 'cancel', by }),
+      sendCancel: (cancel) => send(ws, { type: 'cancel', ...cancel }),
       sendExec: (msg) => send(ws, msg),
       send: (msg) => send(ws, msg),
       kick: (err) => fail(ws, err),
@@ -166,8 +166,8 @@ export function mountRunnerSocket(app: TemplatedApp, o: RunnerSocketOptions): vo
     d.link = link;
     d.ready = true;
     send(ws, { type: 'welcome', v: PROTOCOL_VERSION, runId: d.runId, nextSeq, finished: false, exitCode: null, serverTime: Date.now(), limits, claude: { maxBudgetUsd: current.claude?.maxBudgetUsd ?? null } });
-    const cancelBy = o.runs.pendingCancel(d.runId);
-    if (cancelBy) send(ws, { type: 'cancel', by: cancelBy });
+    const cancel = o.runs.pendingCancel(d.runId);
+    if (cancel) send(ws, { type: 'cancel', ...cancel });
     o.log.info('runner.connected', { run: d.runId, remote: d.remote, nextSeq, host: msg.runner.hostname });
   };
 

@@ -120,13 +120,18 @@ test('the page names who sent a follow-up, switched the mode or interrupted only
     { type: 'claude_settings', permissionMode: 'acceptEdits', model: null, by: 'oscar' },
     { type: 'interrupt_sent', by: 'oscar', controlId: null },
   );
-  // A cancel interrupts without an id: credited as the run's record of the cancel says.
+  // Escapes spell the same key and value; a last line without its newline is read all the same.
+  await r.output(STREAM_EVENT, '{"type":"input_sent","inputId":"made-up-id-000002","b\\u0079":"olivia","text":"escaped key","bytes":11}\n{"type":"interrupt_sent","by":"olivia","controlId":null}');
+  await r.output(STREAM_EVENT, '\n');
+  // A cancel's interrupt comes with the cancel's id.
   assert.equal((await apiRequest(g, 'POST', `/api/v1/runs/${run.id}/cancel`)).status, 202);
-  const cancel = (await r.next('cancel')) as { by: string };
-  const lastSeq = await r.events({ type: 'interrupt_sent', by: cancel.by, controlId: null });
+  const cancel = (await r.next('cancel')) as { by: string; controlId: string };
+  await r.events({ type: 'interrupt_sent', by: cancel.by, controlId: cancel.controlId }, { type: 'interrupt_sent', by: cancel.by, controlId: null });
+  const lastSeq = await r.events({ type: 'claude_text', messageId: 'sentinel', text: 'sentinel', truncated: false, parentToolUseId: null, error: null });
   r.send({ type: 'exit', code: 0, signal: null, lastSeq });
   await waitFor(() => live.events.find((e) => e.event === 'end'), 15_000, 'the end of the stream');
 
+  const says = (name: string) => `the runner (says ${name})`;
   const expectations = (html: string) => {
     // Each entry on its own (the live stream sends an entry again when it changes).
     const entries = [...html.matchAll(/<article[^]*?<\/article>/g)].map((m) => m[0]);
@@ -135,7 +140,6 @@ test('the page names who sent a follow-up, switched the mode or interrupted only
       assert.ok(found.length > 0, `an entry with ${text}`);
       return found.join('\n');
     };
-    const says = (name: string) => `the runner (says ${name})`;
     assert.match(entry('run the tests'), new RegExp(`Follow-up from ${me.replace(/[()]/g, '\\$&')}</p>`));
     assert.ok(entry('run the tests').includes(`Follow-up from ${says('olivia')}`), 'olivia never sent it');
     assert.ok(entry('push straight to main').includes(`Follow-up from ${says(me)}`), 'another text under a real id');
@@ -145,6 +149,9 @@ test('the page names who sent a follow-up, switched the mode or interrupted only
     assert.ok(entry('model: opus').includes(`set by ${says(me)}`), 'a mode switch\'s id does not vouch for a model');
     assert.ok(entry('(acceptEdits)').includes(`set by ${says('oscar')}`));
     assert.ok(entry(`interrupted by ${says('oscar')}`));
+    assert.ok(entry('escaped key').includes(`Follow-up from ${says('olivia')}`), 'an escaped key is read as readers read it');
+    assert.ok(entry(`interrupted by ${says('olivia')}`), 'a last line without its newline');
+    assert.ok(entry(`interrupted by ${says(me)}`), 'a cancel\'s interrupt without its id');
     assert.equal(new Set(entries.filter((e) => e.includes(`interrupted by ${me}`)).map((e) => /id="([^"]+)"/.exec(e)?.[1])).size, 2, 'the real interrupt and the cancel\'s');
     assert.doesNotMatch(html, /from olivia|by olivia|by oscar/);
   };
@@ -152,4 +159,23 @@ test('the page names who sent a follow-up, switched the mode or interrupted only
   const page = await admin.get(`/runs/${run.id}?view=timeline`);
   assert.equal(page.status, 200);
   expectations(page.body);
+  // The TUI, `ccg runs events` and the API read the same names: they are credited as the events arrive.
+  const events = await apiRequest(g, 'GET', `/api/v1/runs/${run.id}/events`);
+  const named = String(events.json).trim().split('\n').map((l) => JSON.parse(l) as { type: string; by?: string | null }).filter((e) => e.by !== undefined && e.by !== null);
+  assert.deepEqual(named.map((e) => `${e.type} ${e.by}`), [
+    `input_sent ${me}`,
+    `claude_settings ${me}`,
+    `interrupt_sent ${me}`,
+    `input_sent ${says(me)}`,
+    `input_sent ${says('olivia')}`,
+    `input_sent ${says('olivia')}`,
+    `claude_settings ${says('olivia')}`,
+    `claude_settings ${says(me)}`,
+    `claude_settings ${says('oscar')}`,
+    `interrupt_sent ${says('oscar')}`,
+    `input_sent ${says('olivia')}`,
+    `interrupt_sent ${says('olivia')}`,
+    `interrupt_sent ${me}`,
+    `interrupt_sent ${says(me)}`,
+  ]);
 });

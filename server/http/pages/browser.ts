@@ -11,7 +11,6 @@ import type { AssistService } from '../../core/assist.js';
 import type { LiveTextService } from '../../core/live-text.js';
 import type { EventBus } from '../../live/bus.js';
 import type { ApprovalService } from '../../core/approvals.js';
-import type { Credits } from '../../core/credits.js';
 import type { ClaudeSessionService } from '../../core/claude-session.js';
 import type { SteeringService } from '../../core/steering.js';
 import type { WebPush } from '../../notify/web-push.js';
@@ -31,8 +30,6 @@ export interface PagePowers {
   artifacts: ArtifactService;
   assist: AssistService;
   approvals: ApprovalService;
-  /** Who did what a run's events name someone for, as the gateway vouches. */
-  credits: Credits;
   steering: SteeringService;
   /** A Claude session's mode, model and "stop this turn". */
   claudeSession: ClaudeSessionService;

@@ -64,7 +64,7 @@ export function mountBrowser(app: TemplatedApp, s: Services, o: BrowserOptions):
     setupPending: o.setupPending,
     markSetupDone: o.markSetupDone,
     checkSetupCode: o.checkSetupCode,
-    powers: { policy: s.policy, artifacts: s.artifacts, assist: s.assist, approvals: s.approvals, credits: s.credits, steering: s.steering, claudeSession: s.claudeSession, push: s.push, requests: s.requests, liveText: s.liveText, machines: s.machines },
+    powers: { policy: s.policy, artifacts: s.artifacts, assist: s.assist, approvals: s.approvals, steering: s.steering, claudeSession: s.claudeSession, push: s.push, requests: s.requests, liveText: s.liveText, machines: s.machines },
     sections: [],
   };
   d.sections.push(...runSections(d));

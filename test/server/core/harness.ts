@@ -1,5 +1,6 @@
 import { SecretBox } from '../../../server/auth/secret-box.js';
 import { RunService } from '../../../server/core/runs.js';
+import { Credits } from '../../../server/core/credits.js';
 import { LocalBus } from '../../../server/live/bus.js';
 import { silentLogger } from '../../../server/log.js';
 import type { RunnerLink } from '../../../server/core/runs.js';
@@ -16,7 +17,8 @@ export function coreHarness(o: LmdbStoreOptions = {}) {
   const bus = new LocalBus(silentLogger);
   let clock = 1_700_000_000_000;
   const now = () => clock;
-  const runs = new RunService({ store, bus, box: SecretBox.fromDataDir(dataDir), log: silentLogger, now, maxRuns: 100, maxRunBytes: 1024 * 1024 });
+  const box = SecretBox.fromDataDir(dataDir);
+  const runs = new RunService({ store, bus, box, credits: new Credits(box), log: silentLogger, now, maxRuns: 100, maxRunBytes: 1024 * 1024 });
   return {
     dataDir,
     store,
@@ -38,7 +40,7 @@ export function recordingLink(): RunnerLink & { sent: GatewayToRunner[]; kicked:
   return {
     sent,
     kicked,
-    sendCancel: (by) => void sent.push({ type: 'cancel', by }),
+    sendCancel: (cancel) => void sent.push({ type: 'cancel', ...cancel }),
     sendExec: (msg) => void sent.push(msg),
     send: (msg) => void sent.push(msg),
     kick: (code) => void kicked.push(code),

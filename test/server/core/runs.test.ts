@@ -200,7 +200,7 @@ test('RunService: cancel reaches a connected runner; a run no runner picked up i
   assert.deepEqual(first.kicked.map((e) => e.code), ['ERR_REPLACED']);
   const r2 = await h.runs.cancel(run.id, 'bob');
   assert.equal(r2.delivered, true);
-  assert.deepEqual(second.sent, [{ type: 'cancel', by: 'bob' }]);
+  assert.deepEqual(second.sent, [{ type: 'cancel', by: 'bob', controlId: (second.sent[0] as { controlId?: string } | undefined)?.controlId }]);
   assert.deepEqual(first.sent, [], 'the replaced connection hears nothing');
   await ingest(h.runs, run.id, 1, STREAM_STDOUT, 'bye\n');
   const ended = await h.runs.recordExit(run.id, { code: null, signal: 'SIGINT', lastSeq: 1 });

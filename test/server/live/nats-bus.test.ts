@@ -118,7 +118,7 @@ describe('cluster live layer over a real nats-server', () => {
       const link: RunnerLink = {
         send: (m) => void got.push(m),
         sendExec: (m) => void got.push(m),
-        sendCancel: (by) => cancels.push(by),
+        sendCancel: (cancel) => cancels.push(`${cancel.by} ${cancel.controlId}`),
         kick: (e) => kicks.push(e.code),
       };
       ra.attached('run3', link);
@@ -129,13 +129,13 @@ describe('cluster live layer over a real nats-server', () => {
       const viaB = rb.remote('run3', 'n-aaaaaa');
       assert.ok(viaB);
       viaB.send({ type: 'input', inputId: 'in_0123456789ab', text: 'hello', by: 'alice' } as GatewayToRunner);
-      viaB.sendCancel('alice');
+      viaB.sendCancel({ by: 'alice', controlId: 'ctl_0123456789' });
       // Not a message for a runner: the holder refuses it.
       probe.publish('ccg.runner.run3', JSON.stringify({ op: 'send', n: 'n-x', msg: { type: 'rm -rf' } }));
       viaB.send({ type: 'resize', cols: 80, rows: 24 } as GatewayToRunner);
       await waitFor(() => (got.length >= 2 ? true : undefined), 10_000, 'the messages');
       assert.deepEqual(got.map((m) => m.type), ['input', 'resize']);
-      assert.deepEqual(cancels, ['alice']);
+      assert.deepEqual(cancels, ['alice ctl_0123456789']);
       // The runner reconnects to B: A lets its socket go.
       let droppedOnA = '';
       ra.onTakeover((id) => (droppedOnA = id));

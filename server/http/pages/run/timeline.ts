@@ -54,9 +54,9 @@ function entriesHtml(d: BrowserDeps, runId: string, entries: readonly TimelineEn
   return renderTimelineHtml(entries, timelineOptions(d, runId, viewer, now));
 }
 
-/** The page's timeline credits an operator only as the gateway vouches (a runner's word is not enough). */
+/** The page's timeline credits an operator with an approval only as the gateway's record does (a runner's word is not enough). */
 function credited(d: BrowserDeps, runId: string): TimelineOptions {
-  return { credit: (ev) => d.powers.credits.of(runId, ev) };
+  return { creditFor: (ev) => d.powers.approvals.creditFor(runId, ev) };
 }
 
 /**

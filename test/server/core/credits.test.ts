@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { SecretBox } from '../../../server/auth/secret-box.js';
+import { Credits } from '../../../server/core/credits.js';
+
+const credits = new Credits(new SecretBox(randomBytes(32)));
+
+test('an id vouches for its run, thing and operator only: not another run, text, control, name or key', () => {
+  const id = credits.mint('run-a', { kind: 'input', text: 'run the tests' }, 'olivia');
+  assert.match(id, /^[A-Za-z0-9_-]{36}$/);
+  assert.ok(credits.vouches('run-a', { kind: 'input', text: 'run the tests' }, 'olivia', id));
+  assert.ok(!credits.vouches('run-b', { kind: 'input', text: 'run the tests' }, 'olivia', id), 'another run');
+  assert.ok(!credits.vouches('run-a', { kind: 'input', text: 'push to main' }, 'olivia', id), 'another text');
+  assert.ok(!credits.vouches('run-a', { kind: 'input', text: 'run the tests' }, 'oscar', id), 'another name');
+  assert.ok(!credits.vouches('run-a', { kind: 'interrupt' }, 'olivia', id), 'another thing');
+  assert.ok(!new Credits(new SecretBox(randomBytes(32))).vouches('run-a', { kind: 'input', text: 'run the tests' }, 'olivia', id), 'another key');
+  const flipped = id.slice(0, 35) + (id[35] === 'A' ? 'B' : 'A');
+  assert.ok(!credits.vouches('run-a', { kind: 'input', text: 'run the tests' }, 'olivia', flipped), 'a changed MAC');
+  for (const bad of [null, undefined, 42, '', id.slice(0, 35), `${id}x`]) assert.ok(!credits.vouches('run-a', { kind: 'input', text: 'run the tests' }, 'olivia', bad), String(bad));
+  // The parts are length-prefixed: a name cannot borrow the end of the run id or of the thing.
+  const set = credits.mint('run-a', { kind: 'set_mode' }, 'x');
+  assert.ok(!credits.vouches('run-', { kind: 'set_mode' }, 'ax', set));
+  assert.ok(!credits.vouches('run-a', { kind: 'set_model' }, 'x', set));
+});
+
+test('an event chunk keeps the names its ids vouch for and says the runner for the others; a chunk with none is the same bytes', () => {
+  const text = 'a follow-up';
+  const inputId = credits.mint('run-a', { kind: 'input', text }, 'olivia');
+  const line = (ev: object) => JSON.stringify(ev);
+  const chunk = Buffer.from(
+    [
+      line({ type: 'input_sent', inputId, by: 'olivia', text, bytes: 11 }),
+      line({ type: 'input_sent', inputId, by: 'oscar', text, bytes: 11 }),
+      line({ type: 'input_sent', inputId: 'initial-prompt', by: 'runner', text: 'the task', bytes: 8 }),
+      line({ type: 'input_sent', inputId: 'initial-prompt', by: 'olivia', text: 'the task', bytes: 8 }),
+      line({ type: 'claude_settings', permissionMode: 'plan', model: null, by: null }),
+      line({ type: 'claude_text', messageId: 'm', text: '"by":"olivia"', truncated: false, parentToolUseId: null, error: null }),
+      'not json "by"',
+      `{"type":"interrupt_sent","b\\u0079":"${'é'.repeat(150)}"}`,
+    ].join('\n') + '\n',
+  );
+  const out = credits.chunk('run-a', chunk).toString('utf8').split('\n');
+  const by = (i: number) => (JSON.parse(out[i]!) as { by: unknown }).by;
+  assert.equal(by(0), 'olivia');
+  assert.equal(by(1), 'the runner (says oscar)');
+  assert.equal(by(2), 'runner', 'the runner\'s own first prompt');
+  assert.equal(by(3), 'the runner (says olivia)');
+  assert.equal(by(4), null);
+  assert.equal(out[5], line({ type: 'claude_text', messageId: 'm', text: '"by":"olivia"', truncated: false, parentToolUseId: null, error: null }), 'other events as they were');
+  assert.equal(out[6], 'not json "by"');
+  assert.equal(by(7), `the runner (says ${'é'.repeat(100)})`, 'escaped, non-ASCII and long: within an event\'s 120 characters');
+  assert.equal(out[8], '');
+  const quiet = Buffer.from(line({ type: 'claude_text', messageId: 'm', text: 'nothing to credit', truncated: false, parentToolUseId: null, error: null }) + '\n');
+  assert.equal(credits.chunk('run-a', quiet), quiet);
+});
