@@ -28,6 +28,7 @@ import { groupSpawnOptions } from './process-tree.js';
 import { LiveForwarder } from './claude-live.js';
 import { isPartialOnlyLine } from '../../protocol/claude-live.js';
 import { claudeArgsWithBudget, endedMidTurn, startAfterPreflight } from './claude-narrative.js';
+import { unredactedId } from '../../protocol/redaction.js';
 
 export interface ClaudeDriverOptions {
   /** The claude executable and its flags (CLAUDE_STREAM_FLAGS plus any extra). */
@@ -66,7 +67,7 @@ const MAX_EVENT_JSON = 192 * 1024;
 const MAX_LINE = 16 * 1024 * 1024;
 const RECENT_ANSWERED = 256;
 
-const newId = () => randomBytes(16).toString('base64url');
+const newId = () => unredactedId(() => randomBytes(16).toString('base64url'));
 /** An approval id (APPROVAL_ID_RE): 'a' and 22 base64url characters, so never an option-like '-…'. */
 const newApprovalId = () => `a${newId()}`;
 

@@ -121,7 +121,7 @@ export class ClaudeSessionService {
   private async send(runId: string, who: Principal, from: string | null, control: { action: 'set_mode'; mode: PermissionMode } | { action: 'set_model'; model: string } | { action: 'interrupt' }, detail: Record<string, string>): Promise<{ controlId: string; fromSeq: number }> {
     const by = who.name.slice(0, 120);
     // The id vouches for who asked (credits.ts): the runner's answer names them with it.
-    const controlId = this.o.credits.mint(runId, { kind: control.action }, by);
+    const controlId = this.o.credits.mint(runId, control.action === 'set_mode' ? { kind: 'set_mode', mode: control.mode } : { kind: control.action }, by);
     const fromSeq = this.o.runs.nextSeq(runId);
     await this.o.runs.deliverToRunner(runId, { type: 'session_control', controlId, ...control, by });
     const action = control.action === 'set_mode' ? 'run.mode' : control.action === 'set_model' ? 'run.model' : 'run.interrupt';

@@ -1,8 +1,19 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { redactString } from '../../protocol/event-redaction.js';
+import { Redaction, unredactedId } from '../../protocol/redaction.js';
 import type { SecretBox } from '../auth/secret-box.js';
 
-/** What an id the gateway mints vouches for, beside the run and the operator: a prompt (its text), keystrokes, a session control, a cancel. */
-export type Vouched = { kind: 'input'; text: string } | { kind: 'keys' | 'set_mode' | 'set_model' | 'interrupt' | 'cancel' };
+/**
+ * What an id the gateway mints vouches for, beside the run and the operator: a prompt (its
+ * text), keystrokes, a mode switch (to which mode), a model switch (Claude reports the model it
+ * took, which need not be the name asked for), an interrupt, a cancel.
+ */
+export type Vouched = { kind: 'input'; text: string } | { kind: 'set_mode'; mode: string } | { kind: 'keys' | 'set_model' | 'interrupt' | 'cancel' };
+
+/** The token rules alone: a prompt is vouched for as redacted by them, as the runner's and the gateway's redaction leave it. */
+const RULES = new Redaction({ literals: [] });
+/** Ids a run's events have used, at most this many remembered per run (an id vouches for one event). */
+const MAX_USED = 4096;
 
 /** How a name the gateway cannot vouch for reads: what the runner says, said as the runner's (within an event's 120 characters). */
 export function runnerSays(name: string): string {
@@ -30,10 +41,12 @@ const CREDITED = new Set(['input_sent', 'interrupt_sent', 'claude_settings']);
 export class Credits {
   constructor(private readonly box: SecretBox) {}
 
-  /** A fresh id for `what` sent to the run's runner by `by` (36 characters of base64url). */
+  /** A fresh id for `what` sent to the run's runner by `by` (36 characters of base64url, untouched by redaction). */
   mint(runId: string, what: Vouched, by: string): string {
-    const nonce = randomBytes(NONCE_BYTES).toString('base64url');
-    return nonce + this.tag(runId, what, by, nonce).toString('base64url');
+    return unredactedId(() => {
+      const nonce = randomBytes(NONCE_BYTES).toString('base64url');
+      return nonce + this.tag(runId, what, by, nonce).toString('base64url');
+    });
   }
 
   /** Whether `id` was minted here for exactly this run, thing and operator. */
@@ -46,9 +59,10 @@ export class Credits {
   /**
    * An event chunk of the run with every operator's name its id does not vouch for replaced
    * (the same bytes when there is none). Each line is read as readers read it (one chunk at a
-   * time, `itemsOfChunk`), the last one too when it has no newline.
+   * time, `itemsOfChunk`), the last one too when it has no newline. `used`: the ids the run's
+   * events used so far (kept by the caller): an id vouches for one event, not for its replays.
    */
-  chunk(runId: string, data: Buffer): Buffer {
+  chunk(runId: string, data: Buffer, used: Set<string>): Buffer {
     const text = data.toString('latin1');
     // A JSON escape can spell any key or value (`"b\u0079"`): only unescaped text is read as it is.
     if (!text.includes('"by"') && !text.includes('\\')) return data;
@@ -56,7 +70,7 @@ export class Credits {
     let changed = false;
     for (const [i, line] of lines.entries()) {
       if (!line.includes('"by"') && !line.includes('\\')) continue;
-      const credited = this.line(runId, Buffer.from(line, 'latin1').toString('utf8'));
+      const credited = this.line(runId, Buffer.from(line, 'latin1').toString('utf8'), used);
       if (credited === null) continue;
       lines[i] = Buffer.from(credited, 'utf8').toString('latin1');
       changed = true;
@@ -65,7 +79,7 @@ export class Credits {
   }
 
   /** One event line with its name credited, or null when it stays as it is. */
-  private line(runId: string, line: string): string | null {
+  private line(runId: string, line: string, used: Set<string>): string | null {
     let ev: Record<string, unknown>;
     try {
       const parsed: unknown = JSON.parse(line);
@@ -75,7 +89,13 @@ export class Credits {
       return null;
     }
     if (typeof ev['type'] !== 'string' || !CREDITED.has(ev['type']) || typeof ev['by'] !== 'string') return null;
-    const by = this.name(runId, ev, ev['by']);
+    let by = this.name(runId, ev, ev['by']);
+    const id = ev['type'] === 'input_sent' ? ev['inputId'] : ev['controlId'];
+    if (by === ev['by'] && typeof id === 'string' && id !== 'initial-prompt') {
+      if (used.has(id)) by = runnerSays(by);
+      used.add(id);
+      if (used.size > MAX_USED) used.delete(used.values().next().value!);
+    }
     return by === ev['by'] ? null : JSON.stringify({ ...ev, by });
   }
 
@@ -90,14 +110,18 @@ export class Credits {
         return this.vouches(runId, { kind: 'interrupt' }, by, ev['controlId']) || this.vouches(runId, { kind: 'cancel' }, by, ev['controlId']) ? by : runnerSays(by);
       default: {
         // claude_settings: one operator's switch changes one of the two.
-        const kind = ev['permissionMode'] != null && ev['model'] == null ? 'set_mode' : ev['model'] != null && ev['permissionMode'] == null ? 'set_model' : null;
-        return kind && this.vouches(runId, { kind }, by, ev['controlId']) ? by : runnerSays(by);
+        const mode = ev['permissionMode'];
+        const what: Vouched | null = typeof mode === 'string' && ev['model'] == null ? { kind: 'set_mode', mode } : ev['model'] != null && mode == null ? { kind: 'set_model' } : null;
+        return what && this.vouches(runId, what, by, ev['controlId']) ? by : runnerSays(by);
       }
     }
   }
 
   private tag(runId: string, what: Vouched, by: string, nonce: string): Buffer {
-    const thing = what.kind === 'input' ? `input ${createHash('sha256').update(what.text).digest('hex')}` : what.kind;
+    // A prompt as the token rules leave it: the runner redacts its events too, and a real prompt
+    // holding a key (AKIA…) arrives redacted (a secret only the runner knows still changes it).
+    const thing =
+      what.kind === 'input' ? `input ${createHash('sha256').update(redactString(RULES, what.text)).digest('hex')}` : what.kind === 'set_mode' ? `set_mode ${what.mode}` : what.kind;
     // Lengths first: no run id, thing or name can be made to read as another split of the same bytes.
     const parts = [runId, thing, by, nonce];
     return this.box.mac(`ccg credit v1 ${parts.map((p) => `${Buffer.byteLength(p)}:${p}`).join(' ')}`).subarray(0, MAC_BYTES);

@@ -152,18 +152,24 @@ export class NatsRunnerRouter implements RunnerRouter {
     const n = this.node;
     // The holder answers once its socket took the message. A node that died (or lost NATS) has no
     // subscription left: "no responders" at once, where a publish would vanish unnoticed while its
-    // heartbeats still count for NODE_GONE_MS, and the operator would be told it was sent.
+    // heartbeats still count for NODE_GONE_MS, and the operator would be told it was sent. A
+    // holder that is slow to answer (or runs a ccg before this, which never answers) most likely
+    // got it: after REMOTE_SEND_MS it counts as sent (logged), so that no retry sends it twice.
     const deliver = async (msg: unknown): Promise<void> => {
+      let answer: string;
       try {
-        await this.o.nc.request(subject.runner(runId), JSON.stringify({ op: 'send', n, msg } satisfies Op), { timeout: REMOTE_SEND_MS });
+        answer = (await this.o.nc.request(subject.runner(runId), JSON.stringify({ op: 'send', n, msg } satisfies Op), { timeout: REMOTE_SEND_MS })).string();
       } catch (err) {
         const none = err instanceof RequestError && err.isNoResponders();
-        this.o.log.warn('router.not_delivered', { run: runId, holder, why: none ? 'no responders' : String(err) });
-        throw new CcgError('ERR_RUNNER_AWAY', none ? 'the runner of this run is not connected (its gateway node is gone); try again when it is back' : `the gateway node holding this run's runner did not confirm within ${REMOTE_SEND_MS / 1000} s (the message may still reach it)`);
+        this.o.log.warn('router.not_confirmed', { run: runId, holder, why: none ? 'no responders' : String(err) });
+        if (none) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected: the gateway node it was on no longer holds it (the node stopped, or the runner left); try again when it is back');
+        return;
       }
+      if (answer !== 'ok') throw new CcgError('ERR_INTERNAL', 'the gateway node holding the runner refused the message (is it another ccg version?)');
     };
     return {
-      send: deliver,
+      // Confirmed when someone waits for the answer; else published (see RunnerLink.send).
+      send: (msg, confirm) => (confirm ? deliver(msg) : post({ op: 'send', n, msg })),
       sendExec: deliver,
       sendCancel: (cancel) => post({ op: 'cancel', n, ...cancel }),
       kick: (err) => post({ op: 'kick', n, code: err.code, message: err.message }),
@@ -268,10 +274,9 @@ export class NatsRunnerRouter implements RunnerRouter {
     switch (op.op) {
       case 'send': {
         const msg = GatewayToRunner.safeParse(op.msg);
-        if (msg.success) {
-          void h.link.send(msg.data);
-          if (m.reply) m.respond('ok'); // the sender waits for this (remote())
-        } else this.o.log.warn('router.bad_message', { run: runId, from: String(op.n).slice(0, 32) });
+        if (msg.success) void h.link.send(msg.data);
+        else this.o.log.warn('router.bad_message', { run: runId, from: String(op.n).slice(0, 32) });
+        if (m.reply) m.respond(msg.success ? 'ok' : 'refused'); // the sender waits for this (remote())
         return;
       }
       case 'cancel':

@@ -14,7 +14,7 @@ import type { Credits } from './credits.js';
 import type { Logger } from '../log.js';
 import type { AuthStore, RunRecord, RunStore, StoredChunk, WriteUrgency } from '../store/types.js';
 import { EventChunkRedactor } from '../../protocol/event-redaction.js';
-import { ChunkRedactor, Redaction } from '../../protocol/redaction.js';
+import { ChunkRedactor, Redaction, unredactedId } from '../../protocol/redaction.js';
 
 /** What the run service needs of a connected runner socket. */
 export interface RunnerLink {
@@ -24,10 +24,10 @@ export interface RunnerLink {
   sendExec(msg: GatewayExec): void | Promise<void>;
   /**
    * Any other message for the runner (approval decisions, input, resize). Through another node
-   * (cluster), a promise: resolved once that node's socket took it, rejected (ERR_RUNNER_AWAY)
-   * when no node holds the runner any more.
+   * (cluster) with `confirm`, a promise: resolved once that node's socket took it, rejected
+   * (ERR_RUNNER_AWAY) when no node holds the runner any more; without, published and forgotten.
    */
-  send(msg: GatewayToRunner): void | Promise<void>;
+  send(msg: GatewayToRunner, confirm?: boolean): void | Promise<void>;
   /** Ends the socket with an error code (used when another connection takes over). */
   kick(code: CcgError): void;
 }
@@ -57,6 +57,8 @@ interface Live {
   /** The gateway's own redaction pass, one per stream (the runner already redacted; this is defence in depth). */
   redactors: Map<number, { apply(data: Uint8Array): Buffer }>;
   redaction: Redaction;
+  /** The ids of operators' inputs and controls the run's events used (credits.ts: each vouches for one event). */
+  usedIds: Set<string>;
   /** The last group of writes, until its commit (or failure) is handled: a chunk whose write shares its promise joins it. */
   group: WriteGroup | null;
 }
@@ -380,7 +382,7 @@ export class RunService {
           fresh.fanOutQueued = false;
           this.fanOut(id, fresh);
         },
-        pendingBytes: 0, writing: 0, whenIdle: [], progressTimer: null, redactors: new Map(), redaction, group: null,
+        pendingBytes: 0, writing: 0, whenIdle: [], progressTimer: null, redactors: new Map(), redaction, usedIds: new Set(), group: null,
       };
       live = fresh;
       this.live.set(id, live);
@@ -501,7 +503,7 @@ export class RunService {
     // Events are redacted string by string, so a redaction never runs past its string (or line) and drops the event.
     if (!redactor) live.redactors.set(chunk.stream, (redactor = chunk.stream === STREAM_EVENT ? new EventChunkRedactor(live.redaction) : new ChunkRedactor(live.redaction)));
     // An operator's name in an event stays only where the gateway vouches for it (credits.ts).
-    const data = chunk.stream === STREAM_EVENT ? this.o.credits.chunk(id, Buffer.from(chunk.data.buffer, chunk.data.byteOffset, chunk.data.byteLength)) : chunk.data;
+    const data = chunk.stream === STREAM_EVENT ? this.o.credits.chunk(id, Buffer.from(chunk.data.buffer, chunk.data.byteOffset, chunk.data.byteLength), live.usedIds) : chunk.data;
     const redacted = redactor.apply(data);
     // The headroom before the data goes with it; a redacted copy has none.
     chunk = { seq: chunk.seq, stream: chunk.stream, time: chunk.time, data: redacted, headroom: redacted === chunk.data ? (chunk.headroom ?? 0) : 0 };
@@ -794,13 +796,13 @@ export class RunService {
     if (!link) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected');
     const requestId = this.issue(id);
     const fromSeq = this.nextSeq(id);
-    await link.send(build(requestId));
+    await link.send(build(requestId), true);
     return { requestId, fromSeq };
   }
 
   /** A fresh request id for a run, remembered until its answer is audited (claimAnswer). */
   private issue(id: string): string {
-    const requestId = randomBytes(16).toString('base64url');
+    const requestId = unredactedId(() => randomBytes(16).toString('base64url'));
     this.expect(id, requestId);
     return requestId;
   }
@@ -873,7 +875,7 @@ export class RunService {
   sendToRunner(id: string, msg: GatewayToRunner): boolean {
     const link = this.linkOf(id);
     if (!link) return false;
-    link.send(msg)?.catch(() => undefined); // logged by the router; the runner gets it again on attach
+    link.send(msg);
     return true;
   }
 
@@ -885,7 +887,7 @@ export class RunService {
   async deliverToRunner(id: string, msg: GatewayToRunner): Promise<void> {
     const link = this.linkOf(id);
     if (!link) throw new CcgError('ERR_RUNNER_AWAY', 'the runner of this run is not connected; try again when it is back');
-    await link.send(msg);
+    await link.send(msg, true);
   }
 
   /** The seq the next chunk of a run will get (where a viewer waiting for the answer to a request starts). */

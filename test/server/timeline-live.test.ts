@@ -119,6 +119,7 @@ test('the page names who sent a follow-up, switched the mode or interrupted only
     { type: 'claude_settings', permissionMode: null, model: 'opus', by: me, controlId: mode.controlId },
     { type: 'claude_settings', permissionMode: 'acceptEdits', model: null, by: 'oscar' },
     { type: 'interrupt_sent', by: 'oscar', controlId: null },
+    { type: 'interrupt_sent', by: me, controlId: interrupt.controlId }, // a replay: one id vouches for one event
   );
   // Escapes spell the same key and value; a last line without its newline is read all the same.
   await r.output(STREAM_EVENT, '{"type":"input_sent","inputId":"made-up-id-000002","b\\u0079":"olivia","text":"escaped key","bytes":11}\n{"type":"interrupt_sent","by":"olivia","controlId":null}');
@@ -173,6 +174,7 @@ test('the page names who sent a follow-up, switched the mode or interrupted only
     `claude_settings ${says(me)}`,
     `claude_settings ${says('oscar')}`,
     `interrupt_sent ${says('oscar')}`,
+    `interrupt_sent ${says(me)}`,
     `input_sent ${says('olivia')}`,
     `interrupt_sent ${says('olivia')}`,
     `interrupt_sent ${me}`,

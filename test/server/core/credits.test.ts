@@ -19,9 +19,16 @@ test('an id vouches for its run, thing and operator only: not another run, text,
   assert.ok(!credits.vouches('run-a', { kind: 'input', text: 'run the tests' }, 'olivia', flipped), 'a changed MAC');
   for (const bad of [null, undefined, 42, '', id.slice(0, 35), `${id}x`]) assert.ok(!credits.vouches('run-a', { kind: 'input', text: 'run the tests' }, 'olivia', bad), String(bad));
   // The parts are length-prefixed: a name cannot borrow the end of the run id or of the thing.
-  const set = credits.mint('run-a', { kind: 'set_mode' }, 'x');
-  assert.ok(!credits.vouches('run-', { kind: 'set_mode' }, 'ax', set));
+  const set = credits.mint('run-a', { kind: 'set_mode', mode: 'plan' }, 'x');
+  assert.ok(credits.vouches('run-a', { kind: 'set_mode', mode: 'plan' }, 'x', set));
+  assert.ok(!credits.vouches('run-', { kind: 'set_mode', mode: 'plan' }, 'ax', set));
+  assert.ok(!credits.vouches('run-a', { kind: 'set_mode', mode: 'bypassPermissions' }, 'x', set), 'another mode');
   assert.ok(!credits.vouches('run-a', { kind: 'set_model' }, 'x', set));
+  // A prompt is vouched for as the token rules redact it (the runner redacts its events too).
+  const key = credits.mint('run-a', { kind: 'input', text: 'use AKIAABCDEFGHIJKLMNOP' }, 'olivia');
+  assert.ok(credits.vouches('run-a', { kind: 'input', text: 'use [REDACTED:aws]' }, 'olivia', key), 'as it arrives, redacted');
+  assert.ok(credits.vouches('run-a', { kind: 'input', text: 'use AKIAABCDEFGHIJKLMNOP' }, 'olivia', key), 'as sent');
+  assert.ok(!credits.vouches('run-a', { kind: 'input', text: 'use [REDACTED:aws] now' }, 'olivia', key));
 });
 
 test('an event chunk keeps the names its ids vouch for and says the runner for the others; a chunk with none is the same bytes', () => {
@@ -40,7 +47,7 @@ test('an event chunk keeps the names its ids vouch for and says the runner for t
       `{"type":"interrupt_sent","b\\u0079":"${'é'.repeat(150)}"}`,
     ].join('\n') + '\n',
   );
-  const out = credits.chunk('run-a', chunk).toString('utf8').split('\n');
+  const out = credits.chunk('run-a', chunk, new Set()).toString('utf8').split('\n');
   const by = (i: number) => (JSON.parse(out[i]!) as { by: unknown }).by;
   assert.equal(by(0), 'olivia');
   assert.equal(by(1), 'the runner (says oscar)');
@@ -52,5 +59,10 @@ test('an event chunk keeps the names its ids vouch for and says the runner for t
   assert.equal(by(7), `the runner (says ${'é'.repeat(100)})`, 'escaped, non-ASCII and long: within an event\'s 120 characters');
   assert.equal(out[8], '');
   const quiet = Buffer.from(line({ type: 'claude_text', messageId: 'm', text: 'nothing to credit', truncated: false, parentToolUseId: null, error: null }) + '\n');
-  assert.equal(credits.chunk('run-a', quiet), quiet);
+  assert.equal(credits.chunk('run-a', quiet, new Set()), quiet);
+  // One id vouches for one event: its replay says the runner.
+  const used = new Set<string>();
+  const once = Buffer.from(line({ type: 'input_sent', inputId, by: 'olivia', text, bytes: 11 }) + '\n');
+  assert.equal(credits.chunk('run-a', once, used), once);
+  assert.equal(JSON.parse(credits.chunk('run-a', once, used).toString()).by, 'the runner (says olivia)');
 });

@@ -168,12 +168,12 @@ describe('cluster live layer over a real nats-server', () => {
       const viaB = rb.remote('run5', 'n-aaaaaa');
       assert.ok(viaB);
       const input = { type: 'input', inputId: 'in_0123456789ab', text: 'hello', by: 'alice' } as GatewayToRunner;
-      await viaB.send(input); // resolves once A's socket took it
+      await viaB.send(input, true); // resolves once A's socket took it
       assert.deepEqual(got, ['input']);
       // As when node A dies or loses NATS: its subscription goes, its last heartbeat still counts.
       ra.detached('run5', link);
       await ncA.flush();
-      await assert.rejects(async () => viaB.send(input), (err: unknown) => err instanceof CcgError && err.code === 'ERR_RUNNER_AWAY' && /gateway node is gone/.test(err.message));
+      await assert.rejects(async () => viaB.send(input, true), (err: unknown) => err instanceof CcgError && err.code === 'ERR_RUNNER_AWAY' && /no longer holds it/.test(err.message));
       await assert.rejects(async () => viaB.sendExec({ type: 'exec', requestId: 'r_0123456789abcdef', name: 'test', params: {} }), (err: unknown) => err instanceof CcgError && err.code === 'ERR_RUNNER_AWAY');
       assert.ok(rb.isAlive('n-aaaaaa'), 'A still counts as alive: its heartbeat alone would not tell');
       assert.deepEqual(got, ['input']);
