@@ -258,13 +258,23 @@ export class MachineDaemon {
     this.reportRunning();
   }
 
-  /** The directory the run works in: the workspace, or its own worktree (a continued run reuses the one it continues). */
+  /**
+   * The directory the run works in: the workspace, or its own worktree. A continued run reuses
+   * the worktree of the run it continues, only if that run was started here in the same workspace
+   * (a start naming another workspace's run would work in that checkout under this one's modes and
+   * allowlist) and has ended (two Claudes in one checkout).
+   */
   private checkout(ws: Workspace, msg: MachineStart): string {
     if (!ws.worktree) return ws.dir;
     if (msg.previousRunId) {
-      const prev = worktreePath(this.o.stateDir, msg.previousRunId);
-      if (!existsSync(prev)) throw new CliError(`the checkout of run ${msg.previousRunId} was removed (worktreeKeepHours); start a new run instead`);
-      return prev;
+      const dir = worktreePath(this.o.stateDir, msg.previousRunId);
+      const prev = this.records().find((r) => r.runId === msg.previousRunId);
+      if (!prev || prev.workspace !== ws.name || !prev.worktree || prev.dir !== dir) {
+        throw new CliError(`run ${msg.previousRunId} did not run in workspace ${ws.name} on this machine: a run is continued in its own workspace`);
+      }
+      if (prev.endedAt === null && alive(prev.pid)) throw new CliError(`run ${msg.previousRunId} is still running: continue it once it has ended`);
+      if (!existsSync(dir)) throw new CliError(`the checkout of run ${msg.previousRunId} was removed (worktreeKeepHours); start a new run instead`);
+      return dir;
     }
     return addWorktree(this.o.stateDir, ws.dir, msg.runId);
   }

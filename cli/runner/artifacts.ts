@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { closeSync, constants as fsConstants, fstatSync, openSync, readlinkSync, readSync, realpathSync } from 'node:fs';
-import { isAbsolute, join, relative } from 'node:path';
+import { realpathSync } from 'node:fs';
 import { sanitizeArtifactSegment, type ArtifactKind } from '../../protocol/artifacts.js';
 import type { Redaction } from '../../protocol/redaction.js';
 import type { GatewayCollect } from '../../protocol/runner-messages.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
+import { readConfined } from './confined-read.js';
 import { commandEnv } from './env.js';
 import { groupSpawnOptions, stopTree } from './process-tree.js';
 import { findGlobFiles } from './glob.js';
@@ -116,13 +116,16 @@ export class ArtifactCollector {
     yield { name: 'run.log', kind: 'log', truncated: log.omitted > 0, originalBytes: log.total, body: Buffer.concat([head, log.data]) };
 
     const inRepo = await this.git(['rev-parse', '--is-inside-work-tree'], 4096);
+    const noFilters = inRepo.code === 0 ? await this.noFilters() : null;
     if (inRepo.code !== 0 || inRepo.out.toString().trim() !== 'true') {
       skipped.push({ name: 'diff.patch', reason: 'the workspace is not a git work tree' });
+    } else if (noFilters === null) {
+      skipped.push({ name: 'diff.patch', reason: "the repository's config names a filter driver that cannot be switched off" });
     } else {
       const gitItems: [string, ArtifactKind, string[]][] = [
-        ['diff.patch', 'diff', ['diff', '--no-color', '--no-ext-diff', '--no-textconv']],
-        ['staged.patch', 'diff-staged', ['diff', '--staged', '--no-color', '--no-ext-diff', '--no-textconv']],
-        ['untracked.txt', 'untracked', ['ls-files', '--others', '--exclude-standard']],
+        ['diff.patch', 'diff', [...noFilters, 'diff', '--no-color', '--no-ext-diff', '--no-textconv']],
+        ['staged.patch', 'diff-staged', [...noFilters, 'diff', '--staged', '--no-color', '--no-ext-diff', '--no-textconv']],
+        ['untracked.txt', 'untracked', [...noFilters, 'ls-files', '--others', '--exclude-standard']],
       ];
       for (const [name, kind, args] of gitItems) {
         const r = await this.git(args, cap + REDACT_SLACK);
@@ -160,6 +163,29 @@ export class ArtifactCollector {
   }
 
   /** Runs git in the workspace with the scrubbed environment, keeping at most `keep` bytes of its output. */
+  /**
+   * `-c` options that switch off every filter driver the repository's config defines (a clean
+   * filter or a filter process runs whatever the config says when git reads a file): whoever can
+   * edit `.git/config` and `.gitattributes`, a Claude allowed only edits among them, must not make
+   * a collection run a program. Null when a driver's name cannot be given to `-c` (it holds `=`).
+   */
+  private async noFilters(): Promise<string[] | null> {
+    const r = await this.git(['config', '--null', '--get-regexp', '^filter\\.'], 1024 * 1024);
+    const names = new Set<string>();
+    for (const entry of r.out.toString('utf8').split('\0')) {
+      const key = entry.split('\n', 1)[0] ?? '';
+      const dot = key.lastIndexOf('.');
+      if (key.startsWith('filter.') && dot > 7) names.add(key.slice(7, dot));
+    }
+    const out: string[] = [];
+    for (const n of names) {
+      if (n.includes('=')) return null;
+      for (const v of ['clean', 'smudge', 'process']) out.push('-c', `filter.${n}.${v}=`);
+      out.push('-c', `filter.${n}.required=false`);
+    }
+    return out;
+  }
+
   private git(args: string[], keep: number): Promise<{ code: number | null; out: Buffer; err: Buffer; total: number }> {
     // No pager, no fsmonitor hook, paths printed as they are.
     const argv = ['-c', 'core.fsmonitor=false', '-c', 'core.quotepath=off', '-c', 'core.pager=cat', ...args];
@@ -193,45 +219,3 @@ export class ArtifactCollector {
   }
 }
 
-function isInside(child: string, parent: string): boolean {
-  const rel = relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
-}
-
-/**
- * Reads a workspace file without ever leaving the workspace: the last component is opened with
- * O_NOFOLLOW (a symlink is refused, not followed), non-blocking (a FIFO cannot hang the runner),
- * and the opened descriptor's real path is checked to be inside the workspace (a directory swapped
- * for a symlink between the walk and the open is caught).
- */
-export function readConfined(root: string, rel: string, cap: number): { ok: true; data: Buffer } | { ok: false; reason: string } {
-  let fd: number;
-  try {
-    fd = openSync(join(root, rel), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return { ok: false, reason: code === 'ELOOP' ? 'symbolic link (not followed)' : `cannot open: ${code ?? 'error'}` };
-  }
-  try {
-    let real: string | undefined;
-    try {
-      real = readlinkSync(`/proc/self/fd/${fd}`);
-    } catch {
-      real = realpathSync(join(root, rel)); // no /proc: the check before the open is the best there is
-    }
-    if (!isInside(real, root)) return { ok: false, reason: 'resolves outside the workspace' };
-    const st = fstatSync(fd);
-    if (!st.isFile()) return { ok: false, reason: 'not a regular file' };
-    if (st.size > cap) return { ok: false, reason: `${st.size} bytes is over the ${cap}-byte cap` };
-    const data = Buffer.alloc(st.size);
-    let off = 0;
-    while (off < st.size) {
-      const n = readSync(fd, data, off, st.size - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    return { ok: true, data: data.subarray(0, off) };
-  } finally {
-    closeSync(fd);
-  }
-}

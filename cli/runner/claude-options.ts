@@ -54,7 +54,9 @@ export function claudeChild(c: ChildChoice): { argv: string[]; mode: 'command' |
   }
   if (c.pty) {
     // The runner adds `--settings` (its Notification hook, merged with --claude-settings) at start.
-    const argv = [c.claudeBin, ...c.claudeArgs, c.prompt];
+    // `--` before the prompt: one that starts with '-' (from a gateway, say `--settings={…hooks…}`)
+    // is the prompt, never an option of Claude's.
+    const argv = [c.claudeBin, ...c.claudeArgs, '--', c.prompt];
     return { argv, mode: 'claude', driver: new PtyDriver({ argv, cwd: c.cwd, env: c.env, ...c.pty, remoteInput: c.remoteInput, claudeHook: { userSettings: c.claudeSettings ?? null } }) };
   }
   const argv = [c.claudeBin, ...CLAUDE_STREAM_FLAGS, ...extra];

@@ -1,8 +1,9 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { capText } from '../../protocol/claude-events.js';
 import { MAX_DIFF, MAX_OPTIONS, MAX_PLAN, MAX_QUESTIONS, type ClaudeQuestion, type ToolDiff } from '../../protocol/claude-steer.js';
+import { isInside, readConfined } from './confined-read.js';
 
 /**
  * What an operator needs to answer Claude's special permission requests, computed on the runner
@@ -16,30 +17,35 @@ const MAX_FILE = 2 * 1024 * 1024;
 /** jsdiff gives up after this long (a pathological file), and the preview says so. */
 const DIFF_TIMEOUT_MS = 1500;
 
-function readBounded(path: string): { text: string | null; note: string | null } {
-  let fd: number;
+/**
+ * The file an edit would change, read for its preview only inside the workspace and the way
+ * artifacts are (confined-read.ts: no symlink followed, a FIFO never blocks the runner): Claude
+ * names the path, and the preview goes to the gateway before anyone answers, so reading outside
+ * would hand out files Claude's own rules (`Read(~/.ssh/**)` denied) keep from it.
+ */
+function readBounded(path: string, cwd: string): { text: string | null; note: string | null } {
+  let root: string;
   try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return { text: null, note: code === 'ENOENT' ? 'new file' : `cannot read the file (${code ?? 'error'})` };
+    root = realpathSync(cwd);
+  } catch {
+    return { text: null, note: 'cannot read the workspace' };
   }
+  // The file's directory resolved (it may not exist yet: a new file).
+  let dir: string;
   try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) return { text: null, note: 'not a regular file' };
-    if (st.size > MAX_FILE) return { text: null, note: `the file is ${Math.round(st.size / 1024)} KiB: too large to preview` };
-    const buf = Buffer.alloc(st.size);
-    let off = 0;
-    while (off < st.size) {
-      const n = readSync(fd, buf, off, st.size - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    if (buf.subarray(0, Math.min(off, 8000)).includes(0)) return { text: null, note: 'binary file' };
-    return { text: buf.subarray(0, off).toString('utf8'), note: null };
-  } finally {
-    closeSync(fd);
+    dir = realpathSync(dirname(path));
+  } catch {
+    return { text: null, note: isInside(resolve(path), resolve(cwd)) ? 'new file' : 'outside the workspace: not previewed' };
   }
+  const abs = join(dir, basename(path));
+  if (!isInside(abs, root)) return { text: null, note: 'outside the workspace: not previewed' };
+  const read = readConfined(root, relative(root, abs), MAX_FILE);
+  if (!read.ok) {
+    if (read.reason === 'cannot open: ENOENT') return { text: null, note: 'new file' };
+    return { text: null, note: /over the .*cap/.test(read.reason) ? `the file is too large to preview (over ${MAX_FILE / 1024 / 1024} MiB)` : read.reason };
+  }
+  if (read.data.subarray(0, 8000).includes(0)) return { text: null, note: 'binary file' };
+  return { text: read.data.toString('utf8'), note: null };
 }
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
@@ -62,9 +68,9 @@ function notebookSource(cell: unknown): string {
 }
 
 /** The old and new text a tool would leave, or why there is no preview. */
-function beforeAfter(tool: string, input: Record<string, unknown>, path: string): { before: string; after: string; note: string | null } | { note: string } {
+function beforeAfter(tool: string, input: Record<string, unknown>, path: string, cwd: string): { before: string; after: string; note: string | null } | { note: string } {
   if (tool === 'NotebookEdit') {
-    const file = readBounded(path);
+    const file = readBounded(path, cwd);
     if (file.text === null) return { note: file.note ?? 'cannot read the notebook' };
     let nb: { cells?: unknown[] };
     try {
@@ -82,7 +88,7 @@ function beforeAfter(tool: string, input: Record<string, unknown>, path: string)
     const old = notebookSource(cells[idx]);
     return mode === 'delete' ? { before: old, after: '', note: `cell ${id} deleted` } : { before: old, after: src, note: `cell ${id}` };
   }
-  const file = readBounded(path);
+  const file = readBounded(path, cwd);
   if (tool === 'Write') {
     const content = str(input['content']);
     if (content === null) return { note: 'the write has no content' };
@@ -111,7 +117,7 @@ export function editDiff(tool: string, input: Record<string, unknown>, cwd: stri
   const abs = isAbsolute(p) ? p : resolve(cwd, p);
   const rel = relative(cwd, abs);
   const shown = (rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : abs).slice(0, 4096);
-  const ba = beforeAfter(tool, input, abs);
+  const ba = beforeAfter(tool, input, abs, cwd);
   if (!('before' in ba)) return { path: shown, text: '', truncated: false, note: ba.note.slice(0, 300) };
   const patch = createTwoFilesPatch(`a/${shown}`, `b/${shown}`, ba.before, ba.after, undefined, undefined, { context: 3, timeout: DIFF_TIMEOUT_MS });
   if (patch === undefined) return { path: shown, text: '', truncated: false, note: 'the change is too complex to preview in time' };
@@ -169,7 +175,8 @@ export class PlanTracker {
     const fromCall = toolUseId ? this.plans.get(toolUseId) : undefined;
     if (fromCall !== undefined) return capText(fromCall, MAX_PLAN);
     if (this.planFile) {
-      const f = readBounded(this.planFile);
+      // Confined to the plans directory it is in (no symlink out of it, no FIFO).
+      const f = readBounded(this.planFile, dirname(this.planFile));
       if (f.text !== null) return capText(f.text, MAX_PLAN);
     }
     return null;

@@ -69,12 +69,13 @@ test('--pty --cmd: interactive claude in a terminal, its screen streamed, a prom
   const { client, seen } = watch(g, run.id);
   t.after(() => client.close());
   const runner = spawnCcg(
-    ['runner', 'start', '--run-id', run.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--spool-dir', tempDir(), '--quiet', '--pty', '--grace', '2s', '--cwd', cwd, '--claude-bin', claudeBinary(), '--cmd', 'say hi'],
+    ['runner', 'start', '--run-id', run.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--spool-dir', tempDir(), '--quiet', '--pty', '--grace', '2s', '--cwd', cwd, '--claude-bin', claudeBinary(), '--cmd=--model=opus say hi'],
     { ...env, CCG_RUN_TOKEN: run.token },
   );
   t.after(() => runner.child.kill('SIGKILL'));
   await api.waitForRequests(1, 60_000);
-  assert.equal(lastUserText(api.requests[0]!), 'say hi');
+  // A prompt that starts with '-' is the prompt, not an option of Claude's (a gateway chose it).
+  assert.equal(lastUserText(api.requests[0]!), '--model=opus say hi');
   await waitFor(() => (squash(seen.screen).includes('Hellofromtheptystand-in.') ? true : undefined), 30_000, 'the answer on the streamed screen');
 
   // Type a follow-up the way a person would: the text, then Enter.

@@ -9,6 +9,7 @@ import { newRunId, newRunToken } from '../../protocol/ids.js';
 import { HEADER_MACHINE, newMachineToken } from '../../protocol/machine.js';
 import { tempDir } from '../helpers/gateway.js';
 import { machineRuns } from '../helpers/machine.js';
+import { gitWorkspace } from '../helpers/workspace.js';
 import { spawnCcg, waitFor } from '../helpers/processes.js';
 
 /**
@@ -51,6 +52,8 @@ test('a malicious gateway asking for another directory, a disallowed mode, model
     workspaces: {
       app: { dir: ws, modes: ['default', 'plan'], models: ['sonnet'], commands: { hello: 'echo hello' } },
       docs: { dir: other, claude: false, commands: { build: 'true' } },
+      wt: { dir: gitWorkspace(), worktree: true, claude: false, commands: { build: 'true' } },
+      wt2: { dir: gitWorkspace(), worktree: true, claude: false, commands: { build: 'true' } },
     },
   }));
   const stateDir = join(dir, 'state');
@@ -118,4 +121,21 @@ test('a malicious gateway asking for another directory, a disallowed mode, model
     }
   }, 15_000, "the runner's first words");
   assert.doesNotMatch(said, /unknown command|Unsupported option|Not enough arguments/, said);
+
+  // A continued run works in the checkout of the run it continues: only a run of the same
+  // workspace, started here, is continued (another workspace's run would put this one's modes and
+  // commands to work in that checkout).
+  const answer = async (msg: Record<string, unknown>) => {
+    const runId = newRunId();
+    socket!.send(JSON.stringify({ type: 'start', token: newRunToken(), command: 'build', ...msg, runId }));
+    return waitFor(() => results.find((r) => r.runId === runId), 30_000, `the answer to ${JSON.stringify(msg)}`);
+  };
+  const first = await answer({ workspace: 'wt' });
+  assert.equal(first.ok, true, first.reason);
+  const cross = await answer({ workspace: 'wt2', previousRunId: first.runId });
+  assert.equal(cross.ok, false);
+  assert.match(cross.reason ?? '', new RegExp(`run ${first.runId} did not run in workspace wt2`));
+  const unknown = await answer({ workspace: 'wt', previousRunId: newRunId() });
+  assert.equal(unknown.ok, false);
+  assert.match(unknown.reason ?? '', /did not run in workspace wt on this machine/);
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { editDiff, PlanTracker, questionsOf } from '../../cli/runner/claude-preview.js';
 import { tempDir } from '../helpers/gateway.js';
@@ -59,3 +60,29 @@ test('questions are read bounded; the plan comes from the call, else from the pl
   assert.equal(plans.plan('t3')?.text, '# From the file');
 });
 
+
+test('an edit preview reads only inside the workspace: a file outside, a symlink out of it and a FIFO give a note, never their content', () => {
+  const dir = tempDir('ccg-preview-ws-');
+  const outside = join(tempDir('ccg-preview-out-'), 'secret.txt');
+  writeFileSync(outside, 'the secret\n');
+  symlinkSync(outside, join(dir, 'link.txt'));
+  mkdirSync(join(dir, 'sub'));
+  symlinkSync(dirname(outside), join(dir, 'sub', 'out'));
+  execFileSync('mkfifo', [join(dir, 'fifo')]);
+  const cases: [string, RegExp][] = [
+    [outside, /outside the workspace: not previewed/],
+    [join(dir, 'sub', 'out', 'secret.txt'), /outside the workspace: not previewed/],
+    [join(dir, 'link.txt'), /symbolic link/],
+    [join(dir, 'fifo'), /not a regular file/],
+  ];
+  for (const [file_path, note] of cases) {
+    for (const tool of ['Write', 'Edit']) {
+      const d = editDiff(tool, { file_path, content: 'new', old_string: 'the secret', new_string: 'x' }, dir)!;
+      assert.match(d.note ?? '', note, `${tool} ${file_path}`);
+      assert.equal(d.text, '', `${tool} ${file_path}: no diff`);
+    }
+  }
+  // A new file inside, and one in a new directory inside, are new files.
+  assert.equal(editDiff('Write', { file_path: join(dir, 'new.txt'), content: 'hi\n' }, dir)!.note, 'new file');
+  assert.equal(editDiff('Write', { file_path: join(dir, 'newdir', 'new.txt'), content: 'hi\n' }, dir)!.note, 'new file');
+});

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { readConfined } from '../../cli/runner/artifacts.js';
+import { readConfined } from '../../cli/runner/confined-read.js';
 import { checkGlob, findGlobFiles, globToRegExp } from '../../cli/runner/glob.js';
 import { tempDir } from '../helpers/gateway.js';
 

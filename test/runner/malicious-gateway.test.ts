@@ -247,3 +247,27 @@ test('a gateway that lost output it had acknowledged is told so plainly, and the
   assert.equal(runner.child.exitCode, null, 'the runner (and its child) go on');
   assert.equal(fake.receivedSeq, 0, 'nothing was sent past the gap');
 });
+
+test("a collect runs no filter driver the workspace's git config names (an edit-only Claude can write .git/config)", async (t) => {
+  const fake = await FakeGateway.start();
+  t.after(() => fake.close());
+  const { ws, allowlist } = setup([]);
+  const canary = join(tempDir('ccg-canary-'), 'ran');
+  // What an agent allowed only to edit files can write inside the workspace.
+  writeFileSync(join(ws, '.git', 'config'), `${readFileSync(join(ws, '.git', 'config'), 'utf8')}[filter "x"]\n\tclean = "touch ${canary}.clean; cat"\n[filter "p.q"]\n\tprocess = "touch ${canary}.process; false"\n`);
+  writeFileSync(join(ws, '.gitattributes'), 'README filter=x\nother.txt filter=p.q\n');
+  writeFileSync(join(ws, 'README'), 'changed\n');
+  writeFileSync(join(ws, 'other.txt'), 'new\n');
+  spawnSync('git', ['add', '-N', 'other.txt'], { cwd: ws, env: { ...process.env, ...GIT_ENV, GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'filter.p.q.process', GIT_CONFIG_VALUE_0: '' } });
+  const runner = startRunner(fake, ws, allowlist);
+  t.after(() => stopRunner(fake, runner));
+  await fake.connected();
+  const rid = id();
+  fake.send({ type: 'collect', requestId: rid });
+  const done = await fake.event(isAnswer(rid), 30_000, 'the collection');
+  assert.equal(done.type, 'collect_done', JSON.stringify(done));
+  assert.ok(!existsSync(`${canary}.clean`) && !existsSync(`${canary}.process`), 'no filter ran');
+  // Positive control: the filters are real, and git runs them when nobody switches them off.
+  spawnSync('git', ['diff'], { cwd: ws });
+  assert.ok(existsSync(`${canary}.clean`), 'git diff runs the clean filter');
+});
