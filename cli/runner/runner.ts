@@ -114,6 +114,8 @@ class Runner {
   private readonly child: ChildState = { started: false, pid: null, exiting: false };
   private readonly conn: LinkState = { welcomed: false, wasConnected: false };
   private finished = false;
+  /** Runs once the child has exited, after the run ended without it (a `finished` welcome). */
+  private afterChild: (() => void) | null = null;
   private lingerTimer: NodeJS.Timeout | null = null;
   private readonly driver: ChildDriver;
   private readonly redaction: Redaction;
@@ -189,7 +191,9 @@ class Runner {
       env: o.env,
       dir: this.spool.dir,
       redaction: this.redaction,
-      event: (ev) => this.pipeline.event(ev),
+      event: (ev) => {
+        if (!this.finished) this.pipeline.event(ev);
+      },
       commandOutput: (d) => this.pipeline.output(STREAM_COMMAND, d),
       send: (msg) => this.conn.welcomed && this.send(msg),
       status: o.status,
@@ -215,10 +219,13 @@ class Runner {
     const { o, spool } = this;
     const io: DriverIO = {
       output: (stream, data, opts) => {
+        if (this.finished) return; // the run is over (its spool is gone): what a stopping child still says is dropped
         if (opts?.echo !== false) (stream === STREAM_STDERR ? o.echo?.stderr : o.echo?.stdout)?.write(data);
         this.pipeline.output(stream, data);
       },
-      event: (ev) => this.pipeline.event(ev),
+      event: (ev) => {
+        if (!this.finished) this.pipeline.event(ev);
+      },
       spawned: (pid) => {
         this.child.pid = pid;
         recordChild(spool.dir, pid);
@@ -240,7 +247,7 @@ class Runner {
   private onExit(code: number | null, signal: NodeJS.Signals | null, error: string | null): void {
     if (this.sender.exit || this.child.exiting) return;
     this.child.exiting = true;
-    this.pipeline.drain();
+    if (!this.finished) this.pipeline.drain();
     // A running command and the assist session stop, and the artifacts are collected, before the exit is reported.
     this.powers
       .atExit(error === null)
@@ -254,6 +261,7 @@ class Runner {
     // to the gateway, and no linger keeps the process waiting for an ack that cannot come.
     if (this.finished) {
       this.cancel.stop(); // the child is gone: no SIGTERM, SIGKILL to a process group that is no more
+      this.afterChild?.();
       return;
     }
     this.powers.close();
@@ -343,6 +351,7 @@ class Runner {
   }
 
   private onMessage(raw: string): void {
+    if (this.finished) return; // what was already on its way when the run ended
     let parsed;
     let value: unknown;
     try {
@@ -360,6 +369,9 @@ class Runner {
         this.spool.ack(msg.seq);
         return;
       case 'exit_ack':
+        // Only the answer to our exit ends the run: before it, a gateway's word would leave the
+        // child running with nothing to supervise it or to take its output.
+        if (!this.sender.exit) return;
         this.finish(() => {
           this.spool.close(true);
           this.settle(this.exitStatus());
@@ -399,10 +411,18 @@ class Runner {
     }
     this.link.resetBackoff();
     if (msg.finished) {
+      // The run ended on the gateway while the child still runs (cancelled or revoked while this
+      // runner was away): the child is stopped, and the runner ends once it has exited.
+      const running = this.child.started && !this.child.exiting && !this.sender.exit;
       this.finish(() => {
         this.spool.close(true);
-        if (this.child.started) this.settle(this.exitStatus());
-        else this.reject(new CliError(`run ${this.o.runId} has already ended${msg.exitCode !== null && msg.exitCode !== undefined ? ` (exit code ${msg.exitCode})` : ''}: a run starts once; create a new one`, EXIT.ERROR, 'ERR_RUN_FINISHED'));
+        if (!this.child.started) {
+          this.reject(new CliError(`run ${this.o.runId} has already ended${msg.exitCode !== null && msg.exitCode !== undefined ? ` (exit code ${msg.exitCode})` : ''}: a run starts once; create a new one`, EXIT.ERROR, 'ERR_RUN_FINISHED'));
+        } else if (running) {
+          this.o.status('the gateway says this run has ended: stopping the child');
+          this.afterChild = () => this.settle(this.exitStatus());
+          this.cancelChild('the gateway (the run has ended)');
+        } else this.settle(this.exitStatus());
       });
       return;
     }

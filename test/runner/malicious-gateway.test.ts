@@ -271,3 +271,32 @@ test("a collect runs no filter driver the workspace's git config names (an edit-
   spawnSync('git', ['diff'], { cwd: ws });
   assert.ok(existsSync(`${canary}.clean`), 'git diff runs the clean filter');
 });
+
+test('an exit_ack before the runner sent its exit is ignored; a welcome saying the run ended stops the child, and the runner ends with it', async (t) => {
+  const fake = await FakeGateway.start();
+  t.after(() => fake.close());
+  const { ws, allowlist } = setup([]);
+  const spool = tempDir('ccg-spool-');
+  const runner = spawnCcg(
+    ['runner', 'start', '--run-id', RUN_ID, '--gateway', fake.url, '--allowlist', allowlist, '--cwd', ws, '--quiet', '--no-collect', '--grace', '1s', '--spool-dir', spool, '--', 'sh', '-c', 'echo started; while true; do echo tick; sleep 0.05; done'],
+    { CCG_RUN_TOKEN: TOKEN },
+  );
+  t.after(() => stopRunner(fake, runner));
+  await fake.connected();
+  const pid = (await waitFor(() => fake.texts.find((m) => m.type === 'started'), 15_000, 'the child')).pid as number;
+  fake.send({ type: 'exit_ack' });
+  // Still running, still streaming: output after the bogus ack arrives (a sentinel, not a sleep).
+  const seen = fake.childOutput.length;
+  await waitFor(() => (fake.childOutput.length > seen + 2 ? true : undefined), 15_000, 'output after the bogus exit_ack');
+  assert.equal(runner.child.exitCode, null, 'the runner runs on');
+  assert.ok(existsSync(join(spool, RUN_ID)), 'its spool is kept');
+  // Reconnected, the gateway says the run has ended (cancelled while the runner was away).
+  fake.beforeWelcome = (sock) => {
+    sock.send(JSON.stringify({ type: 'welcome', v: 1, runId: RUN_ID, nextSeq: 1, finished: true, exitCode: null, serverTime: Date.now(), limits: { maxChunkBytes: 262144, maxRunBytes: 2 ** 32 } }));
+  };
+  fake.drop();
+  const code = await runner.exited;
+  assert.notEqual(code, null, `the runner ended: ${runner.stderr()}`);
+  assert.throws(() => process.kill(pid, 0), 'the child was stopped');
+  assert.doesNotMatch(runner.stderr(), /ENOENT|Uncaught|TypeError/, runner.stderr());
+});
