@@ -294,6 +294,8 @@ export class MachineDaemon {
       if (msg.mode) args.push('--claude-arg=--permission-mode', `--claude-arg=${msg.mode}`);
       if (msg.model) args.push('--claude-arg=--model', `--claude-arg=${msg.model}`);
       if (msg.resume) args.push('--claude-arg=--resume', `--claude-arg=${msg.resume}`);
+      // The workspace's modes and models bind the whole run, not only its start.
+      args.push(`--modes=${ws.modes.join(',')}`, `--models=${ws.models.join(',')}`);
       // One word: a prompt beginning with "-" is the prompt, not an option.
       args.push(`--cmd=${msg.prompt}`);
     } else {

@@ -4,9 +4,23 @@ import { interruptLine } from '../../protocol/claude-stream.js';
 import { setModeLine, setModelLine } from '../../protocol/claude-steer.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 
+/** The modes and models the gateway may switch Claude to (`--modes`, `--models`); null: any. */
+export interface Allowed {
+  modes: readonly string[] | null;
+  models: readonly string[] | null;
+}
+
+/** Why the gateway may not put Claude in `mode` on this runner (a switch, a plan's mode, an "always" that switches), or null. */
+export function modeRefusal(allowed: Allowed, mode: string): string | null {
+  if (!allowed.modes || allowed.modes.includes(mode)) return null;
+  return `this runner lets the gateway switch Claude only to the modes ${allowed.modes.join(', ') || '(none)'} (--modes), not ${mode}`;
+}
+
 /** What the session controls need from the Claude driver. */
 export interface ControlsHost {
   remote: { input: boolean; approval: boolean; bypass?: true };
+  /** The modes and models the gateway may switch Claude to (`--modes`, `--models`); null: any. */
+  allowed: Allowed;
   /** Why remote input is off, for a refusal. */
   inputOff(): string;
   stdinOpen(): boolean;
@@ -38,8 +52,13 @@ export class SessionControls {
       // A mode is a standing approval: only where the owner lets the gateway approve at all.
       if (!h.remote.approval) return h.refuse(msg.controlId, 'remote approval is off on this runner (--no-remote-approval), so the permission mode cannot be changed from the gateway');
       if (msg.mode === 'bypassPermissions' && h.remote.bypass !== true) return h.refuse(msg.controlId, 'bypassPermissions is not allowed on this runner (start it with --allow-bypass-permissions)');
+      const notAllowed = modeRefusal(h.allowed, msg.mode);
+      if (notAllowed) return h.refuse(msg.controlId, notAllowed);
     }
     if (msg.action === 'set_model' && !h.remote.input) return h.refuse(msg.controlId, h.inputOff());
+    if (msg.action === 'set_model' && h.allowed.models && !h.allowed.models.includes(msg.model)) {
+      return h.refuse(msg.controlId, h.allowed.models.length ? `this runner lets the gateway switch only to the models ${h.allowed.models.join(', ')} (--models)` : 'this runner lets the gateway switch no model (--models)');
+    }
     if (!h.stdinOpen()) return h.refuse(msg.controlId, 'Claude no longer takes input (its input was closed or it exited)');
     const requestId = `ccg-${msg.action.replace('_', '-')}-${h.next()}`;
     this.sent.set(requestId, { controlId: msg.controlId, action: msg.action, by: msg.by });

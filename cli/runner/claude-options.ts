@@ -1,3 +1,4 @@
+import { MODEL_RE, PERMISSION_MODES } from '../../protocol/claude-steer.js';
 import { CLAUDE_STREAM_FLAGS } from '../../protocol/claude-stream.js';
 import { CliError } from '../exit-codes.js';
 import { TextTimeline } from '../render/timeline-text.js';
@@ -22,6 +23,9 @@ export interface ChildChoice {
   remoteApproval: boolean;
   /** `--allow-bypass-permissions`: operators may switch Claude to bypassPermissions. */
   allowBypass?: boolean;
+  /** `--modes`, `--models`: what the gateway may switch Claude to (null: any). */
+  modes?: readonly string[] | null;
+  models?: readonly string[] | null;
   cwd: string;
   env: NodeJS.ProcessEnv;
   /** The local terminal, when the runner echoes what happens. */
@@ -29,6 +33,22 @@ export interface ChildChoice {
 }
 
 /** Parses `--pty-size COLSxROWS`. */
+/** `--modes default,plan`: permission modes, each one Claude knows; empty: none. */
+export function parseModes(text: string): string[] {
+  const modes = text.split(',').map((m) => m.trim()).filter(Boolean);
+  for (const m of modes) {
+    if (!(PERMISSION_MODES as readonly string[]).includes(m)) throw new CliError(`--modes: unknown permission mode "${m.slice(0, 64)}" (one of ${PERMISSION_MODES.join(', ')})`);
+  }
+  return modes;
+}
+
+/** `--models sonnet,opus`: model names; empty (`--models=`): none. */
+export function parseModels(text: string): string[] {
+  const models = text.split(',').map((m) => m.trim()).filter(Boolean);
+  for (const m of models) if (!MODEL_RE.test(m)) throw new CliError(`--models: "${m.slice(0, 100)}" is not a model name`);
+  return models;
+}
+
 export function parsePtySize(text: string): { cols: number; rows: number } {
   const m = /^(\d{1,4})x(\d{1,3})$/.exec(text.trim());
   const cols = Number(m?.[1]);
@@ -76,7 +96,7 @@ export function claudeChild(c: ChildChoice): { argv: string[]; mode: 'command' |
     mode: 'claude',
     driver: new ClaudeDriver({
       argv, prompt: c.prompt, cwd: c.cwd, env: c.env, approvalTimeoutMs: c.approvalTimeoutMs, inputWaitMs: c.inputWaitMs,
-      remoteInput: c.remoteInput, remoteApproval: c.remoteApproval, allowBypass: c.allowBypass ?? false, echo,
+      remoteInput: c.remoteInput, remoteApproval: c.remoteApproval, allowBypass: c.allowBypass ?? false, modes: c.modes ?? null, models: c.models ?? null, echo,
     }),
   };
 }

@@ -22,7 +22,7 @@ import { answersProblem, approvalKind, EDIT_TOOLS } from '../../protocol/claude-
 import { STREAM_STDERR, STREAM_STDOUT } from '../../protocol/frames.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 import { RefusalLimit, steeringKind, type ChildDriver, type DriverIO, type SteeringMessage } from './driver.js';
-import { SessionControls } from './claude-controls.js';
+import { modeRefusal, SessionControls, type Allowed } from './claude-controls.js';
 import { editDiff, PlanTracker, questionsOf } from './claude-preview.js';
 import { groupSpawnOptions } from './process-tree.js';
 import { LiveForwarder } from './claude-live.js';
@@ -50,6 +50,10 @@ export interface ClaudeDriverOptions {
   remoteApproval?: boolean;
   /** Let operators switch Claude to bypassPermissions (`--allow-bypass-permissions`). Default false. */
   allowBypass?: boolean;
+  /** The permission modes the gateway may switch Claude to, by any way (`--modes`); absent: any (bypass still needs allowBypass). */
+  modes?: readonly string[] | null;
+  /** The models the gateway may switch Claude to (`--models`); absent: any. */
+  models?: readonly string[] | null;
   /** Human-readable lines for the local terminal (instead of raw stream-json), or null. */
   echo: ((ev: RunnerEvent) => void) | null;
   now?: () => number;
@@ -84,6 +88,8 @@ function minutes(ms: number): string {
 export class ClaudeDriver implements ChildDriver {
   readonly pty = false;
   readonly remote: { input: boolean; approval: boolean; bypass?: true };
+  /** The modes and models the gateway may switch Claude to (`--modes`, `--models`). */
+  private readonly allowed: Allowed;
   private io!: DriverIO;
   private child: ChildProcess | null = null;
   private stdinOpen = false;
@@ -115,8 +121,10 @@ export class ClaudeDriver implements ChildDriver {
     const approval = o.remoteApproval ?? true;
     // `bypass` only when allowed, so the hello of a runner without the flag reads as before.
     this.remote = { input: (o.remoteInput ?? true) && o.inputWaitMs > 0, approval, ...(approval && o.allowBypass === true ? { bypass: true as const } : {}) };
+    this.allowed = { modes: o.modes ?? null, models: o.models ?? null };
     this.controls = new SessionControls({
       remote: this.remote,
+      allowed: this.allowed,
       inputOff: () => this.inputOff(),
       stdinOpen: () => this.stdinOpen,
       write: (line) => void this.write(line),
@@ -418,6 +426,15 @@ export class ClaudeDriver implements ChildDriver {
         }
         // Answers and a mode only where Claude asked for them, and only as it asked: the gateway cannot widen a tool's input.
         const kind = approvalKind(pending.request.toolName);
+        // A plan's mode, or an "always" that switches the mode, only to a mode the owner allows (--modes).
+        const planMode = msg.mode !== undefined ? modeRefusal(this.allowed, msg.mode) : null;
+        if (planMode) return this.refuse('approval', msg.approvalId, planMode);
+        let always = msg.always;
+        const suggested = pending.request.modeSuggestion;
+        if (always && msg.decision === 'allow' && suggested && !pending.request.ruleSuggestion && modeRefusal(this.allowed, suggested)) {
+          this.io.status(`approval ${msg.approvalId}: "always" would switch Claude to ${suggested}, which this runner does not allow (--modes); allowing once`);
+          always = false;
+        }
         if (msg.answers !== undefined && (kind !== 'questions' || msg.decision !== 'allow')) return this.refuse('approval', msg.approvalId, 'answers are for an AskUserQuestion request');
         if (msg.mode !== undefined && (kind !== 'plan' || msg.decision !== 'allow')) return this.refuse('approval', msg.approvalId, 'a mode is for an ExitPlanMode request');
         if (msg.answers !== undefined) {
@@ -425,7 +442,7 @@ export class ClaudeDriver implements ChildDriver {
           if (problem) return this.refuse('approval', msg.approvalId, problem);
         }
         const extra = { ...(msg.answers ? { answers: msg.answers } : {}), ...(msg.mode ? { mode: msg.mode } : {}) };
-        this.resolve(msg.approvalId, { decision: msg.decision, always: msg.always, message: msg.decision === 'deny' ? msg.message : null, by: msg.by, reason: 'operator' }, true, extra);
+        this.resolve(msg.approvalId, { decision: msg.decision, always, message: msg.decision === 'deny' ? msg.message : null, by: msg.by, reason: 'operator' }, true, extra);
         return;
       }
       case 'session_control':

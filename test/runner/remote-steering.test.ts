@@ -119,6 +119,28 @@ test('--no-remote-input --no-remote-approval: the runner refuses every prompt an
   assert.match(runner.stderr(), /refused a input message from the gateway.*--no-remote-input/);
 });
 
+test('--modes and --models: the gateway switches Claude only to what the owner listed (a machine workspace passes its own)', async (t) => {
+  const fake = await FakeGateway.start();
+  t.after(() => fake.close());
+  const claude = fakeClaude();
+  const runner = startRunner(fake, claude, ['--modes=default,plan', '--models=']);
+  t.after(() => stop(fake, runner));
+  await fake.connected();
+  await fake.event((e) => e.type === 'approval_requested', 15_000, 'Claude at work');
+  const [edits, model, plan] = [id(), id(), id()];
+  fake.send({ type: 'session_control', controlId: edits, action: 'set_mode', mode: 'acceptEdits', by: 'mallory' });
+  fake.send({ type: 'session_control', controlId: model, action: 'set_model', model: 'opus', by: 'mallory' });
+  fake.send({ type: 'session_control', controlId: plan, action: 'set_mode', mode: 'plan', by: 'olivia' });
+  // The allowed switch is the sentinel: it reaches Claude's stdin after the two refusals.
+  await waitFor(() => (stdinLines(claude.log).some((l) => (l['request'] as { subtype?: string } | undefined)?.subtype === 'set_permission_mode') ? true : undefined), 15_000, 'the allowed switch');
+  const controls = stdinLines(claude.log).filter((l) => l['type'] === 'control_request').map((l) => l['request'] as { subtype: string; mode?: string });
+  assert.deepEqual(controls, [{ subtype: 'set_permission_mode', mode: 'plan' }]);
+  const refused = refusals(fake);
+  assert.deepEqual(refused.map((r) => r.id), [edits, model]);
+  assert.match(refused[0]!.reason, /only to the modes default, plan \(--modes\), not acceptEdits/);
+  assert.match(refused[1]!.reason, /switch no model \(--models\)/);
+});
+
 test('--input-wait 0: no follow-up prompt is taken, not even while Claude works', async (t) => {
   const fake = await FakeGateway.start();
   t.after(() => fake.close());

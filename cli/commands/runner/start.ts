@@ -9,7 +9,7 @@ import { DEFAULT_POWERS } from '../../runner/powers.js';
 import { parseSize } from '../../sizes.js';
 import { runRunner } from '../../runner/runner.js';
 import { defaultSpoolRoot } from '../../runner/spool.js';
-import { claudeChild, parsePtySize } from '../../runner/claude-options.js';
+import { claudeChild, parseModels, parseModes, parsePtySize } from '../../runner/claude-options.js';
 import { CliError, EXIT, EXIT_CODES_HELP } from '../../exit-codes.js';
 import { BaseCommand, parseWait, terminalLine } from '../base.js';
 import { VERSION } from '../../version.js';
@@ -109,6 +109,8 @@ export class RunnerStartCommand extends BaseCommand {
   remoteInput = Option.Boolean('--remote-input', true, { description: 'Let the gateway send Claude prompts / --pty keystrokes (default on; --no-remote-input refuses them all)' });
   remoteApproval = Option.Boolean('--remote-approval', true, { description: "Let the gateway answer Claude's permission requests (default on; --no-remote-approval: the runner denies each one itself)" });
   allowBypass = Option.Boolean('--allow-bypass-permissions', false, { description: 'Let operators switch Claude to bypassPermissions mode (every tool runs unasked); off by default' });
+  modes = Option.String('--modes', { description: 'The permission modes operators may switch Claude to, comma-separated (a switch, a plan\'s mode, an "always" that switches); default any (bypassPermissions still needs --allow-bypass-permissions)' });
+  models = Option.String('--models', { description: 'The models operators may switch Claude to, comma-separated; --models= allows none; default any' });
   claudeArgs = Option.Array('--claude-arg', { description: 'An extra argument for claude (repeatable): --claude-arg=--model --claude-arg=sonnet' });
   claudeSettings = Option.String('--claude-settings', { description: "Passed to claude's --settings (a file or JSON): hooks, permissions, env" });
   pty = Option.Boolean('--pty', false, { description: 'Run in a pseudo-terminal: interactive claude with --cmd, or the command after --' });
@@ -156,6 +158,8 @@ export class RunnerStartCommand extends BaseCommand {
       remoteInput: this.remoteInput,
       remoteApproval: this.remoteApproval,
       allowBypass: this.allowBypass,
+      modes: this.modes === undefined ? null : parseModes(this.modes),
+      models: this.models === undefined ? null : parseModels(this.models),
       cwd,
       env: childEnv,
       echo: echoing ? this.context.stdout : null,
