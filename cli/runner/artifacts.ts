@@ -56,7 +56,8 @@ export class ArtifactCollector {
       this.o.status(`refused to collect artifacts: ${reason}`);
       this.o.event({ type: 'collect_done', requestId: msg.requestId, trigger: 'request', uploaded: [], skipped: [], error: reason });
     };
-    if (!this.o.usedIds.claim(msg.requestId)) return refuse('request id already used (replay)');
+    const spent = this.o.usedIds.claim(msg.requestId);
+    if (spent) return refuse(spent);
     if (this.closed) return refuse('the run is ending');
     if (this.running) return refuse('a collection is already running');
     void this.collect('request', msg.requestId, Date.now() + REQUEST_DEADLINE_MS);

@@ -92,7 +92,8 @@ export class AssistSession {
       this.o.report({ requestId: msg.requestId, state: 'refused', links: null, expiresAt: null, reason });
       if (this.state) this.o.report(this.state);
     };
-    if (!this.o.usedIds.claim(msg.requestId)) return refuse('request id already used (replay)');
+    const spent = this.o.usedIds.claim(msg.requestId);
+    if (spent) return refuse(spent);
     if (this.o.maxMinutes === null) return refuse('assist sessions are off on this runner (start it with --assist)');
     if (msg.action === 'stop') {
       if (!this.child) return refuse('no assist session is running');

@@ -44,7 +44,8 @@ export class Executor {
       this.o.status(`refused command ${JSON.stringify(name)}: ${reason}`);
       this.o.event({ type: 'exec_refused', requestId: msg.requestId, name, reason });
     };
-    if (!this.o.usedIds.claim(msg.requestId)) return refuse('request id already used (replay)');
+    const spent = this.o.usedIds.claim(msg.requestId);
+    if (spent) return refuse(spent);
     if (this.running) return refuse(`busy: ${this.running.requestId} is still running`);
     const resolved = resolveExec(this.o.allowlist, msg.name, msg.params);
     if (!resolved.ok) return refuse(resolved.reason);
