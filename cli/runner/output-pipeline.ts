@@ -57,6 +57,7 @@ export class OutputPipeline {
   private releaseTimer: NodeJS.Timeout | null = null;
   private pending: { stream: number; parts: Buffer[]; size: number } | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
   private immediateTokens = IMMEDIATE_BURST;
   private tokensAt: number;
 
@@ -95,6 +96,15 @@ export class OutputPipeline {
     this.flush();
   }
 
+  /** The run is over and its spool gone (it ended on the gateway while the child ran): nothing more is spooled. */
+  stop(): void {
+    this.stopped = true;
+    if (this.releaseTimer) clearTimeout(this.releaseTimer);
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.releaseTimer = this.flushTimer = null;
+    this.pending = null;
+  }
+
   /** `final`: the stream has ended; otherwise it has paused and its redactor keeps its state. */
   private releaseStream(stream: number, final: boolean): void {
     const r = this.redactors.get(stream);
@@ -107,7 +117,7 @@ export class OutputPipeline {
   }
 
   private enqueue(stream: number, data: Buffer): void {
-    if (data.length === 0) return;
+    if (data.length === 0 || this.stopped) return;
     this.o.tap(stream, data);
     // Keep the order between stdout and stderr: a switch of stream closes the current chunk.
     if (this.pending && this.pending.stream !== stream) this.flush();

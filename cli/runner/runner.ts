@@ -415,6 +415,7 @@ class Runner {
       // runner was away): the child is stopped, and the runner ends once it has exited.
       const running = this.child.started && !this.child.exiting && !this.sender.exit;
       this.finish(() => {
+        this.pipeline.stop(); // before the spool goes: a coalescing timer would write into it
         this.spool.close(true);
         if (!this.child.started) {
           this.reject(new CliError(`run ${this.o.runId} has already ended${msg.exitCode !== null && msg.exitCode !== undefined ? ` (exit code ${msg.exitCode})` : ''}: a run starts once; create a new one`, EXIT.ERROR, 'ERR_RUN_FINISHED'));
