@@ -254,7 +254,8 @@ export const ControlRefused = z.object({
 /**
  * The id of the operator's session control an event answers (`session_control.controlId`): the
  * gateway credits the operator it names only when the id vouches for them (server/core/credits.ts).
- * Null when no control asked for it (a cancel's interrupt); absent from runners before it.
+ * A cancel's for its interrupt; null when nothing of the gateway's asked for it (a local signal); absent
+ * from runners before it.
  */
 const ControlRef = z.string().regex(INPUT_ID_RE).nullable().optional();
 

@@ -1,4 +1,5 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { isSlashCommand } from '../runner/claude-controls.js';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
@@ -130,6 +131,8 @@ export function checkStart(c: MachineConfig, msg: MachineStart): { ok: true; ws:
   const ws = c.workspaces.get(msg.workspace);
   if (!ws) return { ok: false, reason: `no workspace named ${msg.workspace} on this machine (it has: ${[...c.workspaces.keys()].join(', ')})` };
   if (msg.prompt !== undefined && !ws.claude) return { ok: false, reason: `workspace ${ws.name} does not allow starting Claude` };
+  // Claude runs a slash command it is given as its prompt (/model, /config): it could change what `modes` and `models` bound.
+  if (msg.prompt !== undefined && isSlashCommand(msg.prompt)) return { ok: false, reason: 'a prompt from the gateway may not be a slash command (/…): it could change the modes and models this workspace allows' };
   if (msg.mode && !ws.modes.includes(msg.mode)) return { ok: false, reason: `workspace ${ws.name} does not allow the permission mode ${msg.mode} (allowed: ${ws.modes.join(', ') || 'none'})` };
   if (msg.model && !ws.models.includes(msg.model)) return { ok: false, reason: `workspace ${ws.name} does not allow the model ${msg.model} (allowed: ${ws.models.join(', ') || "Claude's default only"})` };
   if (msg.command !== undefined && !ws.allowlist.some((a) => a.name === msg.command)) return { ok: false, reason: `${JSON.stringify(msg.command.slice(0, 64))} is not on workspace ${ws.name}'s command list` };

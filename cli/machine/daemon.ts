@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { GatewayToMachine, MachineStart, PROTOCOL_VERSION, signMachineRequest, type MachineToGateway } from '../../protocol/machine.js';
 import { RUN_ID_RE } from '../../protocol/ids.js';
 import { HEADER_PROTOCOL } from '../../protocol/signing.js';
@@ -9,7 +9,7 @@ import { gatewayFlags, type GatewayUrl } from '../client/gateways.js';
 import { ReconnectingSocket, type ReconnectPolicy } from '../client/reconnecting-socket.js';
 import { CliError, EXIT, exitForCode } from '../exit-codes.js';
 import { advertiseWorkspaces, checkStart, type MachineConfig, type Workspace } from './config.js';
-import { addWorktree, pruneWorktrees, worktreePath } from './worktree.js';
+import { addWorktree, pruneWorktrees } from './worktree.js';
 
 export interface MachineDaemonOptions {
   /** The gateway URLs (a cluster's nodes, or one) with their pins, in the order tried. */
@@ -267,12 +267,15 @@ export class MachineDaemon {
   private checkout(ws: Workspace, msg: MachineStart): string {
     if (!ws.worktree) return ws.dir;
     if (msg.previousRunId) {
-      const dir = worktreePath(this.o.stateDir, msg.previousRunId);
-      const prev = this.records().find((r) => r.runId === msg.previousRunId);
-      if (!prev || prev.workspace !== ws.name || !prev.worktree || prev.dir !== dir) {
+      const records = this.records();
+      const prev = records.find((r) => r.runId === msg.previousRunId);
+      // The checkout it worked in: its own worktree, or the one of the run it continued in turn.
+      const dir = prev?.dir ?? '';
+      if (!prev || prev.workspace !== ws.name || !prev.worktree || dirname(dir) !== join(this.o.stateDir, 'worktrees')) {
         throw new CliError(`run ${msg.previousRunId} did not run in workspace ${ws.name} on this machine: a run is continued in its own workspace`);
       }
-      if (prev.endedAt === null && alive(prev.pid)) throw new CliError(`run ${msg.previousRunId} is still running: continue it once it has ended`);
+      const busy = records.find((r) => r.dir === dir && r.endedAt === null && alive(r.pid));
+      if (busy) throw new CliError(`run ${busy.runId} still works in that checkout: continue once it has ended`);
       if (!existsSync(dir)) throw new CliError(`the checkout of run ${msg.previousRunId} was removed (worktreeKeepHours); start a new run instead`);
       return dir;
     }
@@ -294,8 +297,9 @@ export class MachineDaemon {
       if (msg.mode) args.push('--claude-arg=--permission-mode', `--claude-arg=${msg.mode}`);
       if (msg.model) args.push('--claude-arg=--model', `--claude-arg=${msg.model}`);
       if (msg.resume) args.push('--claude-arg=--resume', `--claude-arg=${msg.resume}`);
-      // The workspace's modes and models bind the whole run, not only its start.
-      args.push(`--modes=${ws.modes.join(',')}`, `--models=${ws.models.join(',')}`);
+      // The workspace's modes and models bind the whole run, not only its start (in a terminal,
+      // keystrokes can switch them: there they bind the start only, docs/SECURITY.md).
+      if (!o.config.runnerArgs.includes('--pty')) args.push(`--modes=${ws.modes.join(',')}`, `--models=${ws.models.join(',')}`);
       // One word: a prompt beginning with "-" is the prompt, not an option.
       args.push(`--cmd=${msg.prompt}`);
     } else {

@@ -31,6 +31,8 @@ export interface CollectorOptions {
 
 /** How long a requested collection may take; at exit the runner passes its own deadline. */
 const REQUEST_DEADLINE_MS = 5 * 60_000;
+/** More filter drivers than this in a repository's config: the diffs are skipped (their switches would not fit an argv). */
+const MAX_FILTERS = 200;
 const GIT_TIMEOUT_MS = 60_000;
 /** Extra bytes read past the cap, so a secret straddling the cut is redacted before the cut. */
 const REDACT_SLACK = 64 * 1024;
@@ -121,7 +123,7 @@ export class ArtifactCollector {
     if (inRepo.code !== 0 || inRepo.out.toString().trim() !== 'true') {
       skipped.push({ name: 'diff.patch', reason: 'the workspace is not a git work tree' });
     } else if (noFilters === null) {
-      skipped.push({ name: 'diff.patch', reason: "the repository's config names a filter driver that cannot be switched off" });
+      skipped.push({ name: 'diff.patch', reason: "the repository's config names filter drivers that cannot all be switched off" });
     } else {
       const gitItems: [string, ArtifactKind, string[]][] = [
         ['diff.patch', 'diff', [...noFilters, 'diff', '--no-color', '--no-ext-diff', '--no-textconv']],
@@ -163,21 +165,24 @@ export class ArtifactCollector {
     return { name, kind, truncated: true, originalBytes: total, body: Buffer.concat([redacted.subarray(0, Math.max(0, this.o.maxBytes - note.length)), note]) };
   }
 
-  /** Runs git in the workspace with the scrubbed environment, keeping at most `keep` bytes of its output. */
   /**
    * `-c` options that switch off every filter driver the repository's config defines (a clean
    * filter or a filter process runs whatever the config says when git reads a file): whoever can
    * edit `.git/config` and `.gitattributes`, a Claude allowed only edits among them, must not make
-   * a collection run a program. Null when a driver's name cannot be given to `-c` (it holds `=`).
+   * a collection run a program. Null when they cannot all be switched off: the list did not come
+   * whole, a name holds `=` (which `-c` would split at), or there are too many to pass.
    */
   private async noFilters(): Promise<string[] | null> {
-    const r = await this.git(['config', '--null', '--get-regexp', '^filter\\.'], 1024 * 1024);
+    const keep = 64 * 1024;
+    const r = await this.git(['config', '--name-only', '--null', '--get-regexp', '^filter\\.'], keep);
+    // 1: no filter configured at all.
+    if ((r.code !== 0 && r.code !== 1) || r.total > keep) return null;
     const names = new Set<string>();
-    for (const entry of r.out.toString('utf8').split('\0')) {
-      const key = entry.split('\n', 1)[0] ?? '';
+    for (const key of r.out.toString('utf8').split('\0')) {
       const dot = key.lastIndexOf('.');
       if (key.startsWith('filter.') && dot > 7) names.add(key.slice(7, dot));
     }
+    if (names.size > MAX_FILTERS) return null;
     const out: string[] = [];
     for (const n of names) {
       if (n.includes('=')) return null;
@@ -187,6 +192,7 @@ export class ArtifactCollector {
     return out;
   }
 
+  /** Runs git in the workspace with the scrubbed environment, keeping at most `keep` bytes of its output. */
   private git(args: string[], keep: number): Promise<{ code: number | null; out: Buffer; err: Buffer; total: number }> {
     // No pager, no fsmonitor hook, paths printed as they are.
     const argv = ['-c', 'core.fsmonitor=false', '-c', 'core.quotepath=off', '-c', 'core.pager=cat', ...args];

@@ -73,6 +73,7 @@ export function claudeChild(c: ChildChoice): { argv: string[]; mode: 'command' |
     return { argv, mode: 'command', driver: c.pty ? new PtyDriver({ argv, cwd: c.cwd, env: c.env, ...c.pty, remoteInput: c.remoteInput }) : null };
   }
   if (c.pty) {
+    if (c.modes || c.models) throw new CliError('--modes and --models are for Claude over stream-json (--cmd without --pty): in a terminal, keystrokes can switch what they bound');
     // The runner adds `--settings` (its Notification hook, merged with --claude-settings) at start.
     // `--` before the prompt: one that starts with '-' (from a gateway, say `--settings={…hooks…}`)
     // is the prompt, never an option of Claude's.

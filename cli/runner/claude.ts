@@ -22,7 +22,7 @@ import { answersProblem, approvalKind, EDIT_TOOLS } from '../../protocol/claude-
 import { STREAM_STDERR, STREAM_STDOUT } from '../../protocol/frames.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 import { RefusalLimit, steeringKind, type ChildDriver, type DriverIO, type SteeringMessage } from './driver.js';
-import { modeRefusal, SessionControls, type Allowed } from './claude-controls.js';
+import { isSlashCommand, modeRefusal, SessionControls, type Allowed } from './claude-controls.js';
 import { editDiff, PlanTracker, questionsOf } from './claude-preview.js';
 import { groupSpawnOptions } from './process-tree.js';
 import { LiveForwarder } from './claude-live.js';
@@ -426,9 +426,6 @@ export class ClaudeDriver implements ChildDriver {
         }
         // Answers and a mode only where Claude asked for them, and only as it asked: the gateway cannot widen a tool's input.
         const kind = approvalKind(pending.request.toolName);
-        // A plan's mode, or an "always" that switches the mode, only to a mode the owner allows (--modes).
-        const planMode = msg.mode !== undefined ? modeRefusal(this.allowed, msg.mode) : null;
-        if (planMode) return this.refuse('approval', msg.approvalId, planMode);
         let always = msg.always;
         const suggested = pending.request.modeSuggestion;
         if (always && msg.decision === 'allow' && suggested && !pending.request.ruleSuggestion && modeRefusal(this.allowed, suggested)) {
@@ -441,7 +438,23 @@ export class ClaudeDriver implements ChildDriver {
           const problem = answersProblem(pending.info.questions ?? [], msg.answers);
           if (problem) return this.refuse('approval', msg.approvalId, problem);
         }
-        const extra = { ...(msg.answers ? { answers: msg.answers } : {}), ...(msg.mode ? { mode: msg.mode } : {}) };
+        // A plan's mode, or an "always" that switches the mode, only to a mode the owner allows
+        // (--modes): narrowed to `default` where that is allowed, else the plan is denied here
+        // (refusing would leave it open until its timeout, with the operator told it was approved).
+        // An approved plan without a mode leaves plan mode for Claude's default.
+        let mode = msg.mode;
+        if (kind === 'plan' && msg.decision === 'allow' && modeRefusal(this.allowed, mode ?? 'default')) {
+          if (!modeRefusal(this.allowed, 'default')) {
+            this.io.status(`approval ${msg.approvalId}: the plan is approved in default mode, not ${mode} (--modes)`);
+            mode = 'default';
+          } else {
+            const why = `${modeRefusal(this.allowed, mode ?? 'default')}: the plan cannot be approved from the gateway`;
+            this.io.status(`approval ${msg.approvalId}: ${why}`);
+            this.resolve(msg.approvalId, { decision: 'deny', always: false, message: `This ccg runner allows Claude only the modes ${this.allowed.modes!.join(', ')}, so the plan was not approved. Stay in plan mode.`, by: 'runner', reason: 'operator' }, true);
+            return;
+          }
+        }
+        const extra = { ...(msg.answers ? { answers: msg.answers } : {}), ...(mode ? { mode } : {}) };
         this.resolve(msg.approvalId, { decision: msg.decision, always, message: msg.decision === 'deny' ? msg.message : null, by: msg.by, reason: 'operator' }, true, extra);
         return;
       }
@@ -454,6 +467,12 @@ export class ClaudeDriver implements ChildDriver {
         }
         if (msg.text === undefined) {
           this.refuse('input', msg.inputId, 'binary input is for --pty runs; Claude takes text turns');
+          return;
+        }
+        // Claude runs a slash command it is sent (/model haiku, /config): where the owner bounded
+        // modes or models, a prompt from the gateway must not be one.
+        if ((this.allowed.modes || this.allowed.models) && isSlashCommand(msg.text)) {
+          this.refuse('input', msg.inputId, 'this runner takes no slash commands from the gateway (its modes or models are bounded: --modes, --models)');
           return;
         }
         if (!this.sendTurn(msg.inputId, msg.by, msg.text)) this.refuse('input', msg.inputId, 'Claude no longer takes input (its input was closed or it exited)');

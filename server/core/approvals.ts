@@ -279,14 +279,15 @@ export class ApprovalService {
   /**
    * Who resolved an approval, as the runner's `approval_resolved` says and the gateway can vouch
    * for. An operator is credited only with the answer the gateway holds from them (the same
-   * decision and always): a runner saying "olivia allowed it" for an approval nobody answered,
+   * decision and always, or an "always" the runner narrowed to once): a runner saying "olivia allowed it" for an approval nobody answered,
    * or answered otherwise, decided it itself (RUNNER_CLAIMED_OPERATOR). The timeline asks too.
    */
   creditFor(runId: string, ev: Pick<ApprovalResolved, 'approvalId' | 'decision' | 'always' | 'by' | 'reason'>): string {
     if (ev.reason !== 'operator') return ev.by;
     const a = this.get(runId, ev.approvalId);
     if (a?.resolution) return a.resolution.by; // resolved already: what was decided then
-    const answered = a?.answer && a.answer.decision === ev.decision && a.answer.always === ev.always;
+    // A runner may narrow an operator's "always" to once (its --modes refuse the mode it would switch to), never widen it.
+    const answered = a?.answer && a.answer.decision === ev.decision && (a.answer.always === ev.always || (a.answer.always && !ev.always));
     return answered ? a.answer!.by : RUNNER_CLAIMED_OPERATOR;
   }
 

@@ -8,7 +8,7 @@ import type { SecretBox } from '../auth/secret-box.js';
  * text), keystrokes, a mode switch (to which mode), a model switch (Claude reports the model it
  * took, which need not be the name asked for), an interrupt, a cancel.
  */
-export type Vouched = { kind: 'input'; text: string } | { kind: 'set_mode'; mode: string } | { kind: 'keys' | 'set_model' | 'interrupt' | 'cancel' };
+export type Vouched = { kind: 'input'; text: string; redacted?: true } | { kind: 'set_mode'; mode: string } | { kind: 'keys' | 'set_model' | 'interrupt' | 'cancel' };
 
 /** The token rules alone: a prompt is vouched for as redacted by them, as the runner's and the gateway's redaction leave it. */
 const RULES = new Redaction({ literals: [] });
@@ -60,17 +60,19 @@ export class Credits {
    * An event chunk of the run with every operator's name its id does not vouch for replaced
    * (the same bytes when there is none). Each line is read as readers read it (one chunk at a
    * time, `itemsOfChunk`), the last one too when it has no newline. `used`: the ids the run's
-   * events used so far (kept by the caller): an id vouches for one event, not for its replays.
+   * events used so far and the seq of the chunk each came in (kept by the caller): an id vouches
+   * for one event, not for its replays; the same chunk sent again (its write failed) is no replay.
    */
-  chunk(runId: string, data: Buffer, used: Set<string>): Buffer {
+  chunk(runId: string, data: Buffer, used: Map<string, number>, seq: number): Buffer {
     const text = data.toString('latin1');
-    // A JSON escape can spell any key or value (`"b\u0079"`): only unescaped text is read as it is.
-    if (!text.includes('"by"') && !text.includes('\\')) return data;
+    // A \u escape can spell any key or value (`"b\u0079"`); no other escape spells a letter.
+    if (!text.includes('"by"') && !text.includes('\\u')) return data;
     const lines = text.split('\n');
+    const inChunk = new Set<string>();
     let changed = false;
     for (const [i, line] of lines.entries()) {
-      if (!line.includes('"by"') && !line.includes('\\')) continue;
-      const credited = this.line(runId, Buffer.from(line, 'latin1').toString('utf8'), used);
+      if (!line.includes('"by"') && !line.includes('\\u')) continue;
+      const credited = this.line(runId, Buffer.from(line, 'latin1').toString('utf8'), used, seq, inChunk);
       if (credited === null) continue;
       lines[i] = Buffer.from(credited, 'utf8').toString('latin1');
       changed = true;
@@ -79,7 +81,7 @@ export class Credits {
   }
 
   /** One event line with its name credited, or null when it stays as it is. */
-  private line(runId: string, line: string, used: Set<string>): string | null {
+  private line(runId: string, line: string, used: Map<string, number>, seq: number, inChunk: Set<string>): string | null {
     let ev: Record<string, unknown>;
     try {
       const parsed: unknown = JSON.parse(line);
@@ -92,9 +94,12 @@ export class Credits {
     let by = this.name(runId, ev, ev['by']);
     const id = ev['type'] === 'input_sent' ? ev['inputId'] : ev['controlId'];
     if (by === ev['by'] && typeof id === 'string' && id !== 'initial-prompt') {
-      if (used.has(id)) by = runnerSays(by);
-      used.add(id);
-      if (used.size > MAX_USED) used.delete(used.values().next().value!);
+      // Used before in another chunk, or earlier in this one.
+      const at = used.get(id);
+      if ((at !== undefined && at !== seq) || inChunk.has(id)) by = runnerSays(by);
+      else used.set(id, seq);
+      inChunk.add(id);
+      if (used.size > MAX_USED) used.delete(used.keys().next().value!);
     }
     return by === ev['by'] ? null : JSON.stringify({ ...ev, by });
   }
@@ -105,7 +110,10 @@ export class Credits {
       case 'input_sent':
         // The first prompt is the runner's own (its command line), and says so.
         if (ev['inputId'] === 'initial-prompt' && by === 'runner') return by;
-        return typeof ev['text'] === 'string' && this.vouches(runId, { kind: 'input', text: ev['text'] }, by, ev['inputId']) ? by : runnerSays(by);
+        if (typeof ev['text'] !== 'string') return runnerSays(by);
+        // As the runner's redaction left it (redacting again is not always a no-op: a header's
+        // value already marked is marked again), or as sent when the runner did not redact it.
+        return this.vouches(runId, { kind: 'input', text: ev['text'], redacted: true }, by, ev['inputId']) || this.vouches(runId, { kind: 'input', text: ev['text'] }, by, ev['inputId']) ? by : runnerSays(by);
       case 'interrupt_sent':
         return this.vouches(runId, { kind: 'interrupt' }, by, ev['controlId']) || this.vouches(runId, { kind: 'cancel' }, by, ev['controlId']) ? by : runnerSays(by);
       default: {
@@ -121,7 +129,7 @@ export class Credits {
     // A prompt as the token rules leave it: the runner redacts its events too, and a real prompt
     // holding a key (AKIA…) arrives redacted (a secret only the runner knows still changes it).
     const thing =
-      what.kind === 'input' ? `input ${createHash('sha256').update(redactString(RULES, what.text)).digest('hex')}` : what.kind === 'set_mode' ? `set_mode ${what.mode}` : what.kind;
+      what.kind === 'input' ? `input ${createHash('sha256').update(what.redacted ? what.text : redactString(RULES, what.text)).digest('hex')}` : what.kind === 'set_mode' ? `set_mode ${what.mode}` : what.kind;
     // Lengths first: no run id, thing or name can be made to read as another split of the same bytes.
     const parts = [runId, thing, by, nonce];
     return this.box.mac(`ccg credit v1 ${parts.map((p) => `${Buffer.byteLength(p)}:${p}`).join(' ')}`).subarray(0, MAC_BYTES);

@@ -62,7 +62,7 @@ const subject = {
 /** What travels to the holder of a runner. */
 type Op =
   | { op: 'send'; n: string; msg: unknown }
-  | { op: 'cancel'; n: string; by: string; controlId: string }
+  | { op: 'cancel'; n: string; by: string; controlId?: string }
   | { op: 'kick'; n: string; code: string; message: string }
   | { op: 'takeover'; n: string };
 
@@ -280,7 +280,8 @@ export class NatsRunnerRouter implements RunnerRouter {
         return;
       }
       case 'cancel':
-        if (typeof op.by === 'string' && typeof op.controlId === 'string') h.link.sendCancel({ by: op.by.slice(0, 120), controlId: op.controlId.slice(0, 64) });
+        // A node of a ccg before cancel ids sends none: the cancel goes on without.
+        if (typeof op.by === 'string') h.link.sendCancel({ by: op.by.slice(0, 120), ...(typeof op.controlId === 'string' && /^[A-Za-z0-9_-]{8,64}$/.test(op.controlId) ? { controlId: op.controlId } : {}) });
         return;
       case 'kick': {
         this.held.delete(runId);

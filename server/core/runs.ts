@@ -19,7 +19,7 @@ import { ChunkRedactor, Redaction, unredactedId } from '../../protocol/redaction
 /** What the run service needs of a connected runner socket. */
 export interface RunnerLink {
   /** Asks the runner to stop its child: `by` an operator, with the id that vouches for them (credits.ts). */
-  sendCancel(cancel: { by: string; controlId: string }): void;
+  sendCancel(cancel: { by: string; controlId?: string }): void;
   /** Like `send`. */
   sendExec(msg: GatewayExec): void | Promise<void>;
   /**
@@ -58,7 +58,7 @@ interface Live {
   redactors: Map<number, { apply(data: Uint8Array): Buffer }>;
   redaction: Redaction;
   /** The ids of operators' inputs and controls the run's events used (credits.ts: each vouches for one event). */
-  usedIds: Set<string>;
+  usedIds: Map<string, number>;
   /** The last group of writes, until its commit (or failure) is handled: a chunk whose write shares its promise joins it. */
   group: WriteGroup | null;
 }
@@ -382,7 +382,7 @@ export class RunService {
           fresh.fanOutQueued = false;
           this.fanOut(id, fresh);
         },
-        pendingBytes: 0, writing: 0, whenIdle: [], progressTimer: null, redactors: new Map(), redaction, usedIds: new Set(), group: null,
+        pendingBytes: 0, writing: 0, whenIdle: [], progressTimer: null, redactors: new Map(), redaction, usedIds: new Map(), group: null,
       };
       live = fresh;
       this.live.set(id, live);
@@ -503,7 +503,7 @@ export class RunService {
     // Events are redacted string by string, so a redaction never runs past its string (or line) and drops the event.
     if (!redactor) live.redactors.set(chunk.stream, (redactor = chunk.stream === STREAM_EVENT ? new EventChunkRedactor(live.redaction) : new ChunkRedactor(live.redaction)));
     // An operator's name in an event stays only where the gateway vouches for it (credits.ts).
-    const data = chunk.stream === STREAM_EVENT ? this.o.credits.chunk(id, Buffer.from(chunk.data.buffer, chunk.data.byteOffset, chunk.data.byteLength), live.usedIds) : chunk.data;
+    const data = chunk.stream === STREAM_EVENT ? this.o.credits.chunk(id, Buffer.from(chunk.data.buffer, chunk.data.byteOffset, chunk.data.byteLength), live.usedIds, chunk.seq) : chunk.data;
     const redacted = redactor.apply(data);
     // The headroom before the data goes with it; a redacted copy has none.
     chunk = { seq: chunk.seq, stream: chunk.stream, time: chunk.time, data: redacted, headroom: redacted === chunk.data ? (chunk.headroom ?? 0) : 0 };

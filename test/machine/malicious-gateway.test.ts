@@ -85,6 +85,7 @@ test('a malicious gateway asking for another directory, a disallowed mode, model
     [{ ...base, prompt: undefined, command: 'rm' }, /"rm" is not on workspace app's command list/],
     [{ ...base, workspace: 'docs' }, /workspace docs does not allow starting Claude/],
     [{ ...base, resume: '../../etc/passwd' }, /malformed start request/],
+    [{ ...base, prompt: '/model opus' }, /may not be a slash command/],
   ];
   const ids: string[] = [];
   for (const [msg] of hostile) {
@@ -138,4 +139,22 @@ test('a malicious gateway asking for another directory, a disallowed mode, model
   const unknown = await answer({ workspace: 'wt', previousRunId: newRunId() });
   assert.equal(unknown.ok, false);
   assert.match(unknown.reason ?? '', /did not run in workspace wt on this machine/);
+  // Once it has ended, a run is continued in its checkout, and so is the run that continued it.
+  const gone = (runId: string) => {
+    const pid = machineRuns(stateDir).find((r) => r.runId === runId)!.pid;
+    try {
+      process.kill(pid, 0);
+      return undefined;
+    } catch {
+      return true;
+    }
+  };
+  await waitFor(() => gone(first.runId), 30_000, 'the first run to end');
+  const second = await answer({ workspace: 'wt', previousRunId: first.runId });
+  assert.equal(second.ok, true, second.reason);
+  await waitFor(() => gone(second.runId), 30_000, 'the second run to end');
+  const third = await answer({ workspace: 'wt', previousRunId: second.runId });
+  assert.equal(third.ok, true, third.reason);
+  const dirs = machineRuns(stateDir).filter((r) => [first.runId, second.runId, third.runId].includes(r.runId)).map((r) => r.dir);
+  assert.equal(new Set(dirs).size, 1, `one checkout: ${dirs.join(' ')}`);
 });

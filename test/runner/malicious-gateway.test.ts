@@ -254,7 +254,9 @@ test("a collect runs no filter driver the workspace's git config names (an edit-
   const { ws, allowlist } = setup([]);
   const canary = join(tempDir('ccg-canary-'), 'ran');
   // What an agent allowed only to edit files can write inside the workspace.
-  writeFileSync(join(ws, '.git', 'config'), `${readFileSync(join(ws, '.git', 'config'), 'utf8')}[filter "x"]\n\tclean = "touch ${canary}.clean; cat"\n[filter "p.q"]\n\tprocess = "touch ${canary}.process; false"\n`);
+  // Long entries first: a list of drivers read only in part left the last ones on.
+  const junk = Array.from({ length: 20 }, (_, i) => `[filter "junk${i}"]\n\tclean = cat ${'x'.repeat(60_000)}\n`).join('');
+  writeFileSync(join(ws, '.git', 'config'), `${readFileSync(join(ws, '.git', 'config'), 'utf8')}${junk}[filter "x"]\n\tclean = "touch ${canary}.clean; cat"\n[filter "p.q"]\n\tprocess = "touch ${canary}.process; false"\n`);
   writeFileSync(join(ws, '.gitattributes'), 'README filter=x\nother.txt filter=p.q\n');
   writeFileSync(join(ws, 'README'), 'changed\n');
   writeFileSync(join(ws, 'other.txt'), 'new\n');

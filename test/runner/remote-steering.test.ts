@@ -127,18 +127,22 @@ test('--modes and --models: the gateway switches Claude only to what the owner l
   t.after(() => stop(fake, runner));
   await fake.connected();
   await fake.event((e) => e.type === 'approval_requested', 15_000, 'Claude at work');
-  const [edits, model, plan] = [id(), id(), id()];
+  const [edits, model, slash, plan] = [id(), id(), id(), id()];
   fake.send({ type: 'session_control', controlId: edits, action: 'set_mode', mode: 'acceptEdits', by: 'mallory' });
   fake.send({ type: 'session_control', controlId: model, action: 'set_model', model: 'opus', by: 'mallory' });
+  // Claude runs a slash command it is sent: /model would get round --models.
+  fake.send({ type: 'input', inputId: slash, text: '  /model haiku', by: 'mallory' });
   fake.send({ type: 'session_control', controlId: plan, action: 'set_mode', mode: 'plan', by: 'olivia' });
   // The allowed switch is the sentinel: it reaches Claude's stdin after the two refusals.
   await waitFor(() => (stdinLines(claude.log).some((l) => (l['request'] as { subtype?: string } | undefined)?.subtype === 'set_permission_mode') ? true : undefined), 15_000, 'the allowed switch');
   const controls = stdinLines(claude.log).filter((l) => l['type'] === 'control_request').map((l) => l['request'] as { subtype: string; mode?: string });
   assert.deepEqual(controls, [{ subtype: 'set_permission_mode', mode: 'plan' }]);
   const refused = refusals(fake);
-  assert.deepEqual(refused.map((r) => r.id), [edits, model]);
+  assert.deepEqual(refused.map((r) => r.id), [edits, model, slash]);
+  assert.deepEqual(userTurns(claude.log), ['fix the typo in README'], 'no slash command reached Claude');
   assert.match(refused[0]!.reason, /only to the modes default, plan \(--modes\), not acceptEdits/);
   assert.match(refused[1]!.reason, /switch no model \(--models\)/);
+  assert.match(refused[2]!.reason, /no slash commands from the gateway/);
 });
 
 test('--input-wait 0: no follow-up prompt is taken, not even while Claude works', async (t) => {

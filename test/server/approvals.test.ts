@@ -290,3 +290,28 @@ test('a runner cannot credit an operator with an answer they did not give: "allo
   }, 5000, 'two audit entries');
   assert.deepEqual(audited.map((e) => e.detail?.['claimedBy']).sort(), ['admin', 'olivia']);
 });
+
+test('a runner may narrow an operator\'s "always" to once (its --modes), and the operator is still credited; widening "once" to "always" is the runner\'s', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const run = await newRun(g);
+  const runner = await fakeRunner(g, run.id, run.token);
+  t.after(() => runner.close());
+  await runner.events(
+    { type: 'approval_requested', ...approvalInfo('appr_pppppppppppppppp') },
+    { type: 'approval_requested', ...approvalInfo('appr_qqqqqqqqqqqqqqqq', { toolUseId: 'toolu_2' }) },
+  );
+  await waitFor(() => (g.gw.approvals.list(run.id).length === 2 ? true : undefined), 5000, 'two pending');
+  assert.equal((await req(g, 'POST', `/api/v1/runs/${run.id}/approvals/appr_pppppppppppppppp`, { decision: 'allow', always: true })).status, 200);
+  assert.equal((await req(g, 'POST', `/api/v1/runs/${run.id}/approvals/appr_qqqqqqqqqqqqqqqq`, { decision: 'allow', always: false })).status, 200);
+  const by = (await runner.next('approval_decision')).by;
+  await runner.events(
+    { type: 'approval_resolved', approvalId: 'appr_pppppppppppppppp', decision: 'allow', always: false, message: null, by, reason: 'operator' },
+    { type: 'approval_resolved', approvalId: 'appr_qqqqqqqqqqqqqqqq', decision: 'allow', always: true, message: null, by, reason: 'operator' },
+  );
+  const resolved = await waitFor(() => {
+    const all = g.gw.approvals.list(run.id, { all: true });
+    return all.every((a) => a.state === 'resolved') ? all : undefined;
+  }, 5000, 'both resolved');
+  assert.deepEqual(resolved.map((a) => [a.approvalId, a.resolution!.by]).sort(), [['appr_pppppppppppppppp', by], ['appr_qqqqqqqqqqqqqqqq', 'the runner (no operator answered so)']]);
+});

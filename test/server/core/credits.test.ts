@@ -47,7 +47,7 @@ test('an event chunk keeps the names its ids vouch for and says the runner for t
       `{"type":"interrupt_sent","b\\u0079":"${'é'.repeat(150)}"}`,
     ].join('\n') + '\n',
   );
-  const out = credits.chunk('run-a', chunk, new Set()).toString('utf8').split('\n');
+  const out = credits.chunk('run-a', chunk, new Map(), 1).toString('utf8').split('\n');
   const by = (i: number) => (JSON.parse(out[i]!) as { by: unknown }).by;
   assert.equal(by(0), 'olivia');
   assert.equal(by(1), 'the runner (says oscar)');
@@ -59,10 +59,14 @@ test('an event chunk keeps the names its ids vouch for and says the runner for t
   assert.equal(by(7), `the runner (says ${'é'.repeat(100)})`, 'escaped, non-ASCII and long: within an event\'s 120 characters');
   assert.equal(out[8], '');
   const quiet = Buffer.from(line({ type: 'claude_text', messageId: 'm', text: 'nothing to credit', truncated: false, parentToolUseId: null, error: null }) + '\n');
-  assert.equal(credits.chunk('run-a', quiet, new Set()), quiet);
+  assert.equal(credits.chunk('run-a', quiet, new Map(), 2), quiet);
   // One id vouches for one event: its replay says the runner.
-  const used = new Set<string>();
+  const used = new Map<string, number>();
   const once = Buffer.from(line({ type: 'input_sent', inputId, by: 'olivia', text, bytes: 11 }) + '\n');
-  assert.equal(credits.chunk('run-a', once, used), once);
-  assert.equal(JSON.parse(credits.chunk('run-a', once, used).toString()).by, 'the runner (says olivia)');
+  assert.equal(credits.chunk('run-a', once, used, 3), once);
+  assert.equal(credits.chunk('run-a', once, used, 3), once, 'the same chunk again (its write failed, the runner resends it) is no replay');
+  assert.equal(JSON.parse(credits.chunk('run-a', once, used, 4).toString()).by, 'the runner (says olivia)');
+  const twice = Buffer.concat([once, once]);
+  const again = credits.chunk('run-a', twice, new Map(), 5).toString().trim().split('\n').map((l) => (JSON.parse(l) as { by: string }).by);
+  assert.deepEqual(again, ['olivia', 'the runner (says olivia)'], 'twice in one chunk');
 });
