@@ -55,11 +55,17 @@ test('phone: Add machine, the daemon comes online, New run starts Claude there, 
     const bin = tempDir('ccg-quickstart-bin-');
     symlinkSync(CCG_BIN, join(bin, 'ccg'));
     const env = claudeEnv(api.url, home);
-    const daemon = spawn('/bin/sh', ['-c', ` ${command}`], { env: { ...env, PATH: `${bin}:${env['PATH']}`, CCG_CLAUDE_BIN: claudeBinary() }, stdio: ['ignore', 'ignore', 'pipe'] });
+    // In a process group of its own: the shell may fork `ccg` rather than exec it, and killing the
+    // shell alone left the daemon retrying for ever (seen as an orphan after a CI run).
+    const daemon = spawn('/bin/sh', ['-c', ` ${command}`], { env: { ...env, PATH: `${bin}:${env['PATH']}`, CCG_CLAUDE_BIN: claudeBinary() }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     let said = '';
     daemon.stderr.on('data', (d: Buffer) => (said += d.toString()));
     t.after(() => {
-      daemon.kill('SIGKILL');
+      try {
+        process.kill(-daemon.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
       for (const r of machineRuns(join(home, '.local', 'state', 'ccg', 'machine', 'laptop'))) {
         try {
           process.kill(r.pid, 'SIGKILL');
