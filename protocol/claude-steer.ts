@@ -154,3 +154,8 @@ export function setModelLine(requestId: string, model: string): string {
   return JSON.stringify({ type: 'control_request', request_id: requestId, request: { subtype: 'set_model', model } }) + '\n';
 }
 
+
+/** Whether Claude would read a prompt as a slash command (`/model haiku`), which can change what a runner's `--modes` and `--models` bound. */
+export function isSlashCommand(text: string): boolean {
+  return text.trimStart().startsWith('/');
+}

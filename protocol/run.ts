@@ -68,6 +68,9 @@ export const RunnerInfo = z.object({
       approval: z.boolean(),
       /** The owner allowed operators to switch Claude to bypassPermissions (`--allow-bypass-permissions`). */
       bypass: z.boolean().optional(),
+      /** The permission modes and models operators may switch Claude to (`--modes`, `--models`); absent: any. */
+      modes: z.array(z.string().max(64)).max(8).optional(),
+      models: z.array(z.string().max(100)).max(16).optional(),
     })
     .strict()
     .optional(),

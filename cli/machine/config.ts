@@ -1,5 +1,5 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { isSlashCommand } from '../runner/claude-controls.js';
+import { isSlashCommand } from '../../protocol/claude-steer.js';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';

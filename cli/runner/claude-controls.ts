@@ -16,11 +16,6 @@ export function modeRefusal(allowed: Allowed, mode: string): string | null {
   return `this runner lets the gateway switch Claude only to the modes ${allowed.modes.join(', ') || '(none)'} (--modes), not ${mode}`;
 }
 
-/** Whether Claude would read a prompt as a slash command (`/model haiku`), which can change what --modes and --models bound. */
-export function isSlashCommand(text: string): boolean {
-  return text.trimStart().startsWith('/');
-}
-
 /** What the session controls need from the Claude driver. */
 export interface ControlsHost {
   remote: { input: boolean; approval: boolean; bypass?: true };

@@ -18,11 +18,11 @@ import {
   userMessageLine,
   type CanUseTool,
 } from '../../protocol/claude-stream.js';
-import { answersProblem, approvalKind, EDIT_TOOLS } from '../../protocol/claude-steer.js';
+import { answersProblem, approvalKind, EDIT_TOOLS, isSlashCommand } from '../../protocol/claude-steer.js';
 import { STREAM_STDERR, STREAM_STDOUT } from '../../protocol/frames.js';
 import type { RunnerEvent } from '../../protocol/runner-events.js';
 import { RefusalLimit, steeringKind, type ChildDriver, type DriverIO, type SteeringMessage } from './driver.js';
-import { isSlashCommand, modeRefusal, SessionControls, type Allowed } from './claude-controls.js';
+import { modeRefusal, SessionControls, type Allowed } from './claude-controls.js';
 import { editDiff, PlanTracker, questionsOf } from './claude-preview.js';
 import { groupSpawnOptions } from './process-tree.js';
 import { LiveForwarder } from './claude-live.js';
@@ -87,7 +87,7 @@ function minutes(ms: number): string {
  */
 export class ClaudeDriver implements ChildDriver {
   readonly pty = false;
-  readonly remote: { input: boolean; approval: boolean; bypass?: true };
+  readonly remote: { input: boolean; approval: boolean; bypass?: true; modes?: string[]; models?: string[] };
   /** The modes and models the gateway may switch Claude to (`--modes`, `--models`). */
   private readonly allowed: Allowed;
   private io!: DriverIO;
@@ -122,6 +122,9 @@ export class ClaudeDriver implements ChildDriver {
     // `bypass` only when allowed, so the hello of a runner without the flag reads as before.
     this.remote = { input: (o.remoteInput ?? true) && o.inputWaitMs > 0, approval, ...(approval && o.allowBypass === true ? { bypass: true as const } : {}) };
     this.allowed = { modes: o.modes ?? null, models: o.models ?? null };
+    // Told to the gateway in the hello, so it offers and takes only these (it refuses the rest early).
+    if (o.modes) this.remote.modes = [...o.modes];
+    if (o.models) this.remote.models = [...o.models];
     this.controls = new SessionControls({
       remote: this.remote,
       allowed: this.allowed,

@@ -180,6 +180,8 @@ export class ApprovalService {
     if (approvalKind(current.toolName) !== 'plan') throw new CcgError('ERR_BAD_REQUEST', `approval ${approvalId} is a ${current.toolName} request, not a plan`);
     if (input.decision === 'approve') {
       const mode = input.mode ?? 'default';
+      const modes = this.o.runs.get(runId)?.runner?.remote?.modes;
+      if (modes && !modes.includes(mode)) throw new CcgError('ERR_NOT_ENABLED', `the runner lets Claude continue only in ${modes.join(', ')} (--modes, or its machine workspace's modes): approve without allowing edits, or keep planning`);
       return this.claim(current, { decision: 'allow', always: false, message: null, mode }, who, from, { kind: 'plan', mode });
     }
     const message = input.message?.trim() ? `Keep planning. ${who.name} says: ${input.message.trim()}` : `Keep planning: ${who.name} did not approve the plan yet (via ccg).`;

@@ -105,7 +105,7 @@ export class ClaudeSessionService {
     const s = this.state.get(runId) ?? (isFinal(run.status) ? await this.readBack(runId) : await this.known(runId));
     const remote = run.runner?.remote;
     const canSetMode = run.runner?.mode === 'claude' && !run.runner.pty && remote?.approval !== false && !isFinal(run.status);
-    const modes = canSetMode ? PERMISSION_MODES.filter((m) => m !== 'bypassPermissions' || remote?.bypass === true) : [];
+    const modes = canSetMode ? PERMISSION_MODES.filter((m) => (m !== 'bypassPermissions' || remote?.bypass === true) && (!remote?.modes || remote.modes.includes(m))) : [];
     return { permissionMode: s.permissionMode, model: s.model, modes: [...modes], canSetMode };
   }
 
@@ -135,6 +135,8 @@ export class ClaudeSessionService {
     const run = this.target(runId, who);
     if (run.runner?.remote?.approval === false) throw new CcgError('ERR_NOT_ENABLED', 'the runner takes no remote approvals (--no-remote-approval), so its permission mode cannot be changed from here');
     if (mode === 'bypassPermissions' && run.runner?.remote?.bypass !== true) throw new CcgError('ERR_NOT_ENABLED', 'bypassPermissions needs the runner to be started with --allow-bypass-permissions');
+    const modes = run.runner?.remote?.modes;
+    if (modes && !modes.includes(mode)) throw new CcgError('ERR_NOT_ENABLED', `the runner lets operators switch Claude only to ${modes.join(', ') || 'no mode'} (--modes, or its machine workspace's modes)`);
     return this.send(runId, who, from, { action: 'set_mode', mode }, { mode });
   }
 
@@ -142,6 +144,8 @@ export class ClaudeSessionService {
   async setModel(runId: string, model: string, who: Principal, from: string | null): Promise<{ controlId: string; fromSeq: number }> {
     const run = this.target(runId, who);
     if (run.runner?.remote?.input === false) throw new CcgError('ERR_NOT_ENABLED', 'the runner takes no remote input (--no-remote-input or --input-wait 0)');
+    const models = run.runner?.remote?.models;
+    if (models && !models.includes(model)) throw new CcgError('ERR_NOT_ENABLED', `the runner lets operators switch Claude only to ${models.join(', ') || 'no model'} (--models, or its machine workspace's models)`);
     return this.send(runId, who, from, { action: 'set_model', model }, { model });
   }
 

@@ -1,4 +1,5 @@
 import { MAX_INPUT } from '../../protocol/claude-events.js';
+import { isSlashCommand } from '../../protocol/claude-steer.js';
 import { CcgError } from '../../protocol/errors.js';
 import { isFinal, runEnded } from '../../protocol/run.js';
 import { requireRole, type Principal } from '../auth/operator-auth.js';
@@ -57,6 +58,10 @@ export class SteeringService {
     // The runner's owner said no (it would refuse too): say so now rather than accept and be refused.
     if (run.runner?.remote?.input === false) {
       throw new CcgError('ERR_NOT_ENABLED', 'the runner takes no remote input (started with --no-remote-input, or --input-wait 0 for a Claude run)');
+    }
+    // Claude runs a slash command it is sent; a runner whose modes or models are bounded refuses one (it could change them).
+    if (body.text !== undefined && (run.runner?.remote?.modes || run.runner?.remote?.models) && isSlashCommand(body.text)) {
+      throw new CcgError('ERR_NOT_ENABLED', 'the runner takes no slash commands from here: its modes or models are bounded (--modes, --models, or its machine workspace)');
     }
     const bytes = body.data !== undefined ? Buffer.from(body.data, 'base64').length : Buffer.byteLength(body.text ?? '');
     if (bytes > MAX_INPUT) throw new CcgError('ERR_TOO_LARGE', `input of ${bytes} bytes exceeds ${MAX_INPUT}`);

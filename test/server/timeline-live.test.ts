@@ -181,3 +181,28 @@ test('the page names who sent a follow-up, switched the mode or interrupted only
     `interrupt_sent ${says(me)}`,
   ]);
 });
+
+test('a runner that bounds its modes and models (--modes, --models, a machine workspace) is offered and sent only those: the API refuses the rest early, and the plan card has no "allow edits"', async (t) => {
+  const { g, admin, run, r } = await watchedRun(t, { mode: 'claude', remote: { input: true, approval: true, modes: ['default', 'plan'], models: [] } as never });
+  const session = await apiRequest(g, 'GET', `/api/v1/runs/${run.id}/session`);
+  assert.deepEqual(session.json.modes, ['default', 'plan']);
+  for (const [path, body, why] of [
+    ['mode', { mode: 'acceptEdits' }, /only to default, plan/],
+    ['model', { model: 'opus' }, /only to no model/],
+    ['input', { text: ' /model haiku' }, /no slash commands/],
+  ] as const) {
+    const res = await apiRequest(g, 'POST', `/api/v1/runs/${run.id}/${path}`, body);
+    assert.equal(res.status, 409, `${path}: ${JSON.stringify(res.json)}`);
+    assert.equal(res.json.error.code, 'ERR_NOT_ENABLED');
+    assert.match(res.json.error.message, why);
+  }
+  assert.equal((await apiRequest(g, 'POST', `/api/v1/runs/${run.id}/mode`, { mode: 'plan' })).status, 202, 'an allowed switch goes');
+  await r.events({ type: 'approval_requested', ...approvalInfo('appr_plan000000000001', { toolName: 'ExitPlanMode', input: {}, plan: '# The plan' }) });
+  await waitFor(() => (g.gw.approvals.list(run.id).length === 1 ? true : undefined), 5000, 'the plan pending');
+  const edits = await apiRequest(g, 'POST', `/api/v1/runs/${run.id}/approvals/appr_plan000000000001/plan`, { decision: 'approve', mode: 'acceptEdits' });
+  assert.equal(edits.status, 409, JSON.stringify(edits.json));
+  const page = await admin.get(`/runs/${run.id}`);
+  assert.match(page.body, /Approve, keep asking before edits/);
+  assert.doesNotMatch(page.body, /Approve and allow edits/);
+  assert.equal((await apiRequest(g, 'POST', `/api/v1/runs/${run.id}/approvals/appr_plan000000000001/plan`, { decision: 'approve' })).status, 200, 'approving in default mode goes');
+});

@@ -72,8 +72,11 @@ function actionsFor(d: BrowserDeps, runId: string, info: ApprovalState['info'], 
       }));
       return d.views.partial('run/approval-questions', { ...base, buttons, questions, maxAnswer: MAX_ANSWER });
     }
-    case 'plan':
-      return d.views.partial('run/approval-plan', base);
+    case 'plan': {
+      // Only where the runner lets Claude continue in acceptEdits (--modes, a machine workspace's modes).
+      const modes = d.runs.get(runId)?.runner?.remote?.modes;
+      return d.views.partial('run/approval-plan', { ...base, allowEdits: !modes || modes.includes('acceptEdits') });
+    }
     case 'tool': {
       const always = info.rule !== null || !!info.modeSuggestion;
       const alwaysLabel = info.rule === null && info.modeSuggestion === 'acceptEdits' ? 'Allow all edits this session' : info.rule === null && info.modeSuggestion ? `Switch to ${modeLabel(info.modeSuggestion)}` : 'Always allow this';
