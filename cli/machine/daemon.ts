@@ -28,6 +28,9 @@ export interface MachineDaemonOptions {
   status: (line: string) => void;
 }
 
+/** How long a start continuing a run waits for that run's runner to exit before it is refused. */
+const CHECKOUT_WAIT_MS = 15_000;
+
 /** A run this machine started, as recorded in `<state>/runs/<id>.json`. */
 interface RunRecordFile {
   runId: string;
@@ -61,6 +64,8 @@ export class MachineDaemon {
   private readonly runsDir: string;
   private welcomed = false;
   private lastRunning = '';
+  /** Starts that wait for the checkout of the run they continue to be free (onStart). */
+  private readonly waiting = new Set<string>();
   private poll: NodeJS.Timeout | null = null;
   private prune: NodeJS.Timeout | null = null;
   private settle!: (v: number) => void;
@@ -231,12 +236,22 @@ export class MachineDaemon {
     this.send({ type: 'running', running });
   }
 
-  private onStart(msg: MachineStart): void {
+  private onStart(msg: MachineStart, waitedMs = 0): void {
     const existing = existsSync(join(this.runsDir, `${msg.runId}.json`));
     // The gateway hands a start over again after a reconnect until it hears the answer: once is enough.
     if (existing) return void this.send({ type: 'start_result', runId: msg.runId, ok: true });
+    if (waitedMs === 0 && this.waiting.has(msg.runId)) return;
     const check = checkStart(this.o.config, msg);
     if (!check.ok) return this.refuse(msg.runId, check.reason);
+    // A run continued as soon as it ended: its runner delivers the last output and exits a moment
+    // after the gateway says it ended. Wait for it rather than refuse (it still counts as working
+    // in the checkout while it lives).
+    if (msg.previousRunId && check.ws.worktree && waitedMs < CHECKOUT_WAIT_MS && this.checkoutBusy(msg.previousRunId)) {
+      this.waiting.add(msg.runId);
+      setTimeout(() => this.onStart(msg, waitedMs + 250), 250).unref();
+      return;
+    }
+    this.waiting.delete(msg.runId);
     const running = this.running();
     if (running.length >= this.o.config.maxRuns) {
       return this.refuse(msg.runId, `this machine runs its maximum of ${this.o.config.maxRuns} run${this.o.config.maxRuns === 1 ? '' : 's'} at once (running: ${running.join(', ')}); try again when one ends`);
@@ -264,6 +279,13 @@ export class MachineDaemon {
    * (a start naming another workspace's run would work in that checkout under this one's modes and
    * allowlist) and has ended (two Claudes in one checkout).
    */
+  /** Whether a live run works in the checkout `previousRunId` worked in. */
+  private checkoutBusy(previousRunId: string): boolean {
+    const records = this.records();
+    const dir = records.find((r) => r.runId === previousRunId)?.dir;
+    return dir !== undefined && records.some((r) => r.dir === dir && r.endedAt === null && alive(r.pid));
+  }
+
   private checkout(ws: Workspace, msg: MachineStart): string {
     if (!ws.worktree) return ws.dir;
     if (msg.previousRunId) {
