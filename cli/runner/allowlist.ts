@@ -1,9 +1,9 @@
 import { readFileSync, realpathSync } from 'node:fs';
-import { relative, isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { COMMAND_NAME_RE, PARAM_NAME_RE, type AdvertisedCommand } from '../../protocol/run.js';
 import { MAX_EXEC_PARAMS } from '../../protocol/runner-messages.js';
 import { CliError } from '../exit-codes.js';
+import { isInside } from './confined-read.js';
 import { parseWait } from '../durations.js';
 
 /**
@@ -99,11 +99,6 @@ const FileEntry = z
   })
   .strict();
 const FileSchema = z.object({ commands: z.array(FileEntry).max(64) }).strict();
-
-function isInside(child: string, parent: string): boolean {
-  const rel = relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
-}
 
 /**
  * Loads an allowlist file (JSON: `{"commands":[{"name","argv","params":{"p":{"pattern"}},"timeout","maxOutputBytes"}]}`).

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { OperatorClient } from '../../cli/client/operator-client.js';
 import type { CreateRunResponse } from '../../protocol/api.js';
 import type { Approval } from '../../protocol/claude-control.js';
@@ -15,6 +15,25 @@ const req = apiRequest;
 
 async function newRun(g: TestGateway): Promise<CreateRunResponse> {
   return JSON.parse((await runCli(['runs', 'create', '--json'], g.env)).stdout) as CreateRunResponse;
+}
+
+/** A gateway, a run and its fake runner with two approvals pending (what the credit tests answer and resolve). */
+async function twoPending(t: TestContext, first: string, second: string) {
+  const g = await startGateway();
+  t.after(() => g.close());
+  const run = await newRun(g);
+  const runner = await fakeRunner(g, run.id, run.token);
+  t.after(() => runner.close());
+  await runner.events({ type: 'approval_requested', ...approvalInfo(first) }, { type: 'approval_requested', ...approvalInfo(second, { toolUseId: 'toolu_2' }) });
+  await waitFor(() => (g.gw.approvals.list(run.id).length === 2 ? true : undefined), 5000, 'two pending');
+  return { g, run, runner };
+}
+
+function bothResolved(g: TestGateway, runId: string) {
+  return waitFor(() => {
+    const all = g.gw.approvals.list(runId, { all: true });
+    return all.every((a) => a.state === 'resolved') ? all : undefined;
+  }, 5000, 'both resolved');
 }
 
 function operator(g: TestGateway, token = g.operatorToken) {
@@ -263,26 +282,14 @@ test('a hostile runner cannot switch off approvals or notifications for other ru
 });
 
 test('a runner cannot credit an operator with an answer they did not give: "allowed by olivia" with no answer, or another answer, is the runner’s, and audited', async (t) => {
-  const g = await startGateway();
-  t.after(() => g.close());
-  const run = await newRun(g);
-  const runner = await fakeRunner(g, run.id, run.token);
-  t.after(() => runner.close());
-  await runner.events(
-    { type: 'approval_requested', ...approvalInfo('appr_nnnnnnnnnnnnnnnn') },
-    { type: 'approval_requested', ...approvalInfo('appr_oooooooooooooooo', { toolUseId: 'toolu_2' }) },
-  );
-  await waitFor(() => (g.gw.approvals.list(run.id).length === 2 ? true : undefined), 5000, 'two pending');
+  const { g, run, runner } = await twoPending(t, 'appr_nnnnnnnnnnnnnnnn', 'appr_oooooooooooooooo');
   // Nobody answered the first; the second was denied, and the runner says it was allowed.
   assert.equal((await req(g, 'POST', `/api/v1/runs/${run.id}/approvals/appr_oooooooooooooooo`, { decision: 'deny' })).status, 200);
   await runner.events(
     { type: 'approval_resolved', approvalId: 'appr_nnnnnnnnnnnnnnnn', decision: 'allow', always: true, message: null, by: 'olivia', reason: 'operator' },
     { type: 'approval_resolved', approvalId: 'appr_oooooooooooooooo', decision: 'allow', always: false, message: null, by: 'admin', reason: 'operator' },
   );
-  const resolved = await waitFor(() => {
-    const all = g.gw.approvals.list(run.id, { all: true });
-    return all.every((a) => a.state === 'resolved') ? all : undefined;
-  }, 5000, 'both resolved');
+  const resolved = await bothResolved(g, run.id);
   for (const a of resolved) assert.equal(a.resolution!.by, 'the runner (no operator answered so)', a.approvalId);
   const audited = await waitFor(() => {
     const rows = g.gw.store.listAudit({ limit: 100 }).filter((e) => e.action === 'approval.runner');
@@ -292,16 +299,7 @@ test('a runner cannot credit an operator with an answer they did not give: "allo
 });
 
 test('a runner may narrow an operator\'s "always" to once (its --modes), and the operator is still credited; widening "once" to "always" is the runner\'s', async (t) => {
-  const g = await startGateway();
-  t.after(() => g.close());
-  const run = await newRun(g);
-  const runner = await fakeRunner(g, run.id, run.token);
-  t.after(() => runner.close());
-  await runner.events(
-    { type: 'approval_requested', ...approvalInfo('appr_pppppppppppppppp') },
-    { type: 'approval_requested', ...approvalInfo('appr_qqqqqqqqqqqqqqqq', { toolUseId: 'toolu_2' }) },
-  );
-  await waitFor(() => (g.gw.approvals.list(run.id).length === 2 ? true : undefined), 5000, 'two pending');
+  const { g, run, runner } = await twoPending(t, 'appr_pppppppppppppppp', 'appr_qqqqqqqqqqqqqqqq');
   assert.equal((await req(g, 'POST', `/api/v1/runs/${run.id}/approvals/appr_pppppppppppppppp`, { decision: 'allow', always: true })).status, 200);
   assert.equal((await req(g, 'POST', `/api/v1/runs/${run.id}/approvals/appr_qqqqqqqqqqqqqqqq`, { decision: 'allow', always: false })).status, 200);
   const by = (await runner.next('approval_decision')).by;
@@ -309,9 +307,6 @@ test('a runner may narrow an operator\'s "always" to once (its --modes), and the
     { type: 'approval_resolved', approvalId: 'appr_pppppppppppppppp', decision: 'allow', always: false, message: null, by, reason: 'operator' },
     { type: 'approval_resolved', approvalId: 'appr_qqqqqqqqqqqqqqqq', decision: 'allow', always: true, message: null, by, reason: 'operator' },
   );
-  const resolved = await waitFor(() => {
-    const all = g.gw.approvals.list(run.id, { all: true });
-    return all.every((a) => a.state === 'resolved') ? all : undefined;
-  }, 5000, 'both resolved');
+  const resolved = await bothResolved(g, run.id);
   assert.deepEqual(resolved.map((a) => [a.approvalId, a.resolution!.by]).sort(), [['appr_pppppppppppppppp', by], ['appr_qqqqqqqqqqqqqqqq', 'the runner (no operator answered so)']]);
 });
