@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { splitEditKeys } from '../../cli/tui/hooks/use-discrete-input.js';
+import { splitKeys } from '../../cli/tui/hooks/use-discrete-input.js';
 import { runCli } from '../helpers/cli.js';
 import { startGateway } from '../helpers/gateway.js';
 import { KEYS, startTui } from './harness.js';
@@ -8,14 +8,38 @@ import { KEYS, startTui } from './harness.js';
 /** The input line of a frame (the third row from the bottom). */
 const inputLine = (f: string) => f.split('\n').at(-3) ?? '';
 
-test('edit keys batched in one read are split from the text around them', () => {
-  assert.deepEqual(splitEditKeys('\x7f\x7f'), ['\x7f', '\x7f']);
-  assert.deepEqual(splitEditKeys('\b\b'), ['\b', '\b']);
-  assert.deepEqual(splitEditKeys('ab\x7fc\x08'), ['ab', '\x7f', 'c', '\b']);
-  assert.deepEqual(splitEditKeys('abc'), ['abc']);
+test('edit keys and a final Enter batched in one read are split from the text around them', () => {
+  assert.deepEqual(splitKeys('\x7f\x7f'), ['\x7f', '\x7f']);
+  assert.deepEqual(splitKeys('\b\b'), ['\b', '\b']);
+  assert.deepEqual(splitKeys('ab\x7fc\x08'), ['ab', '\x7f', 'c', '\b']);
+  assert.deepEqual(splitKeys('abc'), ['abc']);
+  assert.deepEqual(splitKeys('second\r'), ['second', '\r']);
+  assert.deepEqual(splitKeys('ab\x7f\r'), ['ab', '\x7f', '\r']);
+  assert.deepEqual(splitKeys('\r'), ['\r']);
+  // Line breaks inside a read are a paste: text (a prompt makes them spaces).
+  assert.deepEqual(splitKeys('one\ntwo'), ['one\ntwo']);
   // Escape sequences are one key each already (Ink's parser): Alt-Backspace stays whole.
-  assert.deepEqual(splitEditKeys('\x1b\x7f'), ['\x1b\x7f']);
-  assert.deepEqual(splitEditKeys('\x1b[3~'), ['\x1b[3~']);
+  assert.deepEqual(splitKeys('\x1b\x7f'), ['\x1b\x7f']);
+  assert.deepEqual(splitKeys('\x1b[3~'), ['\x1b[3~']);
+});
+
+test('tui: text and Enter read at once submit the prompt (keys over SSH arrive so)', async (t) => {
+  const g = await startGateway();
+  t.after(() => g.close());
+  for (const name of ['alpha', 'beta']) assert.equal((await runCli(['runs', 'create', '--name', name], g.env)).code, 0);
+  const tui = startTui({ url: g.url, token: g.operatorToken, fingerprint: g.fingerprint });
+  t.after(() => tui.close());
+  await tui.until((f) => f.includes('runs 2 '), 'two runs');
+  await tui.press('/');
+  await tui.until((f) => inputLine(f).startsWith('Filter:'), 'the filter prompt');
+  tui.write('beta\r');
+  const f = await tui.until((f) => f.includes('filter: beta'), 'the filter submitted, the prompt closed');
+  assert.match(f, /runs 1\/2 matching "beta"/);
+  // A paste of two lines and Enter: one line, submitted once.
+  await tui.press('/');
+  await tui.until((f) => inputLine(f).startsWith('Filter:'), 'the filter prompt again');
+  tui.write('\x7f\x7f\x7f\x7fal\npha\r');
+  await tui.until((f) => f.includes('filter: al pha'), 'the pasted lines made one line, submitted');
 });
 
 test('tui: Backspace edits the prompt however fast it is pressed (two in one read, or back to back), never inserts DEL', async (t) => {

@@ -26,7 +26,13 @@ import { useLayoutEffect } from 'react';
  * input event "\x7f\x7f". Ink recognises Backspace only when it is the whole event, so
  * ink-text-input inserted the two DELs as text: invisible, yet there (a filter matched nothing, a
  * command parameter was refused for control characters). Each edit key is therefore dispatched
- * as an event of its own (splitEditKeys), whatever else came in the same read.
+ * as an event of its own (splitKeys), whatever else came in the same read.
+ *
+ * Enter: text typed and then Enter, read at once ("second\r", over SSH or on a busy machine),
+ * is one event too, and ink-text-input took the \r as text (the prompt turned it into a space and
+ * stayed open). An Enter that ends a read is therefore a key of its own. Line breaks inside a read
+ * stay text: that is a paste, and a prompt holds one line (they become spaces), so a pasted
+ * paragraph is never submitted line by line into whatever the keys after it would reach.
  */
 
 type FlushSync = <R>(fn: () => R) => R;
@@ -48,13 +54,22 @@ const EDIT_KEY = /[\x7f\b]/;
 
 /**
  * One input event as Ink's parser gave it, with each Backspace (DEL or ^H) split out as a key of
- * its own. An escape sequence (Alt-Backspace is ESC DEL) is one key already and stays whole.
+ * its own, and the Enter that ends it. An escape sequence (Alt-Backspace is ESC DEL) is one key
+ * already and stays whole.
  *
  * @example
- * splitEditKeys('ab\x7f\x7f') // ['ab', '\x7f', '\x7f']
+ * splitKeys('ab\x7f\x7f') // ['ab', '\x7f', '\x7f']
+ * splitKeys('second\r') // ['second', '\r']
  */
-export function splitEditKeys(input: string): string[] {
-  if (input.startsWith('\x1b') || !EDIT_KEY.test(input)) return [input];
+export function splitKeys(input: string): string[] {
+  if (input.startsWith('\x1b')) return [input];
+  const enter = input.length > 1 && /[\r\n]$/.test(input) ? input.slice(-1) : '';
+  const keys = splitEditKeys(enter ? input.slice(0, -1) : input);
+  return enter ? [...keys, enter] : keys;
+}
+
+function splitEditKeys(input: string): string[] {
+  if (!EDIT_KEY.test(input)) return [input];
   const keys: string[] = [];
   let text = '';
   for (const ch of input) {
@@ -86,7 +101,7 @@ export function useDiscreteInput(): void {
       const input = args[0];
       if (typeof input !== 'string') return one(input);
       let heard = false;
-      for (const key of splitEditKeys(input)) heard = one(key) || heard;
+      for (const key of splitKeys(input)) heard = one(key) || heard;
       return heard;
     };
   }, [emitter]);
