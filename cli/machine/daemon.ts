@@ -322,8 +322,8 @@ export class MachineDaemon {
       // The workspace's modes and models bind the whole run, not only its start (in a terminal,
       // keystrokes can switch them: there they bind the start only, docs/SECURITY.md).
       if (!o.config.runnerArgs.includes('--pty')) args.push(`--modes=${ws.modes.join(',')}`, `--models=${ws.models.join(',')}`);
-      // One word: a prompt beginning with "-" is the prompt, not an option.
-      args.push(`--cmd=${msg.prompt}`);
+      // On the runner's stdin, not its command line, which every user of the machine sees in ps.
+      args.push('--cmd-file=-');
     } else {
       args.push('--', ...ws.allowlist.find((a) => a.name === msg.command)!.argv);
     }
@@ -334,9 +334,14 @@ export class MachineDaemon {
     const fd = openSync(logFile, 'a', 0o600);
     try {
       // Detached, in its own process group, output to a file: the run outlives this daemon.
-      const child = spawn(o.runnerEntry[0]!, args, { cwd: dir, env, detached: true, stdio: ['ignore', fd, fd] });
+      const child = spawn(o.runnerEntry[0]!, args, { cwd: dir, env, detached: true, stdio: [msg.prompt === undefined ? 'ignore' : 'pipe', fd, fd] });
       if (child.pid === undefined) throw new Error('no pid');
       child.on('error', (err) => o.status(`runner of ${msg.runId}: ${String(err)}`));
+      if (child.stdin) {
+        // A runner gone before it read the prompt has said why in its log: no EPIPE here.
+        child.stdin.on('error', () => undefined);
+        child.stdin.end(msg.prompt);
+      }
       child.unref();
       return child.pid;
     } finally {

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import type { CreateRunResponse } from '../../protocol/api.js';
 import { encodeOutput } from '../../protocol/frames.js';
@@ -90,6 +92,21 @@ test('CI: exit codes and one-line errors for unreachable gateways, usage errors,
   assert.equal(runner.code, 3, runner.stderr);
   assert.deepEqual(JSON.parse(runner.stdout), { runId: run.id, exitCode: 3 });
   for (const line of runner.stderr.trim().split('\n')) assert.equal(typeof (JSON.parse(line) as { status: string }).status, 'string', line);
+
+  // --cmd-file: a prompt from a file (or stdin), refused clearly when it cannot be one.
+  const start = ['runner', 'start', '--run-id', run.id, '--gateway', g.url, '--fingerprint', g.fingerprint, '--spool-dir', tempDir()];
+  const blank = join(tempDir(), 'blank.md');
+  writeFileSync(blank, ' \n\n');
+  for (const [args, message] of [
+    [['--cmd', 'a', '--cmd-file', blank], /^ccg: give either --cmd or --cmd-file, not both/],
+    [['--cmd-file', '/nonexistent/prompt.md'], /^ccg: cannot read --cmd-file \/nonexistent\/prompt\.md: ENOENT/],
+    [['--cmd-file', blank], /^ccg: --cmd-file: the prompt is empty/],
+    [['--cmd-file', blank, '--', 'true'], /^ccg: --cmd-file: the prompt is empty/],
+  ] as const) {
+    const r = await runCli([...start, ...args], { CCG_RUN_TOKEN: run.token });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, message);
+  }
 
   const wait = await runCli(['runs', 'wait', run.id, '--json'], g.env);
   assert.equal(wait.code, 3);

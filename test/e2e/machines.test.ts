@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { realpathSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { test } from 'node:test';
 import { StartRunResponse } from '../../protocol/machine.js';
 import { RunResponse } from '../../protocol/api.js';
@@ -61,6 +61,18 @@ test('start, limit, worktrees, continue, kill -9 of the daemon, revoke', async (
   assert.equal(ra!.origin?.machine, 'box1');
   assert.equal(ra!.origin?.mode, 'plan');
   assert.ok(ra!.runner?.command.includes('--permission-mode') && ra!.runner.command.includes('plan'), 'the mode reached claude');
+  // The prompt reached Claude through the runner's stdin, not its command line (which every user
+  // of the machine sees in ps).
+  assert.ok(api.requests.some((r) => lastUserText(r).includes('first long task')), 'the prompt reached the model');
+  const runnerLines = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).flatMap((p) => {
+    try {
+      return [readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ')];
+    } catch {
+      return [];
+    }
+  }).filter((line) => line.includes(runA.id) && line.includes('runner'));
+  assert.ok(runnerLines.length > 0, 'the runner of run A was found');
+  for (const line of runnerLines) assert.equal(line.includes('first long task'), false, `in ps: ${line}`);
 
   // Worktree mode: each run has its own checkout, on its own branch.
   assert.notEqual(ra!.runner!.cwd, rb!.runner!.cwd);

@@ -91,6 +91,7 @@ export class RunnerStartCommand extends BaseCommand {
       ['Watch only: the gateway can neither prompt Claude nor approve its tool uses', 'ccg runner start … --no-remote-input --no-remote-approval --claude-arg=--allowedTools --claude-arg="Bash(npm test)" --cmd "fix the failing test"'],
       ['Pass flags to Claude (model, allowed tools, hooks)', 'ccg runner start … --claude-arg=--model --claude-arg=sonnet --claude-settings ./hooks.json --cmd "…"'],
       ['Interactive Claude in a terminal', 'ccg runner start … --pty --cmd "refactor the parser"'],
+      ['A long prompt from a file, out of ps and the shell history', 'ccg runner start … --cmd-file task.md'],
       ['Any interactive command in a terminal', 'ccg runner start … --pty --pty-size 100x30 -- bash'],
       ['Let operators run the tests and see the diff', 'ccg runner start … --allow test="npm test" --allow diff="git diff" --cmd "fix the bug"'],
       ['Upload the coverage report as artifacts; allow a 20-minute tmate session', "ccg runner start … --artifact 'coverage/**' --assist --assist-max 20 -- npm test"],
@@ -104,6 +105,7 @@ export class RunnerStartCommand extends BaseCommand {
   token = Option.String('--token', { description: 'Run token (visible in ps: prefer CCG_RUN_TOKEN or --token-file)' });
   tokenFile = Option.String('--token-file', { description: 'Read the run token from this file' });
   cmd = Option.String('--cmd', { description: 'Prompt for Claude Code, driven over stream-json (the prompt goes to its stdin)' });
+  cmdFile = Option.String('--cmd-file', { description: 'As --cmd, the prompt read from this file (- : standard input, to its end): kept out of ps and shell history' });
   approvalTimeout = Option.String('--approval-timeout', '10m', { description: 'Deny a tool use that no operator answered within this long (default 10m)' });
   inputWait = Option.String('--input-wait', '10m', { description: 'After Claude finishes, wait this long for a follow-up prompt (default 10m; 0: end at once, and refuse follow-ups meanwhile too)' });
   remoteInput = Option.Boolean('--remote-input', true, { description: 'Let the gateway send Claude prompts / --pty keystrokes (default on; --no-remote-input refuses them all)' });
@@ -138,8 +140,10 @@ export class RunnerStartCommand extends BaseCommand {
     const gateways = parseGateways(this.gateway, this.fingerprint);
     if (!this.runId || !RUN_ID_RE.test(this.runId)) throw new CliError('--run-id is missing or malformed (12 characters, like 7k2m9x4q3w8z)');
     const token = this.readToken(env);
-    if (this.command.length > 0 && this.cmd) throw new CliError('give either --cmd "PROMPT" or -- COMMAND, not both');
-    if (this.command.length === 0 && !this.cmd) throw new CliError('nothing to run: give --cmd "PROMPT" for Claude Code, or -- COMMAND ARGS…');
+    if (this.cmd !== undefined && this.cmdFile !== undefined) throw new CliError('give either --cmd or --cmd-file, not both');
+    const prompt = this.cmdFile !== undefined ? readPrompt(this.cmdFile) : this.cmd;
+    if (this.command.length > 0 && prompt) throw new CliError('give either --cmd "PROMPT" or -- COMMAND, not both');
+    if (this.command.length === 0 && !prompt) throw new CliError('nothing to run: give --cmd "PROMPT" for Claude Code, or -- COMMAND ARGS…');
     const childEnv = { ...env };
     // The child never needs ccg's own secrets.
     for (const k of ['CCG_RUN_TOKEN', 'CCG_TOKEN']) delete childEnv[k];
@@ -147,7 +151,7 @@ export class RunnerStartCommand extends BaseCommand {
     const echoing = !(this.quiet || this.json);
     const { argv, mode, driver } = claudeChild({
       runId: this.runId,
-      prompt: this.cmd,
+      prompt,
       command: this.command,
       claudeBin: this.claudeBin ?? 'claude',
       claudeArgs: this.claudeArgs ?? [],
@@ -241,4 +245,21 @@ export class RunnerStartCommand extends BaseCommand {
     if (!RUN_TOKEN_RE.test(token)) throw new CliError('the run token is malformed (expected ccgr_ followed by 43 characters)', EXIT.AUTH, 'ERR_UNAUTHORIZED');
     return token;
   }
+}
+
+/** The largest prompt `--cmd-file` reads. */
+const MAX_PROMPT_BYTES = 1024 * 1024;
+
+/** `--cmd-file FILE` (`-`: standard input, read to its end): the prompt as the file holds it. */
+function readPrompt(file: string): string {
+  let data: Buffer;
+  try {
+    data = readFileSync(file === '-' ? 0 : file);
+  } catch (err) {
+    throw new CliError(`cannot read --cmd-file ${file === '-' ? '(standard input)' : file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  if (data.length > MAX_PROMPT_BYTES) throw new CliError(`--cmd-file: the prompt is ${data.length} bytes, more than the ${MAX_PROMPT_BYTES} allowed`);
+  const prompt = data.toString('utf8');
+  if (prompt.trim() === '') throw new CliError('--cmd-file: the prompt is empty');
+  return prompt;
 }
