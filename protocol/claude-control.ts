@@ -35,6 +35,12 @@ export const GatewayApprovalDecision = z
     answers: QuestionAnswers.optional(),
     /** ExitPlanMode: the mode the session continues in (allow only). */
     mode: PlanExitMode.optional(),
+    /**
+     * The gateway's id for this answer, sent only to a runner whose hello says `approvalCredits`:
+     * the runner reports the approval resolved with it (`approval_resolved.creditId`), and the
+     * gateway credits the operator it names only when the id vouches for them.
+     */
+    creditId: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/).optional(),
   })
   .strict();
 export type GatewayApprovalDecision = z.infer<typeof GatewayApprovalDecision>;

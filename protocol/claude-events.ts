@@ -196,6 +196,8 @@ export const ApprovalResolved = z.object({
   by: Actor,
   /** operator: answered; timeout: nobody answered in time; cancelled: Claude withdrew it; interrupted / ended: the run stopped. */
   reason: ApprovalReason,
+  /** The answer's `approval_decision.creditId`, when it had one (see `ControlRef`). */
+  creditId: z.string().regex(INPUT_ID_RE).nullable().optional(),
 });
 
 /**

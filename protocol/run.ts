@@ -74,6 +74,11 @@ export const RunnerInfo = z.object({
     })
     .strict()
     .optional(),
+  /**
+   * The runner reports an approval answered with the answer's `creditId` (runners before it do
+   * not, and refuse a decision carrying one): the gateway sends one only when this is true.
+   */
+  approvalCredits: z.boolean().optional(),
 });
 export type RunnerInfo = z.infer<typeof RunnerInfo>;
 

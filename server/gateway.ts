@@ -399,7 +399,7 @@ function buildServices(o: NotifyOptions & { dataDir: string; store: Store; bus: 
   });
   const assist = new AssistService({ bus, log, now });
   const policy = new PolicyService({ store, log, now });
-  const approvals = new ApprovalService({ store, audit: store, runs, bus, log, now });
+  const approvals = new ApprovalService({ store, audit: store, runs, credits, bus, log, now });
   const steering = new SteeringService({ runs, credits, audit: store, log, now });
   const claudeSession = new ClaudeSessionService({ runs, credits, store, audit: store, log, now });
   const base = o.baseUrl();

@@ -386,7 +386,7 @@ export class ClaudeDriver implements ChildDriver {
 
   private resolve(
     approvalId: string,
-    r: { decision: 'allow' | 'deny'; always: boolean; message: string | null; by: string; reason: 'operator' | 'timeout' | 'cancelled' | 'interrupted' | 'ended' },
+    r: { decision: 'allow' | 'deny'; always: boolean; message: string | null; by: string; reason: 'operator' | 'timeout' | 'cancelled' | 'interrupted' | 'ended'; creditId?: string | null | undefined },
     answerClaude: boolean,
     extra: { answers?: Record<string, unknown>; mode?: string } = {},
   ): void {
@@ -403,7 +403,8 @@ export class ClaudeDriver implements ChildDriver {
       r = { ...r, always };
     }
     this.io.status(`approval ${approvalId} (${p.info.toolName}): ${r.decision}${r.always ? ' always' : ''} by ${r.by} (${r.reason})`);
-    this.emit({ type: 'approval_resolved', approvalId, decision: r.decision, always: r.always, message: r.message, by: r.by, reason: r.reason });
+    // The gateway's id of the answer (or of the cancel) goes back with it: the gateway credits `by` by it (server/core/credits.ts).
+    this.emit({ type: 'approval_resolved', approvalId, decision: r.decision, always: r.always, message: r.message, by: r.by, reason: r.reason, ...(r.creditId ? { creditId: r.creditId } : {}) });
   }
 
   // ---- the gateway
@@ -458,7 +459,7 @@ export class ClaudeDriver implements ChildDriver {
           }
         }
         const extra = { ...(msg.answers ? { answers: msg.answers } : {}), ...(mode ? { mode } : {}) };
-        this.resolve(msg.approvalId, { decision: msg.decision, always, message: msg.decision === 'deny' ? msg.message : null, by: msg.by, reason: 'operator' }, true, extra);
+        this.resolve(msg.approvalId, { decision: msg.decision, always, message: msg.decision === 'deny' ? msg.message : null, by: msg.by, reason: 'operator', creditId: msg.creditId }, true, extra);
         return;
       }
       case 'session_control':
@@ -508,7 +509,7 @@ export class ClaudeDriver implements ChildDriver {
   interrupt(by: string, controlId: string | null = null): boolean {
     if (!this.child || this.exited) return false;
     for (const id of [...this.pending.keys()]) {
-      this.resolve(id, { decision: 'deny', always: false, message: `The run was cancelled by ${by}.`, by, reason: 'interrupted' }, true);
+      this.resolve(id, { decision: 'deny', always: false, message: `The run was cancelled by ${by}.`, by, reason: 'interrupted', creditId: controlId }, true);
     }
     if (this.stdinOpen) {
       this.emit({ type: 'interrupt_sent', by, controlId });

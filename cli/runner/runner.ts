@@ -346,7 +346,7 @@ class Runner {
       type: 'hello',
       v: PROTOCOL_VERSION,
       // The command line is shown to viewers: a token in it (curl -H "Authorization: …") is redacted like output.
-      runner: { hostname: hostname(), pid: process.pid, version: o.version, mode: o.mode, pty: driver.pty, command: o.argv.slice(0, 256).map(redactArg), cwd: o.cwd, ...this.powers.hello(), ...(driver.remote ? { remote: driver.remote } : {}) },
+      runner: { hostname: hostname(), pid: process.pid, version: o.version, mode: o.mode, pty: driver.pty, command: o.argv.slice(0, 256).map(redactArg), cwd: o.cwd, ...this.powers.hello(), ...(driver.remote ? { remote: driver.remote } : {}), approvalCredits: true },
     });
   }
 

@@ -7,6 +7,7 @@ import type { RunnerEvent } from '../../protocol/runner-events.js';
 import { requireRole, type Principal } from '../auth/operator-auth.js';
 import type { EventBus } from '../live/bus.js';
 import type { Logger } from '../log.js';
+import type { Credits } from './credits.js';
 import type { RunService } from './runs.js';
 import type { ClaudeStore } from '../store/types.js';
 import type { AuthStore } from '../store/types.js';
@@ -15,6 +16,8 @@ export interface ApprovalServiceOptions {
   store: ClaudeStore;
   audit: Pick<AuthStore, 'appendAudit'>;
   runs: RunService;
+  /** Mints the id an answer carries to a runner that echoes it (`approval_decision.creditId`). */
+  credits: Pick<Credits, 'mint'>;
   /** Where changes are announced (`approval`), in order per run, after they are written. */
   bus: EventBus;
   log: Logger;
@@ -255,15 +258,20 @@ export class ApprovalService {
 
   private deliver(a: Approval): boolean {
     if (!a.answer) return false;
+    const { decision, always, message, by } = a.answer;
+    // For a runner that reports the approval resolved with it: its event then names `by` as the gateway vouches (credits.ts).
+    const echoes = this.o.runs.get(a.runId)?.runner?.approvalCredits === true;
+    const creditId = echoes ? this.o.credits.mint(a.runId, { kind: 'approval', approvalId: a.approvalId, decision, always, message: decision === 'deny' ? message : null }, by) : undefined;
     return this.o.runs.sendToRunner(a.runId, {
       type: 'approval_decision',
       approvalId: a.approvalId,
-      decision: a.answer.decision,
-      always: a.answer.always,
-      message: a.answer.message,
-      by: a.answer.by,
+      decision,
+      always,
+      message,
+      by,
       ...(a.answer.answers ? { answers: a.answer.answers } : {}),
       ...(a.answer.mode ? { mode: a.answer.mode } : {}),
+      ...(creditId ? { creditId } : {}),
     });
   }
 

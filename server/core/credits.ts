@@ -8,7 +8,11 @@ import type { SecretBox } from '../auth/secret-box.js';
  * text), keystrokes, a mode switch (to which mode), a model switch (Claude reports the model it
  * took, which need not be the name asked for), an interrupt, a cancel.
  */
-export type Vouched = { kind: 'input'; text: string; redacted?: true } | { kind: 'set_mode'; mode: string } | { kind: 'keys' | 'set_model' | 'interrupt' | 'cancel' };
+export type Vouched =
+  | { kind: 'input'; text: string; redacted?: true }
+  | { kind: 'set_mode'; mode: string }
+  | { kind: 'keys' | 'set_model' | 'interrupt' | 'cancel' }
+  | { kind: 'approval'; approvalId: string; decision: 'allow' | 'deny'; always: boolean; message: string | null; redacted?: true };
 
 /** The token rules alone: a prompt is vouched for as redacted by them, as the runner's and the gateway's redaction leave it. */
 const RULES = new Redaction({ literals: [] });
@@ -23,7 +27,9 @@ export function runnerSays(name: string): string {
 const NONCE_BYTES = 9;
 const MAC_BYTES = 18;
 /** The events that name who sent what the gateway forwarded. */
-const CREDITED = new Set(['input_sent', 'interrupt_sent', 'claude_settings']);
+const CREDITED = new Set(['input_sent', 'interrupt_sent', 'claude_settings', 'approval_resolved']);
+/** Who the runner names for an approval it resolved itself, by reason (an operator's answer and a cancel are vouched for by an id). */
+const RUNNER_RESOLVERS: Record<string, string> = { timeout: 'timeout', cancelled: 'claude', ended: 'runner', operator: 'runner' };
 
 /**
  * Who sent what a run's events say an operator sent. The gateway names the operator in what it
@@ -35,8 +41,10 @@ const CREDITED = new Set(['input_sent', 'interrupt_sent', 'claude_settings']);
  * who sent it. Every event chunk is read through `chunk` as it arrives, before it is stored or
  * shown: a name its id does not vouch for becomes "the runner (says olivia)", so every reader
  * (the pages, the TUI, `ccg runs events`, the API) gets the name the gateway vouches for. No
- * record is kept: it holds across restarts and cluster nodes (whose key is shared). Approvals are
- * credited by the gateway's record of the answer instead (`ApprovalService.creditFor`).
+ * record is kept: it holds across restarts and cluster nodes (whose key is shared). An approval's
+ * answer (`approval_decision.creditId`, echoed in `approval_resolved`) is vouched for the same way,
+ * for runners that say they echo it (`RunnerInfo.approvalCredits`); the pages also credit it by the
+ * gateway's record of the answer (`ApprovalService.creditFor`).
  */
 export class Credits {
   constructor(private readonly box: SecretBox) {}
@@ -92,8 +100,10 @@ export class Credits {
     }
     if (typeof ev['type'] !== 'string' || !CREDITED.has(ev['type']) || typeof ev['by'] !== 'string') return null;
     let by = this.name(runId, ev, ev['by']);
-    const id = ev['type'] === 'input_sent' ? ev['inputId'] : ev['controlId'];
-    if (by === ev['by'] && typeof id === 'string' && id !== 'initial-prompt') {
+    const id = ev['type'] === 'input_sent' ? ev['inputId'] : ev['type'] === 'approval_resolved' ? ev['creditId'] : ev['controlId'];
+    // A cancel's id also vouches for the approvals its interrupt closed (each names the canceller).
+    const once = !(ev['type'] === 'approval_resolved' && ev['reason'] === 'interrupted');
+    if (by === ev['by'] && once && typeof id === 'string' && id !== 'initial-prompt') {
       // Used before in another chunk, or earlier in this one.
       const at = used.get(id);
       if ((at !== undefined && at !== seq) || inChunk.has(id)) by = runnerSays(by);
@@ -116,6 +126,18 @@ export class Credits {
         return this.vouches(runId, { kind: 'input', text: ev['text'], redacted: true }, by, ev['inputId']) || this.vouches(runId, { kind: 'input', text: ev['text'] }, by, ev['inputId']) ? by : runnerSays(by);
       case 'interrupt_sent':
         return this.vouches(runId, { kind: 'interrupt' }, by, ev['controlId']) || this.vouches(runId, { kind: 'cancel' }, by, ev['controlId']) ? by : runnerSays(by);
+      case 'approval_resolved': {
+        const id = ev['creditId'];
+        if (ev['reason'] === 'interrupted') return this.vouches(runId, { kind: 'cancel' }, by, id) ? by : runnerSays(by);
+        if (RUNNER_RESOLVERS[String(ev['reason'])] === by) return by; // the runner's own (a timeout, Claude's withdrawal, the end, --modes)
+        if (ev['reason'] !== 'operator' || typeof ev['approvalId'] !== 'string' || (ev['decision'] !== 'allow' && ev['decision'] !== 'deny')) return runnerSays(by);
+        const message = typeof ev['message'] === 'string' ? ev['message'] : null;
+        const answer = { kind: 'approval', approvalId: ev['approvalId'], decision: ev['decision'], message } as const;
+        // A runner may narrow an operator's "always" to once (Claude suggested no rule, or --modes), never widen it.
+        const always = ev['always'] === true ? [true] : [false, true];
+        const vouched = always.some((a) => this.vouches(runId, { ...answer, always: a, redacted: true }, by, id) || this.vouches(runId, { ...answer, always: a }, by, id));
+        return vouched ? by : runnerSays(by);
+      }
       default: {
         // claude_settings: one operator's switch changes one of the two.
         const mode = ev['permissionMode'];
@@ -128,8 +150,16 @@ export class Credits {
   private tag(runId: string, what: Vouched, by: string, nonce: string): Buffer {
     // A prompt as the token rules leave it: the runner redacts its events too, and a real prompt
     // holding a key (AKIA…) arrives redacted (a secret only the runner knows still changes it).
+    const digest = (text: string, redacted: boolean | undefined) => createHash('sha256').update(redacted ? text : redactString(RULES, text)).digest('hex');
     const thing =
-      what.kind === 'input' ? `input ${createHash('sha256').update(what.redacted ? what.text : redactString(RULES, what.text)).digest('hex')}` : what.kind === 'set_mode' ? `set_mode ${what.mode}` : what.kind;
+      what.kind === 'input'
+        ? `input ${digest(what.text, what.redacted)}`
+        : what.kind === 'set_mode'
+          ? `set_mode ${what.mode}`
+          : what.kind === 'approval'
+            ? // Lengths first here too: an approval id cannot run into the decision.
+              `approval ${what.approvalId.length}:${what.approvalId} ${what.decision} ${what.always ? 'always' : 'once'} ${what.message === null ? 'none' : digest(what.message, what.redacted)}`
+            : what.kind;
     // Lengths first: no run id, thing or name can be made to read as another split of the same bytes.
     const parts = [runId, thing, by, nonce];
     return this.box.mac(`ccg credit v1 ${parts.map((p) => `${Buffer.byteLength(p)}:${p}`).join(' ')}`).subarray(0, MAC_BYTES);

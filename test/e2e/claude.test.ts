@@ -66,7 +66,10 @@ test('a tool call approved from an operator client: Claude continues, the file e
   assert.equal(code, 0, c.runner.stderr());
   assert.ok(existsSync(join(c.cwd, 'created.txt')), 'the approved command ran');
   const resolved = await c.event('approval_resolved');
-  assert.deepEqual({ ...resolved }, { type: 'approval_resolved', approvalId: req.approvalId, decision: 'allow', always: false, message: null, by: 'operator.token (bootstrap)', reason: 'operator' });
+  // The runner reports it with the answer's id: every viewer reads the name the gateway vouches for.
+  const { creditId, ...rest } = resolved as typeof resolved & { creditId?: string };
+  assert.match(creditId ?? '', /^[A-Za-z0-9_-]{36}$/);
+  assert.deepEqual(rest, { type: 'approval_resolved', approvalId: req.approvalId, decision: 'allow', always: false, message: null, by: 'operator.token (bootstrap)', reason: 'operator' });
   assert.deepEqual(c.seen.approvals.map((a) => a.state), ['pending', 'answered', 'resolved'], 'the operator saw every step');
   const tr = await c.event('claude_tool_result');
   assert.equal(tr.isError, false);
@@ -240,7 +243,8 @@ test('hostile gateway messages are refused by the runner: unknown approval, a se
   assert.equal((await c.runner.exited).code, 0);
   const resolved = (await c.stored()).filter((e) => e.type === 'approval_resolved');
   assert.equal(resolved.length, 1, 'answered once');
-  assert.ok(resolved[0]!.type === 'approval_resolved' && resolved[0]!.by === 'alice' && resolved[0]!.decision === 'allow');
+  // Sent past the gateway's approvals (no answer of alice's, no id for it): stored as the runner's.
+  assert.ok(resolved[0]!.type === 'approval_resolved' && resolved[0]!.by === 'the runner (says alice)' && resolved[0]!.decision === 'allow');
   assert.ok(existsSync(join(c.cwd, 'ok.txt')));
 });
 

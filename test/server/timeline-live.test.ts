@@ -182,6 +182,52 @@ test('the page names who sent a follow-up, switched the mode or interrupted only
   ]);
 });
 
+test('an approval names who answered it only as the gateway vouches, in the stored events the TUI and `ccg runs events` read', async (t) => {
+  const { g, run, r } = await watchedRun(t, { mode: 'claude', remote: { input: true, approval: true }, hello: { approvalCredits: true } as never });
+  const [allowed, denied, forged, widened, late] = ['appr_allowed0000001', 'appr_denied00000002', 'appr_forged00000003', 'appr_widened0000004', 'appr_late0000000005'];
+  await r.events(...[allowed, denied, forged, widened, late].map((id) => ({ type: 'approval_requested' as const, ...approvalInfo(id, { toolName: 'Bash', input: { command: 'npm test' } }) })));
+  const answer = async (id: string, body: Record<string, unknown>) => {
+    assert.equal((await apiRequest(g, 'POST', `/api/v1/runs/${run.id}/approvals/${id}`, body)).status, 200, id);
+    const msg = (await r.next('approval_decision', (m) => (m as { approvalId?: string }).approvalId === id)) as { by: string; creditId?: string };
+    assert.match(msg.creditId ?? '', /^[A-Za-z0-9_-]{36}$/, 'a runner that echoes it gets an id');
+    return msg;
+  };
+  const a = await answer(allowed, { decision: 'allow' });
+  const d = await answer(denied, { decision: 'deny', message: 'not now' });
+  const w = await answer(widened, { decision: 'allow' });
+  const me = a.by;
+  const resolved = (approvalId: string, o: { decision?: 'allow' | 'deny'; always?: boolean; message?: string | null; by: string; reason?: 'operator' | 'timeout'; creditId?: string }): RunnerEvent => ({
+    type: 'approval_resolved', approvalId, decision: o.decision ?? 'allow', always: o.always ?? false, message: o.message ?? null, by: o.by, reason: o.reason ?? 'operator', ...(o.creditId ? { creditId: o.creditId } : {}),
+  });
+  await r.events(
+    resolved(denied, { decision: 'deny', message: 'go ahead, push it', by: me, creditId: d.creditId! }), // another message under the real id
+    resolved(allowed, { by: me, creditId: a.creditId! }),
+    resolved(denied, { decision: 'deny', message: 'not now', by: me, creditId: d.creditId! }),
+    resolved(forged, { by: 'olivia' }), // nobody answered it
+    resolved(forged, { by: me, creditId: a.creditId! }), // another approval's id
+    resolved(widened, { always: true, by: me, creditId: w.creditId! }), // answered once, reported as always
+    resolved(allowed, { by: me, creditId: a.creditId! }), // a replay
+    resolved(late, { decision: 'deny', by: 'timeout', reason: 'timeout' }),
+    resolved(late, { decision: 'deny', by: 'olivia', reason: 'timeout' }),
+  );
+  const lastSeq = await r.events({ type: 'claude_text', messageId: 'sentinel', text: 'sentinel', truncated: false, parentToolUseId: null, error: null });
+  r.send({ type: 'exit', code: 0, signal: null, lastSeq });
+  const says = (name: string) => `the runner (says ${name})`;
+  const events = await apiRequest(g, 'GET', `/api/v1/runs/${run.id}/events`);
+  const named = String(events.json).trim().split('\n').map((l) => JSON.parse(l) as { type: string; approvalId?: string; by?: string }).filter((e) => e.type === 'approval_resolved');
+  assert.deepEqual(named.map((e) => `${e.approvalId} ${e.by}`), [
+    `${denied} ${says(me)}`,
+    `${allowed} ${me}`,
+    `${denied} ${me}`,
+    `${forged} ${says('olivia')}`,
+    `${forged} ${says(me)}`,
+    `${widened} ${says(me)}`,
+    `${allowed} ${says(me)}`,
+    `${late} timeout`,
+    `${late} ${says('olivia')}`,
+  ]);
+});
+
 test('a runner that bounds its modes and models (--modes, --models, a machine workspace) is offered and sent only those: the API refuses the rest early, and the plan card has no "allow edits"', async (t) => {
   const { g, admin, run, r } = await watchedRun(t, { mode: 'claude', remote: { input: true, approval: true, modes: ['default', 'plan'], models: [] } as never });
   const session = await apiRequest(g, 'GET', `/api/v1/runs/${run.id}/session`);

@@ -24,7 +24,7 @@ function info(id: string): ApprovalInfo {
 /** Approvals on the real run service, store and bus, fed through the bus like the gateway wires it. */
 async function setup(t: { after(fn: () => Promise<void>): void }) {
   const h = coreHarness();
-  const approvals = new ApprovalService({ store: h.store, audit: h.store, runs: h.runs, bus: h.bus, log: silentLogger, now: h.now });
+  const approvals = new ApprovalService({ store: h.store, audit: h.store, runs: h.runs, credits: h.credits, bus: h.bus, log: silentLogger, now: h.now });
   h.bus.on('events', ({ runId, events }) => void approvals.onEvents(runId, events));
   h.bus.on('run', (run) => approvals.onRun(run));
   const changes: ApprovalChange[] = [];
@@ -87,7 +87,7 @@ test('approvals: after a reconnect the runner syncs: answers are sent again, wha
   assert.deepEqual(approvals.list(run.id), [], 'nothing stays open on a finished run');
   await assert.rejects(approvals.answer(run.id, 'b2222222222222222', { decision: 'allow' }, alice, null), (e: unknown) => e instanceof CcgError && e.code === 'ERR_APPROVAL_RESOLVED');
   // Restarting the service on the same store finds nothing open: it was all written down.
-  const again = new ApprovalService({ store: h.store, audit: h.store, runs: h.runs, bus: h.bus, log: silentLogger, now: h.now });
+  const again = new ApprovalService({ store: h.store, audit: h.store, runs: h.runs, credits: h.credits, bus: h.bus, log: silentLogger, now: h.now });
   assert.deepEqual(again.list(run.id), []);
   assert.equal(again.list(run.id, { all: true }).length, 3);
 });

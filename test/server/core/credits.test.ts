@@ -70,3 +70,49 @@ test('an event chunk keeps the names its ids vouch for and says the runner for t
   const again = credits.chunk('run-a', twice, new Map(), 5).toString().trim().split('\n').map((l) => (JSON.parse(l) as { by: string }).by);
   assert.deepEqual(again, ['olivia', 'the runner (says olivia)'], 'twice in one chunk');
 });
+
+test('a cancel\'s id vouches for its interrupt and for every approval it closed; an approval the runner closed itself names the runner\'s own resolver', () => {
+  const controlId = credits.mint('run-a', { kind: 'cancel' }, 'olivia');
+  const line = (ev: object) => JSON.stringify(ev);
+  const closed = (approvalId: string, by: string, reason: string, creditId?: string | null) =>
+    line({ type: 'approval_resolved', approvalId, decision: 'deny', always: false, message: `The run was cancelled by ${by}.`, by, reason, ...(creditId !== undefined ? { creditId } : {}) });
+  const chunk = Buffer.from(
+    [
+      line({ type: 'interrupt_sent', by: 'olivia', controlId }),
+      closed('appr_one000000000001', 'olivia', 'interrupted', controlId),
+      closed('appr_two000000000002', 'olivia', 'interrupted', controlId),
+      closed('appr_three0000000003', 'oscar', 'interrupted', controlId),
+      closed('appr_four00000000004', 'olivia', 'interrupted', null),
+      closed('appr_five00000000005', 'a local SIGINT', 'interrupted'),
+      closed('appr_six000000000006', 'runner', 'ended'),
+      closed('appr_seven0000000007', 'claude', 'cancelled'),
+      closed('appr_eight0000000008', 'runner', 'operator'),
+      closed('appr_nine00000000009', 'olivia', 'ended'),
+    ].join('\n') + '\n',
+  );
+  const by = credits
+    .chunk('run-a', chunk, new Map(), 1)
+    .toString('utf8')
+    .trim()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as { by: string }).by);
+  assert.deepEqual(by, [
+    'olivia',
+    'olivia',
+    'olivia',
+    'the runner (says oscar)',
+    'the runner (says olivia)',
+    'the runner (says a local SIGINT)',
+    'runner',
+    'claude',
+    'runner',
+    'the runner (says olivia)',
+  ]);
+  // An approval's answer: a deny's message is part of it (as sent, or as the token rules redact it).
+  const deny = { kind: 'approval', approvalId: 'appr_one000000000001', decision: 'deny', always: false, message: 'not with AKIAABCDEFGHIJKLMNOP' } as const;
+  const id = credits.mint('run-a', deny, 'olivia');
+  assert.ok(credits.vouches('run-a', { ...deny, message: 'not with [REDACTED:aws]', redacted: true }, 'olivia', id));
+  assert.ok(!credits.vouches('run-a', { ...deny, message: null }, 'olivia', id), 'without its message');
+  assert.ok(!credits.vouches('run-a', { ...deny, approvalId: 'appr_two000000000002' }, 'olivia', id), 'another approval');
+  assert.ok(!credits.vouches('run-a', { ...deny, decision: 'allow' }, 'olivia', id), 'the other decision');
+});

@@ -18,8 +18,10 @@ export function coreHarness(o: LmdbStoreOptions = {}) {
   let clock = 1_700_000_000_000;
   const now = () => clock;
   const box = SecretBox.fromDataDir(dataDir);
-  const runs = new RunService({ store, bus, box, credits: new Credits(box), log: silentLogger, now, maxRuns: 100, maxRunBytes: 1024 * 1024 });
+  const credits = new Credits(box);
+  const runs = new RunService({ store, bus, box, credits, log: silentLogger, now, maxRuns: 100, maxRunBytes: 1024 * 1024 });
   return {
+    credits,
     dataDir,
     store,
     bus,
