@@ -1,6 +1,7 @@
 import type { ApprovalInfo } from '../../protocol/claude-events.js';
 import { approvalKind, modeLabel } from '../../protocol/claude-steer.js';
 import { visibleText } from '../../protocol/terminal-escapes.js';
+import { DiffReader, type DiffRowKind } from '../../protocol/unified-diff.js';
 
 /**
  * What a special approval holds, as terminal lines: an edit's diff (kinds for colour), Claude's
@@ -32,16 +33,24 @@ function cut(s: string, width: number): string {
   return s.length > width ? `${s.slice(0, width - 1)}…` : s;
 }
 
-/** A unified diff (git form) as coloured-by-kind lines: file headers dropped, hunks kept. */
+const STEER_KIND: Record<DiffRowKind, SteerKind | null> = { file: null, header: null, hunk: 'diff-hunk', add: 'diff-add', del: 'diff-del', context: 'note', 'no-newline': 'diff-meta', meta: 'diff-meta' };
+
+/**
+ * A unified diff (git form) as coloured-by-kind lines: file headers dropped, hunks kept. Lines
+ * are classified as they came (`DiffReader`: a "+++ " inside a hunk is an added line, shown),
+ * then cleaned one by one.
+ */
 export function diffLines(text: string, opts: SteerOptions = {}): SteerLine[] {
   const width = opts.width ?? 200;
   const max = opts.maxLines ?? 60;
   const out: SteerLine[] = [];
-  const rows = cleanLines(text).filter((l) => !/^(diff --git |--- |\+\+\+ |index )/.test(l));
-  for (const l of rows.slice(0, max)) {
-    const kind: SteerKind = l.startsWith('@@') ? 'diff-hunk' : l.startsWith('+') ? 'diff-add' : l.startsWith('-') ? 'diff-del' : l.startsWith('\\') ? 'diff-meta' : 'diff-meta';
-    out.push({ kind: kind === 'diff-meta' && l.startsWith(' ') ? 'note' : kind, text: cut(l, width) });
+  const reader = new DiffReader();
+  const rows: SteerLine[] = [];
+  for (const l of text.replace(/\n+$/, '').split('\n')) {
+    const kind = STEER_KIND[reader.next(l.replace(/\r$/, ''))];
+    if (kind) rows.push({ kind, text: visibleText(l, { tab: '    ' }) });
   }
+  for (const r of rows.slice(0, max)) out.push({ kind: r.kind, text: cut(r.text, width) });
   if (rows.length > max) out.push({ kind: 'note', text: `… ${rows.length - max} more diff lines` });
   return out;
 }

@@ -1,4 +1,5 @@
 import { visibleText } from '../../protocol/terminal-escapes.js';
+import { DiffReader } from '../../protocol/unified-diff.js';
 import { escapeHtml, raw, type SafeHtml } from './html.js';
 
 /**
@@ -64,7 +65,6 @@ export function renderDiffHtml(text: string, opts: DiffOptions = {}): DiffHtml {
   const files: DiffFile[] = [];
   const out: string[] = [];
   let file: DiffFile | null = null;
-  let inHunk = false;
   let open = false;
   let headAt = -1;
   let shown = 0;
@@ -88,43 +88,48 @@ export function renderDiffHtml(text: string, opts: DiffOptions = {}): DiffHtml {
     files.push(file);
     headAt = out.push('') - 1;
     open = true;
-    inHunk = false;
   };
 
+  // Each line's kind as it sits in the diff (a "+++ " inside a hunk is an added line, shown).
+  const reader = new DiffReader();
   for (const row of lines) {
     if (shown >= maxLines) break;
     shown++;
-    if (row.startsWith('diff --git ')) {
+    const kind = reader.next(row);
+    if (kind === 'file') {
       startFile(pathOf(row));
       continue;
     }
     if (!file) startFile('(diff)');
     const f = file!;
-    if (!inHunk || /^(diff |index |--- |\+\+\+ |new file|deleted file|similarity|rename |old mode|new mode|Binary files)/.test(row)) {
-      if (row.startsWith('@@')) {
-        inHunk = true;
-        line('dl-hunk', row);
-        continue;
-      }
-      if (row.startsWith('new file')) f.note = 'new';
-      else if (row.startsWith('deleted file')) f.note = 'deleted';
-      else if (row.startsWith('rename ')) f.note = 'renamed';
-      else if (row.startsWith('Binary files')) f.note = 'binary';
-      if (row.startsWith('--- ') || row.startsWith('+++ ') || row.startsWith('index ')) continue; // the heading names the file
-      if (!inHunk) {
+    switch (kind) {
+      case 'header':
+        continue; // the heading names the file
+      case 'meta':
+        if (row.startsWith('new file')) f.note = 'new';
+        else if (row.startsWith('deleted file')) f.note = 'deleted';
+        else if (row.startsWith('rename ')) f.note = 'renamed';
+        else if (row.startsWith('Binary files')) f.note = 'binary';
         line('dl-meta', row);
         continue;
-      }
+      case 'hunk':
+        line('dl-hunk', row);
+        continue;
+      case 'add':
+        f.adds++;
+        line('dl-add', row);
+        continue;
+      case 'del':
+        f.dels++;
+        line('dl-del', row);
+        continue;
+      case 'no-newline':
+        line('dl-meta', row);
+        continue;
+      case 'context':
+        line('dl-ctx', row);
+        continue;
     }
-    if (row.startsWith('@@')) line('dl-hunk', row);
-    else if (row.startsWith('+')) {
-      f.adds++;
-      line('dl-add', row);
-    } else if (row.startsWith('-')) {
-      f.dels++;
-      line('dl-del', row);
-    } else if (row.startsWith('\\')) line('dl-meta', row);
-    else line('dl-ctx', row);
   }
   closeFile();
   return { html: raw(out.join('\n')), files, lines: shown, truncated: shown < lines.length };

@@ -3,6 +3,7 @@ import stringWidth from 'string-width';
 import { wrapLine, type OutputLine } from '../output-model.js';
 import { sanitizeLine, type Segment, type Style } from '../sanitize.js';
 import type { Theme } from '../theme.js';
+import { DiffReader, type DiffRowKind } from '../../../protocol/unified-diff.js';
 
 /** A document for the pager: its lines as sanitized segments, wrapped to a width on demand. */
 export interface PagerDoc {
@@ -12,14 +13,10 @@ export interface PagerDoc {
   note: string | null;
 }
 
-/** What a unified-diff line is: coloured by its first characters, and bold for file headers. */
-function diffStyle(line: string): Style | null {
-  if (line.startsWith('+++ ') || line.startsWith('--- ') || line.startsWith('diff --git ') || line.startsWith('index ')) return { bold: true };
-  if (line.startsWith('@@')) return { color: 'cyan' };
-  if (line.startsWith('+')) return { color: 'green' };
-  if (line.startsWith('-')) return { color: 'red' };
-  return null;
-}
+/** How each kind of diff line looks: coloured, and bold for file headers (`DiffReader` says which is which). */
+const DIFF_STYLE: Record<DiffRowKind, Style | null> = {
+  file: { bold: true }, header: { bold: true }, hunk: { color: 'cyan' }, add: { color: 'green' }, del: { color: 'red' }, context: null, 'no-newline': null, meta: null,
+};
 
 /**
  * Turns artifact text into pager lines. Every control sequence is removed (an artifact is what
@@ -31,8 +28,9 @@ export function pagerDoc(title: string, text: string, opts: { diff: boolean; not
   const raw = text.replace(/\r\n?/g, '\n').split('\n');
   if (raw.length > 1 && raw.at(-1) === '') raw.pop();
   let style: Style = {};
+  const reader = opts.diff ? new DiffReader() : null;
   const lines = raw.map((l, i): OutputLine => {
-    const diff = opts.diff ? diffStyle(l) : null;
+    const diff = reader ? DIFF_STYLE[reader.next(l)] : null;
     const s = sanitizeLine(l.replace(/\t/g, '    '), diff ? {} : style);
     if (!diff) style = s.end;
     const segments: Segment[] = diff ? s.segments.map((seg) => ({ text: seg.text, ...diff })) : s.segments;
