@@ -11,7 +11,7 @@ import { DiffReader, type DiffRowKind } from '../../protocol/unified-diff.js';
  * and the whole at `maxLines`, so a 1 MB line or a huge plan prints bounded.
  */
 
-export type SteerKind = 'diff-add' | 'diff-del' | 'diff-hunk' | 'diff-meta' | 'question' | 'option' | 'plan' | 'note';
+export type SteerKind = 'diff-add' | 'diff-del' | 'diff-hunk' | 'diff-meta' | 'question' | 'option' | 'plan' | 'input' | 'note';
 
 export interface SteerLine {
   kind: SteerKind;
@@ -55,6 +55,39 @@ export function diffLines(text: string, opts: SteerOptions = {}): SteerLine[] {
   return out;
 }
 
+/** `s` in pieces of at most `width` characters: a long line wraps, so no part of it goes unseen. */
+function wrap(s: string, width: number): string[] {
+  if (s.length <= width) return [s];
+  const out: string[] = [];
+  for (let i = 0; i < s.length; i += width) out.push(s.slice(i, i + width));
+  return out;
+}
+
+/**
+ * A tool call's input as lines for the person approving it: pretty JSON, cleaned like every
+ * Claude-supplied text, and wrapped at `width`, never cut: an approval shows all of
+ * `npm test && curl … | sh`, not its harmless start. At most `maxLines`, then a line saying how
+ * many more there are.
+ */
+export function inputLines(input: unknown, inputTruncated: boolean, opts: SteerOptions = {}): SteerLine[] {
+  const width = opts.width ?? 200;
+  const max = opts.maxLines ?? 60;
+  let text: string;
+  if (typeof input === 'string') text = input;
+  else {
+    try {
+      text = JSON.stringify(input, null, 2) ?? '';
+    } catch {
+      text = String(input);
+    }
+  }
+  const rows = visibleText(text, { tab: '    ' }).replace(/\n+$/, '').split('\n').flatMap((l) => wrap(l, Math.max(1, width)));
+  const out: SteerLine[] = rows.slice(0, max).map((t) => ({ kind: 'input' as const, text: t }));
+  if (rows.length > max) out.push({ kind: 'note', text: `… ${rows.length - max} more lines of input (--json has it all)` });
+  if (inputTruncated) out.push({ kind: 'note', text: '… the input was cut by the runner (the raw stream has it all)' });
+  return out;
+}
+
 /** The lines for an approval's diff, questions or plan (none for a plain tool). */
 export function approvalDetail(info: ApprovalInfo, opts: SteerOptions = {}): SteerLine[] {
   const width = opts.width ?? 200;
@@ -93,6 +126,7 @@ const SGR: Record<SteerKind, string> = {
   question: '\u001b[1m',
   option: '',
   plan: '',
+  input: '',
   note: '\u001b[2m',
 };
 

@@ -2,7 +2,7 @@ import { Command, Option } from 'clipanion';
 import { ApprovalsResponse, type Approval } from '../../../protocol/claude-control.js';
 import { toolSummary } from '../../../protocol/one-line.js';
 import { age, safe, table } from '../../format.js';
-import { approvalDetail, paint } from '../../render/steer-text.js';
+import { approvalDetail, inputLines, paint } from '../../render/steer-text.js';
 import { GatewayCommand } from '../base.js';
 import { runIdArg } from './args.js';
 
@@ -53,7 +53,11 @@ export class RunsApprovalsCommand extends GatewayCommand {
     const details = () =>
       out.approvals
         .filter((a) => a.state === 'pending')
-        .map((a) => ({ a, lines: approvalDetail(a, { width: 160, maxLines: 80 }) }))
+        // A diff, questions or a plan; for any other tool its whole input (the table cuts it).
+        .map((a) => {
+          const lines = approvalDetail(a, { width: 160, maxLines: 80 });
+          return { a, lines: lines.length > 0 ? lines : inputLines(a.input, a.inputTruncated, { width: 160, maxLines: 80 }) };
+        })
         .filter((d) => d.lines.length > 0)
         .map((d) => `\n${d.a.approvalId} ${safe(d.a.toolName)}:\n${d.lines.map((l) => `  ${paint(l, colour)}`).join('\n')}\n`)
         .join('');

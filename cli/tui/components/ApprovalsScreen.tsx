@@ -6,10 +6,9 @@ import { atLeast } from '../../../protocol/roles.js';
 import { toolSummary } from '../../../protocol/timeline.js';
 import { ESC_BACK, usePanelHelp } from '../hooks/use-panel-help.js';
 import type { PanelProps } from '../panels.js';
-import { plainText } from '../sanitize.js';
 import { clean, fit } from '../theme.js';
 import { approvalKind, type ClaudeQuestion, type QuestionAnswers } from '../../../protocol/claude-steer.js';
-import { approvalDetail, type SteerKind } from '../../render/steer-text.js';
+import { approvalDetail, inputLines, type SteerKind } from '../../render/steer-text.js';
 
 const STEER_COLOR: Partial<Record<SteerKind, string>> = { 'diff-add': 'green', 'diff-del': 'red', 'diff-hunk': 'cyan', question: 'yellow' };
 
@@ -71,22 +70,6 @@ function mark(a: Approval): string {
 function mmss(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
-}
-
-/** The input of a tool call as lines for people: pretty JSON, every line sanitized. */
-function inputLines(a: Approval): string[] {
-  let text: string;
-  if (typeof a.input === 'string') text = a.input;
-  else {
-    try {
-      text = JSON.stringify(a.input, null, 2) ?? '';
-    } catch {
-      text = String(a.input);
-    }
-  }
-  const lines = text.split('\n').map((l) => plainText(l));
-  if (a.inputTruncated) lines.push('… (the input was cut; the raw stream has it all)');
-  return lines;
 }
 
 /** After the approval under the cursor changed by itself, this long (ms) before a key answers it (a setting: tests lengthen it). */
@@ -251,10 +234,9 @@ export function ApprovalsScreen({ ctx, api, close, keys, setHelp, height, width,
     // A diff, questions or a plan say it better than the raw input; the input follows if there is room.
     for (const l of extra) details.push({ text: l.text, ...(STEER_COLOR[l.kind] ? { color: STEER_COLOR[l.kind]! } : {}), ...(l.kind === 'note' ? { dim: true } : {}) });
     if (extra.length === 0) details.push({ text: 'input:' });
-    const lines = extra.length ? [] : inputLines(a);
-    const shown = lines.length > room ? lines.slice(0, Math.max(0, room - 1)) : lines;
-    for (const l of shown) details.push({ text: `  ${l}` });
-    if (shown.length < lines.length) details.push({ text: `  … ${lines.length - shown.length} more lines`, dim: true });
+    // Wrapped, never cut at the edge: the whole command is what is approved.
+    const lines = extra.length ? [] : inputLines(a.input, a.inputTruncated, { width: Math.max(10, width - 2), maxLines: Math.max(1, room - (a.inputTruncated ? 2 : 1)) });
+    for (const l of lines) details.push({ text: `  ${l.text}`, ...(l.kind === 'note' ? { dim: true } : {}) });
   }
   usePanelHelp(setHelp, [
     ...(mayAnswer
