@@ -54,6 +54,8 @@ test('at exit the runner uploads the log, both diffs, the untracked list and its
     'echo scratch > notes.txt',
     'mkdir -p coverage/sub && printf "TN:\\nSF:app.js\\nend_of_record\\n" > coverage/lcov.info && printf "{\\"lines\\":97.5}" > coverage/sub/summary.json',
     `printf 'secret=${DB_PASSWORD}\\n' > coverage/leak.txt`,
+    // A file named "-" holding a clipboard write and a title: for the operator's terminal.
+    `printf '\\033[32mok\\033[0m \\033]52;c;cHduZWQ=\\007\\033]0;pwned\\007end\\n' > coverage/-`,
     'ln -s /etc/passwd coverage/passwd && ln -s /etc coverage/etc',
     'echo "password is $DB_PASSWORD"',
     `echo "token ${GHP}"`,
@@ -75,7 +77,7 @@ test('at exit the runner uploads the log, both diffs, the untracked list and its
   assert.equal(list.code, 0, list.stderr);
   const arts = (JSON.parse(list.stdout) as { artifacts: ArtifactInfo[] }).artifacts;
   const byName = Object.fromEntries(arts.map((a) => [a.name, a]));
-  assert.deepEqual(Object.keys(byName).sort(), ['diff.patch', 'files/coverage/lcov.info', 'files/coverage/leak.txt', 'files/coverage/sub/summary.json', 'run.log', 'staged.patch', 'untracked.txt']);
+  assert.deepEqual(Object.keys(byName).sort(), ['diff.patch', 'files/coverage/-', 'files/coverage/lcov.info', 'files/coverage/leak.txt', 'files/coverage/sub/summary.json', 'run.log', 'staged.patch', 'untracked.txt']);
   assert.equal(byName['diff.patch']!.kind, 'diff');
   assert.equal(byName['run.log']!.collection, null, 'collected at exit');
   assert.ok(arts.every((a) => a.redacted), 'all of these are text');
@@ -131,6 +133,25 @@ test('at exit the runner uploads the log, both diffs, the untracked list and its
   assert.equal(mixed.code, 1);
   assert.equal(mixed.stdout, '');
   assert.equal(JSON.parse(mixed.stderr).error.code, 'ERR_USAGE');
+  // To a terminal (-o -): the workspace's escape sequences are dropped, colours kept; --raw, a
+  // pipe: the bytes as they are. An artifact named "-" is saved as a file named "-", not to stdout.
+  const onTty = await runCli(['runs', 'artifacts', c.id, '--download', 'files/coverage/-', '-o', '-'], g.env, { tty: true });
+  assert.equal(onTty.code, 0, onTty.stderr);
+  assert.equal(onTty.stdout, '\u001b[32mok\u001b[0m end\n');
+  for (const [argv, tty] of [[['-o', '-', '--raw'], true], [['-o', '-'], false]] as const) {
+    const raw = await runCli(['runs', 'artifacts', c.id, '--download', 'files/coverage/-', ...argv], g.env, { tty });
+    assert.equal(raw.stdout, '\u001b[32mok\u001b[0m \u001b]52;c;cHduZWQ=\u0007\u001b]0;pwned\u0007end\n', argv.join(' '));
+  }
+  const here = process.cwd();
+  process.chdir(cwd);
+  try {
+    const dash = await runCli(['runs', 'artifacts', c.id, '--download', 'files/coverage/-'], g.env, { tty: true });
+    assert.equal(dash.code, 0, dash.stderr);
+    assert.equal(dash.stdout, '', 'nothing on the terminal');
+    assert.match(readFileSync(join(cwd, '-'), 'utf8'), /pwned/);
+  } finally {
+    process.chdir(here);
+  }
   const stray = await runCli(['runs', 'artifacts', c.id, '-o', 'x.log'], g.env);
   assert.equal(stray.code, 1);
   assert.match(stray.stderr, /--output goes with --download/);
@@ -146,7 +167,7 @@ test('at exit the runner uploads the log, both diffs, the untracked list and its
 
   const audit = (JSON.parse((await get(g, '/api/v1/audit')).body.toString()) as { entries: AuditEntry[] }).entries;
   assert.ok(audit.some((e) => e.action === 'artifact.upload' && e.detail?.['name'] === 'diff.patch'));
-  assert.ok(audit.some((e) => e.action === 'artifacts.collected' && e.detail?.['trigger'] === 'exit' && e.detail?.['uploaded'] === 7));
+  assert.ok(audit.some((e) => e.action === 'artifacts.collected' && e.detail?.['trigger'] === 'exit' && e.detail?.['uploaded'] === 8));
   assert.ok(audit.some((e) => e.action === 'artifact.download' && e.detail?.['name'] === 'run.log'));
   const collected = await runCli(['runs', 'logs', c.id, '--json'], g.env);
   const done = collected.stdout.trim().split('\n').map((l) => JSON.parse(l) as { stream: string; text: string }).filter((l) => l.stream === 'event').map((l) => JSON.parse(l.text) as { type: string; skipped?: { name: string; reason: string }[] });

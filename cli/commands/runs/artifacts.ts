@@ -7,6 +7,7 @@ import { Command, Option } from 'clipanion';
 import { ArtifactsResponse, artifactBasename, isArtifactName } from '../../../protocol/artifacts.js';
 import { CliError, EXIT } from '../../exit-codes.js';
 import { age, bytes, jsonLine, safe, table } from '../../format.js';
+import { isTerminal, TerminalFilter } from '../../terminal-filter.js';
 import { GatewayCommand } from '../base.js';
 import { runIdArg } from './args.js';
 
@@ -26,7 +27,8 @@ export class RunsArtifactsCommand extends GatewayCommand {
       file appears only once it is whole and its SHA-256 matches the gateway's record (a download
       that fails leaves nothing behind; one stopped with Ctrl-C may leave a hidden .NAME.….part
       file). Something that is not a plain file (/dev/null, a FIFO, a symlink) is written into.
-      \`--output -\` writes it to stdout (not with --json).
+      \`--output -\` writes it to stdout (not with --json); on a terminal its escape sequences
+      are dropped as \`ccg runs logs\` drops them (colours stay), unless --raw.
     `,
     examples: [
       ['List', 'ccg runs artifacts 7k2m9x4q3w8z'],
@@ -39,6 +41,7 @@ export class RunsArtifactsCommand extends GatewayCommand {
   download = Option.String('--download', { description: 'Download the artifact with this name' });
   output = Option.String('-o,--output', { description: 'With --download: the file to write (- for stdout)' });
   force = Option.Boolean('--force', false, { description: 'With --download: overwrite an existing file' });
+  raw = Option.Boolean('--raw', false, { description: 'With --output - on a terminal: write the bytes exactly as they are (escape sequences included)' });
 
   protected async run(): Promise<number> {
     const id = runIdArg(this.id);
@@ -55,7 +58,8 @@ export class RunsArtifactsCommand extends GatewayCommand {
     }
     const name = this.download;
     if (!isArtifactName(name)) throw new CliError(`"${safe(name.slice(0, 100))}" is not an artifact name`, EXIT.NOT_FOUND, 'ERR_NOT_FOUND');
-    const dest = this.output ?? artifactBasename(name);
+    // Only --output - is stdout: an artifact the runner named files/- is saved as a file named "-".
+    const dest = this.output ?? (artifactBasename(name) === '-' ? './-' : artifactBasename(name));
     // stdout carries the artifact itself: a JSON document after it would corrupt both.
     if (dest === '-' && this.json) throw new CliError('--output - writes the artifact itself to stdout; leave out --json, or give --output FILE', EXIT.ERROR, 'ERR_USAGE');
     let existing: Stats | null = null;
@@ -67,7 +71,10 @@ export class RunsArtifactsCommand extends GatewayCommand {
     if (existing && !this.force) throw new CliError(`${dest} exists; pass --force to overwrite it, or --output FILE`);
     const res = await api.open('GET', `/api/v1/runs/${id}/artifacts/${encodeURIComponent(name)}`);
     if (dest === '-') {
-      await pipeline(res, this.context.stdout, { end: false });
+      // The workspace's bytes (Claude wrote them): on a terminal, never its escape sequences.
+      const filter = !this.raw && isTerminal(this.context.stdout) ? new TerminalFilter() : null;
+      const through = filter ? [new Transform({ transform: (chunk: Buffer, _enc, done) => done(null, filter.write(chunk)) })] : [];
+      await pipeline([res, ...through, this.context.stdout], { end: false });
       return 0;
     }
     // Written beside the destination, then renamed: never a partial file under the real name.
