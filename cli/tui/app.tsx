@@ -504,7 +504,7 @@ export function App(props: AppProps) {
       : filter
       ? `filter: ${clean(filter, 40)}  (/ changes it, Esc in the prompt clears it)`
       : output.error
-        ? `! ${output.error}`
+        ? `! ${clean(output.error, 200)}`
         : 'press / to filter, n to create a run';
   const banner = statusBanner(selected, live, steering.keysRun);
   const panelHeight = body - 1;

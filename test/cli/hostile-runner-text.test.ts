@@ -102,6 +102,17 @@ test('every ccg command that prints runner- or Claude-supplied text prints no ES
     assert.match(res.stdout, /ok/);
     assertInert(res.stdout.replace(/\u001b\[[0-9;:]*m/g, ''), `runs exec --wait${json ? ' --json' : ''}`);
     assertInert(res.stderr, `runs exec --wait${json ? ' --json' : ''} (stderr)`);
+    // A code no process exits with here is a failure, not 256 % 256 = 0; a character split across
+    // two chunks is one character in the JSON.
+    const failing = runCli(['runs', 'exec', run.id, 'hello', '--wait', ...(json ? ['--json'] : [])], g.env);
+    const again = (await r.next('exec', (m) => (m as { requestId: string }).requestId !== asked.requestId)) as { requestId: string };
+    await r.events({ type: 'exec_started', requestId: again.requestId, name: 'hello', params: {} });
+    await r.output(STREAM_COMMAND, Buffer.from([0x63, 0x61, 0x66, 0xc3]));
+    await r.output(STREAM_COMMAND, Buffer.from([0xa9, 0x0a]));
+    await r.events({ type: 'exec_exit', requestId: again.requestId, name: 'hello', code: 256, signal: null, timedOut: false, truncated: false, durationMs: 1 });
+    const failed = await failing;
+    assert.equal(failed.code, 1, `exit code 256 ${json ? '--json' : ''}`);
+    if (json) assert.equal(failed.stdout.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { text?: string }).text ?? '').join(''), 'café\n');
     const collect = runCli(['runs', 'collect', run.id, '--wait', ...(json ? ['--json'] : [])], g.env);
     const c = (await r.next('collect')) as { requestId: string };
     lastSeq = await r.events({ type: 'collect_done', requestId: c.requestId, trigger: 'request', uploaded: [{ name: evil('up'), bytes: 1, truncated: false }], skipped: [{ name: evil('skip'), reason: evil('why') }], error: null });

@@ -104,7 +104,7 @@ export class RunsEventsCommand extends GatewayCommand {
       client.on('live_text', (m) => {
         if (m.runId !== id) return;
         if (this.json) {
-          if (this.live) this.context.stdout.write(JSON.stringify(m) + '\n');
+          if (this.live) this.context.stdout.write(jsonLine(m));
         } else this.livePrinter?.onLive(m);
       });
       client.on('run', (run) => {

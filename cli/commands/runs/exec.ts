@@ -1,3 +1,4 @@
+import { StringDecoder } from 'node:string_decoder';
 import { Command, Option } from 'clipanion';
 import { ExecResponse } from '../../../protocol/api.js';
 import { STREAM_COMMAND } from '../../../protocol/frames.js';
@@ -20,7 +21,7 @@ export class RunsExecCommand extends GatewayCommand {
 
       With --wait, streams the command's output (stdout and stderr together) and exits with the
       command's exit code: 128 + N when signal N ended it, 124 when it hit its timeout on the
-      runner. A refusal by the runner exits 1 and prints the runner's reason; a name it does not
+      runner, 1 for a code outside 0–255 (256 would read as success). A refusal by the runner exits 1 and prints the runner's reason; a name it does not
       offer exits 66. --timeout gives up waiting (124), not the command: it runs on to its end or
       to the runner's own timeout, and the runner takes no other command meanwhile. Without --wait,
       prints the request id and returns at once; the output is in \`ccg runs logs ID --json\`
@@ -62,11 +63,13 @@ export class RunsExecCommand extends GatewayCommand {
     let mine = false;
     // On a terminal, the runner's escape sequences are filtered (colours kept); see `runs logs`.
     const filter = !this.raw && isTerminal(this.context.stdout) ? new TerminalFilter() : null;
+    const decoder = new StringDecoder('utf8');
     return followRequest(target, id, res.fromSeq, {
       // One command runs at a time on a runner: between our exec_started and exec_exit, stream 2 is ours.
       chunk: (c) => {
         if (c.stream !== STREAM_COMMAND || !mine) return;
-        if (this.json) this.context.stdout.write(jsonLine({ seq: c.seq, text: Buffer.from(c.data).toString('utf8') }));
+        // A character split across two chunks is decoded whole (as runs logs --json does).
+        if (this.json) this.context.stdout.write(jsonLine({ seq: c.seq, text: decoder.write(Buffer.from(c.data)) }));
         else this.context.stdout.write(filter ? filter.write(c.data) : c.data);
       },
       event: (ev) => {

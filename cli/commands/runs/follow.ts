@@ -72,9 +72,13 @@ export function followRequest(target: GatewayTarget, runId: string, fromSeq: num
   });
 }
 
-/** The exit status of a command that ended: its code, or 128 + the signal's number. */
+/**
+ * The exit status of a command that ended: its code, or 128 + the signal's number. A code a
+ * process cannot exit with here (outside 0–255: a Windows `exit /b 256`, or a hostile runner's)
+ * is a failure (1), never what the shell would make of it (256 is 0 modulo 256: success).
+ */
 export function commandExitStatus(code: number | null, signal: string | null): number {
-  if (code !== null) return code;
+  if (code !== null) return code >= 0 && code <= 255 ? code : EXIT.ERROR;
   const n = signal ? (osConstants.signals as Record<string, number>)[signal] : undefined;
   return n !== undefined ? 128 + n : EXIT.ERROR;
 }
