@@ -142,6 +142,15 @@ export class OperatorClient extends EventEmitter<OperatorClientEvents> {
     return true;
   }
 
+  /** Stops reading the socket until `resume` (the reader cannot keep up; see ReconnectingSocket.pause). */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
   /** Drops the connection now and reconnects (the TUI's `r`). */
   reconnectNow(): void {
     this.socket.reconnectNow();

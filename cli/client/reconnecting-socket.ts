@@ -90,6 +90,8 @@ export class ReconnectingSocket {
   private index = 0;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** Reading is paused (`pause`): the reader cannot keep up; the gateway holds or re-reads what follows. */
+  private paused = false;
 
   constructor(private readonly o: ReconnectingSocketOptions) {
     if (o.gateways.length === 0) throw new Error('ReconnectingSocket needs at least one gateway URL');
@@ -139,6 +141,26 @@ export class ReconnectingSocket {
     if (this.current) this.current.noted = err;
   }
 
+  /**
+   * Stops reading the connection (and the next one) until `resume`: whoever consumes the
+   * messages cannot keep up (a `| less` nobody scrolls). TCP then pushes back to the gateway,
+   * which keeps what follows in its store rather than in this process's memory. A paused
+   * connection's silence is ours, not the gateway's: the heartbeat does not count it.
+   */
+  pause(): void {
+    this.paused = true;
+    if (this.current?.ws.readyState === WebSocket.OPEN) this.current.ws.pause();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const a = this.current;
+    if (!a) return;
+    a.lastHeard = Date.now();
+    if (a.ws.readyState === WebSocket.OPEN) a.ws.resume();
+  }
+
   /** Drops the current connection now; the usual retry follows. */
   reconnectNow(): void {
     this.current?.ws.terminate();
@@ -175,6 +197,7 @@ export class ReconnectingSocket {
     ws.on('ping', heard);
     ws.on('open', () => {
       heard();
+      if (this.paused) ws.pause();
       this.watch(a);
       if (!a.settled) this.o.handlers.open();
     });
@@ -205,6 +228,10 @@ export class ReconnectingSocket {
     const every = this.o.heartbeatMs;
     if (every === undefined || a.settled) return;
     a.heartbeat = setInterval(() => {
+      if (this.paused) {
+        a.lastHeard = Date.now();
+        return;
+      }
       const silent = Date.now() - a.lastHeard;
       if (silent > 3 * every) {
         a.noted = new CliError(`no word from the gateway for ${Math.round(silent / 1000)} s`, EXIT.UNREACHABLE, 'ERR_UNREACHABLE');

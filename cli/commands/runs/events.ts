@@ -11,6 +11,7 @@ import { jsonLine } from '../../format.js';
 import { LiveTextPrinter } from '../../render/live-text-printer.js';
 import { GatewayCommand } from '../base.js';
 import { fromOption, runIdArg } from './args.js';
+import { pauseWhileFull } from './follow.js';
 
 export class RunsEventsCommand extends GatewayCommand {
   static override paths = [['runs', 'events']];
@@ -96,8 +97,10 @@ export class RunsEventsCommand extends GatewayCommand {
           resolve(0);
         }
       };
+      const written = pauseWhileFull(client, this.context.stdout);
       client.on('chunk', (c) => {
         if (c.stream === STREAM_EVENT) for (const item of itemsOfChunk(c)) this.emit(item);
+        written();
         maybeDone();
       });
       if (!this.json) this.livePrinter = new LiveTextPrinter((s) => this.context.stdout.write(s));

@@ -82,3 +82,22 @@ export function commandExitStatus(code: number | null, signal: string | null): n
   const n = signal ? (osConstants.signals as Record<string, number>)[signal] : undefined;
   return n !== undefined ? 128 + n : EXIT.ERROR;
 }
+
+/**
+ * For a follower writing what a socket brings: call the function returned after each write.
+ * While `out` is full (its reader is slow: a `| less` nobody scrolls) the socket is not read, so
+ * this process holds at most what one read brought, and the gateway keeps the rest in its store
+ * (a run may hold gigabytes); reading resumes once `out` drains.
+ */
+export function pauseWhileFull(client: { pause(): void; resume(): void }, out: NodeJS.WritableStream): () => void {
+  let paused = false;
+  return () => {
+    if (paused || !(out as { writableNeedDrain?: boolean }).writableNeedDrain) return;
+    paused = true;
+    client.pause();
+    out.once('drain', () => {
+      paused = false;
+      client.resume();
+    });
+  };
+}

@@ -9,6 +9,7 @@ import { jsonLine } from '../../format.js';
 import { isTerminal, TerminalFilter } from '../../terminal-filter.js';
 import { GatewayCommand } from '../base.js';
 import { fromOption, runIdArg } from './args.js';
+import { pauseWhileFull } from './follow.js';
 
 export class RunsLogsCommand extends GatewayCommand {
   static override paths = [['runs', 'logs']];
@@ -85,12 +86,14 @@ export class RunsLogsCommand extends GatewayCommand {
           resolve(0);
         }
       };
+      const written = pauseWhileFull(client, out);
       client.on('chunk', (c) => {
         if (this.json) {
           out.write(jsonLine({ seq: c.seq, stream: STREAMS[c.stream] ?? String(c.stream), time: c.time, text: decode(c.stream, c.data) }));
         } else if (CHILD_STREAMS.has(c.stream)) {
           out.write(this.filter ? this.filter.write(c.data) : c.data);
         }
+        written();
         maybeDone();
       });
       client.on('run', (run) => {
