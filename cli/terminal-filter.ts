@@ -1,11 +1,12 @@
-import { EscapeScanner, INVISIBLE_REPLACEMENT } from '../protocol/terminal-escapes.js';
+import { EscapeScanner, INVISIBLE_REPLACEMENT, safeSgrParams } from '../protocol/terminal-escapes.js';
 
 /** An escape sequence still open after this many characters is not one: its introducer is dropped. */
 const MAX_PENDING = 4096;
 
 /**
  * A run's output made safe for the operator's own terminal, as a stream: text, newlines, tabs,
- * carriage returns, backspaces and colours (plain SGR) pass; every other escape sequence (OSC 52
+ * carriage returns, backspaces and colours (SGR, only what `safeSgrParams` keeps: nothing that
+ * hides text) pass; every other escape sequence (OSC 52
  * clipboard writes, titles, screen clears, cursor moves, DCS…) and control character is dropped,
  * in 7-bit and 8-bit (C1) forms alike, and bidi controls show as U+FFFD. Built on the one escape
  * scanner (protocol/terminal-escapes.ts), linear in its input; a sequence split across chunks is
@@ -33,9 +34,14 @@ export class TerminalFilter {
         case 'invisible':
           out += INVISIBLE_REPLACEMENT;
           break;
-        case 'csi':
-          if (sc.sgrParams() !== null) out += s.slice(sc.start, sc.end).replace('\u009b', '\u001b['); // colours, always in the 7-bit form
+        case 'csi': {
+          // Colours, in the 7-bit form, with only what cannot hide text (safeSgrParams: no
+          // background, inverse or conceal).
+          const params = sc.sgrParams();
+          const kept = params === null ? [] : safeSgrParams(params);
+          if (kept.length > 0) out += `\u001b[${kept.join(';')}m`;
           break;
+        }
         case 'control': {
           const c = s.charCodeAt(sc.start);
           if (c === 0x0a || c === 0x09 || c === 0x0d || c === 0x08) out += s[sc.start];

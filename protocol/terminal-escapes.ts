@@ -229,6 +229,37 @@ export class EscapeScanner {
   }
 }
 
+/**
+ * The SGR parameters of a run's colours that may reach a person's terminal (the TUI and
+ * `ccg runs logs` alike): reset, bold, dim, italic, underline, their resets, and the 16
+ * foreground colours, black as bright black (black text vanishes on a dark terminal). Dropped:
+ * backgrounds (text the colour of its background is hidden), inverse, conceal, blink, and
+ * extended colours, whose numbers are consumed so they are never misread as others, and any
+ * parameter with sub-parameters. An empty list: nothing to apply.
+ *
+ * @example
+ * safeSgrParams('1;30;47;8') // [1, 90]
+ * safeSgrParams('') // [0]
+ */
+export function safeSgrParams(params: string): number[] {
+  const parts = params === '' ? ['0'] : params.split(';');
+  const kept: number[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i]!;
+    if (p.includes(':')) continue;
+    const n = p === '' ? 0 : Number(p);
+    if (!Number.isInteger(n)) continue;
+    if (n === 38 || n === 48 || n === 58) {
+      if (parts[i + 1] === '5') i += 2;
+      else if (parts[i + 1] === '2') i += 4;
+      continue;
+    }
+    if (n === 30) kept.push(90);
+    else if (n === 0 || (n >= 1 && n <= 4) || (n >= 22 && n <= 24) || (n >= 31 && n <= 37) || n === 39 || (n >= 90 && n <= 97)) kept.push(n);
+  }
+  return kept;
+}
+
 /** How a consumer that keeps no styles shows the layout controls. Newlines always stay. */
 export interface VisibleOptions {
   /** What a tab becomes (default: a tab). */

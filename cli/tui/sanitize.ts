@@ -1,5 +1,5 @@
 import stringWidth from 'string-width';
-import { EscapeScanner, INVISIBLE_REPLACEMENT } from '../../protocol/terminal-escapes.js';
+import { EscapeScanner, INVISIBLE_REPLACEMENT, safeSgrParams } from '../../protocol/terminal-escapes.js';
 
 /**
  * Runner output is hostile: it may try to move the cursor, clear the screen, retitle the
@@ -38,15 +38,13 @@ export interface SanitizedLine {
 const BASIC = ['gray', 'red', 'green', 'yellow', 'blue', 'magenta', 'cyan', 'white'];
 const BRIGHT = ['gray', 'redBright', 'greenBright', 'yellowBright', 'blueBright', 'magentaBright', 'cyanBright', 'whiteBright'];
 
-/** Applies the parameters of one SGR sequence (`ESC [ params m`) to a style. Unknown parts are ignored. */
+/**
+ * Applies the parameters of one SGR sequence (`ESC [ params m`) to a style: only those
+ * `safeSgrParams` keeps (as `ccg runs logs` does), so nothing can hide text.
+ */
 export function applySgr(style: Style, params: string): Style {
   const next: Style = { ...style };
-  const parts = params === '' ? ['0'] : params.split(';');
-  for (let i = 0; i < parts.length; i++) {
-    const p = parts[i]!;
-    if (p.includes(':')) continue; // sub-parameters (curly underline, colour spaces): not kept
-    const n = p === '' ? 0 : Number(p);
-    if (!Number.isInteger(n)) continue;
+  for (const n of safeSgrParams(params)) {
     if (n === 0) {
       for (const k of Object.keys(next) as (keyof Style)[]) delete next[k];
     } else if (n === 1) next.bold = true;
@@ -61,12 +59,6 @@ export function applySgr(style: Style, params: string): Style {
     else if (n >= 30 && n <= 37) next.color = BASIC[n - 30];
     else if (n >= 90 && n <= 97) next.color = BRIGHT[n - 90];
     else if (n === 39) delete next.color;
-    else if (n === 38 || n === 48 || n === 58) {
-      // Extended colours are consumed (so their numbers are not misread) and not kept.
-      if (parts[i + 1] === '5') i += 2;
-      else if (parts[i + 1] === '2') i += 4;
-    }
-    // Backgrounds, blink, inverse, conceal (which could hide text) and the rest: dropped.
   }
   return next;
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TextTimeline } from '../../cli/render/timeline-text.js';
 import { sanitizeLine, type Style } from '../../cli/tui/sanitize.js';
-import { EscapeScanner, isInvisible, showInvisible, visibleText } from '../../protocol/terminal-escapes.js';
+import { EscapeScanner, isInvisible, safeSgrParams, showInvisible, visibleText } from '../../protocol/terminal-escapes.js';
 import { ansiToText } from '../../server/render/ansi.js';
 import { renderEntryHtml } from '../../server/render/timeline-html.js';
 import { ESCAPE_CASES } from './terminal-escape-cases.js';
@@ -118,4 +118,21 @@ test('characters that show nothing are shown, so no text hides behind them; join
   }
   // Emoji: a ZWJ sequence and a presentation selector are text as they are.
   for (const emoji of ['\u{1F468}\u200d\u{1F4BB}', '\u2764\ufe0f', 'e\u0301']) assert.equal(visibleText(emoji), emoji);
+});
+
+test('one colour policy for a person\'s terminal: nothing that hides text (background, inverse, conceal) reaches runs logs or the TUI', async () => {
+  assert.deepEqual(safeSgrParams(''), [0]);
+  assert.deepEqual(safeSgrParams('1;31'), [1, 31]);
+  assert.deepEqual(safeSgrParams('30;40'), [90], 'black as gray, no background');
+  assert.deepEqual(safeSgrParams('8'), [], 'conceal');
+  assert.deepEqual(safeSgrParams('7;5;9;47;107'), [], 'inverse, blink, strike, backgrounds');
+  assert.deepEqual(safeSgrParams('38;5;196;32'), [32], 'an extended colour is consumed, not read as 5 (blink) and 196');
+  assert.deepEqual(safeSgrParams('48;2;0;0;0;1'), [1]);
+  assert.deepEqual(safeSgrParams('4:3;22'), [22], 'sub-parameters dropped');
+  const { TerminalFilter } = await import('../../cli/terminal-filter.js');
+  const f = new TerminalFilter();
+  assert.equal(f.write(Buffer.from('\x1b[8mHIDDEN\x1b[0m \x1b[30;40mblack\x1b[m \x1b[32mok\x1b[0m\n')), 'HIDDEN\x1b[0m \x1b[90mblack\x1b[0m \x1b[32mok\x1b[0m\n');
+  // The TUI reads the same: conceal and a background change nothing; black shows as gray.
+  assert.deepEqual(sanitizeLine('\x1b[8;47mHIDDEN').segments, [{ text: 'HIDDEN' }]);
+  assert.deepEqual(sanitizeLine('\x1b[30;40mblack').segments, [{ text: 'black', color: 'gray' }]);
 });
