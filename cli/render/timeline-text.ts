@@ -60,6 +60,9 @@ export function resultSummary(r: ClaudeResult, turnCostUsd: number | null = null
   return sanitizeTerminal(parts.join(' · '));
 }
 
+/** Before each further line of a multi-line text (Claude's, a tool's, a prompt's): no line of ccg's own starts so. */
+const CONTINUED = '  │ ';
+
 /**
  * Renders events one at a time into terminal lines.
  *
@@ -104,7 +107,8 @@ export class TextTimeline {
       case 'claude_text': {
         const ls = lines(ev.text);
         const who = agent ? `◇ ${agent.trimEnd()}` : 'Claude';
-        ls.forEach((l, i) => add(ev.error ? 'warn' : 'assistant', `${indent}${i === 0 ? (ev.error ? `✖ ${who} (${sanitizeTerminal(ev.error)}): ` : agent ? `${who}: ` : '◆ Claude: ') : '  '}${l}`));
+        // Continuation lines carry a bar: Claude's text cannot pass for a line of ccg's own ("  ✔ Bash allowed by admin").
+        ls.forEach((l, i) => add(ev.error ? 'warn' : 'assistant', `${indent}${i === 0 ? (ev.error ? `✖ ${who} (${sanitizeTerminal(ev.error)}): ` : agent ? `${who}: ` : '◆ Claude: ') : CONTINUED}${l}`));
         if (ev.truncated) add('notice', '  … (truncated; the raw stream has it all)');
         break;
       }
@@ -120,7 +124,7 @@ export class TextTimeline {
         const name = this.toolNames.get(ev.toolUseId) ?? 'tool';
         const ls = lines(ev.content.replace(/\n+$/, ''));
         const shown = ls.slice(0, this.o.resultLines);
-        shown.forEach((l, i) => add(ev.isError ? 'warn' : 'tool', `${indent}  ${i === 0 ? (ev.isError ? `↳ ${oneLine(name, 60)} failed: ` : '↳ ') : '  '}${l}`));
+        shown.forEach((l, i) => add(ev.isError ? 'warn' : 'tool', `${indent}  ${i === 0 ? (ev.isError ? `↳ ${oneLine(name, 60)} failed: ` : '↳ ') : CONTINUED}${l}`));
         const more = ls.length - shown.length;
         if (more > 0 || ev.truncated) add('notice', `    … ${more > 0 ? `${more} more line${more === 1 ? '' : 's'}` : ''}${ev.truncated ? ` (${int(ev.chars)} characters in all)` : ''}`);
         // An edit's patch, as Claude reported it.
@@ -132,7 +136,7 @@ export class TextTimeline {
         break;
       case 'input_sent':
         if (ev.text === null) add('prompt', `▸ ${oneLine(ev.by, 60)} typed ${ev.bytes} byte${ev.bytes === 1 ? '' : 's'}`);
-        else lines(ev.text).forEach((l, i) => add('prompt', `${i === 0 ? `▸ ${oneLine(ev.by, 60)}: ` : '  '}${l}`));
+        else lines(ev.text).forEach((l, i) => add('prompt', `${i === 0 ? `▸ ${oneLine(ev.by, 60)}: ` : CONTINUED}${l}`));
         break;
       case 'claude_result': {
         const turn = ev.costUsd !== null && this.sessionCost !== null ? Math.max(0, ev.costUsd - this.sessionCost) : null;

@@ -30,7 +30,7 @@ function timelineText(input: string): string {
     time: 0,
     event: { type: 'claude_tool_result', toolUseId: 't1', content: input, isError: false, chars: input.length, truncated: false, parentToolUseId: null },
   });
-  return lines.map((l, i) => l.text.slice(i === 0 ? '  ↳ '.length : '    '.length)).join('\n');
+  return lines.map((l, i) => l.text.slice(i === 0 ? '  ↳ '.length : '  │ '.length + 2)).join('\n');
 }
 
 /** The TUI's output pane: line by line, the style carried from one line to the next. */
