@@ -38,7 +38,7 @@ test('timeline lens: stream-json hidden, events as the readable timeline, hostil
     ev(8, { type: 'some_future_event', x: 1 }),
   ]);
   const lines = text(m);
-  assert.deepEqual(lines, ['▸ runner: go', '◆ Claude: line one cleared red', '  line \ufffdtwo', '⚙ Bash: rm -rf /', 'a warning', '│ cmd output', '» some_future_event']);
+  assert.deepEqual(lines, ['▸ runner: go', '◆ Claude: line one cleared red', '  │ line \ufffdtwo', '⚙ Bash: rm -rf /', 'a warning', '│ cmd output', '» some_future_event']);
   for (const l of m.lines) for (const s of l.segments) assert.equal(/[\u0000-\u001f\u007f-\u009f\u202e]/.test(s.text), false, JSON.stringify(s.text));
   assert.equal(m.lines[3]!.segments[0]!.color, 'cyan', 'tool calls are styled');
 
