@@ -13,11 +13,17 @@ export type UserRole = Role;
 
 /** Lowercase letters, digits, dot, dash, underscore; starts with a letter or digit; at most 32. */
 export const USERNAME_RE = /^[a-z0-9][a-z0-9._-]{0,31}$/;
+/**
+ * Names a run's timeline gives the runner's own doings (`runner`, `timeout`, `claude`): a user so
+ * named would read as them, and they as that user.
+ */
+export const RESERVED_USERNAMES: ReadonlySet<string> = new Set(['runner', 'timeout', 'claude']);
 export const Username = z
   .string()
   .trim()
   .toLowerCase()
-  .regex(USERNAME_RE, 'a username is 1 to 32 lowercase letters, digits, dots, dashes or underscores');
+  .regex(USERNAME_RE, 'a username is 1 to 32 lowercase letters, digits, dots, dashes or underscores')
+  .refine((u) => !RESERVED_USERNAMES.has(u), 'runner, timeout and claude are how a run\'s timeline names the runner\'s own doings: choose another username');
 
 export const PASSWORD_MIN = 10;
 /** Longer passwords are refused before hashing: Argon2 over megabytes would be a free DoS. */

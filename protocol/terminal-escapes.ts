@@ -232,13 +232,15 @@ export class EscapeScanner {
 /**
  * The SGR parameters of a run's colours that may reach a person's terminal (the TUI and
  * `ccg runs logs` alike): reset, bold, dim, italic, underline, their resets, and the 16
- * foreground colours, black as bright black (black text vanishes on a dark terminal). Dropped:
+ * foreground colours, black and white as bright black, gray (black text vanishes on a dark
+ * terminal, white on a light one). Dropped:
  * backgrounds (text the colour of its background is hidden), inverse, conceal, blink, and
  * extended colours, whose numbers are consumed so they are never misread as others, and any
  * parameter with sub-parameters. An empty list: nothing to apply.
  *
  * @example
  * safeSgrParams('1;30;47;8') // [1, 90]
+ * safeSgrParams('97') // [90]
  * safeSgrParams('') // [0]
  */
 export function safeSgrParams(params: string): number[] {
@@ -254,7 +256,7 @@ export function safeSgrParams(params: string): number[] {
       else if (parts[i + 1] === '2') i += 4;
       continue;
     }
-    if (n === 30) kept.push(90);
+    if (n === 30 || n === 37 || n === 97) kept.push(90);
     else if (n === 0 || (n >= 1 && n <= 4) || (n >= 22 && n <= 24) || (n >= 31 && n <= 37) || n === 39 || (n >= 90 && n <= 97)) kept.push(n);
   }
   return kept;

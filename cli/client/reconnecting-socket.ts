@@ -229,7 +229,9 @@ export class ReconnectingSocket {
     if (every === undefined || a.settled) return;
     a.heartbeat = setInterval(() => {
       if (this.paused) {
+        // Our pings still go (writing needs no reading): the gateway's idle timeout is not ours to trip.
         a.lastHeard = Date.now();
+        a.ws.ping();
         return;
       }
       const silent = Date.now() - a.lastHeard;

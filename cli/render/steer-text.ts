@@ -1,3 +1,4 @@
+import stringWidth from 'string-width';
 import type { ApprovalInfo } from '../../protocol/claude-events.js';
 import { approvalKind, modeLabel } from '../../protocol/claude-steer.js';
 import { visibleText } from '../../protocol/terminal-escapes.js';
@@ -50,16 +51,33 @@ export function diffLines(text: string, opts: SteerOptions = {}): SteerLine[] {
     const kind = STEER_KIND[reader.next(l.replace(/\r$/, ''))];
     if (kind) rows.push({ kind, text: visibleText(l, { tab: '    ' }) });
   }
-  for (const r of rows.slice(0, max)) out.push({ kind: r.kind, text: cut(r.text, width) });
-  if (rows.length > max) out.push({ kind: 'note', text: `… ${rows.length - max} more diff lines` });
+  // Wrapped, never cut: the end of a long added line is part of what is approved.
+  const shown = rows.flatMap((r) => wrap(r.text, width).map((text) => ({ kind: r.kind, text })));
+  out.push(...shown.slice(0, max));
+  if (shown.length > max) out.push({ kind: 'note', text: `… ${shown.length - max} more diff lines` });
   return out;
 }
 
-/** `s` in pieces of at most `width` characters: a long line wraps, so no part of it goes unseen. */
+/**
+ * `s` in pieces of at most `width` terminal columns (a CJK character takes two): a long line
+ * wraps, so no part of it goes unseen, and no piece is wider than the screen that would cut it.
+ */
 function wrap(s: string, width: number): string[] {
-  if (s.length <= width) return [s];
+  if (s.length <= width && !/[^\u0000-\u02ff]/.test(s)) return [s];
   const out: string[] = [];
-  for (let i = 0; i < s.length; i += width) out.push(s.slice(i, i + width));
+  let piece = '';
+  let cols = 0;
+  for (const ch of s) {
+    const w = ch.charCodeAt(0) < 0x300 ? 1 : stringWidth(ch);
+    if (cols + w > width && piece) {
+      out.push(piece);
+      piece = '';
+      cols = 0;
+    }
+    piece += ch;
+    cols += w;
+  }
+  out.push(piece);
   return out;
 }
 
@@ -109,8 +127,8 @@ export function approvalDetail(info: ApprovalInfo, opts: SteerOptions = {}): Ste
   }
   if (kind === 'plan') {
     if (info.plan) {
-      const ls = cleanLines(info.plan);
-      for (const l of ls.slice(0, max)) out.push({ kind: 'plan', text: cut(l, width) });
+      const ls = cleanLines(info.plan).flatMap((l) => wrap(l, width));
+      for (const l of ls.slice(0, max)) out.push({ kind: 'plan', text: l });
       if (ls.length > max || info.planTruncated) out.push({ kind: 'note', text: `… ${ls.length > max ? `${ls.length - max} more lines` : 'plan truncated'}` });
     } else out.push({ kind: 'note', text: 'Claude wants to leave plan mode (no plan text was found)' });
   }

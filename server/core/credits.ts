@@ -101,9 +101,11 @@ export class Credits {
     if (typeof ev['type'] !== 'string' || !CREDITED.has(ev['type']) || typeof ev['by'] !== 'string') return null;
     let by = this.name(runId, ev, ev['by']);
     const id = ev['type'] === 'input_sent' ? ev['inputId'] : ev['type'] === 'approval_resolved' ? ev['creditId'] : ev['controlId'];
-    // A cancel's id also vouches for the approvals its interrupt closed (each names the canceller).
-    const once = !(ev['type'] === 'approval_resolved' && ev['reason'] === 'interrupted');
-    if (by === ev['by'] && once && typeof id === 'string' && id !== 'initial-prompt') {
+    // Only an id the MAC was checked for is spent: a cancel's id also vouches for every approval
+    // its interrupt closed, and the runner's own names (a timeout) are kept whatever id they carry
+    // (spending those would let a flood of them push real ids out of `used`).
+    const spent = !(ev['type'] === 'approval_resolved' && (ev['reason'] === 'interrupted' || RUNNER_RESOLVERS[String(ev['reason'])] === by));
+    if (by === ev['by'] && spent && typeof id === 'string' && id !== 'initial-prompt') {
       // Used before in another chunk, or earlier in this one.
       const at = used.get(id);
       if ((at !== undefined && at !== seq) || inChunk.has(id)) by = runnerSays(by);
@@ -128,7 +130,11 @@ export class Credits {
         return this.vouches(runId, { kind: 'interrupt' }, by, ev['controlId']) || this.vouches(runId, { kind: 'cancel' }, by, ev['controlId']) ? by : runnerSays(by);
       case 'approval_resolved': {
         const id = ev['creditId'];
-        if (ev['reason'] === 'interrupted') return this.vouches(runId, { kind: 'cancel' }, by, id) ? by : runnerSays(by);
+        if (ev['reason'] === 'interrupted') {
+          // What the runner writes when a cancel closes an approval: a denial, nothing else.
+          const closed = ev['decision'] === 'deny' && ev['always'] === false && (ev['message'] === null || ev['message'] === `The run was cancelled by ${by}.`);
+          return closed && this.vouches(runId, { kind: 'cancel' }, by, id) ? by : runnerSays(by);
+        }
         if (RUNNER_RESOLVERS[String(ev['reason'])] === by) return by; // the runner's own (a timeout, Claude's withdrawal, the end, --modes)
         if (ev['reason'] !== 'operator' || typeof ev['approvalId'] !== 'string' || (ev['decision'] !== 'allow' && ev['decision'] !== 'deny')) return runnerSays(by);
         const message = typeof ev['message'] === 'string' ? ev['message'] : null;

@@ -1,3 +1,4 @@
+import { MAX_DIFF } from '../../protocol/claude-steer.js';
 import type { ClaudeResult } from '../../protocol/claude-events.js';
 import { visibleText } from '../../protocol/terminal-escapes.js';
 import { fmtDuration, toolSummary, type ApprovalState, type TimelineEntry } from '../../protocol/timeline.js';
@@ -91,7 +92,8 @@ function resultBlock(content: string, isError: boolean, truncated: boolean, char
 
 /** A unified diff (an edit's preview, Claude's patch) as the phone's coloured diff, bounded. */
 export function diffBlock(text: string, truncated: boolean, cls = 'tl-diff'): SafeHtml {
-  const d = renderDiffHtml(text, { maxLines: 400, maxLineChars: 400 });
+  // No line is cut (the page wraps them; the runner bounds the whole at MAX_DIFF): the end of a long added line is what gets approved.
+  const d = renderDiffHtml(text, { maxLines: 400, maxLineChars: MAX_DIFF });
   const cut = truncated || d.truncated ? raw('<p class="tl-note">diff truncated: too large to show whole</p>') : raw('');
   return html`<div class="${raw(cls)} diff-view">${d.html}</div>${cut}`;
 }

@@ -124,6 +124,7 @@ test('one colour policy for a person\'s terminal: nothing that hides text (backg
   assert.deepEqual(safeSgrParams(''), [0]);
   assert.deepEqual(safeSgrParams('1;31'), [1, 31]);
   assert.deepEqual(safeSgrParams('30;40'), [90], 'black as gray, no background');
+  assert.deepEqual(safeSgrParams('37;97'), [90, 90], 'white as gray: it vanishes on a light terminal');
   assert.deepEqual(safeSgrParams('8'), [], 'conceal');
   assert.deepEqual(safeSgrParams('7;5;9;47;107'), [], 'inverse, blink, strike, backgrounds');
   assert.deepEqual(safeSgrParams('38;5;196;32'), [32], 'an extended colour is consumed, not read as 5 (blink) and 196');

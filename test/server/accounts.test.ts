@@ -80,6 +80,8 @@ test('accounts: second factor is single-use per step, recovery codes once, atomi
   await assert.rejects(accounts.createUser({ name: 'alice', password: 'another password', role: 'viewer' }, by), /taken/);
   await assert.rejects(accounts.createUser({ name: 'bob', password: 'short', role: 'viewer' }, by), /at least 10/);
   await assert.rejects(accounts.createUser({ name: 'x y', password: 'long enough pw', role: 'viewer' }, by), /username/);
+  // The names a run's timeline gives the runner's own doings are not anyone's (else "allowed by runner" could be either).
+  for (const name of ['runner', 'Timeout', ' claude ']) await assert.rejects(accounts.createUser({ name, password: 'long enough pw', role: 'operator' }, by), /how a run's timeline names the runner's own doings/, name);
 
   const { secret } = await accounts.startTotp(accounts.mustGet(user.id));
   assert.ok(!JSON.stringify(store.getUser(user.id)).includes(secret), 'the secret is stored sealed, never in plain text');

@@ -25,7 +25,10 @@ const DIFF_STYLE: Record<DiffRowKind, Style | null> = {
  * colour too).
  */
 export function pagerDoc(title: string, text: string, opts: { diff: boolean; note: string | null }): PagerDoc {
-  const raw = text.replace(/\r\n?/g, '\n').split('\n');
+  // A log's lone CR (a progress bar's redraw) starts a line; a diff's lines end at LF only (a
+  // CRLF's CR goes with it, a lone CR stays in its line for sanitizeLine to drop), so they are
+  // read as the diff has them.
+  const raw = opts.diff ? text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l)) : text.replace(/\r\n?/g, '\n').split('\n');
   if (raw.length > 1 && raw.at(-1) === '') raw.pop();
   let style: Style = {};
   const reader = opts.diff ? new DiffReader() : null;

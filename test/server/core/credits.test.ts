@@ -116,3 +116,32 @@ test('a cancel\'s id vouches for its interrupt and for every approval it closed;
   assert.ok(!credits.vouches('run-a', { ...deny, approvalId: 'appr_two000000000002' }, 'olivia', id), 'another approval');
   assert.ok(!credits.vouches('run-a', { ...deny, decision: 'allow' }, 'olivia', id), 'the other decision');
 });
+
+test('a cancel\'s id vouches only for what a cancel does to an approval (a denial), and the runner\'s own names spend no id', () => {
+  const controlId = credits.mint('run-a', { kind: 'cancel' }, 'olivia');
+  const line = (ev: object) => JSON.stringify(ev);
+  const resolved = (o: object) => line({ type: 'approval_resolved', approvalId: 'appr_one000000000001', decision: 'deny', always: false, message: 'The run was cancelled by olivia.', by: 'olivia', reason: 'interrupted', creditId: controlId, ...o });
+  const by = (chunk: string, used = new Map<string, number>(), seq = 1) =>
+    credits
+      .chunk('run-a', Buffer.from(chunk + '\n'), used, seq)
+      .toString('utf8')
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { by: string }).by);
+  assert.deepEqual(by([resolved({}), resolved({ decision: 'allow', message: null }), resolved({ always: true }), resolved({ message: 'olivia says: go on' }), resolved({ message: null })].join('\n')), [
+    'olivia',
+    'the runner (says olivia)',
+    'the runner (says olivia)',
+    'the runner (says olivia)',
+    'olivia',
+  ]);
+  // A flood of timeouts with ids of the runner's choosing does not push a real id out of memory.
+  const answer = { kind: 'approval', approvalId: 'appr_two000000000002', decision: 'allow', always: false, message: null } as const;
+  const creditId = credits.mint('run-a', answer, 'olivia');
+  const real = line({ type: 'approval_resolved', approvalId: answer.approvalId, decision: 'allow', always: false, message: null, by: 'olivia', reason: 'operator', creditId });
+  const used = new Map<string, number>();
+  assert.deepEqual(by(real, used, 1), ['olivia']);
+  const flood = Array.from({ length: 5000 }, (_, i) => line({ type: 'approval_resolved', approvalId: 'appr_two000000000002', decision: 'deny', always: false, message: null, by: 'timeout', reason: 'timeout', creditId: `junk${String(i).padStart(8, '0')}` })).join('\n');
+  assert.ok(by(flood, used, 2).every((b) => b === 'timeout'));
+  assert.deepEqual(by(real, used, 3), ['the runner (says olivia)'], 'still a replay');
+});
