@@ -1,7 +1,7 @@
-import stringWidth from 'string-width';
 import type { ApprovalInfo } from '../../protocol/claude-events.js';
 import { approvalKind, modeLabel } from '../../protocol/claude-steer.js';
 import { visibleText } from '../../protocol/terminal-escapes.js';
+import { wrapColumns as wrap } from './columns.js';
 import { DiffReader, type DiffRowKind } from '../../protocol/unified-diff.js';
 
 /**
@@ -58,28 +58,6 @@ export function diffLines(text: string, opts: SteerOptions = {}): SteerLine[] {
   return out;
 }
 
-/**
- * `s` in pieces of at most `width` terminal columns (a CJK character takes two): a long line
- * wraps, so no part of it goes unseen, and no piece is wider than the screen that would cut it.
- */
-function wrap(s: string, width: number): string[] {
-  if (s.length <= width && !/[^\u0000-\u02ff]/.test(s)) return [s];
-  const out: string[] = [];
-  let piece = '';
-  let cols = 0;
-  for (const ch of s) {
-    const w = ch.charCodeAt(0) < 0x300 ? 1 : stringWidth(ch);
-    if (cols + w > width && piece) {
-      out.push(piece);
-      piece = '';
-      cols = 0;
-    }
-    piece += ch;
-    cols += w;
-  }
-  out.push(piece);
-  return out;
-}
 
 /**
  * A tool call's input as lines for the person approving it: pretty JSON, cleaned like every

@@ -1,5 +1,5 @@
-import stringWidth from 'string-width';
 import { EscapeScanner, INVISIBLE_REPLACEMENT, safeSgrParams } from '../../protocol/terminal-escapes.js';
+import { displayWidth } from '../render/columns.js';
 
 /**
  * Runner output is hostile: it may try to move the cursor, clear the screen, retitle the
@@ -126,23 +126,8 @@ export function sanitizeLine(raw: string, start: Style = {}): SanitizedLine {
   return { segments, width: segments.reduce((w, s) => w + displayWidth(s.text), 0), end: style };
 }
 
-const MARK = /\p{M}/u;
-
-/**
- * Terminal columns of `text`, in one linear pass. string-width itself is super-linear on long
- * runs of combining marks (a hostile line of 'a\u0301' × 80k took 15 s), so it only ever sees
- * one code point at a time here; marks are zero-width, ASCII and Latin are one column.
- */
-export function displayWidth(text: string): number {
-  let w = 0;
-  for (const ch of text) {
-    const c = ch.codePointAt(0)!;
-    if (c < 0x300) w += c >= 0x20 && c !== 0x7f ? 1 : 0;
-    else if (MARK.test(ch)) continue;
-    else w += stringWidth(ch);
-  }
-  return w;
-}
+/** Terminal columns of a text (in cli/render/columns.ts, shared with the terminal's approval lines). */
+export { displayWidth };
 
 /** Plain text of a line of runner output with every control sequence removed (titles, headers). */
 export function plainText(raw: string): string {
